@@ -3,9 +3,10 @@
 import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as path from 'path';
+import { fileURLToPath } from 'url';
 
 const watch = process.argv.includes('--watch');
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 
 const common = { bundle: true, sourcemap: true, logLevel: 'info', absWorkingDir: root };
@@ -14,8 +15,12 @@ const nodeTarget = {
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // vscode is provided by the host; the native tfjs bindings are optional and loaded by name at run time.
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  // The ES module builds of tfjs, whose package.json `sideEffects` lists keep the kernel registrations (the node
+  // builds are not listed there, so esbuild would drop `import '@tensorflow/tfjs-backend-cpu'`).
+  mainFields: ['module', 'main'],
+  // vscode is provided by the host; the native tfjs bindings are optional and loaded by name at run time; the
+  // wasm package is only resolved when running unbundled (the bundle finds its .wasm files next to itself).
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-wasm/package.json'],
 };
 
 const targets = [
@@ -30,7 +35,16 @@ function copyWasm() {
   for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
 }
 
+/** The run-config JSON Schema, for VS Code's jsonValidation (completion and hover docs in config files). */
+async function writeSchema() {
+  const out = path.join(root, 'out', 'schema-export.cjs');
+  await esbuild.build({ entryPoints: ['src/protocol/config.ts'], bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'warning', absWorkingDir: root, mainFields: ['module', 'main'] });
+  const { RUN_CONFIG_SCHEMA } = (await import(out)).default;
+  fs.writeFileSync(path.join(dist, 'run-config.schema.json'), JSON.stringify(RUN_CONFIG_SCHEMA, null, 2) + '\n');
+}
+
 copyWasm();
+await writeSchema();
 if (watch) {
   for (const t of targets) await (await esbuild.context(t)).watch();
 } else {

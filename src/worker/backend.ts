@@ -13,8 +13,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+import type { BackendName } from '../protocol';
 
 export interface BackendChoice {
   /** tfjs backend name actually active: 'tensorflow', 'wasm' or 'cpu'. */
@@ -37,6 +36,7 @@ async function tryTensorflow(): Promise<string> {
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       // Loaded by name at run time: the packages are optional and absent on most machines.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       require(pkg);
       if (await tf.setBackend('tensorflow')) return pkg.endsWith('gpu') ? 'libtensorflow (CUDA)' : 'libtensorflow (CPU)';
       errors.push(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
@@ -58,7 +58,7 @@ async function tryCpu(): Promise<string> {
   return 'CPU (plain JavaScript)';
 }
 
-const CANDIDATES: Record<Exclude<BackendRequest, 'auto'>, () => Promise<string>> = {
+const CANDIDATES: Record<Exclude<BackendName, 'auto'>, () => Promise<string>> = {
   tensorflow: tryTensorflow,
   wasm: tryWasm,
   cpu: tryCpu,
@@ -68,8 +68,8 @@ const CANDIDATES: Record<Exclude<BackendRequest, 'auto'>, () => Promise<string>>
  * Activates a backend. `auto` walks the candidates and records why each skipped one failed; a named backend that
  * cannot load is an error that says why.
  */
-export async function selectBackend(request: BackendRequest = 'auto'): Promise<BackendChoice> {
-  const order: Exclude<BackendRequest, 'auto'>[] = request === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [request];
+export async function selectBackend(request: BackendName = 'auto'): Promise<BackendChoice> {
+  const order: Exclude<BackendName, 'auto'>[] = request === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [request];
   const fallbacks: string[] = [];
   for (const name of order) {
     try {

@@ -1,0 +1,107 @@
+/** The palette commands: GRPO: Start Run, Stop Run, Open Dashboard (and the tree's refresh). */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { parseRunConfig, RunConfig } from '../protocol';
+import { DashboardPanel } from './dashboard';
+import { LiveRun, RunManager } from './runManager';
+import { RunItem } from './runsTree';
+import { listRunDirectories, readSummary } from './runStore';
+import { backendSetting, runsDirectory } from './settings';
+
+interface ConfigPick extends vscode.QuickPickItem {
+  configPath?: string;
+}
+
+function builtInExamples(extensionUri: vscode.Uri): ConfigPick[] {
+  const dir = vscode.Uri.joinPath(extensionUri, 'examples').fsPath;
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((file) => {
+      const configPath = path.join(dir, file);
+      const config = parseRunConfig(fs.readFileSync(configPath, 'utf8'), configPath);
+      return { label: `$(beaker) ${config.name}`, description: 'built-in example', detail: config.description, configPath };
+    });
+}
+
+async function pickConfigPath(extensionUri: vscode.Uri): Promise<string | undefined> {
+  const openFile: ConfigPick = { label: '$(folder-opened) Open config file…', description: 'a JSON run config' };
+  const pick = await vscode.window.showQuickPick<ConfigPick>([...builtInExamples(extensionUri), openFile], {
+    title: 'GRPO: Start Run',
+    placeHolder: 'Pick a built-in example or open a run config',
+  });
+  if (!pick) return undefined;
+  if (pick.configPath) return pick.configPath;
+  const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Run config': ['json'] }, title: 'Open a GRPO run config' });
+  return uris?.[0]?.fsPath;
+}
+
+/** Reads and validates a config; a bad one is shown as an error naming the file and field, and no run starts. */
+function readConfigOrExplain(configPath: string): RunConfig | undefined {
+  try {
+    return parseRunConfig(fs.readFileSync(configPath, 'utf8'), configPath);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    void vscode.window.showErrorMessage(`GRPO: no run started. ${message}`, { modal: false });
+    return undefined;
+  }
+}
+
+function runDirFromArgument(arg: unknown): string | undefined {
+  if (arg instanceof RunItem) return arg.summary.runDir;
+  if (typeof arg === 'string') return arg;
+  return undefined;
+}
+
+export function registerCommands(context: vscode.ExtensionContext, runs: RunManager, refreshTree: () => void): void {
+  const { extensionUri } = context;
+
+  const startRun = async (configPathArg?: unknown): Promise<LiveRun | undefined> => {
+    const configPath = typeof configPathArg === 'string' ? configPathArg : await pickConfigPath(extensionUri);
+    if (!configPath) return undefined;
+    const config = readConfigOrExplain(configPath);
+    if (!config) return undefined;
+    const run = runs.start({ configPath, config, runsDir: runsDirectory(context), backend: backendSetting() });
+    DashboardPanel.show(extensionUri, runs, run.runDir);
+    return run;
+  };
+
+  const stopRun = async (arg?: unknown): Promise<boolean> => {
+    let runId = typeof arg === 'string' ? arg : arg instanceof RunItem ? arg.summary.runId : undefined;
+    if (!runId) {
+      const live = runs.liveRuns;
+      if (live.length === 0) {
+        void vscode.window.showInformationMessage('GRPO: no run is in progress.');
+        return false;
+      }
+      runId = live.length === 1 ? live[0].runId : (await vscode.window.showQuickPick(live.map((r) => r.runId), { title: 'GRPO: Stop Run' }));
+    }
+    return runId ? runs.stop(runId) : false;
+  };
+
+  const openDashboard = async (arg?: unknown): Promise<DashboardPanel | undefined> => {
+    let runDir = runDirFromArgument(arg);
+    if (!runDir) {
+      const dirs = listRunDirectories(runsDirectory(context));
+      if (dirs.length === 0) {
+        void vscode.window.showInformationMessage('GRPO: no runs yet. Start one with "GRPO: Start Run".');
+        return undefined;
+      }
+      const picks = dirs.map((dir) => {
+        const s = readSummary(dir, runs.isLive(path.basename(dir)));
+        return { label: s.runId, description: `${s.status} · step ${s.step}`, runDir: dir };
+      });
+      runDir = (await vscode.window.showQuickPick(picks, { title: 'GRPO: Open Dashboard' }))?.runDir;
+    }
+    return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
+  };
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('grpo.startRun', startRun),
+    vscode.commands.registerCommand('grpo.stopRun', stopRun),
+    vscode.commands.registerCommand('grpo.openDashboard', openDashboard),
+    vscode.commands.registerCommand('grpo.refreshRuns', refreshTree),
+  );
+}

@@ -1,0 +1,49 @@
+/**
+ * Activation: wires the run manager (workers), the runs tree, the status bar, the dashboard and the commands.
+ * Every disposable goes on `context.subscriptions`. The returned API is what the extension tests drive.
+ */
+import * as vscode from 'vscode';
+import { WebviewState } from '../protocol';
+import { registerCommands } from './commands';
+import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
+import { RunManager } from './runManager';
+import { RunsTreeProvider } from './runsTree';
+import { runsDirectory } from './settings';
+import { RunStatusBar } from './statusBar';
+
+export interface GrpoStudioApi {
+  runs: RunManager;
+  runsDirectory(): string;
+  dashboard(): DashboardPanel | undefined;
+}
+
+export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
+  const output = vscode.window.createOutputChannel('GRPO');
+  const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output);
+  const tree = new RunsTreeProvider(() => runsDirectory(context), runs);
+  const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: false });
+
+  context.subscriptions.push(
+    output,
+    runs,
+    tree,
+    treeView,
+    new RunStatusBar(runs),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: WebviewState | undefined) {
+        DashboardPanel.revive(panel, context.extensionUri, runs, state, runsDirectory(context));
+      },
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('grpo.runsDirectory')) tree.refresh();
+    }),
+    { dispose: () => DashboardPanel.active?.dispose() },
+  );
+  registerCommands(context, runs, () => tree.refresh());
+
+  return { runs, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+}
+
+export function deactivate(): void {
+  // Workers are asked to stop by RunManager.dispose (on context.subscriptions); they write their own end record.
+}

@@ -1,0 +1,122 @@
+/**
+ * Starts and stops training workers. Each run is a `child_process.fork` of dist/worker.js with an IPC channel;
+ * its messages are re-published as events for the tree, the status bar and the dashboard. The worker writes the
+ * run directory itself, so nothing here is needed to read a run back later.
+ */
+import { ChildProcess, fork } from 'child_process';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { BackendName, HostToWorkerMessage, isWorkerMessage, makeRunId, RunConfig, WorkerMessage } from '../protocol';
+
+export interface RunMessageEvent {
+  runId: string;
+  message: WorkerMessage;
+}
+
+export interface LiveRun {
+  runId: string;
+  runDir: string;
+  config: RunConfig;
+  process: ChildProcess;
+  /** Resolves with the worker's exit code once it has exited. */
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  configPath: string;
+  config: RunConfig;
+  runsDir: string;
+  /** From the `grpo.backend` setting: overrides the config's backend unless 'auto'. */
+  backend: BackendName;
+}
+
+export class RunManager implements vscode.Disposable {
+  private readonly live = new Map<string, LiveRun>();
+  private readonly messageEmitter = new vscode.EventEmitter<RunMessageEvent>();
+  private readonly changeEmitter = new vscode.EventEmitter<void>();
+  /** Every worker message, tagged with its run. */
+  readonly onMessage = this.messageEmitter.event;
+  /** A run started or its worker exited. */
+  readonly onDidChangeRuns = this.changeEmitter.event;
+
+  constructor(
+    private readonly workerScript: string,
+    private readonly output: vscode.OutputChannel,
+  ) {}
+
+  get liveRuns(): LiveRun[] {
+    return [...this.live.values()];
+  }
+
+  isLive(runId: string): boolean {
+    return this.live.has(runId);
+  }
+
+  start(options: StartOptions): LiveRun {
+    const runId = makeRunId(options.config.name);
+    const runDir = path.join(options.runsDir, runId);
+    const args = ['--config', options.configPath, '--run-dir', runDir];
+    if (options.backend !== 'auto') args.push('--backend', options.backend);
+    const child = fork(this.workerScript, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Inside Electron the extension host's execPath is the editor binary: make it behave as plain Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      execArgv: [],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const run: LiveRun = { runId, runDir, config: options.config, process: child, exited };
+    this.live.set(runId, run);
+
+    child.stdout?.on('data', (data: Buffer) => this.output.append(`[${runId}] ${data.toString()}`));
+    child.stderr?.on('data', (data: Buffer) => this.output.append(`[${runId}] ${data.toString()}`));
+    child.on('message', (message: unknown) => {
+      if (!isWorkerMessage(message)) {
+        this.output.appendLine(`[${runId}] ignored a malformed worker message: ${JSON.stringify(message)}`);
+        return;
+      }
+      this.logMessage(runId, message);
+      this.messageEmitter.fire({ runId, message });
+    });
+    child.on('error', (err) => this.output.appendLine(`[${runId}] worker process error: ${err.message}`));
+    void exited.then((code) => {
+      this.live.delete(runId);
+      this.output.appendLine(`[${runId}] worker exited with code ${code}`);
+      this.changeEmitter.fire();
+    });
+    this.output.appendLine(`[${runId}] started worker pid ${child.pid}: ${options.configPath} → ${runDir}`);
+    this.changeEmitter.fire();
+    return run;
+  }
+
+  /** Asks the worker to stop after its current step; false if the run is not live. */
+  stop(runId: string): boolean {
+    const run = this.live.get(runId);
+    if (!run || !run.process.connected) return false;
+    const message: HostToWorkerMessage = { type: 'stop' };
+    run.process.send(message);
+    return true;
+  }
+
+  dispose(): void {
+    for (const run of this.live.values()) this.stop(run.runId);
+    this.messageEmitter.dispose();
+    this.changeEmitter.dispose();
+  }
+
+  private logMessage(runId: string, message: WorkerMessage): void {
+    switch (message.type) {
+      case 'started':
+        this.output.appendLine(`[${runId}] backend ${message.backend} (${message.device})`);
+        break;
+      case 'log':
+        this.output.appendLine(`[${runId}] ${message.level}: ${message.message}`);
+        break;
+      case 'error':
+        this.output.appendLine(`[${runId}] error: ${message.message}`);
+        break;
+      case 'finished':
+        this.output.appendLine(`[${runId}] ${message.outcome} after ${message.steps} steps`);
+        break;
+    }
+  }
+}

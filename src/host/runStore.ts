@@ -1,0 +1,153 @@
+/**
+ * Reads runs back from their directories. Nothing here needs the worker to be alive: a finished, failed or
+ * reopened run is drawn from the files alone.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  MetricsRecord,
+  parseJsonl,
+  RolloutsRecord,
+  RUN_FILES,
+  RunConfig,
+  RunEvent,
+  RunSnapshot,
+  RunStatus,
+  StartedEvent,
+} from '../protocol';
+
+export interface RunSummary {
+  runId: string;
+  runDir: string;
+  name: string;
+  status: RunStatus;
+  step: number;
+  maxSteps: number | undefined;
+  reward: number | undefined;
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+}
+
+function readJsonl<T>(runDir: string, file: string): T[] {
+  const full = path.join(runDir, file);
+  return parseJsonl<T>(readText(full), full).records;
+}
+
+/** The last complete line of a JSONL file, reading only its tail (metrics files grow with every step). */
+function readLastRecord<T>(file: string): T | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    for (let chunk = 16 * 1024; ; chunk *= 4) {
+      const length = Math.min(chunk, size);
+      const buffer = Buffer.alloc(length);
+      fs.readSync(fd, buffer, 0, length, size - length);
+      const lines = buffer.toString('utf8').split('\n');
+      // The first line of a partial chunk may be cut; use it only when the chunk is the whole file.
+      const candidates = length === size ? lines : lines.slice(1);
+      for (let i = candidates.length - 1; i >= 0; i--) {
+        try {
+          if (candidates[i].trim()) return JSON.parse(candidates[i]) as T;
+        } catch {
+          // a torn last line: try the one before
+        }
+      }
+      if (length === size) return undefined;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readConfig(runDir: string): RunConfig | undefined {
+  const text = readText(path.join(runDir, RUN_FILES.config));
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as RunConfig;
+  } catch {
+    return undefined;
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. */
+export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i];
+    if (event.type === 'finished') return event.outcome;
+    if (event.type === 'error') return 'failed';
+  }
+  if (isLive) return 'running';
+  const started = events.find((e): e is StartedEvent => e.type === 'started');
+  // A worker from before a window reload may still be finishing its last step.
+  return started && isProcessAlive(started.pid) ? 'running' : 'interrupted';
+}
+
+export function isRunDirectory(dir: string): boolean {
+  return fs.existsSync(path.join(dir, RUN_FILES.config));
+}
+
+export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const rolloutsFile = path.join(runDir, RUN_FILES.rollouts);
+  return {
+    runId: path.basename(runDir),
+    runDir,
+    status: statusFromEvents(events, isLive),
+    config: readConfig(runDir),
+    started: events.find((e): e is StartedEvent => e.type === 'started'),
+    events,
+    metrics: readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics),
+    latestRollouts: readLastRecord<RolloutsRecord>(rolloutsFile),
+  };
+}
+
+export function readSummary(runDir: string, isLive = false): RunSummary {
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const config = readConfig(runDir);
+  const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics));
+  return {
+    runId: path.basename(runDir),
+    runDir,
+    name: config?.name ?? path.basename(runDir),
+    status: statusFromEvents(events, isLive),
+    step: last?.step ?? 0,
+    maxSteps: config?.optimization?.max_steps,
+    reward: last?.metrics.reward,
+  };
+}
+
+/** Run folders under `runsDir`, newest first (folder names start with a sortable timestamp). */
+export function listRunDirectories(runsDir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(runsDir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => path.join(runsDir, name))
+    .filter(isRunDirectory)
+    .sort()
+    .reverse();
+}

@@ -1,0 +1,6 @@
+export * from './config';
+export * from './messages';
+export * from './records';
+export * from './runFiles';
+export * from './schema';
+export * from './webview';

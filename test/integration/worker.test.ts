@@ -1,0 +1,154 @@
+/**
+ * The built worker (dist/worker.js, as the extension forks it) against a real run directory: records over IPC equal
+ * the lines on disk, stop ends the run cleanly, and failures are reported without losing what was written.
+ * `npm test` builds first; run `npm run build` before running this file alone.
+ */
+import * as assert from 'assert';
+import { fork } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
+import { readSnapshot, readSummary } from '../../src/host/runStore';
+
+const ROOT = path.resolve(__dirname, '../..');
+const WORKER = path.join(ROOT, 'dist', 'worker.js');
+
+interface WorkerRun {
+  messages: WorkerMessage[];
+  exitCode: number | null;
+  stderr: string;
+}
+
+function writeConfig(dir: string, overrides: Record<string, unknown> = {}): string {
+  const config = {
+    name: 'it',
+    seed: 42,
+    backend: 'wasm',
+    task: { type: 'bandit' },
+    algorithm: { num_generations: 20, advantage_eps: 1e-8, std_estimator: 'population' },
+    optimization: { optimizer: 'sgd', learning_rate: 0.01, max_steps: 12 },
+    ...overrides,
+  };
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+function runWorker(args: string[], onMessage?: (m: WorkerMessage, send: (m: unknown) => void) => void): Promise<WorkerRun> {
+  return new Promise((resolve) => {
+    const child = fork(WORKER, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const run: WorkerRun = { messages: [], exitCode: null, stderr: '' };
+    child.stderr?.on('data', (d: Buffer) => (run.stderr += d.toString()));
+    child.on('message', (m: WorkerMessage) => {
+      run.messages.push(m);
+      onMessage?.(m, (reply) => child.connected && child.send(reply as never));
+    });
+    child.on('exit', (code) => resolve({ ...run, exitCode: code }));
+  });
+}
+
+function readLines<T>(file: string): T[] {
+  return parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records;
+}
+
+describe('training worker process', function () {
+  this.timeout(60000);
+  let tmp: string;
+
+  before(() => assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`));
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-worker-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('streams the same records it writes, one line per step, and exits 0', async () => {
+    const runDir = path.join(tmp, 'run');
+    const run = await runWorker(['--config', writeConfig(tmp), '--run-dir', runDir]);
+    assert.strictEqual(run.exitCode, 0, run.stderr);
+
+    const started = run.messages[0];
+    assert.strictEqual(started.type, 'started');
+    assert.strictEqual(started.type === 'started' && started.backend, 'wasm');
+
+    const sentMetrics = run.messages.flatMap((m) => (m.type === 'metrics' ? [m.record] : []));
+    const sentRollouts = run.messages.flatMap((m) => (m.type === 'rollouts' ? [m.record] : []));
+    assert.strictEqual(sentMetrics.length, 12);
+    assert.deepStrictEqual(readLines<MetricsRecord>(path.join(runDir, 'metrics.jsonl')), sentMetrics);
+    assert.deepStrictEqual(readLines<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl')), sentRollouts);
+    assert.deepStrictEqual(sentMetrics.map((m) => m.step), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.strictEqual(sentRollouts[0].groups[0].rollouts.length, 20);
+
+    const events = readLines<RunEvent>(path.join(runDir, 'events.jsonl'));
+    assert.deepStrictEqual(events.map((e) => e.type), ['started', 'finished']);
+    assert.deepStrictEqual(run.messages.at(-1), events.at(-1));
+    assert.strictEqual(JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')).name, 'it');
+
+    const summary = readSummary(runDir);
+    assert.deepStrictEqual([summary.status, summary.step, summary.maxSteps], ['completed', 12, 12]);
+    assert.strictEqual(summary.reward, sentMetrics[11].metrics.reward);
+  });
+
+  it('honours stop between steps: outcome "stopped", exit 0, the steps taken are kept', async () => {
+    const runDir = path.join(tmp, 'run');
+    const config = writeConfig(tmp, { optimization: { optimizer: 'sgd', learning_rate: 0.01, max_steps: 100000 } });
+    const run = await runWorker(['--config', config, '--run-dir', runDir], (m, send) => {
+      if (m.type === 'metrics' && m.record.step === 3) send({ type: 'stop' });
+    });
+    assert.strictEqual(run.exitCode, 0, run.stderr);
+    const finished = run.messages.at(-1);
+    assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped', JSON.stringify(finished));
+    const steps = readLines<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).length;
+    assert.ok(steps >= 3 && steps < 100, `steps on disk: ${steps}`);
+    assert.strictEqual(finished.type === 'finished' && finished.steps, steps);
+    assert.strictEqual(readSnapshot(runDir).status, 'stopped');
+  });
+
+  it('rejects an invalid config with an error naming the field, exit 1, and creates no run', async () => {
+    const runDir = path.join(tmp, 'run');
+    const config = writeConfig(tmp, { algorithm: { num_generations: 1 } });
+    const run = await runWorker(['--config', config, '--run-dir', runDir]);
+    assert.strictEqual(run.exitCode, 1);
+    assert.strictEqual(run.messages.length, 1);
+    const error = run.messages[0];
+    assert.ok(error.type === 'error' && /algorithm\.num_generations: must be ≥ 2, got 1/.test(error.message), JSON.stringify(error));
+    assert.ok(!fs.existsSync(runDir));
+  });
+
+  it('a failure after the run started is recorded in events.jsonl, exit 1, config kept', async () => {
+    const runDir = path.join(tmp, 'run');
+    // The native tensorflow backend is not installed on these machines: asking for it explicitly must fail clearly.
+    const run = await runWorker(['--config', writeConfig(tmp), '--run-dir', runDir, '--backend', 'tensorflow']);
+    assert.strictEqual(run.exitCode, 1);
+    const error = run.messages.find((m) => m.type === 'error');
+    assert.ok(error?.type === 'error' && /backend 'tensorflow' cannot be used/.test(error.message), JSON.stringify(run.messages));
+    assert.strictEqual(run.messages.filter((m) => m.type === 'error').length, 1);
+    const events = readLines<RunEvent>(path.join(runDir, 'events.jsonl'));
+    assert.deepStrictEqual(events.map((e) => e.type), ['error']);
+    assert.ok(fs.existsSync(path.join(runDir, 'config.json')));
+    assert.strictEqual(readSummary(runDir).status, 'failed');
+  });
+
+  it('refuses to overwrite an existing run directory', async () => {
+    const runDir = path.join(tmp, 'run');
+    assert.strictEqual((await runWorker(['--config', writeConfig(tmp), '--run-dir', runDir])).exitCode, 0);
+    const before = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8');
+    const again = await runWorker(['--config', writeConfig(tmp), '--run-dir', runDir]);
+    assert.strictEqual(again.exitCode, 1);
+    assert.ok(again.messages.some((m) => m.type === 'error' && /already holds a run/.test(m.message)));
+    assert.strictEqual(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8'), before);
+  });
+
+  it('a run killed mid-way reads back as interrupted, torn last line skipped', async () => {
+    const runDir = path.join(tmp, 'run');
+    await runWorker(['--config', writeConfig(tmp), '--run-dir', runDir]);
+    // Simulate a crash: drop the finished event and tear the last metrics line.
+    const eventsFile = path.join(runDir, 'events.jsonl');
+    fs.writeFileSync(eventsFile, fs.readFileSync(eventsFile, 'utf8').split('\n')[0] + '\n');
+    const started = readLines<RunEvent>(eventsFile)[0];
+    assert.ok(started.type === 'started');
+    fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), '{"step":13,"ti');
+    const snapshot = readSnapshot(runDir);
+    assert.strictEqual(snapshot.status, 'interrupted');
+    assert.strictEqual(snapshot.metrics.length, 12);
+    assert.strictEqual(readSummary(runDir).step, 12);
+  });
+});
