@@ -10,6 +10,8 @@ export default tseslint.config(
     languageOptions: { globals: { console: 'readonly', process: 'readonly', require: 'readonly', __dirname: 'readonly', module: 'writable' } },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
+      // A `let` assigned once after closures that read it were created cannot be a const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-properties': ['error', { property: 'innerHTML', message: 'Model output is untrusted: use textContent.' }],
     },

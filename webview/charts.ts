@@ -123,5 +123,7 @@ export class MetricChart {
       }
     }
     this.chart.update('none');
+    // Exposed for tests and tooling: how many points the main series draws.
+    this.canvas.closest('figure')?.setAttribute('data-points', String(this.pointCount));
   }
 }

@@ -3,9 +3,10 @@
  * today (deprecated upstream since January 2025); moving to `@vscode-elements/elements` means rewriting this file
  * only. The rest of the webview creates controls through these functions.
  */
-import { provideVSCodeDesignSystem, vsCodeBadge, vsCodeButton, vsCodeDivider, vsCodeProgressRing, vsCodeTag } from '@vscode/webview-ui-toolkit';
+import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
 
-provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeBadge(), vsCodeTag(), vsCodeDivider(), vsCodeProgressRing());
+// FAST reads the CSP nonce for the <style> elements it creates from <meta property="csp-nonce"> (set by the host).
+provideVSCodeDesignSystem().register(vsCodeButton());
 
 export function button(label: string, onClick: () => void, appearance: 'primary' | 'secondary' = 'secondary'): HTMLElement {
   const el = document.createElement('vscode-button');
@@ -19,23 +20,13 @@ export function setDisabled(control: HTMLElement, disabled: boolean): void {
   control.toggleAttribute('disabled', disabled);
 }
 
-/** A small rounded label, e.g. a run's status. */
+/**
+ * A small label, e.g. a run's status. Plain markup styled like the toolkit's tag: `vscode-tag`'s template sets an
+ * inline style attribute, which our CSP (no 'unsafe-inline') rightly blocks.
+ */
 export function tag(text: string): HTMLElement {
-  const el = document.createElement('vscode-tag');
+  const el = document.createElement('span');
+  el.className = 'tag';
   el.textContent = text;
   return el;
-}
-
-export function badge(text: string): HTMLElement {
-  const el = document.createElement('vscode-badge');
-  el.textContent = text;
-  return el;
-}
-
-export function divider(): HTMLElement {
-  return document.createElement('vscode-divider');
-}
-
-export function progressRing(): HTMLElement {
-  return document.createElement('vscode-progress-ring');
 }

@@ -2,6 +2,7 @@
  * Activation: wires the run manager (workers), the runs tree, the status bar, the dashboard and the commands.
  * Every disposable goes on `context.subscriptions`. The returned API is what the extension tests drive.
  */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { WebviewState } from '../protocol';
 import { registerCommands } from './commands';
@@ -40,8 +41,18 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
     { dispose: () => DashboardPanel.active?.dispose() },
   );
   registerCommands(context, runs, () => tree.refresh());
+  startOnOpen();
 
   return { runs, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+}
+
+/** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */
+function startOnOpen(): void {
+  const configured = vscode.workspace.getConfiguration('grpo').get<string>('startOnOpen', '').trim();
+  if (!configured) return;
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const configPath = workspace ? path.resolve(workspace, configured) : configured;
+  void vscode.commands.executeCommand('grpo.startRun', configPath);
 }
 
 export function deactivate(): void {

@@ -6,7 +6,9 @@
 import { ChildProcess, fork } from 'child_process';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { BackendName, HostToWorkerMessage, isWorkerMessage, makeRunId, RunConfig, WorkerMessage } from '../protocol';
+import { BackendName, HostToWorkerMessage, isWorkerMessage, RunConfig, WorkerMessage } from '../protocol';
+// Only the folder naming: runDirectory.ts has no tfjs or worker-process dependencies.
+import { newRunDirectory } from '../worker/runDirectory';
 
 export interface RunMessageEvent {
   runId: string;
@@ -53,8 +55,8 @@ export class RunManager implements vscode.Disposable {
   }
 
   start(options: StartOptions): LiveRun {
-    const runId = makeRunId(options.config.name);
-    const runDir = path.join(options.runsDir, runId);
+    const runDir = newRunDirectory(options.runsDir, options.config.name);
+    const runId = path.basename(runDir);
     const args = ['--config', options.configPath, '--run-dir', runDir];
     if (options.backend !== 'auto') args.push('--backend', options.backend);
     const child = fork(this.workerScript, args, {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
+import { makeRunId, MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
 
 export class RunDirectoryWriter {
   private readonly fds = new Map<string, number>();
@@ -44,4 +44,12 @@ export class RunDirectoryWriter {
     }
     fs.writeSync(fd, JSON.stringify(record) + '\n');
   }
+}
+
+/** A new run folder under `runsDir`: `<timestamp>-<name>`, with `-2`, `-3`… if runs started in the same second. */
+export function newRunDirectory(runsDir: string, name: string, now = new Date()): string {
+  const base = path.join(runsDir, makeRunId(name, now));
+  let candidate = base;
+  for (let n = 2; fs.existsSync(candidate); n++) candidate = `${base}-${n}`;
+  return candidate;
 }

@@ -5,10 +5,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKEND_NAMES, BackendName, makeRunId, parseRunConfig, RunConfig, RunOutcome } from '../protocol';
+import { BACKEND_NAMES, BackendName, parseRunConfig, RunConfig, RunOutcome } from '../protocol';
 import { Random } from '../model/random';
 import { selectBackend } from './backend';
-import { RunDirectoryWriter } from './runDirectory';
+import { newRunDirectory, RunDirectoryWriter } from './runDirectory';
 import { RunObserver, RunSink } from './sink';
 import { TrainingJob } from './job';
 import { BanditJob } from './tasks/bandit';
@@ -61,7 +61,7 @@ function yieldToEventLoop(): Promise<void> {
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const config = loadRunConfig(options.configPath, options.backend);
-  const runDir = options.runDir ?? path.join(options.runsDir ?? path.resolve('runs'), makeRunId(config.name));
+  const runDir = options.runDir ?? newRunDirectory(options.runsDir ?? path.resolve('runs'), config.name);
   const sink = new RunSink(new RunDirectoryWriter(runDir, config), options.observers);
   let steps = 0;
   try {

@@ -1,0 +1,132 @@
+/**
+ * Extension tests inside a real VS Code: activation, the Start Run command on the bandit example, live metrics
+ * over IPC matching the run directory, the dashboard panel, Stop Run, bad configs, and reopening a finished run.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { GrpoStudioApi } from '../../../src/host/extension';
+import type { LiveRun, RunMessageEvent } from '../../../src/host/runManager';
+import { MetricsRecord, parseJsonl, WorkerMessage } from '../../../src/protocol';
+
+const EXTENSION_ID = 'grpo-studio.grpo-studio';
+
+function waitFor<T>(api: GrpoStudioApi, runId: () => string | undefined, predicate: (m: WorkerMessage) => T | undefined, what: string, ms = 60000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      listener.dispose();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
+    const listener = api.runs.onMessage((event: RunMessageEvent) => {
+      if (event.runId !== runId()) return;
+      const result = predicate(event.message);
+      if (result === undefined) return;
+      clearTimeout(timer);
+      listener.dispose();
+      resolve(result);
+    });
+  });
+}
+
+function readMetrics(runDir: string): MetricsRecord[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  return parseJsonl<MetricsRecord>(fs.readFileSync(file, 'utf8'), file).records;
+}
+
+function dashboardTabLabels(): string[] {
+  return vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview).map((t) => t.label);
+}
+
+export function registerExtensionTests(): void {
+  describe('GRPO Studio in a real VS Code', () => {
+    let api: GrpoStudioApi;
+    let extensionPath: string;
+    let tmp: string;
+
+    before(async () => {
+      const extension = vscode.extensions.getExtension<GrpoStudioApi>(EXTENSION_ID);
+      assert.ok(extension, `${EXTENSION_ID} is not installed`);
+      api = await extension.activate();
+      extensionPath = extension.extensionPath;
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-ext-'));
+    });
+
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it('activates and contributes the GRPO commands', async () => {
+      const commands = await vscode.commands.getCommands(true);
+      for (const id of ['grpo.startRun', 'grpo.stopRun', 'grpo.openDashboard']) assert.ok(commands.includes(id), id);
+    });
+
+    it('starts the bandit example: ≥ 5 metrics over IPC, the same lines on disk, dashboard open', async () => {
+      let runId: string | undefined;
+      const metrics: MetricsRecord[] = [];
+      const listener = api.runs.onMessage((e) => e.runId === runId && e.message.type === 'metrics' && metrics.push(e.message.record));
+      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the run to finish');
+
+      const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', path.join(extensionPath, 'examples', 'bandit.json'));
+      assert.ok(run, 'no run started');
+      runId = run.runId;
+      const end = await finished;
+      listener.dispose();
+
+      assert.strictEqual(end.outcome, 'completed');
+      assert.ok(metrics.length >= 5, `only ${metrics.length} metrics messages`);
+      assert.ok(run.runDir.startsWith(api.runsDirectory()), run.runDir);
+      assert.deepStrictEqual(readMetrics(run.runDir).slice(0, metrics.length), metrics);
+      assert.strictEqual(await run.exited, 0);
+
+      const last = metrics.at(-1);
+      console.log(`    bandit run: ${metrics.length} steps, final reward ${last?.metrics.reward}, p(apple) ${last?.metrics['policy/p_apple']?.toFixed(3)}`);
+      assert.strictEqual(api.dashboard()?.shownRunId, run.runId);
+      assert.ok(dashboardTabLabels().includes(`GRPO: ${run.runId}`), JSON.stringify(dashboardTabLabels()));
+    });
+
+    it('Stop Run stops a long run after its current step and the worker exits 0', async () => {
+      const config = JSON.parse(fs.readFileSync(path.join(extensionPath, 'examples', 'bandit.json'), 'utf8'));
+      config.name = 'long-bandit';
+      config.optimization.max_steps = 1000000;
+      const configPath = path.join(tmp, 'long.json');
+      fs.writeFileSync(configPath, JSON.stringify(config));
+
+      let runId: string | undefined;
+      const fiveSteps = waitFor(api, () => runId, (m) => (m.type === 'metrics' && m.record.step >= 5 ? true : undefined), '5 steps');
+      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
+      const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
+      assert.ok(run);
+      runId = run.runId;
+      await fiveSteps;
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runId), true);
+      const end = await finished;
+      assert.strictEqual(end.outcome, 'stopped');
+      assert.strictEqual(await run.exited, 0);
+      assert.strictEqual(readMetrics(run.runDir).length, end.steps);
+      assert.ok(!api.runs.isLive(run.runId));
+    });
+
+    it('an invalid config starts no run', async () => {
+      const before = fs.readdirSync(api.runsDirectory()).length;
+      const bad = path.join(tmp, 'bad.json');
+      fs.writeFileSync(bad, JSON.stringify({ name: 'bad', task: { type: 'bandit' }, algorithm: { num_generation: 4 } }));
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.startRun', bad), undefined);
+      fs.writeFileSync(bad, '{ "name": "bad", ');
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.startRun', bad), undefined);
+      assert.strictEqual(fs.readdirSync(api.runsDirectory()).length, before);
+      assert.strictEqual(api.runs.liveRuns.length, 0);
+    });
+
+    it('reopens a finished run from disk in the dashboard', async () => {
+      const [latest] = fs.readdirSync(api.runsDirectory()).sort().reverse();
+      const runDir = path.join(api.runsDirectory(), latest);
+      const panel = await vscode.commands.executeCommand<{ shownRunId: string; ready(): Promise<void> } | undefined>('grpo.openDashboard', runDir);
+      assert.ok(panel);
+      await panel.ready();
+      assert.strictEqual(panel.shownRunId, latest);
+      // The tab label follows the panel title on the workbench's next update.
+      for (let i = 0; i < 50 && !dashboardTabLabels().includes(`GRPO: ${latest}`); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(dashboardTabLabels().includes(`GRPO: ${latest}`), JSON.stringify(dashboardTabLabels()));
+    });
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * The UI flow a person would take, in a real VS Code in Chromium: F1 → "GRPO: Start Run" → pick the bandit
+ * example → the dashboard shows charts with data and rollout rows. Saves screenshots under test-results/.
+ * usage: node ui.js <server-url> <extension-dir> <workspace-folder> <results-dir>
+ */
+import * as path from 'path';
+import type { FrameLocator, Page } from 'playwright-core';
+import { launchChromium, workbenchUrl } from './browser';
+
+const started = Date.now();
+const log = (s: string) => console.log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
+let passed = 0;
+let failed = 0;
+
+async function check(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+    passed++;
+    console.log(`  ✔ ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`  ✖ ${name}\n    ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+}
+
+/** Runs a palette command; retries because a new extension's commands appear a few seconds after load. */
+async function runCommand(page: Page, title: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 15000 });
+    await input.fill(`>${title}`);
+    try {
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 5000 });
+      await page.keyboard.press('Enter');
+      return;
+    } catch (err) {
+      if (attempt >= 12) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(1000);
+    }
+  }
+}
+
+function dashboardFrame(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview').frameLocator('#active-frame');
+}
+
+async function main(): Promise<void> {
+  const [base, extensionPath, folder, resultsDir] = process.argv.slice(2);
+  const browser = await launchChromium();
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && /Content Security Policy|webview/i.test(m.text()) && consoleErrors.push(`${m.text()} [at ${m.location().url}:${m.location().lineNumber}]`));
+  try {
+    await page.goto(workbenchUrl(base, folder, extensionPath));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+    await page.locator('.statusbar').waitFor({ timeout: 60000 });
+    log('workbench loaded');
+
+    await check('F1 → "GRPO: Start Run" lists the bandit example', async () => {
+      await runCommand(page, 'GRPO: Start Run');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'bandit-seed-000' }).first().waitFor({ timeout: 15000 });
+      await page.keyboard.type('bandit', { delay: 20 });
+      await page.keyboard.press('Enter');
+      log('picked bandit-seed-000');
+    });
+
+    const frame = dashboardFrame(page);
+    await check('the dashboard shows charts with data and rollout rows', async () => {
+      await frame.locator('figure.chart[data-points]').first().waitFor({ timeout: 60000 });
+      await page.waitForFunction(() => true);
+      const rewardChart = frame.locator('figure.chart', { hasText: 'Reward' });
+      await rewardChart.locator('canvas').waitFor();
+      for (let i = 0; i < 100; i++) {
+        if (Number(await rewardChart.getAttribute('data-points')) > 0) break;
+        await page.waitForTimeout(200);
+      }
+      const points = Number(await rewardChart.getAttribute('data-points'));
+      if (!(points > 0)) throw new Error(`reward chart has ${points} points`);
+      const rows = await frame.locator('.rollout-table tbody tr').count();
+      if (rows < 1) throw new Error('no rollout rows');
+      log(`reward chart: ${points} points; rollout rows: ${rows}`);
+    });
+
+    await check('the run finishes and the status reads "completed"', async () => {
+      await frame.locator('.status-completed').waitFor({ timeout: 60000 });
+      await page.waitForTimeout(500); // let chart.js finish its last layout before the screenshot
+      await page.screenshot({ path: path.join(resultsDir, 'dashboard.png') });
+      log(`screenshot: ${path.join(resultsDir, 'dashboard.png')}`);
+    });
+
+    await check('the webview raised no CSP errors', async () => {
+      if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));
+    });
+  } catch (err) {
+    await page.screenshot({ path: path.join(resultsDir, 'ui-failure.png') }).catch(() => undefined);
+    if (failed === 0) {
+      failed++;
+      console.log(`  ✖ ${err instanceof Error ? err.message : String(err)}`);
+    }
+  } finally {
+    await browser.close();
+    console.log(`ui: ${passed} passed, ${failed} failed`);
+  }
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+void main();

@@ -1,0 +1,41 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { validateRunConfig } from '../../../src/protocol';
+import { newRunDirectory, RunDirectoryWriter } from '../../../src/worker/runDirectory';
+
+describe('run directory writer', () => {
+  let tmp: string;
+  const config = validateRunConfig({ name: 'w', task: { type: 'bandit' } });
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-rd-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('writes config.json and appends one line per record', () => {
+    const dir = path.join(tmp, 'run');
+    const writer = new RunDirectoryWriter(dir, config);
+    writer.appendMetrics({ step: 1, time: 1, metrics: { reward: 0.5 } });
+    writer.appendMetrics({ step: 2, time: 2, metrics: { reward: 0.75 } });
+    writer.appendEvent({ type: 'finished', time: 3, outcome: 'completed', steps: 2 });
+    writer.close();
+    assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')), config);
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8'), '{"step":1,"time":1,"metrics":{"reward":0.5}}\n{"step":2,"time":2,"metrics":{"reward":0.75}}\n');
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n').length, 2);
+  });
+
+  it('refuses a folder that already holds a run, leaving it untouched', () => {
+    const dir = path.join(tmp, 'run');
+    new RunDirectoryWriter(dir, config).close();
+    fs.writeFileSync(path.join(dir, 'metrics.jsonl'), 'kept\n');
+    assert.throws(() => new RunDirectoryWriter(dir, config), /already holds a run/);
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8'), 'kept\n');
+  });
+
+  it('names new runs by start time and disambiguates runs started in the same second', () => {
+    const now = new Date(2026, 10, 21, 8, 0, 1);
+    const first = newRunDirectory(tmp, 'demo', now);
+    assert.strictEqual(path.basename(first), '20261121-080001-demo');
+    fs.mkdirSync(first);
+    assert.strictEqual(path.basename(newRunDirectory(tmp, 'demo', now)), '20261121-080001-demo-2');
+  });
+});
