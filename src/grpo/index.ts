@@ -1,0 +1,18 @@
+/**
+ * GRPO algorithm core: pure functions on tfjs tensors, no I/O, shared by the worker and the tests.
+ *
+ * CS336 GRPO assignment (seed 002), names and semantics as there:
+ *   computeGroupNormalizedRewards, computeNaivePolicyGradientLoss, computeGrpoClipLoss, computePolicyGradientLoss,
+ *   maskedMean, grpoMicrobatchLoss.
+ * Beyond CS336 (TRL GRPOTrainer / verl core_algos variants, seed 001 process supervision, seed 004 Dr. GRPO):
+ *   computeAsymmetricClipLoss (DAPO clip-higher), aggregateTokenLoss (grpo | bnpo | dapo | dr_grpo),
+ *   computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits, computeGroupAdvantages (scale_rewards
+ *   group | batch | none, unbiased or population std), combineWeightedRewards / scoreWithRewardFunctions,
+ *   computeDiscountedReturns / computeProcessSupervisionAdvantages, and computeGrpoLoss, the config-driven entry
+ *   point of the trainer. Each carries its formula in its doc comment.
+ */
+export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
+export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
+export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
+export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
+export type { StdKind } from './statistics';
