@@ -13,6 +13,17 @@
  */
 export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
 export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
+export {
+  computeNaivePolicyGradientLoss,
+  computeGrpoClipLoss,
+  computePolicyGradientLoss,
+  computeAsymmetricClipLoss,
+  POLICY_GRADIENT_LOSS_TYPES,
+} from './policyLoss';
+export type { PolicyGradientLossType, ClippedSurrogate } from './policyLoss';
+export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS } from './aggregation';
+export type { LossAggregation, AggregationOptions } from './aggregation';
+export { grpoMicrobatchLoss } from './microbatch';
 export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
 export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
 export type { StdKind } from './statistics';

@@ -10,13 +10,18 @@ import { selectBackend } from '../../../src/worker/backend';
 export const BACKENDS = ['cpu', 'wasm'] as const;
 export type TestBackend = (typeof BACKENDS)[number];
 
-/** Declares the same suite once per CPU backend the project uses; each copy activates its backend first. */
+/**
+ * Declares the same suite once per CPU backend the project uses; each copy activates its backend first. Every test
+ * runs in an engine scope, so the tensors a test creates are freed after it.
+ */
 export function describeOnBackends(title: string, body: (backend: TestBackend) => void): void {
   for (const backend of BACKENDS) {
     describe(`${title} [${backend}]`, () => {
       before(async () => {
         await selectBackend(backend);
       });
+      beforeEach(() => tf.engine().startScope());
+      afterEach(() => tf.engine().endScope());
       body(backend);
     });
   }
@@ -78,3 +83,12 @@ export function normals(seed: number, count: number, scale = 1, offset = 0): num
 export function rows(values: number[], columns: number): number[][] {
   return Array.from({ length: values.length / columns }, (_, r) => values.slice(r * columns, (r + 1) * columns));
 }
+
+/** Log-ratios kept ≥ 0.02 away from log(1 ± ε), where the clipped loss has kinks and differences mean nothing. */
+export function logRatiosAwayFromKinks(seed: number, count: number, epsLow: number, epsHigh: number): number[] {
+  const kinks = [Math.log(1 - epsLow), Math.log(1 + epsHigh)];
+  return normals(seed, count, 0.3).map((value) =>
+    kinks.some((kink) => Math.abs(value - kink) < 0.02) ? Math.fround(value + 0.05) : value,
+  );
+}
+

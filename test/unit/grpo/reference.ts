@@ -185,3 +185,8 @@ export function refProcessAdvantages(
     }),
   );
 }
+
+/** Σ_it w_it x_it: reduces a per-token matrix so each token's gradient is checked with its own weight. */
+export function weightedSum(values: Matrix, weights: number[]): number {
+  return values.flat().reduce((a, v, i) => a + v * weights[i], 0);
+}
