@@ -115,7 +115,8 @@ export function computeGrpoLoss(inputs: GrpoLossInputs, config: GrpoLossConfig):
         numItemsInBatch: inputs.numItemsInBatch,
       });
       const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
-      return { loss, ratio: surrogate.ratio, lowClipped: surrogate.lowClipped, highClipped: surrogate.highClipped, tokenLoss, kl, entropy };
+      const { ratio, lowClipped, highClipped } = surrogate;
+      return { loss, ratio, lowClipped, highClipped, tokenLoss, kl, entropy };
     });
     const { loss, ...perTokenTensors } = tensors;
     const result = { loss, ...describeTokens(perTokenTensors, responseMask) };
