@@ -79,6 +79,7 @@ export function computeGrpoClipLoss(
   oldLogProbs: tf.Tensor2D,
   cliprange: number,
 ): { loss: tf.Tensor2D; metadata: Record<string, tf.Tensor2D> } {
+  assertNonNegativeFinite('computeGrpoClipLoss', 'cliprange', cliprange);
   return tf.tidy(() => {
     const { loss, ratio, lowClipped, highClipped } = computeAsymmetricClipLoss(
       advantages,

@@ -136,8 +136,9 @@ export async function computeGroupNormalizedRewards(
   });
   const metadata: Record<string, number> = {
     ...metrics,
-    reward_min: Math.min(...raw),
-    reward_max: Math.max(...raw),
+    // reduce, not Math.min(...raw): spreading a large batch into arguments can overflow the stack.
+    reward_min: raw.reduce((a, b) => Math.min(a, b)),
+    reward_max: raw.reduce((a, b) => Math.max(a, b)),
     ...optionalRewardMean('format_reward', scores.map((score) => score.formatReward)),
     ...optionalRewardMean('answer_reward', scores.map((score) => score.answerReward)),
   };

@@ -87,6 +87,10 @@ describeOnBackends('computeGrpoClipLoss', () => {
     }
   });
 
+  it('rejects a negative cliprange, naming it', () => {
+    assert.throws(() => computeGrpoClipLoss(handAdvantages(), handLogp(), tf.zeros([2, 2]), -0.2), /computeGrpoClipLoss: cliprange must be/);
+  });
+
   it('leaks no tensors', async () => {
     const [advantages, logp, old] = [handAdvantages(), handLogp(), tf.zeros([2, 2]) as tf.Tensor2D];
     await assertNoLeak(() => computeGrpoClipLoss(advantages, logp, old, 0.2));
