@@ -1,0 +1,211 @@
+/**
+ * The configurable GRPO objective the trainer calls once per micro-batch: clipped surrogate (symmetric or DAPO
+ * clip-higher) + β·KL to the reference (k3 or exact), aggregated by a TRL `loss_type`, with TRL's metrics and the
+ * per-token values the inspector shows.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { aggregateTokenLoss, LossAggregation } from './aggregation';
+import { assertAdvantageShape, assertNonNegativeFinite, assertRank, assertSameShape, required, shapeText } from './checks';
+import { computeEntropyFromLogits, computeFullKlPerToken, computeK3KlPerToken } from './divergence';
+import { computeAsymmetricClipLoss } from './policyLoss';
+
+/** `k3`: TRL's sampled-token estimator; `full`: exact KL over the vocabulary from logits. */
+export type KlEstimator = 'k3' | 'full';
+
+/** Everything a run config decides; the trainer passes it through unchanged. */
+export interface GrpoLossConfig {
+  lossType: LossAggregation;
+  /** ε_low: ratios below 1 − ε_low stop pushing a negative-advantage token down (TRL `epsilon`). */
+  epsilonLow: number;
+  /** ε_high (TRL `epsilon_high`, DAPO uses 0.28); defaults to epsilonLow, i.e. symmetric GRPO-Clip. */
+  epsilonHigh?: number;
+  /** KL weight β; 0 leaves the KL out of the loss (and needs no reference model). */
+  beta: number;
+  /** Default `'k3'`. */
+  klEstimator?: KlEstimator;
+  /** dr_grpo's constant divisor (TRL `max_completion_length`). */
+  maxCompletionLength?: number;
+  /** Micro-batches per optimizer step; default 1. */
+  gradientAccumulationSteps?: number;
+}
+
+/** One micro-batch: B rollouts, T response tokens, V vocabulary entries. */
+export interface GrpoLossInputs {
+  /** log π_θ of the sampled tokens [B,T]; gradients flow through it. */
+  policyLogProbs: tf.Tensor2D;
+  /** 1 on response tokens, 0 on padding [B,T]. */
+  responseMask: tf.Tensor2D;
+  /** [B,1] per rollout or [B,T] per token (process supervision). */
+  advantages: tf.Tensor2D;
+  /**
+   * log π_old [B,T] from the policy that sampled the rollouts. Omitted, the current log-probs are used as a
+   * constant (TRL with num_iterations = 1): ρ = 1 in value and the gradient is that of −A·log π_θ.
+   */
+  oldLogProbs?: tf.Tensor2D;
+  /** log π_ref of the sampled tokens [B,T], for the k3 KL. */
+  refLogProbs?: tf.Tensor2D;
+  /** Policy logits [B,T,V] of the same forward pass as policyLogProbs: full KL, and the `entropy` metric. */
+  policyLogits?: tf.Tensor3D;
+  /** Reference logits [B,T,V], for the full KL. */
+  refLogits?: tf.Tensor3D;
+  /** dapo: active tokens in the whole optimizer step (all micro-batches). */
+  numItemsInBatch?: number;
+}
+
+/** Per-token values [B][T] for the inspector; flags are 0/1. */
+export interface GrpoTokenDetails {
+  ratio: number[][];
+  lowClipped: number[][];
+  highClipped: number[][];
+  /** Per-token loss before aggregation, KL term included. */
+  loss: number[][];
+  /** Present when the KL was computed. */
+  kl?: number[][];
+  /** Present when policyLogits were given. */
+  entropy?: number[][];
+}
+
+export interface GrpoLossResult {
+  /** Differentiable scalar: w.r.t. policyLogProbs, and policyLogits when the full KL is used. */
+  loss: tf.Scalar;
+  /**
+   * Plain numbers, means over the active tokens (TRL's): `clip_ratio/low_mean`, `clip_ratio/high_mean`,
+   * `clip_ratio/region_mean`, and `kl`, `entropy` when computed.
+   */
+  metrics: Record<string, number>;
+  perToken: GrpoTokenDetails;
+}
+
+/**
+ * GRPO loss for one micro-batch, every choice taken from `config`:
+ *
+ *     ρ_it = exp(log π_θ − log π_old)
+ *     ℓ_it = −min(ρ_it A_it, clip(ρ_it, 1 − ε_low, 1 + ε_high) A_it) + β · KL_it
+ *     KL_it = exp(d) − d − 1, d = log π_ref − log π_θ              (k3)
+ *           = Σ_v π_θ(v) (log π_θ(v) − log π_ref(v))               (full)
+ *     L = aggregateTokenLoss(ℓ, m, lossType)                        (grpo | bnpo | dapo | dr_grpo)
+ *
+ * The KL is computed when β ≠ 0 (its inputs are then required) or when its inputs are given (reported only).
+ * Everything returned besides `loss` is plain JS, so calling this inside `tf.variableGrads` leaks nothing and the
+ * caller only disposes `loss`.
+ */
+export function computeGrpoLoss(inputs: GrpoLossInputs, config: GrpoLossConfig): GrpoLossResult {
+  const fn = 'computeGrpoLoss';
+  const { policyLogProbs, responseMask, advantages } = inputs;
+  const { lossType, epsilonLow, epsilonHigh = epsilonLow, beta, klEstimator = 'k3' } = config;
+  assertRank(fn, 'policyLogProbs', policyLogProbs, 2);
+  assertSameShape(fn, 'policyLogProbs', policyLogProbs, 'responseMask', responseMask);
+  assertAdvantageShape(fn, 'advantages', advantages, policyLogProbs);
+  assertNonNegativeFinite(fn, 'beta', beta);
+  if (klEstimator !== 'k3' && klEstimator !== 'full') {
+    throw new Error(`${fn}: klEstimator must be 'k3' or 'full', got '${klEstimator}'`);
+  }
+  if (inputs.policyLogits !== undefined) assertLogitsMatch(fn, 'policyLogits', inputs.policyLogits, policyLogProbs);
+  if (inputs.refLogits !== undefined) assertLogitsMatch(fn, 'refLogits', inputs.refLogits, policyLogProbs);
+
+  const oldLogProbs = inputs.oldLogProbs ?? constantCopy(policyLogProbs);
+  try {
+    const tensors = tf.tidy(() => {
+      const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
+      const kl = klPerToken(inputs, beta, klEstimator);
+      const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
+      const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
+        gradientAccumulationSteps: config.gradientAccumulationSteps,
+        maxCompletionLength: config.maxCompletionLength,
+        numItemsInBatch: inputs.numItemsInBatch,
+      });
+      const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
+      const { ratio, lowClipped, highClipped } = surrogate;
+      return { loss, ratio, lowClipped, highClipped, tokenLoss, kl, entropy };
+    });
+    const { loss, ...perTokenTensors } = tensors;
+    const result = { loss, ...describeTokens(perTokenTensors, responseMask) };
+    tf.dispose(Object.values(perTokenTensors).filter((t): t is tf.Tensor => t !== undefined));
+    return result;
+  } finally {
+    if (inputs.oldLogProbs === undefined) oldLogProbs.dispose();
+  }
+}
+
+function assertLogitsMatch(fn: string, name: string, logits: tf.Tensor, logProbs: tf.Tensor2D): void {
+  assertRank(fn, name, logits, 3);
+  if (logits.shape[0] !== logProbs.shape[0] || logits.shape[1] !== logProbs.shape[1]) {
+    throw new Error(`${fn}: ${name} ${shapeText(logits.shape)} must be [B,T,V] with [B,T] = ${shapeText(logProbs.shape)}`);
+  }
+}
+
+/** A copy that is not on the gradient tape: tfjs has no stop_gradient, but a tensor built from values is a constant. */
+function constantCopy(tensor: tf.Tensor2D): tf.Tensor2D {
+  return tf.tensor2d(tensor.dataSync(), tensor.shape, 'float32');
+}
+
+/** Per-token KL when β needs it or its inputs are given; undefined otherwise. */
+function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator): tf.Tensor2D | undefined {
+  const fn = 'computeGrpoLoss';
+  const forBeta = `for the ${estimator} KL when beta ≠ 0`;
+  if (estimator === 'k3') {
+    if (beta === 0 && inputs.refLogProbs === undefined) return undefined;
+    return computeK3KlPerToken(inputs.policyLogProbs, required(fn, 'refLogProbs', forBeta, inputs.refLogProbs));
+  }
+  if (beta === 0 && (inputs.policyLogits === undefined || inputs.refLogits === undefined)) return undefined;
+  return computeFullKlPerToken(
+    required(fn, 'policyLogits', forBeta, inputs.policyLogits),
+    required(fn, 'refLogits', forBeta, inputs.refLogits),
+  );
+}
+
+interface TokenTensors {
+  ratio: tf.Tensor;
+  lowClipped: tf.Tensor;
+  highClipped: tf.Tensor;
+  tokenLoss: tf.Tensor;
+  kl?: tf.Tensor;
+  entropy?: tf.Tensor;
+}
+
+/** Reads the per-token tensors back and computes TRL's masked batch means over the active tokens. */
+function describeTokens(tensors: TokenTensors, responseMask: tf.Tensor2D) {
+  const [batch, tokens] = responseMask.shape;
+  const mask = responseMask.dataSync();
+  const read = (tensor: tf.Tensor) => tensor.dataSync();
+  const low = read(tensors.lowClipped);
+  const high = read(tensors.highClipped);
+  const region = low.map((flag, i) => Math.max(flag, high[i]));
+  const metrics: Record<string, number> = {
+    'clip_ratio/low_mean': maskedBatchMean(low, mask),
+    'clip_ratio/high_mean': maskedBatchMean(high, mask),
+    'clip_ratio/region_mean': maskedBatchMean(region, mask),
+  };
+  const perToken: GrpoTokenDetails = {
+    ratio: toRows(read(tensors.ratio), batch, tokens),
+    lowClipped: toRows(low, batch, tokens),
+    highClipped: toRows(high, batch, tokens),
+    loss: toRows(read(tensors.tokenLoss), batch, tokens),
+  };
+  if (tensors.kl !== undefined) {
+    const kl = read(tensors.kl);
+    metrics.kl = maskedBatchMean(kl, mask);
+    perToken.kl = toRows(kl, batch, tokens);
+  }
+  if (tensors.entropy !== undefined) {
+    const entropy = read(tensors.entropy);
+    metrics.entropy = maskedBatchMean(entropy, mask);
+    perToken.entropy = toRows(entropy, batch, tokens);
+  }
+  return { metrics, perToken };
+}
+
+/** Σ x·m / Σ m over every token (NaN when no token is active, as TRL before its nanmean). */
+function maskedBatchMean(values: ArrayLike<number>, mask: ArrayLike<number>): number {
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    total += values[i] * mask[i];
+    count += mask[i];
+  }
+  return total / count;
+}
+
+function toRows(values: ArrayLike<number>, batch: number, tokens: number): number[][] {
+  return Array.from({ length: batch }, (_, row) => Array.from({ length: tokens }, (_, t) => values[row * tokens + t]));
+}

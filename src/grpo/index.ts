@@ -1,0 +1,34 @@
+/**
+ * GRPO algorithm core: pure functions on tfjs tensors, no I/O, shared by the worker and the tests.
+ *
+ * CS336 GRPO assignment (seed 002), names and semantics as there:
+ *   computeGroupNormalizedRewards, computeNaivePolicyGradientLoss, computeGrpoClipLoss, computePolicyGradientLoss,
+ *   maskedMean, grpoMicrobatchLoss.
+ * Beyond CS336 (TRL GRPOTrainer / verl core_algos variants, seed 001 process supervision, seed 004 Dr. GRPO):
+ *   computeAsymmetricClipLoss (DAPO clip-higher), aggregateTokenLoss (grpo | bnpo | dapo | dr_grpo),
+ *   computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits, computeGroupAdvantages (scale_rewards
+ *   group | batch | none, unbiased or population std), combineWeightedRewards / scoreWithRewardFunctions,
+ *   computeDiscountedReturns / computeProcessSupervisionAdvantages, and computeGrpoLoss, the config-driven entry
+ *   point of the trainer. Each carries its formula in its doc comment.
+ */
+export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
+export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
+export {
+  computeNaivePolicyGradientLoss,
+  computeGrpoClipLoss,
+  computePolicyGradientLoss,
+  computeAsymmetricClipLoss,
+  POLICY_GRADIENT_LOSS_TYPES,
+} from './policyLoss';
+export type { PolicyGradientLossType, ClippedSurrogate } from './policyLoss';
+export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS } from './aggregation';
+export type { LossAggregation, AggregationOptions } from './aggregation';
+export { grpoMicrobatchLoss } from './microbatch';
+export { computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits } from './divergence';
+export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
+export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
+export { computeDiscountedReturns, computeProcessSupervisionAdvantages } from './process';
+export type { ProcessSupervisionOptions } from './process';
+export { computeGrpoLoss } from './grpoLoss';
+export type { KlEstimator, GrpoLossConfig, GrpoLossInputs, GrpoTokenDetails, GrpoLossResult } from './grpoLoss';
+export type { StdKind } from './statistics';

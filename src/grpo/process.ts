@@ -1,0 +1,78 @@
+/**
+ * Process supervision (seed 001, DeepSeekMath §4.1.3): a reward per token (or per reasoning step, placed on the
+ * step's last token) instead of one per rollout, turned into a per-token advantage [B,T].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertNonNegativeFinite, assertRank, assertSameShape } from './checks';
+import { assertGroups, meanAlong, stdAlong, StdKind } from './statistics';
+
+/**
+ * Discounted return-to-go per token: R_t = r_t + γ·R_{t+1}, R_T = 0, i.e. R_t = Σ_{s≥t} γ^(s−t) r_s.
+ *
+ * The recursion runs over t on the host in float64: it is sequential in t, carries no gradient (rewards are data),
+ * and a loop is O(B·T) where a tensor formulation would need a T×T discount matrix.
+ */
+export function computeDiscountedReturns(tokenRewards: tf.Tensor2D, gamma: number): tf.Tensor2D {
+  assertRank('computeDiscountedReturns', 'tokenRewards', tokenRewards, 2);
+  assertNonNegativeFinite('computeDiscountedReturns', 'gamma', gamma);
+  const [batch, tokens] = tokenRewards.shape;
+  const rewards = tokenRewards.dataSync();
+  const returns = new Float64Array(batch * tokens);
+  for (let row = 0; row < batch; row++) {
+    let future = 0;
+    for (let t = tokens - 1; t >= 0; t--) {
+      future = rewards[row * tokens + t] + gamma * future;
+      returns[row * tokens + t] = future;
+    }
+  }
+  return tf.tensor2d(Float32Array.from(returns), [batch, tokens]);
+}
+
+export interface ProcessSupervisionOptions {
+  /** Discount γ of the return-to-go; 1 sums all later rewards. */
+  gamma: number;
+  /** Added to the std before dividing; default 1e-8 as in seed 001. */
+  advantageEps?: number;
+  /** Default `'unbiased'` (torch.std, seed 001). */
+  stdKind?: StdKind;
+  /** Default true; false only centres the returns (Dr. GRPO style). */
+  normalizeByStd?: boolean;
+}
+
+/**
+ * Per-token advantages from per-token rewards r [B,T] (B = groups × groupSize, consecutive groups):
+ *
+ *     R_it = r_it·m_it + γ·R_i,t+1                                   (rewards outside the mask are dropped)
+ *     A_it = (R_it − mean_{j∈g} R_jt) / (std_{j∈g} R_jt + eps) · m_it
+ *
+ * normalised across the group separately at each position t. As in seed 001 the whole group enters the statistics
+ * at every t, so a rollout that has already ended counts there with return 0. Outcome supervision is the special
+ * case of one reward on the last token with γ = 1 and equal lengths: every A_it then equals the outcome advantage A_i.
+ * Positions outside the mask get advantage 0 (they carry no loss anyway).
+ */
+export function computeProcessSupervisionAdvantages(
+  tokenRewards: tf.Tensor2D,
+  responseMask: tf.Tensor2D,
+  groupSize: number,
+  options: ProcessSupervisionOptions,
+): tf.Tensor2D {
+  const fn = 'computeProcessSupervisionAdvantages';
+  const { gamma, advantageEps = 1e-8, stdKind = 'unbiased', normalizeByStd = true } = options;
+  assertRank(fn, 'tokenRewards', tokenRewards, 2);
+  assertSameShape(fn, 'tokenRewards', tokenRewards, 'responseMask', responseMask);
+  assertGroups(fn, tokenRewards.shape[0], groupSize);
+  assertNonNegativeFinite(fn, 'advantageEps', advantageEps);
+  assertNonNegativeFinite(fn, 'gamma', gamma);
+  const mask = tf.cast(responseMask, 'float32');
+  const maskedRewards = tf.mul(tokenRewards, mask) as tf.Tensor2D;
+  const returns = computeDiscountedReturns(maskedRewards, gamma);
+  const advantages = tf.tidy(() => {
+    const [batch, tokens] = returns.shape;
+    const grouped = tf.reshape(returns, [batch / groupSize, groupSize, tokens]);
+    const centred = tf.sub(grouped, meanAlong(grouped, 1));
+    const scaled = normalizeByStd ? tf.div(centred, tf.add(stdAlong(grouped, 1, stdKind), advantageEps)) : centred;
+    return tf.mul(tf.reshape(scaled, [batch, tokens]), mask) as tf.Tensor2D;
+  });
+  tf.dispose([mask, maskedRewards, returns]);
+  return advantages;
+}

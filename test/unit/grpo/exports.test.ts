@@ -1,0 +1,42 @@
+import { strict as assert } from 'assert';
+import * as grpo from '../../../src/grpo';
+
+/** Contractual: other modules and outside checks import these names with these parameter lists. */
+const CS336_ARITY: Record<string, number> = {
+  computeGroupNormalizedRewards: 6,
+  computeNaivePolicyGradientLoss: 2,
+  computeGrpoClipLoss: 4,
+  computePolicyGradientLoss: 6,
+  maskedMean: 3,
+  grpoMicrobatchLoss: 8,
+};
+
+const BEYOND_CS336 = [
+  'computeGroupAdvantages',
+  'combineWeightedRewards',
+  'scoreWithRewardFunctions',
+  'computeAsymmetricClipLoss',
+  'POLICY_GRADIENT_LOSS_TYPES',
+  'aggregateTokenLoss',
+  'LOSS_AGGREGATIONS',
+  'computeK3KlPerToken',
+  'computeFullKlPerToken',
+  'computeEntropyFromLogits',
+  'computeDiscountedReturns',
+  'computeProcessSupervisionAdvantages',
+  'computeGrpoLoss',
+];
+
+describe('src/grpo public API', () => {
+  it('exports the six CS336 functions with their parameter lists', () => {
+    const api = grpo as unknown as Record<string, unknown>;
+    for (const [name, arity] of Object.entries(CS336_ARITY)) {
+      assert.equal(typeof api[name], 'function', name);
+      assert.equal((api[name] as (...args: unknown[]) => unknown).length, arity, `${name} parameters`);
+    }
+  });
+
+  it('exports nothing beyond the CS336 six and the documented extras', () => {
+    assert.deepEqual(Object.keys(grpo).sort(), [...Object.keys(CS336_ARITY), ...BEYOND_CS336].sort());
+  });
+});
