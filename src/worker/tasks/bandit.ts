@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { RunConfig, BanditTaskConfig, GroupRecord, RolloutRecord } from '../../protocol';
 import { Random } from '../../model/random';
 import { TrainingJob, StepResult } from '../job';
-import { groupNormalizedAdvantages } from '../advantages';
+import { computeGroupAdvantages } from '../../grpo';
 
 const PROMPT = 'Pick a word.';
 
@@ -90,16 +90,14 @@ export class BanditJob implements TrainingJob {
     const oldProbs = this.probabilities();
     const actions = Array.from({ length: G }, () => this.rng.choice(oldProbs));
     const rewards = actions.map((a) => (startsWithVowel(this.words[a]) ? 1 : 0));
-    const { advantages, groupStd } = groupNormalizedAdvantages(rewards, G, this.config.algorithm);
+    const { advantages, groupMetrics } = this.advantagesOf(rewards, G);
 
     const { loss, gradNorm } = policyGradientStep(this.theta, this.optimizer, actions, advantages);
     const newProbs = this.probabilities();
 
     const metrics: Record<string, number> = {
-      reward: mean(rewards),
-      reward_std: mean(groupStd),
-      'rewards/vowel/mean': mean(rewards),
-      frac_reward_zero_std: groupStd.filter((s) => s === 0).length / groupStd.length,
+      ...groupMetrics,
+      'rewards/vowel/mean': groupMetrics.reward,
       loss,
       grad_norm: gradNorm,
       learning_rate: this.config.optimization.learning_rate,
@@ -117,6 +115,14 @@ export class BanditJob implements TrainingJob {
     this.optimizer.dispose();
   }
 
+  private advantagesOf(rewards: number[], groupSize: number): { advantages: number[]; groupMetrics: Record<string, number> } {
+    const { advantage_eps, scale_rewards, std_estimator } = this.config.algorithm;
+    const result = computeGroupAdvantages(rewards, groupSize, { advantageEps: advantage_eps, scaleRewards: scale_rewards, stdKind: std_estimator });
+    const advantages = Array.from(result.advantages.dataSync());
+    result.advantages.dispose();
+    return { advantages, groupMetrics: result.metrics };
+  }
+
   private groupRecord(actions: number[], rewards: number[], advantages: number[], oldProbs: Float64Array): GroupRecord {
     const rollouts: RolloutRecord[] = actions.map((a, i) => ({
       completion: this.words[a],
@@ -128,8 +134,4 @@ export class BanditJob implements TrainingJob {
     }));
     return { prompt: PROMPT, ground_truth: 'a word starting with a vowel', rollouts };
   }
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
