@@ -1,0 +1,79 @@
+/**
+ * Generated arithmetic problems with verifiable answers — the built-in demo task, small enough for a tiny
+ * character-level model on a CPU: "37+45=" → "82". Difficulty is set by the operand range and the operations.
+ * Problems are generated from the run's seed; the validation set is a fixed, disjoint-by-seed list.
+ */
+import { Random } from '../../model/random';
+import { DataCursor, Example, PromptTask, ShuffledCursor } from './task';
+
+export type ArithmeticOperation = '+' | '-' | '*';
+
+export interface ArithmeticTaskConfig {
+  type: 'arithmetic';
+  /** Operands are drawn uniformly from [min_operand, max_operand]. */
+  min_operand: number;
+  max_operand: number;
+  operations: ArithmeticOperation[];
+  /** Distinct training problems (drawn in a shuffled cycle). */
+  num_train: number;
+  /** Held-out problems for validation. */
+  num_eval: number;
+}
+
+function solve(a: number, op: ArithmeticOperation, b: number): number {
+  return op === '+' ? a + b : op === '-' ? a - b : a * b;
+}
+
+/** All problems in the configured range, in a seeded order; the first `num_eval` are held out. */
+function generateProblems(config: ArithmeticTaskConfig, seed: number): Example[] {
+  const rng = new Random(seed);
+  const seen = new Set<string>();
+  const problems: Example[] = [];
+  const span = config.max_operand - config.min_operand + 1;
+  const capacity = span * span * config.operations.length;
+  const wanted = Math.min(config.num_train + config.num_eval, capacity);
+  while (problems.length < wanted) {
+    const a = config.min_operand + rng.int(span);
+    const b = config.min_operand + rng.int(span);
+    const op = config.operations[rng.int(config.operations.length)];
+    const prompt = `${a}${op}${b}=`;
+    if (seen.has(prompt)) continue;
+    seen.add(prompt);
+    const answer = String(solve(a, op, b));
+    problems.push({ id: prompt, prompt, answer, completion: `${answer}\n` });
+  }
+  return problems;
+}
+
+export class ArithmeticTask implements PromptTask {
+  readonly name = 'arithmetic';
+  readonly defaultRewards = ['arithmetic_answer'] as const;
+  private readonly evalProblems: Example[];
+  private readonly train: ShuffledCursor<Example>;
+
+  constructor(config: ArithmeticTaskConfig, seed: number) {
+    if (config.min_operand > config.max_operand) {
+      throw new Error(`task.min_operand (${config.min_operand}) is larger than task.max_operand (${config.max_operand})`);
+    }
+    const problems = generateProblems(config, seed);
+    const numEval = Math.min(config.num_eval, Math.floor(problems.length / 2));
+    this.evalProblems = problems.slice(0, numEval);
+    this.train = new ShuffledCursor(problems.slice(numEval), seed + 1);
+  }
+
+  nextTrain(n: number): Example[] {
+    return this.train.take(n);
+  }
+
+  evalSet(): Example[] {
+    return this.evalProblems;
+  }
+
+  cursor(): DataCursor {
+    return this.train.cursor();
+  }
+
+  restoreCursor(cursor: DataCursor): void {
+    this.train.restore(cursor);
+  }
+}

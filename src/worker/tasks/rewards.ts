@@ -1,0 +1,95 @@
+/**
+ * Reward functions: the built-in ones by name, and user modules. Every reward has the signature users write:
+ *   (prompt, completion, example) => number | { reward, ...extras } (or a Promise of one)
+ * A user module is a CommonJS/ESM JS file whose default (or module.exports) is such a function; it is loaded in the
+ * worker only. A throw or a non-finite value is not fatal: the trainer scores that sample NaN (advantage 0) and
+ * records an error event with the sample.
+ */
+import * as path from 'path';
+import { pathToFileURL } from 'url';
+import { extractAnswerTag, extractBoxed, extractFinalNumber, normalizeNumber, numbersMatch } from './answers';
+import { Example } from './task';
+
+export type RewardValue = number | { reward: number; [extra: string]: number };
+export type RewardFunction = (prompt: string, completion: string, example: Example) => RewardValue | Promise<RewardValue>;
+
+/**
+ * R1-Zero reward (CS336 `r1_zero_reward_fn`): format 1 when the completion closes its thinking and opens an answer
+ * ("</think> <answer>" … "</answer>"); answer 1 when that answer (a `\boxed{}` inside it, if any) equals the ground
+ * truth numerically. reward = answer (only well-formatted answers can be right).
+ */
+export function r1ZeroReward(_prompt: string, completion: string, example: Example): { reward: number; format_reward: number; answer_reward: number } {
+  if (!completion.includes('</think> <answer>') || !completion.includes('</answer>')) {
+    return { reward: 0, format_reward: 0, answer_reward: 0 };
+  }
+  const tagged = extractAnswerTag(completion) ?? '';
+  const boxed = tagged.includes('\\boxed') ? extractBoxed(tagged) : tagged;
+  const correct = boxed !== undefined && numbersMatch(normalizeNumber(boxed), example.answer);
+  return { reward: correct ? 1 : 0, format_reward: 1, answer_reward: correct ? 1 : 0 };
+}
+
+/** GSM8K correctness without format demands: the final number of the completion equals the ground truth. */
+export function gsm8kAnswerReward(_prompt: string, completion: string, example: Example): number {
+  return numbersMatch(extractFinalNumber(completion), example.answer) ? 1 : 0;
+}
+
+/** The R1-Zero format alone: 1 when "</think> <answer>" … "</answer>" is present. */
+export function r1ZeroFormatReward(prompt: string, completion: string, example: Example): number {
+  return r1ZeroReward(prompt, completion, example).format_reward;
+}
+
+/** Arithmetic: the completion, up to its first newline, is exactly the answer (no extra text). */
+export function arithmeticAnswerReward(_prompt: string, completion: string, example: Example): number {
+  return completion.split('\n')[0].trim() === example.answer ? 1 : 0;
+}
+
+/** Arithmetic partial credit: the completion's first line is an integer (the right shape of answer). */
+export function integerFormatReward(_prompt: string, completion: string): number {
+  return /^-?\d+$/.test(completion.split('\n')[0].trim()) ? 1 : 0;
+}
+
+export const BUILT_IN_REWARDS: Record<string, RewardFunction> = {
+  r1_zero: r1ZeroReward,
+  r1_zero_format: r1ZeroFormatReward,
+  gsm8k_answer: gsm8kAnswerReward,
+  arithmetic_answer: arithmeticAnswerReward,
+  integer_format: integerFormatReward,
+};
+
+/** Loads a user reward module (path relative to `baseDir`): its default export or module.exports function. */
+export async function loadRewardModule(modulePath: string, baseDir: string): Promise<RewardFunction> {
+  const resolved = path.resolve(baseDir, modulePath);
+  let loaded: unknown;
+  try {
+    // A dynamic import of a run-time path: loads CommonJS and ES modules alike (esbuild leaves it as import()).
+    loaded = await import(pathToFileURL(resolved).href);
+  } catch (err) {
+    throw new Error(`cannot load reward module ${resolved}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const candidate = pickFunction(loaded);
+  if (!candidate) throw new Error(`reward module ${resolved} must export a function (default export or module.exports)`);
+  return candidate;
+}
+
+function pickFunction(module: unknown): RewardFunction | undefined {
+  if (typeof module === 'function') return module as RewardFunction;
+  if (typeof module !== 'object' || module === null) return undefined;
+  const withDefault = module as { default?: unknown };
+  if (typeof withDefault.default === 'function') return withDefault.default as RewardFunction;
+  // `module.exports = { default: fn }` through import() arrives as { default: { default: fn } }.
+  if (typeof withDefault.default === 'object' && withDefault.default !== null) return pickFunction(withDefault.default);
+  return undefined;
+}
+
+/** The total reward and named extras of one value; throws if the value is not a finite number or has no reward. */
+export function unpackReward(value: RewardValue): { reward: number; extras: Record<string, number> } {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`reward is not a finite number: ${value}`);
+    return { reward: value, extras: {} };
+  }
+  if (typeof value !== 'object' || value === null || typeof value.reward !== 'number' || !Number.isFinite(value.reward)) {
+    throw new Error(`reward must be a finite number or { reward: number, … }, got ${JSON.stringify(value)}`);
+  }
+  const { reward, ...extras } = value;
+  return { reward, extras };
+}

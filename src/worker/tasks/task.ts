@@ -1,0 +1,78 @@
+/**
+ * A prompt task: where prompts and their ground truths come from. Training prompts are drawn through a cursor
+ * (epoch + position in a seeded shuffle), so a run resumed from a checkpoint draws exactly what it would have drawn.
+ */
+import { Random } from '../../model/random';
+
+export interface Example {
+  /** Stable id (dataset line or generated problem), so the inspector can follow one prompt across steps. */
+  id: string;
+  prompt: string;
+  /** The ground truth the rewards compare against. */
+  answer: string;
+  /** A reference completion for the SFT warm start, where the task has one. */
+  completion?: string;
+}
+
+export interface DataCursor {
+  epoch: number;
+  position: number;
+}
+
+export interface PromptTask {
+  readonly name: string;
+  /** Built-in reward names used when the config lists none. */
+  readonly defaultRewards: readonly string[];
+  /** The next `n` training examples; advances the cursor. */
+  nextTrain(n: number): Example[];
+  /** The fixed held-out set for validation. */
+  evalSet(): Example[];
+  cursor(): DataCursor;
+  restoreCursor(cursor: DataCursor): void;
+}
+
+/** Walks a fixed list of examples in a fresh seeded shuffle every epoch. */
+export class ShuffledCursor<T> {
+  private order: number[] = [];
+  private state: DataCursor = { epoch: 0, position: 0 };
+
+  constructor(
+    private readonly items: readonly T[],
+    private readonly seed: number,
+  ) {
+    if (items.length === 0) throw new Error('the training set is empty');
+    this.order = this.shuffle(0);
+  }
+
+  take(n: number): T[] {
+    const out: T[] = [];
+    while (out.length < n) {
+      if (this.state.position >= this.order.length) {
+        this.state = { epoch: this.state.epoch + 1, position: 0 };
+        this.order = this.shuffle(this.state.epoch);
+      }
+      out.push(this.items[this.order[this.state.position++]]);
+    }
+    return out;
+  }
+
+  cursor(): DataCursor {
+    return { ...this.state };
+  }
+
+  restore(cursor: DataCursor): void {
+    this.state = { ...cursor };
+    this.order = this.shuffle(cursor.epoch);
+  }
+
+  /** Fisher–Yates with a stream seeded by (seed, epoch). */
+  private shuffle(epoch: number): number[] {
+    const rng = new Random((this.seed + epoch * 0x9e3779b1) >>> 0);
+    const order = this.items.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  }
+}
