@@ -1,0 +1,73 @@
+/**
+ * GPT-2 (Radford et al. 2019), with Hugging Face `GPT2LMHeadModel` tensor names: learned position embeddings,
+ * pre-LayerNorm blocks, fused q/k/v projection `c_attn`, gelu_new MLP, final LayerNorm, head tied to the token
+ * embedding. HF's GPT-2 uses Conv1D, whose weights are already stored [in, out].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelConfig } from './config';
+import { embeddingLookup } from './kernels';
+import { attention, geluNew, layerNorm, linear } from './layers';
+import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, updateCache, weight, Weights } from './model';
+
+const PREFIX = 'transformer.';
+
+export const gpt2: ModelFamily = {
+  parameterSpecs(c: ModelConfig): ParamSpec[] {
+    const d = c.dModel;
+    const std = 0.02;
+    // GPT-2 scales the residual projections by 1/√(2·layers) at init.
+    const residualStd = std / Math.sqrt(2 * c.nLayers);
+    const specs: ParamSpec[] = [
+      { name: 'wte.weight', shape: [c.vocabSize, d], transposed: false, init: { kind: 'normal', std } },
+      { name: 'wpe.weight', shape: [c.maxPositions, d], transposed: false, init: { kind: 'normal', std: 0.01 } },
+    ];
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `h.${i}.`;
+      specs.push(
+        { name: p + 'ln_1.weight', shape: [d], transposed: false, init: { kind: 'ones' } },
+        { name: p + 'ln_1.bias', shape: [d], transposed: false, init: { kind: 'zeros' } },
+        { name: p + 'attn.c_attn.weight', shape: [d, 3 * d], transposed: false, init: { kind: 'normal', std } },
+        { name: p + 'attn.c_attn.bias', shape: [3 * d], transposed: false, init: { kind: 'zeros' } },
+        { name: p + 'attn.c_proj.weight', shape: [d, d], transposed: false, init: { kind: 'normal', std: residualStd } },
+        { name: p + 'attn.c_proj.bias', shape: [d], transposed: false, init: { kind: 'zeros' } },
+        { name: p + 'ln_2.weight', shape: [d], transposed: false, init: { kind: 'ones' } },
+        { name: p + 'ln_2.bias', shape: [d], transposed: false, init: { kind: 'zeros' } },
+        { name: p + 'mlp.c_fc.weight', shape: [d, c.dFF], transposed: false, init: { kind: 'normal', std } },
+        { name: p + 'mlp.c_fc.bias', shape: [c.dFF], transposed: false, init: { kind: 'zeros' } },
+        { name: p + 'mlp.c_proj.weight', shape: [c.dFF, d], transposed: false, init: { kind: 'normal', std: residualStd } },
+        { name: p + 'mlp.c_proj.bias', shape: [d], transposed: false, init: { kind: 'zeros' } },
+      );
+    }
+    specs.push(
+      { name: 'ln_f.weight', shape: [d], transposed: false, init: { kind: 'ones' } },
+      { name: 'ln_f.bias', shape: [d], transposed: false, init: { kind: 'zeros' } },
+    );
+    // save_pretrained writes `transformer.`-prefixed names; the original OpenAI conversions have none.
+    const named: ParamSpec[] = specs.map((s) => ({ ...s, name: PREFIX + s.name, aliases: [s.name] }));
+    if (!c.tieEmbeddings) named.push({ name: 'lm_head.weight', shape: [c.vocabSize, d], transposed: true, init: { kind: 'normal', std } });
+    return named;
+  },
+
+  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
+    const W = (name: string) => weight(w, PREFIX + name);
+    const { batch: B, length: T } = input;
+    const tokens = embeddingLookup(W('wte.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T]));
+    const positions = embeddingLookup(W('wpe.weight') as tf.Tensor2D, tf.tensor1d(input.positions, 'int32'));
+    let x = tf.add(tokens, positions) as tf.Tensor2D;
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `h.${i}.`;
+      const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
+      const [q, k, v] = tf.split(linear(h, W(p + 'attn.c_attn.weight'), W(p + 'attn.c_attn.bias')), 3, 1);
+      const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
+      const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
+      updateCache(cache, i, present);
+      x = tf.add(x, linear(out, W(p + 'attn.c_proj.weight'), W(p + 'attn.c_proj.bias')));
+      const m = layerNorm(x, W(p + 'ln_2.weight'), W(p + 'ln_2.bias'), c.normEps);
+      const hidden = geluNew(linear(m, W(p + 'mlp.c_fc.weight'), W(p + 'mlp.c_fc.bias')));
+      x = tf.add(x, linear(hidden, W(p + 'mlp.c_proj.weight'), W(p + 'mlp.c_proj.bias')));
+    }
+    const final = layerNorm(selectColumns(x, input), W('ln_f.weight'), W('ln_f.bias'), c.normEps);
+    const head = c.tieEmbeddings ? tf.transpose(W('wte.weight')) : weight(w, 'lm_head.weight');
+    return linear(final, head);
+  },
+};

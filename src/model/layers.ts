@@ -1,0 +1,122 @@
+/**
+ * Building blocks shared by the model families. Activations are kept as 2-D matrices [tokens, width] so every
+ * projection is one plain matMul; attention reshapes to per-head batches and uses only ≤ 4-D transposes (5-D
+ * transposes are slow on wasm).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import './kernels';
+
+/** x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout. */
+export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
+  const y = tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D);
+  return (bias ? tf.add(y, bias) : y) as tf.Tensor2D;
+}
+
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.mul(centred, centred), -1, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), weight), bias) as tf.Tensor2D;
+}
+
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor2D {
+  const meanSquare = tf.mean(tf.mul(x, x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D;
+}
+
+/** GPT-2's tanh approximation of GELU ("gelu_new"). */
+export function geluNew(x: tf.Tensor): tf.Tensor2D {
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as tf.Tensor2D;
+}
+
+export function silu(x: tf.Tensor): tf.Tensor2D {
+  return tf.mul(x, tf.sigmoid(x)) as tf.Tensor2D;
+}
+
+/** Keys and values of one layer for the tokens seen so far, each [B, kvHeads, S, headDim]. */
+export interface LayerCache {
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
+
+export interface AttentionShape {
+  batch: number;
+  length: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+/**
+ * Causal (grouped-query) scaled dot-product attention.
+ *
+ * q [B·T, H·hd], k and v [B·T, Hkv·hd]; `bias` [B, 1, T, 1, S] is additive (0 or a large negative number) and
+ * carries both the causal and the padding mask. Query head h uses key/value head ⌊h / g⌋ (g = H / Hkv, as HF's
+ * `repeat_kv`), so the g query heads of a group are laid out as extra rows against one shared key matrix: no copy of
+ * K and V per query head. `past` holds the cached keys/values of earlier tokens; `present` returns them with the
+ * new ones appended, for the caller to cache.
+ */
+export function attention(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, s: AttentionShape, past: LayerCache | null,
+): { out: tf.Tensor2D; present: LayerCache } {
+  const { batch: B, length: T, nHeads: H, nKvHeads: Hkv, headDim: hd } = s;
+  const g = H / Hkv;
+  const qh = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, T, Hkv, g * hd]), [0, 2, 1, 3]), [B * Hkv, T * g, hd]);
+  let kh = tf.transpose(tf.reshape(k, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  let vh = tf.transpose(tf.reshape(v, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  if (past) {
+    kh = tf.concat([past.k, kh], 2);
+    vh = tf.concat([past.v, vh], 2);
+  }
+  const S = kh.shape[2];
+  const keysT = tf.transpose(tf.reshape(kh, [B * Hkv, S, hd]), [0, 2, 1]);
+  const scores = tf.add(tf.reshape(tf.matMul(qh, keysT), [B, Hkv, T, g, S]), bias);
+  const probs = tf.reshape(tf.softmax(scores), [B * Hkv, T * g, S]);
+  const heads = tf.matMul(probs, tf.reshape(vh, [B * Hkv, S, hd]));
+  const out = tf.reshape(tf.transpose(tf.reshape(heads, [B, Hkv, T, g * hd]), [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
+  return { out, present: { k: kh, v: vh } };
+}
+
+/**
+ * Rotary position embedding (RoFormer; HF Llama's `rotate_half` convention): x·cos + rotate_half(x)·sin, with
+ * cos/sin [B·T, 1, hd] per token. `rotateHalf` is the constant matrix of rotate_half, so the rotation is one matMul.
+ */
+export function applyRope(x: tf.Tensor, heads: number, headDim: number, rope: RopeTables): tf.Tensor2D {
+  const rows = x.shape[0];
+  const perHead = tf.reshape(x, [rows * heads, headDim]);
+  const rotated = tf.reshape(tf.matMul(perHead, rope.rotateHalf), [rows, heads, headDim]);
+  const plain = tf.reshape(x, [rows, heads, headDim]);
+  return tf.reshape(tf.add(tf.mul(plain, rope.cos), tf.mul(rotated, rope.sin)), [rows, heads * headDim]) as tf.Tensor2D;
+}
+
+export interface RopeTables {
+  cos: tf.Tensor;
+  sin: tf.Tensor;
+  rotateHalf: tf.Tensor2D;
+}
+
+/** cos/sin tables for the given absolute positions (one per token) and the rotate_half matrix. */
+export function ropeTables(positions: Int32Array, headDim: number, theta: number): RopeTables {
+  const half = headDim / 2;
+  const cos = new Float32Array(positions.length * headDim);
+  const sin = new Float32Array(positions.length * headDim);
+  for (let n = 0; n < positions.length; n++) {
+    for (let i = 0; i < half; i++) {
+      const angle = positions[n] * Math.pow(theta, (-2 * i) / headDim);
+      cos[n * headDim + i] = cos[n * headDim + i + half] = Math.cos(angle);
+      sin[n * headDim + i] = sin[n * headDim + i + half] = Math.sin(angle);
+    }
+  }
+  // rotate_half(x) = [-x2, x1]: output j < half takes -x[j + half]; output j ≥ half takes x[j - half].
+  const r = new Float32Array(headDim * headDim);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * headDim + j] = -1;
+    r[j * headDim + j + half] = 1;
+  }
+  return {
+    cos: tf.tensor3d(cos, [positions.length, 1, headDim]),
+    sin: tf.tensor3d(sin, [positions.length, 1, headDim]),
+    rotateHalf: tf.tensor2d(r, [headDim, headDim]),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Llama (Touvron et al. 2023) and Qwen2, with Hugging Face `LlamaForCausalLM` / `Qwen2ForCausalLM` tensor names:
+ * RMSNorm, rotary position embedding with the config's theta, grouped-query attention, SwiGLU MLP
+ * (down(silu(gate(x)) · up(x))), q/k/v biases for Qwen2, head tied to the embedding or separate (`lm_head`).
+ * nn.Linear weights are stored [out, in] in the checkpoint and kept [in, out] here (ParamSpec.transposed).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelConfig } from './config';
+import { embeddingLookup } from './kernels';
+import { applyRope, attention, linear, rmsNorm, ropeTables, silu } from './layers';
+import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, updateCache, weight, Weights } from './model';
+
+export const llama: ModelFamily = {
+  parameterSpecs(c: ModelConfig): ParamSpec[] {
+    const d = c.dModel;
+    const qDim = c.nHeads * c.headDim;
+    const kvDim = c.nKvHeads * c.headDim;
+    const std = 0.02;
+    const matrix = (name: string, out: number, inp: number): ParamSpec =>
+      ({ name, shape: [out, inp], transposed: true, init: { kind: 'normal', std } });
+    const vector = (name: string, size: number, kind: 'zeros' | 'ones'): ParamSpec =>
+      ({ name, shape: [size], transposed: false, init: { kind } });
+    const specs: ParamSpec[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], transposed: false, init: { kind: 'normal', std } }];
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `model.layers.${i}.`;
+      specs.push(
+        vector(p + 'input_layernorm.weight', d, 'ones'),
+        matrix(p + 'self_attn.q_proj.weight', qDim, d),
+        matrix(p + 'self_attn.k_proj.weight', kvDim, d),
+        matrix(p + 'self_attn.v_proj.weight', kvDim, d),
+      );
+      if (c.qkvBias) {
+        specs.push(vector(p + 'self_attn.q_proj.bias', qDim, 'zeros'), vector(p + 'self_attn.k_proj.bias', kvDim, 'zeros'), vector(p + 'self_attn.v_proj.bias', kvDim, 'zeros'));
+      }
+      specs.push(
+        matrix(p + 'self_attn.o_proj.weight', d, qDim),
+        vector(p + 'post_attention_layernorm.weight', d, 'ones'),
+        matrix(p + 'mlp.gate_proj.weight', c.dFF, d),
+        matrix(p + 'mlp.up_proj.weight', c.dFF, d),
+        matrix(p + 'mlp.down_proj.weight', d, c.dFF),
+      );
+    }
+    specs.push(vector('model.norm.weight', d, 'ones'));
+    if (!c.tieEmbeddings) specs.push(matrix('lm_head.weight', c.vocabSize, d));
+    return specs;
+  },
+
+  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
+    const W = (name: string) => weight(w, name);
+    const bias = (name: string) => (c.qkvBias ? W(name) : undefined);
+    const { batch: B, length: T } = input;
+    const rope = ropeTables(input.positions, c.headDim, c.ropeTheta);
+    let x = embeddingLookup(W('model.embed_tokens.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T])) as tf.Tensor2D;
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `model.layers.${i}.self_attn.`;
+      const h = rmsNorm(x, W(`model.layers.${i}.input_layernorm.weight`), c.normEps);
+      const q = applyRope(linear(h, W(p + 'q_proj.weight'), bias(p + 'q_proj.bias')), c.nHeads, c.headDim, rope);
+      const k = applyRope(linear(h, W(p + 'k_proj.weight'), bias(p + 'k_proj.bias')), c.nKvHeads, c.headDim, rope);
+      const v = linear(h, W(p + 'v_proj.weight'), bias(p + 'v_proj.bias'));
+      const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+      const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
+      updateCache(cache, i, present);
+      x = tf.add(x, linear(out, W(p + 'o_proj.weight')));
+      const m = `model.layers.${i}.mlp.`;
+      const g = rmsNorm(x, W(`model.layers.${i}.post_attention_layernorm.weight`), c.normEps);
+      const gated = tf.mul(silu(linear(g, W(m + 'gate_proj.weight'))), linear(g, W(m + 'up_proj.weight')));
+      x = tf.add(x, linear(gated, W(m + 'down_proj.weight')));
+    }
+    const final = rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
+    const head = c.tieEmbeddings ? tf.transpose(W('model.embed_tokens.weight')) : W('lm_head.weight');
+    return linear(final, head);
+  },
+};

@@ -1,0 +1,107 @@
+/**
+ * What every model family provides, and the family-independent parts of a forward pass: the batch layout
+ * (left-padded prompts, so new tokens of all rows share one column), the attention mask, the KV cache, and the
+ * weights (HF tensor names; values in compute layout).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelConfig } from './config';
+import { LayerCache } from './layers';
+
+/** How a parameter is initialised when a model is created from scratch. */
+export type ParamInit = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
+
+export interface ParamSpec {
+  /** Tensor name in the HF checkpoint. */
+  name: string;
+  /** Shape as stored in the checkpoint. */
+  shape: number[];
+  /** nn.Linear stores [out, in]; weights are kept as [in, out] so a projection is x·W without a transpose. */
+  transposed: boolean;
+  init: ParamInit;
+  /** Other names the tensor has in some published checkpoints (e.g. GPT-2 without the `transformer.` prefix). */
+  aliases?: string[];
+}
+
+/** Model weights by HF tensor name, in compute layout (see ParamSpec.transposed). */
+export type Weights = Map<string, tf.Variable>;
+
+export interface ForwardInput {
+  batch: number;
+  /** Tokens in this call (the new ones when a cache holds the earlier ones). */
+  length: number;
+  /** Token ids [B, T], int32. */
+  ids: tf.Tensor2D;
+  /** Absolute position of every token, row-major [B·T]. */
+  positions: Int32Array;
+  /** Additive attention mask [B, 1, T, 1, S]: 0 where a query may attend a key, a large negative number elsewhere. */
+  attentionBias: tf.Tensor;
+  /** Logits are computed for columns logitsFrom … T−1 only. */
+  logitsFrom: number;
+}
+
+/** Per-layer keys/values of the tokens seen so far; entries live outside tidy scopes until disposeCache. */
+export interface KVCache {
+  layers: (LayerCache | null)[];
+}
+
+export function pastOf(cache: KVCache | null, layer: number): LayerCache | null {
+  return cache ? cache.layers[layer] : null;
+}
+
+export interface ModelFamily {
+  parameterSpecs(config: ModelConfig): ParamSpec[];
+  /** Logits [B·(T − logitsFrom), V]. With a cache, reads and extends it (cache tensors are kept; see KVCache). */
+  forward(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
+}
+
+export function weight(weights: Weights, name: string): tf.Variable {
+  const w = weights.get(name);
+  if (!w) throw new Error(`model has no weight '${name}'`);
+  return w;
+}
+
+/** Hidden states [B·T, d] → the columns from `logitsFrom` on, [B·(T − from), d]. */
+export function selectColumns(hidden: tf.Tensor, input: ForwardInput): tf.Tensor2D {
+  if (input.logitsFrom === 0) return hidden as tf.Tensor2D;
+  const d = hidden.shape[1]!;
+  const cube = tf.reshape(hidden, [input.batch, input.length, d]);
+  const kept = tf.slice(cube, [0, input.logitsFrom, 0], [input.batch, input.length - input.logitsFrom, d]);
+  return tf.reshape(kept, [input.batch * (input.length - input.logitsFrom), d]) as tf.Tensor2D;
+}
+
+export const MASKED = -1e9;
+
+/**
+ * The attention mask for `length` new tokens after `past` cached ones. keyValid[b][s] says whether key s of row b
+ * is a real token (false for left padding). Query t (absolute column past + t) sees keys s ≤ past + t.
+ */
+export function attentionBias(keyValid: boolean[][], past: number, length: number): tf.Tensor {
+  const B = keyValid.length;
+  const S = past + length;
+  const bias = new Float32Array(B * length * S);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < length; t++) {
+      for (let s = 0; s < S; s++) {
+        if (s > past + t || !keyValid[b][s]) bias[(b * length + t) * S + s] = MASKED;
+      }
+    }
+  }
+  return tf.tensor(bias, [B, 1, length, 1, S]);
+}
+
+export function emptyCache(nLayers: number): KVCache {
+  return { layers: new Array<LayerCache | null>(nLayers).fill(null) };
+}
+
+export function disposeCache(cache: KVCache): void {
+  for (const layer of cache.layers) if (layer) tf.dispose([layer.k, layer.v]);
+  cache.layers.fill(null);
+}
+
+/** Stores a layer's new cache entry outside the current tidy scope and frees the entry it replaces. */
+export function updateCache(cache: KVCache | null, layer: number, entry: LayerCache): void {
+  if (!cache) return;
+  const old = cache.layers[layer];
+  cache.layers[layer] = { k: tf.keep(entry.k), v: tf.keep(entry.v) };
+  if (old) tf.dispose([old.k, old.v]);
+}

@@ -1,0 +1,188 @@
+/**
+ * Batched autoregressive sampling with a KV cache. Prompts are left-padded so every row's next token is in the same
+ * column; each step feeds one token per row and appends its keys/values to the cache. Token choice happens on the
+ * host with the seeded NumPy-compatible RNG, so the same seed gives the same samples.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { padLayout } from './logprobs';
+import { attentionBias, disposeCache, emptyCache, ForwardInput, KVCache } from './model';
+import { Policy } from './policy';
+import { Random } from './random';
+
+export type FinishReason = 'stop' | 'length';
+
+export interface SampleOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP. Default 1 (off). */
+  topP?: number;
+  /** Keep only the k most likely tokens. Default 0 (off). */
+  topK?: number;
+  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's EOS. */
+  stopTokenIds?: number[];
+  /** Texts that end a row once the decoded completion contains one (the token completing it is kept). */
+  stopStrings?: string[];
+  /** Random source; advanced by one draw per unfinished row and step. Default: new Random(seed ?? 0). */
+  rng?: Random;
+  seed?: number;
+  /** Re-run the whole prefix every step instead of using the KV cache (for benchmarks and tests). */
+  noCache?: boolean;
+}
+
+export interface SampleResult {
+  /** Generated token ids per row (prompt excluded), up to and including the stop token. */
+  tokens: number[][];
+  /**
+   * log-prob of each generated token under the model's distribution at the sampling temperature
+   * (softmax(logits / T), before top-k / top-p filtering; T = 1 when greedy), as GRPO's "old" log-probs.
+   */
+  logProbs: number[][];
+  finishReasons: FinishReason[];
+}
+
+export function generate(policy: Policy, promptIds: number[][], options: SampleOptions): SampleResult {
+  const B = promptIds.length;
+  const rng = options.rng ?? new Random(options.seed ?? 0);
+  const stopIds = new Set(options.stopTokenIds ?? (policy.tokenizer.eosTokenId === null ? [] : [policy.tokenizer.eosTokenId]));
+  const maxPositions = policy.config.family === 'gpt2' ? policy.config.maxPositions : Infinity;
+  const layout = padLayout({ promptIds, responseIds: promptIds.map(() => []) }, policy.tokenizer.padTokenId);
+  if (layout.promptWidth + options.maxNewTokens > maxPositions) {
+    throw new Error(`prompt (${layout.promptWidth}) + maxNewTokens (${options.maxNewTokens}) exceeds the model's ${maxPositions} positions`);
+  }
+  const rows = layout.tokens.map((r) => [...r]);
+  const keyValid = layout.keyValid.map((r) => [...r]);
+  const nextPosition = promptIds.map((p) => p.length);
+  const result: SampleResult = { tokens: promptIds.map(() => []), logProbs: promptIds.map(() => []), finishReasons: promptIds.map(() => 'length') };
+  const done = new Array<boolean>(B).fill(false);
+  const cache = options.noCache ? null : emptyCache(policy.config.nLayers);
+  try {
+    let logits = prefill(policy, layout.tokens, keyValid, layout.positions, cache);
+    for (let step = 0; step < options.maxNewTokens; step++) {
+      const chosen = new Array<number>(B).fill(policy.tokenizer.padTokenId);
+      const active = done.map((d) => !d);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const row = logits.subarray(b * policy.config.vocabSize, (b + 1) * policy.config.vocabSize);
+        const { token, logProb } = chooseToken(row, options, rng);
+        chosen[b] = token;
+        result.tokens[b].push(token);
+        result.logProbs[b].push(logProb);
+        if (stopIds.has(token) || hitsStopString(policy, result.tokens[b], options.stopStrings)) {
+          done[b] = true;
+          result.finishReasons[b] = 'stop';
+        }
+      }
+      if (done.every(Boolean) || step === options.maxNewTokens - 1) break;
+      // Rows that had finished are fed padding that no later query attends to.
+      chosen.forEach((token, b) => {
+        rows[b].push(token);
+        keyValid[b].push(active[b]);
+      });
+      logits = cache
+        ? decodeStep(policy, chosen, nextPosition, keyValid, cache)
+        : prefill(policy, rows, keyValid, positionsOf(keyValid), null);
+      nextPosition.forEach((_, b) => nextPosition[b]++);
+    }
+  } finally {
+    if (cache) disposeCache(cache);
+  }
+  return result;
+}
+
+/** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */
+function prefill(policy: Policy, tokens: number[][], keyValid: boolean[][], positions: Int32Array, cache: KVCache | null): Float32Array {
+  const B = tokens.length;
+  const T = tokens[0].length;
+  return tf.tidy(() => {
+    const input: ForwardInput = {
+      batch: B,
+      length: T,
+      ids: tf.tensor2d(tokens, [B, T], 'int32'),
+      positions,
+      attentionBias: attentionBias(keyValid, 0, T),
+      logitsFrom: T - 1,
+    };
+    return policy.logits(input, cache).dataSync() as Float32Array;
+  });
+}
+
+/** One new token per row after the cached ones. */
+function decodeStep(policy: Policy, tokens: number[], positions: number[], keyValid: boolean[][], cache: KVCache): Float32Array {
+  const B = tokens.length;
+  const past = keyValid[0].length - 1;
+  return tf.tidy(() => {
+    const input: ForwardInput = {
+      batch: B,
+      length: 1,
+      ids: tf.tensor2d(tokens, [B, 1], 'int32'),
+      positions: Int32Array.from(positions),
+      attentionBias: attentionBias(keyValid, past, 1),
+      logitsFrom: 0,
+    };
+    return policy.logits(input, cache).dataSync() as Float32Array;
+  });
+}
+
+function positionsOf(keyValid: boolean[][]): Int32Array {
+  const T = keyValid[0].length;
+  const out = new Int32Array(keyValid.length * T);
+  keyValid.forEach((row, b) => {
+    let seen = 0;
+    row.forEach((valid, t) => (out[b * T + t] = valid ? seen++ : 0));
+  });
+  return out;
+}
+
+function hitsStopString(policy: Policy, tokens: number[], stopStrings: string[] | undefined): boolean {
+  if (!stopStrings || stopStrings.length === 0) return false;
+  const text = policy.tokenizer.decode(tokens);
+  return stopStrings.some((s) => text.includes(s));
+}
+
+/** Picks a token from one row of logits and returns it with its log-prob at the sampling temperature. */
+export function chooseToken(logits: Float32Array, options: SampleOptions, rng: Random): { token: number; logProb: number } {
+  const temperature = options.temperature ?? 1;
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return { token: best, logProb: logSoftmaxAt(logits, 1, best) };
+  }
+  const probs = softmax(logits, temperature);
+  const kept = filterTopKTopP(probs, options.topK ?? 0, options.topP ?? 1);
+  const token = rng.choice(kept);
+  return { token, logProb: Math.log(probs[token]) };
+}
+
+function softmax(logits: Float32Array, temperature: number): Float64Array {
+  let max = -Infinity;
+  for (const x of logits) max = Math.max(max, x / temperature);
+  const p = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i] / temperature - max);
+  for (let i = 0; i < p.length; i++) p[i] /= sum;
+  return p;
+}
+
+function logSoftmaxAt(logits: Float32Array, temperature: number, index: number): number {
+  let max = -Infinity;
+  for (const x of logits) max = Math.max(max, x / temperature);
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x / temperature - max);
+  return logits[index] / temperature - max - Math.log(sum);
+}
+
+/** Zeroes the probabilities outside the top k and outside the nucleus of mass topP (ties kept by index order). */
+function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float64Array {
+  if (topK <= 0 && topP >= 1) return probs;
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
+  const keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+  const out = new Float64Array(probs.length);
+  let mass = 0;
+  for (let r = 0; r < keep; r++) {
+    out[order[r]] = probs[order[r]];
+    mass += probs[order[r]];
+    if (mass >= topP) break;
+  }
+  return out;
+}

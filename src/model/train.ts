@@ -1,0 +1,191 @@
+/**
+ * Training: gradients of a loss over per-token log-probs w.r.t. all policy weights, summed over microbatches
+ * (gradient accumulation), clipped by global norm, applied with Adam (optionally AdamW's decoupled weight decay).
+ * The optimizer state (moments and step count) can be saved and restored for exact resumption.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
+import { Weights } from './model';
+import { Policy, weightsFromTensors, weightsToTensors } from './policy';
+import { readSafetensors, writeSafetensors } from './safetensors';
+
+/**
+ * Loss of one microbatch from its per-token log-probs [B, R] (0 at padding), entropies [B, R] when requested (else
+ * null) and the response mask [B, R]. Gradients are summed over the microbatches of a step, so a loss meant as a
+ * batch mean must be normalised by the caller (e.g. divided by the number of microbatches).
+ */
+export type LossFn = (logProbs: tf.Tensor2D, entropy: tf.Tensor2D | null, responseMask: tf.Tensor2D) => tf.Scalar;
+
+export interface AdamOptions {
+  learningRate: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Decoupled weight decay (AdamW). Default 0. */
+  weightDecay?: number;
+  /** Clip the accumulated gradients to this global L2 norm; 0 or absent = no clipping. */
+  maxGradNorm?: number;
+}
+
+export interface StepStats {
+  /** Global L2 norm of the accumulated gradients before clipping. */
+  gradNorm: number;
+  /** Whether clipping scaled the gradients down. */
+  clipped: boolean;
+  /** Adam steps taken so far, this one included. */
+  step: number;
+}
+
+const OPTIMIZER_TENSORS = 'optimizer.safetensors';
+const OPTIMIZER_JSON = 'optimizer.json';
+
+export class PolicyTrainer {
+  private readonly firstMoment: Weights = new Map();
+  private readonly secondMoment: Weights = new Map();
+  private readonly accumulated = new Map<string, tf.Tensor>();
+  private steps = 0;
+  private options: Required<AdamOptions>;
+
+  constructor(readonly policy: Policy, options: AdamOptions) {
+    if (!policy.trainable) throw new Error('cannot train a frozen policy (a reference copy); train the original');
+    this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, ...options };
+    for (const [name, w] of policy.weights) {
+      this.firstMoment.set(name, tf.variable(tf.zerosLike(w), false));
+      this.secondMoment.set(name, tf.variable(tf.zerosLike(w), false));
+    }
+  }
+
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  setLearningRate(learningRate: number): void {
+    this.options.learningRate = learningRate;
+  }
+
+  /**
+   * Forward + backward of one microbatch; adds its gradients to the running sum and returns the loss value.
+   * On error (e.g. a throwing loss) nothing is accumulated and no tensor is leaked.
+   */
+  accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): number {
+    const variables = this.policy.variables();
+    let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    try {
+      result = tf.variableGrads(() => {
+        const out = responseLogProbs(this.policy, batch, options);
+        return loss(out.logProbs, out.entropy, out.responseMask);
+      }, variables);
+    } catch (err) {
+      releaseFailedTape();
+      throw err;
+    }
+    const value = result.value.dataSync()[0];
+    result.value.dispose();
+    for (const [name, w] of this.policy.weights) {
+      const grad = result.grads[w.name];
+      const previous = this.accumulated.get(name);
+      this.accumulated.set(name, previous ? tf.tidy(() => tf.add(previous, grad)) : grad);
+      if (previous) {
+        previous.dispose();
+        grad.dispose();
+      }
+    }
+    return value;
+  }
+
+  /** Clips the accumulated gradients, takes one Adam step and clears the accumulator. */
+  step(): StepStats {
+    if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
+    const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
+    const gradNorm = tf.tidy(() => tf.sqrt(tf.addN([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g))))).dataSync()[0]);
+    const clipped = maxGradNorm > 0 && gradNorm > maxGradNorm;
+    const scale = clipped ? maxGradNorm / (gradNorm + 1e-6) : 1;
+    this.steps++;
+    const correction1 = 1 - Math.pow(beta1, this.steps);
+    const correction2 = 1 - Math.pow(beta2, this.steps);
+    for (const [name, w] of this.policy.weights) {
+      const m = this.firstMoment.get(name)!;
+      const v = this.secondMoment.get(name)!;
+      tf.tidy(() => {
+        const g = tf.mul(this.accumulated.get(name)!, scale);
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2)));
+        const update = tf.div(tf.div(m, correction1), tf.add(tf.sqrt(tf.div(v, correction2)), epsilon));
+        const decayed = weightDecay > 0 ? tf.mul(w, 1 - learningRate * weightDecay) : w;
+        w.assign(tf.sub(decayed, tf.mul(update, learningRate)));
+      });
+    }
+    this.clearGradients();
+    return { gradNorm, clipped, step: this.steps };
+  }
+
+  /** accumulate() over every microbatch, then step(). Returns the summed loss and the step statistics. */
+  trainStep(microbatches: ResponseBatch[], loss: LossFn, options: LogProbOptions = {}): StepStats & { loss: number } {
+    let total = 0;
+    for (const mb of microbatches) total += this.accumulate(mb, loss, options);
+    return { ...this.step(), loss: total };
+  }
+
+  clearGradients(): void {
+    for (const g of this.accumulated.values()) g.dispose();
+    this.accumulated.clear();
+  }
+
+  /** Writes the Adam moments (under the weights' checkpoint names) and the step count into a folder. */
+  save(dir: string): void {
+    const tensors = new Map();
+    for (const [suffix, moments] of [['exp_avg', this.firstMoment], ['exp_avg_sq', this.secondMoment]] as const) {
+      for (const [name, t] of weightsToTensors(this.policy.config, moments)) tensors.set(`${name}.${suffix}`, t);
+    }
+    writeSafetensors(path.join(dir, OPTIMIZER_TENSORS), tensors);
+    fs.writeFileSync(path.join(dir, OPTIMIZER_JSON), JSON.stringify({ step: this.steps, ...this.options }, null, 2));
+  }
+
+  /** Restores what save() wrote (moments, step count, hyper-parameters). */
+  load(dir: string): void {
+    const file = path.join(dir, OPTIMIZER_TENSORS);
+    const tensors = readSafetensors(file);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, OPTIMIZER_JSON), 'utf8')) as Required<AdamOptions> & { step: number };
+    for (const [suffix, moments] of [['exp_avg', this.firstMoment], ['exp_avg_sq', this.secondMoment]] as const) {
+      const renamed = new Map([...tensors].filter(([n]) => n.endsWith('.' + suffix)).map(([n, t]) => [n.slice(0, -suffix.length - 1), t]));
+      const loaded = weightsFromTensors(this.policy.config, renamed, file);
+      for (const [name, t] of loaded) {
+        moments.get(name)!.assign(t);
+        t.dispose();
+      }
+    }
+    const { step, ...options } = meta;
+    this.steps = step;
+    this.options = options;
+  }
+
+  dispose(): void {
+    this.clearGradients();
+    for (const t of [...this.firstMoment.values(), ...this.secondMoment.values()]) t.dispose();
+  }
+}
+
+/**
+ * Supervised fine-tuning loss (warm start): mean negative log-likelihood of the answer tokens given the prompt;
+ * prompt tokens are not scored (the batch's prompt/response split is the mask).
+ */
+export const sftLoss: LossFn = (logProbs, _entropy, responseMask) =>
+  tf.neg(tf.div(tf.sum(logProbs), tf.maximum(tf.sum(responseMask), 1))) as tf.Scalar;
+
+/** One SFT step on prompt/answer pairs: the loss value before the update. */
+export function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): number {
+  return trainer.trainStep([examples], sftLoss).loss;
+}
+
+/**
+ * A failed tf.variableGrads leaves the gradient tape (and the tensors its nodes saved for the backward pass)
+ * alive: hundreds of MB per failure on a real model. Free them so the caller can carry on.
+ */
+function releaseFailedTape(): void {
+  const state = tf.engine().state;
+  if (state.gradientDepth !== 0 || !state.activeTape) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null as unknown as typeof state.activeTape;
+}

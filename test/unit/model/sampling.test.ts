@@ -1,0 +1,84 @@
+import * as assert from 'assert';
+import { generate, loadPolicy, Policy } from '../../../src/model';
+import { sequenceLogits, useWasm, writeCheckpoint } from './helpers';
+
+describe('sampling', () => {
+  let policy: Policy;
+  const prompts = [[10, 20, 30], [40, 50], [60, 70, 80, 90]];
+
+  before(async () => {
+    await useWasm();
+    policy = loadPolicy(writeCheckpoint('qwen2', 21));
+  });
+  after(() => policy.dispose());
+
+  function argmax(row: number[]): number {
+    return row.reduce((best, x, i) => (x > row[best] ? i : best), 0);
+  }
+
+  it('temperature 0 picks the argmax of the full-forward logits at every step', () => {
+    const out = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+    prompts.forEach((prompt, b) => {
+      const logits = sequenceLogits(policy, [[...prompt, ...out.tokens[b]]])[0];
+      out.tokens[b].forEach((token, j) => assert.strictEqual(token, argmax(logits[prompt.length - 1 + j])));
+      assert.strictEqual(out.finishReasons[b], 'length');
+      assert.strictEqual(out.tokens[b].length, 6);
+    });
+  });
+
+  it('top-k 1 equals greedy, whatever the temperature and seed', () => {
+    const greedy = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+    const topK = generate(policy, prompts, { maxNewTokens: 6, temperature: 1.5, topK: 1, seed: 99, stopTokenIds: [] });
+    assert.deepStrictEqual(topK.tokens, greedy.tokens);
+  });
+
+  it('same seed → same samples and log-probs; another seed → different samples', () => {
+    const opts = { maxNewTokens: 8, temperature: 1.5, topP: 0.95, stopTokenIds: [] };
+    const a = generate(policy, prompts, { ...opts, seed: 5 });
+    const b = generate(policy, prompts, { ...opts, seed: 5 });
+    const c = generate(policy, prompts, { ...opts, seed: 6 });
+    assert.deepStrictEqual(a, b);
+    assert.notDeepStrictEqual(a.tokens, c.tokens);
+  });
+
+  it('the KV cache and re-running the prefix sample the same tokens', () => {
+    const opts = { maxNewTokens: 8, temperature: 1, seed: 3, stopTokenIds: [] };
+    const cached = generate(policy, prompts, opts);
+    const uncached = generate(policy, prompts, { ...opts, noCache: true });
+    assert.deepStrictEqual(cached.tokens, uncached.tokens);
+    cached.logProbs.flat().forEach((x, i) => assert.ok(Math.abs(x - uncached.logProbs.flat()[i]) < 1e-4));
+  });
+
+  it('a stop token ends its row only: kept in the output, finish reason "stop"', () => {
+    const greedy = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+    // Make row 1's third greedy token a stop token: row 1 ends there, the others go on unless they meet it too.
+    const stop = greedy.tokens[1][2];
+    const out = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [stop] });
+    out.tokens.forEach((row, b) => {
+      const first = greedy.tokens[b].indexOf(stop);
+      const expected = first === -1 ? greedy.tokens[b] : greedy.tokens[b].slice(0, first + 1);
+      assert.deepStrictEqual(row, expected);
+      assert.strictEqual(out.finishReasons[b], first === -1 ? 'length' : 'stop');
+    });
+    assert.strictEqual(out.finishReasons[1], 'stop');
+  });
+
+  it('stop strings end a row once the decoded completion contains them', () => {
+    const greedy = generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+    const text = policy.tokenizer.decode(greedy.tokens[0].slice(0, 3));
+    const out = generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [], stopStrings: [text] });
+    assert.ok(out.tokens[0].length <= 3);
+    assert.strictEqual(out.finishReasons[0], 'stop');
+  });
+
+  it('log-probs of sampled tokens are those of the sampling temperature', () => {
+    const out = generate(policy, [prompts[0]], { maxNewTokens: 4, temperature: 0.8, seed: 1, stopTokenIds: [] });
+    const logits = sequenceLogits(policy, [[...prompts[0], ...out.tokens[0]]])[0];
+    out.tokens[0].forEach((token, j) => {
+      const row = logits[prompts[0].length - 1 + j].map((x) => x / 0.8);
+      const max = Math.max(...row);
+      const logZ = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      assert.ok(Math.abs(out.logProbs[0][j] - (row[token] - logZ)) < 1e-4);
+    });
+  });
+});

@@ -1,0 +1,173 @@
+import * as assert from 'assert';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
+import { embeddingLookup } from '../../../src/model/kernels';
+import { tempDir, useWasm, writeCheckpoint } from './helpers';
+
+/** Toy task for the tiny preset: "a+b=" → the sum, then EOS. */
+function additionBatch(policy: Policy, rng: Random, size: number): ResponseBatch {
+  const promptIds: number[][] = [];
+  const responseIds: number[][] = [];
+  for (let i = 0; i < size; i++) {
+    const a = rng.int(10);
+    const b = rng.int(10);
+    promptIds.push(policy.tokenizer.encode(`${a}+${b}=`));
+    responseIds.push([...policy.tokenizer.encode(String(a + b)), policy.tokenizer.eosTokenId!]);
+  }
+  return { promptIds, responseIds };
+}
+
+function weightsOf(policy: Policy): Float32Array[] {
+  return policy.variables().map((v) => v.dataSync() as Float32Array);
+}
+
+const meanLoss = (scale: number) => (logProbs: tf.Tensor2D, _e: tf.Tensor2D | null, mask: tf.Tensor2D) =>
+  tf.mul(sftLoss(logProbs, null, mask), scale) as tf.Scalar;
+
+describe('training', () => {
+  before(useWasm);
+
+  it('a short SFT run lowers the loss on a toy task (tiny preset)', () => {
+    const policy = loadPolicy('tiny', { seed: 1 });
+    const trainer = new PolicyTrainer(policy, { learningRate: 3e-3, maxGradNorm: 1 });
+    const rng = new Random(2);
+    const losses: number[] = [];
+    for (let step = 0; step < 40; step++) losses.push(sftStep(trainer, additionBatch(policy, rng, 16)));
+    const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
+    assert.ok(last < 0.6 * first, `loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
+    trainer.dispose();
+    policy.dispose();
+  });
+
+  it('tensor count stays flat over training steps with gradient accumulation and sampling', () => {
+    const policy = loadPolicy(writeCheckpoint('qwen2', 31));
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-3, maxGradNorm: 1 });
+    const rng = new Random(3);
+    const batch = (): ResponseBatch => ({ promptIds: [[rng.int(200) + 1, 2, 3], [4, 5]], responseIds: [[6, 7, 8], [9]] });
+    trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
+    assert.strictEqual(tf.memory().numTensors, before);
+    trainer.dispose();
+    policy.dispose();
+  });
+
+  it('a throwing loss leaks no tensors and accumulates nothing', () => {
+    const policy = loadPolicy(writeCheckpoint('gpt2', 32));
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-3 });
+    const batch = { promptIds: [[1, 2]], responseIds: [[3, 4]] };
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      assert.throws(() => trainer.accumulate(batch, (lp) => {
+        tf.mul(lp, 2);
+        throw new Error('loss failed');
+      }), /loss failed/);
+    }
+    assert.strictEqual(tf.memory().numTensors, before);
+    assert.throws(() => trainer.step(), /without accumulated gradients/);
+    trainer.dispose();
+    policy.dispose();
+  });
+
+  it('two half microbatches accumulate to the gradient of the whole batch', () => {
+    const dir = writeCheckpoint('llama', 33);
+    const whole = { promptIds: [[1, 2, 3], [4, 5], [6], [7, 8]], responseIds: [[9, 10], [11], [12, 13, 14], [15]] };
+    const halves = [0, 2].map((s) => ({ promptIds: whole.promptIds.slice(s, s + 2), responseIds: whole.responseIds.slice(s, s + 2) }));
+    const sum = (lp: tf.Tensor2D) => tf.neg(tf.sum(lp)) as tf.Scalar;
+    const a = loadPolicy(dir);
+    const b = loadPolicy(dir);
+    const ta = new PolicyTrainer(a, { learningRate: 1e-2 });
+    const tb = new PolicyTrainer(b, { learningRate: 1e-2 });
+    const sa = ta.trainStep([whole], sum);
+    const sb = tb.trainStep(halves, sum);
+    assert.ok(Math.abs(sa.loss - sb.loss) < 1e-4 * Math.abs(sa.loss));
+    assert.ok(Math.abs(sa.gradNorm - sb.gradNorm) < 1e-4 * sa.gradNorm);
+    [ta, tb, a, b].forEach((x) => x.dispose());
+  });
+
+  it('clips by global norm and reports the norm before clipping', () => {
+    const policy = loadPolicy(writeCheckpoint('gpt2', 34));
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-3, maxGradNorm: 1e-3 });
+    const stats = trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
+    assert.ok(stats.clipped && stats.gradNorm > 1e-3 && stats.step === 1);
+    trainer.dispose();
+    policy.dispose();
+  });
+
+  it('a frozen clone stays put while the policy trains, and cannot be trained', () => {
+    const policy = loadPolicy(writeCheckpoint('qwen2', 35));
+    const reference = policy.clone();
+    const before = weightsOf(reference);
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-2 });
+    trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
+    assert.deepStrictEqual(weightsOf(reference), before);
+    assert.notDeepStrictEqual(weightsOf(policy), before);
+    assert.throws(() => new PolicyTrainer(reference, { learningRate: 1e-3 }), /frozen/);
+    reference.copyWeightsFrom(policy);
+    assert.deepStrictEqual(weightsOf(reference), weightsOf(policy));
+    [trainer, reference, policy].forEach((x) => x.dispose());
+  });
+
+  it('resuming from a checkpoint with optimizer state continues exactly', () => {
+    const batches = [0, 1, 2].map((i) => ({ promptIds: [[1 + i, 2], [3]], responseIds: [[4, 5 + i], [6, 7]] }));
+    const policy = loadPolicy(writeCheckpoint('gpt2', 36));
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-2, maxGradNorm: 1, weightDecay: 0.01 });
+    trainer.trainStep([batches[0]], sftLoss);
+    trainer.trainStep([batches[1]], sftLoss);
+    const dir = tempDir('resume');
+    savePolicy(policy, dir);
+    trainer.save(dir);
+    trainer.trainStep([batches[2]], sftLoss);
+
+    const resumed = loadPolicy(dir);
+    const resumedTrainer = new PolicyTrainer(resumed, { learningRate: 1 });
+    resumedTrainer.load(dir);
+    assert.strictEqual(resumedTrainer.stepCount, 2);
+    resumedTrainer.trainStep([batches[2]], sftLoss);
+    assert.deepStrictEqual(weightsOf(resumed), weightsOf(policy));
+    [trainer, resumedTrainer, policy, resumed].forEach((x) => x.dispose());
+  });
+});
+
+describe('training kernels', () => {
+  before(useWasm);
+
+  function randomMatrix(rng: Random, rows: number, cols: number): number[][] {
+    return Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal()));
+  }
+  const T = (m: number[][]) => m[0].map((_, j) => m.map((r) => r[j]));
+  const mm = (x: number[][], y: number[][]) => x.map((r) => y[0].map((_, j) => r.reduce((s, v, k) => s + v * y[k][j], 0)));
+
+  for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]]) {
+    it(`matMul gradient (transposeA=${transposeA}, transposeB=${transposeB}) equals the analytic one`, () => {
+      const rng = new Random(7);
+      // Effective operands Aeff [3, 4] and Beff [4, 5]; the inputs are stored transposed where the flag says so.
+      const Aeff = randomMatrix(rng, 3, 4);
+      const bEff = randomMatrix(rng, 4, 5);
+      const A = transposeA ? T(Aeff) : Aeff;
+      const B = transposeB ? T(bEff) : bEff;
+      const R = randomMatrix(rng, Aeff.length, bEff[0].length);
+      const grads = tf.tidy(() => {
+        const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, transposeA, transposeB), tf.tensor2d(R))));
+        return g([tf.tensor2d(A), tf.tensor2d(B)]).map((t) => t.arraySync() as number[][]);
+      });
+      // d(sum(R ∘ Aeff·Beff)) / dAeff = R·Beffᵀ, / dBeff = Aeffᵀ·R; transpose back where the operand was transposed.
+      const dAeff = mm(R, T(bEff));
+      const dBeff = mm(T(Aeff), R);
+      const want = [transposeA ? T(dAeff) : dAeff, transposeB ? T(dBeff) : dBeff];
+      grads.forEach((g, i) => g.flat().forEach((x, j) => assert.ok(Math.abs(x - want[i].flat()[j]) < 1e-4)));
+    });
+  }
+
+  it('embedding lookup trains without UnsortedSegmentSum: repeated ids add up', () => {
+    const rng = new Random(8);
+    const table = randomMatrix(rng, 5, 3);
+    const ids = [4, 1, 4, 0];
+    const R = randomMatrix(rng, 4, 3);
+    const grad = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(embeddingLookup(t as tf.Tensor2D, tf.tensor1d(ids, 'int32')), tf.tensor2d(R))))(tf.tensor2d(table)).arraySync() as number[][]);
+    const want = table.map(() => [0, 0, 0]);
+    ids.forEach((id, n) => R[n].forEach((x, k) => (want[id][k] += x)));
+    grad.flat().forEach((x, i) => assert.ok(Math.abs(x - want.flat()[i]) < 1e-6));
+  });
+});
