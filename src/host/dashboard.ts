@@ -65,7 +65,7 @@ export class DashboardPanel implements vscode.Disposable {
         if (runId !== this.runId) return;
         if (message.type === 'metrics') this.post({ type: 'metrics', runId, record: message.record });
         else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: message.record });
-        else this.post({ type: 'event', runId, event: message });
+        else if (message.type !== 'eval_rollouts') this.post({ type: 'event', runId, event: message });
       }),
       runs.onDidChangeRuns(() => this.postStatus()),
     );

@@ -98,9 +98,28 @@ export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus
     if (event.type === 'error') return 'failed';
   }
   if (isLive) return 'running';
-  const started = events.find((e): e is StartedEvent => e.type === 'started');
+  const started = lastStarted(events);
   // A worker from before a window reload may still be finishing its last step.
   return started && isProcessAlive(started.pid) ? 'running' : 'interrupted';
+}
+
+/** The newest `started` event: a resumed run has one per process. */
+function lastStarted(events: RunEvent[]): StartedEvent | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i];
+    if (event.type === 'started') return event;
+  }
+  return undefined;
+}
+
+/**
+ * One record per step. A run resumed from a checkpoint repeats the steps after it, so the later line of a step wins
+ * (it is what the resumed policy did); records stay in step order.
+ */
+export function latestPerStep<T extends { step: number }>(records: T[]): T[] {
+  const byStep = new Map<number, T>();
+  for (const record of records) byStep.set(record.step, record);
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
 }
 
 export function isRunDirectory(dir: string): boolean {
@@ -115,9 +134,9 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
     runDir,
     status: statusFromEvents(events, isLive),
     config: readConfig(runDir),
-    started: events.find((e): e is StartedEvent => e.type === 'started'),
+    started: lastStarted(events),
     events,
-    metrics: readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics),
+    metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics)),
     latestRollouts: readLastRecord<RolloutsRecord>(rolloutsFile),
   };
 }

@@ -4,7 +4,7 @@
  * contributed through `jsonValidation`), and what both the host and the worker validate against.
  * Field names follow TRL's GRPOConfig where one exists.
  */
-import { JsonSchema, parseJsonText, validate } from './schema';
+import { JsonSchema, parseJsonText, SchemaError, validate } from './schema';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -15,23 +15,117 @@ export interface BanditTaskConfig {
   words: string[];
 }
 
-export type TaskConfig = BanditTaskConfig;
+export type ArithmeticOperation = '+' | '-' | '*';
+
+/** Generated arithmetic problems ("37+45=" → "82"), the built-in demo. */
+export interface ArithmeticTaskConfig {
+  type: 'arithmetic';
+  min_operand: number;
+  max_operand: number;
+  operations: ArithmeticOperation[];
+  num_train: number;
+  num_eval: number;
+}
+
+/** GSM8K JSONL files (`question`, `answer` with the gold number after `####`). */
+export interface Gsm8kTaskConfig {
+  type: 'gsm8k';
+  train_file: string;
+  eval_file: string;
+  prompt_template: string;
+  max_train: number;
+  max_eval: number;
+}
+
+export type TaskConfig = BanditTaskConfig | ArithmeticTaskConfig | Gsm8kTaskConfig;
+export type LanguageTaskConfig = ArithmeticTaskConfig | Gsm8kTaskConfig;
+
+export interface ModelSpec {
+  /** A built-in preset ('tiny', 'small', 'base') or a checkpoint folder (config.json + safetensors + tokenizer). */
+  name_or_path: string;
+}
+
+/** A built-in reward by name, or a user module; weighted into the total reward. */
+export interface RewardSpec {
+  name: string;
+  /** JS file exporting `(prompt, completion, example) => number | {reward, …}`; absent for built-in rewards. */
+  module?: string;
+  weight: number;
+}
+
+export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo';
 
 export interface AlgorithmConfig {
   /** G: completions sampled per prompt. */
   num_generations: number;
-  /** Added to the group std before dividing (CS336 `advantage_eps`). */
+  /** Added to the std before dividing (CS336 `advantage_eps`). */
   advantage_eps: number;
   /** Divide advantages by the reward std of the group, of the whole batch, or not at all (Dr. GRPO). */
   scale_rewards: 'group' | 'batch' | 'none';
   /** Std with n−1 (torch.std, CS336) or n (np.std, seed 000) in the denominator. */
   std_estimator: 'unbiased' | 'population';
+  loss_type: LossType;
+  /** ε (ε_low): the clip range below 1. */
+  epsilon: number;
+  /** ε_high (DAPO clip-higher); defaults to epsilon. */
+  epsilon_high?: number;
+  /** KL weight β; 0: no reference model. */
+  beta: number;
+  kl_estimator: 'k3' | 'full';
+  /** μ: optimisation passes over each batch of rollouts. */
+  num_iterations: number;
+  /** Outcome: one reward per completion; process: per-token rewards, discounted returns normalised per position. */
+  supervision: 'outcome' | 'process';
+  /** Discount γ of process supervision. */
+  gamma: number;
+  /** Copy the policy into the reference model every `ref_model_sync_steps` steps (0: never; seed 001 refreshes). */
+  ref_model_sync_steps: number;
 }
 
 export interface OptimizationConfig {
   optimizer: 'sgd' | 'adam';
   learning_rate: number;
   max_steps: number;
+  /** Prompts per step; each is sampled num_generations times. */
+  prompts_per_step: number;
+  /** Rollouts per forward/backward pass; gradients accumulate over the batch. */
+  micro_batch_size: number;
+  max_grad_norm: number;
+  weight_decay: number;
+  adam_beta1: number;
+  adam_beta2: number;
+  warmup_steps: number;
+  lr_scheduler_type: 'constant' | 'linear' | 'cosine';
+}
+
+export interface SamplingConfig {
+  max_completion_length: number;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  /** Texts that end a completion (besides the EOS token). */
+  stop: string[];
+}
+
+export interface EvaluationConfig {
+  /** Validate every N steps (and before the first); 0: never. */
+  eval_steps: number;
+  /** Greedy decoding for validation; otherwise sampled at the training temperature. */
+  greedy: boolean;
+}
+
+/** Supervised warm start on the task's reference completions, before GRPO (CS336's SFT stage). */
+export interface SftConfig {
+  steps: number;
+  learning_rate: number;
+  batch_size: number;
+}
+
+export interface CheckpointingConfig {
+  /** Write checkpoints/step-N every N steps (and at the end or on stop); 0: only at the end. */
+  save_steps: number;
+  /** Keep the newest N checkpoints; 0: keep all. */
+  save_total_limit: number;
 }
 
 export interface RunConfig {
@@ -39,10 +133,19 @@ export interface RunConfig {
   description?: string;
   seed: number;
   backend: BackendName;
+  model?: ModelSpec;
   task: TaskConfig;
+  rewards: RewardSpec[];
   algorithm: AlgorithmConfig;
   optimization: OptimizationConfig;
+  sampling: SamplingConfig;
+  evaluation: EvaluationConfig;
+  sft: SftConfig;
+  checkpointing: CheckpointingConfig;
 }
+
+const number = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'number', description, ...extra });
+const integer = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'integer', description, ...extra });
 
 const banditTaskSchema: JsonSchema = {
   type: 'object',
@@ -61,6 +164,36 @@ const banditTaskSchema: JsonSchema = {
   additionalProperties: false,
 };
 
+const arithmeticTaskSchema: JsonSchema = {
+  type: 'object',
+  description: 'Generated arithmetic problems with verifiable answers ("37+45=" → "82").',
+  properties: {
+    type: { const: 'arithmetic', description: 'Task kind.' },
+    min_operand: integer('Smallest operand.', { minimum: 0, default: 0 }),
+    max_operand: integer('Largest operand.', { minimum: 0, default: 99 }),
+    operations: { type: 'array', items: { enum: ['+', '-', '*'] }, minItems: 1, default: ['+'], description: 'Operations to draw from.' },
+    num_train: integer('Distinct training problems.', { minimum: 1, default: 5000 }),
+    num_eval: integer('Held-out validation problems.', { minimum: 1, default: 64 }),
+  },
+  required: ['type'],
+  additionalProperties: false,
+};
+
+const gsm8kTaskSchema: JsonSchema = {
+  type: 'object',
+  description: 'GSM8K grade-school math from JSONL files.',
+  properties: {
+    type: { const: 'gsm8k', description: 'Task kind.' },
+    train_file: { type: 'string', minLength: 1, description: 'Training JSONL (relative to this config file).' },
+    eval_file: { type: 'string', minLength: 1, description: 'Validation JSONL (relative to this config file).' },
+    prompt_template: { type: 'string', minLength: 1, default: 'r1_zero', description: '`r1_zero`, `question_answer`, or a template containing `{question}`.' },
+    max_train: integer('Use at most this many training lines (0: all).', { minimum: 0, default: 0 }),
+    max_eval: integer('Use at most this many validation lines (0: all).', { minimum: 0, default: 200 }),
+  },
+  required: ['type', 'train_file', 'eval_file'],
+  additionalProperties: false,
+};
+
 export const RUN_CONFIG_SCHEMA: JsonSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://grpo-studio.dev/schemas/run-config.json',
@@ -69,17 +202,50 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
   properties: {
     name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$', description: 'Run name: letters, digits, `.`, `_`, `-`; part of the run folder name.' },
     description: { type: 'string', description: 'What this run is for (shown when picking a config).' },
-    seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 42, description: 'Seed of every random draw (NumPy-compatible MT19937).' },
+    seed: integer('Seed of every random draw (NumPy-compatible MT19937).', { minimum: 0, maximum: 4294967295, default: 42 }),
     backend: { enum: BACKEND_NAMES, default: 'auto', description: 'TensorFlow.js backend: `auto` tries tensorflow → wasm → cpu.' },
-    task: { oneOf: [banditTaskSchema], description: 'What the policy is trained to do.' },
+    model: {
+      type: 'object',
+      description: 'The policy. Required for language tasks (arithmetic, gsm8k).',
+      properties: {
+        name_or_path: { type: 'string', minLength: 1, description: 'A preset (`tiny`, `small`, `base`) or a checkpoint folder (relative to this config file).' },
+      },
+      required: ['name_or_path'],
+      additionalProperties: false,
+    },
+    task: { oneOf: [banditTaskSchema, arithmeticTaskSchema, gsm8kTaskSchema], description: 'What the policy is trained to do.' },
+    rewards: {
+      type: 'array',
+      default: [],
+      description: 'Reward functions, weighted and summed (TRL `reward_funcs` / `reward_weights`). Empty: the task\'s defaults.',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`) or the name a module is reported under (`rewards/<name>/mean`).' },
+          module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file).' },
+          weight: number('Weight of this reward in the total.', { default: 1 }),
+        },
+        required: ['name'],
+        additionalProperties: false,
+      },
+    },
     algorithm: {
       type: 'object',
       description: 'GRPO settings (TRL names).',
       properties: {
-        num_generations: { type: 'integer', minimum: 2, default: 8, description: 'G: completions per prompt. At least 2: the group std needs two samples.' },
-        advantage_eps: { type: 'number', minimum: 0, default: 1e-6, description: 'Added to the std before dividing.' },
+        num_generations: integer('G: completions per prompt. At least 2: the group std needs two samples.', { minimum: 2, default: 8 }),
+        advantage_eps: number('Added to the std before dividing.', { minimum: 0, default: 1e-6 }),
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
+        loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },
+        epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
+        epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
+        beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
+        kl_estimator: { enum: ['k3', 'full'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary.' },
+        num_iterations: integer('μ: optimisation passes over each batch of rollouts.', { minimum: 1, default: 1 }),
+        supervision: { enum: ['outcome', 'process'], default: 'outcome', description: '`outcome`: one advantage per completion; `process`: per-token rewards → discounted returns normalised across the group at each position.' },
+        gamma: number('Discount γ of process supervision.', { minimum: 0, maximum: 1, default: 1 }),
+        ref_model_sync_steps: integer('Copy the policy into the reference model every N steps (0: never).', { minimum: 0, default: 0 }),
       },
       additionalProperties: false,
     },
@@ -87,9 +253,57 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       type: 'object',
       description: 'Optimiser settings.',
       properties: {
-        optimizer: { enum: ['sgd', 'adam'], default: 'adam', description: 'Plain gradient descent or Adam.' },
-        learning_rate: { type: 'number', exclusiveMinimum: 0, default: 1e-3, description: 'Step size.' },
-        max_steps: { type: 'integer', minimum: 1, default: 50, description: 'Optimisation steps to run.' },
+        optimizer: { enum: ['sgd', 'adam'], default: 'adam', description: 'Plain gradient descent or Adam(W).' },
+        learning_rate: number('Peak step size.', { exclusiveMinimum: 0, default: 1e-3 }),
+        max_steps: integer('GRPO steps to run.', { minimum: 1, default: 50 }),
+        prompts_per_step: integer('Prompts per step; each is sampled num_generations times.', { minimum: 1, default: 4 }),
+        micro_batch_size: integer('Rollouts per forward/backward pass; gradients accumulate over the step\'s batch.', { minimum: 1, default: 16 }),
+        max_grad_norm: number('Clip gradients to this global L2 norm (0: no clipping).', { minimum: 0, default: 1 }),
+        weight_decay: number('Decoupled weight decay (AdamW).', { minimum: 0, default: 0 }),
+        adam_beta1: number('Adam β1.', { minimum: 0, maximum: 1, default: 0.9 }),
+        adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
+        warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
+        lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
+      },
+      additionalProperties: false,
+    },
+    sampling: {
+      type: 'object',
+      description: 'Generation settings.',
+      properties: {
+        max_completion_length: integer('Most new tokens per completion.', { minimum: 1, default: 64 }),
+        temperature: number('Sampling temperature (> 0).', { exclusiveMinimum: 0, default: 1 }),
+        top_p: number('Nucleus sampling mass (1: off).', { exclusiveMinimum: 0, maximum: 1, default: 1 }),
+        top_k: integer('Keep the k most likely tokens (0: off).', { minimum: 0, default: 0 }),
+        stop: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'Texts that end a completion, besides the EOS token.' },
+      },
+      additionalProperties: false,
+    },
+    evaluation: {
+      type: 'object',
+      description: 'Validation on the task\'s held-out prompts, reported as eval/reward and eval/accuracy.',
+      properties: {
+        eval_steps: integer('Validate before training and every N steps (0: never).', { minimum: 0, default: 10 }),
+        greedy: { type: 'boolean', default: true, description: 'Greedy decoding (else sampled at the training temperature).' },
+      },
+      additionalProperties: false,
+    },
+    sft: {
+      type: 'object',
+      description: 'Supervised warm start on the task\'s reference completions before GRPO.',
+      properties: {
+        steps: integer('SFT steps (0: none).', { minimum: 0, default: 0 }),
+        learning_rate: number('SFT learning rate.', { exclusiveMinimum: 0, default: 3e-3 }),
+        batch_size: integer('Examples per SFT step.', { minimum: 1, default: 32 }),
+      },
+      additionalProperties: false,
+    },
+    checkpointing: {
+      type: 'object',
+      description: 'Checkpoints under checkpoints/step-N (weights, optimizer, RNG and data cursor): resume starts from the newest.',
+      properties: {
+        save_steps: integer('Write a checkpoint every N steps (0: only at the end or on stop).', { minimum: 0, default: 25 }),
+        save_total_limit: integer('Keep the newest N checkpoints (0: all).', { minimum: 0, default: 2 }),
       },
       additionalProperties: false,
     },
@@ -98,9 +312,29 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
   additionalProperties: false,
 };
 
+/** Checks across fields that a JSON Schema of this subset cannot express. */
+function crossFieldProblems(config: RunConfig): string[] {
+  const problems: string[] = [];
+  const language = config.task.type !== 'bandit';
+  if (language && !config.model) problems.push(`model: required for task "${config.task.type}" (a preset such as "tiny", or a checkpoint folder)`);
+  if (!language && config.model) problems.push('model: the bandit task has its own policy (logits over its words); remove "model"');
+  if (config.task.type === 'arithmetic' && config.task.min_operand > config.task.max_operand) {
+    problems.push(`task.min_operand: ${config.task.min_operand} is larger than task.max_operand (${config.task.max_operand})`);
+  }
+  const names = new Set<string>();
+  config.rewards.forEach((reward, i) => {
+    if (names.has(reward.name)) problems.push(`rewards[${i}].name: "${reward.name}" is used twice`);
+    names.add(reward.name);
+  });
+  return problems;
+}
+
 /** Validates a parsed config (unknown fields and wrong types are errors naming the field); fills defaults. */
 export function validateRunConfig(raw: unknown, source = 'run config'): RunConfig {
-  return validate<RunConfig>(raw, RUN_CONFIG_SCHEMA, source);
+  const config = validate<RunConfig>(raw, RUN_CONFIG_SCHEMA, source);
+  const problems = crossFieldProblems(config);
+  if (problems.length > 0) throw new SchemaError(problems, source);
+  return config;
 }
 
 /** Parses and validates the text of a run-config file; errors name the file and the line or field. */

@@ -2,19 +2,26 @@
  * IPC between the training worker and the extension host. Worker → host messages are the run directory's records
  * wrapped in a discriminated union; host → worker messages control the run.
  */
-import type { ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RolloutsRecord, StartedEvent } from './records';
+import type { CheckpointEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RewardErrorEvent, RolloutsRecord, StartedEvent } from './records';
 
 export type WorkerMessage =
   | StartedEvent
   | { type: 'metrics'; record: MetricsRecord }
   | { type: 'rollouts'; record: RolloutsRecord }
+  | { type: 'eval_rollouts'; record: RolloutsRecord }
   | LogEvent
+  | RewardErrorEvent
+  | CheckpointEvent
   | ErrorEvent
   | FinishedEvent;
 
-export type HostToWorkerMessage = { type: 'stop' };
+/** `stop`: end after the current step (or sooner, before the step changes any weight), checkpoint, exit 0. */
+export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
-const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set(['started', 'metrics', 'rollouts', 'log', 'error', 'finished']);
+const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
+  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'reward_error', 'checkpoint', 'error', 'finished',
+]);
+const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set(['stop', 'pause', 'resume']);
 
 /** Narrows an untyped IPC payload; anything else is a protocol violation the host reports rather than trusts. */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
@@ -22,5 +29,5 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 }
 
 export function isHostToWorkerMessage(value: unknown): value is HostToWorkerMessage {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'stop';
+  return typeof value === 'object' && value !== null && HOST_MESSAGE_TYPES.has((value as { type?: unknown }).type as string);
 }

@@ -5,7 +5,10 @@
  *   <run>/config.json     the validated RunConfig, written once at start
  *   <run>/metrics.jsonl   one MetricsRecord per step
  *   <run>/rollouts.jsonl  one RolloutsRecord per step
- *   <run>/events.jsonl    lifecycle: started, log (warnings), error, finished
+ *   <run>/eval_rollouts.jsonl  one RolloutsRecord per validation (its `step` is the step it followed; 0 = before training)
+ *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), reward_error, checkpoint, error, finished
+ *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
+ * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
 import type { RunConfig } from './config';
 
@@ -13,7 +16,9 @@ export const RUN_FILES = {
   config: 'config.json',
   metrics: 'metrics.jsonl',
   rollouts: 'rollouts.jsonl',
+  evalRollouts: 'eval_rollouts.jsonl',
   events: 'events.jsonl',
+  checkpoints: 'checkpoints',
 } as const;
 
 /** Scalar metrics of one optimisation step, keyed by TRL/verl names (`reward`, `reward_std`, `kl`, `loss`, …). */
@@ -52,6 +57,8 @@ export interface RolloutRecord {
 }
 
 export interface GroupRecord {
+  /** Stable id of the prompt in its task (dataset line, generated problem), to follow it across steps. */
+  prompt_id?: string;
   prompt: string;
   ground_truth?: string;
   rollouts: RolloutRecord[];
@@ -77,6 +84,8 @@ export interface StartedEvent {
   /** Why the backends tried before it were skipped. */
   fallbacks: string[];
   config: RunConfig;
+  /** Set when this process resumed the run from the checkpoint of that step. */
+  resumedFrom?: number;
 }
 
 export interface LogEvent {
@@ -84,6 +93,25 @@ export interface LogEvent {
   time: number;
   level: 'info' | 'warning';
   message: string;
+}
+
+/** A reward function threw or returned a non-finite value: that sample scored NaN (advantage 0); the run goes on. */
+export interface RewardErrorEvent {
+  type: 'reward_error';
+  time: number;
+  step: number;
+  reward: string;
+  message: string;
+  prompt: string;
+  completion: string;
+}
+
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  time: number;
+  step: number;
+  /** Folder of the checkpoint, relative to the run directory. */
+  path: string;
 }
 
 export interface ErrorEvent {
@@ -100,7 +128,7 @@ export interface FinishedEvent {
   steps: number;
 }
 
-export type RunEvent = StartedEvent | LogEvent | ErrorEvent | FinishedEvent;
+export type RunEvent = StartedEvent | LogEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
 
 /** Status of a run as seen from its directory (plus liveness of its worker, when known). */
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';

@@ -2,14 +2,18 @@
 /**
  * Headless runs, for servers and CI: the same worker code without VS Code.
  *   grpo-studio train <config.json> [--out <runs-dir>]
- * Prints one progress line per step; the run directory can later be opened in the extension.
+ *   grpo-studio resume <run-dir>
+ * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C stops after
+ * the current step and writes a checkpoint.
  */
 import * as path from 'path';
 import { WorkerMessage } from '../protocol';
 import { train } from './train';
 import { parseArgs } from './args';
 
-const USAGE = 'usage: grpo-studio train <config.json> [--out <runs-dir>]';
+const USAGE = `usage:
+  grpo-studio train <config.json> [--out <runs-dir>] [--backend auto|tensorflow|wasm|cpu]
+  grpo-studio resume <run-dir> [--backend …]`;
 
 function printProgress(message: WorkerMessage): void {
   switch (message.type) {
@@ -18,12 +22,21 @@ function printProgress(message: WorkerMessage): void {
       break;
     case 'metrics': {
       const m = message.record.metrics;
-      const parts = [`step ${message.record.step}`, `reward ${fmt(m.reward)}`, `reward_std ${fmt(m.reward_std)}`, `kl ${fmt(m.kl)}`, `loss ${fmt(m.loss)}`];
+      const parts = [`step ${message.record.step}`];
+      for (const key of ['reward', 'reward_std', 'kl', 'loss', 'entropy', 'completions/mean_length', 'eval/accuracy', 'time/step']) {
+        if (m[key] !== undefined) parts.push(`${key} ${fmt(m[key])}`);
+      }
       console.log(parts.join('  '));
       break;
     }
     case 'log':
       console.log(`${message.level}: ${message.message}`);
+      break;
+    case 'reward_error':
+      console.log(`warning: reward "${message.reward}" failed at step ${message.step}: ${message.message}`);
+      break;
+    case 'checkpoint':
+      console.log(`checkpoint: ${message.path}`);
       break;
     case 'error':
       console.error(`error: ${message.message}`);
@@ -39,12 +52,12 @@ function fmt(x: number | undefined): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, configPath, ...rest] = argv;
-  if (command !== 'train' || !configPath) {
+  const [command, target, ...rest] = argv;
+  if (!['train', 'resume'].includes(command) || !target) {
     console.error(USAGE);
     return 2;
   }
-  const options = parseArgs(rest, [], ['out']);
+  const options = parseArgs(rest, [], ['out', 'backend']);
   let stop = false;
   process.on('SIGINT', () => {
     if (stop) process.exit(130);
@@ -52,10 +65,12 @@ async function main(argv: string[]): Promise<number> {
     console.log('stopping after this step (Ctrl-C again to abort)');
   });
   await train({
-    configPath,
+    configPath: command === 'train' ? target : undefined,
+    resumeDir: command === 'resume' ? target : undefined,
     runsDir: path.resolve(options.out ?? 'runs'),
+    backend: options.backend,
     observers: [printProgress],
-    shouldStop: () => stop,
+    control: { shouldStop: () => stop, waitWhilePaused: () => Promise.resolve() },
   });
   return 0;
 }

@@ -5,8 +5,31 @@ export interface StepResult {
   groups: GroupRecord[];
 }
 
-/** A task's training state: each call to `step` samples, scores and updates once. */
+export interface EvalResult {
+  metrics: Record<string, number>;
+  groups: GroupRecord[];
+}
+
+export interface StepControl {
+  /** True once a stop was requested. */
+  shouldStop(): boolean;
+}
+
+/**
+ * A task's training state. The loop in train.ts drives it: optional warm start, then `step` after `step`, with
+ * validation and checkpoints in between. Randomness comes from the run's Random, whose state the loop checkpoints.
+ */
 export interface TrainingJob {
-  step(step: number): StepResult | Promise<StepResult>;
+  /** Supervised warm start before GRPO (SFT); returns its final metrics, or undefined when there is none. */
+  warmStart(log: (message: string) => void): Promise<Record<string, number> | undefined>;
+  /**
+   * One GRPO step: sample, score, advantages, update. Resolves undefined when a stop arrived before the step changed
+   * any weight; the job then rolls its random stream and data cursor back to the step boundary.
+   */
+  step(step: number, control: StepControl): Promise<StepResult | undefined>;
+  /** Validation on held-out prompts, or undefined when the task has none. */
+  evaluate(step: number): Promise<EvalResult | undefined>;
+  saveCheckpoint(dir: string): Promise<void>;
+  loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
 }

@@ -1,14 +1,28 @@
 /**
  * Entry of the training worker process, forked by the extension host with an IPC channel:
  *   node dist/worker.js --config <run-config.json> --run-dir <folder> [--backend auto|tensorflow|wasm|cpu]
+ *   node dist/worker.js --resume <run-dir>
  * Records go to the run directory and, identically, to the host. A `stop` message (or the host going away) ends
- * the run after the current step. Exit code 0 when the run completed or stopped, 1 when it failed.
+ * the run after the current step (with a checkpoint); `pause` / `resume` hold it at a step boundary. Exit code 0 when the run completed or stopped, 1 when it failed.
  */
 import { isHostToWorkerMessage, WorkerMessage } from '../protocol';
 import { train } from './train';
 import { parseArgs } from './args';
 
 let stopRequested = false;
+let paused: { release: () => void; done: Promise<void> } | undefined;
+
+function pause(): void {
+  if (paused) return;
+  let release = () => undefined as void;
+  const done = new Promise<void>((resolve) => (release = resolve));
+  paused = { release, done };
+}
+
+function resume(): void {
+  paused?.release();
+  paused = undefined;
+}
 let errorReported = false;
 const pendingSends = new Set<Promise<void>>();
 
@@ -22,18 +36,27 @@ function send(message: WorkerMessage): void {
 
 async function main(): Promise<number> {
   process.on('message', (message: unknown) => {
-    if (isHostToWorkerMessage(message) && message.type === 'stop') stopRequested = true;
+    if (!isHostToWorkerMessage(message)) return;
+    if (message.type === 'stop') {
+      stopRequested = true;
+      resume();
+    } else if (message.type === 'pause') pause();
+    else resume();
   });
-  // If the host goes away (window closed or reloaded), finish the step, record the stop and leave.
-  process.on('disconnect', () => (stopRequested = true));
+  // If the host goes away (window closed or reloaded), finish the step, checkpoint and leave.
+  process.on('disconnect', () => {
+    stopRequested = true;
+    resume();
+  });
   try {
-    const args = parseArgs(process.argv.slice(2), ['config', 'run-dir'], ['backend']);
+    const args = parseArgs(process.argv.slice(2), [], ['config', 'run-dir', 'resume', 'backend']);
     await train({
       configPath: args.config,
       runDir: args['run-dir'],
+      resumeDir: args.resume,
       backend: args.backend,
       observers: [send],
-      shouldStop: () => stopRequested,
+      control: { shouldStop: () => stopRequested, waitWhilePaused: () => paused?.done ?? Promise.resolve() },
     });
     return 0;
   } catch (err) {

@@ -10,13 +10,25 @@ import { makeRunId, MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecor
 export class RunDirectoryWriter {
   private readonly fds = new Map<string, number>();
 
-  /** Creates the run folder and writes config.json; refuses a folder that already holds a run. */
-  constructor(readonly runDir: string, config: RunConfig) {
-    if (fs.existsSync(path.join(runDir, RUN_FILES.config))) {
+  /**
+   * Creates the run folder and writes config.json, refusing a folder that already holds a run — or, with
+   * `config` undefined, reopens an existing run to append to it (resume).
+   */
+  constructor(readonly runDir: string, config: RunConfig | undefined) {
+    const configFile = path.join(runDir, RUN_FILES.config);
+    if (config === undefined) {
+      if (!fs.existsSync(configFile)) throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config})`);
+      return;
+    }
+    if (fs.existsSync(configFile)) {
       throw new Error(`${runDir} already holds a run (config.json exists); choose another run folder`);
     }
     fs.mkdirSync(runDir, { recursive: true });
-    fs.writeFileSync(path.join(runDir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    fs.writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+  }
+
+  appendEvalRollouts(record: RolloutsRecord): void {
+    this.appendLine(RUN_FILES.evalRollouts, record);
   }
 
   appendMetrics(record: MetricsRecord): void {
@@ -45,6 +57,21 @@ export class RunDirectoryWriter {
     fs.writeSync(fd, JSON.stringify(record) + '\n');
   }
 }
+
+/** Checkpoint folders of a run, oldest first: `checkpoints/step-N`. */
+export function listCheckpoints(runDir: string): { step: number; dir: string }[] {
+  const root = path.join(runDir, RUN_FILES.checkpoints);
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root)
+    .map((name) => ({ name, match: /^step-(\d+)$/.exec(name) }))
+    .filter(({ name, match }) => match && fs.existsSync(path.join(root, name, CHECKPOINT_STATE)))
+    .map(({ name, match }) => ({ step: Number(match?.[1]), dir: path.join(root, name) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Written last into a checkpoint folder: a folder without it is an interrupted write and is ignored. */
+export const CHECKPOINT_STATE = 'state.json';
 
 /** A new run folder under `runsDir`: `<timestamp>-<name>`, with `-2`, `-3`… if runs started in the same second. */
 export function newRunDirectory(runsDir: string, name: string, now = new Date()): string {

@@ -30,6 +30,11 @@ export class RunSink {
     this.notify({ type: 'rollouts', record });
   }
 
+  evalRollouts(record: RolloutsRecord): void {
+    this.writer.appendEvalRollouts(record);
+    this.notify({ type: 'eval_rollouts', record });
+  }
+
   log(message: string, level: 'info' | 'warning' = 'info'): void {
     // Info lines are chatter for the terminal / output channel; warnings are part of the run's history.
     const event: RunEvent = { type: 'log', time: Date.now(), level, message };

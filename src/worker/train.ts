@@ -1,35 +1,55 @@
 /**
- * Runs one training run end to end: validate the config, choose the backend, create the run directory, step the
- * task's job until `max_steps` or a stop request, and record how it ended. Shared by the forked worker (IPC) and
- * the headless CLI; it never touches VS Code.
+ * Runs one training run end to end: validate the config, choose the backend, create (or reopen) the run directory,
+ * warm-start, then step the task's job until `max_steps` or a stop, with validation and checkpoints in between.
+ * Shared by the forked worker (IPC) and the headless CLI; it never touches VS Code.
+ *
+ * Resume: the newest complete checkpoint (checkpoints/step-N/state.json) restores the weights, the optimizer, the
+ * random stream and the data cursor, and the run continues at step N + 1, appending to the same files. With a
+ * fixed seed the resumed steps equal those of an uninterrupted run.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKEND_NAMES, BackendName, parseRunConfig, RunConfig, RunOutcome } from '../protocol';
-import { Random } from '../model/random';
+import * as tf from '@tensorflow/tfjs-core';
+import { BACKEND_NAMES, BackendName, parseRunConfig, RUN_FILES, RunConfig, RunOutcome } from '../protocol';
+import { Random, RandomState } from '../model/random';
 import { selectBackend } from './backend';
-import { newRunDirectory, RunDirectoryWriter } from './runDirectory';
-import { RunObserver, RunSink } from './sink';
+import { GrpoTrainer } from './grpoTrainer';
 import { TrainingJob } from './job';
+import { CHECKPOINT_STATE, listCheckpoints, newRunDirectory, RunDirectoryWriter } from './runDirectory';
+import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
 
+export interface RunControl {
+  /** Polled between steps and micro-batches: true once a stop was requested. */
+  shouldStop(): boolean;
+  /** Polled at step boundaries: resolves once the run may go on (pause / resume). */
+  waitWhilePaused(): Promise<void>;
+}
+
 export interface TrainOptions {
-  /** Path of the run-config JSON file. */
-  configPath: string;
-  /** Folder of the new run; default: `<runsDir>/<timestamp>-<name>`. */
+  /** Path of the run-config JSON file (a new run). */
+  configPath?: string;
+  /** An existing run directory to resume from its newest checkpoint. */
+  resumeDir?: string;
+  /** Folder of a new run; default: `<runsDir>/<timestamp>-<name>`. */
   runDir?: string;
   runsDir?: string;
   /** Overrides the config's `backend` (the editor setting or a CLI flag). */
   backend?: string;
   observers: RunObserver[];
-  /** Polled between steps: true once a stop was requested. */
-  shouldStop: () => boolean;
+  control: RunControl;
 }
 
 export interface TrainResult {
   runDir: string;
   outcome: RunOutcome;
   steps: number;
+}
+
+interface CheckpointState {
+  step: number;
+  rng: RandomState;
+  time: number;
 }
 
 export function loadRunConfig(configPath: string, backend?: string): RunConfig {
@@ -47,11 +67,11 @@ export function loadRunConfig(configPath: string, backend?: string): RunConfig {
   return { ...config, backend: backend as BackendName };
 }
 
-function createJob(config: RunConfig, rng: Random): TrainingJob {
-  switch (config.task.type) {
-    case 'bandit':
-      return new BanditJob(config, config.task, rng);
-  }
+async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise<TrainingJob> {
+  if (config.task.type === 'bandit') return new BanditJob(config, config.task, rng);
+  return GrpoTrainer.create(config, config.task, rng, (failure) =>
+    sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
+  );
 }
 
 /** Lets queued IPC messages (a `stop`) be handled between synchronous tfjs steps. */
@@ -59,11 +79,71 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export async function train(options: TrainOptions): Promise<TrainResult> {
-  const config = loadRunConfig(options.configPath, options.backend);
+function dueEvery(step: number, every: number): boolean {
+  return every > 0 && step % every === 0;
+}
+
+async function saveCheckpoint(job: TrainingJob, runDir: string, step: number, rng: Random, config: RunConfig, sink: RunSink): Promise<void> {
+  const relative = path.join(RUN_FILES.checkpoints, `step-${step}`);
+  const dir = path.join(runDir, relative);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  await job.saveCheckpoint(dir);
+  const state: CheckpointState = { step, rng: rng.getState(), time: Date.now() };
+  // state.json last: a checkpoint without it was interrupted and is never resumed from.
+  fs.writeFileSync(path.join(dir, CHECKPOINT_STATE), JSON.stringify(state));
+  sink.event({ type: 'checkpoint', time: Date.now(), step, path: relative });
+  const limit = config.checkpointing.save_total_limit;
+  if (limit > 0) for (const old of listCheckpoints(runDir).slice(0, -limit)) fs.rmSync(old.dir, { recursive: true, force: true });
+}
+
+interface Prepared {
+  config: RunConfig;
+  runDir: string;
+  writer: RunDirectoryWriter;
+  resume?: { dir: string; state: CheckpointState };
+}
+
+function prepare(options: TrainOptions): Prepared {
+  if (options.resumeDir) {
+    const runDir = path.resolve(options.resumeDir);
+    const configPath = path.join(runDir, RUN_FILES.config);
+    const checkpoint = listCheckpoints(runDir).at(-1);
+    if (!checkpoint) throw new Error(`${runDir}: no checkpoint to resume from (checkpoints/step-N/${CHECKPOINT_STATE})`);
+    const state = JSON.parse(fs.readFileSync(path.join(checkpoint.dir, CHECKPOINT_STATE), 'utf8')) as CheckpointState;
+    const config = loadRunConfig(configPath, options.backend);
+    return { config, runDir, writer: new RunDirectoryWriter(runDir, undefined), resume: { dir: checkpoint.dir, state } };
+  }
+  if (!options.configPath) throw new Error('either a config file or a run directory to resume is required');
+  const config = resolveConfigPaths(loadRunConfig(options.configPath, options.backend), path.dirname(path.resolve(options.configPath)));
   const runDir = options.runDir ?? newRunDirectory(options.runsDir ?? path.resolve('runs'), config.name);
-  const sink = new RunSink(new RunDirectoryWriter(runDir, config), options.observers);
-  let steps = 0;
+  return { config, runDir, writer: new RunDirectoryWriter(runDir, config) };
+}
+
+/**
+ * Paths in a config are relative to its file; the run's config.json stores them absolute, so the run directory alone
+ * is enough to resume. A model name that is no existing path stays as it is (a preset).
+ */
+export function resolveConfigPaths(config: RunConfig, baseDir: string): RunConfig {
+  const resolved: RunConfig = structuredClone(config);
+  if (resolved.model) {
+    const candidate = path.resolve(baseDir, resolved.model.name_or_path);
+    if (fs.existsSync(candidate)) resolved.model.name_or_path = candidate;
+  }
+  if (resolved.task.type === 'gsm8k') {
+    resolved.task.train_file = path.resolve(baseDir, resolved.task.train_file);
+    resolved.task.eval_file = path.resolve(baseDir, resolved.task.eval_file);
+  }
+  for (const reward of resolved.rewards) if (reward.module) reward.module = path.resolve(baseDir, reward.module);
+  return resolved;
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { config, runDir, writer, resume } = prepare(options);
+  const sink = new RunSink(writer, options.observers);
+  const { control } = options;
+  let step = resume?.state.step ?? 0;
+  let lastSaved = step;
   try {
     const backend = await selectBackend(config.backend);
     sink.event({
@@ -76,30 +156,60 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       device: backend.device,
       fallbacks: backend.fallbacks,
       config,
+      ...(resume ? { resumedFrom: resume.state.step } : {}),
     });
     for (const reason of backend.fallbacks) sink.log(`backend skipped: ${reason}`, 'warning');
 
-    const job = createJob(config, new Random(config.seed));
+    const rng = new Random(config.seed);
+    const job = await createJob(config, rng, sink);
     try {
-      while (steps < config.optimization.max_steps && !options.shouldStop()) {
+      if (resume) {
+        await job.loadCheckpoint(resume.dir);
+        rng.setState(resume.state.rng);
+        sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
+      } else {
+        const warm = await job.warmStart((message) => sink.log(message));
+        if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
+        if (config.evaluation.eval_steps > 0) await evaluate(job, 0, sink, warm);
+      }
+      while (step < config.optimization.max_steps && !control.shouldStop()) {
+        await control.waitWhilePaused();
+        if (control.shouldStop()) break;
         const started = Date.now();
-        const { metrics, groups } = await job.step(steps + 1);
-        steps += 1;
-        const time = Date.now();
-        sink.metrics({ step: steps, time, metrics: { ...metrics, 'time/step': (time - started) / 1000 } });
-        sink.rollouts({ step: steps, groups });
+        const result = await job.step(step + 1, control);
+        if (!result) break; // stopped before the step changed anything
+        step += 1;
+        const metrics: Record<string, number> = { ...result.metrics, 'time/step': (Date.now() - started) / 1000 };
+        const evalDue = dueEvery(step, config.evaluation.eval_steps) || (step === config.optimization.max_steps && config.evaluation.eval_steps > 0);
+        const evaluation = evalDue ? await job.evaluate(step) : undefined;
+        sink.metrics({ step, time: Date.now(), metrics: { ...metrics, ...evaluation?.metrics } });
+        sink.rollouts({ step, groups: result.groups });
+        if (evaluation) sink.evalRollouts({ step, groups: evaluation.groups });
+        if (dueEvery(step, config.checkpointing.save_steps)) {
+          await saveCheckpoint(job, runDir, step, rng, config, sink);
+          lastSaved = step;
+        }
         await yieldToEventLoop();
       }
+      if (step > lastSaved || (step === 0 && !resume)) await saveCheckpoint(job, runDir, step, rng, config, sink);
     } finally {
       job.dispose();
     }
-    const outcome: RunOutcome = steps < config.optimization.max_steps ? 'stopped' : 'completed';
-    sink.event({ type: 'finished', time: Date.now(), outcome, steps });
-    return { runDir, outcome, steps };
+    const outcome: RunOutcome = step < config.optimization.max_steps ? 'stopped' : 'completed';
+    sink.event({ type: 'finished', time: Date.now(), outcome, steps: step });
+    return { runDir, outcome, steps: step };
   } catch (err) {
     sink.event({ type: 'error', time: Date.now(), message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
     throw err;
   } finally {
     sink.close();
+    tf.disposeVariables();
   }
+}
+
+async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
+  const evaluation = await job.evaluate(step);
+  if (!evaluation) return;
+  sink.metrics({ step, time: Date.now(), metrics: { ...extra, ...evaluation.metrics } });
+  sink.evalRollouts({ step, groups: evaluation.groups });
 }

@@ -3,22 +3,10 @@
  * character-level model on a CPU: "37+45=" → "82". Difficulty is set by the operand range and the operations.
  * Problems are generated from the run's seed; the validation set is a fixed, disjoint-by-seed list.
  */
+import type { ArithmeticOperation, ArithmeticTaskConfig } from '../../protocol';
 import { Random } from '../../model/random';
+import { arithmeticAnswerReward } from './rewards';
 import { DataCursor, Example, PromptTask, ShuffledCursor } from './task';
-
-export type ArithmeticOperation = '+' | '-' | '*';
-
-export interface ArithmeticTaskConfig {
-  type: 'arithmetic';
-  /** Operands are drawn uniformly from [min_operand, max_operand]. */
-  min_operand: number;
-  max_operand: number;
-  operations: ArithmeticOperation[];
-  /** Distinct training problems (drawn in a shuffled cycle). */
-  num_train: number;
-  /** Held-out problems for validation. */
-  num_eval: number;
-}
 
 function solve(a: number, op: ArithmeticOperation, b: number): number {
   return op === '+' ? a + b : op === '-' ? a - b : a * b;
@@ -67,6 +55,10 @@ export class ArithmeticTask implements PromptTask {
 
   evalSet(): Example[] {
     return this.evalProblems;
+  }
+
+  isCorrect(completion: string, example: Example): boolean {
+    return arithmeticAnswerReward(example.prompt, completion, example) === 1;
   }
 
   cursor(): DataCursor {

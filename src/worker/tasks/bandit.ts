@@ -4,6 +4,8 @@
  * step on −Σᵢ Aᵢ·log π_θ(aᵢ) (a sum over the group, as in the seed). With seed 42, G = 20, SGD at lr 0.01 and the
  * population std, it reproduces the seed's printed table draw for draw (NumPy-compatible random stream).
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { RunConfig, BanditTaskConfig, GroupRecord, RolloutRecord } from '../../protocol';
 import { Random } from '../../model/random';
@@ -85,7 +87,16 @@ export class BanditJob implements TrainingJob {
     return softmax(this.theta.dataSync());
   }
 
-  step(): StepResult {
+  async warmStart(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** The bandit has no held-out prompts: its policy is the whole distribution, already in the metrics. */
+  async evaluate(): Promise<undefined> {
+    return undefined;
+  }
+
+  async step(): Promise<StepResult> {
     const { num_generations: G } = this.config.algorithm;
     const oldProbs = this.probabilities();
     const actions = Array.from({ length: G }, () => this.rng.choice(oldProbs));
@@ -108,6 +119,23 @@ export class BanditJob implements TrainingJob {
     };
     this.words.forEach((word, i) => (metrics[`policy/p_${word}`] = newProbs[i]));
     return { metrics, groups: [this.groupRecord(actions, rewards, advantages, oldProbs)] };
+  }
+
+  async saveCheckpoint(dir: string): Promise<void> {
+    const optimizer = await this.optimizer.getWeights();
+    const state = {
+      theta: Array.from(this.theta.dataSync()),
+      optimizer: optimizer.map(({ name, tensor }) => ({ name, shape: tensor.shape, values: Array.from(tensor.dataSync()) })),
+    };
+    fs.writeFileSync(path.join(dir, 'bandit.json'), JSON.stringify(state));
+  }
+
+  async loadCheckpoint(dir: string): Promise<void> {
+    const file = path.join(dir, 'bandit.json');
+    const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { theta: number[]; optimizer: { name: string; shape: number[]; values: number[] }[] };
+    if (state.theta.length !== this.words.length) throw new Error(`${file}: theta has ${state.theta.length} entries, the task has ${this.words.length} words`);
+    this.theta.assign(tf.tensor1d(state.theta));
+    await this.optimizer.setWeights(state.optimizer.map(({ name, shape, values }) => ({ name, tensor: tf.tensor(values, shape) })));
   }
 
   dispose(): void {

@@ -4,19 +4,10 @@
  * </answer>), `question_answer`, or any string containing `{question}`.
  */
 import * as fs from 'fs';
+import type { Gsm8kTaskConfig } from '../../protocol';
 import { gsm8kGoldAnswer } from './answers';
+import { gsm8kAnswerReward, r1ZeroReward } from './rewards';
 import { DataCursor, Example, PromptTask, ShuffledCursor } from './task';
-
-export interface Gsm8kTaskConfig {
-  type: 'gsm8k';
-  /** JSONL files; relative paths resolve against the run config's folder. */
-  train_file: string;
-  eval_file: string;
-  prompt_template: string;
-  /** Use at most this many lines of each file (0: all). */
-  max_train: number;
-  max_eval: number;
-}
 
 export const PROMPT_TEMPLATES: Record<string, string> = {
   r1_zero:
@@ -33,6 +24,15 @@ export function renderPrompt(template: string, question: string): string {
     throw new Error(`task.prompt_template must be ${Object.keys(PROMPT_TEMPLATES).join(' or ')} or contain "{question}"`);
   }
   return text.split('{question}').join(question);
+}
+
+/**
+ * The worked solution as a completion in the template's format, for the SFT warm start: calculator annotations
+ * (`<<48/2=24>>`) removed; R1-Zero wraps it as `… </think> <answer> gold </answer>`.
+ */
+export function referenceCompletion(template: string, solution: string, gold: string): string {
+  const reasoning = solution.slice(0, solution.lastIndexOf('####')).replace(/<<[^>]*>>/g, '').trim();
+  return template === 'r1_zero' ? ` ${reasoning} </think> <answer> ${gold} </answer>` : ` ${reasoning}\n#### ${gold}`;
 }
 
 /** Reads a GSM8K JSONL file; a bad line is an error naming the file and line. */
@@ -63,7 +63,7 @@ export function readGsm8k(file: string, template: string, limit: number): Exampl
     } catch (err) {
       throw new Error(`${where}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    examples.push({ id: `${i + 1}`, prompt: renderPrompt(template, row.question), answer: gold });
+    examples.push({ id: `${i + 1}`, prompt: renderPrompt(template, row.question), answer: gold, completion: referenceCompletion(template, row.answer, gold) });
   }
   if (examples.length === 0) throw new Error(`${file}: no examples`);
   return examples;
@@ -75,7 +75,10 @@ export class Gsm8kTask implements PromptTask {
   private readonly train: ShuffledCursor<Example>;
   private readonly evalExamples: Example[];
 
+  private readonly template: string;
+
   constructor(config: Gsm8kTaskConfig, seed: number) {
+    this.template = config.prompt_template;
     this.train = new ShuffledCursor(readGsm8k(config.train_file, config.prompt_template, config.max_train), seed);
     this.evalExamples = readGsm8k(config.eval_file, config.prompt_template, config.max_eval);
   }
@@ -86,6 +89,12 @@ export class Gsm8kTask implements PromptTask {
 
   evalSet(): Example[] {
     return this.evalExamples;
+  }
+
+  /** R1-Zero prompts are graded as CS336 does (format and answer); other templates by the final number. */
+  isCorrect(completion: string, example: Example): boolean {
+    if (this.template === 'r1_zero') return r1ZeroReward(example.prompt, completion, example).answer_reward === 1;
+    return gsm8kAnswerReward(example.prompt, completion, example) === 1;
   }
 
   cursor(): DataCursor {

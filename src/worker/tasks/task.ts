@@ -27,6 +27,8 @@ export interface PromptTask {
   nextTrain(n: number): Example[];
   /** The fixed held-out set for validation. */
   evalSet(): Example[];
+  /** Whether a completion answers the example correctly: validation's `eval/accuracy`. */
+  isCorrect(completion: string, example: Example): boolean;
   cursor(): DataCursor;
   restoreCursor(cursor: DataCursor): void;
 }

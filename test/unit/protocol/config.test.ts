@@ -28,8 +28,19 @@ describe('run config validation', () => {
     assert.strictEqual(config.seed, 42);
     assert.strictEqual(config.backend, 'auto');
     assert.deepStrictEqual(config.task, { type: 'bandit', words: ['apple', 'banana', 'cherry', 'date', 'elderberry'] });
-    assert.deepStrictEqual(config.algorithm, { num_generations: 8, advantage_eps: 1e-6, scale_rewards: 'group', std_estimator: 'unbiased' });
-    assert.deepStrictEqual(config.optimization, { optimizer: 'adam', learning_rate: 1e-3, max_steps: 50 });
+    assert.deepStrictEqual(config.rewards, []);
+    assert.deepStrictEqual(config.algorithm, {
+      num_generations: 8, advantage_eps: 1e-6, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
+      beta: 0, kl_estimator: 'k3', num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
+    });
+    assert.strictEqual(config.algorithm.epsilon_high, undefined);
+    assert.strictEqual(config.optimization.optimizer, 'adam');
+    assert.strictEqual(config.optimization.max_steps, 50);
+    assert.deepStrictEqual(config.sampling, { max_completion_length: 64, temperature: 1, top_p: 1, top_k: 0, stop: [] });
+    assert.deepStrictEqual(config.evaluation, { eval_steps: 10, greedy: true });
+    assert.deepStrictEqual(config.sft, { steps: 0, learning_rate: 3e-3, batch_size: 32 });
+    assert.deepStrictEqual(config.checkpointing, { save_steps: 25, save_total_limit: 2 });
+    assert.strictEqual(config.model, undefined);
   });
 
   it('names an unknown field and suggests the close one', () => {
@@ -58,8 +69,18 @@ describe('run config validation', () => {
 
   it('reports missing required fields and an unknown task type', () => {
     assert.deepStrictEqual(problemsOf({}), ['name: required field is missing', 'task: required field is missing']);
-    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'chess' } }), ['task.type: must be one of "bandit", got string "chess"']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'chess' } }), ['task.type: must be one of "bandit", "arithmetic", "gsm8k", got string "chess"']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'gsm8k' } }), ['task.train_file: required field is missing', 'task.eval_file: required field is missing']);
     assert.deepStrictEqual(problemsOf([]), ['(top level): expected a object, got an array']);
+  });
+
+  it('checks fields against each other', () => {
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'arithmetic' } }), ['model: required for task "arithmetic" (a preset such as "tiny", or a checkpoint folder)']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'bandit' }, model: { name_or_path: 'tiny' } }), ['model: the bandit task has its own policy (logits over its words); remove "model"']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic', min_operand: 9, max_operand: 2 }, rewards: [{ name: 'a' }, { name: 'a', module: 'r.js' }] }), [
+      'task.min_operand: 9 is larger than task.max_operand (2)',
+      'rewards[1].name: "a" is used twice',
+    ]);
   });
 
   it('gives the file, line and column of a JSON syntax error', () => {

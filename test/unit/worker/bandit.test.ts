@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { validateRunConfig } from '../../../src/protocol';
+import { BanditTaskConfig, validateRunConfig } from '../../../src/protocol';
 import { Random } from '../../../src/model/random';
 import { selectBackend } from '../../../src/worker/backend';
 import { BanditJob, klDivergence, policyGradientStep, softmax, startsWithVowel } from '../../../src/worker/tasks/bandit';
@@ -44,13 +44,13 @@ for (const backend of ['wasm', 'cpu'] as const) {
       optimizer.dispose();
     });
 
-    it('reproduces the seed-000 table draw for draw and reaches p(vowel) ≥ 0.9 by iteration 50', () => {
-      const job = new BanditJob(seedConfig, seedConfig.task, new Random(42));
+    it('reproduces the seed-000 table draw for draw and reaches p(vowel) ≥ 0.9 by iteration 50', async () => {
+      const job = new BanditJob(seedConfig, seedConfig.task as BanditTaskConfig, new Random(42));
       const printed: string[] = [];
       let vowelProbability = 0;
       for (let iteration = 1; iteration <= 50; iteration++) {
         const before = job.probabilities();
-        const { metrics } = job.step();
+        const { metrics } = await job.step();
         const after = job.probabilities();
         vowelProbability = WORDS.reduce((p, w, i) => p + (startsWithVowel(w) ? after[i] : 0), 0);
         const expected = SEED_TABLE[iteration];
@@ -66,11 +66,11 @@ for (const backend of ['wasm', 'cpu'] as const) {
       job.dispose();
     });
 
-    it('does not leak tensors across steps', () => {
-      const job = new BanditJob(seedConfig, seedConfig.task, new Random(1));
-      job.step();
+    it('does not leak tensors across steps', async () => {
+      const job = new BanditJob(seedConfig, seedConfig.task as BanditTaskConfig, new Random(1));
+      await job.step();
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 20; i++) job.step();
+      for (let i = 0; i < 20; i++) await job.step();
       assert.strictEqual(tf.memory().numTensors, before);
       job.dispose();
     });

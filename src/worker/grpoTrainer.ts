@@ -1,0 +1,485 @@
+/**
+ * GRPO on a language model (seeds 001–003, TRL's GRPOTrainer loop). Per step:
+ *   1. draw `prompts_per_step` prompts, repeat each G = `num_generations` times, sample completions with the KV
+ *      cache, keeping each token's log-prob under the sampling policy (the "old" log-probs);
+ *   2. score them with the reward functions; group-relative advantages (outcome or process supervision);
+ *   3. reference log-probs when β > 0;
+ *   4. μ = `num_iterations` optimizer steps over the rollouts, each accumulating gradients over micro-batches of
+ *      the configured GRPO loss (clip / clip-higher, KL, loss_type aggregation), with global-norm clipping and Adam.
+ * Everything a step produced goes into the step's metrics and rollout records, down to per-token ratios.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { computeGroupAdvantages, computeGrpoLoss, computeProcessSupervisionAdvantages, GrpoLossConfig } from '../grpo';
+import { generate, loadPolicy, Policy, PolicyTrainer, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { Random } from '../model/random';
+import { GroupRecord, LanguageTaskConfig, RolloutRecord, RunConfig, TokenColumns } from '../protocol';
+import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
+import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
+import { ArithmeticTask } from './tasks/arithmetic';
+import { Gsm8kTask } from './tasks/gsm8k';
+import { Example, PromptTask } from './tasks/task';
+
+/** Completions of one batch of prompts, as sampled. */
+interface Rollouts {
+  examples: Example[];
+  promptIds: number[][];
+  /** Sampled token ids, up to and including a stop token. */
+  tokens: number[][];
+  /** log-probs of the sampled tokens under the sampling policy (at the sampling temperature). */
+  oldLogProbs: number[][];
+  finishReasons: ('stop' | 'length')[];
+  /** Decoded completions without the EOS token: what the rewards see. */
+  texts: string[];
+}
+
+/** Per-token values of the last optimisation pass, [rollout][token]. */
+interface TokenTrace {
+  ratio: number[][];
+  lowClipped: number[][];
+  highClipped: number[][];
+  kl?: number[][];
+  entropy: number[][];
+}
+
+const EVAL_BATCH = 64;
+
+function now(): number {
+  return performance.now();
+}
+
+/** Rounded for the records: 6 significant digits keep the files small and every plotted value exact enough. */
+function round(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+}
+
+/** Paths in `task` are absolute by now (see resolveConfigPaths in train.ts). */
+export function createTask(config: RunConfig, task: LanguageTaskConfig): PromptTask {
+  return task.type === 'arithmetic' ? new ArithmeticTask(task, config.seed) : new Gsm8kTask(task, config.seed);
+}
+
+/** Learning rate at an optimizer step: linear warm-up, then constant, linear or cosine decay to 0 at the end. */
+export function learningRateAt(optimizerStep: number, totalSteps: number, peak: number, warmup: number, schedule: 'constant' | 'linear' | 'cosine'): number {
+  if (warmup > 0 && optimizerStep < warmup) return (peak * (optimizerStep + 1)) / warmup;
+  if (schedule === 'constant') return peak;
+  const progress = Math.min(1, (optimizerStep - warmup) / Math.max(1, totalSteps - warmup));
+  return schedule === 'linear' ? peak * (1 - progress) : peak * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+export class GrpoTrainer implements TrainingJob {
+  private trainer: PolicyTrainer;
+  private optimizerSteps = 0;
+
+  private constructor(
+    private readonly config: RunConfig,
+    private readonly policy: Policy,
+    private reference: Policy | undefined,
+    private readonly task: PromptTask,
+    private readonly rewards: RewardScorer,
+    private readonly rng: Random,
+    private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
+  ) {
+    this.trainer = this.newOptimizer();
+  }
+
+  /** Loads the policy and the task, resolves the rewards (paths in `config` are absolute by now). */
+  static async create(
+    config: RunConfig,
+    task: LanguageTaskConfig,
+    rng: Random,
+    onRewardError: (failure: RewardFailure & { step: number }) => void,
+  ): Promise<GrpoTrainer> {
+    if (!config.model) throw new Error('model: required for language tasks');
+    if (config.algorithm.kl_estimator === 'full') {
+      throw new Error('algorithm.kl_estimator: "full" is not available for language models yet; use "k3"');
+    }
+    const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
+    const promptTask = createTask(config, task);
+    const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());
+    return new GrpoTrainer(config, policy, undefined, promptTask, rewards, rng, onRewardError);
+  }
+
+  get parameterCount(): number {
+    return this.policy.parameterCount();
+  }
+
+  async warmStart(log: (message: string) => void): Promise<Record<string, number> | undefined> {
+    const { steps, learning_rate, batch_size } = this.config.sft;
+    this.ensureReference();
+    if (steps === 0) return undefined;
+    const sft = new PolicyTrainer(this.policy, { learningRate: learning_rate, maxGradNorm: this.config.optimization.max_grad_norm });
+    const eos = this.policy.tokenizer.eosTokenId;
+    let loss = Number.NaN;
+    const started = now();
+    try {
+      for (let i = 1; i <= steps; i++) {
+        const examples = this.task.nextTrain(batch_size).filter((e) => e.completion !== undefined);
+        if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
+        const batch: ResponseBatch = {
+          promptIds: examples.map((e) => this.encode(e.prompt)),
+          responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
+        };
+        loss = sftStep(sft, batch);
+        if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
+      }
+    } finally {
+      sft.dispose();
+    }
+    // The reference model is the policy GRPO starts from: the warm-started one.
+    this.reference?.copyWeightsFrom(this.policy);
+    return { 'sft/loss': loss, 'sft/steps': steps, 'time/sft': (now() - started) / 1000 };
+  }
+
+  async step(step: number, control: StepControl): Promise<StepResult | undefined> {
+    const { algorithm, optimization } = this.config;
+    this.ensureReference();
+    const boundary = { rng: this.rng.getState(), cursor: this.task.cursor() };
+    const rollBack = () => {
+      this.rng.setState(boundary.rng);
+      this.task.restoreCursor(boundary.cursor);
+      this.trainer.clearGradients();
+      return undefined;
+    };
+    const timings: Record<string, number> = {};
+    let t = now();
+    const prompts = this.task.nextTrain(optimization.prompts_per_step);
+    const rollouts = this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+      temperature: this.config.sampling.temperature,
+      rng: this.rng,
+    });
+    timings['time/sample'] = (now() - t) / 1000;
+    if (control.shouldStop()) return rollBack();
+
+    t = now();
+    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
+    const { advantages, metrics: rewardMetrics } = this.advantages(rewards, rollouts.tokens);
+    timings['time/reward'] = (now() - t) / 1000;
+
+    t = now();
+    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? this.referenceLogProbs(rollouts) : undefined;
+    timings['time/reference'] = (now() - t) / 1000;
+    if (control.shouldStop()) return rollBack();
+
+    t = now();
+    const update = this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
+    if (!update) return rollBack();
+    timings['time/train'] = (now() - t) / 1000;
+
+    if (algorithm.ref_model_sync_steps > 0 && step % algorithm.ref_model_sync_steps === 0) this.reference?.copyWeightsFrom(this.policy);
+
+    const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
+    const metrics: Record<string, number> = {
+      ...rewardMetrics,
+      ...scored.metrics,
+      ...this.completionMetrics(rollouts),
+      ...update.metrics,
+      ...timings,
+      'tokens_per_second/sample': tokenCount / timings['time/sample'],
+      'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
+    };
+    if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
+    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
+  }
+
+  async evaluate(step: number): Promise<EvalResult | undefined> {
+    const examples = this.task.evalSet();
+    if (examples.length === 0) return undefined;
+    const { greedy } = this.config.evaluation;
+    // Its own stream, derived from the step: validation never shifts the training draws, and is repeatable.
+    const rng = new Random((this.config.seed * 7919 + step) >>> 0);
+    const groups: GroupRecord[] = [];
+    let rewardSum = 0;
+    let correct = 0;
+    for (let start = 0; start < examples.length; start += EVAL_BATCH) {
+      const batch = examples.slice(start, start + EVAL_BATCH);
+      const rollouts = this.sample(batch, { temperature: greedy ? 0 : this.config.sampling.temperature, rng });
+      const scored = await this.rewards.score(rollouts.texts, batch, () => undefined);
+      batch.forEach((example, i) => {
+        const reward = scored.totals[i];
+        const isCorrect = this.task.isCorrect(rollouts.texts[i], example);
+        rewardSum += Number.isFinite(reward) ? reward : 0;
+        correct += isCorrect ? 1 : 0;
+        groups.push({
+          prompt_id: example.id,
+          prompt: example.prompt,
+          ground_truth: example.answer,
+          rollouts: [this.rolloutRecord(rollouts, i, reward, this.rewardsOf(scored.byFunction, i), 0)],
+        });
+      });
+    }
+    return { metrics: { 'eval/reward': rewardSum / examples.length, 'eval/accuracy': correct / examples.length }, groups };
+  }
+
+  async saveCheckpoint(dir: string): Promise<void> {
+    savePolicy(this.policy, path.join(dir, 'policy'));
+    if (this.reference) savePolicy(this.reference, path.join(dir, 'reference'));
+    this.trainer.save(dir);
+    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
+  }
+
+  async loadCheckpoint(dir: string): Promise<void> {
+    const restore = (target: Policy, folder: string) => {
+      const loaded = loadPolicy(path.join(dir, folder));
+      try {
+        target.copyWeightsFrom(loaded);
+      } finally {
+        loaded.dispose();
+      }
+    };
+    restore(this.policy, 'policy');
+    if (fs.existsSync(path.join(dir, 'reference'))) {
+      this.ensureReference();
+      if (this.reference) restore(this.reference, 'reference');
+    }
+    this.trainer.load(dir);
+    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
+    this.task.restoreCursor(job.cursor);
+    this.optimizerSteps = job.optimizerSteps;
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+    this.reference?.dispose();
+    this.policy.dispose();
+  }
+
+  private newOptimizer(): PolicyTrainer {
+    const o = this.config.optimization;
+    return new PolicyTrainer(this.policy, {
+      learningRate: o.learning_rate,
+      beta1: o.adam_beta1,
+      beta2: o.adam_beta2,
+      weightDecay: o.weight_decay,
+      maxGradNorm: o.max_grad_norm,
+    });
+  }
+
+  /** The frozen reference model exists when β > 0 or it is refreshed (its KL is then reported). */
+  private ensureReference(): void {
+    const { beta, ref_model_sync_steps } = this.config.algorithm;
+    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0)) this.reference = this.policy.clone({ trainable: false });
+  }
+
+  private encode(text: string): number[] {
+    const ids = this.policy.tokenizer.encode(text);
+    if (ids.length === 0) throw new Error(`prompt "${text.slice(0, 40)}" encodes to no tokens`);
+    return ids;
+  }
+
+  private sample(examples: Example[], options: { temperature: number; rng: Random }): Rollouts {
+    const { sampling } = this.config;
+    const promptIds = examples.map((e) => this.encode(e.prompt));
+    const out = generate(this.policy, promptIds, {
+      maxNewTokens: sampling.max_completion_length,
+      temperature: options.temperature,
+      topP: sampling.top_p,
+      topK: sampling.top_k,
+      stopStrings: sampling.stop.length ? sampling.stop : undefined,
+      rng: options.rng,
+    });
+    const eos = this.policy.tokenizer.eosTokenId;
+    const texts = out.tokens.map((ids) => this.policy.tokenizer.decode(ids.filter((id) => id !== eos), { skipSpecialTokens: true }));
+    return { examples, promptIds, tokens: out.tokens, oldLogProbs: out.logProbs, finishReasons: out.finishReasons, texts };
+  }
+
+  /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
+  private advantages(rewards: number[], tokens: number[][]): { advantages: number[][]; metrics: Record<string, number> } {
+    const { algorithm } = this.config;
+    const groupSize = algorithm.num_generations;
+    const outcome = computeGroupAdvantages(rewards, groupSize, {
+      scaleRewards: algorithm.scale_rewards,
+      stdKind: algorithm.std_estimator,
+      advantageEps: algorithm.advantage_eps,
+    });
+    const perRollout = Array.from(outcome.advantages.dataSync());
+    outcome.advantages.dispose();
+    if (algorithm.supervision === 'outcome') {
+      return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
+    }
+    const width = Math.max(...tokens.map((r) => r.length));
+    const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
+    const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));
+    const perToken = tf.tidy(() =>
+      computeProcessSupervisionAdvantages(tf.tensor2d(tokenRewards), tf.tensor2d(mask), groupSize, {
+        gamma: algorithm.gamma,
+        advantageEps: algorithm.advantage_eps,
+        stdKind: algorithm.std_estimator,
+        normalizeByStd: algorithm.scale_rewards !== 'none',
+      }).arraySync(),
+    );
+    return { advantages: tokens.map((row, i) => perToken[i].slice(0, row.length)), metrics: outcome.metrics };
+  }
+
+  private referenceLogProbs(rollouts: Rollouts): number[][] | undefined {
+    const reference = this.reference;
+    if (!reference) return undefined;
+    const size = this.config.optimization.micro_batch_size;
+    const out: number[][] = [];
+    for (let start = 0; start < rollouts.tokens.length; start += size) {
+      const batch = this.batchOf(rollouts, start, start + size);
+      const values = tf.tidy(() => responseLogProbs(reference, batch, { temperature: this.config.sampling.temperature }).logProbs.arraySync());
+      out.push(...values.map((row, i) => row.slice(0, batch.responseIds[i].length)));
+    }
+    return out;
+  }
+
+  private batchOf(rollouts: Rollouts, start: number, end: number): ResponseBatch {
+    return { promptIds: rollouts.promptIds.slice(start, end), responseIds: rollouts.tokens.slice(start, end) };
+  }
+
+  /**
+   * μ optimizer steps over the rollouts, each accumulating micro-batch gradients of the GRPO loss. Returns undefined
+   * (nothing changed) when `shouldStop` turns true before the first optimizer step.
+   */
+  private optimize(
+    rollouts: Rollouts,
+    advantages: number[][],
+    refLogProbs: number[][] | undefined,
+    shouldStop: () => boolean,
+  ): { metrics: Record<string, number>; trace: TokenTrace } | undefined {
+    const { algorithm, optimization, sampling } = this.config;
+    const size = optimization.micro_batch_size;
+    const B = rollouts.tokens.length;
+    const microbatches = Math.ceil(B / size);
+    const activeTokens = rollouts.tokens.reduce((n, r) => n + r.length, 0);
+    const lossConfig: GrpoLossConfig = {
+      lossType: algorithm.loss_type,
+      epsilonLow: algorithm.epsilon,
+      epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
+      beta: algorithm.beta,
+      klEstimator: 'k3',
+      maxCompletionLength: sampling.max_completion_length,
+      gradientAccumulationSteps: microbatches,
+    };
+    const trace: TokenTrace = { ratio: [], lowClipped: [], highClipped: [], entropy: [], kl: refLogProbs ? [] : undefined };
+    const losses: number[] = [];
+    const weighted: Record<string, number> = {};
+    let gradNorm = 0;
+    for (let iteration = 0; iteration < algorithm.num_iterations; iteration++) {
+      const lastPass = iteration === algorithm.num_iterations - 1;
+      if (lastPass) Object.keys(trace).forEach((k) => trace[k as keyof TokenTrace]?.splice(0));
+      let stepLoss = 0;
+      for (let start = 0; start < B; start += size) {
+        if (iteration === 0 && shouldStop()) return undefined;
+        const end = Math.min(B, start + size);
+        const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end) };
+        stepLoss += this.trainer.accumulate(
+          this.batchOf(rollouts, start, end),
+          (logProbs, entropy, mask) => {
+            const [rowsInBatch, width] = logProbs.shape;
+            const pad = (m: number[][]) => tf.tensor2d(m.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]), [rowsInBatch, width]);
+            const result = computeGrpoLoss(
+              { policyLogProbs: logProbs, responseMask: mask, advantages: pad(rows.advantages), oldLogProbs: pad(rows.old), refLogProbs: rows.ref ? pad(rows.ref) : undefined, numItemsInBatch: activeTokens },
+              lossConfig,
+            );
+            const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
+            for (const [key, value] of Object.entries(result.metrics)) if (lastPass) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            if (lastPass) this.appendTrace(trace, result.perToken, entropy, rows.old);
+            return result.loss;
+          },
+          { temperature: sampling.temperature, withEntropy: true },
+        );
+      }
+      this.trainer.setLearningRate(this.learningRate());
+      const stats = this.trainer.step();
+      this.optimizerSteps++;
+      gradNorm = stats.gradNorm;
+      losses.push(stepLoss);
+    }
+    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: this.learningRate() };
+    for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
+    metrics.entropy = mean(trace.entropy.flat());
+    return { metrics, trace };
+  }
+
+  private learningRate(): number {
+    const o = this.config.optimization;
+    const total = o.max_steps * this.config.algorithm.num_iterations;
+    return learningRateAt(this.optimizerSteps, total, o.learning_rate, o.warmup_steps, o.lr_scheduler_type);
+  }
+
+  private appendTrace(trace: TokenTrace, perToken: { ratio: number[][]; lowClipped: number[][]; highClipped: number[][]; kl?: number[][] }, entropy: tf.Tensor2D | null, rows: number[][]): void {
+    const entropyRows = entropy ? (entropy.arraySync() as number[][]) : rows.map((r) => r.map(() => Number.NaN));
+    rows.forEach((row, i) => {
+      const n = row.length;
+      trace.ratio.push(perToken.ratio[i].slice(0, n));
+      trace.lowClipped.push(perToken.lowClipped[i].slice(0, n));
+      trace.highClipped.push(perToken.highClipped[i].slice(0, n));
+      trace.kl?.push((perToken.kl?.[i] ?? []).slice(0, n));
+      trace.entropy.push(entropyRows[i].slice(0, n));
+    });
+  }
+
+  private completionMetrics(rollouts: Rollouts): Record<string, number> {
+    const lengths = rollouts.tokens.map((r) => r.length);
+    const terminated = lengths.filter((_, i) => rollouts.finishReasons[i] === 'stop');
+    return {
+      'completions/mean_length': mean(lengths),
+      'completions/min_length': Math.min(...lengths),
+      'completions/max_length': Math.max(...lengths),
+      'completions/clipped_ratio': 1 - terminated.length / lengths.length,
+      'completions/mean_terminated_length': terminated.length ? mean(terminated) : 0,
+    };
+  }
+
+  private rewardsOf(byFunction: Record<string, number[]>, i: number): Record<string, number> {
+    return Object.fromEntries(Object.entries(byFunction).map(([name, values]) => [name, round(values[i])]));
+  }
+
+  private rolloutRecord(rollouts: Rollouts, i: number, reward: number, rewards: Record<string, number>, advantage: number, tokens?: Partial<TokenColumns>): RolloutRecord {
+    const ids = rollouts.tokens[i];
+    return {
+      completion: rollouts.texts[i],
+      reward: round(reward),
+      rewards,
+      advantage: round(advantage),
+      finish_reason: rollouts.finishReasons[i],
+      tokens: {
+        text: ids.map((id) => this.policy.tokenizer.decode([id])),
+        logprob: rollouts.oldLogProbs[i].map(round),
+        ...tokens,
+      },
+    };
+  }
+
+  private groupRecords(
+    rollouts: Rollouts,
+    byFunction: Record<string, number[]>,
+    rewards: number[],
+    advantages: number[][],
+    refLogProbs: number[][] | undefined,
+    trace: TokenTrace,
+  ): GroupRecord[] {
+    const G = this.config.algorithm.num_generations;
+    const groups: GroupRecord[] = [];
+    for (let start = 0; start < rollouts.examples.length; start += G) {
+      const example = rollouts.examples[start];
+      const members: RolloutRecord[] = [];
+      for (let i = start; i < start + G; i++) {
+        const old = rollouts.oldLogProbs[i];
+        members.push(
+          this.rolloutRecord(rollouts, i, rewards[i], this.rewardsOf(byFunction, i), mean(advantages[i]), {
+            // The policy's log-prob after the last pass: old + log ρ.
+            logprob: old.map((lp, t) => round(lp + Math.log(trace.ratio[i][t]))),
+            old_logprob: old.map(round),
+            ref_logprob: refLogProbs?.[i].map(round),
+            advantage: advantages[i].map(round),
+            ratio: trace.ratio[i].map(round),
+            clipped_low: trace.lowClipped[i].map((v) => v > 0),
+            clipped_high: trace.highClipped[i].map((v) => v > 0),
+            kl: trace.kl?.[i].map(round),
+            entropy: trace.entropy[i].map(round),
+          }),
+        );
+      }
+      groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members });
+    }
+    return groups;
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The GRPO trainer on real tasks, in process: a few real steps of each task, every algorithm switch, reward-module
+ * failures, checkpoints, and resume — a run stopped and resumed equals an uninterrupted one, step for step.
+ * The crash test (kill -9 mid-step, then resume) forks the built worker, as the extension does.
+ */
+import * as assert from 'assert';
+import { fork } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
+import { latestPerStep, readSnapshot } from '../../src/host/runStore';
+import { train, TrainOptions } from '../../src/worker/train';
+
+const ROOT = path.resolve(__dirname, '../..');
+const WORKER = path.join(ROOT, 'dist', 'worker.js');
+const GSM8K = path.join(ROOT, 'examples', 'data', 'gsm8k');
+
+function tinyArithmetic(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'tiny-arith',
+    seed: 3,
+    backend: 'wasm',
+    model: { name_or_path: 'tiny' },
+    task: { type: 'arithmetic', max_operand: 9, num_train: 60, num_eval: 8 },
+    sft: { steps: 3, batch_size: 8 },
+    algorithm: { num_generations: 4 },
+    optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 5 },
+    sampling: { max_completion_length: 4 },
+    evaluation: { eval_steps: 2 },
+    checkpointing: { save_steps: 2, save_total_limit: 0 },
+    ...overrides,
+  };
+}
+
+function read<T>(file: string): T[] {
+  return fs.existsSync(file) ? parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records : [];
+}
+
+/** Metrics without wall-clock timings, which legitimately differ between runs. */
+function deterministic(record: MetricsRecord): Record<string, number> {
+  return Object.fromEntries(Object.entries(record.metrics).filter(([k]) => !k.startsWith('time/') && !k.startsWith('tokens_per_second/')));
+}
+
+describe('GRPO trainer', function () {
+  this.timeout(120000);
+  let tmp: string;
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-trainer-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  function writeConfig(config: Record<string, unknown>, name = 'config.json'): string {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, JSON.stringify(config));
+    return file;
+  }
+
+  async function run(options: Partial<TrainOptions> & { stopAfter?: number }): Promise<{ runDir: string; messages: WorkerMessage[] }> {
+    const messages: WorkerMessage[] = [];
+    let lastStep = 0;
+    const result = await train({
+      runsDir: tmp,
+      ...options,
+      observers: [(m) => {
+        messages.push(m);
+        if (m.type === 'metrics') lastStep = m.record.step;
+      }],
+      control: { shouldStop: () => options.stopAfter !== undefined && lastStep >= options.stopAfter, waitWhilePaused: async () => undefined },
+    });
+    return { runDir: result.runDir, messages };
+  }
+
+  it('arithmetic: SFT warm start, steps with full metrics and per-token records, validation, checkpoints', async () => {
+    const { runDir } = await run({ configPath: writeConfig(tinyArithmetic()) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
+    assert.deepStrictEqual(metrics.map((m) => m.step), [0, 1, 2, 3, 4]);
+    assert.ok(metrics[0].metrics['sft/loss'] > 0 && 'eval/accuracy' in metrics[0].metrics, JSON.stringify(metrics[0]));
+    for (const key of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/arithmetic_answer/mean', 'loss', 'grad_norm', 'learning_rate', 'entropy',
+      'clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio',
+      'time/sample', 'time/train', 'time/step', 'tokens_per_second/sample']) {
+      assert.ok(Number.isFinite(metrics[1].metrics[key]), `${key} = ${metrics[1].metrics[key]}`);
+    }
+    assert.ok('eval/accuracy' in metrics[2].metrics && !('eval/accuracy' in metrics[1].metrics));
+
+    const rollouts = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.strictEqual(rollouts.length, 4);
+    const group = rollouts[0].groups[0];
+    assert.strictEqual(rollouts[0].groups.length, 2);
+    assert.strictEqual(group.rollouts.length, 4);
+    assert.match(group.prompt, /^\d\+\d=$/);
+    const [first] = group.rollouts;
+    const n = first.tokens.text.length;
+    assert.ok(n >= 1 && n <= 4);
+    for (const column of ['logprob', 'old_logprob', 'advantage', 'ratio', 'clipped_low', 'clipped_high', 'entropy'] as const) {
+      assert.strictEqual(first.tokens[column]?.length, n, column);
+    }
+    // On-policy first pass (μ = 1): ratio 1, nothing clipped; the advantage is the same on every token (outcome).
+    first.tokens.ratio?.forEach((r) => assert.ok(Math.abs(r - 1) < 1e-3, `ratio ${r}`));
+    assert.ok(first.tokens.advantage?.every((a) => a === first.tokens.advantage?.[0]));
+    // Group-relative: the advantages of a group sum to ~0 unless all rewards tie.
+    const sum = group.rollouts.reduce((s, r) => s + r.advantage, 0);
+    assert.ok(Math.abs(sum) < 1e-3, `advantages sum to ${sum}`);
+
+    const evals = read<RolloutsRecord>(path.join(runDir, 'eval_rollouts.jsonl'));
+    assert.deepStrictEqual(evals.map((e) => e.step), [0, 2, 4]);
+    assert.strictEqual(evals[0].groups.length, 8);
+    const events = read<RunEvent>(path.join(runDir, 'events.jsonl'));
+    assert.deepStrictEqual(events.filter((e) => e.type === 'checkpoint').map((e) => e.type === 'checkpoint' && e.step), [2, 4]);
+    assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'step-4', 'policy', 'model.safetensors')));
+    assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'step-4', 'optimizer.safetensors')));
+    assert.strictEqual(readSnapshot(runDir).status, 'completed');
+  });
+
+  it('every algorithm switch runs: β > 0 with k3 KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
+    const variants: Record<string, unknown>[] = [
+      { beta: 0.05, loss_type: 'bnpo', num_iterations: 2, epsilon_high: 0.28 },
+      { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'batch' },
+      { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
+    ];
+    for (const [i, algorithm] of variants.entries()) {
+      const config = tinyArithmetic({ name: `variant-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+      const { runDir } = await run({ configPath: writeConfig(config, `v${i}.json`) });
+      const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
+      assert.strictEqual(metrics.length, 2, JSON.stringify(algorithm));
+      assert.ok(Number.isFinite(metrics[1].metrics.loss), JSON.stringify(metrics[1].metrics));
+      const [rollout] = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[1].groups[0].rollouts;
+      if ('beta' in algorithm || 'ref_model_sync_steps' in algorithm) {
+        assert.ok(Number.isFinite(metrics[1].metrics.kl), `kl for ${JSON.stringify(algorithm)}`);
+        assert.strictEqual(rollout.tokens.kl?.length, rollout.tokens.text.length);
+        assert.strictEqual(rollout.tokens.ref_logprob?.length, rollout.tokens.text.length);
+      }
+    }
+  });
+
+  it('gsm8k: the shipped sample with the R1-Zero template and rewards', async () => {
+    // The tiny preset's character alphabet is ASCII: keep the sample's ASCII-only problems.
+    const isAscii = (line: string) => /^[\x20-\x7e\n]*$/.test(Object.values(JSON.parse(line) as Record<string, string>).join(''));
+    const ascii = (file: string) => fs.readFileSync(path.join(GSM8K, file), 'utf8').split('\n').filter((l) => l && isAscii(l)).join('\n') + '\n';
+    fs.writeFileSync(path.join(tmp, 'train.jsonl'), ascii('train_sample.jsonl'));
+    fs.writeFileSync(path.join(tmp, 'test.jsonl'), ascii('test_sample.jsonl'));
+    const config = tinyArithmetic({
+      name: 'gsm8k-tiny',
+      task: { type: 'gsm8k', train_file: 'train.jsonl', eval_file: 'test.jsonl', max_eval: 4 },
+      sft: { steps: 0 },
+      algorithm: { num_generations: 2 },
+      optimization: { max_steps: 1, prompts_per_step: 1, micro_batch_size: 2 },
+      sampling: { max_completion_length: 4 },
+      evaluation: { eval_steps: 0 },
+    });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
+    assert.deepStrictEqual(metrics.map((m) => m.step), [1]);
+    assert.ok('rewards/r1_zero/mean' in metrics[0].metrics && 'rewards/r1_zero/format_reward' in metrics[0].metrics, JSON.stringify(metrics[0]));
+    const [group] = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[0].groups;
+    assert.ok(group.prompt.endsWith('Assistant: <think>'));
+    assert.match(group.ground_truth ?? '', /^-?[\d.]+$/);
+  });
+
+  it('a reward module that throws scores NaN → advantage 0, logs reward_error, and the run goes on', async () => {
+    fs.writeFileSync(path.join(tmp, 'flaky.js'), "module.exports = (prompt, completion) => { if (completion.length % 2) throw new Error('odd length'); return 1; };");
+    const config = tinyArithmetic({ rewards: [{ name: 'arithmetic_answer' }, { name: 'flaky', module: './flaky.js', weight: 0.5 }], evaluation: { eval_steps: 0 } });
+    const { runDir, messages } = await run({ configPath: writeConfig(config) });
+    const errors = messages.filter((m): m is Extract<WorkerMessage, { type: 'reward_error' }> => m.type === 'reward_error');
+    assert.ok(errors.length > 0, 'no reward_error');
+    assert.strictEqual(errors[0].reward, 'flaky');
+    assert.strictEqual(errors[0].message, 'odd length');
+    assert.strictEqual(errors[0].completion.length % 2, 1);
+    assert.strictEqual(readSnapshot(runDir).status, 'completed');
+    for (const record of read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))) {
+      for (const r of record.groups.flatMap((g) => g.rollouts)) {
+        if (Number.isNaN(r.rewards.flaky ?? 0) || r.rewards.flaky === null) assert.strictEqual(r.advantage, 0, JSON.stringify(r));
+      }
+    }
+  });
+
+  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run', async () => {
+    const configPath = writeConfig(tinyArithmetic());
+    const whole = await run({ configPath, runDir: path.join(tmp, 'whole') });
+    const stopped = await run({ configPath, runDir: path.join(tmp, 'parts'), stopAfter: 2 });
+    assert.strictEqual(readSnapshot(stopped.runDir).status, 'stopped');
+    assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')).map((m) => m.step), [0, 1, 2]);
+    const resumed = await run({ resumeDir: stopped.runDir });
+    const started = resumed.messages.find((m) => m.type === 'started');
+    assert.strictEqual(started?.type === 'started' && started.resumedFrom, 2);
+
+    const expected = read<MetricsRecord>(path.join(whole.runDir, 'metrics.jsonl'));
+    const actual = latestPerStep(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')));
+    assert.deepStrictEqual(actual.map(deterministic), expected.map(deterministic));
+    const strip = (r: RolloutsRecord) => r.groups;
+    assert.deepStrictEqual(read<RolloutsRecord>(path.join(stopped.runDir, 'rollouts.jsonl')).map(strip), read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).map(strip));
+    assert.strictEqual(readSnapshot(stopped.runDir).status, 'completed');
+  });
+
+  it('crash: kill -9 mid-run, resume from the last checkpoint, metrics equal an uninterrupted run', async () => {
+    assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`);
+    const config = tinyArithmetic({ optimization: { max_steps: 6, prompts_per_step: 2, micro_batch_size: 5 }, evaluation: { eval_steps: 0 } });
+    const configPath = writeConfig(config);
+    const whole = await run({ configPath, runDir: path.join(tmp, 'whole') });
+
+    const crashDir = path.join(tmp, 'crash');
+    const killedAt = await new Promise<number>((resolve) => {
+      const child = fork(WORKER, ['--config', configPath, '--run-dir', crashDir], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+      let step = 0;
+      child.on('message', (m: WorkerMessage) => {
+        // After the step-4 checkpoint's next step has started: kill in the middle of step 5.
+        if (m.type === 'metrics') step = m.record.step;
+        if (m.type === 'checkpoint' && m.step === 4) setTimeout(() => child.kill('SIGKILL'), 20);
+      });
+      child.on('exit', () => resolve(step));
+    });
+    assert.ok(killedAt >= 4 && killedAt < 6, `killed after step ${killedAt}`);
+    assert.strictEqual(readSnapshot(crashDir).status, 'interrupted');
+
+    const resumed = await new Promise<number | null>((resolve) => {
+      const child = fork(WORKER, ['--resume', crashDir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      child.on('exit', (code) => resolve(code));
+    });
+    assert.strictEqual(resumed, 0);
+    const expected = read<MetricsRecord>(path.join(whole.runDir, 'metrics.jsonl'));
+    const actual = latestPerStep(read<MetricsRecord>(path.join(crashDir, 'metrics.jsonl')));
+    assert.deepStrictEqual(actual.map(deterministic), expected.map(deterministic));
+    assert.strictEqual(readSnapshot(crashDir).status, 'completed');
+  });
+
+  it('bad inputs name the field or file and create no run', async () => {
+    await assert.rejects(run({ configPath: writeConfig(tinyArithmetic({ rewards: [{ name: 'nope' }] })) }), /rewards\[0\]\.name: unknown built-in reward "nope"/);
+    await assert.rejects(run({ configPath: writeConfig(tinyArithmetic({ model: { name_or_path: 'no-such-model' } })) }), /'no-such-model' is neither a preset/);
+    await assert.rejects(run({ resumeDir: tmp }), /no config\.json|no checkpoint/);
+  });
+});
