@@ -1,4 +1,4 @@
-/** The palette commands: GRPO: Start Run, Stop Run, Open Dashboard (and the tree's refresh). */
+/** The palette commands: Start / Stop / Pause / Continue / Resume Run, Open Dashboard (and the tree's refresh). */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -98,8 +98,45 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
   };
 
+  const pickLiveRun = async (arg: unknown, title: string): Promise<string | undefined> => {
+    if (typeof arg === 'string') return arg;
+    if (arg instanceof RunItem) return arg.summary.runId;
+    const live = runs.liveRuns;
+    if (live.length <= 1) return live[0]?.runId;
+    return vscode.window.showQuickPick(live.map((r) => r.runId), { title });
+  };
+
+  const resumeRun = async (arg?: unknown): Promise<LiveRun | undefined> => {
+    let runDir = runDirFromArgument(arg);
+    if (!runDir) {
+      const resumable = listRunDirectories(runsDirectory(context))
+        .map((dir) => readSummary(dir, runs.isLive(path.basename(dir))))
+        .filter((s) => s.status !== 'running' && s.status !== 'completed');
+      if (resumable.length === 0) {
+        void vscode.window.showInformationMessage('GRPO: no stopped or interrupted run to resume.');
+        return undefined;
+      }
+      runDir = (await vscode.window.showQuickPick(resumable.map((s) => ({ label: s.runId, description: `${s.status} · step ${s.step}`, runDir: s.runDir })), { title: 'GRPO: Resume Run from Checkpoint' }))?.runDir;
+    }
+    if (!runDir) return undefined;
+    const config = readConfigOrExplain(path.join(runDir, 'config.json'));
+    if (!config) return undefined;
+    const run = runs.resume(runDir, config, backendSetting());
+    DashboardPanel.show(extensionUri, runs, run.runDir);
+    return run;
+  };
+
   context.subscriptions.push(
     vscode.commands.registerCommand('grpo.startRun', startRun),
+    vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
+    vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {
+      const runId = await pickLiveRun(arg, 'GRPO: Pause Run');
+      return runId ? runs.pause(runId) : false;
+    }),
+    vscode.commands.registerCommand('grpo.continueRun', async (arg?: unknown) => {
+      const runId = await pickLiveRun(arg, 'GRPO: Continue Run');
+      return runId ? runs.proceed(runId) : false;
+    }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),
     vscode.commands.registerCommand('grpo.openDashboard', openDashboard),
     vscode.commands.registerCommand('grpo.refreshRuns', refreshTree),

@@ -56,9 +56,31 @@ export class RunManager implements vscode.Disposable {
 
   start(options: StartOptions): LiveRun {
     const runDir = newRunDirectory(options.runsDir, options.config.name);
-    const runId = path.basename(runDir);
     const args = ['--config', options.configPath, '--run-dir', runDir];
     if (options.backend !== 'auto') args.push('--backend', options.backend);
+    return this.launch(runDir, options.config, args, `${options.configPath} → ${runDir}`);
+  }
+
+  /** Continues a stopped, interrupted or failed run from its newest checkpoint, appending to its directory. */
+  resume(runDir: string, config: RunConfig, backend: BackendName): LiveRun {
+    const runId = path.basename(runDir);
+    if (this.live.has(runId)) throw new Error(`run ${runId} is already running`);
+    const args = ['--resume', runDir];
+    if (backend !== 'auto') args.push('--backend', backend);
+    return this.launch(runDir, config, args, `resuming ${runDir}`);
+  }
+
+  /** Holds a live run at its next step boundary; `proceed` lets it go on. */
+  pause(runId: string): boolean {
+    return this.sendTo(runId, { type: 'pause' });
+  }
+
+  proceed(runId: string): boolean {
+    return this.sendTo(runId, { type: 'resume' });
+  }
+
+  private launch(runDir: string, config: RunConfig, args: string[], what: string): LiveRun {
+    const runId = path.basename(runDir);
     const child = fork(this.workerScript, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Inside Electron the extension host's execPath is the editor binary: make it behave as plain Node.
@@ -66,7 +88,7 @@ export class RunManager implements vscode.Disposable {
       execArgv: [],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const run: LiveRun = { runId, runDir, config: options.config, process: child, exited };
+    const run: LiveRun = { runId, runDir, config, process: child, exited };
     this.live.set(runId, run);
 
     child.stdout?.on('data', (data: Buffer) => this.output.append(`[${runId}] ${data.toString()}`));
@@ -85,16 +107,19 @@ export class RunManager implements vscode.Disposable {
       this.output.appendLine(`[${runId}] worker exited with code ${code}`);
       this.changeEmitter.fire();
     });
-    this.output.appendLine(`[${runId}] started worker pid ${child.pid}: ${options.configPath} → ${runDir}`);
+    this.output.appendLine(`[${runId}] started worker pid ${child.pid}: ${what}`);
     this.changeEmitter.fire();
     return run;
   }
 
-  /** Asks the worker to stop after its current step; false if the run is not live. */
+  /** Asks the worker to stop after its current step (it writes a checkpoint); false if the run is not live. */
   stop(runId: string): boolean {
+    return this.sendTo(runId, { type: 'stop' });
+  }
+
+  private sendTo(runId: string, message: HostToWorkerMessage): boolean {
     const run = this.live.get(runId);
     if (!run || !run.process.connected) return false;
-    const message: HostToWorkerMessage = { type: 'stop' };
     run.process.send(message);
     return true;
   }

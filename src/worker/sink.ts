@@ -10,29 +10,53 @@ export interface RunObserver {
 }
 
 export class RunSink {
+  /** Milliseconds spent writing records and notifying observers since the last `takeIoTime`. */
+  private ioMs = 0;
+
   constructor(
     private readonly writer: RunDirectoryWriter,
     private readonly observers: RunObserver[],
   ) {}
 
   event(event: RunEvent): void {
-    this.writer.appendEvent(event);
-    this.notify(event);
+    this.timed(() => {
+      this.writer.appendEvent(event);
+      this.notify(event);
+    });
   }
 
   metrics(record: MetricsRecord): void {
-    this.writer.appendMetrics(record);
-    this.notify({ type: 'metrics', record });
+    this.timed(() => {
+      this.writer.appendMetrics(record);
+      this.notify({ type: 'metrics', record });
+    });
   }
 
   rollouts(record: RolloutsRecord): void {
-    this.writer.appendRollouts(record);
-    this.notify({ type: 'rollouts', record });
+    this.timed(() => {
+      this.writer.appendRollouts(record);
+      this.notify({ type: 'rollouts', record });
+    });
   }
 
   evalRollouts(record: RolloutsRecord): void {
-    this.writer.appendEvalRollouts(record);
-    this.notify({ type: 'eval_rollouts', record });
+    this.timed(() => {
+      this.writer.appendEvalRollouts(record);
+      this.notify({ type: 'eval_rollouts', record });
+    });
+  }
+
+  /** Seconds of I/O (disk and IPC) since the last call: a step reports its predecessor's, as it happens after it. */
+  takeIoTime(): number {
+    const seconds = this.ioMs / 1000;
+    this.ioMs = 0;
+    return seconds;
+  }
+
+  private timed(write: () => void): void {
+    const started = performance.now();
+    write();
+    this.ioMs += performance.now() - started;
   }
 
   log(message: string, level: 'info' | 'warning' = 'info'): void {

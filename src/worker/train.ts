@@ -179,7 +179,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const result = await job.step(step + 1, control);
         if (!result) break; // stopped before the step changed anything
         step += 1;
-        const metrics: Record<string, number> = { ...result.metrics, 'time/step': (Date.now() - started) / 1000 };
+        const memory = process.memoryUsage();
+        const metrics: Record<string, number> = {
+          ...result.metrics,
+          'time/step': (Date.now() - started) / 1000,
+          'time/io_previous_step': sink.takeIoTime(),
+          'memory/num_tensors': tf.memory().numTensors,
+          'memory/rss_mb': memory.rss / 2 ** 20,
+        };
         const evalDue = dueEvery(step, config.evaluation.eval_steps) || (step === config.optimization.max_steps && config.evaluation.eval_steps > 0);
         const evaluation = evalDue ? await job.evaluate(step) : undefined;
         sink.metrics({ step, time: Date.now(), metrics: { ...metrics, ...evaluation?.metrics } });
@@ -188,6 +195,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (dueEvery(step, config.checkpointing.save_steps)) {
           await saveCheckpoint(job, runDir, step, rng, config, sink);
           lastSaved = step;
+          sink.takeIoTime(); // checkpoints are periodic, not per-step I/O
         }
         await yieldToEventLoop();
       }

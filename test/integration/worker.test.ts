@@ -78,7 +78,8 @@ describe('training worker process', function () {
     assert.strictEqual(sentRollouts[0].groups[0].rollouts.length, 20);
 
     const events = readLines<RunEvent>(path.join(runDir, 'events.jsonl'));
-    assert.deepStrictEqual(events.map((e) => e.type), ['started', 'finished']);
+    assert.deepStrictEqual(events.map((e) => e.type), ['started', 'checkpoint', 'finished']);
+    assert.ok(fs.existsSync(path.join(runDir, 'checkpoints', 'step-12', 'state.json')));
     assert.deepStrictEqual(run.messages.at(-1), events.at(-1));
     assert.strictEqual(JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')).name, 'it');
 
