@@ -362,8 +362,8 @@ export class GrpoTrainer implements TrainingJob {
     const weighted: Record<string, number> = {};
     let gradNorm = 0;
     for (let iteration = 0; iteration < algorithm.num_iterations; iteration++) {
+      // The inspector shows the last pass: its ratios are the ones the final update clipped.
       const lastPass = iteration === algorithm.num_iterations - 1;
-      if (lastPass) Object.keys(trace).forEach((k) => trace[k as keyof TokenTrace]?.splice(0));
       let stepLoss = 0;
       for (let start = 0; start < B; start += size) {
         if (iteration === 0 && shouldStop()) return undefined;
