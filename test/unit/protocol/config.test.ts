@@ -16,11 +16,11 @@ function problemsOf(raw: unknown): string[] {
 }
 
 describe('run config validation', () => {
-  it('accepts every built-in example', () => {
-    for (const file of fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.json'))) {
-      const config = parseRunConfig(fs.readFileSync(path.join(EXAMPLES, file), 'utf8'), file);
-      assert.ok(config.name, file);
-    }
+  it('accepts every built-in example and template', () => {
+    const files = [...fs.readdirSync(EXAMPLES).map((f) => path.join(EXAMPLES, f)), ...fs.readdirSync(path.join(EXAMPLES, 'templates')).map((f) => path.join(EXAMPLES, 'templates', f))];
+    const configs = files.filter((f) => f.endsWith('.json'));
+    assert.ok(configs.length >= 3);
+    for (const file of configs) assert.ok(parseRunConfig(fs.readFileSync(file, 'utf8'), file).name, file);
   });
 
   it('fills defaults for omitted optional fields', () => {
