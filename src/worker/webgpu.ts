@@ -39,6 +39,12 @@ export interface AdapterSummary {
   software: boolean;
 }
 
+/**
+ * Imported by a name held in a variable, so that neither the type checker nor the bundler requires the optional
+ * package to be installed; it is an ES module, hence import() rather than require().
+ */
+const DAWN_PACKAGE: string = 'webgpu';
+
 /** Where the Vulkan loader usually lives; Dawn opens `libvulkan.so.1` at run time and finds no adapter without it. */
 const VULKAN_LOADER_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
 
@@ -68,7 +74,7 @@ export async function loadDawnGpu(): Promise<DawnGpu> {
   let dawn: DawnModule;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    dawn = direct ? (require(path.resolve(direct)) as DawnModule) : ((await import('webgpu')) as unknown as DawnModule);
+    dawn = direct ? (require(path.resolve(direct)) as DawnModule) : ((await import(DAWN_PACKAGE)) as DawnModule);
   } catch (err) {
     const missing = !direct && /Cannot find (module|package)/.test(String(err));
     const reason = missing ? 'the optional package "webgpu" (Dawn) is not installed' : `dawn.node did not load: ${firstLine(err)}`;
