@@ -145,7 +145,15 @@ function explainSyncReads(): void {
 }
 
 function webgpuDevice(adapter: AdapterSummary): string {
-  return `${adapter.description} (WebGPU on ${adapter.software ? 'a software Vulkan driver' : 'Vulkan'})`;
+  const binding = adapter.maxBindingBytes ? `, tensors up to ${Math.floor(adapter.maxBindingBytes / 2 ** 20)} MiB` : '';
+  return `${adapter.description} (WebGPU on ${adapter.software ? 'a software Vulkan driver' : 'Vulkan'}${binding})`;
+}
+
+/** The active webgpu device's largest bindable buffer in bytes, or null on other backends. */
+export function webgpuMaxBindingBytes(): number | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const device = (tf.backend() as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device;
+  return device?.limits?.maxStorageBufferBindingSize ?? null;
 }
 
 async function tryWasm(): Promise<string> {
@@ -199,7 +207,7 @@ export async function selectBackend(request: BackendName = 'auto', options: { ne
       if (request !== 'auto') {
         throw new Error(
           `backend '${name}' cannot be used: ${unavailable.reason}. To fix: ${unavailable.fix}. ` +
-            'Or use backend "auto" (picks what works) or "wasm". "GRPO: Check GPU Setup" / "grpo-studio doctor" report what loads.',
+            '("auto" takes whatever loads; "GRPO: Check GPU Setup" or "grpo-studio doctor" reports what does.)',
         );
       }
       fallbacks.push(`${name}: ${unavailable.reason}`);

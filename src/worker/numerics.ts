@@ -103,9 +103,12 @@ async function readAll(tensors: tf.Tensor[]): Promise<Float32Array> {
   return out;
 }
 
-/** Runs the scenario on the active backend. Weights come from the preset's seeded (host-side) initialisation. */
-export async function runNumerics(preset: PresetName, seed = 3): Promise<NumericsResult> {
-  const policy = loadPolicy(preset, { seed });
+/**
+ * Runs the scenario on the active backend, on a preset (weights from its seeded, host-side initialisation) or on a
+ * policy the caller builds (the benchmark's 124 M shape); the policy is disposed at the end either way.
+ */
+export async function runNumerics(source: PresetName | (() => Policy), seed = 3): Promise<NumericsResult> {
+  const policy = typeof source === 'function' ? source() : loadPolicy(source, { seed });
   const batch = batchFor(policy);
   const variables = policy.variables();
   const inputs = lossInputs(policy, batch);

@@ -17,6 +17,7 @@ export interface DawnAdapterInfo {
 
 export interface DawnAdapter {
   info?: DawnAdapterInfo;
+  limits?: { maxStorageBufferBindingSize?: number };
   /** Older Dawn builds put the flag on the adapter itself. */
   isFallbackAdapter?: boolean;
 }
@@ -37,6 +38,11 @@ export interface AdapterSummary {
   architecture: string;
   /** A CPU rasteriser posing as a GPU (Mesa llvmpipe / lavapipe, SwiftShader). */
   software: boolean;
+  /**
+   * Largest tensor a shader may bind, in bytes. tfjs-backend-webgpu gives wrong values, with only a Dawn validation
+   * message on stderr, for a bigger one (llvmpipe: 128 MiB, less than GPT-2's 154 MB embedding).
+   */
+  maxBindingBytes: number | null;
 }
 
 /**
@@ -110,5 +116,5 @@ export function summarizeAdapter(adapter: DawnAdapter): AdapterSummary {
     adapter.isFallbackAdapter === true ||
     architecture === 'software' ||
     /llvmpipe|lavapipe|swiftshader/i.test(`${description} ${info.device ?? ''}`);
-  return { description, vendor: info.vendor ?? '', architecture, software };
+  return { description, vendor: info.vendor ?? '', architecture, software, maxBindingBytes: adapter.limits?.maxStorageBufferBindingSize ?? null };
 }

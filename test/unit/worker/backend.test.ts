@@ -43,7 +43,7 @@ describe('backend choice', () => {
     await assert.rejects(selectBackend('webgpu'), (err: Error) => {
       assert.match(err.message, /backend 'webgpu' cannot be used: the trainer reads tensors synchronously/);
       assert.match(err.message, /To fix: use "auto" or "wasm"/);
-      assert.match(err.message, /GRPO: Check GPU Setup/);
+      assert.match(err.message, /"auto" takes whatever loads; "GRPO: Check GPU Setup"/);
       return true;
     });
     if (installed('@tensorflow/tfjs-node-gpu') || installed('@tensorflow/tfjs-node')) return;
@@ -67,7 +67,8 @@ describe('backend choice', () => {
     assert.equal(summarizeAdapter({ isFallbackAdapter: true }).software, true);
     assert.equal(summarizeAdapter({ info: { description: 'SwiftShader Device (Subzero)' } }).software, true);
     const h100 = summarizeAdapter({ info: { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' } });
-    assert.deepEqual(h100, { description: 'NVIDIA H100 80GB HBM3', vendor: 'nvidia', architecture: 'hopper', software: false });
+    assert.deepEqual(h100, { description: 'NVIDIA H100 80GB HBM3', vendor: 'nvidia', architecture: 'hopper', software: false, maxBindingBytes: null });
+    assert.equal(summarizeAdapter({ info: { description: 'GPU' }, limits: { maxStorageBufferBindingSize: 2 ** 31 } }).maxBindingBytes, 2 ** 31);
   });
 
   it('auto never takes a software WebGPU adapter; webgpu named explicitly may', async () => {
