@@ -78,7 +78,7 @@ async function tryTensorflow(): Promise<string> {
     try {
       // Loaded by name at run time: the packages are optional and absent on most machines.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require(pkg);
+      withoutDuplicateKernelWarnings(() => require(pkg));
       if (await tf.setBackend('tensorflow')) return tensorflowDevice(pkg);
       errors.push(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
     } catch (err) {
@@ -86,6 +86,24 @@ async function tryTensorflow(): Promise<string> {
     }
   }
   throw new BackendUnavailable(errors.join('; '), TENSORFLOW_FIX);
+}
+
+/**
+ * The tfjs-node packages bring their own copy of tfjs (with the cpu backend) and register the 'tensorflow' kernels
+ * before loading their binding, all into the one global registry. Loading one after the bundled tfjs, or after the
+ * other whose binding was missing, prints ~170 "… is already registered" warnings that say nothing the fallback
+ * reason does not.
+ */
+function withoutDuplicateKernelWarnings(load: () => unknown): void {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/^(The kernel '.*' for backend '.*' is already registered|.* backend was already registered)/.test(String(args[0]))) warn(...args);
+  };
+  try {
+    load();
+  } finally {
+    console.warn = warn;
+  }
 }
 
 /** tfjs-node-gpu silently runs on the CPU when CUDA or cuDNN is missing; its binding tells which it got. */

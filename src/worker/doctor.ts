@@ -170,6 +170,8 @@ function webgpuSteps(system: SystemReport, webgpu: BackendReport): string[] {
   const steps: string[] = [];
   if (/not installed/.test(webgpu.detail)) steps.push('Install Dawn for Node: `npm install webgpu@^0.6.2` in the extension (or CLI) folder.');
   if (!system.vulkanLoader) steps.push('Install the Vulkan loader: `sudo apt-get install libvulkan1` (Debian/Ubuntu).');
+  const missing = system.vulkanDrivers.filter((d) => d.includes('(missing)')).map((d) => d.split(' ')[0]);
+  if (missing.length > 0) steps.push(`VK_DRIVER_FILES names ${missing.join(', ')}, which does not exist: correct the path or unset it.`);
   if (system.vulkanDrivers.length === 0 || /no GPU adapter/.test(webgpu.detail)) {
     steps.push(
       system.nvidiaGpus.length > 0
