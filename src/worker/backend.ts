@@ -67,9 +67,9 @@ export const TENSORFLOW_FIX =
   'offline: npm install --ignore-scripts, unpack the libtensorflow tarball into the package\'s deps/ and run ' +
   '"node scripts/install.js gpu" there, or point TFJS_NODE_BASE_URI at a mirror (README, "Backends")';
 
-/** What tfjs-node's binding exposes about its device (not in its typings we can rely on: it is optional). */
-interface TensorflowBinding {
-  isUsingGpuDevice?: () => boolean;
+/** What tfjs-node's NodeJSKernelBackend says about its device (typed here: the package is optional). */
+interface TensorflowKernelBackend {
+  isUsingGpuDevice?: boolean;
 }
 
 async function tryTensorflow(): Promise<string> {
@@ -109,8 +109,7 @@ function withoutDuplicateKernelWarnings(load: () => unknown): void {
 /** tfjs-node-gpu silently runs on the CPU when CUDA or cuDNN is missing; its binding tells which it got. */
 function tensorflowDevice(pkg: string): string {
   if (!pkg.endsWith('gpu')) return 'libtensorflow (CPU)';
-  const binding = (tf.backend() as unknown as { binding?: TensorflowBinding }).binding;
-  const onGpu = binding?.isUsingGpuDevice?.();
+  const onGpu = (tf.backend() as unknown as TensorflowKernelBackend).isUsingGpuDevice;
   if (onGpu === false) return 'libtensorflow (CPU: CUDA 11.2 / cuDNN 8.1 libraries not found)';
   return 'libtensorflow (CUDA)';
 }
