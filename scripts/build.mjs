@@ -20,12 +20,15 @@ const nodeTarget = {
   mainFields: ['module', 'main'],
   // vscode is provided by the host; the native tfjs bindings are optional and loaded by name at run time; the
   // wasm package is only resolved when running unbundled (the bundle finds its .wasm files next to itself).
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-wasm/package.json'],
+  // `webgpu` (Dawn) is native and optional too; tfjs-backend-webgpu is plain JS and bundled, imported only when used.
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node-gpu/package.json', 'webgpu', '@tensorflow/tfjs-backend-wasm/package.json'],
 };
 
 const targets = [
   { ...nodeTarget, entryPoints: { extension: 'src/host/extension.ts' }, outdir: dist },
   { ...nodeTarget, entryPoints: { worker: 'src/worker/main.ts', cli: 'src/worker/cli.ts' }, outdir: dist },
+  // The GPU benchmark, self-contained so it can run from dist/ on a machine without node_modules (docs/gpu.md).
+  { ...nodeTarget, entryPoints: { 'bench-gpu': 'bench/gpu.ts' }, outdir: dist },
   { ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: dist },
 ].filter((t) => Object.values(t.entryPoints).every((p) => fs.existsSync(path.join(root, p))));
 

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { WebviewState } from '../protocol';
 import { registerCommands } from './commands';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
+import { registerGpuCheck } from './gpuCheck';
 import { RunManager } from './runManager';
 import { RunsTreeProvider } from './runsTree';
 import { runsDirectory } from './settings';
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
     { dispose: () => DashboardPanel.active?.dispose() },
   );
   registerCommands(context, runs, () => tree.refresh());
+  registerGpuCheck(context, output);
   startOnOpen();
 
   return { runs, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };

@@ -44,6 +44,9 @@ export function registerModelKernels(): void {
 }
 registerModelKernels();
 
+/** Backends whose memory the host reads directly, where scatter-adding on the host is cheap (wasm lacks the op). */
+const HOST_SCATTER_BACKENDS = new Set(['wasm', 'cpu']);
+
 /**
  * Rows of `table` [V, d] at `ids` (int32, any shape) → [...ids.shape, d], differentiable w.r.t. the table without
  * UnsortedSegmentSum.
@@ -56,7 +59,12 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
     return {
       value: tf.gather(t, i),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const rows = (Array.isArray(dy) ? dy[0] : dy).dataSync() as Float32Array;
+        const g = Array.isArray(dy) ? dy[0] : dy;
+        // GPU backends have UnsortedSegmentSum, and webgpu cannot read tensors synchronously under Node.
+        if (!HOST_SCATTER_BACKENDS.has(tf.getBackend())) {
+          return [tf.unsortedSegmentSum(tf.reshape(g, [-1, width]), tf.reshape(saved[0], [-1]), vocab), tf.zerosLike(saved[0])];
+        }
+        const rows = g.dataSync() as Float32Array;
         const indices = saved[0].dataSync();
         const grad = new Float32Array(vocab * width);
         for (let n = 0; n < indices.length; n++) {

@@ -6,8 +6,8 @@
  */
 import { JsonSchema, parseJsonText, SchemaError, validate } from './schema';
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** Seed 000: a policy of logits over a few words, rewarded for choosing a vowel-initial word. */
 export interface BanditTaskConfig {
@@ -203,7 +203,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
     name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9._-]+$', description: 'Run name: letters, digits, `.`, `_`, `-`; part of the run folder name.' },
     description: { type: 'string', description: 'What this run is for (shown when picking a config).' },
     seed: integer('Seed of every random draw (NumPy-compatible MT19937).', { minimum: 0, maximum: 4294967295, default: 42 }),
-    backend: { enum: BACKEND_NAMES, default: 'auto', description: 'TensorFlow.js backend: `auto` tries tensorflow → wasm → cpu.' },
+    backend: { enum: BACKEND_NAMES, default: 'auto', description: 'TensorFlow.js backend: `auto` tries tensorflow (tfjs-node-gpu, tfjs-node) → webgpu (Dawn on a hardware Vulkan adapter) → wasm → cpu; a named one that cannot load stops the run with the reason.' },
     model: {
       type: 'object',
       description: 'The policy. Required for language tasks (arithmetic, gsm8k).',

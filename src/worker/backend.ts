@@ -1,9 +1,11 @@
 /**
  * Run-time choice of the TensorFlow.js backend.
  *
- * The native bindings (`@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`) are optional dependencies: their
- * install script downloads libtensorflow, which fails on offline machines. So the choice is made when a run starts,
- * in the order tensorflow-gpu → tensorflow → wasm → cpu for `auto`, and every fallback is reported with its reason.
+ * The native pieces are optional dependencies that may be missing or unusable on a given machine:
+ * `@tensorflow/tfjs-node-gpu` / `@tensorflow/tfjs-node` download libtensorflow at install time (fails offline), and
+ * the `webgpu` package's `dawn.node` needs a Vulkan driver. So the choice is made when a run starts, in the order
+ * tensorflow → webgpu → wasm → cpu for `auto`, and every skipped candidate is reported with its reason. A backend
+ * asked for by name that cannot load is an error saying why and how to fix it.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,15 +16,44 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 import type { BackendName } from '../protocol';
+import { BackendUnavailable, firstLine } from './backendError';
+import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
+
+export { BackendUnavailable, firstLine };
+
+export type ConcreteBackend = Exclude<BackendName, 'auto'>;
+/** The order `auto` tries, fastest first. */
+export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 export interface BackendChoice {
-  /** tfjs backend name actually active: 'tensorflow', 'wasm' or 'cpu'. */
+  /** tfjs backend name actually active: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
   name: string;
-  /** Human-readable device, e.g. "CPU (WebAssembly SIMD)". */
+  /** Human-readable device, e.g. "CPU (WebAssembly SIMD)" or "NVIDIA H100 (WebGPU on Vulkan)". */
   device: string;
   /** Why earlier candidates were skipped, in order tried. */
   fallbacks: string[];
 }
+
+export interface ProbeOptions {
+  /**
+   * Accept a software WebGPU adapter (Mesa llvmpipe, SwiftShader). `auto` does not: on a CPU they are slower than
+   * wasm; a run that names `webgpu` does, since then the user asked for exactly that (CI tests the path this way).
+   */
+  allowSoftwareAdapter: boolean;
+  /**
+   * The caller reads tensors synchronously (`dataSync`, `arraySync`), as the GRPO trainer, the sampler and the
+   * GRPO loss's metrics do today. tfjs-backend-webgpu cannot do that under Node (its readSync goes through a
+   * browser OffscreenCanvas), so such callers cannot use webgpu; numerics checks and benchmarks that read with
+   * `await tensor.data()` can.
+   */
+  needsSyncReads: boolean;
+}
+
+export const WEBGPU_SYNC_READ_REASON =
+  'the trainer reads tensors synchronously (dataSync), which tfjs-backend-webgpu cannot do under Node';
+const WEBGPU_SYNC_READ_FIX =
+  'use "auto" or "wasm" for runs until the sampler, trainer and GRPO loss read asynchronously (docs/gpu.md, ' +
+  '"Status"); the webgpu numerics and benchmark already run on it';
 
 /** Directory holding tfjs-backend-wasm's .wasm files: next to the bundle, else inside the installed package. */
 export function wasmDirectory(): string {
@@ -31,63 +62,173 @@ export function wasmDirectory(): string {
   return path.join(path.dirname(pkg), 'dist') + path.sep;
 }
 
+export const TENSORFLOW_FIX =
+  'install @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1 + libtensorflow 2.9.1) or @tensorflow/tfjs-node; ' +
+  'offline: npm install --ignore-scripts, unpack the libtensorflow tarball into the package\'s deps/ and run ' +
+  '"node scripts/install.js gpu" there, or point TFJS_NODE_BASE_URI at a mirror (README, "Backends")';
+
+/** What tfjs-node's NodeJSKernelBackend says about its device (typed here: the package is optional). */
+interface TensorflowKernelBackend {
+  isUsingGpuDevice?: boolean;
+}
+
 async function tryTensorflow(): Promise<string> {
   const errors: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
       // Loaded by name at run time: the packages are optional and absent on most machines.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      require(pkg);
-      if (await tf.setBackend('tensorflow')) return pkg.endsWith('gpu') ? 'libtensorflow (CUDA)' : 'libtensorflow (CPU)';
+      withoutDuplicateKernelWarnings(() => require(pkg));
+      if (await tf.setBackend('tensorflow')) return tensorflowDevice(pkg);
       errors.push(`${pkg} loaded but the 'tensorflow' backend did not initialise`);
     } catch (err) {
       errors.push(`${pkg} is not usable: ${firstLine(err)}`);
     }
   }
-  throw new Error(errors.join('; '));
+  throw new BackendUnavailable(errors.join('; '), TENSORFLOW_FIX);
+}
+
+/**
+ * The tfjs-node packages bring their own copy of tfjs (with the cpu backend) and register the 'tensorflow' kernels
+ * before loading their binding, all into the one global registry. Loading one after the bundled tfjs, or after the
+ * other whose binding was missing, prints ~170 "… is already registered" warnings that say nothing the fallback
+ * reason does not.
+ */
+function withoutDuplicateKernelWarnings(load: () => unknown): void {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/^(The kernel '.*' for backend '.*' is already registered|.* backend was already registered)/.test(String(args[0]))) warn(...args);
+  };
+  try {
+    load();
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/** tfjs-node-gpu silently runs on the CPU when CUDA or cuDNN is missing; its binding tells which it got. */
+function tensorflowDevice(pkg: string): string {
+  if (!pkg.endsWith('gpu')) return 'libtensorflow (CPU)';
+  const onGpu = (tf.backend() as unknown as TensorflowKernelBackend).isUsingGpuDevice;
+  if (onGpu === false) return 'libtensorflow (CPU: CUDA 11.2 / cuDNN 8.1 libraries not found)';
+  return 'libtensorflow (CUDA)';
+}
+
+let webgpuRegistered = false;
+
+async function tryWebgpu(options: ProbeOptions): Promise<string> {
+  if (options.needsSyncReads) throw new BackendUnavailable(WEBGPU_SYNC_READ_REASON, WEBGPU_SYNC_READ_FIX);
+  const gpu = await loadDawnGpu();
+  const adapter = await requestAdapter(gpu);
+  if (adapter.software && !options.allowSoftwareAdapter) {
+    throw new BackendUnavailable(
+      `only a software adapter was found (${adapter.description}), slower than wasm on this CPU`,
+      'install the GPU vendor\'s Vulkan driver; or set the backend to "webgpu" to use the software adapter anyway',
+    );
+  }
+  await registerWebgpuBackend(gpu);
+  if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('the webgpu backend did not initialise', WEBGPU_FIX);
+  explainSyncReads();
+  return webgpuDevice(adapter);
+}
+
+/**
+ * tfjs-backend-webgpu registers itself on import only when `navigator.gpu` exists, so Dawn's GPU object is put
+ * there first. Node ≥ 21 has a read-only global `navigator`: then `gpu` is added to it instead of replacing it.
+ */
+async function registerWebgpuBackend(gpu: object): Promise<void> {
+  if (webgpuRegistered) return;
+  const existing = (globalThis as { navigator?: object }).navigator;
+  if (existing) Object.defineProperty(existing, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  await import('@tensorflow/tfjs-backend-webgpu');
+  webgpuRegistered = true;
+}
+
+/** Replaces webgpu's "OffscreenCanvas is not defined" on a synchronous read with an error that says what to do. */
+function explainSyncReads(): void {
+  const backend = tf.backend() as unknown as { readSync: (dataId: object) => unknown; syncReadsExplained?: boolean };
+  if (backend.syncReadsExplained) return;
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (dataId: object) => {
+    try {
+      return readSync(dataId);
+    } catch (err) {
+      if (!/OffscreenCanvas/.test(String(err))) throw err;
+      throw new Error('webgpu under Node cannot read a tensor synchronously (dataSync/arraySync): use await tensor.data()');
+    }
+  };
+  backend.syncReadsExplained = true;
+}
+
+function webgpuDevice(adapter: AdapterSummary): string {
+  const binding = adapter.maxBindingBytes ? `, tensors up to ${Math.floor(adapter.maxBindingBytes / 2 ** 20)} MiB` : '';
+  return `${adapter.description} (WebGPU on ${adapter.software ? 'a software Vulkan driver' : 'Vulkan'}${binding})`;
+}
+
+/** The active webgpu device's largest bindable buffer in bytes, or null on other backends. */
+export function webgpuMaxBindingBytes(): number | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const device = (tf.backend() as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device;
+  return device?.limits?.maxStorageBufferBindingSize ?? null;
 }
 
 async function tryWasm(): Promise<string> {
   setWasmPaths(wasmDirectory());
-  if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+  if (!(await tf.setBackend('wasm'))) {
+    throw new BackendUnavailable('the wasm backend did not initialise', 'reinstall the extension (its .wasm files are missing)');
+  }
   return 'CPU (WebAssembly SIMD, 1 thread)';
 }
 
 async function tryCpu(): Promise<string> {
-  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
+  if (!(await tf.setBackend('cpu'))) throw new BackendUnavailable('the cpu backend did not initialise', 'reinstall the extension');
   return 'CPU (plain JavaScript)';
 }
 
-const CANDIDATES: Record<Exclude<BackendName, 'auto'>, () => Promise<string>> = {
-  tensorflow: tryTensorflow,
-  wasm: tryWasm,
-  cpu: tryCpu,
-};
+/** Activates one backend; resolves to its device description or rejects with BackendUnavailable. */
+export async function activateBackend(name: ConcreteBackend, options: ProbeOptions): Promise<string> {
+  try {
+    switch (name) {
+      case 'tensorflow':
+        return await tryTensorflow();
+      case 'webgpu':
+        return await tryWebgpu(options);
+      case 'wasm':
+        return await tryWasm();
+      case 'cpu':
+        return await tryCpu();
+    }
+  } catch (err) {
+    if (err instanceof BackendUnavailable) throw err;
+    throw new BackendUnavailable(firstLine(err), name === 'webgpu' ? WEBGPU_FIX : TENSORFLOW_FIX);
+  }
+}
 
 /**
- * Activates a backend. `auto` walks the candidates and records why each skipped one failed; a named backend that
- * cannot load is an error that says why.
+ * Activates a backend. `auto` walks AUTO_ORDER and records why each skipped one failed; a named backend that
+ * cannot load is an error that says why and how to fix it. `needsSyncReads` (default true: the trainer) rules out
+ * webgpu; pass false from code that reads every tensor with `await data()`.
  */
-export async function selectBackend(request: BackendName = 'auto'): Promise<BackendChoice> {
-  const order: Exclude<BackendName, 'auto'>[] = request === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [request];
+export async function selectBackend(request: BackendName = 'auto', options: { needsSyncReads?: boolean } = {}): Promise<BackendChoice> {
+  const order: readonly ConcreteBackend[] = request === 'auto' ? AUTO_ORDER : [request];
+  const probe: ProbeOptions = { allowSoftwareAdapter: request !== 'auto', needsSyncReads: options.needsSyncReads ?? true };
   const fallbacks: string[] = [];
   for (const name of order) {
     try {
-      const device = await CANDIDATES[name]();
+      const device = await activateBackend(name, probe);
       await tf.ready();
       return { name: tf.getBackend(), device, fallbacks };
     } catch (err) {
-      const reason = `${name}: ${firstLine(err)}`;
+      const unavailable = err instanceof BackendUnavailable ? err : new BackendUnavailable(firstLine(err), '');
       if (request !== 'auto') {
-        throw new Error(`backend '${name}' cannot be used (${reason}). Use backend "auto", "wasm" or "cpu" instead.`);
+        throw new Error(
+          `backend '${name}' cannot be used: ${unavailable.reason}. To fix: ${unavailable.fix}. ` +
+            '("auto" takes whatever loads; "GRPO: Check GPU Setup" or "grpo-studio doctor" reports what does.)',
+        );
       }
-      fallbacks.push(reason);
+      fallbacks.push(`${name}: ${unavailable.reason}`);
     }
   }
   throw new Error(`no tfjs backend could be initialised: ${fallbacks.join('; ')}`);
-}
-
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0];
 }

@@ -3,6 +3,7 @@
  * Headless runs, for servers and CI: the same worker code without VS Code.
  *   grpo-studio train <config.json> [--out <runs-dir>]
  *   grpo-studio resume <run-dir>
+ *   grpo-studio doctor [--numerics] [--json]
  * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C stops after
  * the current step and writes a checkpoint.
  */
@@ -10,10 +11,12 @@ import * as path from 'path';
 import { WorkerMessage } from '../protocol';
 import { train } from './train';
 import { parseArgs } from './args';
+import { doctor, formatReport } from './doctor';
 
 const USAGE = `usage:
-  grpo-studio train <config.json> [--out <runs-dir>] [--backend auto|tensorflow|wasm|cpu]
-  grpo-studio resume <run-dir> [--backend …]`;
+  grpo-studio train <config.json> [--out <runs-dir>] [--backend auto|tensorflow|webgpu|wasm|cpu]
+  grpo-studio resume <run-dir> [--backend …]
+  grpo-studio doctor [--numerics] [--json]   which backends load, the GPU they see, how to enable the rest`;
 
 function printProgress(message: WorkerMessage): void {
   switch (message.type) {
@@ -51,7 +54,20 @@ function fmt(x: number | undefined): string {
   return x === undefined ? '-' : x.toFixed(4);
 }
 
+/** `doctor`: the GPU setup report; --numerics also compares each backend with wasm, --json prints the raw report. */
+async function runDoctor(flags: string[]): Promise<number> {
+  const unknown = flags.filter((f) => f !== '--numerics' && f !== '--json');
+  if (unknown.length > 0) {
+    console.error(`unknown option ${unknown[0]}\n${USAGE}`);
+    return 2;
+  }
+  const report = await doctor({ numerics: flags.includes('--numerics') });
+  console.log(flags.includes('--json') ? JSON.stringify(report, null, 2) : formatReport(report));
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
   const [command, target, ...rest] = argv;
   if (!['train', 'resume'].includes(command) || !target) {
     console.error(USAGE);

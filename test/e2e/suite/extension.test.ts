@@ -57,7 +57,18 @@ export function registerExtensionTests(): void {
 
     it('activates and contributes the GRPO commands', async () => {
       const commands = await vscode.commands.getCommands(true);
-      for (const id of ['grpo.startRun', 'grpo.stopRun', 'grpo.openDashboard']) assert.ok(commands.includes(id), id);
+      for (const id of ['grpo.startRun', 'grpo.stopRun', 'grpo.openDashboard', 'grpo.checkGpuSetup']) assert.ok(commands.includes(id), id);
+    });
+
+    it('Check GPU Setup opens the doctor report: every backend, wasm loading, and the steps', async () => {
+      const report = await vscode.commands.executeCommand<string | undefined>('grpo.checkGpuSetup');
+      assert.ok(report, 'no report');
+      assert.match(report, /## Backends[\s\S]*\*\*webgpu\*\*[\s\S]*\*\*wasm\*\*: loads/);
+      assert.match(report, /## To enable what is missing/);
+      const shown = vscode.window.activeTextEditor?.document;
+      assert.equal(shown?.languageId, 'markdown');
+      assert.equal(shown?.getText(), report);
+      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
     });
 
     it('starts the bandit example: ≥ 5 metrics over IPC, the same lines on disk, dashboard open', async () => {

@@ -63,7 +63,7 @@ describe('run config validation', () => {
       'name: "bad name" does not match ^[A-Za-z0-9._-]+$',
       'algorithm.num_generations: must be ≥ 2, got 1',
       'algorithm.scale_rewards: must be one of "group", "batch", "none", got string "std"',
-      'backend: must be one of "auto", "tensorflow", "wasm", "cpu", got string "gpu"',
+      'backend: must be one of "auto", "tensorflow", "webgpu", "wasm", "cpu", got string "gpu"',
     ]);
   });
 
