@@ -6,6 +6,7 @@
  *   <run>/metrics.jsonl   one MetricsRecord per step
  *   <run>/rollouts.jsonl  one RolloutsRecord per step
  *   <run>/events.jsonl    lifecycle: started, log (warnings), error, finished
+ *   <run>/eval_rollouts.jsonl  one EvalRolloutsRecord per evaluation (optional: written by trainers that validate)
  */
 import type { RunConfig } from './config';
 
@@ -14,6 +15,7 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   rollouts: 'rollouts.jsonl',
   events: 'events.jsonl',
+  evalRollouts: 'eval_rollouts.jsonl',
 } as const;
 
 /** Scalar metrics of one optimisation step, keyed by TRL/verl names (`reward`, `reward_std`, `kl`, `loss`, …). */
@@ -62,6 +64,18 @@ export interface RolloutsRecord {
   step: number;
   groups: GroupRecord[];
 }
+
+/**
+ * Completions sampled on held-out prompts at one evaluation, after training step `step`: the same group shape as
+ * training rollouts (advantages are 0 where no update follows). One line per evaluation in eval_rollouts.jsonl.
+ */
+export interface EvalRolloutsRecord {
+  step: number;
+  groups: GroupRecord[];
+}
+
+/** Which file a step's rollouts come from: training samples or validation samples. */
+export type RolloutSource = 'train' | 'eval';
 
 export type RunOutcome = 'completed' | 'stopped';
 
