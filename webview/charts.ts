@@ -203,6 +203,9 @@ export class MetricChart {
     this.chart.update('none');
     this.figure.dataset.points = String(this.pointCount);
     this.figure.dataset.traces = String(this.traces.filter((t) => t.values.length > 0).length);
+    // Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel to click.
+    const { chartArea, scales } = this.chart;
+    this.figure.dataset.plot = JSON.stringify({ left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max });
     return true;
   }
 

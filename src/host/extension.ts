@@ -22,7 +22,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const output = vscode.window.createOutputChannel('GRPO');
   const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output);
   const tree = new RunsTreeProvider(() => runsDirectory(context), runs);
-  const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: false });
+  const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
   context.subscriptions.push(
     output,
