@@ -239,7 +239,9 @@ export class RolloutBrowser {
     void this.host.fetch(target, source).then(
       (record) => {
         if (token !== this.loadToken) return;
+        performance.mark('grpo:render-step:start');
         this.showRecord(record, { group: select.group ?? this.state.group, rollout: select.rollout ?? this.state.rollout });
+        performance.measure('grpo:render-step', 'grpo:render-step:start');
         performance.measure('grpo:open-step', 'grpo:open-step:start');
       },
       (err: unknown) => {
