@@ -195,8 +195,11 @@ export class MetricChart {
   draw(): boolean {
     if (!this.dirty) return false;
     this.dirty = false;
+    const wasHidden = this.figure.hidden;
     this.figure.hidden = !this.hasData;
     if (this.figure.hidden) return false;
+    // A chart created hidden has no size yet; measure it now rather than on chart.js's next resize event.
+    if (wasHidden) this.chart.resize();
     for (const dataset of this.chart.data.datasets as TracedDataset[]) dataset.data = this.pointsOf(dataset);
     const legend = this.chart.options.plugins?.legend;
     if (legend) legend.display = this.traces.filter((t) => t.values.length > 0).length > 1;

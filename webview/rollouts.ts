@@ -8,6 +8,7 @@
 import type { GroupRecord, RolloutsRecord, RolloutSource } from '../src/protocol/records';
 import type { GroupSort, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
+import { nearest, visibleRange } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
 import { domainOf, Domain } from './tokenColors';
 import { TokenView } from './tokenView';
@@ -33,26 +34,6 @@ export interface RolloutBrowserHost {
   fetch(step: number, source: RolloutSource): Promise<RolloutsRecord | undefined>;
   onStateChange(state: RolloutBrowserState): void;
   openPromptHistory(prompt: string): void;
-}
-
-/** The index range [first, last) of fixed-size items that intersect a viewport, widened by `overscan` items. */
-export function visibleRange(scroll: number, viewport: number, itemSize: number, count: number, overscan: number): [number, number] {
-  const first = Math.max(0, Math.floor(scroll / itemSize) - overscan);
-  const last = Math.min(count, Math.ceil((scroll + viewport) / itemSize) + overscan);
-  return [first, Math.max(first, last)];
-}
-
-/** The element of `sorted` closest to `target` (ties go to the earlier one). */
-export function nearest(sorted: readonly number[], target: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 && target - sorted[lo - 1] <= sorted[lo] - target ? sorted[lo - 1] : sorted[lo];
 }
 
 function text(tag: string, className: string, content: string): HTMLElement {
@@ -186,7 +167,13 @@ export class RolloutBrowser {
     body.className = 'browser-body';
     body.append(this.list, this.tokenView.element);
     this.element.append(scrubBar, filterBar, body);
-    new ResizeObserver(() => this.renderWindow()).observe(this.list);
+    // Rows are laid out for the list's width: lay them out again when it changes (a tab shown, the panel resized).
+    let width = 0;
+    new ResizeObserver(() => {
+      if (this.list.clientWidth !== width) this.clearRows();
+      width = this.list.clientWidth;
+      this.renderWindow();
+    }).observe(this.list);
   }
 
   get currentState(): RolloutBrowserState {

@@ -14,6 +14,7 @@ import { RunStatusBar } from './statusBar';
 
 export interface GrpoStudioApi {
   runs: RunManager;
+  tree: RunsTreeProvider;
   runsDirectory(): string;
   dashboard(): DashboardPanel | undefined;
 }
@@ -43,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   registerCommands(context, runs, () => tree.refresh());
   startOnOpen();
 
-  return { runs, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
 }
 
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */

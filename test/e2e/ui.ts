@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     await check('the dashboard shows charts with data and rollout rows', async () => {
       await frame.locator('figure.chart[data-points]').first().waitFor({ timeout: 60000 });
       await page.waitForFunction(() => true);
-      const rewardChart = frame.locator('figure.chart', { hasText: 'Reward' });
+      const rewardChart = frame.locator('figure.chart[data-chart="reward"]');
       await rewardChart.locator('canvas').waitFor();
       for (let i = 0; i < 100; i++) {
         if (Number(await rewardChart.getAttribute('data-points')) > 0) break;
@@ -79,9 +79,9 @@ async function main(): Promise<void> {
       }
       const points = Number(await rewardChart.getAttribute('data-points'));
       if (!(points > 0)) throw new Error(`reward chart has ${points} points`);
-      const rows = await frame.locator('.rollout-table tbody tr').count();
-      if (rows < 1) throw new Error('no rollout rows');
-      log(`reward chart: ${points} points; rollout rows: ${rows}`);
+      const cards = await frame.locator('.rollout-browser .card').count();
+      if (cards < 1) throw new Error('no rollout cards');
+      log(`reward chart: ${points} points; rollout cards: ${cards}`);
     });
 
     await check('the run finishes and the status reads "completed"', async () => {
@@ -89,6 +89,15 @@ async function main(): Promise<void> {
       await page.waitForTimeout(500); // let chart.js finish its last layout before the screenshot
       await page.screenshot({ path: path.join(resultsDir, 'dashboard.png') });
       log(`screenshot: ${path.join(resultsDir, 'dashboard.png')}`);
+    });
+
+    await check('the rollout browser shows the last step with its per-token view', async () => {
+      await frame.locator('button[data-tab="rollouts"]').click();
+      await frame.locator('.card.selected').waitFor({ timeout: 15000 });
+      await frame.locator('.token-view .token').first().waitFor();
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: path.join(resultsDir, 'rollouts.png') });
+      log(`screenshot: ${path.join(resultsDir, 'rollouts.png')}`);
     });
 
     await check('the webview raised no CSP errors', async () => {
