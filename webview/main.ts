@@ -109,6 +109,7 @@ class Dashboard {
   private newBrowser(): RolloutBrowser {
     return new RolloutBrowser(this.state.rollouts ?? DEFAULT_BROWSER_STATE, {
       fetch: (step, source) => request('getRollouts', { runId: this.runIds[0], step, source }),
+      fetchTokens: (step, source, group, rollout) => request('getTokens', { runId: this.runIds[0], step, source, group, rollout }),
       onStateChange: (rollouts) => this.save({ rollouts }),
       openPromptHistory: (prompt) => {
         this.save({ prompt });

@@ -1,13 +1,12 @@
 /** Sorting and filtering a step's groups for the rollout browser. Pure: unit tests run it in Node. */
-import type { GroupRecord, RolloutsRecord } from '../src/protocol/records';
-import type { GroupSort, RolloutFilter } from '../src/protocol/webview';
+import type { GroupSort, GroupSummary, RolloutFilter, StepRollouts } from '../src/protocol/webview';
 
 export const DEFAULT_FILTER: RolloutFilter = { search: '', minReward: undefined, maxReward: undefined, tied: 'any', truncatedOnly: false };
 
 export interface VisibleGroup {
   /** Index of the group in the step's record. */
   index: number;
-  group: GroupRecord;
+  group: GroupSummary;
   /** Indices of the rollouts that pass the filter, in record order. */
   rollouts: number[];
   meanReward: number;
@@ -17,13 +16,13 @@ export interface VisibleGroup {
   meanLength: number;
 }
 
-function describe(group: GroupRecord, index: number): Omit<VisibleGroup, 'rollouts'> {
+function describe(group: GroupSummary, index: number): Omit<VisibleGroup, 'rollouts'> {
   const rewards = group.rollouts.map((r) => r.reward);
   const n = Math.max(1, rewards.length);
   const mean = rewards.reduce((a, b) => a + b, 0) / n;
   const variance = rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / n;
   const tied = rewards.every((r) => r === rewards[0]);
-  const meanLength = group.rollouts.reduce((a, r) => a + r.tokens.text.length, 0) / n;
+  const meanLength = group.rollouts.reduce((a, r) => a + r.length, 0) / n;
   return { index, group, meanReward: mean, stdReward: Math.sqrt(variance), tied, meanLength };
 }
 
@@ -35,7 +34,7 @@ const SORTERS: Record<GroupSort, ((a: VisibleGroup, b: VisibleGroup) => number) 
   'length-desc': (a, b) => b.meanLength - a.meanLength,
 };
 
-export function visibleGroups(record: RolloutsRecord, filter: RolloutFilter, sort: GroupSort): VisibleGroup[] {
+export function visibleGroups(record: Pick<StepRollouts, 'groups'>, filter: RolloutFilter, sort: GroupSort): VisibleGroup[] {
   const needle = filter.search.trim().toLowerCase();
   const result: VisibleGroup[] = [];
   record.groups.forEach((group, index) => {

@@ -5,12 +5,12 @@
  * a row), so a step with thousands of rollouts opens as fast as a small one. Keyboard: ←/→ completion, ↑/↓ group,
  * PageUp/PageDown step, Home/End first/last group, H the selected prompt's history.
  */
-import type { GroupRecord, RolloutsRecord, RolloutSource } from '../src/protocol/records';
-import type { GroupSort, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, TokenQuantity } from '../src/protocol/webview';
+import type { RolloutSource, TokenColumns } from '../src/protocol/records';
+import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { nearest, visibleRange } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
-import { domainOf, Domain } from './tokenColors';
+import { Domain } from './tokenColors';
 import { TokenView } from './tokenView';
 import { checkbox, labelled, select, smallButton, textField } from './toolkit';
 
@@ -31,7 +31,8 @@ const CARD_WIDTH = 236;
 const OVERSCAN = 2;
 
 export interface RolloutBrowserHost {
-  fetch(step: number, source: RolloutSource): Promise<RolloutsRecord | undefined>;
+  fetch(step: number, source: RolloutSource): Promise<StepRollouts | undefined>;
+  fetchTokens(step: number, source: RolloutSource, group: number, rollout: number): Promise<TokenColumns | undefined>;
   onStateChange(state: RolloutBrowserState): void;
   openPromptHistory(prompt: string): void;
 }
@@ -51,10 +52,9 @@ export class RolloutBrowser {
   readonly element = document.createElement('section');
   private state: RolloutBrowserState;
   private steps: RolloutSteps = { train: [], eval: [] };
-  private record: RolloutsRecord | undefined;
+  private record: StepRollouts | undefined;
   private groups: VisibleGroup[] = [];
   private readonly rows = new Map<number, HTMLElement>();
-  private readonly domains = new Map<TokenQuantity, Domain | undefined>();
   private loadToken = 0;
   private scrubTimer: number | undefined;
 
@@ -192,7 +192,7 @@ export class RolloutBrowser {
   }
 
   /** A live record from the worker: added to the scrubber, and shown if following the latest step. */
-  addLiveRecord(record: RolloutsRecord): void {
+  addLiveRecord(record: StepRollouts): void {
     const steps = this.steps.train;
     if (steps.at(-1) === undefined || record.step > (steps.at(-1) ?? -Infinity)) steps.push(record.step);
     else if (!steps.includes(record.step)) this.steps.train = [...steps, record.step].sort((a, b) => a - b);
@@ -301,9 +301,8 @@ export class RolloutBrowser {
     this.refilter();
   }
 
-  private showRecord(record: RolloutsRecord | undefined, select: { group?: number; rollout?: number } = {}): void {
+  private showRecord(record: StepRollouts | undefined, select: { group?: number; rollout?: number } = {}): void {
     this.record = record;
-    this.domains.clear();
     if (record) this.setState({ step: record.step });
     this.updateScrubber();
     this.refilter(select);
@@ -336,12 +335,20 @@ export class RolloutBrowser {
     this.renderWindow();
     for (const el of this.list.querySelectorAll('.card.selected')) el.classList.remove('selected');
     this.cardElement(groupIndex, rolloutIndex)?.classList.add('selected');
-    const group = this.record?.groups[groupIndex];
+    const record = this.record;
+    const group = record?.groups[groupIndex];
     const rollout = group?.rollouts[rolloutIndex];
-    if (group && rollout) {
-      const where = this.state.source === 'eval' ? `validation after step ${this.record?.step}` : `step ${this.record?.step}`;
-      this.tokenView.show({ group, rollout, label: `${where} · group ${groupIndex + 1} · completion ${rolloutIndex + 1} of ${group.rollouts.length}` });
-    }
+    if (!record || !group || !rollout) return;
+    const where = record.source === 'eval' ? `validation after step ${record.step}` : `step ${record.step}`;
+    const subject = { group, rollout, label: `${where} · group ${groupIndex + 1} · completion ${rolloutIndex + 1} of ${group.rollouts.length}` };
+    this.tokenView.show(subject, undefined);
+    void this.host.fetchTokens(record.step, record.source, groupIndex, rolloutIndex).then(
+      (tokens) => {
+        // Only if the selection has not moved on meanwhile.
+        if (this.record === record && this.state.group === groupIndex && this.state.rollout === rolloutIndex) this.tokenView.show(subject, tokens);
+      },
+      (err: unknown) => this.tokenView.showError(err instanceof Error ? err.message : String(err)),
+    );
   }
 
   private cardElement(groupIndex: number, rolloutIndex: number): HTMLElement | null {
@@ -349,11 +356,7 @@ export class RolloutBrowser {
   }
 
   private domainOf(quantity: TokenQuantity): Domain | undefined {
-    if (!this.domains.has(quantity)) {
-      const columns = this.record?.groups.flatMap((g) => g.rollouts.map((r) => r.tokens)) ?? [];
-      this.domains.set(quantity, domainOf(columns, quantity));
-    }
-    return this.domains.get(quantity);
+    return this.record?.domains[quantity];
   }
 
   private scrollRowIntoView(row: number): void {
@@ -431,7 +434,7 @@ export class RolloutBrowser {
     }
   }
 
-  private card(group: GroupRecord, groupIndex: number, rolloutIndex: number): HTMLElement {
+  private card(group: GroupSummary, groupIndex: number, rolloutIndex: number): HTMLElement {
     const rollout = group.rollouts[rolloutIndex];
     const card = document.createElement('div');
     card.className = 'card';
@@ -449,7 +452,7 @@ export class RolloutBrowser {
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
-    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.tokens.text.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`);
+    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`);
     card.append(head, rewards, preview, foot);
     card.addEventListener('click', () => {
       this.select(groupIndex, rolloutIndex);

@@ -4,10 +4,9 @@
  *
  * Each quantity has a scale: diverging ones (advantage, log ratio) colour by sign with intensity |v| / max|v|;
  * sequential ones by how far the value is from the unremarkable end (a very unlikely token, a large KL, a high
- * entropy); the clip flags are categorical. The domain is computed over the whole step, so colours compare across
- * completions.
+ * entropy); the clip flags are categorical. The domain spans the whole step (the host computes it), so colours
+ * compare across completions.
  */
-import type { TokenColumns } from '../src/protocol/records';
 import type { TokenQuantity } from '../src/protocol/webview';
 
 export type Rgb = [number, number, number];
@@ -36,46 +35,12 @@ export const QUANTITIES: Record<TokenQuantity, QuantitySpec> = {
   entropy: { label: 'entropy', description: 'policy entropy at the token: darker = higher', scale: 'sequential-high' },
 };
 
-export const QUANTITY_ORDER: readonly TokenQuantity[] = ['advantage', 'logprob', 'old_logprob', 'ref_logprob', 'ratio', 'clipped', 'kl', 'entropy'];
+export { TOKEN_QUANTITIES as QUANTITY_ORDER, tokenValue, hasQuantity, domainOf } from '../src/protocol/tokenQuantities';
 
-/** The value a token is coloured by: the ratio as log ratio; clip flags as −1 (low), +1 (high), 0. */
-export function tokenValue(tokens: TokenColumns, quantity: TokenQuantity, i: number): number | undefined {
-  switch (quantity) {
-    case 'ratio': {
-      const r = tokens.ratio?.[i];
-      return r === undefined ? undefined : Math.log(r);
-    }
-    case 'clipped': {
-      if (!tokens.clipped_low && !tokens.clipped_high) return undefined;
-      return tokens.clipped_low?.[i] ? -1 : tokens.clipped_high?.[i] ? 1 : 0;
-    }
-    default:
-      return tokens[quantity]?.[i];
-  }
-}
-
-export function hasQuantity(tokens: TokenColumns, quantity: TokenQuantity): boolean {
-  return quantity === 'clipped' ? Boolean(tokens.clipped_low || tokens.clipped_high) : tokens[quantity] !== undefined;
-}
-
+/** Bounds of a quantity's colour scale. */
 export interface Domain {
   min: number;
   max: number;
-}
-
-/** Min and max of the finite values of `quantity` over many completions. */
-export function domainOf(completions: readonly TokenColumns[], quantity: TokenQuantity): Domain | undefined {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const tokens of completions) {
-    for (let i = 0; i < tokens.text.length; i++) {
-      const v = tokenValue(tokens, quantity, i);
-      if (v === undefined || !Number.isFinite(v)) continue;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-  }
-  return min <= max ? { min, max } : undefined;
 }
 
 const MIN_ALPHA = 0.08;

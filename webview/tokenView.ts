@@ -3,8 +3,8 @@
  * shows every quantity of the token under the pointer. Token text is model output: textContent only. Whitespace
  * and special tokens are drawn visibly (· for a space, ↵ for a newline, a box around `<|…|>`).
  */
-import type { GroupRecord, RolloutRecord, TokenColumns } from '../src/protocol/records';
-import type { TokenQuantity } from '../src/protocol/webview';
+import type { TokenColumns } from '../src/protocol/records';
+import type { GroupSummary, RolloutSummary, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { themeColor, parseHex } from './theme';
 import { displayToken, Domain, hasQuantity, QUANTITIES, QUANTITY_ORDER, Rgb, tokenColor, TokenPalette, tokenValue } from './tokenColors';
@@ -23,8 +23,8 @@ export function themePalette(): TokenPalette {
 }
 
 export interface TokenViewSubject {
-  group: GroupRecord;
-  rollout: RolloutRecord;
+  group: GroupSummary;
+  rollout: RolloutSummary;
   label: string;
 }
 
@@ -37,6 +37,8 @@ export class TokenView {
   private readonly tokensElement = document.createElement('div');
   private readonly card = document.createElement('div');
   private subject: TokenViewSubject | undefined;
+  /** The subject's per-token columns; undefined while they are being fetched. */
+  private tokens: TokenColumns | undefined;
   private domain: Domain | undefined;
 
   constructor(
@@ -77,18 +79,27 @@ export class TokenView {
     this.card.hidden = true;
   }
 
-  show(subject: TokenViewSubject): void {
+  show(subject: TokenViewSubject, tokens: TokenColumns | undefined): void {
     this.subject = subject;
+    this.tokens = tokens;
     this.render();
+  }
+
+  showError(message: string): void {
+    this.tokensElement.textContent = `Cannot read the tokens: ${message}`;
   }
 
   private render(): void {
     const subject = this.subject;
     if (!subject) return;
-    const { rollout } = subject;
-    const tokens = rollout.tokens;
     this.heading.textContent = subject.label;
     this.renderFacts(subject);
+    const tokens = this.tokens;
+    if (!tokens) {
+      this.tokensElement.textContent = 'Reading tokens…';
+      this.card.hidden = true;
+      return;
+    }
     const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q));
     if (!available.includes(this.quantity) && available.length) this.quantity = available[0];
     setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.quantity);
@@ -104,7 +115,7 @@ export class TokenView {
       ['reward', formatValue(rollout.reward)],
       ...Object.entries(rollout.rewards).map(([name, value]): [string, string] => [`  ${name}`, formatValue(value)]),
       ['advantage', formatValue(rollout.advantage)],
-      ['length', `${rollout.tokens.text.length} tokens`],
+      ['length', `${rollout.length} tokens`],
       ['finish', rollout.finish_reason],
     ];
     this.facts.replaceChildren(
@@ -163,9 +174,9 @@ export class TokenView {
 
   private hover(event: MouseEvent): void {
     const target = event.target;
-    if (!(target instanceof HTMLElement) || !target.classList.contains('token') || !this.subject) return;
+    const tokens = this.tokens;
+    if (!(target instanceof HTMLElement) || !target.classList.contains('token') || !tokens) return;
     const i = Number(target.dataset.index);
-    const tokens = this.subject.rollout.tokens;
     const rows: [string, string][] = [
       ['token', JSON.stringify(tokens.text[i])],
       ['position', String(i)],

@@ -115,7 +115,7 @@ export class DashboardPanel implements vscode.Disposable {
       runs.onMessage(({ runId, message }) => {
         if (!this.shown.has(runId)) return;
         if (message.type === 'metrics') this.post({ type: 'metrics', runId, record: message.record });
-        else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: message.record });
+        else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record) });
         else this.post({ type: 'event', runId, event: message });
       }),
       runs.onDidChangeRuns(() => this.postStatus()),

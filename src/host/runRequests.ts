@@ -17,6 +17,9 @@ import {
   RolloutSteps,
   RolloutSummary,
   RUN_FILES,
+  stepDomains,
+  StepRollouts,
+  TokenColumns,
   WebviewRequestMessage,
   WebviewRequests,
 } from '../protocol';
@@ -35,9 +38,13 @@ export interface RunRequestHost {
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
 
+/** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
+const CACHED_RECORDS = 3;
+
 /** The indexes of one run directory: training and evaluation rollouts, and where each prompt was sampled. */
 class RunIndexes {
   readonly rollouts: Record<RolloutSource, JsonlStepIndex>;
+  private readonly recent = new Map<string, RolloutsRecord>();
   private readonly promptSteps = new Map<string, { source: RolloutSource; step: number; group: number }[]>();
   private readonly promptIndexedUpTo: Record<RolloutSource, number> = { train: -Infinity, eval: -Infinity };
 
@@ -53,7 +60,20 @@ class RunIndexes {
   }
 
   read(source: RolloutSource, step: number): RolloutsRecord | EvalRolloutsRecord | undefined {
-    return this.rollouts[source].read<RolloutsRecord>(step);
+    const key = `${source}:${step}`;
+    const cached = this.recent.get(key);
+    if (cached) return cached;
+    const record = this.rollouts[source].read<RolloutsRecord>(step);
+    if (record) this.remember(source, record);
+    return record;
+  }
+
+  /** Keeps a record (read from disk, or pushed live by the worker) among the few most recent. */
+  remember(source: RolloutSource, record: RolloutsRecord): void {
+    const key = `${source}:${record.step}`;
+    this.recent.delete(key);
+    this.recent.set(key, record);
+    while (this.recent.size > CACHED_RECORDS) this.recent.delete(this.recent.keys().next().value as string);
   }
 
   /** Every sampling of `prompt`; the prompt → steps map is built on first use and extended as steps are added. */
@@ -87,6 +107,16 @@ function summarize(rollout: RolloutRecord): RolloutSummary {
   return { ...rest, length: tokens.text.length };
 }
 
+/** A step as the rollout browser lists it: no per-token columns, plus the step's colour domains. */
+export function summarizeStep(record: RolloutsRecord | EvalRolloutsRecord, source: RolloutSource): StepRollouts {
+  return {
+    step: record.step,
+    source,
+    groups: record.groups.map(({ rollouts, ...group }) => ({ ...group, rollouts: rollouts.map(summarize) })),
+    domains: stepDomains(record.groups),
+  };
+}
+
 export class RunRequests {
   private readonly indexes = new Map<string, RunIndexes>();
   private readonly handlers: Handlers;
@@ -96,11 +126,21 @@ export class RunRequests {
       getSnapshot: ({ runId }) => readSnapshot(host.runDir(runId), host.isLive(runId)),
       stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
-      getRollouts: ({ runId, step, source }) => this.indexesOf(runId).read(source, step),
+      getRollouts: ({ runId, step, source }) => {
+        const record = this.indexesOf(runId).read(source, step);
+        return record && summarizeStep(record, source);
+      },
+      getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
       getComparison: ({ runIds }) => this.comparison(runIds),
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
+  }
+
+  /** A live training record from the worker: summarised for the webview, and kept so its tokens need no disk read. */
+  liveRollouts(runId: string, record: RolloutsRecord): StepRollouts {
+    this.indexesOf(runId).remember('train', record);
+    return summarizeStep(record, 'train');
   }
 
   /** Runs one request; the result (or the error's message) is what the reply carries. */

@@ -3,7 +3,7 @@
  * with requests (each carries an id, and the reply echoes it) and receives live pushes; it never reads files.
  */
 import type { RunConfig } from './config';
-import type { MetricsRecord, RolloutRecord, RolloutsRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus } from './records';
+import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
 export interface RolloutSteps {
@@ -13,6 +13,27 @@ export interface RolloutSteps {
 
 /** A rollout without its per-token columns (what lists over many steps carry), plus its length in tokens. */
 export type RolloutSummary = Omit<RolloutRecord, 'tokens'> & { length: number };
+
+export interface GroupSummary {
+  prompt: string;
+  ground_truth?: string;
+  rollouts: RolloutSummary[];
+}
+
+/** Colour scale bounds of each per-token quantity over a whole step (absent: no completion has it). */
+export type TokenDomains = Partial<Record<TokenQuantity, { min: number; max: number }>>;
+
+/**
+ * One step's rollouts as the browser lists them: everything but the per-token columns, which are fetched one
+ * completion at a time (`getTokens`), plus the step's colour domains. A 1,000-rollout step with per-token columns
+ * is tens of MB; this is a few hundred kB.
+ */
+export interface StepRollouts {
+  step: number;
+  source: RolloutSource;
+  groups: GroupSummary[];
+  domains: TokenDomains;
+}
 
 /** One time a prompt was sampled: at a training step or at an evaluation after that step. */
 export interface PromptOccurrence {
@@ -60,8 +81,10 @@ export interface WebviewRequests {
   getSnapshot: { params: { runId: string }; result: RunSnapshot };
   stopRun: { params: { runId: string }; result: { stopped: boolean } };
   getRolloutSteps: { params: { runId: string }; result: RolloutSteps };
-  /** One step's record, read through the host's step → byte-offset index; undefined if that step has none. */
-  getRollouts: { params: { runId: string; step: number; source: RolloutSource }; result: RolloutsRecord | undefined };
+  /** One step, read through the host's step → byte-offset index; undefined if that step has none. */
+  getRollouts: { params: { runId: string; step: number; source: RolloutSource }; result: StepRollouts | undefined };
+  /** The per-token columns of one completion. */
+  getTokens: { params: { runId: string; step: number; source: RolloutSource; group: number; rollout: number }; result: TokenColumns | undefined };
   getPromptHistory: { params: { runId: string; prompt: string }; result: PromptHistory };
   getComparison: { params: { runIds: string[] }; result: Comparison };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
@@ -81,7 +104,8 @@ export type HostToWebviewMessage =
   /** Show 2–4 runs overlaid. */
   | { type: 'compare'; runIds: string[] }
   | { type: 'metrics'; runId: string; record: MetricsRecord }
-  | { type: 'rollouts'; runId: string; record: RolloutsRecord }
+  /** A live training step's rollouts, summarised as getRollouts answers. */
+  | { type: 'rollouts'; runId: string; record: StepRollouts }
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'status'; runId: string; status: RunStatus };
 

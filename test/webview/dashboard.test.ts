@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, parseJsonl, RolloutsRecord, TokenQuantity } from '../../src/protocol';
+import { summarizeStep } from '../../src/host/runRequests';
 import { JsonlStepIndex } from '../../src/host/stepIndex';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
 import { HOSTILE_COMPLETIONS, RECURRING_PROMPT, writeFixtureRun } from './fixtures';
@@ -209,7 +210,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await h.push({ type: 'metrics', runId, record: { step: next, time: Date.UTC(2026, 0, 1) + next * 1500, metrics: { reward: 0.9, kl: 0.01 } } });
     const record = readStep(runId, STEPS);
     assert.ok(record);
-    await h.push({ type: 'rollouts', runId, record: { ...record, step: next } });
+    await h.push({ type: 'rollouts', runId, record: summarizeStep({ ...record, step: next }, 'train') });
     await h.page.locator('.rollout-browser .summary', { hasText: `step ${next}:` }).waitFor();
     await h.page.locator(`figure[data-chart="reward"][data-points="${next}"]`).waitFor({ state: 'attached' });
     assert.match((await h.page.locator('.progress').textContent()) ?? '', new RegExp(`step ${next}`));

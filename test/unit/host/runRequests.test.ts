@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
-import type { Comparison, PromptHistory, RolloutsRecord, RolloutSteps } from '../../../src/protocol';
+import { JsonlStepIndex } from '../../../src/host/stepIndex';
+import type { Comparison, PromptHistory, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 
 describe('webview requests answered from run directories', () => {
@@ -31,11 +32,23 @@ describe('webview requests answered from run directories', () => {
 
   it('lists the steps with training and validation rollouts and reads one of them', async () => {
     assert.deepStrictEqual(await ask<RolloutSteps>('getRolloutSteps', { runId: 'a' }), { train: [5, 10, 15, 20], eval: [10] });
-    const record = await ask<RolloutsRecord>('getRollouts', { runId: 'a', step: 15, source: 'train' });
+    const record = await ask<StepRollouts>('getRollouts', { runId: 'a', step: 15, source: 'train' });
     assert.strictEqual(record.step, 15);
     assert.strictEqual(record.groups.length, 3);
-    assert.strictEqual((await ask<RolloutsRecord>('getRollouts', { runId: 'a', step: 10, source: 'eval' })).groups.length, 2);
+    assert.ok(!('tokens' in record.groups[0].rollouts[0]), 'the list carries no token columns');
+    assert.strictEqual((await ask<StepRollouts>('getRollouts', { runId: 'a', step: 10, source: 'eval' })).groups.length, 2);
     assert.strictEqual(await ask('getRollouts', { runId: 'a', step: 3, source: 'train' }), undefined);
+  });
+
+  it("reads one completion's tokens, and colour domains span the whole step", async () => {
+    const full = new JsonlStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
+    assert.ok(full);
+    const tokens = await ask<TokenColumns>('getTokens', { runId: 'a', step: 15, source: 'train', group: 2, rollout: 1 });
+    assert.deepStrictEqual(tokens, full.groups[2].rollouts[1].tokens);
+    const { domains } = await ask<StepRollouts>('getRollouts', { runId: 'a', step: 15, source: 'train' });
+    const entropies = full.groups.flatMap((g) => g.rollouts.flatMap((r) => r.tokens.entropy ?? []));
+    assert.deepStrictEqual(domains.entropy, { min: Math.min(...entropies), max: Math.max(...entropies) });
+    assert.strictEqual(await ask('getTokens', { runId: 'a', step: 15, source: 'train', group: 9, rollout: 0 }), undefined);
   });
 
   it("collects one prompt's samplings across steps and evaluations, without token columns", async () => {

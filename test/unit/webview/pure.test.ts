@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import type { RolloutsRecord, TokenColumns } from '../../../src/protocol';
+import type { StepRollouts, TokenColumns } from '../../../src/protocol';
 import { nearest, visibleRange } from '../../../webview/ranges';
 import { DEFAULT_FILTER, visibleGroups } from '../../../webview/rolloutFilter';
 import { formatElapsed, smooth, toCsv } from '../../../webview/series';
@@ -58,9 +58,8 @@ describe('webview helpers (pure)', () => {
   });
 
   it('filters rollouts and sorts groups', () => {
-    const rollout = (reward: number, completion: string, finish: 'stop' | 'length' = 'stop') => ({ completion, reward, rewards: {}, advantage: 0, finish_reason: finish, tokens: { text: [completion], logprob: [0] } });
-    const record: RolloutsRecord = {
-      step: 1,
+    const rollout = (reward: number, completion: string, finish: 'stop' | 'length' = 'stop') => ({ completion, reward, rewards: {}, advantage: 0, finish_reason: finish, length: 1 });
+    const record: Pick<StepRollouts, 'groups'> = {
       groups: [
         { prompt: 'first', rollouts: [rollout(0, 'x'), rollout(1, 'needle', 'length')] },
         { prompt: 'second', rollouts: [rollout(1, 'y'), rollout(1, 'z')] },
