@@ -335,6 +335,9 @@ export class RolloutBrowser {
     this.renderWindow();
     for (const el of this.list.querySelectorAll('.card.selected')) el.classList.remove('selected');
     this.cardElement(groupIndex, rolloutIndex)?.classList.add('selected');
+    const position = this.groups[row]?.rollouts.indexOf(rolloutIndex) ?? -1;
+    // After layout: a row just created has no width yet.
+    if (position >= 0) requestAnimationFrame(() => this.scrollCardIntoView(groupIndex, position));
     const record = this.record;
     const group = record?.groups[groupIndex];
     const rollout = group?.rollouts[rolloutIndex];
@@ -470,7 +473,6 @@ export class RolloutBrowser {
       if (!target) return;
       const rollout = target.rollouts[Math.max(0, Math.min(target.rollouts.length - 1, p))];
       this.select(target.index, rollout);
-      this.scrollCardIntoView(target.index, Math.max(0, Math.min(target.rollouts.length - 1, p)));
     };
     const handlers: Record<string, () => void> = {
       ArrowRight: () => moveTo(row, position + 1),

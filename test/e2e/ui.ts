@@ -100,6 +100,29 @@ async function main(): Promise<void> {
       log(`screenshot: ${path.join(resultsDir, 'rollouts.png')}`);
     });
 
+    await check('the Runs tree lists run → steps → groups; clicking a group reveals it in the dashboard', async () => {
+      await runCommand(page, 'GRPO: Focus on Runs View');
+      const tree = page.locator('.pane-body .monaco-list[aria-label*="Runs"], .monaco-list[aria-label*="Runs"]').first();
+      const run = tree.locator('.monaco-list-row[aria-level="1"]', { hasText: 'bandit-seed-000' }).first();
+      await run.waitFor({ timeout: 15000 });
+      await run.locator('.monaco-tl-twistie').click();
+      // By tree level: the run's own row also reads "step 50/50".
+      const step = tree.locator('.monaco-list-row[aria-level="2"]', { hasText: 'step 50' }).first();
+      await step.waitFor({ timeout: 15000 });
+      await step.locator('.monaco-tl-twistie').click();
+      const group = tree.locator('.monaco-list-row[aria-level="3"]', { hasText: 'Pick a word.' }).first();
+      await group.waitFor({ timeout: 15000 });
+      await step.click();
+      await frame.locator('.rollout-browser .summary', { hasText: 'step 50:' }).waitFor({ timeout: 15000 });
+      await group.locator('.monaco-tl-twistie').click();
+      const rollout = tree.locator('.monaco-list-row[aria-level="4"]').nth(2);
+      await rollout.click();
+      await frame.locator('.card.selected[data-group="0"][data-rollout="2"]').waitFor({ timeout: 15000 });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: path.join(resultsDir, 'tree.png') });
+      log(`screenshot: ${path.join(resultsDir, 'tree.png')}`);
+    });
+
     await check('the webview raised no CSP errors', async () => {
       if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));
     });

@@ -18,6 +18,13 @@ import { launchBrowser, WebviewHarness } from './harness';
 /** The chart colours of test/webview/theme-dark.css. */
 const PALETTE: TokenPalette = { positive: [0x89, 0xd1, 0x85], negative: [0xf1, 0x4c, 0x4c], high: [0xd1, 0x86, 0x16] };
 const STEPS = 120;
+const RESULTS = path.resolve(__dirname, '../../test-results');
+
+/** Saves what a test ended on, to look at (test-results/ is ignored by git). */
+async function screenshot(h: WebviewHarness, name: string): Promise<void> {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  await h.page.screenshot({ path: path.join(RESULTS, `webview-${name}.png`) });
+}
 
 describe('dashboard webview (Chromium, fixtures)', function () {
   let browser: Browser;
@@ -83,6 +90,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await reward.getByRole('button', { name: 'PNG' }).click();
     for (let i = 0; i < 20 && h.saved.length < 2; i++) await h.page.waitForTimeout(50);
     assert.deepStrictEqual([...h.saved[1].data.subarray(1, 4)], [...Buffer.from('PNG')]);
+    await screenshot(h, 'curves');
   });
 
   it('clicking a point of a curve opens the rollout browser at that step', async () => {
@@ -135,6 +143,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await h.page.locator('.token-view .token').nth(2).hover();
     const card = await h.page.locator('.token-card').innerText();
     for (const label of ['token', 'log-prob', 'old log-prob', 'ref log-prob', 'advantage', 'ratio', 'clipped', 'KL', 'entropy']) assert.match(card, new RegExp(label));
+    await screenshot(h, 'tokens');
   });
 
   it('shows hostile model output as text, and whitespace and special tokens visibly', async () => {
@@ -202,6 +211,8 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await h.page.locator('.history-table tr[data-step="10"] .chip').nth(3).click();
     await h.page.locator('.card.selected[data-group="0"][data-rollout="3"]').waitFor();
     assert.strictEqual(await selectedStep(h), 10);
+    await h.page.locator('button[data-tab="prompt"]').click();
+    await screenshot(h, 'prompt-history');
   });
 
   it('live records extend the curves and the scrubber follows the newest step', async () => {
@@ -237,5 +248,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     const fields = await harness.page.locator('.config-diff tbody tr td:first-child').allTextContents();
     assert.deepStrictEqual(fields, ['name', 'optimization.learning_rate', 'optimization.max_steps']);
     assert.strictEqual(await harness.page.locator('button[data-tab="rollouts"]').isHidden(), true);
+    await harness.page.locator('figure[data-chart="reward"][data-traces="2"]').waitFor({ state: 'attached' });
+    await screenshot(harness, 'compare');
   });
 });
