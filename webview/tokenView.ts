@@ -95,6 +95,8 @@ export class TokenView {
     this.heading.textContent = subject.label;
     this.renderFacts(subject);
     const tokens = this.tokens;
+    // 'loading' until the columns arrive, then 'ready' (tests and tools wait on it).
+    this.tokensElement.dataset.state = tokens ? 'ready' : 'loading';
     if (!tokens) {
       this.tokensElement.textContent = 'Reading tokens…';
       this.card.hidden = true;

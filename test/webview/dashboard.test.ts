@@ -64,6 +64,12 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     return harness;
   }
 
+  /** Clicks a completion's card and waits for its tokens to arrive from the host. */
+  async function selectCard(h: WebviewHarness, group: number, rollout: number): Promise<void> {
+    await h.page.locator(`.card[data-group="${group}"][data-rollout="${rollout}"]`).click();
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+  }
+
   async function selectedStep(h: WebviewHarness): Promise<number> {
     return Number(await h.page.locator('input.step-input').inputValue());
   }
@@ -121,7 +127,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
 
   it('colours each token by the chosen quantity exactly as its value says, with a legend', async () => {
     const h = await openRun(runId, 'rollouts');
-    await h.page.locator('.card[data-group="1"][data-rollout="2"]').click();
+    await selectCard(h, 1, 2);
     const record = readStep(runId, STEPS);
     assert.ok(record);
     const tokens = record.groups[1].rollouts[2].tokens;
@@ -152,9 +158,9 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     for (const hostile of HOSTILE_COMPLETIONS) assert.ok(texts.includes(hostile), `${hostile} not shown as text`);
     assert.strictEqual(await h.page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.strictEqual(await h.page.locator('#app img, #app script').count(), 0);
-    await h.page.locator('.card[data-group="0"][data-rollout="1"]').click();
+    await selectCard(h, 0, 1);
     assert.deepStrictEqual(await h.page.locator('.token-view .token').allTextContents(), ['<', HOSTILE_COMPLETIONS[0].slice(1).replace(/ /g, '·')]);
-    await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
+    await selectCard(h, 0, 0);
     assert.deepStrictEqual(await h.page.locator('.token-view .token').allTextContents(), ['Hello', '·', 'world', '↵', '→', '<|endoftext|>']);
     assert.strictEqual(await h.page.locator('.token-view .token.special').textContent(), '<|endoftext|>');
   });
