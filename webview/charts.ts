@@ -1,13 +1,13 @@
 /**
  * One chart.js line chart per ChartSpec. Each (run, series) pair is a trace: its raw values, optionally an EMA of
  * them, and a ± band. Points keep their step, so a click on a chart (drawn by step or by wall time) can send the
- * rollout browser to that step. Long runs stay smooth through chart.js's min-max decimation (it keeps each pixel
- * column's extremes), and through the caller coalescing live records into one draw per frame.
+ * rollout browser to that step. Long runs stay smooth: each trace is min-max decimated as points arrive (every
+ * spike kept, a few thousand points drawn whatever the run's length, a live point costing O(1) to add), and the
+ * caller coalesces live records into one draw per frame.
  */
 import {
   Chart,
   ChartDataset,
-  Decimation,
   Filler,
   Legend,
   LinearScale,
@@ -22,10 +22,10 @@ import {
 import type { MetricsRecord } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { ChartSpec, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
-import { EmaSmoother, formatElapsed, toCsv } from './series';
+import { EmaSmoother, formatElapsed, MinMaxDecimator, toCsv } from './series';
 import { themeColor, withAlpha } from './theme';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Filler, Tooltip, Legend, Decimation);
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Filler, Tooltip, Legend);
 
 export interface ChartRun {
   runId: string;
@@ -38,6 +38,8 @@ export interface ChartOptions {
   /** Several runs: colour tells runs apart and dashes tell series apart. */
   compare: boolean;
   onStepClick?: (runId: string, step: number) => void;
+  /** The chart scrolled (or its tab switched) into view with changes it skipped drawing meanwhile. */
+  onNeedsDraw: () => void;
 }
 
 interface Point {
@@ -55,11 +57,12 @@ class Trace {
   readonly times: number[] = [];
   readonly values: number[] = [];
   readonly spreads: number[] = [];
-  raw: Point[] = [];
-  smoothed: Point[] = [];
-  upper: Point[] = [];
-  lower: Point[] = [];
+  readonly shown: Record<DatasetRole, MinMaxDecimator<Point>> = Trace.decimators();
   private ema: EmaSmoother;
+
+  private static decimators(): Record<DatasetRole, MinMaxDecimator<Point>> {
+    return { raw: new MinMaxDecimator(), smoothed: new MinMaxDecimator(), upper: new MinMaxDecimator(), lower: new MinMaxDecimator() };
+  }
 
   constructor(
     readonly run: ChartRun,
@@ -88,10 +91,7 @@ class Trace {
   reset(settings: CurveSettings): void {
     this.settings = settings;
     this.ema = new EmaSmoother(settings.smoothing);
-    this.raw = [];
-    this.smoothed = [];
-    this.upper = [];
-    this.lower = [];
+    Object.assign(this.shown, Trace.decimators());
     for (let i = 0; i < this.values.length; i++) this.pushPoints(i);
   }
 
@@ -100,12 +100,12 @@ class Trace {
     const x = this.settings.xAxis === 'step' ? step : (this.times[i] - (this.run.startTime ?? this.times[0])) / 1000;
     const value = this.values[i];
     const plotted = (y: number) => (this.settings.logScale && !(y > 0) ? NaN : y);
-    this.raw.push({ x, y: plotted(value), step });
-    if (this.settings.smoothing > 0) this.smoothed.push({ x, y: plotted(this.ema.next(value)), step });
+    this.shown.raw.add({ x, y: plotted(value), step });
+    if (this.settings.smoothing > 0) this.shown.smoothed.add({ x, y: plotted(this.ema.next(value)), step });
     const spread = this.spreads[i];
     if (Number.isFinite(spread)) {
-      this.upper.push({ x, y: plotted(value + spread), step });
-      this.lower.push({ x, y: plotted(value - spread), step });
+      this.shown.upper.add({ x, y: plotted(value + spread), step });
+      this.shown.lower.add({ x, y: plotted(value - spread), step });
     }
   }
 }
@@ -135,6 +135,8 @@ export class MetricChart {
   private traces: Trace[] = [];
   private runs: ChartRun[] = [];
   private dirty = false;
+  /** Charts out of view (scrolled away, another tab shown) skip drawing until they come back. */
+  private onScreen = true;
 
   constructor(
     container: HTMLElement,
@@ -155,7 +157,13 @@ export class MetricChart {
     this.figure.append(caption, this.canvas);
     container.append(this.figure);
     this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin] });
+    this.visibility.observe(this.figure);
   }
+
+  private readonly visibility = new IntersectionObserver(([entry]) => {
+    this.onScreen = entry.isIntersecting;
+    if (this.onScreen && this.dirty) this.options.onNeedsDraw();
+  });
 
   get hasData(): boolean {
     return this.traces.some((t) => t.values.length > 0);
@@ -193,7 +201,8 @@ export class MetricChart {
 
   /** Draws pending changes; returns whether anything was drawn. */
   draw(): boolean {
-    if (!this.dirty) return false;
+    // A chart without data is hidden, so never on screen: it is drawn once data arrives, which shows it.
+    if (!this.dirty || (!this.onScreen && !this.figure.hidden)) return false;
     this.dirty = false;
     const wasHidden = this.figure.hidden;
     this.figure.hidden = !this.hasData;
@@ -255,6 +264,7 @@ export class MetricChart {
   }
 
   destroy(): void {
+    this.visibility.disconnect();
     this.chart.destroy();
     this.figure.remove();
   }
@@ -325,17 +335,7 @@ export class MetricChart {
   }
 
   private pointsOf(dataset: TracedDataset): Point[] {
-    const trace = dataset.trace;
-    switch (dataset.role) {
-      case 'upper':
-        return trace.upper;
-      case 'lower':
-        return trace.lower;
-      case 'raw':
-        return trace.raw;
-      case 'smoothed':
-        return trace.smoothed;
-    }
+    return dataset.trace.shown[dataset.role].points();
   }
 
   private chartOptions(): NonNullable<Chart<'line', Point[]>['options']> {
@@ -366,7 +366,6 @@ export class MetricChart {
         y: { type: this.settings.logScale ? 'logarithmic' : 'linear', ticks: { sampleSize: 8, callback: (value) => formatValue(Number(value)) } },
       },
       plugins: {
-        decimation: { enabled: true, algorithm: 'min-max' },
         legend: { display: true, labels: { boxWidth: 12, filter: (item, data) => isShown(data.datasets[item.datasetIndex ?? 0] as TracedDataset) } },
         tooltip: {
           filter: (item) => isShown(item.dataset as TracedDataset),

@@ -78,7 +78,7 @@ export class CurvesView {
     this.fileStem = runs.length === 1 ? runs[0].run.runId : 'comparison';
     this.charts = CHARTS.map((spec) => {
       const tools = [smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
-      const chart = new MetricChart(this.grid, spec, this.settings, { compare, onStepClick: compare ? undefined : this.callbacks.onStepClick }, tools);
+      const chart = new MetricChart(this.grid, spec, this.settings, { compare, onStepClick: compare ? undefined : this.callbacks.onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
       chart.setRuns(runs.map((r) => r.run));
       return chart;
     });

@@ -42,3 +42,66 @@ function csvField(value: string | number | undefined): string {
 export function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
 }
+
+export interface XY {
+  x: number;
+  y: number;
+}
+
+/**
+ * Min-max decimation kept up to date as points are appended: points fall into buckets of equal count; each bucket
+ * is drawn as its first, lowest, highest and last point (in x order), so every spike survives. When the buckets
+ * outnumber `maxBuckets`, neighbours merge and the bucket size doubles. Appending touches only the last bucket,
+ * so a live update costs O(buckets), not O(points) as re-decimating the whole series would.
+ */
+export class MinMaxDecimator<P extends XY> {
+  private bucketSize = 1;
+  /** Each bucket's representative points, in x order; all but the last are final until the next merge. */
+  private buckets: P[][] = [];
+  private lastBucketCount = 0;
+  private settled: P[] = [];
+
+  constructor(private readonly maxBuckets = 500) {}
+
+  add(point: P): void {
+    if (this.buckets.length === 0 || this.lastBucketCount >= this.bucketSize) {
+      if (this.buckets.length) this.settled.push(...this.buckets[this.buckets.length - 1]);
+      this.buckets.push([point]);
+      this.lastBucketCount = 1;
+      if (this.buckets.length > this.maxBuckets) this.merge();
+      return;
+    }
+    const last = this.buckets[this.buckets.length - 1];
+    this.buckets[this.buckets.length - 1] = representatives([...last, point]);
+    this.lastBucketCount += 1;
+  }
+
+  /** The points to draw: at most 4 per bucket. */
+  points(): P[] {
+    const last = this.buckets[this.buckets.length - 1] ?? [];
+    return this.settled.concat(last);
+  }
+
+  private merge(): void {
+    const merged: P[][] = [];
+    for (let i = 0; i < this.buckets.length; i += 2) merged.push(representatives(this.buckets.slice(i, i + 2).flat()));
+    this.bucketSize *= 2;
+    // The last merged bucket may be only partly full: it holds one old bucket (if their number was odd) or two.
+    this.lastBucketCount = this.buckets.length % 2 === 1 ? this.lastBucketCount : this.bucketSize / 2 + this.lastBucketCount;
+    this.buckets = merged;
+    this.settled = merged.slice(0, -1).flat();
+  }
+}
+
+/** First, min, max and last of points in x order (fewer when they coincide), still in x order. */
+function representatives<P extends XY>(points: P[]): P[] {
+  if (points.length <= 4) return points;
+  let min = points[0];
+  let max = points[0];
+  for (const p of points) {
+    if (p.y < min.y || Number.isNaN(min.y)) min = p;
+    if (p.y > max.y || Number.isNaN(max.y)) max = p;
+  }
+  const chosen = new Set([points[0], min, max, points[points.length - 1]]);
+  return points.filter((p) => chosen.has(p));
+}

@@ -229,6 +229,9 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.ok(record);
     await h.push({ type: 'rollouts', runId, record: summarizeStep({ ...record, step: next }, 'train') });
     await h.page.locator('.rollout-browser .summary', { hasText: `step ${next}:` }).waitFor();
+    // Charts out of view skip drawing until shown: the new point appears once the Curves tab is.
+    assert.strictEqual(await h.page.locator('figure[data-chart="reward"]').getAttribute('data-points'), String(STEPS));
+    await h.page.locator('button[data-tab="curves"]').click();
     await h.page.locator(`figure[data-chart="reward"][data-points="${next}"]`).waitFor({ state: 'attached' });
     assert.match((await h.page.locator('.progress').textContent()) ?? '', new RegExp(`step ${next}`));
   });

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import type { StepRollouts, TokenColumns } from '../../../src/protocol';
 import { nearest, visibleRange } from '../../../webview/ranges';
 import { DEFAULT_FILTER, visibleGroups } from '../../../webview/rolloutFilter';
-import { formatElapsed, smooth, toCsv } from '../../../webview/series';
+import { formatElapsed, MinMaxDecimator, smooth, toCsv } from '../../../webview/series';
 import { displayToken, domainOf, tokenColor, tokenValue, TokenPalette } from '../../../webview/tokenColors';
 
 const PALETTE: TokenPalette = { positive: [0, 200, 0], negative: [200, 0, 0], high: [0, 0, 200] };
@@ -71,5 +71,33 @@ describe('webview helpers (pure)', () => {
     assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, tied: 'only' }, 'index').map((g) => g.index), [1]);
     assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, truncatedOnly: true }, 'index').map((g) => g.rollouts), [[1]]);
     assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, maxReward: 0.5 }, 'index').map((g) => [g.index, g.rollouts]), [[0, [0]]]);
+  });
+});
+
+describe('incremental min-max decimation', () => {
+  const series = (n: number) => Array.from({ length: n }, (_, i) => ({ x: i, y: Math.sin(i / 7) * (i % 97 === 0 ? 10 : 1) }));
+
+  it('keeps every point while they fit, then at most 4 per bucket, in x order', () => {
+    const small = new MinMaxDecimator<{ x: number; y: number }>(50);
+    series(40).forEach((p) => small.add(p));
+    assert.deepStrictEqual(small.points(), series(40));
+    const big = new MinMaxDecimator<{ x: number; y: number }>(50);
+    const all = series(10007);
+    all.forEach((p) => big.add(p));
+    const shown = big.points();
+    assert.ok(shown.length <= 4 * 51, `${shown.length} points`);
+    assert.deepStrictEqual(shown.map((p) => p.x), [...shown.map((p) => p.x)].sort((a, b) => a - b));
+    assert.strictEqual(shown[0], all[0]);
+    assert.strictEqual(shown.at(-1), all.at(-1));
+  });
+
+  it('keeps the extremes of every bucket: a lone spike survives, wherever it falls', () => {
+    for (const at of [0, 1, 777, 4095, 4096, 4999]) {
+      const decimator = new MinMaxDecimator<{ x: number; y: number }>(64);
+      const all = Array.from({ length: 5000 }, (_, i) => ({ x: i, y: i === at ? 100 : i === 4999 - at ? -100 : Math.sin(i) }));
+      all.forEach((p) => decimator.add(p));
+      const shown = decimator.points();
+      assert.ok(shown.includes(all[at]) && shown.includes(all[4999 - at]), `spikes at ${at} and ${4999 - at}`);
+    }
   });
 });
