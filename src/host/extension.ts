@@ -37,7 +37,9 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
       },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('grpo.runsDirectory')) tree.refresh();
+      if (!e.affectsConfiguration('grpo.runsDirectory')) return;
+      tree.watchRunsDirectory();
+      tree.refresh();
     }),
     { dispose: () => DashboardPanel.active?.dispose() },
   );

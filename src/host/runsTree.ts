@@ -1,8 +1,9 @@
 /**
  * The "Runs" tree in the GRPO activity-bar container: runs (status icon; step and mean reward in the description)
  * → steps with rollouts (newest first) → groups → rollouts. Selecting a node reveals it in the dashboard. Steps are
- * listed from the host's step index, and a step's groups read just that step's line. Refreshes live while a
- * worker reports, coalesced to once a second.
+ * listed from the host's step index, and a step's groups read just that step's line. Refreshes live, coalesced to
+ * once a second: on every message of a worker this window started, and on changes to the runs directory's files
+ * (runs started elsewhere, e.g. by the CLI, or deleted).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -102,6 +103,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
   private readonly indexes = new Map<string, JsonlStepIndex>();
   private refreshTimer: NodeJS.Timeout | undefined;
+  private watcher: vscode.FileSystemWatcher | undefined;
 
   constructor(
     private readonly runsDir: () => string,
@@ -112,10 +114,21 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
       // Step counts and rewards change with every metrics message: coalesce them into one refresh a second.
       runs.onMessage(() => this.refreshSoon()),
     );
+    this.watchRunsDirectory();
   }
 
   refresh(): void {
     this.changeEmitter.fire();
+  }
+
+  /** (Re)starts watching the runs directory; call when the setting that names it changes. */
+  watchRunsDirectory(): void {
+    this.watcher?.dispose();
+    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(this.runsDir()), '*/{config.json,metrics.jsonl,events.jsonl}'));
+    const changed = () => this.refreshSoon();
+    this.watcher.onDidCreate(changed);
+    this.watcher.onDidChange(changed);
+    this.watcher.onDidDelete(changed);
   }
 
   getTreeItem(element: RunsTreeItem): vscode.TreeItem {
@@ -135,6 +148,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
 
   dispose(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.watcher?.dispose();
     this.disposables.forEach((d) => d.dispose());
   }
 

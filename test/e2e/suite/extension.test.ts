@@ -149,6 +149,25 @@ export function registerExtensionTests(): void {
       assert.deepStrictEqual(panel.lastReveal, { step: step.step, group: 0, rollout: 1 });
     });
 
+    it('the tree refreshes by itself when a run appears that this window did not start (e.g. from the CLI)', async () => {
+      const runDir = path.join(api.runsDirectory(), '20990101-000000-from-cli');
+      // Let refreshes still pending from earlier runs (coalesced to 1 s) fire first, so the one awaited is the watcher's.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const refreshed = new Promise<void>((resolve) => {
+        const listener = api.tree.onDidChangeTreeData(() => {
+          listener.dispose();
+          resolve();
+        });
+      });
+      fs.mkdirSync(runDir);
+      fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
+      fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 1, time: Date.now(), metrics: { reward: 0.25 } }) + '\n');
+      await Promise.race([refreshed, new Promise((_, reject) => setTimeout(() => reject(new Error('no refresh within 10 s')), 10000))]);
+      const item = api.tree.getChildren().find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
+      assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250');
+      fs.rmSync(runDir, { recursive: true, force: true });
+    });
+
     it('compares two runs in one dashboard', async () => {
       const runDirs = fs.readdirSync(api.runsDirectory()).sort().slice(-2).map((name) => path.join(api.runsDirectory(), name));
       const items = runDirs.map((dir) => api.tree.getChildren().find((item) => 'summary' in item && item.summary.runDir === dir));
