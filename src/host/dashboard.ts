@@ -10,6 +10,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { HostToWebviewMessage, RevealTarget, RunStatus, WebviewState, WebviewToHostMessage } from '../protocol';
 import { dashboardHtml } from './dashboardHtml';
+import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
 import { readSnapshot } from './runStore';
 import { RunManager } from './runManager';
@@ -34,6 +35,8 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly readyListeners: (() => void)[] = [];
   private isReady = false;
   private readonly requests: RunRequests;
+  /** Watches the files of shown runs that no worker of this window writes (a CLI run, say), for live updates. */
+  private followers: vscode.Disposable[] = [];
 
   /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
   static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
@@ -129,6 +132,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   dispose(): void {
     if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    this.followers.forEach((f) => f.dispose());
     this.panel.dispose();
     while (this.disposables.length) this.disposables.pop()?.dispose();
   }
@@ -142,6 +146,30 @@ export class DashboardPanel implements vscode.Disposable {
     this.panel.title = view.kind === 'run' ? `GRPO: ${ids[0]}` : `GRPO: compare ${ids.length} runs`;
     this.viewMessage = view.kind === 'run' ? { type: 'show', runId: ids[0], reveal: view.reveal } : { type: 'compare', runIds: ids };
     if (this.isReady) this.post(this.viewMessage);
+    this.followOtherWriters();
+  }
+
+  private followOtherWriters(): void {
+    this.followers.forEach((f) => f.dispose());
+    this.followers = [...this.shown]
+      .filter(([runId]) => !this.runs.isLive(runId))
+      .map(([runId, runDir]) => {
+        const follower = new RunFollower(runDir);
+        const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(runDir), '*.jsonl'));
+        const poll = () => this.postFollowed(runId, follower);
+        watcher.onDidChange(poll);
+        watcher.onDidCreate(poll);
+        return watcher;
+      });
+  }
+
+  private postFollowed(runId: string, follower: RunFollower): void {
+    // Once this window's own worker writes the run (started after the panel opened), IPC brings the records.
+    if (this.runs.isLive(runId)) return;
+    const { metrics, events, rollouts } = follower.poll();
+    for (const record of metrics) this.post({ type: 'metrics', runId, record });
+    if (rollouts) this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, rollouts) });
+    for (const event of events) this.post({ type: 'event', runId, event });
   }
 
   private whenReady(action: () => void): void {

@@ -3,6 +3,7 @@
  * example → the dashboard shows charts with data and rollout rows. Saves screenshots under test-results/.
  * usage: node ui.js <server-url> <extension-dir> <workspace-folder> <results-dir>
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { launchChromium, workbenchUrl } from './browser';
@@ -121,6 +122,23 @@ async function main(): Promise<void> {
       await page.waitForTimeout(300);
       await page.screenshot({ path: path.join(resultsDir, 'tree.png') });
       log(`screenshot: ${path.join(resultsDir, 'tree.png')}`);
+    });
+
+    await check('a run written by another process (e.g. the CLI) updates the dashboard live', async () => {
+      const runDir = path.join(folder, '.grpo', 'runs', '20990101-000000-cli-run');
+      fs.mkdirSync(runDir, { recursive: true });
+      fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
+      const line = (step: number) => JSON.stringify({ step, time: Date.now(), metrics: { reward: step / 10, kl: 0.01 * step } }) + '\n';
+      fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), line(1));
+      await runCommand(page, 'GRPO: Open Dashboard');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cli-run' }).first().click();
+      const reward = frame.locator('figure.chart[data-chart="reward"]');
+      await frame.locator('h1', { hasText: 'bandit-seed-000' }).waitFor({ timeout: 15000 });
+      await frame.locator('button[data-tab="curves"]').click();
+      await frame.locator('figure.chart[data-chart="kl"][data-points="1"]').waitFor({ state: 'attached', timeout: 15000 });
+      fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), line(2) + line(3));
+      await frame.locator('figure.chart[data-chart="kl"][data-points="3"]').waitFor({ state: 'attached', timeout: 15000 });
+      log(`followed a run written outside VS Code: ${await reward.getAttribute('data-points')} reward points`);
     });
 
     await check('the webview raised no CSP errors', async () => {
