@@ -12,7 +12,7 @@ import { HostToWebviewMessage, RevealTarget, RunStatus, WebviewState, WebviewToH
 import { dashboardHtml } from './dashboardHtml';
 import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
-import { readSnapshot } from './runStore';
+import { readSummary } from './runStore';
 import { RunManager } from './runManager';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
@@ -179,7 +179,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   private postStatus(): void {
     for (const [runId, runDir] of this.shown) {
-      const status: RunStatus = readSnapshot(runDir, this.runs.isLive(runId)).status;
+      const status: RunStatus = readSummary(runDir, this.runs.isLive(runId)).status;
       this.post({ type: 'status', runId, status });
     }
   }

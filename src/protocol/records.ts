@@ -119,7 +119,7 @@ export type RunEvent = StartedEvent | LogEvent | ErrorEvent | FinishedEvent;
 /** Status of a run as seen from its directory (plus liveness of its worker, when known). */
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';
 
-/** Everything a dashboard needs to draw a run from scratch. */
+/** Everything a dashboard needs to draw a run's curves from scratch; rollouts are read one step at a time. */
 export interface RunSnapshot {
   runId: string;
   runDir: string;
@@ -128,6 +128,4 @@ export interface RunSnapshot {
   started: StartedEvent | undefined;
   events: RunEvent[];
   metrics: MetricsRecord[];
-  /** The most recent rollouts record, if any: the full history stays on disk. */
-  latestRollouts: RolloutsRecord | undefined;
 }
