@@ -10,6 +10,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { HostToWebviewMessage, RevealTarget, RunStatus, WebviewState, WebviewToHostMessage } from '../protocol';
 import { dashboardHtml } from './dashboardHtml';
+import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
 import { readSummary } from './runStore';
@@ -155,11 +156,7 @@ export class DashboardPanel implements vscode.Disposable {
       .filter(([runId]) => !this.runs.isLive(runId))
       .map(([runId, runDir]) => {
         const follower = new RunFollower(runDir);
-        const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(runDir), '*.jsonl'));
-        const poll = () => this.postFollowed(runId, follower);
-        watcher.onDidChange(poll);
-        watcher.onDidCreate(poll);
-        return watcher;
+        return watchFolder(runDir, false, () => this.postFollowed(runId, follower));
       });
   }
 

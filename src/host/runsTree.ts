@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import { GroupRecord, MetricsRecord, parseJsonl, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
+import { watchFolder, Watch } from './fileWatch';
 import { JsonlStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
@@ -103,7 +104,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
   private readonly indexes = new Map<string, JsonlStepIndex>();
   private refreshTimer: NodeJS.Timeout | undefined;
-  private watcher: vscode.FileSystemWatcher | undefined;
+  private watcher: Watch | undefined;
 
   constructor(
     private readonly runsDir: () => string,
@@ -124,11 +125,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   /** (Re)starts watching the runs directory; call when the setting that names it changes. */
   watchRunsDirectory(): void {
     this.watcher?.dispose();
-    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(this.runsDir()), '*/{config.json,metrics.jsonl,events.jsonl}'));
-    const changed = () => this.refreshSoon();
-    this.watcher.onDidCreate(changed);
-    this.watcher.onDidChange(changed);
-    this.watcher.onDidDelete(changed);
+    this.watcher = watchFolder(this.runsDir(), true, () => this.refreshSoon());
   }
 
   getTreeItem(element: RunsTreeItem): vscode.TreeItem {
