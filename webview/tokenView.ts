@@ -6,7 +6,7 @@
 import type { TokenColumns } from '../src/protocol/records';
 import type { GroupSummary, RolloutSummary, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
-import { themeColor, parseHex } from './theme';
+import { onThemeChange, parseHex, themeColor } from './theme';
 import { displayToken, Domain, hasQuantity, QUANTITIES, QUANTITY_ORDER, Rgb, tokenColor, TokenPalette, tokenValue } from './tokenColors';
 import { labelled, select, setOptions } from './toolkit';
 
@@ -64,6 +64,8 @@ export class TokenView {
     this.facts.className = 'facts';
     this.element.append(this.heading, this.facts, controls, this.tokensElement, this.card);
     this.clear();
+    // Token colours come from the theme's chart palette.
+    onThemeChange(() => this.render());
   }
 
   get colorBy(): TokenQuantity {
