@@ -152,6 +152,28 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await screenshot(h, 'tokens');
   });
 
+  it('follows a theme switch: token colours take the new palette', async () => {
+    const h = await openRun(runId, 'rollouts');
+    await selectCard(h, 1, 0);
+    const hues = async () => {
+      const colors = await h.page.locator('.token-view .token').evaluateAll((spans) => spans.map((s) => (s as HTMLElement).style.backgroundColor).filter(Boolean));
+      return new Set(colors.map((c) => c.replace(/, [\d.]+\)$/, '')));
+    };
+    const dark = new Set(['rgba(137, 209, 133', 'rgba(241, 76, 76']);
+    const light = new Set(['rgba(56, 138, 52', 'rgba(229, 20, 0']);
+    const before = await hues();
+    assert.ok(before.size > 0 && [...before].every((c) => dark.has(c)), [...before].join(' | '));
+    // What VS Code does on a theme switch: new variable values, then the body's theme class.
+    await h.page.evaluate(() => {
+      document.documentElement.style.setProperty('--vscode-charts-green', '#388a34');
+      document.documentElement.style.setProperty('--vscode-charts-red', '#e51400');
+      document.body.className = 'vscode-light';
+    });
+    for (let i = 0; i < 50 && [...(await hues())].some((c) => dark.has(c)); i++) await h.page.waitForTimeout(20);
+    const after = await hues();
+    assert.ok(after.size > 0 && [...after].every((c) => light.has(c)), [...after].join(' | '));
+  });
+
   it('shows hostile model output as text, and whitespace and special tokens visibly', async () => {
     const h = await openRun(runId, 'rollouts');
     const texts = await h.page.locator('.card[data-group="0"] .card-text').allTextContents();
