@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: build, unit + integration tests (mocha), then the real-VS-Code tests. Prints one closing line,
+# `npm test`: build, unit + integration tests (mocha), the webview tests (Chromium), then the real-VS-Code tests. Prints one closing line,
 # "tests: N passed, M failed", summed over all stages; exits non-zero if any stage failed.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +19,7 @@ run_stage() {
 run_stage "build" npm run --silent build
 if [ $status -eq 0 ]; then
   run_stage "unit and integration tests (mocha)" npx mocha --color=false
+  run_stage "webview tests (Playwright in headless Chromium, fixtures)" npx mocha --color=false --config test/webview/.mocharc.json
   run_stage "extension tests in a real VS Code" bash test/e2e/run.sh
 fi
 

@@ -1,105 +1,225 @@
 /**
- * The dashboard app: a header with the run's status and backend, live charts of reward and KL (and loss,
- * entropy), and the latest rollouts. All state comes from the host (src/protocol/webview.ts).
+ * The dashboard app. One run: a header (status, backend, progress, Stop), and three tabs — curves, the rollout
+ * browser, and one prompt across steps. Several runs: their curves overlaid and their config differences. All
+ * state comes from the host (src/protocol/webview.ts); what the user chose (tab, step, colouring, filters) is kept
+ * with setState, so a reloaded webview comes back as it was.
  */
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus } from '../src/protocol/records';
-import type { HostToWebviewMessage } from '../src/protocol/webview';
-import { MetricChart, SeriesSpec } from './charts';
-import { RolloutTable } from './rollouts';
+import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
+import { SERIES_COLORS } from './chartSpecs';
+import { configDiffTable } from './configDiff';
+import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
+import { PromptHistoryView } from './promptHistory';
+import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
 import { listen, request, vscode } from './rpc';
-import { button, setDisabled, tag } from './toolkit';
+import { themeColor } from './theme';
+import { button, setDisabled, tabs, tag } from './toolkit';
 
-const CHARTS: { title: string; series: SeriesSpec[] }[] = [
-  { title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', color: '--vscode-charts-green', band: 'reward_std' }] },
-  { title: 'KL', series: [{ key: 'kl', label: 'kl', color: '--vscode-charts-orange' }] },
-  { title: 'Loss', series: [{ key: 'loss', label: 'loss', color: '--vscode-charts-blue' }] },
-  { title: 'Entropy', series: [{ key: 'entropy', label: 'entropy', color: '--vscode-charts-purple' }] },
+type PushMessage = Exclude<HostToWebviewMessage, { type: 'response' }>;
+type LiveMessage = Exclude<PushMessage, { type: 'show' } | { type: 'compare' }>;
+
+const TABS: { value: DashboardTab; label: string }[] = [
+  { value: 'curves', label: 'Curves' },
+  { value: 'rollouts', label: 'Rollouts' },
+  { value: 'prompt', label: 'Prompt history' },
 ];
 
 class Dashboard {
-  private runId: string | undefined;
-  private lastStep = 0;
+  private state: WebviewState;
+  /** Runs shown now: one, or the compared ones. */
+  private runIds: string[] = [];
+  private comparing = false;
   private loading = false;
+  private readonly queued: LiveMessage[] = [];
+  private lastStep = 0;
   private status: RunStatus = 'running';
   private maxSteps: number | undefined;
+
   private readonly title = document.createElement('h1');
   private readonly statusSlot = document.createElement('span');
   private readonly details = document.createElement('span');
   private readonly progress = document.createElement('span');
-  private readonly stopButton = button('Stop', () => this.stop());
+  private readonly stopButton = button('Stop', () => void this.stop());
   private readonly message = document.createElement('pre');
-  private readonly charts: MetricChart[];
-  private readonly rollouts: RolloutTable;
+  private readonly tabBar = tabs(TABS, (tab) => this.selectTab(tab));
+  private readonly curves: CurvesView;
+  private browser: RolloutBrowser;
+  private readonly browserSlot = document.createElement('div');
+  private readonly history: PromptHistoryView;
+  private readonly compareSlot = document.createElement('div');
 
   constructor(root: HTMLElement) {
+    this.state = vscode.getState() ?? {};
     const header = document.createElement('header');
     this.details.className = 'details';
     this.progress.className = 'progress';
     this.message.className = 'message';
     this.message.hidden = true;
     header.append(this.title, this.statusSlot, this.progress, this.details, this.stopButton);
-    const chartGrid = document.createElement('div');
-    chartGrid.className = 'charts';
-    root.append(header, this.message, chartGrid);
-    this.charts = CHARTS.map((c) => new MetricChart(chartGrid, c.title, c.series));
-    this.rollouts = new RolloutTable(root);
+    this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, {
+      onSettingsChange: (curves) => this.save({ curves }),
+      onStepClick: (_runId, step) => this.openStep({ step }),
+      save: (fileName, content, encoding) => void this.saveFile(fileName, content, encoding),
+    });
+    this.browser = this.newBrowser();
+    this.browserSlot.className = 'tab-panel';
+    this.history = new PromptHistoryView({
+      fetch: (prompt) => request('getPromptHistory', { runId: this.runIds[0], prompt }),
+      open: (target) => this.openStep(target),
+    });
+    this.compareSlot.className = 'compare';
+    root.append(header, this.message, this.tabBar.element, this.curves.element, this.browserSlot, this.history.element, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
+    this.selectTab(this.state.tab ?? 'curves');
   }
 
-  onMessage(message: Exclude<HostToWebviewMessage, { type: 'response' }>): void {
+  onMessage(message: PushMessage): void {
     if (message.type === 'show') {
-      void this.load(message.runId);
+      if (message.runId === this.runIds[0] && !this.comparing && !this.loading) {
+        if (message.reveal) this.openStep(message.reveal);
+      } else void this.load(message.runId, message.reveal);
       return;
     }
-    if (message.runId !== this.runId || this.loading) return;
+    if (message.type === 'compare') {
+      void this.loadComparison(message.runIds);
+      return;
+    }
+    if (!this.runIds.includes(message.runId)) return;
+    if (this.loading) this.queued.push(message);
+    else this.applyLive(message);
+  }
+
+  private applyLive(message: LiveMessage): void {
     switch (message.type) {
       case 'metrics':
-        this.addMetrics(message.record);
+        this.addMetrics(message.runId, message.record);
         break;
       case 'rollouts':
-        this.rollouts.show(message.record);
+        if (!this.comparing) this.browser.addLiveRecord(message.record);
         break;
       case 'event':
-        this.applyEvent(message.event);
+        if (!this.comparing) this.applyEvent(message.event);
         break;
       case 'status':
-        this.setStatus(message.status);
+        if (!this.comparing) this.setStatus(message.status);
         break;
     }
   }
 
-  private async load(runId: string): Promise<void> {
-    this.runId = runId;
+  private newBrowser(): RolloutBrowser {
+    return new RolloutBrowser(this.state.rollouts ?? DEFAULT_BROWSER_STATE, {
+      fetch: (step, source) => request('getRollouts', { runId: this.runIds[0], step, source }),
+      fetchTokens: (step, source, group, rollout) => request('getTokens', { runId: this.runIds[0], step, source, group, rollout }),
+      onStateChange: (rollouts) => this.save({ rollouts }),
+      openPromptHistory: (prompt) => {
+        this.save({ prompt });
+        void this.history.show(prompt);
+        this.selectTab('prompt');
+      },
+    });
+  }
+
+  private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {
+    const sameRun = this.state.runId === runId && !this.state.compareRunIds;
+    // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
+    this.state = sameRun ? this.state : { curves: this.state.curves, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
+    this.save({ runId, compareRunIds: undefined });
+    this.runIds = [runId];
+    this.comparing = false;
     this.loading = true;
-    vscode.setState({ runId });
     this.title.textContent = runId;
+    this.compareSlot.replaceChildren();
+    this.showRunTabs(true);
+    this.browser = this.newBrowser();
+    this.browserSlot.replaceChildren(this.browser.element);
     try {
-      this.render(await request('getSnapshot', { runId }));
+      const [snapshot, steps] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId })]);
+      this.render(snapshot, steps);
+      if (reveal) this.openStep(reveal);
+      if (this.state.prompt) void this.history.show(this.state.prompt);
+      else this.history.clear();
     } catch (err) {
       this.showMessage(`Cannot read run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       this.loading = false;
+      this.queued.splice(0).forEach((m) => this.applyLive(m));
     }
   }
 
-  private render(snapshot: RunSnapshot): void {
+  private render(snapshot: RunSnapshot, steps: RolloutSteps): void {
     this.maxSteps = snapshot.config?.optimization?.max_steps;
     this.title.textContent = snapshot.config?.name ?? snapshot.runId;
     this.title.title = snapshot.runDir;
     this.message.hidden = true;
+    this.details.textContent = '';
     for (const event of snapshot.events) this.applyEvent(event);
     this.setStatus(snapshot.status);
-    this.charts.forEach((chart) => chart.setRecords(snapshot.metrics));
+    const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.started?.time };
+    this.curves.show([{ run, records: snapshot.metrics }], false);
     this.lastStep = snapshot.metrics.at(-1)?.step ?? 0;
     this.updateProgress();
-    this.rollouts.show(snapshot.latestRollouts);
+    this.browser.setSteps(steps);
   }
 
-  private addMetrics(record: MetricsRecord): void {
-    if (record.step <= this.lastStep) return;
-    this.lastStep = record.step;
-    this.charts.forEach((chart) => chart.append(record));
-    this.updateProgress();
+  private async loadComparison(runIds: string[]): Promise<void> {
+    this.save({ compareRunIds: runIds, tab: 'curves' });
+    this.runIds = runIds;
+    this.comparing = true;
+    this.loading = true;
+    this.showRunTabs(false);
+    this.selectTab('curves');
+    this.title.textContent = `Comparing ${runIds.length} runs`;
+    this.statusSlot.replaceChildren();
+    this.progress.textContent = '';
+    this.details.textContent = '';
+    setDisabled(this.stopButton, true);
+    try {
+      const comparison: Comparison = await request('getComparison', { runIds });
+      const colors = comparison.runs.map((_, i) => themeColor(SERIES_COLORS[i % SERIES_COLORS.length], '#3794ff'));
+      this.details.textContent = comparison.runs.map((r) => `${r.name} (${r.status})`).join(' · ');
+      this.curves.show(
+        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.name, startTime: r.metrics[0]?.time }, records: r.metrics })),
+        true,
+      );
+      this.compareSlot.replaceChildren(configDiffTable(comparison, colors));
+    } catch (err) {
+      this.showMessage(`Cannot compare: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.loading = false;
+      this.queued.splice(0).forEach((m) => this.applyLive(m));
+    }
+  }
+
+  private showRunTabs(visible: boolean): void {
+    this.tabBar.show('rollouts', visible);
+    this.tabBar.show('prompt', visible);
+    this.stopButton.hidden = !visible;
+    this.compareSlot.hidden = visible;
+  }
+
+  private selectTab(tab: DashboardTab): void {
+    const shown = this.comparing ? 'curves' : tab;
+    this.tabBar.select(shown);
+    this.curves.element.hidden = shown !== 'curves';
+    this.browserSlot.hidden = shown !== 'rollouts';
+    this.history.element.hidden = shown !== 'prompt';
+    if (!this.comparing) this.save({ tab: shown });
+    if (shown === 'rollouts') this.browser.focusList();
+  }
+
+  /** Click on a curve, a prompt-history entry or a tree node: the rollout browser at that step. */
+  private openStep(target: RevealTarget): void {
+    this.selectTab('rollouts');
+    this.browser.reveal(target);
+  }
+
+  private addMetrics(runId: string, record: MetricsRecord): void {
+    if (!this.comparing) {
+      if (record.step <= this.lastStep) return;
+      this.lastStep = record.step;
+      this.updateProgress();
+    }
+    this.curves.append(runId, record);
   }
 
   private applyEvent(event: RunEvent): void {
@@ -136,10 +256,23 @@ class Dashboard {
     this.message.hidden = false;
   }
 
+  private save(change: Partial<WebviewState>): void {
+    this.state = { ...this.state, ...change };
+    vscode.setState(this.state);
+  }
+
+  private async saveFile(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<void> {
+    try {
+      await request('saveFile', { fileName, content, encoding });
+    } catch (err) {
+      this.showMessage(`Export failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   private async stop(): Promise<void> {
-    if (!this.runId || this.status !== 'running') return;
+    if (this.comparing || this.status !== 'running') return;
     setDisabled(this.stopButton, true);
-    await request('stopRun', { runId: this.runId });
+    await request('stopRun', { runId: this.runIds[0] });
   }
 }
 

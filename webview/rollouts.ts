@@ -1,69 +1,501 @@
 /**
- * The latest step's rollouts as a table: one row per completion, grouped by prompt. Model output is untrusted and
- * only ever inserted with textContent.
+ * The rollout browser: a step scrubber over every step that has rollouts (training or validation), that step's
+ * groups (each prompt with its G completions side by side), sort and filter, and the per-token view of the
+ * selected completion. The group list is virtualised (only rows in view exist, and only the cards in view within
+ * a row), so a step with thousands of rollouts opens as fast as a small one. Keyboard: ←/→ completion, ↑/↓ group,
+ * PageUp/PageDown step, Home/End first/last group, H the selected prompt's history.
  */
-import type { RolloutsRecord } from '../src/protocol/records';
+import type { RolloutSource, TokenColumns } from '../src/protocol/records';
+import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
+import { formatValue } from './charts';
+import { nearest, visibleRange } from './ranges';
+import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
+import { Domain } from './tokenColors';
+import { TokenView } from './tokenView';
+import { checkbox, labelled, select, smallButton, textField } from './toolkit';
 
-function cell(row: HTMLTableRowElement, text: string, className?: string): HTMLTableCellElement {
-  const td = row.insertCell();
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
+export const DEFAULT_BROWSER_STATE: RolloutBrowserState = {
+  source: 'train',
+  step: undefined,
+  group: undefined,
+  rollout: undefined,
+  colorBy: 'advantage',
+  sort: 'index',
+  filter: DEFAULT_FILTER,
+  followLatest: true,
+};
+
+/** Row and card sizes in px; dashboard.css sizes .group-row and .card to match. */
+const ROW_HEIGHT = 188;
+const CARD_WIDTH = 236;
+const OVERSCAN = 2;
+
+export interface RolloutBrowserHost {
+  fetch(step: number, source: RolloutSource): Promise<StepRollouts | undefined>;
+  fetchTokens(step: number, source: RolloutSource, group: number, rollout: number): Promise<TokenColumns | undefined>;
+  onStateChange(state: RolloutBrowserState): void;
+  openPromptHistory(prompt: string): void;
+}
+
+function text(tag: string, className: string, content: string): HTMLElement {
+  const el = document.createElement(tag);
+  el.className = className;
+  el.textContent = content;
+  return el;
 }
 
 function signClass(value: number): string {
   return value > 0 ? 'positive' : value < 0 ? 'negative' : 'zero';
 }
 
-/** Shows whitespace that would otherwise vanish in a cell. */
-function visibleText(text: string): string {
-  return text.length === 0 ? '∅ (empty)' : text.replace(/\n/g, '↵\n');
-}
+export class RolloutBrowser {
+  readonly element = document.createElement('section');
+  private state: RolloutBrowserState;
+  private steps: RolloutSteps = { train: [], eval: [] };
+  private record: StepRollouts | undefined;
+  private groups: VisibleGroup[] = [];
+  private readonly rows = new Map<number, HTMLElement>();
+  private loadToken = 0;
+  private scrubTimer: number | undefined;
 
-export class RolloutTable {
-  private readonly heading = document.createElement('h2');
-  private readonly table = document.createElement('table');
+  private readonly sourceSelect: HTMLSelectElement;
+  private readonly scrubber: HTMLInputElement;
+  private readonly stepInput: HTMLInputElement;
+  private readonly stepCount = document.createElement('span');
+  private readonly followCheckbox: HTMLInputElement;
+  private readonly summary = document.createElement('span');
+  private readonly list = document.createElement('div');
+  private readonly spacer = document.createElement('div');
+  private readonly tokenView: TokenView;
 
-  constructor(container: HTMLElement) {
-    const section = document.createElement('section');
-    section.className = 'rollouts';
-    this.heading.textContent = 'Rollouts';
-    this.table.className = 'rollout-table';
-    const head = this.table.createTHead().insertRow();
-    for (const title of ['group', 'prompt', 'completion', 'reward', 'advantage', 'finish']) {
-      const th = document.createElement('th');
-      th.textContent = title;
-      head.append(th);
-    }
-    this.table.createTBody();
-    section.append(this.heading, this.table);
-    container.append(section);
-  }
-
-  get rowCount(): number {
-    return this.table.tBodies[0].rows.length;
-  }
-
-  show(record: RolloutsRecord | undefined): void {
-    const body = this.table.tBodies[0];
-    body.replaceChildren();
-    if (!record) {
-      this.heading.textContent = 'Rollouts (none yet)';
-      return;
-    }
-    const total = record.groups.reduce((n, g) => n + g.rollouts.length, 0);
-    this.heading.textContent = `Rollouts at step ${record.step} (${record.groups.length} group${record.groups.length === 1 ? '' : 's'}, ${total} completions)`;
-    record.groups.forEach((group, g) => {
-      group.rollouts.forEach((rollout, i) => {
-        const row = body.insertRow();
-        row.className = i === 0 ? 'group-start' : '';
-        cell(row, i === 0 ? String(g + 1) : '');
-        cell(row, i === 0 ? visibleText(group.prompt) : '', 'text');
-        cell(row, visibleText(rollout.completion), 'text completion');
-        cell(row, rollout.reward.toFixed(3), 'number');
-        cell(row, rollout.advantage.toFixed(3), `number ${signClass(rollout.advantage)}`);
-        cell(row, rollout.finish_reason);
-      });
+  constructor(
+    initial: RolloutBrowserState,
+    private readonly host: RolloutBrowserHost,
+  ) {
+    this.state = { ...initial, filter: { ...initial.filter } };
+    this.element.className = 'rollout-browser';
+    this.sourceSelect = select<RolloutSource>(
+      [
+        { value: 'train', label: 'training' },
+        { value: 'eval', label: 'validation' },
+      ],
+      this.state.source,
+      (source) => this.switchSource(source),
+    );
+    this.scrubber = document.createElement('input');
+    this.scrubber.type = 'range';
+    this.scrubber.className = 'scrubber';
+    this.scrubber.min = '0';
+    this.scrubber.setAttribute('aria-label', 'step');
+    this.scrubber.addEventListener('input', () => this.scrubTo(Number(this.scrubber.value)));
+    this.stepInput = textField('step', '', () => undefined, 'number');
+    this.stepInput.className = 'step-input';
+    this.stepInput.addEventListener('change', () => this.goToStep(Number(this.stepInput.value)));
+    this.followCheckbox = checkbox(this.state.followLatest, (follow) => {
+      this.setState({ followLatest: follow });
+      const latest = this.currentSteps().at(-1);
+      if (follow && latest !== undefined) this.goToStep(latest);
     });
+
+    const scrubBar = document.createElement('div');
+    scrubBar.className = 'toolbar scrub-bar';
+    scrubBar.append(
+      labelled('Samples', this.sourceSelect),
+      smallButton('◀', 'Previous step (PageUp)', () => this.stepBy(-1)),
+      this.scrubber,
+      smallButton('▶', 'Next step (PageDown)', () => this.stepBy(1)),
+      labelled('step', this.stepInput),
+      this.stepCount,
+      labelled('follow latest', this.followCheckbox),
+    );
+
+    const filterBar = document.createElement('div');
+    filterBar.className = 'toolbar filter-bar';
+    const f = this.state.filter;
+    const numberOrUndefined = (v: string) => (v.trim() === '' || !Number.isFinite(Number(v)) ? undefined : Number(v));
+    const search = textField('search prompt and completions', f.search, (search) => this.setFilter({ search }));
+    search.className = 'search';
+    filterBar.append(
+      search,
+      labelled('reward ≥', textField('min', f.minReward === undefined ? '' : String(f.minReward), (v) => this.setFilter({ minReward: numberOrUndefined(v) }), 'number')),
+      labelled('≤', textField('max', f.maxReward === undefined ? '' : String(f.maxReward), (v) => this.setFilter({ maxReward: numberOrUndefined(v) }), 'number')),
+      labelled(
+        'tied groups',
+        select<RolloutFilter['tied']>(
+          [
+            { value: 'any', label: 'show' },
+            { value: 'hide', label: 'hide' },
+            { value: 'only', label: 'only' },
+          ],
+          f.tied,
+          (tied) => this.setFilter({ tied }),
+        ),
+      ),
+      labelled('truncated only', checkbox(f.truncatedOnly, (truncatedOnly) => this.setFilter({ truncatedOnly }))),
+      labelled(
+        'sort',
+        select<GroupSort>(
+          [
+            { value: 'index', label: 'as sampled' },
+            { value: 'reward-desc', label: 'mean reward ↓' },
+            { value: 'reward-asc', label: 'mean reward ↑' },
+            { value: 'std-desc', label: 'reward spread ↓' },
+            { value: 'length-desc', label: 'length ↓' },
+          ],
+          this.state.sort,
+          (sort) => {
+            this.setState({ sort });
+            this.refilter();
+          },
+        ),
+      ),
+      this.summary,
+    );
+    this.summary.className = 'summary';
+
+    this.list.className = 'group-list';
+    this.list.tabIndex = 0;
+    this.list.setAttribute('role', 'listbox');
+    this.list.setAttribute('aria-label', 'groups and completions');
+    this.spacer.className = 'spacer';
+    this.list.append(this.spacer);
+    this.list.addEventListener('scroll', () => this.renderWindow());
+    this.list.addEventListener('keydown', (e) => this.onKey(e));
+    this.tokenView = new TokenView(this.state.colorBy, (q) => this.domainOf(q), (colorBy) => this.setState({ colorBy }));
+
+    const body = document.createElement('div');
+    body.className = 'browser-body';
+    body.append(this.list, this.tokenView.element);
+    this.element.append(scrubBar, filterBar, body);
+    // Rows are laid out for the list's width: lay them out again when it changes (a tab shown, the panel resized).
+    let width = 0;
+    new ResizeObserver(() => {
+      if (this.list.clientWidth !== width) this.clearRows();
+      width = this.list.clientWidth;
+      this.renderWindow();
+    }).observe(this.list);
+  }
+
+  get currentState(): RolloutBrowserState {
+    return this.state;
+  }
+
+  /** The steps on disk (from the host); shows the saved step, or the latest one. */
+  setSteps(steps: RolloutSteps): void {
+    this.steps = steps;
+    this.sourceSelect.hidden = steps.eval.length === 0;
+    if (steps.eval.length === 0 && this.state.source === 'eval') this.state.source = 'train';
+    this.updateScrubber();
+    const target = this.state.followLatest || this.state.step === undefined ? this.currentSteps().at(-1) : this.state.step;
+    if (target !== undefined) this.goToStep(target, { group: this.state.group, rollout: this.state.rollout });
+    else this.showRecord(undefined);
+  }
+
+  /** A live record from the worker: added to the scrubber, and shown if following the latest step. */
+  addLiveRecord(record: StepRollouts): void {
+    const steps = this.steps.train;
+    if (steps.at(-1) === undefined || record.step > (steps.at(-1) ?? -Infinity)) steps.push(record.step);
+    else if (!steps.includes(record.step)) this.steps.train = [...steps, record.step].sort((a, b) => a - b);
+    this.updateScrubber();
+    if (this.state.followLatest && this.state.source === 'train') {
+      this.loadToken++;
+      this.showRecord(record, { group: this.state.group, rollout: this.state.rollout });
+    }
+  }
+
+  reveal(target: RevealTarget): void {
+    if (target.source && target.source !== this.state.source) {
+      this.state.source = target.source;
+      this.sourceSelect.value = target.source;
+      this.updateScrubber();
+    }
+    this.setState({ followLatest: false });
+    this.followCheckbox.checked = false;
+    this.goToStep(target.step, { group: target.group, rollout: target.rollout });
+  }
+
+  /** Loads the step nearest to `step` that has rollouts, then selects `select` (or keeps the selection). */
+  goToStep(step: number, select: { group?: number; rollout?: number } = {}): void {
+    const target = nearest(this.currentSteps(), step);
+    if (target === undefined) return;
+    const token = ++this.loadToken;
+    const source = this.state.source;
+    performance.mark('grpo:open-step:start');
+    this.setState({ step: target });
+    this.updateScrubber();
+    void this.host.fetch(target, source).then(
+      (record) => {
+        if (token !== this.loadToken) return;
+        performance.mark('grpo:render-step:start');
+        this.showRecord(record, { group: select.group ?? this.state.group, rollout: select.rollout ?? this.state.rollout });
+        performance.measure('grpo:render-step', 'grpo:render-step:start');
+        performance.measure('grpo:open-step', 'grpo:open-step:start');
+      },
+      (err: unknown) => {
+        if (token === this.loadToken) this.summary.textContent = `Cannot read step ${target}: ${err instanceof Error ? err.message : String(err)}`;
+      },
+    );
+  }
+
+  focusList(): void {
+    this.list.focus();
+  }
+
+  private currentSteps(): number[] {
+    return this.steps[this.state.source];
+  }
+
+  private switchSource(source: RolloutSource): void {
+    this.setState({ source });
+    this.updateScrubber();
+    const steps = this.currentSteps();
+    const target = this.state.step ?? steps.at(-1);
+    if (target !== undefined) this.goToStep(target);
+    else this.showRecord(undefined);
+  }
+
+  private stepBy(delta: number): void {
+    const steps = this.currentSteps();
+    const index = this.state.step === undefined ? steps.length - 1 : steps.indexOf(this.state.step) + delta;
+    if (index >= 0 && index < steps.length) {
+      this.setFollow(index === steps.length - 1 && this.state.followLatest);
+      this.goToStep(steps[index]);
+    }
+  }
+
+  private scrubTo(index: number): void {
+    const steps = this.currentSteps();
+    this.stepInput.value = String(steps[index] ?? '');
+    // Dragging fires many input events: load only where the thumb rests.
+    if (this.scrubTimer !== undefined) clearTimeout(this.scrubTimer);
+    this.scrubTimer = window.setTimeout(() => {
+      this.setFollow(index === steps.length - 1 && this.state.followLatest);
+      this.goToStep(steps[index]);
+    }, 60);
+  }
+
+  private setFollow(follow: boolean): void {
+    this.followCheckbox.checked = follow;
+    this.setState({ followLatest: follow });
+  }
+
+  private updateScrubber(): void {
+    const steps = this.currentSteps();
+    this.scrubber.max = String(Math.max(0, steps.length - 1));
+    const index = this.state.step === undefined ? steps.length - 1 : steps.indexOf(this.state.step);
+    this.scrubber.value = String(Math.max(0, index));
+    this.scrubber.disabled = steps.length < 2;
+    if (this.state.step !== undefined) this.stepInput.value = String(this.state.step);
+    const first = steps[0];
+    const last = steps.at(-1);
+    this.stepCount.textContent = steps.length ? `${steps.length} steps with samples (${first}–${last})` : 'no samples yet';
+  }
+
+  private setState(change: Partial<RolloutBrowserState>): void {
+    this.state = { ...this.state, ...change };
+    this.host.onStateChange(this.state);
+  }
+
+  private setFilter(change: Partial<RolloutFilter>): void {
+    this.setState({ filter: { ...this.state.filter, ...change } });
+    this.refilter();
+  }
+
+  private showRecord(record: StepRollouts | undefined, select: { group?: number; rollout?: number } = {}): void {
+    this.record = record;
+    if (record) this.setState({ step: record.step });
+    this.updateScrubber();
+    this.refilter(select);
+  }
+
+  private refilter(select: { group?: number; rollout?: number } = { group: this.state.group, rollout: this.state.rollout }): void {
+    const record = this.record;
+    this.groups = record ? visibleGroups(record, this.state.filter, this.state.sort) : [];
+    this.spacer.style.height = `${this.groups.length * ROW_HEIGHT}px`;
+    const total = record?.groups.reduce((n, g) => n + g.rollouts.length, 0) ?? 0;
+    const shown = this.groups.reduce((n, g) => n + g.rollouts.length, 0);
+    this.summary.textContent = record
+      ? `step ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
+      : 'No rollouts at this step.';
+    this.clearRows();
+    const row = this.groups.findIndex((g) => g.index === select.group);
+    const target = row >= 0 ? this.groups[row] : this.groups[0];
+    const rollout = target && select.rollout !== undefined && target.rollouts.includes(select.rollout) ? select.rollout : target?.rollouts[0];
+    if (target && rollout !== undefined) this.select(target.index, rollout);
+    else {
+      this.tokenView.clear();
+      this.renderWindow();
+    }
+  }
+
+  private select(groupIndex: number, rolloutIndex: number): void {
+    this.setState({ group: groupIndex, rollout: rolloutIndex });
+    const row = this.groups.findIndex((g) => g.index === groupIndex);
+    this.scrollRowIntoView(row);
+    this.renderWindow();
+    for (const el of this.list.querySelectorAll('.card.selected')) el.classList.remove('selected');
+    this.cardElement(groupIndex, rolloutIndex)?.classList.add('selected');
+    const position = this.groups[row]?.rollouts.indexOf(rolloutIndex) ?? -1;
+    // After layout: a row just created has no width yet.
+    if (position >= 0) requestAnimationFrame(() => this.scrollCardIntoView(groupIndex, position));
+    const record = this.record;
+    const group = record?.groups[groupIndex];
+    const rollout = group?.rollouts[rolloutIndex];
+    if (!record || !group || !rollout) return;
+    const where = record.source === 'eval' ? `validation after step ${record.step}` : `step ${record.step}`;
+    const subject = { group, rollout, label: `${where} · group ${groupIndex + 1} · completion ${rolloutIndex + 1} of ${group.rollouts.length}` };
+    this.tokenView.show(subject, undefined);
+    void this.host.fetchTokens(record.step, record.source, groupIndex, rolloutIndex).then(
+      (tokens) => {
+        // Only if the selection has not moved on meanwhile.
+        if (this.record === record && this.state.group === groupIndex && this.state.rollout === rolloutIndex) this.tokenView.show(subject, tokens);
+      },
+      (err: unknown) => this.tokenView.showError(err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  private cardElement(groupIndex: number, rolloutIndex: number): HTMLElement | null {
+    return this.list.querySelector(`.card[data-group="${groupIndex}"][data-rollout="${rolloutIndex}"]`);
+  }
+
+  private domainOf(quantity: TokenQuantity): Domain | undefined {
+    return this.record?.domains[quantity];
+  }
+
+  private scrollRowIntoView(row: number): void {
+    if (row < 0) return;
+    const top = row * ROW_HEIGHT;
+    if (top < this.list.scrollTop) this.list.scrollTop = top;
+    else if (top + ROW_HEIGHT > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = top + ROW_HEIGHT - this.list.clientHeight;
+  }
+
+  private clearRows(): void {
+    this.rows.forEach((row) => row.remove());
+    this.rows.clear();
+  }
+
+  /** Creates the rows in view (and drops the others). */
+  private renderWindow(): void {
+    const [first, last] = visibleRange(this.list.scrollTop, this.list.clientHeight || 600, ROW_HEIGHT, this.groups.length, OVERSCAN);
+    for (const [index, row] of this.rows) {
+      if (index < first || index >= last) {
+        row.remove();
+        this.rows.delete(index);
+      }
+    }
+    for (let index = first; index < last; index++) {
+      if (this.rows.has(index)) continue;
+      const row = this.groupRow(this.groups[index]);
+      row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
+      this.rows.set(index, row);
+      this.list.append(row);
+    }
+  }
+
+  private groupRow(visible: VisibleGroup): HTMLElement {
+    const row = document.createElement('div');
+    row.className = 'group-row';
+    row.dataset.group = String(visible.index);
+    const header = document.createElement('div');
+    header.className = 'group-header';
+    const history = smallButton('history', 'This prompt at every step it was sampled (H)', () => this.host.openPromptHistory(visible.group.prompt));
+    header.append(
+      text('span', 'group-index', `#${visible.index + 1}`),
+      text('span', 'prompt', visible.group.prompt),
+      text('span', 'group-stats', `mean ${formatValue(visible.meanReward)} · std ${formatValue(visible.stdReward)}`),
+      ...(visible.tied ? [text('span', 'tag tied', 'tied')] : []),
+      history,
+    );
+    const strip = document.createElement('div');
+    strip.className = 'card-strip';
+    const inner = document.createElement('div');
+    inner.className = 'card-strip-inner';
+    inner.style.width = `${visible.rollouts.length * CARD_WIDTH}px`;
+    strip.append(inner);
+    row.append(header, strip);
+    const renderCards = () => this.renderCards(strip, inner, visible);
+    strip.addEventListener('scroll', renderCards);
+    // Widths are known only once attached: draw the cards in view on the next frame, then on every scroll.
+    requestAnimationFrame(renderCards);
+    this.renderCards(strip, inner, visible, this.list.clientWidth || 800);
+    return row;
+  }
+
+  private renderCards(strip: HTMLElement, inner: HTMLElement, visible: VisibleGroup, width = strip.clientWidth): void {
+    const [first, last] = visibleRange(strip.scrollLeft, width || 800, CARD_WIDTH, visible.rollouts.length, 2);
+    for (const card of [...inner.children] as HTMLElement[]) {
+      const position = Number(card.dataset.position);
+      if (position < first || position >= last) card.remove();
+    }
+    const present = new Set([...inner.children].map((c) => Number((c as HTMLElement).dataset.position)));
+    for (let position = first; position < last; position++) {
+      if (present.has(position)) continue;
+      const card = this.card(visible.group, visible.index, visible.rollouts[position]);
+      card.dataset.position = String(position);
+      card.style.transform = `translateX(${position * CARD_WIDTH}px)`;
+      inner.append(card);
+    }
+  }
+
+  private card(group: GroupSummary, groupIndex: number, rolloutIndex: number): HTMLElement {
+    const rollout = group.rollouts[rolloutIndex];
+    const card = document.createElement('div');
+    card.className = 'card';
+    card.setAttribute('role', 'option');
+    card.dataset.group = String(groupIndex);
+    card.dataset.rollout = String(rolloutIndex);
+    if (groupIndex === this.state.group && rolloutIndex === this.state.rollout) card.classList.add('selected');
+    const head = document.createElement('div');
+    head.className = 'card-head';
+    head.append(
+      text('span', 'card-index', `${rolloutIndex + 1}`),
+      text('span', 'reward', `r ${formatValue(rollout.reward)}`),
+      text('span', `advantage ${signClass(rollout.advantage)}`, `A ${rollout.advantage >= 0 ? '+' : ''}${formatValue(rollout.advantage)}`),
+    );
+    const functions = Object.entries(rollout.rewards);
+    const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
+    const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
+    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`);
+    card.append(head, rewards, preview, foot);
+    card.addEventListener('click', () => {
+      this.select(groupIndex, rolloutIndex);
+      this.list.focus({ preventScroll: true });
+    });
+    return card;
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const row = this.groups.findIndex((g) => g.index === this.state.group);
+    const current = this.groups[row];
+    const position = current && this.state.rollout !== undefined ? current.rollouts.indexOf(this.state.rollout) : -1;
+    const moveTo = (r: number, p: number) => {
+      const target = this.groups[Math.max(0, Math.min(this.groups.length - 1, r))];
+      if (!target) return;
+      const rollout = target.rollouts[Math.max(0, Math.min(target.rollouts.length - 1, p))];
+      this.select(target.index, rollout);
+    };
+    const handlers: Record<string, () => void> = {
+      ArrowRight: () => moveTo(row, position + 1),
+      ArrowLeft: () => moveTo(row, position - 1),
+      ArrowDown: () => moveTo(row + 1, position),
+      ArrowUp: () => moveTo(row - 1, position),
+      Home: () => moveTo(0, 0),
+      End: () => moveTo(this.groups.length - 1, 0),
+      PageUp: () => this.stepBy(-1),
+      PageDown: () => this.stepBy(1),
+      h: () => current && this.host.openPromptHistory(current.group.prompt),
+    };
+    const handler = handlers[event.key];
+    if (!handler) return;
+    event.preventDefault();
+    handler();
+  }
+
+  private scrollCardIntoView(groupIndex: number, position: number): void {
+    const row = this.list.querySelector<HTMLElement>(`.group-row[data-group="${groupIndex}"] .card-strip`);
+    if (!row) return;
+    const left = position * CARD_WIDTH;
+    if (left < row.scrollLeft) row.scrollLeft = left;
+    else if (left + CARD_WIDTH > row.scrollLeft + row.clientWidth) row.scrollLeft = left + CARD_WIDTH - row.clientWidth;
   }
 }

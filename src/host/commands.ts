@@ -1,11 +1,14 @@
-/** The palette commands: Start / Stop / Pause / Continue / Resume Run, Open Dashboard (and the tree's refresh). */
+/**
+ * The palette commands (GRPO: Start / Stop / Pause / Continue / Resume Run, Open Dashboard, Compare Runs) and the
+ * runs tree's: reveal a step / group / rollout, open a run's folder or config, delete a run, refresh.
+ */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parseRunConfig, RunConfig } from '../protocol';
 import { DashboardPanel } from './dashboard';
 import { LiveRun, RunManager } from './runManager';
-import { RunItem } from './runsTree';
+import { RevealArgument, RunItem } from './runsTree';
 import { listRunDirectories, readSummary } from './runStore';
 import { backendSetting, runsDirectory } from './settings';
 
@@ -53,6 +56,28 @@ function runDirFromArgument(arg: unknown): string | undefined {
   if (arg instanceof RunItem) return arg.summary.runDir;
   if (typeof arg === 'string') return arg;
   return undefined;
+}
+
+async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
+  const picks = listRunDirectories(runsDir).map((dir) => {
+    const s = readSummary(dir, runs.isLive(path.basename(dir)));
+    return { label: s.runId, description: `${s.status} · step ${s.step}`, runDir: dir };
+  });
+  const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
+  return chosen?.map((c) => c.runDir);
+}
+
+/** Deletes a finished run's folder after a modal confirmation; a running run must be stopped first. */
+async function deleteRun(runs: RunManager, item: RunItem): Promise<boolean> {
+  const { runId, runDir } = item.summary;
+  if (runs.isLive(runId)) {
+    void vscode.window.showWarningMessage(`GRPO: stop run ${runId} before deleting it.`);
+    return false;
+  }
+  const answer = await vscode.window.showWarningMessage(`Delete run ${runId}?`, { modal: true, detail: `This removes ${runDir} and everything in it.` }, 'Delete');
+  if (answer !== 'Delete') return false;
+  await fs.promises.rm(runDir, { recursive: true, force: true });
+  return true;
 }
 
 export function registerCommands(context: vscode.ExtensionContext, runs: RunManager, refreshTree: () => void): void {
@@ -126,7 +151,40 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return run;
   };
 
+  const reveal = (target: RevealArgument): DashboardPanel => {
+    const { runDir, ...where } = target;
+    return DashboardPanel.show(extensionUri, runs, runDir, where);
+  };
+
+  /** From the tree (the clicked run plus the multi-selection), or a quick pick from the palette. */
+  const compareRuns = async (clicked?: unknown, selected?: unknown): Promise<DashboardPanel | undefined> => {
+    const fromTree = (Array.isArray(selected) ? selected : [clicked]).filter((i): i is RunItem => i instanceof RunItem).map((i) => i.summary.runDir);
+    const runDirs = fromTree.length >= 2 ? fromTree : await pickRunsToCompare(runs, runsDirectory(context));
+    if (!runDirs) return undefined;
+    if (runDirs.length < 2 || runDirs.length > 4) {
+      void vscode.window.showErrorMessage(`GRPO: compare 2 to 4 runs (${runDirs.length} selected).`);
+      return undefined;
+    }
+    return DashboardPanel.compare(extensionUri, runs, runDirs);
+  };
+
+  const runItem = (arg: unknown): RunItem | undefined => (arg instanceof RunItem ? arg : undefined);
+
   context.subscriptions.push(
+    vscode.commands.registerCommand('grpo.reveal', reveal),
+    vscode.commands.registerCommand('grpo.compareRuns', compareRuns),
+    vscode.commands.registerCommand('grpo.openRunFolder', (arg: unknown) => {
+      const item = runItem(arg);
+      if (item) void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(item.summary.runDir));
+    }),
+    vscode.commands.registerCommand('grpo.openRunConfig', (arg: unknown) => {
+      const item = runItem(arg);
+      if (item) void vscode.window.showTextDocument(vscode.Uri.file(path.join(item.summary.runDir, 'config.json')));
+    }),
+    vscode.commands.registerCommand('grpo.deleteRun', async (arg: unknown) => {
+      const item = runItem(arg);
+      if (item && (await deleteRun(runs, item))) refreshTree();
+    }),
     vscode.commands.registerCommand('grpo.startRun', startRun),
     vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
     vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {

@@ -1,50 +1,95 @@
 /**
- * The dashboard webview: one panel that shows one run at a time. The host owns all state: the webview asks for a
- * run's snapshot (read from disk) and then receives the live records of that run as they arrive. A strict CSP with
- * a per-load nonce allows only our own bundled script and stylesheet.
+ * The dashboard webview: one panel that shows one run, or 2–4 runs compared. The host owns all state: the webview
+ * asks for what it draws (snapshots, one step's rollouts, a prompt's history, a comparison) through RunRequests and
+ * receives the live records of the runs it shows. A strict CSP with a per-load nonce allows only our own bundled
+ * script and stylesheet.
  */
 import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
-import { HostToWebviewMessage, RunStatus, WebviewState, WebviewToHostMessage } from '../protocol';
-import { readSnapshot } from './runStore';
+import { HostToWebviewMessage, RevealTarget, RunStatus, WebviewState, WebviewToHostMessage } from '../protocol';
+import { dashboardHtml } from './dashboardHtml';
+import { watchFolder } from './fileWatch';
+import { RunFollower } from './runFollower';
+import { RunRequests } from './runRequests';
+import { readSummary } from './runStore';
 import { RunManager } from './runManager';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
+/** What the panel shows: one run (optionally revealed at a step) or several compared. */
+type PanelView = { kind: 'run'; runDir: string; reveal?: RevealTarget } | { kind: 'compare'; runDirs: string[] };
+
+function runIdOf(runDir: string): string {
+  return path.basename(runDir);
+}
+
 export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
-  private runId: string | undefined;
-  private runDir: string | undefined;
+  /** Runs the webview may ask about, by id. */
+  private readonly shown = new Map<string, string>();
+  private view: PanelView | undefined;
+  /** What the webview is told to show; sent again whenever it (re)loads. */
+  private viewMessage: HostToWebviewMessage | undefined;
   private readonly readyListeners: (() => void)[] = [];
   private isReady = false;
+  private readonly requests: RunRequests;
+  /** Watches the files of shown runs that no worker of this window writes (a CLI run, say), for live updates. */
+  private followers: vscode.Disposable[] = [];
 
-  /** Opens (or reuses) the dashboard and points it at a run. */
-  static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string): DashboardPanel {
-    if (!DashboardPanel.current) {
-      const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'GRPO Dashboard', vscode.ViewColumn.Active, webviewOptions(extensionUri));
-      DashboardPanel.current = new DashboardPanel(panel, extensionUri, runs);
-    } else {
-      DashboardPanel.current.panel.reveal(undefined, true);
-    }
-    DashboardPanel.current.showRun(runDir);
-    return DashboardPanel.current;
+  /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
+  static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
+    const panel = DashboardPanel.openPanel(extensionUri, runs);
+    panel.setView({ kind: 'run', runDir, reveal });
+    return panel;
   }
 
-  /** Restores a panel VS Code kept across a window reload (its state names the run it showed). */
+  /** Opens (or reuses) the dashboard with several runs' curves overlaid and their config differences. */
+  static compare(extensionUri: vscode.Uri, runs: RunManager, runDirs: string[]): DashboardPanel {
+    const panel = DashboardPanel.openPanel(extensionUri, runs);
+    panel.setView({ kind: 'compare', runDirs });
+    return panel;
+  }
+
+  /** Restores a panel VS Code kept across a window reload (its state names the run or runs it showed). */
   static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runs: RunManager, state: WebviewState | undefined, runsDir: string): void {
     panel.webview.options = webviewOptions(extensionUri);
     DashboardPanel.current?.dispose();
-    DashboardPanel.current = new DashboardPanel(panel, extensionUri, runs);
-    if (state?.runId) DashboardPanel.current.showRun(vscode.Uri.joinPath(vscode.Uri.file(runsDir), state.runId).fsPath);
+    const dashboard = new DashboardPanel(panel, extensionUri, runs);
+    DashboardPanel.current = dashboard;
+    const inRunsDir = (runId: string) => path.join(runsDir, runId);
+    if (state?.compareRunIds?.length) dashboard.setView({ kind: 'compare', runDirs: state.compareRunIds.map(inRunsDir) });
+    else if (state?.runId) dashboard.setView({ kind: 'run', runDir: inRunsDir(state.runId) });
   }
 
   static get active(): DashboardPanel | undefined {
     return DashboardPanel.current;
   }
 
+  private static openPanel(extensionUri: vscode.Uri, runs: RunManager): DashboardPanel {
+    if (!DashboardPanel.current) {
+      const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'GRPO Dashboard', vscode.ViewColumn.Active, webviewOptions(extensionUri));
+      DashboardPanel.current = new DashboardPanel(panel, extensionUri, runs);
+    } else {
+      DashboardPanel.current.panel.reveal(undefined, true);
+    }
+    return DashboardPanel.current;
+  }
+
+  /** The run shown (undefined while comparing). */
   get shownRunId(): string | undefined {
-    return this.runId;
+    return this.view?.kind === 'run' ? runIdOf(this.view.runDir) : undefined;
+  }
+
+  get shownRunIds(): string[] {
+    return [...this.shown.keys()];
+  }
+
+  /** The step, group and rollout last revealed in the rollout browser (tests check the tree's reveal with it). */
+  get lastReveal(): RevealTarget | undefined {
+    return this.view?.kind === 'run' ? this.view.reveal : undefined;
   }
 
   get webviewPanel(): vscode.WebviewPanel {
@@ -56,26 +101,29 @@ export class DashboardPanel implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     private readonly runs: RunManager,
   ) {
+    this.requests = new RunRequests({
+      runDir: (runId) => {
+        const runDir = this.shown.get(runId);
+        if (!runDir) throw new Error(`run ${runId} is not shown here`);
+        return runDir;
+      },
+      isLive: (runId) => runs.isLive(runId),
+      stop: (runId) => runs.stop(runId),
+      saveFile: (fileName, data) => this.saveFile(fileName, data),
+    });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => this.handle(message)),
       runs.onMessage(({ runId, message }) => {
-        if (runId !== this.runId) return;
+        if (!this.shown.has(runId)) return;
         if (message.type === 'metrics') this.post({ type: 'metrics', runId, record: message.record });
-        else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: message.record });
+        else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record) });
         else if (message.type !== 'eval_rollouts') this.post({ type: 'event', runId, event: message });
       }),
       runs.onDidChangeRuns(() => this.postStatus()),
     );
-  }
-
-  showRun(runDir: string): void {
-    this.runDir = runDir;
-    this.runId = vscode.Uri.file(runDir).path.split('/').pop();
-    this.panel.title = `GRPO: ${this.runId}`;
-    this.whenReady(() => this.runId && this.post({ type: 'show', runId: this.runId }));
   }
 
   /** Resolves once the webview script has loaded and said `ready` (tests wait on this). */
@@ -85,8 +133,40 @@ export class DashboardPanel implements vscode.Disposable {
 
   dispose(): void {
     if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    this.followers.forEach((f) => f.dispose());
     this.panel.dispose();
     while (this.disposables.length) this.disposables.pop()?.dispose();
+  }
+
+  private setView(view: PanelView): void {
+    this.view = view;
+    this.shown.clear();
+    const runDirs = view.kind === 'run' ? [view.runDir] : view.runDirs;
+    for (const runDir of runDirs) this.shown.set(runIdOf(runDir), runDir);
+    const ids = [...this.shown.keys()];
+    this.panel.title = view.kind === 'run' ? `GRPO: ${ids[0]}` : `GRPO: compare ${ids.length} runs`;
+    this.viewMessage = view.kind === 'run' ? { type: 'show', runId: ids[0], reveal: view.reveal } : { type: 'compare', runIds: ids };
+    if (this.isReady) this.post(this.viewMessage);
+    this.followOtherWriters();
+  }
+
+  private followOtherWriters(): void {
+    this.followers.forEach((f) => f.dispose());
+    this.followers = [...this.shown]
+      .filter(([runId]) => !this.runs.isLive(runId))
+      .map(([runId, runDir]) => {
+        const follower = new RunFollower(runDir);
+        return watchFolder(runDir, false, () => this.postFollowed(runId, follower));
+      });
+  }
+
+  private postFollowed(runId: string, follower: RunFollower): void {
+    // Once this window's own worker writes the run (started after the panel opened), IPC brings the records.
+    if (this.runs.isLive(runId)) return;
+    const { metrics, events, rollouts } = follower.poll();
+    for (const record of metrics) this.post({ type: 'metrics', runId, record });
+    if (rollouts) this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, rollouts) });
+    for (const event of events) this.post({ type: 'event', runId, event });
   }
 
   private whenReady(action: () => void): void {
@@ -95,36 +175,37 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   private postStatus(): void {
-    if (!this.runId || !this.runDir) return;
-    const status: RunStatus = readSnapshot(this.runDir, this.runs.isLive(this.runId)).status;
-    this.post({ type: 'status', runId: this.runId, status });
+    for (const [runId, runDir] of this.shown) {
+      const status: RunStatus = readSummary(runDir, this.runs.isLive(runId)).status;
+      this.post({ type: 'status', runId, status });
+    }
   }
 
   private post(message: HostToWebviewMessage): void {
     void this.panel.webview.postMessage(message);
   }
 
-  private handle(message: WebviewToHostMessage): void {
+  private async handle(message: WebviewToHostMessage): Promise<void> {
     if (message.type === 'ready') {
+      // Also after "Reload Webviews": the new page starts empty and needs to be told again what to show.
       this.isReady = true;
+      if (this.viewMessage) this.post(this.viewMessage);
       this.readyListeners.splice(0).forEach((listener) => listener());
       return;
     }
-    const { id } = message;
     try {
-      switch (message.method) {
-        case 'getSnapshot': {
-          if (!this.runDir || message.params.runId !== this.runId) throw new Error(`run ${message.params.runId} is not shown here`);
-          this.post({ type: 'response', id, result: readSnapshot(this.runDir, this.runs.isLive(this.runId)) });
-          break;
-        }
-        case 'stopRun':
-          this.post({ type: 'response', id, result: { stopped: this.runs.stop(message.params.runId) } });
-          break;
-      }
+      this.post({ type: 'response', id: message.id, result: await this.requests.handle(message) });
     } catch (err) {
-      this.post({ type: 'response', id, error: err instanceof Error ? err.message : String(err) });
+      this.post({ type: 'response', id: message.id, error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  private async saveFile(fileName: string, data: Buffer): Promise<string | undefined> {
+    const folder = this.view?.kind === 'run' ? this.view.runDir : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const target = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.file(path.join(folder, fileName)) : undefined, title: `Export ${fileName}` });
+    if (!target) return undefined;
+    await fs.promises.writeFile(target.fsPath, data);
+    return target.fsPath;
   }
 
   private html(): string {
@@ -132,28 +213,7 @@ export class DashboardPanel implements vscode.Disposable {
     const nonce = makeNonce();
     const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview.js'));
     const style = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'dashboard.css'));
-    const csp = [
-      "default-src 'none'",
-      `img-src ${webview.cspSource} data:`,
-      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-      `font-src ${webview.cspSource}`,
-      `script-src 'nonce-${nonce}'`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <meta property="csp-nonce" content="${nonce}">
-  <link rel="stylesheet" href="${style}">
-  <title>GRPO Dashboard</title>
-</head>
-<body>
-  <div id="app"></div>
-  <script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+    return dashboardHtml({ cspSource: webview.cspSource, nonce, scriptUri: script.toString(), styleUri: style.toString() });
   }
 }
 

@@ -15,6 +15,7 @@ import { RunStatusBar } from './statusBar';
 
 export interface GrpoStudioApi {
   runs: RunManager;
+  tree: RunsTreeProvider;
   runsDirectory(): string;
   dashboard(): DashboardPanel | undefined;
 }
@@ -23,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const output = vscode.window.createOutputChannel('GRPO');
   const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output);
   const tree = new RunsTreeProvider(() => runsDirectory(context), runs);
-  const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: false });
+  const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
   context.subscriptions.push(
     output,
@@ -37,7 +38,9 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
       },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('grpo.runsDirectory')) tree.refresh();
+      if (!e.affectsConfiguration('grpo.runsDirectory')) return;
+      tree.watchRunsDirectory();
+      tree.refresh();
     }),
     { dispose: () => DashboardPanel.active?.dispose() },
   );
@@ -45,7 +48,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   registerGpuCheck(context, output);
   startOnOpen();
 
-  return { runs, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
 }
 
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */

@@ -7,7 +7,6 @@ import * as path from 'path';
 import {
   MetricsRecord,
   parseJsonl,
-  RolloutsRecord,
   RUN_FILES,
   RunConfig,
   RunEvent,
@@ -128,7 +127,6 @@ export function isRunDirectory(dir: string): boolean {
 
 export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
   const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
-  const rolloutsFile = path.join(runDir, RUN_FILES.rollouts);
   return {
     runId: path.basename(runDir),
     runDir,
@@ -137,7 +135,6 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
     started: lastStarted(events),
     events,
     metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics)),
-    latestRollouts: readLastRecord<RolloutsRecord>(rolloutsFile),
   };
 }
 

@@ -1,11 +1,18 @@
 /**
- * The "Runs" tree in the GRPO activity-bar container: every run folder under the runs directory, newest first,
- * with its status, step and latest mean reward. Clicking a run opens it in the dashboard.
+ * The "Runs" tree in the GRPO activity-bar container: runs (status icon; step and mean reward in the description)
+ * → steps with rollouts (newest first) → groups → rollouts. Selecting a node reveals it in the dashboard. Steps are
+ * listed from the host's step index, and a step's groups read just that step's line. Refreshes live, coalesced to
+ * once a second: on every message of a worker this window started, and on changes to the runs directory's files
+ * (runs started elsewhere, e.g. by the CLI, or deleted).
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
-import { RunStatus } from '../protocol';
+import { GroupRecord, MetricsRecord, parseJsonl, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
+import { watchFolder, Watch } from './fileWatch';
+import { JsonlStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -15,11 +22,26 @@ const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   interrupted: new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.orange')),
 };
 
+/** The argument of `grpo.reveal`: a run and where in it. */
+export interface RevealArgument extends RevealTarget {
+  runDir: string;
+}
+
+function oneLine(text: string, max = 60): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat || '∅ (empty)';
+}
+
+function revealCommand(target: RevealArgument): vscode.Command {
+  return { command: 'grpo.reveal', title: 'Reveal in Dashboard', arguments: [target] };
+}
+
 export class RunItem extends vscode.TreeItem {
   constructor(readonly summary: RunSummary) {
-    super(summary.runId, vscode.TreeItemCollapsibleState.None);
+    super(summary.runId, vscode.TreeItemCollapsibleState.Collapsed);
     const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
     const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
+    this.id = summary.runDir;
     this.description = `${summary.status} · step ${steps}${reward}`;
     this.iconPath = STATUS_ICONS[summary.status];
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runDir}`);
@@ -28,11 +50,61 @@ export class RunItem extends vscode.TreeItem {
   }
 }
 
-export class RunsTreeProvider implements vscode.TreeDataProvider<RunItem>, vscode.Disposable {
+export class StepItem extends vscode.TreeItem {
+  constructor(
+    readonly runDir: string,
+    readonly step: number,
+    reward: number | undefined,
+  ) {
+    super(`step ${step}`, vscode.TreeItemCollapsibleState.Collapsed);
+    this.id = `${runDir}#${step}`;
+    this.description = reward === undefined ? undefined : `reward ${reward.toFixed(3)}`;
+    this.iconPath = new vscode.ThemeIcon('history');
+    this.contextValue = 'grpoStep';
+    this.command = revealCommand({ runDir, step });
+  }
+}
+
+export class GroupItem extends vscode.TreeItem {
+  constructor(
+    readonly runDir: string,
+    readonly step: number,
+    readonly index: number,
+    readonly group: GroupRecord,
+  ) {
+    super(`#${index + 1} ${oneLine(group.prompt)}`, vscode.TreeItemCollapsibleState.Collapsed);
+    this.id = `${runDir}#${step}#${index}`;
+    const mean = group.rollouts.reduce((a, r) => a + r.reward, 0) / Math.max(1, group.rollouts.length);
+    this.description = `${group.rollouts.length} completions · mean ${mean.toFixed(3)}`;
+    this.tooltip = group.prompt;
+    this.iconPath = new vscode.ThemeIcon('comment-discussion');
+    this.contextValue = 'grpoGroup';
+    this.command = revealCommand({ runDir, step, group: index });
+  }
+}
+
+export class RolloutItem extends vscode.TreeItem {
+  constructor(runDir: string, step: number, groupIndex: number, index: number, group: GroupRecord) {
+    const rollout = group.rollouts[index];
+    super(oneLine(rollout.completion), vscode.TreeItemCollapsibleState.None);
+    this.id = `${runDir}#${step}#${groupIndex}#${index}`;
+    this.description = `r ${rollout.reward.toFixed(3)} · A ${rollout.advantage.toFixed(3)}${rollout.finish_reason === 'length' ? ' · truncated' : ''}`;
+    this.tooltip = rollout.completion;
+    this.iconPath = new vscode.ThemeIcon(rollout.advantage > 0 ? 'arrow-up' : rollout.advantage < 0 ? 'arrow-down' : 'dash');
+    this.contextValue = 'grpoRollout';
+    this.command = revealCommand({ runDir, step, group: groupIndex, rollout: index });
+  }
+}
+
+export type RunsTreeItem = RunItem | StepItem | GroupItem | RolloutItem;
+
+export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changeEmitter.event;
   private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
+  private readonly indexes = new Map<string, JsonlStepIndex>();
   private refreshTimer: NodeJS.Timeout | undefined;
+  private watcher: Watch | undefined;
 
   constructor(
     private readonly runsDir: () => string,
@@ -43,24 +115,55 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunItem>, vscod
       // Step counts and rewards change with every metrics message: coalesce them into one refresh a second.
       runs.onMessage(() => this.refreshSoon()),
     );
+    this.watchRunsDirectory();
   }
 
   refresh(): void {
     this.changeEmitter.fire();
   }
 
-  getTreeItem(element: RunItem): vscode.TreeItem {
+  /** (Re)starts watching the runs directory; call when the setting that names it changes. */
+  watchRunsDirectory(): void {
+    this.watcher?.dispose();
+    this.watcher = watchFolder(this.runsDir(), true, () => this.refreshSoon());
+  }
+
+  getTreeItem(element: RunsTreeItem): vscode.TreeItem {
     return element;
   }
 
-  getChildren(element?: RunItem): RunItem[] {
-    if (element) return [];
-    return listRunDirectories(this.runsDir()).map((dir) => new RunItem(readSummary(dir, this.runs.isLive(pathTail(dir)))));
+  getChildren(element?: RunsTreeItem): RunsTreeItem[] {
+    if (!element) return listRunDirectories(this.runsDir()).map((dir) => new RunItem(readSummary(dir, this.runs.isLive(path.basename(dir)))));
+    if (element instanceof RunItem) return this.stepsOf(element.summary.runDir);
+    if (element instanceof StepItem) {
+      const record = this.indexOf(element.runDir).read<RolloutsRecord>(element.step);
+      return record?.groups.map((group, i) => new GroupItem(element.runDir, element.step, i, group)) ?? [];
+    }
+    if (element instanceof GroupItem) return element.group.rollouts.map((_, i) => new RolloutItem(element.runDir, element.step, element.index, i, element.group));
+    return [];
   }
 
   dispose(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.watcher?.dispose();
     this.disposables.forEach((d) => d.dispose());
+  }
+
+  private stepsOf(runDir: string): StepItem[] {
+    const rewards = new Map<number, number | undefined>();
+    const metricsFile = path.join(runDir, RUN_FILES.metrics);
+    const text = fs.existsSync(metricsFile) ? fs.readFileSync(metricsFile, 'utf8') : '';
+    for (const record of parseJsonl<MetricsRecord>(text, metricsFile).records) rewards.set(record.step, record.metrics.reward);
+    return [...this.indexOf(runDir).steps()].reverse().map((step) => new StepItem(runDir, step, rewards.get(step)));
+  }
+
+  private indexOf(runDir: string): JsonlStepIndex {
+    let index = this.indexes.get(runDir);
+    if (!index) {
+      index = new JsonlStepIndex(path.join(runDir, RUN_FILES.rollouts));
+      this.indexes.set(runDir, index);
+    }
+    return index;
   }
 
   private refreshSoon(): void {
@@ -70,8 +173,4 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunItem>, vscod
       this.refresh();
     }, 1000);
   }
-}
-
-function pathTail(dir: string): string {
-  return dir.split(/[\\/]/).pop() ?? dir;
 }

@@ -3,4 +3,5 @@ export * from './messages';
 export * from './records';
 export * from './runFiles';
 export * from './schema';
+export * from './tokenQuantities';
 export * from './webview';

@@ -70,6 +70,18 @@ export interface RolloutsRecord {
   groups: GroupRecord[];
 }
 
+/**
+ * Completions sampled on held-out prompts at one evaluation, after training step `step`: the same group shape as
+ * training rollouts (advantages are 0 where no update follows). One line per evaluation in eval_rollouts.jsonl.
+ */
+export interface EvalRolloutsRecord {
+  step: number;
+  groups: GroupRecord[];
+}
+
+/** Which file a step's rollouts come from: training samples or validation samples. */
+export type RolloutSource = 'train' | 'eval';
+
 export type RunOutcome = 'completed' | 'stopped';
 
 export interface StartedEvent {
@@ -133,7 +145,7 @@ export type RunEvent = StartedEvent | LogEvent | RewardErrorEvent | CheckpointEv
 /** Status of a run as seen from its directory (plus liveness of its worker, when known). */
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';
 
-/** Everything a dashboard needs to draw a run from scratch. */
+/** Everything a dashboard needs to draw a run's curves from scratch; rollouts are read one step at a time. */
 export interface RunSnapshot {
   runId: string;
   runDir: string;
@@ -142,6 +154,4 @@ export interface RunSnapshot {
   started: StartedEvent | undefined;
   events: RunEvent[];
   metrics: MetricsRecord[];
-  /** The most recent rollouts record, if any: the full history stays on disk. */
-  latestRollouts: RolloutsRecord | undefined;
 }

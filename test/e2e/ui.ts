@@ -3,6 +3,7 @@
  * example → the dashboard shows charts with data and rollout rows. Saves screenshots under test-results/.
  * usage: node ui.js <server-url> <extension-dir> <workspace-folder> <results-dir>
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { launchChromium, workbenchUrl } from './browser';
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     await check('the dashboard shows charts with data and rollout rows', async () => {
       await frame.locator('figure.chart[data-points]').first().waitFor({ timeout: 60000 });
       await page.waitForFunction(() => true);
-      const rewardChart = frame.locator('figure.chart', { hasText: 'Reward' });
+      const rewardChart = frame.locator('figure.chart[data-chart="reward"]');
       await rewardChart.locator('canvas').waitFor();
       for (let i = 0; i < 100; i++) {
         if (Number(await rewardChart.getAttribute('data-points')) > 0) break;
@@ -79,9 +80,9 @@ async function main(): Promise<void> {
       }
       const points = Number(await rewardChart.getAttribute('data-points'));
       if (!(points > 0)) throw new Error(`reward chart has ${points} points`);
-      const rows = await frame.locator('.rollout-table tbody tr').count();
-      if (rows < 1) throw new Error('no rollout rows');
-      log(`reward chart: ${points} points; rollout rows: ${rows}`);
+      const cards = await frame.locator('.rollout-browser .card').count();
+      if (cards < 1) throw new Error('no rollout cards');
+      log(`reward chart: ${points} points; rollout cards: ${cards}`);
     });
 
     await check('the run finishes and the status reads "completed"', async () => {
@@ -89,6 +90,55 @@ async function main(): Promise<void> {
       await page.waitForTimeout(500); // let chart.js finish its last layout before the screenshot
       await page.screenshot({ path: path.join(resultsDir, 'dashboard.png') });
       log(`screenshot: ${path.join(resultsDir, 'dashboard.png')}`);
+    });
+
+    await check('the rollout browser shows the last step with its per-token view', async () => {
+      await frame.locator('button[data-tab="rollouts"]').click();
+      await frame.locator('.card.selected').waitFor({ timeout: 15000 });
+      await frame.locator('.token-view .token').first().waitFor();
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: path.join(resultsDir, 'rollouts.png') });
+      log(`screenshot: ${path.join(resultsDir, 'rollouts.png')}`);
+    });
+
+    await check('the Runs tree lists run → steps → groups; clicking a group reveals it in the dashboard', async () => {
+      await runCommand(page, 'GRPO: Focus on Runs View');
+      const tree = page.locator('.pane-body .monaco-list[aria-label*="Runs"], .monaco-list[aria-label*="Runs"]').first();
+      const run = tree.locator('.monaco-list-row[aria-level="1"]', { hasText: 'bandit-seed-000' }).first();
+      await run.waitFor({ timeout: 15000 });
+      await run.locator('.monaco-tl-twistie').click();
+      // By tree level: the run's own row also reads "step 50/50".
+      const step = tree.locator('.monaco-list-row[aria-level="2"]', { hasText: 'step 50' }).first();
+      await step.waitFor({ timeout: 15000 });
+      await step.locator('.monaco-tl-twistie').click();
+      const group = tree.locator('.monaco-list-row[aria-level="3"]', { hasText: 'Pick a word.' }).first();
+      await group.waitFor({ timeout: 15000 });
+      await step.click();
+      await frame.locator('.rollout-browser .summary', { hasText: 'step 50:' }).waitFor({ timeout: 15000 });
+      await group.locator('.monaco-tl-twistie').click();
+      const rollout = tree.locator('.monaco-list-row[aria-level="4"]').nth(2);
+      await rollout.click();
+      await frame.locator('.card.selected[data-group="0"][data-rollout="2"]').waitFor({ timeout: 15000 });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: path.join(resultsDir, 'tree.png') });
+      log(`screenshot: ${path.join(resultsDir, 'tree.png')}`);
+    });
+
+    await check('a run written by another process (e.g. the CLI) updates the dashboard live', async () => {
+      const runDir = path.join(folder, '.grpo', 'runs', '20990101-000000-cli-run');
+      fs.mkdirSync(runDir, { recursive: true });
+      fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
+      const line = (step: number) => JSON.stringify({ step, time: Date.now(), metrics: { reward: step / 10, kl: 0.01 * step } }) + '\n';
+      fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), line(1));
+      await runCommand(page, 'GRPO: Open Dashboard');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cli-run' }).first().click();
+      const reward = frame.locator('figure.chart[data-chart="reward"]');
+      await frame.locator('h1', { hasText: 'bandit-seed-000' }).waitFor({ timeout: 15000 });
+      await frame.locator('button[data-tab="curves"]').click();
+      await frame.locator('figure.chart[data-chart="kl"][data-points="1"]').waitFor({ state: 'attached', timeout: 15000 });
+      fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), line(2) + line(3));
+      await frame.locator('figure.chart[data-chart="kl"][data-points="3"]').waitFor({ state: 'attached', timeout: 15000 });
+      log(`followed a run written outside VS Code: ${await reward.getAttribute('data-points')} reward points`);
     });
 
     await check('the webview raised no CSP errors', async () => {

@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { GrpoStudioApi } from '../../../src/host/extension';
 import type { LiveRun, RunMessageEvent } from '../../../src/host/runManager';
+import type { GroupItem, RunItem, RunsTreeItem, StepItem } from '../../../src/host/runsTree';
 import { MetricsRecord, parseJsonl, WorkerMessage } from '../../../src/protocol';
 
 const EXTENSION_ID = 'grpo-studio.grpo-studio';
@@ -138,6 +139,51 @@ export function registerExtensionTests(): void {
       // The tab label follows the panel title on the workbench's next update.
       for (let i = 0; i < 50 && !dashboardTabLabels().includes(`GRPO: ${latest}`); i++) await new Promise((r) => setTimeout(r, 100));
       assert.ok(dashboardTabLabels().includes(`GRPO: ${latest}`), JSON.stringify(dashboardTabLabels()));
+    });
+
+    it('tree: run → steps → groups → rollouts; selecting a rollout reveals it in the dashboard', async () => {
+      // This suite is bundled apart from the extension, so its classes are not the tree's: tell items by contextValue.
+      const is = <T extends RunsTreeItem>(item: RunsTreeItem | undefined, kind: string): item is T => item?.contextValue === kind;
+      const run = api.tree.getChildren().find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
+      assert.ok(is<RunItem>(run, 'grpoRun'), 'no completed run in the tree');
+      const [step] = api.tree.getChildren(run);
+      assert.ok(is<StepItem>(step, 'grpoStep'), 'run has no steps');
+      const [group] = api.tree.getChildren(step);
+      assert.ok(is<GroupItem>(group, 'grpoGroup'), 'step has no groups');
+      const rollouts = api.tree.getChildren(group);
+      assert.strictEqual(rollouts.length, group.group.rollouts.length);
+      const command = rollouts[1].command;
+      assert.strictEqual(command?.command, 'grpo.reveal');
+      const panel = await vscode.commands.executeCommand<{ shownRunId: string; lastReveal: unknown; ready(): Promise<void> }>(command.command, ...(command.arguments ?? []));
+      await panel.ready();
+      assert.strictEqual(panel.shownRunId, run.summary.runId);
+      assert.deepStrictEqual(panel.lastReveal, { step: step.step, group: 0, rollout: 1 });
+    });
+
+    it('the tree refreshes by itself when a run appears that this window did not start (e.g. from the CLI)', async () => {
+      const runDir = path.join(api.runsDirectory(), '20990101-000000-from-cli');
+      // Let refreshes still pending from earlier runs (coalesced to 1 s) fire first, so the one awaited is the watcher's.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const refreshed = new Promise<void>((resolve) => {
+        const listener = api.tree.onDidChangeTreeData(() => {
+          listener.dispose();
+          resolve();
+        });
+      });
+      fs.mkdirSync(runDir);
+      fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
+      fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 1, time: Date.now(), metrics: { reward: 0.25 } }) + '\n');
+      await Promise.race([refreshed, new Promise((_, reject) => setTimeout(() => reject(new Error('no refresh within 10 s')), 10000))]);
+      const item = api.tree.getChildren().find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
+      assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250');
+      fs.rmSync(runDir, { recursive: true, force: true });
+    });
+
+    it('compares two runs in one dashboard', async () => {
+      const runDirs = fs.readdirSync(api.runsDirectory()).sort().slice(-2).map((name) => path.join(api.runsDirectory(), name));
+      const items = runDirs.map((dir) => api.tree.getChildren().find((item) => 'summary' in item && item.summary.runDir === dir));
+      const panel = await vscode.commands.executeCommand<{ shownRunIds: string[] }>('grpo.compareRuns', items[0], items);
+      assert.deepStrictEqual(panel?.shownRunIds, runDirs.map((dir) => path.basename(dir)));
     });
   });
 }

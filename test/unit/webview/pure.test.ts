@@ -1,0 +1,103 @@
+import * as assert from 'assert';
+import type { StepRollouts, TokenColumns } from '../../../src/protocol';
+import { nearest, visibleRange } from '../../../webview/ranges';
+import { DEFAULT_FILTER, visibleGroups } from '../../../webview/rolloutFilter';
+import { formatElapsed, MinMaxDecimator, smooth, toCsv } from '../../../webview/series';
+import { displayToken, domainOf, tokenColor, tokenValue, TokenPalette } from '../../../webview/tokenColors';
+
+const PALETTE: TokenPalette = { positive: [0, 200, 0], negative: [200, 0, 0], high: [0, 0, 200] };
+
+describe('webview helpers (pure)', () => {
+  it('EMA smoothing is debiased (a constant stays constant) and passes non-finite values through', () => {
+    assert.deepStrictEqual(smooth([2, 2, 2], 0.9).map((v) => Number(v.toFixed(12))), [2, 2, 2]);
+    const s = smooth([0, 1, NaN, 1], 0.5);
+    assert.strictEqual(s[0], 0);
+    assert.ok(Math.abs(s[1] - 2 / 3) < 1e-12);
+    assert.ok(Number.isNaN(s[2]));
+    assert.ok(Math.abs(s[3] - 6 / 7) < 1e-12);
+    assert.deepStrictEqual(smooth([1, 5], 0), [1, 5]);
+  });
+
+  it('formats elapsed time and quotes CSV fields', () => {
+    assert.strictEqual(formatElapsed(75), '1:15');
+    assert.strictEqual(formatElapsed(3725), '1:02:05');
+    assert.strictEqual(toCsv(['a', 'b'], [['x,y', 1], ['"q"', undefined]]), 'a,b\n"x,y",1\n"""q""",\n');
+  });
+
+  it('visible ranges and nearest steps', () => {
+    assert.deepStrictEqual(visibleRange(0, 500, 100, 1000, 2), [0, 7]);
+    assert.deepStrictEqual(visibleRange(1000, 300, 100, 12, 1), [9, 12]);
+    assert.deepStrictEqual(visibleRange(0, 500, 100, 0, 2), [0, 0]);
+    assert.strictEqual(nearest([2, 4, 8], 5), 4);
+    assert.strictEqual(nearest([2, 4, 8], 7), 8);
+    assert.strictEqual(nearest([2, 4, 8], 100), 8);
+    assert.strictEqual(nearest([], 1), undefined);
+  });
+
+  it('token colours: sign picks the hue, |value| the alpha; sequential scales darken the unusual end', () => {
+    const tokens: TokenColumns = { text: ['a', 'b', 'c'], logprob: [-0.1, -2, -4], advantage: [1, -0.5, 0], ratio: [1, 2, 0.5], clipped_low: [false, false, true], clipped_high: [false, true, false] };
+    const domain = domainOf([tokens], 'advantage');
+    assert.deepStrictEqual(domain, { min: -0.5, max: 1 });
+    assert.strictEqual(tokenColor('advantage', tokenValue(tokens, 'advantage', 0), domain, PALETTE), 'rgba(0, 200, 0, 0.8)');
+    assert.strictEqual(tokenColor('advantage', tokenValue(tokens, 'advantage', 1), domain, PALETTE), 'rgba(200, 0, 0, 0.44)');
+    assert.strictEqual(tokenColor('advantage', 0, domain, PALETTE), '');
+    const lp = domainOf([tokens], 'logprob');
+    assert.strictEqual(tokenColor('logprob', -4, lp, PALETTE), 'rgba(0, 0, 200, 0.8)');
+    assert.strictEqual(tokenColor('logprob', -0.1, lp, PALETTE), '');
+    assert.strictEqual(tokenValue(tokens, 'ratio', 1), Math.log(2));
+    assert.deepStrictEqual([0, 1, 2].map((i) => tokenValue(tokens, 'clipped', i)), [0, 1, -1]);
+    assert.strictEqual(tokenValue(tokens, 'kl', 0), undefined);
+    assert.strictEqual(tokenColor('kl', undefined, undefined, PALETTE), '');
+  });
+
+  it('whitespace and special tokens are made visible', () => {
+    assert.deepStrictEqual(displayToken(' a\tb\n'), { shown: '·a→b↵', special: false, lineBreak: true });
+    assert.strictEqual(displayToken('<|im_end|>').special, true);
+    assert.strictEqual(displayToken('<script>').special, false);
+    assert.strictEqual(displayToken('').shown, '∅');
+  });
+
+  it('filters rollouts and sorts groups', () => {
+    const rollout = (reward: number, completion: string, finish: 'stop' | 'length' = 'stop') => ({ completion, reward, rewards: {}, advantage: 0, finish_reason: finish, length: 1 });
+    const record: Pick<StepRollouts, 'groups'> = {
+      groups: [
+        { prompt: 'first', rollouts: [rollout(0, 'x'), rollout(1, 'needle', 'length')] },
+        { prompt: 'second', rollouts: [rollout(1, 'y'), rollout(1, 'z')] },
+      ],
+    };
+    assert.deepStrictEqual(visibleGroups(record, DEFAULT_FILTER, 'reward-desc').map((g) => g.index), [1, 0]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, search: 'NEEDLE' }, 'index').map((g) => [g.index, g.rollouts]), [[0, [1]]]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, search: 'second' }, 'index').map((g) => g.rollouts), [[0, 1]]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, tied: 'only' }, 'index').map((g) => g.index), [1]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, truncatedOnly: true }, 'index').map((g) => g.rollouts), [[1]]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, maxReward: 0.5 }, 'index').map((g) => [g.index, g.rollouts]), [[0, [0]]]);
+  });
+});
+
+describe('incremental min-max decimation', () => {
+  const series = (n: number) => Array.from({ length: n }, (_, i) => ({ x: i, y: Math.sin(i / 7) * (i % 97 === 0 ? 10 : 1) }));
+
+  it('keeps every point while they fit, then at most 4 per bucket, in x order', () => {
+    const small = new MinMaxDecimator<{ x: number; y: number }>(50);
+    series(40).forEach((p) => small.add(p));
+    assert.deepStrictEqual(small.points(), series(40));
+    const big = new MinMaxDecimator<{ x: number; y: number }>(50);
+    const all = series(10007);
+    all.forEach((p) => big.add(p));
+    const shown = big.points();
+    assert.ok(shown.length <= 4 * 51, `${shown.length} points`);
+    assert.deepStrictEqual(shown.map((p) => p.x), [...shown.map((p) => p.x)].sort((a, b) => a - b));
+    assert.strictEqual(shown[0], all[0]);
+    assert.strictEqual(shown.at(-1), all.at(-1));
+  });
+
+  it('keeps the extremes of every bucket: a lone spike survives, wherever it falls', () => {
+    for (const at of [0, 1, 777, 4095, 4096, 4999]) {
+      const decimator = new MinMaxDecimator<{ x: number; y: number }>(64);
+      const all = Array.from({ length: 5000 }, (_, i) => ({ x: i, y: i === at ? 100 : i === 4999 - at ? -100 : Math.sin(i) }));
+      all.forEach((p) => decimator.add(p));
+      const shown = decimator.points();
+      assert.ok(shown.includes(all[at]) && shown.includes(all[4999 - at]), `spikes at ${at} and ${4999 - at}`);
+    }
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * The dashboard webview in plain headless Chromium, without VS Code: the page is the one the extension serves
+ * (same HTML, same strict CSP, same bundle), `acquireVsCodeApi` is replaced by a bridge to this process, and this
+ * process answers the webview's requests with the extension's own RunRequests over fixture run directories.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { chromium, Browser, Page } from 'playwright-core';
+import { dashboardHtml } from '../../src/host/dashboardHtml';
+import { RunRequests } from '../../src/host/runRequests';
+import type { HostToWebviewMessage, WebviewState, WebviewToHostMessage } from '../../src/protocol';
+
+const ROOT = path.resolve(__dirname, '../..');
+const ORIGIN = 'https://grpo.test';
+const NONCE = 'dGVzdC1ub25jZQ';
+
+export interface SavedFile {
+  fileName: string;
+  data: Buffer;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
+  });
+}
+
+function contentType(file: string): string {
+  return file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'text/html';
+}
+
+export class WebviewHarness {
+  readonly saved: SavedFile[] = [];
+  readonly cspViolations: string[] = [];
+  readonly pageErrors: string[] = [];
+  private readonly requests: RunRequests;
+  private readyResolve: (() => void) | undefined;
+  private readyReject: ((err: Error) => void) | undefined;
+
+  private constructor(
+    readonly page: Page,
+    readonly runsDir: string,
+  ) {
+    this.requests = new RunRequests({
+      runDir: (runId) => path.join(runsDir, runId),
+      isLive: () => false,
+      stop: () => false,
+      saveFile: async (fileName, data) => {
+        this.saved.push({ fileName, data });
+        return path.join('/saved', fileName);
+      },
+    });
+  }
+
+  /** A new page showing the dashboard; `state` is what `getState()` returns (a reloaded webview's saved state). */
+  static async open(browser: Browser, runsDir: string, state?: WebviewState, viewport = { width: 1400, height: 900 }): Promise<WebviewHarness> {
+    const page = await browser.newPage({ viewport });
+    const harness = new WebviewHarness(page, runsDir);
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) harness.cspViolations.push(m.text());
+    });
+    page.on('pageerror', (err) => harness.pageErrors.push(err.message));
+    // The page must say `ready`; if it throws first, fail with its error rather than wait forever.
+    page.on('pageerror', (err) => harness.readyReject?.(err));
+    if (process.env.GRPO_WEBVIEW_DEBUG) page.on('console', (m) => console.log(`    [page] ${m.text()}`));
+    await page.route(`${ORIGIN}/**`, (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname === '/') {
+        const html = dashboardHtml({ cspSource: ORIGIN, nonce: NONCE, scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/media/dashboard.css` })
+          // The theme variables VS Code would set: a second stylesheet from the same (allowed) origin.
+          .replace('</head>', `<link rel="stylesheet" href="${ORIGIN}/theme.css">\n</head>`)
+          .replace('<body>', '<body class="vscode-dark">');
+        return route.fulfill({ body: html, contentType: 'text/html' });
+      }
+      const file = url.pathname === '/theme.css' ? path.join(__dirname, 'theme-dark.css') : path.join(ROOT, url.pathname);
+      return route.fulfill({ body: fs.readFileSync(file), contentType: contentType(file) });
+    });
+    await page.exposeFunction('__grpoPost', (message: WebviewToHostMessage) => harness.fromWebview(message));
+    await page.exposeFunction('__grpoSetState', (state: WebviewState) => void (harness.lastState = state));
+    // A string, not a function: tsx would wrap a function in helpers (`__name`) that do not exist in the page.
+    await page.addInitScript(`{
+      const saved = ${JSON.stringify(state ?? null)};
+      const api = { postMessage: (m) => window.__grpoPost(m), getState: () => saved ?? undefined, setState: (s) => window.__grpoSetState(s) };
+      window.acquireVsCodeApi = () => api;
+    }`);
+    const ready = new Promise<void>((resolve, reject) => {
+      harness.readyResolve = resolve;
+      harness.readyReject = reject;
+    });
+    await page.goto(`${ORIGIN}/`);
+    await ready;
+    return harness;
+  }
+
+  lastState: WebviewState | undefined;
+
+  /** Sends a push message, as the extension host does with `webview.postMessage`. */
+  async push(message: HostToWebviewMessage): Promise<void> {
+    // As JSON text: Playwright's own serialisation of a large nested argument (a 1,000-rollout step) takes seconds.
+    await this.page.evaluate((text) => window.postMessage(JSON.parse(text), '*'), JSON.stringify(message));
+  }
+
+  async close(): Promise<void> {
+    await this.page.close();
+  }
+
+  private async fromWebview(message: WebviewToHostMessage): Promise<void> {
+    if (message.type === 'ready') {
+      this.readyResolve?.();
+      this.readyReject = undefined;
+      return;
+    }
+    let reply: HostToWebviewMessage;
+    try {
+      reply = { type: 'response', id: message.id, result: await this.requests.handle(message) };
+    } catch (err) {
+      reply = { type: 'response', id: message.id, error: err instanceof Error ? err.message : String(err) };
+    }
+    await this.push(reply).catch(() => undefined);
+  }
+}

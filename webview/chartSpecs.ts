@@ -1,0 +1,65 @@
+/**
+ * Which metrics the dashboard draws, by TRL/verl name. A chart lists fixed series and may add one series per metric
+ * key matching a pattern (each reward function's `rewards/<name>/mean`). Charts whose metrics a run does not log
+ * stay hidden until a record carries them.
+ */
+
+export interface SeriesSpec {
+  /** Metric key, e.g. `reward`. */
+  key: string;
+  label: string;
+  /** Metric holding a ± band around this series, e.g. `reward_std`. */
+  band?: string;
+}
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  series: SeriesSpec[];
+  /** Every metric key this matches becomes a series, labelled by the first capture group. */
+  pattern?: RegExp;
+}
+
+export const CHARTS: readonly ChartSpec[] = [
+  { id: 'reward', title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', band: 'reward_std' }] },
+  { id: 'reward-functions', title: 'Reward per function (mean)', series: [], pattern: /^rewards\/(.+)\/mean$/ },
+  { id: 'kl', title: 'KL to reference', series: [{ key: 'kl', label: 'kl' }] },
+  { id: 'loss', title: 'Policy loss', series: [{ key: 'loss', label: 'loss' }] },
+  {
+    id: 'clip',
+    title: 'Clip ratio',
+    series: [
+      { key: 'clip_ratio/low_mean', label: 'low' },
+      { key: 'clip_ratio/high_mean', label: 'high' },
+      { key: 'clip_ratio/region_mean', label: 'region' },
+    ],
+  },
+  { id: 'entropy', title: 'Entropy', series: [{ key: 'entropy', label: 'entropy' }] },
+  {
+    id: 'length',
+    title: 'Completion length (tokens)',
+    series: [
+      { key: 'completions/mean_length', label: 'mean' },
+      { key: 'completions/max_length', label: 'max' },
+    ],
+  },
+  { id: 'truncated', title: 'Truncated fraction', series: [{ key: 'completions/clipped_ratio', label: 'truncated' }] },
+  { id: 'zero-std', title: 'Tied groups (frac_reward_zero_std)', series: [{ key: 'frac_reward_zero_std', label: 'frac_reward_zero_std' }] },
+  {
+    id: 'eval',
+    title: 'Validation',
+    series: [
+      { key: 'eval/reward', label: 'eval reward' },
+      { key: 'eval/accuracy', label: 'eval accuracy' },
+    ],
+  },
+  { id: 'lr', title: 'Learning rate', series: [{ key: 'learning_rate', label: 'learning rate' }] },
+  { id: 'throughput', title: 'Throughput (tokens/s)', series: [{ key: 'throughput/tokens_per_s', label: 'tokens/s' }] },
+  { id: 'time', title: 'Step time (s)', series: [], pattern: /^time\/(.+)$/ },
+];
+
+/** The theme's chart palette, in the order series take colours. */
+export const SERIES_COLORS = ['--vscode-charts-green', '--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+
+/** Dash patterns that tell series apart when colour already tells runs apart (compare mode). */
+export const SERIES_DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];

@@ -1,0 +1,100 @@
+/**
+ * One prompt across steps: every time it was sampled (at training steps, and on the validation set at every
+ * evaluation), with its completions and rewards, so you can read how the answer changed as the policy learned.
+ * Clicking a completion opens it in the rollout browser.
+ */
+import type { PromptHistory, RevealTarget } from '../src/protocol/webview';
+import { formatValue } from './charts';
+
+export interface PromptHistoryHost {
+  fetch(prompt: string): Promise<PromptHistory>;
+  open(target: RevealTarget): void;
+}
+
+function cell(row: HTMLTableRowElement, content: string | Node, className = ''): HTMLTableCellElement {
+  const td = row.insertCell();
+  td.className = className;
+  td.append(content);
+  return td;
+}
+
+export class PromptHistoryView {
+  readonly element = document.createElement('section');
+  private readonly prompt = document.createElement('pre');
+  private readonly summary = document.createElement('p');
+  private readonly table = document.createElement('table');
+  private loadToken = 0;
+
+  constructor(private readonly host: PromptHistoryHost) {
+    this.element.className = 'prompt-history';
+    this.prompt.className = 'prompt-text';
+    this.summary.className = 'summary';
+    this.table.className = 'history-table';
+    const head = this.table.createTHead().insertRow();
+    for (const title of ['step', 'samples', 'mean reward', 'completions (click to open)']) {
+      const th = document.createElement('th');
+      th.textContent = title;
+      head.append(th);
+    }
+    this.table.createTBody();
+    this.element.append(this.prompt, this.summary, this.table);
+    this.clear();
+  }
+
+  clear(): void {
+    this.prompt.textContent = '';
+    this.summary.textContent = 'Pick a prompt in the rollout browser ("history" on a group, or H).';
+    this.table.tBodies[0].replaceChildren();
+  }
+
+  async show(prompt: string): Promise<void> {
+    const token = ++this.loadToken;
+    this.prompt.textContent = prompt;
+    this.summary.textContent = 'Reading every step…';
+    this.table.tBodies[0].replaceChildren();
+    try {
+      const history = await this.host.fetch(prompt);
+      if (token === this.loadToken) this.render(history);
+    } catch (err) {
+      if (token === this.loadToken) this.summary.textContent = `Cannot read the history: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  private render(history: PromptHistory): void {
+    const train = history.occurrences.filter((o) => o.source === 'train').length;
+    const evals = history.occurrences.length - train;
+    this.summary.textContent = `Sampled at ${train} training step${train === 1 ? '' : 's'}${evals ? ` and ${evals} evaluation${evals === 1 ? '' : 's'}` : ''}.`;
+    const body = this.table.tBodies[0];
+    for (const occurrence of history.occurrences) {
+      const row = body.insertRow();
+      row.dataset.step = String(occurrence.step);
+      row.dataset.source = occurrence.source;
+      const rewards = occurrence.rollouts.map((r) => r.reward);
+      const mean = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
+      cell(row, String(occurrence.step), 'number');
+      const source = document.createElement('span');
+      source.className = `tag source-${occurrence.source}`;
+      source.textContent = occurrence.source === 'train' ? 'training' : 'validation';
+      cell(row, source);
+      cell(row, formatValue(mean), 'number');
+      const chips = document.createElement('div');
+      chips.className = 'chips';
+      occurrence.rollouts.forEach((rollout, i) => {
+        const chip = document.createElement('button');
+        chip.type = 'button';
+        chip.className = `chip ${rollout.reward > mean ? 'above' : rollout.reward < mean ? 'below' : 'even'}`;
+        chip.title = `reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
+        const reward = document.createElement('span');
+        reward.className = 'chip-reward';
+        reward.textContent = formatValue(rollout.reward);
+        const completion = document.createElement('span');
+        completion.className = 'chip-text';
+        completion.textContent = rollout.completion || '∅';
+        chip.append(reward, completion);
+        chip.addEventListener('click', () => this.host.open({ step: occurrence.step, source: occurrence.source, group: occurrence.group, rollout: i }));
+        chips.append(chip);
+      });
+      cell(row, chips);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/** Plain data helpers for the curves: EMA smoothing, x coordinates, CSV. No DOM, so unit tests run them in Node. */
+
+/**
+ * TensorBoard's debiased exponential moving average: s_t = w s_{t−1} + (1 − w) v_t, divided by 1 − w^t so the
+ * first points are not pulled toward 0. Non-finite values pass through and do not disturb the average.
+ */
+export class EmaSmoother {
+  private last = 0;
+  private count = 0;
+
+  constructor(readonly weight: number) {}
+
+  next(value: number): number {
+    if (!Number.isFinite(value) || this.weight <= 0) return value;
+    this.count += 1;
+    this.last = this.last * this.weight + (1 - this.weight) * value;
+    return this.last / (1 - Math.pow(this.weight, this.count));
+  }
+}
+
+export function smooth(values: readonly number[], weight: number): number[] {
+  const ema = new EmaSmoother(weight);
+  return values.map((v) => ema.next(v));
+}
+
+/** A formatted elapsed time, e.g. 75 → "1:15", 3725 → "1:02:05". */
+export function formatElapsed(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${String(mm).padStart(2, '0')}:${ss}` : `${mm}:${ss}`;
+}
+
+function csvField(value: string | number | undefined): string {
+  if (value === undefined) return '';
+  const text = String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** CSV text with a header row; rows may be ragged (missing values become empty fields). */
+export function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
+}
+
+export interface XY {
+  x: number;
+  y: number;
+}
+
+/**
+ * Min-max decimation kept up to date as points are appended: points fall into buckets of equal count; each bucket
+ * is drawn as its first, lowest, highest and last point (in x order), so every spike survives. When the buckets
+ * outnumber `maxBuckets`, neighbours merge and the bucket size doubles. Appending touches only the last bucket,
+ * so a live update costs O(buckets), not O(points) as re-decimating the whole series would.
+ */
+export class MinMaxDecimator<P extends XY> {
+  private bucketSize = 1;
+  /** Each bucket's representative points, in x order; all but the last are final until the next merge. */
+  private buckets: P[][] = [];
+  private lastBucketCount = 0;
+  private settled: P[] = [];
+
+  constructor(private readonly maxBuckets = 500) {}
+
+  add(point: P): void {
+    if (this.buckets.length === 0 || this.lastBucketCount >= this.bucketSize) {
+      if (this.buckets.length) this.settled.push(...this.buckets[this.buckets.length - 1]);
+      this.buckets.push([point]);
+      this.lastBucketCount = 1;
+      if (this.buckets.length > this.maxBuckets) this.merge();
+      return;
+    }
+    const last = this.buckets[this.buckets.length - 1];
+    this.buckets[this.buckets.length - 1] = representatives([...last, point]);
+    this.lastBucketCount += 1;
+  }
+
+  /** The points to draw: at most 4 per bucket. */
+  points(): P[] {
+    const last = this.buckets[this.buckets.length - 1] ?? [];
+    return this.settled.concat(last);
+  }
+
+  private merge(): void {
+    const merged: P[][] = [];
+    for (let i = 0; i < this.buckets.length; i += 2) merged.push(representatives(this.buckets.slice(i, i + 2).flat()));
+    this.bucketSize *= 2;
+    // The last merged bucket may be only partly full: it holds one old bucket (if their number was odd) or two.
+    this.lastBucketCount = this.buckets.length % 2 === 1 ? this.lastBucketCount : this.bucketSize / 2 + this.lastBucketCount;
+    this.buckets = merged;
+    this.settled = merged.slice(0, -1).flat();
+  }
+}
+
+/** First, min, max and last of points in x order (fewer when they coincide), still in x order. */
+function representatives<P extends XY>(points: P[]): P[] {
+  if (points.length <= 4) return points;
+  let min = points[0];
+  let max = points[0];
+  for (const p of points) {
+    if (p.y < min.y || Number.isNaN(min.y)) min = p;
+    if (p.y > max.y || Number.isNaN(max.y)) max = p;
+  }
+  const chosen = new Set([points[0], min, max, points[points.length - 1]]);
+  return points.filter((p) => chosen.has(p));
+}
