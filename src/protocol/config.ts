@@ -25,6 +25,8 @@ export interface ArithmeticTaskConfig {
   operations: ArithmeticOperation[];
   num_train: number;
   num_eval: number;
+  /** SFT data only: the fraction of carrying sums whose reference answer forgets the carry. */
+  teacher_error_rate: number;
 }
 
 /** GSM8K JSONL files (`question`, `answer` with the gold number after `####`). */
@@ -174,6 +176,7 @@ const arithmeticTaskSchema: JsonSchema = {
     operations: { type: 'array', items: { enum: ['+', '-', '*'] }, minItems: 1, default: ['+'], description: 'Operations to draw from.' },
     num_train: integer('Distinct training problems.', { minimum: 1, default: 5000 }),
     num_eval: integer('Held-out validation problems.', { minimum: 1, default: 64 }),
+    teacher_error_rate: number('Warm-start data only: the fraction of sums with a carry whose reference answer forgets it — an imperfect teacher the SFT model imitates and GRPO\'s verifiable reward then corrects (0: a perfect teacher).', { minimum: 0, maximum: 1, default: 0 }),
   },
   required: ['type'],
   additionalProperties: false,

@@ -118,7 +118,7 @@ export class GrpoTrainer implements TrainingJob {
     const started = now();
     try {
       for (let i = 1; i <= steps; i++) {
-        const examples = this.task.nextTrain(batch_size).filter((e) => e.completion !== undefined);
+        const examples = this.task.nextSft(batch_size).filter((e) => e.completion !== undefined);
         if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
         const batch: ResponseBatch = {
           promptIds: examples.map((e) => this.encode(e.prompt)),

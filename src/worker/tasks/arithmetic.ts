@@ -33,13 +33,33 @@ function generateProblems(config: ArithmeticTaskConfig, seed: number): Example[]
   return problems;
 }
 
+/**
+ * What a teacher that forgets to carry writes: each column's digits added mod 10, no carry ("17+25=" → "32").
+ * Only meaningful for addition; other operations get the right answer.
+ */
+export function withoutCarry(prompt: string): string | undefined {
+  const match = /^(\d+)\+(\d+)=$/.exec(prompt);
+  if (!match) return undefined;
+  const [a, b] = [match[1], match[2]];
+  const width = Math.max(a.length, b.length);
+  const digits: number[] = [];
+  for (let i = 1; i <= width; i++) digits.unshift((Number(a[a.length - i] ?? 0) + Number(b[b.length - i] ?? 0)) % 10);
+  return String(Number(digits.join('')));
+}
+
 export class ArithmeticTask implements PromptTask {
   readonly name = 'arithmetic';
   readonly defaultRewards = ['arithmetic_answer'] as const;
   private readonly evalProblems: Example[];
   private readonly train: ShuffledCursor<Example>;
+  private readonly sft: ShuffledCursor<Example>;
+  /** The imperfect teacher's own draws: separate from the run's stream, so SFT never shifts GRPO's samples. */
+  private readonly teacher: Random;
+  private readonly teacherErrorRate: number;
 
   constructor(config: ArithmeticTaskConfig, seed: number) {
+    this.teacher = new Random((seed + 2) >>> 0);
+    this.teacherErrorRate = config.teacher_error_rate;
     if (config.min_operand > config.max_operand) {
       throw new Error(`task.min_operand (${config.min_operand}) is larger than task.max_operand (${config.max_operand})`);
     }
@@ -47,6 +67,16 @@ export class ArithmeticTask implements PromptTask {
     const numEval = Math.min(config.num_eval, Math.floor(problems.length / 2));
     this.evalProblems = problems.slice(0, numEval);
     this.train = new ShuffledCursor(problems.slice(numEval), seed + 1);
+    this.sft = new ShuffledCursor(problems.slice(numEval), seed + 3);
+  }
+
+  /** Reference completions; with `teacher_error_rate` > 0 some carrying sums come back without their carry. */
+  nextSft(n: number): Example[] {
+    return this.sft.take(n).map((example) => {
+      const sloppy = withoutCarry(example.prompt);
+      if (sloppy === undefined || sloppy === example.answer || this.teacher.random() >= this.teacherErrorRate) return example;
+      return { ...example, completion: `${sloppy}\n` };
+    });
   }
 
   nextTrain(n: number): Example[] {

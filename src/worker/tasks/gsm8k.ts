@@ -87,6 +87,11 @@ export class Gsm8kTask implements PromptTask {
     return this.train.take(n);
   }
 
+  /** The worked solutions of the training set, in the prompt template's format. */
+  nextSft(n: number): Example[] {
+    return this.train.take(n);
+  }
+
   evalSet(): Example[] {
     return this.evalExamples;
   }

@@ -25,6 +25,8 @@ export interface PromptTask {
   readonly defaultRewards: readonly string[];
   /** The next `n` training examples; advances the cursor. */
   nextTrain(n: number): Example[];
+  /** `n` examples with teacher completions for the SFT warm start. */
+  nextSft(n: number): Example[];
   /** The fixed held-out set for validation. */
   evalSet(): Example[];
   /** Whether a completion answers the example correctly: validation's `eval/accuracy`. */

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ArithmeticTask } from '../../../src/worker/tasks/arithmetic';
+import { ArithmeticTask, withoutCarry } from '../../../src/worker/tasks/arithmetic';
 import { Gsm8kTask, readGsm8k, renderPrompt } from '../../../src/worker/tasks/gsm8k';
 import { ShuffledCursor } from '../../../src/worker/tasks/task';
 
@@ -23,7 +23,7 @@ describe('tasks', () => {
   });
 
   it('arithmetic: verifiable problems, disjoint held-out set, deterministic by seed', () => {
-    const config = { type: 'arithmetic' as const, min_operand: 0, max_operand: 20, operations: ['+', '-', '*'] as ('+' | '-' | '*')[], num_train: 200, num_eval: 30 };
+    const config = { type: 'arithmetic' as const, min_operand: 0, max_operand: 20, operations: ['+', '-', '*'] as ('+' | '-' | '*')[], num_train: 200, num_eval: 30, teacher_error_rate: 0 };
     const task = new ArithmeticTask(config, 7);
     const evalSet = task.evalSet();
     assert.strictEqual(evalSet.length, 30);
@@ -39,6 +39,23 @@ describe('tasks', () => {
     assert.deepStrictEqual(new ArithmeticTask(config, 7).nextTrain(5), train.slice(0, 5));
     assert.notDeepStrictEqual(new ArithmeticTask(config, 8).nextTrain(5), train.slice(0, 5));
     assert.throws(() => new ArithmeticTask({ ...config, min_operand: 5, max_operand: 1 }, 1), /min_operand/);
+  });
+
+  it('arithmetic: an imperfect teacher drops the carry in about the configured share of SFT completions', () => {
+    assert.strictEqual(withoutCarry('17+25='), '32');
+    assert.strictEqual(withoutCarry('95+17='), '2'); // 9+1 = 10 → 0, 5+7 = 12 → 2: "02"
+    assert.strictEqual(withoutCarry('12+13='), '25');
+    assert.strictEqual(withoutCarry('7*8='), undefined);
+    const config = { type: 'arithmetic' as const, min_operand: 10, max_operand: 99, operations: ['+'] as ('+' | '-' | '*')[], num_train: 2000, num_eval: 10, teacher_error_rate: 0.6 };
+    const drawn = new ArithmeticTask(config, 1).nextSft(2000);
+    const carrying = drawn.filter((e) => withoutCarry(e.prompt) !== e.answer);
+    const sloppy = carrying.filter((e) => e.completion !== `${e.answer}\n`);
+    assert.ok(carrying.length > 500);
+    assert.ok(Math.abs(sloppy.length / carrying.length - 0.6) < 0.05, `${sloppy.length} of ${carrying.length}`);
+    assert.ok(sloppy.every((e) => e.completion === `${withoutCarry(e.prompt)}\n`));
+    assert.ok(drawn.every((e) => withoutCarry(e.prompt) !== e.answer || e.completion === `${e.answer}\n`), 'no-carry sums stay right');
+    const perfect = new ArithmeticTask({ ...config, teacher_error_rate: 0 }, 1).nextSft(300);
+    assert.ok(perfect.every((e) => e.completion === `${e.answer}\n`));
   });
 
   it('gsm8k: reads the shipped sample with gold answers and the R1-Zero template', () => {
