@@ -4,11 +4,12 @@
  * PyTorch on the CPU (bench/model_torch.py, run with /usr/bin/python3; skipped with a note when missing).
  *
  * Options: --reps N (default 5), --shapes small,base, --kv-batch N (rows for the KV-cache comparison, default 8),
- * --steps N (train steps for the tensor-count / RSS check, default 200), --no-torch.
+ * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch.
  * Prints numbers only; nothing here asserts a timing.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/worker/backend';
@@ -19,8 +20,14 @@ const PROMPT = 32;
 const NEW = 32;
 const PYTHON = '/usr/bin/python3';
 
-type Phase = 'forward' | 'train' | 'sample';
-const PHASES: Phase[] = ['forward', 'train', 'sample'];
+type Phase = 'forward' | 'train' | 'train2' | 'sample';
+const PHASES: Phase[] = ['forward', 'train', 'train2', 'sample'];
+const PHASE_LABELS: Record<Phase, string> = {
+  forward: 'forward log-probs',
+  train: 'fwd+bwd+Adam',
+  train2: 'fwd+bwd+Adam, 2 threads (data-parallel)',
+  sample: 'sample 32, KV cache',
+};
 
 interface Args {
   reps: number;
@@ -39,7 +46,7 @@ function parseArgs(argv: string[]): Args {
     reps: Number(value('--reps', '5')),
     shapes: value('--shapes', 'small,base').split(',') as PresetName[],
     kvBatch: Number(value('--kv-batch', '8')),
-    steps: Number(value('--steps', '200')),
+    steps: Number(value('--steps', '300')),
     torch: !argv.includes('--no-torch'),
   };
 }
@@ -61,17 +68,18 @@ function randomRows(rng: Random, rows: number, length: number, vocab: number): n
   return Array.from({ length: rows }, () => Array.from({ length }, () => 2 + rng.int(vocab - 2)));
 }
 
-function measureTfjs(shape: PresetName, reps: number): Record<Phase, number> {
+async function measureTfjs(shape: PresetName, reps: number): Promise<Record<Phase, number>> {
   const policy = loadPolicy(shape, { seed: 0 });
   const rng = new Random(1);
   const batch: ResponseBatch = { promptIds: randomRows(rng, BATCH, PROMPT, policy.config.vocabSize), responseIds: randomRows(rng, BATCH, NEW, policy.config.vocabSize) };
   const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
   const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
-  const result = {
-    forward: medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync())),
-    train: medianMs(reps, () => void trainer.trainStep([batch], meanNll)),
-    sample: medianMs(reps, () => void generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng })),
-  };
+  const forward = medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
+  const train = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
+  await trainer.enableDataParallel();
+  const train2 = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
+  const sample = medianMs(reps, () => void generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
+  const result = { forward, train, train2, sample };
   trainer.dispose();
   policy.dispose();
   return result;
@@ -146,6 +154,7 @@ function measureTorch(shapes: PresetName[], reps: number): TorchResult | string 
 }
 
 function tokensPerSecond(phase: Phase, ms: number): number {
+  // Training and scoring process prompt + response tokens; sampling produces the new ones.
   const tokens = phase === 'sample' ? BATCH * NEW : BATCH * (PROMPT + NEW);
   return (tokens / ms) * 1000;
 }
@@ -154,9 +163,17 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const backend = await selectBackend('wasm');
   console.log(`tfjs ${backend.name} (${backend.device}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
+  // The machine may be shared: the load says how much of its ${os.cpus().length} cores this run could have.
+  console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+
+  // First, while the wasm heap is still small, so RSS reflects this loop and not earlier, bigger phases.
+  console.log('');
+  console.log(`Tensor count and RSS over ${args.steps} train steps (small, 2 microbatches of 8 × 32 tokens, sampling every 10 steps):`);
+  for (const line of measureStability(args.steps)) console.log(line);
+
   const tfjs = new Map<string, number>();
   for (const shape of args.shapes) {
-    const r = measureTfjs(shape, args.reps);
+    const r = await measureTfjs(shape, args.reps);
     for (const phase of PHASES) tfjs.set(`${shape}/${phase}`, r[phase]);
   }
   const torch = args.torch ? measureTorch(args.shapes, args.reps) : 'skipped (--no-torch)';
@@ -170,9 +187,9 @@ async function main(): Promise<void> {
     for (const phase of PHASES) {
       const key = `${shape}/${phase}`;
       const ours = tfjs.get(key)!;
-      const ref = typeof torch === 'string' ? undefined : torch.ms.get(key);
+      const ref = typeof torch === 'string' ? undefined : torch.ms.get(`${shape}/${phase === 'train2' ? 'train' : phase}`);
       const refCells = ref === undefined ? '– | – | –' : `${ref.toFixed(0)} | ${tokensPerSecond(phase, ref).toFixed(0)} | ${(ours / ref).toFixed(2)}×`;
-      console.log(`| ${shape} | ${phase === 'forward' ? 'forward log-probs' : phase === 'train' ? 'fwd+bwd+Adam' : 'sample 32, KV cache'} | ${ours.toFixed(0)} | ${tokensPerSecond(phase, ours).toFixed(0)} | ${refCells} |`);
+      console.log(`| ${shape} | ${PHASE_LABELS[phase]} | ${ours.toFixed(0)} | ${tokensPerSecond(phase, ours).toFixed(0)} | ${refCells} |`);
     }
   }
 
@@ -181,9 +198,7 @@ async function main(): Promise<void> {
   console.log(`KV cache vs re-running the prefix (small, ${args.kvBatch} rows, ${PROMPT} prompt + 128 new tokens): ` +
     `${kv.cached.toFixed(0)} ms vs ${kv.uncached.toFixed(0)} ms = ${(kv.uncached / kv.cached).toFixed(1)}× faster`);
 
-  console.log('');
-  console.log(`Tensor count and RSS over ${args.steps} train steps (small, 2 microbatches of 8 × 32 tokens, sampling every 10 steps):`);
-  for (const line of measureStability(args.steps)) console.log(line);
+  console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
 
 main().catch((err) => {

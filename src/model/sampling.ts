@@ -19,7 +19,7 @@ export interface SampleOptions {
   topP?: number;
   /** Keep only the k most likely tokens. Default 0 (off). */
   topK?: number;
-  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's EOS. */
+  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's and the config's EOS. */
   stopTokenIds?: number[];
   /** Texts that end a row once the decoded completion contains one (the token completing it is kept). */
   stopStrings?: string[];
@@ -44,7 +44,7 @@ export interface SampleResult {
 export function generate(policy: Policy, promptIds: number[][], options: SampleOptions): SampleResult {
   const B = promptIds.length;
   const rng = options.rng ?? new Random(options.seed ?? 0);
-  const stopIds = new Set(options.stopTokenIds ?? (policy.tokenizer.eosTokenId === null ? [] : [policy.tokenizer.eosTokenId]));
+  const stopIds = new Set(options.stopTokenIds ?? defaultStopIds(policy));
   const maxPositions = policy.config.family === 'gpt2' ? policy.config.maxPositions : Infinity;
   const layout = padLayout({ promptIds, responseIds: promptIds.map(() => []) }, policy.tokenizer.padTokenId);
   if (layout.promptWidth + options.maxNewTokens > maxPositions) {
@@ -88,6 +88,12 @@ export function generate(policy: Policy, promptIds: number[][], options: SampleO
     if (cache) disposeCache(cache);
   }
   return result;
+}
+
+/** The tokenizer's EOS and the config's eos_token_id(s) (chat models often list their end-of-turn token there). */
+function defaultStopIds(policy: Policy): number[] {
+  const eos = policy.tokenizer.eosTokenId;
+  return [...new Set([...(eos === null ? [] : [eos]), ...policy.config.eosTokenIds])];
 }
 
 /** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */

@@ -46,6 +46,19 @@ describe('model checkpoints', () => {
     });
   }
 
+  it('the tiny preset saves as a checkpoint folder (config.json, safetensors, char tokenizer) and loads back', () => {
+    const policy = loadPolicy('tiny', { seed: 3 });
+    const dir = tempDir('tiny');
+    savePolicy(policy, dir);
+    const again = loadPolicy(dir);
+    assert.deepStrictEqual(again.config, policy.config);
+    assert.deepStrictEqual(again.tokenizer.encode('12+7=19'), policy.tokenizer.encode('12+7=19'));
+    assert.deepStrictEqual(sequenceLogits(again, [again.tokenizer.encode('3+4=')]), sequenceLogits(policy, [policy.tokenizer.encode('3+4=')]));
+    assert.ok(policy.parameterCount() > 200_000 && policy.parameterCount() < 1_000_000, `${policy.parameterCount()} parameters`);
+    policy.dispose();
+    again.dispose();
+  });
+
   it('loads a sharded checkpoint through model.safetensors.index.json', () => {
     const dir = writeCheckpoint('qwen2', 5);
     const tensors = readSafetensors(path.join(dir, 'model.safetensors'));
