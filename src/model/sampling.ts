@@ -181,7 +181,7 @@ function logSoftmaxAt(logits: Float32Array, temperature: number, index: number):
 /** Zeroes the probabilities outside the top k and outside the nucleus of mass topP (ties kept by index order). */
 function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float64Array {
   if (topK <= 0 && topP >= 1) return probs;
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
+  const order = candidatesByProbability(probs, topK, topP);
   const keep = topK > 0 ? Math.min(topK, order.length) : order.length;
   const out = new Float64Array(probs.length);
   let mass = 0;
@@ -191,4 +191,26 @@ function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float6
     if (mass >= topP) break;
   }
   return out;
+}
+
+/**
+ * Token ids in descending probability, as far as top-k / top-p can reach. Sorting a 150 k vocabulary per row and
+ * step is slow, so only the tokens above a small threshold are sorted when they already hold the top k and the
+ * nucleus mass: every other token ranks below all of them, so the prefix of the order is the same.
+ */
+function candidatesByProbability(probs: Float64Array, topK: number, topP: number): number[] {
+  const byProbability = (a: number, b: number) => probs[b] - probs[a] || a - b;
+  let max = 0;
+  for (const p of probs) max = Math.max(max, p);
+  const threshold = max * 1e-4;
+  const likely: number[] = [];
+  let mass = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] >= threshold) {
+      likely.push(i);
+      mass += probs[i];
+    }
+  }
+  const enough = (topK <= 0 || likely.length >= topK) && (topP >= 1 ? topK > 0 : mass >= topP);
+  return enough ? likely.sort(byProbability) : Array.from(probs.keys()).sort(byProbability);
 }
