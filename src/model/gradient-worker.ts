@@ -8,11 +8,11 @@ import { selectBackend } from '../worker/backend';
 import './kernels';
 import { responseLogProbs } from './logprobs';
 import { CausalLM } from './model';
-import { Phase, WorkerInit, WorkerTask } from './parallel';
+import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
 import { familyOf } from './policy';
 
 const init = workerData as WorkerInit;
-const control = new Int32Array(init.control);
+const handshake = new Handshake(new Int32Array(init.control));
 const sharedWeights = new Float32Array(init.weights);
 const sharedGrads = new Float32Array(init.grads);
 const variables: tf.Variable[] = [];
@@ -43,14 +43,7 @@ function loadWeights(): void {
   });
 }
 
-function waitForGradient(): void {
-  for (;;) {
-    const now = Atomics.load(control, 0);
-    if (now === Phase.GradientReady) return;
-    if (now === Phase.Aborted) throw new Error('aborted by the main thread');
-    Atomics.wait(control, 0, now, 100);
-  }
-}
+class Aborted extends Error {}
 
 function run(task: WorkerTask): void {
   if (task.reloadWeights) loadWeights();
@@ -62,9 +55,8 @@ function run(task: WorkerTask): void {
     const out = responseLogProbs(model, task.batch, task.options);
     shared.set(out.logProbs.dataSync(), 0);
     if (out.entropy) shared.set(out.entropy.dataSync(), cells);
-    Atomics.store(control, 0, Phase.ForwardDone);
-    Atomics.notify(control, 0);
-    waitForGradient();
+    if (!handshake.advance(task.id, Phase.Idle, Phase.ForwardDone)) throw new Aborted();
+    if (!handshake.waitFor(task.id, Phase.GradientReady, Phase.ForwardDone)) throw new Aborted();
     let surrogate = tf.sum(tf.mul(out.logProbs, tf.tensor2d(shared.slice(2 * cells, 3 * cells), [rows, width])));
     if (out.entropy) surrogate = tf.add(surrogate, tf.sum(tf.mul(out.entropy, tf.tensor2d(shared.slice(3 * cells, 4 * cells), [rows, width]))));
     return surrogate as tf.Scalar;
@@ -75,8 +67,7 @@ function run(task: WorkerTask): void {
     offset += v.size;
   }
   tf.dispose([result.value, ...Object.values(result.grads)]);
-  Atomics.store(control, 0, Phase.GradsDone);
-  Atomics.notify(control, 0);
+  handshake.advance(task.id, Phase.GradientReady, Phase.GradsDone);
 }
 
 /** A failed variableGrads keeps its tape; drop it (same as train.ts) so the worker stays usable. */
@@ -91,15 +82,15 @@ selectBackend('wasm')
   .then(() => {
     loadWeights();
     parentPort!.on('message', (task: WorkerTask) => {
+      // A task aborted or superseded before it started is skipped.
+      if (!handshake.isCurrent(task.id, Phase.Idle)) return;
       try {
         run(task);
       } catch (err) {
         releaseFailedTape();
-        if (Atomics.load(control, 0) !== Phase.Aborted) {
-          Atomics.store(control, 0, Phase.Failed);
-          Atomics.notify(control, 0);
-          parentPort!.postMessage({ error: (err as Error).message });
-        }
+        if (err instanceof Aborted) return;
+        parentPort!.postMessage({ error: (err as Error).message });
+        [Phase.Idle, Phase.ForwardDone, Phase.GradientReady].some((from) => handshake.advance(task.id, from, Phase.Failed));
       }
     });
     parentPort!.postMessage({ ready: true });

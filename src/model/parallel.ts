@@ -21,7 +21,7 @@ import { ModelConfig } from './config';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Policy } from './policy';
 
-/** Phases of the handshake, stored in control[0]. */
+/** Phases of one task's handshake. */
 export const enum Phase {
   Idle = 0,
   ForwardDone = 1,
@@ -29,6 +29,53 @@ export const enum Phase {
   GradsDone = 3,
   Failed = 4,
   Aborted = 5,
+}
+
+/**
+ * The shared state word: task id · 8 + phase. Task and phase live in one atomic word so that a compare-exchange
+ * can never advance a phase of a task that was aborted or superseded meanwhile (a late worker must not answer the
+ * next task's wait with the previous task's data).
+ */
+export class Handshake {
+  constructor(private readonly word: Int32Array) {}
+
+  static encode(task: number, phase: Phase): number {
+    return (task % 0x8000000) * 8 + phase;
+  }
+
+  /** Sets the state unconditionally (main: start or abort a task). */
+  set(task: number, phase: Phase): void {
+    Atomics.store(this.word, 0, Handshake.encode(task, phase));
+    Atomics.notify(this.word, 0);
+  }
+
+  /** from → to for this task; false when the state is no longer `from` (the task was aborted or superseded). */
+  advance(task: number, from: Phase, to: Phase): boolean {
+    const expected = Handshake.encode(task, from);
+    const ok = Atomics.compareExchange(this.word, 0, expected, Handshake.encode(task, to)) === expected;
+    if (ok) Atomics.notify(this.word, 0);
+    return ok;
+  }
+
+  /**
+   * Blocks until the state is (task, phase). Returns false as soon as it is anything but that or (task, before),
+   * and also after timeoutMs.
+   */
+  waitFor(task: number, phase: Phase, before: Phase, timeoutMs = Infinity): boolean {
+    const target = Handshake.encode(task, phase);
+    const waiting = Handshake.encode(task, before);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = Atomics.load(this.word, 0);
+      if (now === target) return true;
+      if (now !== waiting || Date.now() > deadline) return false;
+      Atomics.wait(this.word, 0, now, WAIT_SLICE_MS);
+    }
+  }
+
+  isCurrent(task: number, phase: Phase): boolean {
+    return Atomics.load(this.word, 0) === Handshake.encode(task, phase);
+  }
 }
 
 export interface WorkerInit {
@@ -42,6 +89,7 @@ export interface WorkerInit {
 }
 
 export interface WorkerTask {
+  id: number;
   batch: ResponseBatch;
   options: LogProbOptions;
   /** Reload the weights from shared memory first (they changed since the last task). */
@@ -51,6 +99,8 @@ export interface WorkerTask {
 }
 
 const WAIT_SLICE_MS = 100;
+/** A worker that has not answered in this long is considered lost (the main thread cannot see its exit events). */
+const WORKER_TIMEOUT_MS = 15 * 60 * 1000;
 
 /** The worker script: bundled next to this file as model-gradient-worker.js, else the TypeScript source via tsx. */
 function workerScript(): { file: string; execArgv: string[] } {
@@ -60,14 +110,15 @@ function workerScript(): { file: string; execArgv: string[] } {
 }
 
 export class GradientWorker {
-  private readonly control: Int32Array;
+  private readonly handshake: Handshake;
+  private task = 0;
   private readonly weights: Float32Array;
   private readonly grads: Float32Array;
   private weightsStale = false;
   private failure: Error | null = null;
 
   private constructor(private readonly worker: Worker, init: WorkerInit) {
-    this.control = new Int32Array(init.control);
+    this.handshake = new Handshake(new Int32Array(init.control));
     this.weights = new Float32Array(init.weights);
     this.grads = new Float32Array(init.grads);
     worker.on('error', (err) => (this.failure = err));
@@ -106,8 +157,9 @@ export class GradientWorker {
   }
 
   /**
-   * Gradients of `loss` over the whole batch, the second half computed by the worker. Returns the loss value and
-   * the weight gradients in policy.variables() order (caller disposes).
+   * Gradients of `loss` over the whole batch, the second half (rows from ⌈B/2⌉ on) computed by the worker; both
+   * halves must hold response tokens. Returns the loss value and the weight gradients in policy.variables() order
+   * (caller disposes).
    */
   lossAndGradients(
     policy: Policy, batch: ResponseBatch, loss: (lp: tf.Tensor2D, ent: tf.Tensor2D | null, mask: tf.Tensor2D) => tf.Scalar, options: LogProbOptions,
@@ -121,8 +173,9 @@ export class GradientWorker {
     const cells = theirs.promptIds.length * theirWidth;
     const exchange = new SharedArrayBuffer(Math.max(1, 4 * cells) * 4);
     if (this.weightsStale) this.writeWeights(policy);
-    Atomics.store(this.control, 0, Phase.Idle);
-    const task: WorkerTask = { batch: theirs, options, reloadWeights: this.weightsStale, exchange };
+    const id = ++this.task;
+    this.handshake.set(id, Phase.Idle);
+    const task: WorkerTask = { id, batch: theirs, options, reloadWeights: this.weightsStale, exchange };
     this.weightsStale = false;
     this.worker.postMessage(task);
 
@@ -132,7 +185,7 @@ export class GradientWorker {
     try {
       result = tf.variableGrads(() => {
         const out = responseLogProbs(policy, mine, options);
-        this.waitFor(Phase.ForwardDone);
+        this.waitFor(id, Phase.ForwardDone, Phase.Idle);
         const withEntropy = out.entropy !== null;
         // Intermediates here are freed by variableGrads' own scope.
         const join = (own: tf.Tensor2D, offset: number) =>
@@ -146,19 +199,24 @@ export class GradientWorker {
         const G = grads.map((g) => g.dataSync() as Float32Array);
         // Hand the worker its rows of G, then back-propagate ours.
         G.forEach((g, k) => copyRows(g, width, split, theirs.promptIds.length, theirWidth, shared, (2 + k) * cells));
-        Atomics.store(this.control, 0, Phase.GradientReady);
-        Atomics.notify(this.control, 0);
+        if (!this.handshake.advance(id, Phase.ForwardDone, Phase.GradientReady)) throw new Error('gradient worker left the handshake');
         const mineRows = (g: Float32Array) => tf.slice(tf.tensor2d(g, [batch.promptIds.length, width]), [0, 0], [split, out.logProbs.shape[1]]);
         let surrogate = tf.sum(tf.mul(out.logProbs, mineRows(G[0])));
         if (withEntropy) surrogate = tf.add(surrogate, tf.sum(tf.mul(out.entropy!, mineRows(G[1]))));
         return surrogate as tf.Scalar;
       }, policy.variables());
     } catch (err) {
-      this.abort();
+      // Releases a worker that waits for G, and makes a late one skip this task.
+      this.handshake.set(id, Phase.Aborted);
       throw err;
     }
     result.value.dispose();
-    this.waitFor(Phase.GradsDone);
+    try {
+      this.waitFor(id, Phase.GradsDone, Phase.GradientReady);
+    } catch (err) {
+      tf.dispose(Object.values(result.grads));
+      throw err;
+    }
     let offset = 0;
     const grads = policy.variables().map((v) => {
       const own = result.grads[v.name];
@@ -182,22 +240,11 @@ export class GradientWorker {
     }
   }
 
-  /** Blocks until the worker reaches `phase`; throws if it failed. */
-  private waitFor(phase: Phase): void {
-    for (;;) {
-      const now = Atomics.load(this.control, 0);
-      if (now === phase) return;
-      if (now === Phase.Failed || this.failure) {
-        throw this.failure ?? new Error('gradient worker failed');
-      }
-      Atomics.wait(this.control, 0, now, WAIT_SLICE_MS);
-    }
-  }
-
-  /** Releases a worker that waits for G after the main side failed. */
-  private abort(): void {
-    Atomics.store(this.control, 0, Phase.Aborted);
-    Atomics.notify(this.control, 0);
+  /** Blocks until the worker moves this task from `before` to `phase`; throws if it failed or did not answer. */
+  private waitFor(id: number, phase: Phase, before: Phase): void {
+    if (this.handshake.waitFor(id, phase, before, WORKER_TIMEOUT_MS)) return;
+    if (this.handshake.isCurrent(id, Phase.Failed)) throw this.failure ?? new Error('gradient worker failed (see its error event)');
+    throw new Error(`gradient worker did not answer within ${WORKER_TIMEOUT_MS / 60000} minutes`);
   }
 }
 

@@ -72,7 +72,10 @@ export class PolicyTrainer {
    * On error (e.g. a throwing loss) nothing is accumulated and no tensor is leaked.
    */
   accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): number {
-    const parallel = this.worker !== null && batch.promptIds.length >= 2 && batch.responseIds.some((r) => r.length > 0);
+    if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
+    // Both halves need response tokens, or one side would have no gradient path at all.
+    const half = Math.ceil(batch.promptIds.length / 2);
+    const parallel = this.worker !== null && batch.responseIds.slice(0, half).some((r) => r.length > 0) && batch.responseIds.slice(half).some((r) => r.length > 0);
     let result: { value: number; grads: tf.Tensor[] };
     try {
       result = parallel ? this.worker!.lossAndGradients(this.policy, batch, loss, options) : this.localGradients(batch, loss, options);
@@ -104,6 +107,14 @@ export class PolicyTrainer {
 
   weightsChanged(): void {
     this.worker?.markWeightsStale();
+  }
+
+  /** A microbatch without response tokens has no gradient; its loss is still evaluated (on empty tensors). */
+  private lossWithoutTokens(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): number {
+    return tf.tidy(() => {
+      const out = responseLogProbs(this.policy, batch, options);
+      return loss(out.logProbs, out.entropy, out.responseMask).dataSync()[0];
+    });
   }
 
   private localGradients(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): { value: number; grads: tf.Tensor[] } {

@@ -141,6 +141,11 @@ describe('training', () => {
         throw new Error('loss failed');
       }), /loss failed/);
       t2.trainStep([batch], loss, { withEntropy: true });
+      // Halves without response tokens fall back to one thread; a microbatch without any adds no gradient.
+      t2.accumulate({ promptIds: [[1], [2], [3]], responseIds: [[4], [5], []] }, loss, { withEntropy: true });
+      // (A constant loss: wasm's sum over an empty tensor returns uninitialised memory.)
+      assert.strictEqual(t2.accumulate({ promptIds: [[1], [2]], responseIds: [[], []] }, () => tf.scalar(0.5)), 0.5);
+      t2.step();
     } finally {
       [t1, t2, single, parallel].forEach((x) => x.dispose());
     }
