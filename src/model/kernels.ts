@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../worker/backend';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
-export function transposeLast2(x: tf.Tensor): tf.Tensor {
+function transposeLast2(x: tf.Tensor): tf.Tensor {
   const perm = x.shape.map((_, i) => i);
   const r = perm.length;
   [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
@@ -25,7 +25,7 @@ function product(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: bo
 
 let registered = false;
 
-export function registerModelKernels(): void {
+function registerModelKernels(): void {
   if (registered) return;
   registered = true;
   tf.registerGradient({

@@ -77,7 +77,7 @@ export function selectColumns(hidden: tf.Tensor, input: ForwardInput): tf.Tensor
   return tf.reshape(kept, [input.batch * (input.length - input.logitsFrom), d]) as tf.Tensor2D;
 }
 
-export const MASKED = -1e9;
+const MASKED = -1e9;
 
 /**
  * The attention mask for `length` new tokens after `past` cached ones. keyValid[b][s] says whether key s of row b
