@@ -21,12 +21,12 @@ const nodeTarget = {
   // vscode is provided by the host; the native tfjs bindings are optional and loaded by name at run time; the
   // wasm package is only resolved when running unbundled (the bundle finds its .wasm files next to itself).
   // `webgpu` (Dawn) is native and optional too; tfjs-backend-webgpu is plain JS and bundled, imported only when used.
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node-gpu/package.json', 'webgpu', '@tensorflow/tfjs-backend-wasm/package.json'],
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node-gpu/package.json', 'webgpu', '@tensorflow/tfjs-backend-wasm/package.json', 'tsx/cjs'],
 };
 
 const targets = [
   { ...nodeTarget, entryPoints: { extension: 'src/host/extension.ts' }, outdir: dist },
-  { ...nodeTarget, entryPoints: { worker: 'src/worker/main.ts', cli: 'src/worker/cli.ts' }, outdir: dist },
+  { ...nodeTarget, entryPoints: { worker: 'src/worker/main.ts', cli: 'src/worker/cli.ts', 'model-gradient-worker': 'src/model/gradient-worker.ts' }, outdir: dist },
   // The GPU benchmark, self-contained so it can run from dist/ on a machine without node_modules (docs/gpu.md).
   { ...nodeTarget, entryPoints: { 'bench-gpu': 'bench/gpu.ts' }, outdir: dist },
   { ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: dist },

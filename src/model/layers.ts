@@ -4,7 +4,7 @@
  * transposes are slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import './kernels';
+import { batchMatMul } from './kernels';
 
 /** x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout. */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
@@ -24,10 +24,13 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D;
 }
 
-/** GPT-2's tanh approximation of GELU ("gelu_new"). */
+/**
+ * GPT-2's tanh approximation of GELU ("gelu_new"): 0.5·x·(1 + tanh(z)), computed as x·sigmoid(2z), the same
+ * function, because wasm's sigmoid is ~12× faster than its tanh.
+ */
 export function geluNew(x: tf.Tensor): tf.Tensor2D {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner))) as tf.Tensor2D;
+  const twoZ = tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
+  return tf.mul(x, tf.sigmoid(twoZ)) as tf.Tensor2D;
 }
 
 export function silu(x: tf.Tensor): tf.Tensor2D {
@@ -71,9 +74,9 @@ export function attention(
   }
   const S = kh.shape[2];
   const keysT = tf.transpose(tf.reshape(kh, [B * Hkv, S, hd]), [0, 2, 1]);
-  const scores = tf.add(tf.reshape(tf.matMul(qh, keysT), [B, Hkv, T, g, S]), bias);
+  const scores = tf.add(tf.reshape(batchMatMul(qh, keysT), [B, Hkv, T, g, S]), bias);
   const probs = tf.reshape(tf.softmax(scores), [B * Hkv, T * g, S]);
-  const heads = tf.matMul(probs, tf.reshape(vh, [B * Hkv, S, hd]));
+  const heads = batchMatMul(probs, tf.reshape(vh, [B * Hkv, S, hd]));
   const out = tf.reshape(tf.transpose(tf.reshape(heads, [B, Hkv, T, g * hd]), [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
   return { out, present: { k: kh, v: vh } };
 }

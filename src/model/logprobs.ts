@@ -4,8 +4,7 @@
  * row sits in the same column and the logits are computed for the response columns only.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionBias, ForwardInput } from './model';
-import { Policy } from './policy';
+import { attentionBias, CausalLM, ForwardInput } from './model';
 
 export interface ResponseBatch {
   /** Prompt token ids per row (unpadded, at least one token each). */
@@ -88,8 +87,8 @@ function teacherForcingInput(layout: PaddedLayout): ForwardInput {
  * Log-probs (and optionally entropies) of each response token given its prompt and the response prefix.
  * Differentiable w.r.t. the policy weights; call inside tf.tidy or dispose the result.
  */
-export function responseLogProbs(policy: Policy, batch: ResponseBatch, options: LogProbOptions = {}): ResponseLogProbs {
-  const layout = padLayout(batch, policy.tokenizer.padTokenId);
+export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options: LogProbOptions = {}): ResponseLogProbs {
+  const layout = padLayout(batch, policy.padTokenId);
   const { batch: B, responseWidth: R } = layout;
   const mask = new Float32Array(B * R);
   const targets = new Int32Array(B * R);

@@ -48,6 +48,14 @@ export function pastOf(cache: KVCache | null, layer: number): LayerCache | null 
   return cache ? cache.layers[layer] : null;
 }
 
+/** What scoring and sampling need from a model: its shape, the padding token and a forward pass. */
+export interface CausalLM {
+  readonly config: ModelConfig;
+  readonly padTokenId: number;
+  /** Logits [B·(T − logitsFrom), V] (see ModelFamily.forward). */
+  logits(input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
+}
+
 export interface ModelFamily {
   parameterSpecs(config: ModelConfig): ParamSpec[];
   /** Logits [B·(T − logitsFrom), V]. With a cache, reads and extends it (cache tensors are kept; see KVCache). */
@@ -69,7 +77,7 @@ export function selectColumns(hidden: tf.Tensor, input: ForwardInput): tf.Tensor
   return tf.reshape(kept, [input.batch * (input.length - input.logitsFrom), d]) as tf.Tensor2D;
 }
 
-export const MASKED = -1e9;
+const MASKED = -1e9;
 
 /**
  * The attention mask for `length` new tokens after `past` cached ones. keyValid[b][s] says whether key s of row b

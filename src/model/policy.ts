@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
-import { ForwardInput, KVCache, ModelFamily, ParamSpec, Weights } from './model';
+import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, Weights } from './model';
 import { Random } from './random';
 import { TensorMap } from './safetensors';
 import { TextTokenizer } from './tokenizer';
@@ -15,7 +15,7 @@ export function familyOf(config: ModelConfig): ModelFamily {
   return config.family === 'gpt2' ? gpt2 : llama;
 }
 
-export class Policy {
+export class Policy implements CausalLM {
   readonly family: ModelFamily;
 
   constructor(
@@ -26,6 +26,10 @@ export class Policy {
     readonly trainable: boolean,
   ) {
     this.family = familyOf(config);
+  }
+
+  get padTokenId(): number {
+    return this.tokenizer.padTokenId;
   }
 
   /** Logits [B·(T − logitsFrom), V] for one forward pass (see ModelFamily.forward). */

@@ -19,7 +19,7 @@ export interface SampleOptions {
   topP?: number;
   /** Keep only the k most likely tokens. Default 0 (off). */
   topK?: number;
-  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's EOS. */
+  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's and the config's EOS. */
   stopTokenIds?: number[];
   /** Texts that end a row once the decoded completion contains one (the token completing it is kept). */
   stopStrings?: string[];
@@ -44,7 +44,7 @@ export interface SampleResult {
 export function generate(policy: Policy, promptIds: number[][], options: SampleOptions): SampleResult {
   const B = promptIds.length;
   const rng = options.rng ?? new Random(options.seed ?? 0);
-  const stopIds = new Set(options.stopTokenIds ?? (policy.tokenizer.eosTokenId === null ? [] : [policy.tokenizer.eosTokenId]));
+  const stopIds = new Set(options.stopTokenIds ?? defaultStopIds(policy));
   const maxPositions = policy.config.family === 'gpt2' ? policy.config.maxPositions : Infinity;
   const layout = padLayout({ promptIds, responseIds: promptIds.map(() => []) }, policy.tokenizer.padTokenId);
   if (layout.promptWidth + options.maxNewTokens > maxPositions) {
@@ -88,6 +88,12 @@ export function generate(policy: Policy, promptIds: number[][], options: SampleO
     if (cache) disposeCache(cache);
   }
   return result;
+}
+
+/** The tokenizer's EOS and the config's eos_token_id(s) (chat models often list their end-of-turn token there). */
+function defaultStopIds(policy: Policy): number[] {
+  const eos = policy.tokenizer.eosTokenId;
+  return [...new Set([...(eos === null ? [] : [eos]), ...policy.config.eosTokenIds])];
 }
 
 /** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */
@@ -175,7 +181,7 @@ function logSoftmaxAt(logits: Float32Array, temperature: number, index: number):
 /** Zeroes the probabilities outside the top k and outside the nucleus of mass topP (ties kept by index order). */
 function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float64Array {
   if (topK <= 0 && topP >= 1) return probs;
-  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
+  const order = candidatesByProbability(probs, topK, topP);
   const keep = topK > 0 ? Math.min(topK, order.length) : order.length;
   const out = new Float64Array(probs.length);
   let mass = 0;
@@ -185,4 +191,26 @@ function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float6
     if (mass >= topP) break;
   }
   return out;
+}
+
+/**
+ * Token ids in descending probability, as far as top-k / top-p can reach. Sorting a 150 k vocabulary per row and
+ * step is slow, so only the tokens above a small threshold are sorted when they already hold the top k and the
+ * nucleus mass: every other token ranks below all of them, so the prefix of the order is the same.
+ */
+function candidatesByProbability(probs: Float64Array, topK: number, topP: number): number[] {
+  const byProbability = (a: number, b: number) => probs[b] - probs[a] || a - b;
+  let max = 0;
+  for (const p of probs) max = Math.max(max, p);
+  const threshold = max * 1e-4;
+  const likely: number[] = [];
+  let mass = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] >= threshold) {
+      likely.push(i);
+      mass += probs[i];
+    }
+  }
+  const enough = (topK <= 0 || likely.length >= topK) && (topP >= 1 ? topK > 0 : mass >= topP);
+  return enough ? likely.sort(byProbability) : Array.from(probs.keys()).sort(byProbability);
 }

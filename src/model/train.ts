@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
+import { GradientWorker } from './parallel';
 import { Policy, weightsFromTensors, weightsToTensors } from './policy';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
@@ -47,6 +48,7 @@ export class PolicyTrainer {
   private readonly accumulated = new Map<string, tf.Tensor>();
   private steps = 0;
   private options: Required<AdamOptions>;
+  private worker: GradientWorker | null = null;
 
   constructor(readonly policy: Policy, options: AdamOptions) {
     if (!policy.trainable) throw new Error('cannot train a frozen policy (a reference copy); train the original');
@@ -70,29 +72,59 @@ export class PolicyTrainer {
    * On error (e.g. a throwing loss) nothing is accumulated and no tensor is leaked.
    */
   accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): number {
-    const variables = this.policy.variables();
-    let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
+    // Both halves need response tokens, or one side would have no gradient path at all.
+    const half = Math.ceil(batch.promptIds.length / 2);
+    const parallel = this.worker !== null && batch.responseIds.slice(0, half).some((r) => r.length > 0) && batch.responseIds.slice(half).some((r) => r.length > 0);
+    let result: { value: number; grads: tf.Tensor[] };
     try {
-      result = tf.variableGrads(() => {
-        const out = responseLogProbs(this.policy, batch, options);
-        return loss(out.logProbs, out.entropy, out.responseMask);
-      }, variables);
+      result = parallel ? this.worker!.lossAndGradients(this.policy, batch, loss, options) : this.localGradients(batch, loss, options);
     } catch (err) {
       releaseFailedTape();
       throw err;
     }
-    const value = result.value.dataSync()[0];
-    result.value.dispose();
-    for (const [name, w] of this.policy.weights) {
-      const grad = result.grads[w.name];
+    [...this.policy.weights.keys()].forEach((name, i) => {
+      const grad = result.grads[i];
       const previous = this.accumulated.get(name);
       this.accumulated.set(name, previous ? tf.tidy(() => tf.add(previous, grad)) : grad);
       if (previous) {
         previous.dispose();
         grad.dispose();
       }
-    }
-    return value;
+    });
+    return result.value;
+  }
+
+  /**
+   * Splits every microbatch of two or more rows between this thread and a worker thread with its own wasm
+   * instance (see parallel.ts): the second core computes half of each gradient. Gradients are the same as
+   * single-threaded ones up to float rounding. If the policy's weights are changed other than by step(), call
+   * weightsChanged() before the next accumulate().
+   */
+  async enableDataParallel(): Promise<void> {
+    this.worker ??= await GradientWorker.start(this.policy);
+  }
+
+  weightsChanged(): void {
+    this.worker?.markWeightsStale();
+  }
+
+  /** A microbatch without response tokens has no gradient; its loss is still evaluated (on empty tensors). */
+  private lossWithoutTokens(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): number {
+    return tf.tidy(() => {
+      const out = responseLogProbs(this.policy, batch, options);
+      return loss(out.logProbs, out.entropy, out.responseMask).dataSync()[0];
+    });
+  }
+
+  private localGradients(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): { value: number; grads: tf.Tensor[] } {
+    const result = tf.variableGrads(() => {
+      const out = responseLogProbs(this.policy, batch, options);
+      return loss(out.logProbs, out.entropy, out.responseMask);
+    }, this.policy.variables());
+    const value = result.value.dataSync()[0];
+    result.value.dispose();
+    return { value, grads: this.policy.variables().map((v) => result.grads[v.name]) };
   }
 
   /** Clips the accumulated gradients, takes one Adam step and clears the accumulator. */
@@ -118,6 +150,7 @@ export class PolicyTrainer {
       });
     }
     this.clearGradients();
+    this.worker?.markWeightsStale();
     return { gradNorm, clipped, step: this.steps };
   }
 
@@ -161,7 +194,10 @@ export class PolicyTrainer {
     this.options = options;
   }
 
+  /** Frees the optimizer state and stops the data-parallel worker, if any. */
   dispose(): void {
+    void this.worker?.terminate();
+    this.worker = null;
     this.clearGradients();
     for (const t of [...this.firstMoment.values(), ...this.secondMoment.values()]) t.dispose();
   }

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadPolicy, savePolicy } from '../../../src/model';
+import { loadPolicy, parameterCount, savePolicy } from '../../../src/model';
 import { halfToFloat, readCheckpointTensors, readSafetensors, writeSafetensors } from '../../../src/model/safetensors';
 import { configJson, Family, maxAbsDiff, randomTensors, sequenceLogits, tempDir, useWasm, writeCheckpoint } from './helpers';
 import { gpt2Logits, llamaLogits } from './reference';
@@ -45,6 +45,27 @@ describe('model checkpoints', () => {
       again.dispose();
     });
   }
+
+  it('the tiny preset saves as a checkpoint folder (config.json, safetensors, char tokenizer) and loads back', () => {
+    const policy = loadPolicy('tiny', { seed: 3 });
+    const dir = tempDir('tiny');
+    savePolicy(policy, dir);
+    const again = loadPolicy(dir);
+    assert.deepStrictEqual(again.config, policy.config);
+    assert.deepStrictEqual(again.tokenizer.encode('12+7=19'), policy.tokenizer.encode('12+7=19'));
+    assert.deepStrictEqual(sequenceLogits(again, [again.tokenizer.encode('3+4=')]), sequenceLogits(policy, [policy.tokenizer.encode('3+4=')]));
+    assert.ok(policy.parameterCount() > 200_000 && policy.parameterCount() < 1_000_000, `${policy.parameterCount()} parameters`);
+    for (const name of ['tiny', 'small'] as const) {
+      const p = name === 'tiny' ? policy : loadPolicy(name);
+      assert.strictEqual(parameterCount(p.config), p.parameterCount(), name);
+      if (p !== policy) p.dispose();
+    }
+    const qwen = loadPolicy(writeCheckpoint('qwen2', 7));
+    assert.strictEqual(parameterCount(qwen.config), qwen.parameterCount());
+    qwen.dispose();
+    policy.dispose();
+    again.dispose();
+  });
 
   it('loads a sharded checkpoint through model.safetensors.index.json', () => {
     const dir = writeCheckpoint('qwen2', 5);

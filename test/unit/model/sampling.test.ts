@@ -1,5 +1,6 @@
 import * as assert from 'assert';
-import { generate, loadPolicy, Policy } from '../../../src/model';
+import { generate, loadPolicy, Policy, Random } from '../../../src/model';
+import { chooseToken } from '../../../src/model/sampling';
 import { sequenceLogits, useWasm, writeCheckpoint } from './helpers';
 
 describe('sampling', () => {
@@ -69,6 +70,23 @@ describe('sampling', () => {
     const out = generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [], stopStrings: [text] });
     assert.ok(out.tokens[0].length <= 3);
     assert.strictEqual(out.finishReasons[0], 'stop');
+  });
+
+  it('top-p keeps the nucleus only, renormalised; top-k the k most likely (large vocabulary too)', () => {
+    for (const vocab of [32, 150000]) {
+      const logits = new Float32Array(vocab).fill(-30);
+      [0.5, 0.3, 0.15, 0.05].forEach((p, i) => (logits[i * 7] = Math.log(p)));
+      const rng = new Random(9);
+      const counts = new Map<number, number>();
+      const draws = vocab > 1000 ? 300 : 4000;
+      for (let n = 0; n < draws; n++) {
+        const { token } = chooseToken(logits, { maxNewTokens: 1, topP: 0.7 }, rng);
+        counts.set(token, (counts.get(token) ?? 0) + 1);
+      }
+      assert.deepStrictEqual([...counts.keys()].sort((a, b) => a - b), [0, 7]);
+      assert.ok(Math.abs(counts.get(0)! / draws - 0.5 / 0.8) < 0.08);
+      for (let n = 0; n < 50; n++) assert.ok([0, 7, 14].includes(chooseToken(logits, { maxNewTokens: 1, topK: 3 }, rng).token));
+    }
   });
 
   it('log-probs of sampled tokens are those of the sampling temperature', () => {

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
-import { embeddingLookup } from '../../../src/model/kernels';
+import { batchMatMul, embeddingLookup } from '../../../src/model/kernels';
 import { tempDir, useWasm, writeCheckpoint } from './helpers';
 
 /** Toy task for the tiny preset: "a+b=" → the sum, then EOS. */
@@ -109,6 +109,48 @@ describe('training', () => {
     [trainer, reference, policy].forEach((x) => x.dispose());
   });
 
+  it('data-parallel accumulation on a worker thread gives the single-threaded gradients', async function () {
+    this.timeout(60000);
+    const dir = writeCheckpoint('qwen2', 37);
+    const batch = { promptIds: [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10], [11]], responseIds: [[12, 13], [14], [15, 16, 17], [18], [19, 20, 21, 22]] };
+    // Uses the entropy too, and a loss that is not a sum over rows, so the chain-rule split is really exercised.
+    const loss = (lp: tf.Tensor2D, ent: tf.Tensor2D | null, mask: tf.Tensor2D) =>
+      tf.add(tf.square(tf.div(tf.sum(lp), tf.sum(mask))), tf.mul(0.1, tf.mean(ent!))) as tf.Scalar;
+    const single = loadPolicy(dir);
+    const parallel = loadPolicy(dir);
+    // With ε ≫ √v̂, Adam's update is ≈ (lr/ε)·m̂, linear in the gradient: weights then compare gradients.
+    const options = { learningRate: 1e3, epsilon: 1e3 };
+    const t1 = new PolicyTrainer(single, options);
+    const t2 = new PolicyTrainer(parallel, options);
+    await t2.enableDataParallel();
+    try {
+      const a = t1.trainStep([batch, batch], loss, { withEntropy: true });
+      const before = tf.memory().numTensors;
+      const b = t2.trainStep([batch, batch], loss, { withEntropy: true });
+      assert.strictEqual(tf.memory().numTensors, before);
+      assert.ok(Math.abs(a.loss - b.loss) < 1e-5 * Math.abs(a.loss) && Math.abs(a.gradNorm - b.gradNorm) < 1e-4 * a.gradNorm);
+      const wa = weightsOf(single).flatMap((w) => Array.from(w));
+      const wb = weightsOf(parallel).flatMap((w) => Array.from(w));
+      wa.forEach((x, i) => assert.ok(Math.abs(x - wb[i]) < 1e-5 * Math.max(1, Math.abs(x)), `weight ${i}: ${x} vs ${wb[i]}`));
+      // The worker picks up the updated weights: the next step agrees too.
+      const a2 = t1.trainStep([batch], loss, { withEntropy: true });
+      const b2 = t2.trainStep([batch], loss, { withEntropy: true });
+      assert.ok(Math.abs(a2.loss - b2.loss) < 1e-3 * Math.abs(a2.loss), `${a2.loss} vs ${b2.loss}`);
+      // A throwing loss releases the worker, which then serves the next microbatch.
+      assert.throws(() => t2.accumulate(batch, () => {
+        throw new Error('loss failed');
+      }), /loss failed/);
+      t2.trainStep([batch], loss, { withEntropy: true });
+      // Halves without response tokens fall back to one thread; a microbatch without any adds no gradient.
+      t2.accumulate({ promptIds: [[1], [2], [3]], responseIds: [[4], [5], []] }, loss, { withEntropy: true });
+      // (A constant loss: wasm's sum over an empty tensor returns uninitialised memory.)
+      assert.strictEqual(t2.accumulate({ promptIds: [[1], [2]], responseIds: [[], []] }, () => tf.scalar(0.5)), 0.5);
+      t2.step();
+    } finally {
+      [t1, t2, single, parallel].forEach((x) => x.dispose());
+    }
+  });
+
   it('resuming from a checkpoint with optimizer state continues exactly', () => {
     const batches = [0, 1, 2].map((i) => ({ promptIds: [[1 + i, 2], [3]], responseIds: [[4, 5 + i], [6, 7]] }));
     const policy = loadPolicy(writeCheckpoint('gpt2', 36));
@@ -159,6 +201,20 @@ describe('training kernels', () => {
       grads.forEach((g, i) => g.flat().forEach((x, j) => assert.ok(Math.abs(x - want[i].flat()[j]) < 1e-4)));
     });
   }
+
+  it('the sliced batched product and its gradient equal tf.matMul', () => {
+    const a = tf.randomNormal([6, 5, 4], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([6, 4, 3], 0, 1, 'float32', 2);
+    const r = tf.randomNormal([6, 5, 3], 0, 1, 'float32', 3);
+    const f = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
+      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), r)));
+      return [mm(a, b), ...g([a, b])].map((t) => Array.from(t.dataSync()));
+    });
+    const ours = f(batchMatMul);
+    const stock = f((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D));
+    ours.forEach((values, k) => values.forEach((x, i) => assert.ok(Math.abs(x - stock[k][i]) < 1e-5)));
+    tf.dispose([a, b, r]);
+  });
 
   it('embedding lookup trains without UnsortedSegmentSum: repeated ids add up', () => {
     const rng = new Random(8);

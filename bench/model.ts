@@ -1,0 +1,207 @@
+/**
+ * `npm run bench:model`: the model stack's speed on the issue's reference shapes (batch 32, 32 prompt + 32 new
+ * tokens; "small" = d 128 × 4 layers, "base" = d 256 × 6 layers, vocabulary 64), tfjs wasm side by side with
+ * PyTorch on the CPU (bench/model_torch.py, run with /usr/bin/python3; skipped with a note when missing).
+ *
+ * Options: --reps N (default 5), --shapes small,base, --kv-batch N (rows for the KV-cache comparison, default 8),
+ * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch.
+ * Prints numbers only; nothing here asserts a timing.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../src/worker/backend';
+import { generate, loadPolicy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
+
+const BATCH = 32;
+const PROMPT = 32;
+const NEW = 32;
+const PYTHON = '/usr/bin/python3';
+
+type Phase = 'forward' | 'train' | 'train2' | 'sample';
+const PHASES: Phase[] = ['forward', 'train', 'train2', 'sample'];
+const PHASE_LABELS: Record<Phase, string> = {
+  forward: 'forward log-probs',
+  train: 'fwd+bwd+Adam',
+  train2: 'fwd+bwd+Adam, 2 threads (data-parallel)',
+  sample: 'sample 32, KV cache',
+};
+
+interface Args {
+  reps: number;
+  shapes: PresetName[];
+  kvBatch: number;
+  steps: number;
+  torch: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const value = (flag: string, fallback: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 && argv[i + 1] ? argv[i + 1] : fallback;
+  };
+  return {
+    reps: Number(value('--reps', '5')),
+    shapes: value('--shapes', 'small,base').split(',') as PresetName[],
+    kvBatch: Number(value('--kv-batch', '8')),
+    steps: Number(value('--steps', '300')),
+    torch: !argv.includes('--no-torch'),
+  };
+}
+
+function medianMs(reps: number, fn: () => void): number {
+  fn(); // warm-up: kernel compilation, allocator growth
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+function randomRows(rng: Random, rows: number, length: number, vocab: number): number[][] {
+  // Ids ≥ 2 skip <pad> and <eos>.
+  return Array.from({ length: rows }, () => Array.from({ length }, () => 2 + rng.int(vocab - 2)));
+}
+
+async function measureTfjs(shape: PresetName, reps: number): Promise<Record<Phase, number>> {
+  const policy = loadPolicy(shape, { seed: 0 });
+  const rng = new Random(1);
+  const batch: ResponseBatch = { promptIds: randomRows(rng, BATCH, PROMPT, policy.config.vocabSize), responseIds: randomRows(rng, BATCH, NEW, policy.config.vocabSize) };
+  const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
+  const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
+  const forward = medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
+  const train = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
+  await trainer.enableDataParallel();
+  const train2 = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
+  const sample = medianMs(reps, () => void generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
+  const result = { forward, train, train2, sample };
+  trainer.dispose();
+  policy.dispose();
+  return result;
+}
+
+/** KV cache against re-running the whole prefix, at 128 new tokens. */
+function measureKvCache(kvBatch: number): { cached: number; uncached: number } {
+  const policy = loadPolicy('small', { seed: 0 });
+  const prompts = randomRows(new Random(2), kvBatch, PROMPT, policy.config.vocabSize);
+  const run = (noCache: boolean) => {
+    const t0 = performance.now();
+    generate(policy, prompts, { maxNewTokens: 128, temperature: 1, stopTokenIds: [], seed: 3, noCache });
+    return performance.now() - t0;
+  };
+  run(false);
+  const result = { cached: run(false), uncached: run(true) };
+  policy.dispose();
+  return result;
+}
+
+/** Tensor count and RSS before and after many train steps (with a sampling call every 10 steps). */
+function measureStability(steps: number): string[] {
+  const policy = loadPolicy('small', { seed: 0 });
+  const rng = new Random(4);
+  const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
+  const batch = (): ResponseBatch => ({ promptIds: randomRows(rng, 8, 16, 64), responseIds: randomRows(rng, 8, 16, 64) });
+  const loss = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
+  const lines: string[] = [];
+  const report = (step: number) =>
+    lines.push(`  step ${String(step).padStart(5)}: tensors ${tf.memory().numTensors}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+  trainer.trainStep([batch()], loss);
+  report(1);
+  for (let step = 2; step <= steps; step++) {
+    trainer.trainStep([batch(), batch()], loss);
+    if (step % 10 === 0) generate(policy, batch().promptIds, { maxNewTokens: 8, seed: step });
+    if (step % Math.max(1, Math.floor(steps / 4)) === 0) report(step);
+  }
+  trainer.dispose();
+  policy.dispose();
+  return lines;
+}
+
+interface TorchResult {
+  ms: Map<string, number>;
+  note: string;
+}
+
+/** PyTorch reference with 1 and 2 threads; each phase compared against the faster of the two. */
+function measureTorch(shapes: PresetName[], reps: number): TorchResult | string {
+  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found`;
+  const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return 'PyTorch is not installed for /usr/bin/python3 (apt-get install -y python3-torch libopenblas0-pthread)';
+  const script = path.join(__dirname, 'model_torch.py');
+  const ms = new Map<string, number>();
+  const perThreads: string[] = [];
+  for (const threads of [1, 2]) {
+    const run = spawnSync(PYTHON, [script, '--threads', String(threads), '--reps', String(reps), '--shapes', shapes.join(',')], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    });
+    if (run.status !== 0) return `bench/model_torch.py failed: ${run.stderr.trim().split('\n').pop()}`;
+    const cells: string[] = [];
+    for (const line of run.stdout.trim().split('\n')) {
+      const r = JSON.parse(line) as { shape: string; phase: string; ms: number };
+      const key = `${r.shape}/${r.phase}`;
+      ms.set(key, Math.min(ms.get(key) ?? Infinity, r.ms));
+      cells.push(`${key} ${r.ms.toFixed(0)}`);
+    }
+    perThreads.push(`${threads} thread${threads > 1 ? 's' : ''}: ${cells.join(', ')}`);
+  }
+  return { ms, note: `PyTorch ${probe.stdout.trim()} (OMP_WAIT_POLICY=PASSIVE), median ms — ${perThreads.join('; ')}` };
+}
+
+function tokensPerSecond(phase: Phase, ms: number): number {
+  // Training and scoring process prompt + response tokens; sampling produces the new ones.
+  const tokens = phase === 'sample' ? BATCH * NEW : BATCH * (PROMPT + NEW);
+  return (tokens / ms) * 1000;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const backend = await selectBackend('wasm');
+  console.log(`tfjs ${backend.name} (${backend.device}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
+  // The machine may be shared: the load says how much of its ${os.cpus().length} cores this run could have.
+  console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+
+  // First, while the wasm heap is still small, so RSS reflects this loop and not earlier, bigger phases.
+  console.log('');
+  console.log(`Tensor count and RSS over ${args.steps} train steps (small, 2 microbatches of 8 × 32 tokens, sampling every 10 steps):`);
+  for (const line of measureStability(args.steps)) console.log(line);
+
+  const tfjs = new Map<string, number>();
+  for (const shape of args.shapes) {
+    const r = await measureTfjs(shape, args.reps);
+    for (const phase of PHASES) tfjs.set(`${shape}/${phase}`, r[phase]);
+  }
+  const torch = args.torch ? measureTorch(args.shapes, args.reps) : 'skipped (--no-torch)';
+  if (typeof torch === 'string') console.log(`PyTorch column skipped: ${torch}`);
+  else console.log(torch.note);
+
+  console.log('');
+  console.log('| shape | phase | tfjs wasm ms | tokens/s | PyTorch ms | tokens/s | tfjs / PyTorch |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const shape of args.shapes) {
+    for (const phase of PHASES) {
+      const key = `${shape}/${phase}`;
+      const ours = tfjs.get(key)!;
+      const ref = typeof torch === 'string' ? undefined : torch.ms.get(`${shape}/${phase === 'train2' ? 'train' : phase}`);
+      const refCells = ref === undefined ? '– | – | –' : `${ref.toFixed(0)} | ${tokensPerSecond(phase, ref).toFixed(0)} | ${(ours / ref).toFixed(2)}×`;
+      console.log(`| ${shape} | ${PHASE_LABELS[phase]} | ${ours.toFixed(0)} | ${tokensPerSecond(phase, ours).toFixed(0)} | ${refCells} |`);
+    }
+  }
+
+  const kv = measureKvCache(args.kvBatch);
+  console.log('');
+  console.log(`KV cache vs re-running the prefix (small, ${args.kvBatch} rows, ${PROMPT} prompt + 128 new tokens): ` +
+    `${kv.cached.toFixed(0)} ms vs ${kv.uncached.toFixed(0)} ms = ${(kv.uncached / kv.cached).toFixed(1)}× faster`);
+
+  console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

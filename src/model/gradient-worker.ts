@@ -1,0 +1,98 @@
+/**
+ * Entry point of the data-parallel gradient worker (see parallel.ts): its own wasm instance, a replica of the
+ * weights, and per task the forward pass of its rows, the handshake for the loss gradient, and the backward pass.
+ */
+import { parentPort, workerData } from 'worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../worker/backend';
+import './kernels';
+import { responseLogProbs } from './logprobs';
+import { CausalLM } from './model';
+import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
+import { familyOf } from './policy';
+
+const init = workerData as WorkerInit;
+const handshake = new Handshake(new Int32Array(init.control));
+const sharedWeights = new Float32Array(init.weights);
+const sharedGrads = new Float32Array(init.grads);
+const variables: tf.Variable[] = [];
+const weights = new Map<string, tf.Variable>();
+
+const model: CausalLM = {
+  config: init.config,
+  padTokenId: init.padTokenId,
+  logits: (input, cache) => familyOf(init.config).forward(weights, init.config, input, cache),
+};
+
+function loadWeights(): void {
+  let offset = 0;
+  init.names.forEach((name, i) => {
+    const size = init.shapes[i].reduce((a, b) => a * b, 1);
+    const value = tf.tensor(sharedWeights.slice(offset, offset + size), init.shapes[i]);
+    offset += size;
+    const existing = weights.get(name);
+    if (existing) {
+      existing.assign(value);
+      value.dispose();
+    } else {
+      const v = tf.variable(value, true, `worker/${name}`);
+      value.dispose();
+      variables.push(v);
+      weights.set(name, v);
+    }
+  });
+}
+
+class Aborted extends Error {}
+
+function run(task: WorkerTask): void {
+  if (task.reloadWeights) loadWeights();
+  const shared = new Float32Array(task.exchange);
+  const rows = task.batch.promptIds.length;
+  const width = Math.max(0, ...task.batch.responseIds.map((r) => r.length));
+  const cells = rows * width;
+  const result = tf.variableGrads(() => {
+    const out = responseLogProbs(model, task.batch, task.options);
+    shared.set(out.logProbs.dataSync(), 0);
+    if (out.entropy) shared.set(out.entropy.dataSync(), cells);
+    if (!handshake.advance(task.id, Phase.Idle, Phase.ForwardDone)) throw new Aborted();
+    if (!handshake.waitFor(task.id, Phase.GradientReady, Phase.ForwardDone)) throw new Aborted();
+    let surrogate = tf.sum(tf.mul(out.logProbs, tf.tensor2d(shared.slice(2 * cells, 3 * cells), [rows, width])));
+    if (out.entropy) surrogate = tf.add(surrogate, tf.sum(tf.mul(out.entropy, tf.tensor2d(shared.slice(3 * cells, 4 * cells), [rows, width]))));
+    return surrogate as tf.Scalar;
+  }, variables);
+  let offset = 0;
+  for (const v of variables) {
+    sharedGrads.set(result.grads[v.name].dataSync(), offset);
+    offset += v.size;
+  }
+  tf.dispose([result.value, ...Object.values(result.grads)]);
+  handshake.advance(task.id, Phase.GradientReady, Phase.GradsDone);
+}
+
+/** A failed variableGrads keeps its tape; drop it (same as train.ts) so the worker stays usable. */
+function releaseFailedTape(): void {
+  const state = tf.engine().state;
+  if (state.gradientDepth !== 0 || !state.activeTape) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null as unknown as typeof state.activeTape;
+}
+
+selectBackend('wasm')
+  .then(() => {
+    loadWeights();
+    parentPort!.on('message', (task: WorkerTask) => {
+      // A task aborted or superseded before it started is skipped.
+      if (!handshake.isCurrent(task.id, Phase.Idle)) return;
+      try {
+        run(task);
+      } catch (err) {
+        releaseFailedTape();
+        if (err instanceof Aborted) return;
+        parentPort!.postMessage({ error: (err as Error).message });
+        [Phase.Idle, Phase.ForwardDone, Phase.GradientReady].some((from) => handshake.advance(task.id, from, Phase.Failed));
+      }
+    });
+    parentPort!.postMessage({ ready: true });
+  })
+  .catch((err: Error) => parentPort!.postMessage({ error: err.message }));
