@@ -20,11 +20,15 @@ export interface ResponseLogProbs {
   responseMask: tf.Tensor2D;
   /** Entropy of the next-token distribution at each response position [B, R] (0 at padding), when asked for. */
   entropy: tf.Tensor2D | null;
+  /** Temperature-scaled logits at each response position [B, R, V], when asked for (the exact KL needs them). */
+  logits: tf.Tensor3D | null;
 }
 
 export interface LogProbOptions {
   /** Also return per-token entropy. */
   withEntropy?: boolean;
+  /** Also return the full logits [B, R, V] (memory grows with the vocabulary: only for the exact KL). */
+  withLogits?: boolean;
   /** Divide logits by this before the softmax (match the sampling temperature). Default 1. */
   temperature?: number;
 }
@@ -97,7 +101,12 @@ export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options
     targets[b * R + j] = id;
   }));
   if (R === 0) {
-    return { logProbs: tf.zeros([B, 0]), responseMask: tf.zeros([B, 0]), entropy: options.withEntropy ? tf.zeros([B, 0]) : null };
+    return {
+      logProbs: tf.zeros([B, 0]),
+      responseMask: tf.zeros([B, 0]),
+      entropy: options.withEntropy ? tf.zeros([B, 0]) : null,
+      logits: options.withLogits ? tf.zeros([B, 0, policy.config.vocabSize]) : null,
+    };
   }
   const vocab = policy.config.vocabSize;
   const kept = tf.tidy(() => {
@@ -110,9 +119,9 @@ export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options
     // Picking by a one-hot product keeps the gradient dense and free of gather (whose gradient wasm lacks).
     const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, 'int32'), vocab)), -1);
     const logProbs = tf.mul(tf.reshape(picked, [B, R]), responseMask) as tf.Tensor2D;
-    if (!options.withEntropy) return { logProbs, responseMask };
-    const entropy = tf.mul(tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)), [B, R]), responseMask) as tf.Tensor2D;
-    return { logProbs, responseMask, entropy };
+    const entropy = options.withEntropy ? (tf.mul(tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)), [B, R]), responseMask) as tf.Tensor2D) : undefined;
+    const fullLogits = options.withLogits ? (tf.reshape(logits, [B, R, vocab]) as tf.Tensor3D) : undefined;
+    return { logProbs, responseMask, entropy, logits: fullLogits };
   });
-  return { logProbs: kept.logProbs, responseMask: kept.responseMask, entropy: kept.entropy ?? null };
+  return { logProbs: kept.logProbs, responseMask: kept.responseMask, entropy: kept.entropy ?? null, logits: kept.logits ?? null };
 }

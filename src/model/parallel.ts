@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Policy } from './policy';
+import type { LossFn } from './train';
 
 /** Phases of one task's handshake. */
 export const enum Phase {
@@ -162,7 +163,7 @@ export class GradientWorker {
    * (caller disposes).
    */
   lossAndGradients(
-    policy: Policy, batch: ResponseBatch, loss: (lp: tf.Tensor2D, ent: tf.Tensor2D | null, mask: tf.Tensor2D) => tf.Scalar, options: LogProbOptions,
+    policy: Policy, batch: ResponseBatch, loss: LossFn, options: LogProbOptions,
   ): { value: number; grads: tf.Tensor[] } {
     if (this.failure) throw this.failure;
     const split = Math.ceil(batch.promptIds.length / 2);
@@ -194,7 +195,7 @@ export class GradientWorker {
         const full = { lp: join(out.logProbs, 0), ent: withEntropy ? join(out.entropy!, cells) : null, mask };
         // Loss and its gradient w.r.t. the (constant) per-token inputs of the whole microbatch.
         const inputs = withEntropy ? [full.lp, full.ent!] : [full.lp];
-        const { value: lossValue, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => loss(xs[0] as tf.Tensor2D, (xs[1] as tf.Tensor2D) ?? null, full.mask))(inputs);
+        const { value: lossValue, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => loss(xs[0] as tf.Tensor2D, (xs[1] as tf.Tensor2D) ?? null, full.mask, null))(inputs);
         value = lossValue.dataSync()[0];
         const G = grads.map((g) => g.dataSync() as Float32Array);
         // Hand the worker its rows of G, then back-propagate ours.

@@ -17,7 +17,11 @@ import { readSafetensors, writeSafetensors } from './safetensors';
  * null) and the response mask [B, R]. Gradients are summed over the microbatches of a step, so a loss meant as a
  * batch mean must be normalised by the caller (e.g. divided by the number of microbatches).
  */
-export type LossFn = (logProbs: tf.Tensor2D, entropy: tf.Tensor2D | null, responseMask: tf.Tensor2D) => tf.Scalar;
+/**
+ * A loss over per-token quantities of a microbatch. `logits` [B, R, V] are there when `withLogits` was asked for
+ * (and not under data parallelism, which exchanges per-token values only).
+ */
+export type LossFn = (logProbs: tf.Tensor2D, entropy: tf.Tensor2D | null, responseMask: tf.Tensor2D, logits: tf.Tensor3D | null) => tf.Scalar;
 
 export interface AdamOptions {
   learningRate: number;
@@ -113,14 +117,14 @@ export class PolicyTrainer {
   private lossWithoutTokens(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): number {
     return tf.tidy(() => {
       const out = responseLogProbs(this.policy, batch, options);
-      return loss(out.logProbs, out.entropy, out.responseMask).dataSync()[0];
+      return loss(out.logProbs, out.entropy, out.responseMask, out.logits).dataSync()[0];
     });
   }
 
   private localGradients(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): { value: number; grads: tf.Tensor[] } {
     const result = tf.variableGrads(() => {
       const out = responseLogProbs(this.policy, batch, options);
-      return loss(out.logProbs, out.entropy, out.responseMask);
+      return loss(out.logProbs, out.entropy, out.responseMask, out.logits);
     }, this.policy.variables());
     const value = result.value.dataSync()[0];
     result.value.dispose();

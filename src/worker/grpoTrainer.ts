@@ -95,9 +95,6 @@ export class GrpoTrainer implements TrainingJob {
     onRewardError: (failure: RewardFailure & { step: number }) => void,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
-    if (config.algorithm.kl_estimator === 'full') {
-      throw new Error('algorithm.kl_estimator: "full" is not available for language models yet; use "k3"');
-    }
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
     const promptTask = createTask(config, task);
     const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());
@@ -329,6 +326,13 @@ export class GrpoTrainer implements TrainingJob {
     return out;
   }
 
+  /** The frozen reference's logits [B, R, V] for the exact KL; computed inside the policy's tape, never trained. */
+  private referenceLogits(batch: ResponseBatch): tf.Tensor3D | undefined {
+    if (!this.reference) return undefined;
+    const out = responseLogProbs(this.reference, batch, { temperature: this.config.sampling.temperature, withLogits: true });
+    return out.logits ?? undefined;
+  }
+
   private batchOf(rollouts: Rollouts, start: number, end: number): ResponseBatch {
     return { promptIds: rollouts.promptIds.slice(start, end), responseIds: rollouts.tokens.slice(start, end) };
   }
@@ -348,12 +352,14 @@ export class GrpoTrainer implements TrainingJob {
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
     const activeTokens = rollouts.tokens.reduce((n, r) => n + r.length, 0);
+    // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
+    const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
       lossType: algorithm.loss_type,
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
-      klEstimator: 'k3',
+      klEstimator: algorithm.kl_estimator,
       maxCompletionLength: sampling.max_completion_length,
       gradientAccumulationSteps: microbatches,
     };
@@ -368,14 +374,24 @@ export class GrpoTrainer implements TrainingJob {
       for (let start = 0; start < B; start += size) {
         if (iteration === 0 && shouldStop()) return undefined;
         const end = Math.min(B, start + size);
+        const batch = this.batchOf(rollouts, start, end);
         const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end) };
         stepLoss += this.trainer.accumulate(
-          this.batchOf(rollouts, start, end),
-          (logProbs, entropy, mask) => {
+          batch,
+          (logProbs, entropy, mask, logits) => {
             const [rowsInBatch, width] = logProbs.shape;
             const pad = (m: number[][]) => tf.tensor2d(m.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]), [rowsInBatch, width]);
             const result = computeGrpoLoss(
-              { policyLogProbs: logProbs, responseMask: mask, advantages: pad(rows.advantages), oldLogProbs: pad(rows.old), refLogProbs: rows.ref ? pad(rows.ref) : undefined, numItemsInBatch: activeTokens },
+              {
+                policyLogProbs: logProbs,
+                responseMask: mask,
+                advantages: pad(rows.advantages),
+                oldLogProbs: pad(rows.old),
+                refLogProbs: rows.ref ? pad(rows.ref) : undefined,
+                policyLogits: logits ?? undefined,
+                refLogits: fullKl ? this.referenceLogits(batch) : undefined,
+                numItemsInBatch: activeTokens,
+              },
               lossConfig,
             );
             const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
@@ -383,7 +399,7 @@ export class GrpoTrainer implements TrainingJob {
             if (lastPass) this.appendTrace(trace, result.perToken, entropy, rows.old);
             return result.loss;
           },
-          { temperature: sampling.temperature, withEntropy: true },
+          { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },
         );
       }
       this.trainer.setLearningRate(this.learningRate());

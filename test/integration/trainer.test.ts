@@ -110,11 +110,12 @@ describe('GRPO trainer', function () {
     assert.strictEqual(readSnapshot(runDir).status, 'completed');
   });
 
-  it('every algorithm switch runs: β > 0 with k3 KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
+  it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
     const variants: Record<string, unknown>[] = [
       { beta: 0.05, loss_type: 'bnpo', num_iterations: 2, epsilon_high: 0.28 },
       { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'batch' },
       { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
+      { beta: 0.1, kl_estimator: 'full', num_iterations: 2 },
     ];
     for (const [i, algorithm] of variants.entries()) {
       const config = tinyArithmetic({ name: `variant-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });

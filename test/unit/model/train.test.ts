@@ -22,7 +22,7 @@ function weightsOf(policy: Policy): Float32Array[] {
 }
 
 const meanLoss = (scale: number) => (logProbs: tf.Tensor2D, _e: tf.Tensor2D | null, mask: tf.Tensor2D) =>
-  tf.mul(sftLoss(logProbs, null, mask), scale) as tf.Scalar;
+  tf.mul(sftLoss(logProbs, null, mask, null), scale) as tf.Scalar;
 
 describe('training', () => {
   before(useWasm);
