@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${GRPO_TOOLS:-$ROOT/.tools}
 PORT=${GRPO_PORT:-8123}
 DEMO=$ROOT/.grpo-demo
-DEMO_CONFIG=${GRPO_DEMO_CONFIG:-$ROOT/examples/bandit.json}
+DEMO_CONFIG=${GRPO_DEMO_CONFIG:-$ROOT/examples/arithmetic.json}
 INSTALL_ONLY=false
 [ "${1:-}" = "--install-only" ] && INSTALL_ONLY=true
 

@@ -29,6 +29,14 @@ export interface MetricsRecord {
   metrics: Record<string, number>;
 }
 
+/**
+ * How floats are stored in rollout records: 6 significant digits keep the files about half as big as full
+ * precision (and quicker to parse), while every plotted or hovered value stays exact to the digits shown.
+ */
+export function roundForRecord(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}
+
 /** Per-token quantities of one completion, one array entry per response token (columnar: compact on disk). */
 export interface TokenColumns {
   text: string[];

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { computeGroupAdvantages, computeGrpoLoss, computeProcessSupervisionAdvantages, GrpoLossConfig } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
-import { GroupRecord, LanguageTaskConfig, RolloutRecord, RunConfig, TokenColumns } from '../protocol';
+import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
@@ -49,10 +49,7 @@ function now(): number {
   return performance.now();
 }
 
-/** Rounded for the records: 6 significant digits keep the files small and every plotted value exact enough. */
-function round(x: number): number {
-  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
-}
+const round = roundForRecord;
 
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;

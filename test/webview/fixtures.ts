@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { GroupRecord, MetricsRecord, RolloutRecord, RUN_FILES, validateRunConfig } from '../../src/protocol';
+import { GroupRecord, MetricsRecord, RolloutRecord, roundForRecord, RUN_FILES, validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 
 export const HOSTILE_COMPLETIONS = ['<script>window.__pwned = 1</script>', '<img src=x onerror="window.__pwned = 2">'];
@@ -70,9 +70,11 @@ export function metricsAt(step: number, steps: number, random: () => number, tim
 
 function rollout(random: () => number, tokens: string[], text: string, reward: number, advantage: number, finish: 'stop' | 'length'): RolloutRecord {
   const n = tokens.length;
-  const logprob = tokens.map(() => -3 * random());
-  const oldLogprob = logprob.map((l) => l + 0.2 * (random() - 0.5));
-  const ratio = logprob.map((l, i) => Math.exp(l - oldLogprob[i]));
+  // Stored as the trainer stores them (roundForRecord), so sizes and parse times match real runs.
+  const round = roundForRecord;
+  const logprob = tokens.map(() => round(-3 * random()));
+  const oldLogprob = logprob.map((l) => round(l + 0.2 * (random() - 0.5)));
+  const ratio = logprob.map((l, i) => round(Math.exp(l - oldLogprob[i])));
   return {
     completion: text,
     reward,
@@ -83,14 +85,14 @@ function rollout(random: () => number, tokens: string[], text: string, reward: n
       text: tokens,
       logprob,
       old_logprob: oldLogprob,
-      ref_logprob: logprob.map((l) => l - 0.1 * random()),
+      ref_logprob: logprob.map((l) => round(l - 0.1 * random())),
       // Process supervision: the advantage varies along the completion.
-      advantage: tokens.map((_, i) => advantage * (0.5 + i / Math.max(1, n - 1))),
+      advantage: tokens.map((_, i) => round(advantage * (0.5 + i / Math.max(1, n - 1)))),
       ratio,
       clipped_low: ratio.map((r) => r < 0.9),
       clipped_high: ratio.map((r) => r > 1.1),
-      kl: tokens.map(() => 0.05 * random()),
-      entropy: tokens.map(() => 3 * random()),
+      kl: tokens.map(() => round(0.05 * random())),
+      entropy: tokens.map(() => round(3 * random())),
     },
   };
 }
