@@ -34,7 +34,7 @@ bash "$ROOT/test/e2e/setup-tools.sh"
 NODE24=$TOOLS/node24/node_modules/node/bin/node
 SERVER_MAIN=$TOOLS/cs/node_modules/code-server/lib/vscode/out/server-main.js
 STATE=$TOOLS/server-state
-(cd "$ROOT" && npx vsce package --no-dependencies --allow-missing-repository -o "$TOOLS/grpo-studio.vsix" >/dev/null)
+(cd "$ROOT" && npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links -o "$TOOLS/grpo-studio.vsix" >/dev/null)
 "$NODE24" "$SERVER_MAIN" --extensions-dir "$STATE/ext" --user-data-dir "$STATE/user" --server-data-dir "$STATE/server" \
   --install-extension "$TOOLS/grpo-studio.vsix" --force >/dev/null
 $INSTALL_ONLY && { echo "setup done: 'npm start' serves VS Code with GRPO Studio on http://127.0.0.1:$PORT/"; exit 0; }
