@@ -31,7 +31,8 @@ class Dashboard {
   private comparing = false;
   private loading = false;
   private readonly queued: LiveMessage[] = [];
-  private lastStep = 0;
+  /** Newest step drawn; -1 before any (step 0 is the validation before training). */
+  private lastStep = -1;
   private status: RunStatus = 'running';
   private maxSteps: number | undefined;
 
@@ -90,6 +91,11 @@ class Dashboard {
   }
 
   private applyLive(message: LiveMessage): void {
+    // A resumed run repeats the steps after its checkpoint: redraw from disk, where the later lines win.
+    if (message.type === 'event' && message.event.type === 'started' && message.event.resumedFrom !== undefined && !this.comparing) {
+      void this.load(message.runId, undefined);
+      return;
+    }
     switch (message.type) {
       case 'metrics':
         this.addMetrics(message.runId, message.record);
@@ -156,7 +162,7 @@ class Dashboard {
     this.setStatus(snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.started?.time };
     this.curves.show([{ run, records: snapshot.metrics }], false);
-    this.lastStep = snapshot.metrics.at(-1)?.step ?? 0;
+    this.lastStep = snapshot.metrics.at(-1)?.step ?? -1;
     this.updateProgress();
     this.browser.setSteps(steps);
   }
@@ -248,7 +254,7 @@ class Dashboard {
   }
 
   private updateProgress(): void {
-    this.progress.textContent = `step ${this.lastStep}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
+    this.progress.textContent = `step ${Math.max(0, this.lastStep)}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
   }
 
   private showMessage(text: string): void {

@@ -191,13 +191,14 @@ export class RolloutBrowser {
     else this.showRecord(undefined);
   }
 
-  /** A live record from the worker: added to the scrubber, and shown if following the latest step. */
+  /** A live record from the worker (a training step or a validation): added to the scrubber, shown if followed. */
   addLiveRecord(record: StepRollouts): void {
-    const steps = this.steps.train;
+    const steps = this.steps[record.source];
     if (steps.at(-1) === undefined || record.step > (steps.at(-1) ?? -Infinity)) steps.push(record.step);
-    else if (!steps.includes(record.step)) this.steps.train = [...steps, record.step].sort((a, b) => a - b);
+    else if (!steps.includes(record.step)) this.steps[record.source] = [...steps, record.step].sort((a, b) => a - b);
+    this.sourceSelect.hidden = this.steps.eval.length === 0;
     this.updateScrubber();
-    if (this.state.followLatest && this.state.source === 'train') {
+    if (this.state.followLatest && this.state.source === record.source) {
       this.loadToken++;
       this.showRecord(record, { group: this.state.group, rollout: this.state.rollout });
     }

@@ -120,7 +120,8 @@ export class DashboardPanel implements vscode.Disposable {
         if (!this.shown.has(runId)) return;
         if (message.type === 'metrics') this.post({ type: 'metrics', runId, record: message.record });
         else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record) });
-        else if (message.type !== 'eval_rollouts') this.post({ type: 'event', runId, event: message });
+        else if (message.type === 'eval_rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record, 'eval') });
+        else this.post({ type: 'event', runId, event: message });
       }),
       runs.onDidChangeRuns(() => this.postStatus()),
     );

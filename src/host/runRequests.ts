@@ -138,9 +138,9 @@ export class RunRequests {
   }
 
   /** A live training record from the worker: summarised for the webview, and kept so its tokens need no disk read. */
-  liveRollouts(runId: string, record: RolloutsRecord): StepRollouts {
-    this.indexesOf(runId).remember('train', record);
-    return summarizeStep(record, 'train');
+  liveRollouts(runId: string, record: RolloutsRecord, source: RolloutSource = 'train'): StepRollouts {
+    this.indexesOf(runId).remember(source, record);
+    return summarizeStep(record, source);
   }
 
   /** Runs one request; the result (or the error's message) is what the reply carries. */

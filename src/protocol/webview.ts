@@ -104,7 +104,7 @@ export type HostToWebviewMessage =
   /** Show 2–4 runs overlaid. */
   | { type: 'compare'; runIds: string[] }
   | { type: 'metrics'; runId: string; record: MetricsRecord }
-  /** A live training step's rollouts, summarised as getRollouts answers. */
+  /** A live step's rollouts (training, or a validation), summarised as getRollouts answers. */
   | { type: 'rollouts'; runId: string; record: StepRollouts }
   | { type: 'event'; runId: string; event: RunEvent }
   | { type: 'status'; runId: string; status: RunStatus };
