@@ -10,6 +10,10 @@ CS_VERSION=4.139.1
 NODE_MAJOR=24
 log() { echo "[setup-tools $(date +%T)] $*"; }
 
+# Started from `npm run …`, the outer npm's settings arrive as npm_* variables, and the inner installs would take
+# them as their own config: its user agent names the outer Node (20), which code-server's install script rejects.
+for variable in $(env | sed -n 's/^\(npm_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$variable"; done
+
 if ! command -v chromium >/dev/null || [ ! -e /usr/include/gssapi/gssapi.h ]; then
   if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install chromium libkrb5-dev (or install them yourself)" >&2; exit 1; fi
   log "apt: chromium libkrb5-dev"
