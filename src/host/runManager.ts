@@ -4,6 +4,7 @@
  * run directory itself, so nothing here is needed to read a run back later.
  */
 import { ChildProcess, fork } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { BackendName, HostToWorkerMessage, isWorkerMessage, RunConfig, WorkerMessage } from '../protocol';
@@ -56,6 +57,8 @@ export class RunManager implements vscode.Disposable {
 
   start(options: StartOptions): LiveRun {
     const runDir = newRunDirectory(options.runsDir, options.config.name);
+    // Claimed now, not when the worker gets to it: a second start in the same second picks the next name.
+    fs.mkdirSync(runDir, { recursive: true });
     const args = ['--config', options.configPath, '--run-dir', runDir];
     if (options.backend !== 'auto') args.push('--backend', options.backend);
     return this.launch(runDir, options.config, args, `${options.configPath} → ${runDir}`);

@@ -93,6 +93,8 @@ function isProcessAlive(pid: number): boolean {
 export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus {
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i];
+    // Events before the newest `started` belong to an earlier process of a resumed run.
+    if (event.type === 'started') break;
     if (event.type === 'finished') return event.outcome;
     if (event.type === 'error') return 'failed';
   }

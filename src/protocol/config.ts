@@ -254,7 +254,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
     },
     optimization: {
       type: 'object',
-      description: 'Optimiser settings.',
+      description: 'Optimiser settings (the bandit uses optimizer, learning_rate, max_steps and the Adam betas only).',
       properties: {
         optimizer: { enum: ['sgd', 'adam'], default: 'adam', description: 'Plain gradient descent or Adam(W).' },
         learning_rate: number('Peak step size.', { exclusiveMinimum: 0, default: 1e-3 }),
@@ -323,6 +323,12 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (!language && config.model) problems.push('model: the bandit task has its own policy (logits over its words); remove "model"');
   if (config.task.type === 'arithmetic' && config.task.min_operand > config.task.max_operand) {
     problems.push(`task.min_operand: ${config.task.min_operand} is larger than task.max_operand (${config.task.max_operand})`);
+  }
+  if (language && config.optimization.optimizer === 'sgd') {
+    problems.push('optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit');
+  }
+  if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
+    problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');
   }
   const names = new Set<string>();
   config.rewards.forEach((reward, i) => {

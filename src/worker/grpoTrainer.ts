@@ -152,7 +152,7 @@ export class GrpoTrainer implements TrainingJob {
     t = now();
     const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
-    const { advantages, metrics: rewardMetrics } = this.advantages(rewards, rollouts.tokens);
+    const { advantages, metrics: rewardMetrics } = this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
 
     t = now();
@@ -283,7 +283,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
-  private advantages(rewards: number[], tokens: number[][]): { advantages: number[][]; metrics: Record<string, number> } {
+  private advantages(rewards: number[], tokens: number[][], failed: boolean[]): { advantages: number[][]; metrics: Record<string, number> } {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
     const outcome = computeGroupAdvantages(rewards, groupSize, {
@@ -307,7 +307,8 @@ export class GrpoTrainer implements TrainingJob {
         normalizeByStd: algorithm.scale_rewards !== 'none',
       }).arraySync(),
     );
-    return { advantages: tokens.map((row, i) => perToken[i].slice(0, row.length)), metrics: outcome.metrics };
+    // A failed sample (its reward filled with the group mean) must get no gradient at any position.
+    return { advantages: tokens.map((row, i) => (failed[i] ? new Array<number>(row.length).fill(0) : perToken[i].slice(0, row.length))), metrics: outcome.metrics };
   }
 
   private referenceLogProbs(rollouts: Rollouts): number[][] | undefined {
@@ -364,6 +365,7 @@ export class GrpoTrainer implements TrainingJob {
     const losses: number[] = [];
     const weighted: Record<string, number> = {};
     let gradNorm = 0;
+    let learningRate = 0;
     for (let iteration = 0; iteration < algorithm.num_iterations; iteration++) {
       // The inspector shows the last pass: its ratios are the ones the final update clipped.
       const lastPass = iteration === algorithm.num_iterations - 1;
@@ -391,21 +393,26 @@ export class GrpoTrainer implements TrainingJob {
               },
               lossConfig,
             );
+            // grpo and dr_grpo average over the micro-batch's rows and divide by the number of micro-batches: a
+            // short last micro-batch would weigh its rows more. Rescaled, every rollout weighs 1/B.
+            const perSequence = algorithm.loss_type === 'grpo' || algorithm.loss_type === 'dr_grpo';
+            const loss = perSequence && rowsInBatch * microbatches !== B ? tf.mul(result.loss, (rowsInBatch * microbatches) / B) as tf.Scalar : result.loss;
             const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
             for (const [key, value] of Object.entries(result.metrics)) if (lastPass) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
             if (lastPass) this.appendTrace(trace, result.perToken, entropy, rows.old);
-            return result.loss;
+            return loss;
           },
           { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },
         );
       }
-      this.trainer.setLearningRate(this.learningRate());
+      learningRate = this.learningRate();
+      this.trainer.setLearningRate(learningRate);
       const stats = this.trainer.step();
       this.optimizerSteps++;
       gradNorm = stats.gradNorm;
       losses.push(stepLoss);
     }
-    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: this.learningRate() };
+    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     metrics.entropy = mean(trace.entropy.flat());
     return { metrics, trace };

@@ -18,6 +18,7 @@ export class RunDirectoryWriter {
     const configFile = path.join(runDir, RUN_FILES.config);
     if (config === undefined) {
       if (!fs.existsSync(configFile)) throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config})`);
+      for (const file of [RUN_FILES.metrics, RUN_FILES.rollouts, RUN_FILES.evalRollouts, RUN_FILES.events]) dropTornTail(path.join(runDir, file));
       return;
     }
     if (fs.existsSync(configFile)) {
@@ -56,6 +57,17 @@ export class RunDirectoryWriter {
     }
     fs.writeSync(fd, JSON.stringify(record) + '\n');
   }
+}
+
+/**
+ * A crash can leave a file's last line half written. Before appending again (resume), that fragment goes: new lines
+ * must not be glued onto it, and it was never a record.
+ */
+function dropTornTail(file: string): void {
+  if (!fs.existsSync(file)) return;
+  const text = fs.readFileSync(file, 'utf8');
+  if (text.length === 0 || text.endsWith('\n')) return;
+  fs.truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
 }
 
 /** Checkpoint folders of a run, oldest first: `checkpoints/step-N`. */

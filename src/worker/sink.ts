@@ -53,6 +53,10 @@ export class RunSink {
     return seconds;
   }
 
+  addIoTime(seconds: number): void {
+    this.ioMs += seconds * 1000;
+  }
+
   private timed(write: () => void): void {
     const started = performance.now();
     write();

@@ -193,9 +193,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         sink.rollouts({ step, groups: result.groups });
         if (evaluation) sink.evalRollouts({ step, groups: evaluation.groups });
         if (dueEvery(step, config.checkpointing.save_steps)) {
+          // Checkpoints are periodic, not per-step I/O: keep the step's record I/O, drop the checkpoint's.
+          const recordIo = sink.takeIoTime();
           await saveCheckpoint(job, runDir, step, rng, config, sink);
           lastSaved = step;
-          sink.takeIoTime(); // checkpoints are periodic, not per-step I/O
+          sink.takeIoTime();
+          sink.addIoTime(recordIo);
         }
         await yieldToEventLoop();
       }

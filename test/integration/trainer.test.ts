@@ -70,7 +70,7 @@ describe('GRPO trainer', function () {
   }
 
   it('arithmetic: SFT warm start, steps with full metrics and per-token records, validation, checkpoints', async () => {
-    const { runDir } = await run({ configPath: writeConfig(tinyArithmetic()) });
+    const { runDir } = await run({ configPath: writeConfig(tinyArithmetic({ optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 5, warmup_steps: 2 } })) });
     const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
     assert.deepStrictEqual(metrics.map((m) => m.step), [0, 1, 2, 3, 4]);
     assert.ok(metrics[0].metrics['sft/loss'] > 0 && 'eval/accuracy' in metrics[0].metrics, JSON.stringify(metrics[0]));
@@ -80,6 +80,8 @@ describe('GRPO trainer', function () {
       assert.ok(Number.isFinite(metrics[1].metrics[key]), `${key} = ${metrics[1].metrics[key]}`);
     }
     assert.ok('eval/accuracy' in metrics[2].metrics && !('eval/accuracy' in metrics[1].metrics));
+    // The rate each step trained with: warm-up 1/2, 2/2 of the peak, then the peak.
+    assert.deepStrictEqual(metrics.slice(1).map((m) => m.metrics.learning_rate), [5e-4, 1e-3, 1e-3, 1e-3]);
 
     const rollouts = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
     assert.strictEqual(rollouts.length, 4);
@@ -113,7 +115,7 @@ describe('GRPO trainer', function () {
   it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
     const variants: Record<string, unknown>[] = [
       { beta: 0.05, loss_type: 'bnpo', num_iterations: 2, epsilon_high: 0.28 },
-      { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'batch' },
+      { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'group' },
       { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
       { beta: 0.1, kl_estimator: 'full', num_iterations: 2 },
     ];
@@ -129,6 +131,21 @@ describe('GRPO trainer', function () {
         assert.strictEqual(rollout.tokens.kl?.length, rollout.tokens.text.length);
         assert.strictEqual(rollout.tokens.ref_logprob?.length, rollout.tokens.text.length);
       }
+    }
+  });
+
+  it('micro-batches that do not divide the batch give every rollout the same weight (same gradient as one batch)', async () => {
+    // A reward that varies within groups even for an untrained model: the parity of the first character's code.
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const gradNorm = async (microBatch: number, lossType: string) => {
+      const config = tinyArithmetic({ name: `mb${microBatch}${lossType}`, sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 4, loss_type: lossType }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: microBatch }, evaluation: { eval_steps: 0 } });
+      const { runDir } = await run({ configPath: writeConfig(config, `mb${microBatch}${lossType}.json`) });
+      return read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0].metrics.grad_norm;
+    };
+    for (const lossType of ['grpo', 'dr_grpo']) {
+      const whole = await gradNorm(8, lossType);
+      const uneven = await gradNorm(6, lossType);
+      assert.ok(whole > 0 && Math.abs(uneven - whole) / whole < 1e-4, `${lossType}: ${uneven} vs ${whole}`);
     }
   });
 

@@ -78,8 +78,8 @@ export class BanditJob implements TrainingJob {
     const init = Float32Array.from(this.words, () => rng.normal());
     this.theta = tf.variable(tf.tensor1d(init), true);
     this.initialProbs = softmax(init);
-    const { optimizer, learning_rate } = config.optimization;
-    this.optimizer = optimizer === 'sgd' ? tf.train.sgd(learning_rate) : tf.train.adam(learning_rate);
+    const { optimizer, learning_rate, adam_beta1, adam_beta2 } = config.optimization;
+    this.optimizer = optimizer === 'sgd' ? tf.train.sgd(learning_rate) : tf.train.adam(learning_rate, adam_beta1, adam_beta2);
   }
 
   /** Current action probabilities (float32 logits, softmax in float64). */

@@ -81,6 +81,10 @@ describe('run config validation', () => {
       'task.min_operand: 9 is larger than task.max_operand (2)',
       'rewards[1].name: "a" is used twice',
     ]);
+    assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { optimizer: 'sgd' }, algorithm: { supervision: 'process', scale_rewards: 'batch' } }), [
+      'optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit',
+      'algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"',
+    ]);
   });
 
   it('gives the file, line and column of a JSON syntax error', () => {

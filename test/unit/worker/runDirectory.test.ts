@@ -31,6 +31,17 @@ describe('run directory writer', () => {
     assert.strictEqual(fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8'), 'kept\n');
   });
 
+  it('reopening a run for resume drops a torn last line, so new records start on a line of their own', () => {
+    const dir = path.join(tmp, 'run');
+    new RunDirectoryWriter(dir, config).close();
+    fs.writeFileSync(path.join(dir, 'metrics.jsonl'), '{"step":1,"time":1,"metrics":{}}\n{"step":2,"ti');
+    const reopened = new RunDirectoryWriter(dir, undefined);
+    reopened.appendMetrics({ step: 2, time: 2, metrics: {} });
+    reopened.close();
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8'), '{"step":1,"time":1,"metrics":{}}\n{"step":2,"time":2,"metrics":{}}\n');
+    assert.throws(() => new RunDirectoryWriter(path.join(tmp, 'none'), undefined), /is not a run directory/);
+  });
+
   it('names new runs by start time and disambiguates runs started in the same second', () => {
     const now = new Date(2026, 10, 21, 8, 0, 1);
     const first = newRunDirectory(tmp, 'demo', now);
