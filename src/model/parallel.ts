@@ -195,7 +195,12 @@ export class GradientWorker {
         const full = { lp: join(out.logProbs, 0), ent: withEntropy ? join(out.entropy!, cells) : null, mask };
         // Loss and its gradient w.r.t. the (constant) per-token inputs of the whole microbatch.
         const inputs = withEntropy ? [full.lp, full.ent!] : [full.lp];
-        const { value: lossValue, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => loss(xs[0] as tf.Tensor2D, (xs[1] as tf.Tensor2D) ?? null, full.mask, null))(inputs);
+        // A loss that ignores the entropy (most do) still needs a path to it, or valueAndGrads refuses: + 0·Σ entropy.
+        const lossOf = (...xs: tf.Tensor[]) => {
+          const value = loss(xs[0] as tf.Tensor2D, (xs[1] as tf.Tensor2D) ?? null, full.mask, null);
+          return (withEntropy ? tf.add(value, tf.mul(tf.sum(xs[1]), 0)) : value) as tf.Scalar;
+        };
+        const { value: lossValue, grads } = tf.valueAndGrads(lossOf)(inputs);
         value = lossValue.dataSync()[0];
         const G = grads.map((g) => g.dataSync() as Float32Array);
         // Hand the worker its rows of G, then back-propagate ours.

@@ -98,6 +98,8 @@ export interface OptimizationConfig {
   adam_beta2: number;
   warmup_steps: number;
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
+  /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
+  data_parallel: boolean;
 }
 
 export interface SamplingConfig {
@@ -267,6 +269,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
+        data_parallel: { type: 'boolean', default: false, description: 'Language models: compute half of each micro-batch\'s gradient on a second thread with its own wasm instance, so a second CPU core works (same gradients up to float rounding). Not with the exact KL.' },
       },
       additionalProperties: false,
     },
@@ -326,6 +329,9 @@ function crossFieldProblems(config: RunConfig): string[] {
   }
   if (language && config.optimization.optimizer === 'sgd') {
     problems.push('optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit');
+  }
+  if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
+    problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
   }
   if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
     problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');

@@ -95,7 +95,9 @@ export class GrpoTrainer implements TrainingJob {
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
     const promptTask = createTask(config, task);
     const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());
-    return new GrpoTrainer(config, policy, undefined, promptTask, rewards, rng, onRewardError);
+    const trainer = new GrpoTrainer(config, policy, undefined, promptTask, rewards, rng, onRewardError);
+    if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+    return trainer;
   }
 
   get parameterCount(): number {
@@ -126,6 +128,7 @@ export class GrpoTrainer implements TrainingJob {
     }
     // The reference model is the policy GRPO starts from: the warm-started one.
     this.reference?.copyWeightsFrom(this.policy);
+    this.trainer.weightsChanged();
     return { 'sft/loss': loss, 'sft/steps': steps, 'time/sft': (now() - started) / 1000 };
   }
 
@@ -232,6 +235,7 @@ export class GrpoTrainer implements TrainingJob {
       if (this.reference) restore(this.reference, 'reference');
     }
     this.trainer.load(dir);
+    this.trainer.weightsChanged();
     const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;

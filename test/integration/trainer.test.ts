@@ -149,6 +149,18 @@ describe('GRPO trainer', function () {
     }
   });
 
+  it('data_parallel: the second thread gives the same gradient as one thread', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const step1 = async (dataParallel: boolean) => {
+      const config = tinyArithmetic({ name: `dp${dataParallel}`, sft: { steps: 2 }, rewards: [{ name: 'parity', module: './parity.js' }], optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8, data_parallel: dataParallel }, evaluation: { eval_steps: 0 } });
+      const { runDir } = await run({ configPath: writeConfig(config, `dp${dataParallel}.json`) });
+      return read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0].metrics;
+    };
+    const [single, parallel] = [await step1(false), await step1(true)];
+    assert.strictEqual(parallel.reward, single.reward);
+    assert.ok(single.grad_norm > 0 && Math.abs(parallel.grad_norm - single.grad_norm) / single.grad_norm < 1e-4, `${parallel.grad_norm} vs ${single.grad_norm}`);
+  });
+
   it('gsm8k: the shipped sample with the R1-Zero template and rewards', async () => {
     // The tiny preset's character alphabet is ASCII: keep the sample's ASCII-only problems.
     const isAscii = (line: string) => /^[\x20-\x7e\n]*$/.test(Object.values(JSON.parse(line) as Record<string, string>).join(''));

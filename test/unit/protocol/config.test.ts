@@ -85,6 +85,9 @@ describe('run config validation', () => {
       'optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit',
       'algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"',
     ]);
+    assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { data_parallel: true }, algorithm: { beta: 0.1, kl_estimator: 'full' } }), [
+      'optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off',
+    ]);
   });
 
   it('gives the file, line and column of a JSON syntax error', () => {
