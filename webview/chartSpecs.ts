@@ -54,7 +54,14 @@ export const CHARTS: readonly ChartSpec[] = [
     ],
   },
   { id: 'lr', title: 'Learning rate', series: [{ key: 'learning_rate', label: 'learning rate' }] },
-  { id: 'throughput', title: 'Throughput (tokens/s)', series: [{ key: 'throughput/tokens_per_s', label: 'tokens/s' }] },
+  {
+    id: 'throughput',
+    title: 'Throughput (tokens/s)',
+    series: [
+      { key: 'tokens_per_second/sample', label: 'sampling' },
+      { key: 'tokens_per_second/train', label: 'training' },
+    ],
+  },
   { id: 'time', title: 'Step time (s)', series: [], pattern: /^time\/(.+)$/ },
 ];
 

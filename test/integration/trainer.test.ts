@@ -11,6 +11,7 @@ import * as path from 'path';
 import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
 import { latestPerStep, readSnapshot } from '../../src/host/runStore';
 import { train, TrainOptions } from '../../src/worker/train';
+import { CHARTS } from '../../webview/chartSpecs';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
@@ -80,6 +81,10 @@ describe('GRPO trainer', function () {
       assert.ok(Number.isFinite(metrics[1].metrics[key]), `${key} = ${metrics[1].metrics[key]}`);
     }
     assert.ok('eval/accuracy' in metrics[2].metrics && !('eval/accuracy' in metrics[1].metrics));
+    // Every series the dashboard draws is a metric a language-model run writes (KL only with a reference model).
+    const written = new Set(metrics.flatMap((m) => Object.keys(m.metrics)));
+    const drawn = CHARTS.flatMap((c) => c.series.map((series) => series.key)).filter((key) => key !== 'kl');
+    assert.deepStrictEqual(drawn.filter((key) => !written.has(key)), []);
     // The rate each step trained with: warm-up 1/2, 2/2 of the peak, then the peak.
     assert.deepStrictEqual(metrics.slice(1).map((m) => m.metrics.learning_rate), [5e-4, 1e-3, 1e-3, 1e-3]);
 

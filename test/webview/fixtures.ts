@@ -58,7 +58,9 @@ export function metricsAt(step: number, steps: number, random: () => number, tim
     'completions/clipped_ratio': 0.1 * random(),
     frac_reward_zero_std: 0.3 * (1 - progress),
     learning_rate: learningRate,
-    'throughput/tokens_per_s': 900 + 100 * random(),
+    // The trainer's names (src/worker/grpoTrainer.ts).
+    'tokens_per_second/sample': 900 + 100 * random(),
+    'tokens_per_second/train': 400 + 50 * random(),
     'time/step': 1 + random(),
   };
   if (step % 10 === 0) {
