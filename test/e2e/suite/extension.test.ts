@@ -40,6 +40,13 @@ function dashboardTabLabels(): string[] {
   return vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview).map((t) => t.label);
 }
 
+/** The workbench adds a new panel's tab, and renames it after a title change, on a later update: poll for it. */
+async function assertDashboardTab(label: string, ms = 10000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!dashboardTabLabels().includes(label) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(dashboardTabLabels().includes(label), `no tab "${label}" among ${JSON.stringify(dashboardTabLabels())}`);
+}
+
 export function registerExtensionTests(): void {
   describe('GRPO Studio in a real VS Code', () => {
     let api: GrpoStudioApi;
@@ -93,7 +100,7 @@ export function registerExtensionTests(): void {
       const last = metrics.at(-1);
       console.log(`    bandit run: ${metrics.length} steps, final reward ${last?.metrics.reward}, p(apple) ${last?.metrics['policy/p_apple']?.toFixed(3)}`);
       assert.strictEqual(api.dashboard()?.shownRunId, run.runId);
-      assert.ok(dashboardTabLabels().includes(`GRPO: ${run.runId}`), JSON.stringify(dashboardTabLabels()));
+      await assertDashboardTab(`GRPO: ${run.runId}`);
     });
 
     it('Stop Run stops a long run after its current step and the worker exits 0', async () => {
@@ -136,9 +143,7 @@ export function registerExtensionTests(): void {
       assert.ok(panel);
       await panel.ready();
       assert.strictEqual(panel.shownRunId, latest);
-      // The tab label follows the panel title on the workbench's next update.
-      for (let i = 0; i < 50 && !dashboardTabLabels().includes(`GRPO: ${latest}`); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(dashboardTabLabels().includes(`GRPO: ${latest}`), JSON.stringify(dashboardTabLabels()));
+      await assertDashboardTab(`GRPO: ${latest}`);
     });
 
     it('tree: run → steps → groups → rollouts; selecting a rollout reveals it in the dashboard', async () => {
