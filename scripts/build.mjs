@@ -36,6 +36,9 @@ function copyWasm() {
   const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   fs.mkdirSync(dist, { recursive: true });
   for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+  // The threaded build's workers load Emscripten's main script from a file (src/worker/wasmThreads.ts).
+  const threadedScript = 'tfjs-backend-wasm-threaded-simd.js';
+  fs.copyFileSync(path.join(wasmDir, '..', 'wasm-out', threadedScript), path.join(dist, threadedScript));
 }
 
 /** The run-config JSON Schema, for VS Code's jsonValidation (completion and hover docs in config files). */

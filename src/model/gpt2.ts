@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
 import { attention, geluNew, layerNorm, linear } from './layers';
-import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 const PREFIX = 'transformer.';
 
@@ -51,13 +51,15 @@ export const gpt2: ModelFamily = {
   forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
     const W = (name: string) => weight(w, PREFIX + name);
     const { batch: B, length: T } = input;
+    const d = c.dModel;
     const tokens = embeddingLookup(W('wte.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T]));
     const positions = embeddingLookup(W('wpe.weight') as tf.Tensor2D, tf.tensor1d(input.positions, 'int32'));
     let x = tf.add(tokens, positions) as tf.Tensor2D;
     for (let i = 0; i < c.nLayers; i++) {
       const p = `h.${i}.`;
       const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
-      const [q, k, v] = tf.split(linear(h, W(p + 'attn.c_attn.weight'), W(p + 'attn.c_attn.bias')), 3, 1);
+      const qkv = (part: number) => linear(h, W(p + 'attn.c_attn.weight'), W(p + 'attn.c_attn.bias'), [part * d, (part + 1) * d]);
+      const [q, k, v] = [qkv(0), qkv(1), qkv(2)];
       const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
       const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
       updateCache(cache, i, present);
@@ -67,7 +69,7 @@ export const gpt2: ModelFamily = {
       x = tf.add(x, linear(hidden, W(p + 'mlp.c_proj.weight'), W(p + 'mlp.c_proj.bias')));
     }
     const final = layerNorm(selectColumns(x, input), W('ln_f.weight'), W('ln_f.bias'), c.normEps);
-    const head = c.tieEmbeddings ? tf.transpose(W('wte.weight')) : weight(w, 'lm_head.weight');
+    const head = c.tieEmbeddings ? tiedHead(W('wte.weight')) : weight(w, 'lm_head.weight');
     return linear(final, head);
   },
 };

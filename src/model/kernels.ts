@@ -7,6 +7,7 @@
  *   custom gradient below scatter-adds the incoming rows on the host instead of multiplying by a one-hot matrix,
  *   which would cost tokens × vocabulary × width; the forward copies rows on the host too (faster than GatherV2).
  * - Batched products (`batchMatMul`, for attention): see slicedBatchMatMulWasm.
+ * - Identity and same-type Cast on wasm share the data instead of copying it: see registerSharedIdentityWasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../worker/backend';
@@ -44,6 +45,36 @@ function registerModelKernels(): void {
   });
 }
 registerModelKernels();
+
+/** The part of the wasm backend a data-sharing kernel needs: reference counts on tensor data. */
+interface RefCountingBackend {
+  incRef(dataId: object): void;
+}
+
+/**
+ * Recording a kernel for the backward pass clones each tensor it saves (tfjs's engine runs `Identity`), and every
+ * gradient of `mul` casts its operand to float32. wasm's Identity and Cast copy the data each time: ~30 copies of
+ * every activation per training step. Tensors are immutable, so sharing the data (reference-counted, as wasm's
+ * Reshape and the cpu backend's Identity already do) gives the same results without the copies.
+ */
+function registerSharedIdentityWasm(): void {
+  const originalCast = tf.getKernel(tf.Cast, 'wasm');
+  if (!originalCast) return;
+  const share = (x: tf.TensorInfo, backend: unknown): tf.TensorInfo => {
+    (backend as RefCountingBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+  const identity: tf.KernelFunc = ({ inputs, backend }) => share(inputs.x as tf.TensorInfo, backend);
+  const cast: tf.KernelFunc = (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    return x.dtype === (args.attrs as unknown as tf.CastAttrs).dtype ? share(x, args.backend) : originalCast.kernelFunc(args);
+  };
+  for (const [kernelName, kernelFunc] of [[tf.Identity, identity], [tf.Cast, cast]] as const) {
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  }
+}
+registerSharedIdentityWasm();
 
 /** Backends whose memory the host reads directly, where scatter-adding on the host is cheap (wasm lacks the op). */
 const HOST_SCATTER_BACKENDS = new Set(['wasm', 'cpu']);

@@ -4,15 +4,27 @@
  * transposes are slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedLayerNorm, fusedRmsNorm, onHostBackend } from './fused';
 import { batchMatMul } from './kernels';
 
-/** x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout. */
-export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor2D {
-  const y = tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D);
-  return (bias ? tf.add(y, bias) : y) as tf.Tensor2D;
+/**
+ * x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout.
+ * `columns` [from, to) uses only those output columns of W and b: a fused projection (GPT-2's c_attn) split by
+ * slicing the small weight rather than the large activation (wasm's SplitV is slower than the product itself).
+ */
+export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, columns?: [number, number]): tf.Tensor2D {
+  const w = columns ? tf.slice(weight, [0, columns[0]], [weight.shape[0], columns[1] - columns[0]]) : weight;
+  const b = bias && columns ? tf.slice(bias, [columns[0]], [columns[1] - columns[0]]) : bias;
+  const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  return (b ? tf.add(y, b) : y) as tf.Tensor2D;
 }
 
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
+  return onHostBackend() ? fusedLayerNorm(x as tf.Tensor2D, weight, bias, eps) : layerNormOps(x, weight, bias, eps);
+}
+
+/** LayerNorm from tfjs ops (GPU backends; the reference fused.ts is tested against). */
+export function layerNormOps(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
   const mean = tf.mean(x, -1, true);
   const centred = tf.sub(x, mean);
   const variance = tf.mean(tf.mul(centred, centred), -1, true);
@@ -20,17 +32,38 @@ export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps:
 }
 
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor2D {
+  return onHostBackend() ? fusedRmsNorm(x as tf.Tensor2D, weight, eps) : rmsNormOps(x, weight, eps);
+}
+
+/** RMSNorm from tfjs ops (GPU backends; the reference fused.ts is tested against). */
+export function rmsNormOps(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor2D {
   const meanSquare = tf.mean(tf.mul(x, x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))), weight) as tf.Tensor2D;
 }
 
 /**
- * GPT-2's tanh approximation of GELU ("gelu_new"): 0.5·x·(1 + tanh(z)), computed as x·sigmoid(2z), the same
- * function, because wasm's sigmoid is ~12× faster than its tanh.
+ * GPT-2's tanh approximation of GELU ("gelu_new"): 0.5·x·(1 + tanh(z)), z = √(2/π)·(x + 0.044715·x³), computed as
+ * x·σ(2z), the same function, because wasm's sigmoid is ~12× faster than its tanh. The gradient is written out,
+ * σ + x·σ·(1 − σ)·2√(2/π)·(1 + 3·0.044715·x²), from the saved x and σ: a third of the kernels autodiff would run.
  */
 export function geluNew(x: tf.Tensor): tf.Tensor2D {
-  const twoZ = tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
-  return tf.mul(x, tf.sigmoid(twoZ)) as tf.Tensor2D;
+  const c = 2 * Math.sqrt(2 / Math.PI);
+  const a = 0.044715;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const square = tf.mul(input, input);
+    const s = tf.sigmoid(tf.mul(tf.mul(input, tf.add(tf.mul(square, a), 1)), c));
+    save([input, s]);
+    return {
+      value: tf.mul(input, s),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [xs, sig]: tf.Tensor[]) => {
+        const slope = tf.add(tf.mul(tf.mul(xs, xs), 3 * a * c), c);
+        const local = tf.add(sig, tf.mul(tf.mul(tf.mul(xs, sig), tf.sub(1, sig)), slope));
+        return [tf.mul(Array.isArray(dy) ? dy[0] : dy, local)];
+      },
+    };
+  });
+  return op(x) as tf.Tensor2D;
 }
 
 export function silu(x: tf.Tensor): tf.Tensor2D {

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
 import { applyRope, attention, linear, rmsNorm, ropeTables, silu } from './layers';
-import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 export const llama: ModelFamily = {
   parameterSpecs(c: ModelConfig): ParamSpec[] {
@@ -67,7 +67,7 @@ export const llama: ModelFamily = {
       x = tf.add(x, linear(gated, W(m + 'down_proj.weight')));
     }
     const final = rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
-    const head = c.tieEmbeddings ? tf.transpose(W('model.embed_tokens.weight')) : W('lm_head.weight');
+    const head = c.tieEmbeddings ? tiedHead(W('model.embed_tokens.weight')) : W('lm_head.weight');
     return linear(final, head);
   },
 };

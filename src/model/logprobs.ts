@@ -4,6 +4,7 @@
  * row sits in the same column and the logits are computed for the response columns only.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { pickTargets } from './fused';
 import { attentionBias, CausalLM, ForwardInput } from './model';
 
 export interface ResponseBatch {
@@ -116,8 +117,7 @@ export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options
     if (temperature !== 1) logits = tf.div(logits, temperature);
     const logp = tf.logSoftmax(logits);
     const responseMask = tf.tensor2d(mask, [B, R]);
-    // Picking by a one-hot product keeps the gradient dense and free of gather (whose gradient wasm lacks).
-    const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(targets, 'int32'), vocab)), -1);
+    const picked = pickTargets(logp as tf.Tensor2D, targets);
     const logProbs = tf.mul(tf.reshape(picked, [B, R]), responseMask) as tf.Tensor2D;
     const entropy = options.withEntropy ? (tf.mul(tf.reshape(tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)), [B, R]), responseMask) as tf.Tensor2D) : undefined;
     const fullLogits = options.withLogits ? (tf.reshape(logits, [B, R, vocab]) as tf.Tensor3D) : undefined;

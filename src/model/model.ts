@@ -113,3 +113,32 @@ export function updateCache(cache: KVCache | null, layer: number, entry: LayerCa
   cache.layers[layer] = { k: tf.keep(entry.k), v: tf.keep(entry.v) };
   if (old) tf.dispose([old.k, old.v]);
 }
+
+/** The engine's own test for "a gradient tape is recording" (not in tfjs-core's public typings). */
+function tapeIsRecording(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
+const transposedTables = new Map<tf.Variable, { dataId: object; transposed: tf.Tensor2D }>();
+
+/**
+ * The tied output head: the embedding table [V, d] transposed to [d, V]. Transposing it on every forward costs
+ * V·d copies per decoded token (150 M floats for Qwen2.5's vocabulary), so without a gradient tape the transpose is
+ * cached until the table's values change (an optimizer step gives the variable new data). Under a tape it is
+ * recomputed, so that the head's gradient reaches the embedding.
+ */
+export function tiedHead(table: tf.Variable): tf.Tensor2D {
+  if (tapeIsRecording()) return tf.transpose(table) as tf.Tensor2D;
+  const cached = transposedTables.get(table);
+  if (cached?.dataId === table.dataId) return cached.transposed;
+  cached?.transposed.dispose();
+  const transposed = tf.keep(tf.transpose(table) as tf.Tensor2D);
+  transposedTables.set(table, { dataId: table.dataId, transposed });
+  return transposed;
+}
+
+/** Frees the cached head of a table that is being disposed. */
+export function releaseTiedHead(table: tf.Variable): void {
+  transposedTables.get(table)?.transposed.dispose();
+  transposedTables.delete(table);
+}

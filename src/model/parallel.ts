@@ -142,7 +142,8 @@ export class GradientWorker {
       control: new SharedArrayBuffer(4),
     };
     const { file, execArgv } = workerScript();
-    const worker = new Worker(file, { workerData: init, execArgv });
+    // The replica is the second core's work: a thread pool of its own would compete with the main instance's.
+    const worker = new Worker(file, { workerData: init, execArgv, env: { ...process.env, GRPO_WASM_THREADS: '1' } });
     const pool = new GradientWorker(worker, init);
     pool.writeWeights(policy);
     await new Promise<void>((resolve, reject) => {

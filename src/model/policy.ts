@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
-import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, Weights } from './model';
+import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseTiedHead, Weights } from './model';
 import { Random } from './random';
 import { TensorMap } from './safetensors';
 import { TextTokenizer } from './tokenizer';
@@ -62,7 +62,10 @@ export class Policy implements CausalLM {
   }
 
   dispose(): void {
-    for (const w of this.weights.values()) w.dispose();
+    for (const w of this.weights.values()) {
+      releaseTiedHead(w);
+      w.dispose();
+    }
     this.weights.clear();
   }
 }

@@ -18,6 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from '../protocol';
 import { BackendUnavailable, firstLine } from './backendError';
 import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
+import { disableWasmThreads, initThreadedWasm, THREADED_MAIN_SCRIPT, threadedMainScript, wasmThreadCount } from './wasmThreads';
 
 export { BackendUnavailable, firstLine };
 
@@ -173,12 +174,29 @@ export function webgpuMaxBindingBytes(): number | null {
   return device?.limits?.maxStorageBufferBindingSize ?? null;
 }
 
+/** Why the last wasm initialisation runs on one thread although more were possible, for the device string. */
+let singleThreadReason = '';
+
+/** wasm with one XNNPACK thread per CPU (see wasmThreads.ts); one thread when the threaded module fails to start. */
 async function tryWasm(): Promise<string> {
-  setWasmPaths(wasmDirectory());
+  const directory = wasmDirectory();
+  setWasmPaths(directory);
+  const threads = wasmThreadCount();
+  const mainScript = threadedMainScript(directory);
+  if (threads > 1 && mainScript && !singleThreadReason) {
+    try {
+      const running = await initThreadedWasm(threads, mainScript);
+      return `CPU (WebAssembly SIMD, ${running} thread${running === 1 ? '' : 's'})`;
+    } catch (err) {
+      singleThreadReason = `threads unavailable: ${firstLine(err)}`;
+      disableWasmThreads();
+    }
+  }
   if (!(await tf.setBackend('wasm'))) {
     throw new BackendUnavailable('the wasm backend did not initialise', 'reinstall the extension (its .wasm files are missing)');
   }
-  return 'CPU (WebAssembly SIMD, 1 thread)';
+  const why = threads === 1 ? '' : `; ${singleThreadReason || `${THREADED_MAIN_SCRIPT} not found`}`;
+  return `CPU (WebAssembly SIMD, 1 thread${why})`;
 }
 
 async function tryCpu(): Promise<string> {

@@ -6,6 +6,7 @@
 import { strict as assert } from 'assert';
 import { BACKEND_NAMES, RUN_CONFIG_SCHEMA } from '../../../src/protocol';
 import { activateBackend, AUTO_ORDER, BackendUnavailable, selectBackend, WEBGPU_SYNC_READ_REASON } from '../../../src/worker/backend';
+import { wasmThreadCount } from '../../../src/worker/wasmThreads';
 import { DoctorReport, formatReport, remedies, SystemReport } from '../../../src/worker/doctor';
 import { loadDawnGpu, summarizeAdapter } from '../../../src/worker/webgpu';
 
@@ -57,7 +58,10 @@ describe('backend choice', () => {
 
   it('wasm and cpu always load and name their device', async () => {
     assert.deepEqual(await selectBackend('cpu'), { name: 'cpu', device: 'CPU (plain JavaScript)', fallbacks: [] });
-    assert.deepEqual(await selectBackend('wasm'), { name: 'wasm', device: 'CPU (WebAssembly SIMD, 1 thread)', fallbacks: [] });
+    // One XNNPACK thread per CPU (at most 8) unless GRPO_WASM_THREADS says otherwise; see wasmThreads.test.ts.
+    const threads = wasmThreadCount();
+    const device = `CPU (WebAssembly SIMD, ${threads} thread${threads === 1 ? '' : 's'})`;
+    assert.deepEqual(await selectBackend('wasm'), { name: 'wasm', device, fallbacks: [] });
   });
 
   it('tells software WebGPU adapters from GPUs', () => {

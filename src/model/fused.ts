@@ -1,0 +1,157 @@
+/**
+ * Fused row-wise kernels for the backends whose tensors live in host memory (wasm, cpu).
+ *
+ * Built from tfjs ops, a LayerNorm is ~8 kernels forward and ~20 backward, several of them broadcasts that wasm
+ * runs without SIMD. Here each is one pass over the rows in JavaScript, forward and backward (the backward
+ * recomputes the row statistics instead of saving them). Other backends keep the tfjs-op versions in layers.ts, which these match to float
+ * rounding (tested against finite differences and the op versions).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Backends whose memory the host reads directly, where a JavaScript pass beats a chain of small kernels. */
+const HOST_BACKENDS = new Set(['wasm', 'cpu']);
+
+export function onHostBackend(): boolean {
+  return HOST_BACKENDS.has(tf.getBackend());
+}
+
+function values(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return Array.isArray(dy) ? dy[0] : dy;
+}
+
+/** LayerNorm over the last axis of x [N, d]: (x − mean) / sqrt(var + eps) · weight + bias (biased variance). */
+export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
+  const [N, d] = x.shape;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt, wt, bt, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xt, wt]);
+    const xs = values(xt);
+    const w = values(wt);
+    const b = values(bt);
+    const out = new Float32Array(N * d);
+    for (let n = 0; n < N; n++) {
+      const o = n * d;
+      const { mean, rstd } = rowMoments(xs, o, d, eps);
+      for (let k = 0; k < d; k++) out[o + k] = (xs[o + k] - mean) * rstd * w[k] + b[k];
+    }
+    return {
+      value: tf.tensor2d(out, [N, d]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => layerNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
+    };
+  });
+  return op(x, weight, bias) as tf.Tensor2D;
+}
+
+function rowMoments(xs: Float32Array, offset: number, d: number, eps: number): { mean: number; rstd: number } {
+  let sum = 0;
+  for (let k = 0; k < d; k++) sum += xs[offset + k];
+  const mean = sum / d;
+  let squares = 0;
+  for (let k = 0; k < d; k++) {
+    const c = xs[offset + k] - mean;
+    squares += c * c;
+  }
+  return { mean, rstd: 1 / Math.sqrt(squares / d + eps) };
+}
+
+/**
+ * With x̂ = (x − mean)·rstd and g = dy·weight: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dweight = Σ_rows dy·x̂,
+ * dbias = Σ_rows dy.
+ */
+function layerNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: number, d: number, eps: number): tf.Tensor[] {
+  const dx = new Float32Array(N * d);
+  const dw = new Float32Array(d);
+  const db = new Float32Array(d);
+  const xhat = new Float32Array(d);
+  for (let n = 0; n < N; n++) {
+    const o = n * d;
+    const { mean, rstd } = rowMoments(xs, o, d, eps);
+    let sumG = 0;
+    let sumGX = 0;
+    for (let k = 0; k < d; k++) {
+      xhat[k] = (xs[o + k] - mean) * rstd;
+      const g = dy[o + k] * w[k];
+      sumG += g;
+      sumGX += g * xhat[k];
+      dw[k] += dy[o + k] * xhat[k];
+      db[k] += dy[o + k];
+    }
+    const meanG = sumG / d;
+    const meanGX = sumGX / d;
+    for (let k = 0; k < d; k++) dx[o + k] = rstd * (dy[o + k] * w[k] - meanG - xhat[k] * meanGX);
+  }
+  return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw), tf.tensor1d(db)];
+}
+
+/** RMSNorm over the last axis of x [N, d]: x / sqrt(mean(x²) + eps) · weight. */
+export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf.Tensor2D {
+  const [N, d] = x.shape;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt, wt, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xt, wt]);
+    const xs = values(xt);
+    const w = values(wt);
+    const out = new Float32Array(N * d);
+    for (let n = 0; n < N; n++) {
+      const o = n * d;
+      const r = rowRms(xs, o, d, eps);
+      for (let k = 0; k < d; k++) out[o + k] = xs[o + k] * r * w[k];
+    }
+    return {
+      value: tf.tensor2d(out, [N, d]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => rmsNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
+    };
+  });
+  return op(x, weight) as tf.Tensor2D;
+}
+
+function rowRms(xs: Float32Array, offset: number, d: number, eps: number): number {
+  let squares = 0;
+  for (let k = 0; k < d; k++) squares += xs[offset + k] * xs[offset + k];
+  return 1 / Math.sqrt(squares / d + eps);
+}
+
+/** With r = 1/sqrt(mean(x²) + eps) and g = dy·weight: dx = r·g − r³·x·mean(g·x), dweight = Σ_rows dy·x·r. */
+function rmsNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: number, d: number, eps: number): tf.Tensor[] {
+  const dx = new Float32Array(N * d);
+  const dw = new Float32Array(d);
+  for (let n = 0; n < N; n++) {
+    const o = n * d;
+    const r = rowRms(xs, o, d, eps);
+    let sumGX = 0;
+    for (let k = 0; k < d; k++) {
+      sumGX += dy[o + k] * w[k] * xs[o + k];
+      dw[k] += dy[o + k] * xs[o + k] * r;
+    }
+    const c = (r * r * r * sumGX) / d;
+    for (let k = 0; k < d; k++) dx[o + k] = r * dy[o + k] * w[k] - c * xs[o + k];
+  }
+  return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw)];
+}
+
+/**
+ * logp[n, targets[n]] for each row n of logp [N, V] → [N]. A one-hot product would build an N × V matrix and
+ * multiply through it (600 MB for 1 k tokens of a 150 k vocabulary); a gather reads N values. tf.gather's gradient
+ * needs UnsortedSegmentSum, which wasm lacks, so on the host backends the gradient scatters dy into the dense
+ * [N, V] gradient directly.
+ */
+export function pickTargets(logp: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+  const [N, V] = logp.shape;
+  const flatIndex = Int32Array.from(targets, (target, n) => n * V + target);
+  const gather = (x: tf.Tensor) => tf.gather(tf.reshape(x, [N * V]), tf.tensor1d(flatIndex, 'int32')) as tf.Tensor1D;
+  if (!onHostBackend()) return gather(logp);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: gather(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+      const upstream = values(single(dy));
+      const grad = new Float32Array(N * V);
+      for (let n = 0; n < N; n++) grad[flatIndex[n]] = upstream[n];
+      return tf.tensor2d(grad, [N, V]);
+    },
+  }));
+  return op(logp) as tf.Tensor1D;
+}
