@@ -140,7 +140,7 @@ export class PolicyTrainer {
   async step(): Promise<StepStats> {
     if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
     const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
-    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(tf.addN([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
+    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
     const clipped = maxGradNorm > 0 && gradNorm > maxGradNorm;
     const scale = clipped ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.steps++;
@@ -222,6 +222,15 @@ export const sftLoss: LossFn = (logProbs, _entropy, responseMask) =>
 /** One SFT step on prompt/answer pairs: the loss value before the update. */
 export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): Promise<number> {
   return (await trainer.trainStep([examples], sftLoss)).loss;
+}
+
+/**
+ * x₀ + x₁ + … added one at a time: the float32 sums of tf.addN on wasm and cpu, which add in this order. webgpu's
+ * AddN binds every input to one shader, and more than 7 exceed the 8 storage buffers a shader stage may have by
+ * default: Dawn then rejects the pipeline and the result is garbage, without an exception.
+ */
+function sumInOrder(xs: tf.Tensor[]): tf.Tensor {
+  return xs.reduce((total, x) => tf.add(total, x));
 }
 
 /** The value of a scalar tensor, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
