@@ -240,7 +240,7 @@ function doesNotFit(policy: Policy): string | null {
 
 async function tryBackend(name: ConcreteBackend): Promise<string | BackendUnavailable> {
   try {
-    return await activateBackend(name, { allowSoftwareAdapter: true, needsSyncReads: false });
+    return await activateBackend(name, { allowSoftwareAdapter: true });
   } catch (err) {
     if (err instanceof BackendUnavailable) return err;
     throw err;

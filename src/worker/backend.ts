@@ -40,20 +40,7 @@ export interface ProbeOptions {
    * wasm; a run that names `webgpu` does, since then the user asked for exactly that (CI tests the path this way).
    */
   allowSoftwareAdapter: boolean;
-  /**
-   * The caller reads tensors synchronously (`dataSync`, `arraySync`), as the GRPO trainer, the sampler and the
-   * GRPO loss's metrics do today. tfjs-backend-webgpu cannot do that under Node (its readSync goes through a
-   * browser OffscreenCanvas), so such callers cannot use webgpu; numerics checks and benchmarks that read with
-   * `await tensor.data()` can.
-   */
-  needsSyncReads: boolean;
 }
-
-export const WEBGPU_SYNC_READ_REASON =
-  'the trainer reads tensors synchronously (dataSync), which tfjs-backend-webgpu cannot do under Node';
-const WEBGPU_SYNC_READ_FIX =
-  'use "auto" or "wasm" for runs until the sampler, trainer and GRPO loss read asynchronously (docs/gpu.md, ' +
-  '"Status"); the webgpu numerics and benchmark already run on it';
 
 /** Directory holding tfjs-backend-wasm's .wasm files: next to the bundle, else inside the installed package. */
 export function wasmDirectory(): string {
@@ -117,7 +104,6 @@ function tensorflowDevice(pkg: string): string {
 let webgpuRegistered = false;
 
 async function tryWebgpu(options: ProbeOptions): Promise<string> {
-  if (options.needsSyncReads) throw new BackendUnavailable(WEBGPU_SYNC_READ_REASON, WEBGPU_SYNC_READ_FIX);
   const gpu = await loadDawnGpu();
   const adapter = await requestAdapter(gpu);
   if (adapter.software && !options.allowSoftwareAdapter) {
@@ -145,7 +131,12 @@ async function registerWebgpuBackend(gpu: object): Promise<void> {
   webgpuRegistered = true;
 }
 
-/** Replaces webgpu's "OffscreenCanvas is not defined" on a synchronous read with an error that says what to do. */
+/**
+ * tfjs-backend-webgpu cannot read a tensor synchronously under Node: its readSync copies through a browser
+ * OffscreenCanvas, and Dawn's mapAsync completes only once control returns to the event loop. Everything on the
+ * training path reads with `await data()`; a synchronous read that slips in fails with an error that says what to
+ * do instead of "OffscreenCanvas is not defined".
+ */
 function explainSyncReads(): void {
   const backend = tf.backend() as unknown as { readSync: (dataId: object) => unknown; syncReadsExplained?: boolean };
   if (backend.syncReadsExplained) return;
@@ -206,13 +197,12 @@ export async function activateBackend(name: ConcreteBackend, options: ProbeOptio
 }
 
 /**
- * Activates a backend. `auto` walks AUTO_ORDER and records why each skipped one failed; a named backend that
- * cannot load is an error that says why and how to fix it. `needsSyncReads` (default true: the trainer) rules out
- * webgpu; pass false from code that reads every tensor with `await data()`.
+ * Activates a backend. `auto` walks AUTO_ORDER and records why each skipped one failed (it never takes a software
+ * WebGPU adapter); a named backend that cannot load is an error that says why and how to fix it.
  */
-export async function selectBackend(request: BackendName = 'auto', options: { needsSyncReads?: boolean } = {}): Promise<BackendChoice> {
+export async function selectBackend(request: BackendName = 'auto'): Promise<BackendChoice> {
   const order: readonly ConcreteBackend[] = request === 'auto' ? AUTO_ORDER : [request];
-  const probe: ProbeOptions = { allowSoftwareAdapter: request !== 'auto', needsSyncReads: options.needsSyncReads ?? true };
+  const probe: ProbeOptions = { allowSoftwareAdapter: request !== 'auto' };
   const fallbacks: string[] = [];
   for (const name of order) {
     try {
