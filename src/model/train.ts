@@ -107,6 +107,8 @@ export class PolicyTrainer {
    * weightsChanged() before the next accumulate().
    */
   async enableDataParallel(): Promise<void> {
+    // The threads exchange per-token values synchronously inside one tf.variableGrads call.
+    if (tf.getBackend() === 'webgpu') throw new Error('data parallelism needs a backend that reads tensors synchronously (wasm, cpu, tensorflow), not webgpu');
     this.worker ??= await GradientWorker.start(this.policy);
   }
 
