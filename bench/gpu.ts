@@ -9,8 +9,8 @@
  *    the GPT-2-family models (small, base, 124 M).
  * 2. GRPO steps of the demo config's shapes (examples/arithmetic.json: prompts/step, G, completion length,
  *    micro-batch) for each model shape, on each backend: sampling with the KV cache, reference log-probs, and the
- *    policy update (forward + backward + Adam), tokens/s per phase. The phases read tensors with `await data()`
- *    (webgpu cannot read synchronously under Node, which is also why the trainer itself cannot run on webgpu yet).
+ *    policy update (forward + backward + Adam), tokens/s per phase. The phases read tensors with `await data()`,
+ *    as the trainer does (webgpu cannot read synchronously under Node).
  * 3. The same shapes and phases in PyTorch CUDA eager (bench/gpu_torch.py), GPT-2 family only.
  * Prints a Markdown report and writes it (with the raw JSON) under --out.
  */
@@ -240,7 +240,7 @@ function doesNotFit(policy: Policy): string | null {
 
 async function tryBackend(name: ConcreteBackend): Promise<string | BackendUnavailable> {
   try {
-    return await activateBackend(name, { allowSoftwareAdapter: true, needsSyncReads: false });
+    return await activateBackend(name, { allowSoftwareAdapter: true });
   } catch (err) {
     if (err instanceof BackendUnavailable) return err;
     throw err;

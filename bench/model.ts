@@ -51,12 +51,12 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-function medianMs(reps: number, fn: () => void): number {
-  fn(); // warm-up: kernel compilation, allocator growth
+async function medianMs(reps: number, fn: () => unknown): Promise<number> {
+  await fn(); // warm-up: kernel compilation, allocator growth
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
-    fn();
+    await fn();
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);
@@ -74,11 +74,11 @@ async function measureTfjs(shape: PresetName, reps: number): Promise<Record<Phas
   const batch: ResponseBatch = { promptIds: randomRows(rng, BATCH, PROMPT, policy.config.vocabSize), responseIds: randomRows(rng, BATCH, NEW, policy.config.vocabSize) };
   const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
   const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
-  const forward = medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
-  const train = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
+  const forward = await medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
+  const train = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
   await trainer.enableDataParallel();
-  const train2 = medianMs(reps, () => void trainer.trainStep([batch], meanNll));
-  const sample = medianMs(reps, () => void generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
+  const train2 = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
+  const sample = await medianMs(reps, () => generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
   const result = { forward, train, train2, sample };
   trainer.dispose();
   policy.dispose();
@@ -86,22 +86,22 @@ async function measureTfjs(shape: PresetName, reps: number): Promise<Record<Phas
 }
 
 /** KV cache against re-running the whole prefix, at 128 new tokens. */
-function measureKvCache(kvBatch: number): { cached: number; uncached: number } {
+async function measureKvCache(kvBatch: number): Promise<{ cached: number; uncached: number }> {
   const policy = loadPolicy('small', { seed: 0 });
   const prompts = randomRows(new Random(2), kvBatch, PROMPT, policy.config.vocabSize);
-  const run = (noCache: boolean) => {
+  const run = async (noCache: boolean) => {
     const t0 = performance.now();
-    generate(policy, prompts, { maxNewTokens: 128, temperature: 1, stopTokenIds: [], seed: 3, noCache });
+    await generate(policy, prompts, { maxNewTokens: 128, temperature: 1, stopTokenIds: [], seed: 3, noCache });
     return performance.now() - t0;
   };
-  run(false);
-  const result = { cached: run(false), uncached: run(true) };
+  await run(false);
+  const result = { cached: await run(false), uncached: await run(true) };
   policy.dispose();
   return result;
 }
 
 /** Tensor count and RSS before and after many train steps (with a sampling call every 10 steps). */
-function measureStability(steps: number): string[] {
+async function measureStability(steps: number): Promise<string[]> {
   const policy = loadPolicy('small', { seed: 0 });
   const rng = new Random(4);
   const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
@@ -110,11 +110,11 @@ function measureStability(steps: number): string[] {
   const lines: string[] = [];
   const report = (step: number) =>
     lines.push(`  step ${String(step).padStart(5)}: tensors ${tf.memory().numTensors}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
-  trainer.trainStep([batch()], loss);
+  await trainer.trainStep([batch()], loss);
   report(1);
   for (let step = 2; step <= steps; step++) {
-    trainer.trainStep([batch(), batch()], loss);
-    if (step % 10 === 0) generate(policy, batch().promptIds, { maxNewTokens: 8, seed: step });
+    await trainer.trainStep([batch(), batch()], loss);
+    if (step % 10 === 0) await generate(policy, batch().promptIds, { maxNewTokens: 8, seed: step });
     if (step % Math.max(1, Math.floor(steps / 4)) === 0) report(step);
   }
   trainer.dispose();
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   // First, while the wasm heap is still small, so RSS reflects this loop and not earlier, bigger phases.
   console.log('');
   console.log(`Tensor count and RSS over ${args.steps} train steps (small, 2 microbatches of 8 × 32 tokens, sampling every 10 steps):`);
-  for (const line of measureStability(args.steps)) console.log(line);
+  for (const line of await measureStability(args.steps)) console.log(line);
 
   const tfjs = new Map<string, number>();
   for (const shape of args.shapes) {
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const kv = measureKvCache(args.kvBatch);
+  const kv = await measureKvCache(args.kvBatch);
   console.log('');
   console.log(`KV cache vs re-running the prefix (small, ${args.kvBatch} rows, ${PROMPT} prompt + 128 new tokens): ` +
     `${kv.cached.toFixed(0)} ms vs ${kv.uncached.toFixed(0)} ms = ${(kv.uncached / kv.cached).toFixed(1)}× faster`);

@@ -65,15 +65,40 @@ export interface GrpoTokenDetails {
   entropy?: number[][];
 }
 
-export interface GrpoLossResult {
-  /** Differentiable scalar: w.r.t. policyLogProbs, and policyLogits when the full KL is used. */
-  loss: tf.Scalar;
+/** TRL's metrics and the inspector's per-token values of one micro-batch, as plain numbers. */
+export interface GrpoTokenReport {
   /**
-   * Plain numbers, means over the active tokens (TRL's): `clip_ratio/low_mean`, `clip_ratio/high_mean`,
-   * `clip_ratio/region_mean`, and `kl`, `entropy` when computed.
+   * Means over the active tokens (TRL's): `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`,
+   * and `kl`, `entropy` when computed.
    */
   metrics: Record<string, number>;
   perToken: GrpoTokenDetails;
+}
+
+export interface GrpoLossResult extends GrpoTokenReport {
+  /** Differentiable scalar: w.r.t. policyLogProbs, and policyLogits when the full KL is used. */
+  loss: tf.Scalar;
+}
+
+/** The per-token values of GrpoTokenDetails as [B,T] tensors, with the response mask their means are taken over. */
+export type GrpoTokenTensors = {
+  responseMask: tf.Tensor2D;
+  ratio: tf.Tensor2D;
+  lowClipped: tf.Tensor2D;
+  highClipped: tf.Tensor2D;
+  loss: tf.Tensor2D;
+  kl?: tf.Tensor2D;
+  entropy?: tf.Tensor2D;
+};
+
+export interface GrpoLossTensors {
+  /** Differentiable scalar: w.r.t. policyLogProbs, and policyLogits when the full KL is used. */
+  loss: tf.Scalar;
+  /**
+   * Kept (`tf.keep`): they outlive an enclosing `tf.tidy` or `tf.variableGrads`. The caller reads them after the
+   * gradient step (`readGrpoTokenDetails`) and disposes them (`tf.dispose(tokens)`).
+   */
+  tokens: GrpoTokenTensors;
 }
 
 /**
@@ -86,10 +111,25 @@ export interface GrpoLossResult {
  *     L = aggregateTokenLoss(ℓ, m, lossType)                        (grpo | bnpo | dapo | dr_grpo)
  *
  * The KL is computed when β ≠ 0 (its inputs are then required) or when its inputs are given (reported only).
- * Everything returned besides `loss` is plain JS, so calling this inside `tf.variableGrads` leaks nothing and the
- * caller only disposes `loss`.
+ * Metrics and per-token values are read back synchronously, so this suits backends that can (cpu, wasm,
+ * tensorflow); everything returned besides `loss` is plain JS, so calling this inside `tf.variableGrads` leaks
+ * nothing and the caller only disposes `loss`. Where reads must be asynchronous (webgpu), use
+ * computeGrpoLossTensors and readGrpoTokenDetails.
  */
 export function computeGrpoLoss(inputs: GrpoLossInputs, config: GrpoLossConfig): GrpoLossResult {
+  const { loss, tokens } = computeGrpoLossTensors(inputs, config);
+  try {
+    return { loss, ...describeTokens(tokens, (tensor) => tensor.dataSync()) };
+  } finally {
+    tf.dispose(tokens);
+  }
+}
+
+/**
+ * computeGrpoLoss without reading anything back: the loss and the per-token tensors, which the caller reads once
+ * the gradient step is done (`await readGrpoTokenDetails(tokens)`, then `tf.dispose(tokens)`).
+ */
+export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossConfig): GrpoLossTensors {
   const fn = 'computeGrpoLoss';
   const { policyLogProbs, responseMask, advantages } = inputs;
   const { lossType, epsilonLow, epsilonHigh = epsilonLow, beta, klEstimator = 'k3' } = config;
@@ -103,28 +143,45 @@ export function computeGrpoLoss(inputs: GrpoLossInputs, config: GrpoLossConfig):
   if (inputs.policyLogits !== undefined) assertLogitsMatch(fn, 'policyLogits', inputs.policyLogits, policyLogProbs);
   if (inputs.refLogits !== undefined) assertLogitsMatch(fn, 'refLogits', inputs.refLogits, policyLogProbs);
 
-  const oldLogProbs = inputs.oldLogProbs ?? constantCopy(policyLogProbs);
-  try {
-    const tensors = tf.tidy(() => {
-      const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
-      const kl = klPerToken(inputs, beta, klEstimator);
-      const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
-      const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
-        gradientAccumulationSteps: config.gradientAccumulationSteps,
-        maxCompletionLength: config.maxCompletionLength,
-        numItemsInBatch: inputs.numItemsInBatch,
-      });
-      const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
-      const { ratio, lowClipped, highClipped } = surrogate;
-      return { loss, ratio, lowClipped, highClipped, tokenLoss, kl, entropy };
+  const { loss, tokens } = tf.tidy(() => {
+    // Without π_old, the current log-probs as a constant: ρ = 1 in value, the gradient that of −A·log π_θ.
+    const oldLogProbs = inputs.oldLogProbs ?? stopGradient(policyLogProbs);
+    const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
+    const kl = klPerToken(inputs, beta, klEstimator);
+    const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
+    const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
+      gradientAccumulationSteps: config.gradientAccumulationSteps,
+      maxCompletionLength: config.maxCompletionLength,
+      numItemsInBatch: inputs.numItemsInBatch,
     });
-    const { loss, ...perTokenTensors } = tensors;
-    const result = { loss, ...describeTokens(perTokenTensors, responseMask) };
-    tf.dispose(Object.values(perTokenTensors).filter((t): t is tf.Tensor => t !== undefined));
-    return result;
-  } finally {
-    if (inputs.oldLogProbs === undefined) oldLogProbs.dispose();
-  }
+    const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
+    const { ratio, lowClipped, highClipped } = surrogate;
+    const tokens: GrpoTokenTensors = { responseMask: tf.clone(responseMask), ratio, lowClipped, highClipped, loss: tokenLoss as tf.Tensor2D };
+    if (kl !== undefined) tokens.kl = kl;
+    if (entropy !== undefined) tokens.entropy = entropy as tf.Tensor2D;
+    return { loss, tokens };
+  });
+  for (const tensor of Object.values(tokens)) tf.keep(tensor);
+  return { loss, tokens };
+}
+
+/** Reads the per-token tensors of computeGrpoLossTensors (asynchronously: any backend) into metrics and rows. */
+export async function readGrpoTokenDetails(tokens: GrpoTokenTensors): Promise<GrpoTokenReport> {
+  const tensors = Object.values(tokens) as tf.Tensor[];
+  const values = await Promise.all(tensors.map((tensor) => tensor.data()));
+  return describeTokens(tokens, (tensor) => values[tensors.indexOf(tensor)]);
+}
+
+/**
+ * `x` as a constant: the same values, and no gradient flows back to `x` (tfjs has no stop_gradient). A custom
+ * gradient of zero does it without reading the values back to the host.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const constant = tf.customGrad((input: tf.Tensor | tf.GradSaveFunc) => ({
+    value: tf.clone(input as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  }));
+  return constant(x) as T;
 }
 
 function assertLogitsMatch(fn: string, name: string, logits: tf.Tensor, logProbs: tf.Tensor2D): void {
@@ -132,11 +189,6 @@ function assertLogitsMatch(fn: string, name: string, logits: tf.Tensor, logProbs
   if (logits.shape[0] !== logProbs.shape[0] || logits.shape[1] !== logProbs.shape[1]) {
     throw new Error(`${fn}: ${name} ${shapeText(logits.shape)} must be [B,T,V] with [B,T] = ${shapeText(logProbs.shape)}`);
   }
-}
-
-/** A copy that is not on the gradient tape: tfjs has no stop_gradient, but a tensor built from values is a constant. */
-function constantCopy(tensor: tf.Tensor2D): tf.Tensor2D {
-  return tf.tensor2d(tensor.dataSync(), tensor.shape, 'float32');
 }
 
 /** Per-token KL when β needs it or its inputs are given; undefined otherwise. */
@@ -154,43 +206,33 @@ function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator
   );
 }
 
-interface TokenTensors {
-  ratio: tf.Tensor;
-  lowClipped: tf.Tensor;
-  highClipped: tf.Tensor;
-  tokenLoss: tf.Tensor;
-  kl?: tf.Tensor;
-  entropy?: tf.Tensor;
-}
-
-/** Reads the per-token tensors back and computes TRL's masked batch means over the active tokens. */
-function describeTokens(tensors: TokenTensors, responseMask: tf.Tensor2D) {
-  const [batch, tokens] = responseMask.shape;
-  const mask = responseMask.dataSync();
-  const read = (tensor: tf.Tensor) => tensor.dataSync();
-  const low = read(tensors.lowClipped);
-  const high = read(tensors.highClipped);
-  const region = low.map((flag, i) => Math.max(flag, high[i]));
+/** TRL's masked batch means over the active tokens, and the per-token rows, from the tensors' values. */
+function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) => ArrayLike<number>): GrpoTokenReport {
+  const [batch, width] = tokens.responseMask.shape;
+  const mask = valuesOf(tokens.responseMask);
+  const low = valuesOf(tokens.lowClipped);
+  const high = valuesOf(tokens.highClipped);
+  const region = Array.from(low, (flag, i) => Math.max(flag, high[i]));
   const metrics: Record<string, number> = {
     'clip_ratio/low_mean': maskedBatchMean(low, mask),
     'clip_ratio/high_mean': maskedBatchMean(high, mask),
     'clip_ratio/region_mean': maskedBatchMean(region, mask),
   };
   const perToken: GrpoTokenDetails = {
-    ratio: toRows(read(tensors.ratio), batch, tokens),
-    lowClipped: toRows(low, batch, tokens),
-    highClipped: toRows(high, batch, tokens),
-    loss: toRows(read(tensors.tokenLoss), batch, tokens),
+    ratio: toRows(valuesOf(tokens.ratio), batch, width),
+    lowClipped: toRows(low, batch, width),
+    highClipped: toRows(high, batch, width),
+    loss: toRows(valuesOf(tokens.loss), batch, width),
   };
-  if (tensors.kl !== undefined) {
-    const kl = read(tensors.kl);
+  if (tokens.kl !== undefined) {
+    const kl = valuesOf(tokens.kl);
     metrics.kl = maskedBatchMean(kl, mask);
-    perToken.kl = toRows(kl, batch, tokens);
+    perToken.kl = toRows(kl, batch, width);
   }
-  if (tensors.entropy !== undefined) {
-    const entropy = read(tensors.entropy);
+  if (tokens.entropy !== undefined) {
+    const entropy = valuesOf(tokens.entropy);
     metrics.entropy = maskedBatchMean(entropy, mask);
-    perToken.entropy = toRows(entropy, batch, tokens);
+    perToken.entropy = toRows(entropy, batch, width);
   }
   return { metrics, perToken };
 }

@@ -9,7 +9,8 @@
  *   computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits, computeGroupAdvantages (scale_rewards
  *   group | batch | none, unbiased or population std), combineWeightedRewards / scoreWithRewardFunctions,
  *   computeDiscountedReturns / computeProcessSupervisionAdvantages, and computeGrpoLoss, the config-driven entry
- *   point of the trainer. Each carries its formula in its doc comment.
+ *   point (computeGrpoLossTensors + readGrpoTokenDetails: the same without synchronous reads, as the trainer calls
+ *   it), with stopGradient. Each carries its formula in its doc comment.
  */
 export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
 export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
@@ -29,6 +30,15 @@ export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward'
 export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
 export { computeDiscountedReturns, computeProcessSupervisionAdvantages } from './process';
 export type { ProcessSupervisionOptions } from './process';
-export { computeGrpoLoss } from './grpoLoss';
-export type { KlEstimator, GrpoLossConfig, GrpoLossInputs, GrpoTokenDetails, GrpoLossResult } from './grpoLoss';
+export { computeGrpoLoss, computeGrpoLossTensors, readGrpoTokenDetails, stopGradient } from './grpoLoss';
+export type {
+  KlEstimator,
+  GrpoLossConfig,
+  GrpoLossInputs,
+  GrpoTokenDetails,
+  GrpoTokenReport,
+  GrpoLossResult,
+  GrpoTokenTensors,
+  GrpoLossTensors,
+} from './grpoLoss';
 export type { StdKind } from './statistics';

@@ -9,23 +9,22 @@ import { assertGroups, meanAlong, stdAlong, StdKind } from './statistics';
 /**
  * Discounted return-to-go per token: R_t = r_t + γ·R_{t+1}, R_T = 0, i.e. R_t = Σ_{s≥t} γ^(s−t) r_s.
  *
- * The recursion runs over t on the host in float64: it is sequential in t, carries no gradient (rewards are data),
- * and a loop is O(B·T) where a tensor formulation would need a T×T discount matrix.
+ * On the device, without reading the rewards back (webgpu cannot read synchronously): a doubling scan. After the
+ * pass with offset k, R_t holds Σ γ^(s−t) r_s over s ∈ [t, t + 2k); adding γ^k·R_{t+k} doubles the window, so
+ * ⌈log₂ T⌉ passes of O(B·T) reach every later token, where a dense formulation would need a T×T discount matrix.
  */
 export function computeDiscountedReturns(tokenRewards: tf.Tensor2D, gamma: number): tf.Tensor2D {
   assertRank('computeDiscountedReturns', 'tokenRewards', tokenRewards, 2);
   assertNonNegativeFinite('computeDiscountedReturns', 'gamma', gamma);
   const [batch, tokens] = tokenRewards.shape;
-  const rewards = tokenRewards.dataSync();
-  const returns = new Float64Array(batch * tokens);
-  for (let row = 0; row < batch; row++) {
-    let future = 0;
-    for (let t = tokens - 1; t >= 0; t--) {
-      future = rewards[row * tokens + t] + gamma * future;
-      returns[row * tokens + t] = future;
+  return tf.tidy(() => {
+    let returns: tf.Tensor2D = tf.clone(tokenRewards);
+    for (let offset = 1; offset < tokens; offset *= 2) {
+      const later = tf.pad(tf.slice(returns, [0, offset], [batch, tokens - offset]), [[0, 0], [0, offset]]);
+      returns = tf.add(returns, tf.mul(later, gamma ** offset));
     }
-  }
-  return tf.tensor2d(Float32Array.from(returns), [batch, tokens]);
+    return returns;
+  });
 }
 
 export interface ProcessSupervisionOptions {

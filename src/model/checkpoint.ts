@@ -41,9 +41,9 @@ export function loadPolicy(source: string, options: LoadOptions = {}): Policy {
 }
 
 /** Writes config.json, model.safetensors (float32, HF names) and the tokenizer files. */
-export function savePolicy(policy: Policy, dir: string): void {
+export async function savePolicy(policy: Policy, dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configToJson(policy.config), null, 2));
-  writeSafetensors(path.join(dir, 'model.safetensors'), weightsToTensors(policy.config, policy.weights));
+  writeSafetensors(path.join(dir, 'model.safetensors'), await weightsToTensors(policy.config, policy.weights));
   policy.tokenizer.save(dir);
 }

@@ -6,17 +6,20 @@
  * const policy = loadPolicy('tiny', { seed: 1 });   // a preset, or a checkpoint folder (config.json + safetensors)
  * const reference = policy.clone();                  // frozen copy for the KL term (refresh: copyWeightsFrom)
  * const rng = new Random(seed);                      // the run's RNG; its state goes into checkpoints
- * const out = generate(policy, promptIds, { maxNewTokens: 32, temperature: 1, rng });
+ * const out = await generate(policy, promptIds, { maxNewTokens: 32, temperature: 1, rng });
  * // out.tokens, out.logProbs ("old" log-probs), out.finishReasons
- * const ref = tf.tidy(() => responseLogProbs(reference, { promptIds, responseIds: out.tokens }).logProbs.arraySync());
+ * const refLogProbs = tf.tidy(() => responseLogProbs(reference, { promptIds, responseIds: out.tokens }).logProbs);
+ * const ref = await refLogProbs.array();            // then refLogProbs.dispose()
  * const trainer = new PolicyTrainer(policy, { learningRate: 1e-3, maxGradNorm: 1 });
  * await trainer.enableDataParallel();                // optional: second core computes half of each gradient
- * for (const mb of microbatches) trainer.accumulate(mb, (logProbs, entropy, mask) => grpoLoss(...), { withEntropy: true });
- * trainer.step();                                    // clip, Adam, clear
- * savePolicy(policy, dir); trainer.save(dir);        // later: loadPolicy(dir); trainer.load(dir)
+ * for (const mb of microbatches) await trainer.accumulate(mb, (logProbs, entropy, mask) => grpoLoss(...), { withEntropy: true });
+ * await trainer.step();                              // clip, Adam, clear
+ * await savePolicy(policy, dir); await trainer.save(dir);   // later: loadPolicy(dir); trainer.load(dir)
  * ```
  * Tensors returned by responseLogProbs belong to the caller (use tf.tidy); everything else cleans up after itself.
- * Warm start: `sftStep(trainer, { promptIds, responseIds: answerIds })` (cross-entropy on the answer tokens).
+ * Whatever reads values back to the host is async (`await data()`), so the stack runs on every backend, webgpu
+ * included (it cannot read synchronously under Node).
+ * Warm start: `await sftStep(trainer, { promptIds, responseIds: answerIds })` (cross-entropy on the answer tokens).
  */
 export { loadPolicy, savePolicy } from './checkpoint';
 export type { LoadOptions } from './checkpoint';

@@ -15,7 +15,7 @@ import { batchMatMul } from './kernels';
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, columns?: [number, number]): tf.Tensor2D {
   const w = columns ? tf.slice(weight, [0, columns[0]], [weight.shape[0], columns[1] - columns[0]]) : weight;
   const b = bias && columns ? tf.slice(bias, [columns[0]], [columns[1] - columns[0]]) : bias;
-  const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D);
+  const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D;
   return b ? addBias(y, b) : y;
 }
 

@@ -113,13 +113,17 @@ export function weightsFromTensors(config: ModelConfig, tensors: TensorMap, sour
   return weights;
 }
 
-/** Weights → checkpoint tensors under their HF names and shapes. */
-export function weightsToTensors(config: ModelConfig, weights: Weights): TensorMap {
+/** Weights → checkpoint tensors under their HF names and shapes (read with `await data()`: any backend). */
+export async function weightsToTensors(config: ModelConfig, weights: Weights): Promise<TensorMap> {
   const out: TensorMap = new Map();
   for (const spec of familyOf(config).parameterSpecs(config)) {
     const w = weights.get(spec.name)!;
-    const data = tf.tidy(() => (spec.transposed ? tf.transpose(w) : w).dataSync() as Float32Array);
-    out.set(spec.name, { shape: spec.shape, data: Float32Array.from(data) });
+    const layout = spec.transposed ? tf.transpose(w) : w;
+    try {
+      out.set(spec.name, { shape: spec.shape, data: Float32Array.from((await layout.data()) as Float32Array) });
+    } finally {
+      if (layout !== w) layout.dispose();
+    }
   }
   return out;
 }

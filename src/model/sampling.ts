@@ -1,7 +1,8 @@
 /**
  * Batched autoregressive sampling with a KV cache. Prompts are left-padded so every row's next token is in the same
  * column; each step feeds one token per row and appends its keys/values to the cache. Token choice happens on the
- * host with the seeded NumPy-compatible RNG, so the same seed gives the same samples.
+ * host with the seeded NumPy-compatible RNG, so the same seed gives the same samples. The logits of each step are
+ * read with `await data()`: every backend can, webgpu included (it cannot read synchronously under Node).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { padLayout } from './logprobs';
@@ -41,7 +42,7 @@ export interface SampleResult {
   finishReasons: FinishReason[];
 }
 
-export function generate(policy: Policy, promptIds: number[][], options: SampleOptions): SampleResult {
+export async function generate(policy: Policy, promptIds: number[][], options: SampleOptions): Promise<SampleResult> {
   const B = promptIds.length;
   const rng = options.rng ?? new Random(options.seed ?? 0);
   const stopIds = new Set(options.stopTokenIds ?? defaultStopIds(policy));
@@ -57,7 +58,7 @@ export function generate(policy: Policy, promptIds: number[][], options: SampleO
   const done = new Array<boolean>(B).fill(false);
   const cache = options.noCache ? null : emptyCache(policy.config.nLayers);
   try {
-    let logits = prefill(policy, layout.tokens, keyValid, layout.positions, cache);
+    let logits = await prefill(policy, layout.tokens, keyValid, layout.positions, cache);
     for (let step = 0; step < options.maxNewTokens; step++) {
       const chosen = new Array<number>(B).fill(policy.tokenizer.padTokenId);
       const active = done.map((d) => !d);
@@ -79,9 +80,9 @@ export function generate(policy: Policy, promptIds: number[][], options: SampleO
         rows[b].push(token);
         keyValid[b].push(active[b]);
       });
-      logits = cache
+      logits = await (cache
         ? decodeStep(policy, chosen, nextPosition, keyValid, cache)
-        : prefill(policy, rows, keyValid, positionsOf(keyValid), null);
+        : prefill(policy, rows, keyValid, positionsOf(keyValid), null));
       nextPosition.forEach((_, b) => nextPosition[b]++);
     }
   } finally {
@@ -97,10 +98,10 @@ function defaultStopIds(policy: Policy): number[] {
 }
 
 /** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */
-function prefill(policy: Policy, tokens: number[][], keyValid: boolean[][], positions: Int32Array, cache: KVCache | null): Float32Array {
+function prefill(policy: Policy, tokens: number[][], keyValid: boolean[][], positions: Int32Array, cache: KVCache | null): Promise<Float32Array> {
   const B = tokens.length;
   const T = tokens[0].length;
-  return tf.tidy(() => {
+  return readAndDispose(tf.tidy(() => {
     const input: ForwardInput = {
       batch: B,
       length: T,
@@ -109,15 +110,15 @@ function prefill(policy: Policy, tokens: number[][], keyValid: boolean[][], posi
       attentionBias: attentionBias(keyValid, 0, T),
       logitsFrom: T - 1,
     };
-    return policy.logits(input, cache).dataSync() as Float32Array;
-  });
+    return policy.logits(input, cache);
+  }));
 }
 
 /** One new token per row after the cached ones. */
-function decodeStep(policy: Policy, tokens: number[], positions: number[], keyValid: boolean[][], cache: KVCache): Float32Array {
+function decodeStep(policy: Policy, tokens: number[], positions: number[], keyValid: boolean[][], cache: KVCache): Promise<Float32Array> {
   const B = tokens.length;
   const past = keyValid[0].length - 1;
-  return tf.tidy(() => {
+  return readAndDispose(tf.tidy(() => {
     const input: ForwardInput = {
       batch: B,
       length: 1,
@@ -126,8 +127,16 @@ function decodeStep(policy: Policy, tokens: number[], positions: number[], keyVa
       attentionBias: attentionBias(keyValid, past, 1),
       logitsFrom: 0,
     };
-    return policy.logits(input, cache).dataSync() as Float32Array;
-  });
+    return policy.logits(input, cache);
+  }));
+}
+
+async function readAndDispose(logits: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await logits.data()) as Float32Array;
+  } finally {
+    logits.dispose();
+  }
 }
 
 function positionsOf(keyValid: boolean[][]): Int32Array {

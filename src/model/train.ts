@@ -72,17 +72,18 @@ export class PolicyTrainer {
   }
 
   /**
-   * Forward + backward of one microbatch; adds its gradients to the running sum and returns the loss value.
-   * On error (e.g. a throwing loss) nothing is accumulated and no tensor is leaked.
+   * Forward + backward of one microbatch; adds its gradients to the running sum and resolves to the loss value
+   * (read with `await data()`, so any backend works). On error (e.g. a throwing loss) nothing is accumulated and no
+   * tensor is leaked. Tensors the loss keeps (`tf.keep`) outlive the call: the loss's caller reads and frees them.
    */
-  accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): number {
+  async accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): Promise<number> {
     if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
     // Both halves need response tokens, or one side would have no gradient path at all.
     const half = Math.ceil(batch.promptIds.length / 2);
     const parallel = this.worker !== null && batch.responseIds.slice(0, half).some((r) => r.length > 0) && batch.responseIds.slice(half).some((r) => r.length > 0);
     let result: { value: number; grads: tf.Tensor[] };
     try {
-      result = parallel ? this.worker!.lossAndGradients(this.policy, batch, loss, options) : this.localGradients(batch, loss, options);
+      result = parallel ? this.worker!.lossAndGradients(this.policy, batch, loss, options) : await this.localGradients(batch, loss, options);
     } catch (err) {
       releaseFailedTape();
       throw err;
@@ -106,6 +107,8 @@ export class PolicyTrainer {
    * weightsChanged() before the next accumulate().
    */
   async enableDataParallel(): Promise<void> {
+    // The threads exchange per-token values synchronously inside one tf.variableGrads call.
+    if (tf.getBackend() === 'webgpu') throw new Error('data parallelism needs a backend that reads tensors synchronously (wasm, cpu, tensorflow), not webgpu');
     this.worker ??= await GradientWorker.start(this.policy);
   }
 
@@ -114,28 +117,32 @@ export class PolicyTrainer {
   }
 
   /** A microbatch without response tokens has no gradient; its loss is still evaluated (on empty tensors). */
-  private lossWithoutTokens(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): number {
-    return tf.tidy(() => {
+  private lossWithoutTokens(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): Promise<number> {
+    return readScalar(tf.tidy(() => {
       const out = responseLogProbs(this.policy, batch, options);
-      return loss(out.logProbs, out.entropy, out.responseMask, out.logits).dataSync()[0];
-    });
+      return loss(out.logProbs, out.entropy, out.responseMask, out.logits);
+    }));
   }
 
-  private localGradients(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): { value: number; grads: tf.Tensor[] } {
+  private async localGradients(batch: ResponseBatch, loss: LossFn, options: LogProbOptions): Promise<{ value: number; grads: tf.Tensor[] }> {
     const result = tf.variableGrads(() => {
       const out = responseLogProbs(this.policy, batch, options);
       return loss(out.logProbs, out.entropy, out.responseMask, out.logits);
     }, this.policy.variables());
-    const value = result.value.dataSync()[0];
-    result.value.dispose();
-    return { value, grads: this.policy.variables().map((v) => result.grads[v.name]) };
+    const grads = this.policy.variables().map((v) => result.grads[v.name]);
+    try {
+      return { value: await readScalar(result.value), grads };
+    } catch (err) {
+      tf.dispose(grads);
+      throw err;
+    }
   }
 
   /** Clips the accumulated gradients, takes one Adam step and clears the accumulator. */
-  step(): StepStats {
+  async step(): Promise<StepStats> {
     if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
     const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
-    const gradNorm = tf.tidy(() => tf.sqrt(tf.addN([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g))))).dataSync()[0]);
+    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
     const clipped = maxGradNorm > 0 && gradNorm > maxGradNorm;
     const scale = clipped ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.steps++;
@@ -158,11 +165,11 @@ export class PolicyTrainer {
     return { gradNorm, clipped, step: this.steps };
   }
 
-  /** accumulate() over every microbatch, then step(). Returns the summed loss and the step statistics. */
-  trainStep(microbatches: ResponseBatch[], loss: LossFn, options: LogProbOptions = {}): StepStats & { loss: number } {
+  /** accumulate() over every microbatch, then step(). Resolves to the summed loss and the step statistics. */
+  async trainStep(microbatches: ResponseBatch[], loss: LossFn, options: LogProbOptions = {}): Promise<StepStats & { loss: number }> {
     let total = 0;
-    for (const mb of microbatches) total += this.accumulate(mb, loss, options);
-    return { ...this.step(), loss: total };
+    for (const mb of microbatches) total += await this.accumulate(mb, loss, options);
+    return { ...(await this.step()), loss: total };
   }
 
   clearGradients(): void {
@@ -171,10 +178,10 @@ export class PolicyTrainer {
   }
 
   /** Writes the Adam moments (under the weights' checkpoint names) and the step count into a folder. */
-  save(dir: string): void {
+  async save(dir: string): Promise<void> {
     const tensors = new Map();
     for (const [suffix, moments] of [['exp_avg', this.firstMoment], ['exp_avg_sq', this.secondMoment]] as const) {
-      for (const [name, t] of weightsToTensors(this.policy.config, moments)) tensors.set(`${name}.${suffix}`, t);
+      for (const [name, t] of await weightsToTensors(this.policy.config, moments)) tensors.set(`${name}.${suffix}`, t);
     }
     writeSafetensors(path.join(dir, OPTIMIZER_TENSORS), tensors);
     fs.writeFileSync(path.join(dir, OPTIMIZER_JSON), JSON.stringify({ step: this.steps, ...this.options }, null, 2));
@@ -215,8 +222,26 @@ export const sftLoss: LossFn = (logProbs, _entropy, responseMask) =>
   tf.neg(tf.div(tf.sum(logProbs), tf.maximum(tf.sum(responseMask), 1))) as tf.Scalar;
 
 /** One SFT step on prompt/answer pairs: the loss value before the update. */
-export function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): number {
-  return trainer.trainStep([examples], sftLoss).loss;
+export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): Promise<number> {
+  return (await trainer.trainStep([examples], sftLoss)).loss;
+}
+
+/**
+ * x₀ + x₁ + … added one at a time: the float32 sums of tf.addN on wasm and cpu, which add in this order. webgpu's
+ * AddN binds every input to one shader, and more than 7 exceed the 8 storage buffers a shader stage may have by
+ * default: Dawn then rejects the pipeline and the result is garbage, without an exception.
+ */
+function sumInOrder(xs: tf.Tensor[]): tf.Tensor {
+  return xs.reduce((total, x) => tf.add(total, x));
+}
+
+/** The value of a scalar tensor, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
+async function readScalar(scalar: tf.Tensor): Promise<number> {
+  try {
+    return (await scalar.data())[0];
+  } finally {
+    scalar.dispose();
+  }
 }
 
 /**

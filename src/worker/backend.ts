@@ -18,7 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from '../protocol';
 import { BackendUnavailable, firstLine } from './backendError';
 import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
-import { disableWasmThreads, initThreadedWasm, THREADED_MAIN_SCRIPT, threadedMainScript, wasmThreadCount } from './wasmThreads';
+import { disableWasmThreads, initThreadedWasm, runningWasmThreads, THREADED_MAIN_SCRIPT, threadedMainScript, wasmThreadCount } from './wasmThreads';
 
 export { BackendUnavailable, firstLine };
 
@@ -41,20 +41,9 @@ export interface ProbeOptions {
    * wasm; a run that names `webgpu` does, since then the user asked for exactly that (CI tests the path this way).
    */
   allowSoftwareAdapter: boolean;
-  /**
-   * The caller reads tensors synchronously (`dataSync`, `arraySync`), as the GRPO trainer, the sampler and the
-   * GRPO loss's metrics do today. tfjs-backend-webgpu cannot do that under Node (its readSync goes through a
-   * browser OffscreenCanvas), so such callers cannot use webgpu; numerics checks and benchmarks that read with
-   * `await tensor.data()` can.
-   */
-  needsSyncReads: boolean;
+  /** XNNPACK threads for wasm when it first starts in this process; default wasmThreadCount(). */
+  wasmThreads?: number;
 }
-
-export const WEBGPU_SYNC_READ_REASON =
-  'the trainer reads tensors synchronously (dataSync), which tfjs-backend-webgpu cannot do under Node';
-const WEBGPU_SYNC_READ_FIX =
-  'use "auto" or "wasm" for runs until the sampler, trainer and GRPO loss read asynchronously (docs/gpu.md, ' +
-  '"Status"); the webgpu numerics and benchmark already run on it';
 
 /** Directory holding tfjs-backend-wasm's .wasm files: next to the bundle, else inside the installed package. */
 export function wasmDirectory(): string {
@@ -118,7 +107,6 @@ function tensorflowDevice(pkg: string): string {
 let webgpuRegistered = false;
 
 async function tryWebgpu(options: ProbeOptions): Promise<string> {
-  if (options.needsSyncReads) throw new BackendUnavailable(WEBGPU_SYNC_READ_REASON, WEBGPU_SYNC_READ_FIX);
   const gpu = await loadDawnGpu();
   const adapter = await requestAdapter(gpu);
   if (adapter.software && !options.allowSoftwareAdapter) {
@@ -146,7 +134,12 @@ async function registerWebgpuBackend(gpu: object): Promise<void> {
   webgpuRegistered = true;
 }
 
-/** Replaces webgpu's "OffscreenCanvas is not defined" on a synchronous read with an error that says what to do. */
+/**
+ * tfjs-backend-webgpu cannot read a tensor synchronously under Node: its readSync copies through a browser
+ * OffscreenCanvas, and Dawn's mapAsync completes only once control returns to the event loop. Everything on the
+ * training path reads with `await data()`; a synchronous read that slips in fails with an error that says what to
+ * do instead of "OffscreenCanvas is not defined".
+ */
 function explainSyncReads(): void {
   const backend = tf.backend() as unknown as { readSync: (dataId: object) => unknown; syncReadsExplained?: boolean };
   if (backend.syncReadsExplained) return;
@@ -174,29 +167,41 @@ export function webgpuMaxBindingBytes(): number | null {
   return device?.limits?.maxStorageBufferBindingSize ?? null;
 }
 
-/** Why the last wasm initialisation runs on one thread although more were possible, for the device string. */
+/** Why the wasm backend runs on one thread although more were asked for, for the device string. */
 let singleThreadReason = '';
 
-/** wasm with one XNNPACK thread per CPU (see wasmThreads.ts); one thread when the threaded module fails to start. */
-async function tryWasm(): Promise<string> {
-  const directory = wasmDirectory();
-  setWasmPaths(directory);
-  const threads = wasmThreadCount();
-  const mainScript = threadedMainScript(directory);
-  if (threads > 1 && mainScript && !singleThreadReason) {
+/**
+ * wasm with `threads` XNNPACK threads (see wasmThreads.ts); one thread when the threaded module fails to start.
+ * The count is fixed when the backend first starts in a process: later calls report what is running.
+ */
+async function tryWasm(threads: number): Promise<string> {
+  if (!wasmStarted() && threads > 1) {
+    const directory = wasmDirectory();
+    setWasmPaths(directory);
+    const mainScript = threadedMainScript(directory);
     try {
-      const running = await initThreadedWasm(threads, mainScript);
-      return `CPU (WebAssembly SIMD, ${running} thread${running === 1 ? '' : 's'})`;
+      if (!mainScript) throw new Error(`${THREADED_MAIN_SCRIPT} not found`);
+      await initThreadedWasm(threads, mainScript);
     } catch (err) {
       singleThreadReason = `threads unavailable: ${firstLine(err)}`;
       disableWasmThreads();
     }
   }
+  if (!wasmStarted()) {
+    setWasmPaths(wasmDirectory());
+    disableWasmThreads();
+  }
   if (!(await tf.setBackend('wasm'))) {
     throw new BackendUnavailable('the wasm backend did not initialise', 'reinstall the extension (its .wasm files are missing)');
   }
-  const why = threads === 1 ? '' : `; ${singleThreadReason || `${THREADED_MAIN_SCRIPT} not found`}`;
-  return `CPU (WebAssembly SIMD, 1 thread${why})`;
+  const running = runningWasmThreads();
+  const why = running === 1 && singleThreadReason ? `; ${singleThreadReason}` : '';
+  return `CPU (WebAssembly SIMD, ${running} thread${running === 1 ? '' : 's'}${why})`;
+}
+
+/** Whether the wasm backend has been initialised in this process (tf.findBackend would start initialising it). */
+function wasmStarted(): boolean {
+  return 'wasm' in (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
 }
 
 async function tryCpu(): Promise<string> {
@@ -213,7 +218,7 @@ export async function activateBackend(name: ConcreteBackend, options: ProbeOptio
       case 'webgpu':
         return await tryWebgpu(options);
       case 'wasm':
-        return await tryWasm();
+        return await tryWasm(options.wasmThreads ?? wasmThreadCount());
       case 'cpu':
         return await tryCpu();
     }
@@ -224,13 +229,12 @@ export async function activateBackend(name: ConcreteBackend, options: ProbeOptio
 }
 
 /**
- * Activates a backend. `auto` walks AUTO_ORDER and records why each skipped one failed; a named backend that
- * cannot load is an error that says why and how to fix it. `needsSyncReads` (default true: the trainer) rules out
- * webgpu; pass false from code that reads every tensor with `await data()`.
+ * Activates a backend. `auto` walks AUTO_ORDER and records why each skipped one failed (it never takes a software
+ * WebGPU adapter); a named backend that cannot load is an error that says why and how to fix it.
  */
-export async function selectBackend(request: BackendName = 'auto', options: { needsSyncReads?: boolean } = {}): Promise<BackendChoice> {
+export async function selectBackend(request: BackendName = 'auto', options: { wasmThreads?: number } = {}): Promise<BackendChoice> {
   const order: readonly ConcreteBackend[] = request === 'auto' ? AUTO_ORDER : [request];
-  const probe: ProbeOptions = { allowSoftwareAdapter: request !== 'auto', needsSyncReads: options.needsSyncReads ?? true };
+  const probe: ProbeOptions = { allowSoftwareAdapter: request !== 'auto', wasmThreads: options.wasmThreads };
   const fallbacks: string[] = [];
   for (const name of order) {
     try {

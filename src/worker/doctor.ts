@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { activateBackend, AUTO_ORDER, BackendUnavailable, ConcreteBackend, firstLine, WEBGPU_SYNC_READ_REASON } from './backend';
+import { activateBackend, AUTO_ORDER, BackendUnavailable, ConcreteBackend, firstLine } from './backend';
 import { compareNumerics, outOfTolerance, runNumerics } from './numerics';
 import { findVulkanLoader } from './webgpu';
 
@@ -106,7 +106,7 @@ async function probeBackends(withNumerics: boolean): Promise<BackendReport[]> {
   const reference = withNumerics ? await wasmReference() : undefined;
   for (const name of AUTO_ORDER) {
     try {
-      const detail = await activateBackend(name, { allowSoftwareAdapter: true, needsSyncReads: false });
+      const detail = await activateBackend(name, { allowSoftwareAdapter: true });
       const report: BackendReport = { name, loads: true, detail };
       if (reference && name !== 'wasm') report.numerics = await numericsAgainst(reference);
       reports.push(report);
@@ -119,7 +119,7 @@ async function probeBackends(withNumerics: boolean): Promise<BackendReport[]> {
 }
 
 async function wasmReference(): Promise<Awaited<ReturnType<typeof runNumerics>>> {
-  await activateBackend('wasm', { allowSoftwareAdapter: false, needsSyncReads: true });
+  await activateBackend('wasm', { allowSoftwareAdapter: false });
   const result = await runNumerics('small');
   return result;
 }
@@ -131,18 +131,23 @@ async function numericsAgainst(reference: Awaited<ReturnType<typeof runNumerics>
   return `${bad.length === 0 ? 'agrees with wasm' : `DIFFERS from wasm in ${bad.join(', ')}`} (${values})`;
 }
 
-/** What a training run's `auto` would pick: the first backend that loads, with a software adapter or sync reads ruled out. */
+/** What a training run's `auto` would pick: the first backend that loads, a software WebGPU adapter ruled out. */
 function autoForRuns(backends: BackendReport[]): string {
   const skipped: string[] = [];
   for (const b of backends) {
-    if (b.name === 'webgpu' && b.loads) {
-      skipped.push(`webgpu (${WEBGPU_SYNC_READ_REASON})`);
+    if (b.name === 'webgpu' && b.loads && isSoftwareAdapter(b)) {
+      skipped.push(`webgpu (only a software adapter, slower than wasm on this CPU; a run that names "webgpu" uses it: ${b.detail})`);
       continue;
     }
     if (b.loads) return `${b.name}: ${b.detail}${skipped.length ? `; skipped ${skipped.join('; ')}` : ''}`;
     skipped.push(`${b.name} (${b.detail})`);
   }
   return `nothing loads; skipped ${skipped.join('; ')}`;
+}
+
+/** The device string of a webgpu backend on Mesa llvmpipe or SwiftShader ("… (WebGPU on a software Vulkan driver …)"). */
+function isSoftwareAdapter(webgpu: BackendReport): boolean {
+  return /software/.test(webgpu.detail);
 }
 
 export async function doctor(options: { numerics?: boolean } = {}): Promise<DoctorReport> {
@@ -159,7 +164,7 @@ export function remedies(report: DoctorReport): string[] {
   const webgpu = report.backends.find((b) => b.name === 'webgpu');
   const tensorflow = report.backends.find((b) => b.name === 'tensorflow');
   if (webgpu && !webgpu.loads) steps.push(...webgpuSteps(system, webgpu));
-  if (webgpu?.loads && /software/.test(webgpu.detail) && system.nvidiaGpus.length > 0) {
+  if (webgpu?.loads && isSoftwareAdapter(webgpu) && system.nvidiaGpus.length > 0) {
     steps.push(`WebGPU found only a software adapter although nvidia-smi sees ${system.nvidiaGpus[0]}: point Vulkan at the NVIDIA driver, e.g. export VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json (or /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json in containers).`);
   }
   if (tensorflow && !tensorflow.loads) steps.push(...tensorflowSteps(system));

@@ -11,7 +11,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { computeGroupAdvantages, computeGrpoLoss, computeProcessSupervisionAdvantages, GrpoLossConfig } from '../grpo';
+import {
+  computeGroupAdvantages,
+  computeGrpoLossTensors,
+  computeProcessSupervisionAdvantages,
+  GrpoLossConfig,
+  GrpoTokenTensors,
+  readGrpoTokenDetails,
+} from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
@@ -120,7 +127,7 @@ export class GrpoTrainer implements TrainingJob {
           promptIds: examples.map((e) => this.encode(e.prompt)),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
-        loss = sftStep(sft, batch);
+        loss = await sftStep(sft, batch);
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
       }
     } finally {
@@ -145,7 +152,7 @@ export class GrpoTrainer implements TrainingJob {
     const timings: Record<string, number> = {};
     let t = now();
     const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    const rollouts = this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+    const rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
       temperature: this.config.sampling.temperature,
       rng: this.rng,
     });
@@ -155,16 +162,16 @@ export class GrpoTrainer implements TrainingJob {
     t = now();
     const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
-    const { advantages, metrics: rewardMetrics } = this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
+    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
 
     t = now();
-    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? this.referenceLogProbs(rollouts) : undefined;
+    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const update = this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
+    const update = await this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
     if (!update) return rollBack();
     timings['time/train'] = (now() - t) / 1000;
 
@@ -195,7 +202,7 @@ export class GrpoTrainer implements TrainingJob {
     let correct = 0;
     for (let start = 0; start < examples.length; start += EVAL_BATCH) {
       const batch = examples.slice(start, start + EVAL_BATCH);
-      const rollouts = this.sample(batch, { temperature: greedy ? 0 : this.config.sampling.temperature, rng });
+      const rollouts = await this.sample(batch, { temperature: greedy ? 0 : this.config.sampling.temperature, rng });
       const scored = await this.rewards.score(rollouts.texts, batch, () => undefined);
       batch.forEach((example, i) => {
         const reward = scored.totals[i];
@@ -214,9 +221,9 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   async saveCheckpoint(dir: string): Promise<void> {
-    savePolicy(this.policy, path.join(dir, 'policy'));
-    if (this.reference) savePolicy(this.reference, path.join(dir, 'reference'));
-    this.trainer.save(dir);
+    await savePolicy(this.policy, path.join(dir, 'policy'));
+    if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
+    await this.trainer.save(dir);
     fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
   }
 
@@ -270,10 +277,10 @@ export class GrpoTrainer implements TrainingJob {
     return ids;
   }
 
-  private sample(examples: Example[], options: { temperature: number; rng: Random }): Rollouts {
+  private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
     const { sampling } = this.config;
     const promptIds = examples.map((e) => this.encode(e.prompt));
-    const out = generate(this.policy, promptIds, {
+    const out = await generate(this.policy, promptIds, {
       maxNewTokens: sampling.max_completion_length,
       temperature: options.temperature,
       topP: sampling.top_p,
@@ -287,7 +294,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
-  private advantages(rewards: number[], tokens: number[][], failed: boolean[]): { advantages: number[][]; metrics: Record<string, number> } {
+  private async advantages(rewards: number[], tokens: number[][], failed: boolean[]): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
     const outcome = computeGroupAdvantages(rewards, groupSize, {
@@ -295,34 +302,33 @@ export class GrpoTrainer implements TrainingJob {
       stdKind: algorithm.std_estimator,
       advantageEps: algorithm.advantage_eps,
     });
-    const perRollout = Array.from(outcome.advantages.dataSync());
-    outcome.advantages.dispose();
+    const perRollout = Array.from(await readAndDispose(outcome.advantages));
     if (algorithm.supervision === 'outcome') {
       return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
     }
     const width = Math.max(...tokens.map((r) => r.length));
     const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
     const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));
-    const perToken = tf.tidy(() =>
+    const perToken = await arrayAndDispose(tf.tidy(() =>
       computeProcessSupervisionAdvantages(tf.tensor2d(tokenRewards), tf.tensor2d(mask), groupSize, {
         gamma: algorithm.gamma,
         advantageEps: algorithm.advantage_eps,
         stdKind: algorithm.std_estimator,
         normalizeByStd: algorithm.scale_rewards !== 'none',
-      }).arraySync(),
-    );
+      }),
+    ));
     // A failed sample (its reward filled with the group mean) must get no gradient at any position.
     return { advantages: tokens.map((row, i) => (failed[i] ? new Array<number>(row.length).fill(0) : perToken[i].slice(0, row.length))), metrics: outcome.metrics };
   }
 
-  private referenceLogProbs(rollouts: Rollouts): number[][] | undefined {
+  private async referenceLogProbs(rollouts: Rollouts): Promise<number[][] | undefined> {
     const reference = this.reference;
     if (!reference) return undefined;
     const size = this.config.optimization.micro_batch_size;
     const out: number[][] = [];
     for (let start = 0; start < rollouts.tokens.length; start += size) {
       const batch = this.batchOf(rollouts, start, start + size);
-      const values = tf.tidy(() => responseLogProbs(reference, batch, { temperature: this.config.sampling.temperature }).logProbs.arraySync());
+      const values = await arrayAndDispose(tf.tidy(() => responseLogProbs(reference, batch, { temperature: this.config.sampling.temperature }).logProbs));
       out.push(...values.map((row, i) => row.slice(0, batch.responseIds[i].length)));
     }
     return out;
@@ -343,12 +349,12 @@ export class GrpoTrainer implements TrainingJob {
    * μ optimizer steps over the rollouts, each accumulating micro-batch gradients of the GRPO loss. Returns undefined
    * (nothing changed) when `shouldStop` turns true before the first optimizer step.
    */
-  private optimize(
+  private async optimize(
     rollouts: Rollouts,
     advantages: number[][],
     refLogProbs: number[][] | undefined,
     shouldStop: () => boolean,
-  ): { metrics: Record<string, number>; trace: TokenTrace } | undefined {
+  ): Promise<{ metrics: Record<string, number>; trace: TokenTrace } | undefined> {
     const { algorithm, optimization, sampling } = this.config;
     const size = optimization.micro_batch_size;
     const B = rollouts.tokens.length;
@@ -379,39 +385,50 @@ export class GrpoTrainer implements TrainingJob {
         const end = Math.min(B, start + size);
         const batch = this.batchOf(rollouts, start, end);
         const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end) };
-        stepLoss += this.trainer.accumulate(
-          batch,
-          (logProbs, entropy, mask, logits) => {
-            const [rowsInBatch, width] = logProbs.shape;
-            const pad = (m: number[][]) => tf.tensor2d(m.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]), [rowsInBatch, width]);
-            const result = computeGrpoLoss(
-              {
-                policyLogProbs: logProbs,
-                responseMask: mask,
-                advantages: pad(rows.advantages),
-                oldLogProbs: pad(rows.old),
-                refLogProbs: rows.ref ? pad(rows.ref) : undefined,
-                policyLogits: logits ?? undefined,
-                refLogits: fullKl ? this.referenceLogits(batch) : undefined,
-                numItemsInBatch: activeTokens,
-              },
-              lossConfig,
-            );
-            // grpo and dr_grpo average over the micro-batch's rows and divide by the number of micro-batches: a
-            // short last micro-batch would weigh its rows more. Rescaled, every rollout weighs 1/B.
-            const perSequence = algorithm.loss_type === 'grpo' || algorithm.loss_type === 'dr_grpo';
-            const loss = perSequence && rowsInBatch * microbatches !== B ? tf.mul(result.loss, (rowsInBatch * microbatches) / B) as tf.Scalar : result.loss;
+        // The loss runs inside tf.variableGrads, where nothing can be awaited: its per-token tensors are kept and
+        // read once the micro-batch's gradient is done.
+        const kept: { tokens: GrpoTokenTensors; entropy?: tf.Tensor2D }[] = [];
+        try {
+          stepLoss += await this.trainer.accumulate(
+            batch,
+            (logProbs, entropy, mask, logits) => {
+              const [rowsInBatch, width] = logProbs.shape;
+              const pad = (m: number[][]) => tf.tensor2d(m.map((r) => [...r, ...new Array<number>(width - r.length).fill(0)]), [rowsInBatch, width]);
+              const result = computeGrpoLossTensors(
+                {
+                  policyLogProbs: logProbs,
+                  responseMask: mask,
+                  advantages: pad(rows.advantages),
+                  oldLogProbs: pad(rows.old),
+                  refLogProbs: rows.ref ? pad(rows.ref) : undefined,
+                  policyLogits: logits ?? undefined,
+                  refLogits: fullKl ? this.referenceLogits(batch) : undefined,
+                  numItemsInBatch: activeTokens,
+                },
+                lossConfig,
+              );
+              kept.push({ tokens: result.tokens, entropy: entropy ? tf.keep(tf.clone(entropy)) : undefined });
+              // grpo and dr_grpo average over the micro-batch's rows and divide by the number of micro-batches: a
+              // short last micro-batch would weigh its rows more. Rescaled, every rollout weighs 1/B.
+              const perSequence = algorithm.loss_type === 'grpo' || algorithm.loss_type === 'dr_grpo';
+              return perSequence && rowsInBatch * microbatches !== B ? tf.mul(result.loss, (rowsInBatch * microbatches) / B) as tf.Scalar : result.loss;
+            },
+            { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },
+          );
+          if (lastPass) {
+            const [{ tokens, entropy }] = kept;
+            const [details, entropyRows] = await Promise.all([readGrpoTokenDetails(tokens), entropy ? (entropy.array() as Promise<number[][]>) : null]);
             const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
-            for (const [key, value] of Object.entries(result.metrics)) if (lastPass) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
-            if (lastPass) this.appendTrace(trace, result.perToken, entropy, rows.old);
-            return loss;
-          },
-          { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },
-        );
+            for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            this.appendTrace(trace, details.perToken, entropyRows, rows.old);
+          }
+        } finally {
+          tf.dispose(kept);
+        }
       }
       learningRate = this.learningRate();
       this.trainer.setLearningRate(learningRate);
-      const stats = this.trainer.step();
+      const stats = await this.trainer.step();
       this.optimizerSteps++;
       gradNorm = stats.gradNorm;
       losses.push(stepLoss);
@@ -428,8 +445,8 @@ export class GrpoTrainer implements TrainingJob {
     return learningRateAt(this.optimizerSteps, total, o.learning_rate, o.warmup_steps, o.lr_scheduler_type);
   }
 
-  private appendTrace(trace: TokenTrace, perToken: { ratio: number[][]; lowClipped: number[][]; highClipped: number[][]; kl?: number[][] }, entropy: tf.Tensor2D | null, rows: number[][]): void {
-    const entropyRows = entropy ? (entropy.arraySync() as number[][]) : rows.map((r) => r.map(() => Number.NaN));
+  private appendTrace(trace: TokenTrace, perToken: { ratio: number[][]; lowClipped: number[][]; highClipped: number[][]; kl?: number[][] }, entropy: number[][] | null, rows: number[][]): void {
+    const entropyRows = entropy ?? rows.map((r) => r.map(() => Number.NaN));
     rows.forEach((row, i) => {
       const n = row.length;
       trace.ratio.push(perToken.ratio[i].slice(0, n));
@@ -505,5 +522,23 @@ export class GrpoTrainer implements TrainingJob {
       groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members });
     }
     return groups;
+  }
+}
+
+/** A tensor's values, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
+async function readAndDispose(tensor: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await tensor.data()) as Float32Array;
+  } finally {
+    tensor.dispose();
+  }
+}
+
+/** A matrix's rows, read asynchronously; disposes it. */
+async function arrayAndDispose(tensor: tf.Tensor2D): Promise<number[][]> {
+  try {
+    return await tensor.array();
+  } finally {
+    tensor.dispose();
   }
 }

@@ -69,7 +69,14 @@ export function loadRunConfig(configPath: string, backend?: string): RunConfig {
 
 async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise<TrainingJob> {
   if (config.task.type === 'bandit') return new BanditJob(config, config.task, rng);
-  return GrpoTrainer.create(config, config.task, rng, (failure) =>
+  let jobConfig = config;
+  if (config.optimization.data_parallel && tf.getBackend() === 'webgpu') {
+    // The threads hand per-token values over synchronously inside one gradient computation, which webgpu cannot
+    // read; and a second CPU thread adds nothing to a GPU.
+    sink.log('optimization.data_parallel is off on webgpu: the second thread is a CPU (wasm) replica for CPU backends', 'warning');
+    jobConfig = { ...config, optimization: { ...config.optimization, data_parallel: false } };
+  }
+  return GrpoTrainer.create(jobConfig, config.task, rng, (failure) =>
     sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
   );
 }
@@ -145,7 +152,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let step = resume?.state.step ?? 0;
   let lastSaved = step;
   try {
-    const backend = await selectBackend(config.backend);
+    // Data parallelism puts a single-threaded replica on the second core: the main instance then keeps to one.
+    const backend = await selectBackend(config.backend, { wasmThreads: config.optimization.data_parallel ? 1 : undefined });
     sink.event({
       type: 'started',
       time: Date.now(),

@@ -70,7 +70,12 @@ export async function initThreadedWasm(threads: number, mainScript: string): Pro
   }
   const backend = tf.backend() as unknown as ThreadedWasmBackend;
   for (const worker of backend.wasm.PThread?.runningWorkers ?? []) worker.unref();
-  return backend.wasm.tfjs.getThreadsCount();
+  return runningWasmThreads();
+}
+
+/** XNNPACK threads of the active wasm backend. */
+export function runningWasmThreads(): number {
+  return (tf.backend() as unknown as ThreadedWasmBackend).wasm.tfjs.getThreadsCount();
 }
 
 /** Makes the wasm backend's next initialisation single-threaded again (after a failed threaded one). */

@@ -30,7 +30,7 @@ describe('backend numerics against wasm', function () {
     it(`${backend} agrees with wasm on the tiny and small presets`, async function () {
       let device: string;
       try {
-        device = await activateBackend(backend, { allowSoftwareAdapter: true, needsSyncReads: false });
+        device = await activateBackend(backend, { allowSoftwareAdapter: true });
       } catch (err) {
         if (!(err instanceof BackendUnavailable)) throw err;
         console.log(`      skipped ${backend}: ${err.reason}`);

@@ -43,23 +43,29 @@ export function entropy(p: ArrayLike<number>): number {
  * over samples is folded into one weight per action, w_k = Σ_{i: aᵢ = k} Aᵢ, so L = −w·log softmax(θ): no gather,
  * whose gradient the wasm backend lacks. Returns the loss before the step and the gradient's L2 norm.
  */
-export function policyGradientStep(
+export async function policyGradientStep(
   theta: tf.Variable<tf.Rank.R1>,
   optimizer: tf.Optimizer,
   actions: number[],
   advantages: number[],
-): { loss: number; gradNorm: number } {
+): Promise<{ loss: number; gradNorm: number }> {
   const weights = new Float32Array(theta.shape[0]);
   actions.forEach((a, i) => (weights[a] += advantages[i]));
-  return tf.tidy(() => {
+  const scalars = tf.tidy(() => {
     const w = tf.tensor1d(weights);
     const lossFn = () => tf.neg(tf.sum(tf.mul(w, tf.logSoftmax(theta)))) as tf.Scalar;
     const { value, grads } = tf.variableGrads(lossFn, [theta]);
     const grad = grads[theta.name];
-    const gradNorm = tf.norm(grad).dataSync()[0];
+    const gradNorm = tf.norm(grad);
     optimizer.applyGradients({ [theta.name]: grad });
-    return { loss: value.dataSync()[0], gradNorm };
+    return [value, gradNorm];
   });
+  try {
+    const [loss, gradNorm] = await Promise.all(scalars.map((t) => t.data()));
+    return { loss: loss[0], gradNorm: gradNorm[0] };
+  } finally {
+    tf.dispose(scalars);
+  }
 }
 
 export class BanditJob implements TrainingJob {
@@ -83,8 +89,8 @@ export class BanditJob implements TrainingJob {
   }
 
   /** Current action probabilities (float32 logits, softmax in float64). */
-  probabilities(): Float64Array {
-    return softmax(this.theta.dataSync());
+  async probabilities(): Promise<Float64Array> {
+    return softmax(await this.theta.data());
   }
 
   async warmStart(): Promise<undefined> {
@@ -98,13 +104,13 @@ export class BanditJob implements TrainingJob {
 
   async step(): Promise<StepResult> {
     const { num_generations: G } = this.config.algorithm;
-    const oldProbs = this.probabilities();
+    const oldProbs = await this.probabilities();
     const actions = Array.from({ length: G }, () => this.rng.choice(oldProbs));
     const rewards = actions.map((a) => (startsWithVowel(this.words[a]) ? 1 : 0));
-    const { advantages, groupMetrics } = this.advantagesOf(rewards, G);
+    const { advantages, groupMetrics } = await this.advantagesOf(rewards, G);
 
-    const { loss, gradNorm } = policyGradientStep(this.theta, this.optimizer, actions, advantages);
-    const newProbs = this.probabilities();
+    const { loss, gradNorm } = await policyGradientStep(this.theta, this.optimizer, actions, advantages);
+    const newProbs = await this.probabilities();
 
     const metrics: Record<string, number> = {
       ...groupMetrics,
@@ -124,8 +130,8 @@ export class BanditJob implements TrainingJob {
   async saveCheckpoint(dir: string): Promise<void> {
     const optimizer = await this.optimizer.getWeights();
     const state = {
-      theta: Array.from(this.theta.dataSync()),
-      optimizer: optimizer.map(({ name, tensor }) => ({ name, shape: tensor.shape, values: Array.from(tensor.dataSync()) })),
+      theta: Array.from(await this.theta.data()),
+      optimizer: await Promise.all(optimizer.map(async ({ name, tensor }) => ({ name, shape: tensor.shape, values: Array.from(await tensor.data()) }))),
     };
     fs.writeFileSync(path.join(dir, 'bandit.json'), JSON.stringify(state));
   }
@@ -143,12 +149,14 @@ export class BanditJob implements TrainingJob {
     this.optimizer.dispose();
   }
 
-  private advantagesOf(rewards: number[], groupSize: number): { advantages: number[]; groupMetrics: Record<string, number> } {
+  private async advantagesOf(rewards: number[], groupSize: number): Promise<{ advantages: number[]; groupMetrics: Record<string, number> }> {
     const { advantage_eps, scale_rewards, std_estimator } = this.config.algorithm;
     const result = computeGroupAdvantages(rewards, groupSize, { advantageEps: advantage_eps, scaleRewards: scale_rewards, stdKind: std_estimator });
-    const advantages = Array.from(result.advantages.dataSync());
-    result.advantages.dispose();
-    return { advantages, groupMetrics: result.metrics };
+    try {
+      return { advantages: Array.from(await result.advantages.data()), groupMetrics: result.metrics };
+    } finally {
+      result.advantages.dispose();
+    }
   }
 
   private groupRecord(actions: number[], rewards: number[], advantages: number[], oldProbs: Float64Array): GroupRecord {

@@ -25,6 +25,9 @@ const BEYOND_CS336 = [
   'computeDiscountedReturns',
   'computeProcessSupervisionAdvantages',
   'computeGrpoLoss',
+  'computeGrpoLossTensors',
+  'readGrpoTokenDetails',
+  'stopGradient',
 ];
 
 describe('src/grpo public API', () => {

@@ -1,6 +1,16 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { computeGrpoLoss, GrpoLossConfig, GrpoLossInputs, grpoMicrobatchLoss, LossAggregation } from '../../../src/grpo';
+import {
+  computeGrpoLoss,
+  computeGrpoLossTensors,
+  GrpoLossConfig,
+  GrpoLossInputs,
+  GrpoTokenTensors,
+  grpoMicrobatchLoss,
+  LossAggregation,
+  readGrpoTokenDetails,
+  stopGradient,
+} from '../../../src/grpo';
 import {
   assertClose,
   assertNoLeak,
@@ -67,6 +77,22 @@ function refMaskedBatchMean(values: Matrix): number {
   return values.flat().reduce((a, v, i) => a + v * MASK.flat()[i], 0) / ACTIVE;
 }
 
+describeOnBackends('stopGradient', () => {
+  it('keeps the value and passes no gradient back', () => {
+    const x = tf.tensor2d(LOGP, [B, T]);
+    assertClose(stopGradient(x), LOGP, 0, 'value');
+    assertClose(tf.grad((y: tf.Tensor) => tf.sum(stopGradient(y)))(x), new Array<number>(B * T).fill(0), 0, 'gradient of the constant');
+    // d/dy Σ y·sg(y) = sg(y): the constant factor, not 2y.
+    assertClose(tf.grad((y: tf.Tensor) => tf.sum(tf.mul(y, stopGradient(y))))(x), LOGP, 0, 'gradient through the other factor');
+  });
+
+  it('leaks no tensors, alone or under a gradient', async () => {
+    const x = tf.tensor2d(LOGP, [B, T]);
+    await assertNoLeak(() => stopGradient(x));
+    await assertNoLeak(() => tf.grad((y: tf.Tensor) => tf.sum(tf.mul(y, stopGradient(y))))(x));
+  });
+});
+
 describeOnBackends('computeGrpoLoss', () => {
   it("equals grpoMicrobatchLoss('grpo_clip') for lossType grpo, symmetric ε and β = 0", () => {
     const logp = tf.tensor2d(LOGP, [B, T]);
@@ -105,6 +131,32 @@ describeOnBackends('computeGrpoLoss', () => {
     assert.equal(perToken.ratio.length, B);
     assert.equal(perToken.ratio[0].length, T);
     assert.equal(perToken.entropy, undefined);
+  });
+
+  it('computeGrpoLossTensors + readGrpoTokenDetails: the same loss, metrics and per-token values, read after the gradient step', async () => {
+    const held = inputs(tf.tensor2d(LOGP, [B, T]), { policyLogits: tf.randomNormal([B, T, V], 0, 1, 'float32', 5) as tf.Tensor3D });
+    const logp = tf.variable(held.policyLogProbs);
+    for (const overrides of [{}, { oldLogProbs: undefined }]) {
+      const sync = computeGrpoLoss({ ...held, ...overrides }, config('dapo'));
+      const syncGradient = tf.grad((x: tf.Tensor) => computeGrpoLoss({ ...held, ...overrides, policyLogProbs: x as tf.Tensor2D }, config('dapo')).loss)(logp);
+      const before = tf.memory().numTensors;
+      let tokens: GrpoTokenTensors | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const result = computeGrpoLossTensors({ ...held, ...overrides, policyLogProbs: logp }, config('dapo'));
+        tokens = result.tokens;
+        return result.loss;
+      }, [logp]);
+      assertClose(value, sync.loss.dataSync(), 0, 'loss');
+      assertClose(grads[logp.name], syncGradient.dataSync(), 0, 'gradient');
+      tf.dispose([value, grads]);
+      // The per-token tensors outlived variableGrads' scope: read them, then free them.
+      const report = await readGrpoTokenDetails(tokens!);
+      tf.dispose(tokens);
+      assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+      assert.deepEqual(report, { metrics: sync.metrics, perToken: sync.perToken });
+      assert.deepEqual(Object.keys(report.metrics).sort(), ['clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/region_mean', 'entropy', 'kl']);
+    }
+    logp.dispose();
   });
 
   it('takes per-token [B,T] advantages (process supervision)', () => {

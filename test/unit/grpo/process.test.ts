@@ -15,6 +15,11 @@ describeOnBackends('computeDiscountedReturns', () => {
   it('matches the float64 reference (explicit discounted sums)', () => {
     const rewards = rows(normals(61, 3 * 7), 7);
     assertClose(computeDiscountedReturns(tf.tensor2d(rewards), 0.9), refDiscountedReturns(rewards, 0.9), 1e-6);
+    // Lengths that are no power of two, and a single token (the scan's passes double the window).
+    for (const T of [37, 1]) {
+      const longer = rows(normals(64 + T, 2 * T), T);
+      assertClose(computeDiscountedReturns(tf.tensor2d(longer), 0.97), refDiscountedReturns(longer, 0.97), 1e-5, `T = ${T}`);
+    }
   });
 });
 

@@ -24,11 +24,11 @@ describe('model checkpoints', () => {
       policy.dispose();
     });
 
-    it(`${family}: save → load is bit-exact, and saving again gives identical bytes`, () => {
+    it(`${family}: save → load is bit-exact, and saving again gives identical bytes`, async () => {
       const dir = writeCheckpoint(family, 4);
       const policy = loadPolicy(dir);
       const out = tempDir('saved');
-      savePolicy(policy, out);
+      await savePolicy(policy, out);
       const original = readSafetensors(path.join(dir, 'model.safetensors'));
       const saved = readSafetensors(path.join(out, 'model.safetensors'));
       assert.deepStrictEqual([...saved.keys()].sort(), [...original.keys()].sort());
@@ -38,7 +38,7 @@ describe('model checkpoints', () => {
       }
       const again = loadPolicy(out);
       const out2 = tempDir('saved2');
-      savePolicy(again, out2);
+      await savePolicy(again, out2);
       assert.ok(fs.readFileSync(path.join(out, 'model.safetensors')).equals(fs.readFileSync(path.join(out2, 'model.safetensors'))));
       assert.deepStrictEqual(sequenceLogits(again, [[1, 2, 3]]), sequenceLogits(policy, [[1, 2, 3]]));
       policy.dispose();
@@ -46,10 +46,10 @@ describe('model checkpoints', () => {
     });
   }
 
-  it('the tiny preset saves as a checkpoint folder (config.json, safetensors, char tokenizer) and loads back', () => {
+  it('the tiny preset saves as a checkpoint folder (config.json, safetensors, char tokenizer) and loads back', async () => {
     const policy = loadPolicy('tiny', { seed: 3 });
     const dir = tempDir('tiny');
-    savePolicy(policy, dir);
+    await savePolicy(policy, dir);
     const again = loadPolicy(dir);
     assert.deepStrictEqual(again.config, policy.config);
     assert.deepStrictEqual(again.tokenizer.encode('12+7=19'), policy.tokenizer.encode('12+7=19'));

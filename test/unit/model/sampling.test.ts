@@ -17,8 +17,8 @@ describe('sampling', () => {
     return row.reduce((best, x, i) => (x > row[best] ? i : best), 0);
   }
 
-  it('temperature 0 picks the argmax of the full-forward logits at every step', () => {
-    const out = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+  it('temperature 0 picks the argmax of the full-forward logits at every step', async () => {
+    const out = await generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
     prompts.forEach((prompt, b) => {
       const logits = sequenceLogits(policy, [[...prompt, ...out.tokens[b]]])[0];
       out.tokens[b].forEach((token, j) => assert.strictEqual(token, argmax(logits[prompt.length - 1 + j])));
@@ -27,34 +27,34 @@ describe('sampling', () => {
     });
   });
 
-  it('top-k 1 equals greedy, whatever the temperature and seed', () => {
-    const greedy = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
-    const topK = generate(policy, prompts, { maxNewTokens: 6, temperature: 1.5, topK: 1, seed: 99, stopTokenIds: [] });
+  it('top-k 1 equals greedy, whatever the temperature and seed', async () => {
+    const greedy = await generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+    const topK = await generate(policy, prompts, { maxNewTokens: 6, temperature: 1.5, topK: 1, seed: 99, stopTokenIds: [] });
     assert.deepStrictEqual(topK.tokens, greedy.tokens);
   });
 
-  it('same seed → same samples and log-probs; another seed → different samples', () => {
+  it('same seed → same samples and log-probs; another seed → different samples', async () => {
     const opts = { maxNewTokens: 8, temperature: 1.5, topP: 0.95, stopTokenIds: [] };
-    const a = generate(policy, prompts, { ...opts, seed: 5 });
-    const b = generate(policy, prompts, { ...opts, seed: 5 });
-    const c = generate(policy, prompts, { ...opts, seed: 6 });
+    const a = await generate(policy, prompts, { ...opts, seed: 5 });
+    const b = await generate(policy, prompts, { ...opts, seed: 5 });
+    const c = await generate(policy, prompts, { ...opts, seed: 6 });
     assert.deepStrictEqual(a, b);
     assert.notDeepStrictEqual(a.tokens, c.tokens);
   });
 
-  it('the KV cache and re-running the prefix sample the same tokens', () => {
+  it('the KV cache and re-running the prefix sample the same tokens', async () => {
     const opts = { maxNewTokens: 8, temperature: 1, seed: 3, stopTokenIds: [] };
-    const cached = generate(policy, prompts, opts);
-    const uncached = generate(policy, prompts, { ...opts, noCache: true });
+    const cached = await generate(policy, prompts, opts);
+    const uncached = await generate(policy, prompts, { ...opts, noCache: true });
     assert.deepStrictEqual(cached.tokens, uncached.tokens);
     cached.logProbs.flat().forEach((x, i) => assert.ok(Math.abs(x - uncached.logProbs.flat()[i]) < 1e-4));
   });
 
-  it('a stop token ends its row only: kept in the output, finish reason "stop"', () => {
-    const greedy = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+  it('a stop token ends its row only: kept in the output, finish reason "stop"', async () => {
+    const greedy = await generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
     // Make row 1's third greedy token a stop token: row 1 ends there, the others go on unless they meet it too.
     const stop = greedy.tokens[1][2];
-    const out = generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [stop] });
+    const out = await generate(policy, prompts, { maxNewTokens: 6, temperature: 0, stopTokenIds: [stop] });
     out.tokens.forEach((row, b) => {
       const first = greedy.tokens[b].indexOf(stop);
       const expected = first === -1 ? greedy.tokens[b] : greedy.tokens[b].slice(0, first + 1);
@@ -64,10 +64,10 @@ describe('sampling', () => {
     assert.strictEqual(out.finishReasons[1], 'stop');
   });
 
-  it('stop strings end a row once the decoded completion contains them', () => {
-    const greedy = generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
+  it('stop strings end a row once the decoded completion contains them', async () => {
+    const greedy = await generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [] });
     const text = policy.tokenizer.decode(greedy.tokens[0].slice(0, 3));
-    const out = generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [], stopStrings: [text] });
+    const out = await generate(policy, [prompts[0]], { maxNewTokens: 6, temperature: 0, stopTokenIds: [], stopStrings: [text] });
     assert.ok(out.tokens[0].length <= 3);
     assert.strictEqual(out.finishReasons[0], 'stop');
   });
@@ -89,8 +89,8 @@ describe('sampling', () => {
     }
   });
 
-  it('log-probs of sampled tokens are those of the sampling temperature', () => {
-    const out = generate(policy, [prompts[0]], { maxNewTokens: 4, temperature: 0.8, seed: 1, stopTokenIds: [] });
+  it('log-probs of sampled tokens are those of the sampling temperature', async () => {
+    const out = await generate(policy, [prompts[0]], { maxNewTokens: 4, temperature: 0.8, seed: 1, stopTokenIds: [] });
     const logits = sequenceLogits(policy, [[...prompts[0], ...out.tokens[0]]])[0];
     out.tokens[0].forEach((token, j) => {
       const row = logits[prompts[0].length - 1 + j].map((x) => x / 0.8);

@@ -27,12 +27,12 @@ const meanLoss = (scale: number) => (logProbs: tf.Tensor2D, _e: tf.Tensor2D | nu
 describe('training', () => {
   before(useWasm);
 
-  it('a short SFT run lowers the loss on a toy task (tiny preset)', () => {
+  it('a short SFT run lowers the loss on a toy task (tiny preset)', async () => {
     const policy = loadPolicy('tiny', { seed: 1 });
     const trainer = new PolicyTrainer(policy, { learningRate: 3e-3, maxGradNorm: 1 });
     const rng = new Random(2);
     const losses: number[] = [];
-    for (let step = 0; step < 40; step++) losses.push(sftStep(trainer, additionBatch(policy, rng, 16)));
+    for (let step = 0; step < 40; step++) losses.push(await sftStep(trainer, additionBatch(policy, rng, 16)));
     const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
     const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
     assert.ok(last < 0.6 * first, `loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
@@ -40,37 +40,37 @@ describe('training', () => {
     policy.dispose();
   });
 
-  it('tensor count stays flat over training steps with gradient accumulation and sampling', () => {
+  it('tensor count stays flat over training steps with gradient accumulation and sampling', async () => {
     const policy = loadPolicy(writeCheckpoint('qwen2', 31));
     const trainer = new PolicyTrainer(policy, { learningRate: 1e-3, maxGradNorm: 1 });
     const rng = new Random(3);
     const batch = (): ResponseBatch => ({ promptIds: [[rng.int(200) + 1, 2, 3], [4, 5]], responseIds: [[6, 7, 8], [9]] });
-    trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
+    await trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
+    for (let i = 0; i < 5; i++) await trainer.trainStep([batch(), batch()], meanLoss(0.5), { withEntropy: true });
     assert.strictEqual(tf.memory().numTensors, before);
     trainer.dispose();
     policy.dispose();
   });
 
-  it('a throwing loss leaks no tensors and accumulates nothing', () => {
+  it('a throwing loss leaks no tensors and accumulates nothing', async () => {
     const policy = loadPolicy(writeCheckpoint('gpt2', 32));
     const trainer = new PolicyTrainer(policy, { learningRate: 1e-3 });
     const batch = { promptIds: [[1, 2]], responseIds: [[3, 4]] };
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
-      assert.throws(() => trainer.accumulate(batch, (lp) => {
+      await assert.rejects(trainer.accumulate(batch, (lp) => {
         tf.mul(lp, 2);
         throw new Error('loss failed');
       }), /loss failed/);
     }
     assert.strictEqual(tf.memory().numTensors, before);
-    assert.throws(() => trainer.step(), /without accumulated gradients/);
+    await assert.rejects(trainer.step(), /without accumulated gradients/);
     trainer.dispose();
     policy.dispose();
   });
 
-  it('two half microbatches accumulate to the gradient of the whole batch', () => {
+  it('two half microbatches accumulate to the gradient of the whole batch', async () => {
     const dir = writeCheckpoint('llama', 33);
     const whole = { promptIds: [[1, 2, 3], [4, 5], [6], [7, 8]], responseIds: [[9, 10], [11], [12, 13, 14], [15]] };
     const halves = [0, 2].map((s) => ({ promptIds: whole.promptIds.slice(s, s + 2), responseIds: whole.responseIds.slice(s, s + 2) }));
@@ -79,28 +79,28 @@ describe('training', () => {
     const b = loadPolicy(dir);
     const ta = new PolicyTrainer(a, { learningRate: 1e-2 });
     const tb = new PolicyTrainer(b, { learningRate: 1e-2 });
-    const sa = ta.trainStep([whole], sum);
-    const sb = tb.trainStep(halves, sum);
+    const sa = await ta.trainStep([whole], sum);
+    const sb = await tb.trainStep(halves, sum);
     assert.ok(Math.abs(sa.loss - sb.loss) < 1e-4 * Math.abs(sa.loss));
     assert.ok(Math.abs(sa.gradNorm - sb.gradNorm) < 1e-4 * sa.gradNorm);
     [ta, tb, a, b].forEach((x) => x.dispose());
   });
 
-  it('clips by global norm and reports the norm before clipping', () => {
+  it('clips by global norm and reports the norm before clipping', async () => {
     const policy = loadPolicy(writeCheckpoint('gpt2', 34));
     const trainer = new PolicyTrainer(policy, { learningRate: 1e-3, maxGradNorm: 1e-3 });
-    const stats = trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
+    const stats = await trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
     assert.ok(stats.clipped && stats.gradNorm > 1e-3 && stats.step === 1);
     trainer.dispose();
     policy.dispose();
   });
 
-  it('a frozen clone stays put while the policy trains, and cannot be trained', () => {
+  it('a frozen clone stays put while the policy trains, and cannot be trained', async () => {
     const policy = loadPolicy(writeCheckpoint('qwen2', 35));
     const reference = policy.clone();
     const before = weightsOf(reference);
     const trainer = new PolicyTrainer(policy, { learningRate: 1e-2 });
-    trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
+    await trainer.trainStep([{ promptIds: [[1, 2]], responseIds: [[3, 4]] }], sftLoss);
     assert.deepStrictEqual(weightsOf(reference), before);
     assert.notDeepStrictEqual(weightsOf(policy), before);
     assert.throws(() => new PolicyTrainer(reference, { learningRate: 1e-3 }), /frozen/);
@@ -124,49 +124,49 @@ describe('training', () => {
     const t2 = new PolicyTrainer(parallel, options);
     await t2.enableDataParallel();
     try {
-      const a = t1.trainStep([batch, batch], loss, { withEntropy: true });
+      const a = await t1.trainStep([batch, batch], loss, { withEntropy: true });
       const before = tf.memory().numTensors;
-      const b = t2.trainStep([batch, batch], loss, { withEntropy: true });
+      const b = await t2.trainStep([batch, batch], loss, { withEntropy: true });
       assert.strictEqual(tf.memory().numTensors, before);
       assert.ok(Math.abs(a.loss - b.loss) < 1e-5 * Math.abs(a.loss) && Math.abs(a.gradNorm - b.gradNorm) < 1e-4 * a.gradNorm);
       const wa = weightsOf(single).flatMap((w) => Array.from(w));
       const wb = weightsOf(parallel).flatMap((w) => Array.from(w));
       wa.forEach((x, i) => assert.ok(Math.abs(x - wb[i]) < 1e-5 * Math.max(1, Math.abs(x)), `weight ${i}: ${x} vs ${wb[i]}`));
       // The worker picks up the updated weights: the next step agrees too.
-      const a2 = t1.trainStep([batch], loss, { withEntropy: true });
-      const b2 = t2.trainStep([batch], loss, { withEntropy: true });
+      const a2 = await t1.trainStep([batch], loss, { withEntropy: true });
+      const b2 = await t2.trainStep([batch], loss, { withEntropy: true });
       assert.ok(Math.abs(a2.loss - b2.loss) < 1e-3 * Math.abs(a2.loss), `${a2.loss} vs ${b2.loss}`);
       // A throwing loss releases the worker, which then serves the next microbatch.
-      assert.throws(() => t2.accumulate(batch, () => {
+      await assert.rejects(t2.accumulate(batch, () => {
         throw new Error('loss failed');
       }), /loss failed/);
-      t2.trainStep([batch], loss, { withEntropy: true });
+      await t2.trainStep([batch], loss, { withEntropy: true });
       // Halves without response tokens fall back to one thread; a microbatch without any adds no gradient.
-      t2.accumulate({ promptIds: [[1], [2], [3]], responseIds: [[4], [5], []] }, loss, { withEntropy: true });
+      await t2.accumulate({ promptIds: [[1], [2], [3]], responseIds: [[4], [5], []] }, loss, { withEntropy: true });
       // (A constant loss: wasm's sum over an empty tensor returns uninitialised memory.)
-      assert.strictEqual(t2.accumulate({ promptIds: [[1], [2]], responseIds: [[], []] }, () => tf.scalar(0.5)), 0.5);
-      t2.step();
+      assert.strictEqual(await t2.accumulate({ promptIds: [[1], [2]], responseIds: [[], []] }, () => tf.scalar(0.5)), 0.5);
+      await t2.step();
     } finally {
       [t1, t2, single, parallel].forEach((x) => x.dispose());
     }
   });
 
-  it('resuming from a checkpoint with optimizer state continues exactly', () => {
+  it('resuming from a checkpoint with optimizer state continues exactly', async () => {
     const batches = [0, 1, 2].map((i) => ({ promptIds: [[1 + i, 2], [3]], responseIds: [[4, 5 + i], [6, 7]] }));
     const policy = loadPolicy(writeCheckpoint('gpt2', 36));
     const trainer = new PolicyTrainer(policy, { learningRate: 1e-2, maxGradNorm: 1, weightDecay: 0.01 });
-    trainer.trainStep([batches[0]], sftLoss);
-    trainer.trainStep([batches[1]], sftLoss);
+    await trainer.trainStep([batches[0]], sftLoss);
+    await trainer.trainStep([batches[1]], sftLoss);
     const dir = tempDir('resume');
-    savePolicy(policy, dir);
-    trainer.save(dir);
-    trainer.trainStep([batches[2]], sftLoss);
+    await savePolicy(policy, dir);
+    await trainer.save(dir);
+    await trainer.trainStep([batches[2]], sftLoss);
 
     const resumed = loadPolicy(dir);
     const resumedTrainer = new PolicyTrainer(resumed, { learningRate: 1 });
     resumedTrainer.load(dir);
     assert.strictEqual(resumedTrainer.stepCount, 2);
-    resumedTrainer.trainStep([batches[2]], sftLoss);
+    await resumedTrainer.trainStep([batches[2]], sftLoss);
     assert.deepStrictEqual(weightsOf(resumed), weightsOf(policy));
     [trainer, resumedTrainer, policy, resumed].forEach((x) => x.dispose());
   });

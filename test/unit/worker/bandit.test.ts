@@ -30,12 +30,12 @@ for (const backend of ['wasm', 'cpu'] as const) {
       await selectBackend(backend);
     });
 
-    it('takes one hand-computed policy-gradient step', () => {
+    it('takes one hand-computed policy-gradient step', async () => {
       // θ = 0 over 3 words, actions [0, 1, 0, 2], rewards [1, 0, 1, 0] → A = [1, −1, 1, −1] (mean 0.5, std 0.5).
       // w = [2, −1, −1]; ∇L = −(w − p·Σw) = [−2, 1, 1]; SGD, lr 0.1: θ' = [0.2, −0.1, −0.1]; L = −w·log(1/3) = 0.
       const theta = tf.variable(tf.zeros([3])) as tf.Variable<tf.Rank.R1>;
       const optimizer = tf.train.sgd(0.1);
-      const { loss, gradNorm } = policyGradientStep(theta, optimizer, [0, 1, 0, 2], [1, -1, 1, -1]);
+      const { loss, gradNorm } = await policyGradientStep(theta, optimizer, [0, 1, 0, 2], [1, -1, 1, -1]);
       const after = Array.from(theta.dataSync());
       [0.2, -0.1, -0.1].forEach((expected, i) => assert.ok(Math.abs(after[i] - expected) < 1e-6, `θ[${i}] = ${after[i]}`));
       assert.ok(Math.abs(loss) < 1e-6);
@@ -49,9 +49,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const printed: string[] = [];
       let vowelProbability = 0;
       for (let iteration = 1; iteration <= 50; iteration++) {
-        const before = job.probabilities();
+        const before = await job.probabilities();
         const { metrics } = await job.step();
-        const after = job.probabilities();
+        const after = await job.probabilities();
         vowelProbability = WORDS.reduce((p, w, i) => p + (startsWithVowel(w) ? after[i] : 0), 0);
         const expected = SEED_TABLE[iteration];
         if (!expected) continue;
