@@ -3,6 +3,10 @@
  * tokens; "small" = d 128 × 4 layers, "base" = d 256 × 6 layers, vocabulary 64), tfjs wasm side by side with
  * PyTorch on the CPU (bench/model_torch.py, run with /usr/bin/python3; skipped with a note when missing).
  *
+ * The wasm backend runs its matrix products on a thread pool (one thread per core); the single-threaded and
+ * data-parallel rows come from a child process started with GRPO_WASM_THREADS=1, since a process fixes its thread
+ * count when wasm first starts and a pool next to the data-parallel replica would oversubscribe the cores.
+ *
  * Options: --reps N (default 5), --shapes small,base, --kv-batch N (rows for the KV-cache comparison, default 8),
  * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch.
  * Prints numbers only; nothing here asserts a timing.
@@ -20,14 +24,20 @@ const PROMPT = 32;
 const NEW = 32;
 const PYTHON = '/usr/bin/python3';
 
-type Phase = 'forward' | 'train' | 'train2' | 'sample';
-const PHASES: Phase[] = ['forward', 'train', 'train2', 'sample'];
+type Phase = 'forward' | 'train' | 'train1' | 'train2' | 'sample' | 'sample1';
+const PHASES: Phase[] = ['forward', 'train', 'train1', 'train2', 'sample', 'sample1'];
+const POOL_PHASES: Phase[] = ['forward', 'train', 'sample'];
+const SINGLE_PHASES: Phase[] = ['train1', 'train2', 'sample1'];
 const PHASE_LABELS: Record<Phase, string> = {
   forward: 'forward log-probs',
-  train: 'fwd+bwd+Adam',
-  train2: 'fwd+bwd+Adam, 2 threads (data-parallel)',
-  sample: 'sample 32, KV cache',
+  train: 'fwd+bwd+Adam (thread pool)',
+  train1: 'fwd+bwd+Adam, 1 thread',
+  train2: 'fwd+bwd+Adam, data-parallel (2 single-threaded instances)',
+  sample: 'sample 32, KV cache (thread pool)',
+  sample1: 'sample 32, KV cache, 1 thread',
 };
+/** The PyTorch phase each row is compared with. */
+const TORCH_PHASE: Record<Phase, string> = { forward: 'forward', train: 'train', train1: 'train', train2: 'train', sample: 'sample', sample1: 'sample' };
 
 interface Args {
   reps: number;
@@ -68,21 +78,39 @@ function randomRows(rng: Random, rows: number, length: number, vocab: number): n
   return Array.from({ length: rows }, () => Array.from({ length }, () => 2 + rng.int(vocab - 2)));
 }
 
-async function measureTfjs(shape: PresetName, reps: number): Promise<Record<Phase, number>> {
+/** The phases of one process: the thread pool's ('pool'), or one thread and data parallelism ('single'). */
+async function measureTfjs(shape: PresetName, reps: number, mode: 'pool' | 'single'): Promise<Partial<Record<Phase, number>>> {
   const policy = loadPolicy(shape, { seed: 0 });
   const rng = new Random(1);
   const batch: ResponseBatch = { promptIds: randomRows(rng, BATCH, PROMPT, policy.config.vocabSize), responseIds: randomRows(rng, BATCH, NEW, policy.config.vocabSize) };
   const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
   const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
-  const forward = await medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
-  const train = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
-  await trainer.enableDataParallel();
-  const train2 = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
-  const sample = await medianMs(reps, () => generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
-  const result = { forward, train, train2, sample };
+  const train = () => medianMs(reps, () => trainer.trainStep([batch], meanNll));
+  const sample = () => medianMs(reps, () => generate(policy, batch.promptIds, { maxNewTokens: NEW, temperature: 1, stopTokenIds: [], rng }));
+  const result: Partial<Record<Phase, number>> = {};
+  if (mode === 'pool') {
+    result.forward = await medianMs(reps, () => tf.tidy(() => void responseLogProbs(policy, batch).logProbs.dataSync()));
+    result.train = await train();
+    result.sample = await sample();
+  } else {
+    result.train1 = await train();
+    result.sample1 = await sample();
+    await trainer.enableDataParallel();
+    result.train2 = await train();
+  }
   trainer.dispose();
   policy.dispose();
   return result;
+}
+
+/** The single-threaded rows, measured in a child process whose wasm starts with one thread. */
+function measureSingleThreaded(args: Args): Map<string, number> {
+  const run = spawnSync(process.execPath, [...process.execArgv, __filename, '--child-single', '--reps', String(args.reps), '--shapes', args.shapes.join(',')], {
+    encoding: 'utf8',
+    env: { ...process.env, GRPO_WASM_THREADS: '1' },
+  });
+  if (run.status !== 0) throw new Error(`single-threaded child failed: ${run.stderr.trim().split('\n').pop()}`);
+  return new Map(Object.entries(JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, number>));
 }
 
 /** KV cache against re-running the whole prefix, at 128 new tokens. */
@@ -155,12 +183,23 @@ function measureTorch(shapes: PresetName[], reps: number): TorchResult | string 
 
 function tokensPerSecond(phase: Phase, ms: number): number {
   // Training and scoring process prompt + response tokens; sampling produces the new ones.
-  const tokens = phase === 'sample' ? BATCH * NEW : BATCH * (PROMPT + NEW);
+  const tokens = phase.startsWith('sample') ? BATCH * NEW : BATCH * (PROMPT + NEW);
   return (tokens / ms) * 1000;
+}
+
+async function childSingle(args: Args): Promise<void> {
+  await selectBackend('wasm');
+  const out: Record<string, number> = {};
+  for (const shape of args.shapes) {
+    const r = await measureTfjs(shape, args.reps, 'single');
+    for (const phase of SINGLE_PHASES) out[`${shape}/${phase}`] = r[phase]!;
+  }
+  console.log(JSON.stringify(out));
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (process.argv.includes('--child-single')) return childSingle(args);
   const backend = await selectBackend('wasm');
   console.log(`tfjs ${backend.name} (${backend.device}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
   // The machine may be shared: the load says how much of its ${os.cpus().length} cores this run could have.
@@ -171,10 +210,10 @@ async function main(): Promise<void> {
   console.log(`Tensor count and RSS over ${args.steps} train steps (small, 2 microbatches of 8 × 32 tokens, sampling every 10 steps):`);
   for (const line of await measureStability(args.steps)) console.log(line);
 
-  const tfjs = new Map<string, number>();
+  const tfjs = measureSingleThreaded(args);
   for (const shape of args.shapes) {
-    const r = await measureTfjs(shape, args.reps);
-    for (const phase of PHASES) tfjs.set(`${shape}/${phase}`, r[phase]);
+    const r = await measureTfjs(shape, args.reps, 'pool');
+    for (const phase of POOL_PHASES) tfjs.set(`${shape}/${phase}`, r[phase]!);
   }
   const torch = args.torch ? measureTorch(args.shapes, args.reps) : 'skipped (--no-torch)';
   if (typeof torch === 'string') console.log(`PyTorch column skipped: ${torch}`);
@@ -187,7 +226,7 @@ async function main(): Promise<void> {
     for (const phase of PHASES) {
       const key = `${shape}/${phase}`;
       const ours = tfjs.get(key)!;
-      const ref = typeof torch === 'string' ? undefined : torch.ms.get(`${shape}/${phase === 'train2' ? 'train' : phase}`);
+      const ref = typeof torch === 'string' ? undefined : torch.ms.get(`${shape}/${TORCH_PHASE[phase]}`);
       const refCells = ref === undefined ? '– | – | –' : `${ref.toFixed(0)} | ${tokensPerSecond(phase, ref).toFixed(0)} | ${(ours / ref).toFixed(2)}×`;
       console.log(`| ${shape} | ${PHASE_LABELS[phase]} | ${ours.toFixed(0)} | ${tokensPerSecond(phase, ours).toFixed(0)} | ${refCells} |`);
     }

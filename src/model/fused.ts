@@ -7,6 +7,7 @@
  * rounding (tested against finite differences and the op versions).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { tapeIsRecording } from './model';
 
 /** Backends whose memory the host reads directly, where a JavaScript pass beats a chain of small kernels. */
 const HOST_BACKENDS = new Set(['wasm', 'cpu']);
@@ -26,9 +27,7 @@ function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
 /** LayerNorm over the last axis of x [N, d]: (x − mean) / sqrt(var + eps) · weight + bias (biased variance). */
 export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xt, wt, bt, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([xt, wt]);
+  const forward = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
     const xs = values(xt);
     const w = values(wt);
     const b = values(bt);
@@ -38,8 +37,15 @@ export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tenso
       const { mean, rstd } = rowMoments(xs, o, d, eps);
       for (let k = 0; k < d; k++) out[o + k] = (xs[o + k] - mean) * rstd * w[k] + b[k];
     }
+    return tf.tensor2d(out, [N, d]);
+  };
+  // Outside a tape the custom gradient's bookkeeping is all overhead (sampling calls this per token and layer).
+  if (!tapeIsRecording()) return forward(x, weight, bias);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt, wt, bt, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xt, wt]);
     return {
-      value: tf.tensor2d(out, [N, d]),
+      value: forward(xt, wt, bt),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => layerNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
     };
   });
@@ -90,9 +96,7 @@ function layerNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: n
 /** RMSNorm over the last axis of x [N, d]: x / sqrt(mean(x²) + eps) · weight. */
 export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xt, wt, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([xt, wt]);
+  const forward = (xt: tf.Tensor, wt: tf.Tensor) => {
     const xs = values(xt);
     const w = values(wt);
     const out = new Float32Array(N * d);
@@ -101,8 +105,14 @@ export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf
       const r = rowRms(xs, o, d, eps);
       for (let k = 0; k < d; k++) out[o + k] = xs[o + k] * r * w[k];
     }
+    return tf.tensor2d(out, [N, d]);
+  };
+  if (!tapeIsRecording()) return forward(x, weight);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt, wt, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([xt, wt]);
     return {
-      value: tf.tensor2d(out, [N, d]),
+      value: forward(xt, wt),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => rmsNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
     };
   });

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLayerNorm, fusedRmsNorm, onHostBackend } from './fused';
 import { batchMatMul } from './kernels';
+import { derivedWeight, tapeIsRecording } from './model';
 
 /**
  * x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout.
@@ -13,10 +14,18 @@ import { batchMatMul } from './kernels';
  * slicing the small weight rather than the large activation (wasm's SplitV is slower than the product itself).
  */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, columns?: [number, number]): tf.Tensor2D {
-  const w = columns ? tf.slice(weight, [0, columns[0]], [weight.shape[0], columns[1] - columns[0]]) : weight;
-  const b = bias && columns ? tf.slice(bias, [columns[0]], [columns[1] - columns[0]]) : bias;
+  const w = columns ? columnsOf(weight, columns) : weight;
+  const b = bias && columns ? columnsOf(bias, columns) : bias;
+  // Outside a tape the bias goes into the product's kernel: one call instead of two, per projection and token.
+  if (b && !tapeIsRecording()) return tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }) as tf.Tensor2D;
   const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D;
   return b ? addBias(y, b) : y;
+}
+
+/** Columns [from, to) of the last axis of a matrix or vector; a weight's slice is cached outside gradient tapes. */
+function columnsOf(t: tf.Tensor, [from, to]: [number, number]): tf.Tensor {
+  const slice = (x: tf.Tensor) => (x.rank === 1 ? tf.slice(x, [from], [to - from]) : tf.slice(x, [0, from], [x.shape[0], to - from]));
+  return t instanceof tf.Variable ? derivedWeight(t, `columns ${from}:${to}`, slice) : slice(t);
 }
 
 /**
@@ -68,10 +77,11 @@ export function rmsNormOps(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Ten
 export function geluNew(x: tf.Tensor): tf.Tensor2D {
   const c = 2 * Math.sqrt(2 / Math.PI);
   const a = 0.044715;
+  const sigmoidOf2z = (input: tf.Tensor) => tf.sigmoid(tf.mul(tf.mul(input, tf.add(tf.mul(tf.mul(input, input), a), 1)), c));
+  if (!tapeIsRecording()) return tf.mul(x, sigmoidOf2z(x)) as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const square = tf.mul(input, input);
-    const s = tf.sigmoid(tf.mul(tf.mul(input, tf.add(tf.mul(square, a), 1)), c));
+    const s = sigmoidOf2z(input);
     save([input, s]);
     return {
       value: tf.mul(input, s),
@@ -117,9 +127,9 @@ export function attention(
 ): { out: tf.Tensor2D; present: LayerCache } {
   const { batch: B, length: T, nHeads: H, nKvHeads: Hkv, headDim: hd } = s;
   const g = H / Hkv;
-  const qh = tf.reshape(tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, T, Hkv, g * hd]), [0, 2, 1, 3]), [B * Hkv, T * g, hd]);
-  let kh = tf.transpose(tf.reshape(k, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-  let vh = tf.transpose(tf.reshape(v, [B, T, Hkv, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const qh = tf.reshape(swapAxes12(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, T, Hkv, g * hd])), [B * Hkv, T * g, hd]);
+  let kh = swapAxes12(tf.reshape(k, [B, T, Hkv, hd]));
+  let vh = swapAxes12(tf.reshape(v, [B, T, Hkv, hd]));
   if (past) {
     kh = tf.concat([past.k, kh], 2);
     vh = tf.concat([past.v, vh], 2);
@@ -129,8 +139,14 @@ export function attention(
   const scores = tf.add(tf.reshape(batchMatMul(qh, keysT), [B, Hkv, T, g, S]), bias);
   const probs = tf.reshape(tf.softmax(scores), [B * Hkv, T * g, S]);
   const heads = batchMatMul(probs, tf.reshape(vh, [B * Hkv, S, hd]));
-  const out = tf.reshape(tf.transpose(tf.reshape(heads, [B, Hkv, T, g * hd]), [0, 2, 1, 3]), [B * T, H * hd]) as tf.Tensor2D;
+  const out = tf.reshape(swapAxes12(tf.reshape(heads, [B, Hkv, T, g * hd])), [B * T, H * hd]) as tf.Tensor2D;
   return { out, present: { k: kh, v: vh } };
+}
+
+/** [a, b, c, d] → [a, c, b, d]; a reshape when b or c is 1 (one decoded token), which moves no data. */
+function swapAxes12(x: tf.Tensor): tf.Tensor4D {
+  const [a, b, c, d] = x.shape;
+  return (b === 1 || c === 1 ? tf.reshape(x, [a, c, b, d]) : tf.transpose(x, [0, 2, 1, 3])) as tf.Tensor4D;
 }
 
 /**

@@ -115,30 +115,44 @@ export function updateCache(cache: KVCache | null, layer: number, entry: LayerCa
 }
 
 /** The engine's own test for "a gradient tape is recording" (not in tfjs-core's public typings). */
-function tapeIsRecording(): boolean {
+export function tapeIsRecording(): boolean {
   return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
 }
 
-const transposedTables = new Map<tf.Variable, { dataId: object; transposed: tf.Tensor2D }>();
+/** Per weight: derived tensors by key, valid while the weight keeps the data they were computed from. */
+const derivedWeights = new Map<tf.Variable, { dataId: object; byKey: Map<string, tf.Tensor> }>();
+
+/**
+ * A tensor computed from a weight alone (its transpose, a slice). Outside a gradient tape it is cached until the
+ * weight's values change (an optimizer step gives the variable new data), so sampling and scoring do not redo it
+ * at every forward; under a tape it is recomputed, so that gradients reach the weight.
+ */
+export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: string, derive: (w: tf.Variable) => T): T {
+  if (tapeIsRecording()) return derive(weight);
+  let entry = derivedWeights.get(weight);
+  if (entry?.dataId !== weight.dataId) {
+    if (entry) releaseDerived(weight);
+    entry = { dataId: weight.dataId, byKey: new Map() };
+    derivedWeights.set(weight, entry);
+  }
+  let derived = entry.byKey.get(key) as T | undefined;
+  if (!derived) {
+    derived = tf.keep(tf.tidy(() => derive(weight)));
+    entry.byKey.set(key, derived);
+  }
+  return derived;
+}
 
 /**
  * The tied output head: the embedding table [V, d] transposed to [d, V]. Transposing it on every forward costs
- * V·d copies per decoded token (150 M floats for Qwen2.5's vocabulary), so without a gradient tape the transpose is
- * cached until the table's values change (an optimizer step gives the variable new data). Under a tape it is
- * recomputed, so that the head's gradient reaches the embedding.
+ * V·d copies per decoded token (150 M floats for Qwen2.5's vocabulary).
  */
 export function tiedHead(table: tf.Variable): tf.Tensor2D {
-  if (tapeIsRecording()) return tf.transpose(table) as tf.Tensor2D;
-  const cached = transposedTables.get(table);
-  if (cached?.dataId === table.dataId) return cached.transposed;
-  cached?.transposed.dispose();
-  const transposed = tf.keep(tf.transpose(table) as tf.Tensor2D);
-  transposedTables.set(table, { dataId: table.dataId, transposed });
-  return transposed;
+  return derivedWeight(table, 'transpose', (t) => tf.transpose(t) as tf.Tensor2D);
 }
 
-/** Frees the cached head of a table that is being disposed. */
-export function releaseTiedHead(table: tf.Variable): void {
-  transposedTables.get(table)?.transposed.dispose();
-  transposedTables.delete(table);
+/** Frees what was derived from a weight that is being disposed. */
+export function releaseDerived(weight: tf.Variable): void {
+  for (const t of derivedWeights.get(weight)?.byKey.values() ?? []) t.dispose();
+  derivedWeights.delete(weight);
 }

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
-import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseTiedHead, Weights } from './model';
+import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseDerived, Weights } from './model';
 import { Random } from './random';
 import { TensorMap } from './safetensors';
 import { TextTokenizer } from './tokenizer';
@@ -63,7 +63,7 @@ export class Policy implements CausalLM {
 
   dispose(): void {
     for (const w of this.weights.values()) {
-      releaseTiedHead(w);
+      releaseDerived(w);
       w.dispose();
     }
     this.weights.clear();

@@ -269,7 +269,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
-        data_parallel: { type: 'boolean', default: false, description: 'Language models: compute half of each micro-batch\'s gradient on a second thread with its own wasm instance, so a second CPU core works (same gradients up to float rounding). Not with the exact KL.' },
+        data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
       },
       additionalProperties: false,
     },

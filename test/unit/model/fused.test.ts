@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Random } from '../../../src/model';
 import { fusedLayerNorm, fusedRmsNorm, pickTargets } from '../../../src/model/fused';
 import { geluNew, layerNormOps, linear, rmsNormOps } from '../../../src/model/layers';
-import { releaseTiedHead, tiedHead } from '../../../src/model/model';
+import { releaseDerived, tiedHead } from '../../../src/model/model';
 import { useWasm } from './helpers';
 
 const N = 5;
@@ -161,7 +161,7 @@ describe('picking target log-probs and the tied head', () => {
     const grad = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, tiedHead(w as tf.Variable)), R)))(table);
     // d/dW Σ R ∘ (x·Wᵀ) = Rᵀ·x
     assert.deepStrictEqual(grad.arraySync(), [[3, -3, 6], [5, -5, 10]]);
-    releaseTiedHead(table);
+    releaseDerived(table);
     table.dispose();
   });
 });
