@@ -10,7 +10,7 @@ CARRY=.gpu-carry
 
 npm run --silent build
 rm -rf "$CARRY" && mkdir -p "$CARRY"
-cp dist/cli.js dist/bench-gpu.js dist/*.wasm "$CARRY"/
+cp dist/cli.js dist/bench-gpu.js dist/*.wasm dist/tfjs-backend-wasm-threaded-simd.js "$CARRY"/
 DAWN=node_modules/webgpu/dist/linux-x64/dawn.node
 [ -f "$DAWN" ] || { echo "missing $DAWN: npm install (the optional package webgpu)" >&2; exit 1; }
 gzip -c "$DAWN" > "$CARRY/dawn.node.gz"

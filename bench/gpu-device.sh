@@ -23,8 +23,8 @@ if [ -z "$NODE" ]; then
 fi
 gunzip -c "$CARRY/dawn.node.gz" > /tmp/dawn.node
 export GRPO_DAWN_NODE=/tmp/dawn.node
-# The bundles find the .wasm files next to themselves.
-mkdir -p dist && cp "$CARRY"/cli.js "$CARRY"/bench-gpu.js "$CARRY"/*.wasm dist/
+# The bundles find the .wasm files (and the threaded build's worker script) next to themselves.
+mkdir -p dist && cp "$CARRY"/cli.js "$CARRY"/bench-gpu.js "$CARRY"/*.wasm "$CARRY"/tfjs-backend-wasm-threaded-simd.js dist/
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 "$NODE" dist/cli.js doctor --numerics 2>&1 | tee "$OUT_DIR/doctor.md"

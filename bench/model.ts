@@ -17,7 +17,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/worker/backend';
-import { generate, loadPolicy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
+import { CharTokenizer, generate, loadPolicy, ModelConfig, Policy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
+import { initWeights } from '../src/model/policy';
 
 const BATCH = 32;
 const PROMPT = 32;
@@ -111,6 +112,35 @@ function measureSingleThreaded(args: Args): Map<string, number> {
   });
   if (run.status !== 0) throw new Error(`single-threaded child failed: ${run.stderr.trim().split('\n').pop()}`);
   return new Map(Object.entries(JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, number>));
+}
+
+/**
+ * Qwen2.5's vocabulary (151,936 tokens) on a narrow Qwen2-shaped model (d 128 × 2 layers, tied head): the parts
+ * that grow with the vocabulary (output head, softmax, target log-probs, sampling on the host) at a real size.
+ */
+async function measureLargeVocabulary(reps: number): Promise<string> {
+  const vocabSize = 151936;
+  // Code points from U+0100 on, around the surrogates: a character tokenizer of exactly that size.
+  const alphabet = Array.from({ length: vocabSize - 2 }, (_, i) => String.fromCodePoint(0x100 + i + (0x100 + i >= 0xd800 ? 0x800 : 0))).join('');
+  const tokenizer = new CharTokenizer(alphabet);
+  const config: ModelConfig = {
+    family: 'llama', modelType: 'qwen2', vocabSize, dModel: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 32, dFF: 256,
+    maxPositions: 512, normEps: 1e-6, ropeTheta: 1e6, tieEmbeddings: true, qkvBias: true, eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
+  };
+  const policy = new Policy(config, tokenizer, initWeights(config, 0), true);
+  const rng = new Random(5);
+  const rows = 8;
+  const batch: ResponseBatch = { promptIds: randomRows(rng, rows, PROMPT, vocabSize), responseIds: randomRows(rng, rows, 16, vocabSize) };
+  const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
+  const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
+  const train = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
+  const sample = await medianMs(reps, () => generate(policy, batch.promptIds, { maxNewTokens: 16, temperature: 1, topP: 0.95, stopTokenIds: [], rng }));
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  const parameters = policy.parameterCount();
+  trainer.dispose();
+  policy.dispose();
+  return `Vocabulary 151,936 (Qwen2.5's), d 128 × 2 layers, ${(parameters / 1e6).toFixed(1)} M parameters, ${rows} rows of ${PROMPT} + 16 tokens: ` +
+    `fwd+bwd+Adam ${train.toFixed(0)} ms, sample 16 tokens (top-p 0.95) ${sample.toFixed(0)} ms (${((rows * 16) / sample * 1000).toFixed(0)} tokens/s); RSS ${rss.toFixed(0)} MiB`;
 }
 
 /** KV cache against re-running the whole prefix, at 128 new tokens. */
@@ -231,6 +261,9 @@ async function main(): Promise<void> {
       console.log(`| ${shape} | ${PHASE_LABELS[phase]} | ${ours.toFixed(0)} | ${tokensPerSecond(phase, ours).toFixed(0)} | ${refCells} |`);
     }
   }
+
+  console.log('');
+  console.log(await measureLargeVocabulary(args.reps));
 
   const kv = await measureKvCache(args.kvBatch);
   console.log('');

@@ -190,25 +190,43 @@ function logSoftmaxAt(logits: Float32Array, temperature: number, index: number):
 /** Zeroes the probabilities outside the top k and outside the nucleus of mass topP (ties kept by index order). */
 function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float64Array {
   if (topK <= 0 && topP >= 1) return probs;
-  const order = candidatesByProbability(probs, topK, topP);
-  const keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+  const limit = topK > 0 ? Math.min(topK, probs.length) : probs.length;
+  const likely = likelyCandidates(probs, topK, topP);
   const out = new Float64Array(probs.length);
+  if (likely) {
+    let mass = 0;
+    for (let r = 0; r < limit && r < likely.length; r++) {
+      out[likely[r]] = probs[likely[r]];
+      mass += probs[likely[r]];
+      if (mass >= topP) break;
+    }
+    return out;
+  }
+  // Flat distributions (an untrained model over a 150 k vocabulary) and long tails: find the cut on a numerically
+  // sorted copy,
+  // then keep every token above the cut and, at the cut, the lowest indices: the same set as walking the order.
+  const sorted = Float64Array.from(probs).sort();
+  let kept = 0;
   let mass = 0;
-  for (let r = 0; r < keep; r++) {
-    out[order[r]] = probs[order[r]];
-    mass += probs[order[r]];
+  while (kept < limit) {
+    mass += sorted[sorted.length - 1 - kept++];
     if (mass >= topP) break;
+  }
+  const cut = sorted[sorted.length - kept];
+  let atCut = kept;
+  for (const p of probs) if (p > cut) atCut--;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] > cut || (probs[i] === cut && atCut-- > 0)) out[i] = probs[i];
   }
   return out;
 }
 
 /**
- * Token ids in descending probability, as far as top-k / top-p can reach. Sorting a 150 k vocabulary per row and
- * step is slow, so only the tokens above a small threshold are sorted when they already hold the top k and the
- * nucleus mass: every other token ranks below all of them, so the prefix of the order is the same.
+ * Token ids in descending probability (ties by index) when the tokens above a small threshold already hold the
+ * top k and the nucleus mass: every other token ranks below all of them, so this prefix of the order is the whole
+ * order top-k / top-p can reach. Sorting just them is cheap; null when they are not enough, or too many.
  */
-function candidatesByProbability(probs: Float64Array, topK: number, topP: number): number[] {
-  const byProbability = (a: number, b: number) => probs[b] - probs[a] || a - b;
+function likelyCandidates(probs: Float64Array, topK: number, topP: number): number[] | null {
   let max = 0;
   for (const p of probs) max = Math.max(max, p);
   const threshold = max * 1e-4;
@@ -221,5 +239,8 @@ function candidatesByProbability(probs: Float64Array, topK: number, topP: number
     }
   }
   const enough = (topK <= 0 || likely.length >= topK) && (topP >= 1 ? topK > 0 : mass >= topP);
-  return enough ? likely.sort(byProbability) : Array.from(probs.keys()).sort(byProbability);
+  return enough && likely.length <= MAX_SORTED_CANDIDATES ? likely.sort((a, b) => probs[b] - probs[a] || a - b) : null;
 }
+
+/** Above this many candidates a comparator sort costs more than filterTopKTopP's numeric sort of all values. */
+const MAX_SORTED_CANDIDATES = 4096;

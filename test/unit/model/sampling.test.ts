@@ -89,6 +89,33 @@ describe('sampling', () => {
     }
   });
 
+  it('on a flat distribution (an untrained model, 150 k tokens) top-p and top-k keep the lowest ids among the ties', () => {
+    const vocab = 150000;
+    const logits = new Float32Array(vocab);
+    // Two levels: 1,000 tokens twice as likely as the rest, so the nucleus cut falls among the ties of the lower level.
+    for (let i = 0; i < 1000; i++) logits[i * 150] = Math.log(2);
+    // Reference: walk all tokens by descending probability, ties by id, until the mass reaches top-p.
+    const z = vocab + 1000;
+    const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
+    const nucleus = new Set<number>();
+    let mass = 0;
+    for (const id of order) {
+      nucleus.add(id);
+      mass += Math.exp(logits[id]) / z;
+      if (mass >= 0.5) break;
+    }
+    const lastLow = Math.max(...[...nucleus].filter((id) => id % 150 !== 0));
+    const rng = new Random(10);
+    let highestLow = 0;
+    for (let n = 0; n < 120; n++) {
+      const { token } = chooseToken(logits, { maxNewTokens: 1, topP: 0.5 }, rng);
+      assert.ok(nucleus.has(token), `token ${token} is outside the nucleus`);
+      if (token % 150 !== 0) highestLow = Math.max(highestLow, token);
+    }
+    assert.ok(highestLow > lastLow * 0.9, `draws reach the end of the nucleus (${highestLow} of ${lastLow})`);
+    for (let n = 0; n < 50; n++) assert.ok(chooseToken(new Float32Array(vocab), { maxNewTokens: 1, topK: 5 }, rng).token < 5);
+  });
+
   it('log-probs of sampled tokens are those of the sampling temperature', async () => {
     const out = await generate(policy, [prompts[0]], { maxNewTokens: 4, temperature: 0.8, seed: 1, stopTokenIds: [] });
     const logits = sequenceLogits(policy, [[...prompts[0], ...out.tokens[0]]])[0];
