@@ -1,6 +1,8 @@
 /**
- * Data-parallel gradients on a second core. wasm threads do not work in Node, so a worker_thread runs its own wasm
- * instance with a replica of the weights and computes the gradient of half of each microbatch.
+ * Data-parallel gradients on a second core (`optimization.data_parallel`): a worker_thread runs its own
+ * single-threaded wasm instance with a replica of the weights and computes the gradient of half of each microbatch.
+ * The alternative, and the default, is one instance whose matrix products run on a thread pool (wasmThreads.ts);
+ * this one parallelises every kernel of the step, not only the products, but not sampling.
  *
  * The loss is a closure of the caller and cannot cross threads, but it only depends on the per-token log-probs
  * and entropies. So, per microbatch:
