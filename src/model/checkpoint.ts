@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { configToJson, parseConfig } from './config';
+import { configToJson, ModelConfig, parseConfig } from './config';
 import { initWeights, Policy, weightsFromTensors, weightsToTensors } from './policy';
 import { isPresetName, preset, PRESET_NAMES } from './presets';
 import { readCheckpointTensors, writeSafetensors } from './safetensors';
@@ -21,6 +21,17 @@ export function loadPolicy(source: string, options: LoadOptions = {}): Policy {
     const { config, tokenizer } = preset(source);
     return new Policy(config, tokenizer, initWeights(config, options.seed ?? 0), true);
   }
+  const config = readModelConfig(source);
+  const tokenizer = loadTokenizer(source);
+  const single = path.join(source, 'model.safetensors');
+  const weightsFile = fs.existsSync(single) ? single : path.join(source, 'model.safetensors.index.json');
+  const weights = weightsFromTensors(config, readCheckpointTensors(source), weightsFile);
+  return new Policy(config, tokenizer, weights, true);
+}
+
+/** The architecture of a preset or of a checkpoint folder (its config.json), without loading any weights. */
+export function readModelConfig(source: string): ModelConfig {
+  if (isPresetName(source)) return preset(source).config;
   if (!fs.existsSync(source) || !fs.statSync(source).isDirectory()) {
     throw new Error(`'${source}' is neither a preset (${PRESET_NAMES.join(', ')}) nor a checkpoint folder`);
   }
@@ -32,12 +43,7 @@ export function loadPolicy(source: string, options: LoadOptions = {}): Policy {
   } catch (err) {
     throw new Error(`${configFile}: not valid JSON (${(err as Error).message})`);
   }
-  const config = parseConfig(raw, configFile);
-  const tokenizer = loadTokenizer(source);
-  const single = path.join(source, 'model.safetensors');
-  const weightsFile = fs.existsSync(single) ? single : path.join(source, 'model.safetensors.index.json');
-  const weights = weightsFromTensors(config, readCheckpointTensors(source), weightsFile);
-  return new Policy(config, tokenizer, weights, true);
+  return parseConfig(raw, configFile);
 }
 
 /** Writes config.json, model.safetensors (float32, HF names) and the tokenizer files. */

@@ -21,7 +21,7 @@
  * included (it cannot read synchronously under Node).
  * Warm start: `await sftStep(trainer, { promptIds, responseIds: answerIds })` (cross-entropy on the answer tokens).
  */
-export { loadPolicy, savePolicy } from './checkpoint';
+export { loadPolicy, readModelConfig, savePolicy } from './checkpoint';
 export type { LoadOptions } from './checkpoint';
 export { Policy } from './policy';
 export { generate } from './sampling';

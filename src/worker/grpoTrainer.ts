@@ -19,10 +19,12 @@ import {
   GrpoTokenTensors,
   readGrpoTokenDetails,
 } from '../grpo';
-import { generate, loadPolicy, Policy, PolicyTrainer, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
+import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
+import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
@@ -99,6 +101,13 @@ export class GrpoTrainer implements TrainingJob {
     onRewardError: (failure: RewardFailure & { step: number }) => void,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
+    const { algorithm, optimization, sampling } = config;
+    checkModelFits(tf.getBackend(), {
+      source: config.model.name_or_path,
+      model: readModelConfig(config.model.name_or_path),
+      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0,
+      microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
+    }, webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
     const promptTask = createTask(config, task);
     const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());

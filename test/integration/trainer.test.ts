@@ -261,4 +261,22 @@ describe('GRPO trainer', function () {
     await assert.rejects(run({ configPath: writeConfig(tinyArithmetic({ model: { name_or_path: 'no-such-model' } })) }), /'no-such-model' is neither a preset/);
     await assert.rejects(run({ resumeDir: tmp }), /no config\.json|no checkpoint/);
   });
+
+  it('a model too large for the backend is refused before its weights load, and the run records why', async () => {
+    // Qwen2.5-0.5B-Instruct's config.json alone: the check must come before any weight is read.
+    const model = path.join(tmp, 'Qwen2.5-0.5B-Instruct');
+    fs.mkdirSync(model);
+    fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({
+      architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24,
+      num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864, max_position_embeddings: 32768,
+      rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, eos_token_id: 151645,
+    }));
+    const started = Date.now();
+    await assert.rejects(run({ configPath: writeConfig(tinyArithmetic({ model: { name_or_path: model } })) }),
+      /model\.name_or_path: .*Qwen2\.5-0\.5B-Instruct has 494\.0 M parameters; training it needs about 9\.2 GiB .* the wasm backend holds/);
+    assert.ok(Date.now() - started < 10000, 'refused up front, not after loading');
+    const [runDir] = fs.readdirSync(tmp).filter((d) => d !== 'Qwen2.5-0.5B-Instruct').map((d) => path.join(tmp, d));
+    const events = read<RunEvent>(path.join(runDir, 'events.jsonl'));
+    assert.ok(events.some((e) => e.type === 'error' && /the wasm backend holds/.test(e.message)), JSON.stringify(events));
+  });
 });

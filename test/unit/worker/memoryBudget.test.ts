@@ -1,0 +1,55 @@
+import { strict as assert } from 'assert';
+import { ModelConfig, parameterCount } from '../../../src/model/config';
+import { preset } from '../../../src/model/presets';
+import { checkModelFits, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../../../src/worker/memoryBudget';
+
+/** Qwen2.5-0.5B-Instruct's config.json, as parsed. */
+const QWEN_0_5B: ModelConfig = {
+  family: 'llama', modelType: 'qwen2', vocabSize: 151936, dModel: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, headDim: 64,
+  dFF: 4864, maxPositions: 32768, normEps: 1e-6, ropeTheta: 1e6, tieEmbeddings: true, qkvBias: true, eosTokenIds: [151645], bosTokenId: null,
+};
+
+/** GPT-2 small (124 M). */
+const GPT2_124M: ModelConfig = {
+  family: 'gpt2', modelType: 'gpt2', vocabSize: 50257, dModel: 768, nLayers: 12, nHeads: 12, nKvHeads: 12, headDim: 64, dFF: 3072,
+  maxPositions: 1024, normEps: 1e-5, ropeTheta: 0, tieEmbeddings: true, qkvBias: true, eosTokenIds: [50256], bosTokenId: null,
+};
+
+function shape(model: ModelConfig, overrides: Partial<RunShape> = {}): RunShape {
+  return { source: '/models/x', model, withReference: false, microBatchTokens: 4 * 256, ...overrides };
+}
+
+describe('will the model fit the backend', () => {
+  it('counts 20 bytes per parameter for training, 4 more with a reference model', () => {
+    const n = parameterCount(QWEN_0_5B);
+    assert.ok(n > 490e6 && n < 500e6, `Qwen2.5-0.5B has ${n} parameters`);
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B)), 20 * n);
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withReference: true })), 24 * n);
+  });
+
+  it('refuses Qwen2.5-0.5B and the 124 M GPT-2 on wasm, naming the field, the size and the fix', () => {
+    assert.throws(() => checkModelFits('wasm', shape(QWEN_0_5B), null), (err: Error) => {
+      assert.match(err.message, /^model\.name_or_path: \/models\/x has 494\.0 M parameters; training it needs about 9\.2 GiB/);
+      assert.match(err.message, /more than the 2\.0 GiB the wasm backend holds/);
+      assert.match(err.message, /"backend": "webgpu" or "tensorflow"/);
+      return true;
+    });
+    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true })), /and the reference model/);
+    assert.ok(trainingBytes(shape(GPT2_124M)) > WASM_TENSOR_BYTES);
+  });
+
+  it('lets the presets train on wasm, and anything on the backends without a limit here', () => {
+    for (const name of ['tiny', 'small', 'base'] as const) checkModelFits('wasm', shape(preset(name).config, { withReference: true }), null);
+    checkModelFits('cpu', shape(QWEN_0_5B), null);
+    checkModelFits('tensorflow', shape(QWEN_0_5B), null);
+    checkModelFits('webgpu', shape(QWEN_0_5B), null);
+  });
+
+  it('on webgpu, refuses an embedding table or a micro-batch of logits larger than the adapter binds', () => {
+    const llvmpipe = 128 * 2 ** 20;
+    assert.throws(() => checkModelFits('webgpu', shape(GPT2_124M), llvmpipe), /model\.name_or_path: \/models\/x's embedding table \(50257 × 768, 0\.14 GiB\) is larger than the 0\.13 GiB/);
+    const h100 = 4 * 2 ** 30;
+    checkModelFits('webgpu', shape(QWEN_0_5B), h100);
+    assert.throws(() => checkModelFits('webgpu', shape(QWEN_0_5B, { microBatchTokens: 16 * 1024 }), h100), /optimization\.micro_batch_size: a micro-batch's logits \(16384 tokens × 151936, 9\.3 GiB\)/);
+  });
+});
