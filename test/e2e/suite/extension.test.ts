@@ -83,14 +83,20 @@ export function registerExtensionTests(): void {
       let runId: string | undefined;
       const metrics: MetricsRecord[] = [];
       const listener = api.runs.onMessage((e) => e.runId === runId && e.message.type === 'metrics' && metrics.push(e.message.record));
+      const started = waitFor(api, () => runId, (m) => (m.type === 'started' ? m : undefined), 'the started message');
       const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the run to finish');
 
       const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', path.join(extensionPath, 'examples', 'bandit.json'));
       assert.ok(run, 'no run started');
       runId = run.runId;
+      const begin = await started;
       const end = await finished;
       listener.dispose();
 
+      // The installed package carries the threaded wasm build's script: the worker runs one thread per CPU.
+      const threads = Math.min(8, os.cpus().length);
+      assert.strictEqual(begin.backend, 'wasm');
+      assert.strictEqual(begin.device, `CPU (WebAssembly SIMD, ${threads} thread${threads === 1 ? '' : 's'})`);
       assert.strictEqual(end.outcome, 'completed');
       assert.ok(metrics.length >= 5, `only ${metrics.length} metrics messages`);
       assert.ok(run.runDir.startsWith(api.runsDirectory()), run.runDir);

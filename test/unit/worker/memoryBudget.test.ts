@@ -34,7 +34,7 @@ describe('will the model fit the backend', () => {
       assert.match(err.message, /"backend": "webgpu" or "tensorflow"/);
       return true;
     });
-    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true })), /and the reference model/);
+    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true }), null), /and the reference model/);
     assert.ok(trainingBytes(shape(GPT2_124M)) > WASM_TENSOR_BYTES);
   });
 
