@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { onHostBackend } from './fused';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
@@ -232,6 +233,8 @@ export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): 
  * default: Dawn then rejects the pipeline and the result is garbage, without an exception.
  */
 function sumInOrder(xs: tf.Tensor[]): tf.Tensor {
+  // On the host backends the same sum is one kernel instead of one per tensor (~0.2 ms each on the wasm pool).
+  if (onHostBackend()) return tf.addN(xs);
   return xs.reduce((total, x) => tf.add(total, x));
 }
 
