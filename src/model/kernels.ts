@@ -97,8 +97,9 @@ function readInPlace(t: tf.Tensor): Float32Array {
 /** wasm's GatherV2 costs ~13 ms for 2 k rows of 128; copying the rows on the host costs well under 1 ms. */
 function gatherRowsOnHost(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const width = table.shape[1]!;
-  const values = readInPlace(table);
+  // The ids first: a view into the heap is only valid until something else allocates there.
   const indices = ids.dataSync();
+  const values = readInPlace(table);
   const rows = new Float32Array(indices.length * width);
   for (let n = 0; n < indices.length; n++) rows.set(values.subarray(indices[n] * width, (indices[n] + 1) * width), n * width);
   return tf.tensor(rows, [...ids.shape, width]);

@@ -132,6 +132,7 @@ export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: str
   let entry = derivedWeights.get(weight);
   if (entry?.dataId !== weight.dataId) {
     if (entry) releaseDerived(weight);
+    releaseDisposedWeights();
     entry = { dataId: weight.dataId, byKey: new Map() };
     derivedWeights.set(weight, entry);
   }
@@ -149,6 +150,11 @@ export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: str
  */
 export function tiedHead(table: tf.Variable): tf.Tensor2D {
   return derivedWeight(table, 'transpose', (t) => tf.transpose(t) as tf.Tensor2D);
+}
+
+/** Weights freed without releaseDerived (e.g. by tf.disposeVariables at the end of a run) free their entries here. */
+function releaseDisposedWeights(): void {
+  for (const weight of [...derivedWeights.keys()]) if (weight.isDisposed) releaseDerived(weight);
 }
 
 /** Frees what was derived from a weight that is being disposed. */

@@ -195,12 +195,16 @@ function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float6
   const out = new Float64Array(probs.length);
   if (likely) {
     let mass = 0;
-    for (let r = 0; r < limit && r < likely.length; r++) {
+    let r = 0;
+    while (r < limit && r < likely.length) {
       out[likely[r]] = probs[likely[r]];
       mass += probs[likely[r]];
-      if (mass >= topP) break;
+      r++;
+      if (mass >= topP) return out;
     }
-    return out;
+    // Summed in this order the candidates can fall an ulp short of the mass that chose them: walk everything.
+    if (r === limit) return out;
+    out.fill(0);
   }
   // Flat distributions (an untrained model over a 150 k vocabulary) and long tails: find the cut on a numerically
   // sorted copy,

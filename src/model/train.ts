@@ -59,8 +59,9 @@ export class PolicyTrainer {
     if (!policy.trainable) throw new Error('cannot train a frozen policy (a reference copy); train the original');
     this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, ...options };
     for (const [name, w] of policy.weights) {
-      this.firstMoment.set(name, tf.variable(tf.zerosLike(w), false));
-      this.secondMoment.set(name, tf.variable(tf.zerosLike(w), false));
+      // In a tidy: tf.variable copies its initial value, which would otherwise stay allocated for good.
+      this.firstMoment.set(name, tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
+      this.secondMoment.set(name, tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
     }
   }
 

@@ -18,7 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from '../protocol';
 import { BackendUnavailable, firstLine } from './backendError';
 import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
-import { disableWasmThreads, initThreadedWasm, runningWasmThreads, THREADED_MAIN_SCRIPT, threadedMainScript, wasmThreadCount } from './wasmThreads';
+import { disableWasmThreads, initThreadedWasm, runningWasmThreads, THREADED_MAIN_SCRIPT, THREADED_WASM, threadedMainScript, ThreadedStartAbandoned, wasmThreadCount } from './wasmThreads';
 
 export { BackendUnavailable, firstLine };
 
@@ -169,34 +169,47 @@ export function webgpuMaxBindingBytes(): number | null {
 
 /** Why the wasm backend runs on one thread although more were asked for, for the device string. */
 let singleThreadReason = '';
+/** A threaded start that hung leaves tfjs's wasm initialisation pending for good: wasm is then out for this process. */
+let wasmUnusable = '';
+/** tfjs refuses a second setWasmPaths after a failed start; the directory never changes within a process anyway. */
+let wasmPathsSet = false;
+
+const WASM_FIX = 'reinstall the extension (its .wasm files are missing), or set GRPO_WASM_THREADS=1 to skip the thread pool';
 
 /**
  * wasm with `threads` XNNPACK threads (see wasmThreads.ts); one thread when the threaded module fails to start.
  * The count is fixed when the backend first starts in a process: later calls report what is running.
  */
 async function tryWasm(threads: number): Promise<string> {
+  if (wasmUnusable) throw new BackendUnavailable(wasmUnusable, WASM_FIX);
+  if (!wasmPathsSet) {
+    setWasmPaths(wasmDirectory());
+    wasmPathsSet = true;
+  }
   if (!wasmStarted() && threads > 1) {
-    const directory = wasmDirectory();
-    setWasmPaths(directory);
-    const mainScript = threadedMainScript(directory);
+    const missing = missingThreadedFiles(wasmDirectory());
     try {
-      if (!mainScript) throw new Error(`${THREADED_MAIN_SCRIPT} not found`);
-      await initThreadedWasm(threads, mainScript);
+      if (missing) throw new Error(`${missing} not found`);
+      await initThreadedWasm(threads, threadedMainScript(wasmDirectory())!);
     } catch (err) {
+      if (err instanceof ThreadedStartAbandoned) {
+        wasmUnusable = `the wasm thread pool did not start (${firstLine(err)})`;
+        throw new BackendUnavailable(wasmUnusable, WASM_FIX);
+      }
       singleThreadReason = `threads unavailable: ${firstLine(err)}`;
-      disableWasmThreads();
     }
   }
-  if (!wasmStarted()) {
-    setWasmPaths(wasmDirectory());
-    disableWasmThreads();
-  }
-  if (!(await tf.setBackend('wasm'))) {
-    throw new BackendUnavailable('the wasm backend did not initialise', 'reinstall the extension (its .wasm files are missing)');
-  }
+  if (!wasmStarted()) disableWasmThreads();
+  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('the wasm backend did not initialise', WASM_FIX);
   const running = runningWasmThreads();
   const why = running === 1 && singleThreadReason ? `; ${singleThreadReason}` : '';
   return `CPU (WebAssembly SIMD, ${running} thread${running === 1 ? '' : 's'}${why})`;
+}
+
+/** The threaded build's files that are not there (its .wasm next to the others, and Emscripten's main script). */
+function missingThreadedFiles(directory: string): string | null {
+  if (!fs.existsSync(path.join(directory, THREADED_WASM))) return THREADED_WASM;
+  return threadedMainScript(directory) ? null : THREADED_MAIN_SCRIPT;
 }
 
 /** Whether the wasm backend has been initialised in this process (tf.findBackend would start initialising it). */
@@ -224,7 +237,7 @@ export async function activateBackend(name: ConcreteBackend, options: ProbeOptio
     }
   } catch (err) {
     if (err instanceof BackendUnavailable) throw err;
-    throw new BackendUnavailable(firstLine(err), name === 'webgpu' ? WEBGPU_FIX : TENSORFLOW_FIX);
+    throw new BackendUnavailable(firstLine(err), name === 'webgpu' ? WEBGPU_FIX : name === 'wasm' ? WASM_FIX : TENSORFLOW_FIX);
   }
 }
 

@@ -106,6 +106,7 @@ export class GrpoTrainer implements TrainingJob {
       source: config.model.name_or_path,
       model: readModelConfig(config.model.name_or_path),
       withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0,
+      withWarmStart: config.sft.steps > 0,
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
     }, webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });

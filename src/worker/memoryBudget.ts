@@ -10,8 +10,12 @@ import { ModelConfig, parameterCount } from '../model/config';
  * gradients, and Adam's two moments.
  */
 export const TRAINING_BYTES_PER_PARAMETER = 20;
+/** The SFT warm start's optimizer (two more moments) exists next to the GRPO optimizer while it runs. */
+export const WARM_START_BYTES_PER_PARAMETER = 8;
 /** The frozen reference model (β > 0 or reference syncing) is one more float32 copy of the weights. */
 export const REFERENCE_BYTES_PER_PARAMETER = 4;
+/** Float32 copies of a micro-batch's logits alive at once in a training step (logits, log-softmax, their gradients). */
+const LOGITS_COPIES = 4;
 /**
  * What tfjs-backend-wasm can hold. Its heap may grow to 4 GiB, but the 124 M GPT-2 (about 2.5 GB of weights,
  * gradients and Adam state) aborts in its first backward pass; 2 GiB is the size that trains.
@@ -23,6 +27,8 @@ export interface RunShape {
   source: string;
   model: ModelConfig;
   withReference: boolean;
+  /** sft.steps > 0: the warm start's optimizer coexists with the GRPO one. */
+  withWarmStart: boolean;
   /** Rows × completion tokens of one micro-batch: its logits are the largest activation. */
   microBatchTokens: number;
 }
@@ -31,10 +37,17 @@ function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 2 : 1)} GiB`;
 }
 
-/** Estimated bytes of the weights, gradients, optimizer state and reference copy. */
+/**
+ * Estimated peak bytes: weights, gradients and optimizer state per parameter, the cached transpose of a tied head
+ * (one per model), and a micro-batch's logits in the training step.
+ */
 export function trainingBytes(shape: RunShape): number {
-  const perParameter = TRAINING_BYTES_PER_PARAMETER + (shape.withReference ? REFERENCE_BYTES_PER_PARAMETER : 0);
-  return parameterCount(shape.model) * perParameter;
+  const { model } = shape;
+  const perParameter = TRAINING_BYTES_PER_PARAMETER + (shape.withWarmStart ? WARM_START_BYTES_PER_PARAMETER : 0) +
+    (shape.withReference ? REFERENCE_BYTES_PER_PARAMETER : 0);
+  const tiedHeads = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 * (shape.withReference ? 2 : 1) : 0;
+  const logits = LOGITS_COPIES * shape.microBatchTokens * model.vocabSize * 4;
+  return parameterCount(model) * perParameter + tiedHeads + logits;
 }
 
 /**
@@ -48,10 +61,11 @@ export function checkModelFits(backend: string, shape: RunShape, maxBindingBytes
     const bytes = trainingBytes(shape);
     if (bytes > WASM_TENSOR_BYTES) {
       throw new Error(
-        `model.name_or_path: ${shape.source} has ${millions}; training it needs about ${gib(bytes)} (weights, gradients and ` +
-          `Adam's moments${shape.withReference ? ', and the reference model' : ''} in float32), more than the ${gib(WASM_TENSOR_BYTES)} ` +
-          'the wasm backend holds. Run it on a GPU backend ("backend": "webgpu" or "tensorflow"; "GRPO: Check GPU Setup" says what ' +
-          'loads here) or pick a smaller model.',
+        `model.name_or_path: ${shape.source} has ${millions}; training it needs about ${gib(bytes)} (weights, gradients, ` +
+          `Adam's moments${shape.withWarmStart ? ' (twice during the SFT warm start)' : ''}${shape.withReference ? ', the reference model' : ''} ` +
+          `and a micro-batch's logits, in float32), more than the ${gib(WASM_TENSOR_BYTES)} the wasm backend holds. Run it on a GPU ` +
+          'backend ("backend": "webgpu" or "tensorflow"; "GRPO: Check GPU Setup" says what loads here), or pick a smaller model ' +
+          'or a smaller optimization.micro_batch_size.',
       );
     }
   }

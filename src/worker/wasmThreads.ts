@@ -9,18 +9,24 @@
  *     the same Emscripten output the bundle embeds) instead of the Blob;
  *   - reports twice the CPU count to the module: tfjs assumes two hyper-threads per core and caps the pool at
  *     half of `os.cpus()`, which is 1 thread on a 2-core machine.
- * The patches are undone when the initialisation ends. Pool workers are unref'd so a finished process can exit.
+ * The patches are undone when the initialisation ends, except the global `Worker` Emscripten sets for itself (it
+ * starts more pool workers with it should more threads be needed). Pool workers are unref'd so that a finished
+ * process can exit; if the threaded module fails to start (or does not start within a minute), its workers are
+ * terminated and their errors do not escape, so the caller can fall back to one thread.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 
-/** Emscripten's main script for the threaded build, as its workers need it. */
+/** Emscripten's main script for the threaded build, as its workers need it, and the build's binary. */
 export const THREADED_MAIN_SCRIPT = 'tfjs-backend-wasm-threaded-simd.js';
+export const THREADED_WASM = 'tfjs-backend-wasm-threaded-simd.wasm';
 
 /** XNNPACK's pool in tfjs is pre-created with 8 workers; more threads than that are not used. */
 const MAX_THREADS = 8;
+/** A threaded start that has not finished by then is given up (its workers never loaded). */
+const START_TIMEOUT_MS = 60000;
 
 /** The Node modules patched during initialisation, loaded with require so the patches reach tfjs's own require. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -36,10 +42,10 @@ interface ThreadedWasmBackend {
   wasm: { tfjs: { getThreadsCount(): number }; PThread?: { runningWorkers: PthreadWorker[] } };
 }
 
-/** Threads to use: GRPO_WASM_THREADS when set (1 = single-threaded), else one per CPU, at most 8. */
+/** Threads to use: GRPO_WASM_THREADS when set (1 = single-threaded), else one per CPU this process may use, at most 8. */
 export function wasmThreadCount(): number {
   const requested = Number(process.env.GRPO_WASM_THREADS);
-  const threads = Number.isInteger(requested) && requested > 0 ? requested : nodeOs.cpus().length;
+  const threads = Number.isInteger(requested) && requested > 0 ? requested : nodeOs.availableParallelism();
   return Math.max(1, Math.min(MAX_THREADS, threads));
 }
 
@@ -57,21 +63,39 @@ export function threadedMainScript(wasmDirectory: string): string | null {
 
 /**
  * Initialises the wasm backend with `threads` XNNPACK threads. Resolves to the thread count the backend reports;
- * rejects when the threaded module does not initialise (the caller then falls back to one thread).
+ * rejects when the threaded module does not start, after terminating its workers (with ThreadedStartAbandoned
+ * when the caller must not try wasm again in this process).
  */
 export async function initThreadedWasm(threads: number, mainScript: string): Promise<number> {
-  const restore = patchForThreadedInit(mainScript);
+  const workers: import('worker_threads').Worker[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let abandon: (err: Error) => void = () => undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    abandon = (err) => reject(new ThreadedStartAbandoned(err.message));
+    timer = setTimeout(() => abandon(new Error(`the thread pool did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+  });
+  const restore = patchForThreadedInit(mainScript, workers, (err) => abandon(new Error(`a pool worker failed: ${err.message}`)));
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     setThreadsCount(threads);
-    if (!(await tf.setBackend('wasm'))) throw new Error('the threaded wasm module did not initialise');
+    if (!(await Promise.race([tf.setBackend('wasm'), abandoned]))) throw new Error('the threaded wasm module did not initialise');
+  } catch (err) {
+    for (const worker of workers) void worker.terminate();
+    throw err;
   } finally {
+    clearTimeout(timer);
     restore();
   }
   const backend = tf.backend() as unknown as ThreadedWasmBackend;
   for (const worker of backend.wasm.PThread?.runningWorkers ?? []) worker.unref();
   return runningWasmThreads();
 }
+
+/**
+ * The threaded start was given up (a pool worker failed, or nothing happened for a minute): tfjs's wasm
+ * initialisation then stays pending for good, so wasm cannot be tried again in this process.
+ */
+export class ThreadedStartAbandoned extends Error {}
 
 /** XNNPACK threads of the active wasm backend. */
 export function runningWasmThreads(): number {
@@ -84,7 +108,7 @@ export function disableWasmThreads(): void {
   setThreadsCount(1);
 }
 
-function patchForThreadedInit(mainScript: string): () => void {
+function patchForThreadedInit(mainScript: string, workers: import('worker_threads').Worker[], onWorkerError: (err: Error) => void): () => void {
   const sources = new WeakMap<Blob, string>();
   const sourceByUrl = new Map<string, string>();
   const OriginalBlob = globalThis.Blob;
@@ -102,12 +126,25 @@ function patchForThreadedInit(mainScript: string): () => void {
     constructor(file: string | URL, options?: import('worker_threads').WorkerOptions) {
       const source = typeof file === 'string' ? sourceByUrl.get(file) : undefined;
       super(source ?? file, source === undefined ? options : { ...options, eval: true });
+      workers.push(this);
     }
     override postMessage(message: unknown, transfer?: readonly import('worker_threads').Transferable[]): void {
       // Emscripten's "load" message carries the main script to import; a file path works where a Blob does not.
       const load = message as { cmd?: string; urlOrBlob?: unknown } | null;
       const fixed = load?.cmd === 'load' && typeof load.urlOrBlob !== 'string' ? { ...load, urlOrBlob: mainScript } : message;
       super.postMessage(fixed, transfer);
+    }
+    // Emscripten rethrows a pool worker's error from its handler, which would end the process: record it instead.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the signature of EventEmitter.on, overridden here
+    override on(event: string | symbol, listener: (...args: any[]) => void): this {
+      if (event !== 'error') return super.on(event, listener);
+      return super.on(event, (err: Error) => {
+        try {
+          listener(err);
+        } catch {
+          onWorkerError(err);
+        }
+      });
     }
   }
 

@@ -16,30 +16,34 @@ const GPT2_124M: ModelConfig = {
 };
 
 function shape(model: ModelConfig, overrides: Partial<RunShape> = {}): RunShape {
-  return { source: '/models/x', model, withReference: false, microBatchTokens: 4 * 256, ...overrides };
+  return { source: '/models/x', model, withReference: false, withWarmStart: false, microBatchTokens: 4 * 256, ...overrides };
 }
 
 describe('will the model fit the backend', () => {
-  it('counts 20 bytes per parameter for training, 4 more with a reference model', () => {
+  it('counts 20 bytes per parameter, 8 more during a warm start, 4 more with a reference, the tied heads and the logits', () => {
     const n = parameterCount(QWEN_0_5B);
     assert.ok(n > 490e6 && n < 500e6, `Qwen2.5-0.5B has ${n} parameters`);
-    assert.strictEqual(trainingBytes(shape(QWEN_0_5B)), 20 * n);
-    assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withReference: true })), 24 * n);
+    const head = 151936 * 896 * 4;
+    const logits = 4 * 1024 * 151936 * 4;
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B)), 20 * n + head + logits);
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withWarmStart: true })), 28 * n + head + logits);
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withReference: true })), 24 * n + 2 * head + logits);
+    assert.strictEqual(trainingBytes(shape({ ...QWEN_0_5B, tieEmbeddings: false })), 20 * parameterCount({ ...QWEN_0_5B, tieEmbeddings: false }) + logits);
   });
 
   it('refuses Qwen2.5-0.5B and the 124 M GPT-2 on wasm, naming the field, the size and the fix', () => {
     assert.throws(() => checkModelFits('wasm', shape(QWEN_0_5B), null), (err: Error) => {
-      assert.match(err.message, /^model\.name_or_path: \/models\/x has 494\.0 M parameters; training it needs about 9\.2 GiB/);
+      assert.match(err.message, /^model\.name_or_path: \/models\/x has 494\.0 M parameters; training it needs about 12\.0 GiB/);
       assert.match(err.message, /more than the 2\.0 GiB the wasm backend holds/);
       assert.match(err.message, /"backend": "webgpu" or "tensorflow"/);
       return true;
     });
-    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true }), null), /and the reference model/);
+    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true, withWarmStart: true }), null), /\(twice during the SFT warm start\), the reference model/);
     assert.ok(trainingBytes(shape(GPT2_124M)) > WASM_TENSOR_BYTES);
   });
 
   it('lets the presets train on wasm, and anything on the backends without a limit here', () => {
-    for (const name of ['tiny', 'small', 'base'] as const) checkModelFits('wasm', shape(preset(name).config, { withReference: true }), null);
+    for (const name of ['tiny', 'small', 'base'] as const) checkModelFits('wasm', shape(preset(name).config, { withReference: true, withWarmStart: true }), null);
     checkModelFits('cpu', shape(QWEN_0_5B), null);
     checkModelFits('tensorflow', shape(QWEN_0_5B), null);
     checkModelFits('webgpu', shape(QWEN_0_5B), null);
