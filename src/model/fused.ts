@@ -3,34 +3,21 @@
  *
  * Built from tfjs ops, a LayerNorm is ~8 kernels forward and ~20 backward, several of them broadcasts that wasm
  * runs without SIMD. Here each is one pass over the rows in JavaScript, forward and backward (the backward
- * recomputes the row statistics instead of saving them). Other backends keep the tfjs-op versions in layers.ts, which these match to float
- * rounding (tested against finite differences and the op versions).
+ * recomputes the row statistics instead of saving them), reading the inputs in place. Other backends keep the
+ * tfjs-op versions in layers.ts, which these match to float rounding (tested against finite differences and the op
+ * versions).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tapeIsRecording } from './model';
-
-/** Backends whose memory the host reads directly, where a JavaScript pass beats a chain of small kernels. */
-const HOST_BACKENDS = new Set(['wasm', 'cpu']);
-
-export function onHostBackend(): boolean {
-  return HOST_BACKENDS.has(tf.getBackend());
-}
-
-function values(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
-}
-
-function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(dy) ? dy[0] : dy;
-}
+import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** LayerNorm over the last axis of x [N, d]: (x − mean) / sqrt(var + eps) · weight + bias (biased variance). */
 export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
-    const xs = values(xt);
-    const w = values(wt);
-    const b = values(bt);
+    const xs = readInPlace(xt);
+    const w = readInPlace(wt);
+    const b = readInPlace(bt);
     const out = new Float32Array(N * d);
     for (let n = 0; n < N; n++) {
       const o = n * d;
@@ -46,7 +33,7 @@ export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tenso
     save([xt, wt]);
     return {
       value: forward(xt, wt, bt),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => layerNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => layerNormGrad(readInPlace(upstream(dy)), readInPlace(saved[0]), readInPlace(saved[1]), N, d, eps),
     };
   });
   return op(x, weight, bias) as tf.Tensor2D;
@@ -97,8 +84,8 @@ function layerNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: n
 export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor) => {
-    const xs = values(xt);
-    const w = values(wt);
+    const xs = readInPlace(xt);
+    const w = readInPlace(wt);
     const out = new Float32Array(N * d);
     for (let n = 0; n < N; n++) {
       const o = n * d;
@@ -113,7 +100,7 @@ export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf
     save([xt, wt]);
     return {
       value: forward(xt, wt),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => rmsNormGrad(values(single(dy)), values(saved[0]), values(saved[1]), N, d, eps),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => rmsNormGrad(readInPlace(upstream(dy)), readInPlace(saved[0]), readInPlace(saved[1]), N, d, eps),
     };
   });
   return op(x, weight) as tf.Tensor2D;
@@ -157,9 +144,9 @@ export function pickTargets(logp: tf.Tensor2D, targets: Int32Array): tf.Tensor1D
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: gather(args[0] as tf.Tensor),
     gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-      const upstream = values(single(dy));
+      const picked = readInPlace(upstream(dy));
       const grad = new Float32Array(N * V);
-      for (let n = 0; n < N; n++) grad[flatIndex[n]] = upstream[n];
+      for (let n = 0; n < N; n++) grad[flatIndex[n]] = picked[n];
       return tf.tensor2d(grad, [N, V]);
     },
   }));

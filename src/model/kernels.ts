@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../worker/backend';
+import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
 function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -35,7 +36,7 @@ function registerModelKernels(): void {
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved;
       const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
-      const g = Array.isArray(dy) ? dy[0] : dy;
+      const g = upstream(dy);
       // Same four cases as tfjs-core's gradient, with every flag replaced by an explicit transpose.
       if (!transposeA && !transposeB) return { a: () => product(g, b, false, true), b: () => product(a, g, true, false) };
       if (!transposeA && transposeB) return { a: () => product(g, b, false, false), b: () => product(g, a, true, false) };
@@ -76,24 +77,6 @@ function registerSharedIdentityWasm(): void {
 }
 registerSharedIdentityWasm();
 
-/** Backends whose memory the host reads directly, where scatter-adding on the host is cheap (wasm lacks the op). */
-const HOST_SCATTER_BACKENDS = new Set(['wasm', 'cpu']);
-
-/** What wasm offers to read a tensor in place: a view of its bytes in the module's heap. */
-interface HeapViewBackend {
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
-
-/**
- * A float32 tensor's values without copying them where the backend allows it: on wasm a view of the heap (only
- * valid until the next kernel runs; dataSync would copy the whole tensor, 600 MB for a 150 k × 1 k embedding
- * table at every forward).
- */
-function readInPlace(t: tf.Tensor): Float32Array {
-  if (tf.getBackend() === 'wasm') return (tf.backend() as unknown as HeapViewBackend).typedArrayFromHeap(t);
-  return t.dataSync() as Float32Array;
-}
-
 /** wasm's GatherV2 costs ~13 ms for 2 k rows of 128; copying the rows on the host costs well under 1 ms. */
 function gatherRowsOnHost(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const width = table.shape[1]!;
@@ -115,15 +98,15 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
     const [t, i, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([i]);
     return {
-      value: HOST_SCATTER_BACKENDS.has(tf.getBackend()) ? gatherRowsOnHost(t, i) : tf.gather(t, i),
+      value: onHostBackend() ? gatherRowsOnHost(t, i) : tf.gather(t, i),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const g = Array.isArray(dy) ? dy[0] : dy;
+        const g = upstream(dy);
         // GPU backends have UnsortedSegmentSum, and webgpu cannot read tensors synchronously under Node.
-        if (!HOST_SCATTER_BACKENDS.has(tf.getBackend())) {
+        if (!onHostBackend()) {
           return [tf.unsortedSegmentSum(tf.reshape(g, [-1, width]), tf.reshape(saved[0], [-1]), vocab), tf.zerosLike(saved[0])];
         }
-        const rows = g.dataSync() as Float32Array;
         const indices = saved[0].dataSync();
+        const rows = readInPlace(g);
         const grad = new Float32Array(vocab * width);
         for (let n = 0; n < indices.length; n++) {
           const dst = indices[n] * width;
@@ -194,7 +177,7 @@ function registerSlicedBatchMatMul(): void {
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, saved) => {
       const [a, b] = saved;
-      const g = Array.isArray(dy) ? dy[0] : dy;
+      const g = upstream(dy);
       return { a: () => batchMatMul(g, transposeLast2(b)), b: () => batchMatMul(transposeLast2(a), g) };
     },
   });

@@ -4,9 +4,10 @@
  * transposes are slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedLayerNorm, fusedRmsNorm, onHostBackend } from './fused';
+import { fusedLayerNorm, fusedRmsNorm } from './fused';
 import { batchMatMul } from './kernels';
 import { derivedWeight, tapeIsRecording } from './model';
+import { onHostBackend, upstream } from './tensorIo';
 
 /**
  * x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout.
@@ -40,7 +41,7 @@ function addBias(y: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
     return {
       value: tf.add(yt, bt),
       gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-        const g = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D;
+        const g = upstream(dy) as tf.Tensor2D;
         return [g, tf.reshape(tf.matMul(tf.ones([1, rows]), g), bt.shape)];
       },
     };
@@ -89,7 +90,7 @@ export function geluNew(x: tf.Tensor): tf.Tensor2D {
       gradFunc: (dy: tf.Tensor | tf.Tensor[], [xs, sig]: tf.Tensor[]) => {
         const slope = tf.add(tf.mul(tf.mul(xs, xs), 3 * a * c), c);
         const local = tf.add(sig, tf.mul(tf.mul(tf.mul(xs, sig), tf.sub(1, sig)), slope));
-        return [tf.mul(Array.isArray(dy) ? dy[0] : dy, local)];
+        return [tf.mul(upstream(dy), local)];
       },
     };
   });

@@ -9,6 +9,7 @@ import { padLayout } from './logprobs';
 import { attentionBias, disposeCache, emptyCache, ForwardInput, KVCache } from './model';
 import { Policy } from './policy';
 import { Random } from './random';
+import { readAndDispose } from './tensorIo';
 
 export type FinishReason = 'stop' | 'length';
 
@@ -131,14 +132,6 @@ function decodeStep(policy: Policy, tokens: number[], positions: number[], keyVa
   }));
 }
 
-async function readAndDispose(logits: tf.Tensor): Promise<Float32Array> {
-  try {
-    return (await logits.data()) as Float32Array;
-  } finally {
-    logits.dispose();
-  }
-}
-
 function positionsOf(keyValid: boolean[][]): Int32Array {
   const T = keyValid[0].length;
   const out = new Int32Array(keyValid.length * T);
@@ -207,8 +200,8 @@ function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float6
     out.fill(0);
   }
   // Flat distributions (an untrained model over a 150 k vocabulary) and long tails: find the cut on a numerically
-  // sorted copy,
-  // then keep every token above the cut and, at the cut, the lowest indices: the same set as walking the order.
+  // sorted copy, then keep every token above the cut and, at the cut, the lowest indices: the set walking the order
+  // would keep.
   const sorted = Float64Array.from(probs).sort();
   let kept = 0;
   let mass = 0;

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { onHostBackend } from './fused';
+import { onHostBackend, readAndDispose } from './tensorIo';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
@@ -241,11 +241,7 @@ function sumInOrder(xs: tf.Tensor[]): tf.Tensor {
 
 /** The value of a scalar tensor, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
 async function readScalar(scalar: tf.Tensor): Promise<number> {
-  try {
-    return (await scalar.data())[0];
-  } finally {
-    scalar.dispose();
-  }
+  return (await readAndDispose(scalar))[0];
 }
 
 /**

@@ -21,6 +21,7 @@ import {
 } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
+import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
@@ -532,23 +533,5 @@ export class GrpoTrainer implements TrainingJob {
       groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members });
     }
     return groups;
-  }
-}
-
-/** A tensor's values, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
-async function readAndDispose(tensor: tf.Tensor): Promise<Float32Array> {
-  try {
-    return (await tensor.data()) as Float32Array;
-  } finally {
-    tensor.dispose();
-  }
-}
-
-/** A matrix's rows, read asynchronously; disposes it. */
-async function arrayAndDispose(tensor: tf.Tensor2D): Promise<number[][]> {
-  try {
-    return await tensor.array();
-  } finally {
-    tensor.dispose();
   }
 }
