@@ -62,11 +62,11 @@ export function threadedMainScript(wasmDirectory: string): string | null {
 }
 
 /**
- * Initialises the wasm backend with `threads` XNNPACK threads. Resolves to the thread count the backend reports;
- * rejects when the threaded module does not start, after terminating its workers (with ThreadedStartAbandoned
- * when the caller must not try wasm again in this process).
+ * Initialises the wasm backend with `threads` XNNPACK threads (runningWasmThreads then says how many run). Rejects
+ * when the threaded module does not start, after terminating its workers; with ThreadedStartAbandoned when the
+ * caller must not try wasm again in this process.
  */
-export async function initThreadedWasm(threads: number, mainScript: string): Promise<number> {
+export async function initThreadedWasm(threads: number, mainScript: string): Promise<void> {
   const workers: import('worker_threads').Worker[] = [];
   let timer: NodeJS.Timeout | undefined;
   let abandon: (err: Error) => void = () => undefined;
@@ -88,7 +88,6 @@ export async function initThreadedWasm(threads: number, mainScript: string): Pro
   }
   const backend = tf.backend() as unknown as ThreadedWasmBackend;
   for (const worker of backend.wasm.PThread?.runningWorkers ?? []) worker.unref();
-  return runningWasmThreads();
 }
 
 /**
