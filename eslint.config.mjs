@@ -21,6 +21,15 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'Only src/host may import vscode.' }] }] },
   },
   {
+    // The UI component library is deprecated upstream: webview/toolkit.ts is the one module to change when it goes.
+    files: ['webview/**'],
+    ignores: ['webview/toolkit.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@vscode/webview-ui-toolkit', '@vscode/webview-ui-toolkit/*'], message: 'Only webview/toolkit.ts may use the UI component library.' }] }],
+      'no-restricted-syntax': ['error', { selector: "Literal[value=/^vscode-/]", message: 'Only webview/toolkit.ts may create the UI component library\'s elements.' }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -8,7 +8,7 @@ import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { MetricsRecord, parseJsonl, WorkerMessage } from '../src/protocol';
+import { finiteValue, MetricsRecord, parseJsonl, WorkerMessage } from '../src/protocol';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const file = path.join(runDir, 'metrics.jsonl');
   const records = parseJsonl<MetricsRecord>(fs.readFileSync(file, 'utf8'), file).records;
   const steady = records.slice(Math.min(5, records.length - 1)); // skip warm-up (first kernels, first allocations)
-  const col = (key: string) => steady.map((r) => r.metrics[key]).filter((v) => v !== undefined && Number.isFinite(v));
+  const col = (key: string) => steady.map((r) => finiteValue(r.metrics[key])).filter((v): v is number => v !== undefined);
   const stepMs = median(col('time/step')) * 1000;
   const phases: [string, string][] = [
     ['sampling (KV cache)', 'time/sample'],

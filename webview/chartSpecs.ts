@@ -3,6 +3,7 @@
  * key matching a pattern (each reward function's `rewards/<name>/mean`). Charts whose metrics a run does not log
  * stay hidden until a record carries them.
  */
+import type { RolloutSource } from '../src/protocol/records';
 
 export interface SeriesSpec {
   /** Metric key, e.g. `reward`. */
@@ -18,6 +19,8 @@ export interface ChartSpec {
   series: SeriesSpec[];
   /** Every metric key this matches becomes a series, labelled by the first capture group. */
   pattern?: RegExp;
+  /** The samples a click on a point opens: the step's training rollouts unless the chart plots validation. */
+  opens?: RolloutSource;
 }
 
 export const CHARTS: readonly ChartSpec[] = [
@@ -48,6 +51,7 @@ export const CHARTS: readonly ChartSpec[] = [
   {
     id: 'eval',
     title: 'Validation',
+    opens: 'eval',
     series: [
       { key: 'eval/reward', label: 'eval reward' },
       { key: 'eval/accuracy', label: 'eval accuracy' },

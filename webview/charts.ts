@@ -19,7 +19,7 @@ import {
   Tooltip,
   TooltipItem,
 } from 'chart.js';
-import type { MetricsRecord } from '../src/protocol/records';
+import { finiteValue, MetricsRecord, RolloutSource, StoredNumber } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { ChartSpec, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
 import { EmaSmoother, formatElapsed, MinMaxDecimator, toCsv } from './series';
@@ -37,7 +37,7 @@ export interface ChartRun {
 export interface ChartOptions {
   /** Several runs: colour tells runs apart and dashes tell series apart. */
   compare: boolean;
-  onStepClick?: (runId: string, step: number) => void;
+  onStepClick?: (runId: string, step: number, source: RolloutSource) => void;
   /** The chart scrolled (or its tab switched) into view with changes it skipped drawing meanwhile. */
   onNeedsDraw: () => void;
 }
@@ -77,12 +77,12 @@ class Trace {
 
   /** Adds the record's value of this series, if it has one; false when it does not. */
   add(record: MetricsRecord): boolean {
-    const value = record.metrics[this.series.key];
-    if (value === undefined || !Number.isFinite(value)) return false;
+    const value = finiteValue(record.metrics[this.series.key]);
+    if (value === undefined) return false;
     this.steps.push(record.step);
     this.times.push(record.time);
     this.values.push(value);
-    const spread = this.series.band ? record.metrics[this.series.band] : undefined;
+    const spread = this.series.band ? finiteValue(record.metrics[this.series.band]) : undefined;
     this.spreads.push(spread ?? NaN);
     this.pushPoints(this.values.length - 1);
     return true;
@@ -122,7 +122,9 @@ const backgroundPlugin: Plugin<'line'> = {
   },
 };
 
-export function formatValue(value: number): string {
+/** A value for display; '—' for what a record stores as null (NaN: a failed reward, an undefined metric). */
+export function formatValue(value: StoredNumber | undefined): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return '—';
   if (value === 0) return '0';
   const magnitude = Math.abs(value);
   return magnitude >= 1e4 || magnitude < 1e-3 ? value.toExponential(3) : String(Number(value.toPrecision(4)));
@@ -355,7 +357,7 @@ export class MetricChart {
         if (!item) return;
         const dataset = chart.data.datasets[item.datasetIndex] as TracedDataset;
         const point = dataset.data[item.index];
-        if (point) this.options.onStepClick(dataset.trace.run.runId, point.step);
+        if (point) this.options.onStepClick(dataset.trace.run.runId, point.step, this.spec.opens ?? 'train');
       },
       scales: {
         x: {

@@ -3,7 +3,7 @@
  * per ChartSpec, for one run or 2–4 runs overlaid. Live records are queued and drawn once per animation frame,
  * whatever their rate; each draw is measured as `grpo:charts-update` (performance timeline; the bench reads it).
  */
-import type { MetricsRecord } from '../src/protocol/records';
+import type { MetricsRecord, RolloutSource } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { CHARTS } from './chartSpecs';
 import { ChartRun, MetricChart } from './charts';
@@ -14,7 +14,7 @@ export const DEFAULT_CURVE_SETTINGS: CurveSettings = { smoothing: 0, xAxis: 'ste
 
 export interface CurvesCallbacks {
   onSettingsChange(settings: CurveSettings): void;
-  onStepClick(runId: string, step: number): void;
+  onStepClick(runId: string, step: number, source: RolloutSource): void;
   /** Saves an export through the host (webviews cannot download). */
   save(fileName: string, content: string, encoding: 'utf8' | 'base64'): void;
 }

@@ -32,7 +32,8 @@ class Dashboard {
   private loading = false;
   private readonly queued: LiveMessage[] = [];
   /** Newest step drawn; -1 before any (step 0 is the validation before training). */
-  private lastStep = -1;
+  /** The newest step drawn per run: live records that raced the snapshot's read are not drawn twice. */
+  private lastSteps = new Map<string, number>();
   private status: RunStatus = 'running';
   private maxSteps: number | undefined;
 
@@ -59,7 +60,7 @@ class Dashboard {
     header.append(this.title, this.statusSlot, this.progress, this.details, this.stopButton);
     this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, {
       onSettingsChange: (curves) => this.save({ curves }),
-      onStepClick: (_runId, step) => this.openStep({ step }),
+      onStepClick: (_runId, step, source) => this.openStep({ step, source }),
       save: (fileName, content, encoding) => void this.saveFile(fileName, content, encoding),
     });
     this.browser = this.newBrowser();
@@ -136,6 +137,8 @@ class Dashboard {
     this.title.textContent = runId;
     this.compareSlot.replaceChildren();
     this.showRunTabs(true);
+    // The prompt tab of another run would be empty: a different run shows its curves instead.
+    if (!sameRun) this.selectTab(this.state.tab ?? 'curves');
     this.browser = this.newBrowser();
     this.browserSlot.replaceChildren(this.browser.element);
     try {
@@ -160,10 +163,11 @@ class Dashboard {
     this.details.textContent = '';
     for (const event of snapshot.events) this.applyEvent(event);
     this.setStatus(snapshot.status);
-    const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.started?.time };
+    const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false);
-    this.lastStep = snapshot.metrics.at(-1)?.step ?? -1;
+    this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
+    this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
     this.browser.setSteps(steps);
   }
 
@@ -184,10 +188,11 @@ class Dashboard {
       const colors = comparison.runs.map((_, i) => themeColor(SERIES_COLORS[i % SERIES_COLORS.length], '#3794ff'));
       this.details.textContent = comparison.runs.map((r) => `${r.name} (${r.status})`).join(' · ');
       this.curves.show(
-        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.name, startTime: r.metrics[0]?.time }, records: r.metrics })),
+        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.name, startTime: r.startTime }, records: r.metrics })),
         true,
       );
       this.compareSlot.replaceChildren(configDiffTable(comparison, colors));
+      this.lastSteps = new Map(comparison.runs.map((r) => [r.runId, r.metrics.at(-1)?.step ?? -1]));
     } catch (err) {
       this.showMessage(`Cannot compare: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
@@ -220,11 +225,9 @@ class Dashboard {
   }
 
   private addMetrics(runId: string, record: MetricsRecord): void {
-    if (!this.comparing) {
-      if (record.step <= this.lastStep) return;
-      this.lastStep = record.step;
-      this.updateProgress();
-    }
+    if (record.step <= (this.lastSteps.get(runId) ?? -1)) return;
+    this.lastSteps.set(runId, record.step);
+    if (!this.comparing) this.updateProgress();
     this.curves.append(runId, record);
   }
 
@@ -254,7 +257,7 @@ class Dashboard {
   }
 
   private updateProgress(): void {
-    this.progress.textContent = `step ${Math.max(0, this.lastStep)}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
+    this.progress.textContent = `step ${Math.max(0, this.lastSteps.get(this.runIds[0]) ?? 0)}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
   }
 
   private showMessage(text: string): void {
@@ -278,7 +281,12 @@ class Dashboard {
   private async stop(): Promise<void> {
     if (this.comparing || this.status !== 'running') return;
     setDisabled(this.stopButton, true);
-    await request('stopRun', { runId: this.runIds[0] });
+    try {
+      await request('stopRun', { runId: this.runIds[0] });
+    } catch (err) {
+      setDisabled(this.stopButton, false);
+      this.showMessage(`Cannot stop the run: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }
 

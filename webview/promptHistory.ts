@@ -3,6 +3,7 @@
  * evaluation), with its completions and rewards, so you can read how the answer changed as the policy learned.
  * Clicking a completion opens it in the rollout browser.
  */
+import { groupRewardStats, StoredNumber } from '../src/protocol/records';
 import type { PromptHistory, RevealTarget } from '../src/protocol/webview';
 import { formatValue } from './charts';
 
@@ -16,6 +17,12 @@ function cell(row: HTMLTableRowElement, content: string | Node, className = ''):
   td.className = className;
   td.append(content);
   return td;
+}
+
+/** A completion's reward against its group's mean; a failed reward (null) is marked as such. */
+function chipClass(reward: StoredNumber, mean: number): string {
+  if (reward === null) return 'failed';
+  return reward > mean ? 'above' : reward < mean ? 'below' : 'even';
 }
 
 export class PromptHistoryView {
@@ -42,6 +49,8 @@ export class PromptHistoryView {
   }
 
   clear(): void {
+    // A history still being fetched (for the run shown before) must not land here afterwards.
+    this.loadToken++;
     this.prompt.textContent = '';
     this.summary.textContent = 'Pick a prompt in the rollout browser ("history" on a group, or H).';
     this.table.tBodies[0].replaceChildren();
@@ -69,8 +78,7 @@ export class PromptHistoryView {
       const row = body.insertRow();
       row.dataset.step = String(occurrence.step);
       row.dataset.source = occurrence.source;
-      const rewards = occurrence.rollouts.map((r) => r.reward);
-      const mean = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
+      const { mean } = groupRewardStats(occurrence.rollouts.map((r) => r.reward), 'population');
       cell(row, String(occurrence.step), 'number');
       const source = document.createElement('span');
       source.className = `tag source-${occurrence.source}`;
@@ -82,7 +90,7 @@ export class PromptHistoryView {
       occurrence.rollouts.forEach((rollout, i) => {
         const chip = document.createElement('button');
         chip.type = 'button';
-        chip.className = `chip ${rollout.reward > mean ? 'above' : rollout.reward < mean ? 'below' : 'even'}`;
+        chip.className = `chip ${chipClass(rollout.reward, mean)}`;
         chip.title = `reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
         const reward = document.createElement('span');
         reward.className = 'chip-reward';

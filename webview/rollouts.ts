@@ -5,6 +5,7 @@
  * a row), so a step with thousands of rollouts opens as fast as a small one. Keyboard: ←/→ completion, ↑/↓ group,
  * PageUp/PageDown step, Home/End first/last group, H the selected prompt's history.
  */
+import type { StdEstimator } from '../src/protocol/config';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
@@ -56,6 +57,7 @@ export class RolloutBrowser {
   private groups: VisibleGroup[] = [];
   private readonly rows = new Map<number, HTMLElement>();
   private loadToken = 0;
+  private stdEstimator: StdEstimator = 'unbiased';
   private scrubTimer: number | undefined;
 
   private readonly sourceSelect: HTMLSelectElement;
@@ -115,10 +117,15 @@ export class RolloutBrowser {
     const numberOrUndefined = (v: string) => (v.trim() === '' || !Number.isFinite(Number(v)) ? undefined : Number(v));
     const search = textField('search prompt and completions', f.search, (search) => this.setFilter({ search }));
     search.className = 'search';
+    search.setAttribute('aria-label', 'search prompts and completions');
+    const minReward = textField('min', f.minReward === undefined ? '' : String(f.minReward), (v) => this.setFilter({ minReward: numberOrUndefined(v) }), 'number');
+    minReward.setAttribute('aria-label', 'minimum reward');
+    const maxReward = textField('max', f.maxReward === undefined ? '' : String(f.maxReward), (v) => this.setFilter({ maxReward: numberOrUndefined(v) }), 'number');
+    maxReward.setAttribute('aria-label', 'maximum reward');
     filterBar.append(
       search,
-      labelled('reward ≥', textField('min', f.minReward === undefined ? '' : String(f.minReward), (v) => this.setFilter({ minReward: numberOrUndefined(v) }), 'number')),
-      labelled('≤', textField('max', f.maxReward === undefined ? '' : String(f.maxReward), (v) => this.setFilter({ maxReward: numberOrUndefined(v) }), 'number')),
+      labelled('reward ≥', minReward),
+      labelled('≤', maxReward),
       labelled(
         'tied groups',
         select<RolloutFilter['tied']>(
@@ -180,6 +187,11 @@ export class RolloutBrowser {
     return this.state;
   }
 
+  /** The run's `algorithm.std_estimator`, so a group's std is the one its advantages were divided by. */
+  setStdEstimator(estimator: StdEstimator): void {
+    this.stdEstimator = estimator;
+  }
+
   /** The steps on disk (from the host); shows the saved step, or the latest one. */
   setSteps(steps: RolloutSteps): void {
     this.steps = steps;
@@ -205,7 +217,7 @@ export class RolloutBrowser {
   }
 
   reveal(target: RevealTarget): void {
-    if (target.source && target.source !== this.state.source) {
+    if (target.source !== this.state.source) {
       this.state.source = target.source;
       this.sourceSelect.value = target.source;
       this.updateScrubber();
@@ -311,7 +323,7 @@ export class RolloutBrowser {
 
   private refilter(select: { group?: number; rollout?: number } = { group: this.state.group, rollout: this.state.rollout }): void {
     const record = this.record;
-    this.groups = record ? visibleGroups(record, this.state.filter, this.state.sort) : [];
+    this.groups = record ? visibleGroups(record, this.state.filter, this.state.sort, this.stdEstimator) : [];
     this.spacer.style.height = `${this.groups.length * ROW_HEIGHT}px`;
     const total = record?.groups.reduce((n, g) => n + g.rollouts.length, 0) ?? 0;
     const shown = this.groups.reduce((n, g) => n + g.rollouts.length, 0);
@@ -334,8 +346,15 @@ export class RolloutBrowser {
     const row = this.groups.findIndex((g) => g.index === groupIndex);
     this.scrollRowIntoView(row);
     this.renderWindow();
-    for (const el of this.list.querySelectorAll('.card.selected')) el.classList.remove('selected');
-    this.cardElement(groupIndex, rolloutIndex)?.classList.add('selected');
+    for (const el of this.list.querySelectorAll('.card.selected')) {
+      el.classList.remove('selected');
+      el.setAttribute('aria-selected', 'false');
+    }
+    const card = this.cardElement(groupIndex, rolloutIndex);
+    card?.classList.add('selected');
+    card?.setAttribute('aria-selected', 'true');
+    // Screen readers follow the selection through the list's active descendant (focus stays on the list).
+    this.list.setAttribute('aria-activedescendant', cardId(groupIndex, rolloutIndex));
     const position = this.groups[row]?.rollouts.indexOf(rolloutIndex) ?? -1;
     // After layout: a row just created has no width yet.
     if (position >= 0) requestAnimationFrame(() => this.scrollCardIntoView(groupIndex, position));
@@ -346,12 +365,17 @@ export class RolloutBrowser {
     const where = record.source === 'eval' ? `validation after step ${record.step}` : `step ${record.step}`;
     const subject = { group, rollout, label: `${where} · group ${groupIndex + 1} · completion ${rolloutIndex + 1} of ${group.rollouts.length}` };
     this.tokenView.show(subject, undefined);
+    // Only if the selection has not moved on meanwhile.
+    const stillSelected = () => this.record === record && this.state.group === groupIndex && this.state.rollout === rolloutIndex;
     void this.host.fetchTokens(record.step, record.source, groupIndex, rolloutIndex).then(
       (tokens) => {
-        // Only if the selection has not moved on meanwhile.
-        if (this.record === record && this.state.group === groupIndex && this.state.rollout === rolloutIndex) this.tokenView.show(subject, tokens);
+        if (!stillSelected()) return;
+        if (tokens) this.tokenView.show(subject, tokens);
+        else this.tokenView.showError(`${where}, group ${groupIndex + 1}, completion ${rolloutIndex + 1} is not in the run directory`);
       },
-      (err: unknown) => this.tokenView.showError(err instanceof Error ? err.message : String(err)),
+      (err: unknown) => {
+        if (stillSelected()) this.tokenView.showError(err instanceof Error ? err.message : String(err));
+      },
     );
   }
 
@@ -443,9 +467,13 @@ export class RolloutBrowser {
     const card = document.createElement('div');
     card.className = 'card';
     card.setAttribute('role', 'option');
+    card.id = cardId(groupIndex, rolloutIndex);
     card.dataset.group = String(groupIndex);
     card.dataset.rollout = String(rolloutIndex);
-    if (groupIndex === this.state.group && rolloutIndex === this.state.rollout) card.classList.add('selected');
+    const selected = groupIndex === this.state.group && rolloutIndex === this.state.rollout;
+    card.classList.toggle('selected', selected);
+    card.setAttribute('aria-selected', String(selected));
+    card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.length} tokens`);
     const head = document.createElement('div');
     head.className = 'card-head';
     head.append(
@@ -499,4 +527,9 @@ export class RolloutBrowser {
     if (left < row.scrollLeft) row.scrollLeft = left;
     else if (left + CARD_WIDTH > row.scrollLeft + row.clientWidth) row.scrollLeft = left + CARD_WIDTH - row.clientWidth;
   }
+}
+
+/** The DOM id of a completion's card (the list's aria-activedescendant). */
+function cardId(groupIndex: number, rolloutIndex: number): string {
+  return `card-${groupIndex}-${rolloutIndex}`;
 }

@@ -40,13 +40,19 @@ export class TokenView {
   /** The subject's per-token columns; undefined while they are being fetched. */
   private tokens: TokenColumns | undefined;
   private domain: Domain | undefined;
+  /** What colours the tokens: the chosen quantity, or the first one the completion has when it lacks that one. */
+  private shownQuantity: TokenQuantity;
+  /** The token the keyboard is on (Left/Right in the token strip); -1 before any. */
+  private cursor = -1;
 
   constructor(
+    /** The user's choice, kept while completions without that quantity (validation samples) are shown. */
     private quantity: TokenQuantity,
     private readonly domainOf: (quantity: TokenQuantity) => Domain | undefined,
     private readonly onQuantityChange: (quantity: TokenQuantity) => void,
   ) {
     this.element.className = 'token-view';
+    this.shownQuantity = quantity;
     this.quantitySelect = select(QUANTITY_ORDER.map((q) => ({ value: q, label: QUANTITIES[q].label })), quantity, (q) => {
       this.quantity = q;
       this.onQuantityChange(q);
@@ -57,9 +63,20 @@ export class TokenView {
     controls.append(labelled('Colour by', this.quantitySelect), this.legend);
     this.legend.className = 'legend';
     this.tokensElement.className = 'tokens';
-    this.tokensElement.addEventListener('mouseover', (e) => this.hover(e));
-    this.tokensElement.addEventListener('mouseleave', () => (this.card.hidden = true));
+    this.tokensElement.addEventListener('mouseover', (e) => {
+      if (e.target instanceof HTMLElement && e.target.classList.contains('token')) this.showCard(e.target);
+    });
+    this.tokensElement.addEventListener('mouseleave', () => (this.card.hidden = document.activeElement !== this.tokensElement));
+    // Keyboard: the strip is one tab stop; Left/Right/Home/End move between tokens and the card reads out the values.
+    this.tokensElement.tabIndex = 0;
+    this.tokensElement.setAttribute('role', 'group');
+    this.tokensElement.setAttribute('aria-label', 'Completion tokens: Left and Right arrows read each token\'s values');
+    this.tokensElement.addEventListener('keydown', (e) => this.onKey(e));
+    this.tokensElement.addEventListener('focus', () => this.moveCursor(Math.max(0, this.cursor)));
+    this.tokensElement.addEventListener('blur', () => (this.card.hidden = true));
     this.card.className = 'token-card';
+    this.card.setAttribute('role', 'status');
+    this.card.setAttribute('aria-live', 'polite');
     this.card.hidden = true;
     this.facts.className = 'facts';
     this.element.append(this.heading, this.facts, controls, this.tokensElement, this.card);
@@ -68,8 +85,9 @@ export class TokenView {
     onThemeChange(() => this.render());
   }
 
+  /** The quantity the tokens are coloured by now. */
   get colorBy(): TokenQuantity {
-    return this.quantity;
+    return this.shownQuantity;
   }
 
   clear(): void {
@@ -84,11 +102,15 @@ export class TokenView {
   show(subject: TokenViewSubject, tokens: TokenColumns | undefined): void {
     this.subject = subject;
     this.tokens = tokens;
+    this.cursor = -1;
     this.render();
   }
 
   showError(message: string): void {
+    this.tokens = undefined;
+    this.tokensElement.dataset.state = 'error';
     this.tokensElement.textContent = `Cannot read the tokens: ${message}`;
+    this.card.hidden = true;
   }
 
   private render(): void {
@@ -105,9 +127,9 @@ export class TokenView {
       return;
     }
     const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q));
-    if (!available.includes(this.quantity) && available.length) this.quantity = available[0];
-    setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.quantity);
-    this.domain = this.domainOf(this.quantity);
+    this.shownQuantity = available.includes(this.quantity) || available.length === 0 ? this.quantity : available[0];
+    setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.shownQuantity);
+    this.domain = this.domainOf(this.shownQuantity);
     this.renderLegend();
     this.renderTokens(tokens);
   }
@@ -142,9 +164,9 @@ export class TokenView {
       span.className = special ? 'token special' : 'token';
       span.textContent = shown;
       span.dataset.index = String(i);
-      const value = tokenValue(tokens, this.quantity, i);
+      const value = tokenValue(tokens, this.shownQuantity, i);
       if (value !== undefined) span.dataset.value = String(value);
-      const color = tokenColor(this.quantity, value, this.domain, palette);
+      const color = tokenColor(this.shownQuantity, value, this.domain, palette);
       if (color) span.style.backgroundColor = color;
       fragment.append(span);
       if (lineBreak) fragment.append(document.createElement('br'));
@@ -153,7 +175,7 @@ export class TokenView {
   }
 
   private renderLegend(): void {
-    const spec = QUANTITIES[this.quantity];
+    const spec = QUANTITIES[this.shownQuantity];
     const domain = this.domain;
     const title = document.createElement('span');
     title.textContent = spec.description;
@@ -163,11 +185,11 @@ export class TokenView {
       return;
     }
     const palette = themePalette();
-    const stops = legendStops(this.quantity, domain);
+    const stops = legendStops(this.shownQuantity, domain);
     const swatches = stops.map(({ value, label }) => {
       const swatch = document.createElement('span');
       swatch.className = 'swatch';
-      const color = tokenColor(this.quantity, value, domain, palette);
+      const color = tokenColor(this.shownQuantity, value, domain, palette);
       if (color) swatch.style.backgroundColor = color;
       swatch.textContent = label;
       swatch.title = `${spec.label} ${label}`;
@@ -176,10 +198,30 @@ export class TokenView {
     this.legend.replaceChildren(title, ...swatches);
   }
 
-  private hover(event: MouseEvent): void {
-    const target = event.target;
+  private onKey(event: KeyboardEvent): void {
+    const count = this.tokens?.text.length ?? 0;
+    if (count === 0) return;
+    const moves: Record<string, number> = { ArrowRight: this.cursor + 1, ArrowLeft: this.cursor - 1, Home: 0, End: count - 1 };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    this.moveCursor(Math.min(count - 1, Math.max(0, moves[event.key])));
+  }
+
+  private moveCursor(index: number): void {
+    const spans = this.tokensElement.querySelectorAll<HTMLElement>('.token');
+    if (spans.length === 0) return;
+    spans[this.cursor]?.classList.remove('current');
+    this.cursor = Math.min(index, spans.length - 1);
+    const span = spans[this.cursor];
+    span.classList.add('current');
+    span.scrollIntoView({ block: 'nearest' });
+    this.showCard(span);
+  }
+
+  /** The hover card: every per-token quantity of the token `target`, below it. */
+  private showCard(target: HTMLElement): void {
     const tokens = this.tokens;
-    if (!(target instanceof HTMLElement) || !target.classList.contains('token') || !tokens) return;
+    if (!tokens) return;
     const i = Number(target.dataset.index);
     const rows: [string, string][] = [
       ['token', JSON.stringify(tokens.text[i])],

@@ -11,6 +11,8 @@ provideVSCodeDesignSystem().register(vsCodeButton());
 
 export function button(label: string, onClick: () => void, appearance: 'primary' | 'secondary' = 'secondary'): HTMLElement {
   const el = document.createElement('vscode-button');
+  // Styled through this class: the stylesheet must not name the library's tags either.
+  el.className = 'toolkit-button';
   el.setAttribute('appearance', appearance);
   el.textContent = label;
   el.addEventListener('click', onClick);

@@ -156,7 +156,7 @@ export class DashboardPanel implements vscode.Disposable {
     this.followers = [...this.shown]
       .filter(([runId]) => !this.runs.isLive(runId))
       .map(([runId, runDir]) => {
-        const follower = new RunFollower(runDir);
+        const follower = new RunFollower(runDir, this.requests.rolloutIndexes(runId));
         return watchFolder(runDir, false, () => this.postFollowed(runId, follower));
       });
   }
@@ -166,7 +166,7 @@ export class DashboardPanel implements vscode.Disposable {
     if (this.runs.isLive(runId)) return;
     const { metrics, events, rollouts } = follower.poll();
     for (const record of metrics) this.post({ type: 'metrics', runId, record });
-    if (rollouts) this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, rollouts) });
+    for (const { source, record } of rollouts) this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, record, source) });
     for (const event of events) this.post({ type: 'event', runId, event });
   }
 

@@ -45,7 +45,8 @@ const CACHED_RECORDS = 3;
 class RunIndexes {
   readonly rollouts: Record<RolloutSource, JsonlStepIndex>;
   private readonly recent = new Map<string, RolloutsRecord>();
-  private readonly promptSteps = new Map<string, { source: RolloutSource; step: number; group: number }[]>();
+  /** Every sampling of each prompt, with its completions' summaries (a click re-reads no step). */
+  private readonly promptSteps = new Map<string, PromptOccurrence[]>();
   private readonly promptIndexedUpTo: Record<RolloutSource, number> = { train: -Infinity, eval: -Infinity };
 
   constructor(runDir: string) {
@@ -79,12 +80,7 @@ class RunIndexes {
   /** Every sampling of `prompt`; the prompt → steps map is built on first use and extended as steps are added. */
   history(prompt: string): PromptHistory {
     for (const source of ['train', 'eval'] as const) this.indexPrompts(source);
-    const places = this.promptSteps.get(prompt) ?? [];
-    const occurrences: PromptOccurrence[] = [];
-    for (const place of places) {
-      const group = this.read(place.source, place.step)?.groups[place.group];
-      if (group) occurrences.push({ ...place, rollouts: group.rollouts.map(summarize) });
-    }
+    const occurrences = [...(this.promptSteps.get(prompt) ?? [])];
     occurrences.sort((a, b) => a.step - b.step || (a.source === b.source ? 0 : a.source === 'train' ? -1 : 1));
     return { prompt, occurrences };
   }
@@ -94,7 +90,7 @@ class RunIndexes {
       if (step <= this.promptIndexedUpTo[source]) continue;
       this.read(source, step)?.groups.forEach((group: GroupRecord, index) => {
         const list = this.promptSteps.get(group.prompt) ?? [];
-        list.push({ source, step, group: index });
+        list.push({ source, step, group: index, rollouts: group.rollouts.map(summarize) });
         this.promptSteps.set(group.prompt, list);
       });
       this.promptIndexedUpTo[source] = step;
@@ -143,6 +139,11 @@ export class RunRequests {
     return summarizeStep(record, source);
   }
 
+  /** A run's training and validation rollout indexes, for a RunFollower to share (each file is scanned once). */
+  rolloutIndexes(runId: string): Record<RolloutSource, JsonlStepIndex> {
+    return this.indexesOf(runId).rollouts;
+  }
+
   /** Runs one request; the result (or the error's message) is what the reply carries. */
   async handle(message: WebviewRequestMessage): Promise<unknown> {
     const handler = this.handlers[message.method] as (params: WebviewRequestMessage['params']) => unknown;
@@ -162,7 +163,7 @@ export class RunRequests {
   private comparison(runIds: string[]): Comparison {
     const runs = runIds.map((runId) => {
       const snapshot = readSnapshot(this.host.runDir(runId), this.host.isLive(runId));
-      return { runId, name: snapshot.config?.name ?? runId, status: snapshot.status, config: snapshot.config, metrics: snapshot.metrics };
+      return { runId, name: snapshot.config?.name ?? runId, status: snapshot.status, startTime: snapshot.startTime, config: snapshot.config, metrics: snapshot.metrics };
     });
     return { runs, differences: diffConfigs(runs.map((r) => r.config)) };
   }

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
+  finiteValue,
   MetricsRecord,
   parseJsonl,
   RUN_FILES,
@@ -135,6 +136,7 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
     status: statusFromEvents(events, isLive),
     config: readConfig(runDir),
     started: lastStarted(events),
+    startTime: events.find((e) => e.type === 'started')?.time,
     events,
     metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics)),
   };
@@ -151,7 +153,7 @@ export function readSummary(runDir: string, isLive = false): RunSummary {
     status: statusFromEvents(events, isLive),
     step: last?.step ?? 0,
     maxSteps: config?.optimization?.max_steps,
-    reward: last?.metrics.reward,
+    reward: finiteValue(last?.metrics.reward),
   };
 }
 

@@ -5,14 +5,13 @@
  * once a second: on every message of a worker this window started, and on changes to the runs directory's files
  * (runs started elsewhere, e.g. by the CLI, or deleted).
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { GroupRecord, MetricsRecord, parseJsonl, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus } from '../protocol';
+import { finiteValue, GroupRecord, groupRewardStats, MetricsRecord, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus, StoredNumber } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
-import { JsonlStepIndex } from './stepIndex';
+import { JsonlStepIndex, JsonlTail } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -25,6 +24,11 @@ const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
 /** The argument of `grpo.reveal`: a run and where in it. */
 export interface RevealArgument extends RevealTarget {
   runDir: string;
+}
+
+/** Three decimals, or '—' for a value stored as null (a failed reward) or NaN. */
+function fixed3(x: StoredNumber): string {
+  return x === null || Number.isNaN(x) ? '—' : x.toFixed(3);
 }
 
 function oneLine(text: string, max = 60): string {
@@ -61,7 +65,7 @@ export class StepItem extends vscode.TreeItem {
     this.description = reward === undefined ? undefined : `reward ${reward.toFixed(3)}`;
     this.iconPath = new vscode.ThemeIcon('history');
     this.contextValue = 'grpoStep';
-    this.command = revealCommand({ runDir, step });
+    this.command = revealCommand({ runDir, step, source: 'train' });
   }
 }
 
@@ -74,12 +78,13 @@ export class GroupItem extends vscode.TreeItem {
   ) {
     super(`#${index + 1} ${oneLine(group.prompt)}`, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `${runDir}#${step}#${index}`;
-    const mean = group.rollouts.reduce((a, r) => a + r.reward, 0) / Math.max(1, group.rollouts.length);
-    this.description = `${group.rollouts.length} completions · mean ${mean.toFixed(3)}`;
+    // The mean only: the std needs the run's estimator, which the dashboard shows.
+    const { mean } = groupRewardStats(group.rollouts.map((r) => r.reward), 'population');
+    this.description = `${group.rollouts.length} completion${group.rollouts.length === 1 ? '' : 's'} · mean ${fixed3(mean)}`;
     this.tooltip = group.prompt;
     this.iconPath = new vscode.ThemeIcon('comment-discussion');
     this.contextValue = 'grpoGroup';
-    this.command = revealCommand({ runDir, step, group: index });
+    this.command = revealCommand({ runDir, step, source: 'train', group: index });
   }
 }
 
@@ -88,21 +93,27 @@ export class RolloutItem extends vscode.TreeItem {
     const rollout = group.rollouts[index];
     super(oneLine(rollout.completion), vscode.TreeItemCollapsibleState.None);
     this.id = `${runDir}#${step}#${groupIndex}#${index}`;
-    this.description = `r ${rollout.reward.toFixed(3)} · A ${rollout.advantage.toFixed(3)}${rollout.finish_reason === 'length' ? ' · truncated' : ''}`;
+    this.description = `r ${fixed3(rollout.reward)} · A ${fixed3(rollout.advantage)}${rollout.finish_reason === 'length' ? ' · truncated' : ''}`;
     this.tooltip = rollout.completion;
     this.iconPath = new vscode.ThemeIcon(rollout.advantage > 0 ? 'arrow-up' : rollout.advantage < 0 ? 'arrow-down' : 'dash');
     this.contextValue = 'grpoRollout';
-    this.command = revealCommand({ runDir, step, group: groupIndex, rollout: index });
+    this.command = revealCommand({ runDir, step, source: 'train', group: groupIndex, rollout: index });
   }
 }
 
 export type RunsTreeItem = RunItem | StepItem | GroupItem | RolloutItem;
+
+const CACHED_STEPS = 8;
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changeEmitter.event;
   private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
   private readonly indexes = new Map<string, JsonlStepIndex>();
+  /** Each run's mean reward per step, read incrementally: a live run refreshes the tree every second. */
+  private readonly stepRewards = new Map<string, { tail: JsonlTail; rewards: Map<number, number | undefined> }>();
+  /** The last few expanded steps' groups, parsed once (a step's line can be megabytes). */
+  private readonly expandedSteps = new Map<string, GroupItem[]>();
   private refreshTimer: NodeJS.Timeout | undefined;
   private watcher: Watch | undefined;
 
@@ -111,7 +122,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
     private readonly runs: RunManager,
   ) {
     this.disposables.push(
-      runs.onDidChangeRuns(() => this.refresh()),
+      runs.onDidChangeRuns(() => {
+        // A run started or resumed: a resumed run rewrites steps after its checkpoint.
+        this.expandedSteps.clear();
+        this.stepRewards.clear();
+        this.refresh();
+      }),
       // Step counts and rewards change with every metrics message: coalesce them into one refresh a second.
       runs.onMessage(() => this.refreshSoon()),
     );
@@ -135,10 +151,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   getChildren(element?: RunsTreeItem): RunsTreeItem[] {
     if (!element) return listRunDirectories(this.runsDir()).map((dir) => new RunItem(readSummary(dir, this.runs.isLive(path.basename(dir)))));
     if (element instanceof RunItem) return this.stepsOf(element.summary.runDir);
-    if (element instanceof StepItem) {
-      const record = this.indexOf(element.runDir).read<RolloutsRecord>(element.step);
-      return record?.groups.map((group, i) => new GroupItem(element.runDir, element.step, i, group)) ?? [];
-    }
+    if (element instanceof StepItem) return this.groupsOf(element.runDir, element.step);
     if (element instanceof GroupItem) return element.group.rollouts.map((_, i) => new RolloutItem(element.runDir, element.step, element.index, i, element.group));
     return [];
   }
@@ -150,11 +163,25 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   }
 
   private stepsOf(runDir: string): StepItem[] {
-    const rewards = new Map<number, number | undefined>();
-    const metricsFile = path.join(runDir, RUN_FILES.metrics);
-    const text = fs.existsSync(metricsFile) ? fs.readFileSync(metricsFile, 'utf8') : '';
-    for (const record of parseJsonl<MetricsRecord>(text, metricsFile).records) rewards.set(record.step, record.metrics.reward);
+    let entry = this.stepRewards.get(runDir);
+    if (!entry) {
+      entry = { tail: new JsonlTail(path.join(runDir, RUN_FILES.metrics)), rewards: new Map() };
+      this.stepRewards.set(runDir, entry);
+    }
+    for (const record of entry.tail.read<MetricsRecord>()) entry.rewards.set(record.step, finiteValue(record.metrics.reward));
+    const rewards = entry.rewards;
     return [...this.indexOf(runDir).steps()].reverse().map((step) => new StepItem(runDir, step, rewards.get(step)));
+  }
+
+  private groupsOf(runDir: string, step: number): GroupItem[] {
+    const key = `${runDir}#${step}`;
+    const cached = this.expandedSteps.get(key);
+    if (cached) return cached;
+    const record = this.indexOf(runDir).read<RolloutsRecord>(step);
+    const groups = record?.groups.map((group, i) => new GroupItem(runDir, step, i, group)) ?? [];
+    this.expandedSteps.set(key, groups);
+    while (this.expandedSteps.size > CACHED_STEPS) this.expandedSteps.delete(this.expandedSteps.keys().next().value as string);
+    return groups;
   }
 
   private indexOf(runDir: string): JsonlStepIndex {

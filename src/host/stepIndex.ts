@@ -2,7 +2,8 @@
  * A step → byte-range index over a per-step JSONL file (rollouts.jsonl, eval_rollouts.jsonl), so one step's record
  * is read without loading the whole file (a long run's rollouts reach gigabytes). The first scan reads the file
  * once; later refreshes read only what was appended. A line without its newline is still being written (or torn
- * by a crash) and is left for the next refresh. Nothing here needs VS Code.
+ * by a crash) and is left for the next refresh. JsonlTail reads the complete lines appended to any JSONL file
+ * since its last read. Nothing here needs VS Code.
  */
 import * as fs from 'fs';
 
@@ -123,4 +124,53 @@ function readRange(fd: number, start: number, length: number): Buffer {
     done += n;
   }
   return buffer.subarray(0, done);
+}
+
+/** Appended complete lines of one JSONL file, from a byte offset on. */
+export class JsonlTail {
+  constructor(
+    private readonly file: string,
+    private offset = 0,
+  ) {}
+
+  static fromEnd(file: string): JsonlTail {
+    return new JsonlTail(file, fileSize(file));
+  }
+
+  read<T>(): T[] {
+    const size = fileSize(this.file);
+    if (size < this.offset) this.offset = 0;
+    if (size === this.offset) return [];
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      const buffer = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buffer, 0, buffer.length, this.offset);
+      const end = buffer.lastIndexOf(10);
+      if (end < 0) return [];
+      this.offset += end + 1;
+      return buffer
+        .subarray(0, end)
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as T];
+          } catch {
+            // A malformed line is skipped here; reading the run from scratch reports it with its line number.
+            return [];
+          }
+        });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }

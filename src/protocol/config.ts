@@ -57,6 +57,8 @@ export interface RewardSpec {
 
 export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo';
 
+export type StdEstimator = 'unbiased' | 'population';
+
 export interface AlgorithmConfig {
   /** G: completions sampled per prompt. */
   num_generations: number;
@@ -65,7 +67,7 @@ export interface AlgorithmConfig {
   /** Divide advantages by the reward std of the group, of the whole batch, or not at all (Dr. GRPO). */
   scale_rewards: 'group' | 'batch' | 'none';
   /** Std with n−1 (torch.std, CS336) or n (np.std, seed 000) in the denominator. */
-  std_estimator: 'unbiased' | 'population';
+  std_estimator: StdEstimator;
   loss_type: LossType;
   /** ε (ε_low): the clip range below 1. */
   epsilon: number;

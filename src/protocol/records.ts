@@ -10,7 +10,7 @@
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
-import type { RunConfig } from './config';
+import type { RunConfig, StdEstimator } from './config';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -21,12 +21,23 @@ export const RUN_FILES = {
   checkpoints: 'checkpoints',
 } as const;
 
+/**
+ * A float as a record holds it. JSON has no NaN, so a NaN written by the worker (a reward function that failed, a
+ * loss over no tokens, an entropy that was not computed) reads back as null: readers must expect both.
+ */
+export type StoredNumber = number | null;
+
+/** The value as a finite number, or undefined when it is absent, null (a NaN) or infinite. */
+export function finiteValue(x: StoredNumber | undefined): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
+}
+
 /** Scalar metrics of one optimisation step, keyed by TRL/verl names (`reward`, `reward_std`, `kl`, `loss`, …). */
 export interface MetricsRecord {
   step: number;
   /** Wall-clock time the step finished, ms since the epoch. */
   time: number;
-  metrics: Record<string, number>;
+  metrics: Record<string, StoredNumber>;
 }
 
 /**
@@ -35,6 +46,20 @@ export interface MetricsRecord {
  */
 export function roundForRecord(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}
+
+/**
+ * A group's reward mean and std as the trainer computed its advantages: failed (null) rewards are left out, as
+ * TRL's nanmean does, and the std uses the run's `algorithm.std_estimator` (NaN for one reward and n − 1).
+ */
+export function groupRewardStats(rewards: StoredNumber[], estimator: StdEstimator): { mean: number; std: number } {
+  const scored = rewards.filter((r): r is number => typeof r === 'number' && Number.isFinite(r));
+  const n = scored.length;
+  if (n === 0) return { mean: Number.NaN, std: Number.NaN };
+  const mean = scored.reduce((a, b) => a + b, 0) / n;
+  const squares = scored.reduce((a, r) => a + (r - mean) ** 2, 0);
+  const dof = estimator === 'unbiased' ? n - 1 : n;
+  return { mean, std: dof > 0 ? Math.sqrt(squares / dof) : Number.NaN };
 }
 
 /** Per-token quantities of one completion, one array entry per response token (columnar: compact on disk). */
@@ -55,10 +80,10 @@ export type FinishReason = 'stop' | 'length';
 
 export interface RolloutRecord {
   completion: string;
-  /** Total (weighted) reward. */
-  reward: number;
-  /** Each reward function's value, by name. */
-  rewards: Record<string, number>;
+  /** Total (weighted) reward; null where a reward function failed on this completion (see the reward_error event). */
+  reward: StoredNumber;
+  /** Each reward function's value, by name (null where it failed). */
+  rewards: Record<string, StoredNumber>;
   advantage: number;
   finish_reason: FinishReason;
   tokens: TokenColumns;
@@ -160,6 +185,8 @@ export interface RunSnapshot {
   status: RunStatus;
   config: RunConfig | undefined;
   started: StartedEvent | undefined;
+  /** When the run first started (a resumed run starts again later), ms since the epoch: the wall-time axis's zero. */
+  startTime: number | undefined;
   events: RunEvent[];
   metrics: MetricsRecord[];
 }

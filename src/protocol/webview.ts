@@ -53,6 +53,8 @@ export interface ComparedRun {
   runId: string;
   name: string;
   status: RunStatus;
+  /** As RunSnapshot.startTime. */
+  startTime: number | undefined;
   config: RunConfig | undefined;
   metrics: MetricsRecord[];
 }
@@ -68,10 +70,10 @@ export interface Comparison {
   differences: ConfigDifference[];
 }
 
-/** Where the rollout browser should go: a step, and optionally one group and one rollout in it. */
+/** Where the rollout browser should go: a step of training or validation samples, optionally one group and rollout. */
 export interface RevealTarget {
   step: number;
-  source?: RolloutSource;
+  source: RolloutSource;
   group?: number;
   rollout?: number;
 }

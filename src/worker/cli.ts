@@ -8,7 +8,7 @@
  * the current step and writes a checkpoint.
  */
 import * as path from 'path';
-import { WorkerMessage } from '../protocol';
+import { StoredNumber, WorkerMessage } from '../protocol';
 import { train } from './train';
 import { parseArgs } from './args';
 import { doctor, formatReport } from './doctor';
@@ -50,8 +50,8 @@ function printProgress(message: WorkerMessage): void {
   }
 }
 
-function fmt(x: number | undefined): string {
-  return x === undefined ? '-' : x.toFixed(4);
+function fmt(x: StoredNumber | undefined): string {
+  return x === undefined ? '-' : x === null ? 'NaN' : x.toFixed(4);
 }
 
 /** `doctor`: the GPU setup report; --numerics also compares each backend with wasm, --json prints the raw report. */

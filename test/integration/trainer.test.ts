@@ -12,6 +12,7 @@ import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } fr
 import { latestPerStep, readSnapshot } from '../../src/host/runStore';
 import { train, TrainOptions } from '../../src/worker/train';
 import { CHARTS } from '../../webview/chartSpecs';
+import { numericMetrics } from './metrics';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
@@ -40,7 +41,7 @@ function read<T>(file: string): T[] {
 
 /** Metrics without wall-clock timings and memory readings, which legitimately differ between runs. */
 function deterministic(record: MetricsRecord): Record<string, number> {
-  return Object.fromEntries(Object.entries(record.metrics).filter(([k]) => !/^(time|tokens_per_second|memory)\//.test(k)));
+  return Object.fromEntries(Object.entries(numericMetrics(record)).filter(([k]) => !/^(time|tokens_per_second|memory)\//.test(k)));
 }
 
 describe('GRPO trainer', function () {
@@ -74,7 +75,7 @@ describe('GRPO trainer', function () {
     const { runDir } = await run({ configPath: writeConfig(tinyArithmetic({ optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 5, warmup_steps: 2 } })) });
     const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
     assert.deepStrictEqual(metrics.map((m) => m.step), [0, 1, 2, 3, 4]);
-    assert.ok(metrics[0].metrics['sft/loss'] > 0 && 'eval/accuracy' in metrics[0].metrics, JSON.stringify(metrics[0]));
+    assert.ok(numericMetrics(metrics[0])['sft/loss'] > 0 && 'eval/accuracy' in metrics[0].metrics, JSON.stringify(metrics[0]));
     for (const key of ['reward', 'reward_std', 'frac_reward_zero_std', 'rewards/arithmetic_answer/mean', 'loss', 'grad_norm', 'learning_rate', 'entropy',
       'clip_ratio/low_mean', 'clip_ratio/high_mean', 'clip_ratio/region_mean', 'completions/mean_length', 'completions/clipped_ratio',
       'time/sample', 'time/train', 'time/step', 'tokens_per_second/sample']) {
@@ -145,7 +146,7 @@ describe('GRPO trainer', function () {
     const gradNorm = async (microBatch: number, lossType: string) => {
       const config = tinyArithmetic({ name: `mb${microBatch}${lossType}`, sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 4, loss_type: lossType }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: microBatch }, evaluation: { eval_steps: 0 } });
       const { runDir } = await run({ configPath: writeConfig(config, `mb${microBatch}${lossType}.json`) });
-      return read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0].metrics.grad_norm;
+      return numericMetrics(read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0]).grad_norm;
     };
     for (const lossType of ['grpo', 'dr_grpo']) {
       const whole = await gradNorm(8, lossType);
@@ -159,7 +160,7 @@ describe('GRPO trainer', function () {
     const step1 = async (dataParallel: boolean) => {
       const config = tinyArithmetic({ name: `dp${dataParallel}`, sft: { steps: 2 }, rewards: [{ name: 'parity', module: './parity.js' }], optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8, data_parallel: dataParallel }, evaluation: { eval_steps: 0 } });
       const { runDir } = await run({ configPath: writeConfig(config, `dp${dataParallel}.json`) });
-      return read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0].metrics;
+      return numericMetrics(read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'))[0]);
     };
     const [single, parallel] = [await step1(false), await step1(true)];
     assert.strictEqual(parallel.reward, single.reward);

@@ -14,6 +14,7 @@ import * as path from 'path';
 import { MetricsRecord, parseJsonl, RolloutRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
 import { activateBackend, BackendUnavailable, selectBackend } from '../../src/worker/backend';
 import { train } from '../../src/worker/train';
+import { numericMetrics } from './metrics';
 
 function demoLike(backend: string): Record<string, unknown> {
   return {
@@ -36,7 +37,7 @@ function demoLike(backend: string): Record<string, unknown> {
 interface Run {
   runDir: string;
   seconds: number;
-  metrics: MetricsRecord[];
+  metrics: (Omit<MetricsRecord, 'metrics'> & { metrics: Record<string, number> })[];
   rollouts: RolloutsRecord[];
   events: RunEvent[];
 }
@@ -88,7 +89,7 @@ describe('GRPO training on webgpu', function () {
     const seconds = (performance.now() - started) / 1000;
     assert.equal(result.outcome, 'completed');
     const file = (name: string) => path.join(result.runDir, name);
-    return { runDir: result.runDir, seconds, metrics: read(file('metrics.jsonl')), rollouts: read(file('rollouts.jsonl')), events: read(file('events.jsonl')) };
+    return { runDir: result.runDir, seconds, metrics: read<MetricsRecord>(file('metrics.jsonl')).map((m) => ({ ...m, metrics: numericMetrics(m) })), rollouts: read(file('rollouts.jsonl')), events: read(file('events.jsonl')) };
   }
 
   it('three steps of a demo-like arithmetic run complete and agree with wasm', async function () {

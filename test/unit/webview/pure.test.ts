@@ -72,6 +72,30 @@ describe('webview helpers (pure)', () => {
     assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, truncatedOnly: true }, 'index').map((g) => g.rollouts), [[1]]);
     assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, maxReward: 0.5 }, 'index').map((g) => [g.index, g.rollouts]), [[0, [0]]]);
   });
+
+  it('group statistics are the trainer\'s: its std estimator, failed (null) rewards left out, one completion never tied', () => {
+    const rollout = (reward: number | null) => ({ completion: 'c', reward, rewards: { f: reward }, advantage: 0, finish_reason: 'stop' as const, length: 1 });
+    const record: Pick<StepRollouts, 'groups'> = {
+      groups: [
+        { prompt: 'a', rollouts: [rollout(1), rollout(0), rollout(0), rollout(0)] },
+        { prompt: 'b', rollouts: [rollout(1)] },
+        { prompt: 'c', rollouts: [rollout(null), rollout(0.5), rollout(0.5)] },
+        { prompt: 'd', rollouts: [rollout(null), rollout(null)] },
+      ],
+    };
+    const [a, b, c, d] = visibleGroups(record, DEFAULT_FILTER, 'index', 'unbiased');
+    // [1, 0, 0, 0]: mean 1/4; Σ(r − mean)² = 3/4, over n − 1 = 3 → std 0.5 (the advantages' denominator), 0.433 over n.
+    assert.strictEqual(a.meanReward, 0.25);
+    assert.strictEqual(a.stdReward, 0.5);
+    assert.strictEqual(visibleGroups(record, DEFAULT_FILTER, 'index', 'population')[0].stdReward, Math.sqrt(0.1875));
+    assert.ok(!b.tied && Number.isNaN(b.stdReward), 'a single completion: not tied, no unbiased std');
+    assert.deepStrictEqual([c.meanReward, c.stdReward, c.tied], [0.5, 0, true]);
+    assert.ok(Number.isNaN(d.meanReward) && d.tied);
+    // Sorting puts groups without a number last in both directions; reward bounds drop failed completions.
+    assert.deepStrictEqual(visibleGroups(record, DEFAULT_FILTER, 'reward-desc').map((g) => g.index), [1, 2, 0, 3]);
+    assert.deepStrictEqual(visibleGroups(record, DEFAULT_FILTER, 'reward-asc').map((g) => g.index), [0, 2, 1, 3]);
+    assert.deepStrictEqual(visibleGroups(record, { ...DEFAULT_FILTER, minReward: 0 }, 'index').map((g) => [g.index, g.rollouts]), [[0, [0, 1, 2, 3]], [1, [0]], [2, [1, 2]]]);
+  });
 });
 
 describe('incremental min-max decimation', () => {
