@@ -219,7 +219,12 @@ export class MetricChart {
     this.figure.dataset.traces = String(this.traces.filter((t) => t.values.length > 0).length);
     // Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel to click.
     const { chartArea, scales } = this.chart;
-    this.figure.dataset.plot = JSON.stringify({ left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max });
+    // Also the y scale's type and the first smoothed line's last value: what the settings change, for tests to check.
+    const smoothed = (this.chart.data.datasets as TracedDataset[]).find((d) => d.role === 'smoothed');
+    this.figure.dataset.plot = JSON.stringify({
+      left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max,
+      yScale: scales.y.type, smoothedLast: smoothed?.data.at(-1)?.y,
+    });
     return true;
   }
 

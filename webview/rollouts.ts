@@ -328,7 +328,7 @@ export class RolloutBrowser {
     const total = record?.groups.reduce((n, g) => n + g.rollouts.length, 0) ?? 0;
     const shown = this.groups.reduce((n, g) => n + g.rollouts.length, 0);
     this.summary.textContent = record
-      ? `step ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
+      ? `${record.source === 'eval' ? 'validation after step' : 'step'} ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
       : 'No rollouts at this step.';
     this.clearRows();
     const row = this.groups.findIndex((g) => g.index === select.group);

@@ -18,6 +18,8 @@ import { launchBrowser, WebviewHarness } from './harness';
 /** The chart colours of test/webview/theme-dark.css. */
 const PALETTE: TokenPalette = { positive: [0x89, 0xd1, 0x85], negative: [0xf1, 0x4c, 0x4c], high: [0xd1, 0x86, 0x16] };
 const STEPS = 120;
+/** The fixture step where a reward function failed on group 1's first completion (and the loss is NaN). */
+const FAILED_STEP = 64;
 const RESULTS = path.resolve(__dirname, '../../test-results');
 
 /** Saves what a test ended on, to look at (test-results/ is ignored by git). */
@@ -36,7 +38,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
 
   before(async () => {
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-webview-'));
-    runId = writeFixtureRun(runsDir, { name: 'fixture-main', steps: STEPS, rolloutSteps: (s) => s % 2 === 0, groups: 5, groupSize: 4, tokens: 12, evalSteps: (s) => s % 40 === 0 });
+    runId = writeFixtureRun(runsDir, { name: 'fixture-main', steps: STEPS, rolloutSteps: (s) => s % 2 === 0, groups: 5, groupSize: 4, tokens: 12, evalSteps: (s) => s % 40 === 0, failedRewardStep: FAILED_STEP, resumedAfter: 60 });
     otherRunId = writeFixtureRun(runsDir, { name: 'fixture-other', steps: 60, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2, learningRate: 3e-6 });
     bigRunId = writeFixtureRun(runsDir, { name: 'fixture-big', steps: 3, rolloutSteps: () => true, groups: 2, groupSize: 2, tokens: 4, bigStep: { step: 2, groups: 125, groupSize: 8, tokens: 60 } });
     browser = await launchBrowser();
@@ -74,6 +76,20 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     return Number(await h.page.locator('input.step-input').inputValue());
   }
 
+  async function goToStep(h: WebviewHarness, step: number): Promise<void> {
+    await h.page.locator('input.step-input').fill(String(step));
+    await h.page.locator('input.step-input').dispatchEvent('change');
+    await h.page.locator('.rollout-browser .summary', { hasText: new RegExp(`^step ${step}:`) }).waitFor();
+  }
+
+  /** Clicks the point of `step` on a chart. */
+  async function clickStep(h: WebviewHarness, chart: string, step: number): Promise<void> {
+    const figure = h.page.locator(`figure[data-chart="${chart}"]`);
+    const plot = JSON.parse((await figure.getAttribute('data-plot')) ?? '{}') as { left: number; right: number; top: number; bottom: number; min: number; max: number };
+    const x = plot.left + ((step - plot.min) / (plot.max - plot.min)) * (plot.right - plot.left);
+    await figure.locator('canvas').click({ position: { x, y: (plot.top + plot.bottom) / 2 } });
+  }
+
   it('draws every series with one point per logged step, and exports the same values as CSV', async () => {
     const h = await openRun();
     const metrics = readMetrics(runId);
@@ -84,7 +100,6 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     // Validation is logged every 10th step only.
     assert.strictEqual(await h.page.locator('figure[data-chart="eval"]').getAttribute('data-points'), String(STEPS / 10));
     await reward.getByRole('button', { name: 'CSV' }).click();
-    await h.page.waitForFunction(() => true);
     for (let i = 0; i < 20 && h.saved.length === 0; i++) await h.page.waitForTimeout(50);
     const csv = h.saved[0].data.toString('utf8').trim().split('\n');
     assert.strictEqual(h.saved[0].fileName, `${runId}-reward.csv`);
@@ -101,11 +116,8 @@ describe('dashboard webview (Chromium, fixtures)', function () {
 
   it('clicking a point of a curve opens the rollout browser at that step', async () => {
     const h = await openRun();
-    const figure = h.page.locator('figure[data-chart="kl"]');
-    const plot = JSON.parse((await figure.getAttribute('data-plot')) ?? '{}') as { left: number; right: number; top: number; bottom: number; min: number; max: number };
     const step = 64;
-    const x = plot.left + ((step - plot.min) / (plot.max - plot.min)) * (plot.right - plot.left);
-    await figure.locator('canvas').click({ position: { x, y: (plot.top + plot.bottom) / 2 } });
+    await clickStep(h, 'kl', step);
     await h.page.locator('.rollout-browser').waitFor({ state: 'visible' });
     await h.page.locator('.card.selected').waitFor();
     assert.strictEqual(await selectedStep(h), step);
@@ -119,9 +131,16 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await h.page.locator('.curves input[type="checkbox"]').check();
     await h.page.waitForTimeout(100);
     assert.strictEqual(await h.page.locator('figure[data-chart="reward"]').getAttribute('data-points'), String(STEPS));
-    const plot = JSON.parse((await h.page.locator('figure[data-chart="reward"]').getAttribute('data-plot')) ?? '{}') as { max: number };
-    // Steps are 1.5 s apart in the fixture: the x axis now spans seconds, not steps.
-    assert.ok(plot.max > STEPS, `x axis max ${plot.max}`);
+    const plot = JSON.parse((await h.page.locator('figure[data-chart="reward"]').getAttribute('data-plot')) ?? '{}') as { min: number; max: number; yScale: string; smoothedLast: number };
+    // Steps are 1.5 s apart in the fixture, from the run's start: the x axis now spans seconds, not steps.
+    assert.ok(plot.min >= 0 && plot.max > STEPS, `x axis ${plot.min}..${plot.max}`);
+    assert.strictEqual(plot.yScale, 'logarithmic');
+    // The debiased EMA (α = 0.9) of the logged rewards, as drawn.
+    const rewards = readMetrics(runId).map((m) => m.metrics.reward as number);
+    let ema = 0;
+    rewards.forEach((r) => (ema = 0.9 * ema + 0.1 * r));
+    const expected = ema / (1 - 0.9 ** rewards.length);
+    assert.ok(Math.abs(plot.smoothedLast - expected) < 1e-9, `smoothed ${plot.smoothedLast} vs ${expected}`);
     assert.deepStrictEqual(h.lastState?.curves, { smoothing: 0.9, xAxis: 'time', logScale: true });
   });
 
@@ -269,6 +288,61 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.strictEqual(await selectedStep(harness), 30);
     assert.strictEqual(await harness.page.locator('.token-view select').inputValue(), 'entropy');
     assert.strictEqual(await harness.page.locator('button[data-tab="rollouts"]').getAttribute('aria-selected'), 'true');
+  });
+
+  it('a failed reward (null in the record) shows as "—" and the rest of the step still lists; a NaN metric is a gap', async () => {
+    const h = await openRun();
+    await h.page.locator('figure[data-chart="loss"][data-points]').waitFor({ state: 'attached' });
+    assert.strictEqual(await h.page.locator('figure[data-chart="loss"]').getAttribute('data-points'), String(STEPS - 1));
+    await h.page.locator('button[data-tab="rollouts"]').click();
+    await goToStep(h, FAILED_STEP);
+    assert.strictEqual(await h.page.locator('.card').count(), 5 * 4);
+    assert.strictEqual(await h.page.locator('.card[data-group="1"][data-rollout="0"] .reward').textContent(), 'r —');
+    assert.match((await h.page.locator('.card[data-group="1"][data-rollout="0"] .card-rewards').textContent()) ?? '', /correct —/);
+    const record = readStep(runId, FAILED_STEP);
+    assert.ok(record && record.groups[1].rollouts[0].reward === null, 'the fixture stores the NaN as null');
+    // The group's mean is over the three scored completions (nanmean), as the trainer's baseline.
+    const scored = record.groups[1].rollouts.slice(1).map((r) => r.reward as number);
+    const mean = Number((await h.page.locator('.group-row[data-group="1"] .group-stats').textContent())?.match(/mean ([\d.]+)/)?.[1]);
+    assert.ok(Math.abs(mean - scored.reduce((a, b) => a + b, 0) / 3) < 1e-3, `mean ${mean}`);
+    await selectCard(h, 1, 0);
+    assert.match(await h.page.locator('.token-view .facts').innerText(), /reward\s+—/);
+  });
+
+  it('the Validation chart opens validation samples (one per prompt, never "tied"); a reveal of training samples goes back', async () => {
+    const h = await openRun();
+    await h.page.locator('figure[data-chart="eval"][data-points]').waitFor({ state: 'attached' });
+    await clickStep(h, 'eval', 40);
+    await h.page.locator('.rollout-browser .summary', { hasText: /^validation after step 40:/ }).waitFor();
+    assert.strictEqual(await h.page.locator('.tag.tied').count(), 0);
+    await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
+    await h.page.locator('.token-view h3', { hasText: /^validation after step 40 · group 1/ }).waitFor();
+    // What the Runs tree sends for a completion: training samples, whatever the browser showed before.
+    await h.push({ type: 'show', runId, reveal: { step: 64, source: 'train', group: 1, rollout: 1 } });
+    await h.page.locator('.token-view h3', { hasText: 'step 64 · group 2 · completion 2 of 4' }).waitFor();
+  });
+
+  it('reads every per-token value by keyboard: the token strip is one tab stop, arrows move, the card shows the values', async () => {
+    const h = await openRun(runId, 'rollouts');
+    await selectCard(h, 1, 2);
+    const tokens = readStep(runId, STEPS)?.groups[1].rollouts[2].tokens;
+    assert.ok(tokens);
+    await h.page.locator('.token-view .tokens').focus();
+    for (const [key, index] of [['ArrowRight', 1], ['ArrowRight', 2], ['End', tokens.text.length - 1], ['ArrowLeft', tokens.text.length - 2], ['Home', 0]] as const) {
+      await h.page.keyboard.press(key);
+      const card = await h.page.locator('.token-card').innerText();
+      const value = (name: string) => Number(new RegExp(`^${name}\\s+(\\S+)$`, 'm').exec(card)?.[1]);
+      assert.strictEqual(value('position'), index, card);
+      const close = (shown: number, stored: number | null | undefined, what: string) =>
+        assert.ok(typeof stored === 'number' && Math.abs(shown - stored) <= 1e-3 * Math.max(1e-3, Math.abs(stored)), `${key} → token ${index} ${what}: ${shown} vs ${stored}`);
+      close(value('log-prob'), tokens.logprob[index], 'log-prob');
+      close(value('old log-prob'), tokens.old_logprob?.[index], 'old log-prob');
+      close(value('advantage'), tokens.advantage?.[index], 'advantage');
+      close(value('ratio'), tokens.ratio?.[index], 'ratio');
+      close(value('KL'), tokens.kl?.[index], 'KL');
+      close(value('entropy'), tokens.entropy?.[index], 'entropy');
+      assert.strictEqual(await h.page.locator('.token-view .token.current').getAttribute('data-index'), String(index));
+    }
   });
 
   it('compares runs: curves overlaid, config differences listed', async () => {

@@ -28,6 +28,10 @@ export interface FixtureOptions {
   bigStep?: { step: number; groups: number; groupSize: number; tokens: number };
   learningRate?: number;
   startTime?: number;
+  /** A step where a reward function failed: its first completion scores NaN (stored as null), and so does `loss`. */
+  failedRewardStep?: number;
+  /** The run was resumed after this step: a second `started` event, 90 s after the step. */
+  resumedAfter?: number;
 }
 
 /** Deterministic pseudo-random numbers in [0, 1) (fixtures must be identical on every run). */
@@ -109,7 +113,8 @@ export function groupsAt(step: number, groups: number, groupSize: number, tokenC
     const tied = g === groups - 1 && groups > 1;
     const rewards = Array.from({ length: groupSize }, () => (tied ? 1 : Math.round(random() * 4) / 4));
     const mean = rewards.reduce((a, b) => a + b, 0) / groupSize;
-    const std = Math.sqrt(rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / groupSize);
+    // The unbiased std, as the fixture's config (std_estimator's default) says the trainer divided by.
+    const std = Math.sqrt(rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / Math.max(1, groupSize - 1));
     const rollouts = rewards.map((reward, i) => {
       let tokens = words(random, tokenCount);
       if (g === 0 && i === 0) tokens = AWKWARD_TOKENS;
@@ -133,11 +138,23 @@ export function writeFixtureRun(runsDir: string, options: FixtureOptions): strin
   writer.appendEvent({ type: 'started', time: start, runId, runDir: path.join(runsDir, runId), pid: 0, backend: 'cpu', device: 'fixture', fallbacks: [], config });
   const evalLines: string[] = [];
   for (let step = 1; step <= options.steps; step++) {
-    writer.appendMetrics(metricsAt(step, options.steps, random, start + step * 1500, learningRate));
+    const metrics = metricsAt(step, options.steps, random, start + step * 1500, learningRate);
+    const failed = options.failedRewardStep === step;
+    if (failed) metrics.metrics.loss = Number.NaN;
+    writer.appendMetrics(metrics);
     const big = options.bigStep?.step === step ? options.bigStep : undefined;
     if (big) writer.appendRollouts({ step, groups: groupsAt(step, big.groups, big.groupSize, big.tokens, random) });
-    else if (options.rolloutSteps(step)) writer.appendRollouts({ step, groups: groupsAt(step, options.groups, options.groupSize, options.tokens, random) });
-    if (options.evalSteps?.(step)) evalLines.push(JSON.stringify({ step, groups: groupsAt(step, 2, options.groupSize, options.tokens, random) }));
+    else if (options.rolloutSteps(step)) {
+      const groups = groupsAt(step, options.groups, options.groupSize, options.tokens, random);
+      // What the trainer writes for a failed reward function: NaN, which JSON stores as null.
+      if (failed) groups[1].rollouts[0] = { ...groups[1].rollouts[0], reward: Number.NaN, rewards: { ...groups[1].rollouts[0].rewards, correct: Number.NaN }, advantage: 0 };
+      writer.appendRollouts({ step, groups });
+    }
+    if (options.resumedAfter === step) {
+      writer.appendEvent({ type: 'started', time: start + step * 1500 + 90_000, runId, runDir: path.join(runsDir, runId), pid: 0, backend: 'cpu', device: 'fixture', fallbacks: [], config, resumedFrom: step });
+    }
+    // As the trainer writes validation: one completion per prompt.
+    if (options.evalSteps?.(step)) evalLines.push(JSON.stringify({ step, groups: groupsAt(step, 2, 1, options.tokens, random) }));
   }
   writer.appendEvent({ type: 'finished', time: start + options.steps * 1500 + 100, outcome: 'completed', steps: options.steps });
   writer.close();
