@@ -96,11 +96,14 @@ describe('GRPO trainer', function () {
     assert.strictEqual(group.rollouts.length, 4);
     assert.match(group.prompt, /^\d\+\d=$/);
     const [first] = group.rollouts;
-    const n = first.tokens.text.length;
-    assert.ok(n >= 1 && n <= 4);
-    for (const column of ['logprob', 'old_logprob', 'advantage', 'ratio', 'clipped_low', 'clipped_high', 'entropy'] as const) {
-      assert.strictEqual(first.tokens[column]?.length, n, column);
-    }
+    // Every completion's columns line up with its tokens (a shifted row would show as a length mismatch somewhere).
+    rollouts.forEach((record) => record.groups.forEach((g, gi) => g.rollouts.forEach((rollout, ri) => {
+      const n = rollout.tokens.text.length;
+      assert.ok(n >= 1 && n <= 4, `step ${record.step} group ${gi} rollout ${ri}: ${n} tokens`);
+      for (const column of ['logprob', 'old_logprob', 'advantage', 'ratio', 'clipped_low', 'clipped_high', 'entropy'] as const) {
+        assert.strictEqual(rollout.tokens[column]?.length, n, `step ${record.step} group ${gi} rollout ${ri} ${column}`);
+      }
+    })));
     // On-policy first pass (μ = 1): ratio 1, nothing clipped; the advantage is the same on every token (outcome).
     first.tokens.ratio?.forEach((r) => assert.ok(Math.abs(r - 1) < 1e-3, `ratio ${r}`));
     assert.ok(first.tokens.advantage?.every((a) => a === first.tokens.advantage?.[0]));
