@@ -54,6 +54,18 @@ export class RunItem extends vscode.TreeItem {
   }
 }
 
+/** A run folder whose records are malformed: it is listed with the reason (opening it shows the same error). */
+export class UnreadableRunItem extends vscode.TreeItem {
+  constructor(runDir: string, reason: string) {
+    super(path.basename(runDir), vscode.TreeItemCollapsibleState.None);
+    this.id = runDir;
+    this.description = 'unreadable';
+    this.tooltip = reason;
+    this.iconPath = new vscode.ThemeIcon('warning');
+    this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [runDir] };
+  }
+}
+
 export class StepItem extends vscode.TreeItem {
   constructor(
     readonly runDir: string,
@@ -101,7 +113,7 @@ export class RolloutItem extends vscode.TreeItem {
   }
 }
 
-export type RunsTreeItem = RunItem | StepItem | GroupItem | RolloutItem;
+export type RunsTreeItem = RunItem | UnreadableRunItem | StepItem | GroupItem | RolloutItem;
 
 const CACHED_STEPS = 8;
 
@@ -149,7 +161,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   }
 
   getChildren(element?: RunsTreeItem): RunsTreeItem[] {
-    if (!element) return listRunDirectories(this.runsDir()).map((dir) => new RunItem(readSummary(dir, this.runs.isLive(path.basename(dir)))));
+    if (!element) return listRunDirectories(this.runsDir()).map((dir) => this.runItem(dir));
     if (element instanceof RunItem) return this.stepsOf(element.summary.runDir);
     if (element instanceof StepItem) return this.groupsOf(element.runDir, element.step);
     if (element instanceof GroupItem) return element.group.rollouts.map((_, i) => new RolloutItem(element.runDir, element.step, element.index, i, element.group));
@@ -160,6 +172,15 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.watcher?.dispose();
     this.disposables.forEach((d) => d.dispose());
+  }
+
+  /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
+  private runItem(runDir: string): RunsTreeItem {
+    try {
+      return new RunItem(readSummary(runDir, this.runs.isLive(path.basename(runDir))));
+    } catch (err) {
+      return new UnreadableRunItem(runDir, err instanceof Error ? err.message : String(err));
+    }
   }
 
   private stepsOf(runDir: string): StepItem[] {

@@ -177,7 +177,7 @@ const arithmeticTaskSchema: JsonSchema = {
     type: { const: 'arithmetic', description: 'Task kind.' },
     min_operand: integer('Smallest operand.', { minimum: 0, default: 0 }),
     max_operand: integer('Largest operand.', { minimum: 0, default: 99 }),
-    operations: { type: 'array', items: { enum: ['+', '-', '*'] }, minItems: 1, default: ['+'], description: 'Operations to draw from.' },
+    operations: { type: 'array', items: { enum: ['+', '-', '*'] }, minItems: 1, uniqueItems: true, default: ['+'], description: 'Operations to draw from.' },
     num_train: integer('Distinct training problems.', { minimum: 1, default: 5000 }),
     num_eval: integer('Held-out validation problems.', { minimum: 1, default: 64 }),
     teacher_error_rate: number('Warm-start data only: the fraction of sums with a carry whose reference answer forgets it — an imperfect teacher the SFT model imitates and GRPO\'s verifiable reward then corrects (0: a perfect teacher).', { minimum: 0, maximum: 1, default: 0 }),

@@ -15,6 +15,7 @@ export interface JsonSchema {
   additionalProperties?: boolean;
   items?: JsonSchema;
   minItems?: number;
+  uniqueItems?: boolean;
   enum?: readonly (string | number | boolean)[];
   const?: string | number | boolean;
   minimum?: number;
@@ -114,6 +115,11 @@ function checkArray(value: Json[], schema: JsonSchema, path: string, problems: s
   if (schema.minItems !== undefined && value.length < schema.minItems) {
     problems.push(`${fieldName(path)}: needs at least ${schema.minItems} item(s), got ${value.length}`);
   }
+  if (schema.uniqueItems) {
+    const seen = value.map((item) => JSON.stringify(item));
+    const repeated = seen.find((item, i) => seen.indexOf(item) !== i);
+    if (repeated !== undefined) problems.push(`${fieldName(path)}: ${repeated} is listed more than once`);
+  }
   return schema.items ? value.map((item, i) => check(item, schema.items as JsonSchema, `${path}[${i}]`, problems)) : value;
 }
 
@@ -178,6 +184,8 @@ function editDistance(a: string, b: string): number {
  * names the file, line and column.
  */
 export function parseJsonText(text: string, source: string): unknown {
+  // Some Windows editors save JSON with a byte-order mark; it is not part of the document.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   const errors: ParseError[] = [];
   const value: unknown = parseJsonc(text, errors, { allowTrailingComma: false, disallowComments: false });
   if (errors.length > 0) {

@@ -122,16 +122,22 @@ export class GrpoTrainer implements TrainingJob {
     return this.policy.parameterCount();
   }
 
-  async warmStart(log: (message: string) => void): Promise<Record<string, number> | undefined> {
+  async warmStart(log: (message: string) => void, shouldStop: () => boolean): Promise<Record<string, number> | undefined> {
     const { steps, learning_rate, batch_size } = this.config.sft;
     this.ensureReference();
     if (steps === 0) return undefined;
     const sft = new PolicyTrainer(this.policy, { learningRate: learning_rate, maxGradNorm: this.config.optimization.max_grad_norm });
     const eos = this.policy.tokenizer.eosTokenId;
     let loss = Number.NaN;
+    let done = 0;
     const started = now();
     try {
       for (let i = 1; i <= steps; i++) {
+        await yieldToEventLoop();
+        if (shouldStop()) {
+          log(`sft stopped at step ${i - 1}/${steps}`);
+          break;
+        }
         const examples = this.task.nextSft(batch_size).filter((e) => e.completion !== undefined);
         if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
         const batch: ResponseBatch = {
@@ -139,6 +145,7 @@ export class GrpoTrainer implements TrainingJob {
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
         loss = await sftStep(sft, batch);
+        done = i;
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
       }
     } finally {
@@ -147,7 +154,7 @@ export class GrpoTrainer implements TrainingJob {
     // The reference model is the policy GRPO starts from: the warm-started one.
     this.reference?.copyWeightsFrom(this.policy);
     this.trainer.weightsChanged();
-    return { 'sft/loss': loss, 'sft/steps': steps, 'time/sft': (now() - started) / 1000 };
+    return { 'sft/loss': loss, 'sft/steps': done, 'time/sft': (now() - started) / 1000 };
   }
 
   async step(step: number, control: StepControl): Promise<StepResult | undefined> {
@@ -392,6 +399,7 @@ export class GrpoTrainer implements TrainingJob {
       const lastPass = iteration === algorithm.num_iterations - 1;
       let stepLoss = 0;
       for (let start = 0; start < B; start += size) {
+        await yieldToEventLoop();
         if (iteration === 0 && shouldStop()) return undefined;
         const end = Math.min(B, start + size);
         const batch = this.batchOf(rollouts, start, end);
@@ -534,4 +542,12 @@ export class GrpoTrainer implements TrainingJob {
     }
     return groups;
   }
+}
+
+/**
+ * Lets the event loop run (a Stop or Pause arriving over IPC, a SIGINT). On wasm every await inside a step settles
+ * as a microtask, so without this a stop is only seen once the whole warm start or step is over.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -21,7 +21,8 @@ export interface StepControl {
  */
 export interface TrainingJob {
   /** Supervised warm start before GRPO (SFT); returns its final metrics, or undefined when there is none. */
-  warmStart(log: (message: string) => void): Promise<Record<string, number> | undefined>;
+  /** Stops early (keeping what it learned so far) once `shouldStop` turns true. */
+  warmStart(log: (message: string) => void, shouldStop: () => boolean): Promise<Record<string, number> | undefined>;
   /**
    * One GRPO step: sample, score, advantages, update. Resolves undefined when a stop arrived before the step changed
    * any weight; the job then rolls its random stream and data cursor back to the step boundary.

@@ -65,10 +65,29 @@ export class RunDirectoryWriter {
  */
 function dropTornTail(file: string): void {
   if (!fs.existsSync(file)) return;
-  const text = fs.readFileSync(file, 'utf8');
-  if (text.length === 0 || text.endsWith('\n')) return;
-  fs.truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+  // From the end, a chunk at a time: a rollouts file reaches gigabytes, more than one string can hold.
+  const fd = fs.openSync(file, 'r');
+  let keep = 0;
+  try {
+    const size = fs.fstatSync(fd).size;
+    const chunk = Buffer.alloc(Math.min(size, TAIL_CHUNK_BYTES));
+    for (let end = size; end > 0; end -= chunk.length) {
+      const start = Math.max(0, end - chunk.length);
+      const read = fs.readSync(fd, chunk, 0, end - start, start);
+      const newline = chunk.subarray(0, read).lastIndexOf(10);
+      if (newline >= 0) {
+        keep = start + newline + 1;
+        break;
+      }
+    }
+    if (keep === size) return;
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.truncateSync(file, keep);
 }
+
+const TAIL_CHUNK_BYTES = 1 << 16;
 
 /** Checkpoint folders of a run, oldest first: `checkpoints/step-N`. */
 export function listCheckpoints(runDir: string): { step: number; dir: string }[] {

@@ -176,9 +176,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         rng.setState(resume.state.rng);
         sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
       } else {
-        const warm = await job.warmStart((message) => sink.log(message));
+        const warm = await job.warmStart((message) => sink.log(message), () => control.shouldStop());
         if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
-        if (config.evaluation.eval_steps > 0) await evaluate(job, 0, sink, warm);
+        if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
       }
       while (step < config.optimization.max_steps && !control.shouldStop()) {
         await control.waitWhilePaused();

@@ -103,6 +103,27 @@ describe('training worker process', function () {
     assert.strictEqual(readSnapshot(runDir).status, 'stopped');
   });
 
+  it('honours stop during the warm start: the SFT loop ends early, no GRPO step runs', async () => {
+    const runDir = path.join(tmp, 'run');
+    const config = writeConfig(tmp, {
+      model: { name_or_path: 'tiny' },
+      task: { type: 'arithmetic', max_operand: 9, num_train: 60, num_eval: 8 },
+      sft: { steps: 100000, batch_size: 4 },
+      algorithm: { num_generations: 4 },
+      optimization: { max_steps: 4, prompts_per_step: 2 },
+      sampling: { max_completion_length: 4 },
+    });
+    const run = await runWorker(['--config', config, '--run-dir', runDir], (m, send) => {
+      if (m.type === 'log' && m.message.startsWith('sft step 25/')) send({ type: 'stop' });
+    });
+    assert.strictEqual(run.exitCode, 0, run.stderr);
+    const stopped = run.messages.find((m) => m.type === 'log' && m.message.startsWith('sft stopped at step'));
+    const at = stopped?.type === 'log' ? Number(/step (\d+)\//.exec(stopped.message)?.[1]) : NaN;
+    assert.ok(at >= 25 && at < 100000, JSON.stringify(stopped));
+    const finished = run.messages.at(-1);
+    assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped' && finished.steps === 0, JSON.stringify(finished));
+  });
+
   it('rejects an invalid config with an error naming the field, exit 1, and creates no run', async () => {
     const runDir = path.join(tmp, 'run');
     const config = writeConfig(tmp, { algorithm: { num_generations: 1 } });

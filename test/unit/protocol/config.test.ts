@@ -67,6 +67,14 @@ describe('run config validation', () => {
     ]);
   });
 
+  it('reads a config saved with a UTF-8 byte-order mark', () => {
+    assert.strictEqual(parseRunConfig('\uFEFF{"name": "bom", "task": {"type": "bandit"}}', 'bom.json').name, 'bom');
+  });
+
+  it('rejects a repeated operation (it would make fewer distinct problems than the range promises)', () => {
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'arithmetic', operations: ['+', '+'] } }), ['task.operations: "+" is listed more than once']);
+  });
+
   it('reports missing required fields and an unknown task type', () => {
     assert.deepStrictEqual(problemsOf({}), ['name: required field is missing', 'task: required field is missing']);
     assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'chess' } }), ['task.type: must be one of "bandit", "arithmetic", "gsm8k", got string "chess"']);

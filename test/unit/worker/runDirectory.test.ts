@@ -42,6 +42,17 @@ describe('run directory writer', () => {
     assert.throws(() => new RunDirectoryWriter(path.join(tmp, 'none'), undefined), /is not a run directory/);
   });
 
+  it('drops a torn tail longer than the chunk it reads from the end at a time, and a file that is only a torn line', () => {
+    const dir = path.join(tmp, 'run');
+    new RunDirectoryWriter(dir, config).close();
+    const complete = '{"step":1,"groups":[]}\n';
+    fs.writeFileSync(path.join(dir, 'rollouts.jsonl'), complete + '{"step":2,"groups":[' + 'x'.repeat(300_000));
+    fs.writeFileSync(path.join(dir, 'eval_rollouts.jsonl'), '{"step":1,"gr');
+    new RunDirectoryWriter(dir, undefined).close();
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'rollouts.jsonl'), 'utf8'), complete);
+    assert.strictEqual(fs.readFileSync(path.join(dir, 'eval_rollouts.jsonl'), 'utf8'), '');
+  });
+
   it('names new runs by start time and disambiguates runs started in the same second', () => {
     const now = new Date(2026, 10, 21, 8, 0, 1);
     const first = newRunDirectory(tmp, 'demo', now);
