@@ -168,7 +168,7 @@ export function registerExtensionTests(): void {
       const panel = await vscode.commands.executeCommand<{ shownRunId: string; lastReveal: unknown; ready(): Promise<void> }>(command.command, ...(command.arguments ?? []));
       await panel.ready();
       assert.strictEqual(panel.shownRunId, run.summary.runId);
-      assert.deepStrictEqual(panel.lastReveal, { step: step.step, group: 0, rollout: 1 });
+      assert.deepStrictEqual(panel.lastReveal, { step: step.step, source: 'train', group: 0, rollout: 1 });
     });
 
     it('the tree refreshes by itself when a run appears that this window did not start (e.g. from the CLI)', async () => {
