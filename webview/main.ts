@@ -31,8 +31,10 @@ class Dashboard {
   private comparing = false;
   private loading = false;
   private readonly queued: LiveMessage[] = [];
-  /** Newest step drawn; -1 before any (step 0 is the validation before training). */
-  /** The newest step drawn per run: live records that raced the snapshot's read are not drawn twice. */
+  /**
+   * The newest step drawn per run, -1 before any (step 0 is the validation before training): live records that
+   * raced the snapshot's read are not drawn twice.
+   */
   private lastSteps = new Map<string, number>();
   private status: RunStatus = 'running';
   private maxSteps: number | undefined;

@@ -3,7 +3,7 @@
  * evaluation), with its completions and rewards, so you can read how the answer changed as the policy learned.
  * Clicking a completion opens it in the rollout browser.
  */
-import { groupRewardStats, StoredNumber } from '../src/protocol/records';
+import { scoredMean, StoredNumber } from '../src/protocol/records';
 import type { PromptHistory, RevealTarget } from '../src/protocol/webview';
 import { formatValue } from './charts';
 
@@ -78,7 +78,7 @@ export class PromptHistoryView {
       const row = body.insertRow();
       row.dataset.step = String(occurrence.step);
       row.dataset.source = occurrence.source;
-      const { mean } = groupRewardStats(occurrence.rollouts.map((r) => r.reward), 'population');
+      const mean = scoredMean(occurrence.rollouts.map((r) => r.reward));
       cell(row, String(occurrence.step), 'number');
       const source = document.createElement('span');
       source.className = `tag source-${occurrence.source}`;

@@ -85,11 +85,6 @@ export class TokenView {
     onThemeChange(() => this.render());
   }
 
-  /** The quantity the tokens are coloured by now. */
-  get colorBy(): TokenQuantity {
-    return this.shownQuantity;
-  }
-
   clear(): void {
     this.subject = undefined;
     this.heading.textContent = 'Select a completion';

@@ -7,7 +7,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, groupRewardStats, MetricsRecord, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, MetricsRecord, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
@@ -90,8 +90,7 @@ export class GroupItem extends vscode.TreeItem {
   ) {
     super(`#${index + 1} ${oneLine(group.prompt)}`, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `${runDir}#${step}#${index}`;
-    // The mean only: the std needs the run's estimator, which the dashboard shows.
-    const { mean } = groupRewardStats(group.rollouts.map((r) => r.reward), 'population');
+    const mean = scoredMean(group.rollouts.map((r) => r.reward));
     this.description = `${group.rollouts.length} completion${group.rollouts.length === 1 ? '' : 's'} · mean ${fixed3(mean)}`;
     this.tooltip = group.prompt;
     this.iconPath = new vscode.ThemeIcon('comment-discussion');

@@ -53,13 +53,23 @@ export function roundForRecord(x: number): number {
  * TRL's nanmean does, and the std uses the run's `algorithm.std_estimator` (NaN for one reward and n − 1).
  */
 export function groupRewardStats(rewards: StoredNumber[], estimator: StdEstimator): { mean: number; std: number } {
-  const scored = rewards.filter((r): r is number => typeof r === 'number' && Number.isFinite(r));
+  const scored = scoredRewards(rewards);
   const n = scored.length;
   if (n === 0) return { mean: Number.NaN, std: Number.NaN };
-  const mean = scored.reduce((a, b) => a + b, 0) / n;
+  const mean = scoredMean(scored);
   const squares = scored.reduce((a, r) => a + (r - mean) ** 2, 0);
   const dof = estimator === 'unbiased' ? n - 1 : n;
   return { mean, std: dof > 0 ? Math.sqrt(squares / dof) : Number.NaN };
+}
+
+/** The mean of the rewards that were scored (NaN when none was): what a group's baseline is. */
+export function scoredMean(rewards: StoredNumber[]): number {
+  const scored = scoredRewards(rewards);
+  return scored.length ? scored.reduce((a, b) => a + b, 0) / scored.length : Number.NaN;
+}
+
+function scoredRewards(rewards: StoredNumber[]): number[] {
+  return rewards.filter((r): r is number => typeof r === 'number' && Number.isFinite(r));
 }
 
 /** Per-token quantities of one completion, one array entry per response token (columnar: compact on disk). */
