@@ -2,16 +2,28 @@
  * A prompt task: where prompts and their ground truths come from. Training prompts are drawn through a cursor
  * (epoch + position in a seeded shuffle), so a run resumed from a checkpoint draws exactly what it would have drawn.
  */
+import type { ChatMessage } from '../../model/tokenizer';
 import { Random } from '../../model/random';
+
+/** A value of a dataset column, as JSON holds it (64-bit integers arrive as numbers or strings, never BigInt). */
+export type ColumnValue = null | boolean | number | string | ColumnValue[] | { [key: string]: ColumnValue };
 
 export interface Example {
   /** Stable id (dataset line or generated problem), so the inspector can follow one prompt across steps. */
   id: string;
+  /**
+   * The prompt as plain text: encoded with the tokenizer's own special-token rules (BOS for Llama/SentencePiece
+   * tokenizers). For a chat example this is what the trainer renders through the chat template.
+   */
   prompt: string;
-  /** The ground truth the rewards compare against. */
+  /** A conversation: the model sees `applyChatTemplate(messages)`, encoded without adding special tokens again. */
+  messages?: ChatMessage[];
+  /** The ground truth the rewards compare against ('' where the dataset has none). */
   answer: string;
   /** A reference completion for the SFT warm start, where the task has one. */
   completion?: string;
+  /** The dataset's other columns, passed to reward functions as fields of `example` (TRL passes them as kwargs). */
+  columns?: Record<string, ColumnValue>;
 }
 
 export interface DataCursor {
