@@ -15,6 +15,12 @@ export function familyOf(config: ModelConfig): ModelFamily {
   return config.family === 'gpt2' ? gpt2 : llama;
 }
 
+/** What a checkpoint's generation_config.json says (see readGenerationConfig); `raw` is written back on save. */
+export interface GenerationConfig {
+  eosTokenIds: number[];
+  raw: Record<string, unknown>;
+}
+
 export class Policy implements CausalLM {
   readonly family: ModelFamily;
 
@@ -24,8 +30,20 @@ export class Policy implements CausalLM {
     readonly weights: Weights,
     /** False for a frozen copy (e.g. the GRPO reference model): its weights are not trainable variables. */
     readonly trainable: boolean,
+    /** The checkpoint's generation_config.json, if it has one. */
+    readonly generation: GenerationConfig | null = null,
   ) {
     this.family = familyOf(config);
+  }
+
+  /**
+   * Tokens that end a completion: the tokenizer's EOS, config.json's `eos_token_id` and generation_config.json's
+   * (each a number or a list). transformers' `generate` stops on the generation config's; the union also stops
+   * checkpoints whose files disagree, which a completion running past its end would never want.
+   */
+  get stopTokenIds(): number[] {
+    const eos = this.tokenizer.eosTokenId;
+    return [...new Set([...(eos === null ? [] : [eos]), ...this.config.eosTokenIds, ...(this.generation?.eosTokenIds ?? [])])];
   }
 
   get padTokenId(): number {
@@ -47,7 +65,7 @@ export class Policy implements CausalLM {
     const trainable = options.trainable ?? false;
     const copy: Weights = new Map();
     for (const [name, w] of this.weights) copy.set(name, tf.variable(w, trainable, `${name}#${nextCloneId++}`));
-    return new Policy(this.config, this.tokenizer, copy, trainable);
+    return new Policy(this.config, this.tokenizer, copy, trainable, this.generation);
   }
 
   /** Copies another policy's weights into this one (e.g. refreshing the reference model). */

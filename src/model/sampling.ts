@@ -21,7 +21,7 @@ export interface SampleOptions {
   topP?: number;
   /** Keep only the k most likely tokens. Default 0 (off). */
   topK?: number;
-  /** Token ids that end a row (the stop token is kept in the output). Default: the tokenizer's and the config's EOS. */
+  /** Token ids that end a row (the stop token is kept in the output). Default: the policy's `stopTokenIds`. */
   stopTokenIds?: number[];
   /** Texts that end a row once the decoded completion contains one (the token completing it is kept). */
   stopStrings?: string[];
@@ -46,12 +46,9 @@ export interface SampleResult {
 export async function generate(policy: Policy, promptIds: number[][], options: SampleOptions): Promise<SampleResult> {
   const B = promptIds.length;
   const rng = options.rng ?? new Random(options.seed ?? 0);
-  const stopIds = new Set(options.stopTokenIds ?? defaultStopIds(policy));
-  const maxPositions = policy.config.family === 'gpt2' ? policy.config.maxPositions : Infinity;
+  const stopIds = new Set(options.stopTokenIds ?? policy.stopTokenIds);
   const layout = padLayout({ promptIds, responseIds: promptIds.map(() => []) }, policy.tokenizer.padTokenId);
-  if (layout.promptWidth + options.maxNewTokens > maxPositions) {
-    throw new Error(`prompt (${layout.promptWidth}) + maxNewTokens (${options.maxNewTokens}) exceeds the model's ${maxPositions} positions`);
-  }
+  checkContextLength(policy.config.maxPositions, Math.max(...promptIds.map((p) => p.length)), options.maxNewTokens);
   const rows = layout.tokens.map((r) => [...r]);
   const keyValid = layout.keyValid.map((r) => [...r]);
   const nextPosition = promptIds.map((p) => p.length);
@@ -92,10 +89,17 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   return result;
 }
 
-/** The tokenizer's EOS and the config's eos_token_id(s) (chat models often list their end-of-turn token there). */
-function defaultStopIds(policy: Policy): number[] {
-  const eos = policy.tokenizer.eosTokenId;
-  return [...new Set([...(eos === null ? [] : [eos]), ...policy.config.eosTokenIds])];
+/**
+ * A prompt and its completion must fit the positions the model was trained on (`max_position_embeddings`): GPT-2
+ * has no embedding past them, and RoPE models produce text of no use there.
+ */
+export function checkContextLength(maxPositions: number, promptTokens: number, maxNewTokens: number): void {
+  if (promptTokens + maxNewTokens > maxPositions) {
+    throw new Error(
+      `a prompt of ${promptTokens} tokens + ${maxNewTokens} new tokens = ${promptTokens + maxNewTokens} exceeds the model's ` +
+      `${maxPositions} positions (max_position_embeddings)`,
+    );
+  }
 }
 
 /** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */

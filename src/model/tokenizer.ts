@@ -140,6 +140,50 @@ export class CharTokenizer implements TextTokenizer {
   }
 }
 
+/** A prompt as a dataset gives it: plain text, or a conversation for the chat template. */
+export type PromptSource = string | ChatMessage[];
+
+/** The text the model reads: plain text as it is, a conversation through the chat template (generation prompt on). */
+export function renderPrompt(tokenizer: TextTokenizer, prompt: PromptSource): string {
+  return typeof prompt === 'string' ? prompt : tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true });
+}
+
+/**
+ * A prompt's token ids, encoded the way the model was trained. Plain text gets the tokenizer's own special tokens
+ * (its `post_processor`: BOS for Llama / SentencePiece tokenizers, nothing for GPT-2). A chat template writes its
+ * own special tokens (`{{ bos_token }}`, headers), so its text is encoded without adding them a second time, as
+ * transformers' `apply_chat_template(tokenize=True)` does.
+ */
+export function encodePrompt(tokenizer: TextTokenizer, prompt: PromptSource): number[] {
+  if (typeof prompt === 'string') return tokenizer.encode(prompt, { addSpecialTokens: true });
+  return tokenizer.encode(renderPrompt(tokenizer, prompt), { addSpecialTokens: false });
+}
+
+/**
+ * The text each token adds to the decoded sequence, so that the pieces of a completion join to its text. Decoding a
+ * token alone loses what depends on its neighbours: SentencePiece decoders strip a leading space ("▁Once" alone is
+ * "Once"), and byte-fallback tokens are parts of one character. So each token is decoded after a few tokens of
+ * context (the previous tokens, or `context` — the prompt's last ids — for the first ones), and its piece is what it
+ * appends: the incremental detokenisation of vLLM and TGI. A token that completes a multi-byte character carries
+ * the whole character; the byte tokens before it carry ''.
+ */
+export function tokenPieces(tokenizer: TextTokenizer, ids: readonly number[], context: readonly number[] = []): string[] {
+  const WINDOW = 4;
+  const all = [...context.slice(-WINDOW), ...ids];
+  const offset = all.length - ids.length;
+  return ids.map((_, i) => {
+    const end = offset + i;
+    const start = Math.max(0, end - WINDOW);
+    const before = tokenizer.decode(all.slice(start, end));
+    const after = tokenizer.decode(all.slice(start, end + 1));
+    // Bytes of a character still incomplete decode to U+FFFD: they add nothing yet.
+    if (after.endsWith('\uFFFD')) return '';
+    let common = 0;
+    while (common < before.length && before[common] === after[common]) common++;
+    return after.slice(common);
+  });
+}
+
 /** The tokenizer stored in a checkpoint folder: a char tokenizer or a tokenizer.json. */
 export function loadTokenizer(dir: string): TextTokenizer {
   if (fs.existsSync(path.join(dir, CharTokenizer.FILE))) return CharTokenizer.fromDirectory(dir);

@@ -106,11 +106,15 @@ export interface OptimizationConfig {
 
 export interface SamplingConfig {
   max_completion_length: number;
+  /** Leave out prompts longer than this many tokens (TRL `max_prompt_length`); unset: refuse a run whose prompts do not fit. */
+  max_prompt_length?: number;
   temperature: number;
   top_p: number;
   top_k: number;
   /** Texts that end a completion (besides the EOS token). */
   stop: string[];
+  /** Token ids that end a completion besides the model's EOS tokens (vLLM `stop_token_ids`). */
+  stop_token_ids: number[];
 }
 
 export interface EvaluationConfig {
@@ -280,10 +284,12 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       description: 'Generation settings.',
       properties: {
         max_completion_length: integer('Most new tokens per completion.', { minimum: 1, default: 64 }),
+        max_prompt_length: integer('Leave out prompts longer than this many tokens, with a logged count (TRL `max_prompt_length`). Prompts are never cut: cutting from the left drops the BOS token and the chat header. Unset: a run whose longest prompt + `max_completion_length` exceeds the model\'s `max_position_embeddings` is refused with the numbers.', { minimum: 1 }),
         temperature: number('Sampling temperature (> 0).', { exclusiveMinimum: 0, default: 1 }),
         top_p: number('Nucleus sampling mass (1: off).', { exclusiveMinimum: 0, maximum: 1, default: 1 }),
         top_k: integer('Keep the k most likely tokens (0: off).', { minimum: 0, default: 0 }),
         stop: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'Texts that end a completion, besides the EOS token.' },
+        stop_token_ids: { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true, default: [], description: 'Token ids that end a completion besides the model\'s EOS tokens (tokenizer, config.json and generation_config.json `eos_token_id`), as vLLM\'s `stop_token_ids`. E.g. TinyStories models end a story with `<s>` (id 1).' },
       },
       additionalProperties: false,
     },

@@ -21,6 +21,7 @@ import {
 } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
+import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
@@ -30,6 +31,7 @@ import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
 import { Example, PromptTask } from './tasks/task';
+import { PromptEncoder } from './promptEncoding';
 
 /** Completions of one batch of prompts, as sampled. */
 interface Rollouts {
@@ -78,20 +80,33 @@ export function learningRateAt(optimizerStep: number, totalSteps: number, peak: 
   return schedule === 'linear' ? peak * (1 - progress) : peak * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
 
+/** `sampling.stop_token_ids` must name tokens of the model's vocabulary. */
+function checkStopTokens(ids: number[], vocabSize: number): void {
+  const outside = ids.find((id) => id >= vocabSize);
+  if (outside !== undefined) throw new Error(`sampling.stop_token_ids: ${outside} is not a token id of this model (vocabulary size ${vocabSize})`);
+}
+
 export class GrpoTrainer implements TrainingJob {
   private trainer: PolicyTrainer;
   private optimizerSteps = 0;
+
+  private readonly prompts: PromptEncoder;
+  /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
+  private readonly stopTokenIds: number[];
 
   private constructor(
     private readonly config: RunConfig,
     private readonly policy: Policy,
     private reference: Policy | undefined,
     private readonly task: PromptTask,
+    prompts: PromptEncoder,
     private readonly rewards: RewardScorer,
     private readonly rng: Random,
     private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
   ) {
     this.trainer = this.newOptimizer();
+    this.prompts = prompts;
+    this.stopTokenIds = [...new Set([...policy.stopTokenIds, ...config.sampling.stop_token_ids])];
   }
 
   /** Loads the policy and the task, resolves the rewards (paths in `config` are absolute by now). */
@@ -100,6 +115,7 @@ export class GrpoTrainer implements TrainingJob {
     task: LanguageTaskConfig,
     rng: Random,
     onRewardError: (failure: RewardFailure & { step: number }) => void,
+    log: (message: string) => void = () => undefined,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
     const { algorithm, optimization, sampling } = config;
@@ -111,11 +127,23 @@ export class GrpoTrainer implements TrainingJob {
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
     }, webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
-    const promptTask = createTask(config, task);
-    const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());
-    const trainer = new GrpoTrainer(config, policy, undefined, promptTask, rewards, rng, onRewardError);
-    if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
-    return trainer;
+    try {
+      checkStopTokens(sampling.stop_token_ids, policy.config.vocabSize);
+      const prompts = new PromptEncoder(policy.tokenizer);
+      const fitted = prompts.fit(createTask(config, task), {
+        maxPositions: policy.config.maxPositions,
+        maxCompletionLength: sampling.max_completion_length,
+        maxPromptLength: sampling.max_prompt_length,
+      });
+      if (fitted.message) log(fitted.message);
+      const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
+      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
+      if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+      return trainer;
+    } catch (err) {
+      policy.dispose();
+      throw err;
+    }
   }
 
   get parameterCount(): number {
@@ -141,7 +169,7 @@ export class GrpoTrainer implements TrainingJob {
         const examples = this.task.nextSft(batch_size).filter((e) => e.completion !== undefined);
         if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
         const batch: ResponseBatch = {
-          promptIds: examples.map((e) => this.encode(e.prompt)),
+          promptIds: examples.map((e) => this.prompts.encode(e).ids),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
         loss = await sftStep(sft, batch);
@@ -289,26 +317,25 @@ export class GrpoTrainer implements TrainingJob {
     if (!this.reference && (beta > 0 || ref_model_sync_steps > 0)) this.reference = this.policy.clone({ trainable: false });
   }
 
-  private encode(text: string): number[] {
-    const ids = this.policy.tokenizer.encode(text);
-    if (ids.length === 0) throw new Error(`prompt "${text.slice(0, 40)}" encodes to no tokens`);
-    return ids;
-  }
-
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
     const { sampling } = this.config;
-    const promptIds = examples.map((e) => this.encode(e.prompt));
+    const promptIds = examples.map((e) => this.prompts.encode(e).ids);
     const out = await generate(this.policy, promptIds, {
       maxNewTokens: sampling.max_completion_length,
       temperature: options.temperature,
       topP: sampling.top_p,
       topK: sampling.top_k,
+      stopTokenIds: this.stopTokenIds,
       stopStrings: sampling.stop.length ? sampling.stop : undefined,
       rng: options.rng,
     });
-    const eos = this.policy.tokenizer.eosTokenId;
-    const texts = out.tokens.map((ids) => this.policy.tokenizer.decode(ids.filter((id) => id !== eos), { skipSpecialTokens: true }));
-    return { examples, promptIds, tokens: out.tokens, oldLogProbs: out.logProbs, finishReasons: out.finishReasons, texts };
+    // What the rewards see: the completion without the token that stopped it (a stop string stays, as TRL keeps it).
+    const texts = out.tokens.map((ids) => {
+      const stopped = ids.length > 0 && this.stopTokenIds.includes(ids[ids.length - 1]);
+      return this.policy.tokenizer.decode(stopped ? ids.slice(0, -1) : ids, { skipSpecialTokens: true });
+    });
+    const seen = examples.map((e) => this.prompts.asSeen(e));
+    return { examples: seen, promptIds, tokens: out.tokens, oldLogProbs: out.logProbs, finishReasons: out.finishReasons, texts };
   }
 
   /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
@@ -501,7 +528,7 @@ export class GrpoTrainer implements TrainingJob {
       advantage: round(advantage),
       finish_reason: rollouts.finishReasons[i],
       tokens: {
-        text: ids.map((id) => this.policy.tokenizer.decode([id])),
+        text: tokenPieces(this.policy.tokenizer, ids, rollouts.promptIds[i]),
         logprob: rollouts.oldLogProbs[i].map(round),
         ...tokens,
       },

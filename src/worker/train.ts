@@ -76,8 +76,12 @@ async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise
     sink.log('optimization.data_parallel is off on webgpu: the second thread is a CPU (wasm) replica for CPU backends', 'warning');
     jobConfig = { ...config, optimization: { ...config.optimization, data_parallel: false } };
   }
-  return GrpoTrainer.create(jobConfig, config.task, rng, (failure) =>
-    sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
+  return GrpoTrainer.create(
+    jobConfig,
+    config.task,
+    rng,
+    (failure) => sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
+    (message) => sink.log(message),
   );
 }
 

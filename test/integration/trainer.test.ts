@@ -170,27 +170,36 @@ describe('GRPO trainer', function () {
     assert.ok(single.grad_norm > 0 && Math.abs(parallel.grad_norm - single.grad_norm) / single.grad_norm < 1e-4, `${parallel.grad_norm} vs ${single.grad_norm}`);
   });
 
-  it('gsm8k: the shipped sample with the R1-Zero template and rewards', async () => {
+  it('gsm8k: the shipped sample with the R1-Zero rewards; prompts past the context are refused, or left out with max_prompt_length', async () => {
     // The tiny preset's character alphabet is ASCII: keep the sample's ASCII-only problems.
     const isAscii = (line: string) => /^[\x20-\x7e\n]*$/.test(Object.values(JSON.parse(line) as Record<string, string>).join(''));
     const ascii = (file: string) => fs.readFileSync(path.join(GSM8K, file), 'utf8').split('\n').filter((l) => l && isAscii(l)).join('\n') + '\n';
     fs.writeFileSync(path.join(tmp, 'train.jsonl'), ascii('train_sample.jsonl'));
     fs.writeFileSync(path.join(tmp, 'test.jsonl'), ascii('test_sample.jsonl'));
-    const config = tinyArithmetic({
+    const gsm8k = (template: string, sampling: Record<string, unknown>) => tinyArithmetic({
       name: 'gsm8k-tiny',
-      task: { type: 'gsm8k', train_file: 'train.jsonl', eval_file: 'test.jsonl', max_eval: 4 },
+      task: { type: 'gsm8k', train_file: 'train.jsonl', eval_file: 'test.jsonl', prompt_template: template, max_eval: 40 },
+      rewards: [{ name: 'r1_zero' }],
       sft: { steps: 0 },
       algorithm: { num_generations: 2 },
       optimization: { max_steps: 1, prompts_per_step: 1, micro_batch_size: 2 },
-      sampling: { max_completion_length: 4 },
+      sampling,
       evaluation: { eval_steps: 0 },
     });
-    const { runDir } = await run({ configPath: writeConfig(config) });
+    // R1-Zero prompts are 700–1,000 characters: one token each for the tiny preset, whose context is 512.
+    await assert.rejects(
+      run({ configPath: writeConfig(gsm8k('r1_zero', { max_completion_length: 4 })) }),
+      /the longest prompt \(id \d+: "A conversation between User and Assistan…"\) has \d{3,4} tokens; with sampling.max_completion_length 4 that is \d+, more than the model's 512 positions \(max_position_embeddings\)/,
+    );
+    // "Question: …\nAnswer:" prompts are 114–571 characters: with max_prompt_length 300 the longer ones are left out.
+    const { runDir, messages } = await run({ configPath: writeConfig(gsm8k('question_answer', { max_completion_length: 4, max_prompt_length: 300 })) });
+    const dropped = messages.find((m) => m.type === 'log' && m.message.startsWith('sampling.max_prompt_length 300'));
+    assert.match(dropped?.type === 'log' ? dropped.message : '', /left out (\d+) of 179 training prompts and (\d+) of 40 validation prompts \(longest: 571 tokens\)/);
     const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
     assert.deepStrictEqual(metrics.map((m) => m.step), [1]);
     assert.ok('rewards/r1_zero/mean' in metrics[0].metrics && 'rewards/r1_zero/format_reward' in metrics[0].metrics, JSON.stringify(metrics[0]));
     const [group] = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[0].groups;
-    assert.ok(group.prompt.endsWith('Assistant: <think>'));
+    assert.ok(group.prompt.startsWith('Question: ') && group.prompt.length <= 300, group.prompt);
     assert.match(group.ground_truth ?? '', /^-?[\d.]+$/);
   });
 

@@ -83,6 +83,10 @@ export class ArithmeticTask implements PromptTask {
     return this.train.take(n);
   }
 
+  trainSet(): readonly Example[] {
+    return this.train.items;
+  }
+
   evalSet(): Example[] {
     return this.evalProblems;
   }

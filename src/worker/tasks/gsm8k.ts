@@ -92,6 +92,10 @@ export class Gsm8kTask implements PromptTask {
     return this.train.take(n);
   }
 
+  trainSet(): readonly Example[] {
+    return this.train.items;
+  }
+
   evalSet(): Example[] {
     return this.evalExamples;
   }

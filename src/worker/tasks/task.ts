@@ -39,6 +39,8 @@ export interface PromptTask {
   nextTrain(n: number): Example[];
   /** `n` examples with teacher completions for the SFT warm start. */
   nextSft(n: number): Example[];
+  /** Every training example (for checks before a run trains on them, such as prompt lengths). */
+  trainSet(): readonly Example[];
   /** The fixed held-out set for validation. */
   evalSet(): Example[];
   /** Whether a completion answers the example correctly: validation's `eval/accuracy`. */
@@ -53,7 +55,7 @@ export class ShuffledCursor<T> {
   private state: DataCursor = { epoch: 0, position: 0 };
 
   constructor(
-    private readonly items: readonly T[],
+    readonly items: readonly T[],
     private readonly seed: number,
   ) {
     if (items.length === 0) throw new Error('the training set is empty');

@@ -36,7 +36,7 @@ describe('run config validation', () => {
     assert.strictEqual(config.algorithm.epsilon_high, undefined);
     assert.strictEqual(config.optimization.optimizer, 'adam');
     assert.strictEqual(config.optimization.max_steps, 50);
-    assert.deepStrictEqual(config.sampling, { max_completion_length: 64, temperature: 1, top_p: 1, top_k: 0, stop: [] });
+    assert.deepStrictEqual(config.sampling, { max_completion_length: 64, temperature: 1, top_p: 1, top_k: 0, stop: [], stop_token_ids: [] });
     assert.deepStrictEqual(config.evaluation, { eval_steps: 10, greedy: true });
     assert.deepStrictEqual(config.sft, { steps: 0, learning_rate: 3e-3, batch_size: 32 });
     assert.deepStrictEqual(config.checkpointing, { save_steps: 25, save_total_limit: 2 });

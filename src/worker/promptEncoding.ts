@@ -1,0 +1,156 @@
+/**
+ * Prompts as the model reads them, and the check that they fit its context before a run trains on them.
+ *
+ * Plain-text prompts are encoded with the tokenizer's own special-token rules; chat prompts (`Example.messages`) go
+ * through the chat template and are encoded without adding special tokens again (see encodePrompt). A prompt plus
+ * `max_completion_length` must fit the model's `max_position_embeddings`: a run whose longest prompt does not is
+ * refused with the numbers, or, with `sampling.max_prompt_length`, longer rows are left out and counted. Prompts are
+ * never cut from the left, which would drop the BOS token and the chat header (TRL removed its truncation for this).
+ */
+import { encodePrompt, renderPrompt, TextTokenizer } from '../model/tokenizer';
+import { DataCursor, Example, PromptTask } from './tasks/task';
+
+export interface EncodedPrompt {
+  /** What the model reads, as text (a chat prompt rendered through its template). */
+  text: string;
+  ids: number[];
+}
+
+export interface ContextLimits {
+  /** The model's `max_position_embeddings`. */
+  maxPositions: number;
+  maxCompletionLength: number;
+  /** `sampling.max_prompt_length`: prompts longer than this many tokens are left out (undefined: refuse instead). */
+  maxPromptLength?: number;
+}
+
+/** Encodes prompts once per example (the same objects come back every epoch) and keeps the result. */
+export class PromptEncoder {
+  private readonly cache = new WeakMap<Example, EncodedPrompt>();
+
+  constructor(private readonly tokenizer: TextTokenizer) {}
+
+  encode(example: Example): EncodedPrompt {
+    let encoded = this.cache.get(example);
+    if (!encoded) {
+      const source = example.messages ?? example.prompt;
+      encoded = { text: renderPrompt(this.tokenizer, source), ids: encodePrompt(this.tokenizer, source) };
+      if (encoded.ids.length === 0) throw new Error(`prompt ${describe(example)} encodes to no tokens`);
+      this.cache.set(example, encoded);
+    }
+    return encoded;
+  }
+
+  /** The example as rewards and records see it: a chat example's `prompt` is its rendered template. */
+  asSeen(example: Example): Example {
+    return example.messages ? { ...example, prompt: this.encode(example).text } : example;
+  }
+
+  /**
+   * Checks every training and validation prompt against the context (see the module comment). Returns the task to
+   * train on (the same one when every prompt fits) and a line for the log when rows were left out.
+   */
+  fit(task: PromptTask, limits: ContextLimits): { task: PromptTask; message?: string } {
+    const { maxPositions, maxCompletionLength, maxPromptLength } = limits;
+    if (maxPromptLength !== undefined && maxPromptLength + maxCompletionLength > maxPositions) {
+      throw new Error(
+        `sampling.max_prompt_length (${maxPromptLength}) + sampling.max_completion_length (${maxCompletionLength}) = ` +
+        `${maxPromptLength + maxCompletionLength} exceeds the model's ${maxPositions} positions (max_position_embeddings)`,
+      );
+    }
+    const train = task.trainSet();
+    const evalSet = task.evalSet();
+    if (maxPromptLength === undefined) {
+      const longest = this.longest([...train, ...evalSet]);
+      if (longest && longest.length + maxCompletionLength > maxPositions) {
+        throw new Error(
+          `the longest prompt (${describe(longest.example)}) has ${longest.length} tokens; with sampling.max_completion_length ` +
+          `${maxCompletionLength} that is ${longest.length + maxCompletionLength}, more than the model's ${maxPositions} positions ` +
+          `(max_position_embeddings). Set sampling.max_prompt_length (at most ${maxPositions - maxCompletionLength}) to leave ` +
+          'longer prompts out, or lower sampling.max_completion_length',
+        );
+      }
+      return { task };
+    }
+    const fits = (example: Example) => this.encode(example).ids.length <= maxPromptLength;
+    const droppedTrain = train.filter((e) => !fits(e)).length;
+    const droppedEval = evalSet.filter((e) => !fits(e)).length;
+    if (droppedTrain === 0 && droppedEval === 0) return { task };
+    if (droppedTrain === train.length) {
+      throw new Error(`sampling.max_prompt_length (${maxPromptLength}): every one of the ${train.length} training prompts is longer (shortest: ${this.shortest(train)} tokens)`);
+    }
+    const message =
+      `sampling.max_prompt_length ${maxPromptLength}: left out ${droppedTrain} of ${train.length} training prompts and ` +
+      `${droppedEval} of ${evalSet.length} validation prompts (longest: ${this.longest([...train, ...evalSet])?.length} tokens)`;
+    return { task: new FilteredTask(task, fits), message };
+  }
+
+  private longest(examples: readonly Example[]): { example: Example; length: number } | undefined {
+    let best: { example: Example; length: number } | undefined;
+    for (const example of examples) {
+      const length = this.encode(example).ids.length;
+      if (!best || length > best.length) best = { example, length };
+    }
+    return best;
+  }
+
+  private shortest(examples: readonly Example[]): number {
+    return Math.min(...examples.map((e) => this.encode(e).ids.length));
+  }
+}
+
+function describe(example: Example): string {
+  const text = example.prompt.length > 40 ? `${example.prompt.slice(0, 40)}…` : example.prompt;
+  return `id ${example.id}: ${JSON.stringify(text)}`;
+}
+
+/**
+ * A task without the examples `keep` rejects. Training draws go on through the inner cursor, skipping rejected
+ * rows, so a resumed run draws exactly what it would have drawn.
+ */
+export class FilteredTask implements PromptTask {
+  readonly name: string;
+  readonly defaultRewards: readonly string[];
+  private readonly evalExamples: Example[];
+
+  constructor(private readonly inner: PromptTask, private readonly keep: (example: Example) => boolean) {
+    this.name = inner.name;
+    this.defaultRewards = inner.defaultRewards;
+    this.evalExamples = inner.evalSet().filter(keep);
+  }
+
+  nextTrain(n: number): Example[] {
+    return this.take(n, (k) => this.inner.nextTrain(k));
+  }
+
+  nextSft(n: number): Example[] {
+    return this.take(n, (k) => this.inner.nextSft(k));
+  }
+
+  trainSet(): readonly Example[] {
+    return this.inner.trainSet().filter(this.keep);
+  }
+
+  evalSet(): Example[] {
+    return this.evalExamples;
+  }
+
+  isCorrect(completion: string, example: Example): boolean {
+    return this.inner.isCorrect(completion, example);
+  }
+
+  cursor(): DataCursor {
+    return this.inner.cursor();
+  }
+
+  restoreCursor(cursor: DataCursor): void {
+    this.inner.restoreCursor(cursor);
+  }
+
+  /** One draw at a time, so the inner cursor stops right after the n-th kept example. */
+  private take(n: number, draw: (k: number) => Example[]): Example[] {
+    const out: Example[] = [];
+    while (out.length < n) out.push(...draw(1).filter(this.keep));
+    return out;
+  }
+}
