@@ -30,6 +30,14 @@ export interface SampleOptions {
   seed?: number;
   /** Re-run the whole prefix every step instead of using the KV cache (for benchmarks and tests). */
   noCache?: boolean;
+  /** Also return the K most likely tokens at every position, with their log-probs (as `logProbs`). Default 0. */
+  topLogprobs?: number;
+}
+
+/** One candidate token at a position and its log-prob. */
+export interface TokenLogprob {
+  id: number;
+  logprob: number;
 }
 
 export interface SampleResult {
@@ -41,6 +49,8 @@ export interface SampleResult {
    */
   logProbs: number[][];
   finishReasons: FinishReason[];
+  /** With `topLogprobs` K: per row and generated position, the K most likely tokens, most likely first. */
+  topLogprobs?: TokenLogprob[][][];
 }
 
 export async function generate(policy: Policy, promptIds: number[][], options: SampleOptions): Promise<SampleResult> {
@@ -53,6 +63,8 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   const keyValid = layout.keyValid.map((r) => [...r]);
   const nextPosition = promptIds.map((p) => p.length);
   const result: SampleResult = { tokens: promptIds.map(() => []), logProbs: promptIds.map(() => []), finishReasons: promptIds.map(() => 'length') };
+  const topK = options.topLogprobs ?? 0;
+  if (topK > 0) result.topLogprobs = promptIds.map(() => []);
   const done = new Array<boolean>(B).fill(false);
   const cache = options.noCache ? null : emptyCache(policy.config.nLayers);
   try {
@@ -67,6 +79,7 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
         chosen[b] = token;
         result.tokens[b].push(token);
         result.logProbs[b].push(logProb);
+        if (topK > 0) result.topLogprobs?.[b].push(mostLikely(row, options.temperature ?? 1, topK));
         if (stopIds.has(token) || hitsStopString(policy, result.tokens[b], options.stopStrings)) {
           done[b] = true;
           result.finishReasons[b] = 'stop';
@@ -164,6 +177,29 @@ export function chooseToken(logits: Float32Array, options: SampleOptions, rng: R
   const kept = filterTopKTopP(probs, options.topK ?? 0, options.topP ?? 1);
   const token = rng.choice(kept);
   return { token, logProb: Math.log(probs[token]) };
+}
+
+/**
+ * The k most likely tokens of one row of logits, most likely first (ties by id), with log-probs of the distribution
+ * `chooseToken` reports: softmax(logits / T), T = 1 when greedy.
+ */
+export function mostLikely(logits: Float32Array, temperature: number, k: number): TokenLogprob[] {
+  const t = temperature === 0 ? 1 : temperature;
+  let max = -Infinity;
+  for (const x of logits) max = Math.max(max, x / t);
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x / t - max);
+  const logZ = max + Math.log(sum);
+  const best: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    // Insertion into a sorted list of at most k ids: k is small (the CLI's --top-logprobs).
+    if (best.length === k && logits[i] <= logits[best[k - 1]]) continue;
+    let at = best.length;
+    while (at > 0 && logits[best[at - 1]] < logits[i]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best.map((id) => ({ id, logprob: logits[id] / t - logZ }));
 }
 
 function softmax(logits: Float32Array, temperature: number): Float64Array {

@@ -37,7 +37,12 @@ export class HfTokenizer implements TextTokenizer {
   private readonly tokenizer: Tokenizer;
   private readonly template: Template | null;
 
-  constructor(private readonly tokenizerJson: Json, private readonly tokenizerConfig: Json) {
+  constructor(
+    private readonly tokenizerJson: Json,
+    private readonly tokenizerConfig: Json,
+    /** The folder the files came from, for error messages. */
+    private readonly folder = 'tokenizer',
+  ) {
     this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     this.vocabSize = this.tokenizer.get_vocab(true).size;
     this.eosTokenId = this.specialId('eos_token');
@@ -51,7 +56,7 @@ export class HfTokenizer implements TextTokenizer {
     const configFile = path.join(dir, 'tokenizer_config.json');
     if (!fs.existsSync(jsonFile)) throw new Error(`${dir}: no tokenizer.json`);
     const config = fs.existsSync(configFile) ? readJson(configFile) : {};
-    return new HfTokenizer(readJson(jsonFile), config);
+    return new HfTokenizer(readJson(jsonFile), config, dir);
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
@@ -65,7 +70,9 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   applyChatTemplate(messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    if (!this.template) throw new Error('tokenizer_config.json has no chat_template');
+    if (!this.template) {
+      throw new Error(`${path.join(this.folder, 'tokenizer_config.json')} has no chat_template: this model has no chat format; give plain-text prompts`);
+    }
     return this.template.render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? true,

@@ -4,6 +4,7 @@
  *   grpo-studio train <config.json> [--out <runs-dir>]
  *   grpo-studio resume <run-dir>
  *   grpo-studio doctor [--numerics] [--json]
+ *   grpo-studio generate <model> --prompt TEXT [--chat] [--json] …
  * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C stops after
  * the current step and writes a checkpoint.
  */
@@ -12,11 +13,13 @@ import { StoredNumber, WorkerMessage } from '../protocol';
 import { train } from './train';
 import { parseArgs } from './args';
 import { doctor, formatReport } from './doctor';
+import { GENERATE_USAGE, runGenerate } from './generateCommand';
 
 const USAGE = `usage:
   grpo-studio train <config.json> [--out <runs-dir>] [--backend auto|tensorflow|webgpu|wasm|cpu]
   grpo-studio resume <run-dir> [--backend …]
-  grpo-studio doctor [--numerics] [--json]   which backends load, the GPU they see, how to enable the rest`;
+  grpo-studio doctor [--numerics] [--json]   which backends load, the GPU they see, how to enable the rest
+  ${GENERATE_USAGE}`;
 
 function printProgress(message: WorkerMessage): void {
   switch (message.type) {
@@ -68,6 +71,7 @@ async function runDoctor(flags: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
+  if (argv[0] === 'generate') return runGenerate(argv.slice(1));
   const [command, target, ...rest] = argv;
   if (!['train', 'resume'].includes(command) || !target) {
     console.error(USAGE);
