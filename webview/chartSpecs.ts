@@ -26,7 +26,14 @@ export interface ChartSpec {
 export const CHARTS: readonly ChartSpec[] = [
   { id: 'reward', title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', band: 'reward_std' }] },
   { id: 'reward-functions', title: 'Reward per function (mean)', series: [], pattern: /^rewards\/(.+)\/mean$/ },
-  { id: 'kl', title: 'KL to reference', series: [{ key: 'kl', label: 'kl' }] },
+  {
+    id: 'kl',
+    title: 'KL to reference (nats/token)',
+    series: [
+      { key: 'kl', label: 'training (k3)' },
+      { key: 'eval/kl', label: 'held-out (exact)' },
+    ],
+  },
   { id: 'loss', title: 'Policy loss', series: [{ key: 'loss', label: 'loss' }] },
   {
     id: 'clip',
@@ -38,6 +45,15 @@ export const CHARTS: readonly ChartSpec[] = [
     ],
   },
   { id: 'entropy', title: 'Entropy', series: [{ key: 'entropy', label: 'entropy' }] },
+  {
+    id: 'diversity',
+    title: 'Diversity of held-out completions (distinct-n)',
+    opens: 'eval',
+    series: [
+      { key: 'eval/distinct_1', label: 'distinct-1' },
+      { key: 'eval/distinct_2', label: 'distinct-2' },
+    ],
+  },
   {
     id: 'length',
     title: 'Completion length (tokens)',
