@@ -12,7 +12,14 @@ import { applyRope, attention, linear, rmsNorm, ropeTables, silu } from './layer
 import { inverseFrequencies } from './rope';
 import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
+/** Older checkpoints saved RoPE's inverse frequencies per layer (`model.layers.N.self_attn.rotary_emb.inv_freq`). */
+const BUFFER = /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
+
 export const llama: ModelFamily = {
+  embeddingName: 'model.embed_tokens.weight',
+
+  isBuffer: (name) => BUFFER.test(name),
+
   parameterSpecs(c: ModelConfig): ParamSpec[] {
     const d = c.dModel;
     const qDim = c.nHeads * c.headDim;
