@@ -150,10 +150,12 @@ function checkNoSlidingWindow(f: FieldReader, raw: Json, nLayers: number): void 
     }
   }
   if (!f.bool('use_sliding_window', false) || raw.sliding_window === null) return;
-  const firstSliding = f.optionalInt('max_window_layers') ?? 28;
+  // max_window_layers may be 0 (every layer slides); 28 is Qwen2Config's default.
+  const firstSliding = raw.max_window_layers === 0 ? 0 : f.optionalInt('max_window_layers') ?? 28;
   if (firstSliding < nLayers) {
+    const layers = firstSliding === nLayers - 1 ? `layer ${firstSliding}` : `layers ${firstSliding}–${nLayers - 1}`;
     throw new Error(
-      `${f.file}: field 'use_sliding_window' is true (layers ${firstSliding}–${nLayers - 1} would attend within 'sliding_window'); ` +
+      `${f.file}: field 'use_sliding_window' is true (${layers} would attend within 'sliding_window'); ` +
         'sliding-window attention is not supported: set it to false to use full attention',
     );
   }

@@ -229,8 +229,9 @@ describe('real-world checkpoint layouts', () => {
 
     it('use_sliding_window: true is refused naming the field, unless no layer slides', () => {
       assert.throws(() => parseConfig(llamaConfig({ ...QWEN_WINDOW, use_sliding_window: true, max_window_layers: 1 }, 'qwen2'), 'q/config.json'),
-        /^Error: q\/config\.json: field 'use_sliding_window' is true \(layers 1–1 would attend within 'sliding_window'\); sliding-window attention is not supported: set it to false to use full attention$/);
+        /^Error: q\/config\.json: field 'use_sliding_window' is true \(layer 1 would attend within 'sliding_window'\); sliding-window attention is not supported: set it to false to use full attention$/);
       // Qwen2Config slides only layers ≥ max_window_layers, and none without a window.
+      assert.throws(() => parseConfig(llamaConfig({ ...QWEN_WINDOW, use_sliding_window: true, max_window_layers: 0 }, 'qwen2')), /\(layers 0–1 would attend/);
       parseConfig(llamaConfig({ ...QWEN_WINDOW, use_sliding_window: true, max_window_layers: 2 }, 'qwen2'));
       parseConfig(llamaConfig({ ...QWEN_WINDOW, use_sliding_window: true, sliding_window: null }, 'qwen2'));
       assert.throws(() => parseConfig(llamaConfig({ layer_types: ['full_attention', 'sliding_attention'] }, 'qwen2')),
