@@ -125,7 +125,8 @@ async function measureLargeVocabulary(reps: number): Promise<string> {
   const tokenizer = new CharTokenizer(alphabet);
   const config: ModelConfig = {
     family: 'llama', modelType: 'qwen2', vocabSize, dModel: 128, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 32, dFF: 256,
-    maxPositions: 512, normEps: 1e-6, ropeTheta: 1e6, tieEmbeddings: true, qkvBias: true, eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
+    maxPositions: 512, normEps: 1e-6, ropeTheta: 1e6, ropeScaling: null, tieEmbeddings: true, qkvBias: true, attnOutBias: false, mlpBias: false,
+    eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
   };
   const policy = new Policy(config, tokenizer, initWeights(config, 0), true);
   const rng = new Random(5);

@@ -10,8 +10,17 @@ import { attention, geluNew, layerNorm, linear } from './layers';
 import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 const PREFIX = 'transformer.';
+/**
+ * The causal mask `attn.bias` and the constant `attn.masked_bias`: buffers that older transformers saved with the
+ * weights (the OpenAI conversions carry them too); today's GPT2Attention builds the mask itself.
+ */
+const BUFFER = /^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$/;
 
 export const gpt2: ModelFamily = {
+  embeddingName: PREFIX + 'wte.weight',
+
+  isBuffer: (name) => BUFFER.test(name),
+
   parameterSpecs(c: ModelConfig): ParamSpec[] {
     const d = c.dModel;
     const std = 0.02;

@@ -169,14 +169,18 @@ export interface RopeTables {
   rotateHalf: tf.Tensor2D;
 }
 
-/** cos/sin tables for the given absolute positions (one per token) and the rotate_half matrix. */
-export function ropeTables(positions: Int32Array, headDim: number, theta: number): RopeTables {
+/**
+ * cos/sin tables for the given absolute positions (one per token) and the rotate_half matrix. `invFreq` holds the
+ * headDim/2 inverse frequencies (rope.ts). The angle position·invFreq is rounded to float32 as transformers'
+ * float32 product `inv_freq @ position_ids` is, so long positions get transformers' angles, not more precise ones.
+ */
+export function ropeTables(positions: Int32Array, headDim: number, invFreq: Float32Array): RopeTables {
   const half = headDim / 2;
   const cos = new Float32Array(positions.length * headDim);
   const sin = new Float32Array(positions.length * headDim);
   for (let n = 0; n < positions.length; n++) {
     for (let i = 0; i < half; i++) {
-      const angle = positions[n] * Math.pow(theta, (-2 * i) / headDim);
+      const angle = Math.fround(positions[n] * invFreq[i]);
       cos[n * headDim + i] = cos[n * headDim + i + half] = Math.cos(angle);
       sin[n * headDim + i] = sin[n * headDim + i + half] = Math.sin(angle);
     }

@@ -1,16 +1,25 @@
 /**
  * Llama (Touvron et al. 2023) and Qwen2, with Hugging Face `LlamaForCausalLM` / `Qwen2ForCausalLM` tensor names:
- * RMSNorm, rotary position embedding with the config's theta, grouped-query attention, SwiGLU MLP
- * (down(silu(gate(x)) · up(x))), q/k/v biases for Qwen2, head tied to the embedding or separate (`lm_head`).
+ * RMSNorm, rotary position embedding with the config's theta and scaling (rope.ts), grouped-query attention with
+ * the config's head_dim, SwiGLU MLP (down(silu(gate(x)) · up(x))), q/k/v biases for Qwen2, q/k/v/o biases for Llama's
+ * attention_bias and gate/up/down biases for its mlp_bias, head tied to the embedding or separate (`lm_head`).
  * nn.Linear weights are stored [out, in] in the checkpoint and kept [in, out] here (ParamSpec.transposed).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
 import { applyRope, attention, linear, rmsNorm, ropeTables, silu } from './layers';
+import { inverseFrequencies } from './rope';
 import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
+/** Older checkpoints saved RoPE's inverse frequencies per layer (`model.layers.N.self_attn.rotary_emb.inv_freq`). */
+const BUFFER = /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
+
 export const llama: ModelFamily = {
+  embeddingName: 'model.embed_tokens.weight',
+
+  isBuffer: (name) => BUFFER.test(name),
+
   parameterSpecs(c: ModelConfig): ParamSpec[] {
     const d = c.dModel;
     const qDim = c.nHeads * c.headDim;
@@ -32,13 +41,17 @@ export const llama: ModelFamily = {
       if (c.qkvBias) {
         specs.push(vector(p + 'self_attn.q_proj.bias', qDim, 'zeros'), vector(p + 'self_attn.k_proj.bias', kvDim, 'zeros'), vector(p + 'self_attn.v_proj.bias', kvDim, 'zeros'));
       }
+      specs.push(matrix(p + 'self_attn.o_proj.weight', d, qDim));
+      if (c.attnOutBias) specs.push(vector(p + 'self_attn.o_proj.bias', d, 'zeros'));
       specs.push(
-        matrix(p + 'self_attn.o_proj.weight', d, qDim),
         vector(p + 'post_attention_layernorm.weight', d, 'ones'),
         matrix(p + 'mlp.gate_proj.weight', c.dFF, d),
         matrix(p + 'mlp.up_proj.weight', c.dFF, d),
         matrix(p + 'mlp.down_proj.weight', d, c.dFF),
       );
+      if (c.mlpBias) {
+        specs.push(vector(p + 'mlp.gate_proj.bias', c.dFF, 'zeros'), vector(p + 'mlp.up_proj.bias', c.dFF, 'zeros'), vector(p + 'mlp.down_proj.bias', d, 'zeros'));
+      }
     }
     specs.push(vector('model.norm.weight', d, 'ones'));
     if (!c.tieEmbeddings) specs.push(matrix('lm_head.weight', c.vocabSize, d));
@@ -47,24 +60,26 @@ export const llama: ModelFamily = {
 
   forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
     const W = (name: string) => weight(w, name);
-    const bias = (name: string) => (c.qkvBias ? W(name) : undefined);
+    const optional = (present: boolean) => (name: string) => (present ? W(name) : undefined);
+    const [qkvBias, outBias, mlpBias] = [optional(c.qkvBias), optional(c.attnOutBias), optional(c.mlpBias)];
     const { batch: B, length: T } = input;
-    const rope = ropeTables(input.positions, c.headDim, c.ropeTheta);
+    const rope = ropeTables(input.positions, c.headDim, inverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
     let x = embeddingLookup(W('model.embed_tokens.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T])) as tf.Tensor2D;
     for (let i = 0; i < c.nLayers; i++) {
       const p = `model.layers.${i}.self_attn.`;
       const h = rmsNorm(x, W(`model.layers.${i}.input_layernorm.weight`), c.normEps);
-      const q = applyRope(linear(h, W(p + 'q_proj.weight'), bias(p + 'q_proj.bias')), c.nHeads, c.headDim, rope);
-      const k = applyRope(linear(h, W(p + 'k_proj.weight'), bias(p + 'k_proj.bias')), c.nKvHeads, c.headDim, rope);
-      const v = linear(h, W(p + 'v_proj.weight'), bias(p + 'v_proj.bias'));
+      const q = applyRope(linear(h, W(p + 'q_proj.weight'), qkvBias(p + 'q_proj.bias')), c.nHeads, c.headDim, rope);
+      const k = applyRope(linear(h, W(p + 'k_proj.weight'), qkvBias(p + 'k_proj.bias')), c.nKvHeads, c.headDim, rope);
+      const v = linear(h, W(p + 'v_proj.weight'), qkvBias(p + 'v_proj.bias'));
       const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
       const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
       updateCache(cache, i, present);
-      x = tf.add(x, linear(out, W(p + 'o_proj.weight')));
+      x = tf.add(x, linear(out, W(p + 'o_proj.weight'), outBias(p + 'o_proj.bias')));
       const m = `model.layers.${i}.mlp.`;
       const g = rmsNorm(x, W(`model.layers.${i}.post_attention_layernorm.weight`), c.normEps);
-      const gated = tf.mul(silu(linear(g, W(m + 'gate_proj.weight'))), linear(g, W(m + 'up_proj.weight')));
-      x = tf.add(x, linear(gated, W(m + 'down_proj.weight')));
+      const gate = linear(g, W(m + 'gate_proj.weight'), mlpBias(m + 'gate_proj.bias'));
+      const gated = tf.mul(silu(gate), linear(g, W(m + 'up_proj.weight'), mlpBias(m + 'up_proj.bias')));
+      x = tf.add(x, linear(gated, W(m + 'down_proj.weight'), mlpBias(m + 'down_proj.bias')));
     }
     const final = rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
     const head = c.tieEmbeddings ? tiedHead(W('model.embed_tokens.weight')) : W('lm_head.weight');

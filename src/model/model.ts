@@ -58,6 +58,13 @@ export interface CausalLM {
 
 export interface ModelFamily {
   parameterSpecs(config: ModelConfig): ParamSpec[];
+  /** The token-embedding tensor's name (a ParamSpec name), which a tied output head shares. */
+  embeddingName: string;
+  /**
+   * Whether a checkpoint tensor is a buffer some files carry that is no parameter (a causal mask, RoPE's inverse
+   * frequencies): recomputed from the config, so skipped when loading.
+   */
+  isBuffer(name: string): boolean;
   /** Logits [B·(T − logitsFrom), V]. With a cache, reads and extends it (cache tensors are kept; see KVCache). */
   forward(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
 }

@@ -8,7 +8,7 @@ import { gpt2 } from './gpt2';
 import { llama } from './llama';
 import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseDerived, Weights } from './model';
 import { Random } from './random';
-import { TensorMap } from './safetensors';
+import { HostTensor, TensorMap } from './safetensors';
 import { TextTokenizer } from './tokenizer';
 
 export function familyOf(config: ModelConfig): ModelFamily {
@@ -111,24 +111,75 @@ export function initWeights(config: ModelConfig, seed: number): Weights {
   return weights;
 }
 
-/** Weights from checkpoint tensors. A missing tensor or a wrong shape is an error naming the tensor and `source`. */
+/**
+ * Weights from checkpoint tensors. Every tensor is accounted for: a missing tensor, a wrong shape, or a tensor the
+ * model has no use for is an error naming the tensor and `source`; only known buffers are skipped.
+ */
 export function weightsFromTensors(config: ModelConfig, tensors: TensorMap, source: string): Weights {
+  const family = familyOf(config);
+  const found = findTensors(family.parameterSpecs(config), tensors, source);
+  checkLeftovers(config, family, tensors, found, source);
   const id = nextModelId++;
   const weights: Weights = new Map();
   try {
-    for (const spec of familyOf(config).parameterSpecs(config)) {
-      const found = [spec.name, ...(spec.aliases ?? [])].map((n) => tensors.get(n)).find((t) => t !== undefined);
-      if (!found) throw new Error(`${source}: missing tensor '${spec.name}' (shape [${spec.shape}])`);
-      if (found.shape.length !== spec.shape.length || found.shape.some((s, i) => s !== spec.shape[i])) {
-        throw new Error(`${source}: tensor '${spec.name}' has shape [${found.shape}], config.json implies [${spec.shape}]`);
-      }
-      weights.set(spec.name, tf.tidy(() => variable(toComputeLayout(found.data, spec), spec, true, id)));
-    }
+    for (const { spec, tensor } of found) weights.set(spec.name, tf.tidy(() => variable(toComputeLayout(tensor.data, spec), spec, true, id)));
   } catch (err) {
     for (const w of weights.values()) w.dispose();
     throw err;
   }
   return weights;
+}
+
+interface FoundTensor {
+  spec: ParamSpec;
+  /** The name it has in the checkpoint (the spec's or an alias). */
+  storedAs: string;
+  tensor: HostTensor;
+}
+
+function findTensors(specs: ParamSpec[], tensors: TensorMap, source: string): FoundTensor[] {
+  return specs.map((spec) => {
+    const storedAs = [spec.name, ...(spec.aliases ?? [])].find((n) => tensors.has(n));
+    if (storedAs === undefined) throw new Error(`${source}: missing tensor '${spec.name}' (shape [${spec.shape}])`);
+    const tensor = tensors.get(storedAs)!;
+    if (!sameShape(tensor.shape, spec.shape)) {
+      throw new Error(`${source}: tensor '${storedAs}' has shape [${tensor.shape}], config.json implies [${spec.shape}]`);
+    }
+    return { spec, storedAs, tensor };
+  });
+}
+
+/**
+ * Tensors no parameter took. Buffers are skipped. A tied model's `lm_head.weight` is accepted as the redundant copy
+ * some files carry when it equals the embedding; when it differs the checkpoint is ambiguous: transformers 4.x ties
+ * the head and ignores it, 5.x (`PreTrainedModel.tie_weights`) unties the two with a warning. Anything else would be
+ * silently dropped, so it is refused.
+ */
+function checkLeftovers(config: ModelConfig, family: ModelFamily, tensors: TensorMap, found: FoundTensor[], source: string): void {
+  const used = new Set(found.map((f) => f.storedAs));
+  let left = [...tensors.keys()].filter((n) => !used.has(n) && !family.isBuffer(n));
+  if (config.tieEmbeddings && left.includes(HEAD)) {
+    const embedding = found.find((f) => f.spec.name === family.embeddingName)!;
+    const head = tensors.get(HEAD)!;
+    if (!sameShape(head.shape, embedding.tensor.shape) || !head.data.every((v, i) => Object.is(v, embedding.tensor.data[i]))) {
+      throw new Error(
+        `${source}: tensor '${HEAD}' differs from '${embedding.storedAs}', which config.json ties the output head to ` +
+          `('tie_word_embeddings'); transformers 4.x would ignore '${HEAD}' and 5.x would untie the two, so the head is ambiguous: ` +
+          `set 'tie_word_embeddings' to false to use '${HEAD}', or delete the tensor to use the embedding`,
+      );
+    }
+    left = left.filter((n) => n !== HEAD);
+  }
+  if (left.length === 0) return;
+  const shown = left.slice(0, 8).map((n) => `'${n}'`).join(', ') + (left.length > 8 ? ` and ${left.length - 8} more` : '');
+  const what = left.length === 1 ? `unknown tensor ${shown}` : `${left.length} unknown tensors ${shown}`;
+  throw new Error(`${source}: ${what}: not a parameter of the ${config.modelType} model config.json describes, and loading would ignore it`);
+}
+
+const HEAD = 'lm_head.weight';
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
 /** Weights → checkpoint tensors under their HF names and shapes (read with `await data()`: any backend). */

@@ -29,8 +29,8 @@ export function preset(name: PresetName): Preset {
       tokenizer,
       config: {
         family: 'llama', modelType: 'llama', vocabSize: tokenizer.vocabSize, dModel: 96, nLayers: 4, nHeads: 4, nKvHeads: 2,
-        headDim: 24, dFF: 256, maxPositions: 512, normEps: 1e-6, ropeTheta: 10000, tieEmbeddings: true, qkvBias: false,
-        eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
+        headDim: 24, dFF: 256, maxPositions: 512, normEps: 1e-6, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: true,
+        qkvBias: false, attnOutBias: false, mlpBias: false, eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
       },
     };
   }
@@ -40,8 +40,8 @@ export function preset(name: PresetName): Preset {
     tokenizer,
     config: {
       family: 'gpt2', modelType: 'gpt2', vocabSize: tokenizer.vocabSize, dModel, nLayers: name === 'small' ? 4 : 6, nHeads: 4,
-      nKvHeads: 4, headDim: dModel / 4, dFF: 4 * dModel, maxPositions: 256, normEps: 1e-5, ropeTheta: 0, tieEmbeddings: true,
-      qkvBias: true, eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
+      nKvHeads: 4, headDim: dModel / 4, dFF: 4 * dModel, maxPositions: 256, normEps: 1e-5, ropeTheta: 0, ropeScaling: null,
+      tieEmbeddings: true, qkvBias: true, attnOutBias: true, mlpBias: true, eosTokenIds: [tokenizer.eosTokenId], bosTokenId: null,
     },
   };
 }

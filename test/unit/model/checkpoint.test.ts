@@ -19,7 +19,7 @@ describe('model checkpoints', () => {
       const cfg = configJson(family, 1);
       const want = family === 'gpt2'
         ? gpt2Logits(tensors, ids, 4, 1e-5)
-        : llamaLogits(tensors, ids, 4, 2, 1e-6, cfg.rope_theta as number);
+        : llamaLogits(tensors, ids, { nHeads: 4, nKvHeads: 2, eps: 1e-6, theta: cfg.rope_theta as number });
       assert.ok(maxAbsDiff(got.flat(), want.flat()) < 1e-4, `max diff ${maxAbsDiff(got.flat(), want.flat())}`);
       policy.dispose();
     });

@@ -89,42 +89,134 @@ export function hfShapes(family: Family, layers = 2): [string, number[]][] {
     out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
     return out;
   }
-  const d = 32, q = 32, kv = 16, ff = 48;
-  out.push(['model.embed_tokens.weight', [261, d]]);
-  for (let i = 0; i < layers; i++) {
+  return llamaShapes({
+    vocab: 261, hidden: 32, layers, heads: 4, kvHeads: 2, headDim: 8, ff: 48, qkvBias: family === 'qwen2', oBias: false, mlpBias: false,
+    lmHead: family === 'llama',
+  });
+}
+
+/** The shape options of a Llama / Qwen2 checkpoint (the biases and the head exist or not). */
+export interface LlamaShape {
+  vocab: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ff: number;
+  /** q/k/v biases (Qwen2; Llama attention_bias). */
+  qkvBias: boolean;
+  /** o_proj bias (Llama attention_bias). */
+  oBias: boolean;
+  /** gate/up/down biases (Llama mlp_bias). */
+  mlpBias: boolean;
+  lmHead: boolean;
+}
+
+/** Tensor names and shapes of LlamaForCausalLM / Qwen2ForCausalLM (nn.Linear weights [out, in]). */
+export function llamaShapes(s: LlamaShape): [string, number[]][] {
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, s.hidden]]];
+  for (let i = 0; i < s.layers; i++) {
     const p = `model.layers.${i}.`;
-    out.push([p + 'input_layernorm.weight', [d]], [p + 'self_attn.q_proj.weight', [q, d]], [p + 'self_attn.k_proj.weight', [kv, d]], [p + 'self_attn.v_proj.weight', [kv, d]]);
-    if (family === 'qwen2') out.push([p + 'self_attn.q_proj.bias', [q]], [p + 'self_attn.k_proj.bias', [kv]], [p + 'self_attn.v_proj.bias', [kv]]);
-    out.push([p + 'self_attn.o_proj.weight', [d, q]], [p + 'post_attention_layernorm.weight', [d]], [p + 'mlp.gate_proj.weight', [ff, d]],
-      [p + 'mlp.up_proj.weight', [ff, d]], [p + 'mlp.down_proj.weight', [d, ff]]);
+    out.push([p + 'input_layernorm.weight', [s.hidden]], [p + 'self_attn.q_proj.weight', [q, s.hidden]],
+      [p + 'self_attn.k_proj.weight', [kv, s.hidden]], [p + 'self_attn.v_proj.weight', [kv, s.hidden]]);
+    if (s.qkvBias) out.push([p + 'self_attn.q_proj.bias', [q]], [p + 'self_attn.k_proj.bias', [kv]], [p + 'self_attn.v_proj.bias', [kv]]);
+    out.push([p + 'self_attn.o_proj.weight', [s.hidden, q]]);
+    if (s.oBias) out.push([p + 'self_attn.o_proj.bias', [s.hidden]]);
+    out.push([p + 'post_attention_layernorm.weight', [s.hidden]], [p + 'mlp.gate_proj.weight', [s.ff, s.hidden]],
+      [p + 'mlp.up_proj.weight', [s.ff, s.hidden]], [p + 'mlp.down_proj.weight', [s.hidden, s.ff]]);
+    if (s.mlpBias) out.push([p + 'mlp.gate_proj.bias', [s.ff]], [p + 'mlp.up_proj.bias', [s.ff]], [p + 'mlp.down_proj.bias', [s.hidden]]);
   }
-  out.push(['model.norm.weight', [d]]);
-  if (family === 'llama') out.push(['lm_head.weight', [261, d]]);
+  out.push(['model.norm.weight', [s.hidden]]);
+  if (s.lmHead) out.push(['lm_head.weight', [s.vocab, s.hidden]]);
   return out;
 }
 
-/** Random tensors for a checkpoint: norms near 1, everything else normal(0, 0.3) so outputs are far from uniform. */
-export function randomTensors(family: Family, seed: number, layers = 2): TensorMap {
+function isNormWeight(name: string): boolean {
+  return /norm|ln_/.test(name) && name.endsWith('weight');
+}
+
+/** Random tensors of the given shapes: norms near 1, everything else normal(0, 0.3) so outputs are far from uniform. */
+export function tensorsOf(shapes: [string, number[]][], seed: number): TensorMap {
   const rng = new Random(seed);
   const tensors: TensorMap = new Map();
-  for (const [name, shape] of hfShapes(family, layers)) {
+  for (const [name, shape] of shapes) {
     const size = shape.reduce((a, b) => a * b, 1);
-    const isNorm = /norm|ln_/.test(name) && name.endsWith('weight');
     const data = new Float32Array(size);
-    for (let i = 0; i < size; i++) data[i] = isNorm ? 1 + 0.1 * rng.normal() : 0.3 * rng.normal();
+    for (let i = 0; i < size; i++) data[i] = isNormWeight(name) ? 1 + 0.1 * rng.normal() : 0.3 * rng.normal();
     tensors.set(name, { shape, data });
   }
   return tensors;
 }
 
-/** Writes a complete checkpoint folder and returns its path. */
-export function writeCheckpoint(family: Family, seed = 1, layers = 2, dir = tempDir(family)): string {
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(configJson(family, layers)));
-  writeSafetensors(path.join(dir, 'model.safetensors'), randomTensors(family, seed, layers));
+/** Random tensors for a checkpoint of one of the configs above. */
+export function randomTensors(family: Family, seed: number, layers = 2): TensorMap {
+  return tensorsOf(hfShapes(family, layers), seed);
+}
+
+/** Writes config.json, model.safetensors (float32) and the tokenizer files; returns the folder. */
+export function writeFolder(config: Record<string, unknown>, tensors: TensorMap, dir = tempDir('layout')): string {
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
   const { tokenizerJson, tokenizerConfig } = tokenizerFiles();
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig));
   return dir;
+}
+
+/** Writes a complete checkpoint folder and returns its path. */
+export function writeCheckpoint(family: Family, seed = 1, layers = 2, dir = tempDir(family)): string {
+  return writeFolder(configJson(family, layers), randomTensors(family, seed, layers), dir);
+}
+
+export type HalfTensors = Map<string, { shape: number[]; bits: Uint16Array }>;
+
+/**
+ * A safetensors file whose tensors are raw 16-bit patterns of one dtype (F16 or BF16), written byte by byte here
+ * rather than with the code under test.
+ */
+export function writeHalfSafetensors(file: string, dtype: 'F16' | 'BF16', tensors: HalfTensors): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + 2 * t.bits.length] };
+    offset += 2 * t.bits.length;
+  }
+  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerBytes.length));
+  const data = [...tensors.values()].map((t) => Buffer.from(t.bits.buffer, t.bits.byteOffset, t.bits.byteLength));
+  fs.writeFileSync(file, Buffer.concat([length, headerBytes, ...data]));
+}
+
+/**
+ * Random 16-bit tensors whose values are known without decoding them: each is ±(1 + m/2^M)·2^e, assembled from its
+ * sign, exponent and mantissa fields (M = 10 for F16, 7 for BF16). Norm weights lie in [1, 1.1), everything else has
+ * a magnitude in [2^-6, 1). Returns the bit patterns, and the values as float32 (they are exact there).
+ */
+export function halfTensorsOf(shapes: [string, number[]][], dtype: 'F16' | 'BF16', seed: number): { bits: HalfTensors; values: TensorMap } {
+  const rng = new Random(seed);
+  const [mantissaBits, bias] = dtype === 'F16' ? [10, 15] : [7, 127];
+  const bits: HalfTensors = new Map();
+  const values: TensorMap = new Map();
+  for (const [name, shape] of shapes) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const norm = isNormWeight(name);
+    const b = new Uint16Array(size);
+    const v = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      const sign = norm ? 0 : rng.int(2);
+      const exponent = norm ? 0 : -1 - rng.int(6);
+      const mantissa = rng.int(norm ? Math.round(0.1 * 2 ** mantissaBits) : 2 ** mantissaBits);
+      b[i] = (sign << 15) | ((exponent + bias) << mantissaBits) | mantissa;
+      v[i] = (sign ? -1 : 1) * (1 + mantissa / 2 ** mantissaBits) * 2 ** exponent;
+    }
+    bits.set(name, { shape, bits: b });
+    values.set(name, { shape, data: v });
+  }
+  return { bits, values };
 }
 
 /** Full-sequence logits [B, T, V] of left-padded rows, as nested arrays. */

@@ -1,6 +1,8 @@
 /**
  * An independent float64 forward pass in plain JavaScript for one sequence, written from the Hugging Face
- * modelling code (GPT2LMHeadModel, Qwen2ForCausalLM / LlamaForCausalLM), reading the checkpoint tensors by name.
+ * modelling code (GPT2LMHeadModel, Qwen2ForCausalLM / LlamaForCausalLM), reading the checkpoint tensors by name:
+ * a bias is used where the checkpoint has one, head_dim is read off q_proj's shape, and RoPE's inverse frequencies
+ * follow modeling_rope_utils.py's 'linear' and 'llama3' scalings (Meta's `apply_scaling` for Llama 3.1).
  */
 import { TensorMap } from '../../../src/model/safetensors';
 
@@ -85,52 +87,79 @@ export function gpt2Logits(t: TensorMap, ids: number[], nHeads: number, eps: num
     x = x.map((r, pos) => r.map((val, i) => val + mlp[pos][i]));
   }
   const final = x.map((r) => layerNorm(r, vector(t, 'transformer.ln_f.weight'), vector(t, 'transformer.ln_f.bias'), eps));
-  return final.map((r) => linearHF(r, wte));
+  // An untied GPT2LMHeadModel's head is an nn.Linear [V, d], like the embedding table.
+  return final.map((r) => linearHF(r, t.has('lm_head.weight') ? matrix(t, 'lm_head.weight') : wte));
+}
+
+export type ReferenceRopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+/** θ^(−2i/d) for i < d/2, scaled: 'linear' divides every frequency by the factor; 'llama3' as Meta's apply_scaling. */
+export function referenceInverseFrequencies(headDim: number, theta: number, scaling?: ReferenceRopeScaling): number[] {
+  const base = Array.from({ length: headDim / 2 }, (_, i) => 1 / Math.pow(theta, (2 * i) / headDim));
+  if (!scaling) return base;
+  if (scaling.type === 'linear') return base.map((f) => f / scaling.factor);
+  const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: old } = scaling;
+  return base.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < old / high) return f;
+    if (wavelen > old / low) return f / factor;
+    const smooth = (old / wavelen - low) / (high - low);
+    return (1 - smooth) * (f / factor) + smooth * f;
+  });
 }
 
 /** RoPE as HF's apply_rotary_pos_emb with rotate_half, on one head vector at position pos. */
-function rope(x: number[], pos: number, theta: number): number[] {
-  const hd = x.length;
-  const half = hd / 2;
+function rope(x: number[], pos: number, invFreq: number[]): number[] {
+  const half = x.length / 2;
   return x.map((v, i) => {
-    const f = i % half;
-    const angle = pos / Math.pow(theta, (2 * f) / hd);
+    const angle = pos * invFreq[i % half];
     const rotated = i < half ? -x[i + half] : x[i - half];
     return v * Math.cos(angle) + rotated * Math.sin(angle);
   });
 }
 
-export function llamaLogits(t: TensorMap, ids: number[], nHeads: number, nKvHeads: number, eps: number, theta: number): Matrix {
+export interface LlamaReferenceOptions {
+  nHeads: number;
+  nKvHeads: number;
+  eps: number;
+  theta: number;
+  scaling?: ReferenceRopeScaling;
+}
+
+export function llamaLogits(t: TensorMap, ids: number[], o: LlamaReferenceOptions): Matrix {
   const embed = matrix(t, 'model.embed_tokens.weight');
   let x = ids.map((id) => [...embed[id]]);
-  const d = x[0].length;
-  const hd = d / nHeads;
+  const hd = get(t, 'model.layers.0.self_attn.q_proj.weight').shape[0] / o.nHeads;
+  const invFreq = referenceInverseFrequencies(hd, o.theta, o.scaling);
   const optional = (name: string) => (t.has(name) ? vector(t, name) : undefined);
+  const proj = (r: number[], name: string) => linearHF(r, matrix(t, name + '.weight'), optional(name + '.bias'));
   for (let l = 0; t.has(`model.layers.${l}.input_layernorm.weight`); l++) {
     const p = `model.layers.${l}.`;
-    const h = x.map((r) => rmsNorm(r, vector(t, p + 'input_layernorm.weight'), eps));
-    const q = h.map((r) => linearHF(r, matrix(t, p + 'self_attn.q_proj.weight'), optional(p + 'self_attn.q_proj.bias')));
-    const k = h.map((r) => linearHF(r, matrix(t, p + 'self_attn.k_proj.weight'), optional(p + 'self_attn.k_proj.bias')));
-    const v = h.map((r) => linearHF(r, matrix(t, p + 'self_attn.v_proj.weight'), optional(p + 'self_attn.v_proj.bias')));
-    const heads = Array.from({ length: nHeads }, (_, hh) => {
-      const kvHead = Math.floor(hh / (nHeads / nKvHeads));
-      const qh = headSlice(q, hh, hd).map((r, pos) => rope(r, pos, theta));
-      const kh = headSlice(k, kvHead, hd).map((r, pos) => rope(r, pos, theta));
+    const h = x.map((r) => rmsNorm(r, vector(t, p + 'input_layernorm.weight'), o.eps));
+    const q = h.map((r) => proj(r, p + 'self_attn.q_proj'));
+    const k = h.map((r) => proj(r, p + 'self_attn.k_proj'));
+    const v = h.map((r) => proj(r, p + 'self_attn.v_proj'));
+    const heads = Array.from({ length: o.nHeads }, (_, hh) => {
+      const kvHead = Math.floor(hh / (o.nHeads / o.nKvHeads));
+      const qh = headSlice(q, hh, hd).map((r, pos) => rope(r, pos, invFreq));
+      const kh = headSlice(k, kvHead, hd).map((r, pos) => rope(r, pos, invFreq));
       return causalAttention(qh, kh, headSlice(v, kvHead, hd));
     });
     const merged = x.map((_, pos) => heads.flatMap((hOut) => hOut[pos]));
-    const attnOut = merged.map((r) => linearHF(r, matrix(t, p + 'self_attn.o_proj.weight')));
+    const attnOut = merged.map((r) => proj(r, p + 'self_attn.o_proj'));
     x = x.map((r, pos) => r.map((val, i) => val + attnOut[pos][i]));
-    const m = x.map((r) => rmsNorm(r, vector(t, p + 'post_attention_layernorm.weight'), eps));
+    const m = x.map((r) => rmsNorm(r, vector(t, p + 'post_attention_layernorm.weight'), o.eps));
     const silu = (z: number) => z / (1 + Math.exp(-z));
     const mlp = m.map((r) => {
-      const gate = linearHF(r, matrix(t, p + 'mlp.gate_proj.weight')).map(silu);
-      const up = linearHF(r, matrix(t, p + 'mlp.up_proj.weight'));
-      return linearHF(gate.map((g, i) => g * up[i]), matrix(t, p + 'mlp.down_proj.weight'));
+      const gate = proj(r, p + 'mlp.gate_proj').map(silu);
+      const up = proj(r, p + 'mlp.up_proj');
+      return proj(gate.map((g, i) => g * up[i]), p + 'mlp.down_proj');
     });
     x = x.map((r, pos) => r.map((val, i) => val + mlp[pos][i]));
   }
-  const final = x.map((r) => rmsNorm(r, vector(t, 'model.norm.weight'), eps));
+  const final = x.map((r) => rmsNorm(r, vector(t, 'model.norm.weight'), o.eps));
   const head = t.has('lm_head.weight') ? matrix(t, 'lm_head.weight') : embed;
   return final.map((r) => linearHF(r, head));
 }

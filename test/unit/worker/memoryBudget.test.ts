@@ -6,13 +6,15 @@ import { checkModelFits, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../.
 /** Qwen2.5-0.5B-Instruct's config.json, as parsed. */
 const QWEN_0_5B: ModelConfig = {
   family: 'llama', modelType: 'qwen2', vocabSize: 151936, dModel: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, headDim: 64,
-  dFF: 4864, maxPositions: 32768, normEps: 1e-6, ropeTheta: 1e6, tieEmbeddings: true, qkvBias: true, eosTokenIds: [151645], bosTokenId: null,
+  dFF: 4864, maxPositions: 32768, normEps: 1e-6, ropeTheta: 1e6, ropeScaling: null, tieEmbeddings: true, qkvBias: true,
+  attnOutBias: false, mlpBias: false, eosTokenIds: [151645], bosTokenId: null,
 };
 
 /** GPT-2 small (124 M). */
 const GPT2_124M: ModelConfig = {
   family: 'gpt2', modelType: 'gpt2', vocabSize: 50257, dModel: 768, nLayers: 12, nHeads: 12, nKvHeads: 12, headDim: 64, dFF: 3072,
-  maxPositions: 1024, normEps: 1e-5, ropeTheta: 0, tieEmbeddings: true, qkvBias: true, eosTokenIds: [50256], bosTokenId: null,
+  maxPositions: 1024, normEps: 1e-5, ropeTheta: 0, ropeScaling: null, tieEmbeddings: true, qkvBias: true,
+  attnOutBias: true, mlpBias: true, eosTokenIds: [50256], bosTokenId: null,
 };
 
 function shape(model: ModelConfig, overrides: Partial<RunShape> = {}): RunShape {
@@ -29,6 +31,15 @@ describe('will the model fit the backend', () => {
     assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withWarmStart: true })), 28 * n + head + logits);
     assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withReference: true })), 24 * n + 2 * head + logits);
     assert.strictEqual(trainingBytes(shape({ ...QWEN_0_5B, tieEmbeddings: false })), 20 * parameterCount({ ...QWEN_0_5B, tieEmbeddings: false }) + logits);
+  });
+
+  it("counts a Llama's o_proj and MLP biases (attention_bias, mlp_bias) in the estimate", () => {
+    const plain: ModelConfig = { ...QWEN_0_5B, modelType: 'llama', qkvBias: false };
+    const biased: ModelConfig = { ...plain, qkvBias: true, attnOutBias: true, mlpBias: true };
+    const qkv = 14 * 64 + 2 * 2 * 64;
+    const perLayer = qkv + 896 + (2 * 4864 + 896);
+    assert.strictEqual(parameterCount(biased) - parameterCount(plain), 24 * perLayer);
+    assert.strictEqual(trainingBytes(shape(biased)) - trainingBytes(shape(plain)), 20 * 24 * perLayer);
   });
 
   it('refuses Qwen2.5-0.5B and the 124 M GPT-2 on wasm, naming the field, the size and the fix', () => {
