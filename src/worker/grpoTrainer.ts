@@ -29,6 +29,7 @@ import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
+import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 
 /** Completions of one batch of prompts, as sampled. */
@@ -66,8 +67,15 @@ function mean(xs: number[]): number {
 }
 
 /** Paths in `task` are absolute by now (see resolveConfigPaths in train.ts). */
-export function createTask(config: RunConfig, task: LanguageTaskConfig): PromptTask {
-  return task.type === 'arithmetic' ? new ArithmeticTask(task, config.seed) : new Gsm8kTask(task, config.seed);
+export async function createTask(config: RunConfig, task: LanguageTaskConfig): Promise<PromptTask> {
+  switch (task.type) {
+    case 'arithmetic':
+      return new ArithmeticTask(task, config.seed);
+    case 'gsm8k':
+      return new Gsm8kTask(task, config.seed);
+    case 'prompts':
+      return PromptsTask.load(task, config.seed);
+  }
 }
 
 /** Learning rate at an optimizer step: linear warm-up, then constant, linear or cosine decay to 0 at the end. */
@@ -111,7 +119,7 @@ export class GrpoTrainer implements TrainingJob {
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
     }, webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
-    const promptTask = createTask(config, task);
+    const promptTask = await createTask(config, task);
     const rewards = await RewardScorer.load(config.rewards, promptTask.defaultRewards, process.cwd());
     const trainer = new GrpoTrainer(config, policy, undefined, promptTask, rewards, rng, onRewardError);
     if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
@@ -224,7 +232,7 @@ export class GrpoTrainer implements TrainingJob {
       const scored = await this.rewards.score(rollouts.texts, batch, () => undefined);
       batch.forEach((example, i) => {
         const reward = scored.totals[i];
-        const isCorrect = this.task.isCorrect(rollouts.texts[i], example);
+        const isCorrect = this.task.isCorrect?.(rollouts.texts[i], example) === true;
         rewardSum += Number.isFinite(reward) ? reward : 0;
         correct += isCorrect ? 1 : 0;
         groups.push({
