@@ -25,6 +25,7 @@ import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
+import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
@@ -217,33 +218,39 @@ export class GrpoTrainer implements TrainingJob {
     return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
   }
 
+  /**
+   * Validation: `evaluation.n` samples of each held-out prompt (greedy for one, else at the training temperature),
+   * scored by the run's rewards; metrics in evaluation.ts, one eval record group per prompt with its n samples.
+   */
   async evaluate(step: number): Promise<EvalResult | undefined> {
     const examples = this.task.evalSet();
     if (examples.length === 0) return undefined;
-    const { greedy } = this.config.evaluation;
+    const { evaluation, sampling } = this.config;
+    const n = evaluation.n;
+    const passes = successCheck(evaluation.success, this.task);
     // Its own stream, derived from the step: validation never shifts the training draws, and is repeatable.
     const rng = new Random((this.config.seed * 7919 + step) >>> 0);
-    const groups: GroupRecord[] = [];
-    let rewardSum = 0;
-    let correct = 0;
-    for (let start = 0; start < examples.length; start += EVAL_BATCH) {
-      const batch = examples.slice(start, start + EVAL_BATCH);
-      const rollouts = await this.sample(batch, { temperature: greedy ? 0 : this.config.sampling.temperature, rng });
+    const temperature = validationTemperature(evaluation, sampling.temperature);
+    const repeated = examples.flatMap((e) => new Array<Example>(n).fill(e));
+    const samples: EvalSample[] = [];
+    const records: RolloutRecord[] = [];
+    for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
+      const batch = repeated.slice(start, start + EVAL_BATCH);
+      const rollouts = await this.sample(batch, { temperature, rng });
       const scored = await this.rewards.score(rollouts.texts, batch, () => undefined);
       batch.forEach((example, i) => {
-        const reward = scored.totals[i];
-        const isCorrect = this.task.isCorrect?.(rollouts.texts[i], example) === true;
-        rewardSum += Number.isFinite(reward) ? reward : 0;
-        correct += isCorrect ? 1 : 0;
-        groups.push({
-          prompt_id: example.id,
-          prompt: example.prompt,
-          ground_truth: example.answer,
-          rollouts: [this.rolloutRecord(rollouts, i, reward, this.rewardsOf(scored.byFunction, i), 0)],
-        });
+        const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
+        samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
+        records.push(this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0));
       });
     }
-    return { metrics: { 'eval/reward': rewardSum / examples.length, 'eval/accuracy': correct / examples.length }, groups };
+    const groups: GroupRecord[] = examples.map((example, p) => ({
+      prompt_id: example.id,
+      prompt: example.prompt,
+      ground_truth: example.answer,
+      rollouts: records.slice(p * n, (p + 1) * n),
+    }));
+    return { metrics: validationMetrics(examples.map((_, p) => samples.slice(p * n, (p + 1) * n))), groups };
   }
 
   async saveCheckpoint(dir: string): Promise<void> {
