@@ -70,9 +70,12 @@ export const CHARTS: readonly ChartSpec[] = [
     opens: 'eval',
     series: [
       { key: 'eval/reward', label: 'eval reward' },
-      { key: 'eval/accuracy', label: 'eval accuracy' },
+      { key: 'eval/accuracy', label: 'eval accuracy (pass rate)' },
     ],
+    // Each reward function's mean, and with several samples per prompt verl's mean@n / best@k of the reward.
+    pattern: /^eval\/(rewards\/.+\/mean|reward\/(?:mean|best)@\d+)$/,
   },
+  { id: 'eval-pass', title: 'Validation pass@k', opens: 'eval', series: [], pattern: /^eval\/(pass@\d+)$/ },
   { id: 'lr', title: 'Learning rate', series: [{ key: 'learning_rate', label: 'learning rate' }] },
   {
     id: 'throughput',

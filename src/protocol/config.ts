@@ -39,8 +39,56 @@ export interface Gsm8kTaskConfig {
   max_eval: number;
 }
 
-export type TaskConfig = BanditTaskConfig | ArithmeticTaskConfig | Gsm8kTaskConfig;
-export type LanguageTaskConfig = ArithmeticTaskConfig | Gsm8kTaskConfig;
+/**
+ * Any prompt dataset, as TRL takes one: rows with a `prompt` (text or chat messages) or `messages` column, an
+ * optional `answer` (else `solution` or `ground_truth`) and `completion`, and any other columns, which reach reward
+ * functions as fields of `example`. JSONL, JSON, CSV or Parquet, told apart by the file's extension.
+ */
+export interface PromptsTaskConfig {
+  type: 'prompts';
+  train_file: string;
+  /** Validation rows; without it, `eval_split` of the training file is held out. */
+  eval_file?: string;
+  /** Held out of train_file when there is no eval_file: a fraction (< 1) or a count of rows (datasets' `test_size`); 0: none. Default 0.1. */
+  eval_split?: number;
+  /** Seed of the held-out split; default: the run's seed. */
+  split_seed?: number;
+  /** JSON files only: the key of the top-level object that holds the rows (datasets' `field`). */
+  field?: string;
+  max_train: number;
+  max_eval: number;
+}
+
+export type TaskConfig = BanditTaskConfig | ArithmeticTaskConfig | Gsm8kTaskConfig | PromptsTaskConfig;
+export type LanguageTaskConfig = ArithmeticTaskConfig | Gsm8kTaskConfig | PromptsTaskConfig;
+
+/** The built-in rewards a language task uses when the config lists none (the prompts task has none: list yours). */
+export const TASK_DEFAULT_REWARDS: Record<LanguageTaskConfig['type'], readonly string[]> = {
+  arithmetic: ['arithmetic_answer'],
+  gsm8k: ['r1_zero'],
+  prompts: [],
+};
+
+/**
+ * Dataset file extensions the prompts task reads, by format; the text formats may also be gzip-compressed (`.gz`
+ * after the extension), as Hugging Face `datasets` reads them.
+ */
+export const DATASET_FORMATS = { '.jsonl': 'jsonl', '.json': 'json', '.csv': 'csv', '.parquet': 'parquet' } as const;
+export type DatasetFormat = (typeof DATASET_FORMATS)[keyof typeof DATASET_FORMATS];
+
+/** The format of a dataset file and whether it is gzip-compressed, or undefined for an extension it does not read. */
+export function datasetFormatOf(file: string): { format: DatasetFormat; gzip: boolean } | undefined {
+  const lower = file.toLowerCase();
+  const gzip = lower.endsWith('.gz');
+  const name = gzip ? lower.slice(0, -3) : lower;
+  for (const [extension, format] of Object.entries(DATASET_FORMATS)) {
+    // Parquet pages are compressed inside the file: a gzipped Parquet file is not something writers produce.
+    if (name.endsWith(extension) && !(gzip && format === 'parquet')) return { format, gzip };
+  }
+  return undefined;
+}
+
+export const DATASET_EXTENSIONS_TEXT = '.jsonl, .json, .csv (each optionally .gz) or .parquet';
 
 export interface ModelSpec {
   /** A built-in preset ('tiny', 'small', 'base') or a checkpoint folder (config.json + safetensors + tokenizer). */
@@ -117,11 +165,21 @@ export interface SamplingConfig {
   stop_token_ids: number[];
 }
 
+/** A validation sample passes when reward `reward` (a name from `rewards`) is at least `threshold`. */
+export interface SuccessCriterion {
+  reward: string;
+  threshold: number;
+}
+
 export interface EvaluationConfig {
   /** Validate every N steps (and before the first); 0: never. */
   eval_steps: number;
-  /** Greedy decoding for validation; otherwise sampled at the training temperature. */
-  greedy: boolean;
+  /** Greedy decoding for validation, else sampled at the training temperature. Default: greedy when n is 1. */
+  greedy?: boolean;
+  /** Samples per validation prompt: mean@n, best@k and pass@k over them (verl's val-core). */
+  n: number;
+  /** What counts as a pass: eval/accuracy and eval/pass@k. Default: the task's own check (arithmetic, gsm8k). */
+  success?: SuccessCriterion;
 }
 
 /** Supervised warm start on the task's reference completions, before GRPO (CS336's SFT stage). */
@@ -205,6 +263,23 @@ const gsm8kTaskSchema: JsonSchema = {
   additionalProperties: false,
 };
 
+const promptsTaskSchema: JsonSchema = {
+  type: 'object',
+  description: 'Your own prompt dataset, as TRL takes one: rows with `prompt` (text, or a list of `{role, content}` messages) or `messages` (chat), optional `answer` (else `solution` or `ground_truth`), optional `completion` (SFT warm start), optional `id`; every other column reaches reward functions as a field of `example`. JSONL, JSON (an array of row objects, or an object of column arrays), CSV or Parquet (snappy, gzip, zstd, brotli, lz4), by extension; the text formats may be gzipped (`.jsonl.gz`).',
+  properties: {
+    type: { const: 'prompts', description: 'Task kind.' },
+    train_file: { type: 'string', minLength: 1, description: `Training rows: ${DATASET_EXTENSIONS_TEXT} (relative to this config file).` },
+    eval_file: { type: 'string', minLength: 1, description: 'Validation rows, same formats (relative to this config file). Without it, `eval_split` of train_file is held out.' },
+    eval_split: number('Without eval_file: rows of train_file held out for validation, as datasets\' `train_test_split(test_size)`: a fraction below 1 (rounded up) or a whole count; 0: no validation. Chosen at random with `split_seed`, disjoint from the training rows. Default 0.1.', { minimum: 0 }),
+    split_seed: integer('Seed of the held-out split (default: the run\'s `seed`). Keep it fixed to compare runs with different seeds on the same validation rows.', { minimum: 0, maximum: 4294967295 }),
+    field: { type: 'string', minLength: 1, description: 'JSON files only: the key of the top-level object that holds the rows (datasets\' `field`), e.g. `"data"`.' },
+    max_train: integer('Use at most this many training rows, the first in file order (0: all).', { minimum: 0, default: 0 }),
+    max_eval: integer('Use at most this many validation rows (0: all).', { minimum: 0, default: 200 }),
+  },
+  required: ['type', 'train_file'],
+  additionalProperties: false,
+};
+
 export const RUN_CONFIG_SCHEMA: JsonSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://grpo-studio.dev/schemas/run-config.json',
@@ -217,23 +292,23 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
     backend: { enum: BACKEND_NAMES, default: 'auto', description: 'TensorFlow.js backend: `auto` tries tensorflow (tfjs-node-gpu, tfjs-node) → webgpu (Dawn on a hardware Vulkan adapter) → wasm → cpu; a named one that cannot load stops the run with the reason.' },
     model: {
       type: 'object',
-      description: 'The policy. Required for language tasks (arithmetic, gsm8k).',
+      description: 'The policy. Required for language tasks (arithmetic, gsm8k, prompts).',
       properties: {
         name_or_path: { type: 'string', minLength: 1, description: 'A preset (`tiny`, `small`, `base`) or a checkpoint folder (relative to this config file).' },
       },
       required: ['name_or_path'],
       additionalProperties: false,
     },
-    task: { oneOf: [banditTaskSchema, arithmeticTaskSchema, gsm8kTaskSchema], description: 'What the policy is trained to do.' },
+    task: { oneOf: [banditTaskSchema, arithmeticTaskSchema, gsm8kTaskSchema, promptsTaskSchema], description: 'What the policy is trained to do.' },
     rewards: {
       type: 'array',
       default: [],
-      description: 'Reward functions, weighted and summed (TRL `reward_funcs` / `reward_weights`). Empty: the task\'s defaults.',
+      description: 'Reward functions, weighted and summed (TRL `reward_funcs` / `reward_weights`). Empty: the task\'s defaults (arithmetic: `arithmetic_answer`, gsm8k: `r1_zero`; the prompts task has none).',
       items: {
         type: 'object',
         properties: {
           name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`) or the name a module is reported under (`rewards/<name>/mean`).' },
-          module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file).' },
+          module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file). `example` has `id`, `prompt`, `answer`, `messages` (chat rows), `completion` (where the row has one) and every other column of the dataset row.' },
           weight: number('Weight of this reward in the total.', { default: 1 }),
         },
         required: ['name'],
@@ -295,10 +370,21 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
     },
     evaluation: {
       type: 'object',
-      description: 'Validation on the task\'s held-out prompts, reported as eval/reward and eval/accuracy.',
+      description: 'Validation on the task\'s held-out prompts: eval/reward, eval/rewards/<name>/mean, eval/accuracy (the pass rate), and with n > 1 verl\'s eval/reward/mean@n, eval/reward/best@k and eval/pass@k.',
       properties: {
         eval_steps: integer('Validate before training and every N steps (0: never).', { minimum: 0, default: 10 }),
-        greedy: { type: 'boolean', default: true, description: 'Greedy decoding (else sampled at the training temperature).' },
+        greedy: { type: 'boolean', description: 'Greedy decoding (else sampled at the training temperature). Default: greedy when `n` is 1, sampled when n > 1 (n greedy samples would be identical, so greedy with n > 1 is refused).' },
+        n: integer('Samples per validation prompt (verl\'s `val_kwargs.n`): reported as eval/reward/mean@n, eval/reward/std@n, eval/reward/best@k and eval/pass@k for k = 1, 2, 4, …, n. Validation costs n times as much.', { minimum: 1, default: 1 }),
+        success: {
+          type: 'object',
+          description: 'When a validation sample passes: reward `reward` ≥ `threshold`. Gives eval/accuracy (the pass rate) and eval/pass@k. Default: the task\'s own check (arithmetic: the exact answer; gsm8k: the gold number); the prompts task reports no pass rate without it.',
+          properties: {
+            reward: { type: 'string', minLength: 1, description: 'Name of one of the run\'s rewards (as in `rewards`, or a task default such as `arithmetic_answer`).' },
+            threshold: number('A sample passes when that reward is at least this.'),
+          },
+          required: ['reward', 'threshold'],
+          additionalProperties: false,
+        },
       },
       additionalProperties: false,
     },
@@ -349,6 +435,45 @@ function crossFieldProblems(config: RunConfig): string[] {
     if (names.has(reward.name)) problems.push(`rewards[${i}].name: "${reward.name}" is used twice`);
     names.add(reward.name);
   });
+  if (config.task.type === 'prompts') problems.push(...promptsTaskProblems(config.task, config.rewards));
+  problems.push(...evaluationProblems(config));
+  return problems;
+}
+
+function promptsTaskProblems(task: PromptsTaskConfig, rewards: RewardSpec[]): string[] {
+  const problems: string[] = [];
+  if (rewards.length === 0) problems.push('rewards: the prompts task has no default reward; list at least one (a built-in name, or a "module" of your own)');
+  for (const field of ['train_file', 'eval_file'] as const) {
+    const file = task[field];
+    if (file !== undefined && !datasetFormatOf(file)) problems.push(`task.${field}: "${file}" must end in ${DATASET_EXTENSIONS_TEXT}`);
+  }
+  if (task.eval_file !== undefined && task.eval_split !== undefined) problems.push('task.eval_split: there is a task.eval_file to validate on; remove one of them');
+  if (task.eval_file !== undefined && task.split_seed !== undefined) problems.push('task.split_seed: only for a held-out split (there is a task.eval_file)');
+  if (task.eval_split !== undefined && task.eval_split >= 1 && !Number.isInteger(task.eval_split)) {
+    problems.push(`task.eval_split: ${task.eval_split} is neither a fraction below 1 nor a whole number of rows`);
+  }
+  if (task.field !== undefined) {
+    const notJson = [task.train_file, task.eval_file].filter((f): f is string => f !== undefined && datasetFormatOf(f)?.format !== 'json');
+    if (notJson.length > 0) problems.push(`task.field: only for .json files (${notJson.map((f) => `"${f}"`).join(', ')} is not one)`);
+  }
+  return problems;
+}
+
+function evaluationProblems(config: RunConfig): string[] {
+  const problems: string[] = [];
+  const { greedy, n, success } = config.evaluation;
+  if (greedy === true && n > 1) {
+    problems.push(`evaluation.greedy: greedy decoding would give ${n} identical samples per prompt; with evaluation.n > 1 set greedy to false or leave it out (then validation samples at sampling.temperature)`);
+  }
+  if (success === undefined) return problems;
+  if (config.task.type === 'bandit') {
+    problems.push('evaluation.success: the bandit task has no validation');
+    return problems;
+  }
+  const rewardNames = config.rewards.length > 0 ? config.rewards.map((r) => r.name) : TASK_DEFAULT_REWARDS[config.task.type];
+  if (!rewardNames.includes(success.reward)) {
+    problems.push(`evaluation.success.reward: "${success.reward}" is not one of the run's rewards (${rewardNames.map((r) => `"${r}"`).join(', ') || 'none'})`);
+  }
   return problems;
 }
 

@@ -26,12 +26,16 @@ import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
+import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
+import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
+import { exactKlPerToken } from './referenceKl';
+import { distinctN } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
 interface Rollouts {
@@ -68,8 +72,15 @@ function mean(xs: number[]): number {
 }
 
 /** Paths in `task` are absolute by now (see resolveConfigPaths in train.ts). */
-export function createTask(config: RunConfig, task: LanguageTaskConfig): PromptTask {
-  return task.type === 'arithmetic' ? new ArithmeticTask(task, config.seed) : new Gsm8kTask(task, config.seed);
+export async function createTask(config: RunConfig, task: LanguageTaskConfig): Promise<PromptTask> {
+  switch (task.type) {
+    case 'arithmetic':
+      return new ArithmeticTask(task, config.seed);
+    case 'gsm8k':
+      return new Gsm8kTask(task, config.seed);
+    case 'prompts':
+      return PromptsTask.load(task, config.seed);
+  }
 }
 
 /** Learning rate at an optimizer step: linear warm-up, then constant, linear or cosine decay to 0 at the end. */
@@ -130,7 +141,7 @@ export class GrpoTrainer implements TrainingJob {
     try {
       checkStopTokens(sampling.stop_token_ids, policy.config.vocabSize);
       const prompts = new PromptEncoder(policy.tokenizer);
-      const fitted = prompts.fit(createTask(config, task), {
+      const fitted = prompts.fit(await createTask(config, task), {
         maxPositions: policy.config.maxPositions,
         maxCompletionLength: sampling.max_completion_length,
         maxPromptLength: sampling.max_prompt_length,
@@ -237,33 +248,52 @@ export class GrpoTrainer implements TrainingJob {
     return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
   }
 
+  /**
+   * Validation: `evaluation.n` samples of each held-out prompt (greedy for one, else at the training temperature),
+   * scored by the run's rewards; metrics in evaluation.ts, one eval record group per prompt with its n samples.
+   */
   async evaluate(step: number): Promise<EvalResult | undefined> {
     const examples = this.task.evalSet();
     if (examples.length === 0) return undefined;
-    const { greedy } = this.config.evaluation;
+    const { evaluation, sampling } = this.config;
+    const n = evaluation.n;
+    const passes = successCheck(evaluation.success, this.task);
     // Its own stream, derived from the step: validation never shifts the training draws, and is repeatable.
     const rng = new Random((this.config.seed * 7919 + step) >>> 0);
-    const groups: GroupRecord[] = [];
-    let rewardSum = 0;
-    let correct = 0;
-    for (let start = 0; start < examples.length; start += EVAL_BATCH) {
-      const batch = examples.slice(start, start + EVAL_BATCH);
-      const rollouts = await this.sample(batch, { temperature: greedy ? 0 : this.config.sampling.temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, batch, () => undefined);
-      batch.forEach((example, i) => {
-        const reward = scored.totals[i];
-        const isCorrect = this.task.isCorrect(rollouts.texts[i], example);
-        rewardSum += Number.isFinite(reward) ? reward : 0;
-        correct += isCorrect ? 1 : 0;
-        groups.push({
-          prompt_id: example.id,
-          prompt: example.prompt,
-          ground_truth: example.answer,
-          rollouts: [this.rolloutRecord(rollouts, i, reward, this.rewardsOf(scored.byFunction, i), 0)],
-        });
+    const temperature = validationTemperature(evaluation, sampling.temperature);
+    const repeated = examples.flatMap((e) => new Array<Example>(n).fill(e));
+    const samples: EvalSample[] = [];
+    const records: RolloutRecord[] = [];
+    const texts: string[] = [];
+    const drift = { kl: 0, tokens: 0 };
+    for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
+      const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
+      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, () => undefined);
+      // How far the policy has moved from its reference on these completions (the stories stay stories?).
+      const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
+      rollouts.examples.forEach((example, i) => {
+        const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
+        samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
+        records.push(this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0, kl ? { kl: kl[i].map(round) } : undefined));
+        texts.push(rollouts.texts[i]);
+        for (const value of kl?.[i] ?? []) drift.kl += value;
+        drift.tokens += kl ? kl[i].length : 0;
       });
     }
-    return { metrics: { 'eval/reward': rewardSum / examples.length, 'eval/accuracy': correct / examples.length }, groups };
+    const groups: GroupRecord[] = examples.map((example, p) => ({
+      prompt_id: example.id,
+      prompt: this.prompts.asSeen(example).prompt,
+      ground_truth: example.answer,
+      rollouts: records.slice(p * n, (p + 1) * n),
+    }));
+    const metrics = validationMetrics(examples.map((_, p) => samples.slice(p * n, (p + 1) * n)));
+    // Undefined (no completion of two words) is left out rather than logged as NaN.
+    for (const n of [1, 2]) {
+      const distinct = distinctN(texts, n);
+      if (Number.isFinite(distinct)) metrics[`eval/distinct_${n}`] = distinct;
+    }
+    if (this.reference) metrics['eval/kl'] = drift.tokens > 0 ? drift.kl / drift.tokens : 0;
+    return { metrics, groups };
   }
 
   async saveCheckpoint(dir: string): Promise<void> {

@@ -111,11 +111,13 @@ function describe(example: Example): string {
 export class FilteredTask implements PromptTask {
   readonly name: string;
   readonly defaultRewards: readonly string[];
+  readonly isCorrect?: (completion: string, example: Example) => boolean;
   private readonly evalExamples: Example[];
 
   constructor(private readonly inner: PromptTask, private readonly keep: (example: Example) => boolean) {
     this.name = inner.name;
     this.defaultRewards = inner.defaultRewards;
+    this.isCorrect = inner.isCorrect?.bind(inner);
     this.evalExamples = inner.evalSet().filter(keep);
   }
 
@@ -135,10 +137,6 @@ export class FilteredTask implements PromptTask {
     return this.evalExamples;
   }
 
-  isCorrect(completion: string, example: Example): boolean {
-    return this.inner.isCorrect(completion, example);
-  }
-
   cursor(): DataCursor {
     return this.inner.cursor();
   }
@@ -150,7 +148,16 @@ export class FilteredTask implements PromptTask {
   /** One draw at a time, so the inner cursor stops right after the n-th kept example. */
   private take(n: number, draw: (k: number) => Example[]): Example[] {
     const out: Example[] = [];
-    while (out.length < n) out.push(...draw(1).filter(this.keep));
+    // A whole pass over the data without a kept row means none is left: say so rather than loop forever.
+    let misses = 0;
+    while (out.length < n) {
+      const drawn = draw(1);
+      if (drawn.length === 0) break; // a task with nothing of this kind (no SFT references)
+      const kept = drawn.filter(this.keep);
+      out.push(...kept);
+      misses = kept.length > 0 ? 0 : misses + 1;
+      if (misses > this.inner.trainSet().length) throw new Error('sampling.max_prompt_length: none of these examples fits');
+    }
     return out;
   }
 }

@@ -2,11 +2,13 @@
  * Scores completions with the run's reward functions (built-in or user modules), weighted and summed. A function
  * that throws or returns a non-finite value scores that sample NaN, reported through `onError`; the run goes on.
  * The extras a function returns (e.g. `format_reward`) are averaged into `rewards/<name>/<extra>` metrics.
+ * Functions get `(prompt, completion, example)`, `example` being the row's columns plus `id`, `prompt`, `answer`,
+ * `messages` and `completion` (rewardExample in tasks/task.ts).
  */
 import { RewardSpec } from '../protocol';
 import { combineWeightedRewards } from '../grpo';
 import { BUILT_IN_REWARDS, loadRewardModule, RewardFunction, unpackReward } from './tasks/rewards';
-import { Example } from './tasks/task';
+import { Example, rewardExample } from './tasks/task';
 
 export interface RewardFailure {
   reward: string;
@@ -55,12 +57,14 @@ export class RewardScorer {
   async score(completions: string[], examples: Example[], onError: (failure: RewardFailure) => void): Promise<ScoredBatch> {
     const byFunction: Record<string, number[]> = {};
     const extras: Record<string, number[]> = {};
+    // One object per sample for every function: a user function that writes to it cannot change the example.
+    const forRewards = examples.map(rewardExample);
     for (const { name, fn } of this.rewards) {
       byFunction[name] = await Promise.all(
         completions.map(async (completion, i) => {
           const example = examples[i];
           try {
-            const { reward, extras: named } = unpackReward(await fn(example.prompt, completion, example));
+            const { reward, extras: named } = unpackReward(await fn(example.prompt, completion, forRewards[i]));
             for (const [key, value] of Object.entries(named)) (extras[`rewards/${name}/${key}`] ??= []).push(value);
             return reward;
           } catch (err) {

@@ -141,9 +141,9 @@ export function resolveConfigPaths(config: RunConfig, baseDir: string): RunConfi
     const candidate = path.resolve(baseDir, resolved.model.name_or_path);
     if (fs.existsSync(candidate)) resolved.model.name_or_path = candidate;
   }
-  if (resolved.task.type === 'gsm8k') {
+  if (resolved.task.type === 'gsm8k' || resolved.task.type === 'prompts') {
     resolved.task.train_file = path.resolve(baseDir, resolved.task.train_file);
-    resolved.task.eval_file = path.resolve(baseDir, resolved.task.eval_file);
+    if (resolved.task.eval_file !== undefined) resolved.task.eval_file = path.resolve(baseDir, resolved.task.eval_file);
   }
   for (const reward of resolved.rewards) if (reward.module) reward.module = path.resolve(baseDir, reward.module);
   return resolved;

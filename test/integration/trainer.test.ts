@@ -82,9 +82,10 @@ describe('GRPO trainer', function () {
       assert.ok(Number.isFinite(metrics[1].metrics[key]), `${key} = ${metrics[1].metrics[key]}`);
     }
     assert.ok('eval/accuracy' in metrics[2].metrics && !('eval/accuracy' in metrics[1].metrics));
-    // Every series the dashboard draws is a metric a language-model run writes (KL only with a reference model).
+    // Every series the dashboard draws is a metric a language-model run writes (KL only with a reference model,
+    // distinct-n only when completions have words: these sums have none).
     const written = new Set(metrics.flatMap((m) => Object.keys(m.metrics)));
-    const drawn = CHARTS.flatMap((c) => c.series.map((series) => series.key)).filter((key) => key !== 'kl' && key !== 'eval/kl');
+    const drawn = CHARTS.flatMap((c) => c.series.map((series) => series.key)).filter((key) => !['kl', 'eval/kl', 'eval/distinct_1', 'eval/distinct_2'].includes(key));
     assert.deepStrictEqual(drawn.filter((key) => !written.has(key)), []);
     // The rate each step trained with: warm-up 1/2, 2/2 of the peak, then the peak.
     assert.deepStrictEqual(metrics.slice(1).map((m) => m.metrics.learning_rate), [5e-4, 1e-3, 1e-3, 1e-3]);

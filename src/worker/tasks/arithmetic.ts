@@ -4,6 +4,7 @@
  * Problems are generated from the run's seed; the validation set is a fixed, disjoint-by-seed list.
  */
 import type { ArithmeticOperation, ArithmeticTaskConfig } from '../../protocol';
+import { TASK_DEFAULT_REWARDS } from '../../protocol';
 import { Random } from '../../model/random';
 import { arithmeticAnswerReward } from './rewards';
 import { DataCursor, Example, PromptTask, ShuffledCursor } from './task';
@@ -49,7 +50,7 @@ export function withoutCarry(prompt: string): string | undefined {
 
 export class ArithmeticTask implements PromptTask {
   readonly name = 'arithmetic';
-  readonly defaultRewards = ['arithmetic_answer'] as const;
+  readonly defaultRewards = TASK_DEFAULT_REWARDS.arithmetic;
   private readonly evalProblems: Example[];
   private readonly train: ShuffledCursor<Example>;
   private readonly sft: ShuffledCursor<Example>;

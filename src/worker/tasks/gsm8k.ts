@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import type { Gsm8kTaskConfig } from '../../protocol';
+import { TASK_DEFAULT_REWARDS } from '../../protocol';
 import { gsm8kGoldAnswer } from './answers';
 import { gsm8kAnswerReward, r1ZeroReward } from './rewards';
 import { DataCursor, Example, PromptTask, ShuffledCursor } from './task';
@@ -71,7 +72,7 @@ export function readGsm8k(file: string, template: string, limit: number): Exampl
 
 export class Gsm8kTask implements PromptTask {
   readonly name = 'gsm8k';
-  readonly defaultRewards = ['r1_zero'] as const;
+  readonly defaultRewards = TASK_DEFAULT_REWARDS.gsm8k;
   private readonly train: ShuffledCursor<Example>;
   private readonly evalExamples: Example[];
 

@@ -8,17 +8,20 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { extractAnswerTag, extractBoxed, extractFinalNumber, normalizeNumber, numbersMatch } from './answers';
-import { Example } from './task';
+import { RewardExample } from './task';
 
 export type RewardValue = number | { reward: number; [extra: string]: number };
-export type RewardFunction = (prompt: string, completion: string, example: Example) => RewardValue | Promise<RewardValue>;
+/** `example`: the row's columns, `id`, `prompt`, `answer`, `messages`, `completion` (rewardExample in task.ts). */
+export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardValue | Promise<RewardValue>;
+/** What the built-in rewards read of an example: its ground truth. */
+type WithAnswer = Pick<RewardExample, 'answer'>;
 
 /**
  * R1-Zero reward (CS336 `r1_zero_reward_fn`): format 1 when the completion closes its thinking and opens an answer
  * ("</think> <answer>" … "</answer>"); answer 1 when that answer (a `\boxed{}` inside it, if any) equals the ground
  * truth numerically. reward = answer (only well-formatted answers can be right).
  */
-export function r1ZeroReward(_prompt: string, completion: string, example: Example): { reward: number; format_reward: number; answer_reward: number } {
+export function r1ZeroReward(_prompt: string, completion: string, example: WithAnswer): { reward: number; format_reward: number; answer_reward: number } {
   if (!completion.includes('</think> <answer>') || !completion.includes('</answer>')) {
     return { reward: 0, format_reward: 0, answer_reward: 0 };
   }
@@ -29,17 +32,17 @@ export function r1ZeroReward(_prompt: string, completion: string, example: Examp
 }
 
 /** GSM8K correctness without format demands: the final number of the completion equals the ground truth. */
-export function gsm8kAnswerReward(_prompt: string, completion: string, example: Example): number {
+export function gsm8kAnswerReward(_prompt: string, completion: string, example: WithAnswer): number {
   return numbersMatch(extractFinalNumber(completion), example.answer) ? 1 : 0;
 }
 
 /** The R1-Zero format alone: 1 when "</think> <answer>" … "</answer>" is present. */
-export function r1ZeroFormatReward(prompt: string, completion: string, example: Example): number {
+export function r1ZeroFormatReward(prompt: string, completion: string, example: WithAnswer): number {
   return r1ZeroReward(prompt, completion, example).format_reward;
 }
 
 /** Arithmetic: the completion, up to its first newline, is exactly the answer (no extra text). */
-export function arithmeticAnswerReward(_prompt: string, completion: string, example: Example): number {
+export function arithmeticAnswerReward(_prompt: string, completion: string, example: WithAnswer): number {
   return completion.split('\n')[0].trim() === example.answer ? 1 : 0;
 }
 

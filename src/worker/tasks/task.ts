@@ -26,6 +26,24 @@ export interface Example {
   columns?: Record<string, ColumnValue>;
 }
 
+/**
+ * What reward functions get as `example`: the row's other columns as fields (TRL passes them as keyword
+ * arguments), then the example's own fields, which win over a column of the same name.
+ */
+export type RewardExample = Readonly<Record<string, unknown>> & Pick<Example, 'id' | 'prompt' | 'answer' | 'messages' | 'completion'>;
+
+export function rewardExample(example: Example): RewardExample {
+  const { id, prompt, answer, messages, completion } = example;
+  return {
+    ...example.columns,
+    id,
+    prompt,
+    answer,
+    ...(messages ? { messages } : {}),
+    ...(completion !== undefined ? { completion } : {}),
+  };
+}
+
 export interface DataCursor {
   epoch: number;
   position: number;
@@ -43,8 +61,11 @@ export interface PromptTask {
   trainSet(): readonly Example[];
   /** The fixed held-out set for validation. */
   evalSet(): Example[];
-  /** Whether a completion answers the example correctly: validation's `eval/accuracy`. */
-  isCorrect(completion: string, example: Example): boolean;
+  /**
+   * Whether a completion answers the example correctly: validation's `eval/accuracy` and `eval/pass@k` unless the
+   * config's `evaluation.success` says otherwise. A task without a notion of correct (prompts) has none.
+   */
+  isCorrect?(completion: string, example: Example): boolean;
   cursor(): DataCursor;
   restoreCursor(cursor: DataCursor): void;
 }

@@ -37,7 +37,7 @@ describe('run config validation', () => {
     assert.strictEqual(config.optimization.optimizer, 'adam');
     assert.strictEqual(config.optimization.max_steps, 50);
     assert.deepStrictEqual(config.sampling, { max_completion_length: 64, temperature: 1, top_p: 1, top_k: 0, stop: [], stop_token_ids: [] });
-    assert.deepStrictEqual(config.evaluation, { eval_steps: 10, greedy: true });
+    assert.deepStrictEqual(config.evaluation, { eval_steps: 10, n: 1 });
     assert.deepStrictEqual(config.sft, { steps: 0, learning_rate: 3e-3, batch_size: 32 });
     assert.deepStrictEqual(config.checkpointing, { save_steps: 25, save_total_limit: 2 });
     assert.strictEqual(config.model, undefined);
@@ -77,7 +77,7 @@ describe('run config validation', () => {
 
   it('reports missing required fields and an unknown task type', () => {
     assert.deepStrictEqual(problemsOf({}), ['name: required field is missing', 'task: required field is missing']);
-    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'chess' } }), ['task.type: must be one of "bandit", "arithmetic", "gsm8k", got string "chess"']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'chess' } }), ['task.type: must be one of "bandit", "arithmetic", "gsm8k", "prompts", got string "chess"']);
     assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'gsm8k' } }), ['task.train_file: required field is missing', 'task.eval_file: required field is missing']);
     assert.deepStrictEqual(problemsOf([]), ['(top level): expected a object, got an array']);
   });
@@ -96,6 +96,40 @@ describe('run config validation', () => {
     assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { data_parallel: true }, algorithm: { beta: 0.1, kl_estimator: 'full' } }), [
       'optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off',
     ]);
+  });
+
+  it('prompts task: defaults, file extensions, split options and rewards are checked', () => {
+    const base = { name: 'x', model: { name_or_path: 'tiny' }, rewards: [{ name: 'mine', module: 'r.js' }] };
+    const config = validateRunConfig({ ...base, task: { type: 'prompts', train_file: 'd.csv' } });
+    assert.deepStrictEqual(config.task, { type: 'prompts', train_file: 'd.csv', max_train: 0, max_eval: 200 });
+    for (const file of ['d.jsonl', 'd.json', 'd.csv', 'd.parquet', 'd.JSONL.gz', 'd.csv.gz']) validateRunConfig({ ...base, task: { type: 'prompts', train_file: file } });
+    assert.deepStrictEqual(problemsOf({ ...base, task: { type: 'prompts', train_file: 'd.tsv', eval_file: 'e.parquet.gz' } }), [
+      'task.train_file: "d.tsv" must end in .jsonl, .json, .csv (each optionally .gz) or .parquet',
+      'task.eval_file: "e.parquet.gz" must end in .jsonl, .json, .csv (each optionally .gz) or .parquet',
+    ]);
+    assert.deepStrictEqual(problemsOf({ ...base, task: { type: 'prompts', train_file: 'd.csv', eval_file: 'e.csv', eval_split: 0.2, split_seed: 3, field: 'data' } }), [
+      'task.eval_split: there is a task.eval_file to validate on; remove one of them',
+      'task.split_seed: only for a held-out split (there is a task.eval_file)',
+      'task.field: only for .json files ("d.csv", "e.csv" is not one)',
+    ]);
+    assert.deepStrictEqual(problemsOf({ ...base, task: { type: 'prompts', train_file: 'd.json', eval_split: 2.5 } }), ['task.eval_split: 2.5 is neither a fraction below 1 nor a whole number of rows']);
+    assert.deepStrictEqual(problemsOf({ ...base, rewards: [], task: { type: 'prompts', train_file: 'd.json' } }), ['rewards: the prompts task has no default reward; list at least one (a built-in name, or a "module" of your own)']);
+  });
+
+  it('evaluation: n, greedy and success are checked against each other and the rewards', () => {
+    const arithmetic = { name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' } };
+    const config = validateRunConfig({ ...arithmetic, evaluation: { n: 4, success: { reward: 'arithmetic_answer', threshold: 1 } } });
+    assert.deepStrictEqual(config.evaluation, { eval_steps: 10, n: 4, success: { reward: 'arithmetic_answer', threshold: 1 } });
+    assert.deepStrictEqual(problemsOf({ ...arithmetic, evaluation: { n: 4, greedy: true, success: { reward: 'r1_zero', threshold: 1 } } }), [
+      'evaluation.greedy: greedy decoding would give 4 identical samples per prompt; with evaluation.n > 1 set greedy to false or leave it out (then validation samples at sampling.temperature)',
+      'evaluation.success.reward: "r1_zero" is not one of the run\'s rewards ("arithmetic_answer")',
+    ]);
+    assert.deepStrictEqual(problemsOf({ ...arithmetic, rewards: [{ name: 'mine', module: 'm.js' }], evaluation: { success: { reward: 'arithmetic_answer' } } }), ['evaluation.success.threshold: required field is missing']);
+    assert.deepStrictEqual(problemsOf({ ...arithmetic, rewards: [{ name: 'mine', module: 'm.js' }], evaluation: { success: { reward: 'arithmetic_answer', threshold: 1 } } }), [
+      'evaluation.success.reward: "arithmetic_answer" is not one of the run\'s rewards ("mine")',
+    ]);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'bandit' }, evaluation: { success: { reward: 'a', threshold: 1 } } }), ['evaluation.success: the bandit task has no validation']);
+    assert.deepStrictEqual(problemsOf({ ...arithmetic, evaluation: { n: 0 } }), ['evaluation.n: must be ≥ 1, got 0']);
   });
 
   it('gives the file, line and column of a JSON syntax error', () => {
