@@ -131,6 +131,41 @@ export function registerExtensionTests(): void {
       assert.ok(!api.runs.isLive(run.runId));
     });
 
+    it('your own prompts and reward: a CSV and a Parquet run started from Start Run, a custom column reaching the reward', async () => {
+      // The reward scores each completion with the row's `difficulty` column (an INT64 in the Parquet file).
+      fs.writeFileSync(path.join(tmp, 'difficulty.js'), 'module.exports = (prompt, completion, example) => Number(example.difficulty);');
+      const fixtures = path.join(extensionPath, 'test', 'fixtures', 'prompts');
+      for (const file of ['rows.csv', 'rows.snappy.parquet']) {
+        const config = {
+          name: `prompts-${file.replace(/\W/g, '-')}`,
+          seed: 2,
+          model: { name_or_path: 'tiny' },
+          task: { type: 'prompts', train_file: path.join(fixtures, file), eval_split: 2 },
+          rewards: [{ name: 'difficulty', module: './difficulty.js' }],
+          algorithm: { num_generations: 2 },
+          optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 4 },
+          sampling: { max_completion_length: 3 },
+          evaluation: { eval_steps: 2, n: 2, success: { reward: 'difficulty', threshold: 2 } },
+          checkpointing: { save_steps: 0 },
+        };
+        const configPath = path.join(tmp, `${config.name}.json`);
+        fs.writeFileSync(configPath, JSON.stringify(config));
+        let runId: string | undefined;
+        const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' || m.type === 'error' ? m : undefined), `the ${file} run to finish`);
+        const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
+        assert.ok(run, `no run started for ${file}`);
+        runId = run.runId;
+        const end = await finished;
+        assert.strictEqual(end.type, 'finished', JSON.stringify(end));
+        const metrics = readMetrics(run.runDir);
+        assert.deepStrictEqual(metrics.map((m) => m.step), [0, 1, 2], file);
+        // Rows 101–104 have difficulty 1, 3, 2, 1: every sample scores its row's value, so the mean lies in [1, 3].
+        const reward = metrics[1].metrics['rewards/difficulty/mean'];
+        assert.ok(typeof reward === 'number' && reward >= 1 && reward <= 3, `${file}: reward ${reward}`);
+        for (const key of ['eval/accuracy', 'eval/pass@2', 'eval/reward/mean@2']) assert.ok(typeof metrics[2].metrics[key] === 'number', `${file}: ${key}`);
+      }
+    });
+
     it('an invalid config starts no run', async () => {
       const before = fs.readdirSync(api.runsDirectory()).length;
       const bad = path.join(tmp, 'bad.json');
