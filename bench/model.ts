@@ -7,23 +7,27 @@
  * data-parallel rows come from a child process started with GRPO_WASM_THREADS=1, since a process fixes its thread
  * count when wasm first starts and a pool next to the data-parallel replica would oversubscribe the cores.
  *
+ * Then the real stories260K checkpoint (bench/stories.ts): sampling and one GRPO step, tfjs wasm and PyTorch
+ * (bench/stories_torch.py) on the same rollouts, after checking that both compute the same logits.
+ *
  * Options: --reps N (default 5), --shapes small,base, --kv-batch N (rows for the KV-cache comparison, default 8),
- * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch.
+ * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch; --stories-only (only the
+ * stories260K section), --no-stories (without it), --stories-new N (new tokens per rollout there, default 128).
  * Prints numbers only; nothing here asserts a timing.
  */
 import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/worker/backend';
 import { CharTokenizer, generate, loadPolicy, ModelConfig, Policy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
 import { initWeights } from '../src/model/policy';
+import { runStories, storiesChild, StoriesOptions } from './stories';
+import { runTorchConfigs, summarizeTorch, TorchResult } from './torch';
 
 const BATCH = 32;
 const PROMPT = 32;
 const NEW = 32;
-const PYTHON = '/usr/bin/python3';
 
 type Phase = 'forward' | 'train' | 'train1' | 'train2' | 'sample' | 'sample1';
 const PHASES: Phase[] = ['forward', 'train', 'train1', 'train2', 'sample', 'sample1'];
@@ -42,6 +46,9 @@ const TORCH_PHASE: Record<Phase, string> = { forward: 'forward', train: 'train',
 
 interface Args {
   reps: number;
+  /** The stories260K section: with the others, alone (--stories-only), or left out (--no-stories). */
+  stories: 'with' | 'only' | 'without';
+  storiesNew: number;
   shapes: PresetName[];
   kvBatch: number;
   steps: number;
@@ -55,6 +62,8 @@ function parseArgs(argv: string[]): Args {
   };
   return {
     reps: Number(value('--reps', '5')),
+    stories: argv.includes('--stories-only') ? 'only' : argv.includes('--no-stories') ? 'without' : 'with',
+    storiesNew: Number(value('--stories-new', '128')),
     shapes: value('--shapes', 'small,base').split(',') as PresetName[],
     kvBatch: Number(value('--kv-batch', '8')),
     steps: Number(value('--steps', '300')),
@@ -190,52 +199,9 @@ async function measureStability(steps: number): Promise<string[]> {
   return lines;
 }
 
-/**
- * The PyTorch configurations measured. Issue 4's reference is PyTorch with 2 threads as installed (OpenMP defaults):
- * 224 / 900 ms for a small / base train step where the issue was written. On 2 cores OpenMP's spinning workers slow
- * it down, so the bench also measures 1 thread and 2 passive threads, and compares with the fastest of all three too.
- */
-const TORCH_CONFIGS = [
-  { label: '2 threads, OpenMP defaults (reference)', threads: 2, passive: false },
-  { label: '1 thread', threads: 1, passive: true },
-  { label: '2 threads, OMP_WAIT_POLICY=PASSIVE', threads: 2, passive: true },
-];
-
-interface TorchResult {
-  /** Median ms per `shape/phase` with the reference configuration. */
-  reference: Map<string, number>;
-  /** The fastest of all configurations per `shape/phase`. */
-  fastest: Map<string, number>;
-  note: string;
-}
-
 function measureTorch(shapes: PresetName[], reps: number): TorchResult | string {
-  if (!fs.existsSync(PYTHON)) return `${PYTHON} not found`;
-  const probe = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  if (probe.status !== 0) return 'PyTorch is not installed for /usr/bin/python3 (apt-get install -y python3-torch libopenblas0-pthread)';
-  const script = path.join(__dirname, 'model_torch.py');
-  const result: TorchResult = { reference: new Map(), fastest: new Map(), note: '' };
-  const perConfig: string[] = [];
-  for (const config of TORCH_CONFIGS) {
-    const env = { ...process.env };
-    delete env.OMP_WAIT_POLICY; // OpenMP's default unless the configuration sets it
-    const run = spawnSync(PYTHON, [script, '--threads', String(config.threads), '--reps', String(reps), '--shapes', shapes.join(',')], {
-      encoding: 'utf8',
-      env: config.passive ? { ...env, OMP_WAIT_POLICY: 'PASSIVE' } : env,
-    });
-    if (run.status !== 0) return `bench/model_torch.py failed: ${run.stderr.trim().split('\n').pop()}`;
-    const cells: string[] = [];
-    for (const line of run.stdout.trim().split('\n')) {
-      const r = JSON.parse(line) as { shape: string; phase: string; ms: number };
-      const key = `${r.shape}/${r.phase}`;
-      if (config === TORCH_CONFIGS[0]) result.reference.set(key, r.ms);
-      result.fastest.set(key, Math.min(result.fastest.get(key) ?? Infinity, r.ms));
-      cells.push(`${key} ${r.ms.toFixed(0)}`);
-    }
-    perConfig.push(`  ${config.label}: ${cells.join(', ')}`);
-  }
-  result.note = [`PyTorch ${probe.stdout.trim()} on the CPU, median ms:`, ...perConfig].join('\n');
-  return result;
+  const runs = runTorchConfigs(path.join(__dirname, 'model_torch.py'), ['--reps', String(reps), '--shapes', shapes.join(',')]);
+  return typeof runs === 'string' ? runs : summarizeTorch(runs);
 }
 
 function tokensPerSecond(phase: Phase, ms: number): number {
@@ -257,7 +223,19 @@ async function childSingle(args: Args): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (process.argv.includes('--child-single')) return childSingle(args);
+  const storiesOptions: StoriesOptions = { reps: args.reps, prompts: 8, generations: 8, newTokens: args.storiesNew, torch: args.torch };
+  if (process.argv.includes('--child-stories')) {
+    await selectBackend('wasm');
+    return storiesChild(process.argv[process.argv.indexOf('--child-stories') + 1], storiesOptions);
+  }
   const backend = await selectBackend('wasm');
+  if (args.stories === 'only') {
+    console.log(`tfjs ${backend.name} (${backend.device})`);
+    console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+    await runStories(__filename, storiesOptions);
+    console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    return;
+  }
   console.log(`tfjs ${backend.name} (${backend.device}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
   // The machine may be shared: the load says how much of its ${os.cpus().length} cores this run could have.
   console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
@@ -308,6 +286,8 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`KV cache vs re-running the prefix (small, ${args.kvBatch} rows, ${PROMPT} prompt + 128 new tokens): ` +
     `${kv.cached.toFixed(0)} ms vs ${kv.uncached.toFixed(0)} ms = ${(kv.uncached / kv.cached).toFixed(1)}× faster`);
+
+  if (args.stories === 'with') await runStories(__filename, storiesOptions);
 
   console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
