@@ -157,6 +157,7 @@ export function registerExtensionTests(): void {
         runId = run.runId;
         const end = await finished;
         assert.strictEqual(end.type, 'finished', JSON.stringify(end));
+        assert.strictEqual(await run.exited, 0);
         const metrics = readMetrics(run.runDir);
         assert.deepStrictEqual(metrics.map((m) => m.step), [0, 1, 2], file);
         // Rows 101–104 have difficulty 1, 3, 2, 1: every sample scores its row's value, so the mean lies in [1, 3].
