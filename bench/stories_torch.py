@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from model_torch import median_ms
+
 
 def load_safetensors(path):
     """name → float32 tensor: an 8-byte little-endian header length, a JSON header, then the raw tensor bytes."""
@@ -182,16 +184,6 @@ def response_log_probs(model, ids, prompt_len, with_entropy=False):
     with torch.no_grad():
         entropy = -(logp.exp() * logp).sum(-1)
     return picked, entropy
-
-
-def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def check(model, directory, check_file):
