@@ -69,12 +69,13 @@ export const CHARTS: readonly ChartSpec[] = [
     title: 'Validation',
     opens: 'eval',
     series: [
-      { key: 'eval/reward', label: 'eval reward' },
-      { key: 'eval/accuracy', label: 'eval accuracy (pass rate)' },
+      { key: 'eval/accuracy', label: 'pass rate (eval/accuracy)' },
+      { key: 'eval/reward', label: 'reward' },
     ],
-    // Each reward function's mean, and with several samples per prompt verl's mean@n / best@k of the reward.
-    pattern: /^eval\/(rewards\/.+\/mean|reward\/(?:mean|best)@\d+)$/,
   },
+  // Each reward function's mean, and with several samples per prompt verl's mean@n / best@k of the reward: apart
+  // from the pass rate, which a crowd of lines in one palette would hide.
+  { id: 'eval-rewards', title: 'Validation reward per function, mean@n, best@k', opens: 'eval', series: [], pattern: /^eval\/(rewards\/.+\/mean|reward\/(?:mean|best)@\d+)$/ },
   { id: 'eval-pass', title: 'Validation pass@k', opens: 'eval', series: [], pattern: /^eval\/(pass@\d+)$/ },
   { id: 'lr', title: 'Learning rate', series: [{ key: 'learning_rate', label: 'learning rate' }] },
   {

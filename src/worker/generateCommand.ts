@@ -51,7 +51,7 @@ export interface GenerateOutput {
 /** Parses the command line after `generate`; errors name the option. */
 export function parseGenerateArgs(argv: string[]): GenerateRequest {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinNegativeValues(argv),
     allowPositionals: true,
     strict: true,
     options: {
@@ -89,6 +89,16 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
   };
 }
 
+/** `--temperature -1` as `--temperature=-1`: util.parseArgs takes a value that starts with '-' for an option. */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--') && !argv[i].includes('=') && /^-\d/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 function numberOption(name: string, text: string, range: { min?: number; max?: number }): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`--${name} must be a number, got "${text}"`);
@@ -106,6 +116,7 @@ function integerOption(name: string, text: string, min: number): number {
 /** Samples one completion of the request's prompt from a loaded policy. */
 export async function generateCompletion(policy: Policy, request: GenerateRequest): Promise<GenerateOutput> {
   const promptIds = encodePrompt(policy.tokenizer, request.prompt);
+  if (promptIds.length === 0) throw new Error('the prompt is empty and this tokenizer adds no BOS token: give a --prompt');
   checkContextLength(policy.config.maxPositions, promptIds.length, request.maxNewTokens);
   const outside = request.stopTokenIds.find((id) => id >= policy.config.vocabSize);
   if (outside !== undefined) throw new Error(`--stop-token-ids: ${outside} is not a token id of this model (vocabulary size ${policy.config.vocabSize})`);

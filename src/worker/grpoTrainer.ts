@@ -126,7 +126,7 @@ export class GrpoTrainer implements TrainingJob {
     task: LanguageTaskConfig,
     rng: Random,
     onRewardError: (failure: RewardFailure & { step: number }) => void,
-    log: (message: string) => void = () => undefined,
+    log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
     const { algorithm, optimization, sampling } = config;
@@ -145,8 +145,9 @@ export class GrpoTrainer implements TrainingJob {
         maxPositions: policy.config.maxPositions,
         maxCompletionLength: sampling.max_completion_length,
         maxPromptLength: sampling.max_prompt_length,
+        seed: config.seed,
       });
-      if (fitted.message) log(fitted.message);
+      if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
       const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
@@ -268,7 +269,7 @@ export class GrpoTrainer implements TrainingJob {
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, () => undefined);
+      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
       const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
       rollouts.examples.forEach((example, i) => {

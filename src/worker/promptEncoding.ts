@@ -8,7 +8,7 @@
  * never cut from the left, which would drop the BOS token and the chat header (TRL removed its truncation for this).
  */
 import { encodePrompt, renderPrompt, TextTokenizer } from '../model/tokenizer';
-import { DataCursor, Example, PromptTask } from './tasks/task';
+import { DataCursor, Example, PromptTask, ShuffledCursor } from './tasks/task';
 
 export interface EncodedPrompt {
   /** What the model reads, as text (a chat prompt rendered through its template). */
@@ -22,6 +22,8 @@ export interface ContextLimits {
   maxCompletionLength: number;
   /** `sampling.max_prompt_length`: prompts longer than this many tokens are left out (undefined: refuse instead). */
   maxPromptLength?: number;
+  /** Seed of the shuffle the kept training examples are drawn in. */
+  seed: number;
 }
 
 /** Encodes prompts once per example (the same objects come back every epoch) and keeps the result. */
@@ -79,10 +81,12 @@ export class PromptEncoder {
     if (droppedTrain === train.length) {
       throw new Error(`sampling.max_prompt_length (${maxPromptLength}): every one of the ${train.length} training prompts is longer (shortest: ${this.shortest(train)} tokens)`);
     }
+    const noValidation = evalSet.length > 0 && droppedEval === evalSet.length ? '; no validation prompt is left, so there is no validation' : '';
     const message =
       `sampling.max_prompt_length ${maxPromptLength}: left out ${droppedTrain} of ${train.length} training prompts and ` +
-      `${droppedEval} of ${evalSet.length} validation prompts (longest: ${this.longest([...train, ...evalSet])?.length} tokens)`;
-    return { task: new FilteredTask(task, fits), message };
+      `${droppedEval} of ${evalSet.length} validation prompts (longest: ${this.longest([...train, ...evalSet])?.length} tokens)${noValidation}`;
+    // Its own stream, apart from the task's (seed + 1, + 3) and the run's.
+    return { task: new FilteredTask(task, fits, (limits.seed + 5) >>> 0), message };
   }
 
   private longest(examples: readonly Example[]): { example: Example; length: number } | undefined {
@@ -105,32 +109,48 @@ function describe(example: Example): string {
 }
 
 /**
- * A task without the examples `keep` rejects. Training draws go on through the inner cursor, skipping rejected
- * rows, so a resumed run draws exactly what it would have drawn.
+ * A task without the examples `keep` rejects. Training draws walk the kept examples in a seeded shuffle of their
+ * own (its cursor is what checkpoints save, so a resumed run draws what it would have drawn); the warm start draws
+ * the inner task's references and skips those that do not fit.
  */
 export class FilteredTask implements PromptTask {
   readonly name: string;
   readonly defaultRewards: readonly string[];
   readonly isCorrect?: (completion: string, example: Example) => boolean;
+  private readonly train: ShuffledCursor<Example>;
   private readonly evalExamples: Example[];
 
-  constructor(private readonly inner: PromptTask, private readonly keep: (example: Example) => boolean) {
+  constructor(private readonly inner: PromptTask, private readonly keep: (example: Example) => boolean, seed: number) {
     this.name = inner.name;
     this.defaultRewards = inner.defaultRewards;
     this.isCorrect = inner.isCorrect?.bind(inner);
+    this.train = new ShuffledCursor(inner.trainSet().filter(keep), seed);
     this.evalExamples = inner.evalSet().filter(keep);
   }
 
   nextTrain(n: number): Example[] {
-    return this.take(n, (k) => this.inner.nextTrain(k));
+    return this.train.take(n);
   }
 
+  /** One draw at a time from the inner task's references; a whole epoch or more without one that fits is an error. */
   nextSft(n: number): Example[] {
-    return this.take(n, (k) => this.inner.nextSft(k));
+    const out: Example[] = [];
+    let misses = 0;
+    while (out.length < n) {
+      const drawn = this.inner.nextSft(1);
+      if (drawn.length === 0) break; // a task without references
+      const kept = drawn.filter(this.keep);
+      out.push(...kept);
+      misses = kept.length > 0 ? 0 : misses + 1;
+      if (misses > 2 * this.inner.trainSet().length) {
+        throw new Error('sampling.max_prompt_length: no example with a reference completion (for the sft warm start) is short enough');
+      }
+    }
+    return out;
   }
 
   trainSet(): readonly Example[] {
-    return this.inner.trainSet().filter(this.keep);
+    return this.train.items;
   }
 
   evalSet(): Example[] {
@@ -138,26 +158,10 @@ export class FilteredTask implements PromptTask {
   }
 
   cursor(): DataCursor {
-    return this.inner.cursor();
+    return this.train.cursor();
   }
 
   restoreCursor(cursor: DataCursor): void {
-    this.inner.restoreCursor(cursor);
-  }
-
-  /** One draw at a time, so the inner cursor stops right after the n-th kept example. */
-  private take(n: number, draw: (k: number) => Example[]): Example[] {
-    const out: Example[] = [];
-    // A whole pass over the data without a kept row means none is left: say so rather than loop forever.
-    let misses = 0;
-    while (out.length < n) {
-      const drawn = draw(1);
-      if (drawn.length === 0) break; // a task with nothing of this kind (no SFT references)
-      const kept = drawn.filter(this.keep);
-      out.push(...kept);
-      misses = kept.length > 0 ? 0 : misses + 1;
-      if (misses > this.inner.trainSet().length) throw new Error('sampling.max_prompt_length: none of these examples fits');
-    }
-    return out;
+    this.train.restore(cursor);
   }
 }

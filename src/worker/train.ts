@@ -81,7 +81,7 @@ async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise
     config.task,
     rng,
     (failure) => sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
-    (message) => sink.log(message),
+    (message, level) => sink.log(message, level),
   );
 }
 

@@ -88,6 +88,8 @@ describe('grpo-studio generate', function () {
     const chat = await fail([STORIES, '--chat', '--prompt', 'hi', '--backend', 'wasm']);
     assert.strictEqual(chat.code, 1);
     assert.match(chat.stderr, /stories260K\/tokenizer_config\.json has no chat_template/);
+    const empty = await fail(['tiny', '--backend', 'wasm']);
+    assert.match(empty.stderr, /the prompt is empty and this tokenizer adds no BOS token: give a --prompt/);
     const missing = await fail(['/nonexistent/model', '--backend', 'wasm']);
     assert.match(missing.stderr, /'\/nonexistent\/model' is neither a preset \(tiny, small, base\) nor a checkpoint folder/);
     const badTemperature = await fail([STORIES, '--temperature', 'hot']);
@@ -96,6 +98,7 @@ describe('grpo-studio generate', function () {
     assert.throws(() => parseGenerateArgs([STORIES, '--top-k', '1.5']), /--top-k must be an integer, got 1.5/);
     assert.throws(() => parseGenerateArgs([STORIES, '--frobnicate']), /Unknown option '--frobnicate'/);
     assert.throws(() => parseGenerateArgs([]), /expected one model/);
+    assert.throws(() => parseGenerateArgs([STORIES, '--temperature', '-1']), /--temperature must be ≥ 0, got -1/);
     assert.deepStrictEqual(parseGenerateArgs([STORIES, '--chat', '--prompt', 'hi']).prompt, [{ role: 'user', content: 'hi' }]);
   });
 });

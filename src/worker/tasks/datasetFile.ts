@@ -128,8 +128,11 @@ function columnRows(file: string, columns: Record<string, unknown>): Record<stri
 /** CSV with a header row (RFC 4180 quoting: commas, quotes and newlines inside quoted fields). All cells are text. */
 function csvRows(file: string, text: string): DatasetRow[] {
   let records: { record: Record<string, string>; info: { lines: number }; raw: string }[];
+  // One kind of line break: a file edited on two systems mixes \r\n and \n, which csv-parse, detecting the break
+  // from the first line, reads as a malformed field; and it counts a quoted \r\n as two lines.
+  const lines = text.replace(/\r\n?/g, '\n');
   try {
-    records = parseCsv(text, { columns: true, info: true, raw: true, skip_empty_lines: true, relax_quotes: false });
+    records = parseCsv(lines, { columns: true, info: true, raw: true, skip_empty_lines: true, relax_quotes: false });
   } catch (err) {
     // csv-parse names the line ("… on line 7").
     throw new Error(`${file}: invalid CSV: ${message(err)}`);
@@ -145,7 +148,7 @@ function csvRows(file: string, text: string): DatasetRow[] {
  * record ends on, and a quoted field may span lines. Blank lines skipped before it are part of `raw`.
  */
 function linesInside(raw: string): number {
-  const body = raw.replace(/^(?:\r?\n)+/, '').replace(/\r?\n$/, '');
+  const body = raw.replace(/^\n+/, '').replace(/\n$/, '');
   return body.split('\n').length - 1;
 }
 

@@ -153,6 +153,10 @@ describe('prompts task', () => {
       await rejects('a.csv', 'prompt,answer\n"multi\nline, with comma",1\n"",2\n', /^:4: prompt is empty$/);
       await rejects('b.csv', 'prompt,answer\nok,1\n\n"two\nlines",2\nbad,3,extra\n', /^: invalid CSV: Invalid Record Length: columns length is 2, got 3 on line 6$/);
       await rejects('c.csv', 'question\nx\n', /^:2: no prompt/);
+      // Windows line breaks, also inside a quoted field, and a file that mixes them (edited on two systems).
+      await rejects('d.csv', 'prompt,answer\r\n"multi\r\nline",1\r\nok,2\n"",3\r\n', /^:5: prompt is empty$/);
+      const mixed = await readPromptExamples(write('e.csv', 'prompt,n\r\na,1\r\nb,2\nc,3\r\n"d\r\ne",4\n'));
+      assert.deepStrictEqual(mixed.map((e) => [e.id, e.prompt, e.columns?.n]), [['2', 'a', 1], ['3', 'b', 2], ['4', 'c', 3], ['5', 'd\ne', 4]]);
     });
 
     it('JSON: the row of a bad array item or column entry; shapes that are not tables', async () => {

@@ -55,24 +55,24 @@ describe('prompt encoder', () => {
     assert.deepStrictEqual([...train, ...held].map(lengths), [7, 21, 9, 41, 61, 5]);
     const task = new ListTask(train, held);
     assert.throws(
-      () => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32 }),
+      () => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, seed: 1 }),
       /the longest prompt \(id e: "dog dog .*"\) has 61 tokens; with sampling.max_completion_length 32 that is 93, more than the model's 80 positions \(max_position_embeddings\). Set sampling.max_prompt_length \(at most 48\)/,
     );
-    assert.throws(() => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, maxPromptLength: 60 }), /sampling.max_prompt_length \(60\) \+ sampling.max_completion_length \(32\) = 92 exceeds the model's 80 positions/);
-    assert.throws(() => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, maxPromptLength: 6 }), /every one of the 4 training prompts is longer \(shortest: 7 tokens\)/);
-    const fitted = encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, maxPromptLength: 20 });
+    assert.throws(() => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, seed: 1, maxPromptLength: 60 }), /sampling.max_prompt_length \(60\) \+ sampling.max_completion_length \(32\) = 92 exceeds the model's 80 positions/);
+    assert.throws(() => encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, seed: 1, maxPromptLength: 6 }), /every one of the 4 training prompts is longer \(shortest: 7 tokens\)/);
+    const fitted = encoder.fit(task, { maxPositions: 80, maxCompletionLength: 32, seed: 1, maxPromptLength: 20 });
     assert.strictEqual(fitted.message, 'sampling.max_prompt_length 20: left out 2 of 4 training prompts and 1 of 2 validation prompts (longest: 61 tokens)');
     assert.ok(fitted.task instanceof FilteredTask);
     assert.deepStrictEqual(fitted.task.evalSet().map((e) => e.id), ['f']);
     assert.deepStrictEqual(fitted.task.trainSet().map((e) => e.id), ['a', 'c']);
-    const fits = encoder.fit(new ListTask([example('a', 3)], []), { maxPositions: 80, maxCompletionLength: 32 });
+    const fits = encoder.fit(new ListTask([example('a', 3)], []), { maxPositions: 80, maxCompletionLength: 32, seed: 1 });
     assert.strictEqual(fits.message, undefined);
   });
 
   it('a filtered task draws only kept rows, and a restored cursor draws the same ones again', () => {
     const encoder = new PromptEncoder(tokenizer());
     const train = Array.from({ length: 12 }, (_, i) => example(`r${i}`, i % 2 === 0 ? 2 : 12));
-    const { task } = encoder.fit(new ListTask(train, []), { maxPositions: 64, maxCompletionLength: 8, maxPromptLength: 5 });
+    const { task } = encoder.fit(new ListTask(train, []), { maxPositions: 64, maxCompletionLength: 8, seed: 1, maxPromptLength: 5 });
     const first = task.nextTrain(4);
     assert.ok(first.every((e) => Number(e.id.slice(1)) % 2 === 0), first.map((e) => e.id).join());
     const saved = task.cursor();
@@ -80,5 +80,16 @@ describe('prompt encoder', () => {
     task.restoreCursor(saved);
     assert.deepStrictEqual(task.nextTrain(7).map((e) => e.id), next);
     assert.deepStrictEqual(task.nextSft(3), [], 'no references: nothing, without looping forever');
+  });
+
+  it('few rows left: every draw comes from them, epoch after epoch; no validation left is said', () => {
+    const encoder = new PromptEncoder(tokenizer());
+    const train = Array.from({ length: 18 }, (_, i) => example(`r${i}`, i === 3 || i === 10 ? 2 : 12));
+    const fitted = encoder.fit(new ListTask(train, [example('e', 12)]), { maxPositions: 64, maxCompletionLength: 8, maxPromptLength: 5, seed: 1 });
+    assert.match(fitted.message ?? '', /left out 16 of 18 training prompts and 1 of 1 validation prompts .*; no validation prompt is left, so there is no validation$/);
+    for (let step = 0; step < 20; step++) {
+      // Four prompts a step from two rows: each epoch (two draws) holds both, as any task's epochs do.
+      assert.deepStrictEqual(fitted.task.nextTrain(4).map((e) => e.id).sort(), ['r10', 'r10', 'r3', 'r3']);
+    }
   });
 });
