@@ -6,33 +6,17 @@
  * `npm test` builds first; run `npm run build` before running this file alone.
  */
 import * as assert from 'assert';
-import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { EvalRolloutsRecord, MetricsRecord, parseJsonl, RolloutsRecord, WorkerMessage } from '../../src/protocol';
+import { EvalRolloutsRecord, MetricsRecord, RolloutsRecord } from '../../src/protocol';
 import { train } from '../../src/worker/train';
 import { numericMetrics } from './metrics';
+import { readRecords as read, runWorker, WORKER } from './runFiles';
 
 const ROOT = path.resolve(__dirname, '../..');
-const WORKER = path.join(ROOT, 'dist', 'worker.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'prompts');
 const TEMPLATE = path.join(ROOT, 'examples', 'templates', 'prompts-custom-reward.json');
-
-function read<T>(file: string): T[] {
-  return fs.existsSync(file) ? parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records : [];
-}
-
-function runWorker(args: string[]): Promise<{ messages: WorkerMessage[]; exitCode: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = fork(WORKER, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const messages: WorkerMessage[] = [];
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('message', (m: WorkerMessage) => messages.push(m));
-    child.on('exit', (exitCode) => resolve({ messages, exitCode, stderr }));
-  });
-}
 
 /** A tiny-preset run of the prompts task; the reward module scores every completion with the row's `column`. */
 function promptsConfig(task: Record<string, unknown>, column: string, threshold: number): Record<string, unknown> {

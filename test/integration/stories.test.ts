@@ -7,16 +7,13 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { EvalRolloutsRecord, MetricsRecord, parseJsonl, RolloutsRecord, WorkerMessage } from '../../src/protocol';
+import { EvalRolloutsRecord, MetricsRecord, RolloutsRecord, WorkerMessage } from '../../src/protocol';
 import { train } from '../../src/worker/train';
 import { numericMetrics } from './metrics';
+import { readRecords as read } from './runFiles';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEMO = path.join(ROOT, 'examples', 'stories.json');
-
-function read<T>(file: string): T[] {
-  return parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records;
-}
 
 describe('stories demo (stories260K)', function () {
   this.timeout(180000);

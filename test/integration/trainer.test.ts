@@ -8,11 +8,12 @@ import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
+import { MetricsRecord, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
 import { latestPerStep, readSnapshot } from '../../src/host/runStore';
 import { train, TrainOptions } from '../../src/worker/train';
 import { CHARTS } from '../../webview/chartSpecs';
 import { numericMetrics } from './metrics';
+import { readRecords as read } from './runFiles';
 
 const ROOT = path.resolve(__dirname, '../..');
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
@@ -33,10 +34,6 @@ function tinyArithmetic(overrides: Record<string, unknown> = {}): Record<string,
     checkpointing: { save_steps: 2, save_total_limit: 0 },
     ...overrides,
   };
-}
-
-function read<T>(file: string): T[] {
-  return fs.existsSync(file) ? parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records : [];
 }
 
 /** Metrics without wall-clock timings and memory readings, which legitimately differ between runs. */

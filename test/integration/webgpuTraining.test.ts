@@ -11,10 +11,11 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { MetricsRecord, parseJsonl, RolloutRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
+import { MetricsRecord, RolloutRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
 import { activateBackend, BackendUnavailable, selectBackend } from '../../src/worker/backend';
 import { train } from '../../src/worker/train';
 import { numericMetrics } from './metrics';
+import { readRecords as read } from './runFiles';
 
 function demoLike(backend: string): Record<string, unknown> {
   return {
@@ -40,10 +41,6 @@ interface Run {
   metrics: (Omit<MetricsRecord, 'metrics'> & { metrics: Record<string, number> })[];
   rollouts: RolloutsRecord[];
   events: RunEvent[];
-}
-
-function read<T>(file: string): T[] {
-  return parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records;
 }
 
 function rolloutsOf(record: RolloutsRecord): RolloutRecord[] {

@@ -4,21 +4,13 @@
  * `npm test` builds first; run `npm run build` before running this file alone.
  */
 import * as assert from 'assert';
-import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { MetricsRecord, parseJsonl, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
+import { MetricsRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
 import { readSnapshot, readSummary } from '../../src/host/runStore';
+import { readRecords as readLines, runWorker, WORKER } from './runFiles';
 
-const ROOT = path.resolve(__dirname, '../..');
-const WORKER = path.join(ROOT, 'dist', 'worker.js');
-
-interface WorkerRun {
-  messages: WorkerMessage[];
-  exitCode: number | null;
-  stderr: string;
-}
 
 function writeConfig(dir: string, overrides: Record<string, unknown> = {}): string {
   const config = {
@@ -35,22 +27,6 @@ function writeConfig(dir: string, overrides: Record<string, unknown> = {}): stri
   return file;
 }
 
-function runWorker(args: string[], onMessage?: (m: WorkerMessage, send: (m: unknown) => void) => void): Promise<WorkerRun> {
-  return new Promise((resolve) => {
-    const child = fork(WORKER, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const run: WorkerRun = { messages: [], exitCode: null, stderr: '' };
-    child.stderr?.on('data', (d: Buffer) => (run.stderr += d.toString()));
-    child.on('message', (m: WorkerMessage) => {
-      run.messages.push(m);
-      onMessage?.(m, (reply) => child.connected && child.send(reply as never));
-    });
-    child.on('exit', (code) => resolve({ ...run, exitCode: code }));
-  });
-}
-
-function readLines<T>(file: string): T[] {
-  return parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records;
-}
 
 describe('training worker process', function () {
   this.timeout(60000);

@@ -1,0 +1,33 @@
+/** Running the built worker as the extension forks it, and reading a run directory's JSONL files, for the tests. */
+import { fork } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseJsonl, WorkerMessage } from '../../src/protocol';
+
+/** The bundled worker (`npm run build`; `npm test` builds first). */
+export const WORKER = path.resolve(__dirname, '../../dist/worker.js');
+
+export interface WorkerRun {
+  messages: WorkerMessage[];
+  exitCode: number | null;
+  stderr: string;
+}
+
+/** Forks the worker with `args`, collects its IPC messages and stderr; `onMessage` may answer over IPC. */
+export function runWorker(args: string[], onMessage?: (m: WorkerMessage, send: (m: unknown) => void) => void): Promise<WorkerRun> {
+  return new Promise((resolve) => {
+    const child = fork(WORKER, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const run: WorkerRun = { messages: [], exitCode: null, stderr: '' };
+    child.stderr?.on('data', (d: Buffer) => (run.stderr += d.toString()));
+    child.on('message', (m: WorkerMessage) => {
+      run.messages.push(m);
+      onMessage?.(m, (reply) => child.connected && child.send(reply as never));
+    });
+    child.on('exit', (code) => resolve({ ...run, exitCode: code }));
+  });
+}
+
+/** The records of a JSONL file of a run directory ([] when the file does not exist yet). */
+export function readRecords<T>(file: string): T[] {
+  return fs.existsSync(file) ? parseJsonl<T>(fs.readFileSync(file, 'utf8'), file).records : [];
+}
