@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { extractAnswerTag, extractBoxed, extractFinalNumber, gsm8kGoldAnswer, normalizeNumber, numbersMatch } from '../../../src/worker/tasks/answers';
+import { extractAnswerTag, extractBoxed, extractFinalNumber, extractHashAnswer, gsm8kGoldAnswer, normalizeNumber, numbersIn, numbersMatch } from '../../../src/worker/tasks/answers';
 
 describe('GSM8K answer extraction', () => {
   it('reads the gold answer after the last ####', () => {
@@ -39,6 +39,36 @@ describe('GSM8K answer extraction', () => {
     assert.strictEqual(extractFinalNumber('First 3, then 4,500 and finally 72.'), '72');
     assert.strictEqual(extractFinalNumber('It costs 4,500 dollars'), '4500');
     assert.strictEqual(extractFinalNumber('nothing'), undefined);
+  });
+
+  it('reads numbers as people write them (issue 12 item 7)', () => {
+    // Before: "1,000,000" → 0 and "Total = 1,234,567" → 567 (the comma-joining pass skipped every second group).
+    const cases: [string, string][] = [
+      ['1,000,000', '1000000'],
+      ['Total = 1,234,567', '1234567'],
+      ['\\boxed{9{,}500}', '9500'],
+      ['$9{,}500', '9500'],
+      ['-$5', '-5'],
+      ['\u22125', '-5'],
+      ['It is 9\\,500 m', '9500'],
+      ['a loss of \u2212$12.50', '-12.5'],
+    ];
+    for (const [response, expected] of cases) assert.strictEqual(extractFinalNumber(response), expected, response);
+  });
+
+  it('joins digits across a comma only as a thousands separator', () => {
+    assert.deepStrictEqual(numbersIn('1, 2 and 3,4567 and 12,345.5'), ['1', '2', '3', '4567', '12345.5']);
+    assert.deepStrictEqual(numbersIn('10 - $5 = $5'), ['10', '5', '5']);
+  });
+
+  it('takes the first #### line over any later number (issue 12 item 8)', () => {
+    // Before: 7 (the last number of the text).
+    assert.strictEqual(extractFinalNumber('2+40=42\n#### 42\n\nQuestion: What is 3+4?\nAnswer: 3+4=7\n#### 7'), '42');
+    assert.strictEqual(extractFinalNumber('6*7=42\n#### 42 apples, because 6 bags hold 7 each.'), '42');
+    assert.strictEqual(extractHashAnswer('no marker'), undefined);
+    // Tags and \boxed{} are explicit answers and come first; a #### with no number after it answers nothing.
+    assert.strictEqual(extractFinalNumber('#### 3 <answer> 4 </answer>'), '4');
+    assert.strictEqual(extractFinalNumber('so 5\n#### none'), undefined);
   });
 
   it('compares numerically', () => {
