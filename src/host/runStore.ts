@@ -15,6 +15,8 @@ import {
   RunStatus,
   StartedEvent,
 } from '../protocol';
+// The lock check only: runLock.ts has no tfjs or worker-process dependencies.
+import { runLockHolder } from '../worker/runLock';
 
 export interface RunSummary {
   runId: string;
@@ -81,17 +83,12 @@ function readConfig(runDir: string): RunConfig | undefined {
   }
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. */
-export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus {
+/**
+ * Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. Any other writer
+ * counts only through the run's lock (`runDir`), which names the process by pid *and* start time: the pid in a
+ * `started` event may have been reused by an unrelated program since.
+ */
+export function statusFromEvents(events: RunEvent[], isLive: boolean, runDir?: string): RunStatus {
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i];
     // Events before the newest `started` belong to an earlier process of a resumed run.
@@ -100,9 +97,8 @@ export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus
     if (event.type === 'error') return 'failed';
   }
   if (isLive) return 'running';
-  const started = lastStarted(events);
-  // A worker from before a window reload may still be finishing its last step.
-  return started && isProcessAlive(started.pid) ? 'running' : 'interrupted';
+  // A worker from before a window reload, or a CLI run, may still be writing: it holds the lock.
+  return runDir !== undefined && runLockHolder(runDir) !== undefined ? 'running' : 'interrupted';
 }
 
 /** The newest `started` event: a resumed run has one per process. */
@@ -133,7 +129,7 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
   return {
     runId: path.basename(runDir),
     runDir,
-    status: statusFromEvents(events, isLive),
+    status: statusFromEvents(events, isLive, runDir),
     config: readConfig(runDir),
     started: lastStarted(events),
     startTime: events.find((e) => e.type === 'started')?.time,
@@ -150,7 +146,7 @@ export function readSummary(runDir: string, isLive = false): RunSummary {
     runId: path.basename(runDir),
     runDir,
     name: config?.name ?? path.basename(runDir),
-    status: statusFromEvents(events, isLive),
+    status: statusFromEvents(events, isLive, runDir),
     step: last?.step ?? 0,
     maxSteps: config?.optimization?.max_steps,
     reward: finiteValue(last?.metrics.reward),
