@@ -6,14 +6,18 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   finiteValue,
+  isMetricsRecord,
+  isRunEvent,
   MetricsRecord,
   parseJsonl,
+  RecordGuard,
   RUN_FILES,
   RunConfig,
   RunEvent,
   RunSnapshot,
   RunStatus,
   StartedEvent,
+  stripBom,
 } from '../protocol';
 // The lock check only: runLock.ts has no tfjs or worker-process dependencies.
 import { runLockHolder } from '../worker/runLock';
@@ -28,22 +32,23 @@ export interface RunSummary {
   reward: number | undefined;
 }
 
+/** A file's text, or '' when it cannot be read (missing, a folder, no permission): a run is drawn from what is there. */
 function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
+  } catch {
+    return '';
   }
 }
 
-function readJsonl<T>(runDir: string, file: string): T[] {
+/** The good records of a run file; a bad line is skipped (parseJsonl says which) and never hides the others. */
+function readJsonl<T>(runDir: string, file: string, accept: RecordGuard<T>): T[] {
   const full = path.join(runDir, file);
-  return parseJsonl<T>(readText(full), full).records;
+  return parseJsonl<T>(readText(full), full, accept).records;
 }
 
-/** The last complete line of a JSONL file, reading only its tail (metrics files grow with every step). */
-function readLastRecord<T>(file: string): T | undefined {
+/** The last good line of a JSONL file, reading only its tail (metrics files grow with every step). */
+function readLastRecord<T>(file: string, accept: RecordGuard<T>): T | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -52,16 +57,19 @@ function readLastRecord<T>(file: string): T | undefined {
   }
   try {
     const size = fs.fstatSync(fd).size;
+    if (size === 0) return undefined;
     for (let chunk = 16 * 1024; ; chunk *= 4) {
       const length = Math.min(chunk, size);
       const buffer = Buffer.alloc(length);
       fs.readSync(fd, buffer, 0, length, size - length);
       const lines = buffer.toString('utf8').split('\n');
       // The first line of a partial chunk may be cut; use it only when the chunk is the whole file.
-      const candidates = length === size ? lines : lines.slice(1);
+      const candidates = length === size ? [stripBom(lines[0]), ...lines.slice(1)] : lines.slice(1);
       for (let i = candidates.length - 1; i >= 0; i--) {
         try {
-          if (candidates[i].trim()) return JSON.parse(candidates[i]) as T;
+          if (!candidates[i].trim()) continue;
+          const value: unknown = JSON.parse(candidates[i]);
+          if (accept(value)) return value;
         } catch {
           // a torn last line: try the one before
         }
@@ -74,10 +82,12 @@ function readLastRecord<T>(file: string): T | undefined {
 }
 
 function readConfig(runDir: string): RunConfig | undefined {
-  const text = readText(path.join(runDir, RUN_FILES.config));
+  const text = stripBom(readText(path.join(runDir, RUN_FILES.config)));
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as RunConfig;
+    const value: unknown = JSON.parse(text);
+    // Written by the worker after validation; anything else (a hand edit gone wrong) is as good as no config.
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as RunConfig) : undefined;
   } catch {
     return undefined;
   }
@@ -125,7 +135,7 @@ export function isRunDirectory(dir: string): boolean {
 }
 
 export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
-  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   return {
     runId: path.basename(runDir),
     runDir,
@@ -134,14 +144,14 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
     started: lastStarted(events),
     startTime: events.find((e) => e.type === 'started')?.time,
     events,
-    metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics)),
+    metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics, isMetricsRecord)),
   };
 }
 
 export function readSummary(runDir: string, isLive = false): RunSummary {
-  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   const config = readConfig(runDir);
-  const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics));
+  const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
   return {
     runId: path.basename(runDir),
     runDir,
