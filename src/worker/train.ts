@@ -128,7 +128,7 @@ async function prepare(options: TrainOptions): Promise<Prepared> {
     try {
       const notes = lock.takeover ? [lock.takeover] : [];
       const checkpoint = newestCompleteCheckpoint(runDir, (message) => notes.push(message));
-      if (!checkpoint) throw new Error(`${runDir}: no complete checkpoint to resume from (checkpoints/step-N/${CHECKPOINT_STATE})${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      if (!checkpoint) throw new Error(`${runDir}: no checkpoint to resume from (none complete in checkpoints/step-N/${CHECKPOINT_STATE})${notes.length ? `; ${notes.join('; ')}` : ''}`);
       const state = JSON.parse(fs.readFileSync(path.join(checkpoint.dir, CHECKPOINT_STATE), 'utf8')) as CheckpointState;
       return { config, runDir, writer: new RunDirectoryWriter(runDir, undefined), lock, notes, resume: { dir: checkpoint.dir, state } };
     } catch (err) {
