@@ -28,6 +28,14 @@ function rewardProblems(config: RunConfig): string[] {
   return problems;
 }
 
+/** Data files named by the task that are not there: named by their field, before any is read. */
+function dataFileProblems(config: RunConfig): string[] {
+  const task = config.task;
+  if (task.type !== 'gsm8k' && task.type !== 'prompts') return [];
+  const files = { train_file: task.train_file, eval_file: task.eval_file };
+  return Object.entries(files).flatMap(([field, file]) => (file !== undefined && !fs.existsSync(file) ? [`task.${field}: ${file} does not exist`] : []));
+}
+
 /**
  * Checks a validated config whose paths are absolute (resolveConfigPaths); throws a SchemaError listing every
  * problem. The task's data is read in full, as the run will read it: a bad row anywhere is found now.
@@ -41,7 +49,9 @@ export async function preflight(config: RunConfig, source: string): Promise<void
       problems.push(`model.name_or_path: ${message(err)}`);
     }
   }
-  if (config.task.type !== 'bandit') {
+  const missingData = dataFileProblems(config);
+  problems.push(...missingData);
+  if (config.task.type !== 'bandit' && missingData.length === 0) {
     try {
       await createTask(config, config.task);
     } catch (err) {

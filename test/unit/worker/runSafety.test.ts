@@ -79,7 +79,7 @@ describe('run folder safety', function () {
       return refused(language({ model: { name_or_path: 'empty-model' } }), /model\.name_or_path: .*empty-model: no config\.json/);
     });
 
-    it('a missing data file', () => refused(language({ task: { type: 'prompts', train_file: 'missing.jsonl' }, rewards: [{ name: 'integer_format' }] }), /task: cannot read dataset file .*missing\.jsonl/));
+    it('a missing data file', () => refused(language({ task: { type: 'prompts', train_file: 'missing.jsonl' }, rewards: [{ name: 'integer_format' }] }), /task\.train_file: .*missing\.jsonl does not exist/));
 
     it('a prompt template without its placeholder', () => refused(
       language({ task: { type: 'gsm8k', train_file: path.join(GSM8K, 'train_sample.jsonl'), eval_file: path.join(GSM8K, 'test_sample.jsonl'), prompt_template: 'Q: {q}\nA:' } }),
