@@ -76,6 +76,8 @@ function readLastRecord<T>(file: string, accept: RecordGuard<T>): T | undefined 
       }
       if (length === size) return undefined;
     }
+  } catch {
+    return undefined; // not a readable file (a folder in its place): no record, as for a missing file
   } finally {
     fs.closeSync(fd);
   }

@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { MetricsRecord, WorkerMessage } from '../../../src/protocol';
 import { train, TrainOptions } from '../../../src/worker/train';
-import { checkpointProblem, listCheckpoints } from '../../../src/worker/runDirectory';
+import { beginCheckpoint, checkpointProblem, commitCheckpoint, listCheckpoints } from '../../../src/worker/runDirectory';
+import { writeFileAtomic } from '../../../src/worker/durableFiles';
 import { processStartTime, readLock, RunLock, runLockHolder } from '../../../src/worker/runLock';
 
 const GSM8K = path.resolve(__dirname, '../../../examples/data/gsm8k');
@@ -200,5 +201,36 @@ describe('run folder safety', function () {
       assert.match(lock.takeover ?? '', /unreadable/);
       lock.release();
     });
+  });
+});
+
+describe('durable writes', () => {
+  let tmp: string;
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-durable-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('writeFileAtomic replaces a file whole and leaves no temporary file; a failed write keeps the old content', () => {
+    const file = path.join(tmp, 'state.json');
+    writeFileAtomic(file, '{"step":1}');
+    writeFileAtomic(file, '{"step":2}');
+    assert.strictEqual(fs.readFileSync(file, 'utf8'), '{"step":2}');
+    assert.deepStrictEqual(fs.readdirSync(tmp), ['state.json']);
+    // A folder where the temporary file would go: the write fails before the rename, the old file stays.
+    fs.mkdirSync(`${file}.${process.pid}.tmp`);
+    assert.throws(() => writeFileAtomic(file, '{"step":3}'));
+    assert.strictEqual(fs.readFileSync(file, 'utf8'), '{"step":2}');
+  });
+
+  it('a checkpoint interrupted mid-write (its .partial folder) is never listed, and the next checkpoint clears it', () => {
+    const runDir = path.join(tmp, 'run');
+    const partial = beginCheckpoint(runDir, 5);
+    fs.writeFileSync(path.join(partial, 'bandit.json'), '{"theta":[');
+    assert.deepStrictEqual(listCheckpoints(runDir), []);
+    const next = beginCheckpoint(runDir, 6);
+    fs.writeFileSync(path.join(next, 'bandit.json'), '{}');
+    const final = commitCheckpoint(runDir, 6, next, { step: 6 });
+    assert.deepStrictEqual(fs.readdirSync(path.join(runDir, 'checkpoints')), ['step-6']);
+    assert.strictEqual(checkpointProblem(final), undefined);
+    assert.deepStrictEqual((JSON.parse(fs.readFileSync(path.join(final, 'state.json'), 'utf8')) as { files: unknown }).files, { 'bandit.json': 2 });
   });
 });
