@@ -94,7 +94,12 @@ export function runLockHolder(runDir: string): LockInfo | undefined {
 
 export class RunLockedError extends Error {
   constructor(readonly runDir: string, readonly holder: LockInfo) {
-    super(`${runDir} is being written by another process (pid ${holder.pid}${holder.hostname && holder.hostname !== os.hostname() ? ` on ${holder.hostname}` : ''}, since ${new Date(holder.time).toISOString()}); stop that run first, or wait for it to end`);
+    const elsewhere = holder.hostname !== '' && holder.hostname !== os.hostname();
+    super(
+      `${runDir} is being written by another process (pid ${holder.pid}${elsewhere ? ` on ${holder.hostname}` : ''}, since ${new Date(holder.time).toISOString()}); stop that run first, or wait for it to end` +
+        // Another machine's process cannot be checked from here: only the user can say it is gone.
+        (elsewhere ? `; if it is no longer running there, delete ${path.join(runDir, RUN_FILES.lock)}` : ''),
+    );
     this.name = 'RunLockedError';
   }
 }

@@ -234,3 +234,16 @@ describe('durable writes', () => {
     assert.deepStrictEqual((JSON.parse(fs.readFileSync(path.join(final, 'state.json'), 'utf8')) as { files: unknown }).files, { 'bandit.json': 2 });
   });
 });
+
+describe('run lock on a shared drive', () => {
+  it('a lock taken on another machine is trusted (its pid cannot be checked here) and the refusal says how to clear it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-lock-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'run.lock'), JSON.stringify({ pid: 2 ** 30, start_time: null, hostname: 'other-host', time: 0 }));
+      assert.strictEqual(runLockHolder(dir)?.hostname, 'other-host');
+      assert.throws(() => RunLock.acquire(dir), /pid 1073741824 on other-host.*delete .*run\.lock/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
