@@ -4,7 +4,7 @@
  * of this; their records arrive over IPC. Only complete lines count: a line still being written is read next time.
  */
 import * as path from 'path';
-import { MetricsRecord, RolloutsRecord, RolloutSource, RUN_FILES, RunEvent } from '../protocol';
+import { isMetricsRecord, isRolloutsRecord, isRunEvent, MetricsRecord, RolloutsRecord, RolloutSource, RUN_FILES, RunEvent } from '../protocol';
 import { JsonlStepIndex, JsonlTail } from './stepIndex';
 
 export interface FollowedRecords {
@@ -41,9 +41,9 @@ export class RunFollower {
       const newest = this.rollouts[source].steps().at(-1);
       if (newest === undefined || newest <= this.lastRolloutStep[source]) continue;
       this.lastRolloutStep[source] = newest;
-      const record = this.rollouts[source].read<RolloutsRecord>(newest);
+      const record = this.rollouts[source].read(newest, isRolloutsRecord);
       if (record) rollouts.push({ source, record });
     }
-    return { metrics: this.metrics.read<MetricsRecord>(), events: this.events.read<RunEvent>(), rollouts };
+    return { metrics: this.metrics.read(isMetricsRecord), events: this.events.read(isRunEvent), rollouts };
   }
 }

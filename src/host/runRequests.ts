@@ -12,6 +12,7 @@ import {
   PromptOccurrence,
   RequestMethod,
   RolloutRecord,
+  isRolloutsRecord,
   RolloutsRecord,
   RolloutSource,
   RolloutSteps,
@@ -64,7 +65,7 @@ class RunIndexes {
     const key = `${source}:${step}`;
     const cached = this.recent.get(key);
     if (cached) return cached;
-    const record = this.rollouts[source].read<RolloutsRecord>(step);
+    const record = this.rollouts[source].read(step, isRolloutsRecord);
     if (record) this.remember(source, record);
     return record;
   }

@@ -6,15 +6,21 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   finiteValue,
+  isMetricsRecord,
+  isRunEvent,
   MetricsRecord,
   parseJsonl,
+  RecordGuard,
   RUN_FILES,
   RunConfig,
   RunEvent,
   RunSnapshot,
   RunStatus,
   StartedEvent,
+  stripBom,
 } from '../protocol';
+// The lock check only: runLock.ts has no tfjs or worker-process dependencies.
+import { runLockHolder } from '../worker/runLock';
 
 export interface RunSummary {
   runId: string;
@@ -26,22 +32,23 @@ export interface RunSummary {
   reward: number | undefined;
 }
 
+/** A file's text, or '' when it cannot be read (missing, a folder, no permission): a run is drawn from what is there. */
 function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
+  } catch {
+    return '';
   }
 }
 
-function readJsonl<T>(runDir: string, file: string): T[] {
+/** The good records of a run file; a bad line is skipped (parseJsonl says which) and never hides the others. */
+function readJsonl<T>(runDir: string, file: string, accept: RecordGuard<T>): T[] {
   const full = path.join(runDir, file);
-  return parseJsonl<T>(readText(full), full).records;
+  return parseJsonl<T>(readText(full), full, accept).records;
 }
 
-/** The last complete line of a JSONL file, reading only its tail (metrics files grow with every step). */
-function readLastRecord<T>(file: string): T | undefined {
+/** The last good line of a JSONL file, reading only its tail (metrics files grow with every step). */
+function readLastRecord<T>(file: string, accept: RecordGuard<T>): T | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -50,48 +57,50 @@ function readLastRecord<T>(file: string): T | undefined {
   }
   try {
     const size = fs.fstatSync(fd).size;
+    if (size === 0) return undefined;
     for (let chunk = 16 * 1024; ; chunk *= 4) {
       const length = Math.min(chunk, size);
       const buffer = Buffer.alloc(length);
       fs.readSync(fd, buffer, 0, length, size - length);
       const lines = buffer.toString('utf8').split('\n');
       // The first line of a partial chunk may be cut; use it only when the chunk is the whole file.
-      const candidates = length === size ? lines : lines.slice(1);
+      const candidates = length === size ? [stripBom(lines[0]), ...lines.slice(1)] : lines.slice(1);
       for (let i = candidates.length - 1; i >= 0; i--) {
         try {
-          if (candidates[i].trim()) return JSON.parse(candidates[i]) as T;
+          if (!candidates[i].trim()) continue;
+          const value: unknown = JSON.parse(candidates[i]);
+          if (accept(value)) return value;
         } catch {
           // a torn last line: try the one before
         }
       }
       if (length === size) return undefined;
     }
+  } catch {
+    return undefined; // not a readable file (a folder in its place): no record, as for a missing file
   } finally {
     fs.closeSync(fd);
   }
 }
 
 function readConfig(runDir: string): RunConfig | undefined {
-  const text = readText(path.join(runDir, RUN_FILES.config));
+  const text = stripBom(readText(path.join(runDir, RUN_FILES.config)));
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as RunConfig;
+    const value: unknown = JSON.parse(text);
+    // Written by the worker after validation; anything else (a hand edit gone wrong) is as good as no config.
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as RunConfig) : undefined;
   } catch {
     return undefined;
   }
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. */
-export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus {
+/**
+ * Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. Any other writer
+ * counts only through the run's lock (`runDir`), which names the process by pid *and* start time: the pid in a
+ * `started` event may have been reused by an unrelated program since.
+ */
+export function statusFromEvents(events: RunEvent[], isLive: boolean, runDir?: string): RunStatus {
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i];
     // Events before the newest `started` belong to an earlier process of a resumed run.
@@ -100,9 +109,8 @@ export function statusFromEvents(events: RunEvent[], isLive: boolean): RunStatus
     if (event.type === 'error') return 'failed';
   }
   if (isLive) return 'running';
-  const started = lastStarted(events);
-  // A worker from before a window reload may still be finishing its last step.
-  return started && isProcessAlive(started.pid) ? 'running' : 'interrupted';
+  // A worker from before a window reload, or a CLI run, may still be writing: it holds the lock.
+  return runDir !== undefined && runLockHolder(runDir) !== undefined ? 'running' : 'interrupted';
 }
 
 /** The newest `started` event: a resumed run has one per process. */
@@ -129,28 +137,28 @@ export function isRunDirectory(dir: string): boolean {
 }
 
 export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
-  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   return {
     runId: path.basename(runDir),
     runDir,
-    status: statusFromEvents(events, isLive),
+    status: statusFromEvents(events, isLive, runDir),
     config: readConfig(runDir),
     started: lastStarted(events),
     startTime: events.find((e) => e.type === 'started')?.time,
     events,
-    metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics)),
+    metrics: latestPerStep(readJsonl<MetricsRecord>(runDir, RUN_FILES.metrics, isMetricsRecord)),
   };
 }
 
 export function readSummary(runDir: string, isLive = false): RunSummary {
-  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events);
+  const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   const config = readConfig(runDir);
-  const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics));
+  const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
   return {
     runId: path.basename(runDir),
     runDir,
     name: config?.name ?? path.basename(runDir),
-    status: statusFromEvents(events, isLive),
+    status: statusFromEvents(events, isLive, runDir),
     step: last?.step ?? 0,
     maxSteps: config?.optimization?.max_steps,
     reward: finiteValue(last?.metrics.reward),

@@ -7,7 +7,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, MetricsRecord, RevealTarget, RolloutsRecord, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
@@ -188,7 +188,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
       entry = { tail: new JsonlTail(path.join(runDir, RUN_FILES.metrics)), rewards: new Map() };
       this.stepRewards.set(runDir, entry);
     }
-    for (const record of entry.tail.read<MetricsRecord>()) entry.rewards.set(record.step, finiteValue(record.metrics.reward));
+    for (const record of entry.tail.read(isMetricsRecord)) entry.rewards.set(record.step, finiteValue(record.metrics.reward));
     const rewards = entry.rewards;
     return [...this.indexOf(runDir).steps()].reverse().map((step) => new StepItem(runDir, step, rewards.get(step)));
   }
@@ -197,7 +197,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
     const key = `${runDir}#${step}`;
     const cached = this.expandedSteps.get(key);
     if (cached) return cached;
-    const record = this.indexOf(runDir).read<RolloutsRecord>(step);
+    const record = this.indexOf(runDir).read(step, isRolloutsRecord);
     const groups = record?.groups.map((group, i) => new GroupItem(runDir, step, i, group)) ?? [];
     this.expandedSteps.set(key, groups);
     while (this.expandedSteps.size > CACHED_STEPS) this.expandedSteps.delete(this.expandedSteps.keys().next().value as string);

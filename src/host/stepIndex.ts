@@ -6,6 +6,7 @@
  * since its last read. Nothing here needs VS Code.
  */
 import * as fs from 'fs';
+import { RecordGuard, stripBom } from '../protocol';
 
 interface LineRange {
   start: number;
@@ -18,7 +19,10 @@ const STEP_HEAD = /^\s*\{\s*"step"\s*:\s*(\d+)\s*[,}]/;
 const HEAD_BYTES = 64;
 
 export class JsonlStepIndex {
-  private readonly lines = new Map<number, LineRange>();
+  /** Per step, the lines that claim it, newest first: a bad newest line falls back to the one before. */
+  private readonly lines = new Map<number, LineRange[]>();
+  /** Lines skipped as malformed (`file: malformed record at byte N: …`), for a log; they never stop the index. */
+  readonly problems: string[] = [];
   private sortedSteps: number[] | undefined;
   /** Byte offset just past the last complete line indexed. */
   private indexedBytes = 0;
@@ -32,22 +36,39 @@ export class JsonlStepIndex {
     return this.sortedSteps;
   }
 
-  /** The record of `step`, or undefined if the file has none (yet). */
-  read<T>(step: number): T | undefined {
+  /**
+   * The record of `step` (the newest good line of that step, checked by `accept` when given), or undefined if the
+   * file has none (yet).
+   */
+  read<T>(step: number, accept?: RecordGuard<T>): T | undefined {
     if (!this.lines.has(step)) this.refresh();
-    const range = this.lines.get(step);
-    if (!range) return undefined;
-    const fd = fs.openSync(this.file, 'r');
+    const ranges = this.lines.get(step);
+    if (!ranges) return undefined;
+    let fd: number;
     try {
-      const text = readRange(fd, range.start, range.length).toString('utf8');
-      try {
-        return JSON.parse(text) as T;
-      } catch (err) {
-        throw new Error(`${this.file}: malformed record for step ${step} at byte ${range.start}: ${err instanceof Error ? err.message : String(err)}`);
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      for (const range of ranges) {
+        const text = stripBom(readRange(fd, range.start, range.length).toString('utf8'));
+        try {
+          const value: unknown = JSON.parse(text);
+          if ((accept === undefined || accept(value)) && stepOf(value) === step) return value as T;
+        } catch {
+          // malformed despite its `{"step":N` head: the line before of the same step, if any
+        }
+        this.note(`${this.file}: malformed record for step ${step} at byte ${range.start}`);
       }
+      return undefined;
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  private note(problem: string): void {
+    if (!this.problems.includes(problem)) this.problems.push(problem);
   }
 
   /** Indexes the lines appended since the last refresh; starts over if the file shrank (it was replaced). */
@@ -55,9 +76,8 @@ export class JsonlStepIndex {
     let fd: number;
     try {
       fd = fs.openSync(this.file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
+    } catch {
+      return; // not there (yet), or not readable: nothing to index
     }
     try {
       const size = fs.fstatSync(fd).size;
@@ -93,26 +113,33 @@ export class JsonlStepIndex {
 
   private addLine(fd: number, start: number, length: number): void {
     if (length === 0) return;
-    const head = readRange(fd, start, Math.min(HEAD_BYTES, length)).toString('utf8');
+    const head = stripBom(readRange(fd, start, Math.min(HEAD_BYTES, length)).toString('utf8'));
     if (head.trim() === '') return;
     const match = STEP_HEAD.exec(head);
     const step = match ? Number(match[1]) : this.stepOfWholeLine(fd, start, length);
+    if (step === undefined || !Number.isSafeInteger(step)) return;
     // A resumed run may write a step again: the later record wins, as it does on screen.
-    this.lines.set(step, { start, length });
+    this.lines.set(step, [{ start, length }, ...(this.lines.get(step) ?? [])]);
     this.sortedSteps = undefined;
   }
 
-  private stepOfWholeLine(fd: number, start: number, length: number): number {
-    const text = readRange(fd, start, length).toString('utf8');
-    let step: unknown;
+  private stepOfWholeLine(fd: number, start: number, length: number): number | undefined {
+    const text = stripBom(readRange(fd, start, length).toString('utf8'));
+    let step: number | undefined;
     try {
-      step = (JSON.parse(text) as { step?: unknown }).step;
+      step = stepOf(JSON.parse(text));
     } catch (err) {
-      throw new Error(`${this.file}: malformed record at byte ${start}: ${err instanceof Error ? err.message : String(err)}`);
+      this.note(`${this.file}: malformed record at byte ${start}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     }
-    if (typeof step !== 'number') throw new Error(`${this.file}: record at byte ${start} has no numeric "step"`);
+    if (step === undefined) this.note(`${this.file}: record at byte ${start} has no numeric "step"`);
     return step;
   }
+}
+
+function stepOf(value: unknown): number | undefined {
+  const step = typeof value === 'object' && value !== null ? (value as { step?: unknown }).step : undefined;
+  return typeof step === 'number' && Number.isSafeInteger(step) ? step : undefined;
 }
 
 function readRange(fd: number, start: number, length: number): Buffer {
@@ -137,25 +164,32 @@ export class JsonlTail {
     return new JsonlTail(file, fileSize(file));
   }
 
-  read<T>(): T[] {
+  /** The complete lines appended since the last read that parse (and pass `accept`, when given). */
+  read<T>(accept?: RecordGuard<T>): T[] {
     const size = fileSize(this.file);
     if (size < this.offset) this.offset = 0;
     if (size === this.offset) return [];
-    const fd = fs.openSync(this.file, 'r');
+    const fromStart = this.offset === 0;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return [];
+    }
     try {
       const buffer = Buffer.alloc(size - this.offset);
       fs.readSync(fd, buffer, 0, buffer.length, this.offset);
       const end = buffer.lastIndexOf(10);
       if (end < 0) return [];
       this.offset += end + 1;
-      return buffer
-        .subarray(0, end)
-        .toString('utf8')
+      const text = buffer.subarray(0, end).toString('utf8');
+      return (fromStart ? stripBom(text) : text)
         .split('\n')
         .filter((line) => line.trim() !== '')
         .flatMap((line) => {
           try {
-            return [JSON.parse(line) as T];
+            const value: unknown = JSON.parse(line);
+            return accept === undefined || accept(value) ? [value as T] : [];
           } catch {
             // A malformed line is skipped here; reading the run from scratch reports it with its line number.
             return [];

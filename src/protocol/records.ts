@@ -19,6 +19,8 @@ export const RUN_FILES = {
   evalRollouts: 'eval_rollouts.jsonl',
   events: 'events.jsonl',
   checkpoints: 'checkpoints',
+  /** Held by the one process that writes the run (see src/worker/runLock.ts). */
+  lock: 'run.lock',
 } as const;
 
 /**

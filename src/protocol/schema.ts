@@ -1,9 +1,12 @@
 /**
- * A small validator for the subset of JSON Schema that the run-config schema uses. It exists (instead of a general
- * library) to produce errors a user can act on: each names the field by its dotted path and says what was expected
- * and what was found, and every problem is reported at once. It also fills in `default` values.
+ * Run-config validation with Ajv (JSON Schema draft-07), worded for a user who has to act on it: each problem names
+ * the field by its dotted path (`task.words[1]`) and says what was expected and what was found; unknown fields get
+ * a "did you mean"; every problem is reported at once, in the order the fields appear in the file. Defaults are
+ * filled in. The schema is the one VS Code's completion reads (RUN_CONFIG_SCHEMA in config.ts), unchanged: what
+ * Ajv needs beyond it (a discriminator for tagged unions, `{}` defaults for optional sections) is derived here.
  */
 
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import { parse as parseJsonc, ParseError, printParseErrorCode } from 'jsonc-parser';
 
 export interface JsonSchema {
@@ -26,6 +29,8 @@ export interface JsonSchema {
   default?: unknown;
   /** Alternatives told apart by the `const` of their `type` property (a tagged union). */
   oneOf?: JsonSchema[];
+  /** Ajv's (and OpenAPI's) tagged-union keyword; added for Ajv where `oneOf` alternatives are tagged by `type`. */
+  discriminator?: { propertyName: string };
   $schema?: string;
   $id?: string;
   title?: string;
@@ -40,12 +45,154 @@ export class SchemaError extends Error {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** Keywords of VS Code's JSON language service: documentation only, which Ajv's strict mode must know to allow. */
+const EDITOR_KEYWORDS = ['markdownDescription', 'enumDescriptions', 'markdownEnumDescriptions', 'deprecationMessage', 'errorMessage', 'defaultSnippets', 'doNotSuggest', 'suggestSortText', 'allowComments', 'allowTrailingCommas'];
+
+const ajv = new Ajv({
+  allErrors: true,
+  useDefaults: true,
+  discriminator: true,
+  // parentSchema on each error: the known fields for "did you mean", the tags of a union.
+  verbose: true,
+  // Strict: a misspelt keyword in the schema is an error at compile time, not a silently ignored rule.
+  strict: true,
+  // `{ const: 'bandit' }` and `{ enum: [...] }` carry no `type`: the value itself says it.
+  strictTypes: false,
+});
+ajv.addVocabulary(EDITOR_KEYWORDS);
+
+const compiled = new WeakMap<JsonSchema, ValidateFunction>();
+
+function compile(schema: JsonSchema): ValidateFunction {
+  let validateFn = compiled.get(schema);
+  if (!validateFn) {
+    validateFn = ajv.compile(forAjv(schema));
+    compiled.set(schema, validateFn);
+  }
+  return validateFn;
+}
+
+/**
+ * The schema as Ajv validates it. A tagged union (`oneOf` whose alternatives each fix `type` by `const`) gets a
+ * `discriminator`: Ajv then checks only the alternative the tag names (one set of errors, not four) and fills the
+ * defaults inside it. An optional section (an object without required fields, without a default) defaults to `{}`,
+ * so that its own defaults are filled when the file leaves the section out.
+ */
+function forAjv(schema: JsonSchema): JsonSchema {
+  const copy: JsonSchema = { ...schema };
+  if (copy.oneOf) {
+    copy.oneOf = copy.oneOf.map(forAjv);
+    if (copy.oneOf.every((alt) => alt.properties?.type?.const !== undefined)) {
+      copy.discriminator = { propertyName: 'type' };
+      // The discriminator looks only at objects: anything else must fail here, not pass unchecked.
+      copy.type = 'object';
+    }
+  }
+  if (copy.items) copy.items = forAjv(copy.items);
+  if (copy.properties) {
+    copy.properties = Object.fromEntries(
+      Object.entries(copy.properties).map(([key, prop]) => {
+        const child = forAjv(prop);
+        if (child.type === 'object' && child.properties && !child.required?.length && child.default === undefined) child.default = {};
+        return [key, child];
+      }),
+    );
+    // A config may name its schema for editors; the hand-off to Ajv must not call it an unknown field.
+    if (copy.additionalProperties === false && !('$schema' in copy.properties)) copy.properties.$schema = { type: 'string' };
+  }
+  return copy;
+}
+
 /** Validates `value` against `schema`, returning a copy with defaults filled in, or throws a SchemaError. */
 export function validate<T>(value: unknown, schema: JsonSchema, source: string): T {
-  const problems: string[] = [];
-  const result = check(value as Json, schema, '', problems);
-  if (problems.length > 0) throw new SchemaError(problems, source);
-  return result as T;
+  const data = structuredClone(value) as Json;
+  const validateFn = compile(schema);
+  if (validateFn(data)) return stripSchemaKey(data) as T;
+  throw new SchemaError(problemsOf(validateFn.errors ?? [], value as Json), source);
+}
+
+/** `$schema` is for editors, allowed in any object of the file and kept out of the validated config. */
+function stripSchemaKey(data: Json): Json {
+  if (Array.isArray(data)) data.forEach(stripSchemaKey);
+  else if (typeof data === 'object' && data !== null) {
+    delete data.$schema;
+    Object.values(data).forEach(stripSchemaKey);
+  }
+  return data;
+}
+
+/** Ajv's errors as problem lines, in the order of the fields in the file, without repeats. */
+function problemsOf(errors: ErrorObject[], original: Json): string[] {
+  const order = fieldOrder(original);
+  const rank = (field: string): number => {
+    // A missing field sorts after everything its nearest present ancestor holds.
+    for (let candidate = field; ; candidate = parentOf(candidate)) {
+      const span = order.get(candidate);
+      if (span !== undefined) return candidate === field ? span.start : span.end + 0.5;
+      if (candidate === '') return Number.MAX_SAFE_INTEGER;
+    }
+  };
+  const problems = errors
+    .filter((error) => !(error.keyword === 'oneOf' && errors.length > 1))
+    .map((error, i) => ({ ...problemOf(error, original), i }));
+  const seen = new Set<string>();
+  return problems
+    .sort((a, b) => rank(a.field) - rank(b.field) || a.i - b.i)
+    .map((p) => p.text)
+    .filter((text) => !seen.has(text) && seen.add(text) !== undefined);
+}
+
+/** Every field path of `value`, numbered in document order (depth first, keys as written), with its last descendant's number. */
+function fieldOrder(value: Json): Map<string, { start: number; end: number }> {
+  const order = new Map<string, { start: number; end: number }>();
+  const visit = (node: Json, field: string): void => {
+    const span = { start: order.size, end: order.size };
+    order.set(field, span);
+    if (Array.isArray(node)) node.forEach((item, i) => visit(item, `${field}[${i}]`));
+    else if (typeof node === 'object' && node !== null) for (const key of Object.keys(node)) visit(node[key], field ? `${field}.${key}` : key);
+    span.end = order.size - 1;
+  };
+  visit(value, '');
+  return order;
+}
+
+function parentOf(field: string): string {
+  const cut = Math.max(field.lastIndexOf('.'), field.lastIndexOf('['));
+  return cut < 0 ? '' : field.slice(0, cut);
+}
+
+/** `/task/words/1` → `task.words[1]`, for the value `root` (an index only where the parent is an array). */
+function dottedPath(pointer: string, root: Json): string {
+  if (pointer === '') return '';
+  let field = '';
+  let node: Json | undefined = root;
+  for (const raw of pointer.slice(1).split('/')) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) {
+      field += `[${segment}]`;
+      node = node[Number(segment)];
+    } else {
+      field = field ? `${field}.${segment}` : segment;
+      node = typeof node === 'object' && node !== null ? node[segment] : undefined;
+    }
+  }
+  return field;
+}
+
+function valueAt(pointer: string, root: Json): Json | undefined {
+  let node: Json | undefined = root;
+  if (pointer === '') return node;
+  for (const raw of pointer.slice(1).split('/')) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) node = node[Number(segment)];
+    else if (typeof node === 'object' && node !== null) node = node[segment];
+    else return undefined;
+  }
+  return node;
+}
+
+function child(field: string, key: string): string {
+  return field ? `${field}.${key}` : key;
 }
 
 function describe(value: Json | undefined): string {
@@ -53,6 +200,8 @@ function describe(value: Json | undefined): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
+  // NaN and ±Infinity (from a caller, never from JSON text) would print as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return `number ${value}`;
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -60,103 +209,52 @@ function fieldName(path: string): string {
   return path === '' ? '(top level)' : path;
 }
 
-function typeMatches(value: Json, type: NonNullable<JsonSchema['type']>): boolean {
-  switch (type) {
-    case 'object':
-      return typeof value === 'object' && value !== null && !Array.isArray(value);
-    case 'array':
-      return Array.isArray(value);
-    case 'integer':
-      return typeof value === 'number' && Number.isInteger(value);
-    case 'number':
-      return typeof value === 'number' && Number.isFinite(value);
-    default:
-      return typeof value === type;
-  }
-}
-
-function check(value: Json, schema: JsonSchema, path: string, problems: string[]): Json {
-  if (schema.oneOf) return checkTaggedUnion(value, schema.oneOf, path, problems);
-  if (schema.type && !typeMatches(value, schema.type)) {
-    problems.push(`${fieldName(path)}: expected ${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}, got ${describe(value)}`);
-    return value;
-  }
-  if (schema.const !== undefined && value !== schema.const) {
-    problems.push(`${fieldName(path)}: must be ${JSON.stringify(schema.const)}, got ${describe(value)}`);
-  }
-  if (schema.enum && !schema.enum.includes(value as string | number | boolean)) {
-    problems.push(`${fieldName(path)}: must be one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}, got ${describe(value)}`);
-  }
-  if (typeof value === 'number') checkNumber(value, schema, path, problems);
-  if (typeof value === 'string') checkString(value, schema, path, problems);
-  if (Array.isArray(value)) return checkArray(value, schema, path, problems);
-  if (typeof value === 'object' && value !== null) return checkObject(value, schema, path, problems);
-  return value;
-}
-
-function checkNumber(value: number, schema: JsonSchema, path: string, problems: string[]): void {
-  if (schema.minimum !== undefined && value < schema.minimum) problems.push(`${fieldName(path)}: must be ≥ ${schema.minimum}, got ${value}`);
-  if (schema.maximum !== undefined && value > schema.maximum) problems.push(`${fieldName(path)}: must be ≤ ${schema.maximum}, got ${value}`);
-  if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) {
-    problems.push(`${fieldName(path)}: must be > ${schema.exclusiveMinimum}, got ${value}`);
-  }
-}
-
-function checkString(value: string, schema: JsonSchema, path: string, problems: string[]): void {
-  if (schema.minLength !== undefined && value.length < schema.minLength) {
-    problems.push(`${fieldName(path)}: must have at least ${schema.minLength} character(s)`);
-  }
-  if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) {
-    problems.push(`${fieldName(path)}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
-  }
-}
-
-function checkArray(value: Json[], schema: JsonSchema, path: string, problems: string[]): Json[] {
-  if (schema.minItems !== undefined && value.length < schema.minItems) {
-    problems.push(`${fieldName(path)}: needs at least ${schema.minItems} item(s), got ${value.length}`);
-  }
-  if (schema.uniqueItems) {
-    const seen = value.map((item) => JSON.stringify(item));
-    const repeated = seen.find((item, i) => seen.indexOf(item) !== i);
-    if (repeated !== undefined) problems.push(`${fieldName(path)}: ${repeated} is listed more than once`);
-  }
-  return schema.items ? value.map((item, i) => check(item, schema.items as JsonSchema, `${path}[${i}]`, problems)) : value;
-}
-
-function checkObject(value: { [key: string]: Json }, schema: JsonSchema, path: string, problems: string[]): Json {
-  const out: { [key: string]: Json } = {};
-  const properties = schema.properties ?? {};
-  for (const key of Object.keys(value)) {
-    const child = path ? `${path}.${key}` : key;
-    if (key === '$schema') continue;
-    if (!(key in properties)) {
-      if (schema.additionalProperties === false) {
-        problems.push(`${child}: unknown field${suggestion(key, Object.keys(properties))}`);
-      } else {
-        out[key] = value[key];
-      }
-      continue;
+/** One of Ajv's errors in our wording; `field` is what it is sorted by. */
+function problemOf(error: ErrorObject, original: Json): { field: string; text: string } {
+  const field = dottedPath(error.instancePath, original);
+  const value = valueAt(error.instancePath, original);
+  const params = error.params as Record<string, unknown>;
+  const at = (text: string, where = field) => ({ field: where, text: `${fieldName(where)}: ${text}` });
+  const schema = error.parentSchema as JsonSchema | undefined;
+  switch (error.keyword) {
+    case 'type': {
+      const type = String(params.type);
+      return at(`expected ${type === 'integer' ? 'an integer' : `a ${type}`}, got ${describe(value)}`);
     }
-    out[key] = check(value[key], properties[key], child, problems);
+    case 'const':
+      return at(`must be ${JSON.stringify(params.allowedValue)}, got ${describe(value)}`);
+    case 'enum':
+      return at(`must be one of ${(params.allowedValues as Json[]).map((e) => JSON.stringify(e)).join(', ')}, got ${describe(value)}`);
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
+      const sign = { minimum: '≥', maximum: '≤', exclusiveMinimum: '>', exclusiveMaximum: '<' }[error.keyword];
+      return at(`must be ${sign} ${String(params.limit)}, got ${String(value)}`);
+    }
+    case 'minLength':
+      return at(`must have at least ${String(params.limit)} character(s)`);
+    case 'pattern':
+      return at(`${JSON.stringify(value)} does not match ${String(params.pattern)}`);
+    case 'minItems':
+      return at(`needs at least ${String(params.limit)} item(s), got ${Array.isArray(value) ? value.length : 0}`);
+    case 'uniqueItems':
+      return at(`${JSON.stringify(Array.isArray(value) ? value[Number(params.j)] : undefined)} is listed more than once`);
+    case 'required':
+      return at('required field is missing', child(field, String(params.missingProperty)));
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const known = Object.keys(schema?.properties ?? {}).filter((k) => k !== '$schema');
+      return at(`unknown field${suggestion(key, known)}`, child(field, key));
+    }
+    case 'discriminator': {
+      const tags = (schema?.oneOf ?? []).map((alt) => alt.properties?.type?.const);
+      const tag = typeof value === 'object' && value !== null && !Array.isArray(value) ? value.type : undefined;
+      return at(`must be one of ${tags.map((t) => JSON.stringify(t)).join(', ')}, got ${describe(tag)}`, child(field, 'type'));
+    }
+    default:
+      return at(error.message ?? error.keyword);
   }
-  for (const [key, prop] of Object.entries(properties)) {
-    if (key in value) continue;
-    if (schema.required?.includes(key)) problems.push(`${path ? `${path}.${key}` : key}: required field is missing`);
-    else if (prop.default !== undefined) out[key] = structuredClone(prop.default) as Json;
-    else if (prop.type === 'object' && prop.properties && !prop.required?.length) out[key] = check({}, prop, key, problems);
-  }
-  return out;
-}
-
-function checkTaggedUnion(value: Json, alternatives: JsonSchema[], path: string, problems: string[]): Json {
-  const tags = alternatives.map((alt) => alt.properties?.type?.const);
-  const tag = typeof value === 'object' && value !== null && !Array.isArray(value) ? value.type : undefined;
-  const index = tags.indexOf(tag as string);
-  if (index < 0) {
-    problems.push(`${fieldName(path ? `${path}.type` : 'type')}: must be one of ${tags.map((t) => JSON.stringify(t)).join(', ')}, got ${describe(tag)}`);
-    return value;
-  }
-  return check(value, alternatives[index], path, problems);
 }
 
 /** "did you mean …?" for a misspelt field, when one known name is close. */

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { makeRunId, MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
+import { fsyncDirectory, syncTree, writeFileAtomic } from './durableFiles';
 
 export class RunDirectoryWriter {
   private readonly fds = new Map<string, number>();
@@ -25,7 +26,7 @@ export class RunDirectoryWriter {
       throw new Error(`${runDir} already holds a run (config.json exists); choose another run folder`);
     }
     fs.mkdirSync(runDir, { recursive: true });
-    fs.writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+    writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
   }
 
   appendEvalRollouts(record: RolloutsRecord): void {
@@ -89,7 +90,7 @@ function dropTornTail(file: string): void {
 
 const TAIL_CHUNK_BYTES = 1 << 16;
 
-/** Checkpoint folders of a run, oldest first: `checkpoints/step-N`. */
+/** Checkpoint folders of a run, oldest first: `checkpoints/step-N` (complete or not: see newestCompleteCheckpoint). */
 export function listCheckpoints(runDir: string): { step: number; dir: string }[] {
   const root = path.join(runDir, RUN_FILES.checkpoints);
   if (!fs.existsSync(root)) return [];
@@ -101,8 +102,85 @@ export function listCheckpoints(runDir: string): { step: number; dir: string }[]
     .sort((a, b) => a.step - b.step);
 }
 
-/** Written last into a checkpoint folder: a folder without it is an interrupted write and is ignored. */
+/**
+ * Written last into a checkpoint folder, with the size of every other file in it (`files`): a folder without it, or
+ * whose files differ from it, is an interrupted or damaged write and is never resumed from.
+ */
 export const CHECKPOINT_STATE = 'state.json';
+
+/** Where a checkpoint is written before it is complete; the dot keeps it out of listCheckpoints. */
+export function partialCheckpointDir(runDir: string, step: number): string {
+  return path.join(runDir, RUN_FILES.checkpoints, `.step-${step}.partial`);
+}
+
+/**
+ * Starts a checkpoint: an empty partial folder, and no leftovers of writes a crash interrupted (the run lock says
+ * no other process writes here).
+ */
+export function beginCheckpoint(runDir: string, step: number): string {
+  const root = path.join(runDir, RUN_FILES.checkpoints);
+  if (fs.existsSync(root)) {
+    for (const name of fs.readdirSync(root)) if (/^\.step-\d+\.(partial|old)$/.test(name)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+  const dir = partialCheckpointDir(runDir, step);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Completes a checkpoint written into `partialDir`: fsyncs its files, writes state.json (with their sizes) atomically,
+ * then renames the folder to checkpoints/step-N. At every instant step-N is either absent, the previous complete
+ * checkpoint of that step, or the new complete one. Returns the final folder.
+ */
+export function commitCheckpoint(runDir: string, step: number, partialDir: string, state: object): string {
+  const files = syncTree(partialDir);
+  writeFileAtomic(path.join(partialDir, CHECKPOINT_STATE), JSON.stringify({ ...state, files }));
+  const root = path.join(runDir, RUN_FILES.checkpoints);
+  const finalDir = path.join(root, `step-${step}`);
+  // A directory cannot be renamed over a non-empty one: the old step-N (a stop right after a periodic save) steps aside first.
+  const old = path.join(root, `.step-${step}.old`);
+  if (fs.existsSync(finalDir)) fs.renameSync(finalDir, old);
+  fs.renameSync(partialDir, finalDir);
+  fsyncDirectory(root);
+  fs.rmSync(old, { recursive: true, force: true });
+  return finalDir;
+}
+
+/** Why the checkpoint in `dir` cannot be resumed from, or undefined when it is complete. */
+export function checkpointProblem(dir: string): string | undefined {
+  let state: unknown;
+  try {
+    state = JSON.parse(fs.readFileSync(path.join(dir, CHECKPOINT_STATE), 'utf8'));
+  } catch (err) {
+    return `${CHECKPOINT_STATE} is unreadable (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (typeof state !== 'object' || state === null || typeof (state as { step?: unknown }).step !== 'number') return `${CHECKPOINT_STATE} has no step`;
+  const files = (state as { files?: unknown }).files;
+  // Checkpoints from before the manifest have none: state.json was written last then too, so they count as complete.
+  if (files === undefined) return undefined;
+  if (typeof files !== 'object' || files === null) return `${CHECKPOINT_STATE}: "files" is not an object`;
+  for (const [relative, size] of Object.entries(files as Record<string, unknown>)) {
+    let actual: number;
+    try {
+      actual = fs.statSync(path.join(dir, ...relative.split('/'))).size;
+    } catch {
+      return `${relative} is missing`;
+    }
+    if (actual !== size) return `${relative} has ${actual} bytes, ${CHECKPOINT_STATE} lists ${String(size)}`;
+  }
+  return undefined;
+}
+
+/** The newest checkpoint that is complete; each newer one that is not is reported through `skipped`. */
+export function newestCompleteCheckpoint(runDir: string, skipped: (message: string) => void): { step: number; dir: string } | undefined {
+  const checkpoints = listCheckpoints(runDir);
+  for (let i = checkpoints.length - 1; i >= 0; i--) {
+    const problem = checkpointProblem(checkpoints[i].dir);
+    if (problem === undefined) return checkpoints[i];
+    skipped(`skipped ${path.relative(runDir, checkpoints[i].dir)}: incomplete checkpoint (${problem})`);
+  }
+  return undefined;
+}
 
 /** A new run folder under `runsDir`: `<timestamp>-<name>`, with `-2`, `-3`… if runs started in the same second. */
 export function newRunDirectory(runsDir: string, name: string, now = new Date()): string {

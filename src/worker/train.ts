@@ -15,7 +15,9 @@ import { Random, RandomState } from '../model/random';
 import { selectBackend } from './backend';
 import { GrpoTrainer } from './grpoTrainer';
 import { TrainingJob } from './job';
-import { CHECKPOINT_STATE, listCheckpoints, newRunDirectory, RunDirectoryWriter } from './runDirectory';
+import { beginCheckpoint, CHECKPOINT_STATE, commitCheckpoint, listCheckpoints, newestCompleteCheckpoint, newRunDirectory, RunDirectoryWriter } from './runDirectory';
+import { preflight } from './preflight';
+import { RunLock } from './runLock';
 import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
 
@@ -96,13 +98,11 @@ function dueEvery(step: number, every: number): boolean {
 
 async function saveCheckpoint(job: TrainingJob, runDir: string, step: number, rng: Random, config: RunConfig, sink: RunSink): Promise<void> {
   const relative = path.join(RUN_FILES.checkpoints, `step-${step}`);
-  const dir = path.join(runDir, relative);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  await job.saveCheckpoint(dir);
+  // Written aside and renamed into place when complete: a crash mid-write never damages the previous checkpoint.
+  const partial = beginCheckpoint(runDir, step);
+  await job.saveCheckpoint(partial);
   const state: CheckpointState = { step, rng: rng.getState(), time: Date.now() };
-  // state.json last: a checkpoint without it was interrupted and is never resumed from.
-  fs.writeFileSync(path.join(dir, CHECKPOINT_STATE), JSON.stringify(state));
+  commitCheckpoint(runDir, step, partial, state);
   sink.event({ type: 'checkpoint', time: Date.now(), step, path: relative });
   const limit = config.checkpointing.save_total_limit;
   if (limit > 0) for (const old of listCheckpoints(runDir).slice(0, -limit)) fs.rmSync(old.dir, { recursive: true, force: true });
@@ -112,23 +112,56 @@ interface Prepared {
   config: RunConfig;
   runDir: string;
   writer: RunDirectoryWriter;
+  lock: RunLock;
+  /** For the run's log once it has one: stale locks taken over, incomplete checkpoints skipped. */
+  notes: string[];
   resume?: { dir: string; state: CheckpointState };
 }
 
-function prepare(options: TrainOptions): Prepared {
+async function prepare(options: TrainOptions): Promise<Prepared> {
   if (options.resumeDir) {
     const runDir = path.resolve(options.resumeDir);
     const configPath = path.join(runDir, RUN_FILES.config);
-    const checkpoint = listCheckpoints(runDir).at(-1);
-    if (!checkpoint) throw new Error(`${runDir}: no checkpoint to resume from (checkpoints/step-N/${CHECKPOINT_STATE})`);
-    const state = JSON.parse(fs.readFileSync(path.join(checkpoint.dir, CHECKPOINT_STATE), 'utf8')) as CheckpointState;
     const config = loadRunConfig(configPath, options.backend);
-    return { config, runDir, writer: new RunDirectoryWriter(runDir, undefined), resume: { dir: checkpoint.dir, state } };
+    // The lock before anything in the folder is touched (reopening the writer truncates torn tails).
+    const lock = RunLock.acquire(runDir);
+    try {
+      const notes = lock.takeover ? [lock.takeover] : [];
+      const checkpoint = newestCompleteCheckpoint(runDir, (message) => notes.push(message));
+      if (!checkpoint) throw new Error(`${runDir}: no checkpoint to resume from (none complete in checkpoints/step-N/${CHECKPOINT_STATE})${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      const state = JSON.parse(fs.readFileSync(path.join(checkpoint.dir, CHECKPOINT_STATE), 'utf8')) as CheckpointState;
+      return { config, runDir, writer: new RunDirectoryWriter(runDir, undefined), lock, notes, resume: { dir: checkpoint.dir, state } };
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
   if (!options.configPath) throw new Error('either a config file or a run directory to resume is required');
   const config = resolveConfigPaths(loadRunConfig(options.configPath, options.backend), path.dirname(path.resolve(options.configPath)));
+  try {
+    await preflight(config, options.configPath);
+  } catch (err) {
+    // The host claims the folder (empty) before the worker starts: a run that never started leaves nothing behind.
+    if (options.runDir !== undefined) removeIfEmpty(options.runDir);
+    throw err;
+  }
   const runDir = options.runDir ?? newRunDirectory(options.runsDir ?? path.resolve('runs'), config.name);
-  return { config, runDir, writer: new RunDirectoryWriter(runDir, config) };
+  fs.mkdirSync(runDir, { recursive: true });
+  const lock = RunLock.acquire(runDir);
+  try {
+    return { config, runDir, writer: new RunDirectoryWriter(runDir, config), lock, notes: lock.takeover ? [lock.takeover] : [] };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty, or not there: not ours to remove
+  }
 }
 
 /**
@@ -150,7 +183,7 @@ export function resolveConfigPaths(config: RunConfig, baseDir: string): RunConfi
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { config, runDir, writer, resume } = prepare(options);
+  const { config, runDir, writer, lock, notes, resume } = await prepare(options);
   const sink = new RunSink(writer, options.observers);
   const { control } = options;
   let step = resume?.state.step ?? 0;
@@ -171,6 +204,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ...(resume ? { resumedFrom: resume.state.step } : {}),
     });
     for (const reason of backend.fallbacks) sink.log(`backend skipped: ${reason}`, 'warning');
+    for (const note of notes) sink.log(note, 'warning');
 
     const rng = new Random(config.seed);
     const job = await createJob(config, rng, sink);
@@ -226,6 +260,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw err;
   } finally {
     sink.close();
+    lock.release();
     tf.disposeVariables();
   }
 }

@@ -1,6 +1,10 @@
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { statusFromEvents } from '../../../src/host/runStore';
-import { RunEvent, validateRunConfig } from '../../../src/protocol';
+import { RunEvent, StartedEvent, validateRunConfig } from '../../../src/protocol';
+import { processStartTime, RunLock } from '../../../src/worker/runLock';
 
 const config = validateRunConfig({ name: 'x', task: { type: 'bandit' } });
 // A pid that is certainly not alive: beyond Linux's pid_max.
@@ -25,5 +29,33 @@ describe('run status from events', () => {
   it('a run whose worker vanished without a last word is interrupted', () => {
     assert.strictEqual(statusFromEvents([started(1)], false), 'interrupted');
     assert.strictEqual(statusFromEvents([started(1)], true), 'running');
+  });
+});
+
+describe('run status never trusts a bare pid', () => {
+  let tmp: string;
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-status-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const startedBy = (pid: number): RunEvent => ({ ...(started(1) as StartedEvent), pid });
+
+  it('a live pid in the started event is not enough: the run is interrupted without a lock', () => {
+    // Before: this process's pid (alive) in `started` made the run "running" forever after its worker died.
+    assert.strictEqual(statusFromEvents([startedBy(process.pid)], false, tmp), 'interrupted');
+  });
+
+  it('a lock held by a live process makes it running; a lock of a reused pid or a dead one does not', () => {
+    const lock = RunLock.acquire(tmp);
+    try {
+      assert.strictEqual(statusFromEvents([started(1)], false, tmp), 'running');
+    } finally {
+      lock.release();
+    }
+    assert.strictEqual(statusFromEvents([started(1)], false, tmp), 'interrupted');
+    fs.writeFileSync(path.join(tmp, 'run.lock'), JSON.stringify({ pid: 2 ** 30, start_time: null, hostname: os.hostname(), time: 1 }));
+    assert.strictEqual(statusFromEvents([started(1)], false, tmp), 'interrupted');
+    if (processStartTime(process.pid) !== null) {
+      fs.writeFileSync(path.join(tmp, 'run.lock'), JSON.stringify({ pid: process.pid, start_time: 'linux:1', hostname: os.hostname(), time: 1 }));
+      assert.strictEqual(statusFromEvents([started(1)], false, tmp), 'interrupted');
+    }
   });
 });

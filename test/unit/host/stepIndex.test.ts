@@ -56,8 +56,17 @@ describe('step → byte-offset index of a JSONL file', () => {
     assert.deepStrictEqual(index.steps(), [9]);
   });
 
-  it('names the file and byte of a malformed complete line', () => {
-    fs.writeFileSync(file, line(1) + '{"oops": \n');
-    assert.throws(() => new JsonlStepIndex(file).steps(), /rollouts\.jsonl: malformed record at byte \d+/);
+  it('skips a malformed complete line, naming the file and byte, and indexes the lines after it', () => {
+    // Before: steps() threw, and every later refresh threw again at the same line: the run's rollouts were lost.
+    fs.writeFileSync(file, line(1) + '{"oops": \n' + line(2));
+    const index = new JsonlStepIndex(file);
+    assert.deepStrictEqual(index.steps(), [1, 2]);
+    assert.strictEqual(index.problems.length, 1);
+    assert.match(index.problems[0], /rollouts\.jsonl: malformed record at byte \d+/);
+  });
+
+  it('a malformed newest line of a step falls back to the step\'s earlier good line', () => {
+    fs.writeFileSync(file, line(1) + '{"step":1,"groups":[oops]}\n');
+    assert.deepStrictEqual(new JsonlStepIndex(file).read(1), JSON.parse(line(1)));
   });
 });

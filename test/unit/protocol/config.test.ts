@@ -132,6 +132,25 @@ describe('run config validation', () => {
     assert.deepStrictEqual(problemsOf({ ...arithmetic, evaluation: { n: 0 } }), ['evaluation.n: must be ≥ 1, got 0']);
   });
 
+  it('Ajv: every section\'s problems at once, defaults inside the chosen task type, a task that is no object, $schema for editors', () => {
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'gsm8k', train_file: '', max_eval: -1 }, sampling: { top_p: 0, stop: [''] }, checkpointing: { save_step: 1 }, rewards: [{ weight: 'high' }] }), [
+      'task.train_file: must have at least 1 character(s)',
+      'task.max_eval: must be ≥ 0, got -1',
+      'task.eval_file: required field is missing',
+      'sampling.top_p: must be > 0, got 0',
+      'sampling.stop[0]: must have at least 1 character(s)',
+      'checkpointing.save_step: unknown field (did you mean "save_steps"?)',
+      'rewards[0].weight: expected a number, got string "high"',
+      'rewards[0].name: required field is missing',
+    ]);
+    const config = validateRunConfig({ $schema: '../dist/run-config.schema.json', name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'gsm8k', train_file: 't.jsonl', eval_file: 'e.jsonl' } });
+    assert.deepStrictEqual(config.task, { type: 'gsm8k', train_file: 't.jsonl', eval_file: 'e.jsonl', prompt_template: 'r1_zero', max_train: 0, max_eval: 200 });
+    assert.ok(!('$schema' in config));
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: 5 }), ['task: expected a object, got number 5']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: {} }), ['task.type: must be one of "bandit", "arithmetic", "gsm8k", "prompts", got nothing']);
+    assert.deepStrictEqual(problemsOf({ name: 'x', task: { type: 'bandit' }, seed: Number.NaN }), ['seed: expected an integer, got number NaN']);
+  });
+
   it('gives the file, line and column of a JSON syntax error', () => {
     assert.throws(() => parseRunConfig('{\n  "name": "x",\n  "task": }\n', 'cfg.json'), /^Error: cfg\.json:3:11: invalid JSON: ValueExpected/);
   });

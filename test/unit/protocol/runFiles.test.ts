@@ -18,12 +18,16 @@ describe('run files', () => {
     assert.deepStrictEqual(parseJsonl('{"a":1}\n{"a":2}', 'x').records, [{ a: 1 }, { a: 2 }]);
   });
 
-  it('reports a malformed line in the middle with file and line number', () => {
-    assert.throws(() => parseJsonl('{"a":1}\nnot json\n{"a":2}\n', 'runs/x/metrics.jsonl'), /^Error: runs\/x\/metrics\.jsonl:2: malformed record/);
+  it('skips a malformed line in the middle, reporting it with file and line number, and keeps the lines around it', () => {
+    // Before: the whole file failed to read (an exception), so one bad line hid every record of the run.
+    const { records, problems } = parseJsonl('{"a":1}\nnot json\n{"a":2}\n', 'runs/x/metrics.jsonl');
+    assert.deepStrictEqual(records, [{ a: 1 }, { a: 2 }]);
+    assert.strictEqual(problems.length, 1);
+    assert.match(problems[0], /^runs\/x\/metrics\.jsonl:2: malformed record/);
   });
 
   it('treats an empty file as no records', () => {
-    assert.deepStrictEqual(parseJsonl('', 'x'), { records: [], tornTail: false });
+    assert.deepStrictEqual(parseJsonl('', 'x'), { records: [], tornTail: false, problems: [] });
   });
 
   it('makes sortable run ids', () => {
