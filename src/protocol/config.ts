@@ -103,7 +103,8 @@ export interface RewardSpec {
   weight: number;
 }
 
-export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo';
+/** TRL `loss_type`; `cispo` is CISPO's surrogate with dapo's aggregation (as TRL). */
+export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo' | 'cispo';
 
 export type StdEstimator = 'unbiased' | 'population';
 
@@ -132,6 +133,14 @@ export interface AlgorithmConfig {
   gamma: number;
   /** Copy the policy into the reference model every `ref_model_sync_steps` steps (0: never; seed 001 refreshes). */
   ref_model_sync_steps: number;
+  /** TRL: per-token ratios (GRPO), the length-normalised sequence ratio (GSPO) or GSPO-token. Default 'token'. */
+  importance_sampling_level: 'token' | 'sequence' | 'sequence_token';
+  /** CISPO's weight clip: TRL's min(w, epsilon_high) or verl's clip(w, 1 − epsilon, 1 + epsilon_high). Default 'trl'. */
+  cispo_clip: 'trl' | 'verl';
+  /** DAPO / TRL: completions cut at max_completion_length leave the loss. Default false. */
+  mask_truncated_completions: boolean;
+  /** TRL: only the top ρ quantile of tokens by entropy of each micro-batch keep a policy loss. Default 1 (all). */
+  top_entropy_quantile: number;
 }
 
 export interface OptimizationConfig {
@@ -323,7 +332,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         advantage_eps: number('Added to the std before dividing.', { minimum: 0, default: 1e-6 }),
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
-        loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },
+        loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo', 'cispo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo); `cispo` (MiniMax-M1, TRL and verl `cispo`): the clipped importance weight as a constant times −A·log π, so clipped tokens keep a gradient, aggregated as dapo. With `cispo_clip` "trl", `epsilon_high` is the weight\'s upper bound ε_max (TRL recommends 5).' },
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
@@ -332,6 +341,10 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         supervision: { enum: ['outcome', 'process'], default: 'outcome', description: '`outcome`: one advantage per completion; `process`: per-token rewards → discounted returns normalised across the group at each position.' },
         gamma: number('Discount γ of process supervision.', { minimum: 0, maximum: 1, default: 1 }),
         ref_model_sync_steps: integer('Copy the policy into the reference model every N steps (0: never).', { minimum: 0, default: 0 }),
+        importance_sampling_level: { enum: ['token', 'sequence', 'sequence_token'], default: 'token', description: 'TRL `importance_sampling_level`. `token`: one ratio per token (GRPO). `sequence`: GSPO, the ratio of a completion is exp(mean over its tokens of log π_θ − log π_old), clipped per sequence (the GSPO paper pairs it with loss_type "grpo"). `sequence_token`: GSPO-token (TRL experimental, verl `gspo`): the sequence ratio\'s value with a per-token gradient.' },
+        cispo_clip: { enum: ['trl', 'verl'], default: 'trl', description: 'loss_type "cispo" only: `trl` clips the weight to at most `epsilon_high` (no lower bound); `verl` clips it to [1 − epsilon, 1 + epsilon_high] after clamping the log-ratio at ±20.' },
+        mask_truncated_completions: { type: 'boolean', default: false, description: 'TRL / DAPO: completions cut at `max_completion_length` (no stop token) leave the loss, its normaliser and the KL; they still count in their group\'s advantages.' },
+        top_entropy_quantile: number('TRL `top_entropy_quantile` ρ ("Beyond the 80/20 Rule"): only tokens whose entropy is at least the (1 − ρ) quantile of each micro-batch\'s active tokens keep a policy loss (the KL term keeps all). 1: all tokens; the paper uses 0.2.', { minimum: 0, maximum: 1, default: 1 }),
       },
       additionalProperties: false,
     },
@@ -426,6 +439,9 @@ function crossFieldProblems(config: RunConfig): string[] {
   }
   if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
+  }
+  if (config.algorithm.loss_type === 'cispo' && config.algorithm.cispo_clip === 'trl' && config.algorithm.epsilon_high === undefined) {
+    problems.push('algorithm.epsilon_high: loss_type "cispo" with cispo_clip "trl" clips the weight at epsilon_high itself (ScaleRL\'s ε_max, TRL recommends 5); set it, or cispo_clip "verl" for [1 − epsilon, 1 + epsilon_high]');
   }
   if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
     problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');

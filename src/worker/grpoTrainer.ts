@@ -35,6 +35,7 @@ import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
+import { lossVariantConfig, trainingRows, variantMetrics } from './lossVariants';
 import { distinctN } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
@@ -435,11 +436,12 @@ export class GrpoTrainer implements TrainingJob {
     const size = optimization.micro_batch_size;
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
-    const activeTokens = rollouts.tokens.reduce((n, r) => n + r.length, 0);
+    const trains = trainingRows(rollouts.finishReasons, algorithm.mask_truncated_completions);
+    const activeTokens = rollouts.tokens.reduce((n, r, i) => n + r.length * trains[i], 0);
     // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
     const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
-      lossType: algorithm.loss_type,
+      ...lossVariantConfig(algorithm),
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
@@ -461,7 +463,7 @@ export class GrpoTrainer implements TrainingJob {
         if (iteration === 0 && shouldStop()) return undefined;
         const end = Math.min(B, start + size);
         const batch = this.batchOf(rollouts, start, end);
-        const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end) };
+        const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end), trains: trains.slice(start, end) };
         // The loss runs inside tf.variableGrads, where nothing can be awaited: its per-token tensors are kept and
         // read once the micro-batch's gradient is done.
         const kept: { tokens: GrpoTokenTensors; entropy?: tf.Tensor2D }[] = [];
@@ -474,13 +476,16 @@ export class GrpoTrainer implements TrainingJob {
               const result = computeGrpoLossTensors(
                 {
                   policyLogProbs: logProbs,
-                  responseMask: mask,
+                  // mask_truncated_completions: a truncated rollout's row of the mask is zero, as TRL's completion_mask.
+                  responseMask: rows.trains.includes(0) ? tf.mul(mask, tf.tensor2d(rows.trains, [rowsInBatch, 1])) as tf.Tensor2D : mask,
                   advantages: pad(rows.advantages),
                   oldLogProbs: pad(rows.old),
                   refLogProbs: rows.ref ? pad(rows.ref) : undefined,
                   policyLogits: logits ?? undefined,
                   refLogits: fullKl ? this.referenceLogits(batch) : undefined,
-                  numItemsInBatch: activeTokens,
+                  // TRL clamps num_items_in_batch at 1: a step whose every completion was truncated trains nothing.
+                  numItemsInBatch: Math.max(1, activeTokens),
+                  entropy: entropy ?? undefined,
                 },
                 lossConfig,
               );
@@ -495,8 +500,8 @@ export class GrpoTrainer implements TrainingJob {
           if (lastPass) {
             const [{ tokens, entropy }] = kept;
             const [details, entropyRows] = await Promise.all([readGrpoTokenDetails(tokens), entropy ? (entropy.array() as Promise<number[][]>) : null]);
-            const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
-            for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            const tokensHere = rows.old.reduce((n, r, i) => n + r.length * rows.trains[i], 0);
+            if (tokensHere > 0) for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
             this.appendTrace(trace, details.perToken, entropyRows, rows.old);
           }
         } finally {
@@ -513,6 +518,7 @@ export class GrpoTrainer implements TrainingJob {
     const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     metrics.entropy = mean(trace.entropy.flat());
+    Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics));
     return { metrics, trace };
   }
 

@@ -141,6 +141,45 @@ describe('GRPO trainer', function () {
     }
   });
 
+  it('policy-loss variants run and report their metrics: GSPO, CISPO, top_entropy_quantile, mask_truncated_completions', async () => {
+    const variants: Record<string, unknown>[] = [
+      { importance_sampling_level: 'sequence', num_iterations: 2 },
+      { importance_sampling_level: 'sequence_token', loss_type: 'cispo', epsilon_high: 5, num_iterations: 2 },
+      { loss_type: 'cispo', cispo_clip: 'verl', top_entropy_quantile: 0.2, beta: 0.05 },
+      { mask_truncated_completions: true },
+    ];
+    for (const [i, algorithm] of variants.entries()) {
+      const config = tinyArithmetic({ name: `policy-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 3, stop: ['\n'] }, evaluation: { eval_steps: 0 } });
+      const { runDir } = await run({ configPath: writeConfig(config, `p${i}.json`) });
+      const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
+      assert.strictEqual(metrics.length, 2, JSON.stringify(algorithm));
+      const last = numericMetrics(metrics[1]);
+      assert.ok(Number.isFinite(last.loss), JSON.stringify(last));
+      const ess = last['importance_weights/ess'];
+      // μ = 1: the only pass is on-policy, every weight 1; μ = 2: the second pass has moved, ESS in (0, 1].
+      if ('num_iterations' in algorithm) assert.ok(ess > 0 && ess <= 1, `ess ${ess}`);
+      else if (!('mask_truncated_completions' in algorithm)) assert.ok(Math.abs(ess - 1) < 1e-6, `ess ${ess}`);
+      if (algorithm.loss_type === 'cispo') assert.strictEqual(last.cispo_clip_ratio, last['clip_ratio/high_mean']);
+      if ('mask_truncated_completions' in algorithm) {
+        const groups = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[1].groups;
+        const truncated = groups.flatMap((g) => g.rollouts).filter((r) => r.finish_reason === 'length').length;
+        assert.strictEqual(last['completions/masked_truncated'], truncated);
+        // Some completions reach a line break within 3 tokens (stop), the others are cut: both kinds occur.
+        assert.ok(truncated > 0 && truncated < 8, `truncated ${truncated}`);
+      }
+    }
+  });
+
+  it('mask_truncated_completions: when every completion is cut, nothing trains (loss and gradient exactly 0)', async () => {
+    // Completions of at most 1 token from an untrained model: none can end on a stop token except by chance.
+    const config = tinyArithmetic({ name: 'all-cut', sft: { steps: 0 }, algorithm: { num_generations: 4, mask_truncated_completions: true }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 1 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const [metrics] = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    assert.strictEqual(metrics['completions/masked_truncated'], 8);
+    assert.strictEqual(metrics.loss, 0);
+    assert.strictEqual(metrics.grad_norm, 0);
+  });
+
   it('micro-batches that do not divide the batch give every rollout the same weight (same gradient as one batch)', async () => {
     // A reward that varies within groups even for an untrained model: the parity of the first character's code.
     fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
