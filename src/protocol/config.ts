@@ -101,6 +101,8 @@ export interface RewardSpec {
   /** JS file exporting `(prompt, completion, example) => number | {reward, …}`; absent for built-in rewards. */
   module?: string;
   weight: number;
+  /** Parameters of a parameterised built-in reward (`soft_overlong_punishment`: `soft_punish_cache`, `max_completion_len`). */
+  params?: Record<string, number>;
 }
 
 /** TRL `loss_type`; `cispo` is CISPO's surrogate with dapo's aggregation (as TRL). */
@@ -316,9 +318,18 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`) or the name a module is reported under (`rewards/<name>/mean`).' },
+          name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`, `soft_overlong_punishment` with `params`) or the name a module is reported under (`rewards/<name>/mean`).' },
           module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file). `example` has `id`, `prompt`, `answer`, `messages` (chat rows), `completion` (where the row has one) and every other column of the dataset row.' },
           weight: number('Weight of this reward in the total.', { default: 1 }),
+          params: {
+            type: 'object',
+            description: 'Parameters of a parameterised built-in reward: `soft_overlong_punishment` (DAPO Eq. 13, TRL `get_soft_overlong_punishment`) is 0 up to L_max − L_cache tokens, then falls linearly to −1 at L_max, and is −1 beyond.',
+            properties: {
+              soft_punish_cache: integer('soft_overlong_punishment: L_cache, the length of the soft zone before the limit (required).', { minimum: 1 }),
+              max_completion_len: integer('soft_overlong_punishment: L_max (default: sampling.max_completion_length).', { minimum: 1 }),
+            },
+            additionalProperties: false,
+          },
         },
         required: ['name'],
         additionalProperties: false,

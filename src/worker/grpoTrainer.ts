@@ -149,7 +149,7 @@ export class GrpoTrainer implements TrainingJob {
         seed: config.seed,
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
-      const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
+      const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd(), { maxCompletionLength: sampling.max_completion_length });
       const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
       return trainer;
@@ -219,7 +219,7 @@ export class GrpoTrainer implements TrainingJob {
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
@@ -270,7 +270,7 @@ export class GrpoTrainer implements TrainingJob {
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
       const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
       rollouts.examples.forEach((example, i) => {

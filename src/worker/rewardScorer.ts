@@ -7,7 +7,7 @@
  */
 import { RewardSpec } from '../protocol';
 import { combineWeightedRewards } from '../grpo';
-import { BUILT_IN_REWARDS, loadRewardModule, RewardFunction, unpackReward } from './tasks/rewards';
+import { BUILT_IN_REWARDS, loadRewardModule, PARAMETERISED_REWARDS, RewardFunction, unpackReward } from './tasks/rewards';
 import { Example, rewardExample } from './tasks/task';
 
 export interface RewardFailure {
@@ -35,14 +35,18 @@ export class RewardScorer {
   private constructor(private readonly rewards: LoadedReward[]) {}
 
   /** Resolves the config's rewards (or the task's defaults); module paths are relative to `baseDir`. */
-  static async load(specs: RewardSpec[], defaults: readonly string[], baseDir: string): Promise<RewardScorer> {
+  static async load(specs: RewardSpec[], defaults: readonly string[], baseDir: string, context: { maxCompletionLength?: number } = {}): Promise<RewardScorer> {
     const chosen: RewardSpec[] = specs.length > 0 ? specs : defaults.map((name) => ({ name, weight: 1 }));
     const loaded = await Promise.all(
       chosen.map(async (spec, i): Promise<LoadedReward> => {
         if (spec.module) return { name: spec.name, weight: spec.weight, fn: await loadRewardModule(spec.module, baseDir) };
+        const factory = PARAMETERISED_REWARDS[spec.name];
+        if (factory) return { name: spec.name, weight: spec.weight, fn: withParams(i, () => factory(spec.params ?? {}, context)) };
+        // The schema fills an absent object with {}: only params that say something are refused.
+        if (spec.params !== undefined && Object.keys(spec.params).length > 0) throw new Error(`rewards[${i}].params: "${spec.name}" takes no params`);
         const fn = BUILT_IN_REWARDS[spec.name];
         if (!fn) {
-          throw new Error(`rewards[${i}].name: unknown built-in reward "${spec.name}" (built-in: ${Object.keys(BUILT_IN_REWARDS).join(', ')}; or give a "module")`);
+          throw new Error(`rewards[${i}].name: unknown built-in reward "${spec.name}" (built-in: ${[...Object.keys(BUILT_IN_REWARDS), ...Object.keys(PARAMETERISED_REWARDS)].join(', ')}; or give a "module")`);
         }
         return { name: spec.name, weight: spec.weight, fn };
       }),
@@ -54,11 +58,12 @@ export class RewardScorer {
     return this.rewards.map((r) => r.name);
   }
 
-  async score(completions: string[], examples: Example[], onError: (failure: RewardFailure) => void): Promise<ScoredBatch> {
+  /** `completionIds`: each completion's token ids, given to the functions as `example.completion_ids` (TRL's kwarg). */
+  async score(completions: string[], examples: Example[], onError: (failure: RewardFailure) => void, completionIds?: number[][]): Promise<ScoredBatch> {
     const byFunction: Record<string, number[]> = {};
     const extras: Record<string, number[]> = {};
     // One object per sample for every function: a user function that writes to it cannot change the example.
-    const forRewards = examples.map(rewardExample);
+    const forRewards = examples.map((example, i) => (completionIds ? { ...rewardExample(example), completion_ids: [...completionIds[i]] } : rewardExample(example)));
     for (const { name, fn } of this.rewards) {
       byFunction[name] = await Promise.all(
         completions.map(async (completion, i) => {
@@ -96,4 +101,13 @@ export function fillFailedRewards(totals: number[], groupSize: number): number[]
     for (let i = start; i < start + groupSize; i++) if (!Number.isFinite(filled[i])) filled[i] = mean;
   }
   return filled;
+}
+
+/** A parameterised reward's bad params fail the run at load, naming the reward. */
+function withParams(index: number, make: () => RewardFunction): RewardFunction {
+  try {
+    return make();
+  } catch (err) {
+    throw new Error(`rewards[${index}].params: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }

@@ -149,7 +149,9 @@ describe('GRPO trainer', function () {
       { mask_truncated_completions: true },
     ];
     for (const [i, algorithm] of variants.entries()) {
-      const config = tinyArithmetic({ name: `policy-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 3, stop: ['\n'] }, evaluation: { eval_steps: 0 } });
+      // With the truncation mask, also DAPO's soft overlong punishment (L_max 3, L_cache 2), which needs the token ids.
+      const rewards = 'mask_truncated_completions' in algorithm ? { rewards: [{ name: 'arithmetic_answer' }, { name: 'soft_overlong_punishment', params: { soft_punish_cache: 2 } }] } : {};
+      const config = tinyArithmetic({ name: `policy-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 3, stop: ['\n'] }, evaluation: { eval_steps: 0 }, ...rewards });
       const { runDir } = await run({ configPath: writeConfig(config, `p${i}.json`) });
       const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
       assert.strictEqual(metrics.length, 2, JSON.stringify(algorithm));
@@ -164,6 +166,9 @@ describe('GRPO trainer', function () {
         const groups = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[1].groups;
         const truncated = groups.flatMap((g) => g.rollouts).filter((r) => r.finish_reason === 'length').length;
         assert.strictEqual(last['completions/masked_truncated'], truncated);
+        // 1 token → 0, 2 → (1 − 2)/2 = −0.5, 3 → −1, the stop token counted.
+        const punished = groups.flatMap((g) => g.rollouts).map((r) => r.rewards.soft_overlong_punishment);
+        assert.deepStrictEqual(punished, groups.flatMap((g) => g.rollouts).map((r) => [0, 0, -0.5, -1][r.tokens.text.length]));
         // Some completions reach a line break within 3 tokens (stop), the others are cut: both kinds occur.
         assert.ok(truncated > 0 && truncated < 8, `truncated ${truncated}`);
       }

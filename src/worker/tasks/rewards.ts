@@ -8,6 +8,7 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { extractAnswerTag, extractBoxed, extractFinalNumber, normalizeNumber, numbersMatch } from './answers';
+import { softOverlongReward } from './overlong';
 import { RewardExample } from './task';
 
 export type RewardValue = number | { reward: number; [extra: string]: number };
@@ -57,6 +58,14 @@ export const BUILT_IN_REWARDS: Record<string, RewardFunction> = {
   gsm8k_answer: gsm8kAnswerReward,
   arithmetic_answer: arithmeticAnswerReward,
   integer_format: integerFormatReward,
+};
+
+/**
+ * Built-in rewards that take parameters (a reward's `params`, and the run's settings in `context`), made once per
+ * run. TRL builds these with factories too (trl/rewards: get_soft_overlong_punishment).
+ */
+export const PARAMETERISED_REWARDS: Record<string, (params: Record<string, number>, context: { maxCompletionLength?: number }) => RewardFunction> = {
+  soft_overlong_punishment: softOverlongReward,
 };
 
 /** Loads a user reward module (path relative to `baseDir`): its default export or module.exports function. */
