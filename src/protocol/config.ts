@@ -130,8 +130,12 @@ export interface AlgorithmConfig {
   /** μ: optimisation passes over each batch of rollouts. */
   num_iterations: number;
   /** Outcome: one reward per completion; process: per-token rewards, discounted returns normalised per position. */
-  supervision: 'outcome' | 'process';
-  /** Discount γ of process supervision. */
+  /**
+   * outcome: one reward per completion; process: DeepSeekMath §4.1.3 step rewards (`{steps: [{end, reward}]}`);
+   * discounted_returns: seed 001's per-position normalised discounted returns of the outcome reward.
+   */
+  supervision: 'outcome' | 'process' | 'discounted_returns';
+  /** Discount γ of supervision 'discounted_returns'. */
   gamma: number;
   /** Copy the policy into the reference model every `ref_model_sync_steps` steps (0: never; seed 001 refreshes). */
   ref_model_sync_steps: number;
@@ -349,8 +353,8 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
         kl_estimator: { enum: ['k3', 'full'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary.' },
         num_iterations: integer('μ: optimisation passes over each batch of rollouts.', { minimum: 1, default: 1 }),
-        supervision: { enum: ['outcome', 'process'], default: 'outcome', description: '`outcome`: one advantage per completion; `process`: per-token rewards → discounted returns normalised across the group at each position.' },
-        gamma: number('Discount γ of process supervision.', { minimum: 0, maximum: 1, default: 1 }),
+        supervision: { enum: ['outcome', 'process', 'discounted_returns'], default: 'outcome', description: '`outcome`: one advantage per completion. `process` (DeepSeekMath §4.1.3): reward functions may return `{steps: [{end, reward}, …]}` with `end` a character offset in the completion; every step reward of a group is normalised together (mean and std over all steps of its G completions), and a token\'s advantage is the sum of the normalised rewards of the steps that end at or after it (a plain number counts as one step over the whole completion). `discounted_returns` (seed 001): the outcome reward on the last token, discounted returns (γ = `gamma`) normalised across the group at each position.' },
+        gamma: number('Discount γ of supervision "discounted_returns".', { minimum: 0, maximum: 1, default: 1 }),
         ref_model_sync_steps: integer('Copy the policy into the reference model every N steps (0: never).', { minimum: 0, default: 0 }),
         importance_sampling_level: { enum: ['token', 'sequence', 'sequence_token'], default: 'token', description: 'TRL `importance_sampling_level`. `token`: one ratio per token (GRPO). `sequence`: GSPO, the ratio of a completion is exp(mean over its tokens of log π_θ − log π_old), clipped per sequence (the GSPO paper pairs it with loss_type "grpo"). `sequence_token`: GSPO-token (TRL experimental, verl `gspo`): the sequence ratio\'s value with a per-token gradient.' },
         cispo_clip: { enum: ['trl', 'verl'], default: 'trl', description: 'loss_type "cispo" only: `trl` clips the weight to at most `epsilon_high` (no lower bound); `verl` clips it to [1 − epsilon, 1 + epsilon_high] after clamping the log-ratio at ±20.' },
@@ -454,8 +458,8 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (config.algorithm.loss_type === 'cispo' && config.algorithm.cispo_clip === 'trl' && config.algorithm.epsilon_high === undefined) {
     problems.push('algorithm.epsilon_high: loss_type "cispo" with cispo_clip "trl" clips the weight at epsilon_high itself (ScaleRL\'s ε_max, TRL recommends 5); set it, or cispo_clip "verl" for [1 − epsilon, 1 + epsilon_high]');
   }
-  if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
-    problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');
+  if (config.algorithm.supervision !== 'outcome' && config.algorithm.scale_rewards === 'batch') {
+    problems.push('algorithm.scale_rewards: process supervision normalises per group (and position); use "group" or "none"');
   }
   const names = new Set<string>();
   config.rewards.forEach((reward, i) => {

@@ -29,6 +29,7 @@ import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
+import type { StepReward } from './tasks/rewards';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
 import { PromptsTask } from './tasks/prompts';
@@ -36,6 +37,7 @@ import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
 import { lossVariantConfig, trainingRows, variantMetrics } from './lossVariants';
+import { stepAdvantages } from './processSupervision';
 import { distinctN } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
@@ -221,7 +223,7 @@ export class GrpoTrainer implements TrainingJob {
     t = now();
     const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
-    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
+    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
     timings['time/reward'] = (now() - t) / 1000;
 
     t = now();
@@ -371,7 +373,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
-  private async advantages(rewards: number[], tokens: number[][], failed: boolean[]): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
+  private async advantages(rewards: number[], tokens: number[][], failed: boolean[], scored: { texts: string[]; steps: StepReward[][] }): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
     const outcome = computeGroupAdvantages(rewards, groupSize, {
@@ -383,6 +385,12 @@ export class GrpoTrainer implements TrainingJob {
     if (algorithm.supervision === 'outcome') {
       return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
     }
+    if (algorithm.supervision === 'process') {
+      // DeepSeekMath §4.1.3: step rewards normalised over the group's steps, summed over the steps at or after a token.
+      const options = { advantageEps: algorithm.advantage_eps, stdKind: algorithm.std_estimator, normalizeByStd: algorithm.scale_rewards !== 'none' };
+      return { advantages: stepAdvantages(this.policy.tokenizer, tokens, scored.texts, scored.steps, groupSize, options, failed), metrics: outcome.metrics };
+    }
+    // 'discounted_returns' (seed 001): the outcome reward on the last token, discounted returns normalised per position.
     const width = Math.max(...tokens.map((r) => r.length));
     const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
     const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));

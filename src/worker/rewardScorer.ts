@@ -7,7 +7,7 @@
  */
 import { RewardSpec } from '../protocol';
 import { combineWeightedRewards } from '../grpo';
-import { BUILT_IN_REWARDS, loadRewardModule, PARAMETERISED_REWARDS, RewardFunction, unpackReward } from './tasks/rewards';
+import { BUILT_IN_REWARDS, loadRewardModule, PARAMETERISED_REWARDS, RewardFunction, StepReward, unpackReward } from './tasks/rewards';
 import { Example, rewardExample } from './tasks/task';
 
 export interface RewardFailure {
@@ -23,6 +23,11 @@ export interface ScoredBatch {
   /** Each function's value per sample (NaN where it failed), by name. */
   byFunction: Record<string, number[]>;
   metrics: Record<string, number>;
+  /**
+   * Process supervision: each sample's weighted step rewards, every function's together. A function that returned
+   * a plain number counts as one step over the whole completion (end = Infinity); empty where a function failed.
+   */
+  steps: StepReward[][];
 }
 
 interface LoadedReward {
@@ -63,14 +68,16 @@ export class RewardScorer {
     const byFunction: Record<string, number[]> = {};
     const extras: Record<string, number[]> = {};
     // One object per sample for every function: a user function that writes to it cannot change the example.
+    const steps: StepReward[][] = completions.map(() => []);
     const forRewards = examples.map((example, i) => (completionIds ? { ...rewardExample(example), completion_ids: [...completionIds[i]] } : rewardExample(example)));
-    for (const { name, fn } of this.rewards) {
+    for (const { name, fn, weight } of this.rewards) {
       byFunction[name] = await Promise.all(
         completions.map(async (completion, i) => {
           const example = examples[i];
           try {
-            const { reward, extras: named } = unpackReward(await fn(example.prompt, completion, forRewards[i]));
+            const { reward, extras: named, steps: own } = unpackReward(await fn(example.prompt, completion, forRewards[i]));
             for (const [key, value] of Object.entries(named)) (extras[`rewards/${name}/${key}`] ??= []).push(value);
+            steps[i].push(...(own ?? [{ end: Number.POSITIVE_INFINITY, reward }]).map((step) => ({ end: step.end, reward: weight * step.reward })));
             return reward;
           } catch (err) {
             onError({ reward: name, message: err instanceof Error ? err.message : String(err), prompt: example.prompt, completion });
@@ -84,7 +91,10 @@ export class RewardScorer {
     const totals = combined.rewards.map((total, i) => (this.rewards.some(({ name }) => Number.isNaN(byFunction[name][i])) ? Number.NaN : total));
     const metrics = { ...combined.metrics };
     for (const [key, values] of Object.entries(extras)) metrics[key] = values.reduce((a, b) => a + b, 0) / values.length;
-    return { totals, byFunction, metrics };
+    totals.forEach((total, i) => {
+      if (Number.isNaN(total)) steps[i] = [];
+    });
+    return { totals, byFunction, metrics, steps };
   }
 }
 

@@ -119,10 +119,11 @@ describe('GRPO trainer', function () {
     assert.strictEqual(readSnapshot(runDir).status, 'completed');
   });
 
-  it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
+  it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision (both estimators), clip-higher, μ = 2, each loss type', async () => {
     const variants: Record<string, unknown>[] = [
       { beta: 0.05, loss_type: 'bnpo', num_iterations: 2, epsilon_high: 0.28 },
-      { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'group' },
+      { supervision: 'discounted_returns', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'group' },
+      { supervision: 'process', loss_type: 'bnpo' },
       { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
       { beta: 0.1, kl_estimator: 'full', num_iterations: 2 },
     ];
@@ -138,6 +139,34 @@ describe('GRPO trainer', function () {
         assert.strictEqual(rollout.tokens.kl?.length, rollout.tokens.text.length);
         assert.strictEqual(rollout.tokens.ref_logprob?.length, rollout.tokens.text.length);
       }
+    }
+  });
+
+  it('process supervision (DeepSeekMath): a module\'s step rewards reach the tokens that end the steps', async () => {
+    // Step 1: the first character (1 if a digit); step 2: the rest of the completion (1 if it has no letter).
+    fs.writeFileSync(path.join(tmp, 'steps.js'), 'module.exports = (p, c) => ({ steps: [{ end: 1, reward: /^[0-9]/.test(c) ? 1 : 0 }, { end: c.length, reward: /[a-z]/i.test(c) ? 0 : 1 }] });');
+    const config = tinyArithmetic({ name: 'steps', sft: { steps: 0 }, rewards: [{ name: 'steps', module: './steps.js' }], algorithm: { num_generations: 4, supervision: 'process' }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const [record] = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.strictEqual(record.groups.length, 2);
+    assert.ok(record.groups.some((g) => g.rollouts.some((r) => r.tokens.advantage?.some((a) => a !== 0))), 'some advantage is not 0');
+    for (const group of record.groups) {
+      // Recompute by hand: the tiny model's tokenizer is character-level, so token t ends at character t + 1.
+      // A step ending at character e < |c| ends on token e − 1; at the end of the text, on the last token (the stop token).
+      const onToken = (c: string, last: number, end: number) => (end >= c.length ? last : end - 1);
+      const steps = group.rollouts.map((r) => {
+        const c = r.completion;
+        const last = r.tokens.text.length - 1;
+        return [{ token: onToken(c, last, 1), reward: /^[0-9]/.test(c) ? 1 : 0 }, { token: last, reward: /[a-z]/i.test(c) ? 0 : 1 }];
+      });
+      const rewards = steps.flat().map((s) => s.reward);
+      const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+      const std = Math.sqrt(rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / (rewards.length - 1));
+      group.rollouts.forEach((r, i) => {
+        const expected = r.tokens.text.map((_, t) => steps[i].filter((s) => s.token >= t).reduce((a, s) => a + (std === 0 ? 0 : (s.reward - mean) / (std + 1e-6)), 0));
+        assert.strictEqual(r.tokens.advantage?.length, r.tokens.text.length);
+        (r.tokens.advantage ?? []).forEach((a, t) => assert.ok(Math.abs(a - expected[t]) < 1e-3, `rollout ${i} token ${t}: ${a} vs ${expected[t]} (${JSON.stringify(r.completion)})`));
+      });
     }
   });
 

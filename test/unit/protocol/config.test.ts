@@ -92,7 +92,7 @@ describe('run config validation', () => {
     ]);
     assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { optimizer: 'sgd' }, algorithm: { supervision: 'process', scale_rewards: 'batch' } }), [
       'optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit',
-      'algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"',
+      'algorithm.scale_rewards: process supervision normalises per group (and position); use "group" or "none"',
     ]);
     assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { data_parallel: true }, algorithm: { beta: 0.1, kl_estimator: 'full' } }), [
       'optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off',
