@@ -147,6 +147,8 @@ export interface AlgorithmConfig {
   mask_truncated_completions: boolean;
   /** TRL: only the top ρ quantile of tokens by entropy of each micro-batch keep a policy loss. Default 1 (all). */
   top_entropy_quantile: number;
+  /** verl `algorithm.filter_groups` (DAPO dynamic sampling) on the total reward; default off, no rounds limit. */
+  filter_groups: { enable: boolean; max_num_gen_batches: number };
 }
 
 export interface OptimizationConfig {
@@ -359,6 +361,15 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         importance_sampling_level: { enum: ['token', 'sequence', 'sequence_token'], default: 'token', description: 'TRL `importance_sampling_level`. `token`: one ratio per token (GRPO). `sequence`: GSPO, the ratio of a completion is exp(mean over its tokens of log π_θ − log π_old), clipped per sequence (the GSPO paper pairs it with loss_type "grpo"). `sequence_token`: GSPO-token (TRL experimental, verl `gspo`): the sequence ratio\'s value with a per-token gradient.' },
         cispo_clip: { enum: ['trl', 'verl'], default: 'trl', description: 'loss_type "cispo" only: `trl` clips the weight to at most `epsilon_high` (no lower bound); `verl` clips it to [1 − epsilon, 1 + epsilon_high] after clamping the log-ratio at ±20.' },
         mask_truncated_completions: { type: 'boolean', default: false, description: 'TRL / DAPO: completions cut at `max_completion_length` (no stop token) leave the loss, its normaliser and the KL; they still count in their group\'s advantages.' },
+        filter_groups: {
+          type: 'object',
+          description: 'DAPO dynamic sampling (verl `algorithm.filter_groups`): groups whose total rewards all tie (advantage 0, no signal) are dropped and further rounds of `prompts_per_step` prompts are sampled until `prompts_per_step` groups with differing rewards are gathered (extra ones are discarded, as verl). Logged: `num_gen_batches` (rounds) and `dynamic_sampling/dropped_groups`; dropped groups are stored in the rollouts marked `dropped`.',
+          properties: {
+            enable: { type: 'boolean', default: false, description: 'Turn dynamic sampling on.' },
+            max_num_gen_batches: integer('Fail the run after this many rounds without a full batch (0: no limit), as verl.', { minimum: 0, default: 0 }),
+          },
+          additionalProperties: false,
+        },
         top_entropy_quantile: number('TRL `top_entropy_quantile` ρ ("Beyond the 80/20 Rule"): only tokens whose entropy is at least the (1 − ρ) quantile of each micro-batch\'s active tokens keep a policy loss (the KL term keeps all). 1: all tokens; the paper uses 0.2.', { minimum: 0, maximum: 1, default: 1 }),
       },
       additionalProperties: false,

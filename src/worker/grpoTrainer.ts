@@ -28,7 +28,8 @@ import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
-import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
+import { fillFailedRewards, RewardFailure, RewardScorer, ScoredBatch } from './rewardScorer';
+import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
 import type { StepReward } from './tasks/rewards';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
@@ -213,7 +214,7 @@ export class GrpoTrainer implements TrainingJob {
     const timings: Record<string, number> = {};
     let t = now();
     const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    const rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+    let rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
       temperature: this.config.sampling.temperature,
       rng: this.rng,
     });
@@ -221,7 +222,10 @@ export class GrpoTrainer implements TrainingJob {
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    let scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
+    if (filtered === null) return rollBack();
+    if (filtered) ({ rollouts, scored } = filtered);
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
     timings['time/reward'] = (now() - t) / 1000;
@@ -249,7 +253,58 @@ export class GrpoTrainer implements TrainingJob {
       'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
     };
     if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
-    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
+    if (filtered) Object.assign(metrics, filtered.metrics);
+    const groups = this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace);
+    return { metrics, groups: filtered ? [...groups, ...filtered.dropped] : groups };
+  }
+
+  /**
+   * Dynamic sampling (dynamicSampling.ts): keeps the groups whose rewards differ, samples and scores further rounds
+   * of `prompts_per_step` prompts until that many are kept, and returns the first `prompts_per_step` kept groups,
+   * the dropped ones as records marked `dropped` (advantage 0, never trained), and the metrics. null: stopped.
+   */
+  private async filterGroups(step: number, first: Rollouts, firstScored: ScoredBatch, control: StepControl): Promise<{ rollouts: Rollouts; scored: ScoredBatch; dropped: GroupRecord[]; metrics: Record<string, number> } | null> {
+    const { algorithm, optimization } = this.config;
+    const G = algorithm.num_generations;
+    const wanted = optimization.prompts_per_step;
+    const dropped: GroupRecord[] = [];
+    let kept: { rollouts: Rollouts; scored: ScoredBatch } | undefined;
+    let rollouts = first;
+    let scored = firstScored;
+    let rounds = 0;
+    for (;;) {
+      rounds++;
+      const keep = keptGroups(scored.totals, G);
+      const rows = (wantKept: boolean) => keep.flatMap((k, g) => (k === wantKept ? Array.from({ length: G }, (_, j) => g * G + j) : []));
+      const round = { rollouts: pickRows(rollouts, rows(true)), scored: { ...pickRows(scored, rows(true)), byFunction: pickByFunction(scored.byFunction, rows(true)) } };
+      kept = kept ? { rollouts: concatRows(kept.rollouts, round.rollouts), scored: { ...concatRows(kept.scored, round.scored), byFunction: concatByFunction(kept.scored.byFunction, round.scored.byFunction) } } : round;
+      dropped.push(...this.droppedRecords(rollouts, scored, rows(false)));
+      const count: number = kept.rollouts.tokens.length / G;
+      if (count >= wanted) break;
+      checkRounds(rounds, algorithm.filter_groups.max_num_gen_batches, count, wanted);
+      if (control.shouldStop()) return null;
+      const prompts = this.task.nextTrain(wanted);
+      rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(G).fill(e)), { temperature: this.config.sampling.temperature, rng: this.rng });
+      if (control.shouldStop()) return null;
+      scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    }
+    // verl keeps the first train_batch_size groups (batch[:traj_bsz]); later kept groups are discarded.
+    const firstWanted = Array.from({ length: wanted * G }, (_, i) => i);
+    const batch = { rollouts: pickRows(kept.rollouts, firstWanted), scored: { ...pickRows(kept.scored, firstWanted), byFunction: pickByFunction(kept.scored.byFunction, firstWanted) } };
+    // Reward metrics of the kept batch (the per-function extras are those of the first round only).
+    batch.scored.metrics = { ...firstScored.metrics, ...this.rewards.metricsOf(batch.scored.byFunction) };
+    return { ...batch, dropped, metrics: { num_gen_batches: rounds, 'dynamic_sampling/dropped_groups': dropped.length } };
+  }
+
+  private droppedRecords(rollouts: Rollouts, scored: ScoredBatch, rows: number[]): GroupRecord[] {
+    const G = this.config.algorithm.num_generations;
+    const groups: GroupRecord[] = [];
+    for (let k = 0; k < rows.length; k += G) {
+      const example = rollouts.examples[rows[k]];
+      const members = rows.slice(k, k + G).map((i) => this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0));
+      groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members, dropped: true });
+    }
+    return groups;
   }
 
   /**
@@ -622,4 +677,12 @@ export class GrpoTrainer implements TrainingJob {
  */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+function pickByFunction(byFunction: Record<string, number[]>, rows: number[]): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(byFunction).map(([name, values]) => [name, rows.map((i) => values[i])]));
+}
+
+function concatByFunction(a: Record<string, number[]>, b: Record<string, number[]>): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(a).map(([name, values]) => [name, [...values, ...b[name]]]));
 }

@@ -64,6 +64,11 @@ export class RewardScorer {
   }
 
   /** `completionIds`: each completion's token ids, given to the functions as `example.completion_ids` (TRL's kwarg). */
+  /** The weighted-sum metrics (`rewards/<name>/mean`, …) of already scored values, e.g. of a subset of samples. */
+  metricsOf(byFunction: Record<string, number[]>): Record<string, number> {
+    return combineWeightedRewards(this.rewards.map(({ name, weight }) => ({ name, weight, rewards: byFunction[name] }))).metrics;
+  }
+
   async score(completions: string[], examples: Example[], onError: (failure: RewardFailure) => void, completionIds?: number[][]): Promise<ScoredBatch> {
     const byFunction: Record<string, number[]> = {};
     const extras: Record<string, number[]> = {};

@@ -170,6 +170,32 @@ describe('GRPO trainer', function () {
     }
   });
 
+  it('dynamic sampling (filter_groups): tied groups are dropped and stored as dropped, rounds are counted; the rounds limit fails the run', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const config = tinyArithmetic({ name: 'dyn', sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 4, filter_groups: { enable: true } }, optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    const records = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.strictEqual(records.length, 4);
+    const tied = (g: RolloutsRecord['groups'][number]) => g.rollouts.every((r) => r.reward === g.rollouts[0].reward);
+    records.forEach((record, s) => {
+      const trained = record.groups.filter((g) => !g.dropped);
+      const dropped = record.groups.filter((g) => g.dropped);
+      assert.strictEqual(trained.length, 2, `step ${s + 1}`);
+      assert.ok(trained.every((g) => !tied(g)), 'trained groups have differing rewards');
+      assert.ok(dropped.every((g) => tied(g) && g.rollouts.every((r) => r.advantage === 0)), 'dropped groups tied, advantage 0');
+      assert.strictEqual(metrics[s]['dynamic_sampling/dropped_groups'], dropped.length);
+      // Each round draws prompts_per_step prompts: rounds × 2 groups were generated, the extra kept ones discarded.
+      assert.ok(metrics[s].num_gen_batches >= Math.ceil((dropped.length + 2) / 2), `rounds ${metrics[s].num_gen_batches}, dropped ${dropped.length}`);
+    });
+    // Four steps of 4-sample groups: a parity tie has probability ~1/8 per group, so some step needed a second round.
+    assert.ok(metrics.some((m) => m.num_gen_batches > 1) && records.some((r) => r.groups.some((g) => g.dropped)), JSON.stringify(metrics.map((m) => m.num_gen_batches)));
+
+    // A reward that always ties (the untrained model never answers): the rounds limit fails the run with the reason.
+    const hopeless = tinyArithmetic({ name: 'dyn-fail', sft: { steps: 0 }, algorithm: { num_generations: 4, filter_groups: { enable: true, max_num_gen_batches: 3 } }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    await assert.rejects(run({ configPath: writeConfig(hopeless, 'fail.json') }), /3 generation rounds \(max_num_gen_batches\) gave 0 of 2 groups/);
+  });
+
   it('policy-loss variants run and report their metrics: GSPO, CISPO, top_entropy_quantile, mask_truncated_completions', async () => {
     const variants: Record<string, unknown>[] = [
       { importance_sampling_level: 'sequence', num_iterations: 2 },
@@ -291,10 +317,19 @@ describe('GRPO trainer', function () {
     }
   });
 
-  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run', async () => {
-    const configPath = writeConfig(tinyArithmetic());
-    const whole = await run({ configPath, runDir: path.join(tmp, 'whole') });
-    const stopped = await run({ configPath, runDir: path.join(tmp, 'parts'), stopAfter: 2 });
+  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run (also with dynamic sampling)', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    // G = 2: a parity tie has probability ~1/2 per group, so resumed steps go through extra rounds.
+    const dynamic = { rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 2, filter_groups: { enable: true } } };
+    for (const [name, overrides] of [['plain', {}], ['dynamic', dynamic]] as const) {
+      await resumeEqualsWhole(name, overrides);
+    }
+  });
+
+  async function resumeEqualsWhole(name: string, overrides: Record<string, unknown>): Promise<void> {
+    const configPath = writeConfig(tinyArithmetic(overrides), `${name}.json`);
+    const whole = await run({ configPath, runDir: path.join(tmp, `${name}-whole`) });
+    const stopped = await run({ configPath, runDir: path.join(tmp, `${name}-parts`), stopAfter: 2 });
     assert.strictEqual(readSnapshot(stopped.runDir).status, 'stopped');
     assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')).map((m) => m.step), [0, 1, 2]);
     const resumed = await run({ resumeDir: stopped.runDir });
@@ -307,7 +342,9 @@ describe('GRPO trainer', function () {
     const strip = (r: RolloutsRecord) => r.groups;
     assert.deepStrictEqual(read<RolloutsRecord>(path.join(stopped.runDir, 'rollouts.jsonl')).map(strip), read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).map(strip));
     assert.strictEqual(readSnapshot(stopped.runDir).status, 'completed');
-  });
+    // With dynamic sampling the resumed steps must have gone through extra rounds for the comparison to mean something.
+    if (name === 'dynamic') assert.ok(read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).slice(2).some((r) => r.groups.some((g) => g.dropped)), 'a resumed step dropped a group');
+  }
 
   it('crash: kill -9 mid-run, resume from the last checkpoint, metrics equal an uninterrupted run', async () => {
     assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`);

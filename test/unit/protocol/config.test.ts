@@ -33,6 +33,7 @@ describe('run config validation', () => {
       num_generations: 8, advantage_eps: 1e-6, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
       beta: 0, kl_estimator: 'k3', num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
       importance_sampling_level: 'token', cispo_clip: 'trl', mask_truncated_completions: false, top_entropy_quantile: 1,
+      filter_groups: { enable: false, max_num_gen_batches: 0 },
     });
     assert.strictEqual(config.algorithm.epsilon_high, undefined);
     assert.strictEqual(config.optimization.optimizer, 'adam');
