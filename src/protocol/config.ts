@@ -167,6 +167,8 @@ export interface OptimizationConfig {
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
   /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
   data_parallel: boolean;
+  /** TRL `steps_per_generation` (in training steps): one generation of prompts_per_step groups serves this many steps. Default 1. */
+  steps_per_generation: number;
 }
 
 export interface SamplingConfig {
@@ -389,6 +391,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
+        steps_per_generation: integer('TRL `steps_per_generation`: one generation of `prompts_per_step` prompts serves this many training steps, each on the next 1/N of its groups (later ones off-policy: π_old is the policy that sampled). Advantages are computed over the whole generation. Counted in training steps here; TRL counts micro-batches (TRL\'s value = this × its gradient_accumulation_steps). `prompts_per_step` must split into N equal parts. Reward and completion metrics are logged at the step that generated.', { minimum: 1, default: 1 }),
         data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
       },
       additionalProperties: false,
@@ -465,6 +468,9 @@ function crossFieldProblems(config: RunConfig): string[] {
   }
   if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
+  }
+  if (config.optimization.prompts_per_step % config.optimization.steps_per_generation !== 0) {
+    problems.push(`optimization.steps_per_generation: ${config.optimization.prompts_per_step} prompts per step do not split into ${config.optimization.steps_per_generation} equal slices of groups`);
   }
   if (config.algorithm.loss_type === 'cispo' && config.algorithm.cispo_clip === 'trl' && config.algorithm.epsilon_high === undefined) {
     problems.push('algorithm.epsilon_high: loss_type "cispo" with cispo_clip "trl" clips the weight at epsilon_high itself (ScaleRL\'s ε_max, TRL recommends 5); set it, or cispo_clip "verl" for [1 − epsilon, 1 + epsilon_high]');

@@ -30,6 +30,7 @@ import { EvalSample, successCheck, validationMetrics, validationTemperature } fr
 import { checkModelFits } from './memoryBudget';
 import { fillFailedRewards, RewardFailure, RewardScorer, ScoredBatch } from './rewardScorer';
 import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
+import { advance, Buffered, loadBuffer, saveBuffer, sliceRows } from './generationBuffer';
 import type { StepReward } from './tasks/rewards';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
@@ -52,6 +53,18 @@ interface Rollouts {
   finishReasons: ('stop' | 'length')[];
   /** Decoded completions without the EOS token: what the rewards see. */
   texts: string[];
+}
+
+/** One generation: what a training step needs of it, kept between the steps it serves (steps_per_generation). */
+interface Generation {
+  rollouts: Rollouts;
+  scored: ScoredBatch;
+  /** Totals with failed samples filled (fillFailedRewards). */
+  rewards: number[];
+  advantages: number[][];
+  rewardMetrics: Record<string, number>;
+  /** Dynamic sampling's metrics and dropped groups, when it is on. */
+  filtered?: { metrics: Record<string, number>; dropped: GroupRecord[] };
 }
 
 /** Per-token values of the last optimisation pass, [rollout][token]. */
@@ -104,6 +117,8 @@ function checkStopTokens(ids: number[], vocabSize: number): void {
 export class GrpoTrainer implements TrainingJob {
   private trainer: PolicyTrainer;
   private optimizerSteps = 0;
+  /** The generation later steps will train on (steps_per_generation > 1), checkpointed with the step. */
+  private buffer: Buffered<Generation> | undefined;
 
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
@@ -212,25 +227,13 @@ export class GrpoTrainer implements TrainingJob {
       return undefined;
     };
     const timings: Record<string, number> = {};
+    // steps_per_generation (generationBuffer.ts): a buffered generation serves this step, or a new one is made.
+    const buffered = this.buffer ?? (await this.generate(step, control, timings));
+    if (!buffered) return rollBack();
+    const fresh = buffered !== this.buffer;
+    const { rollouts, scored, rewards, advantages, filtered } = this.slice(buffered);
+
     let t = now();
-    const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    let rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
-      temperature: this.config.sampling.temperature,
-      rng: this.rng,
-    });
-    timings['time/sample'] = (now() - t) / 1000;
-    if (control.shouldStop()) return rollBack();
-
-    t = now();
-    let scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
-    const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
-    if (filtered === null) return rollBack();
-    if (filtered) ({ rollouts, scored } = filtered);
-    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
-    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
-    timings['time/reward'] = (now() - t) / 1000;
-
-    t = now();
     const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
@@ -239,23 +242,72 @@ export class GrpoTrainer implements TrainingJob {
     const update = await this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
     if (!update) return rollBack();
     timings['time/train'] = (now() - t) / 1000;
+    this.buffer = advance(buffered, optimization.steps_per_generation);
 
     if (algorithm.ref_model_sync_steps > 0 && step % algorithm.ref_model_sync_steps === 0) this.reference?.copyWeightsFrom(this.policy);
 
     const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
     const metrics: Record<string, number> = {
-      ...rewardMetrics,
-      ...scored.metrics,
-      ...this.completionMetrics(rollouts),
       ...update.metrics,
       ...timings,
-      'tokens_per_second/sample': tokenCount / timings['time/sample'],
       'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
     };
-    if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
-    if (filtered) Object.assign(metrics, filtered.metrics);
+    // What describes the generation is logged once, at the step that made it (TRL logs rewards at generation).
+    if (fresh) {
+      const generated = buffered.generation;
+      const all = generated.rollouts.tokens.reduce((n, r) => n + r.length, 0);
+      Object.assign(metrics, generated.rewardMetrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
+      metrics['tokens_per_second/sample'] = all / timings['time/sample'];
+      if (generated.scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
+      if (filtered) Object.assign(metrics, filtered.metrics);
+    }
+    if (optimization.steps_per_generation > 1) metrics['generation/slice'] = buffered.next;
     const groups = this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace);
-    return { metrics, groups: filtered ? [...groups, ...filtered.dropped] : groups };
+    return { metrics, groups: fresh && filtered ? [...groups, ...filtered.dropped] : groups };
+  }
+
+  /**
+   * Samples, scores (with dynamic sampling when on) and computes the advantages of one generation, as slice 0 of a
+   * buffer. undefined: stopped (the caller rolls the RNG and the data cursor back).
+   */
+  private async generate(step: number, control: StepControl, timings: Record<string, number>): Promise<Buffered<Generation> | undefined> {
+    const { algorithm, optimization } = this.config;
+    let t = now();
+    const prompts = this.task.nextTrain(optimization.prompts_per_step);
+    let rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+      temperature: this.config.sampling.temperature,
+      rng: this.rng,
+    });
+    timings['time/sample'] = (now() - t) / 1000;
+    if (control.shouldStop()) return undefined;
+
+    t = now();
+    let scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
+    if (filtered === null) return undefined;
+    if (filtered) ({ rollouts, scored } = filtered);
+    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
+    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
+    timings['time/reward'] = (now() - t) / 1000;
+
+    const kept = filtered && { metrics: filtered.metrics, dropped: filtered.dropped };
+    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept }, next: 0 };
+  }
+
+  /** The groups of the buffer's next slice (all of them when steps_per_generation is 1). */
+  private slice(buffered: Buffered<Generation>): Generation {
+    const { generation, next } = buffered;
+    const slices = this.config.optimization.steps_per_generation;
+    if (slices === 1) return generation;
+    const G = this.config.algorithm.num_generations;
+    const rows = sliceRows(generation.rollouts.tokens.length / G, G, slices, next);
+    return {
+      ...generation,
+      rollouts: pickRows(generation.rollouts, rows),
+      scored: { ...pickRows(generation.scored, rows), byFunction: pickByFunction(generation.scored.byFunction, rows) },
+      rewards: rows.map((i) => generation.rewards[i]),
+      advantages: rows.map((i) => generation.advantages[i]),
+    };
   }
 
   /**
@@ -360,6 +412,7 @@ export class GrpoTrainer implements TrainingJob {
     if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
     fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
+    saveBuffer(dir, this.buffer);
   }
 
   async loadCheckpoint(dir: string): Promise<void> {
@@ -381,6 +434,7 @@ export class GrpoTrainer implements TrainingJob {
     const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
+    this.buffer = loadBuffer<Generation>(dir);
   }
 
   dispose(): void {

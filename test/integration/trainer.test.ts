@@ -196,6 +196,27 @@ describe('GRPO trainer', function () {
     await assert.rejects(run({ configPath: writeConfig(hopeless, 'fail.json') }), /3 generation rounds \(max_num_gen_batches\) gave 0 of 2 groups/);
   });
 
+  it('steps_per_generation: one generation serves several steps, each on its slice of groups, the later ones off-policy', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const config = tinyArithmetic({ name: 'spg', sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], optimization: { max_steps: 4, prompts_per_step: 4, micro_batch_size: 8, steps_per_generation: 2, learning_rate: 0.01 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    const records = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.deepStrictEqual(metrics.map((m) => m['generation/slice']), [0, 1, 0, 1]);
+    // Rewards are logged at the generating step only; each step trains on 2 of the generation's 4 groups.
+    assert.deepStrictEqual(metrics.map((m) => 'rewards/parity/mean' in m), [true, false, true, false]);
+    assert.deepStrictEqual(records.map((r) => r.groups.length), [2, 2, 2, 2]);
+    // On-policy at the generating step (every ratio 1, ESS 1); the next step's π_old is one update old: ratios move.
+    // (π_old comes from the sampler's KV-cache pass, π_θ from the training pass: equal up to float rounding.)
+    const ratios = (r: RolloutsRecord) => r.groups.flatMap((g) => g.rollouts.flatMap((x) => x.tokens.ratio ?? []));
+    const drift = (r: RolloutsRecord) => Math.max(...ratios(r).map((x) => Math.abs(x - 1)));
+    assert.ok(drift(records[0]) < 1e-4 && drift(records[2]) < 1e-4, `generating steps: ${drift(records[0])}, ${drift(records[2])}`);
+    assert.ok(drift(records[1]) > 1e-2 && drift(records[3]) > 1e-2, `reusing steps: ${drift(records[1])}, ${drift(records[3])}`);
+    assert.ok(1 - metrics[0]['importance_weights/ess'] < 1e-9 && 1 - metrics[1]['importance_weights/ess'] > 1e-6, 'ESS drops off-policy');
+    // The two slices are different prompts of one generation.
+    assert.notDeepStrictEqual(records[0].groups.map((g) => g.prompt_id), records[1].groups.map((g) => g.prompt_id));
+  });
+
   it('policy-loss variants run and report their metrics: GSPO, CISPO, top_entropy_quantile, mask_truncated_completions', async () => {
     const variants: Record<string, unknown>[] = [
       { importance_sampling_level: 'sequence', num_iterations: 2 },
@@ -317,11 +338,13 @@ describe('GRPO trainer', function () {
     }
   });
 
-  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run (also with dynamic sampling)', async () => {
+  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run (also with dynamic sampling, and mid-generation with steps_per_generation)', async () => {
     fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
     // G = 2: a parity tie has probability ~1/2 per group, so resumed steps go through extra rounds.
     const dynamic = { rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 2, filter_groups: { enable: true } } };
-    for (const [name, overrides] of [['plain', {}], ['dynamic', dynamic]] as const) {
+    // One generation of 4 prompts serves steps 1–4: the stop at step 2 checkpoints a half-used generation buffer.
+    const buffered = { optimization: { max_steps: 4, prompts_per_step: 4, micro_batch_size: 5, steps_per_generation: 4 } };
+    for (const [name, overrides] of [['plain', {}], ['dynamic', dynamic], ['buffered', buffered]] as const) {
       await resumeEqualsWhole(name, overrides);
     }
   });
@@ -332,6 +355,8 @@ describe('GRPO trainer', function () {
     const stopped = await run({ configPath, runDir: path.join(tmp, `${name}-parts`), stopAfter: 2 });
     assert.strictEqual(readSnapshot(stopped.runDir).status, 'stopped');
     assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')).map((m) => m.step), [0, 1, 2]);
+    // Mid-generation, the checkpoint holds the buffer (slices 3 and 4 of step 1's generation); otherwise none.
+    assert.strictEqual(fs.existsSync(path.join(stopped.runDir, 'checkpoints', 'step-2', 'generation.json')), name === 'buffered', name);
     const resumed = await run({ resumeDir: stopped.runDir });
     const started = resumed.messages.find((m) => m.type === 'started');
     assert.strictEqual(started?.type === 'started' && started.resumedFrom, 2);
