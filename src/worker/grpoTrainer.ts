@@ -38,7 +38,7 @@ import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
-import { lossVariantConfig, trainingRows, variantMetrics } from './lossVariants';
+import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from './lossVariants';
 import { stepAdvantages } from './processSupervision';
 import { distinctN } from './textMetrics';
 
@@ -635,7 +635,7 @@ export class GrpoTrainer implements TrainingJob {
     const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     metrics.entropy = mean(trace.entropy.flat());
-    Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics));
+    Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics), sequenceClipMetrics(algorithm, trace));
     return { metrics, trace };
   }
 

@@ -42,3 +42,22 @@ export function variantMetrics(algorithm: AlgorithmConfig, ratios: readonly numb
   if (algorithm.loss_type === 'cispo' && metrics['clip_ratio/high_mean'] !== undefined) out.cispo_clip_ratio = metrics['clip_ratio/high_mean'];
   return out;
 }
+
+/**
+ * GSPO (`importance_sampling_level: "sequence"`): TRL's clip metrics count sequences, not tokens — its weights are
+ * [B,1] and `global_masked_mean` then divides by B (`trl/trainer/grpo_trainer.py` _compute_loss, commit
+ * f2cd57710ae345ea6428ae95363267fcf38a3dc8). Every token of a row carries the row's flag, so a row's first token
+ * says it; an empty row (or one masked out) has weight exp(0) = 1 and is not clipped. {} at the other levels.
+ */
+export function sequenceClipMetrics(algorithm: AlgorithmConfig, trace: { lowClipped: number[][]; highClipped: number[][] }): Record<string, number> {
+  if (algorithm.importance_sampling_level !== 'sequence' || algorithm.loss_type === 'cispo' || trace.lowClipped.length === 0) return {};
+  const rows = trace.lowClipped.length;
+  const low = trace.lowClipped.map((row) => row[0] ?? 0);
+  const high = trace.highClipped.map((row) => row[0] ?? 0);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    'clip_ratio/low_mean': sum(low) / rows,
+    'clip_ratio/high_mean': sum(high) / rows,
+    'clip_ratio/region_mean': sum(low.map((l, i) => Math.max(l, high[i]))) / rows,
+  };
+}

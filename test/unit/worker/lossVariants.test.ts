@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { validateRunConfig, SchemaError } from '../../../src/protocol';
-import { lossVariantConfig, trainingRows, variantMetrics } from '../../../src/worker/lossVariants';
+import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from '../../../src/worker/lossVariants';
 
 const language = { name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' } };
 
@@ -46,5 +46,18 @@ describe('variantMetrics', () => {
     const out = variantMetrics(a, [[1, 2], [100], [1]], [1, 0, 1], { 'clip_ratio/high_mean': 0.25 });
     assert.deepStrictEqual(out, { 'importance_weights/ess': 16 / 18, 'completions/masked_truncated': 1, cispo_clip_ratio: 0.25 });
     assert.deepStrictEqual(variantMetrics(algorithm({}), [[1, 1]], [1], {}), { 'importance_weights/ess': 1 });
+  });
+});
+
+describe('sequenceClipMetrics (GSPO: TRL counts sequences)', () => {
+  it('per sequence at sequence level, nothing at the others', () => {
+    // Rows of 3, 1 and 0 tokens: the first clipped low (all its tokens), the second high, the third empty.
+    const trace = { lowClipped: [[1, 1, 1], [0], []], highClipped: [[0, 0, 0], [1], []] };
+    // Token-weighted these would be 3/4 and 1/4; per sequence 1/3 and 1/3.
+    assert.deepStrictEqual(sequenceClipMetrics(algorithm({ importance_sampling_level: 'sequence' }), trace), {
+      'clip_ratio/low_mean': 1 / 3, 'clip_ratio/high_mean': 1 / 3, 'clip_ratio/region_mean': 2 / 3,
+    });
+    assert.deepStrictEqual(sequenceClipMetrics(algorithm({ importance_sampling_level: 'sequence_token' }), trace), {});
+    assert.deepStrictEqual(sequenceClipMetrics(algorithm({}), trace), {});
   });
 });
