@@ -634,7 +634,9 @@ export class GrpoTrainer implements TrainingJob {
     }
     const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
-    metrics.entropy = mean(trace.entropy.flat());
+    // TRL zeroes a masked (truncated) completion's mask before its entropy metric: only the rows that train count.
+    const trainedEntropy = trace.entropy.filter((_, i) => trains[i] > 0).flat();
+    if (trainedEntropy.length > 0) metrics.entropy = mean(trainedEntropy);
     Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics), sequenceClipMetrics(algorithm, trace));
     return { metrics, trace };
   }
