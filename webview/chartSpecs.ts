@@ -64,6 +64,10 @@ export const CHARTS: readonly ChartSpec[] = [
   },
   { id: 'truncated', title: 'Truncated fraction', series: [{ key: 'completions/clipped_ratio', label: 'truncated' }] },
   { id: 'zero-std', title: 'Tied groups (frac_reward_zero_std)', series: [{ key: 'frac_reward_zero_std', label: 'frac_reward_zero_std' }] },
+  // 1 on-policy; lower when μ > 1 or steps_per_generation > 1 lets the policy drift from the one that sampled.
+  { id: 'ess', title: 'Effective sample size of the importance weights', series: [{ key: 'importance_weights/ess', label: 'ESS / n' }] },
+  // Only runs with dynamic sampling (filter_groups) log these.
+  { id: 'dynamic-sampling', title: 'Dynamic sampling: generation rounds, dropped groups', series: [], pattern: /^(num_gen_batches|dynamic_sampling\/dropped_groups)$/ },
   {
     id: 'eval',
     title: 'Validation',

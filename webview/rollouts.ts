@@ -429,6 +429,7 @@ export class RolloutBrowser {
       text('span', 'prompt', visible.group.prompt),
       text('span', 'group-stats', `mean ${formatValue(visible.meanReward)} · std ${formatValue(visible.stdReward)}`),
       ...(visible.tied ? [text('span', 'tag tied', 'tied')] : []),
+      ...(visible.group.dropped ? [droppedTag()] : []),
       history,
     );
     const strip = document.createElement('div');
@@ -532,4 +533,11 @@ export class RolloutBrowser {
 /** The DOM id of a completion's card (the list's aria-activedescendant). */
 function cardId(groupIndex: number, rolloutIndex: number): string {
   return `card-${groupIndex}-${rolloutIndex}`;
+}
+
+/** Dynamic sampling left this group out of the step: its rewards tied, so it was generated but never trained. */
+function droppedTag(): HTMLElement {
+  const tag = text('span', 'tag dropped', 'dropped');
+  tag.title = 'Dropped by dynamic sampling (filter_groups): every reward tied, so this group was not trained';
+  return tag;
 }

@@ -7,13 +7,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { aggregateTokenLoss, LossAggregation } from './aggregation';
 import { assertAdvantageShape, assertNonNegativeFinite, assertRank, assertSameShape, required, shapeText } from './checks';
 import { computeEntropyFromLogits, computeFullKlPerToken, computeK3KlPerToken } from './divergence';
-import { computeAsymmetricClipLoss } from './policyLoss';
+import { computePolicySurrogate, PolicyVariantConfig } from './variants';
 
 /** `k3`: TRL's sampled-token estimator; `full`: exact KL over the vocabulary from logits. */
 export type KlEstimator = 'k3' | 'full';
 
-/** Everything a run config decides; the trainer passes it through unchanged. */
-export interface GrpoLossConfig {
+/**
+ * Everything a run config decides; the trainer passes it through unchanged. The policy-term variants (GSPO's
+ * importance level, CISPO, top-entropy tokens) are PolicyVariantConfig's, see variants.ts.
+ */
+export interface GrpoLossConfig extends Omit<PolicyVariantConfig, 'epsilonLow' | 'epsilonHigh'> {
   lossType: LossAggregation;
   /** ε_low: ratios below 1 − ε_low stop pushing a negative-advantage token down (TRL `epsilon`). */
   epsilonLow: number;
@@ -50,6 +53,8 @@ export interface GrpoLossInputs {
   refLogits?: tf.Tensor3D;
   /** dapo: active tokens in the whole optimizer step (all micro-batches). */
   numItemsInBatch?: number;
+  /** Per-token policy entropy [B,T], for `topEntropyQuantile` (the trainer's forward pass gives it). */
+  entropy?: tf.Tensor2D;
 }
 
 /** Per-token values [B][T] for the inspector; flags are 0/1. */
@@ -146,7 +151,11 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
   const { loss, tokens } = tf.tidy(() => {
     // Without π_old, the current log-probs as a constant: ρ = 1 in value, the gradient that of −A·log π_θ.
     const oldLogProbs = inputs.oldLogProbs ?? stopGradient(policyLogProbs);
-    const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
+    const surrogate = computePolicySurrogate(
+      { advantages, policyLogProbs, oldLogProbs, responseMask, entropy: inputs.entropy },
+      { ...config, epsilonLow, epsilonHigh },
+      stopGradient,
+    );
     const kl = klPerToken(inputs, beta, klEstimator);
     const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
     const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {

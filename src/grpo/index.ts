@@ -42,3 +42,12 @@ export type {
   GrpoLossTensors,
 } from './grpoLoss';
 export type { StdKind } from './statistics';
+// Policy-term variants (issue 13 item 10): GSPO importance levels, CISPO, top-entropy tokens, ESS of the weights.
+export { computeSequenceLogRatio, computeImportanceLogWeights, IMPORTANCE_SAMPLING_LEVELS } from './gspo';
+export type { ImportanceSamplingLevel } from './gspo';
+export { computeCispoLoss, CISPO_CLIPS } from './cispo';
+export type { CispoClip } from './cispo';
+export { computeHighEntropyMask } from './entropyMask';
+export { effectiveSampleSize } from './importanceWeights';
+export { computePolicySurrogate } from './variants';
+export type { PolicySurrogate, PolicyVariantConfig, PolicyVariantInputs, PolicySurrogateResult } from './variants';

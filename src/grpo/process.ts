@@ -1,6 +1,8 @@
 /**
- * Process supervision (seed 001, DeepSeekMath §4.1.3): a reward per token (or per reasoning step, placed on the
- * step's last token) instead of one per rollout, turned into a per-token advantage [B,T].
+ * Seed 001's per-position estimator (supervision "discounted_returns"): a reward per token, discounted returns
+ * R_it = Σ_{s≥t} γ^(s−t) r_is, normalised across the group separately at each position t. It is seed 001's own
+ * formula (`compute_process_advantages` in ../shared/seeds/001), not DeepSeekMath's: DeepSeekMath §4.1.3 normalises
+ * the step rewards over all steps of the group and sums them undiscounted — that one is stepSupervision.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertNonNegativeFinite, assertRank, assertSameShape } from './checks';

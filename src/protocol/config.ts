@@ -101,9 +101,12 @@ export interface RewardSpec {
   /** JS file exporting `(prompt, completion, example) => number | {reward, …}`; absent for built-in rewards. */
   module?: string;
   weight: number;
+  /** Parameters of a parameterised built-in reward (`soft_overlong_punishment`: `soft_punish_cache`, `max_completion_len`). */
+  params?: Record<string, number>;
 }
 
-export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo';
+/** TRL `loss_type`; `cispo` is CISPO's surrogate with dapo's aggregation (as TRL). */
+export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo' | 'cispo';
 
 export type StdEstimator = 'unbiased' | 'population';
 
@@ -127,11 +130,25 @@ export interface AlgorithmConfig {
   /** μ: optimisation passes over each batch of rollouts. */
   num_iterations: number;
   /** Outcome: one reward per completion; process: per-token rewards, discounted returns normalised per position. */
-  supervision: 'outcome' | 'process';
-  /** Discount γ of process supervision. */
+  /**
+   * outcome: one reward per completion; process: DeepSeekMath §4.1.3 step rewards (`{steps: [{end, reward}]}`);
+   * discounted_returns: seed 001's per-position normalised discounted returns of the outcome reward.
+   */
+  supervision: 'outcome' | 'process' | 'discounted_returns';
+  /** Discount γ of supervision 'discounted_returns'. */
   gamma: number;
   /** Copy the policy into the reference model every `ref_model_sync_steps` steps (0: never; seed 001 refreshes). */
   ref_model_sync_steps: number;
+  /** TRL: per-token ratios (GRPO), the length-normalised sequence ratio (GSPO) or GSPO-token. Default 'token'. */
+  importance_sampling_level: 'token' | 'sequence' | 'sequence_token';
+  /** CISPO's weight clip: TRL's min(w, epsilon_high) or verl's clip(w, 1 − epsilon, 1 + epsilon_high). Default 'trl'. */
+  cispo_clip: 'trl' | 'verl';
+  /** DAPO / TRL: completions cut at max_completion_length leave the loss. Default false. */
+  mask_truncated_completions: boolean;
+  /** TRL: only the top ρ quantile of tokens by entropy of each micro-batch keep a policy loss. Default 1 (all). */
+  top_entropy_quantile: number;
+  /** verl `algorithm.filter_groups` (DAPO dynamic sampling) on the total reward; default off, no rounds limit. */
+  filter_groups: { enable: boolean; max_num_gen_batches: number };
 }
 
 export interface OptimizationConfig {
@@ -150,6 +167,8 @@ export interface OptimizationConfig {
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
   /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
   data_parallel: boolean;
+  /** TRL `steps_per_generation` (in training steps): one generation of prompts_per_step groups serves this many steps. Default 1. */
+  steps_per_generation: number;
 }
 
 export interface SamplingConfig {
@@ -307,9 +326,18 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`) or the name a module is reported under (`rewards/<name>/mean`).' },
+          name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`, `soft_overlong_punishment` with `params`) or the name a module is reported under (`rewards/<name>/mean`).' },
           module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file). `example` has `id`, `prompt`, `answer`, `messages` (chat rows), `completion` (where the row has one) and every other column of the dataset row.' },
           weight: number('Weight of this reward in the total.', { default: 1 }),
+          params: {
+            type: 'object',
+            description: 'Parameters of a parameterised built-in reward: `soft_overlong_punishment` (DAPO Eq. 13, TRL `get_soft_overlong_punishment`) is 0 up to L_max − L_cache tokens, then falls linearly to −1 at L_max, and is −1 beyond.',
+            properties: {
+              soft_punish_cache: integer('soft_overlong_punishment: L_cache, the length of the soft zone before the limit (required).', { minimum: 1 }),
+              max_completion_len: integer('soft_overlong_punishment: L_max (default: sampling.max_completion_length).', { minimum: 1 }),
+            },
+            additionalProperties: false,
+          },
         },
         required: ['name'],
         additionalProperties: false,
@@ -323,15 +351,28 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         advantage_eps: number('Added to the std before dividing.', { minimum: 0, default: 1e-6 }),
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
-        loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },
+        loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo', 'cispo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo); `cispo` (MiniMax-M1, TRL and verl `cispo`): the clipped importance weight as a constant times −A·log π, so clipped tokens keep a gradient, aggregated as dapo. With `cispo_clip` "trl", `epsilon_high` is the weight\'s upper bound ε_max (TRL recommends 5).' },
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
         kl_estimator: { enum: ['k3', 'full'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary.' },
         num_iterations: integer('μ: optimisation passes over each batch of rollouts.', { minimum: 1, default: 1 }),
-        supervision: { enum: ['outcome', 'process'], default: 'outcome', description: '`outcome`: one advantage per completion; `process`: per-token rewards → discounted returns normalised across the group at each position.' },
-        gamma: number('Discount γ of process supervision.', { minimum: 0, maximum: 1, default: 1 }),
+        supervision: { enum: ['outcome', 'process', 'discounted_returns'], default: 'outcome', description: '`outcome`: one advantage per completion. `process` (DeepSeekMath §4.1.3): reward functions may return `{steps: [{end, reward}, …]}` with `end` a character offset in the completion; every step reward of a group is normalised together (mean and std over all steps of its G completions), and a token\'s advantage is the sum of the normalised rewards of the steps that end at or after it (a plain number counts as one step over the whole completion). `discounted_returns` (seed 001): the outcome reward on the last token, discounted returns (γ = `gamma`) normalised across the group at each position.' },
+        gamma: number('Discount γ of supervision "discounted_returns".', { minimum: 0, maximum: 1, default: 1 }),
         ref_model_sync_steps: integer('Copy the policy into the reference model every N steps (0: never).', { minimum: 0, default: 0 }),
+        importance_sampling_level: { enum: ['token', 'sequence', 'sequence_token'], default: 'token', description: 'TRL `importance_sampling_level`. `token`: one ratio per token (GRPO). `sequence`: GSPO, the ratio of a completion is exp(mean over its tokens of log π_θ − log π_old), clipped per sequence (the GSPO paper pairs it with loss_type "grpo"). `sequence_token`: GSPO-token (TRL experimental, verl `gspo`): the sequence ratio\'s value with a per-token gradient.' },
+        cispo_clip: { enum: ['trl', 'verl'], default: 'trl', description: 'loss_type "cispo" only: `trl` clips the weight to at most `epsilon_high` (no lower bound); `verl` clips it to [1 − epsilon, 1 + epsilon_high] after clamping the log-ratio at ±20.' },
+        mask_truncated_completions: { type: 'boolean', default: false, description: 'TRL / DAPO: completions cut at `max_completion_length` (no stop token) leave the loss, its normaliser and the KL; they still count in their group\'s advantages.' },
+        filter_groups: {
+          type: 'object',
+          description: 'DAPO dynamic sampling (verl `algorithm.filter_groups`): groups whose total rewards all tie (advantage 0, no signal) are dropped and further rounds of `prompts_per_step` prompts are sampled until `prompts_per_step` groups with differing rewards are gathered (extra ones are discarded, as verl). Logged: `num_gen_batches` (rounds) and `dynamic_sampling/dropped_groups`; dropped groups are stored in the rollouts marked `dropped`.',
+          properties: {
+            enable: { type: 'boolean', default: false, description: 'Turn dynamic sampling on.' },
+            max_num_gen_batches: integer('Fail the run after this many rounds without a full batch (0: no limit), as verl.', { minimum: 0, default: 0 }),
+          },
+          additionalProperties: false,
+        },
+        top_entropy_quantile: number('TRL `top_entropy_quantile` ρ ("Beyond the 80/20 Rule"): only tokens whose entropy is at least the (1 − ρ) quantile of each micro-batch\'s active tokens keep a policy loss (the KL term keeps all). 1: all tokens; the paper uses 0.2.', { minimum: 0, maximum: 1, default: 1 }),
       },
       additionalProperties: false,
     },
@@ -350,6 +391,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
+        steps_per_generation: integer('TRL `steps_per_generation`: one generation of `prompts_per_step` prompts serves this many training steps, each on the next 1/N of its groups (later ones off-policy: π_old is the policy that sampled). Advantages are computed over the whole generation. Counted in training steps here; TRL counts micro-batches (TRL\'s value = this × its gradient_accumulation_steps). `prompts_per_step` must split into N equal parts. Reward and completion metrics are logged at the step that generated.', { minimum: 1, default: 1 }),
         data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
       },
       additionalProperties: false,
@@ -427,8 +469,14 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
   }
-  if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
-    problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');
+  if (config.optimization.prompts_per_step % config.optimization.steps_per_generation !== 0) {
+    problems.push(`optimization.steps_per_generation: ${config.optimization.prompts_per_step} prompts per step do not split into ${config.optimization.steps_per_generation} equal slices of groups`);
+  }
+  if (config.algorithm.loss_type === 'cispo' && config.algorithm.cispo_clip === 'trl' && config.algorithm.epsilon_high === undefined) {
+    problems.push('algorithm.epsilon_high: loss_type "cispo" with cispo_clip "trl" clips the weight at epsilon_high itself (ScaleRL\'s ε_max, TRL recommends 5); set it, or cispo_clip "verl" for [1 − epsilon, 1 + epsilon_high]');
+  }
+  if (config.algorithm.supervision !== 'outcome' && config.algorithm.scale_rewards === 'batch') {
+    problems.push('algorithm.scale_rewards: process supervision normalises per group (and position); use "group" or "none"');
   }
   const names = new Set<string>();
   config.rewards.forEach((reward, i) => {

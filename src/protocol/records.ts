@@ -107,6 +107,8 @@ export interface GroupRecord {
   prompt: string;
   ground_truth?: string;
   rollouts: RolloutRecord[];
+  /** Dynamic sampling (filter_groups): the group's rewards all tied, so it was left out of the step (never trained). */
+  dropped?: boolean;
 }
 
 /** The rollouts sampled at one step: groups of `num_generations` completions of the same prompt. */

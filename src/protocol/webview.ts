@@ -18,6 +18,8 @@ export interface GroupSummary {
   prompt: string;
   ground_truth?: string;
   rollouts: RolloutSummary[];
+  /** Dropped by dynamic sampling (tied rewards): shown, never trained. */
+  dropped?: boolean;
 }
 
 /** Colour scale bounds of each per-token quantity over a whole step (absent: no completion has it). */

@@ -28,13 +28,18 @@ import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
-import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
+import { fillFailedRewards, RewardFailure, RewardScorer, ScoredBatch } from './rewardScorer';
+import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
+import { advance, Buffered, loadBuffer, saveBuffer, sliceRows } from './generationBuffer';
+import type { StepReward } from './tasks/rewards';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
 import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
+import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from './lossVariants';
+import { stepAdvantages } from './processSupervision';
 import { distinctN } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
@@ -48,6 +53,18 @@ interface Rollouts {
   finishReasons: ('stop' | 'length')[];
   /** Decoded completions without the EOS token: what the rewards see. */
   texts: string[];
+}
+
+/** One generation: what a training step needs of it, kept between the steps it serves (steps_per_generation). */
+interface Generation {
+  rollouts: Rollouts;
+  scored: ScoredBatch;
+  /** Totals with failed samples filled (fillFailedRewards). */
+  rewards: number[];
+  advantages: number[][];
+  rewardMetrics: Record<string, number>;
+  /** Dynamic sampling's metrics and dropped groups, when it is on. */
+  filtered?: { metrics: Record<string, number>; dropped: GroupRecord[] };
 }
 
 /** Per-token values of the last optimisation pass, [rollout][token]. */
@@ -100,6 +117,8 @@ function checkStopTokens(ids: number[], vocabSize: number): void {
 export class GrpoTrainer implements TrainingJob {
   private trainer: PolicyTrainer;
   private optimizerSteps = 0;
+  /** The generation later steps will train on (steps_per_generation > 1), checkpointed with the step. */
+  private buffer: Buffered<Generation> | undefined;
 
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
@@ -148,7 +167,7 @@ export class GrpoTrainer implements TrainingJob {
         seed: config.seed,
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
-      const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
+      const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd(), { maxCompletionLength: sampling.max_completion_length });
       const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
       return trainer;
@@ -208,22 +227,13 @@ export class GrpoTrainer implements TrainingJob {
       return undefined;
     };
     const timings: Record<string, number> = {};
+    // steps_per_generation (generationBuffer.ts): a buffered generation serves this step, or a new one is made.
+    const buffered = this.buffer ?? (await this.generate(step, control, timings));
+    if (!buffered) return rollBack();
+    const fresh = buffered !== this.buffer;
+    const { rollouts, scored, rewards, advantages, filtered } = this.slice(buffered);
+
     let t = now();
-    const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    const rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
-      temperature: this.config.sampling.temperature,
-      rng: this.rng,
-    });
-    timings['time/sample'] = (now() - t) / 1000;
-    if (control.shouldStop()) return rollBack();
-
-    t = now();
-    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
-    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
-    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
-    timings['time/reward'] = (now() - t) / 1000;
-
-    t = now();
     const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
@@ -232,21 +242,121 @@ export class GrpoTrainer implements TrainingJob {
     const update = await this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
     if (!update) return rollBack();
     timings['time/train'] = (now() - t) / 1000;
+    this.buffer = advance(buffered, optimization.steps_per_generation);
 
     if (algorithm.ref_model_sync_steps > 0 && step % algorithm.ref_model_sync_steps === 0) this.reference?.copyWeightsFrom(this.policy);
 
     const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
     const metrics: Record<string, number> = {
-      ...rewardMetrics,
-      ...scored.metrics,
-      ...this.completionMetrics(rollouts),
       ...update.metrics,
       ...timings,
-      'tokens_per_second/sample': tokenCount / timings['time/sample'],
       'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
     };
-    if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
-    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
+    // What describes the generation is logged once, at the step that made it (TRL logs rewards at generation).
+    if (fresh) {
+      const generated = buffered.generation;
+      const all = generated.rollouts.tokens.reduce((n, r) => n + r.length, 0);
+      Object.assign(metrics, generated.rewardMetrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
+      metrics['tokens_per_second/sample'] = all / timings['time/sample'];
+      if (generated.scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
+      if (filtered) Object.assign(metrics, filtered.metrics);
+    }
+    if (optimization.steps_per_generation > 1) metrics['generation/slice'] = buffered.next;
+    const groups = this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace);
+    return { metrics, groups: fresh && filtered ? [...groups, ...filtered.dropped] : groups };
+  }
+
+  /**
+   * Samples, scores (with dynamic sampling when on) and computes the advantages of one generation, as slice 0 of a
+   * buffer. undefined: stopped (the caller rolls the RNG and the data cursor back).
+   */
+  private async generate(step: number, control: StepControl, timings: Record<string, number>): Promise<Buffered<Generation> | undefined> {
+    const { algorithm, optimization } = this.config;
+    let t = now();
+    const prompts = this.task.nextTrain(optimization.prompts_per_step);
+    let rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+      temperature: this.config.sampling.temperature,
+      rng: this.rng,
+    });
+    timings['time/sample'] = (now() - t) / 1000;
+    if (control.shouldStop()) return undefined;
+
+    t = now();
+    let scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
+    if (filtered === null) return undefined;
+    if (filtered) ({ rollouts, scored } = filtered);
+    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
+    const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
+    timings['time/reward'] = (now() - t) / 1000;
+
+    const kept = filtered && { metrics: filtered.metrics, dropped: filtered.dropped };
+    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept }, next: 0 };
+  }
+
+  /** The groups of the buffer's next slice (all of them when steps_per_generation is 1). */
+  private slice(buffered: Buffered<Generation>): Generation {
+    const { generation, next } = buffered;
+    const slices = this.config.optimization.steps_per_generation;
+    if (slices === 1) return generation;
+    const G = this.config.algorithm.num_generations;
+    const rows = sliceRows(generation.rollouts.tokens.length / G, G, slices, next);
+    return {
+      ...generation,
+      rollouts: pickRows(generation.rollouts, rows),
+      scored: { ...pickRows(generation.scored, rows), byFunction: pickByFunction(generation.scored.byFunction, rows) },
+      rewards: rows.map((i) => generation.rewards[i]),
+      advantages: rows.map((i) => generation.advantages[i]),
+    };
+  }
+
+  /**
+   * Dynamic sampling (dynamicSampling.ts): keeps the groups whose rewards differ, samples and scores further rounds
+   * of `prompts_per_step` prompts until that many are kept, and returns the first `prompts_per_step` kept groups,
+   * the dropped ones as records marked `dropped` (advantage 0, never trained), and the metrics. null: stopped.
+   */
+  private async filterGroups(step: number, first: Rollouts, firstScored: ScoredBatch, control: StepControl): Promise<{ rollouts: Rollouts; scored: ScoredBatch; dropped: GroupRecord[]; metrics: Record<string, number> } | null> {
+    const { algorithm, optimization } = this.config;
+    const G = algorithm.num_generations;
+    const wanted = optimization.prompts_per_step;
+    const dropped: GroupRecord[] = [];
+    let kept: { rollouts: Rollouts; scored: ScoredBatch } | undefined;
+    let rollouts = first;
+    let scored = firstScored;
+    let rounds = 0;
+    for (;;) {
+      rounds++;
+      const keep = keptGroups(scored.totals, G);
+      const rows = (wantKept: boolean) => keep.flatMap((k, g) => (k === wantKept ? Array.from({ length: G }, (_, j) => g * G + j) : []));
+      const round = { rollouts: pickRows(rollouts, rows(true)), scored: { ...pickRows(scored, rows(true)), byFunction: pickByFunction(scored.byFunction, rows(true)) } };
+      kept = kept ? { rollouts: concatRows(kept.rollouts, round.rollouts), scored: { ...concatRows(kept.scored, round.scored), byFunction: concatByFunction(kept.scored.byFunction, round.scored.byFunction) } } : round;
+      dropped.push(...this.droppedRecords(rollouts, scored, rows(false)));
+      const count: number = kept.rollouts.tokens.length / G;
+      if (count >= wanted) break;
+      checkRounds(rounds, algorithm.filter_groups.max_num_gen_batches, count, wanted);
+      if (control.shouldStop()) return null;
+      const prompts = this.task.nextTrain(wanted);
+      rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(G).fill(e)), { temperature: this.config.sampling.temperature, rng: this.rng });
+      if (control.shouldStop()) return null;
+      scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    }
+    // verl keeps the first train_batch_size groups (batch[:traj_bsz]); later kept groups are discarded.
+    const firstWanted = Array.from({ length: wanted * G }, (_, i) => i);
+    const batch = { rollouts: pickRows(kept.rollouts, firstWanted), scored: { ...pickRows(kept.scored, firstWanted), byFunction: pickByFunction(kept.scored.byFunction, firstWanted) } };
+    // Reward metrics of the kept batch (the per-function extras are those of the first round only).
+    batch.scored.metrics = { ...firstScored.metrics, ...this.rewards.metricsOf(batch.scored.byFunction) };
+    return { ...batch, dropped, metrics: { num_gen_batches: rounds, 'dynamic_sampling/dropped_groups': dropped.length } };
+  }
+
+  private droppedRecords(rollouts: Rollouts, scored: ScoredBatch, rows: number[]): GroupRecord[] {
+    const G = this.config.algorithm.num_generations;
+    const groups: GroupRecord[] = [];
+    for (let k = 0; k < rows.length; k += G) {
+      const example = rollouts.examples[rows[k]];
+      const members = rows.slice(k, k + G).map((i) => this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0));
+      groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members, dropped: true });
+    }
+    return groups;
   }
 
   /**
@@ -269,7 +379,7 @@ export class GrpoTrainer implements TrainingJob {
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
       const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
       rollouts.examples.forEach((example, i) => {
@@ -302,6 +412,7 @@ export class GrpoTrainer implements TrainingJob {
     if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
     fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
+    saveBuffer(dir, this.buffer);
   }
 
   async loadCheckpoint(dir: string): Promise<void> {
@@ -323,6 +434,7 @@ export class GrpoTrainer implements TrainingJob {
     const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
+    this.buffer = loadBuffer<Generation>(dir);
   }
 
   dispose(): void {
@@ -370,7 +482,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   /** [B][T] advantages: one per completion (outcome) or per token (process supervision, reward on the last token). */
-  private async advantages(rewards: number[], tokens: number[][], failed: boolean[]): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
+  private async advantages(rewards: number[], tokens: number[][], failed: boolean[], scored: { texts: string[]; steps: StepReward[][] }): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
     const outcome = computeGroupAdvantages(rewards, groupSize, {
@@ -382,6 +494,12 @@ export class GrpoTrainer implements TrainingJob {
     if (algorithm.supervision === 'outcome') {
       return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
     }
+    if (algorithm.supervision === 'process') {
+      // DeepSeekMath §4.1.3: step rewards normalised over the group's steps, summed over the steps at or after a token.
+      const options = { advantageEps: algorithm.advantage_eps, stdKind: algorithm.std_estimator, normalizeByStd: algorithm.scale_rewards !== 'none' };
+      return { advantages: stepAdvantages(this.policy.tokenizer, tokens, scored.texts, scored.steps, groupSize, options, failed), metrics: outcome.metrics };
+    }
+    // 'discounted_returns' (seed 001): the outcome reward on the last token, discounted returns normalised per position.
     const width = Math.max(...tokens.map((r) => r.length));
     const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
     const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));
@@ -435,11 +553,12 @@ export class GrpoTrainer implements TrainingJob {
     const size = optimization.micro_batch_size;
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
-    const activeTokens = rollouts.tokens.reduce((n, r) => n + r.length, 0);
+    const trains = trainingRows(rollouts.finishReasons, algorithm.mask_truncated_completions);
+    const activeTokens = rollouts.tokens.reduce((n, r, i) => n + r.length * trains[i], 0);
     // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
     const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
-      lossType: algorithm.loss_type,
+      ...lossVariantConfig(algorithm),
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
@@ -461,7 +580,7 @@ export class GrpoTrainer implements TrainingJob {
         if (iteration === 0 && shouldStop()) return undefined;
         const end = Math.min(B, start + size);
         const batch = this.batchOf(rollouts, start, end);
-        const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end) };
+        const rows = { advantages: advantages.slice(start, end), old: rollouts.oldLogProbs.slice(start, end), ref: refLogProbs?.slice(start, end), trains: trains.slice(start, end) };
         // The loss runs inside tf.variableGrads, where nothing can be awaited: its per-token tensors are kept and
         // read once the micro-batch's gradient is done.
         const kept: { tokens: GrpoTokenTensors; entropy?: tf.Tensor2D }[] = [];
@@ -474,13 +593,16 @@ export class GrpoTrainer implements TrainingJob {
               const result = computeGrpoLossTensors(
                 {
                   policyLogProbs: logProbs,
-                  responseMask: mask,
+                  // mask_truncated_completions: a truncated rollout's row of the mask is zero, as TRL's completion_mask.
+                  responseMask: rows.trains.includes(0) ? tf.mul(mask, tf.tensor2d(rows.trains, [rowsInBatch, 1])) as tf.Tensor2D : mask,
                   advantages: pad(rows.advantages),
                   oldLogProbs: pad(rows.old),
                   refLogProbs: rows.ref ? pad(rows.ref) : undefined,
                   policyLogits: logits ?? undefined,
                   refLogits: fullKl ? this.referenceLogits(batch) : undefined,
-                  numItemsInBatch: activeTokens,
+                  // TRL clamps num_items_in_batch at 1: a step whose every completion was truncated trains nothing.
+                  numItemsInBatch: Math.max(1, activeTokens),
+                  entropy: entropy ?? undefined,
                 },
                 lossConfig,
               );
@@ -495,8 +617,8 @@ export class GrpoTrainer implements TrainingJob {
           if (lastPass) {
             const [{ tokens, entropy }] = kept;
             const [details, entropyRows] = await Promise.all([readGrpoTokenDetails(tokens), entropy ? (entropy.array() as Promise<number[][]>) : null]);
-            const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
-            for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            const tokensHere = rows.old.reduce((n, r, i) => n + r.length * rows.trains[i], 0);
+            if (tokensHere > 0) for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
             this.appendTrace(trace, details.perToken, entropyRows, rows.old);
           }
         } finally {
@@ -512,7 +634,10 @@ export class GrpoTrainer implements TrainingJob {
     }
     const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
-    metrics.entropy = mean(trace.entropy.flat());
+    // TRL zeroes a masked (truncated) completion's mask before its entropy metric: only the rows that train count.
+    const trainedEntropy = trace.entropy.filter((_, i) => trains[i] > 0).flat();
+    if (trainedEntropy.length > 0) metrics.entropy = mean(trainedEntropy);
+    Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics), sequenceClipMetrics(algorithm, trace));
     return { metrics, trace };
   }
 
@@ -608,4 +733,12 @@ export class GrpoTrainer implements TrainingJob {
  */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+function pickByFunction(byFunction: Record<string, number[]>, rows: number[]): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(byFunction).map(([name, values]) => [name, rows.map((i) => values[i])]));
+}
+
+function concatByFunction(a: Record<string, number[]>, b: Record<string, number[]>): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(a).map(([name, values]) => [name, [...values, ...b[name]]]));
 }

@@ -119,10 +119,11 @@ describe('GRPO trainer', function () {
     assert.strictEqual(readSnapshot(runDir).status, 'completed');
   });
 
-  it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision, clip-higher, μ = 2, each loss type', async () => {
+  it('every algorithm switch runs: β > 0 with k3 or exact KL, process supervision (both estimators), clip-higher, μ = 2, each loss type', async () => {
     const variants: Record<string, unknown>[] = [
       { beta: 0.05, loss_type: 'bnpo', num_iterations: 2, epsilon_high: 0.28 },
-      { supervision: 'process', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'group' },
+      { supervision: 'discounted_returns', gamma: 0.9, loss_type: 'dr_grpo', scale_rewards: 'group' },
+      { supervision: 'process', loss_type: 'bnpo' },
       { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
       { beta: 0.1, kl_estimator: 'full', num_iterations: 2 },
     ];
@@ -139,6 +140,125 @@ describe('GRPO trainer', function () {
         assert.strictEqual(rollout.tokens.ref_logprob?.length, rollout.tokens.text.length);
       }
     }
+  });
+
+  it('process supervision (DeepSeekMath): a module\'s step rewards reach the tokens that end the steps', async () => {
+    // Step 1: the first character (1 if a digit); step 2: the rest of the completion (1 if it has no letter).
+    fs.writeFileSync(path.join(tmp, 'steps.js'), 'module.exports = (p, c) => ({ steps: [{ end: 1, reward: /^[0-9]/.test(c) ? 1 : 0 }, { end: c.length, reward: /[a-z]/i.test(c) ? 0 : 1 }] });');
+    const config = tinyArithmetic({ name: 'steps', sft: { steps: 0 }, rewards: [{ name: 'steps', module: './steps.js' }], algorithm: { num_generations: 4, supervision: 'process' }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const [record] = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.strictEqual(record.groups.length, 2);
+    assert.ok(record.groups.some((g) => g.rollouts.some((r) => r.tokens.advantage?.some((a) => a !== 0))), 'some advantage is not 0');
+    for (const group of record.groups) {
+      // Recompute by hand: the tiny model's tokenizer is character-level, so token t ends at character t + 1.
+      // A step ending at character e < |c| ends on token e − 1; at the end of the text, on the last token (the stop token).
+      const onToken = (c: string, last: number, end: number) => (end >= c.length ? last : end - 1);
+      const steps = group.rollouts.map((r) => {
+        const c = r.completion;
+        const last = r.tokens.text.length - 1;
+        return [{ token: onToken(c, last, 1), reward: /^[0-9]/.test(c) ? 1 : 0 }, { token: last, reward: /[a-z]/i.test(c) ? 0 : 1 }];
+      });
+      const rewards = steps.flat().map((s) => s.reward);
+      const mean = rewards.reduce((a, b) => a + b, 0) / rewards.length;
+      const std = Math.sqrt(rewards.reduce((a, r) => a + (r - mean) ** 2, 0) / (rewards.length - 1));
+      group.rollouts.forEach((r, i) => {
+        const expected = r.tokens.text.map((_, t) => steps[i].filter((s) => s.token >= t).reduce((a, s) => a + (std === 0 ? 0 : (s.reward - mean) / (std + 1e-6)), 0));
+        assert.strictEqual(r.tokens.advantage?.length, r.tokens.text.length);
+        (r.tokens.advantage ?? []).forEach((a, t) => assert.ok(Math.abs(a - expected[t]) < 1e-3, `rollout ${i} token ${t}: ${a} vs ${expected[t]} (${JSON.stringify(r.completion)})`));
+      });
+    }
+  });
+
+  it('dynamic sampling (filter_groups): tied groups are dropped and stored as dropped, rounds are counted; the rounds limit fails the run', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const config = tinyArithmetic({ name: 'dyn', sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 4, filter_groups: { enable: true } }, optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    const records = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.strictEqual(records.length, 4);
+    const tied = (g: RolloutsRecord['groups'][number]) => g.rollouts.every((r) => r.reward === g.rollouts[0].reward);
+    records.forEach((record, s) => {
+      const trained = record.groups.filter((g) => !g.dropped);
+      const dropped = record.groups.filter((g) => g.dropped);
+      assert.strictEqual(trained.length, 2, `step ${s + 1}`);
+      assert.ok(trained.every((g) => !tied(g)), 'trained groups have differing rewards');
+      assert.ok(dropped.every((g) => tied(g) && g.rollouts.every((r) => r.advantage === 0)), 'dropped groups tied, advantage 0');
+      assert.strictEqual(metrics[s]['dynamic_sampling/dropped_groups'], dropped.length);
+      // Each round draws prompts_per_step prompts: rounds × 2 groups were generated, the extra kept ones discarded.
+      assert.ok(metrics[s].num_gen_batches >= Math.ceil((dropped.length + 2) / 2), `rounds ${metrics[s].num_gen_batches}, dropped ${dropped.length}`);
+    });
+    // Four steps of 4-sample groups: a parity tie has probability ~1/8 per group, so some step needed a second round.
+    assert.ok(metrics.some((m) => m.num_gen_batches > 1) && records.some((r) => r.groups.some((g) => g.dropped)), JSON.stringify(metrics.map((m) => m.num_gen_batches)));
+
+    // A reward that always ties (the untrained model never answers): the rounds limit fails the run with the reason.
+    const hopeless = tinyArithmetic({ name: 'dyn-fail', sft: { steps: 0 }, algorithm: { num_generations: 4, filter_groups: { enable: true, max_num_gen_batches: 3 } }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
+    await assert.rejects(run({ configPath: writeConfig(hopeless, 'fail.json') }), /3 generation rounds \(max_num_gen_batches\) gave 0 of 2 groups/);
+  });
+
+  it('steps_per_generation: one generation serves several steps, each on its slice of groups, the later ones off-policy', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    const config = tinyArithmetic({ name: 'spg', sft: { steps: 0 }, rewards: [{ name: 'parity', module: './parity.js' }], optimization: { max_steps: 4, prompts_per_step: 4, micro_batch_size: 8, steps_per_generation: 2, learning_rate: 0.01 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    const records = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'));
+    assert.deepStrictEqual(metrics.map((m) => m['generation/slice']), [0, 1, 0, 1]);
+    // Rewards are logged at the generating step only; each step trains on 2 of the generation's 4 groups.
+    assert.deepStrictEqual(metrics.map((m) => 'rewards/parity/mean' in m), [true, false, true, false]);
+    assert.deepStrictEqual(records.map((r) => r.groups.length), [2, 2, 2, 2]);
+    // On-policy at the generating step (every ratio 1, ESS 1); the next step's π_old is one update old: ratios move.
+    // (π_old comes from the sampler's KV-cache pass, π_θ from the training pass: equal up to float rounding.)
+    const ratios = (r: RolloutsRecord) => r.groups.flatMap((g) => g.rollouts.flatMap((x) => x.tokens.ratio ?? []));
+    const drift = (r: RolloutsRecord) => Math.max(...ratios(r).map((x) => Math.abs(x - 1)));
+    assert.ok(drift(records[0]) < 1e-4 && drift(records[2]) < 1e-4, `generating steps: ${drift(records[0])}, ${drift(records[2])}`);
+    assert.ok(drift(records[1]) > 1e-2 && drift(records[3]) > 1e-2, `reusing steps: ${drift(records[1])}, ${drift(records[3])}`);
+    assert.ok(1 - metrics[0]['importance_weights/ess'] < 1e-9 && 1 - metrics[1]['importance_weights/ess'] > 1e-6, 'ESS drops off-policy');
+    // The two slices are different prompts of one generation.
+    assert.notDeepStrictEqual(records[0].groups.map((g) => g.prompt_id), records[1].groups.map((g) => g.prompt_id));
+  });
+
+  it('policy-loss variants run and report their metrics: GSPO, CISPO, top_entropy_quantile, mask_truncated_completions', async () => {
+    const variants: Record<string, unknown>[] = [
+      { importance_sampling_level: 'sequence', num_iterations: 2 },
+      { importance_sampling_level: 'sequence_token', loss_type: 'cispo', epsilon_high: 5, num_iterations: 2 },
+      { loss_type: 'cispo', cispo_clip: 'verl', top_entropy_quantile: 0.2, beta: 0.05 },
+      { mask_truncated_completions: true },
+    ];
+    for (const [i, algorithm] of variants.entries()) {
+      // With the truncation mask, also DAPO's soft overlong punishment (L_max 3, L_cache 2), which needs the token ids.
+      const rewards = 'mask_truncated_completions' in algorithm ? { rewards: [{ name: 'arithmetic_answer' }, { name: 'soft_overlong_punishment', params: { soft_punish_cache: 2 } }] } : {};
+      const config = tinyArithmetic({ name: `policy-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 3, stop: ['\n'] }, evaluation: { eval_steps: 0 }, ...rewards });
+      const { runDir } = await run({ configPath: writeConfig(config, `p${i}.json`) });
+      const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl'));
+      assert.strictEqual(metrics.length, 2, JSON.stringify(algorithm));
+      const last = numericMetrics(metrics[1]);
+      assert.ok(Number.isFinite(last.loss), JSON.stringify(last));
+      const ess = last['importance_weights/ess'];
+      // μ = 1: the only pass is on-policy, every weight 1; μ = 2: the second pass has moved, ESS in (0, 1].
+      if ('num_iterations' in algorithm) assert.ok(ess > 0 && ess <= 1, `ess ${ess}`);
+      else if (!('mask_truncated_completions' in algorithm)) assert.ok(Math.abs(ess - 1) < 1e-6, `ess ${ess}`);
+      if (algorithm.loss_type === 'cispo') assert.strictEqual(last.cispo_clip_ratio, last['clip_ratio/high_mean']);
+      if ('mask_truncated_completions' in algorithm) {
+        const groups = read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))[1].groups;
+        const truncated = groups.flatMap((g) => g.rollouts).filter((r) => r.finish_reason === 'length').length;
+        assert.strictEqual(last['completions/masked_truncated'], truncated);
+        // 1 token → 0, 2 → (1 − 2)/2 = −0.5, 3 → −1, the stop token counted.
+        const punished = groups.flatMap((g) => g.rollouts).map((r) => r.rewards.soft_overlong_punishment);
+        assert.deepStrictEqual(punished, groups.flatMap((g) => g.rollouts).map((r) => [0, 0, -0.5, -1][r.tokens.text.length]));
+        // Some completions reach a line break within 3 tokens (stop), the others are cut: both kinds occur.
+        assert.ok(truncated > 0 && truncated < 8, `truncated ${truncated}`);
+      }
+    }
+  });
+
+  it('mask_truncated_completions: when every completion is cut, nothing trains (loss and gradient exactly 0)', async () => {
+    // Completions of at most 1 token from an untrained model: none can end on a stop token except by chance.
+    const config = tinyArithmetic({ name: 'all-cut', sft: { steps: 0 }, algorithm: { num_generations: 4, mask_truncated_completions: true }, optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8 }, sampling: { max_completion_length: 1 }, evaluation: { eval_steps: 0 } });
+    const { runDir } = await run({ configPath: writeConfig(config) });
+    const [metrics] = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).map(numericMetrics);
+    assert.strictEqual(metrics['completions/masked_truncated'], 8);
+    assert.strictEqual(metrics.loss, 0);
+    assert.strictEqual(metrics.grad_norm, 0);
   });
 
   it('micro-batches that do not divide the batch give every rollout the same weight (same gradient as one batch)', async () => {
@@ -218,12 +338,25 @@ describe('GRPO trainer', function () {
     }
   });
 
-  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run', async () => {
-    const configPath = writeConfig(tinyArithmetic());
-    const whole = await run({ configPath, runDir: path.join(tmp, 'whole') });
-    const stopped = await run({ configPath, runDir: path.join(tmp, 'parts'), stopAfter: 2 });
+  it('resume: stopped at step 2, resumed, steps 3–4 equal an uninterrupted run (also with dynamic sampling, and mid-generation with steps_per_generation)', async () => {
+    fs.writeFileSync(path.join(tmp, 'parity.js'), 'module.exports = (p, c) => (c.length > 0 ? c.charCodeAt(0) % 2 : 0);');
+    // G = 2: a parity tie has probability ~1/2 per group, so resumed steps go through extra rounds.
+    const dynamic = { rewards: [{ name: 'parity', module: './parity.js' }], algorithm: { num_generations: 2, filter_groups: { enable: true } } };
+    // One generation of 4 prompts serves steps 1–4: the stop at step 2 checkpoints a half-used generation buffer.
+    const buffered = { optimization: { max_steps: 4, prompts_per_step: 4, micro_batch_size: 5, steps_per_generation: 4 } };
+    for (const [name, overrides] of [['plain', {}], ['dynamic', dynamic], ['buffered', buffered]] as const) {
+      await resumeEqualsWhole(name, overrides);
+    }
+  });
+
+  async function resumeEqualsWhole(name: string, overrides: Record<string, unknown>): Promise<void> {
+    const configPath = writeConfig(tinyArithmetic(overrides), `${name}.json`);
+    const whole = await run({ configPath, runDir: path.join(tmp, `${name}-whole`) });
+    const stopped = await run({ configPath, runDir: path.join(tmp, `${name}-parts`), stopAfter: 2 });
     assert.strictEqual(readSnapshot(stopped.runDir).status, 'stopped');
     assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')).map((m) => m.step), [0, 1, 2]);
+    // Mid-generation, the checkpoint holds the buffer (slices 3 and 4 of step 1's generation); otherwise none.
+    assert.strictEqual(fs.existsSync(path.join(stopped.runDir, 'checkpoints', 'step-2', 'generation.json')), name === 'buffered', name);
     const resumed = await run({ resumeDir: stopped.runDir });
     const started = resumed.messages.find((m) => m.type === 'started');
     assert.strictEqual(started?.type === 'started' && started.resumedFrom, 2);
@@ -234,7 +367,9 @@ describe('GRPO trainer', function () {
     const strip = (r: RolloutsRecord) => r.groups;
     assert.deepStrictEqual(read<RolloutsRecord>(path.join(stopped.runDir, 'rollouts.jsonl')).map(strip), read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).map(strip));
     assert.strictEqual(readSnapshot(stopped.runDir).status, 'completed');
-  });
+    // With dynamic sampling the resumed steps must have gone through extra rounds for the comparison to mean something.
+    if (name === 'dynamic') assert.ok(read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).slice(2).some((r) => r.groups.some((g) => g.dropped)), 'a resumed step dropped a group');
+  }
 
   it('crash: kill -9 mid-run, resume from the last checkpoint, metrics equal an uninterrupted run', async () => {
     assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`);

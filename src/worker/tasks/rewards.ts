@@ -8,9 +8,19 @@
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { extractAnswerTag, extractBoxed, extractFinalNumber, normalizeNumber, numbersMatch } from './answers';
+import { softOverlongReward } from './overlong';
 import { RewardExample } from './task';
 
-export type RewardValue = number | { reward: number; [extra: string]: number };
+/**
+ * A step of process supervision: `end` is the character offset in the completion where the step ends (exclusive,
+ * as String.slice), `reward` its reward (DeepSeekMath §4.1.3).
+ */
+export interface StepReward {
+  end: number;
+  reward: number;
+}
+
+export type RewardValue = number | { reward: number; [extra: string]: number } | { steps: StepReward[]; reward?: number; [extra: string]: number | StepReward[] | undefined };
 /** `example`: the row's columns, `id`, `prompt`, `answer`, `messages`, `completion` (rewardExample in task.ts). */
 export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardValue | Promise<RewardValue>;
 /** What the built-in rewards read of an example: its ground truth. */
@@ -59,6 +69,14 @@ export const BUILT_IN_REWARDS: Record<string, RewardFunction> = {
   integer_format: integerFormatReward,
 };
 
+/**
+ * Built-in rewards that take parameters (a reward's `params`, and the run's settings in `context`), made once per
+ * run. TRL builds these with factories too (trl/rewards: get_soft_overlong_punishment).
+ */
+export const PARAMETERISED_REWARDS: Record<string, (params: Record<string, number>, context: { maxCompletionLength?: number }) => RewardFunction> = {
+  soft_overlong_punishment: softOverlongReward,
+};
+
 /** Loads a user reward module (path relative to `baseDir`): its default export or module.exports function. */
 export async function loadRewardModule(modulePath: string, baseDir: string): Promise<RewardFunction> {
   const resolved = path.resolve(baseDir, modulePath);
@@ -84,15 +102,35 @@ function pickFunction(module: unknown): RewardFunction | undefined {
   return undefined;
 }
 
-/** The total reward and named extras of one value; throws if the value is not a finite number or has no reward. */
-export function unpackReward(value: RewardValue): { reward: number; extras: Record<string, number> } {
+/**
+ * The total reward and named extras of one value; throws if the value is not a finite number or has no reward.
+ * With `steps` (process supervision) the value also carries its step rewards; `reward`, if absent, is their sum (the
+ * advantage of the first token sums every step too).
+ */
+export function unpackReward(value: RewardValue): { reward: number; extras: Record<string, number>; steps?: StepReward[] } {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new Error(`reward is not a finite number: ${value}`);
     return { reward: value, extras: {} };
   }
+  if (typeof value === 'object' && value !== null && 'steps' in value) return unpackSteps(value as { steps: unknown; [extra: string]: unknown });
   if (typeof value !== 'object' || value === null || typeof value.reward !== 'number' || !Number.isFinite(value.reward)) {
     throw new Error(`reward must be a finite number or { reward: number, … }, got ${JSON.stringify(value)}`);
   }
   const { reward, ...extras } = value;
   return { reward, extras };
+}
+
+function unpackSteps(value: { steps: unknown; reward?: unknown; [extra: string]: unknown }): { reward: number; extras: Record<string, number>; steps: StepReward[] } {
+  const { steps, reward, ...extras } = value;
+  const valid = Array.isArray(steps) && steps.every((s: unknown) => {
+    const step = s as Partial<StepReward> | null;
+    return typeof step === 'object' && step !== null && Number.isInteger(step.end) && (step.end as number) >= 0 && typeof step.reward === 'number' && Number.isFinite(step.reward);
+  });
+  if (!valid) throw new Error(`steps must be a list of { end: character offset ≥ 0, reward: finite number }, got ${JSON.stringify(steps)}`);
+  const list = (steps as StepReward[]).map(({ end, reward: r }) => ({ end, reward: r }));
+  if (reward !== undefined && (typeof reward !== 'number' || !Number.isFinite(reward))) throw new Error(`reward must be a finite number, got ${JSON.stringify(reward)}`);
+  const badExtra = Object.entries(extras).find(([, v]) => typeof v !== 'number');
+  if (badExtra) throw new Error(`extra "${badExtra[0]}" must be a number, got ${JSON.stringify(badExtra[1])}`);
+  const total = reward ?? list.reduce((a, s) => a + s.reward, 0);
+  return { reward: total, extras: extras as Record<string, number>, steps: list };
 }

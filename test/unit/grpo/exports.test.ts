@@ -28,6 +28,15 @@ const BEYOND_CS336 = [
   'computeGrpoLossTensors',
   'readGrpoTokenDetails',
   'stopGradient',
+  // Policy-term variants (issue 13 item 10).
+  'computeSequenceLogRatio',
+  'computeImportanceLogWeights',
+  'IMPORTANCE_SAMPLING_LEVELS',
+  'computeCispoLoss',
+  'CISPO_CLIPS',
+  'computeHighEntropyMask',
+  'effectiveSampleSize',
+  'computePolicySurrogate',
 ];
 
 describe('src/grpo public API', () => {

@@ -32,6 +32,8 @@ describe('run config validation', () => {
     assert.deepStrictEqual(config.algorithm, {
       num_generations: 8, advantage_eps: 1e-6, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
       beta: 0, kl_estimator: 'k3', num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
+      importance_sampling_level: 'token', cispo_clip: 'trl', mask_truncated_completions: false, top_entropy_quantile: 1,
+      filter_groups: { enable: false, max_num_gen_batches: 0 },
     });
     assert.strictEqual(config.algorithm.epsilon_high, undefined);
     assert.strictEqual(config.optimization.optimizer, 'adam');
@@ -91,7 +93,7 @@ describe('run config validation', () => {
     ]);
     assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { optimizer: 'sgd' }, algorithm: { supervision: 'process', scale_rewards: 'batch' } }), [
       'optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit',
-      'algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"',
+      'algorithm.scale_rewards: process supervision normalises per group (and position); use "group" or "none"',
     ]);
     assert.deepStrictEqual(problemsOf({ name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, optimization: { data_parallel: true }, algorithm: { beta: 0.1, kl_estimator: 'full' } }), [
       'optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off',
