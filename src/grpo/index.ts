@@ -12,8 +12,8 @@
  *   point (computeGrpoLossTensors + readGrpoTokenDetails: the same without synchronous reads, as the trainer calls
  *   it), with stopGradient. Each carries its formula in its doc comment.
  */
-export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
-export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
+export { computeGroupNormalizedRewards, computeGroupAdvantages, groupAdvantageValues, DEFAULT_ADVANTAGE_EPS } from './rewards';
+export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages, GroupAdvantageValues } from './rewards';
 export {
   computeNaivePolicyGradientLoss,
   computeGrpoClipLoss,

@@ -320,7 +320,8 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       description: 'GRPO settings (TRL names).',
       properties: {
         num_generations: integer('G: completions per prompt. At least 2: the group std needs two samples.', { minimum: 2, default: 8 }),
-        advantage_eps: number('Added to the std before dividing.', { minimum: 0, default: 1e-6 }),
+        // Keep equal to DEFAULT_ADVANTAGE_EPS in src/grpo/rewards.ts (TRL's 1e-4; a unit test checks they agree).
+        advantage_eps: number('Added to the reward std before dividing: A = (r − mean) / (std + advantage_eps). Default 1e-4, TRL\'s.', { minimum: 0, default: 1e-4 }),
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
         loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },

@@ -12,17 +12,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  computeGroupAdvantages,
   computeGrpoLossTensors,
   computeProcessSupervisionAdvantages,
   GrpoLossConfig,
   GrpoTokenTensors,
+  groupAdvantageValues,
   readGrpoTokenDetails,
 } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
-import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
+import { arrayAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
@@ -219,7 +219,8 @@ export class GrpoTrainer implements TrainingJob {
 
     t = now();
     const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
-    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
+    // Failed samples stay NaN: the group statistics leave them out and give them advantage 0 (issue 13 item 2).
+    const rewards = scored.totals;
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
 
@@ -373,17 +374,20 @@ export class GrpoTrainer implements TrainingJob {
   private async advantages(rewards: number[], tokens: number[][], failed: boolean[]): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
-    const outcome = computeGroupAdvantages(rewards, groupSize, {
+    // Float64 on the host, NaN-aware, exact ties (issue 13 items 1–2): nothing here depends on the backend.
+    const outcome = groupAdvantageValues(rewards, groupSize, {
       scaleRewards: algorithm.scale_rewards,
       stdKind: algorithm.std_estimator,
       advantageEps: algorithm.advantage_eps,
     });
-    const perRollout = Array.from(await readAndDispose(outcome.advantages));
+    const perRollout = outcome.advantages;
     if (algorithm.supervision === 'outcome') {
       return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
     }
     const width = Math.max(...tokens.map((r) => r.length));
-    const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
+    // Process supervision still takes a stand-in for a failed reward (its group's mean of the scored ones).
+    const filled = fillFailedRewards(rewards, groupSize);
+    const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? filled[i] : 0)));
     const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));
     const perToken = await arrayAndDispose(tf.tidy(() =>
       computeProcessSupervisionAdvantages(tf.tensor2d(tokenRewards), tf.tensor2d(mask), groupSize, {

@@ -13,6 +13,8 @@ const CS336_ARITY: Record<string, number> = {
 
 const BEYOND_CS336 = [
   'computeGroupAdvantages',
+  'groupAdvantageValues',
+  'DEFAULT_ADVANTAGE_EPS',
   'combineWeightedRewards',
   'scoreWithRewardFunctions',
   'computeAsymmetricClipLoss',

@@ -14,7 +14,11 @@ export function refStd(values: number[], unbiased: boolean): number {
   return Math.sqrt(squares / (unbiased ? values.length - 1 : values.length));
 }
 
-/** (r − mean_g) / (σ + eps) with σ the group std, the batch std, or no division. */
+/**
+ * (r − mean_g) / (σ + eps) with σ the group std, the batch std, or no division; mean and σ over the finite rewards
+ * only, and 0 for a failed (NaN) reward, a group whose finite rewards all tie, or a group with < 2 finite rewards.
+ * Written directly from the definition (no scaling, no shared code with src/grpo/statistics.ts).
+ */
 export function refGroupAdvantages(
   rewards: number[],
   groupSize: number,
@@ -22,10 +26,12 @@ export function refGroupAdvantages(
   unbiased: boolean,
   eps: number,
 ): number[] {
-  const batchStd = refStd(rewards, unbiased);
+  const scored = (values: number[]) => values.filter((v) => !Number.isNaN(v));
+  const batchStd = refStd(scored(rewards), unbiased);
   return rewards.map((r, i) => {
     const start = i - (i % groupSize);
-    const group = rewards.slice(start, start + groupSize);
+    const group = scored(rewards.slice(start, start + groupSize));
+    if (Number.isNaN(r) || group.length < 2 || group.every((v) => v === group[0])) return 0;
     const centred = r - refMean(group);
     if (scale === 'none') return centred;
     return centred / ((scale === 'group' ? refStd(group, unbiased) : batchStd) + eps);
