@@ -143,6 +143,8 @@ export interface OptimizationConfig {
   /** Rollouts per forward/backward pass; gradients accumulate over the batch. */
   micro_batch_size: number;
   max_grad_norm: number;
+  /** A NaN/±Inf loss or gradient norm skips the optimizer step; this many skips in a row fail the run. */
+  max_consecutive_skipped_steps: number;
   weight_decay: number;
   adam_beta1: number;
   adam_beta2: number;
@@ -346,6 +348,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         prompts_per_step: integer('Prompts per step; each is sampled num_generations times.', { minimum: 1, default: 4 }),
         micro_batch_size: integer('Rollouts per forward/backward pass; gradients accumulate over the step\'s batch.', { minimum: 1, default: 16 }),
         max_grad_norm: number('Clip gradients to this global L2 norm (0: no clipping).', { minimum: 0, default: 1 }),
+        max_consecutive_skipped_steps: integer('An optimizer step whose loss or gradient norm is NaN or ±Inf is skipped (weights unchanged, a warning event, metric train/skipped_steps); this many skips in a row fail the run.', { minimum: 1, default: 3 }),
         weight_decay: number('Decoupled weight decay (AdamW).', { minimum: 0, default: 0 }),
         adam_beta1: number('Adam β1.', { minimum: 0, maximum: 1, default: 0.9 }),
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),

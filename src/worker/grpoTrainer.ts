@@ -19,7 +19,7 @@ import {
   groupAdvantageValues,
   readGrpoTokenDetails,
 } from '../grpo';
-import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftLoss } from '../model';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
@@ -101,6 +101,9 @@ export class GrpoTrainer implements TrainingJob {
   private trainer: PolicyTrainer;
   private optimizerSteps = 0;
 
+  /** Optimizer steps skipped in a row for a non-finite loss or gradient norm (issue 13 item 3). */
+  private consecutiveSkips = 0;
+
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
   private readonly stopTokenIds: number[];
@@ -114,6 +117,7 @@ export class GrpoTrainer implements TrainingJob {
     private readonly rewards: RewardScorer,
     private readonly rng: Random,
     private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
+    private readonly log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
   ) {
     this.trainer = this.newOptimizer();
     this.prompts = prompts;
@@ -149,7 +153,7 @@ export class GrpoTrainer implements TrainingJob {
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
-      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
+      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError, log);
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
       return trainer;
     } catch (err) {
@@ -184,7 +188,9 @@ export class GrpoTrainer implements TrainingJob {
           promptIds: examples.map((e) => this.prompts.encode(e).ids),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
-        loss = await sftStep(sft, batch);
+        const stats = await sft.trainStep([batch], sftLoss);
+        loss = stats.loss;
+        this.countSkip(stats.skipped, `sft step ${i}`);
         done = i;
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
       }
@@ -456,6 +462,7 @@ export class GrpoTrainer implements TrainingJob {
     const weighted: Record<string, number> = {};
     let gradNorm = 0;
     let learningRate = 0;
+    let skippedSteps = 0;
     for (let iteration = 0; iteration < algorithm.num_iterations; iteration++) {
       // The inspector shows the last pass: its ratios are the ones the final update clipped.
       const lastPass = iteration === algorithm.num_iterations - 1;
@@ -509,15 +516,38 @@ export class GrpoTrainer implements TrainingJob {
       }
       learningRate = this.learningRate();
       this.trainer.setLearningRate(learningRate);
-      const stats = await this.trainer.step();
+      const stats = await this.trainer.step({ loss: stepLoss });
+      if (stats.skipped) skippedSteps++;
+      this.countSkip(stats.skipped, `optimizer step ${this.optimizerSteps + 1}`);
       this.optimizerSteps++;
       gradNorm = stats.gradNorm;
       losses.push(stepLoss);
     }
-    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
+    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate, 'train/skipped_steps': skippedSteps };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     metrics.entropy = mean(trace.entropy.flat());
     return { metrics, trace };
+  }
+
+  /**
+   * Counts a skipped optimizer step (a warning event says why) and fails the run after
+   * `optimization.max_consecutive_skipped_steps` in a row: by then the cause is not one bad batch, and a run that
+   * keeps skipping would end "completed" without having trained.
+   */
+  private countSkip(reason: string | undefined, where: string): void {
+    if (!reason) {
+      this.consecutiveSkips = 0;
+      return;
+    }
+    this.consecutiveSkips++;
+    const limit = this.config.optimization.max_consecutive_skipped_steps;
+    this.log(`${where} skipped (${reason}): weights and optimizer state unchanged [${this.consecutiveSkips}/${limit} in a row]`, 'warning');
+    if (this.consecutiveSkips >= limit) {
+      throw new Error(
+        `${limit} consecutive optimizer steps skipped, the last at ${where}: ${reason}. Check the rewards (a huge or ` +
+          'non-finite reward), the learning rate and the KL settings (optimization.max_consecutive_skipped_steps)',
+      );
+    }
   }
 
   private learningRate(): number {
