@@ -6,11 +6,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { aggregateTokenLoss, LossAggregation } from './aggregation';
 import { assertAdvantageShape, assertNonNegativeFinite, assertRank, assertSameShape, required, shapeText } from './checks';
-import { computeEntropyFromLogits, computeFullKlPerToken, computeK3KlPerToken } from './divergence';
+import { computeEntropyFromLogits, computeFullKlPerToken, computeKlPenaltyPerToken, KL_PENALTIES, KlClamps, KlPenalty } from './divergence';
 import { computeAsymmetricClipLoss } from './policyLoss';
 
-/** `k3`: TRL's sampled-token estimator; `full`: exact KL over the vocabulary from logits. */
-export type KlEstimator = 'k3' | 'full';
+/**
+ * A sampled-token estimator (computeKlPenaltyPerToken: `k3` TRL's, `kl`/`abs`/`mse`/`low_var_kl`/`k1+`/`k3+` verl's)
+ * or `full`: exact KL over the vocabulary from logits.
+ */
+export type KlEstimator = KlPenalty | 'full';
 
 /** Everything a run config decides; the trainer passes it through unchanged. */
 export interface GrpoLossConfig {
@@ -23,6 +26,10 @@ export interface GrpoLossConfig {
   beta: number;
   /** Default `'k3'`. */
   klEstimator?: KlEstimator;
+  /** Clamp of |log π_ref − log π_θ| in k3 / low_var_kl (verl: 20); 0 = none. Default 20. */
+  klLogRatioClamp?: number;
+  /** Clamp of the low_var_kl / k3+ value (verl: 10); 0 = none. Default 10. */
+  klValueClamp?: number;
   /** dr_grpo's constant divisor (TRL `max_completion_length`). */
   maxCompletionLength?: number;
   /** Micro-batches per optimizer step; default 1. */
@@ -137,8 +144,8 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
   assertSameShape(fn, 'policyLogProbs', policyLogProbs, 'responseMask', responseMask);
   assertAdvantageShape(fn, 'advantages', advantages, policyLogProbs);
   assertNonNegativeFinite(fn, 'beta', beta);
-  if (klEstimator !== 'k3' && klEstimator !== 'full') {
-    throw new Error(`${fn}: klEstimator must be 'k3' or 'full', got '${klEstimator}'`);
+  if (klEstimator !== 'full' && !KL_PENALTIES.includes(klEstimator)) {
+    throw new Error(`${fn}: klEstimator must be one of ${[...KL_PENALTIES, 'full'].join(', ')}, got '${klEstimator}'`);
   }
   if (inputs.policyLogits !== undefined) assertLogitsMatch(fn, 'policyLogits', inputs.policyLogits, policyLogProbs);
   if (inputs.refLogits !== undefined) assertLogitsMatch(fn, 'refLogits', inputs.refLogits, policyLogProbs);
@@ -147,7 +154,7 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
     // Without π_old, the current log-probs as a constant: ρ = 1 in value, the gradient that of −A·log π_θ.
     const oldLogProbs = inputs.oldLogProbs ?? stopGradient(policyLogProbs);
     const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
-    const kl = klPerToken(inputs, beta, klEstimator);
+    const kl = klPerToken(inputs, beta, klEstimator, { logRatioClamp: config.klLogRatioClamp, valueClamp: config.klValueClamp });
     const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
     const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
       gradientAccumulationSteps: config.gradientAccumulationSteps,
@@ -192,12 +199,12 @@ function assertLogitsMatch(fn: string, name: string, logits: tf.Tensor, logProbs
 }
 
 /** Per-token KL when β needs it or its inputs are given; undefined otherwise. */
-function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator): tf.Tensor2D | undefined {
+function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator, clamps: KlClamps): tf.Tensor2D | undefined {
   const fn = 'computeGrpoLoss';
   const forBeta = `for the ${estimator} KL when beta ≠ 0`;
-  if (estimator === 'k3') {
+  if (estimator !== 'full') {
     if (beta === 0 && inputs.refLogProbs === undefined) return undefined;
-    return computeK3KlPerToken(inputs.policyLogProbs, required(fn, 'refLogProbs', forBeta, inputs.refLogProbs));
+    return computeKlPenaltyPerToken(inputs.policyLogProbs, required(fn, 'refLogProbs', forBeta, inputs.refLogProbs), estimator, clamps);
   }
   if (beta === 0 && (inputs.policyLogits === undefined || inputs.refLogits === undefined)) return undefined;
   return computeFullKlPerToken(
@@ -217,6 +224,8 @@ function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) 
     'clip_ratio/low_mean': maskedBatchMean(low, mask),
     'clip_ratio/high_mean': maskedBatchMean(high, mask),
     'clip_ratio/region_mean': maskedBatchMean(region, mask),
+    // verl `actor/ppo_kl`: masked mean of log π_old − log π_θ (compute_policy_loss_vanilla, core_algos.py @ b178a3c).
+    ppo_kl: maskedBatchMean(Array.from(valuesOf(tokens.ratio), (ratio) => -Math.log(ratio)), mask),
   };
   const perToken: GrpoTokenDetails = {
     ratio: toRows(valuesOf(tokens.ratio), batch, width),

@@ -25,7 +25,16 @@ export type { PolicyGradientLossType, ClippedSurrogate } from './policyLoss';
 export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS } from './aggregation';
 export type { LossAggregation, AggregationOptions } from './aggregation';
 export { grpoMicrobatchLoss } from './microbatch';
-export { computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits } from './divergence';
+export {
+  computeK3KlPerToken,
+  computeFullKlPerToken,
+  computeEntropyFromLogits,
+  computeKlPenaltyPerToken,
+  KL_PENALTIES,
+  DEFAULT_KL_LOG_RATIO_CLAMP,
+  DEFAULT_KL_VALUE_CLAMP,
+} from './divergence';
+export type { KlPenalty, KlClamps } from './divergence';
 export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
 export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
 export { computeDiscountedReturns, computeProcessSupervisionAdvantages } from './process';

@@ -123,7 +123,11 @@ export interface AlgorithmConfig {
   epsilon_high?: number;
   /** KL weight β; 0: no reference model. */
   beta: number;
-  kl_estimator: 'k3' | 'full';
+  kl_estimator: 'k3' | 'full' | 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k1+' | 'k3+';
+  /** |log π_ref − log π_θ| clamp of k3 / low_var_kl (verl: 20); 0: none. */
+  kl_log_ratio_clamp: number;
+  /** Clamp of the low_var_kl / k3+ value (verl: 10); 0: none. */
+  kl_value_clamp: number;
   /** μ: optimisation passes over each batch of rollouts. */
   num_iterations: number;
   /** Outcome: one reward per completion; process: per-token rewards, discounted returns normalised per position. */
@@ -330,7 +334,9 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
-        kl_estimator: { enum: ['k3', 'full'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary.' },
+        kl_estimator: { enum: ['k3', 'full', 'kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k1+', 'k3+'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary; verl `kl_loss_type`s: `kl`/`k1` logp − ref, `abs`, `mse`/`k2` ½(logp − ref)², `low_var_kl` (verl\'s k3, value clamped), `k1+`/`k3+` the value of kl/low_var_kl with the gradient of k2. Our `k3` is TRL\'s, not verl\'s alias of low_var_kl. docs/algorithms.md.' },
+        kl_log_ratio_clamp: number('k3 / low_var_kl: the log-ratio ref − logp is clamped to ±this before the exp (verl: 20; exp(100) overflows float32). 0: no clamp.', { minimum: 0, default: 20 }),
+        kl_value_clamp: number('low_var_kl / k3+: the estimate is clamped to ±this (verl: 10). 0: no clamp.', { minimum: 0, default: 10 }),
         num_iterations: integer('μ: optimisation passes over each batch of rollouts.', { minimum: 1, default: 1 }),
         supervision: { enum: ['outcome', 'process'], default: 'outcome', description: '`outcome`: one advantage per completion; `process`: per-token rewards → discounted returns normalised across the group at each position.' },
         gamma: number('Discount γ of process supervision.', { minimum: 0, maximum: 1, default: 1 }),

@@ -454,6 +454,8 @@ export class GrpoTrainer implements TrainingJob {
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
       klEstimator: algorithm.kl_estimator,
+      klLogRatioClamp: algorithm.kl_log_ratio_clamp,
+      klValueClamp: algorithm.kl_value_clamp,
       maxCompletionLength: sampling.max_completion_length,
       gradientAccumulationSteps: microbatches,
     };

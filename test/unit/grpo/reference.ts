@@ -196,3 +196,24 @@ export function refProcessAdvantages(
 export function weightedSum(values: Matrix, weights: number[]): number {
   return values.flat().reduce((a, v, i) => a + v * weights[i], 0);
 }
+
+/** verl kl_penalty_forward (+ TRL k3) per token, float64, written from the formulas. */
+export function refKlPenalty(logp: number, ref: number, estimator: string, logRatioClamp = 20, valueClamp = 10): number {
+  const clamp = (x: number, b: number) => (b > 0 ? Math.min(b, Math.max(-b, x)) : x);
+  const base = estimator.replace('+', '');
+  switch (base) {
+    case 'kl':
+    case 'k1':
+      return logp - ref;
+    case 'abs':
+      return Math.abs(logp - ref);
+    case 'mse':
+    case 'k2':
+      return 0.5 * (logp - ref) ** 2;
+    default: {
+      const d = clamp(ref - logp, logRatioClamp);
+      const k3 = Math.exp(d) - d - 1;
+      return estimator === 'k3' ? k3 : clamp(k3, valueClamp);
+    }
+  }
+}
