@@ -22,6 +22,11 @@ export interface GrpoLossConfig {
   epsilonLow: number;
   /** ε_high (TRL `epsilon_high`, DAPO uses 0.28); defaults to epsilonLow, i.e. symmetric GRPO-Clip. */
   epsilonHigh?: number;
+  /**
+   * Dual clip c > 1 (verl `clip_ratio_c`, TRL `delta` — the same bound, see computeAsymmetricClipLoss): for A < 0
+   * the per-token loss is at most −A·c. Undefined: off (TRL's default).
+   */
+  dualClipRatio?: number;
   /** KL weight β; 0 leaves the KL out of the loss (and needs no reference model). */
   beta: number;
   /** Default `'k3'`. */
@@ -76,7 +81,9 @@ export interface GrpoTokenDetails {
 export interface GrpoTokenReport {
   /**
    * Means over the active tokens (TRL's): `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`,
-   * and `kl`, `entropy` when computed.
+   * and `kl`, `entropy` when computed; TRL's `clip_ratio/low_min` / `clip_ratio/high_max` (min / max over sequences
+   * of the per-sequence fraction); verl's `ppo_kl` (mean log π_old − log π_θ) and, with a dual clip,
+   * `clip_ratio/lower_dual` (verl `pg_clipfrac_lower`).
    */
   metrics: Record<string, number>;
   perToken: GrpoTokenDetails;
@@ -95,6 +102,8 @@ export type GrpoTokenTensors = {
   highClipped: tf.Tensor2D;
   loss: tf.Tensor2D;
   kl?: tf.Tensor2D;
+  /** Present with a dual clip: 1 where it bounded the loss. */
+  dualClipped?: tf.Tensor2D;
   entropy?: tf.Tensor2D;
 };
 
@@ -153,7 +162,7 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
   const { loss, tokens } = tf.tidy(() => {
     // Without π_old, the current log-probs as a constant: ρ = 1 in value, the gradient that of −A·log π_θ.
     const oldLogProbs = inputs.oldLogProbs ?? stopGradient(policyLogProbs);
-    const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
+    const surrogate = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh, config.dualClipRatio);
     const kl = klPerToken(inputs, beta, klEstimator, { logRatioClamp: config.klLogRatioClamp, valueClamp: config.klValueClamp });
     const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
     const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
@@ -165,6 +174,7 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
     const { ratio, lowClipped, highClipped } = surrogate;
     const tokens: GrpoTokenTensors = { responseMask: tf.clone(responseMask), ratio, lowClipped, highClipped, loss: tokenLoss as tf.Tensor2D };
     if (kl !== undefined) tokens.kl = kl;
+    if (surrogate.dualClipped !== undefined) tokens.dualClipped = surrogate.dualClipped;
     if (entropy !== undefined) tokens.entropy = entropy as tf.Tensor2D;
     return { loss, tokens };
   });
@@ -224,6 +234,9 @@ function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) 
     'clip_ratio/low_mean': maskedBatchMean(low, mask),
     'clip_ratio/high_mean': maskedBatchMean(high, mask),
     'clip_ratio/region_mean': maskedBatchMean(region, mask),
+    // TRL: the smallest / largest per-sequence clip fraction (sequences without tokens left out, nanmin / nanmax).
+    'clip_ratio/low_min': extremeRowMean(low, mask, width, Math.min),
+    'clip_ratio/high_max': extremeRowMean(high, mask, width, Math.max),
     // verl `actor/ppo_kl`: masked mean of log π_old − log π_θ (compute_policy_loss_vanilla, core_algos.py @ b178a3c).
     ppo_kl: maskedBatchMean(Array.from(valuesOf(tokens.ratio), (ratio) => -Math.log(ratio)), mask),
   };
@@ -233,6 +246,7 @@ function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) 
     highClipped: toRows(high, batch, width),
     loss: toRows(valuesOf(tokens.loss), batch, width),
   };
+  if (tokens.dualClipped !== undefined) metrics['clip_ratio/lower_dual'] = maskedBatchMean(valuesOf(tokens.dualClipped), mask);
   if (tokens.kl !== undefined) {
     const kl = valuesOf(tokens.kl);
     metrics.kl = maskedBatchMean(kl, mask);
@@ -255,6 +269,21 @@ function maskedBatchMean(values: ArrayLike<number>, mask: ArrayLike<number>): nu
     count += mask[i];
   }
   return total / count;
+}
+
+/** The min (or max) over rows of the row's masked mean; rows without active tokens are skipped; NaN if none. */
+function extremeRowMean(values: ArrayLike<number>, mask: ArrayLike<number>, width: number, pick: (a: number, b: number) => number): number {
+  let result = Number.NaN;
+  for (let start = 0; start < values.length; start += width) {
+    let total = 0;
+    let count = 0;
+    for (let i = start; i < start + width; i++) {
+      total += values[i] * mask[i];
+      count += mask[i];
+    }
+    if (count > 0) result = Number.isNaN(result) ? total / count : pick(result, total / count);
+  }
+  return result;
 }
 
 function toRows(values: ArrayLike<number>, batch: number, tokens: number): number[][] {

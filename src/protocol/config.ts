@@ -121,6 +121,10 @@ export interface AlgorithmConfig {
   epsilon: number;
   /** ε_high (DAPO clip-higher); defaults to epsilon. */
   epsilon_high?: number;
+  /** Dual clip c (verl `clip_ratio_c`): for A < 0 the per-token loss is at most −A·c. Unset: off (TRL). */
+  clip_ratio_c?: number;
+  /** TRL two-sided clipping `delta`: the same bound as clip_ratio_c (one implementation); needs δ ≥ 1 + ε_high. */
+  delta?: number;
   /** KL weight β; 0: no reference model. */
   beta: number;
   kl_estimator: 'k3' | 'full' | 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k1+' | 'k3+';
@@ -333,6 +337,8 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
+        clip_ratio_c: number('Dual clip c (verl clip_ratio_c, whose default is 3): for a negative advantage the per-token loss is bounded by −A·c. Unset: off, as TRL. Same as delta.', { exclusiveMinimum: 1 }),
+        delta: number('TRL two-sided clipping δ (INTELLECT-2): the ratio is capped at δ; the same bound as clip_ratio_c (set one of them). Must be ≥ 1 + epsilon_high. Unset: off.', { exclusiveMinimum: 1 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
         kl_estimator: { enum: ['k3', 'full', 'kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k1+', 'k3+'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary; verl `kl_loss_type`s: `kl`/`k1` logp − ref, `abs`, `mse`/`k2` ½(logp − ref)², `low_var_kl` (verl\'s k3, value clamped), `k1+`/`k3+` the value of kl/low_var_kl with the gradient of k2. Our `k3` is TRL\'s, not verl\'s alias of low_var_kl. docs/algorithms.md.' },
         kl_log_ratio_clamp: number('k3 / low_var_kl: the log-ratio ref − logp is clamped to ±this before the exp (verl: 20; exp(100) overflows float32). 0: no clamp.', { minimum: 0, default: 20 }),
@@ -422,6 +428,21 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
   additionalProperties: false,
 };
 
+/**
+ * clip_ratio_c and delta are one bound under two names: both set must agree, and TRL's delta only equals the dual
+ * clip when δ ≥ 1 + ε_high (below it, TRL's cap would also bind positive advantages inside the clip range).
+ */
+function dualClipProblems(algorithm: AlgorithmConfig): string[] {
+  const { clip_ratio_c: c, delta, epsilon, epsilon_high } = algorithm;
+  const problems: string[] = [];
+  if (c !== undefined && delta !== undefined && c !== delta) {
+    problems.push(`algorithm.delta: ${delta} and algorithm.clip_ratio_c: ${c} are the same bound (TRL's and verl's name); set one`);
+  }
+  const upper = 1 + (epsilon_high ?? epsilon);
+  if (delta !== undefined && delta < upper) problems.push(`algorithm.delta: ${delta} must be ≥ 1 + epsilon_high (${upper})`);
+  return problems;
+}
+
 /** Checks across fields that a JSON Schema of this subset cannot express. */
 function crossFieldProblems(config: RunConfig): string[] {
   const problems: string[] = [];
@@ -437,6 +458,7 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
   }
+  problems.push(...dualClipProblems(config.algorithm));
   if (config.algorithm.supervision === 'process' && config.algorithm.scale_rewards === 'batch') {
     problems.push('algorithm.scale_rewards: process supervision normalises per group and position; use "group" or "none"');
   }

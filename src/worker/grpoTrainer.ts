@@ -67,6 +67,15 @@ function now(): number {
 
 const round = roundForRecord;
 
+/** min / max that skip NaN (a micro-batch without tokens), as TRL's nanmin / nanmax. */
+function nanMin(a: number, b: number): number {
+  return Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.min(a, b);
+}
+
+function nanMax(a: number, b: number): number {
+  return Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b);
+}
+
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
 }
@@ -453,6 +462,8 @@ export class GrpoTrainer implements TrainingJob {
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
+      // verl clip_ratio_c or TRL delta: the same bound (validated to agree when both are set).
+      dualClipRatio: algorithm.clip_ratio_c ?? algorithm.delta,
       klEstimator: algorithm.kl_estimator,
       klLogRatioClamp: algorithm.kl_log_ratio_clamp,
       klValueClamp: algorithm.kl_value_clamp,
@@ -462,6 +473,8 @@ export class GrpoTrainer implements TrainingJob {
     const trace: TokenTrace = { ratio: [], lowClipped: [], highClipped: [], entropy: [], kl: refLogProbs ? [] : undefined };
     const losses: number[] = [];
     const weighted: Record<string, number> = {};
+    const extremes: Record<string, (a: number, b: number) => number> = { 'clip_ratio/low_min': nanMin, 'clip_ratio/high_max': nanMax };
+    const extremeValues: Record<string, number> = {};
     let gradNorm = 0;
     let learningRate = 0;
     let skippedSteps = 0;
@@ -509,7 +522,11 @@ export class GrpoTrainer implements TrainingJob {
             const [{ tokens, entropy }] = kept;
             const [details, entropyRows] = await Promise.all([readGrpoTokenDetails(tokens), entropy ? (entropy.array() as Promise<number[][]>) : null]);
             const tokensHere = rows.old.reduce((n, r) => n + r.length, 0);
-            for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            for (const [key, value] of Object.entries(details.metrics)) {
+              // TRL's min / max over sequences: the extreme over micro-batches, not a token-weighted mean.
+              if (key in extremes) extremeValues[key] = extremes[key](extremeValues[key] ?? value, value);
+              else weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            }
             this.appendTrace(trace, details.perToken, entropyRows, rows.old);
           }
         } finally {
@@ -527,6 +544,7 @@ export class GrpoTrainer implements TrainingJob {
     }
     const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate, 'train/skipped_steps': skippedSteps };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
+    Object.assign(metrics, extremeValues);
     metrics.entropy = mean(trace.entropy.flat());
     return { metrics, trace };
   }

@@ -217,3 +217,17 @@ export function refKlPenalty(logp: number, ref: number, estimator: string, logRa
     }
   }
 }
+
+/** verl compute_policy_loss_vanilla per token, literally: max(−Aρ, −A·clip(ρ)), then min(·, −A·c) where A < 0. */
+export function refVerlDualClip(a: number, logp: number, old: number, epsLow: number, epsHigh: number, c: number): number {
+  const ratio = Math.exp(logp - old);
+  const clipped = Math.max(-a * ratio, -a * Math.min(Math.max(ratio, 1 - epsLow), 1 + epsHigh));
+  return a < 0 ? Math.min(-a * c, clipped) : clipped;
+}
+
+/** TRL _compute_loss with `delta`, literally: coef_1 = min(ρ, δ); −min(coef_1·A, clip(ρ)·A). */
+export function refTrlDelta(a: number, logp: number, old: number, epsLow: number, epsHigh: number, delta: number): number {
+  const ratio = Math.exp(logp - old);
+  const coef2 = Math.min(Math.max(ratio, 1 - epsLow), 1 + epsHigh);
+  return -Math.min(Math.min(ratio, delta) * a, coef2 * a);
+}

@@ -43,6 +43,17 @@ describe('run config validation', () => {
     assert.strictEqual(config.model, undefined);
   });
 
+  it('clip_ratio_c (verl) and delta (TRL) are one bound: off by default, must agree, delta ≥ 1 + epsilon_high', () => {
+    const base = { name: 'x', task: { type: 'bandit' } };
+    const config = validateRunConfig(base);
+    assert.strictEqual(config.algorithm.clip_ratio_c, undefined);
+    assert.strictEqual(config.algorithm.delta, undefined);
+    assert.strictEqual(validateRunConfig({ ...base, algorithm: { clip_ratio_c: 3, delta: 3 } }).algorithm.delta, 3);
+    assert.match(problemsOf({ ...base, algorithm: { clip_ratio_c: 3, delta: 4 } }).join('\n'), /same bound.*set one/);
+    assert.match(problemsOf({ ...base, algorithm: { delta: 1.1, epsilon_high: 0.28 } }).join('\n'), /delta: 1.1 must be ≥ 1 \+ epsilon_high \(1.28\)/);
+    assert.ok(problemsOf({ ...base, algorithm: { clip_ratio_c: 1 } }).length > 0, 'c must be > 1');
+  });
+
   it('names an unknown field and suggests the close one', () => {
     const problems = problemsOf({ name: 'x', task: { type: 'bandit' }, algorithm: { num_generation: 4 } });
     assert.deepStrictEqual(problems, ['algorithm.num_generation: unknown field (did you mean "num_generations"?)']);
