@@ -35,8 +35,10 @@ export interface GrpoLossConfig {
   klLogRatioClamp?: number;
   /** Clamp of the low_var_kl / k3+ value (verl: 10); 0 = none. Default 10. */
   klValueClamp?: number;
-  /** dr_grpo's constant divisor (TRL `max_completion_length`). */
+  /** dr_grpo's constant divisor (TRL `max_completion_length`); seq-mean-token-sum-norm's default divisor. */
   maxCompletionLength?: number;
+  /** verl `loss_scale_factor` for seq-mean-token-sum-norm (default maxCompletionLength). */
+  lossScaleFactor?: number;
   /** Micro-batches per optimizer step; default 1. */
   gradientAccumulationSteps?: number;
 }
@@ -169,6 +171,7 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
       gradientAccumulationSteps: config.gradientAccumulationSteps,
       maxCompletionLength: config.maxCompletionLength,
       numItemsInBatch: inputs.numItemsInBatch,
+      lossScaleFactor: config.lossScaleFactor,
     });
     const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
     const { ratio, lowClipped, highClipped } = surrogate;

@@ -22,8 +22,8 @@ export {
   POLICY_GRADIENT_LOSS_TYPES,
 } from './policyLoss';
 export type { PolicyGradientLossType, ClippedSurrogate } from './policyLoss';
-export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS } from './aggregation';
-export type { LossAggregation, AggregationOptions } from './aggregation';
+export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS, VERL_LOSS_AGG_MODES } from './aggregation';
+export type { LossAggregation, AggregationOptions, TrlLossType, VerlLossAggMode } from './aggregation';
 export { grpoMicrobatchLoss } from './microbatch';
 export {
   computeK3KlPerToken,

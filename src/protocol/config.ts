@@ -117,6 +117,10 @@ export interface AlgorithmConfig {
   /** Std with n−1 (torch.std, CS336) or n (np.std, seed 000) in the denominator. */
   std_estimator: StdEstimator;
   loss_type: LossType;
+  /** verl `loss_agg_mode`; when set it replaces loss_type's aggregation (docs/algorithms.md has the mapping). */
+  loss_agg_mode?: 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
+  /** verl `loss_scale_factor`: divisor of seq-mean-token-sum-norm (default max_completion_length). */
+  loss_scale_factor?: number;
   /** ε (ε_low): the clip range below 1. */
   epsilon: number;
   /** ε_high (DAPO clip-higher); defaults to epsilon. */
@@ -335,6 +339,8 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
         loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo).' },
+        loss_agg_mode: { enum: ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'], description: 'verl loss_agg_mode; when set it is used instead of loss_type (token-mean = bnpo; seq-mean-token-mean = grpo without empty rows; seq-mean-token-sum-norm = dr_grpo without 1/B). Per micro-batch, × 1/micro-batches, as verl\'s FSDP actor. See docs/algorithms.md.' },
+        loss_scale_factor: number('verl loss_scale_factor: the divisor of seq-mean-token-sum-norm. Default: sampling.max_completion_length (verl: the padded response length).', { exclusiveMinimum: 0 }),
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
         clip_ratio_c: number('Dual clip c (verl clip_ratio_c, whose default is 3): for a negative advantage the per-token loss is bounded by −A·c. Unset: off, as TRL. Same as delta.', { exclusiveMinimum: 1 }),

@@ -458,7 +458,8 @@ export class GrpoTrainer implements TrainingJob {
     // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
     const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
-      lossType: algorithm.loss_type,
+      lossType: algorithm.loss_agg_mode ?? algorithm.loss_type,
+      lossScaleFactor: algorithm.loss_scale_factor,
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
@@ -513,7 +514,7 @@ export class GrpoTrainer implements TrainingJob {
               kept.push({ tokens: result.tokens, entropy: entropy ? tf.keep(tf.clone(entropy)) : undefined });
               // grpo and dr_grpo average over the micro-batch's rows and divide by the number of micro-batches: a
               // short last micro-batch would weigh its rows more. Rescaled, every rollout weighs 1/B.
-              const perSequence = algorithm.loss_type === 'grpo' || algorithm.loss_type === 'dr_grpo';
+              const perSequence = lossConfig.lossType === 'grpo' || lossConfig.lossType === 'dr_grpo';
               return perSequence && rowsInBatch * microbatches !== B ? tf.mul(result.loss, (rowsInBatch * microbatches) / B) as tf.Scalar : result.loss;
             },
             { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },

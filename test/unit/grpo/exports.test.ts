@@ -21,6 +21,7 @@ const BEYOND_CS336 = [
   'POLICY_GRADIENT_LOSS_TYPES',
   'aggregateTokenLoss',
   'LOSS_AGGREGATIONS',
+  'VERL_LOSS_AGG_MODES',
   'computeK3KlPerToken',
   'computeFullKlPerToken',
   'computeKlPenaltyPerToken',

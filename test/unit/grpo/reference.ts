@@ -231,3 +231,18 @@ export function refTrlDelta(a: number, logp: number, old: number, epsLow: number
   const coef2 = Math.min(Math.max(ratio, 1 - epsLow), 1 + epsHigh);
   return -Math.min(Math.min(ratio, delta) * a, coef2 * a);
 }
+
+/** verl agg_loss (core_algos.py @ b178a3c, global_batch_info unset) × 1/S as dp_actor scales it, literally. */
+export function refVerlAggLoss(perToken: Matrix, mask: Matrix, mode: string, steps: number, lossScaleFactor?: number): number {
+  const rowSums = perToken.map((row, i) => row.reduce((a, v, t) => a + v * mask[i][t], 0));
+  const counts = mask.map((row) => row.reduce((a, b) => a + b, 0));
+  const seqMask = counts.map((n): number => (n > 0 ? 1 : 0));
+  const nonEmpty = seqMask.reduce((a, b) => a + b, 0);
+  let loss: number;
+  if (mode === 'token-mean') loss = rowSums.reduce((a, b) => a + b, 0) / counts.reduce((a, b) => a + b, 0);
+  else if (mode === 'seq-mean-token-sum') loss = rowSums.reduce((a, s, i) => a + s * seqMask[i], 0) / nonEmpty;
+  else if (mode === 'seq-mean-token-mean') loss = rowSums.reduce((a, s, i) => a + (s / (counts[i] + 1e-8)) * seqMask[i], 0) / nonEmpty;
+  else if (mode === 'seq-mean-token-sum-norm') loss = rowSums.reduce((a, b) => a + b, 0) / (lossScaleFactor ?? perToken[0].length);
+  else throw new Error(`unknown verl mode ${mode}`);
+  return loss / steps;
+}
