@@ -30,11 +30,14 @@ export {
   computeFullKlPerToken,
   computeEntropyFromLogits,
   computeKlPenaltyPerToken,
+  klPenaltyValue,
   KL_PENALTIES,
   DEFAULT_KL_LOG_RATIO_CLAMP,
   DEFAULT_KL_VALUE_CLAMP,
 } from './divergence';
 export type { KlPenalty, KlClamps } from './divergence';
+export { applyKlPenaltyToRewards, nextKlCoefficient } from './klControl';
+export type { KlControlConfig, KlPenalisedRewards } from './klControl';
 export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
 export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
 export { computeDiscountedReturns, computeProcessSupervisionAdvantages } from './process';

@@ -129,6 +129,12 @@ export interface AlgorithmConfig {
   clip_ratio_c?: number;
   /** TRL two-sided clipping `delta`: the same bound as clip_ratio_c (one implementation); needs δ ≥ 1 + ε_high. */
   delta?: number;
+  /** verl `use_kl_in_reward`: subtract β_ctrl · Σ_t KL_t (estimator `kl_penalty`) from each reward before the advantages. */
+  use_kl_in_reward: boolean;
+  /** verl `algorithm.kl_penalty`: the estimator of the in-reward KL. */
+  kl_penalty: 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k3' | 'k1+' | 'k3+';
+  /** verl `algorithm.kl_ctrl`: the in-reward KL coefficient, fixed or adaptive. */
+  kl_ctrl: { type: 'fixed' | 'adaptive'; kl_coef: number; target_kl: number; horizon: number };
   /** KL weight β; 0: no reference model. */
   beta: number;
   kl_estimator: 'k3' | 'full' | 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k1+' | 'k3+';
@@ -346,6 +352,19 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         clip_ratio_c: number('Dual clip c (verl clip_ratio_c, whose default is 3): for a negative advantage the per-token loss is bounded by −A·c. Unset: off, as TRL. Same as delta.', { exclusiveMinimum: 1 }),
         delta: number('TRL two-sided clipping δ (INTELLECT-2): the ratio is capped at δ; the same bound as clip_ratio_c (set one of them). Must be ≥ 1 + epsilon_high. Unset: off.', { exclusiveMinimum: 1 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
+        use_kl_in_reward: { type: 'boolean', default: false, description: 'verl use_kl_in_reward: each reward becomes r − β·Σ_t KL_t (sampling policy vs reference, estimator kl_penalty) before the group advantages; β from kl_ctrl. Needs the reference model. Independent of beta (the KL loss term).' },
+        kl_penalty: { enum: ['kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k3', 'k1+', 'k3+'], default: 'kl', description: 'verl algorithm.kl_penalty: the per-token KL estimator of use_kl_in_reward (k3 is TRL\'s here, low_var_kl verl\'s k3).' },
+        kl_ctrl: {
+          type: 'object',
+          description: 'verl algorithm.kl_ctrl: the coefficient of use_kl_in_reward.',
+          properties: {
+            type: { enum: ['fixed', 'adaptive'], default: 'fixed', description: '`fixed`: kl_coef throughout; `adaptive`: β ← β·(1 + clip(KL/target_kl − 1, ±0.2)·batch/horizon) each step (Ziegler et al.).' },
+            kl_coef: number('Initial (or fixed) coefficient.', { minimum: 0, default: 0.001 }),
+            target_kl: number('Adaptive: target KL per token.', { exclusiveMinimum: 0, default: 0.1 }),
+            horizon: integer('Adaptive: samples over which β changes by at most ±20 %.', { minimum: 1, default: 10000 }),
+          },
+          additionalProperties: false,
+        },
         kl_estimator: { enum: ['k3', 'full', 'kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k1+', 'k3+'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary; verl `kl_loss_type`s: `kl`/`k1` logp − ref, `abs`, `mse`/`k2` ½(logp − ref)², `low_var_kl` (verl\'s k3, value clamped), `k1+`/`k3+` the value of kl/low_var_kl with the gradient of k2. Our `k3` is TRL\'s, not verl\'s alias of low_var_kl. docs/algorithms.md.' },
         kl_log_ratio_clamp: number('k3 / low_var_kl: the log-ratio ref − logp is clamped to ±this before the exp (verl: 20; exp(100) overflows float32). 0: no clamp.', { minimum: 0, default: 20 }),
         kl_value_clamp: number('low_var_kl / k3+: the estimate is clamped to ±this (verl: 10). 0: no clamp.', { minimum: 0, default: 10 }),

@@ -12,11 +12,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  applyKlPenaltyToRewards,
   computeGrpoLossTensors,
   computeProcessSupervisionAdvantages,
   GrpoLossConfig,
   GrpoTokenTensors,
   groupAdvantageValues,
+  nextKlCoefficient,
   readGrpoTokenDetails,
 } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftLoss } from '../model';
@@ -110,6 +112,9 @@ export class GrpoTrainer implements TrainingJob {
   private trainer: PolicyTrainer;
   private optimizerSteps = 0;
 
+  /** verl kl_ctrl's current coefficient of the in-reward KL (use_kl_in_reward); checkpointed. */
+  private klCoefficient: number;
+
   /** Optimizer steps skipped in a row for a non-finite loss or gradient norm (issue 13 item 3). */
   private consecutiveSkips = 0;
 
@@ -129,6 +134,7 @@ export class GrpoTrainer implements TrainingJob {
     private readonly log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
   ) {
     this.trainer = this.newOptimizer();
+    this.klCoefficient = config.algorithm.kl_ctrl.kl_coef;
     this.prompts = prompts;
     this.stopTokenIds = [...new Set([...policy.stopTokenIds, ...config.sampling.stop_token_ids])];
   }
@@ -146,7 +152,7 @@ export class GrpoTrainer implements TrainingJob {
     checkModelFits(tf.getBackend(), {
       source: config.model.name_or_path,
       model: readModelConfig(config.model.name_or_path),
-      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0,
+      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0 || algorithm.use_kl_in_reward,
       withWarmStart: config.sft.steps > 0,
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
     }, webgpuMaxBindingBytes());
@@ -233,14 +239,17 @@ export class GrpoTrainer implements TrainingJob {
     if (control.shouldStop()) return rollBack();
 
     t = now();
+    // verl use_kl_in_reward: the reference's log-probs are needed before the advantages.
+    const earlyRefLogProbs = algorithm.use_kl_in_reward ? await this.referenceLogProbs(rollouts) : undefined;
     const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+    const klReward = this.klInReward(scored.totals, rollouts, earlyRefLogProbs);
     // Failed samples stay NaN: the group statistics leave them out and give them advantage 0 (issue 13 item 2).
-    const rewards = scored.totals;
+    const rewards = klReward?.rewards ?? scored.totals;
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
 
     t = now();
-    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
+    const refLogProbs = earlyRefLogProbs ?? (algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined);
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
 
@@ -250,10 +259,13 @@ export class GrpoTrainer implements TrainingJob {
     timings['time/train'] = (now() - t) / 1000;
 
     if (algorithm.ref_model_sync_steps > 0 && step % algorithm.ref_model_sync_steps === 0) this.reference?.copyWeightsFrom(this.policy);
+    // verl updates kl_ctrl once per step, after the penalty was applied with the old coefficient.
+    if (klReward) this.klCoefficient = nextKlCoefficient(algorithm.kl_ctrl, this.klCoefficient, klReward.currentKl, rewards.length);
 
     const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
     const metrics: Record<string, number> = {
       ...rewardMetrics,
+      ...klReward?.metrics,
       ...scored.metrics,
       ...this.completionMetrics(rollouts),
       ...update.metrics,
@@ -262,7 +274,7 @@ export class GrpoTrainer implements TrainingJob {
       'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
     };
     if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
-    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
+    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, scored.totals, advantages, refLogProbs, update.trace) };
   }
 
   /**
@@ -317,7 +329,7 @@ export class GrpoTrainer implements TrainingJob {
     await savePolicy(this.policy, path.join(dir, 'policy'));
     if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
-    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
+    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps, klCoefficient: this.klCoefficient }, null, 2));
   }
 
   async loadCheckpoint(dir: string): Promise<void> {
@@ -336,9 +348,10 @@ export class GrpoTrainer implements TrainingJob {
     }
     this.trainer.load(dir);
     this.trainer.weightsChanged();
-    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
+    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number; klCoefficient?: number };
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
+    if (job.klCoefficient !== undefined) this.klCoefficient = job.klCoefficient;
   }
 
   dispose(): void {
@@ -360,8 +373,8 @@ export class GrpoTrainer implements TrainingJob {
 
   /** The frozen reference model exists when β > 0 or it is refreshed (its KL is then reported). */
   private ensureReference(): void {
-    const { beta, ref_model_sync_steps } = this.config.algorithm;
-    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0)) this.reference = this.policy.clone({ trainable: false });
+    const { beta, ref_model_sync_steps, use_kl_in_reward } = this.config.algorithm;
+    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0 || use_kl_in_reward)) this.reference = this.policy.clone({ trainable: false });
   }
 
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
@@ -548,6 +561,19 @@ export class GrpoTrainer implements TrainingJob {
     Object.assign(metrics, extremeValues);
     metrics.entropy = mean(trace.entropy.flat());
     return { metrics, trace };
+  }
+
+  /**
+   * verl apply_kl_penalty: rewards minus β·Σ_t KL_t of the sampled tokens (sampling policy vs reference), with
+   * verl's metrics `reward_kl_penalty` (its actor/reward_kl_penalty: current_kl) and `reward_kl_penalty_coeff`.
+   */
+  private klInReward(totals: number[], rollouts: Rollouts, refLogProbs: number[][] | undefined) {
+    const { algorithm } = this.config;
+    if (!algorithm.use_kl_in_reward || !refLogProbs) return undefined;
+    const clamps = { logRatioClamp: algorithm.kl_log_ratio_clamp, valueClamp: algorithm.kl_value_clamp };
+    const beta = this.klCoefficient;
+    const penalised = applyKlPenaltyToRewards(totals, rollouts.oldLogProbs, refLogProbs, beta, algorithm.kl_penalty, clamps);
+    return { ...penalised, metrics: { reward_kl_penalty: penalised.currentKl, reward_kl_penalty_coeff: beta } };
   }
 
   /**

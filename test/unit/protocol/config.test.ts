@@ -31,7 +31,8 @@ describe('run config validation', () => {
     assert.deepStrictEqual(config.rewards, []);
     assert.deepStrictEqual(config.algorithm, {
       num_generations: 8, advantage_eps: 1e-4, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
-      beta: 0, kl_estimator: 'k3', kl_log_ratio_clamp: 20, kl_value_clamp: 10, num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
+      beta: 0, use_kl_in_reward: false, kl_penalty: 'kl', kl_ctrl: { type: 'fixed', kl_coef: 0.001, target_kl: 0.1, horizon: 10000 },
+      kl_estimator: 'k3', kl_log_ratio_clamp: 20, kl_value_clamp: 10, num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
     });
     assert.strictEqual(config.algorithm.epsilon_high, undefined);
     assert.strictEqual(config.optimization.optimizer, 'adam');

@@ -29,3 +29,23 @@ describe('GrpoTrainer skipped optimizer steps', () => {
     );
   });
 });
+
+describe('GrpoTrainer KL in the reward (verl use_kl_in_reward)', () => {
+  function bare(useKlInReward: boolean) {
+    const trainer = Object.create(GrpoTrainer.prototype) as Record<string, unknown>;
+    Object.assign(trainer, {
+      klCoefficient: 0.5,
+      config: { algorithm: { use_kl_in_reward: useKlInReward, kl_penalty: 'kl', kl_log_ratio_clamp: 20, kl_value_clamp: 10 } },
+    });
+    return (totals: number[], old: number[][], ref: number[][] | undefined) =>
+      (trainer.klInReward as (t: number[], r: { oldLogProbs: number[][] }, ref?: number[][]) => unknown).call(trainer, totals, { oldLogProbs: old }, ref);
+  }
+
+  it('subtracts β·Σ_t kl_t with the current coefficient and reports verl\'s two metrics; off: nothing', () => {
+    const result = bare(true)([1, 0], [[-1, -2], [-1]], [[-1.5, -1], [-0.5]]) as { rewards: number[]; metrics: Record<string, number> };
+    // kl rows [0.5, −1] → sum −0.5; [−0.5] → sum −0.5. β = 0.5.
+    assert.deepStrictEqual(result.rewards, [1.25, 0.25]);
+    assert.deepStrictEqual(result.metrics, { reward_kl_penalty: (-0.25 - 0.5) / 2, reward_kl_penalty_coeff: 0.5 });
+    assert.strictEqual(bare(false)([1, 0], [[-1], [-1]], [[-1], [-1]]), undefined);
+  });
+});
