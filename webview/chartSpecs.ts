@@ -63,7 +63,15 @@ export const CHARTS: readonly ChartSpec[] = [
     ],
   },
   { id: 'truncated', title: 'Truncated fraction', series: [{ key: 'completions/clipped_ratio', label: 'truncated' }] },
-  { id: 'zero-std', title: 'Tied groups (frac_reward_zero_std)', series: [{ key: 'frac_reward_zero_std', label: 'frac_reward_zero_std' }] },
+  {
+    id: 'zero-std',
+    title: 'Tied groups (frac_reward_zero_std)',
+    series: [
+      { key: 'frac_reward_zero_std', label: 'frac_reward_zero_std (TRL)' },
+      // Ours: exact ties per group under every scale_rewards (TRL's is 0 or 1 under batch scaling).
+      { key: 'frac_reward_zero_std/groups', label: 'groups tied' },
+    ],
+  },
   {
     id: 'eval',
     title: 'Validation',
