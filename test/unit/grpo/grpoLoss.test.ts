@@ -117,7 +117,7 @@ describeOnBackends('computeGrpoLoss', () => {
     const reference = refClipLoss(ADVANTAGES, rows(LOGP, T), OLD, EPS_LOW, EPS_HIGH);
     const region = reference.low.map((row, i) => row.map((v, t) => v + reference.high[i][t]));
     const kl = refK3(rows(LOGP, T), REF);
-    assert.deepEqual(Object.keys(metrics).sort(), ['clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/region_mean', 'kl', 'ppo_kl']);
+    assert.deepEqual(Object.keys(metrics).sort(), ['clip_ratio/high_max', 'clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/low_min', 'clip_ratio/region_mean', 'kl', 'ppo_kl']);
     // verl's ppo_kl: masked mean of log π_old − log π_θ.
     assertClose(metrics.ppo_kl, refMaskedBatchMean(rows(LOGP, T).map((row, i) => row.map((l, t) => OLD[i][t] - l))), 1e-6, 'ppo_kl');
     assertClose(metrics['clip_ratio/low_mean'], refMaskedBatchMean(reference.low), 1e-7, 'low');
@@ -156,7 +156,7 @@ describeOnBackends('computeGrpoLoss', () => {
       tf.dispose(tokens);
       assert.equal(tf.memory().numTensors, before, 'tensors leaked');
       assert.deepEqual(report, { metrics: sync.metrics, perToken: sync.perToken });
-      assert.deepEqual(Object.keys(report.metrics).sort(), ['clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/region_mean', 'entropy', 'kl', 'ppo_kl']);
+      assert.deepEqual(Object.keys(report.metrics).sort(), ['clip_ratio/high_max', 'clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/low_min', 'clip_ratio/region_mean', 'entropy', 'kl', 'ppo_kl']);
     }
     logp.dispose();
   });

@@ -171,7 +171,7 @@ describeOnBackends('computeGroupAdvantages (TRL scale_rewards)', () => {
             assert.equal(metrics['frac_reward_zero_std/groups'], 1);
           }
         }
-        // Before the host float64 path: +0.029 (default eps) and +0.70 (eps 1e-8) on wasm, from the float32 residue.
+        // Before the host float64 path, on wasm: +0.0003 (eps 1e-4), +0.029 (1e-6, the old schema default), +0.70 (1e-8).
         const tensor = computeGroupAdvantages(new Array(6).fill(0.3), 6, { advantageEps });
         assert.deepEqual(Array.from(tensor.advantages.dataSync()), [0, 0, 0, 0, 0, 0]);
       });
