@@ -5,9 +5,9 @@
  */
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { computeAsymmetricClipLoss, computeGrpoLoss, GrpoLossConfig } from '../../../src/grpo';
+import { computeAsymmetricClipLoss, computeGrpoLoss, GrpoLossConfig, LOSS_AGGREGATIONS, LossAggregation, VERL_LOSS_AGG_MODES } from '../../../src/grpo';
 import { assertClose, centralDifferences, describeOnBackends, normals, rows } from './helpers';
-import { refClipLoss, refK3, refTrlDelta, refVerlDualClip } from './reference';
+import { refAggregate, refClipLoss, refK3, refKlPenalty, refTrlDelta, refVerlAggLoss, refVerlDualClip } from './reference';
 
 const [EPS_LOW, EPS_HIGH, C] = [0.2, 0.28, 3];
 const [B, T] = [4, 6];
@@ -109,4 +109,41 @@ describeOnBackends('a failed sample (advantage 0) keeps its tokens in the normal
     const expected = ((-0.8 + beta * k3[0][0]) + (-0.8 + beta * k3[0][1]) + beta * (k3[1][0] + k3[1][1] + k3[1][2])) / 5;
     assertClose(loss, [expected], 1e-6);
   });
+});
+
+describeOnBackends('computeGrpoLoss: every aggregation × dual clip × verl KL, against the float64 reference', () => {
+  // Row 1 empty, rows 0 and 3 shorter than T (completions shorter than max_completion_length).
+  const mask = [[1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]];
+  const old = normals(121, B * T, 1, -2);
+  const logp = spreadLogRatios(122, B * T).map((r, i) => Math.fround(r + old[i]));
+  const ref = normals(123, B * T, 0.5, -2);
+  const advantages = [-1.1, 0.6, -0.4, 1.5];
+  const beta = 0.05;
+  const items = 2 * 11;
+  const perToken = (x: number[]) =>
+    rows(x.map((l, i) => refVerlDualClip(advantages[Math.floor(i / T)], l, old[i], EPS_LOW, EPS_HIGH, C) + beta * refKlPenalty(l, ref[i], 'low_var_kl')), T);
+  const reference = (mode: LossAggregation) => (x: number[]) =>
+    (VERL_LOSS_AGG_MODES as readonly string[]).includes(mode)
+      ? refVerlAggLoss(perToken(x), mask, mode, 2, mode === 'seq-mean-token-sum-norm' ? 8 : undefined)
+      : refAggregate(perToken(x), mask, mode, { steps: 2, maxLength: 8, items });
+
+  for (const mode of LOSS_AGGREGATIONS) {
+    it(`${mode}: loss and gradient`, () => {
+      const config: GrpoLossConfig = {
+        lossType: mode, epsilonLow: EPS_LOW, epsilonHigh: EPS_HIGH, beta, klEstimator: 'low_var_kl', dualClipRatio: C,
+        maxCompletionLength: 8, gradientAccumulationSteps: 2,
+      };
+      const run = (x: tf.Tensor) =>
+        computeGrpoLoss(
+          {
+            policyLogProbs: x as tf.Tensor2D, responseMask: tf.tensor2d(mask), advantages: tf.tensor2d(advantages, [B, 1]),
+            oldLogProbs: tf.tensor2d(old, [B, T]), refLogProbs: tf.tensor2d(ref, [B, T]), numItemsInBatch: items,
+          },
+          config,
+        ).loss;
+      assertClose(run(tf.tensor2d(logp, [B, T])), [reference(mode)(logp)], 1e-5, 'loss');
+      const gradient = tf.grad(run)(tf.tensor2d(logp, [B, T]));
+      assertClose(gradient, centralDifferences(reference(mode), logp, 1e-6), 1e-4, 'gradient');
+    });
+  }
 });
