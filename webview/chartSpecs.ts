@@ -30,7 +30,7 @@ export const CHARTS: readonly ChartSpec[] = [
     id: 'kl',
     title: 'KL to reference (nats/token)',
     series: [
-      { key: 'kl', label: 'training (k3)' },
+      { key: 'kl', label: 'training (kl_estimator)' },
       { key: 'eval/kl', label: 'held-out (exact)' },
     ],
   },
