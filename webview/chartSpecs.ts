@@ -30,7 +30,7 @@ export const CHARTS: readonly ChartSpec[] = [
     id: 'kl',
     title: 'KL to reference (nats/token)',
     series: [
-      { key: 'kl', label: 'training (k3)' },
+      { key: 'kl', label: 'training (kl_estimator)' },
       { key: 'eval/kl', label: 'held-out (exact)' },
     ],
   },
@@ -63,7 +63,15 @@ export const CHARTS: readonly ChartSpec[] = [
     ],
   },
   { id: 'truncated', title: 'Truncated fraction', series: [{ key: 'completions/clipped_ratio', label: 'truncated' }] },
-  { id: 'zero-std', title: 'Tied groups (frac_reward_zero_std)', series: [{ key: 'frac_reward_zero_std', label: 'frac_reward_zero_std' }] },
+  {
+    id: 'zero-std',
+    title: 'Tied groups (frac_reward_zero_std)',
+    series: [
+      { key: 'frac_reward_zero_std', label: 'frac_reward_zero_std (TRL)' },
+      // Ours: exact ties per group under every scale_rewards (TRL's is 0 or 1 under batch scaling).
+      { key: 'frac_reward_zero_std/groups', label: 'groups tied' },
+    ],
+  },
   // 1 on-policy; lower when μ > 1 or steps_per_generation > 1 lets the policy drift from the one that sampled.
   { id: 'ess', title: 'Effective sample size of the importance weights', series: [{ key: 'importance_weights/ess', label: 'ESS / n' }] },
   // Only runs with dynamic sampling (filter_groups) log these.

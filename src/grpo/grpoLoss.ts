@@ -6,11 +6,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { aggregateTokenLoss, LossAggregation } from './aggregation';
 import { assertAdvantageShape, assertNonNegativeFinite, assertRank, assertSameShape, required, shapeText } from './checks';
-import { computeEntropyFromLogits, computeFullKlPerToken, computeK3KlPerToken } from './divergence';
+import { computeEntropyFromLogits, computeFullKlPerToken, computeKlPenaltyPerToken, KL_PENALTIES, KlClamps, KlPenalty } from './divergence';
 import { computePolicySurrogate, PolicyVariantConfig } from './variants';
 
-/** `k3`: TRL's sampled-token estimator; `full`: exact KL over the vocabulary from logits. */
-export type KlEstimator = 'k3' | 'full';
+/**
+ * A sampled-token estimator (computeKlPenaltyPerToken: `k3` TRL's, `kl`/`abs`/`mse`/`low_var_kl`/`k1+`/`k3+` verl's)
+ * or `full`: exact KL over the vocabulary from logits.
+ */
+export type KlEstimator = KlPenalty | 'full';
 
 /**
  * Everything a run config decides; the trainer passes it through unchanged. The policy-term variants (GSPO's
@@ -22,12 +25,23 @@ export interface GrpoLossConfig extends Omit<PolicyVariantConfig, 'epsilonLow' |
   epsilonLow: number;
   /** ε_high (TRL `epsilon_high`, DAPO uses 0.28); defaults to epsilonLow, i.e. symmetric GRPO-Clip. */
   epsilonHigh?: number;
+  /**
+   * Dual clip c > 1 (verl `clip_ratio_c`, TRL `delta` — the same bound, see computeAsymmetricClipLoss): for A < 0
+   * the per-token loss is at most −A·c. Undefined: off (TRL's default).
+   */
+  dualClipRatio?: number;
   /** KL weight β; 0 leaves the KL out of the loss (and needs no reference model). */
   beta: number;
   /** Default `'k3'`. */
   klEstimator?: KlEstimator;
-  /** dr_grpo's constant divisor (TRL `max_completion_length`). */
+  /** Clamp of |log π_ref − log π_θ| in k3 / low_var_kl (verl: 20); 0 = none. Default 20. */
+  klLogRatioClamp?: number;
+  /** Clamp of the low_var_kl / k3+ value (verl: 10); 0 = none. Default 10. */
+  klValueClamp?: number;
+  /** dr_grpo's constant divisor (TRL `max_completion_length`); seq-mean-token-sum-norm's default divisor. */
   maxCompletionLength?: number;
+  /** verl `loss_scale_factor` for seq-mean-token-sum-norm (default maxCompletionLength). */
+  lossScaleFactor?: number;
   /** Micro-batches per optimizer step; default 1. */
   gradientAccumulationSteps?: number;
 }
@@ -74,7 +88,9 @@ export interface GrpoTokenDetails {
 export interface GrpoTokenReport {
   /**
    * Means over the active tokens (TRL's): `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`,
-   * and `kl`, `entropy` when computed.
+   * and `kl`, `entropy` when computed; TRL's `clip_ratio/low_min` / `clip_ratio/high_max` (min / max over sequences
+   * of the per-sequence fraction); verl's `ppo_kl` (mean log π_old − log π_θ) and, with a dual clip,
+   * `clip_ratio/lower_dual` (verl `pg_clipfrac_lower`).
    */
   metrics: Record<string, number>;
   perToken: GrpoTokenDetails;
@@ -93,6 +109,8 @@ export type GrpoTokenTensors = {
   highClipped: tf.Tensor2D;
   loss: tf.Tensor2D;
   kl?: tf.Tensor2D;
+  /** Present with a dual clip: 1 where it bounded the loss. */
+  dualClipped?: tf.Tensor2D;
   entropy?: tf.Tensor2D;
 };
 
@@ -142,8 +160,8 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
   assertSameShape(fn, 'policyLogProbs', policyLogProbs, 'responseMask', responseMask);
   assertAdvantageShape(fn, 'advantages', advantages, policyLogProbs);
   assertNonNegativeFinite(fn, 'beta', beta);
-  if (klEstimator !== 'k3' && klEstimator !== 'full') {
-    throw new Error(`${fn}: klEstimator must be 'k3' or 'full', got '${klEstimator}'`);
+  if (klEstimator !== 'full' && !KL_PENALTIES.includes(klEstimator)) {
+    throw new Error(`${fn}: klEstimator must be one of ${[...KL_PENALTIES, 'full'].join(', ')}, got '${klEstimator}'`);
   }
   if (inputs.policyLogits !== undefined) assertLogitsMatch(fn, 'policyLogits', inputs.policyLogits, policyLogProbs);
   if (inputs.refLogits !== undefined) assertLogitsMatch(fn, 'refLogits', inputs.refLogits, policyLogProbs);
@@ -156,17 +174,19 @@ export function computeGrpoLossTensors(inputs: GrpoLossInputs, config: GrpoLossC
       { ...config, epsilonLow, epsilonHigh },
       stopGradient,
     );
-    const kl = klPerToken(inputs, beta, klEstimator);
+    const kl = klPerToken(inputs, beta, klEstimator, { logRatioClamp: config.klLogRatioClamp, valueClamp: config.klValueClamp });
     const tokenLoss = kl === undefined || beta === 0 ? surrogate.loss : tf.add(surrogate.loss, tf.mul(kl, beta));
     const loss = aggregateTokenLoss(tokenLoss as tf.Tensor2D, responseMask, lossType, {
       gradientAccumulationSteps: config.gradientAccumulationSteps,
       maxCompletionLength: config.maxCompletionLength,
       numItemsInBatch: inputs.numItemsInBatch,
+      lossScaleFactor: config.lossScaleFactor,
     });
     const entropy = inputs.policyLogits === undefined ? undefined : computeEntropyFromLogits(inputs.policyLogits);
     const { ratio, lowClipped, highClipped } = surrogate;
     const tokens: GrpoTokenTensors = { responseMask: tf.clone(responseMask), ratio, lowClipped, highClipped, loss: tokenLoss as tf.Tensor2D };
     if (kl !== undefined) tokens.kl = kl;
+    if (surrogate.dualClipped !== undefined) tokens.dualClipped = surrogate.dualClipped;
     if (entropy !== undefined) tokens.entropy = entropy as tf.Tensor2D;
     return { loss, tokens };
   });
@@ -201,12 +221,12 @@ function assertLogitsMatch(fn: string, name: string, logits: tf.Tensor, logProbs
 }
 
 /** Per-token KL when β needs it or its inputs are given; undefined otherwise. */
-function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator): tf.Tensor2D | undefined {
+function klPerToken(inputs: GrpoLossInputs, beta: number, estimator: KlEstimator, clamps: KlClamps): tf.Tensor2D | undefined {
   const fn = 'computeGrpoLoss';
   const forBeta = `for the ${estimator} KL when beta ≠ 0`;
-  if (estimator === 'k3') {
+  if (estimator !== 'full') {
     if (beta === 0 && inputs.refLogProbs === undefined) return undefined;
-    return computeK3KlPerToken(inputs.policyLogProbs, required(fn, 'refLogProbs', forBeta, inputs.refLogProbs));
+    return computeKlPenaltyPerToken(inputs.policyLogProbs, required(fn, 'refLogProbs', forBeta, inputs.refLogProbs), estimator, clamps);
   }
   if (beta === 0 && (inputs.policyLogits === undefined || inputs.refLogits === undefined)) return undefined;
   return computeFullKlPerToken(
@@ -226,6 +246,11 @@ function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) 
     'clip_ratio/low_mean': maskedBatchMean(low, mask),
     'clip_ratio/high_mean': maskedBatchMean(high, mask),
     'clip_ratio/region_mean': maskedBatchMean(region, mask),
+    // TRL: the smallest / largest per-sequence clip fraction (sequences without tokens left out, nanmin / nanmax).
+    'clip_ratio/low_min': extremeRowMean(low, mask, width, Math.min),
+    'clip_ratio/high_max': extremeRowMean(high, mask, width, Math.max),
+    // verl `actor/ppo_kl`: masked mean of log π_old − log π_θ (compute_policy_loss_vanilla, core_algos.py @ b178a3c).
+    ppo_kl: maskedBatchMean(Array.from(valuesOf(tokens.ratio), (ratio) => -Math.log(ratio)), mask),
   };
   const perToken: GrpoTokenDetails = {
     ratio: toRows(valuesOf(tokens.ratio), batch, width),
@@ -233,6 +258,7 @@ function describeTokens(tokens: GrpoTokenTensors, valuesOf: (tensor: tf.Tensor) 
     highClipped: toRows(high, batch, width),
     loss: toRows(valuesOf(tokens.loss), batch, width),
   };
+  if (tokens.dualClipped !== undefined) metrics['clip_ratio/lower_dual'] = maskedBatchMean(valuesOf(tokens.dualClipped), mask);
   if (tokens.kl !== undefined) {
     const kl = valuesOf(tokens.kl);
     metrics.kl = maskedBatchMean(kl, mask);
@@ -255,6 +281,21 @@ function maskedBatchMean(values: ArrayLike<number>, mask: ArrayLike<number>): nu
     count += mask[i];
   }
   return total / count;
+}
+
+/** The min (or max) over rows of the row's masked mean; rows without active tokens are skipped; NaN if none. */
+function extremeRowMean(values: ArrayLike<number>, mask: ArrayLike<number>, width: number, pick: (a: number, b: number) => number): number {
+  let result = Number.NaN;
+  for (let start = 0; start < values.length; start += width) {
+    let total = 0;
+    let count = 0;
+    for (let i = start; i < start + width; i++) {
+      total += values[i] * mask[i];
+      count += mask[i];
+    }
+    if (count > 0) result = Number.isNaN(result) ? total / count : pick(result, total / count);
+  }
+  return result;
 }
 
 function toRows(values: ArrayLike<number>, batch: number, tokens: number): number[][] {

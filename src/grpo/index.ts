@@ -12,8 +12,8 @@
  *   point (computeGrpoLossTensors + readGrpoTokenDetails: the same without synchronous reads, as the trainer calls
  *   it), with stopGradient. Each carries its formula in its doc comment.
  */
-export { computeGroupNormalizedRewards, computeGroupAdvantages } from './rewards';
-export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages } from './rewards';
+export { computeGroupNormalizedRewards, computeGroupAdvantages, groupAdvantageValues, DEFAULT_ADVANTAGE_EPS } from './rewards';
+export type { RewardOutput, RewardFunction, RewardScaling, GroupAdvantageOptions, GroupAdvantages, GroupAdvantageValues } from './rewards';
 export {
   computeNaivePolicyGradientLoss,
   computeGrpoClipLoss,
@@ -22,10 +22,22 @@ export {
   POLICY_GRADIENT_LOSS_TYPES,
 } from './policyLoss';
 export type { PolicyGradientLossType, ClippedSurrogate } from './policyLoss';
-export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS } from './aggregation';
-export type { LossAggregation, AggregationOptions } from './aggregation';
+export { maskedMean, aggregateTokenLoss, LOSS_AGGREGATIONS, VERL_LOSS_AGG_MODES } from './aggregation';
+export type { LossAggregation, AggregationOptions, TrlLossType, VerlLossAggMode } from './aggregation';
 export { grpoMicrobatchLoss } from './microbatch';
-export { computeK3KlPerToken, computeFullKlPerToken, computeEntropyFromLogits } from './divergence';
+export {
+  computeK3KlPerToken,
+  computeFullKlPerToken,
+  computeEntropyFromLogits,
+  computeKlPenaltyPerToken,
+  klPenaltyValue,
+  KL_PENALTIES,
+  DEFAULT_KL_LOG_RATIO_CLAMP,
+  DEFAULT_KL_VALUE_CLAMP,
+} from './divergence';
+export type { KlPenalty, KlClamps } from './divergence';
+export { applyKlPenaltyToRewards, nextKlCoefficient } from './klControl';
+export type { KlControlConfig, KlPenalisedRewards } from './klControl';
 export { combineWeightedRewards, scoreWithRewardFunctions } from './multiReward';
 export type { NamedRewardFunction, NamedRewards, CombinedRewards } from './multiReward';
 export { computeDiscountedReturns, computeProcessSupervisionAdvantages } from './process';

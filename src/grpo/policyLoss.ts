@@ -29,6 +29,8 @@ export interface ClippedSurrogate {
   lowClipped: tf.Tensor2D;
   /** ρ > 1 + ε_high with A > 0: the clip removed this token's gradient from above. */
   highClipped: tf.Tensor2D;
+  /** With a dual clip c: A < 0 and the loss was bounded by −A·c (verl `pg_clipfrac_lower`); absent without. */
+  dualClipped?: tf.Tensor2D;
 }
 
 /**
@@ -39,6 +41,16 @@ export interface ClippedSurrogate {
  *
  * A larger ε_high lets unlikely tokens with positive advantage grow faster, which keeps entropy from collapsing.
  * The flags mark the tokens where the clipped term is the smaller one, i.e. where the clip zeroes the gradient.
+ *
+ * `dualClip` c (> 1; verl `clip_ratio_c`, Ye et al. 2019 dual-clip PPO): for A < 0 the per-token loss is also
+ * bounded above by −A·c, so a token whose ratio has run far above 1 cannot push with an unbounded weight:
+ *
+ *     ℓ_it = min(ℓ_it, −A_it · c)   where A_it < 0
+ *
+ * verl compute_policy_loss_vanilla (core_algos.py @ b178a3cd56f58b2d502255daba591e92833930a7). TRL's two-sided
+ * clipping `delta` (INTELLECT-2; `coef_1 = clamp(ρ, max=δ)` before the min, grpo_trainer.py @ f2cd577) is the same
+ * function when δ ≥ 1 + ε_high: for A < 0, −min(min(ρ, δ)A, clip(ρ)A) = |A|·max(min(ρ, δ), clip(ρ)) = min(ℓ, |A|δ);
+ * for A > 0, min(ρ, δ) only matters above 1 + ε_high, where clip(ρ) already is the smaller. So δ is passed as c.
  */
 export function computeAsymmetricClipLoss(
   advantages: tf.Tensor2D,
@@ -46,6 +58,7 @@ export function computeAsymmetricClipLoss(
   oldLogProbs: tf.Tensor2D,
   epsilonLow: number,
   epsilonHigh: number,
+  dualClip?: number,
 ): ClippedSurrogate {
   const fn = 'computeAsymmetricClipLoss';
   assertRank(fn, 'policyLogProbs', policyLogProbs, 2);
@@ -53,19 +66,36 @@ export function computeAsymmetricClipLoss(
   assertAdvantageShape(fn, 'advantages', advantages, policyLogProbs);
   assertNonNegativeFinite(fn, 'epsilonLow', epsilonLow);
   assertNonNegativeFinite(fn, 'epsilonHigh', epsilonHigh);
+  if (dualClip !== undefined && !(dualClip > 1 && Number.isFinite(dualClip))) {
+    throw new Error(`${fn}: dualClip (clip_ratio_c / delta) must be a finite number > 1, got ${dualClip}`);
+  }
   return tf.tidy(() => {
     const ratio = tf.exp(tf.sub(policyLogProbs, oldLogProbs));
     const clippedRatio = tf.clipByValue(ratio, 1 - epsilonLow, 1 + epsilonHigh);
-    const loss = tf.neg(tf.minimum(tf.mul(ratio, advantages), tf.mul(clippedRatio, advantages)));
+    const clipLoss = tf.neg(tf.minimum(tf.mul(ratio, advantages), tf.mul(clippedRatio, advantages)));
+    const dual = dualClip === undefined ? undefined : applyDualClip(clipLoss, advantages, dualClip);
+    const loss = dual?.loss ?? clipLoss;
     const lowClipped = tf.logicalAnd(tf.less(ratio, 1 - epsilonLow), tf.less(advantages, 0));
     const highClipped = tf.logicalAnd(tf.greater(ratio, 1 + epsilonHigh), tf.greater(advantages, 0));
-    return {
+    const result = {
       loss: loss as tf.Tensor2D,
       ratio: ratio as tf.Tensor2D,
       lowClipped: tf.cast(lowClipped, 'float32') as tf.Tensor2D,
       highClipped: tf.cast(highClipped, 'float32') as tf.Tensor2D,
     };
+    return dual ? { ...result, dualClipped: dual.flags } : result;
   });
+}
+
+/** ℓ → min(ℓ, −A·c) where A < 0 (verl's `torch.where(advantages < 0, clip_pg_losses2, clip_pg_losses1)`). */
+function applyDualClip(clipLoss: tf.Tensor, advantages: tf.Tensor2D, c: number): { loss: tf.Tensor2D; flags: tf.Tensor2D } {
+  const negative = tf.less(advantages, 0);
+  // The bound is +∞ where A ≥ 0, so one `minimum` does it: no `where` on the policy's side of the tape (tfjs has no
+  // gradient for the logical ops such a condition would need once it depends on the loss's shape).
+  const bound = tf.where(negative, tf.mul(tf.neg(advantages), c), tf.fill(advantages.shape, Number.POSITIVE_INFINITY));
+  const loss = tf.minimum(clipLoss, bound) as tf.Tensor2D;
+  const flags = tf.cast(tf.greater(clipLoss, bound), 'float32') as tf.Tensor2D;
+  return { loss, flags };
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertNonNegativeFinite } from './checks';
-import { assertGroups, mean, meanAlong, std, stdAlong, StdKind } from './statistics';
+import { assertGroups, mean, scoredStats, ScoredStats, StdKind } from './statistics';
 
 /** What a reward function says about one response; the optional parts are reported as metrics. */
 export interface RewardOutput {
@@ -26,61 +26,91 @@ export interface GroupAdvantageOptions {
   scaleRewards?: RewardScaling;
   /** Default `'unbiased'` (torch); `'population'` reproduces numpy's ddof = 0 (seed 000). */
   stdKind?: StdKind;
-  /** Added to the std before dividing; default 1e-4 as in TRL. */
+  /** Added to the std before dividing; default DEFAULT_ADVANTAGE_EPS (TRL's). */
   advantageEps?: number;
 }
+
+/**
+ * The one default of `advantage_eps`: TRL's, hard-coded as `advantages / (std_rewards + 1e-4)` in
+ * `_generate_and_score_completions` (trl/trainer/grpo_trainer.py @ f2cd57710ae345ea6428ae95363267fcf38a3dc8). The
+ * run-config schema takes its default from here.
+ */
+export const DEFAULT_ADVANTAGE_EPS = 1e-4;
 
 export interface GroupAdvantages {
   /** [B], one advantage per rollout. */
   advantages: tf.Tensor1D;
-  /** `reward`, `reward_std`, `frac_reward_zero_std` with TRL's meanings. */
+  /** See groupAdvantageValues. */
+  metrics: Record<string, number>;
+}
+
+export interface GroupAdvantageValues {
+  /** [B] float64 advantages; exactly 0 for a failed sample and for every member of a tied group. */
+  advantages: number[];
   metrics: Record<string, number>;
 }
 
 /**
- * Group-relative advantages with a choice of scaling (TRL `scale_rewards`). With `μ_g` the mean of the group of
- * rollout i and `σ` the std chosen by `scaleRewards` (`stdKind` picks n − 1 or n as divisor):
- *
- *     group:  A_i = (r_i − μ_g) / (σ_g + eps)
- *     batch:  A_i = (r_i − μ_g) / (σ_batch + eps)     σ_batch over all B rewards
- *     none:   A_i =  r_i − μ_g
- *
- * Metrics: `reward` = mean reward; `reward_std` = mean of the group stds (the batch std under `batch`), as TRL logs
- * it; `frac_reward_zero_std` = fraction of groups whose rewards all tie (no learning signal). A NaN reward makes
- * its whole group's advantages NaN, as in torch.
+ * Group-relative advantages with a choice of scaling (TRL `scale_rewards`), as a tensor: groupAdvantageValues
+ * computed on the host in float64, then stored as float32.
  */
 export function computeGroupAdvantages(
   rewards: ArrayLike<number>,
   groupSize: number,
   options: GroupAdvantageOptions = {},
 ): GroupAdvantages {
-  const fn = 'computeGroupAdvantages';
-  const { scaleRewards = 'group', stdKind = 'unbiased', advantageEps = 1e-4 } = options;
-  assertGroups(fn, rewards.length, groupSize);
-  assertNonNegativeFinite(fn, 'advantageEps', advantageEps);
-  const values = Array.from(rewards);
-  const advantages = tf.tidy(() => {
-    const grouped = tf.reshape(tf.tensor1d(values, 'float32'), [-1, groupSize]);
-    const centred = tf.sub(grouped, meanAlong(grouped, 1));
-    const scale = rewardScale(grouped, scaleRewards, stdKind);
-    const scaled = scale === undefined ? centred : tf.div(centred, tf.add(scale, advantageEps));
-    return tf.reshape(scaled, [-1]) as tf.Tensor1D;
-  });
-  return { advantages, metrics: rewardMetrics(values, groupSize, scaleRewards, stdKind) };
+  const { advantages, metrics } = groupAdvantageValues(rewards, groupSize, options);
+  return { advantages: tf.tensor1d(advantages, 'float32'), metrics };
 }
 
-/** The std each centred reward is divided by, or undefined when rewards are only centred. */
-function rewardScale(grouped: tf.Tensor, scaleRewards: RewardScaling, stdKind: StdKind): tf.Tensor | undefined {
-  switch (scaleRewards) {
-    case 'group':
-      return stdAlong(grouped, 1, stdKind);
-    case 'batch':
-      return stdAlong(tf.reshape(grouped, [-1]), 0, stdKind);
-    case 'none':
-      return undefined;
-    default:
-      throw new Error(`computeGroupAdvantages: scaleRewards must be 'group', 'batch' or 'none', got '${scaleRewards}'`);
+/**
+ * Group-relative advantages on the host, in float64 (plain numbers, no tensors). With μ_g and σ over the *scored*
+ * (finite) rewards only, `stdKind` picking n − 1 or n as divisor:
+ *
+ *     group:  A_i = (r_i − μ_g) / (σ_g + eps)
+ *     batch:  A_i = (r_i − μ_g) / (σ_batch + eps)     σ_batch over all scored rewards of the batch
+ *     none:   A_i =  r_i − μ_g
+ *
+ * - A non-finite reward (NaN: the reward function failed) is a failed sample: it is left out of μ and σ, and its
+ *   advantage is 0, as TRL's nanmean / nanstd and `nan_to_num(advantages, nan=0.0)` do for unscorable completions
+ *   (grpo_trainer.py @ f2cd577). [1, 0, NaN, 0] → [1.1547, −0.5774, 0, −0.5774].
+ * - A group whose scored rewards all tie (tested exactly, max = min) gets exactly 0: float32 (or even float64)
+ *   centring leaves a residue that a std of the same size would blow up to O(1).
+ * - A group with fewer than two scored rewards has no baseline: 0.
+ * Statistics are scaled by the largest |r| first, so huge finite rewards give finite advantages.
+ *
+ * Metrics, TRL's definitions under TRL's names (grpo_trainer.py @ f2cd577): `reward` = nanmean of the batch;
+ * `reward_std` = unbiased nanstd of all rewards of the batch (TRL ≥ 0.27); `frac_reward_zero_std` = fraction of
+ * samples whose scaling std is ≈ 0 (torch.isclose: ≤ 1e-8; the group std under group/none, the batch std under
+ * batch, so there it is 0 or 1). Ours, kept under their own names: `reward_std/group_mean` = mean of the group
+ * stds (with `stdKind`, over groups where defined), `frac_reward_zero_std/groups` = fraction of groups whose scored
+ * rewards all tie exactly (meaningful under every scaling).
+ */
+export function groupAdvantageValues(
+  rewards: ArrayLike<number>,
+  groupSize: number,
+  options: GroupAdvantageOptions = {},
+): GroupAdvantageValues {
+  const fn = 'computeGroupAdvantages';
+  const { scaleRewards = 'group', stdKind = 'unbiased', advantageEps = DEFAULT_ADVANTAGE_EPS } = options;
+  assertGroups(fn, rewards.length, groupSize);
+  assertNonNegativeFinite(fn, 'advantageEps', advantageEps);
+  if (scaleRewards !== 'group' && scaleRewards !== 'batch' && scaleRewards !== 'none') {
+    throw new Error(`${fn}: scaleRewards must be 'group', 'batch' or 'none', got '${scaleRewards}'`);
   }
+  const values = Array.from(rewards);
+  const groups = splitGroups(values, groupSize).map((group) => ({ group, stats: scoredStats(group, stdKind) }));
+  const batch = scoredStats(values, stdKind);
+  const advantages = groups.flatMap(({ group, stats }) =>
+    group.map((reward) => {
+      // No signal: a failed sample, a tie, or no baseline (one scored sample; the n − 1 std is undefined).
+      if (!Number.isFinite(reward) || stats.tied || stats.count < 2) return 0;
+      const centred = reward - stats.mean;
+      if (scaleRewards === 'none') return centred;
+      return centred / ((scaleRewards === 'group' ? stats.std : batch.std) + advantageEps);
+    }),
+  );
+  return { advantages, metrics: rewardMetrics(values, groups, scaleRewards) };
 }
 
 function splitGroups(values: number[], groupSize: number): number[][] {
@@ -89,12 +119,27 @@ function splitGroups(values: number[], groupSize: number): number[][] {
   return groups;
 }
 
-/** Metrics in float64 on the raw numbers; ties are tested exactly (max = min), not by a float32 std near 0. */
-function rewardMetrics(values: number[], groupSize: number, scaleRewards: RewardScaling, stdKind: StdKind) {
-  const groups = splitGroups(values, groupSize);
-  const tiedGroups = groups.filter((group) => Math.max(...group) === Math.min(...group)).length;
-  const rewardStd = scaleRewards === 'batch' ? std(values, stdKind) : mean(groups.map((group) => std(group, stdKind)));
-  return { reward: mean(values), reward_std: rewardStd, frac_reward_zero_std: tiedGroups / groups.length };
+/** torch.isclose(std, 0) with its default atol 1e-8 (rtol · 0 = 0); NaN is not close to anything. */
+function isCloseToZero(x: number): boolean {
+  return Math.abs(x) <= 1e-8;
+}
+
+function rewardMetrics(values: number[], groups: { stats: ScoredStats }[], scaleRewards: RewardScaling) {
+  // TRL's nanstd is unbiased whatever the run's std estimator.
+  const trlBatch = scoredStats(values, 'unbiased');
+  const trlGroupStds = groups.map(({ stats }) => (stats.count < 2 ? Number.NaN : stats.tied ? 0 : stats.std));
+  const zeroStd =
+    scaleRewards === 'batch'
+      ? isCloseToZero(trlBatch.std) ? 1 : 0
+      : trlGroupStds.filter(isCloseToZero).length / groups.length;
+  const definedStds = groups.map(({ stats }) => stats.std).filter(Number.isFinite);
+  return {
+    reward: trlBatch.mean,
+    reward_std: trlBatch.count < 2 ? Number.NaN : trlBatch.std,
+    frac_reward_zero_std: zeroStd,
+    'reward_std/group_mean': definedStds.length ? mean(definedStds) : Number.NaN,
+    'frac_reward_zero_std/groups': groups.filter(({ stats }) => stats.tied).length / groups.length,
+  };
 }
 
 /**
@@ -104,8 +149,9 @@ function rewardMetrics(values: number[], groupSize: number, scaleRewards: Reward
  *     A_i = (r_i − mean_g) / (std_g + advantageEps)    std_g unbiased (n − 1), as torch.std
  *     A_i =  r_i − mean_g                              when normalizeByStd is false
  *
- * metadata: `reward`, `reward_std` (mean within-group std), `reward_min`, `reward_max`, `frac_reward_zero_std`
- * (fraction of groups whose rewards all tie), and `rewards/format_reward/mean`, `rewards/answer_reward/mean` when
+ * A NaN reward (failed sample) is left out of its group's statistics and gets advantage 0; a tied group gets exactly
+ * 0 (see groupAdvantageValues). metadata: the metrics of groupAdvantageValues, `reward_min`, `reward_max` (over
+ * the scored rewards), and `rewards/format_reward/mean`, `rewards/answer_reward/mean` when
  * the reward function reports them. G = 1 throws: the std of one sample is undefined.
  */
 export async function computeGroupNormalizedRewards(
@@ -137,8 +183,8 @@ export async function computeGroupNormalizedRewards(
   const metadata: Record<string, number> = {
     ...metrics,
     // reduce, not Math.min(...raw): spreading a large batch into arguments can overflow the stack.
-    reward_min: raw.reduce((a, b) => Math.min(a, b)),
-    reward_max: raw.reduce((a, b) => Math.max(a, b)),
+    reward_min: raw.reduce((a, b) => (Number.isFinite(b) ? Math.min(a, b) : a), Number.POSITIVE_INFINITY),
+    reward_max: raw.reduce((a, b) => (Number.isFinite(b) ? Math.max(a, b) : a), Number.NEGATIVE_INFINITY),
     ...optionalRewardMean('format_reward', scores.map((score) => score.formatReward)),
     ...optionalRewardMean('answer_reward', scores.map((score) => score.answerReward)),
   };

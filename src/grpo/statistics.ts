@@ -54,3 +54,48 @@ export function std(values: ArrayLike<number>, kind: StdKind): number {
   for (let i = 0; i < values.length; i++) total += (values[i] - centre) ** 2;
   return Math.sqrt(total / (kind === 'unbiased' ? values.length - 1 : values.length));
 }
+
+/** Float64 statistics of the scored (finite) values of one group; non-finite values are failed samples. */
+export interface ScoredStats {
+  /** How many values are finite. */
+  count: number;
+  /** Mean of the finite values (NaN when there are none). */
+  mean: number;
+  /** Std of the finite values with the chosen divisor: exactly 0 when they all tie, NaN when undefined (n − 1 = 0). */
+  std: number;
+  /** Every finite value equal (max = min), tested exactly: a tie is 0, not a rounding residue. */
+  tied: boolean;
+}
+
+/**
+ * Mean and std of the finite entries of `values`, in float64; when the plain sums overflow they are redone on the
+ * values divided by the largest magnitude, so a reward of 1e200 (whose square overflows even float64) still gives
+ * finite statistics. An explicit tie check
+ * returns std = 0 and the exact common value as mean: six rewards of 0.3 sum to 1.7999999999999998 in float64, and
+ * that residue (5e-17) divided by an equally tiny std would turn a tie into ±0.7.
+ */
+export function scoredStats(values: ArrayLike<number>, kind: StdKind): ScoredStats {
+  const scored: number[] = [];
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i])) scored.push(values[i]);
+  const count = scored.length;
+  if (count === 0) return { count, mean: Number.NaN, std: Number.NaN, tied: false };
+  const largest = scored.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const smallest = scored.reduce((m, v) => Math.min(m, v), Infinity);
+  const tied = scored.every((v) => v === smallest);
+  const divisor = kind === 'unbiased' ? count - 1 : count;
+  if (tied) return { count, mean: smallest, std: divisor > 0 ? 0 : Number.NaN, tied };
+  const plain = centredMoments(scored, 1, divisor);
+  // Rescaled only when the plain sums overflow: dividing by `largest` costs the last bit of the common cases.
+  const { mean: centre, std } = Number.isFinite(plain.std) ? plain : centredMoments(scored, largest, divisor);
+  return { count, mean: centre, std, tied };
+}
+
+/** Mean and std of `values / scale`, scaled back: scale = max |v| keeps every partial sum finite. */
+function centredMoments(values: number[], scale: number, divisor: number): { mean: number; std: number } {
+  let total = 0;
+  for (const v of values) total += v / scale;
+  const centre = total / values.length;
+  let squares = 0;
+  for (const v of values) squares += (v / scale - centre) ** 2;
+  return { mean: centre * scale, std: Math.sqrt(squares / divisor) * scale };
+}

@@ -24,6 +24,8 @@ export interface PolicyVariantConfig {
   cispoClip?: CispoClip;
   /** TRL `top_entropy_quantile` ρ; 1 or undefined keeps every token. Needs the per-token entropies. */
   topEntropyQuantile?: number;
+  /** Dual clip c (verl `clip_ratio_c`, TRL `delta`): for A < 0 the token loss is bounded by −A·c; clip surrogates only. */
+  dualClipRatio?: number;
 }
 
 export interface PolicyVariantInputs {
@@ -51,6 +53,8 @@ export function computePolicySurrogate(
   const { advantages, policyLogProbs, oldLogProbs, responseMask } = inputs;
   const { epsilonLow, epsilonHigh, importanceSamplingLevel = 'token', surrogate = 'clip', topEntropyQuantile = 1 } = config;
   if (surrogate !== 'clip' && surrogate !== 'cispo') throw new Error(`computePolicySurrogate: surrogate must be 'clip' or 'cispo', got '${String(surrogate)}'`);
+  // CISPO has no clipped ratio in its objective (the weight is detached), so a bound on it has nothing to bound.
+  if (surrogate === 'cispo' && config.dualClipRatio !== undefined) throw new Error('computePolicySurrogate: dualClipRatio (clip_ratio_c / delta) does not apply to CISPO');
   return tf.tidy((): PolicySurrogateResult => {
     let result: ClippedSurrogate;
     if (surrogate === 'cispo') {
@@ -58,10 +62,10 @@ export function computePolicySurrogate(
       result = computeCispoLoss(advantages, policyLogProbs, logWeights, { clip: config.cispoClip ?? 'trl', epsilonLow, epsilonHigh }, stopGradient);
     } else if (importanceSamplingLevel === 'token') {
       // The original call, unchanged: token-level GRPO stays bit-identical.
-      result = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh);
+      result = computeAsymmetricClipLoss(advantages, policyLogProbs, oldLogProbs, epsilonLow, epsilonHigh, config.dualClipRatio);
     } else {
       const logWeights = computeImportanceLogWeights(importanceSamplingLevel, policyLogProbs, oldLogProbs, responseMask, stopGradient);
-      result = computeAsymmetricClipLoss(advantages, logWeights, tf.zerosLike(logWeights), epsilonLow, epsilonHigh);
+      result = computeAsymmetricClipLoss(advantages, logWeights, tf.zerosLike(logWeights), epsilonLow, epsilonHigh, config.dualClipRatio);
     }
     if (topEntropyQuantile >= 1) return { ...result };
     if (inputs.entropy === undefined) throw new Error('computePolicySurrogate: entropy is required for topEntropyQuantile < 1');

@@ -40,8 +40,13 @@ export interface StepStats {
   gradNorm: number;
   /** Whether clipping scaled the gradients down. */
   clipped: boolean;
-  /** Adam steps taken so far, this one included. */
+  /** Adam steps taken so far, this one included (a skipped step is not counted). */
   step: number;
+  /**
+   * Set when the step was skipped because the loss or the gradient norm was NaN or ±Inf: the weights and the Adam
+   * moments are unchanged and the gradients are dropped. Says which value was not finite.
+   */
+  skipped?: string;
 }
 
 const OPTIMIZER_TENSORS = 'optimizer.safetensors';
@@ -140,11 +145,22 @@ export class PolicyTrainer {
     }
   }
 
-  /** Clips the accumulated gradients, takes one Adam step and clears the accumulator. */
-  async step(): Promise<StepStats> {
+  /**
+   * Clips the accumulated gradients, takes one Adam step and clears the accumulator. A NaN or ±Inf gradient norm (any
+   * non-finite gradient element makes the norm non-finite, and so does a float32 overflow of its square), or a
+   * non-finite `loss` when the caller passes the step's loss, skips the step instead: one bad batch must not write
+   * NaN into every weight and into Adam's moments, from which no later step recovers. Every path that changes
+   * weights (GRPO, SFT warm start, data-parallel accumulation) goes through here.
+   */
+  async step(options: { loss?: number } = {}): Promise<StepStats> {
     if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
     const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
     const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
+    const skipped = nonFiniteReason(options.loss, gradNorm);
+    if (skipped) {
+      this.clearGradients();
+      return { gradNorm, clipped: false, step: this.steps, skipped };
+    }
     const clipped = maxGradNorm > 0 && gradNorm > maxGradNorm;
     const scale = clipped ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.steps++;
@@ -171,7 +187,7 @@ export class PolicyTrainer {
   async trainStep(microbatches: ResponseBatch[], loss: LossFn, options: LogProbOptions = {}): Promise<StepStats & { loss: number }> {
     let total = 0;
     for (const mb of microbatches) total += await this.accumulate(mb, loss, options);
-    return { ...(await this.step()), loss: total };
+    return { ...(await this.step({ loss: total })), loss: total };
   }
 
   clearGradients(): void {
@@ -214,6 +230,15 @@ export class PolicyTrainer {
     this.clearGradients();
     for (const t of [...this.firstMoment.values(), ...this.secondMoment.values()]) t.dispose();
   }
+}
+
+/** Why a step must be skipped (`loss NaN`, `grad_norm Infinity`, …), or undefined when both values are finite. */
+export function nonFiniteReason(loss: number | undefined, gradNorm: number): string | undefined {
+  const bad = [
+    ...(loss !== undefined && !Number.isFinite(loss) ? [`loss ${loss}`] : []),
+    ...(!Number.isFinite(gradNorm) ? [`grad_norm ${gradNorm}`] : []),
+  ];
+  return bad.length ? `non-finite ${bad.join(' and ')}` : undefined;
 }
 
 /**

@@ -120,13 +120,31 @@ export interface AlgorithmConfig {
   /** Std with n−1 (torch.std, CS336) or n (np.std, seed 000) in the denominator. */
   std_estimator: StdEstimator;
   loss_type: LossType;
+  /** verl `loss_agg_mode`; when set it replaces loss_type's aggregation (docs/algorithms.md has the mapping). */
+  loss_agg_mode?: 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
+  /** verl `loss_scale_factor`: divisor of seq-mean-token-sum-norm (default max_completion_length). */
+  loss_scale_factor?: number;
   /** ε (ε_low): the clip range below 1. */
   epsilon: number;
   /** ε_high (DAPO clip-higher); defaults to epsilon. */
   epsilon_high?: number;
+  /** Dual clip c (verl `clip_ratio_c`): for A < 0 the per-token loss is at most −A·c. Unset: off (TRL). */
+  clip_ratio_c?: number;
+  /** TRL two-sided clipping `delta`: the same bound as clip_ratio_c (one implementation); needs δ ≥ 1 + ε_high. */
+  delta?: number;
+  /** verl `use_kl_in_reward`: subtract β_ctrl · Σ_t KL_t (estimator `kl_penalty`) from each reward before the advantages. */
+  use_kl_in_reward: boolean;
+  /** verl `algorithm.kl_penalty`: the estimator of the in-reward KL. */
+  kl_penalty: 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k3' | 'k1+' | 'k3+';
+  /** verl `algorithm.kl_ctrl`: the in-reward KL coefficient, fixed or adaptive. */
+  kl_ctrl: { type: 'fixed' | 'adaptive'; kl_coef: number; target_kl: number; horizon: number };
   /** KL weight β; 0: no reference model. */
   beta: number;
-  kl_estimator: 'k3' | 'full';
+  kl_estimator: 'k3' | 'full' | 'kl' | 'k1' | 'abs' | 'mse' | 'k2' | 'low_var_kl' | 'k1+' | 'k3+';
+  /** |log π_ref − log π_θ| clamp of k3 / low_var_kl (verl: 20); 0: none. */
+  kl_log_ratio_clamp: number;
+  /** Clamp of the low_var_kl / k3+ value (verl: 10); 0: none. */
+  kl_value_clamp: number;
   /** μ: optimisation passes over each batch of rollouts. */
   num_iterations: number;
   /** Outcome: one reward per completion; process: per-token rewards, discounted returns normalised per position. */
@@ -160,6 +178,8 @@ export interface OptimizationConfig {
   /** Rollouts per forward/backward pass; gradients accumulate over the batch. */
   micro_batch_size: number;
   max_grad_norm: number;
+  /** A NaN/±Inf loss or gradient norm skips the optimizer step; this many skips in a row fail the run. */
+  max_consecutive_skipped_steps: number;
   weight_decay: number;
   adam_beta1: number;
   adam_beta2: number;
@@ -348,14 +368,34 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       description: 'GRPO settings (TRL names).',
       properties: {
         num_generations: integer('G: completions per prompt. At least 2: the group std needs two samples.', { minimum: 2, default: 8 }),
-        advantage_eps: number('Added to the std before dividing.', { minimum: 0, default: 1e-6 }),
+        // Keep equal to DEFAULT_ADVANTAGE_EPS in src/grpo/rewards.ts (TRL's 1e-4; a unit test checks they agree).
+        advantage_eps: number('Added to the reward std before dividing: A = (r − mean) / (std + advantage_eps). Default 1e-4, TRL\'s.', { minimum: 0, default: 1e-4 }),
         scale_rewards: { enum: ['group', 'batch', 'none'], default: 'group', description: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
         std_estimator: { enum: ['unbiased', 'population'], default: 'unbiased', description: '`unbiased` (n−1, torch.std) or `population` (n, np.std as in seed 000).' },
         loss_type: { enum: ['grpo', 'bnpo', 'dapo', 'dr_grpo', 'cispo'], default: 'grpo', description: 'Loss aggregation: per-sequence mean (grpo), token mean (bnpo, dapo), sum over a constant length (dr_grpo); `cispo` (MiniMax-M1, TRL and verl `cispo`): the clipped importance weight as a constant times −A·log π, so clipped tokens keep a gradient, aggregated as dapo. With `cispo_clip` "trl", `epsilon_high` is the weight\'s upper bound ε_max (TRL recommends 5).' },
+        loss_agg_mode: { enum: ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'], description: 'verl loss_agg_mode; when set it is used instead of loss_type (token-mean = bnpo; seq-mean-token-mean = grpo without empty rows; seq-mean-token-sum-norm = dr_grpo without 1/B). Per micro-batch, × 1/micro-batches, as verl\'s FSDP actor. See docs/algorithms.md.' },
+        loss_scale_factor: number('verl loss_scale_factor: the divisor of seq-mean-token-sum-norm. Default: sampling.max_completion_length (verl: the padded response length).', { exclusiveMinimum: 0 }),
         epsilon: number('Clip range ε (ε_low): ratios are clipped to [1 − ε, 1 + ε_high].', { minimum: 0, default: 0.2 }),
         epsilon_high: number('Upper clip range ε_high (DAPO clip-higher uses 0.28). Default: epsilon.', { minimum: 0 }),
+        clip_ratio_c: number('Dual clip c (verl clip_ratio_c, whose default is 3): for a negative advantage the per-token loss is bounded by −A·c. Unset: off, as TRL. Same as delta.', { exclusiveMinimum: 1 }),
+        delta: number('TRL two-sided clipping δ (INTELLECT-2): the ratio is capped at δ; the same bound as clip_ratio_c (set one of them). Must be ≥ 1 + epsilon_high. Unset: off.', { exclusiveMinimum: 1 }),
         beta: number('KL weight β (0: no reference model, as TRL\'s default).', { minimum: 0, default: 0 }),
-        kl_estimator: { enum: ['k3', 'full'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary.' },
+        use_kl_in_reward: { type: 'boolean', default: false, description: 'verl use_kl_in_reward: each reward becomes r − β·Σ_t KL_t (sampling policy vs reference, estimator kl_penalty) before the group advantages; β from kl_ctrl. Needs the reference model. Independent of beta (the KL loss term).' },
+        kl_penalty: { enum: ['kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k3', 'k1+', 'k3+'], default: 'kl', description: 'verl algorithm.kl_penalty: the per-token KL estimator of use_kl_in_reward (k3 is TRL\'s here, low_var_kl verl\'s k3).' },
+        kl_ctrl: {
+          type: 'object',
+          description: 'verl algorithm.kl_ctrl: the coefficient of use_kl_in_reward.',
+          properties: {
+            type: { enum: ['fixed', 'adaptive'], default: 'fixed', description: '`fixed`: kl_coef throughout; `adaptive`: β ← β·(1 + clip(KL/target_kl − 1, ±0.2)·batch/horizon) each step (Ziegler et al.).' },
+            kl_coef: number('Initial (or fixed) coefficient.', { minimum: 0, default: 0.001 }),
+            target_kl: number('Adaptive: target KL per token.', { exclusiveMinimum: 0, default: 0.1 }),
+            horizon: integer('Adaptive: samples over which β changes by at most ±20 %.', { minimum: 1, default: 10000 }),
+          },
+          additionalProperties: false,
+        },
+        kl_estimator: { enum: ['k3', 'full', 'kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k1+', 'k3+'], default: 'k3', description: '`k3`: per sampled token, exp(ref − logp) − (ref − logp) − 1 (TRL); `full`: exact KL over the vocabulary; verl `kl_loss_type`s: `kl`/`k1` logp − ref, `abs`, `mse`/`k2` ½(logp − ref)², `low_var_kl` (verl\'s k3, value clamped), `k1+`/`k3+` the value of kl/low_var_kl with the gradient of k2. Our `k3` is TRL\'s, not verl\'s alias of low_var_kl. docs/algorithms.md.' },
+        kl_log_ratio_clamp: number('k3 / low_var_kl: the log-ratio ref − logp is clamped to ±this before the exp (verl: 20; exp(100) overflows float32). 0: no clamp.', { minimum: 0, default: 20 }),
+        kl_value_clamp: number('low_var_kl / k3+: the estimate is clamped to ±this (verl: 10). 0: no clamp.', { minimum: 0, default: 10 }),
         num_iterations: integer('μ: optimisation passes over each batch of rollouts.', { minimum: 1, default: 1 }),
         supervision: { enum: ['outcome', 'process', 'discounted_returns'], default: 'outcome', description: '`outcome`: one advantage per completion. `process` (DeepSeekMath §4.1.3): reward functions may return `{steps: [{end, reward}, …]}` with `end` a character offset in the completion; every step reward of a group is normalised together (mean and std over all steps of its G completions), and a token\'s advantage is the sum of the normalised rewards of the steps that end at or after it (a plain number counts as one step over the whole completion). `discounted_returns` (seed 001): the outcome reward on the last token, discounted returns (γ = `gamma`) normalised across the group at each position.' },
         gamma: number('Discount γ of supervision "discounted_returns".', { minimum: 0, maximum: 1, default: 1 }),
@@ -386,6 +426,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         prompts_per_step: integer('Prompts per step; each is sampled num_generations times.', { minimum: 1, default: 4 }),
         micro_batch_size: integer('Rollouts per forward/backward pass; gradients accumulate over the step\'s batch.', { minimum: 1, default: 16 }),
         max_grad_norm: number('Clip gradients to this global L2 norm (0: no clipping).', { minimum: 0, default: 1 }),
+        max_consecutive_skipped_steps: integer('An optimizer step whose loss or gradient norm is NaN or ±Inf is skipped (weights unchanged, a warning event, metric train/skipped_steps); this many skips in a row fail the run.', { minimum: 1, default: 3 }),
         weight_decay: number('Decoupled weight decay (AdamW).', { minimum: 0, default: 0 }),
         adam_beta1: number('Adam β1.', { minimum: 0, maximum: 1, default: 0.9 }),
         adam_beta2: number('Adam β2.', { minimum: 0, maximum: 1, default: 0.999 }),
@@ -454,6 +495,21 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
   additionalProperties: false,
 };
 
+/**
+ * clip_ratio_c and delta are one bound under two names: both set must agree, and TRL's delta only equals the dual
+ * clip when δ ≥ 1 + ε_high (below it, TRL's cap would also bind positive advantages inside the clip range).
+ */
+function dualClipProblems(algorithm: AlgorithmConfig): string[] {
+  const { clip_ratio_c: c, delta, epsilon, epsilon_high } = algorithm;
+  const problems: string[] = [];
+  if (c !== undefined && delta !== undefined && c !== delta) {
+    problems.push(`algorithm.delta: ${delta} and algorithm.clip_ratio_c: ${c} are the same bound (TRL's and verl's name); set one`);
+  }
+  const upper = 1 + (epsilon_high ?? epsilon);
+  if (delta !== undefined && delta < upper) problems.push(`algorithm.delta: ${delta} must be ≥ 1 + epsilon_high (${upper})`);
+  return problems;
+}
+
 /** Checks across fields that a JSON Schema of this subset cannot express. */
 function crossFieldProblems(config: RunConfig): string[] {
   const problems: string[] = [];
@@ -474,6 +530,10 @@ function crossFieldProblems(config: RunConfig): string[] {
   }
   if (config.algorithm.loss_type === 'cispo' && config.algorithm.cispo_clip === 'trl' && config.algorithm.epsilon_high === undefined) {
     problems.push('algorithm.epsilon_high: loss_type "cispo" with cispo_clip "trl" clips the weight at epsilon_high itself (ScaleRL\'s ε_max, TRL recommends 5); set it, or cispo_clip "verl" for [1 − epsilon, 1 + epsilon_high]');
+  }
+  problems.push(...dualClipProblems(config.algorithm));
+  if (config.algorithm.loss_type === 'cispo' && (config.algorithm.clip_ratio_c !== undefined || config.algorithm.delta !== undefined)) {
+    problems.push('algorithm.clip_ratio_c: loss_type "cispo" has no clipped ratio to bound (its weight is a constant); leave clip_ratio_c and delta unset');
   }
   if (config.algorithm.supervision !== 'outcome' && config.algorithm.scale_rewards === 'batch') {
     problems.push('algorithm.scale_rewards: process supervision normalises per group (and position); use "group" or "none"');

@@ -12,17 +12,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  computeGroupAdvantages,
+  applyKlPenaltyToRewards,
   computeGrpoLossTensors,
   computeProcessSupervisionAdvantages,
   GrpoLossConfig,
   GrpoTokenTensors,
+  groupAdvantageValues,
+  nextKlCoefficient,
   readGrpoTokenDetails,
 } from '../grpo';
-import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftLoss } from '../model';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
-import { arrayAndDispose, readAndDispose } from '../model/tensorIo';
+import { arrayAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
@@ -59,12 +61,14 @@ interface Rollouts {
 interface Generation {
   rollouts: Rollouts;
   scored: ScoredBatch;
-  /** Totals with failed samples filled (fillFailedRewards). */
+  /** What the advantages were computed from: the totals (NaN: failed), less the KL penalty under use_kl_in_reward. */
   rewards: number[];
   advantages: number[][];
   rewardMetrics: Record<string, number>;
   /** Dynamic sampling's metrics and dropped groups, when it is on. */
   filtered?: { metrics: Record<string, number>; dropped: GroupRecord[] };
+  /** use_kl_in_reward: its metrics, and the batch KL that moves an adaptive kl_ctrl once the generation has trained. */
+  klReward?: { metrics: Record<string, number>; currentKl: number };
 }
 
 /** Per-token values of the last optimisation pass, [rollout][token]. */
@@ -83,6 +87,15 @@ function now(): number {
 }
 
 const round = roundForRecord;
+
+/** min / max that skip NaN (a micro-batch without tokens), as TRL's nanmin / nanmax. */
+function nanMin(a: number, b: number): number {
+  return Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.min(a, b);
+}
+
+function nanMax(a: number, b: number): number {
+  return Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b);
+}
 
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
@@ -120,6 +133,12 @@ export class GrpoTrainer implements TrainingJob {
   /** The generation later steps will train on (steps_per_generation > 1), checkpointed with the step. */
   private buffer: Buffered<Generation> | undefined;
 
+  /** verl kl_ctrl's current coefficient of the in-reward KL (use_kl_in_reward); checkpointed. */
+  private klCoefficient: number;
+
+  /** Optimizer steps skipped in a row for a non-finite loss or gradient norm (issue 13 item 3). */
+  private consecutiveSkips = 0;
+
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
   private readonly stopTokenIds: number[];
@@ -133,8 +152,10 @@ export class GrpoTrainer implements TrainingJob {
     private readonly rewards: RewardScorer,
     private readonly rng: Random,
     private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
+    private readonly log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
   ) {
     this.trainer = this.newOptimizer();
+    this.klCoefficient = config.algorithm.kl_ctrl.kl_coef;
     this.prompts = prompts;
     this.stopTokenIds = [...new Set([...policy.stopTokenIds, ...config.sampling.stop_token_ids])];
   }
@@ -152,7 +173,7 @@ export class GrpoTrainer implements TrainingJob {
     checkModelFits(tf.getBackend(), {
       source: config.model.name_or_path,
       model: readModelConfig(config.model.name_or_path),
-      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0,
+      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0 || algorithm.use_kl_in_reward,
       withWarmStart: config.sft.steps > 0,
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
     }, webgpuMaxBindingBytes());
@@ -168,7 +189,7 @@ export class GrpoTrainer implements TrainingJob {
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd(), { maxCompletionLength: sampling.max_completion_length });
-      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
+      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError, log);
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
       return trainer;
     } catch (err) {
@@ -203,7 +224,9 @@ export class GrpoTrainer implements TrainingJob {
           promptIds: examples.map((e) => this.prompts.encode(e).ids),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
-        loss = await sftStep(sft, batch);
+        const stats = await sft.trainStep([batch], sftLoss);
+        loss = stats.loss;
+        this.countSkip(stats.skipped, `sft step ${i}`);
         done = i;
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
       }
@@ -231,9 +254,10 @@ export class GrpoTrainer implements TrainingJob {
     const buffered = this.buffer ?? (await this.generate(step, control, timings));
     if (!buffered) return rollBack();
     const fresh = buffered !== this.buffer;
-    const { rollouts, scored, rewards, advantages, filtered } = this.slice(buffered);
+    const { rollouts, scored, advantages, filtered } = this.slice(buffered);
 
     let t = now();
+    // use_kl_in_reward needs the reference on the whole generation (in generate()); the KL loss term on this slice.
     const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
@@ -245,6 +269,9 @@ export class GrpoTrainer implements TrainingJob {
     this.buffer = advance(buffered, optimization.steps_per_generation);
 
     if (algorithm.ref_model_sync_steps > 0 && step % algorithm.ref_model_sync_steps === 0) this.reference?.copyWeightsFrom(this.policy);
+    // verl updates kl_ctrl once per step, after the penalty was applied with the old coefficient.
+    const klReward = fresh ? buffered.generation.klReward : undefined;
+    if (klReward) this.klCoefficient = nextKlCoefficient(algorithm.kl_ctrl, this.klCoefficient, klReward.currentKl, buffered.generation.rewards.length);
 
     const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
     const metrics: Record<string, number> = {
@@ -256,13 +283,14 @@ export class GrpoTrainer implements TrainingJob {
     if (fresh) {
       const generated = buffered.generation;
       const all = generated.rollouts.tokens.reduce((n, r) => n + r.length, 0);
-      Object.assign(metrics, generated.rewardMetrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
+      Object.assign(metrics, generated.rewardMetrics, generated.klReward?.metrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
       metrics['tokens_per_second/sample'] = all / timings['time/sample'];
       if (generated.scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
       if (filtered) Object.assign(metrics, filtered.metrics);
     }
     if (optimization.steps_per_generation > 1) metrics['generation/slice'] = buffered.next;
-    const groups = this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace);
+    // Records keep the raw score (NaN for a failed sample), not the KL-penalised reward the advantages came from.
+    const groups = this.groupRecords(rollouts, scored.byFunction, scored.totals, advantages, refLogProbs, update.trace);
     return { metrics, groups: fresh && filtered ? [...groups, ...filtered.dropped] : groups };
   }
 
@@ -286,12 +314,17 @@ export class GrpoTrainer implements TrainingJob {
     const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
     if (filtered === null) return undefined;
     if (filtered) ({ rollouts, scored } = filtered);
-    const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
+    // verl use_kl_in_reward: the reference's log-probs are needed before the advantages.
+    const earlyRefLogProbs = algorithm.use_kl_in_reward ? await this.referenceLogProbs(rollouts) : undefined;
+    const klReward = this.klInReward(scored.totals, rollouts, earlyRefLogProbs);
+    // Failed samples stay NaN: the group statistics leave them out and give them advantage 0 (issue 13 item 2).
+    const rewards = klReward?.rewards ?? scored.totals;
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN), { texts: rollouts.texts, steps: scored.steps });
     timings['time/reward'] = (now() - t) / 1000;
 
     const kept = filtered && { metrics: filtered.metrics, dropped: filtered.dropped };
-    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept }, next: 0 };
+    const kl = klReward && { metrics: klReward.metrics, currentKl: klReward.currentKl };
+    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept, klReward: kl }, next: 0 };
   }
 
   /** The groups of the buffer's next slice (all of them when steps_per_generation is 1). */
@@ -411,7 +444,7 @@ export class GrpoTrainer implements TrainingJob {
     await savePolicy(this.policy, path.join(dir, 'policy'));
     if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
-    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps }, null, 2));
+    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps, klCoefficient: this.klCoefficient }, null, 2));
     saveBuffer(dir, this.buffer);
   }
 
@@ -431,10 +464,11 @@ export class GrpoTrainer implements TrainingJob {
     }
     this.trainer.load(dir);
     this.trainer.weightsChanged();
-    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number };
+    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number; klCoefficient?: number };
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
     this.buffer = loadBuffer<Generation>(dir);
+    if (job.klCoefficient !== undefined) this.klCoefficient = job.klCoefficient;
   }
 
   dispose(): void {
@@ -456,8 +490,8 @@ export class GrpoTrainer implements TrainingJob {
 
   /** The frozen reference model exists when β > 0 or it is refreshed (its KL is then reported). */
   private ensureReference(): void {
-    const { beta, ref_model_sync_steps } = this.config.algorithm;
-    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0)) this.reference = this.policy.clone({ trainable: false });
+    const { beta, ref_model_sync_steps, use_kl_in_reward } = this.config.algorithm;
+    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0 || use_kl_in_reward)) this.reference = this.policy.clone({ trainable: false });
   }
 
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
@@ -485,12 +519,13 @@ export class GrpoTrainer implements TrainingJob {
   private async advantages(rewards: number[], tokens: number[][], failed: boolean[], scored: { texts: string[]; steps: StepReward[][] }): Promise<{ advantages: number[][]; metrics: Record<string, number> }> {
     const { algorithm } = this.config;
     const groupSize = algorithm.num_generations;
-    const outcome = computeGroupAdvantages(rewards, groupSize, {
+    // Float64 on the host, NaN-aware, exact ties (issue 13 items 1–2): nothing here depends on the backend.
+    const outcome = groupAdvantageValues(rewards, groupSize, {
       scaleRewards: algorithm.scale_rewards,
       stdKind: algorithm.std_estimator,
       advantageEps: algorithm.advantage_eps,
     });
-    const perRollout = Array.from(await readAndDispose(outcome.advantages));
+    const perRollout = outcome.advantages;
     if (algorithm.supervision === 'outcome') {
       return { advantages: tokens.map((row, i) => new Array<number>(row.length).fill(perRollout[i])), metrics: outcome.metrics };
     }
@@ -501,7 +536,9 @@ export class GrpoTrainer implements TrainingJob {
     }
     // 'discounted_returns' (seed 001): the outcome reward on the last token, discounted returns normalised per position.
     const width = Math.max(...tokens.map((r) => r.length));
-    const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? rewards[i] : 0)));
+    // Process supervision still takes a stand-in for a failed reward (its group's mean of the scored ones).
+    const filled = fillFailedRewards(rewards, groupSize);
+    const tokenRewards = tokens.map((row, i) => Array.from({ length: width }, (_, t) => (t === row.length - 1 ? filled[i] : 0)));
     const mask = tokens.map((row) => Array.from({ length: width }, (_, t) => (t < row.length ? 1 : 0)));
     const perToken = await arrayAndDispose(tf.tidy(() =>
       computeProcessSupervisionAdvantages(tf.tensor2d(tokenRewards), tf.tensor2d(mask), groupSize, {
@@ -559,18 +596,26 @@ export class GrpoTrainer implements TrainingJob {
     const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
       ...lossVariantConfig(algorithm),
+      lossScaleFactor: algorithm.loss_scale_factor,
       epsilonLow: algorithm.epsilon,
       epsilonHigh: algorithm.epsilon_high ?? algorithm.epsilon,
       beta: algorithm.beta,
+      // verl clip_ratio_c or TRL delta: the same bound (validated to agree when both are set).
+      dualClipRatio: algorithm.clip_ratio_c ?? algorithm.delta,
       klEstimator: algorithm.kl_estimator,
+      klLogRatioClamp: algorithm.kl_log_ratio_clamp,
+      klValueClamp: algorithm.kl_value_clamp,
       maxCompletionLength: sampling.max_completion_length,
       gradientAccumulationSteps: microbatches,
     };
     const trace: TokenTrace = { ratio: [], lowClipped: [], highClipped: [], entropy: [], kl: refLogProbs ? [] : undefined };
     const losses: number[] = [];
     const weighted: Record<string, number> = {};
+    const extremes: Record<string, (a: number, b: number) => number> = { 'clip_ratio/low_min': nanMin, 'clip_ratio/high_max': nanMax };
+    const extremeValues: Record<string, number> = {};
     let gradNorm = 0;
     let learningRate = 0;
+    let skippedSteps = 0;
     for (let iteration = 0; iteration < algorithm.num_iterations; iteration++) {
       // The inspector shows the last pass: its ratios are the ones the final update clipped.
       const lastPass = iteration === algorithm.num_iterations - 1;
@@ -609,7 +654,7 @@ export class GrpoTrainer implements TrainingJob {
               kept.push({ tokens: result.tokens, entropy: entropy ? tf.keep(tf.clone(entropy)) : undefined });
               // grpo and dr_grpo average over the micro-batch's rows and divide by the number of micro-batches: a
               // short last micro-batch would weigh its rows more. Rescaled, every rollout weighs 1/B.
-              const perSequence = algorithm.loss_type === 'grpo' || algorithm.loss_type === 'dr_grpo';
+              const perSequence = lossConfig.lossType === 'grpo' || lossConfig.lossType === 'dr_grpo';
               return perSequence && rowsInBatch * microbatches !== B ? tf.mul(result.loss, (rowsInBatch * microbatches) / B) as tf.Scalar : result.loss;
             },
             { temperature: sampling.temperature, withEntropy: true, withLogits: fullKl },
@@ -618,7 +663,11 @@ export class GrpoTrainer implements TrainingJob {
             const [{ tokens, entropy }] = kept;
             const [details, entropyRows] = await Promise.all([readGrpoTokenDetails(tokens), entropy ? (entropy.array() as Promise<number[][]>) : null]);
             const tokensHere = rows.old.reduce((n, r, i) => n + r.length * rows.trains[i], 0);
-            if (tokensHere > 0) for (const [key, value] of Object.entries(details.metrics)) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            for (const [key, value] of Object.entries(details.metrics)) {
+              // TRL's min / max over sequences: the extreme over micro-batches, not a token-weighted mean.
+              if (key in extremes) extremeValues[key] = extremes[key](extremeValues[key] ?? value, value);
+              else if (tokensHere > 0) weighted[key] = (weighted[key] ?? 0) + value * tokensHere;
+            }
             this.appendTrace(trace, details.perToken, entropyRows, rows.old);
           }
         } finally {
@@ -627,18 +676,55 @@ export class GrpoTrainer implements TrainingJob {
       }
       learningRate = this.learningRate();
       this.trainer.setLearningRate(learningRate);
-      const stats = await this.trainer.step();
+      const stats = await this.trainer.step({ loss: stepLoss });
+      if (stats.skipped) skippedSteps++;
+      this.countSkip(stats.skipped, `optimizer step ${this.optimizerSteps + 1}`);
       this.optimizerSteps++;
       gradNorm = stats.gradNorm;
       losses.push(stepLoss);
     }
-    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate };
+    const metrics: Record<string, number> = { loss: mean(losses), grad_norm: gradNorm, learning_rate: learningRate, 'train/skipped_steps': skippedSteps };
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     // TRL zeroes a masked (truncated) completion's mask before its entropy metric: only the rows that train count.
     const trainedEntropy = trace.entropy.filter((_, i) => trains[i] > 0).flat();
     if (trainedEntropy.length > 0) metrics.entropy = mean(trainedEntropy);
     Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics), sequenceClipMetrics(algorithm, trace));
+    Object.assign(metrics, extremeValues);
     return { metrics, trace };
+  }
+
+  /**
+   * verl apply_kl_penalty: rewards minus β·Σ_t KL_t of the sampled tokens (sampling policy vs reference), with
+   * verl's metrics `reward_kl_penalty` (its actor/reward_kl_penalty: current_kl) and `reward_kl_penalty_coeff`.
+   */
+  private klInReward(totals: number[], rollouts: Rollouts, refLogProbs: number[][] | undefined) {
+    const { algorithm } = this.config;
+    if (!algorithm.use_kl_in_reward || !refLogProbs) return undefined;
+    const clamps = { logRatioClamp: algorithm.kl_log_ratio_clamp, valueClamp: algorithm.kl_value_clamp };
+    const beta = this.klCoefficient;
+    const penalised = applyKlPenaltyToRewards(totals, rollouts.oldLogProbs, refLogProbs, beta, algorithm.kl_penalty, clamps);
+    return { ...penalised, metrics: { reward_kl_penalty: penalised.currentKl, reward_kl_penalty_coeff: beta } };
+  }
+
+  /**
+   * Counts a skipped optimizer step (a warning event says why) and fails the run after
+   * `optimization.max_consecutive_skipped_steps` in a row: by then the cause is not one bad batch, and a run that
+   * keeps skipping would end "completed" without having trained.
+   */
+  private countSkip(reason: string | undefined, where: string): void {
+    if (!reason) {
+      this.consecutiveSkips = 0;
+      return;
+    }
+    this.consecutiveSkips++;
+    const limit = this.config.optimization.max_consecutive_skipped_steps;
+    this.log(`${where} skipped (${reason}): weights and optimizer state unchanged [${this.consecutiveSkips}/${limit} in a row]`, 'warning');
+    if (this.consecutiveSkips >= limit) {
+      throw new Error(
+        `${limit} consecutive optimizer steps skipped, the last at ${where}: ${reason}. Check the rewards (a huge or ` +
+          'non-finite reward), the learning rate and the KL settings (optimization.max_consecutive_skipped_steps)',
+      );
+    }
   }
 
   private learningRate(): number {

@@ -10,7 +10,8 @@ import { AlgorithmConfig } from '../protocol';
 export function lossVariantConfig(algorithm: AlgorithmConfig): Pick<GrpoLossConfig, 'lossType' | 'surrogate' | 'importanceSamplingLevel' | 'cispoClip' | 'topEntropyQuantile'> {
   const lossType = algorithm.loss_type;
   return {
-    lossType: lossType === 'cispo' ? 'dapo' : lossType,
+    // verl's loss_agg_mode, when set, overrides the aggregation TRL's loss_type implies (cispo's is dapo's).
+    lossType: algorithm.loss_agg_mode ?? (lossType === 'cispo' ? 'dapo' : lossType),
     surrogate: lossType === 'cispo' ? 'cispo' : 'clip',
     importanceSamplingLevel: algorithm.importance_sampling_level,
     cispoClip: algorithm.cispo_clip,

@@ -126,6 +126,9 @@ describe('GRPO trainer', function () {
       { supervision: 'process', loss_type: 'bnpo' },
       { loss_type: 'dapo', scale_rewards: 'none', ref_model_sync_steps: 1 },
       { beta: 0.1, kl_estimator: 'full', num_iterations: 2 },
+      // Issue 13: verl's aggregation, dual clip, KL estimators and the KL in the reward with an adaptive coefficient.
+      { beta: 0.05, kl_estimator: 'low_var_kl', loss_agg_mode: 'seq-mean-token-mean', clip_ratio_c: 3, use_kl_in_reward: true, kl_ctrl: { type: 'adaptive', kl_coef: 0.01 } },
+      { beta: 0.05, kl_estimator: 'k3+', loss_agg_mode: 'seq-mean-token-sum-norm', delta: 2 },
     ];
     for (const [i, algorithm] of variants.entries()) {
       const config = tinyArithmetic({ name: `variant-${i}`, algorithm: { num_generations: 4, ...algorithm }, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 8 }, evaluation: { eval_steps: 0 } });
@@ -139,6 +142,12 @@ describe('GRPO trainer', function () {
         assert.strictEqual(rollout.tokens.kl?.length, rollout.tokens.text.length);
         assert.strictEqual(rollout.tokens.ref_logprob?.length, rollout.tokens.text.length);
       }
+      if ('clip_ratio_c' in algorithm || 'delta' in algorithm) assert.ok(Number.isFinite(metrics[1].metrics['clip_ratio/lower_dual']));
+      if ('use_kl_in_reward' in algorithm) {
+        assert.strictEqual(metrics[0].metrics.reward_kl_penalty_coeff, 0.01);
+        assert.ok(Number.isFinite(metrics[1].metrics.reward_kl_penalty_coeff) && Number.isFinite(metrics[1].metrics.reward_kl_penalty));
+      }
+      assert.strictEqual(metrics[1].metrics['train/skipped_steps'], 0);
     }
   });
 

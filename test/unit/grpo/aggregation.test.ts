@@ -109,7 +109,7 @@ describeOnBackends('aggregateTokenLoss (TRL loss_type)', () => {
     assert.throws(() => aggregateTokenLoss(loss(), mask(), 'dr_grpo'), /maxCompletionLength is required for lossType 'dr_grpo'/);
     assert.throws(
       () => aggregateTokenLoss(loss(), mask(), 'sum' as LossAggregation),
-      /lossType must be one of grpo, bnpo, dapo, dr_grpo, got 'sum'/,
+      /lossType must be one of grpo, bnpo, dapo, dr_grpo, token-mean, seq-mean-token-sum, seq-mean-token-mean, seq-mean-token-sum-norm, got 'sum'/,
     );
     assert.throws(
       () => aggregateTokenLoss(loss(), mask(), 'grpo', { gradientAccumulationSteps: 0 }),

@@ -117,7 +117,9 @@ describeOnBackends('computeGrpoLoss', () => {
     const reference = refClipLoss(ADVANTAGES, rows(LOGP, T), OLD, EPS_LOW, EPS_HIGH);
     const region = reference.low.map((row, i) => row.map((v, t) => v + reference.high[i][t]));
     const kl = refK3(rows(LOGP, T), REF);
-    assert.deepEqual(Object.keys(metrics).sort(), ['clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/region_mean', 'kl']);
+    assert.deepEqual(Object.keys(metrics).sort(), ['clip_ratio/high_max', 'clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/low_min', 'clip_ratio/region_mean', 'kl', 'ppo_kl']);
+    // verl's ppo_kl: masked mean of log π_old − log π_θ.
+    assertClose(metrics.ppo_kl, refMaskedBatchMean(rows(LOGP, T).map((row, i) => row.map((l, t) => OLD[i][t] - l))), 1e-6, 'ppo_kl');
     assertClose(metrics['clip_ratio/low_mean'], refMaskedBatchMean(reference.low), 1e-7, 'low');
     assertClose(metrics['clip_ratio/high_mean'], refMaskedBatchMean(reference.high), 1e-7, 'high');
     assertClose(metrics['clip_ratio/region_mean'], refMaskedBatchMean(region), 1e-7, 'region');
@@ -154,7 +156,7 @@ describeOnBackends('computeGrpoLoss', () => {
       tf.dispose(tokens);
       assert.equal(tf.memory().numTensors, before, 'tensors leaked');
       assert.deepEqual(report, { metrics: sync.metrics, perToken: sync.perToken });
-      assert.deepEqual(Object.keys(report.metrics).sort(), ['clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/region_mean', 'entropy', 'kl']);
+      assert.deepEqual(Object.keys(report.metrics).sort(), ['clip_ratio/high_max', 'clip_ratio/high_mean', 'clip_ratio/low_mean', 'clip_ratio/low_min', 'clip_ratio/region_mean', 'entropy', 'kl', 'ppo_kl']);
     }
     logp.dispose();
   });
@@ -219,7 +221,7 @@ describeOnBackends('computeGrpoLoss', () => {
     assert.throws(() => computeGrpoLoss(inputs(logp), config('grpo', { klEstimator: 'full' })), /policyLogits is required for the full KL when beta ≠ 0/);
     assert.throws(() => computeGrpoLoss(inputs(logp, { numItemsInBatch: undefined }), config('dapo')), /numItemsInBatch is required for lossType 'dapo'/);
     assert.throws(() => computeGrpoLoss(inputs(logp), config('dr_grpo', { maxCompletionLength: undefined })), /maxCompletionLength is required/);
-    assert.throws(() => computeGrpoLoss(inputs(logp), config('grpo', { klEstimator: 'k2' as 'k3' })), /klEstimator must be 'k3' or 'full'/);
+    assert.throws(() => computeGrpoLoss(inputs(logp), config('grpo', { klEstimator: 'k4' as 'k3' })), /klEstimator must be one of kl, k1, abs, mse, k2, k3, low_var_kl, k1\+, k3\+, full/);
     assert.throws(() => computeGrpoLoss(inputs(logp), config('grpo', { beta: -1 })), /beta must be a finite number ≥ 0/);
     assert.throws(() => computeGrpoLoss(inputs(logp, { advantages: tf.zeros([B]) as unknown as tf.Tensor2D }), config('grpo')), /advantages must have rank 2/);
     assert.throws(

@@ -14,7 +14,11 @@ export function refStd(values: number[], unbiased: boolean): number {
   return Math.sqrt(squares / (unbiased ? values.length - 1 : values.length));
 }
 
-/** (r − mean_g) / (σ + eps) with σ the group std, the batch std, or no division. */
+/**
+ * (r − mean_g) / (σ + eps) with σ the group std, the batch std, or no division; mean and σ over the finite rewards
+ * only, and 0 for a failed (NaN) reward, a group whose finite rewards all tie, or a group with < 2 finite rewards.
+ * Written directly from the definition (no scaling, no shared code with src/grpo/statistics.ts).
+ */
 export function refGroupAdvantages(
   rewards: number[],
   groupSize: number,
@@ -22,10 +26,12 @@ export function refGroupAdvantages(
   unbiased: boolean,
   eps: number,
 ): number[] {
-  const batchStd = refStd(rewards, unbiased);
+  const scored = (values: number[]) => values.filter((v) => !Number.isNaN(v));
+  const batchStd = refStd(scored(rewards), unbiased);
   return rewards.map((r, i) => {
     const start = i - (i % groupSize);
-    const group = rewards.slice(start, start + groupSize);
+    const group = scored(rewards.slice(start, start + groupSize));
+    if (Number.isNaN(r) || group.length < 2 || group.every((v) => v === group[0])) return 0;
     const centred = r - refMean(group);
     if (scale === 'none') return centred;
     return centred / ((scale === 'group' ? refStd(group, unbiased) : batchStd) + eps);
@@ -189,4 +195,54 @@ export function refProcessAdvantages(
 /** Σ_it w_it x_it: reduces a per-token matrix so each token's gradient is checked with its own weight. */
 export function weightedSum(values: Matrix, weights: number[]): number {
   return values.flat().reduce((a, v, i) => a + v * weights[i], 0);
+}
+
+/** verl kl_penalty_forward (+ TRL k3) per token, float64, written from the formulas. */
+export function refKlPenalty(logp: number, ref: number, estimator: string, logRatioClamp = 20, valueClamp = 10): number {
+  const clamp = (x: number, b: number) => (b > 0 ? Math.min(b, Math.max(-b, x)) : x);
+  const base = estimator.replace('+', '');
+  switch (base) {
+    case 'kl':
+    case 'k1':
+      return logp - ref;
+    case 'abs':
+      return Math.abs(logp - ref);
+    case 'mse':
+    case 'k2':
+      return 0.5 * (logp - ref) ** 2;
+    default: {
+      const d = clamp(ref - logp, logRatioClamp);
+      const k3 = Math.exp(d) - d - 1;
+      return estimator === 'k3' ? k3 : clamp(k3, valueClamp);
+    }
+  }
+}
+
+/** verl compute_policy_loss_vanilla per token, literally: max(−Aρ, −A·clip(ρ)), then min(·, −A·c) where A < 0. */
+export function refVerlDualClip(a: number, logp: number, old: number, epsLow: number, epsHigh: number, c: number): number {
+  const ratio = Math.exp(logp - old);
+  const clipped = Math.max(-a * ratio, -a * Math.min(Math.max(ratio, 1 - epsLow), 1 + epsHigh));
+  return a < 0 ? Math.min(-a * c, clipped) : clipped;
+}
+
+/** TRL _compute_loss with `delta`, literally: coef_1 = min(ρ, δ); −min(coef_1·A, clip(ρ)·A). */
+export function refTrlDelta(a: number, logp: number, old: number, epsLow: number, epsHigh: number, delta: number): number {
+  const ratio = Math.exp(logp - old);
+  const coef2 = Math.min(Math.max(ratio, 1 - epsLow), 1 + epsHigh);
+  return -Math.min(Math.min(ratio, delta) * a, coef2 * a);
+}
+
+/** verl agg_loss (core_algos.py @ b178a3c, global_batch_info unset) × 1/S as dp_actor scales it, literally. */
+export function refVerlAggLoss(perToken: Matrix, mask: Matrix, mode: string, steps: number, lossScaleFactor?: number): number {
+  const rowSums = perToken.map((row, i) => row.reduce((a, v, t) => a + v * mask[i][t], 0));
+  const counts = mask.map((row) => row.reduce((a, b) => a + b, 0));
+  const seqMask = counts.map((n): number => (n > 0 ? 1 : 0));
+  const nonEmpty = seqMask.reduce((a, b) => a + b, 0);
+  let loss: number;
+  if (mode === 'token-mean') loss = rowSums.reduce((a, b) => a + b, 0) / counts.reduce((a, b) => a + b, 0);
+  else if (mode === 'seq-mean-token-sum') loss = rowSums.reduce((a, s, i) => a + s * seqMask[i], 0) / nonEmpty;
+  else if (mode === 'seq-mean-token-mean') loss = rowSums.reduce((a, s, i) => a + (s / (counts[i] + 1e-8)) * seqMask[i], 0) / nonEmpty;
+  else if (mode === 'seq-mean-token-sum-norm') loss = rowSums.reduce((a, b) => a + b, 0) / (lossScaleFactor ?? perToken[0].length);
+  else throw new Error(`unknown verl mode ${mode}`);
+  return loss / steps;
 }

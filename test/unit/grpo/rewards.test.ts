@@ -4,9 +4,12 @@ import {
   combineWeightedRewards,
   computeGroupAdvantages,
   computeGroupNormalizedRewards,
+  DEFAULT_ADVANTAGE_EPS,
+  groupAdvantageValues,
   RewardFunction,
   scoreWithRewardFunctions,
 } from '../../../src/grpo';
+import { validateRunConfig } from '../../../src/protocol';
 import { assertClose, assertNoLeak, describeOnBackends, normals } from './helpers';
 import { refGroupAdvantages, refStd } from './reference';
 
@@ -23,7 +26,16 @@ describeOnBackends('computeGroupNormalizedRewards', () => {
     const { advantages, rawRewards, metadata } = await normalized([0, 1, 2, 5, 5, 5], 3, 1e-6, true);
     assertClose(advantages, [-1 / (1 + 1e-6), 0, 1 / (1 + 1e-6), 0, 0, 0], 1e-6, 'advantages');
     assertClose(rawRewards, [0, 1, 2, 5, 5, 5], 0, 'rawRewards');
-    assert.deepEqual(metadata, { reward: 3, reward_std: 0.5, reward_min: 0, reward_max: 5, frac_reward_zero_std: 0.5 });
+    // reward_std is TRL's batch std (unbiased, of 0,1,2,5,5,5: √(26/5)); ours is the mean group std (1 + 0) / 2.
+    assert.deepEqual(metadata, {
+      reward: 3,
+      reward_std: Math.sqrt(26 / 5),
+      reward_min: 0,
+      reward_max: 5,
+      frac_reward_zero_std: 0.5,
+      'reward_std/group_mean': 0.5,
+      'frac_reward_zero_std/groups': 0.5,
+    });
     tf.dispose([advantages, rawRewards]);
   });
 
@@ -48,10 +60,13 @@ describeOnBackends('computeGroupNormalizedRewards', () => {
     });
   }
 
-  it('propagates a NaN reward to its own group only, as torch does', async () => {
+  it('leaves a NaN (failed) reward out of its group statistics, with advantage 0, as TRL nanmean/nanstd', async () => {
     const { advantages, rawRewards, metadata } = await normalized([1, Number.NaN, 0, 0, 1, 2], 3, 1e-6, true);
-    assertClose(advantages, [NaN, NaN, NaN, -1 / (1 + 1e-6), 0, 1 / (1 + 1e-6)], 1e-6);
-    assert.ok(Number.isNaN(metadata.reward));
+    // Group 1: scored [1, 0], mean 0.5, unbiased std √0.5.
+    const a = 0.5 / (Math.SQRT1_2 + 1e-6);
+    assertClose(advantages, [a, 0, -a, -1 / (1 + 1e-6), 0, 1 / (1 + 1e-6)], 1e-6);
+    assert.equal(metadata.reward, 4 / 5);
+    assert.equal(metadata.reward_min, 0);
     assert.equal(metadata.frac_reward_zero_std, 0);
     tf.dispose([advantages, rawRewards]);
   });
@@ -112,8 +127,8 @@ describeOnBackends('computeGroupAdvantages (TRL scale_rewards)', () => {
         const unbiased = stdKind === 'unbiased';
         assertClose(advantages, refGroupAdvantages(rewards, 3, scaleRewards, unbiased, 1e-4), 1e-5);
         const groupStds = [0, 3, 6, 9].map((start) => refStd(rewards.slice(start, start + 3), unbiased));
-        const expectedStd = scaleRewards === 'batch' ? refStd(rewards, unbiased) : groupStds.reduce((a, b) => a + b) / 4;
-        assertClose(metrics.reward_std, expectedStd, 1e-12, 'reward_std');
+        assertClose(metrics.reward_std, refStd(rewards, true), 1e-12, 'reward_std (TRL: batch, unbiased)');
+        assertClose(metrics['reward_std/group_mean'], groupStds.reduce((a, b) => a + b) / 4, 1e-12, 'group mean std');
         advantages.dispose();
       });
     }
@@ -130,8 +145,104 @@ describeOnBackends('computeGroupAdvantages (TRL scale_rewards)', () => {
   it('defaults to group scaling, unbiased std and eps 1e-4, as TRL', () => {
     const { advantages, metrics } = computeGroupAdvantages([1, 0, 3, 3], 2);
     assertClose(advantages, [0.5 / (Math.SQRT1_2 + 1e-4), -0.5 / (Math.SQRT1_2 + 1e-4), 0, 0], 1e-6);
-    assert.deepEqual(metrics, { reward: 1.75, reward_std: Math.SQRT1_2 / 2, frac_reward_zero_std: 0.5 });
+    assert.deepEqual(metrics, {
+      reward: 1.75,
+      reward_std: 1.5,
+      frac_reward_zero_std: 0.5,
+      'reward_std/group_mean': Math.SQRT1_2 / 2,
+      'frac_reward_zero_std/groups': 0.5,
+    });
     advantages.dispose();
+  });
+
+  describe('ties stay ties (issue 13 item 1)', () => {
+    it('has one advantage_eps default: TRL 1e-4, the same in the run-config schema', () => {
+      assert.equal(DEFAULT_ADVANTAGE_EPS, 1e-4);
+      assert.equal(validateRunConfig({ name: 'x', task: { type: 'bandit' } }).algorithm.advantage_eps, DEFAULT_ADVANTAGE_EPS);
+    });
+
+    for (const advantageEps of [undefined, 1e-8, 0]) {
+      it(`G = 6 rewards of 0.3 give exactly 0 (advantageEps ${advantageEps ?? 'default'}), under every scaling`, () => {
+        for (const scaleRewards of ['group', 'batch', 'none'] as const) {
+          for (const stdKind of ['unbiased', 'population'] as const) {
+            const { advantages, metrics } = groupAdvantageValues(new Array(6).fill(0.3), 6, { advantageEps, scaleRewards, stdKind });
+            assert.deepEqual(advantages, [0, 0, 0, 0, 0, 0], `${scaleRewards}/${stdKind}`);
+            assert.equal(metrics.frac_reward_zero_std, 1);
+            assert.equal(metrics['frac_reward_zero_std/groups'], 1);
+          }
+        }
+        // Before the host float64 path, on wasm: +0.0003 (eps 1e-4), +0.029 (1e-6, the old schema default), +0.70 (1e-8).
+        const tensor = computeGroupAdvantages(new Array(6).fill(0.3), 6, { advantageEps });
+        assert.deepEqual(Array.from(tensor.advantages.dataSync()), [0, 0, 0, 0, 0, 0]);
+      });
+    }
+
+    it('a tied group next to an untied one: the tie is 0 under batch scaling too', () => {
+      const rewards = [0.3, 0.3, 0.3, 0.1, 0.7, 0.2];
+      const { advantages } = groupAdvantageValues(rewards, 3, { scaleRewards: 'batch', advantageEps: 1e-8 });
+      assert.deepEqual(advantages.slice(0, 3), [0, 0, 0]);
+      assertClose(advantages, refGroupAdvantages(rewards, 3, 'batch', true, 1e-8), 1e-12);
+    });
+
+    it('a reward of 1e20 (finite in float32, its square is not) gives finite, correct advantages', () => {
+      const rewards = [1e20, 0, 0, 0, 3e20, -1e20];
+      for (const scaleRewards of ['group', 'batch'] as const) {
+        const { advantages, metrics } = groupAdvantageValues(rewards, 3, { scaleRewards });
+        // Group [1e20, 0, 0]: mean 1e20/3, unbiased std 1e20/√3 → (2/3)/(1/√3) = 2/√3 and −1/√3 (eps negligible).
+        if (scaleRewards === 'group') assertClose(advantages.slice(0, 3), [2 / Math.sqrt(3), -1 / Math.sqrt(3), -1 / Math.sqrt(3)], 1e-12);
+        assertClose(advantages, refGroupAdvantages(rewards, 3, scaleRewards, true, 1e-4), 1e-12);
+        assert.ok(advantages.every(Number.isFinite) && Number.isFinite(metrics.reward_std));
+        const tensor = computeGroupAdvantages(rewards, 3, { scaleRewards }).advantages;
+        assert.ok(Array.from(tensor.dataSync()).every(Number.isFinite));
+      }
+    });
+
+    it('even 1e200 (whose square overflows float64) stays finite', () => {
+      const { advantages } = groupAdvantageValues([1e200, 0, -1e200, 0], 4);
+      assertClose(advantages, [1e200 / (1e200 * Math.sqrt(2 / 3)), 0, -1e200 / (1e200 * Math.sqrt(2 / 3)), 0], 1e-12);
+    });
+  });
+
+  describe('failed samples are out of the statistics (issue 13 item 2)', () => {
+    it('[1, 0, NaN, 0] → [1.1547, −0.5774, 0, −0.5774] (the stand-in value used to give [1.4142, −0.7071, 0, −0.7071])', () => {
+      const { advantages, metrics } = groupAdvantageValues([1, 0, Number.NaN, 0], 4, { advantageEps: 0 });
+      // Scored [1, 0, 0]: mean 1/3, unbiased std 1/√3.
+      assertClose(advantages, [2 / Math.sqrt(3), -1 / Math.sqrt(3), 0, -1 / Math.sqrt(3)], 1e-12);
+      assertClose(advantages, [1.1547, -0.5774, 0, -0.5774], 1e-4);
+      assert.equal(advantages[2], 0);
+      assert.equal(metrics.reward, 1 / 3);
+    });
+
+    it('a group with one scored sample, or none, has no baseline: all 0; metrics skip the failed', () => {
+      const { advantages, metrics } = groupAdvantageValues([Number.NaN, 2, Number.NaN, Number.NaN, 1, 3], 3);
+      assert.deepEqual(advantages.slice(0, 3), [0, 0, 0]);
+      assert.deepEqual(groupAdvantageValues([Number.NaN, Number.NaN], 2).advantages, [0, 0]);
+      assert.equal(metrics.reward, 2);
+      // TRL: a group whose nanstd is NaN (one scored sample) is not "zero std".
+      assert.equal(metrics.frac_reward_zero_std, 0);
+    });
+
+    it('matches the float64 reference on random rewards with failures and ties, every scaling and std', () => {
+      const rewards = normals(21, 40, 1).map((r, i) => (i % 7 === 3 ? Number.NaN : i >= 32 ? 0.3 : Math.round(r * 4) / 4));
+      for (const scaleRewards of ['group', 'batch', 'none'] as const) {
+        for (const stdKind of ['unbiased', 'population'] as const) {
+          const { advantages } = groupAdvantageValues(rewards, 8, { scaleRewards, stdKind, advantageEps: 1e-6 });
+          assertClose(advantages, refGroupAdvantages(rewards, 8, scaleRewards, stdKind === 'unbiased', 1e-6), 1e-12);
+        }
+      }
+    });
+  });
+
+  describe("TRL's metric definitions (issue 13 item 9)", () => {
+    it('reward_std is the batch std; frac_reward_zero_std under batch scaling is 0 or 1 as TRL computes it', () => {
+      const rewards = [1, 1, 0, 2, 5, 5];
+      const { metrics } = groupAdvantageValues(rewards, 2, { scaleRewards: 'batch' });
+      assertClose(metrics.reward_std, refStd(rewards, true), 1e-12);
+      assert.equal(metrics.frac_reward_zero_std, 0); // the batch std is not 0
+      assert.equal(metrics['frac_reward_zero_std/groups'], 2 / 3); // ours: two of three groups tie
+      assert.equal(groupAdvantageValues([2, 2, 2, 2], 2, { scaleRewards: 'batch' }).metrics.frac_reward_zero_std, 1);
+      assert.equal(groupAdvantageValues(rewards, 2).metrics.frac_reward_zero_std, 2 / 3);
+    });
   });
 
   it('rejects an unknown scaling and a group of one', () => {

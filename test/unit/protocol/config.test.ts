@@ -30,8 +30,9 @@ describe('run config validation', () => {
     assert.deepStrictEqual(config.task, { type: 'bandit', words: ['apple', 'banana', 'cherry', 'date', 'elderberry'] });
     assert.deepStrictEqual(config.rewards, []);
     assert.deepStrictEqual(config.algorithm, {
-      num_generations: 8, advantage_eps: 1e-6, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
-      beta: 0, kl_estimator: 'k3', num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
+      num_generations: 8, advantage_eps: 1e-4, scale_rewards: 'group', std_estimator: 'unbiased', loss_type: 'grpo', epsilon: 0.2,
+      beta: 0, use_kl_in_reward: false, kl_penalty: 'kl', kl_ctrl: { type: 'fixed', kl_coef: 0.001, target_kl: 0.1, horizon: 10000 },
+      kl_estimator: 'k3', kl_log_ratio_clamp: 20, kl_value_clamp: 10, num_iterations: 1, supervision: 'outcome', gamma: 1, ref_model_sync_steps: 0,
       importance_sampling_level: 'token', cispo_clip: 'trl', mask_truncated_completions: false, top_entropy_quantile: 1,
       filter_groups: { enable: false, max_num_gen_batches: 0 },
     });
@@ -43,6 +44,17 @@ describe('run config validation', () => {
     assert.deepStrictEqual(config.sft, { steps: 0, learning_rate: 3e-3, batch_size: 32 });
     assert.deepStrictEqual(config.checkpointing, { save_steps: 25, save_total_limit: 2 });
     assert.strictEqual(config.model, undefined);
+  });
+
+  it('clip_ratio_c (verl) and delta (TRL) are one bound: off by default, must agree, delta ≥ 1 + epsilon_high', () => {
+    const base = { name: 'x', task: { type: 'bandit' } };
+    const config = validateRunConfig(base);
+    assert.strictEqual(config.algorithm.clip_ratio_c, undefined);
+    assert.strictEqual(config.algorithm.delta, undefined);
+    assert.strictEqual(validateRunConfig({ ...base, algorithm: { clip_ratio_c: 3, delta: 3 } }).algorithm.delta, 3);
+    assert.match(problemsOf({ ...base, algorithm: { clip_ratio_c: 3, delta: 4 } }).join('\n'), /same bound.*set one/);
+    assert.match(problemsOf({ ...base, algorithm: { delta: 1.1, epsilon_high: 0.28 } }).join('\n'), /delta: 1.1 must be ≥ 1 \+ epsilon_high \(1.28\)/);
+    assert.ok(problemsOf({ ...base, algorithm: { clip_ratio_c: 1 } }).length > 0, 'c must be > 1');
   });
 
   it('names an unknown field and suggests the close one', () => {
