@@ -689,7 +689,8 @@ export class GrpoTrainer implements TrainingJob {
     const trainedEntropy = trace.entropy.filter((_, i) => trains[i] > 0).flat();
     if (trainedEntropy.length > 0) metrics.entropy = mean(trainedEntropy);
     Object.assign(metrics, variantMetrics(algorithm, trace.ratio, trains, metrics), sequenceClipMetrics(algorithm, trace));
-    Object.assign(metrics, extremeValues);
+    // No active sequence (e.g. every completion masked as truncated): there is no min or max to log.
+    for (const [key, value] of Object.entries(extremeValues)) if (!Number.isNaN(value)) metrics[key] = value;
     return { metrics, trace };
   }
 

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import { RunConfig, SchemaError } from '../protocol';
 import { readModelConfig } from '../model/checkpoint';
 import { createTask } from './grpoTrainer';
-import { BUILT_IN_REWARDS } from './tasks/rewards';
+import { BUILT_IN_REWARDS, PARAMETERISED_REWARDS } from './tasks/rewards';
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -21,8 +21,18 @@ function rewardProblems(config: RunConfig): string[] {
     if (reward.module !== undefined) {
       if (!fs.existsSync(reward.module)) problems.push(`rewards[${i}].module: ${reward.module} does not exist`);
       else if (!fs.statSync(reward.module).isFile()) problems.push(`rewards[${i}].module: ${reward.module} is not a file`);
+    } else if (reward.name in PARAMETERISED_REWARDS) {
+      // Building the function checks its params (e.g. soft_punish_cache ≤ max_completion_len) without scoring anything.
+      try {
+        PARAMETERISED_REWARDS[reward.name](reward.params ?? {}, { maxCompletionLength: config.sampling.max_completion_length });
+      } catch (err) {
+        problems.push(`rewards[${i}].params: ${message(err)}`);
+      }
     } else if (!(reward.name in BUILT_IN_REWARDS)) {
-      problems.push(`rewards[${i}].name: unknown built-in reward "${reward.name}" (built-in: ${Object.keys(BUILT_IN_REWARDS).join(', ')}; or give a "module")`);
+      const names = [...Object.keys(BUILT_IN_REWARDS), ...Object.keys(PARAMETERISED_REWARDS)];
+      problems.push(`rewards[${i}].name: unknown built-in reward "${reward.name}" (built-in: ${names.join(', ')}; or give a "module")`);
+    } else if (reward.params !== undefined && Object.keys(reward.params).length > 0) {
+      problems.push(`rewards[${i}].params: "${reward.name}" takes no params`);
     }
   });
   return problems;
