@@ -150,6 +150,11 @@ export interface OptimizationConfig {
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
   /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
   data_parallel: boolean;
+  /**
+   * Tensor memory a run may use, MiB (0: the backend's own limit: 2 GiB on wasm, the free RAM on CPU backends).
+   * Sampling, scoring and micro-batches are split to fit it; a single row that does not fit is refused.
+   */
+  memory_limit_mb: number;
 }
 
 export interface SamplingConfig {
@@ -351,6 +356,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
         data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
+        memory_limit_mb: integer('Tensor memory the run may use, in MiB; 0: the backend\'s own limit (2 GiB on wasm, the free RAM on CPU backends). Sampling, reference log-probs and micro-batches are split into fewer rows to fit it (same results up to float rounding); a single completion that does not fit is refused with the numbers.', { minimum: 0, default: 0 }),
       },
       additionalProperties: false,
     },
