@@ -9,6 +9,7 @@
  * Everything a step produced goes into the step's metrics and rollout records, down to per-token ratios.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -27,7 +28,8 @@ import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConf
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
-import { checkModelFits } from './memoryBudget';
+import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
+import { inPhase } from './backendTrap';
 import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
@@ -104,6 +106,9 @@ export class GrpoTrainer implements TrainingJob {
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
   private readonly stopTokenIds: number[];
+  /** Where a phase split to fit memory says so (once per phase and row count). */
+  private log: (message: string, level?: 'info' | 'warning') => void = () => undefined;
+  private readonly splitsLogged = new Set<string>();
 
   private constructor(
     private readonly config: RunConfig,
@@ -150,6 +155,7 @@ export class GrpoTrainer implements TrainingJob {
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
       const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
+      trainer.log = log;
       if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
       return trainer;
     } catch (err) {
@@ -210,10 +216,10 @@ export class GrpoTrainer implements TrainingJob {
     const timings: Record<string, number> = {};
     let t = now();
     const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    const rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+    const rollouts = await inPhase(`sampling (step ${step})`, () => this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
       temperature: this.config.sampling.temperature,
       rng: this.rng,
-    });
+    }));
     timings['time/sample'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
 
@@ -224,12 +230,14 @@ export class GrpoTrainer implements TrainingJob {
     timings['time/reward'] = (now() - t) / 1000;
 
     t = now();
-    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
+    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0
+      ? await inPhase(`reference log-probs (step ${step})`, () => this.referenceLogProbs(rollouts))
+      : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const update = await this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
+    const update = await inPhase(`training (step ${step})`, () => this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop()));
     if (!update) return rollBack();
     timings['time/train'] = (now() - t) / 1000;
 
@@ -351,7 +359,9 @@ export class GrpoTrainer implements TrainingJob {
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
     const { sampling } = this.config;
     const promptIds = examples.map((e) => this.prompts.encode(e).ids);
+    const maxRows = this.rowsThatFit('sampling', promptIds, sampling.max_completion_length, promptIds.length);
     const out = await generate(this.policy, promptIds, {
+      maxRows,
       maxNewTokens: sampling.max_completion_length,
       temperature: options.temperature,
       topP: sampling.top_p,
@@ -400,7 +410,7 @@ export class GrpoTrainer implements TrainingJob {
   private async referenceLogProbs(rollouts: Rollouts): Promise<number[][] | undefined> {
     const reference = this.reference;
     if (!reference) return undefined;
-    const size = this.config.optimization.micro_batch_size;
+    const size = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), this.config.optimization.micro_batch_size);
     const out: number[][] = [];
     for (let start = 0; start < rollouts.tokens.length; start += size) {
       const batch = this.batchOf(rollouts, start, start + size);
@@ -432,7 +442,7 @@ export class GrpoTrainer implements TrainingJob {
     shouldStop: () => boolean,
   ): Promise<{ metrics: Record<string, number>; trace: TokenTrace } | undefined> {
     const { algorithm, optimization, sampling } = this.config;
-    const size = optimization.micro_batch_size;
+    const size = this.rowsThatFit('training', rollouts.promptIds, longest(rollouts.tokens), optimization.micro_batch_size);
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
     const activeTokens = rollouts.tokens.reduce((n, r) => n + r.length, 0);
@@ -514,6 +524,30 @@ export class GrpoTrainer implements TrainingJob {
     for (const [key, value] of Object.entries(weighted)) metrics[key] = value / activeTokens;
     metrics.entropy = mean(trace.entropy.flat());
     return { metrics, trace };
+  }
+
+  /**
+   * Rows of a phase that run at once: `rows`, or fewer when the memory estimate of that many exceeds what the limit
+   * leaves (optimization.memory_limit_mb, else the backend's); throws with the numbers when one row does not fit.
+   */
+  private rowsThatFit(phase: MemoryPhase, promptIds: number[][], completionTokens: number, rows: number): number {
+    const limitMb = this.config.optimization.memory_limit_mb ?? 0;
+    const backend = tf.getBackend();
+    const fit = rowsThatFit({
+      phase,
+      model: this.policy.config,
+      shape: { promptTokens: longest(promptIds), completionTokens },
+      rows,
+      limitBytes: memoryLimitBytes(backend, limitMb, os.freemem()),
+      inUseBytes: tf.memory().numBytes,
+      limitSource: limitMb > 0 ? 'optimization.memory_limit_mb' : `the ${backend} backend`,
+    });
+    const key = `${phase} ${rows} ${fit}`;
+    if (fit < rows && !this.splitsLogged.has(key)) {
+      this.splitsLogged.add(key);
+      this.log(`memory: ${phase} runs ${fit} of ${rows} rows at a time (prompts of up to ${longest(promptIds)} tokens + ${completionTokens}) to stay within the memory limit`);
+    }
+    return fit;
   }
 
   private learningRate(): number {
@@ -600,6 +634,11 @@ export class GrpoTrainer implements TrainingJob {
     }
     return groups;
   }
+}
+
+/** Length of the longest row (0 for none). */
+function longest(rows: number[][]): number {
+  return rows.reduce((n, r) => Math.max(n, r.length), 0);
 }
 
 /**

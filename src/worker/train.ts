@@ -18,6 +18,7 @@ import { TrainingJob } from './job';
 import { CHECKPOINT_STATE, listCheckpoints, newRunDirectory, RunDirectoryWriter } from './runDirectory';
 import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
+import { BackendTrap, isWasmTrap } from './backendTrap';
 
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
@@ -155,6 +156,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { control } = options;
   let step = resume?.state.step ?? 0;
   let lastSaved = step;
+  // After a wasm trap nothing may call into the backend again, not even to free memory (backendTrap.ts).
+  let trapped = false;
   try {
     // Data parallelism puts a single-threaded replica on the second core: the main instance then keeps to one.
     const backend = await selectBackend(config.backend, { wasmThreads: config.optimization.data_parallel ? 1 : undefined });
@@ -215,19 +218,32 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await yieldToEventLoop();
       }
       if (step > lastSaved || (step === 0 && !resume)) await saveCheckpoint(job, runDir, step, rng, config, sink);
+    } catch (err) {
+      trapped = err instanceof BackendTrap || isWasmTrap(err);
+      throw err;
     } finally {
-      job.dispose();
+      if (!trapped) job.dispose();
     }
     const outcome: RunOutcome = step < config.optimization.max_steps ? 'stopped' : 'completed';
     sink.event({ type: 'finished', time: Date.now(), outcome, steps: step });
     return { runDir, outcome, steps: step };
   } catch (err) {
-    sink.event({ type: 'error', time: Date.now(), message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
+    trapped ||= isWasmTrap(err);
+    const message = err instanceof Error ? err.message : String(err);
+    sink.event({ type: 'error', time: Date.now(), message: trapped ? `${message}${resumeHint(runDir)}` : message, stack: err instanceof Error ? err.stack : undefined });
     throw err;
   } finally {
     sink.close();
-    tf.disposeVariables();
+    if (!trapped) tf.disposeVariables();
   }
+}
+
+/** Where a failed run resumes from: its newest complete checkpoint, or nowhere yet. */
+function resumeHint(runDir: string): string {
+  const checkpoint = listCheckpoints(runDir).at(-1);
+  return checkpoint
+    ? ` from ${path.relative(runDir, checkpoint.dir)} (grpo-studio resume ${runDir}); the run folder is intact`
+    : '; no checkpoint was written yet, so the run starts over';
 }
 
 async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
