@@ -18,7 +18,7 @@ import { TrainingJob } from './job';
 import { CHECKPOINT_STATE, listCheckpoints, newRunDirectory, RunDirectoryWriter } from './runDirectory';
 import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
-import { BackendTrap, isWasmTrap } from './backendTrap';
+import { BackendTrap, inPhase, isWasmTrap } from './backendTrap';
 
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
@@ -183,7 +183,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         rng.setState(resume.state.rng);
         sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
       } else {
-        const warm = await job.warmStart((message) => sink.log(message), () => control.shouldStop());
+        const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop()));
         if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
         if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
       }
@@ -203,7 +203,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'memory/rss_mb': memory.rss / 2 ** 20,
         };
         const evalDue = dueEvery(step, config.evaluation.eval_steps) || (step === config.optimization.max_steps && config.evaluation.eval_steps > 0);
-        const evaluation = evalDue ? await job.evaluate(step) : undefined;
+        const evaluation = evalDue ? await inPhase(`validation (step ${step})`, () => job.evaluate(step)) : undefined;
         sink.metrics({ step, time: Date.now(), metrics: { ...metrics, ...evaluation?.metrics } });
         sink.rollouts({ step, groups: result.groups });
         if (evaluation) sink.evalRollouts({ step, groups: evaluation.groups });
@@ -247,7 +247,7 @@ function resumeHint(runDir: string): string {
 }
 
 async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
-  const evaluation = await job.evaluate(step);
+  const evaluation = await inPhase(`validation (step ${step})`, () => job.evaluate(step));
   if (!evaluation) return;
   sink.metrics({ step, time: Date.now(), metrics: { ...extra, ...evaluation.metrics } });
   sink.evalRollouts({ step, groups: evaluation.groups });
