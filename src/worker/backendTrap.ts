@@ -9,7 +9,7 @@ export class BackendTrap extends Error {
   constructor(readonly phase: string, readonly trap: Error) {
     super(`the wasm backend trapped during ${phase}: ${trap.message}. Its memory can no longer be trusted, so the run ` +
       'stops here without freeing it. This is almost always memory: lower optimization.memory_limit_mb (what sampling and ' +
-      'training may use), sampling.max_prompt_length or sampling.max_completion_length, then resume the run');
+      'training may use), sampling.max_prompt_length or sampling.max_completion_length in the run\'s config.json, then resume the run');
     this.name = 'BackendTrap';
   }
 }

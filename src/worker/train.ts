@@ -243,7 +243,7 @@ function resumeHint(runDir: string): string {
   const checkpoint = listCheckpoints(runDir).at(-1);
   return checkpoint
     ? ` from ${path.relative(runDir, checkpoint.dir)} (grpo-studio resume ${runDir}); the run folder is intact`
-    : '; no checkpoint was written yet, so the run starts over';
+    : ' (no checkpoint was written yet: start the run again instead)';
 }
 
 async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
