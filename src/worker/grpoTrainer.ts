@@ -279,7 +279,7 @@ export class GrpoTrainer implements TrainingJob {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
       const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
-      const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
+      const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1, this.klRows(rollouts)) : undefined;
       rollouts.examples.forEach((example, i) => {
         const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
         samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
@@ -548,6 +548,15 @@ export class GrpoTrainer implements TrainingJob {
       this.log(`memory: ${phase} runs ${fit} of ${rows} rows at a time (prompts of up to ${longest(promptIds)} tokens + ${completionTokens}) to stay within the memory limit`);
     }
     return fit;
+  }
+
+  /**
+   * Rows per chunk of validation's exact KL: the policy and the reference score each chunk at once, so a chunk of
+   * n completions is 2n scoring rows.
+   */
+  private klRows(rollouts: Rollouts): number {
+    const rows = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), 2 * rollouts.tokens.length);
+    return Math.max(1, Math.floor(rows / 2));
   }
 
   private learningRate(): number {
