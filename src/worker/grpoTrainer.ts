@@ -190,7 +190,7 @@ export class GrpoTrainer implements TrainingJob {
           promptIds: examples.map((e) => this.prompts.encode(e).ids),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
-        loss = await sftStep(sft, batch);
+        loss = await sftStep(sft, batch, this.rowsThatFit('training', batch.promptIds, longest(batch.responseIds), examples.length));
         done = i;
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
       }
