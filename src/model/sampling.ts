@@ -32,6 +32,11 @@ export interface SampleOptions {
   noCache?: boolean;
   /** Also return the K most likely tokens at every position, with their log-probs (as `logProbs`). Default 0. */
   topLogprobs?: number;
+  /**
+   * Rows per forward pass (default: all). Fewer bound the memory of the prefill and the KV cache; the rows keep the
+   * padding of the whole batch and tokens are still drawn row by row in order, so the samples do not change.
+   */
+  maxRows?: number;
 }
 
 /** One candidate token at a position and its log-prob. */
@@ -66,9 +71,14 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   const topK = options.topLogprobs ?? 0;
   if (topK > 0) result.topLogprobs = promptIds.map(() => []);
   const done = new Array<boolean>(B).fill(false);
-  const cache = options.noCache ? null : emptyCache(policy.config.nLayers);
+  const chunks = rowChunks(B, options.maxRows ?? B);
+  const caches = chunks.map(() => (options.noCache ? null : emptyCache(policy.config.nLayers)));
+  const T = layout.tokens[0].length;
+  const perChunk = (forward: (from: number, to: number, cache: KVCache | null) => Promise<Float32Array>) =>
+    concatenated(chunks.map(([from, to], i) => () => forward(from, to, caches[i])));
   try {
-    let logits = await prefill(policy, layout.tokens, keyValid, layout.positions, cache);
+    let logits = await perChunk((from, to, cache) =>
+      prefill(policy, layout.tokens.slice(from, to), keyValid.slice(from, to), layout.positions.subarray(from * T, to * T), cache));
     for (let step = 0; step < options.maxNewTokens; step++) {
       const chosen = new Array<number>(B).fill(policy.tokenizer.padTokenId);
       const active = done.map((d) => !d);
@@ -91,15 +101,37 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
         rows[b].push(token);
         keyValid[b].push(active[b]);
       });
-      logits = await (cache
-        ? decodeStep(policy, chosen, nextPosition, keyValid, cache)
-        : prefill(policy, rows, keyValid, positionsOf(keyValid), null));
+      logits = await perChunk((from, to, cache) => (cache
+        ? decodeStep(policy, chosen.slice(from, to), nextPosition.slice(from, to), keyValid.slice(from, to), cache)
+        : prefill(policy, rows.slice(from, to), keyValid.slice(from, to), positionsOf(keyValid.slice(from, to)), null)));
       nextPosition.forEach((_, b) => nextPosition[b]++);
     }
   } finally {
-    if (cache) disposeCache(cache);
+    for (const cache of caches) if (cache) disposeCache(cache);
   }
   return result;
+}
+
+/** [from, to) row ranges of at most `size` rows covering 0 … rows − 1. */
+export function rowChunks(rows: number, size: number): [number, number][] {
+  if (!(size >= 1)) throw new Error(`rows per forward pass must be at least 1, got ${size}`);
+  const chunks: [number, number][] = [];
+  for (let from = 0; from < rows; from += size) chunks.push([from, Math.min(rows, from + size)]);
+  return chunks;
+}
+
+/** Runs the forwards one after the other (one chunk's tensors are freed before the next) and joins their logits. */
+async function concatenated(forwards: (() => Promise<Float32Array>)[]): Promise<Float32Array> {
+  if (forwards.length === 1) return forwards[0]();
+  const parts: Float32Array[] = [];
+  for (const forward of forwards) parts.push(await forward());
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

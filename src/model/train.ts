@@ -248,9 +248,21 @@ export function nonFiniteReason(loss: number | undefined, gradNorm: number): str
 export const sftLoss: LossFn = (logProbs, _entropy, responseMask) =>
   tf.neg(tf.div(tf.sum(logProbs), tf.maximum(tf.sum(responseMask), 1))) as tf.Scalar;
 
-/** One SFT step on prompt/answer pairs: the loss value before the update. */
-export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch): Promise<number> {
-  return (await trainer.trainStep([examples], sftLoss)).loss;
+/**
+ * One SFT step on prompt/answer pairs: the step's stats and the loss value before the update. With `maxRows` below the batch, gradients
+ * accumulate over micro-batches of that many rows, each normalised by the whole batch's answer tokens, so the step
+ * is that of the whole batch (to float rounding) within the memory of a few rows.
+ */
+export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch, maxRows = examples.promptIds.length): Promise<StepStats & { loss: number }> {
+  const rows = examples.promptIds.length;
+  if (maxRows >= rows) return trainer.trainStep([examples], sftLoss);
+  const tokens = Math.max(1, examples.responseIds.reduce((n, r) => n + r.length, 0));
+  const microbatches: ResponseBatch[] = [];
+  for (let from = 0; from < rows; from += Math.max(1, maxRows)) {
+    microbatches.push({ promptIds: examples.promptIds.slice(from, from + maxRows), responseIds: examples.responseIds.slice(from, from + maxRows) });
+  }
+  const loss: LossFn = (logProbs) => tf.neg(tf.div(tf.sum(logProbs), tokens)) as tf.Scalar;
+  return trainer.trainStep(microbatches, loss);
 }
 
 /**

@@ -189,6 +189,11 @@ export interface OptimizationConfig {
   data_parallel: boolean;
   /** TRL `steps_per_generation` (in training steps): one generation of prompts_per_step groups serves this many steps. Default 1. */
   steps_per_generation: number;
+  /**
+   * Tensor memory a run may use, MiB (0: the backend's own limit: 2 GiB on wasm, the free RAM on CPU backends).
+   * Sampling, scoring and micro-batches are split to fit it; a single row that does not fit is refused.
+   */
+  memory_limit_mb: number;
 }
 
 export interface SamplingConfig {
@@ -434,6 +439,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
         steps_per_generation: integer('TRL `steps_per_generation`: one generation of `prompts_per_step` prompts serves this many training steps, each on the next 1/N of its groups (later ones off-policy: π_old is the policy that sampled). Advantages are computed over the whole generation. Counted in training steps here; TRL counts micro-batches (TRL\'s value = this × its gradient_accumulation_steps). `prompts_per_step` must split into N equal parts. Reward and completion metrics are logged at the step that generated.', { minimum: 1, default: 1 }),
         data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
+        memory_limit_mb: integer('Tensor memory the run may use, in MiB; 0: the backend\'s own limit (2 GiB on wasm, the free RAM on CPU backends). Sampling, reference log-probs and micro-batches are split into fewer rows to fit it (same results up to float rounding); a single completion that does not fit is refused with the numbers.', { minimum: 0, default: 0 }),
       },
       additionalProperties: false,
     },

@@ -9,6 +9,7 @@
  * Everything a step produced goes into the step's metrics and rollout records, down to per-token ratios.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -21,7 +22,7 @@ import {
   nextKlCoefficient,
   readGrpoTokenDetails,
 } from '../grpo';
-import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftLoss } from '../model';
+import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
@@ -29,7 +30,8 @@ import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConf
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
-import { checkModelFits } from './memoryBudget';
+import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
+import { inPhase } from './backendTrap';
 import { fillFailedRewards, RewardFailure, RewardScorer, ScoredBatch } from './rewardScorer';
 import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
 import { advance, Buffered, loadBuffer, saveBuffer, sliceRows } from './generationBuffer';
@@ -142,6 +144,8 @@ export class GrpoTrainer implements TrainingJob {
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
   private readonly stopTokenIds: number[];
+  /** Where a phase split to fit memory says so (once per phase and row count). */
+  private readonly splitsLogged = new Set<string>();
 
   private constructor(
     private readonly config: RunConfig,
@@ -224,7 +228,7 @@ export class GrpoTrainer implements TrainingJob {
           promptIds: examples.map((e) => this.prompts.encode(e).ids),
           responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
         };
-        const stats = await sft.trainStep([batch], sftLoss);
+        const stats = await sftStep(sft, batch, this.rowsThatFit('training', batch.promptIds, longest(batch.responseIds), examples.length));
         loss = stats.loss;
         this.countSkip(stats.skipped, `sft step ${i}`);
         done = i;
@@ -258,12 +262,14 @@ export class GrpoTrainer implements TrainingJob {
 
     let t = now();
     // use_kl_in_reward needs the reference on the whole generation (in generate()); the KL loss term on this slice.
-    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0 ? await this.referenceLogProbs(rollouts) : undefined;
+    const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0
+      ? await inPhase(`reference log-probs (step ${step})`, () => this.referenceLogProbs(rollouts))
+      : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const update = await this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop());
+    const update = await inPhase(`training (step ${step})`, () => this.optimize(rollouts, advantages, refLogProbs, () => control.shouldStop()));
     if (!update) return rollBack();
     timings['time/train'] = (now() - t) / 1000;
     this.buffer = advance(buffered, optimization.steps_per_generation);
@@ -302,10 +308,10 @@ export class GrpoTrainer implements TrainingJob {
     const { algorithm, optimization } = this.config;
     let t = now();
     const prompts = this.task.nextTrain(optimization.prompts_per_step);
-    let rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
+    let rollouts = await inPhase(`sampling (step ${step})`, () => this.sample(prompts.flatMap((e) => new Array<Example>(algorithm.num_generations).fill(e)), {
       temperature: this.config.sampling.temperature,
       rng: this.rng,
-    });
+    }));
     timings['time/sample'] = (now() - t) / 1000;
     if (control.shouldStop()) return undefined;
 
@@ -315,7 +321,7 @@ export class GrpoTrainer implements TrainingJob {
     if (filtered === null) return undefined;
     if (filtered) ({ rollouts, scored } = filtered);
     // verl use_kl_in_reward: the reference's log-probs are needed before the advantages.
-    const earlyRefLogProbs = algorithm.use_kl_in_reward ? await this.referenceLogProbs(rollouts) : undefined;
+    const earlyRefLogProbs = algorithm.use_kl_in_reward ? await inPhase(`reference log-probs (step ${step})`, () => this.referenceLogProbs(rollouts)) : undefined;
     const klReward = this.klInReward(scored.totals, rollouts, earlyRefLogProbs);
     // Failed samples stay NaN: the group statistics leave them out and give them advantage 0 (issue 13 item 2).
     const rewards = klReward?.rewards ?? scored.totals;
@@ -369,7 +375,7 @@ export class GrpoTrainer implements TrainingJob {
       checkRounds(rounds, algorithm.filter_groups.max_num_gen_batches, count, wanted);
       if (control.shouldStop()) return null;
       const prompts = this.task.nextTrain(wanted);
-      rollouts = await this.sample(prompts.flatMap((e) => new Array<Example>(G).fill(e)), { temperature: this.config.sampling.temperature, rng: this.rng });
+      rollouts = await inPhase(`sampling (step ${step}, round ${rounds + 1})`, () => this.sample(prompts.flatMap((e) => new Array<Example>(G).fill(e)), { temperature: this.config.sampling.temperature, rng: this.rng }));
       if (control.shouldStop()) return null;
       scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
     }
@@ -414,7 +420,7 @@ export class GrpoTrainer implements TrainingJob {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
       const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
-      const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
+      const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1, this.klRows(rollouts)) : undefined;
       rollouts.examples.forEach((example, i) => {
         const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
         samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
@@ -497,7 +503,9 @@ export class GrpoTrainer implements TrainingJob {
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {
     const { sampling } = this.config;
     const promptIds = examples.map((e) => this.prompts.encode(e).ids);
+    const maxRows = this.rowsThatFit('sampling', promptIds, sampling.max_completion_length, promptIds.length);
     const out = await generate(this.policy, promptIds, {
+      maxRows,
       maxNewTokens: sampling.max_completion_length,
       temperature: options.temperature,
       topP: sampling.top_p,
@@ -555,7 +563,7 @@ export class GrpoTrainer implements TrainingJob {
   private async referenceLogProbs(rollouts: Rollouts): Promise<number[][] | undefined> {
     const reference = this.reference;
     if (!reference) return undefined;
-    const size = this.config.optimization.micro_batch_size;
+    const size = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), this.config.optimization.micro_batch_size);
     const out: number[][] = [];
     for (let start = 0; start < rollouts.tokens.length; start += size) {
       const batch = this.batchOf(rollouts, start, start + size);
@@ -587,7 +595,7 @@ export class GrpoTrainer implements TrainingJob {
     shouldStop: () => boolean,
   ): Promise<{ metrics: Record<string, number>; trace: TokenTrace } | undefined> {
     const { algorithm, optimization, sampling } = this.config;
-    const size = optimization.micro_batch_size;
+    const size = this.rowsThatFit('training', rollouts.promptIds, longest(rollouts.tokens), optimization.micro_batch_size);
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
     const trains = trainingRows(rollouts.finishReasons, algorithm.mask_truncated_completions);
@@ -728,6 +736,39 @@ export class GrpoTrainer implements TrainingJob {
     }
   }
 
+  /**
+   * Rows of a phase that run at once: `rows`, or fewer when the memory estimate of that many exceeds what the limit
+   * leaves (optimization.memory_limit_mb, else the backend's); throws with the numbers when one row does not fit.
+   */
+  private rowsThatFit(phase: MemoryPhase, promptIds: number[][], completionTokens: number, rows: number): number {
+    const limitMb = this.config.optimization.memory_limit_mb ?? 0;
+    const backend = tf.getBackend();
+    const fit = rowsThatFit({
+      phase,
+      model: this.policy.config,
+      shape: { promptTokens: longest(promptIds), completionTokens },
+      rows,
+      limitBytes: memoryLimitBytes(backend, limitMb, os.freemem()),
+      inUseBytes: tf.memory().numBytes,
+      limitSource: limitMb > 0 ? 'optimization.memory_limit_mb' : `the ${backend} backend`,
+    });
+    const key = `${phase} ${rows} ${fit}`;
+    if (fit < rows && !this.splitsLogged.has(key)) {
+      this.splitsLogged.add(key);
+      this.log(`memory: ${phase} runs ${fit} of ${rows} rows at a time (prompts of up to ${longest(promptIds)} tokens + ${completionTokens}) to stay within the memory limit`);
+    }
+    return fit;
+  }
+
+  /**
+   * Rows per chunk of validation's exact KL: the policy and the reference score each chunk at once, so a chunk of
+   * n completions is 2n scoring rows.
+   */
+  private klRows(rollouts: Rollouts): number {
+    const rows = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), 2 * rollouts.tokens.length);
+    return Math.max(1, Math.floor(rows / 2));
+  }
+
   private learningRate(): number {
     const o = this.config.optimization;
     const total = o.max_steps * this.config.algorithm.num_iterations;
@@ -812,6 +853,11 @@ export class GrpoTrainer implements TrainingJob {
     }
     return groups;
   }
+}
+
+/** Length of the longest row (0 for none). */
+function longest(rows: number[][]): number {
+  return rows.reduce((n, r) => Math.max(n, r.length), 0);
 }
 
 /**

@@ -87,3 +87,102 @@ export function checkModelFits(backend: string, shape: RunShape, maxBindingBytes
     }
   }
 }
+
+/**
+ * Float32 copies of one block of attention scores alive at once outside a tape: the scores, the masked scores, and
+ * the softmax (wasm runs it as one kernel; the cpu backend's max / exp / sum / divide hold two more).
+ */
+const SCORE_COPIES = 5;
+/** Query positions per attention block outside a tape (layers.ts ATTENTION_QUERY_BLOCK). */
+const QUERY_BLOCK = 128;
+/**
+ * Float32 activations per token and layer that a forward keeps (the norms, q / k / v and their rotations, the
+ * attention output, the MLP's gate, up and product): a generous count in units of the widths involved.
+ */
+function activationFloatsPerToken(model: ModelConfig): number {
+  const qDim = model.nHeads * model.headDim;
+  const kvDim = model.nKvHeads * model.headDim;
+  return 8 * model.dModel + 4 * qDim + 4 * kvDim + 4 * model.dFF;
+}
+/**
+ * The count above against tfjs's own: peaks measured with tf.profile on stories260K (prompts of 600 tokens, 64 new)
+ * were up to 1.37× it (scoring 48 MiB a row, training 834 MiB a row); the margin covers that.
+ */
+const SAFETY = 1.5;
+/** Under a gradient tape every intermediate is kept for the backward pass, and the backward makes as many again. */
+const TAPE_FACTOR = 2;
+
+/** A phase of a step that runs the model over rows of tokens. */
+export type MemoryPhase = 'sampling' | 'scoring' | 'training';
+
+export interface RowShape {
+  /** Padded prompt width of the batch. */
+  promptTokens: number;
+  /** Completion tokens per row (sampling: the most it may generate). */
+  completionTokens: number;
+}
+
+/**
+ * Estimated bytes one row adds to a phase's peak. Sampling: the prefill over the prompt (attention in blocks of
+ * queries, one block's scores at a time) and the KV cache over prompt and completion; scoring: the teacher-forced
+ * forward with the logits of the completion; training: the same under a tape, every layer's scores kept.
+ */
+export function rowBytes(model: ModelConfig, phase: MemoryPhase, shape: RowShape): number {
+  const keys = shape.promptTokens + shape.completionTokens;
+  const queries = phase === 'sampling' ? shape.promptTokens : keys - 1;
+  const activations = model.nLayers * queries * activationFloatsPerToken(model);
+  const mask = queries * keys;
+  const logitRows = phase === 'sampling' ? 1 : shape.completionTokens;
+  const logits = LOGITS_COPIES * logitRows * model.vocabSize;
+  const cache = phase === 'sampling' ? 2 * model.nLayers * keys * model.nKvHeads * model.headDim : 0;
+  if (phase === 'training') {
+    const scores = model.nLayers * SCORE_COPIES * model.nHeads * queries * keys;
+    return Math.ceil(SAFETY * 4 * (TAPE_FACTOR * (activations + scores) + mask + logits));
+  }
+  const block = SCORE_COPIES * model.nHeads * Math.min(queries, QUERY_BLOCK) * keys;
+  return Math.ceil(SAFETY * 4 * (activations + block + mask + logits + cache));
+}
+
+/** The tensor memory a phase may use: the configured limit, else the backend's own; Infinity when unknown. */
+export function memoryLimitBytes(backend: string, limitMb: number, freeRamBytes: number): number {
+  if (limitMb > 0) return limitMb * 2 ** 20;
+  if (backend === 'wasm') return WASM_TENSOR_BYTES;
+  // tfjs-node and the cpu backend allocate from the process's RAM; a GPU's memory is not known from here.
+  if (backend === 'cpu' || backend === 'tensorflow') return freeRamBytes;
+  return Number.POSITIVE_INFINITY;
+}
+
+export interface RowBudget {
+  phase: MemoryPhase;
+  model: ModelConfig;
+  shape: RowShape;
+  /** Rows the phase would run at once unsplit. */
+  rows: number;
+  /** memoryLimitBytes, and the tensor bytes already in use (weights, optimizer state, gradients). */
+  limitBytes: number;
+  inUseBytes: number;
+  /** Where the limit comes from, for the message: "optimization.memory_limit_mb" or "the wasm backend". */
+  limitSource: string;
+}
+
+function mib(bytes: number): string {
+  return `${Math.ceil(bytes / 2 ** 20)} MiB`;
+}
+
+/**
+ * How many rows of the phase run at once: all of them when they fit in what is left of the limit, else as many as
+ * fit. Throws with the numbers when not even one row fits: splitting cannot help, only shorter rows or more memory.
+ */
+export function rowsThatFit(budget: RowBudget): number {
+  const perRow = rowBytes(budget.model, budget.phase, budget.shape);
+  const left = budget.limitBytes - budget.inUseBytes;
+  const fit = Math.floor(left / perRow);
+  if (fit >= 1) return Math.min(budget.rows, fit);
+  const { promptTokens, completionTokens } = budget.shape;
+  throw new Error(
+    `out of memory for ${budget.phase}: one row of ${promptTokens} prompt + ${completionTokens} completion tokens needs about ` +
+      `${mib(perRow)}, and ${mib(Math.max(0, left))} of the ${mib(budget.limitBytes)} limit (${budget.limitSource}) are left ` +
+      `(${mib(budget.inUseBytes)} hold the model and its training state). Lower sampling.max_prompt_length or ` +
+      'sampling.max_completion_length, raise optimization.memory_limit_mb, or use a backend with more memory.',
+  );
+}

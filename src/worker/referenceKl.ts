@@ -12,10 +12,13 @@ import { arrayAndDispose } from '../model/tensorIo';
 /** Logits of both models for this many floats at most per chunk of rows (2 × 128 MiB of float32). */
 const MAX_LOGIT_FLOATS = 2 ** 25;
 
-/** Per completion, the KL at each of its tokens (nats), at the sampling `temperature`. */
-export async function exactKlPerToken(policy: Policy, reference: Policy, batch: ResponseBatch, temperature: number): Promise<number[][]> {
+/**
+ * Per completion, the KL at each of its tokens (nats), at the sampling `temperature`. `maxRows` bounds the rows per
+ * chunk further (the trainer's memory estimate for long prompts).
+ */
+export async function exactKlPerToken(policy: Policy, reference: Policy, batch: ResponseBatch, temperature: number, maxRows = Infinity): Promise<number[][]> {
   const width = Math.max(1, ...batch.responseIds.map((r) => r.length));
-  const rowsPerChunk = Math.max(1, Math.floor(MAX_LOGIT_FLOATS / (width * policy.config.vocabSize)));
+  const rowsPerChunk = Math.max(1, Math.min(maxRows, Math.floor(MAX_LOGIT_FLOATS / (width * policy.config.vocabSize))));
   const out: number[][] = [];
   for (let start = 0; start < batch.promptIds.length; start += rowsPerChunk) {
     const chunk: ResponseBatch = {

@@ -20,6 +20,7 @@ import { preflight } from './preflight';
 import { RunLock } from './runLock';
 import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
+import { BackendTrap, inPhase, isWasmTrap } from './backendTrap';
 
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
@@ -188,6 +189,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { control } = options;
   let step = resume?.state.step ?? 0;
   let lastSaved = step;
+  // After a wasm trap nothing may call into the backend again, not even to free memory (backendTrap.ts).
+  let trapped = false;
   try {
     // Data parallelism puts a single-threaded replica on the second core: the main instance then keeps to one.
     const backend = await selectBackend(config.backend, { wasmThreads: config.optimization.data_parallel ? 1 : undefined });
@@ -214,7 +217,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         rng.setState(resume.state.rng);
         sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
       } else {
-        const warm = await job.warmStart((message) => sink.log(message), () => control.shouldStop());
+        const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop()));
         if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
         if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
       }
@@ -234,7 +237,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'memory/rss_mb': memory.rss / 2 ** 20,
         };
         const evalDue = dueEvery(step, config.evaluation.eval_steps) || (step === config.optimization.max_steps && config.evaluation.eval_steps > 0);
-        const evaluation = evalDue ? await job.evaluate(step) : undefined;
+        const evaluation = evalDue ? await inPhase(`validation (step ${step})`, () => job.evaluate(step)) : undefined;
         sink.metrics({ step, time: Date.now(), metrics: { ...metrics, ...evaluation?.metrics } });
         sink.rollouts({ step, groups: result.groups });
         if (evaluation) sink.evalRollouts({ step, groups: evaluation.groups });
@@ -249,24 +252,37 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         await yieldToEventLoop();
       }
       if (step > lastSaved || (step === 0 && !resume)) await saveCheckpoint(job, runDir, step, rng, config, sink);
+    } catch (err) {
+      trapped = err instanceof BackendTrap || isWasmTrap(err);
+      throw err;
     } finally {
-      job.dispose();
+      if (!trapped) job.dispose();
     }
     const outcome: RunOutcome = step < config.optimization.max_steps ? 'stopped' : 'completed';
     sink.event({ type: 'finished', time: Date.now(), outcome, steps: step });
     return { runDir, outcome, steps: step };
   } catch (err) {
-    sink.event({ type: 'error', time: Date.now(), message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
+    trapped ||= isWasmTrap(err);
+    const message = err instanceof Error ? err.message : String(err);
+    sink.event({ type: 'error', time: Date.now(), message: trapped ? `${message}${resumeHint(runDir)}` : message, stack: err instanceof Error ? err.stack : undefined });
     throw err;
   } finally {
     sink.close();
     lock.release();
-    tf.disposeVariables();
+    if (!trapped) tf.disposeVariables();
   }
 }
 
+/** Where a failed run resumes from: its newest complete checkpoint, or nowhere yet. */
+function resumeHint(runDir: string): string {
+  const checkpoint = newestCompleteCheckpoint(runDir, () => undefined);
+  return checkpoint
+    ? ` from ${path.relative(runDir, checkpoint.dir)} (grpo-studio resume ${runDir}); the run folder is intact`
+    : ' (no checkpoint was written yet: start the run again instead)';
+}
+
 async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
-  const evaluation = await job.evaluate(step);
+  const evaluation = await inPhase(`validation (step ${step})`, () => job.evaluate(step));
   if (!evaluation) return;
   sink.metrics({ step, time: Date.now(), metrics: { ...extra, ...evaluation.metrics } });
   sink.evalRollouts({ step, groups: evaluation.groups });

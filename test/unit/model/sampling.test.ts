@@ -127,3 +127,28 @@ describe('sampling', () => {
     });
   });
 });
+
+describe('sampling in row chunks (maxRows)', () => {
+  let policy: Policy;
+  // Seven rows of different lengths: each chunk keeps the padding of the whole batch.
+  const prompts = [3, 9, 100, 1, 7, 110, 5].map((n, b) => Array.from({ length: n }, (_, t) => 3 + ((t * 5 + b * 11) % 90)));
+
+  before(async () => {
+    await useWasm();
+    policy = loadPolicy(writeCheckpoint('llama', 4));
+  });
+  after(() => policy.dispose());
+
+  for (const maxRows of [1, 3]) {
+    it(`${maxRows} row(s) per forward: the same tokens, log-probs and finish reasons as all rows at once, bit for bit`, async () => {
+      const options = { maxNewTokens: 12, temperature: 1, topK: 20, seed: 9, stopTokenIds: [4] };
+      const whole = await generate(policy, prompts, options);
+      const split = await generate(policy, prompts, { ...options, maxRows });
+      assert.deepStrictEqual(split, whole);
+    });
+  }
+
+  it('a row count below 1 is refused', async () => {
+    await assert.rejects(generate(policy, prompts, { maxNewTokens: 2, maxRows: 0 }), /rows per forward pass must be at least 1, got 0/);
+  });
+});

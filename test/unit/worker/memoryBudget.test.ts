@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import { ModelConfig, parameterCount } from '../../../src/model/config';
 import { preset } from '../../../src/model/presets';
-import { checkModelFits, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../../../src/worker/memoryBudget';
+import { checkModelFits, memoryLimitBytes, RowBudget, rowBytes, rowsThatFit, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../../../src/worker/memoryBudget';
 
 /** Qwen2.5-0.5B-Instruct's config.json, as parsed. */
 const QWEN_0_5B: ModelConfig = {
@@ -66,5 +66,61 @@ describe('will the model fit the backend', () => {
     const h100 = 4 * 2 ** 30;
     checkModelFits('webgpu', shape(QWEN_0_5B), h100);
     assert.throws(() => checkModelFits('webgpu', shape(QWEN_0_5B, { microBatchTokens: 16 * 1024 }), h100), /optimization\.micro_batch_size: a micro-batch's logits \(16384 tokens × 151936, 9\.3 GiB\)/);
+  });
+});
+
+/** stories260K's config.json with max_position_embeddings 1024 (the GSM8K prompts of up to 596 tokens). */
+const STORIES_260K: ModelConfig = {
+  family: 'llama', modelType: 'llama', vocabSize: 512, dModel: 64, nLayers: 5, nHeads: 8, nKvHeads: 4, headDim: 8, dFF: 172,
+  maxPositions: 1024, normEps: 1e-5, ropeTheta: 10000, ropeScaling: null, tieEmbeddings: true, qkvBias: false,
+  attnOutBias: false, mlpBias: false, eosTokenIds: [2], bosTokenId: 1,
+};
+const MiB = 2 ** 20;
+
+describe('rows per phase (rowBytes, rowsThatFit)', () => {
+  const long = { promptTokens: 600, completionTokens: 64 };
+  const budget = (overrides: Partial<RowBudget>): RowBudget => ({
+    phase: 'training', model: STORIES_260K, shape: long, rows: 16, limitBytes: WASM_TENSOR_BYTES, inUseBytes: 0, limitSource: 'the wasm backend', ...overrides,
+  });
+
+  it('covers the peaks tf.profile measured on stories260K at 600 + 64 tokens (scoring 48 MiB a row, training 834 MiB)', () => {
+    assert.ok(rowBytes(STORIES_260K, 'scoring', long) >= 48 * MiB);
+    assert.ok(rowBytes(STORIES_260K, 'training', long) >= 834 * MiB);
+    // Not absurdly above them either: the margin is 1.5× the count.
+    assert.ok(rowBytes(STORIES_260K, 'training', long) < 2 * 834 * MiB);
+  });
+
+  it('grows with the prompt: quadratically under a tape, about linearly outside one (attention in blocks)', () => {
+    const at = (phase: 'sampling' | 'training', promptTokens: number) => rowBytes(STORIES_260K, phase, { promptTokens, completionTokens: 64 });
+    assert.ok(at('training', 1200) / at('training', 600) > 3.5);
+    assert.ok(at('sampling', 1200) / at('sampling', 600) < 2.5);
+  });
+
+  it('all rows when they fit, else as many as fit in what the limit leaves', () => {
+    assert.strictEqual(rowsThatFit(budget({ phase: 'sampling', rows: 32 })), 32);
+    const perRow = rowBytes(STORIES_260K, 'training', long);
+    assert.strictEqual(rowsThatFit(budget({ rows: 16 })), Math.floor(WASM_TENSOR_BYTES / perRow));
+    assert.strictEqual(rowsThatFit(budget({ rows: 16, limitBytes: 3.5 * perRow })), 3);
+    assert.strictEqual(rowsThatFit(budget({ rows: 16, limitBytes: 3.5 * perRow + 100 * MiB, inUseBytes: 100 * MiB })), 3);
+  });
+
+  it('refuses with the numbers when not one row fits', () => {
+    const perRow = rowBytes(STORIES_260K, 'training', long);
+    assert.throws(
+      () => rowsThatFit(budget({ limitBytes: 1024 * MiB, inUseBytes: 300 * MiB, limitSource: 'optimization.memory_limit_mb' })),
+      (err: Error) => {
+        assert.match(err.message, /^out of memory for training: one row of 600 prompt \+ 64 completion tokens needs about (\d+) MiB, and 724 MiB of the 1024 MiB limit \(optimization.memory_limit_mb\) are left \(300 MiB hold/);
+        assert.strictEqual(Number(/about (\d+) MiB/.exec(err.message)?.[1]), Math.ceil(perRow / MiB));
+        return true;
+      },
+    );
+  });
+
+  it('the limit: the configured MiB, else 2 GiB on wasm, the free RAM on CPU backends, unknown on webgpu', () => {
+    assert.strictEqual(memoryLimitBytes('wasm', 300, 8e9), 300 * MiB);
+    assert.strictEqual(memoryLimitBytes('wasm', 0, 8e9), WASM_TENSOR_BYTES);
+    assert.strictEqual(memoryLimitBytes('cpu', 0, 8e9), 8e9);
+    assert.strictEqual(memoryLimitBytes('tensorflow', 0, 8e9), 8e9);
+    assert.strictEqual(memoryLimitBytes('webgpu', 0, 8e9), Number.POSITIVE_INFINITY);
   });
 });
