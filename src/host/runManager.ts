@@ -8,8 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { BackendName, HostToWorkerMessage, isWorkerMessage, RunConfig, WorkerMessage } from '../protocol';
-// Only the folder naming: runDirectory.ts has no tfjs or worker-process dependencies.
-import { newRunDirectory } from '../worker/runDirectory';
+import { newRunDirectory } from '../protocol/runFolder';
 
 export interface RunMessageEvent {
   runId: string;

@@ -20,7 +20,7 @@ import {
   stripBom,
 } from '../protocol';
 // The lock check only: runLock.ts has no tfjs or worker-process dependencies.
-import { runLockHolder } from '../worker/runLock';
+import { runLockHolder } from '../protocol/runLockFile';
 
 export interface RunSummary {
   runId: string;

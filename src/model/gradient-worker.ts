@@ -4,12 +4,12 @@
  */
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../worker/backend';
 import './kernels';
 import { responseLogProbs } from './logprobs';
 import { CausalLM } from './model';
 import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
 import { familyOf } from './policy';
+import { startSingleThreadedWasm } from './wasmFiles';
 
 const init = workerData as WorkerInit;
 const handshake = new Handshake(new Int32Array(init.control));
@@ -78,7 +78,7 @@ function releaseFailedTape(): void {
   state.activeTape = null as unknown as typeof state.activeTape;
 }
 
-selectBackend('wasm')
+startSingleThreadedWasm()
   .then(() => {
     loadWeights();
     parentPort!.on('message', (task: WorkerTask) => {

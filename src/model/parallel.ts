@@ -145,7 +145,7 @@ export class GradientWorker {
     };
     const { file, execArgv } = workerScript();
     // The replica is the second core's work: a thread pool of its own would compete with the main instance's.
-    const worker = new Worker(file, { workerData: init, execArgv, env: { ...process.env, GRPO_WASM_THREADS: '1' } });
+    const worker = new Worker(file, { workerData: init, execArgv });
     const pool = new GradientWorker(worker, init);
     pool.writeWeights(policy);
     await new Promise<void>((resolve, reject) => {

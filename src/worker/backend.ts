@@ -16,6 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 import type { BackendName } from '../protocol';
+import { wasmDirectory } from '../model/wasmFiles';
 import { BackendUnavailable, firstLine } from './backendError';
 import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
 import { disableWasmThreads, initThreadedWasm, runningWasmThreads, THREADED_MAIN_SCRIPT, THREADED_WASM, threadedMainScript, ThreadedStartAbandoned, wasmThreadCount } from './wasmThreads';
@@ -43,13 +44,6 @@ export interface ProbeOptions {
   allowSoftwareAdapter: boolean;
   /** XNNPACK threads for wasm when it first starts in this process; default wasmThreadCount(). */
   wasmThreads?: number;
-}
-
-/** Directory holding tfjs-backend-wasm's .wasm files: next to the bundle, else inside the installed package. */
-export function wasmDirectory(): string {
-  if (fs.existsSync(path.join(__dirname, 'tfjs-backend-wasm-simd.wasm'))) return __dirname + path.sep;
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return path.join(path.dirname(pkg), 'dist') + path.sep;
 }
 
 export const TENSORFLOW_FIX =

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { makeRunId, MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
+import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
 import { fsyncDirectory, syncTree, writeFileAtomic } from './durableFiles';
 
 export class RunDirectoryWriter {
@@ -180,12 +180,4 @@ export function newestCompleteCheckpoint(runDir: string, skipped: (message: stri
     skipped(`skipped ${path.relative(runDir, checkpoints[i].dir)}: incomplete checkpoint (${problem})`);
   }
   return undefined;
-}
-
-/** A new run folder under `runsDir`: `<timestamp>-<name>`, with `-2`, `-3`… if runs started in the same second. */
-export function newRunDirectory(runsDir: string, name: string, now = new Date()): string {
-  const base = path.join(runsDir, makeRunId(name, now));
-  let candidate = base;
-  for (let n = 2; fs.existsSync(candidate); n++) candidate = `${base}-${n}`;
-  return candidate;
 }

@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { statusFromEvents } from '../../../src/host/runStore';
 import { RunEvent, StartedEvent, validateRunConfig } from '../../../src/protocol';
-import { processStartTime, RunLock } from '../../../src/worker/runLock';
+import { processStartTime } from '../../../src/protocol/runLockFile';
+import { RunLock } from '../../../src/worker/runLock';
 
 const config = validateRunConfig({ name: 'x', task: { type: 'bandit' } });
 // A pid that is certainly not alive: beyond Linux's pid_max.

@@ -12,7 +12,7 @@ import { isMetricsRecord, isRolloutsRecord, MetricsRecord, parseJsonl, parseRunC
 import { latestPerStep, readSnapshot, readSummary } from '../../../src/host/runStore';
 import { JsonlStepIndex, JsonlTail } from '../../../src/host/stepIndex';
 import { checkpointProblem } from '../../../src/worker/runDirectory';
-import { readLock } from '../../../src/worker/runLock';
+import { readLock } from '../../../src/protocol/runLockFile';
 
 const RUNS = 150;
 

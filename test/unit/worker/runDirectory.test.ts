@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { validateRunConfig } from '../../../src/protocol';
-import { newRunDirectory, RunDirectoryWriter } from '../../../src/worker/runDirectory';
+import { newRunDirectory } from '../../../src/protocol/runFolder';
+import { RunDirectoryWriter } from '../../../src/worker/runDirectory';
 
 describe('run directory writer', () => {
   let tmp: string;

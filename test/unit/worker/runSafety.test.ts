@@ -11,7 +11,8 @@ import { MetricsRecord, WorkerMessage } from '../../../src/protocol';
 import { train, TrainOptions } from '../../../src/worker/train';
 import { beginCheckpoint, checkpointProblem, commitCheckpoint, listCheckpoints } from '../../../src/worker/runDirectory';
 import { writeFileAtomic } from '../../../src/worker/durableFiles';
-import { processStartTime, readLock, RunLock, runLockHolder } from '../../../src/worker/runLock';
+import { processStartTime, readLock, runLockHolder } from '../../../src/protocol/runLockFile';
+import { RunLock } from '../../../src/worker/runLock';
 
 const GSM8K = path.resolve(__dirname, '../../../examples/data/gsm8k');
 
