@@ -101,6 +101,8 @@ export interface RewardSpec {
   /** JS file exporting `(prompt, completion, example) => number | {reward, …}`; absent for built-in rewards. */
   module?: string;
   weight: number;
+  /** Per-call limit of a module's function, in seconds (default 10): past it the sample fails and the run goes on. */
+  timeout_s?: number;
 }
 
 export type LossType = 'grpo' | 'bnpo' | 'dapo' | 'dr_grpo';
@@ -310,6 +312,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
           name: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: 'A built-in reward (`arithmetic_answer`, `integer_format`, `r1_zero`, `r1_zero_format`, `gsm8k_answer`) or the name a module is reported under (`rewards/<name>/mean`).' },
           module: { type: 'string', minLength: 1, description: 'A JS file exporting `(prompt, completion, example) => number | {reward, …}` (relative to this config file). `example` has `id`, `prompt`, `answer`, `messages` (chat rows), `completion` (where the row has one) and every other column of the dataset row.' },
           weight: number('Weight of this reward in the total.', { default: 1 }),
+          timeout_s: number('Time limit of one call of a `module`\'s function, in seconds. A call past it (or one that crashes its thread) fails that sample, not the run; modules run in a pool of threads off the training thread.', { exclusiveMinimum: 0, maximum: 86400, default: 10 }),
         },
         required: ['name'],
         additionalProperties: false,

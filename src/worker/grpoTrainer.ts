@@ -28,7 +28,8 @@ import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits } from './memoryBudget';
-import { fillFailedRewards, RewardFailure, RewardScorer } from './rewardScorer';
+import { fillFailedRewards, RewardFailure, RewardsCancelled, RewardScorer, ScoredBatch } from './rewardScorer';
+import { RewardErrorLog } from './rewardErrors';
 import { ArithmeticTask } from './tasks/arithmetic';
 import { Gsm8kTask } from './tasks/gsm8k';
 import { PromptsTask } from './tasks/prompts';
@@ -113,7 +114,9 @@ export class GrpoTrainer implements TrainingJob {
     prompts: PromptEncoder,
     private readonly rewards: RewardScorer,
     private readonly rng: Random,
-    private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
+    private readonly rewardErrors: RewardErrorLog,
+    /** A stop request: abandons reward calls in flight (training and validation alike). */
+    private readonly stopRequested: () => boolean,
   ) {
     this.trainer = this.newOptimizer();
     this.prompts = prompts;
@@ -127,6 +130,7 @@ export class GrpoTrainer implements TrainingJob {
     rng: Random,
     onRewardError: (failure: RewardFailure & { step: number }) => void,
     log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
+    shouldStop: () => boolean = () => false,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
     const { algorithm, optimization, sampling } = config;
@@ -149,8 +153,14 @@ export class GrpoTrainer implements TrainingJob {
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd());
-      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError);
-      if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+      const errors = new RewardErrorLog(onRewardError, (message) => log(message, 'warning'));
+      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, errors, shouldStop);
+      try {
+        if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+      } catch (err) {
+        rewards.dispose();
+        throw err;
+      }
       return trainer;
     } catch (err) {
       policy.dispose();
@@ -218,7 +228,10 @@ export class GrpoTrainer implements TrainingJob {
     if (control.shouldStop()) return rollBack();
 
     t = now();
-    const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+    // A stop abandons the reward calls at once, whatever the reward code is doing, and the whole step with them.
+    const scored = await this.score(rollouts, step, () => control.shouldStop() || this.stopRequested());
+    if (!scored) return rollBack();
+    // The advantages take failed samples at their group's mean (advantage 0); the records and metrics keep NaN.
     const rewards = fillFailedRewards(scored.totals, algorithm.num_generations);
     const { advantages, metrics: rewardMetrics } = await this.advantages(rewards, rollouts.tokens, scored.totals.map(Number.isNaN));
     timings['time/reward'] = (now() - t) / 1000;
@@ -238,6 +251,8 @@ export class GrpoTrainer implements TrainingJob {
     const tokenCount = rollouts.tokens.reduce((n, r) => n + r.length, 0);
     const metrics: Record<string, number> = {
       ...rewardMetrics,
+      // The mean over the samples that were scored: a failed sample's stand-in is no reward.
+      reward: mean(scored.totals.filter(Number.isFinite)),
       ...scored.metrics,
       ...this.completionMetrics(rollouts),
       ...update.metrics,
@@ -245,8 +260,9 @@ export class GrpoTrainer implements TrainingJob {
       'tokens_per_second/sample': tokenCount / timings['time/sample'],
       'tokens_per_second/train': (tokenCount * algorithm.num_iterations) / timings['time/train'],
     };
-    if (scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
-    return { metrics, groups: this.groupRecords(rollouts, scored.byFunction, rewards, advantages, refLogProbs, update.trace) };
+    // Samples whose reward failed this step (a count; logged every step so its chart shows the zeros too).
+    metrics['rewards/failed'] = scored.totals.filter(Number.isNaN).length;
+    return { metrics, groups: this.groupRecords(rollouts, scored, advantages, refLogProbs, update.trace) };
   }
 
   /**
@@ -269,13 +285,15 @@ export class GrpoTrainer implements TrainingJob {
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }));
+      const scored = await this.score(rollouts, step, this.stopRequested);
+      // Stopped: no validation at this step (the step itself is complete and is kept).
+      if (!scored) return undefined;
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
       const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1) : undefined;
       rollouts.examples.forEach((example, i) => {
         const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
         samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
-        records.push(this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0, kl ? { kl: kl[i].map(round) } : undefined));
+        records.push(this.rolloutRecord(rollouts, i, scored, 0, kl ? { kl: kl[i].map(round) } : undefined));
         texts.push(rollouts.texts[i]);
         for (const value of kl?.[i] ?? []) drift.kl += value;
         drift.tokens += kl ? kl[i].length : 0;
@@ -326,6 +344,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   dispose(): void {
+    this.rewards.dispose();
     this.trainer.dispose();
     this.reference?.dispose();
     this.policy.dispose();
@@ -550,12 +569,27 @@ export class GrpoTrainer implements TrainingJob {
     return Object.fromEntries(Object.entries(byFunction).map(([name, values]) => [name, round(values[i])]));
   }
 
-  private rolloutRecord(rollouts: Rollouts, i: number, reward: number, rewards: Record<string, number>, advantage: number, tokens?: Partial<TokenColumns>): RolloutRecord {
+  /** Scores a batch; undefined when a stop abandoned it. Failures beyond the first few are counted, not logged. */
+  private async score(rollouts: Rollouts, step: number, shouldStop: () => boolean): Promise<ScoredBatch | undefined> {
+    try {
+      return await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.rewardErrors.report({ ...failure, step }), shouldStop);
+    } catch (err) {
+      if (err instanceof RewardsCancelled) return undefined;
+      throw err;
+    } finally {
+      this.rewardErrors.flush(step);
+    }
+  }
+
+  /** Rollout `i`'s record: its true reward (NaN, stored null, where it failed, with the reason). */
+  private rolloutRecord(rollouts: Rollouts, i: number, scored: ScoredBatch, advantage: number, tokens?: Partial<TokenColumns>): RolloutRecord {
     const ids = rollouts.tokens[i];
+    const error = scored.errors[i];
     return {
       completion: rollouts.texts[i],
-      reward: round(reward),
-      rewards,
+      reward: round(scored.totals[i]),
+      rewards: this.rewardsOf(scored.byFunction, i),
+      ...(error !== undefined ? { error } : {}),
       advantage: round(advantage),
       finish_reason: rollouts.finishReasons[i],
       tokens: {
@@ -568,8 +602,7 @@ export class GrpoTrainer implements TrainingJob {
 
   private groupRecords(
     rollouts: Rollouts,
-    byFunction: Record<string, number[]>,
-    rewards: number[],
+    scored: ScoredBatch,
     advantages: number[][],
     refLogProbs: number[][] | undefined,
     trace: TokenTrace,
@@ -582,7 +615,7 @@ export class GrpoTrainer implements TrainingJob {
       for (let i = start; i < start + G; i++) {
         const old = rollouts.oldLogProbs[i];
         members.push(
-          this.rolloutRecord(rollouts, i, rewards[i], this.rewardsOf(byFunction, i), mean(advantages[i]), {
+          this.rolloutRecord(rollouts, i, scored, mean(advantages[i]), {
             // The policy's log-prob after the last pass: old + log ρ.
             logprob: old.map((lp, t) => round(lp + Math.log(trace.ratio[i][t]))),
             old_logprob: old.map(round),

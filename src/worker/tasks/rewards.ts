@@ -2,8 +2,9 @@
  * Reward functions: the built-in ones by name, and user modules. Every reward has the signature users write:
  *   (prompt, completion, example) => number | { reward, ...extras } (or a Promise of one)
  * A user module is a CommonJS/ESM JS file whose default (or module.exports) is such a function; it is loaded in the
- * worker only. A throw or a non-finite value is not fatal: the trainer scores that sample NaN (advantage 0) and
- * records an error event with the sample.
+ * worker only, in a pool of threads (rewardPool.ts). `null` / `undefined` means "abstain" (TRL): the function does
+ * not score that sample. A throw, a time-out or an unusable value is not fatal: that sample fails (reward NaN,
+ * advantage 0) and an error event records it.
  */
 import * as path from 'path';
 import { pathToFileURL } from 'url';
@@ -11,8 +12,15 @@ import { extractAnswerTag, extractBoxed, extractFinalNumber, normalizeNumber, nu
 import { RewardExample } from './task';
 
 export type RewardValue = number | { reward: number; [extra: string]: number };
+/** What a function may return: a value, or `null` / `undefined` to abstain on this sample (TRL's None). */
+export type RewardOutput = RewardValue | null | undefined;
 /** `example`: the row's columns, `id`, `prompt`, `answer`, `messages`, `completion` (rewardExample in task.ts). */
-export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardValue | Promise<RewardValue>;
+export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardOutput | Promise<RewardOutput>;
+/** The largest finite float32: rewards go into float32 tensors, where anything larger becomes ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** One function's verdict on one sample, as it crosses from the reward thread (structured-cloneable). */
+export type RewardScore = { kind: 'abstain' } | { kind: 'scored'; reward: number; extras: Record<string, number> };
 /** What the built-in rewards read of an example: its ground truth. */
 type WithAnswer = Pick<RewardExample, 'answer'>;
 
@@ -84,15 +92,49 @@ function pickFunction(module: unknown): RewardFunction | undefined {
   return undefined;
 }
 
-/** The total reward and named extras of one value; throws if the value is not a finite number or has no reward. */
+/**
+ * The total reward and named extras of one value; throws (saying why) unless the reward is a finite number within
+ * float32's range and every extra is a finite number.
+ */
 export function unpackReward(value: RewardValue): { reward: number; extras: Record<string, number> } {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`reward is not a finite number: ${value}`);
-    return { reward: value, extras: {} };
-  }
-  if (typeof value !== 'object' || value === null || typeof value.reward !== 'number' || !Number.isFinite(value.reward)) {
-    throw new Error(`reward must be a finite number or { reward: number, … }, got ${JSON.stringify(value)}`);
+  if (typeof value === 'number') return { reward: checkRewardNumber(value), extras: {} };
+  if (typeof value !== 'object' || value === null || typeof value.reward !== 'number') {
+    throw new Error(`reward must be a finite number or { reward: number, … }, got ${describe(value)}`);
   }
   const { reward, ...extras } = value;
-  return { reward, extras };
+  for (const [key, extra] of Object.entries(extras as Record<string, unknown>)) {
+    // Extras become metrics (means over the batch): a string or NaN there would silently turn into null.
+    if (typeof extra !== 'number' || !Number.isFinite(extra)) throw new Error(`extra "${key}" is not a finite number: ${describe(extra)}`);
+  }
+  return { reward: checkRewardNumber(reward), extras };
+}
+
+function checkRewardNumber(x: number): number {
+  if (!Number.isFinite(x)) throw new Error(`reward is not a finite number: ${x}`);
+  if (Math.abs(x) > FLOAT32_MAX) throw new Error(`reward ${x} is outside float32's range (|reward| ≤ ${FLOAT32_MAX}): it would become ±Infinity in the tensors`);
+  return x;
+}
+
+/**
+ * What function `name` returned, checked: `null` / `undefined` abstain, anything else must unpack (unpackReward).
+ * A refusal names the function, so the message alone says which reward to fix.
+ */
+export function checkRewardOutput(name: string, output: unknown): RewardScore {
+  if (output === null || output === undefined) return { kind: 'abstain' };
+  try {
+    return { kind: 'scored', ...unpackReward(output as RewardValue) };
+  } catch (err) {
+    throw new Error(`reward function "${name}" returned an unusable value: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** A returned value for an error message (JSON.stringify fails on BigInt and cycles, and drops undefined). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
