@@ -176,13 +176,14 @@ export class RewardPool {
     worker.on('message', (message: RewardThreadMessage) => this.onMessage(slot, message));
     worker.on('error', (err) => this.onExit(slot, `crashed: ${err.message}`));
     worker.on('exit', (code) => this.onExit(slot, `exited with code ${code}`));
-    worker.unref();
+    // Referenced while it loads (someone awaits it); unreferenced once ready and idle.
     return slot;
   }
 
   private onMessage(slot: Slot, message: RewardThreadMessage): void {
     if (message.type === 'ready') {
       slot.ready = true;
+      slot.worker.unref();
       this.dispatch();
     } else if (message.type === 'load_error') {
       // The modules loaded at start: failing now (a file changed on disk?) fails the calls waiting for a thread.
