@@ -26,7 +26,7 @@ const nodeTarget = {
 
 const targets = [
   { ...nodeTarget, entryPoints: { extension: 'src/host/extension.ts' }, outdir: dist },
-  { ...nodeTarget, entryPoints: { worker: 'src/worker/main.ts', cli: 'src/worker/cli.ts', 'model-gradient-worker': 'src/model/gradient-worker.ts' }, outdir: dist },
+  { ...nodeTarget, entryPoints: { worker: 'src/worker/main.ts', cli: 'src/worker/cli.ts', 'model-gradient-worker': 'src/model/gradient-worker.ts', 'reward-worker': 'src/worker/rewardWorker.ts' }, outdir: dist },
   // The GPU benchmark, self-contained so it can run from dist/ on a machine without node_modules (docs/gpu.md).
   { ...nodeTarget, entryPoints: { 'bench-gpu': 'bench/gpu.ts' }, outdir: dist },
   { ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: { webview: 'webview/main.ts' }, outdir: dist },

@@ -26,6 +26,8 @@ export interface ChartSpec {
 export const CHARTS: readonly ChartSpec[] = [
   { id: 'reward', title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', band: 'reward_std' }] },
   { id: 'reward-functions', title: 'Reward per function (mean)', series: [], pattern: /^rewards\/(.+)\/mean$/ },
+  // Samples whose reward failed (threw, timed out, unusable value, every function abstained): a count per step.
+  { id: 'reward-failed', title: 'Failed reward samples (rewards/failed, per step)', series: [{ key: 'rewards/failed', label: 'failed' }] },
   {
     id: 'kl',
     title: 'KL to reference (nats/token)',

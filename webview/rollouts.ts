@@ -486,7 +486,15 @@ export class RolloutBrowser {
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
     const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`);
-    card.append(head, rewards, preview, foot);
+    card.append(head, rewards);
+    // A failed sample says why, where its reward would be: it has none (and advantage 0).
+    if (rollout.error !== undefined) {
+      card.classList.add('failed');
+      const error = text('div', 'card-error', `reward failed: ${rollout.error}`);
+      error.title = rollout.error;
+      card.append(error);
+    }
+    card.append(preview, foot);
     card.addEventListener('click', () => {
       this.select(groupIndex, rolloutIndex);
       this.list.focus({ preventScroll: true });

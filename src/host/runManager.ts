@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { BackendName, HostToWorkerMessage, isWorkerMessage, RunConfig, WorkerMessage } from '../protocol';
 import { newRunDirectory } from '../protocol/runFolder';
+import { escalateStop, recordRunWarning } from './stopEscalation';
 
 export interface RunMessageEvent {
   runId: string;
@@ -22,6 +23,10 @@ export interface LiveRun {
   process: ChildProcess;
   /** Resolves with the worker's exit code once it has exited. */
   exited: Promise<number | null>;
+  /** Set once a stop was sent: its escalation (signal, then kill) is under way. */
+  stopping?: boolean;
+  /** Set once the first reward failure of this worker raised its notification. */
+  rewardFailureShown?: boolean;
 }
 
 export interface StartOptions {
@@ -101,6 +106,7 @@ export class RunManager implements vscode.Disposable {
         return;
       }
       this.logMessage(runId, message);
+      if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
       this.messageEmitter.fire({ runId, message });
     });
     child.on('error', (err) => this.output.appendLine(`[${runId}] worker process error: ${err.message}`));
@@ -114,9 +120,39 @@ export class RunManager implements vscode.Disposable {
     return run;
   }
 
-  /** Asks the worker to stop after its current step (it writes a checkpoint); false if the run is not live. */
+  /**
+   * Asks the worker to stop (it abandons the step in flight and checkpoints the last completed one); false if the
+   * run is not live. A worker still running after a grace period gets SIGTERM, then SIGKILL (escalateStop).
+   */
   stop(runId: string): boolean {
-    return this.sendTo(runId, { type: 'stop' });
+    const run = this.live.get(runId);
+    if (!this.sendTo(runId, { type: 'stop' }) || !run) return false;
+    if (!run.stopping) {
+      run.stopping = true;
+      escalateStop(run.process, run.exited, (message) => this.recordWarning(run, message));
+    }
+    return true;
+  }
+
+  /** A host-side warning in the run's history (events.jsonl), the output channel, and the dashboard. */
+  private recordWarning(run: LiveRun, message: string): void {
+    this.output.appendLine(`[${run.runId}] warning: ${message}`);
+    try {
+      const event = recordRunWarning(run.runDir, message);
+      this.messageEmitter.fire({ runId: run.runId, message: event });
+    } catch (err) {
+      this.output.appendLine(`[${run.runId}] could not record it in events.jsonl: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The first failed reward of a run's worker raises one notification; the rest are in the run's events. */
+  private notifyRewardFailure(run: LiveRun, failure: Extract<WorkerMessage, { type: 'reward_error' }>): void {
+    this.output.appendLine(`[${run.runId}] reward "${failure.reward}" failed at step ${failure.step}: ${failure.message}`);
+    if (run.rewardFailureShown) return;
+    run.rewardFailureShown = true;
+    void vscode.window.showWarningMessage(
+      `GRPO run ${run.runId}: reward "${failure.reward}" failed on a sample at step ${failure.step}: ${failure.message}. Such samples are marked failed (no reward, advantage 0) and the run goes on; the count is charted as rewards/failed.`,
+    );
   }
 
   private sendTo(runId: string, message: HostToWorkerMessage): boolean {

@@ -103,6 +103,8 @@ export interface RewardSpec {
   weight: number;
   /** Parameters of a parameterised built-in reward (`soft_overlong_punishment`: `soft_punish_cache`, `max_completion_len`). */
   params?: Record<string, number>;
+  /** Per-call limit of a module's function, in seconds (default 10): past it the sample fails and the run goes on. */
+  timeout_s?: number;
 }
 
 /** TRL `loss_type`; `cispo` is CISPO's surrogate with dapo's aggregation (as TRL). */
@@ -363,6 +365,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
             },
             additionalProperties: false,
           },
+          timeout_s: number('Time limit of one call of a `module`\'s function, in seconds. A call past it (or one that crashes its thread) fails that sample, not the run; modules run in a pool of threads off the training thread.', { exclusiveMinimum: 0, maximum: 86400, default: 10 }),
         },
         required: ['name'],
         additionalProperties: false,

@@ -15,7 +15,7 @@ export type WorkerMessage =
   | ErrorEvent
   | FinishedEvent;
 
-/** `stop`: end after the current step (or sooner, before the step changes any weight), checkpoint, exit 0. */
+/** `stop`: abandon the step in flight (unless its weights already changed), checkpoint the last completed step, exit 0. */
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([

@@ -92,10 +92,15 @@ export type FinishReason = 'stop' | 'length';
 
 export interface RolloutRecord {
   completion: string;
-  /** Total (weighted) reward; null where a reward function failed on this completion (see the reward_error event). */
+  /**
+   * Total (weighted) reward over the functions that scored this completion; null where the sample failed (a
+   * function threw, timed out or returned an unusable value, or every function abstained): see `error`.
+   */
   reward: StoredNumber;
-  /** Each reward function's value, by name (null where it failed). */
+  /** Each reward function's value, by name (null where it failed or abstained, i.e. returned null). */
   rewards: Record<string, StoredNumber>;
+  /** Why this sample failed (absent when it did not). Its advantage is 0 and it is left out of every reward mean. */
+  error?: string;
   advantage: number;
   finish_reason: FinishReason;
   tokens: TokenColumns;
@@ -154,7 +159,11 @@ export interface LogEvent {
   message: string;
 }
 
-/** A reward function threw or returned a non-finite value: that sample scored NaN (advantage 0); the run goes on. */
+/**
+ * A reward function failed on a sample (threw, timed out, crashed its thread, returned an unusable value, or every
+ * function abstained): that sample scored NaN (advantage 0); the run goes on. Only the first few failures of each
+ * reward are logged like this; later ones are counted in a warning `log` event per step (and in `rewards/failed`).
+ */
 export interface RewardErrorEvent {
   type: 'reward_error';
   time: number;

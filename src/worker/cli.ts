@@ -5,8 +5,9 @@
  *   grpo-studio resume <run-dir>
  *   grpo-studio doctor [--numerics] [--json]
  *   grpo-studio generate <model> --prompt TEXT [--chat] [--json] …
- * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C stops after
- * the current step and writes a checkpoint.
+ * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C (or SIGTERM)
+ * stops within moments whatever the reward code does: the step in flight is abandoned, the last completed step is
+ * checkpointed, and `grpo-studio resume` continues from it. A second Ctrl-C aborts without a checkpoint.
  */
 import * as path from 'path';
 import { StoredNumber, WorkerMessage } from '../protocol';
@@ -79,11 +80,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const options = parseArgs(rest, [], ['out', 'backend']);
   let stop = false;
-  process.on('SIGINT', () => {
-    if (stop) process.exit(130);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop) process.exit(signal === 'SIGINT' ? 130 : 143);
     stop = true;
-    console.log('stopping after this step (Ctrl-C again to abort)');
-  });
+    console.log('stopping: the step in flight is abandoned, the last completed step is checkpointed (Ctrl-C again to abort)');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   await train({
     configPath: command === 'train' ? target : undefined,
     resumeDir: command === 'resume' ? target : undefined,

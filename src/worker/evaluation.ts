@@ -18,7 +18,8 @@
  * Language Models Trained on Code"), and best@k = Σᵢ C(i−1, k−1)/C(n, k) · r₍ᵢ₎ over the rewards sorted ascending
  * (the chance that the i-th smallest is the largest of a random k-subset). With k = n both are the plain maximum.
  *
- * A sample whose reward function failed (NaN) counts 0 and never passes, as validation always treated it.
+ * A sample whose reward failed (NaN) is left out of eval/reward and eval/rewards/<name>/mean (as is a function's
+ * abstention); in the per-prompt metrics (mean@n, std@n, best@k) it counts 0, and it never passes.
  */
 import type { EvaluationConfig, SuccessCriterion } from '../protocol';
 import type { Example, PromptTask } from './tasks/task';
@@ -82,8 +83,9 @@ export function validationMetrics(groups: readonly (readonly EvalSample[])[]): R
   if (samples.length === 0) return {};
   const n = groups[0].length;
   if (groups.some((g) => g.length !== n)) throw new Error('validation: every prompt needs the same number of samples');
-  const metrics: Record<string, number> = { 'eval/reward': mean(samples.map((s) => scoreOf(s.reward))) };
-  for (const name of Object.keys(samples[0].rewards)) metrics[`eval/rewards/${name}/mean`] = mean(samples.map((s) => scoreOf(s.rewards[name])));
+  // Means over what was scored: a failed sample (or a function that abstained) is no 0 (eval/rewards/failed counts them).
+  const metrics: Record<string, number> = { 'eval/reward': mean(samples.map((s) => s.reward).filter(Number.isFinite)) };
+  for (const name of Object.keys(samples[0].rewards)) metrics[`eval/rewards/${name}/mean`] = mean(samples.map((s) => s.rewards[name]).filter(Number.isFinite));
   const failed = samples.filter((s) => !Number.isFinite(s.reward)).length;
   if (failed > 0) metrics['eval/rewards/failed'] = failed;
   const ks = sampleCounts(n);

@@ -32,7 +32,8 @@ import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
 import { inPhase } from './backendTrap';
-import { fillFailedRewards, RewardFailure, RewardScorer, ScoredBatch } from './rewardScorer';
+import { fillFailedRewards, RewardFailure, RewardsCancelled, RewardScorer, ScoredBatch } from './rewardScorer';
+import { RewardErrorLog } from './rewardErrors';
 import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
 import { advance, Buffered, loadBuffer, saveBuffer, sliceRows } from './generationBuffer';
 import type { StepReward } from './tasks/rewards';
@@ -155,7 +156,9 @@ export class GrpoTrainer implements TrainingJob {
     prompts: PromptEncoder,
     private readonly rewards: RewardScorer,
     private readonly rng: Random,
-    private readonly onRewardError: (failure: RewardFailure & { step: number }) => void,
+    private readonly rewardErrors: RewardErrorLog,
+    /** A stop request: abandons reward calls in flight (training and validation alike). */
+    private readonly stopRequested: () => boolean,
     private readonly log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
   ) {
     this.trainer = this.newOptimizer();
@@ -171,6 +174,7 @@ export class GrpoTrainer implements TrainingJob {
     rng: Random,
     onRewardError: (failure: RewardFailure & { step: number }) => void,
     log: (message: string, level?: 'info' | 'warning') => void = () => undefined,
+    shouldStop: () => boolean = () => false,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
     const { algorithm, optimization, sampling } = config;
@@ -193,8 +197,14 @@ export class GrpoTrainer implements TrainingJob {
       });
       if (fitted.message) log(fitted.message, fitted.task.evalSet().length === 0 ? 'warning' : 'info');
       const rewards = await RewardScorer.load(config.rewards, fitted.task.defaultRewards, process.cwd(), { maxCompletionLength: sampling.max_completion_length });
-      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, onRewardError, log);
-      if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+      const errors = new RewardErrorLog(onRewardError, (message) => log(message, 'warning'));
+      const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, errors, shouldStop, log);
+      try {
+        if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+      } catch (err) {
+        rewards.dispose();
+        throw err;
+      }
       return trainer;
     } catch (err) {
       policy.dispose();
@@ -291,12 +301,15 @@ export class GrpoTrainer implements TrainingJob {
       const all = generated.rollouts.tokens.reduce((n, r) => n + r.length, 0);
       Object.assign(metrics, generated.rewardMetrics, generated.klReward?.metrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
       metrics['tokens_per_second/sample'] = all / timings['time/sample'];
-      if (generated.scored.totals.some(Number.isNaN)) metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
+      // The mean over the samples that were scored, before any KL penalty: a failed sample has no reward.
+      metrics.reward = mean(generated.scored.totals.filter(Number.isFinite));
+      // Samples whose reward failed (a count; logged at every generation so its chart shows the zeros too).
+      metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
       if (filtered) Object.assign(metrics, filtered.metrics);
     }
     if (optimization.steps_per_generation > 1) metrics['generation/slice'] = buffered.next;
     // Records keep the raw score (NaN for a failed sample), not the KL-penalised reward the advantages came from.
-    const groups = this.groupRecords(rollouts, scored.byFunction, scored.totals, advantages, refLogProbs, update.trace);
+    const groups = this.groupRecords(rollouts, scored, advantages, refLogProbs, update.trace);
     return { metrics, groups: fresh && filtered ? [...groups, ...filtered.dropped] : groups };
   }
 
@@ -316,7 +329,10 @@ export class GrpoTrainer implements TrainingJob {
     if (control.shouldStop()) return undefined;
 
     t = now();
-    let scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+    // A stop abandons the reward calls at once, whatever the reward code is doing, and the whole step with them.
+    const first = await this.score(rollouts, step, () => control.shouldStop() || this.stopRequested());
+    if (!first) return undefined;
+    let scored = first;
     const filtered = algorithm.filter_groups.enable ? await this.filterGroups(step, rollouts, scored, control) : undefined;
     if (filtered === null) return undefined;
     if (filtered) ({ rollouts, scored } = filtered);
@@ -377,7 +393,9 @@ export class GrpoTrainer implements TrainingJob {
       const prompts = this.task.nextTrain(wanted);
       rollouts = await inPhase(`sampling (step ${step}, round ${rounds + 1})`, () => this.sample(prompts.flatMap((e) => new Array<Example>(G).fill(e)), { temperature: this.config.sampling.temperature, rng: this.rng }));
       if (control.shouldStop()) return null;
-      scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+      const more = await this.score(rollouts, step, () => control.shouldStop() || this.stopRequested());
+      if (!more) return null;
+      scored = more;
     }
     // verl keeps the first train_batch_size groups (batch[:traj_bsz]); later kept groups are discarded.
     const firstWanted = Array.from({ length: wanted * G }, (_, i) => i);
@@ -392,7 +410,7 @@ export class GrpoTrainer implements TrainingJob {
     const groups: GroupRecord[] = [];
     for (let k = 0; k < rows.length; k += G) {
       const example = rollouts.examples[rows[k]];
-      const members = rows.slice(k, k + G).map((i) => this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0));
+      const members = rows.slice(k, k + G).map((i) => this.rolloutRecord(rollouts, i, scored, 0));
       groups.push({ prompt_id: example.id, prompt: example.prompt, ground_truth: example.answer, rollouts: members, dropped: true });
     }
     return groups;
@@ -418,13 +436,15 @@ export class GrpoTrainer implements TrainingJob {
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
-      const scored = await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.onRewardError({ ...failure, step }), rollouts.tokens);
+      const scored = await this.score(rollouts, step, this.stopRequested);
+      // Stopped: no validation at this step (the step itself is complete and is kept).
+      if (!scored) return undefined;
       // How far the policy has moved from its reference on these completions (the stories stay stories?).
       const kl = this.reference ? await exactKlPerToken(this.policy, this.reference, this.batchOf(rollouts, 0, rollouts.tokens.length), temperature || 1, this.klRows(rollouts)) : undefined;
       rollouts.examples.forEach((example, i) => {
         const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
         samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
-        records.push(this.rolloutRecord(rollouts, i, scored.totals[i], this.rewardsOf(scored.byFunction, i), 0, kl ? { kl: kl[i].map(round) } : undefined));
+        records.push(this.rolloutRecord(rollouts, i, scored, 0, kl ? { kl: kl[i].map(round) } : undefined));
         texts.push(rollouts.texts[i]);
         for (const value of kl?.[i] ?? []) drift.kl += value;
         drift.tokens += kl ? kl[i].length : 0;
@@ -478,6 +498,7 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   dispose(): void {
+    this.rewards.dispose();
     this.trainer.dispose();
     this.reference?.dispose();
     this.policy.dispose();
@@ -803,12 +824,28 @@ export class GrpoTrainer implements TrainingJob {
     return Object.fromEntries(Object.entries(byFunction).map(([name, values]) => [name, round(values[i])]));
   }
 
-  private rolloutRecord(rollouts: Rollouts, i: number, reward: number, rewards: Record<string, number>, advantage: number, tokens?: Partial<TokenColumns>): RolloutRecord {
+  /** Scores a batch; undefined when a stop abandoned it. Failures beyond the first few are counted, not logged. */
+  private async score(rollouts: Rollouts, step: number, shouldStop: () => boolean): Promise<ScoredBatch | undefined> {
+    try {
+      return await this.rewards.score(rollouts.texts, rollouts.examples, (failure) => this.rewardErrors.report({ ...failure, step }), { completionIds: rollouts.tokens, shouldStop });
+    } catch (err) {
+      if (err instanceof RewardsCancelled) return undefined;
+      throw err;
+    } finally {
+      this.rewardErrors.flush(step);
+    }
+  }
+
+  /** Rollout `i`'s record: its true reward (NaN, stored null, where it failed, with the reason). */
+  private rolloutRecord(rollouts: Rollouts, i: number, scored: ScoredBatch, advantage: number, tokens?: Partial<TokenColumns>): RolloutRecord {
     const ids = rollouts.tokens[i];
+    const error = scored.errors[i];
     return {
       completion: rollouts.texts[i],
-      reward: round(reward),
-      rewards,
+      reward: round(scored.totals[i]),
+      rewards: this.rewardsOf(scored.byFunction, i),
+      // `!= null`: a buffered generation read back from its checkpoint (generation.json) holds null for "no error".
+      ...(error != null ? { error } : {}),
       advantage: round(advantage),
       finish_reason: rollouts.finishReasons[i],
       tokens: {
@@ -821,8 +858,7 @@ export class GrpoTrainer implements TrainingJob {
 
   private groupRecords(
     rollouts: Rollouts,
-    byFunction: Record<string, number[]>,
-    rewards: number[],
+    scored: ScoredBatch,
     advantages: number[][],
     refLogProbs: number[][] | undefined,
     trace: TokenTrace,
@@ -835,7 +871,7 @@ export class GrpoTrainer implements TrainingJob {
       for (let i = start; i < start + G; i++) {
         const old = rollouts.oldLogProbs[i];
         members.push(
-          this.rolloutRecord(rollouts, i, rewards[i], this.rewardsOf(byFunction, i), mean(advantages[i]), {
+          this.rolloutRecord(rollouts, i, scored, mean(advantages[i]), {
             // The policy's log-prob after the last pass: old + log ρ.
             logprob: old.map((lp, t) => round(lp + Math.log(trace.ratio[i][t]))),
             old_logprob: old.map(round),

@@ -2,8 +2,10 @@
  * Entry of the training worker process, forked by the extension host with an IPC channel:
  *   node dist/worker.js --config <run-config.json> --run-dir <folder> [--backend auto|tensorflow|wasm|cpu]
  *   node dist/worker.js --resume <run-dir>
- * Records go to the run directory and, identically, to the host. A `stop` message (or the host going away) ends
- * the run after the current step (with a checkpoint); `pause` / `resume` hold it at a step boundary. Exit code 0 when the run completed or stopped, 1 when it failed.
+ * Records go to the run directory and, identically, to the host. A `stop` message, SIGTERM / SIGINT (the host's
+ * escalation of an unanswered stop) or the host going away end the run: a step in flight is abandoned (its reward
+ * calls too), then the last completed step is checkpointed; `pause` / `resume` hold it at a step boundary. Exit
+ * code 0 when the run completed or stopped, 1 when it failed.
  */
 import { isHostToWorkerMessage, WorkerMessage } from '../protocol';
 import { train } from './train';
@@ -43,11 +45,16 @@ async function main(): Promise<number> {
     } else if (message.type === 'pause') pause();
     else resume();
   });
-  // If the host goes away (window closed or reloaded), finish the step, checkpoint and leave.
-  process.on('disconnect', () => {
+  const stop = () => {
     stopRequested = true;
     resume();
-  });
+  };
+  // If the host goes away (window closed or reloaded), checkpoint and leave.
+  process.on('disconnect', stop);
+  // The host signals a worker that has not answered its stop message (runManager.ts): the same clean stop. A worker
+  // that cannot even run this handler is killed by the host after a grace period.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   try {
     const args = parseArgs(process.argv.slice(2), [], ['config', 'run-dir', 'resume', 'backend']);
     await train({

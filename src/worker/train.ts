@@ -71,7 +71,7 @@ export function loadRunConfig(configPath: string, backend?: string): RunConfig {
   return { ...config, backend: backend as BackendName };
 }
 
-async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise<TrainingJob> {
+async function createJob(config: RunConfig, rng: Random, sink: RunSink, control: RunControl): Promise<TrainingJob> {
   if (config.task.type === 'bandit') return new BanditJob(config, config.task, rng);
   let jobConfig = config;
   if (config.optimization.data_parallel && tf.getBackend() === 'webgpu') {
@@ -86,6 +86,7 @@ async function createJob(config: RunConfig, rng: Random, sink: RunSink): Promise
     rng,
     (failure) => sink.event({ type: 'reward_error', time: Date.now(), ...failure }),
     (message, level) => sink.log(message, level),
+    () => control.shouldStop(),
   );
 }
 
@@ -211,7 +212,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (const note of notes) sink.log(note, 'warning');
 
     const rng = new Random(config.seed);
-    const job = await createJob(config, rng, sink);
+    const job = await createJob(config, rng, sink, control);
     try {
       if (resume) {
         await job.loadCheckpoint(resume.dir);

@@ -340,10 +340,19 @@ describe('GRPO trainer', function () {
     assert.strictEqual(errors[0].message, 'odd length');
     assert.strictEqual(errors[0].completion.length % 2, 1);
     assert.strictEqual(readSnapshot(runDir).status, 'completed');
+    const metrics = read<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).filter((m) => m.step > 0);
     for (const record of read<RolloutsRecord>(path.join(runDir, 'rollouts.jsonl'))) {
-      for (const r of record.groups.flatMap((g) => g.rollouts)) {
-        if (Number.isNaN(r.rewards.flaky ?? 0) || r.rewards.flaky === null) assert.strictEqual(r.advantage, 0, JSON.stringify(r));
+      const rollouts = record.groups.flatMap((g) => g.rollouts);
+      for (const r of rollouts) {
+        if (r.rewards.flaky !== null) continue;
+        // Shown as failed: no reward (null, not a stand-in), the reason, and no gradient.
+        assert.deepStrictEqual([r.reward, r.error, r.advantage], [null, 'odd length', 0], JSON.stringify(r));
       }
+      // The step's mean reward and failure count leave the failed samples out of the mean.
+      const scored = rollouts.flatMap((r) => (r.reward === null ? [] : [r.reward]));
+      const step = metrics.find((m) => m.step === record.step);
+      assert.strictEqual(step?.metrics['rewards/failed'], rollouts.length - scored.length);
+      assert.ok(Math.abs((step?.metrics.reward as number) - scored.reduce((a, b) => a + b, 0) / scored.length) < 1e-5, JSON.stringify(step?.metrics));
     }
   });
 

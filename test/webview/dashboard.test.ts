@@ -299,6 +299,9 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.strictEqual(await h.page.locator('.card').count(), 5 * 4);
     assert.strictEqual(await h.page.locator('.card[data-group="1"][data-rollout="0"] .reward').textContent(), 'r —');
     assert.match((await h.page.locator('.card[data-group="1"][data-rollout="0"] .card-rewards').textContent()) ?? '', /correct —/);
+    // The card says why it failed; the others have no error line.
+    assert.strictEqual(await h.page.locator('.card[data-group="1"][data-rollout="0"] .card-error').textContent(), 'reward failed: reward function "correct" timed out after 10 s (rewards[].timeout_s): its thread was terminated');
+    assert.strictEqual(await h.page.locator('.card .card-error').count(), 1);
     const record = readStep(runId, FAILED_STEP);
     assert.ok(record && record.groups[1].rollouts[0].reward === null, 'the fixture stores the NaN as null');
     // The group's mean is over the three scored completions (nanmean), as the trainer's baseline.

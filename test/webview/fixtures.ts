@@ -146,8 +146,8 @@ export function writeFixtureRun(runsDir: string, options: FixtureOptions): strin
     if (big) writer.appendRollouts({ step, groups: groupsAt(step, big.groups, big.groupSize, big.tokens, random) });
     else if (options.rolloutSteps(step)) {
       const groups = groupsAt(step, options.groups, options.groupSize, options.tokens, random);
-      // What the trainer writes for a failed reward function: NaN, which JSON stores as null.
-      if (failed) groups[1].rollouts[0] = { ...groups[1].rollouts[0], reward: Number.NaN, rewards: { ...groups[1].rollouts[0].rewards, correct: Number.NaN }, advantage: 0 };
+      // What the trainer writes for a failed reward function: NaN, which JSON stores as null, and the reason.
+      if (failed) groups[1].rollouts[0] = { ...groups[1].rollouts[0], reward: Number.NaN, rewards: { ...groups[1].rollouts[0].rewards, correct: Number.NaN }, error: 'reward function "correct" timed out after 10 s (rewards[].timeout_s): its thread was terminated', advantage: 0 };
       writer.appendRollouts({ step, groups });
     }
     if (options.resumedAfter === step) {

@@ -2,8 +2,9 @@
  * Reward functions: the built-in ones by name, and user modules. Every reward has the signature users write:
  *   (prompt, completion, example) => number | { reward, ...extras } (or a Promise of one)
  * A user module is a CommonJS/ESM JS file whose default (or module.exports) is such a function; it is loaded in the
- * worker only. A throw or a non-finite value is not fatal: the trainer scores that sample NaN (advantage 0) and
- * records an error event with the sample.
+ * worker only, in a pool of threads (rewardPool.ts). `null` / `undefined` means "abstain" (TRL): the function does
+ * not score that sample. A throw, a time-out or an unusable value is not fatal: that sample fails (reward NaN,
+ * advantage 0) and an error event records it.
  */
 import * as path from 'path';
 import { pathToFileURL } from 'url';
@@ -21,8 +22,15 @@ export interface StepReward {
 }
 
 export type RewardValue = number | { reward: number; [extra: string]: number } | { steps: StepReward[]; reward?: number; [extra: string]: number | StepReward[] | undefined };
+/** What a function may return: a value, or `null` / `undefined` to abstain on this sample (TRL's None). */
+export type RewardOutput = RewardValue | null | undefined;
 /** `example`: the row's columns, `id`, `prompt`, `answer`, `messages`, `completion` (rewardExample in task.ts). */
-export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardValue | Promise<RewardValue>;
+export type RewardFunction = (prompt: string, completion: string, example: RewardExample) => RewardOutput | Promise<RewardOutput>;
+/** The largest finite float32: rewards go into float32 tensors, where anything larger becomes ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** One function's verdict on one sample, as it crosses from the reward thread (structured-cloneable). */
+export type RewardScore = { kind: 'abstain' } | { kind: 'scored'; reward: number; extras: Record<string, number>; steps?: StepReward[] };
 /** What the built-in rewards read of an example: its ground truth. */
 type WithAnswer = Pick<RewardExample, 'answer'>;
 
@@ -103,34 +111,72 @@ function pickFunction(module: unknown): RewardFunction | undefined {
 }
 
 /**
- * The total reward and named extras of one value; throws if the value is not a finite number or has no reward.
- * With `steps` (process supervision) the value also carries its step rewards; `reward`, if absent, is their sum (the
- * advantage of the first token sums every step too).
+ * The total reward and named extras of one value; throws (saying why) unless the reward is a finite number within
+ * float32's range and every extra is a finite number. With `steps` (process supervision) the value also carries its
+ * step rewards; `reward`, if absent, is their sum (the advantage of the first token sums every step too).
  */
 export function unpackReward(value: RewardValue): { reward: number; extras: Record<string, number>; steps?: StepReward[] } {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`reward is not a finite number: ${value}`);
-    return { reward: value, extras: {} };
-  }
+  if (typeof value === 'number') return { reward: checkRewardNumber(value), extras: {} };
   if (typeof value === 'object' && value !== null && 'steps' in value) return unpackSteps(value as { steps: unknown; [extra: string]: unknown });
-  if (typeof value !== 'object' || value === null || typeof value.reward !== 'number' || !Number.isFinite(value.reward)) {
-    throw new Error(`reward must be a finite number or { reward: number, … }, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'object' || value === null || typeof value.reward !== 'number') {
+    throw new Error(`reward must be a finite number or { reward: number, … }, got ${describe(value)}`);
   }
   const { reward, ...extras } = value;
-  return { reward, extras };
+  for (const [key, extra] of Object.entries(extras as Record<string, unknown>)) {
+    // Extras become metrics (means over the batch): a string or NaN there would silently turn into null.
+    if (typeof extra !== 'number' || !Number.isFinite(extra)) throw new Error(`extra "${key}" is not a finite number: ${describe(extra)}`);
+  }
+  return { reward: checkRewardNumber(reward), extras };
+}
+
+function checkRewardNumber(x: number): number {
+  if (!Number.isFinite(x)) throw new Error(`reward is not a finite number: ${x}`);
+  if (Math.abs(x) > FLOAT32_MAX) throw new Error(`reward ${x} is outside float32's range (|reward| ≤ ${FLOAT32_MAX}): it would become ±Infinity in the tensors`);
+  return x;
+}
+
+/**
+ * What function `name` returned, checked: `null` / `undefined` abstain, anything else must unpack (unpackReward).
+ * A refusal names the function, so the message alone says which reward to fix.
+ */
+export function checkRewardOutput(name: string, output: unknown): RewardScore {
+  if (output === null || output === undefined) return { kind: 'abstain' };
+  try {
+    return { kind: 'scored', ...unpackReward(output as RewardValue) };
+  } catch (err) {
+    throw new Error(`reward function "${name}" returned an unusable value: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** A returned value for an error message (JSON.stringify fails on BigInt and cycles, and drops undefined). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 function unpackSteps(value: { steps: unknown; reward?: unknown; [extra: string]: unknown }): { reward: number; extras: Record<string, number>; steps: StepReward[] } {
   const { steps, reward, ...extras } = value;
   const valid = Array.isArray(steps) && steps.every((s: unknown) => {
     const step = s as Partial<StepReward> | null;
-    return typeof step === 'object' && step !== null && Number.isInteger(step.end) && (step.end as number) >= 0 && typeof step.reward === 'number' && Number.isFinite(step.reward);
+    return typeof step === 'object' && step !== null && Number.isInteger(step.end) && (step.end as number) >= 0 && typeof step.reward === 'number';
   });
-  if (!valid) throw new Error(`steps must be a list of { end: character offset ≥ 0, reward: finite number }, got ${JSON.stringify(steps)}`);
-  const list = (steps as StepReward[]).map(({ end, reward: r }) => ({ end, reward: r }));
-  if (reward !== undefined && (typeof reward !== 'number' || !Number.isFinite(reward))) throw new Error(`reward must be a finite number, got ${JSON.stringify(reward)}`);
-  const badExtra = Object.entries(extras).find(([, v]) => typeof v !== 'number');
-  if (badExtra) throw new Error(`extra "${badExtra[0]}" must be a number, got ${JSON.stringify(badExtra[1])}`);
-  const total = reward ?? list.reduce((a, s) => a + s.reward, 0);
+  if (!valid) throw new Error(`steps must be a list of { end: character offset ≥ 0, reward: number }, got ${describe(steps)}`);
+  const list = (steps as StepReward[]).map(({ end, reward: r }, k) => {
+    try {
+      return { end, reward: checkRewardNumber(r) };
+    } catch (err) {
+      throw new Error(`steps[${k}]: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  if (reward !== undefined && typeof reward !== 'number') throw new Error(`reward must be a finite number, got ${describe(reward)}`);
+  for (const [key, extra] of Object.entries(extras)) {
+    if (typeof extra !== 'number' || !Number.isFinite(extra)) throw new Error(`extra "${key}" is not a finite number: ${describe(extra)}`);
+  }
+  const total = checkRewardNumber(reward ?? list.reduce((a, s) => a + s.reward, 0));
   return { reward: total, extras: extras as Record<string, number>, steps: list };
 }

@@ -228,19 +228,22 @@ describe('prompts task', () => {
   });
 
   it('every column reaches a user reward function as a field of example, next to id, prompt, answer, messages', async () => {
+    // The function runs in a reward thread: what it saw comes back as the message of an error it throws.
     const module = write('reads-columns.js', `module.exports = (prompt, completion, example) => {
-      globalThis.__seen = (globalThis.__seen || []).concat([example]);
+      if (completion === 'show') throw new Error(JSON.stringify(example));
       return completion.includes(example.tag) ? example.difficulty : 0;
     };`);
     const scorer = await RewardScorer.load([{ name: 'tagged', module, weight: 1 }], [], tmp);
-    const examples = await readPromptExamples(fixture('rows.zstd.parquet'));
-    const scored = await scorer.score(['easy, short', 'nope', 'math!', 'x'], examples, () => assert.fail('no failure expected'));
-    assert.deepStrictEqual(scored.totals, [1, 0, 2, 1]);
-    const store = globalThis as { __seen?: unknown[] };
-    assert.deepStrictEqual(store.__seen?.[0], { difficulty: 1, big: 1, tag: 'easy, short', id: '101', prompt: 'Spell the word cat.', answer: 'cat', completion: 'c a t' });
-    const chat = await readPromptExamples(fixture('chat.jsonl'));
-    await scorer.score(['sky'], [chat[0]], () => undefined);
-    assert.deepStrictEqual(store.__seen?.at(-1), { topic: 'sky', id: 'c1', prompt: CHAT[0].prompt, answer: 'blue', messages: CHAT[0].messages });
-    delete store.__seen;
+    try {
+      const examples = await readPromptExamples(fixture('rows.zstd.parquet'));
+      const scored = await scorer.score(['easy, short', 'nope', 'math!', 'x'], examples, () => assert.fail('no failure expected'));
+      assert.deepStrictEqual(scored.totals, [1, 0, 2, 1]);
+      const seen = async (example: Example) => JSON.parse((await scorer.score(['show'], [example], () => undefined)).errors[0] ?? 'null') as unknown;
+      assert.deepStrictEqual(await seen(examples[0]), { difficulty: 1, big: 1, tag: 'easy, short', id: '101', prompt: 'Spell the word cat.', answer: 'cat', completion: 'c a t' });
+      const chat = await readPromptExamples(fixture('chat.jsonl'));
+      assert.deepStrictEqual(await seen(chat[0]), { topic: 'sky', id: 'c1', prompt: CHAT[0].prompt, answer: 'blue', messages: CHAT[0].messages });
+    } finally {
+      scorer.dispose();
+    }
   });
 });

@@ -9,6 +9,8 @@ import {
   loadRewardModule,
   r1ZeroReward,
   unpackReward,
+  checkRewardOutput,
+  FLOAT32_MAX,
 } from '../../../src/worker/tasks/rewards';
 
 const example = { id: '1', prompt: 'q', answer: '72' };
@@ -42,6 +44,21 @@ describe('reward functions', () => {
     assert.throws(() => unpackReward(Number.NaN), /finite/);
     assert.throws(() => unpackReward(Infinity), /finite/);
     assert.throws(() => unpackReward({ score: 1 } as never), /reward must be/);
+  });
+
+  it('refuses rewards outside float32 and extras that are not finite numbers; null abstains', () => {
+    // 3.4028234663852886e38 is the largest float32; 1e39 is finite in JavaScript but Infinity in a float32 tensor.
+    assert.deepStrictEqual(unpackReward(-FLOAT32_MAX), { reward: -FLOAT32_MAX, extras: {} });
+    assert.throws(() => unpackReward(1e39), /reward 1e\+39 is outside float32's range/);
+    assert.throws(() => unpackReward({ reward: -1e39 }), /outside float32's range/);
+    assert.throws(() => unpackReward({ reward: 1, note: 'x' } as never), /extra "note" is not a finite number: "x"/);
+    assert.throws(() => unpackReward({ reward: 1, n: Infinity }), /extra "n" is not a finite number: Infinity/);
+    assert.throws(() => unpackReward({ reward: 1, n: null } as never), /extra "n" is not a finite number: null/);
+    assert.deepStrictEqual(checkRewardOutput('f', null), { kind: 'abstain' });
+    assert.deepStrictEqual(checkRewardOutput('f', undefined), { kind: 'abstain' });
+    assert.deepStrictEqual(checkRewardOutput('f', { reward: 2, a: 1 }), { kind: 'scored', reward: 2, extras: { a: 1 } });
+    assert.throws(() => checkRewardOutput('f', 1e39), /^Error: reward function "f" returned an unusable value: reward 1e\+39/);
+    assert.throws(() => checkRewardOutput('f', '1'), /reward function "f" returned an unusable value: reward must be a finite number or \{ reward: number, … \}, got "1"/);
   });
 
   describe('user reward modules', () => {

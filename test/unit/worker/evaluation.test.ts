@@ -70,9 +70,9 @@ describe('validation metrics', () => {
     ]);
   });
 
-  it('n = 1: reward means and pass@1 only; no pass metrics without a notion of success; failures count 0', () => {
+  it('n = 1: reward means and pass@1 only; no pass metrics without a notion of success; failures left out of the means', () => {
     const one = validationMetrics([[sample(1, true)], [sample(0, false)], [sample(Number.NaN, false, { r: Number.NaN, s: 2 })]]);
-    assert.deepStrictEqual(one, { 'eval/reward': 1 / 3, 'eval/rewards/r/mean': 1 / 3, 'eval/rewards/failed': 1, 'eval/accuracy': 1 / 3, 'eval/pass@1': 1 / 3 });
+    assert.deepStrictEqual(one, { 'eval/reward': 1 / 2, 'eval/rewards/r/mean': 1 / 2, 'eval/rewards/failed': 1, 'eval/accuracy': 1 / 3, 'eval/pass@1': 1 / 3 });
     const two = validationMetrics([[sample(1, undefined, { a: 1, b: 0 }), sample(3, undefined, { a: 3, b: 1 })]]);
     assert.deepStrictEqual(two, { 'eval/reward': 2, 'eval/rewards/a/mean': 2, 'eval/rewards/b/mean': 0.5, 'eval/reward/mean@2': 2, 'eval/reward/std@2': 1, 'eval/reward/best@2': 3 });
     assert.deepStrictEqual(validationMetrics([]), {});

@@ -22,10 +22,10 @@ describe('soft_overlong_punishment (DAPO Eq. 13, TRL get_soft_overlong_punishmen
     const scorer = await RewardScorer.load([{ name: 'soft_overlong_punishment', weight: 1, params: { soft_punish_cache: 4 } }], [], os.tmpdir(), { maxCompletionLength: 8 });
     const ids = [[1, 2, 3, 4], [1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7, 8]];
     // L_max 8, L_cache 4: 4 tokens → 0; 6 → (4 − 6)/4 = −0.5; 8 → −1. The texts do not matter, only the token counts.
-    const scored = await scorer.score(['x', 'x', 'x'], [example, example, example], () => assert.fail('no failure expected'), ids);
+    const scored = await scorer.score(['x', 'x', 'x'], [example, example, example], () => assert.fail('no failure expected'), { completionIds: ids });
     assert.deepStrictEqual(scored.totals, [0, -0.5, -1]);
     const explicit = await RewardScorer.load([{ name: 'soft_overlong_punishment', weight: 1, params: { soft_punish_cache: 2, max_completion_len: 6 } }], [], os.tmpdir(), { maxCompletionLength: 8 });
-    assert.deepStrictEqual((await explicit.score(['x'], [example], () => undefined, [[1, 2, 3, 4, 5]])).totals, [-0.5]);
+    assert.deepStrictEqual((await explicit.score(['x'], [example], () => undefined, { completionIds: [[1, 2, 3, 4, 5]] })).totals, [-0.5]);
   });
 
   it('refuses a missing or too large cache at load, and scores NaN without token ids', async () => {

@@ -12,7 +12,8 @@ describe('process supervision in the worker', () => {
     assert.deepStrictEqual(unpackReward({ steps: [{ end: 7, reward: 1 }, { end: 14, reward: 0.5 }] }), { reward: 1.5, extras: {}, steps: [{ end: 7, reward: 1 }, { end: 14, reward: 0.5 }] });
     assert.deepStrictEqual(unpackReward({ steps: [{ end: 3, reward: 1 }], reward: 0, format: 1 }), { reward: 0, extras: { format: 1 }, steps: [{ end: 3, reward: 1 }] });
     assert.throws(() => unpackReward({ steps: [{ end: -1, reward: 1 }] }), /steps must be/);
-    assert.throws(() => unpackReward({ steps: [{ end: 2, reward: Number.NaN }] }), /steps must be/);
+    assert.throws(() => unpackReward({ steps: [{ end: 2, reward: Number.NaN }] }), /steps\[0\]: reward is not a finite number: NaN/);
+    assert.throws(() => unpackReward({ steps: [{ end: 2, reward: 1e39 }] }), /steps\[0\]: reward 1e\+39 is outside float32's range/);
   });
 
   it('maps character offsets to the tokens that end the steps', () => {
