@@ -130,6 +130,8 @@ async function main(): Promise<void> {
       fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
       const line = (step: number) => JSON.stringify({ step, time: Date.now(), metrics: { reward: step / 10, kl: 0.01 * step } }) + '\n';
       fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), line(1));
+      // The Runs tree refreshes when the folder appears; a quick pick opened during that refresh can lose focus and close.
+      await page.getByRole('treeitem', { name: /cli-run/ }).first().waitFor({ timeout: 15000 });
       await runCommand(page, 'GRPO: Open Dashboard');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cli-run' }).first().click();
       const reward = frame.locator('figure.chart[data-chart="reward"]');

@@ -131,6 +131,60 @@ export function registerExtensionTests(): void {
       assert.ok(!api.runs.isLive(run.runId));
     });
 
+    it('Stop Run stops a run whose reward never returns within 2 s, checkpoints the last step, and it resumes', async () => {
+      // The reward loops forever once the marker file exists: the run is stuck inside user code when Stop comes.
+      const marker = path.join(tmp, 'hang-now');
+      fs.writeFileSync(path.join(tmp, 'hang.js'), `module.exports = () => { if (require('fs').existsSync(${JSON.stringify(marker)})) { while (true) {} } return 1; };`);
+      const config = {
+        name: 'endless-reward',
+        seed: 3,
+        model: { name_or_path: 'tiny' },
+        task: { type: 'prompts', train_file: path.join(extensionPath, 'test', 'fixtures', 'prompts', 'rows.csv'), eval_split: 0 },
+        rewards: [{ name: 'hang', module: './hang.js', timeout_s: 3600 }],
+        algorithm: { num_generations: 2 },
+        optimization: { max_steps: 1000, prompts_per_step: 2, micro_batch_size: 4 },
+        sampling: { max_completion_length: 3 },
+        evaluation: { eval_steps: 0 },
+        checkpointing: { save_steps: 0 },
+      };
+      const configPath = path.join(tmp, 'endless.json');
+      fs.writeFileSync(configPath, JSON.stringify(config));
+      let runId: string | undefined;
+      const twoSteps = waitFor(api, () => runId, (m) => (m.type === 'metrics' && m.record.step >= 2 ? true : undefined), '2 steps');
+      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
+      const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
+      assert.ok(run);
+      runId = run.runId;
+      await twoSteps;
+      fs.writeFileSync(marker, '');
+      // A step of this run takes well under a second: after 1.5 s a reward call is spinning.
+      await new Promise((r) => setTimeout(r, 1500));
+      const stepsBefore = readMetrics(run.runDir).length;
+      const asked = Date.now();
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runId), true);
+      const end = await finished;
+      const exitCode = await run.exited;
+      const took = Date.now() - asked;
+      console.log(`    endless reward: stopped ${took} ms after Stop, at step ${end.steps}`);
+      assert.ok(took < 2000, `stopped after ${took} ms`);
+      assert.strictEqual(end.outcome, 'stopped');
+      assert.strictEqual(exitCode, 0);
+      assert.strictEqual(end.steps, stepsBefore, 'the step in flight is abandoned, the completed ones kept');
+      assert.ok(fs.existsSync(path.join(run.runDir, 'checkpoints', `step-${end.steps}`, 'state.json')), 'checkpoint of the last completed step');
+
+      fs.rmSync(marker);
+      let resumedId: string | undefined;
+      const moreSteps = waitFor(api, () => resumedId, (m) => (m.type === 'metrics' && m.record.step >= end.steps + 2 ? m.record.step : undefined), 'steps after resume');
+      const resumedEnd = waitFor(api, () => resumedId, (m) => (m.type === 'finished' ? m : undefined), 'the resumed run to stop');
+      const resumed = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.resumeRun', run.runDir);
+      assert.ok(resumed);
+      resumedId = resumed.runId;
+      assert.strictEqual(await moreSteps, end.steps + 2);
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', resumed.runId), true);
+      assert.strictEqual((await resumedEnd).outcome, 'stopped');
+      assert.strictEqual(await resumed.exited, 0);
+    });
+
     it('your own prompts and reward: a CSV and a Parquet run started from Start Run, a custom column reaching the reward', async () => {
       // The reward scores each completion with the row's `difficulty` column (an INT64 in the Parquet file).
       fs.writeFileSync(path.join(tmp, 'difficulty.js'), 'module.exports = (prompt, completion, example) => Number(example.difficulty);');
