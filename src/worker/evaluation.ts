@@ -19,7 +19,8 @@
  * (the chance that the i-th smallest is the largest of a random k-subset). With k = n both are the plain maximum.
  *
  * A sample whose reward failed (NaN) is left out of eval/reward and eval/rewards/<name>/mean (as is a function's
- * abstention); in the per-prompt metrics (mean@n, std@n, best@k) it counts 0, and it never passes.
+ * abstention) and out of mean@n and std@n (each prompt's scored samples); in best@k it counts 0 (a draw with no
+ * usable answer), and it never passes.
  */
 import type { EvaluationConfig, SuccessCriterion } from '../protocol';
 import type { Example, PromptTask } from './tasks/task';
@@ -90,9 +91,14 @@ export function validationMetrics(groups: readonly (readonly EvalSample[])[]): R
   if (failed > 0) metrics['eval/rewards/failed'] = failed;
   const ks = sampleCounts(n);
   if (n > 1) {
+    // mean@n and std@n describe the rewards a prompt got: its scored samples only (a prompt with none is left out).
+    const scored = groups.map((g) => g.map((s) => s.reward).filter(Number.isFinite)).filter((r) => r.length > 0);
+    if (scored.length > 0) {
+      metrics[`eval/reward/mean@${n}`] = mean(scored.map(mean));
+      metrics[`eval/reward/std@${n}`] = mean(scored.map(populationStd));
+    }
+    // best@k draws k of the n samples: a failed one is a draw with no usable answer, 0 (as it never passes for pass@k).
     const rewards = groups.map((g) => g.map((s) => scoreOf(s.reward)));
-    metrics[`eval/reward/mean@${n}`] = mean(rewards.map(mean));
-    metrics[`eval/reward/std@${n}`] = mean(rewards.map(populationStd));
     for (const k of ks) metrics[`eval/reward/best@${k}`] = mean(rewards.map((r) => bestAtK(r, k)));
   }
   if (samples.some((s) => s.passed !== undefined)) {

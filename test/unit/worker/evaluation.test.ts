@@ -79,6 +79,17 @@ describe('validation metrics', () => {
     assert.throws(() => validationMetrics([[sample(1)], [sample(1), sample(2)]]), /same number of samples/);
   });
 
+  it('a failed sample is out of mean@n and std@n, 0 in best@k (issue 12 item 3)', () => {
+    // Prompt 1: rewards [1, failed]; prompt 2: [0.5, 0.3]. Before: mean@2 = ((1 + 0)/2 + 0.4)/2 = 0.45.
+    const m = validationMetrics([[sample(1), sample(Number.NaN)], [sample(0.5), sample(0.3)]]);
+    close(m['eval/reward/mean@2'], (1 + 0.4) / 2);
+    close(m['eval/reward/std@2'], (0 + 0.1) / 2);
+    close(m['eval/reward/best@2'], (1 + 0.5) / 2);
+    assert.strictEqual(m['eval/rewards/failed'], 1);
+    const allFailed = validationMetrics([[sample(Number.NaN), sample(Number.NaN)]]);
+    assert.ok(!('eval/reward/mean@2' in allFailed) && !('eval/reward/std@2' in allFailed));
+  });
+
   it('success: the config\'s reward threshold overrides the task\'s check; none without either', () => {
     const example = { id: '1', prompt: 'p', answer: '7' };
     const task = { isCorrect: (completion: string) => completion === '7' };
