@@ -25,7 +25,7 @@ export interface QuantitySpec {
 }
 
 export const QUANTITIES: Record<TokenQuantity, QuantitySpec> = {
-  advantage: { label: 'advantage', description: 'A (per token under process supervision)', scale: 'diverging' },
+  advantage: { label: 'advantage', description: 'A: one value per completion (outcome), per token under step supervision', scale: 'diverging' },
   logprob: { label: 'log-prob', description: 'log π_θ(token): darker = less likely', scale: 'sequential-low' },
   old_logprob: { label: 'old log-prob', description: 'log π_old(token) at sampling: darker = less likely', scale: 'sequential-low' },
   ref_logprob: { label: 'ref log-prob', description: 'log π_ref(token): darker = less likely', scale: 'sequential-low' },

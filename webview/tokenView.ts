@@ -134,6 +134,8 @@ export class TokenView {
       ['prompt', group.prompt],
       ...(group.ground_truth !== undefined ? ([['ground truth', group.ground_truth]] as [string, string][]) : []),
       ['reward', formatValue(rollout.reward)],
+      // A failed sample's reason in full (the card has room for its first words only).
+      ...(rollout.error !== undefined ? ([['reward failed', rollout.error]] as [string, string][]) : []),
       ...Object.entries(rollout.rewards).map(([name, value]): [string, string] => [`  ${name}`, formatValue(value)]),
       ['advantage', formatValue(rollout.advantage)],
       ['length', `${rollout.length} tokens`],

@@ -22,6 +22,9 @@ const USAGE = `usage:
   grpo-studio doctor [--numerics] [--json]   which backends load, the GPU they see, how to enable the rest
   ${GENERATE_USAGE}`;
 
+/** The message of the run's error event, once printed: the same error rejecting `train` is not printed again. */
+let reportedError: string | undefined;
+
 function printProgress(message: WorkerMessage): void {
   switch (message.type) {
     case 'started':
@@ -47,6 +50,7 @@ function printProgress(message: WorkerMessage): void {
       break;
     case 'error':
       console.error(`error: ${message.message}`);
+      reportedError = message.message;
       break;
     case 'finished':
       console.log(`${message.outcome} after ${message.steps} steps`);
@@ -101,7 +105,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
-    console.error(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    // A run's failure was already printed from its error event; errors before the run started were not.
+    if (reportedError === undefined || !reportedError.startsWith(message)) console.error(message);
     process.exitCode = 1;
   },
 );

@@ -27,7 +27,7 @@ export function checkRounds(rounds: number, maxRounds: number, kept: number, wan
   if (maxRounds > 0 && rounds >= maxRounds && kept < wanted) {
     throw new Error(
       `dynamic sampling: ${rounds} generation rounds (max_num_gen_batches) gave ${kept} of ${wanted} groups whose rewards differ; ` +
-        'every other group tied. The task may be too easy or too hard for the policy, or the rewards too coarse; raise max_num_gen_batches (0: no limit) or turn filter_groups off',
+        'the rest tied (every sample of the group got the same reward). The task may be too easy or too hard for the policy, or the rewards too coarse; raise max_num_gen_batches (0: no limit) or turn filter_groups off',
     );
   }
 }

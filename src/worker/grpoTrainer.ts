@@ -21,6 +21,7 @@ import {
   groupAdvantageValues,
   nextKlCoefficient,
   readGrpoTokenDetails,
+  std,
 } from '../grpo';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
@@ -302,7 +303,14 @@ export class GrpoTrainer implements TrainingJob {
       Object.assign(metrics, generated.rewardMetrics, generated.klReward?.metrics, generated.scored.metrics, this.completionMetrics(generated.rollouts));
       metrics['tokens_per_second/sample'] = all / timings['time/sample'];
       // The mean over the samples that were scored, before any KL penalty: a failed sample has no reward.
-      metrics.reward = mean(generated.scored.totals.filter(Number.isFinite));
+      const scoredTotals = generated.scored.totals.filter(Number.isFinite);
+      metrics.reward = mean(scoredTotals);
+      if (generated.klReward) {
+        // use_kl_in_reward: `reward` / `reward_std` stay the reward functions' scores (verl critic/score/*); the
+        // penalised rewards the advantages used are their own metric (verl critic/rewards/mean).
+        metrics.reward_std = std(scoredTotals, 'unbiased');
+        metrics['reward/kl_penalised'] = mean(generated.rewards.filter(Number.isFinite));
+      }
       // Samples whose reward failed (a count; logged at every generation so its chart shows the zeros too).
       metrics['rewards/failed'] = generated.scored.totals.filter(Number.isNaN).length;
       if (filtered) Object.assign(metrics, filtered.metrics);

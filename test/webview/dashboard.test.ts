@@ -310,6 +310,8 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.ok(Math.abs(mean - scored.reduce((a, b) => a + b, 0) / 3) < 1e-3, `mean ${mean}`);
     await selectCard(h, 1, 0);
     assert.match(await h.page.locator('.token-view .facts').innerText(), /reward\s+—/);
+    // The detail panel gives the whole reason, which the card cuts short.
+    assert.match(await h.page.locator('.token-view .facts').innerText(), /reward failed\s+reward function "correct" timed out after 10 s \(rewards\[\]\.timeout_s\): its thread was terminated/);
   });
 
   it('the Validation chart opens validation samples (one per prompt, never "tied"); a reveal of training samples goes back', async () => {
