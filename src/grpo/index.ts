@@ -54,7 +54,6 @@ export type {
   GrpoLossTensors,
 } from './grpoLoss';
 export type { StdKind } from './statistics';
-export { std } from './statistics';
 // Policy-term variants (issue 13 item 10): GSPO importance levels, CISPO, top-entropy tokens, ESS of the weights.
 export { computeSequenceLogRatio, computeImportanceLogWeights, IMPORTANCE_SAMPLING_LEVELS } from './gspo';
 export type { ImportanceSamplingLevel } from './gspo';

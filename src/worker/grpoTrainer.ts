@@ -21,8 +21,8 @@ import {
   groupAdvantageValues,
   nextKlCoefficient,
   readGrpoTokenDetails,
-  std,
 } from '../grpo';
+import { std } from '../grpo/statistics';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
