@@ -73,6 +73,8 @@ interface Generation {
   filtered?: { metrics: Record<string, number>; dropped: GroupRecord[] };
   /** use_kl_in_reward: its metrics, and the batch KL that moves an adaptive kl_ctrl once the generation has trained. */
   klReward?: { metrics: Record<string, number>; currentKl: number };
+  /** use_kl_in_reward with steps_per_generation 1: the reference's log-probs of these rollouts, reused by the KL loss term. */
+  refLogProbs?: number[][];
 }
 
 /** Per-token values of the last optimisation pass, [rollout][token]. */
@@ -273,8 +275,10 @@ export class GrpoTrainer implements TrainingJob {
 
     let t = now();
     // use_kl_in_reward needs the reference on the whole generation (in generate()); the KL loss term on this slice.
+    // use_kl_in_reward already scored this generation with the reference: not a second pass over the same rows.
+    const cachedRef = fresh ? buffered.generation.refLogProbs : undefined;
     const refLogProbs = algorithm.beta > 0 || this.config.algorithm.ref_model_sync_steps > 0
-      ? await inPhase(`reference log-probs (step ${step})`, () => this.referenceLogProbs(rollouts))
+      ? (cachedRef ?? (await inPhase(`reference log-probs (step ${step})`, () => this.referenceLogProbs(rollouts))))
       : undefined;
     timings['time/reference'] = (now() - t) / 1000;
     if (control.shouldStop()) return rollBack();
@@ -354,7 +358,9 @@ export class GrpoTrainer implements TrainingJob {
 
     const kept = filtered && { metrics: filtered.metrics, dropped: filtered.dropped };
     const kl = klReward && { metrics: klReward.metrics, currentKl: klReward.currentKl };
-    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept, klReward: kl }, next: 0 };
+    // Kept for the step's KL loss term only when that step trains on the whole generation (no slices to pick from).
+    const refLogProbs = optimization.steps_per_generation === 1 ? earlyRefLogProbs : undefined;
+    return { generation: { rollouts, scored, rewards, advantages, rewardMetrics, filtered: kept, klReward: kl, refLogProbs }, next: 0 };
   }
 
   /** The groups of the buffer's next slice (all of them when steps_per_generation is 1). */
