@@ -12,7 +12,10 @@
  *
  * Options: --reps N (default 5), --shapes small,base, --kv-batch N (rows for the KV-cache comparison, default 8),
  * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch; --stories-only (only the
- * stories260K section), --no-stories (without it), --stories-new N (new tokens per rollout there, default 128).
+ * stories260K section), --no-stories (without it), --stories-new N (new tokens per rollout there, default 128);
+ * --lora-only (only the LoRA section, bench/lora.ts), --no-lora (without it), --lora-shapes gpt2-124m,qwen2.5-0.5b,
+ * --lora-steps N (measured update steps after one warm-up, default 1), --lora-micro-tokens 256,512, and the step's
+ * size: --lora-prompts 4, --lora-generations 4, --lora-prompt-len 32, --lora-new 64.
  * Prints numbers only; nothing here asserts a timing.
  */
 import { spawnSync } from 'child_process';
@@ -22,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/worker/backend';
 import { CharTokenizer, generate, loadPolicy, ModelConfig, Policy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
 import { initWeights } from '../src/model/policy';
+import { DEFAULT_LORA_OPTIONS, loraChild, LoraOptions, runLora } from './lora';
 import { runStories, storiesChild, StoriesOptions } from './stories';
 import { runTorchConfigs, summarizeTorch, TorchResult } from './torch';
 
@@ -53,6 +57,9 @@ interface Args {
   kvBatch: number;
   steps: number;
   torch: boolean;
+  /** The LoRA section (issue 14): with the others, alone (--lora-only), or left out (--no-lora). */
+  lora: 'with' | 'only' | 'without';
+  loraOptions: LoraOptions;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -68,6 +75,17 @@ function parseArgs(argv: string[]): Args {
     kvBatch: Number(value('--kv-batch', '8')),
     steps: Number(value('--steps', '300')),
     torch: !argv.includes('--no-torch'),
+    lora: argv.includes('--lora-only') ? 'only' : argv.includes('--no-lora') ? 'without' : 'with',
+    loraOptions: {
+      shapes: value('--lora-shapes', DEFAULT_LORA_OPTIONS.shapes.join(',')).split(','),
+      steps: Number(value('--lora-steps', String(DEFAULT_LORA_OPTIONS.steps))),
+      microTokens: value('--lora-micro-tokens', DEFAULT_LORA_OPTIONS.microTokens.join(',')).split(',').map(Number),
+      prompts: Number(value('--lora-prompts', String(DEFAULT_LORA_OPTIONS.prompts))),
+      generations: Number(value('--lora-generations', String(DEFAULT_LORA_OPTIONS.generations))),
+      promptLength: Number(value('--lora-prompt-len', String(DEFAULT_LORA_OPTIONS.promptLength))),
+      newTokens: Number(value('--lora-new', String(DEFAULT_LORA_OPTIONS.newTokens))),
+      torch: !argv.includes('--no-torch'),
+    },
   };
 }
 
@@ -228,7 +246,18 @@ async function main(): Promise<void> {
     await selectBackend('wasm');
     return storiesChild(process.argv[process.argv.indexOf('--child-stories') + 1], storiesOptions);
   }
+  if (process.argv.includes('--child-lora')) {
+    await selectBackend('wasm');
+    return loraChild(process.argv[process.argv.indexOf('--child-lora') + 1], args.loraOptions);
+  }
   const backend = await selectBackend('wasm');
+  if (args.lora === 'only') {
+    console.log(`tfjs ${backend.name} (${backend.device})`);
+    console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+    await runLora(__filename, args.loraOptions);
+    console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    return;
+  }
   if (args.stories === 'only') {
     console.log(`tfjs ${backend.name} (${backend.device})`);
     console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
@@ -288,6 +317,7 @@ async function main(): Promise<void> {
     `${kv.cached.toFixed(0)} ms vs ${kv.uncached.toFixed(0)} ms = ${(kv.uncached / kv.cached).toFixed(1)}× faster`);
 
   if (args.stories === 'with') await runStories(__filename, storiesOptions);
+  if (args.lora === 'with') await runLora(__filename, args.loraOptions);
 
   console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 }
