@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
-import { attention, geluNew, layerNorm, linear } from './layers';
+import { attention, geluNew, layerNorm, linear, projector } from './layers';
+import type { LoraAdapters } from './lora';
 import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 const PREFIX = 'transformer.';
@@ -18,6 +19,7 @@ const BUFFER = /^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$/;
 
 export const gpt2: ModelFamily = {
   embeddingName: PREFIX + 'wte.weight',
+  lookupTables: [PREFIX + 'wte.weight', PREFIX + 'wpe.weight'],
 
   isBuffer: (name) => BUFFER.test(name),
 
@@ -57,8 +59,10 @@ export const gpt2: ModelFamily = {
     return named;
   },
 
-  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
+  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
     const W = (name: string) => weight(w, PREFIX + name);
+    const project = projector(w, adapters, input.dropoutSeed);
+    const P = (module: string, x: tf.Tensor, columns?: [number, number]) => project(PREFIX + module, x, columns);
     const { batch: B, length: T } = input;
     const d = c.dModel;
     const tokens = embeddingLookup(W('wte.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T]));
@@ -67,18 +71,17 @@ export const gpt2: ModelFamily = {
     for (let i = 0; i < c.nLayers; i++) {
       const p = `h.${i}.`;
       const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
-      const qkv = (part: number) => linear(h, W(p + 'attn.c_attn.weight'), W(p + 'attn.c_attn.bias'), [part * d, (part + 1) * d]);
+      const qkv = (part: number) => P(p + 'attn.c_attn', h, [part * d, (part + 1) * d]);
       const [q, k, v] = [qkv(0), qkv(1), qkv(2)];
       const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
       const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
       updateCache(cache, i, present);
-      x = tf.add(x, linear(out, W(p + 'attn.c_proj.weight'), W(p + 'attn.c_proj.bias')));
+      x = tf.add(x, P(p + 'attn.c_proj', out));
       const m = layerNorm(x, W(p + 'ln_2.weight'), W(p + 'ln_2.bias'), c.normEps);
-      const hidden = geluNew(linear(m, W(p + 'mlp.c_fc.weight'), W(p + 'mlp.c_fc.bias')));
-      x = tf.add(x, linear(hidden, W(p + 'mlp.c_proj.weight'), W(p + 'mlp.c_proj.bias')));
+      const hidden = geluNew(P(p + 'mlp.c_fc', m));
+      x = tf.add(x, P(p + 'mlp.c_proj', hidden));
     }
     const final = layerNorm(selectColumns(x, input), W('ln_f.weight'), W('ln_f.bias'), c.normEps);
-    const head = c.tieEmbeddings ? tiedHead(W('wte.weight')) : weight(w, 'lm_head.weight');
-    return linear(final, head);
+    return c.tieEmbeddings ? linear(final, tiedHead(W('wte.weight'))) : project('lm_head', final);
   },
 };

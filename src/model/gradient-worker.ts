@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import './kernels';
 import { responseLogProbs } from './logprobs';
+import { LoraAdapters, peftTensorNames } from './lora';
 import { CausalLM } from './model';
 import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
 import { familyOf } from './policy';
@@ -15,32 +16,52 @@ const init = workerData as WorkerInit;
 const handshake = new Handshake(new Int32Array(init.control));
 const sharedWeights = new Float32Array(init.weights);
 const sharedGrads = new Float32Array(init.grads);
+/** The trained tensors, by name: all weights, or the LoRA adapters (PEFT names). */
 const variables: tf.Variable[] = [];
-const weights = new Map<string, tf.Variable>();
+const trained = new Map<string, tf.Variable>();
+/** The model's weights: the trained ones, or a LoRA run's frozen base. */
+let weights = trained;
+let adapters: LoraAdapters | null = null;
 
 const model: CausalLM = {
   config: init.config,
   padTokenId: init.padTokenId,
-  logits: (input, cache) => familyOf(init.config).forward(weights, init.config, input, cache),
+  logits: (input, cache) => familyOf(init.config).forward(weights, init.config, input, cache, adapters),
 };
 
-function loadWeights(): void {
+/** Variables from a flat float32 buffer laid out as `names`/`shapes`; existing ones are assigned in place. */
+function loadInto(target: Map<string, tf.Variable>, names: string[], shapes: number[][], buffer: Float32Array, trainable: boolean): void {
   let offset = 0;
-  init.names.forEach((name, i) => {
-    const size = init.shapes[i].reduce((a, b) => a * b, 1);
-    const value = tf.tensor(sharedWeights.slice(offset, offset + size), init.shapes[i]);
+  names.forEach((name, i) => {
+    const size = shapes[i].reduce((a, b) => a * b, 1);
+    const value = tf.tensor(buffer.slice(offset, offset + size), shapes[i]);
     offset += size;
-    const existing = weights.get(name);
+    const existing = target.get(name);
     if (existing) {
       existing.assign(value);
       value.dispose();
     } else {
-      const v = tf.variable(value, true, `worker/${name}`);
+      const v = tf.variable(value, trainable, `worker/${name}`);
       value.dispose();
-      variables.push(v);
-      weights.set(name, v);
+      if (trainable) variables.push(v);
+      target.set(name, v);
     }
   });
+}
+
+function loadWeights(): void {
+  loadInto(trained, init.names, init.shapes, sharedWeights, true);
+}
+
+/** A LoRA replica: its frozen base once, and adapters made of the trained variables. */
+function setUpLora(lora: NonNullable<WorkerInit['lora']>): void {
+  weights = new Map();
+  loadInto(weights, lora.names, lora.shapes, new Float32Array(lora.weights), false);
+  const modules = new Map(lora.targets.map((module) => {
+    const names = peftTensorNames(module.name);
+    return [module.name, { module, A: trained.get(names.A)!, B: trained.get(names.B)! }];
+  }));
+  adapters = new LoraAdapters(lora.settings, modules, true);
 }
 
 class Aborted extends Error {}
@@ -81,6 +102,7 @@ function releaseFailedTape(): void {
 startSingleThreadedWasm()
   .then(() => {
     loadWeights();
+    if (init.lora) setUpLora(init.lora);
     parentPort!.on('message', (task: WorkerTask) => {
       // A task aborted or superseded before it started is skipped.
       if (!handshake.isCurrent(task.id, Phase.Idle)) return;

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLayerNorm, fusedRmsNorm } from './fused';
 import { batchMatMul } from './kernels';
-import { derivedWeight, tapeIsRecording } from './model';
+import { derivedWeight, tapeIsRecording, Weights } from './model';
+import type { LoraAdapters } from './lora';
 import { onHostBackend, upstream } from './tensorIo';
 
 /**
@@ -19,6 +20,23 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, column
   const b = bias && columns ? columnsOf(bias, columns) : bias;
   const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D;
   return b ? addBias(y, b) : y;
+}
+
+/**
+ * The projections of one forward pass: x·W + b of module `name` (weights `<name>.weight`, `<name>.bias` if the model
+ * has it), plus the module's adapter when `adapters` has one. `columns` selects output columns (GPT-2's fused
+ * c_attn split into q, k, v).
+ */
+export type Projector = (name: string, x: tf.Tensor, columns?: [number, number]) => tf.Tensor2D;
+
+export function projector(weights: Weights, adapters: LoraAdapters | null | undefined, dropoutSeed?: string): Projector {
+  return (name, x, columns) => {
+    const weight = weights.get(`${name}.weight`);
+    if (!weight) throw new Error(`model has no weight '${name}.weight'`);
+    const y = linear(x, weight, weights.get(`${name}.bias`), columns);
+    const delta = adapters?.delta(name, x, columns, dropoutSeed);
+    return delta ? (tf.add(y, delta) as tf.Tensor2D) : y;
+  };
 }
 
 /** Columns [from, to) of the last axis of a matrix or vector; a weight's slice is cached outside gradient tapes. */

@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
-import { applyRope, attention, linear, rmsNorm, ropeTables, silu } from './layers';
+import { applyRope, attention, linear, projector, rmsNorm, ropeTables, silu } from './layers';
+import type { LoraAdapters } from './lora';
 import { inverseFrequencies } from './rope';
 import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
@@ -17,6 +18,7 @@ const BUFFER = /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
 
 export const llama: ModelFamily = {
   embeddingName: 'model.embed_tokens.weight',
+  lookupTables: ['model.embed_tokens.weight'],
 
   isBuffer: (name) => BUFFER.test(name),
 
@@ -58,31 +60,29 @@ export const llama: ModelFamily = {
     return specs;
   },
 
-  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
+  forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
     const W = (name: string) => weight(w, name);
-    const optional = (present: boolean) => (name: string) => (present ? W(name) : undefined);
-    const [qkvBias, outBias, mlpBias] = [optional(c.qkvBias), optional(c.attnOutBias), optional(c.mlpBias)];
+    // Each projection with its bias when the model has one (Qwen2's q/k/v, Llama's attention_bias / mlp_bias).
+    const P = projector(w, adapters, input.dropoutSeed);
     const { batch: B, length: T } = input;
     const rope = ropeTables(input.positions, c.headDim, inverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
     let x = embeddingLookup(W('model.embed_tokens.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T])) as tf.Tensor2D;
     for (let i = 0; i < c.nLayers; i++) {
       const p = `model.layers.${i}.self_attn.`;
       const h = rmsNorm(x, W(`model.layers.${i}.input_layernorm.weight`), c.normEps);
-      const q = applyRope(linear(h, W(p + 'q_proj.weight'), qkvBias(p + 'q_proj.bias')), c.nHeads, c.headDim, rope);
-      const k = applyRope(linear(h, W(p + 'k_proj.weight'), qkvBias(p + 'k_proj.bias')), c.nKvHeads, c.headDim, rope);
-      const v = linear(h, W(p + 'v_proj.weight'), qkvBias(p + 'v_proj.bias'));
+      const q = applyRope(P(p + 'q_proj', h), c.nHeads, c.headDim, rope);
+      const k = applyRope(P(p + 'k_proj', h), c.nKvHeads, c.headDim, rope);
+      const v = P(p + 'v_proj', h);
       const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
       const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
       updateCache(cache, i, present);
-      x = tf.add(x, linear(out, W(p + 'o_proj.weight'), outBias(p + 'o_proj.bias')));
+      x = tf.add(x, P(p + 'o_proj', out));
       const m = `model.layers.${i}.mlp.`;
       const g = rmsNorm(x, W(`model.layers.${i}.post_attention_layernorm.weight`), c.normEps);
-      const gate = linear(g, W(m + 'gate_proj.weight'), mlpBias(m + 'gate_proj.bias'));
-      const gated = tf.mul(silu(gate), linear(g, W(m + 'up_proj.weight'), mlpBias(m + 'up_proj.bias')));
-      x = tf.add(x, linear(gated, W(m + 'down_proj.weight'), mlpBias(m + 'down_proj.bias')));
+      const gated = tf.mul(silu(P(m + 'gate_proj', g)), P(m + 'up_proj', g));
+      x = tf.add(x, P(m + 'down_proj', gated));
     }
     const final = rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
-    const head = c.tieEmbeddings ? tiedHead(W('model.embed_tokens.weight')) : W('lm_head.weight');
-    return linear(final, head);
+    return c.tieEmbeddings ? linear(final, tiedHead(W('model.embed_tokens.weight'))) : P('lm_head', final);
   },
 };

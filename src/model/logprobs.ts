@@ -32,6 +32,8 @@ export interface LogProbOptions {
   withLogits?: boolean;
   /** Divide logits by this before the softmax (match the sampling temperature). Default 1. */
   temperature?: number;
+  /** LoRA dropout's seed for this training forward (PolicyTrainer sets it); absent: no dropout. */
+  dropoutSeed?: string;
 }
 
 /** Padded token layout of a batch, on the host. */
@@ -111,7 +113,7 @@ export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options
   }
   const vocab = policy.config.vocabSize;
   const kept = tf.tidy(() => {
-    const input = teacherForcingInput(layout);
+    const input = { ...teacherForcingInput(layout), dropoutSeed: options.dropoutSeed };
     let logits: tf.Tensor = policy.logits(input, null);
     const temperature = options.temperature ?? 1;
     if (temperature !== 1) logits = tf.div(logits, temperature);

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { LayerCache } from './layers';
+import type { LoraAdapters } from './lora';
 
 /** How a parameter is initialised when a model is created from scratch. */
 export type ParamInit = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
@@ -37,6 +38,8 @@ export interface ForwardInput {
   attentionBias: tf.Tensor;
   /** Logits are computed for columns logitsFrom … T−1 only. */
   logitsFrom: number;
+  /** Turns LoRA dropout on in a training forward (see LoraAdapters.delta): masks are drawn from this seed. */
+  dropoutSeed?: string;
 }
 
 /** Per-layer keys/values of the tokens seen so far; entries live outside tidy scopes until disposeCache. */
@@ -60,13 +63,18 @@ export interface ModelFamily {
   parameterSpecs(config: ModelConfig): ParamSpec[];
   /** The token-embedding tensor's name (a ParamSpec name), which a tied output head shares. */
   embeddingName: string;
+  /** The embedding tables (token, and GPT-2's positions): looked up, not multiplied, so no LoRA target. */
+  lookupTables: string[];
   /**
    * Whether a checkpoint tensor is a buffer some files carry that is no parameter (a causal mask, RoPE's inverse
    * frequencies): recomputed from the config, so skipped when loading.
    */
   isBuffer(name: string): boolean;
-  /** Logits [B·(T − logitsFrom), V]. With a cache, reads and extends it (cache tensors are kept; see KVCache). */
-  forward(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
+  /**
+   * Logits [B·(T − logitsFrom), V]. With a cache, reads and extends it (cache tensors are kept; see KVCache).
+   * `adapters` adds LoRA to the projections they target.
+   */
+  forward(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D;
 }
 
 export function weight(weights: Weights, name: string): tf.Variable {
@@ -132,10 +140,11 @@ const derivedWeights = new Map<tf.Variable, { dataId: object; byKey: Map<string,
 /**
  * A tensor computed from a weight alone (its transpose, a slice). Outside a gradient tape it is cached until the
  * weight's values change (an optimizer step gives the variable new data), so sampling and scoring do not redo it
- * at every forward; under a tape it is recomputed, so that gradients reach the weight.
+ * at every forward; under a tape it is recomputed, so that gradients reach the weight — unless the weight is frozen
+ * (a LoRA run's base, a reference model), which needs no gradient.
  */
 export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: string, derive: (w: tf.Variable) => T): T {
-  if (tapeIsRecording()) return derive(weight);
+  if (tapeIsRecording() && weight.trainable) return derive(weight);
   let entry = derivedWeights.get(weight);
   if (entry?.dataId !== weight.dataId) {
     if (entry) releaseDerived(weight);

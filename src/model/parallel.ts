@@ -21,6 +21,7 @@ import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
+import type { LinearModule, LoraAdapters, LoraSettings } from './lora';
 import { Policy } from './policy';
 import type { LossFn } from './train';
 
@@ -84,11 +85,14 @@ export class Handshake {
 export interface WorkerInit {
   config: ModelConfig;
   padTokenId: number;
+  /** The trained tensors (all weights, or a LoRA policy's adapters under PEFT names), reloaded after every step. */
   names: string[];
   shapes: number[][];
   weights: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   control: SharedArrayBuffer;
+  /** A LoRA policy's frozen base weights, copied once, and what the adapters are. */
+  lora: { settings: LoraSettings; targets: LinearModule[]; names: string[]; shapes: number[][]; weights: SharedArrayBuffer } | null;
 }
 
 export interface WorkerTask {
@@ -137,11 +141,12 @@ export class GradientWorker {
     const init: WorkerInit = {
       config: policy.config,
       padTokenId: policy.padTokenId,
-      names: [...policy.weights.keys()],
+      names: [...policy.trainedWeights().keys()],
       shapes: variables.map((v) => v.shape),
       weights: new SharedArrayBuffer(total * 4),
       grads: new SharedArrayBuffer(total * 4),
       control: new SharedArrayBuffer(4),
+      lora: policy.lora ? frozenBase(policy, policy.lora) : null,
     };
     const { file, execArgv } = workerScript();
     // The replica is the second core's work: a thread pool of its own would compete with the main instance's.
@@ -179,7 +184,9 @@ export class GradientWorker {
     if (this.weightsStale) this.writeWeights(policy);
     const id = ++this.task;
     this.handshake.set(id, Phase.Idle);
-    const task: WorkerTask = { id, batch: theirs, options, reloadWeights: this.weightsStale, exchange };
+    // The replica's rows draw LoRA dropout masks of their own.
+    const theirOptions = options.dropoutSeed === undefined ? options : { ...options, dropoutSeed: `${options.dropoutSeed}/replica` };
+    const task: WorkerTask = { id, batch: theirs, options: theirOptions, reloadWeights: this.weightsStale, exchange };
     this.weightsStale = false;
     this.worker.postMessage(task);
 
@@ -255,6 +262,25 @@ export class GradientWorker {
     if (this.handshake.isCurrent(id, Phase.Failed)) throw this.failure ?? new Error('gradient worker failed (see its error event)');
     throw new Error(`gradient worker did not answer within ${WORKER_TIMEOUT_MS / 60000} minutes`);
   }
+}
+
+/** A LoRA policy's base weights in shared memory: the replica's copy, made once (they never change). */
+function frozenBase(policy: Policy, lora: LoraAdapters): NonNullable<WorkerInit['lora']> {
+  const base = [...policy.weights];
+  const weights = new SharedArrayBuffer(base.reduce((n, [, w]) => n + w.size, 0) * 4);
+  const view = new Float32Array(weights);
+  let offset = 0;
+  for (const [, w] of base) {
+    view.set(w.dataSync() as Float32Array, offset);
+    offset += w.size;
+  }
+  return {
+    settings: lora.settings,
+    targets: [...lora.modules.values()].map((m) => m.module),
+    names: base.map(([name]) => name),
+    shapes: base.map(([, w]) => w.shape),
+    weights,
+  };
 }
 
 /** [B, w] → [B, width] with zero columns on the right. */

@@ -7,6 +7,7 @@ import { ModelConfig } from './config';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
 import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseDerived, Weights } from './model';
+import type { LoraAdapters } from './lora';
 import { Random } from './random';
 import { HostTensor, TensorMap } from './safetensors';
 import { TextTokenizer } from './tokenizer';
@@ -23,6 +24,10 @@ export interface GenerationConfig {
 
 export class Policy implements CausalLM {
   readonly family: ModelFamily;
+  /** LoRA adapters on the (then frozen) base weights; null for full fine-tuning or a base-model view. */
+  private adapters: LoraAdapters | null = null;
+  /** A view on another policy's base weights (withAdapters): dispose() leaves them to their owner. */
+  private sharesBase = false;
 
   constructor(
     readonly config: ModelConfig,
@@ -52,34 +57,83 @@ export class Policy implements CausalLM {
 
   /** Logits [B·(T − logitsFrom), V] for one forward pass (see ModelFamily.forward). */
   logits(input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
-    return this.family.forward(this.weights, this.config, input, cache);
+    return this.family.forward(this.weights, this.config, input, cache, this.adapters);
+  }
+
+  /** The LoRA adapters, when the policy trains through them. */
+  get lora(): LoraAdapters | null {
+    return this.adapters;
+  }
+
+  /**
+   * Trains through `adapters` from now on: the base weights are frozen (no gradients, no optimizer state), and
+   * trainedWeights()/variables() are the adapters'. Call before creating the PolicyTrainer.
+   */
+  attachAdapters(adapters: LoraAdapters): void {
+    if (this.adapters) throw new Error('the policy already has LoRA adapters');
+    for (const w of this.weights.values()) w.trainable = false;
+    this.adapters = adapters;
+  }
+
+  /**
+   * The same base weights (shared, not copied) with other adapters, or none: GRPO's reference model of a LoRA run
+   * is the base with the adapters switched off, or a frozen copy of the adapter the run started from.
+   */
+  withAdapters(adapters: LoraAdapters | null): Policy {
+    const view = new Policy(this.config, this.tokenizer, this.weights, false, this.generation);
+    view.adapters = adapters;
+    view.sharesBase = true;
+    return view;
+  }
+
+  /** What trains, by checkpoint name: all weights, or the adapters' tensors under PEFT's names. */
+  trainedWeights(): Weights {
+    return this.adapters ? this.adapters.namedVariables() : this.weights;
   }
 
   /** Trainable variables in a fixed order (the checkpoint order), for gradients and the optimizer. */
   variables(): tf.Variable[] {
-    return [...this.weights.values()];
+    return [...this.trainedWeights().values()];
   }
 
   /** An independent copy of the weights; `trainable: false` gives the frozen reference model of GRPO. */
   clone(options: { trainable?: boolean } = {}): Policy {
+    if (this.adapters) throw new Error('a LoRA policy is not cloned: its reference shares the base weights (withAdapters)');
     const trainable = options.trainable ?? false;
     const copy: Weights = new Map();
     for (const [name, w] of this.weights) copy.set(name, tf.variable(w, trainable, `${name}#${nextCloneId++}`));
     return new Policy(this.config, this.tokenizer, copy, trainable, this.generation);
   }
 
-  /** Copies another policy's weights into this one (e.g. refreshing the reference model). */
+  /**
+   * Copies another policy's trained weights into this one (refreshing the reference model, restoring a
+   * checkpoint): all weights, or for a LoRA view the adapters' values.
+   */
   copyWeightsFrom(other: Policy): void {
+    if (this.sharesBase || this.adapters) {
+      if (!this.adapters || !other.adapters) throw new Error('copyWeightsFrom: a base-model view has no weights of its own to copy into');
+      this.adapters.copyFrom(other.adapters);
+      return;
+    }
     for (const [name, w] of this.weights) w.assign(other.weights.get(name)!);
   }
 
+  /** All parameters: the base model's and the adapters'. */
   parameterCount(): number {
-    let n = 0;
+    let n = this.adapters?.parameterCount() ?? 0;
     for (const w of this.weights.values()) n += w.size;
     return n;
   }
 
+  /** The parameters an optimizer updates (PEFT's "trainable params"). */
+  trainableParameterCount(): number {
+    return this.adapters?.parameterCount() ?? this.parameterCount();
+  }
+
   dispose(): void {
+    this.adapters?.dispose();
+    this.adapters = null;
+    if (this.sharesBase) return;
     for (const w of this.weights.values()) {
       releaseDerived(w);
       w.dispose();

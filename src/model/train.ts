@@ -11,7 +11,7 @@ import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
 import { Policy, weightsFromTensors, weightsToTensors } from './policy';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 
 /**
  * Loss of one microbatch from its per-token log-probs [B, R] (0 at padding), entropies [B, R] when requested (else
@@ -33,6 +33,11 @@ export interface AdamOptions {
   weightDecay?: number;
   /** Clip the accumulated gradients to this global L2 norm; 0 or absent = no clipping. */
   maxGradNorm?: number;
+  /**
+   * Seed of LoRA dropout's masks (the run's seed). Each training forward draws from (seed, optimizer step,
+   * micro-batch), so a resumed run draws the masks the uninterrupted one would have. Default 0.
+   */
+  dropoutSeed?: number;
 }
 
 export interface StepStats {
@@ -59,11 +64,16 @@ export class PolicyTrainer {
   private steps = 0;
   private options: Required<AdamOptions>;
   private worker: GradientWorker | null = null;
+  /** Micro-batches accumulated since the last step (LoRA dropout's masks differ per micro-batch). */
+  private microbatches = 0;
+  /** What trains: all weights, or a LoRA policy's adapters (PEFT names). */
+  private readonly trained: Weights;
 
   constructor(readonly policy: Policy, options: AdamOptions) {
     if (!policy.trainable) throw new Error('cannot train a frozen policy (a reference copy); train the original');
-    this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, ...options };
-    for (const [name, w] of policy.weights) {
+    this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, dropoutSeed: 0, ...options };
+    this.trained = policy.trainedWeights();
+    for (const [name, w] of this.trained) {
       // In a tidy: tf.variable copies its initial value, which would otherwise stay allocated for good.
       this.firstMoment.set(name, tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
       this.secondMoment.set(name, tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
@@ -83,7 +93,8 @@ export class PolicyTrainer {
    * (read with `await data()`, so any backend works). On error (e.g. a throwing loss) nothing is accumulated and no
    * tensor is leaked. Tensors the loss keeps (`tf.keep`) outlive the call: the loss's caller reads and frees them.
    */
-  async accumulate(batch: ResponseBatch, loss: LossFn, options: LogProbOptions = {}): Promise<number> {
+  async accumulate(batch: ResponseBatch, loss: LossFn, logProbOptions: LogProbOptions = {}): Promise<number> {
+    const options = this.withDropoutSeed(logProbOptions);
     if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
     // Both halves need response tokens, or one side would have no gradient path at all.
     const half = Math.ceil(batch.promptIds.length / 2);
@@ -95,7 +106,7 @@ export class PolicyTrainer {
       releaseFailedTape();
       throw err;
     }
-    [...this.policy.weights.keys()].forEach((name, i) => {
+    [...this.trained.keys()].forEach((name, i) => {
       const grad = result.grads[i];
       const previous = this.accumulated.get(name);
       this.accumulated.set(name, previous ? tf.tidy(() => tf.add(previous, grad)) : grad);
@@ -105,6 +116,13 @@ export class PolicyTrainer {
       }
     });
     return result.value;
+  }
+
+  /** LoRA dropout's seed for the next micro-batch's training forward; unchanged options without dropout. */
+  private withDropoutSeed(options: LogProbOptions): LogProbOptions {
+    const dropout = this.policy.lora?.settings.lora_dropout ?? 0;
+    if (dropout === 0) return options;
+    return { ...options, dropoutSeed: `${this.options.dropoutSeed}/${this.steps}/${this.microbatches++}` };
   }
 
   /**
@@ -166,7 +184,7 @@ export class PolicyTrainer {
     this.steps++;
     const correction1 = 1 - Math.pow(beta1, this.steps);
     const correction2 = 1 - Math.pow(beta2, this.steps);
-    for (const [name, w] of this.policy.weights) {
+    for (const [name, w] of this.trained) {
       const m = this.firstMoment.get(name)!;
       const v = this.secondMoment.get(name)!;
       tf.tidy(() => {
@@ -193,13 +211,36 @@ export class PolicyTrainer {
   clearGradients(): void {
     for (const g of this.accumulated.values()) g.dispose();
     this.accumulated.clear();
+    this.microbatches = 0;
+  }
+
+  /**
+   * Moments as checkpoint tensors: under the weights' checkpoint names and layout, or for LoRA under the adapters'
+   * PEFT names in compute layout (they are read back only here).
+   */
+  private async momentTensors(moments: Weights): Promise<TensorMap> {
+    if (!this.policy.lora) return weightsToTensors(this.policy.config, moments);
+    const out: TensorMap = new Map();
+    for (const [name, t] of moments) out.set(name, { shape: t.shape, data: Float32Array.from((await t.data()) as Float32Array) });
+    return out;
+  }
+
+  private momentsFromTensors(tensors: TensorMap, file: string): Map<string, tf.Tensor> {
+    if (!this.policy.lora) return weightsFromTensors(this.policy.config, tensors, file);
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, w] of this.trained) {
+      const t = tensors.get(name);
+      if (!t || t.shape.join() !== w.shape.join()) throw new Error(`${file}: no moment '${name}' of shape [${w.shape}] (an optimizer state of another adapter?)`);
+      out.set(name, tf.tensor(t.data, t.shape));
+    }
+    return out;
   }
 
   /** Writes the Adam moments (under the weights' checkpoint names) and the step count into a folder. */
   async save(dir: string): Promise<void> {
     const tensors = new Map();
     for (const [suffix, moments] of [['exp_avg', this.firstMoment], ['exp_avg_sq', this.secondMoment]] as const) {
-      for (const [name, t] of await weightsToTensors(this.policy.config, moments)) tensors.set(`${name}.${suffix}`, t);
+      for (const [name, t] of await this.momentTensors(moments)) tensors.set(`${name}.${suffix}`, t);
     }
     writeSafetensors(path.join(dir, OPTIMIZER_TENSORS), tensors);
     fs.writeFileSync(path.join(dir, OPTIMIZER_JSON), JSON.stringify({ step: this.steps, ...this.options }, null, 2));
@@ -212,7 +253,7 @@ export class PolicyTrainer {
     const meta = JSON.parse(fs.readFileSync(path.join(dir, OPTIMIZER_JSON), 'utf8')) as Required<AdamOptions> & { step: number };
     for (const [suffix, moments] of [['exp_avg', this.firstMoment], ['exp_avg_sq', this.secondMoment]] as const) {
       const renamed = new Map([...tensors].filter(([n]) => n.endsWith('.' + suffix)).map(([n, t]) => [n.slice(0, -suffix.length - 1), t]));
-      const loaded = weightsFromTensors(this.policy.config, renamed, file);
+      const loaded = this.momentsFromTensors(renamed, file);
       for (const [name, t] of loaded) {
         moments.get(name)!.assign(t);
         t.dispose();
@@ -220,7 +261,8 @@ export class PolicyTrainer {
     }
     const { step, ...options } = meta;
     this.steps = step;
-    this.options = options;
+    // Checkpoints written before LoRA have no dropoutSeed.
+    this.options = { ...options, dropoutSeed: options.dropoutSeed ?? 0 };
   }
 
   /** Frees the optimizer state and stops the data-parallel worker, if any. */
