@@ -24,7 +24,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { computeGrpoLossTensors, GrpoLossConfig } from '../src/grpo';
 import { CharTokenizer, generate, ModelConfig, Policy, PolicyTrainer, Random, ResponseBatch, responseLogProbs } from '../src/model';
 import { parameterCount } from '../src/model/config';
-import { initWeights } from '../src/model/policy';
+import { addLora, DEFAULT_LORA_SETTINGS, linearModules, planLora } from '../src/model/lora';
+import { familyOf, initWeights } from '../src/model/policy';
 import { arrayAndDispose } from '../src/model/tensorIo';
 import { trainingBytes, WASM_TENSOR_BYTES } from '../src/worker/memoryBudget';
 import { PYTHON } from './torch';
@@ -32,7 +33,7 @@ import { PYTHON } from './torch';
 const EPSILON = 0.2;
 const LEARNING_RATE = 1e-5;
 /** The adapters both sides train: a common GRPO choice (TRL's LoRA examples use r 16, α 32). */
-const LORA = { r: 16, loraAlpha: 32, loraDropout: 0 };
+const LORA = { r: 16, lora_alpha: 32, lora_dropout: 0 };
 /** PEFT target_modules: every projection of the blocks (`c_proj` is GPT-2's attention and MLP output). */
 const TARGETS: Record<ModelConfig['family'], string[]> = {
   gpt2: ['c_attn', 'c_proj', 'c_fc'],
@@ -119,11 +120,18 @@ function modelConfig(shape: string): ModelConfig {
   return { ...base, eosTokenIds: [1] };
 }
 
+/** The adapters' parameter count for a shape, from the targets lora.ts selects (Σ r · (in + out)), without building it. */
+function loraParameters(config: ModelConfig): number {
+  const family = familyOf(config);
+  const modules = linearModules(family.parameterSpecs(config), family.lookupTables);
+  const { targets } = planLora({ ...DEFAULT_LORA_SETTINGS, ...LORA, target_modules: TARGETS[config.family] }, modules, config.modelType, '--lora-shapes');
+  return targets.reduce((n, t) => n + LORA.r * (t.inFeatures + t.outFeatures), 0);
+}
+
 /** The bytes memoryBudget expects the run to hold on wasm (what the worker compares with the 2 GiB). */
 function estimateBytes(config: ModelConfig, mode: LoraMode, microTokens: number): number {
   const shape = { source: 'bench', model: config, withReference: false, withWarmStart: false, microBatchTokens: microTokens };
-  if (mode === 'full') return trainingBytes(shape);
-  return trainingBytes(shape);
+  return trainingBytes(mode === 'lora' ? { ...shape, lora: { trainableParameters: loraParameters(config), referenceAdapter: false } } : shape);
 }
 
 function randomRows(rng: Random, rows: number, length: number, vocab: number): number[][] {
@@ -192,9 +200,9 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
   const config = modelConfig(run.shape);
   const policy = new Policy(config, tokenizerOfSize(config.vocabSize), initWeights(config, 0), true);
   const parameters = policy.parameterCount();
-  if (run.mode === 'lora') throw new Error('the tfjs LoRA rows need src/model/lora.ts (not on this branch yet)');
+  if (run.mode === 'lora') addLora(policy, { ...LORA, target_modules: TARGETS[config.family] }, 0, '--lora-shapes');
   const trainer = new PolicyTrainer(policy, { learningRate: LEARNING_RATE, maxGradNorm: 1 });
-  const trainable = policy.variables().reduce((n, v) => n + v.size, 0);
+  const trainable = policy.trainableParameterCount();
   const rng = new Random(1);
   const rows = options.prompts * options.generations;
   const promptIds = randomRows(rng, rows, options.promptLength, config.vocabSize);
@@ -203,7 +211,8 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
   let responseIds: number[][];
   let oldLogProbs: number[][];
   if (run.sample) {
-    await generate(policy, promptIds, generation); // warm-up
+    // Warm-up (allocator growth, the tied head's cached transpose): a few tokens do it, a whole call would double the cost.
+    await generate(policy, promptIds, { ...generation, maxNewTokens: 2 });
     const t0 = performance.now();
     const out = await generate(policy, promptIds, generation);
     measured.sampleMs = performance.now() - t0;
@@ -289,7 +298,7 @@ interface TorchRecord {
 
 function runTorch(run: LoraRun, options: LoraOptions): Outcome & { version?: string } {
   const args = [path.join(__dirname, 'lora_torch.py'), '--shape', run.shape, '--mode', run.mode, '--micro-tokens', String(run.microTokens),
-    '--threads', '2', '--r', String(LORA.r), '--alpha', String(LORA.loraAlpha), '--dropout', String(LORA.loraDropout), ...sizeArgs(options, 'torch')];
+    '--threads', '2', '--r', String(LORA.r), '--alpha', String(LORA.lora_alpha), '--dropout', String(LORA.lora_dropout), ...sizeArgs(options, 'torch')];
   if (run.sample) args.push('--sample');
   const env = { ...process.env };
   delete env.OMP_WAIT_POLICY; // the reference configuration of bench/torch.ts: OpenMP's defaults
@@ -353,7 +362,7 @@ export async function runLora(script: string, options: LoraOptions): Promise<voi
   console.log(`LoRA GRPO step (issue 14): random f32 weights; ${options.prompts} prompts × G ${options.generations} = ${rows} rows of ` +
     `${options.promptLength} prompt + ${options.newTokens} new tokens (temperature 1, KV cache, no early stop); update: GRPO loss ` +
     `(ε ${EPSILON}, β 0, dapo), clip 1.0, Adam on what trains, micro-batches of ${options.microTokens.join(' / ')} completion tokens; ` +
-    `LoRA r ${LORA.r}, α ${LORA.loraAlpha}, dropout ${LORA.loraDropout} on GPT-2 ${TARGETS.gpt2.join(', ')} / Qwen2 ${TARGETS.llama.join(', ')}; ` +
+    `LoRA r ${LORA.r}, α ${LORA.lora_alpha}, dropout ${LORA.lora_dropout} on GPT-2 ${TARGETS.gpt2.join(', ')} / Qwen2 ${TARGETS.llama.join(', ')}; ` +
     `one warm-up, then ${options.steps} measured step(s), each configuration in its own process`);
   const torchMissing = options.torch ? torchAvailable() : 'skipped (--no-torch)';
   if (torchMissing) console.log(`PyTorch rows skipped: ${torchMissing}`);

@@ -3,8 +3,8 @@ Qwen2.5-0.5B-shaped model with random float32 weights, with a hand-written LoRA 
 
 One process measures one configuration, so that its peak resident memory belongs to that configuration alone:
 
-  1. (--sample) sampling: prompts x generations rows, random prompt tokens, new tokens at temperature 1 with a KV
-     cache and no early stop (torch.no_grad);
+  1. (--sample) sampling (after a 2-token warm-up): prompts x generations rows, random prompt tokens, new tokens
+     at temperature 1 with a KV cache and no early stop (torch.no_grad);
   2. the update: the rows in micro-batches of --micro-tokens completion tokens (rows x new tokens, the measure of
      src/worker/memoryBudget.ts's microBatchTokens), each a forward over prompt + completion, the GRPO loss and a
      backward; then clipping at 1.0 and one Adam step on the trained parameters (the adapters, or everything).
@@ -17,10 +17,16 @@ reset_lora_parameters, Linear.forward): y = base(x) + lora_B(lora_A(dropout(x)))
 (a = sqrt 5), B zero, the base layer frozen (requires_grad False: no gradient, no Adam state). GPT-2's Conv1D layers
 are nn.Linear here: the same product, only the stored layout differs (PEFT's fan_in_fan_out).
 
-Memory: the peak resident set size (VmHWM in /proc/self/status) of the update, reset through /proc/self/clear_refs
-just before each measured step, so that sampling and model building do not count. It is the whole process's
-memory (Python and libtorch included, reported as rss_before_mib); large CPU tensors come from mmap and go back to
-the system when freed, so the peak follows the live tensors.
+Memory, two ways:
+  - peak_tensor_mib: the most bytes of live tensors during the warm-up update (the first: Adam's moments are created
+    in it, with every gradient alive). The parameters (and the step's inputs) are counted at the start; from there
+    torch.profiler's memory events (profile_memory=True: every allocation and free of the CPU allocator, with its
+    size and time) are summed in time order. This is what tf.profile's peakBytes is on the tfjs side.
+  - peak_rss_mib: the peak resident set size (VmHWM in /proc/self/status) of each measured update, reset through
+    /proc/self/clear_refs just before it, so that sampling and model building do not count. It is the whole
+    process's memory: Python and libtorch, and what glibc's malloc keeps of freed blocks (its mmap threshold grows
+    with the blocks freed), so it runs well above the live tensors; rss_before_mib is the resident size as the
+    update starts.
 
 Prints one JSON object per line. Usage:
   /usr/bin/python3 bench/lora_torch.py --shape gpt2-124m --mode lora --micro-tokens 256 --steps 1 --sample
@@ -35,6 +41,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
 SHAPES = {
     # GPT-2 small (openai-community/gpt2 config.json).
@@ -52,6 +59,19 @@ EPSILON = 0.2
 
 def vm_kib(field):
     return int(re.search(rf"{field}:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
+
+
+def tensor_peak_bytes(fn, baseline):
+    """Runs fn under the profiler; baseline (the live tensor bytes at the start) plus the highest running sum of the
+    allocator's allocations and frees."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [(e.start_us(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = baseline
+    for _, nbytes in sorted(events, key=lambda x: x[0]):  # stable: same-microsecond events keep their order
+        live += nbytes
+        peak = max(peak, live)
+    return peak
 
 
 def reset_peak_rss():
@@ -246,7 +266,7 @@ def main():
     parser.add_argument("--mode", required=True, choices=["lora", "full"])
     parser.add_argument("--micro-tokens", type=int, default=256)
     parser.add_argument("--steps", type=int, default=1, help="measured update steps after one warm-up")
-    parser.add_argument("--sample", action="store_true", help="measure sampling too (warm-up + one measured call)")
+    parser.add_argument("--sample", action="store_true", help="measure sampling too (a 2-token warm-up, then one measured call)")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--prompt-len", type=int, default=32)
@@ -272,7 +292,7 @@ def main():
 
     if args.sample:
         with torch.no_grad():
-            sample(model, prompts, args.new)  # warm-up
+            sample(model, prompts, 2)  # warm-up: a few tokens do it, a whole call would double the cost
             t0 = time.perf_counter()
             completions = sample(model, prompts, args.new)
             ms = (time.perf_counter() - t0) * 1000
@@ -288,7 +308,8 @@ def main():
 
     rows_per_micro = args.micro_tokens // args.new
     update = lambda: grpo_update(model, optimizer, params, ids, old, advantages, args.prompt_len, rows_per_micro)
-    update()  # warm-up: Adam's moments are created in the first step
+    inputs = sum(t.numel() * t.element_size() for t in [*model.parameters(), ids, old, advantages])
+    peak_tensors = tensor_peak_bytes(update, inputs)  # the warm-up, profiled (its times are not taken)
     times, peaks, before = [], [], []
     for _ in range(args.steps):
         before.append(vm_kib("VmRSS"))
@@ -300,7 +321,7 @@ def main():
     print(json.dumps({
         **record, "phase": "update", "ms": statistics.median(times), "tokens": rows * (args.prompt_len + args.new),
         "micro_batches": math.ceil(rows / rows_per_micro), "parameters": parameters, "trainable": sum(p.numel() for p in params),
-        "lora_modules": wrapped, "peak_rss_mib": max(peaks) / 1024, "rss_before_mib": min(before) / 1024,
+        "lora_modules": wrapped, "peak_tensor_mib": peak_tensors / 2**20, "peak_rss_mib": max(peaks) / 1024, "rss_before_mib": min(before) / 1024,
     }), flush=True)
 
 
