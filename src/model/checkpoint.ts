@@ -9,16 +9,33 @@ import { GenerationConfig, initWeights, Policy, weightsFromTensors, weightsToTen
 import { isPresetName, preset, PRESET_NAMES } from './presets';
 import { readCheckpointTensors, writeSafetensors } from './safetensors';
 import { loadTokenizer } from './tokenizer';
+import { ADAPTER_CONFIG, attachAdapterFolder, isAdapterFolder } from './lora';
 
 const GENERATION_CONFIG = 'generation_config.json';
 
 export interface LoadOptions {
   /** Seed of the random initialisation of a preset. Default 0. */
   seed?: number;
+  /** For a PEFT adapter folder: the base model, instead of adapter_config.json's `base_model_name_or_path`. */
+  base?: string;
 }
 
-/** A built-in preset ('tiny', 'small', 'base'; randomly initialised) or a checkpoint folder. */
+/**
+ * A built-in preset ('tiny', 'small', 'base'; randomly initialised), a checkpoint folder, or a PEFT adapter folder
+ * (adapter_config.json + adapter_model.safetensors, e.g. a LoRA run's checkpoint): its base model with the
+ * adapters attached.
+ */
 export function loadPolicy(source: string, options: LoadOptions = {}): Policy {
+  if (isLoraFolder(source)) {
+    const policy = loadPolicy(adapterBase(source, options.base), { seed: options.seed });
+    try {
+      attachAdapterFolder(policy, source);
+    } catch (err) {
+      policy.dispose();
+      throw err;
+    }
+    return policy;
+  }
   if (isPresetName(source)) {
     const { config, tokenizer } = preset(source);
     return new Policy(config, tokenizer, initWeights(config, options.seed ?? 0), true);
@@ -54,9 +71,32 @@ export function readGenerationConfig(dir: string): GenerationConfig | null {
   return { eosTokenIds: ids as number[], raw: raw as Record<string, unknown> };
 }
 
-/** The architecture of a preset or of a checkpoint folder (its config.json), without loading any weights. */
+/** A PEFT adapter folder without a model of its own (adapter_config.json, no config.json). */
+function isLoraFolder(source: string): boolean {
+  return isAdapterFolder(source) && !fs.existsSync(path.join(source, 'config.json'));
+}
+
+/**
+ * The base model of an adapter folder: `base` when given, else adapter_config.json's base_model_name_or_path (a
+ * path relative to the adapter folder, an absolute one, or a preset). A Hub model id cannot be fetched here.
+ */
+export function adapterBase(adapterDir: string, base?: string): string {
+  if (base !== undefined) return base;
+  const file = path.join(adapterDir, ADAPTER_CONFIG);
+  const named = (JSON.parse(fs.readFileSync(file, 'utf8')) as { base_model_name_or_path?: unknown }).base_model_name_or_path;
+  if (typeof named !== 'string' || named === '') throw new Error(`${file}: no base_model_name_or_path; name the base model (--base)`);
+  if (isPresetName(named)) return named;
+  const resolved = path.resolve(adapterDir, named);
+  if (!fs.existsSync(resolved)) {
+    throw new Error(`${file}: base_model_name_or_path "${named}" is not a folder here (models are not downloaded); name the base model's folder (--base)`);
+  }
+  return resolved;
+}
+
+/** The architecture of a preset, a checkpoint folder (its config.json) or an adapter folder's base, without loading any weights. */
 export function readModelConfig(source: string): ModelConfig {
   if (isPresetName(source)) return preset(source).config;
+  if (isLoraFolder(source)) return readModelConfig(adapterBase(source));
   if (!fs.existsSync(source) || !fs.statSync(source).isDirectory()) {
     throw new Error(`'${source}' is neither a preset (${PRESET_NAMES.join(', ')}) nor a checkpoint folder`);
   }

@@ -14,7 +14,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ParamSpec, tapeIsRecording, Weights } from './model';
-import { Policy } from './policy';
+import { ModelConfig } from './config';
+import { familyOf, Policy } from './policy';
 import { Random } from './random';
 import { HostTensor, readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 
@@ -129,6 +130,11 @@ export function planLora(
   const kinds = new Set(targets.map((t) => t.conv1d));
   if (kinds.size > 1) throw new Error(`${field}.target_modules: mixes Conv1D and Linear layers, which need different fan_in_fan_out`);
   return { settings: { ...settings, fan_in_fan_out: targets[0].conv1d }, targets };
+}
+
+/** Parameters of rank-r adapters on `targets`: r·(in + out) each. */
+export function loraParameterCount(targets: LinearModule[], r: number): number {
+  return targets.reduce((n, t) => n + r * (t.inFeatures + t.outFeatures), 0);
 }
 
 /** lora_alpha / r, or lora_alpha / √r with rsLoRA (PEFT `update_layer`). */
@@ -449,9 +455,25 @@ export function readAdapterTensors(dir: string): { tensors: TensorMap; file: str
 // ---------------------------------------------------------------------------------------------------------------
 // Policies with adapters.
 
-/** The linear layers of a policy's model that adapters may target. */
-export function policyLinearModules(policy: Policy): LinearModule[] {
-  return linearModules(policy.family.parameterSpecs(policy.config), policy.family.lookupTables);
+/** The linear layers of a model that adapters may target. */
+export function modelLinearModules(config: ModelConfig): LinearModule[] {
+  const family = familyOf(config);
+  return linearModules(family.parameterSpecs(config), family.lookupTables);
+}
+
+/**
+ * What `settings` (over PEFT's defaults) or the adapter folder `adapterPath` adapts in a model of this config, without
+ * loading anything but adapter_config.json: the run's checks before it starts. `lora_dropout` given with an
+ * adapter overrides the adapter's (a training-time choice).
+ */
+export function resolveLora(
+  config: ModelConfig, spec: Partial<LoraSettings> & { adapter_path?: string }, field = 'model.lora',
+): { settings: LoraSettings; targets: LinearModule[] } {
+  const { adapter_path: adapterPath, ...given } = spec;
+  if (adapterPath === undefined) return planLora({ ...DEFAULT_LORA_SETTINGS, ...given }, modelLinearModules(config), config.modelType, field);
+  const saved = readAdapterSettings(adapterPath);
+  const settings = given.lora_dropout === undefined ? saved : { ...saved, lora_dropout: given.lora_dropout };
+  return planLora(settings, modelLinearModules(config), config.modelType, path.join(adapterPath, ADAPTER_CONFIG));
 }
 
 /**
@@ -459,23 +481,25 @@ export function policyLinearModules(policy: Policy): LinearModule[] {
  * `field` (the run config's `model.lora`).
  */
 export function addLora(policy: Policy, settings: Partial<LoraSettings>, seed: number, field = 'model.lora'): LoraAdapters {
-  const plan = planLora({ ...DEFAULT_LORA_SETTINGS, ...settings }, policyLinearModules(policy), policy.config.modelType, field);
+  const plan = planLora({ ...DEFAULT_LORA_SETTINGS, ...settings }, modelLinearModules(policy.config), policy.config.modelType, field);
   const adapters = LoraAdapters.create(plan.settings, plan.targets, seed);
   policy.attachAdapters(adapters);
   return adapters;
 }
 
-/** An adapter folder's adapters for `policy`'s model (not attached); `trainable` false for a frozen reference copy. */
-export function readAdapters(policy: Policy, dir: string, trainable: boolean): LoraAdapters {
-  const file = path.join(dir, ADAPTER_CONFIG);
-  const plan = planLora(readAdapterSettings(dir), policyLinearModules(policy), policy.config.modelType, file);
+/**
+ * An adapter folder's adapters for `policy`'s model (not attached); `trainable` false for a frozen reference copy.
+ * `loraDropout` replaces the adapter's dropout (a training-time choice).
+ */
+export function readAdapters(policy: Policy, dir: string, trainable: boolean, loraDropout?: number): LoraAdapters {
+  const plan = resolveLora(policy.config, { adapter_path: dir, lora_dropout: loraDropout });
   const { tensors, file: weightsFile } = readAdapterTensors(dir);
   return LoraAdapters.fromTensors(plan.settings, plan.targets, tensors, weightsFile, trainable);
 }
 
 /** Attaches the adapter saved in `dir` to `policy`, to train on from there (a run that starts from an adapter). */
-export function attachAdapterFolder(policy: Policy, dir: string): LoraAdapters {
-  const adapters = readAdapters(policy, dir, true);
+export function attachAdapterFolder(policy: Policy, dir: string, loraDropout?: number): LoraAdapters {
+  const adapters = readAdapters(policy, dir, true, loraDropout);
   policy.attachAdapters(adapters);
   return adapters;
 }

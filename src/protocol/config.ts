@@ -93,6 +93,24 @@ export const DATASET_EXTENSIONS_TEXT = '.jsonl, .json, .csv (each optionally .gz
 export interface ModelSpec {
   /** A built-in preset ('tiny', 'small', 'base') or a checkpoint folder (config.json + safetensors + tokenizer). */
   name_or_path: string;
+  /** Train LoRA adapters on the frozen model instead of all its weights (PEFT's LoraConfig names). */
+  lora?: LoraSpec;
+}
+
+/**
+ * PEFT `LoraConfig` fields (TRL `peft_config`, verl `lora_rank` / `lora_alpha` / `target_modules`). Unset fields take
+ * PEFT's defaults, or with `adapter_path` the adapter's own adapter_config.json.
+ */
+export interface LoraSpec {
+  /** Start from this PEFT adapter folder (adapter_config.json + adapter_model.safetensors), as verl's `lora_adapter_path`. */
+  adapter_path?: string;
+  r?: number;
+  lora_alpha?: number;
+  lora_dropout?: number;
+  target_modules?: string[] | string;
+  init_lora_weights?: boolean | 'gaussian';
+  use_rslora?: boolean;
+  fan_in_fan_out?: boolean;
 }
 
 /** A built-in reward by name, or a user module; weighted into the total reward. */
@@ -341,6 +359,24 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
       description: 'The policy. Required for language tasks (arithmetic, gsm8k, prompts).',
       properties: {
         name_or_path: { type: 'string', minLength: 1, description: 'A preset (`tiny`, `small`, `base`) or a checkpoint folder (relative to this config file).' },
+        lora: {
+          type: 'object',
+          description: 'Train LoRA adapters (PEFT LoraConfig names and meanings) on the frozen model instead of all its weights: about a third of full fine-tuning\'s memory, so larger models fit. Checkpoints are PEFT adapter folders (`PeftModel.from_pretrained` loads them); the reference model is the base with the adapters off. Unset fields take PEFT\'s defaults, or with `adapter_path` the adapter\'s.',
+          properties: {
+            adapter_path: { type: 'string', minLength: 1, description: 'Start from this PEFT adapter folder (adapter_config.json + adapter_model.safetensors; relative to this config file), as verl\'s `lora_adapter_path`. Its adapter_config.json sets r, lora_alpha and target_modules; a frozen copy of it is the reference model (KL is measured against where the run started).' },
+            r: integer('LoRA rank (PEFT default 8).', { minimum: 1 }),
+            lora_alpha: number('Scale numerator: the adapter\'s output is multiplied by lora_alpha / r (PEFT default 8).', { exclusiveMinimum: 0 }),
+            lora_dropout: number('Dropout on the adapter\'s input in training forwards (PEFT default 0). Masks are seeded by the run seed, step and micro-batch, so resumed runs match.', { minimum: 0, exclusiveMaximum: 1 }),
+            target_modules: {
+              oneOf: [{ type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }, { type: 'string', minLength: 1 }],
+              description: 'Module names matched exactly or by suffix (`c_proj` hits GPT-2\'s attention and MLP projections; `["q_proj", "v_proj"]`), a regular expression the whole module name must match, or `"all-linear"` (every linear layer except the output head). Unset: PEFT\'s default for the model type (gpt2: c_attn; llama, qwen2: q_proj, v_proj).',
+            },
+            init_lora_weights: { oneOf: [{ type: 'boolean' }, { const: 'gaussian' }], description: 'true (PEFT default): A Kaiming-uniform, B zero, so training starts at the base model; "gaussian": A normal(0, 1/r), B zero; false: B random too (the adapter changes the model from step 0).' },
+            use_rslora: { type: 'boolean', description: 'Rank-stabilised LoRA: scale by lora_alpha / √r instead of lora_alpha / r.' },
+            fan_in_fan_out: { type: 'boolean', description: 'The base layer stores its weight [in, out] (GPT-2\'s Conv1D). Set from the model\'s layers whatever is given, as PEFT does; written to adapter_config.json.' },
+          },
+          additionalProperties: false,
+        },
       },
       required: ['name_or_path'],
       additionalProperties: false,
@@ -534,6 +570,7 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
   }
+  problems.push(...loraProblems(config));
   if (config.optimization.prompts_per_step % config.optimization.steps_per_generation !== 0) {
     problems.push(`optimization.steps_per_generation: ${config.optimization.prompts_per_step} prompts per step do not split into ${config.optimization.steps_per_generation} equal slices of groups`);
   }
@@ -554,6 +591,23 @@ function crossFieldProblems(config: RunConfig): string[] {
   });
   if (config.task.type === 'prompts') problems.push(...promptsTaskProblems(config.task, config.rewards));
   problems.push(...evaluationProblems(config));
+  return problems;
+}
+
+/** LoRA settings that cannot go together with the rest of the run. */
+function loraProblems(config: RunConfig): string[] {
+  const lora = config.model?.lora;
+  if (!lora) return [];
+  const problems: string[] = [];
+  if (config.algorithm.ref_model_sync_steps > 0) {
+    problems.push('algorithm.ref_model_sync_steps: not with model.lora: the reference is the base model with the adapters off (or the starting adapter), which syncing would replace with a full copy; set it to 0');
+  }
+  if (lora.adapter_path !== undefined) {
+    // The adapter's adapter_config.json defines them; a second, different value would be silently ignored.
+    for (const key of ['r', 'lora_alpha', 'target_modules', 'init_lora_weights', 'use_rslora'] as const) {
+      if (lora[key] !== undefined) problems.push(`model.lora.${key}: set by the adapter at model.lora.adapter_path (its adapter_config.json); remove it here`);
+    }
+  }
   return problems;
 }
 

@@ -11,7 +11,9 @@ import { encodePrompt, PromptSource, renderPrompt, tokenPieces } from '../model/
 import { selectBackend } from './backend';
 
 export const GENERATE_USAGE = `grpo-studio generate <model> [--prompt TEXT] [options]
-  <model>                 a checkpoint folder (config.json, safetensors, tokenizer) or a preset (tiny, small, base)
+  <model>                 a checkpoint folder (config.json, safetensors, tokenizer), a preset (tiny, small, base),
+                          or a PEFT adapter folder (a LoRA run's checkpoints/step-N/policy): its base with the adapter
+  --base DIR              an adapter's base model (default: adapter_config.json's base_model_name_or_path)
   --prompt TEXT           the prompt (default: empty — a Llama model then starts from BOS alone)
   --chat                  treat the prompt as a user message and render it through the chat template
   --max-new-tokens N      default 64
@@ -37,6 +39,8 @@ export interface GenerateRequest {
   topLogprobs: number;
   backend: BackendName;
   json: boolean;
+  /** An adapter folder's base model, instead of its adapter_config.json's. */
+  base?: string;
 }
 
 export interface GenerateOutput {
@@ -66,6 +70,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
       'top-logprobs': { type: 'string', default: '0' },
       backend: { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
+      base: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new Error(`expected one model (a checkpoint folder or a preset), got ${positionals.length}`);
@@ -86,6 +91,7 @@ export function parseGenerateArgs(argv: string[]): GenerateRequest {
     topLogprobs: integerOption('top-logprobs', values['top-logprobs'], 0),
     backend,
     json: values.json,
+    base: values.base,
   };
 }
 
@@ -160,7 +166,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     return 2;
   }
   const backend = await selectBackend(request.backend);
-  const policy = loadPolicy(request.model);
+  const policy = loadPolicy(request.model, { base: request.base });
   try {
     const output = await generateCompletion(policy, request);
     if (request.json) {

@@ -24,10 +24,11 @@ import {
 } from '../grpo';
 import { std } from '../grpo/statistics';
 import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { addLora, attachAdapterFolder, loraParameterCount, readAdapters, resolveLora, saveAdapterFolder } from '../model/lora';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
-import { GroupRecord, LanguageTaskConfig, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
+import { GroupRecord, LanguageTaskConfig, LoraSpec, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
@@ -127,6 +128,25 @@ export function learningRateAt(optimizerStep: number, totalSteps: number, peak: 
   return schedule === 'linear' ? peak * (1 - progress) : peak * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
 
+/**
+ * Whether a LoRA run's reference keeps adapters of its own (a frozen copy): when the run starts from an adapter
+ * folder, or when the SFT warm start trains the adapters first. Otherwise the reference is the base model.
+ */
+function referenceKeepsAdapter(config: RunConfig): boolean {
+  return config.model?.lora?.adapter_path !== undefined || config.sft.steps > 0;
+}
+
+/** Attaches `model.lora`'s adapters (fresh, or from its adapter folder) to the policy; a line for the log. */
+function attachLora(policy: Policy, spec: LoraSpec, seed: number): string {
+  const adapters = spec.adapter_path !== undefined ? attachAdapterFolder(policy, spec.adapter_path, spec.lora_dropout) : addLora(policy, spec, seed);
+  const trainable = policy.trainableParameterCount();
+  const all = policy.parameterCount();
+  // PEFT's print_trainable_parameters line, which users compare with.
+  return `LoRA r=${adapters.settings.r} alpha=${adapters.settings.lora_alpha} on ${adapters.modules.size} modules` +
+    `${spec.adapter_path !== undefined ? ` from ${spec.adapter_path}` : ''}: trainable params: ${trainable.toLocaleString('en-US')} || ` +
+    `all params: ${all.toLocaleString('en-US')} || trainable%: ${(100 * trainable / all).toFixed(4)}`;
+}
+
 /** `sampling.stop_token_ids` must name tokens of the model's vocabulary. */
 function checkStopTokens(ids: number[], vocabSize: number): void {
   const outside = ids.find((id) => id >= vocabSize);
@@ -181,15 +201,20 @@ export class GrpoTrainer implements TrainingJob {
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
     const { algorithm, optimization, sampling } = config;
+    const modelConfig = readModelConfig(config.model.name_or_path);
+    const lora = config.model.lora ? resolveLora(modelConfig, config.model.lora) : undefined;
     checkModelFits(tf.getBackend(), {
       source: config.model.name_or_path,
-      model: readModelConfig(config.model.name_or_path),
+      model: modelConfig,
       withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0 || algorithm.use_kl_in_reward,
       withWarmStart: config.sft.steps > 0,
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
+      lora: lora && { trainableParameters: loraParameterCount(lora.targets, lora.settings.r), referenceAdapter: referenceKeepsAdapter(config) },
+      dataParallel: optimization.data_parallel,
     }, webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
     try {
+      if (config.model.lora) log(attachLora(policy, config.model.lora, config.seed));
       checkStopTokens(sampling.stop_token_ids, policy.config.vocabSize);
       const prompts = new PromptEncoder(policy.tokenizer);
       const fitted = prompts.fit(await createTask(config, task), {
@@ -481,8 +506,13 @@ export class GrpoTrainer implements TrainingJob {
   }
 
   async saveCheckpoint(dir: string): Promise<void> {
-    await savePolicy(this.policy, path.join(dir, 'policy'));
-    if (this.reference) await savePolicy(this.reference, path.join(dir, 'reference'));
+    const lora = this.policy.lora;
+    // A LoRA run's checkpoint holds the adapters as a PEFT adapter folder (the base never changes).
+    const base = this.config.model!.name_or_path;
+    if (lora) await saveAdapterFolder(lora, path.join(dir, 'policy'), base);
+    else await savePolicy(this.policy, path.join(dir, 'policy'));
+    if (this.reference?.lora) await saveAdapterFolder(this.reference.lora, path.join(dir, 'reference'), base);
+    else if (this.reference && !lora) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
     fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps, klCoefficient: this.klCoefficient }, null, 2));
     saveBuffer(dir, this.buffer);
@@ -490,6 +520,15 @@ export class GrpoTrainer implements TrainingJob {
 
   async loadCheckpoint(dir: string): Promise<void> {
     const restore = (target: Policy, folder: string) => {
+      if (target.lora) {
+        const adapters = readAdapters(this.policy, path.join(dir, folder), false);
+        try {
+          target.lora.copyFrom(adapters);
+        } finally {
+          adapters.dispose();
+        }
+        return;
+      }
       const loaded = loadPolicy(path.join(dir, folder));
       try {
         target.copyWeightsFrom(loaded);
@@ -526,13 +565,21 @@ export class GrpoTrainer implements TrainingJob {
       beta2: o.adam_beta2,
       weightDecay: o.weight_decay,
       maxGradNorm: o.max_grad_norm,
+      dropoutSeed: this.config.seed,
     });
   }
 
-  /** The frozen reference model exists when β > 0 or it is refreshed (its KL is then reported). */
+  /**
+   * The frozen reference model exists when β > 0 or it is refreshed (its KL is then reported). With LoRA it shares
+   * the frozen base: the adapters switched off, or a frozen copy of the adapter the run started from (TRL keeps
+   * the starting adapter as its reference too), so no second copy of the weights exists.
+   */
   private ensureReference(): void {
     const { beta, ref_model_sync_steps, use_kl_in_reward } = this.config.algorithm;
-    if (!this.reference && (beta > 0 || ref_model_sync_steps > 0 || use_kl_in_reward)) this.reference = this.policy.clone({ trainable: false });
+    if (this.reference || !(beta > 0 || ref_model_sync_steps > 0 || use_kl_in_reward)) return;
+    const lora = this.policy.lora;
+    if (!lora) this.reference = this.policy.clone({ trainable: false });
+    else this.reference = this.policy.withAdapters(referenceKeepsAdapter(this.config) ? lora.clone(false) : null);
   }
 
   private async sample(examples: Example[], options: { temperature: number; rng: Random }): Promise<Rollouts> {

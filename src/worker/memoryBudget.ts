@@ -12,6 +12,8 @@ import { ModelConfig, parameterCount } from '../model/config';
 export const TRAINING_BYTES_PER_PARAMETER = 20;
 /** The SFT warm start's optimizer (two more moments) exists next to the GRPO optimizer while it runs. */
 export const WARM_START_BYTES_PER_PARAMETER = 8;
+/** A frozen weight (a LoRA run's base): its float32 value only. */
+export const FROZEN_BYTES_PER_PARAMETER = 4;
 /** The frozen reference model (β > 0 or reference syncing) is one more float32 copy of the weights. */
 export const REFERENCE_BYTES_PER_PARAMETER = 4;
 /** Float32 copies of a micro-batch's logits alive at once in a training step (logits, log-softmax, their gradients). */
@@ -31,6 +33,14 @@ export interface RunShape {
   withWarmStart: boolean;
   /** Rows × completion tokens of one micro-batch: its logits are the largest activation. */
   microBatchTokens: number;
+  /**
+   * model.lora: the base weights are frozen (4 bytes per parameter, no gradients, no Adam state) and only the
+   * adapters' parameters train; the reference is the base with the adapters off (no copy), or with a frozen copy
+   * of the adapter the run started from.
+   */
+  lora?: { trainableParameters: number; referenceAdapter: boolean };
+  /** optimization.data_parallel: a replica in a second wasm instance holds the weights once more. */
+  dataParallel?: boolean;
 }
 
 function gib(bytes: number): string {
@@ -42,12 +52,31 @@ function gib(bytes: number): string {
  * (one per model), and a micro-batch's logits in the training step.
  */
 export function trainingBytes(shape: RunShape): number {
-  const { model } = shape;
+  const { model, lora } = shape;
+  const logits = LOGITS_COPIES * shape.microBatchTokens * model.vocabSize * 4;
+  const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
+  if (lora) {
+    // One frozen base, shared by the policy and its reference; so is the cached transpose of a tied head.
+    const trained = TRAINING_BYTES_PER_PARAMETER + (shape.withWarmStart ? WARM_START_BYTES_PER_PARAMETER : 0) +
+      (shape.withReference && lora.referenceAdapter ? REFERENCE_BYTES_PER_PARAMETER : 0);
+    return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + lora.trainableParameters * trained + head + logits;
+  }
   const perParameter = TRAINING_BYTES_PER_PARAMETER + (shape.withWarmStart ? WARM_START_BYTES_PER_PARAMETER : 0) +
     (shape.withReference ? REFERENCE_BYTES_PER_PARAMETER : 0);
-  const tiedHeads = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 * (shape.withReference ? 2 : 1) : 0;
-  const logits = LOGITS_COPIES * shape.microBatchTokens * model.vocabSize * 4;
-  return parameterCount(model) * perParameter + tiedHeads + logits;
+  return parameterCount(model) * perParameter + head * (shape.withReference ? 2 : 1) + logits;
+}
+
+/**
+ * The data-parallel replica's instance: the weights (all of them, or the frozen base and the adapters), its
+ * gradients of what trains, its head transpose and half a micro-batch's logits. Zero without data parallelism.
+ */
+export function replicaBytes(shape: RunShape): number {
+  if (!shape.dataParallel) return 0;
+  const { model, lora } = shape;
+  const trained = lora ? lora.trainableParameters : parameterCount(model);
+  const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
+  const logits = LOGITS_COPIES * Math.ceil(shape.microBatchTokens / 2) * model.vocabSize * 4;
+  return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + trained * (lora ? 2 * 4 : 4) + head + logits;
 }
 
 /**
@@ -60,12 +89,21 @@ export function checkModelFits(backend: string, shape: RunShape, maxBindingBytes
   if (backend === 'wasm') {
     const bytes = trainingBytes(shape);
     if (bytes > WASM_TENSOR_BYTES) {
+      const state = shape.lora
+        ? `the frozen weights, the adapters' gradients and Adam's moments${shape.withWarmStart ? ' (twice during the SFT warm start)' : ''}`
+        : `weights, gradients, Adam's moments${shape.withWarmStart ? ' (twice during the SFT warm start)' : ''}${shape.withReference ? ', the reference model' : ''}`;
       throw new Error(
-        `model.name_or_path: ${shape.source} has ${millions}; training it needs about ${gib(bytes)} (weights, gradients, ` +
-          `Adam's moments${shape.withWarmStart ? ' (twice during the SFT warm start)' : ''}${shape.withReference ? ', the reference model' : ''} ` +
+        `model.name_or_path: ${shape.source} has ${millions}; training it needs about ${gib(bytes)} (${state} ` +
           `and a micro-batch's logits, in float32), more than the ${gib(WASM_TENSOR_BYTES)} the wasm backend holds. Run it on a GPU ` +
           'backend ("backend": "webgpu" or "tensorflow"; "GRPO: Check GPU Setup" says what loads here), or pick a smaller model ' +
-          'or a smaller optimization.micro_batch_size.',
+          `or a smaller optimization.micro_batch_size${shape.lora ? '' : ', or train LoRA adapters ("model": {"lora": {"r": 16}})'}.`,
+      );
+    }
+    const replica = replicaBytes(shape);
+    if (replica > WASM_TENSOR_BYTES) {
+      throw new Error(
+        `optimization.data_parallel: the replica's wasm instance would need about ${gib(replica)} (a second copy of ${shape.source}'s ` +
+          `${millions}), more than the ${gib(WASM_TENSOR_BYTES)} it holds; turn data_parallel off.`,
       );
     }
   }

@@ -5,8 +5,10 @@
  * behind for a run that never started.
  */
 import * as fs from 'fs';
-import { RunConfig, SchemaError } from '../protocol';
+import { LoraSpec, RunConfig, SchemaError } from '../protocol';
 import { readModelConfig } from '../model/checkpoint';
+import { ModelConfig } from '../model/config';
+import { resolveLora } from '../model/lora';
 import { createTask } from './grpoTrainer';
 import { BUILT_IN_REWARDS, PARAMETERISED_REWARDS } from './tasks/rewards';
 
@@ -46,6 +48,20 @@ function dataFileProblems(config: RunConfig): string[] {
   return Object.entries(files).flatMap(([field, file]) => (file !== undefined && !fs.existsSync(file) ? [`task.${field}: ${file} does not exist`] : []));
 }
 
+/** The LoRA targets must exist in the model, and an adapter folder must be one (its weights are read at start). */
+function loraProblem(model: ModelConfig, lora: LoraSpec, problems: string[]): void {
+  if (lora.adapter_path !== undefined && !fs.existsSync(lora.adapter_path)) {
+    problems.push(`model.lora.adapter_path: ${lora.adapter_path} does not exist`);
+    return;
+  }
+  try {
+    resolveLora(model, lora);
+  } catch (err) {
+    const text = message(err);
+    problems.push(text.startsWith('model.lora') ? text : `model.lora.adapter_path: ${text}`);
+  }
+}
+
 /**
  * Checks a validated config whose paths are absolute (resolveConfigPaths); throws a SchemaError listing every
  * problem. The task's data is read in full, as the run will read it: a bad row anywhere is found now.
@@ -54,7 +70,8 @@ export async function preflight(config: RunConfig, source: string): Promise<void
   const problems = rewardProblems(config);
   if (config.model) {
     try {
-      readModelConfig(config.model.name_or_path);
+      const model = readModelConfig(config.model.name_or_path);
+      if (config.model.lora) loraProblem(model, config.model.lora, problems);
     } catch (err) {
       problems.push(`model.name_or_path: ${message(err)}`);
     }

@@ -176,6 +176,8 @@ export function resolveConfigPaths(config: RunConfig, baseDir: string): RunConfi
   if (resolved.model) {
     const candidate = path.resolve(baseDir, resolved.model.name_or_path);
     if (fs.existsSync(candidate)) resolved.model.name_or_path = candidate;
+    const lora = resolved.model.lora;
+    if (lora?.adapter_path !== undefined) lora.adapter_path = path.resolve(baseDir, lora.adapter_path);
   }
   if (resolved.task.type === 'gsm8k' || resolved.task.type === 'prompts') {
     resolved.task.train_file = path.resolve(baseDir, resolved.task.train_file);

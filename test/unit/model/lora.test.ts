@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadPolicy, Policy, PolicyTrainer, responseLogProbs } from '../../../src/model';
 import {
-  addLora, adapterConfigJson, attachAdapterFolder, linearModules, loraScaling, matchesTarget, mergedPolicy, policyLinearModules,
+  addLora, adapterConfigJson, attachAdapterFolder, linearModules, loraScaling, matchesTarget, mergedPolicy, modelLinearModules,
   readAdapters, saveAdapterFolder, selectTargets,
 } from '../../../src/model/lora';
 import { readSafetensors } from '../../../src/model/safetensors';
@@ -26,7 +26,7 @@ describe('LoRA (PEFT semantics)', () => {
   describe('target modules', () => {
     const gpt2 = () => {
       const p = policyOf('gpt2', 1);
-      const modules = policyLinearModules(p);
+      const modules = modelLinearModules(p.config);
       p.dispose();
       return modules;
     };
@@ -38,7 +38,7 @@ describe('LoRA (PEFT semantics)', () => {
 
     it('"all-linear" takes every projection but the output layer; embeddings are never linear', () => {
       const p = policyOf('llama', 1);
-      const modules = policyLinearModules(p);
+      const modules = modelLinearModules(p.config);
       p.dispose();
       assert.ok(modules.some((m) => m.name === 'lm_head'), 'the untied llama fixture has an lm_head');
       const names = selectTargets(modules, 'all-linear', 'llama', 'f').map((m) => m.name.split('.').pop());
@@ -56,7 +56,7 @@ describe('LoRA (PEFT semantics)', () => {
     it('PEFT\'s default targets per model type: gpt2 c_attn, llama/qwen2 q_proj and v_proj', () => {
       assert.deepStrictEqual(selectTargets(gpt2(), null, 'gpt2', 'f').map((m) => m.name), ['transformer.h.0.attn.c_attn']);
       const p = policyOf('qwen2', 1);
-      assert.deepStrictEqual(selectTargets(policyLinearModules(p), null, 'qwen2', 'f').map((m) => m.name.split('.').pop()), ['q_proj', 'v_proj']);
+      assert.deepStrictEqual(selectTargets(modelLinearModules(p.config), null, 'qwen2', 'f').map((m) => m.name.split('.').pop()), ['q_proj', 'v_proj']);
       p.dispose();
     });
 
