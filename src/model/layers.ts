@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLayerNorm, fusedRmsNorm } from './fused';
 import { batchMatMul } from './kernels';
-import { derivedWeight, tapeIsRecording, Weights } from './model';
+import { derivedWeight, isFrozenWeight, tapeIsRecording, Weights } from './model';
 import type { LoraAdapters } from './lora';
 import { onHostBackend, upstream } from './tensorIo';
 
@@ -18,8 +18,21 @@ import { onHostBackend, upstream } from './tensorIo';
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, columns?: [number, number]): tf.Tensor2D {
   const w = columns ? columnsOf(weight, columns) : weight;
   const b = bias && columns ? columnsOf(bias, columns) : bias;
-  const y = tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D;
+  const y = tapeIsRecording() && isFrozenWeight(w) ? frozenMatMul(x as tf.Tensor2D, w as tf.Tensor2D) : (tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D);
   return b ? addBias(y, b) : y;
+}
+
+/**
+ * x · W for a frozen W under a gradient tape. The stock MatMul gradient saves both inputs, and the engine saves by
+ * cloning (on wasm a copy): every base weight of a LoRA model, and its tied head, would be copied for the backward
+ * pass. W is alive anyway and needs no gradient, so it stays out of the saved tensors; only dx = dy · Wᵀ is returned.
+ */
+function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt] = args as [tf.Tensor2D];
+    return { value: tf.matMul(xt, w), gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.matMul(upstream(dy) as tf.Tensor2D, w, false, true)] };
+  });
+  return op(x) as tf.Tensor2D;
 }
 
 /**

@@ -136,6 +136,13 @@ export function tapeIsRecording(): boolean {
 
 /** Per weight: derived tensors by key, valid while the weight keeps the data they were computed from. */
 const derivedWeights = new Map<tf.Variable, { dataId: object; byKey: Map<string, tf.Tensor> }>();
+/** Tensors derived from a frozen weight (a LoRA base's slices, its tied head's transpose): no gradient reaches them. */
+const frozenDerived = new WeakSet<tf.Tensor>();
+
+/** A weight no gradient is taken of: a frozen variable (a LoRA run's base, a reference model) or a tensor derived from one. */
+export function isFrozenWeight(t: tf.Tensor): boolean {
+  return t instanceof tf.Variable ? !t.trainable : frozenDerived.has(t);
+}
 
 /**
  * A tensor computed from a weight alone (its transpose, a slice). Outside a gradient tape it is cached until the
@@ -156,6 +163,7 @@ export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: str
   if (!derived) {
     derived = tf.keep(tf.tidy(() => derive(weight)));
     entry.byKey.set(key, derived);
+    if (!weight.trainable) frozenDerived.add(derived);
   }
   return derived;
 }
