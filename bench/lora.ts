@@ -30,7 +30,7 @@ import { parameterCount } from '../src/model/config';
 import { addLora, DEFAULT_LORA_SETTINGS, linearModules, planLora } from '../src/model/lora';
 import { familyOf, initWeights } from '../src/model/policy';
 import { arrayAndDispose } from '../src/model/tensorIo';
-import { trainingBytes, WASM_TENSOR_BYTES } from '../src/worker/memoryBudget';
+import { rowsThatFit, trainingBytes, WASM_TENSOR_BYTES } from '../src/worker/memoryBudget';
 import { PYTHON } from './torch';
 
 const EPSILON = 0.2;
@@ -98,6 +98,8 @@ interface Measured {
   updateMs: number;
   updateTokens: number;
   microBatches: number;
+  /** tfjs: rows of a micro-batch run at once, as the trainer splits it to stay within the wasm backend's 2 GiB. */
+  rowsAtOnce?: number;
   parameters: number;
   trainable: number;
   /**
@@ -183,7 +185,8 @@ function standInAdvantages(rng: Random, prompts: number, generations: number): n
 
 /**
  * One GRPO update as the trainer takes it: accumulate() per micro-batch with computeGrpoLossTensors, then step()
- * (global-norm clip, Adam). The loss divides by the step's token count, so the micro-batch size changes only memory.
+ * (global-norm clip, Adam). The loss divides by the step's token count, so how the rows are grouped changes only
+ * memory; `rowsPerMicro` is the rows the trainer runs at once (micro_batch_size, or fewer where they do not fit).
  */
 async function grpoUpdate(trainer: PolicyTrainer, rollouts: Rollouts, rowsPerMicro: number, newTokens: number): Promise<void> {
   const tokens = rollouts.responseIds.length * newTokens;
@@ -216,6 +219,7 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
   const promptIds = randomRows(rng, rows, options.promptLength, config.vocabSize);
   const generation = { maxNewTokens: options.newTokens, temperature: 1, stopTokenIds: [], rng };
   const measured: Partial<Measured> = {};
+  const microRows = run.microTokens / options.newTokens;
   let responseIds: number[][];
   let oldLogProbs: number[][];
   if (run.sample) {
@@ -228,10 +232,20 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
     ({ tokens: responseIds, logProbs: oldLogProbs } = out);
   } else {
     responseIds = randomRows(rng, rows, options.newTokens, config.vocabSize);
-    oldLogProbs = await arrayAndDispose(tf.tidy(() => responseLogProbs(policy, { promptIds, responseIds }).logProbs));
+    // Scored a micro-batch at a time, as the trainer splits it: all rows' logits at once would not fit the wasm heap.
+    oldLogProbs = [];
+    for (let i = 0; i < rows; i += microRows) {
+      const batch = { promptIds: promptIds.slice(i, i + microRows), responseIds: responseIds.slice(i, i + microRows) };
+      oldLogProbs.push(...(await arrayAndDispose(tf.tidy(() => responseLogProbs(policy, batch).logProbs))));
+    }
   }
   const rollouts: Rollouts = { promptIds, responseIds, oldLogProbs, advantages: standInAdvantages(rng, options.prompts, options.generations) };
-  const rowsPerMicro = run.microTokens / options.newTokens;
+  // What src/worker/grpoTrainer.ts does (its rowsThatFit, after sampling): a micro-batch whose estimate passes the
+  // wasm backend's 2 GiB, less the tensors held, runs fewer rows at a time (the same gradient: the loss is a token sum).
+  const rowsPerMicro = rowsThatFit({
+    phase: 'training', model: config, shape: { promptTokens: options.promptLength, completionTokens: options.newTokens }, rows: microRows,
+    limitBytes: WASM_TENSOR_BYTES, inUseBytes: tf.memory().numBytes, limitSource: 'the wasm backend',
+  });
   // The warm-up (allocator growth, cached weight transposes), profiled for its tensor peak; its time is not taken.
   const profile = await tf.profile(() => grpoUpdate(trainer, rollouts, rowsPerMicro, options.newTokens));
   const times: number[] = [];
@@ -250,7 +264,8 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
     ...measured,
     updateMs: times[Math.floor(times.length / 2)],
     updateTokens: rows * (options.promptLength + options.newTokens),
-    microBatches: Math.ceil(rows / rowsPerMicro),
+    microBatches: Math.ceil(rows / microRows),
+    rowsAtOnce: rowsPerMicro,
     parameters,
     trainable,
     peakTensorMib: mib(profile.peakBytes),
@@ -332,14 +347,15 @@ function torchAvailable(): string | null {
 
 const fmt = (x: number | undefined, digits = 0) => (x === undefined ? '–' : x.toFixed(digits));
 
-function tableRow(shape: string, framework: string, run: LoraRun, outcome: Outcome): string {
+function tableRow(shape: string, framework: string, run: LoraRun, outcome: Outcome, rows: number): string {
   const head = `| ${shape} | ${framework} | ${run.mode === 'lora' ? `LoRA r ${LORA.r}` : 'full'} | ${run.microTokens} |`;
   if (!('measured' in outcome)) return `${head} ${'skipped' in outcome ? outcome.skipped : outcome.failed} | | | | | | |`;
   const m = outcome.measured;
   const sampling = m.sampleMs === undefined ? '–' : fmt((m.sampleTokens! / m.sampleMs) * 1000);
   const rss = `${fmt(m.peakRssMib)} (${fmt(m.rssBeforeMib)} before${m.wasmHeapMib === undefined ? '' : `; wasm heap ${fmt(m.wasmHeapMib)}`})`;
   const update = m.updateMs < 10000 ? `${fmt(m.updateMs)} ms` : `${fmt(m.updateMs / 1000, 1)} s`;
-  return `${head} ${sampling} | ${update} (${m.microBatches} micro-batches) | ${fmt((m.updateTokens / m.updateMs) * 1000)} | ${fmt(m.peakTensorMib)} | ${rss} | ` +
+  const split = m.rowsAtOnce === undefined ? '' : `, ${m.rowsAtOnce} of ${rows} rows at a time`;
+  return `${head} ${sampling} | ${update} (${m.microBatches} micro-batches${split}) | ${fmt((m.updateTokens / m.updateMs) * 1000)} | ${fmt(m.peakTensorMib)} | ${rss} | ` +
     `${(m.trainable / 1e6).toFixed(2)} M of ${(m.parameters / 1e6).toFixed(2)} M |`;
 }
 
@@ -406,7 +422,7 @@ export async function runLora(script: string, options: LoraOptions): Promise<voi
           const outcome = results.get(`${framework}/${shape}/${mode}/${microTokens}`);
           if (!outcome) continue;
           const label = framework === 'tfjs' ? 'tfjs wasm' : `PyTorch ${torchVersion}, 2 threads`;
-          console.log(tableRow(shape, label, { shape, mode, microTokens, sample: false }, outcome));
+          console.log(tableRow(shape, label, { shape, mode, microTokens, sample: false }, outcome, microTokens / options.newTokens));
         }
       }
     }
