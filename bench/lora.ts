@@ -386,7 +386,7 @@ export async function runLora(script: string, options: LoraOptions): Promise<voi
     `(ε ${EPSILON}, β 0, dapo), clip 1.0, Adam on what trains, micro-batches of ${options.microTokens.join(' / ')} completion tokens; ` +
     `LoRA r ${LORA.r}, α ${LORA.lora_alpha}, dropout ${LORA.lora_dropout} on GPT-2 ${TARGETS.gpt2.join(', ')} / Qwen2 ${TARGETS.llama.join(', ')}; ` +
     `one warm-up, then ${options.steps} measured step(s), each configuration in its own process`);
-  const torchMissing = options.torch ? torchAvailable() : 'skipped (--no-torch)';
+  const torchMissing = options.torch ? torchAvailable() : '--no-torch';
   if (torchMissing) console.log(`PyTorch rows skipped: ${torchMissing}`);
   const results = new Map<string, Outcome>();
   let torchVersion = '';
