@@ -9,13 +9,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { MetricsRecord, RolloutsRecord, WorkerMessage } from '../../src/protocol';
+import { MetricsRecord, RolloutsRecord } from '../../src/protocol';
 import { latestPerStep, readSnapshot } from '../../src/host/runStore';
 import { loadPolicy } from '../../src/model';
 import { readSafetensors } from '../../src/model/safetensors';
 import { exportCheckpoint } from '../../src/worker/exportCommand';
-import { train, TrainOptions } from '../../src/worker/train';
 import { maxAbsDiff, sequenceLogits } from '../unit/model/helpers';
+import { deterministic, runInProcess, writeConfig as writeConfigIn } from './inProcess';
 import { numericMetrics } from './metrics';
 import { readRecords as read } from './runFiles';
 
@@ -40,9 +40,6 @@ function tinyLora(overrides: Record<string, unknown> = {}): Record<string, unkno
   };
 }
 
-function deterministic(record: MetricsRecord): Record<string, number> {
-  return Object.fromEntries(Object.entries(numericMetrics(record)).filter(([k]) => !/^(time|tokens_per_second|memory)\//.test(k)));
-}
 
 describe('LoRA runs', function () {
   this.timeout(240000);
@@ -53,26 +50,8 @@ describe('LoRA runs', function () {
   });
   afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  function writeConfig(config: Record<string, unknown>, name = 'config.json'): string {
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, JSON.stringify(config));
-    return file;
-  }
-
-  async function run(options: Partial<TrainOptions> & { stopAfter?: number }): Promise<{ runDir: string; messages: WorkerMessage[] }> {
-    const messages: WorkerMessage[] = [];
-    let lastStep = 0;
-    const result = await train({
-      runsDir: tmp,
-      ...options,
-      observers: [(m) => {
-        messages.push(m);
-        if (m.type === 'metrics') lastStep = m.record.step;
-      }],
-      control: { shouldStop: () => options.stopAfter !== undefined && lastStep >= options.stopAfter, waitWhilePaused: async () => undefined },
-    });
-    return { runDir: result.runDir, messages };
-  }
+  const writeConfig = (config: Record<string, unknown>, name?: string) => writeConfigIn(tmp, config, name);
+  const run = (options: Parameters<typeof runInProcess>[1]) => runInProcess(tmp, options);
 
   it('checkpoints are PEFT adapter folders; stopped at step 2 and resumed equals an uninterrupted run (reference = base, and = frozen adapter after SFT)', async () => {
     const variants: [string, Record<string, unknown>][] = [
