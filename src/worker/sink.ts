@@ -3,6 +3,7 @@
  * the extension host over IPC, or the terminal for the CLI.
  */
 import { MetricsRecord, RolloutsRecord, RunEvent, WorkerMessage } from '../protocol';
+import { roundRolloutsRecord } from '../protocol/tokenBlocks';
 import { RunDirectoryWriter } from './runDirectory';
 
 export interface RunObserver {
@@ -32,17 +33,21 @@ export class RunSink {
     });
   }
 
+  /**
+   * A step's rollouts with their per-token columns unrounded (float32 values): the disk gets them compactly and
+   * exactly, the observers as records show them (rounded), as a reader of the run directory gets them back.
+   */
   rollouts(record: RolloutsRecord): void {
     this.timed(() => {
       this.writer.appendRollouts(record);
-      this.notify({ type: 'rollouts', record });
+      this.notify({ type: 'rollouts', record: roundRolloutsRecord(record) });
     });
   }
 
   evalRollouts(record: RolloutsRecord): void {
     this.timed(() => {
       this.writer.appendEvalRollouts(record);
-      this.notify({ type: 'eval_rollouts', record });
+      this.notify({ type: 'eval_rollouts', record: roundRolloutsRecord(record) });
     });
   }
 
