@@ -126,7 +126,8 @@ export function resolveTokenBlock(value: unknown, read: (ref: TokenBlockRef) => 
   } catch (err) {
     throw new Error(`${where}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const { token_block: _ref, groups, ...rest } = value;
+  const { groups, ...rest } = value;
+  delete rest.token_block;
   if (!Array.isArray(groups)) throw new Error(`${where}: the record has no groups`);
   let next = 0;
   const withTokens = groups.map((g: unknown) => {
