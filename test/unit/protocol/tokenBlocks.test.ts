@@ -1,4 +1,8 @@
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { klPenaltyValue, SAMPLED_KL_ESTIMATORS } from '../../../src/protocol/klPenalty';
 import type { RolloutsRecord, TokenColumns } from '../../../src/protocol';
 import {
@@ -178,5 +182,36 @@ describe('token blocks (compact per-token columns)', () => {
     assert.deepStrictEqual(tokenBlockOptions(validateRunConfig({ ...base, algorithm: { kl_estimator: 'full' } })), {});
     assert.deepStrictEqual(tokenBlockOptions(validateRunConfig({ ...base, algorithm: { importance_sampling_level: 'sequence' } })), {});
     assert.deepStrictEqual(tokenBlockOptions(undefined), {});
+  });
+
+  it('scripts/read_token_blocks.py (numpy + the standard library) reads a step as this reader does', function () {
+    const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+    if (probe.status !== 0) this.skip(); // no python3 with numpy here: nothing to compare against
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-py-'));
+    try {
+      const next = random(9);
+      const record: RolloutsRecord = { step: 2, groups: [{ prompt: 'p', rollouts: [0, 1, 2].map((r) => ({ completion: 'c', reward: r, rewards: {}, advantage: 0, finish_reason: 'stop' as const, tokens: trainerRow(next, 30 + r) })) }] };
+      const block = encodeTokenBlock(2, tokenRows(record), K3);
+      fs.writeFileSync(path.join(dir, 'rollouts.tokens.bin'), Buffer.concat([Buffer.from('orphan bytes of a crashed write'), block]));
+      fs.writeFileSync(path.join(dir, 'rollouts.jsonl'), JSON.stringify(storedRolloutsLine(record, { file: 'rollouts.tokens.bin', offset: 31, length: block.length })) + '\n');
+      const script = path.resolve(__dirname, '../../../scripts');
+      const run = spawnSync('python3', ['-c', `import sys, json; sys.path.insert(0, ${JSON.stringify(script)}); from read_token_blocks import read_step; print(json.dumps(read_step(sys.argv[1], 2)))`, dir], { encoding: 'utf8' });
+      assert.strictEqual(run.status, 0, run.stderr);
+      const python = JSON.parse(run.stdout) as RolloutsRecord;
+      const ours = decodeTokenBlock(block);
+      python.groups[0].rollouts.forEach((r, i) => {
+        for (const [key, values] of Object.entries(r.tokens)) {
+          const expected = ours[i][key as keyof TokenColumns] as unknown[];
+          (values as unknown[]).forEach((v, t) => {
+            if (typeof v !== 'number') return assert.deepStrictEqual(v, expected[t], `${key}[${t}]`);
+            const e = expected[t] as number;
+            // Python gives the stored values; a record shows them to 6 significant digits.
+            assert.ok(Math.abs(Number(v.toPrecision(6)) - e) <= 1e-6 * Math.max(1, Math.abs(e)), `rollout ${i} ${key}[${t}]: python ${v}, here ${e}`);
+          });
+        }
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
