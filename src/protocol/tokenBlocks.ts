@@ -221,7 +221,7 @@ export function encodeTokenBlock(step: number, rows: readonly TokenColumns[], op
     const present = header.rows ?? rows.map((_, i) => i);
     const again = header.name === 'logprob' ? deriveLogprob(present, stored) : options.kl ? deriveKl(present, stored, options.kl) : undefined;
     if (!again) continue;
-    const agrees = header.name === 'logprob' ? sameRecordValue : klAgrees(present, stored);
+    const agrees = header.name === 'logprob' ? showsAlike : klAgrees(present, stored);
     const misses = patchesOf(raw, present, again, agrees);
     // A derivation that misses many tokens is the wrong one (another estimator, a sequence-level ratio): stored.
     const tokens = raw.reduce((n, r) => n + r.length, 0);
@@ -302,7 +302,7 @@ export function decodeTokenBlock(bytes: Uint8Array, expectedStep?: number): Toke
     const section = take(column.bytes ?? 0);
     const values = column.type === 'derived' ? applyPatches(deriveColumn(column, present, raw), present, decodePatches(section, column.patches ?? 0)) : decodeNumbers(section, column, present, lengths);
     raw.set(column.name, values);
-    for (const i of present) rows[i][column.name] = (values.get(i) ?? []).map(recordValue);
+    for (const i of present) rows[i][column.name] = values.get(i) ?? [];
   }
   return rows.map((row) => roundTokenColumns(row as unknown as TokenColumns));
 }
@@ -356,9 +356,21 @@ function deriveKl(present: number[], stored: StoredValues, kl: DerivedKl): Map<n
   return out;
 }
 
-/** The recomputed logprob must give each value exactly as the record shows it (else that token is patched). */
-function sameRecordValue(value: number, again: number): boolean {
-  return recordValue(value) === recordValue(again);
+/**
+ * Whether two numbers show alike in a record (recordValue): the recomputed logprob must give each value so, and
+ * float32 must keep each stored value so (else that token is patched). Called for every token of a step, so the
+ * number → string → number of roundForRecord runs only near a rounding boundary: two numbers closer to each other
+ * than `a` is to the nearest boundary of 6 significant digits round alike.
+ */
+export function sameRecordValue(a: number, b: number): boolean {
+  if (a === b) return true;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || a === 0 || Math.sign(a) !== Math.sign(b)) return recordValue(a) === recordValue(b);
+  const scale = 10 ** (Math.floor(Math.log10(Math.abs(a))) - 5);
+  const q = Math.abs(a) / scale;
+  // Near the start or end of a decade the digit count changes (and log10 may land a hair off): decided exactly.
+  if (!(q > 100001 && q < 999998)) return recordValue(a) === recordValue(b);
+  const toBoundary = Math.abs(q - Math.floor(q) - 0.5) * scale;
+  return Math.abs(a - b) < toBoundary - 1e-9 * Math.abs(a) || recordValue(a) === recordValue(b);
 }
 
 /**
@@ -367,15 +379,22 @@ function sameRecordValue(value: number, again: number): boolean {
  * estimator amplifies an error of its log-ratio d (|∂kl/∂d| ≤ 1 + |kl| + |d| for every estimator). A token where
  * it does not is patched with the trainer's value.
  */
-function klAgrees(present: number[], stored: StoredValues): (value: number, again: number, row: number, t: number) => boolean {
-  return (value, again, row, t) => {
-    if (!Number.isFinite(value) || !Number.isFinite(again)) return recordValue(value) === recordValue(again);
-    const lp = stored.get('logprob')?.get(present[row])?.[t] ?? Number.NaN;
-    const ref = stored.get('ref_logprob')?.get(present[row])?.[t] ?? Number.NaN;
-    const scale = (1 + Math.abs(lp) + Math.abs(ref)) * (1 + Math.abs(value) + Math.abs(ref - lp));
-    return Math.abs(again - value) <= KL_ULPS * FLOAT32_EPSILON * scale;
+function klAgrees(present: number[], stored: StoredValues): (k: number) => Agrees {
+  return (k) => {
+    const lps = stored.get('logprob')?.get(present[k]) ?? [];
+    const refs = stored.get('ref_logprob')?.get(present[k]) ?? [];
+    return (value, again, t) => {
+      if (!Number.isFinite(value) || !Number.isFinite(again)) return recordValue(value) === recordValue(again);
+      const lp = lps[t];
+      const ref = refs[t];
+      const scale = (1 + Math.abs(lp) + Math.abs(ref)) * (1 + Math.abs(value) + Math.abs(ref - lp));
+      return Math.abs(again - value) <= KL_ULPS * FLOAT32_EPSILON * scale;
+    };
   };
 }
+
+/** Whether a stored or recomputed value (`again`) stands for the trainer's `value` at token t of a row. */
+type Agrees = (value: number, again: number, t: number) => boolean;
 
 /** More patched tokens than this share and a derivation is not used. */
 const MAX_PATCHED_SHARE = 0.25;
@@ -389,21 +408,26 @@ interface Patches {
   values: number[];
 }
 
-function patchesOf(raw: number[][], present: number[], again: Map<number, number[]>, agrees: (value: number, again: number, row: number, t: number) => boolean): Patches {
+function patchesOf(raw: number[][], present: number[], again: Map<number, number[]>, agreesIn: (k: number) => Agrees): Patches {
   const patches: Patches = { positions: [], values: [] };
   let position = 0;
-  raw.forEach((row, k) => {
+  for (let k = 0; k < raw.length; k++) {
+    const row = raw[k];
     const recomputed = again.get(present[k]) ?? [];
-    row.forEach((value, t) => {
-      if (!agrees(value, recomputed[t] ?? Number.NaN, k, t)) {
+    const agrees = agreesIn(k);
+    for (let t = 0; t < row.length; t++) {
+      if (!agrees(row[t], recomputed[t] ?? Number.NaN, t)) {
         patches.positions.push(position + t);
-        patches.values.push(value);
+        patches.values.push(row[t]);
       }
-    });
+    }
     position += row.length;
-  });
+  }
   return patches;
 }
+
+/** sameRecordValue for every row. */
+const showsAlike = (): Agrees => sameRecordValue;
 
 function applyPatches(values: Map<number, number[]>, present: number[], patches: Patches): Map<number, number[]> {
   if (patches.positions.length === 0) return values;
@@ -473,7 +497,7 @@ function encodeNumbers(raw: number[][], header: ColumnHeader, present: number[])
   const constant = raw.flatMap((row, k) => (row.length > 1 && row.every((v) => Object.is(v, row[0])) ? [k] : []));
   const isConstant = new Set(constant);
   const kept = raw.map((row, k) => (isConstant.has(k) ? row : row.map(Math.fround)));
-  const misses = patchesOf(raw, present, new Map(present.map((row, k) => [row, kept[k]])), sameRecordValue);
+  const misses = patchesOf(raw, present, new Map(present.map((row, k) => [row, kept[k]])), showsAlike);
   const values = applyPatches(new Map(present.map((row, k) => [row, kept[k]])), present, misses);
   const floats = Float32Array.from(kept.flatMap((row, k) => (isConstant.has(k) ? [] : row)));
   const constants = Float64Array.from(constant.map((k) => raw[k][0]));

@@ -11,7 +11,9 @@ import {
   encodeTokenBlock,
   resolveTokenBlock,
   roundRolloutsRecord,
+  recordValue,
   roundTokenColumns,
+  sameRecordValue,
   storedRolloutsLine,
   tokenBlockColumns,
   tokenBlockPatches,
@@ -150,6 +152,17 @@ describe('token blocks (compact per-token columns)', () => {
     assert.throws(() => decodeTokenBlock(block.subarray(0, block.length - 1)), /header says/);
     assert.throws(() => decodeTokenBlock(Buffer.from('{"step":1}')), /not a token block/);
     assert.strictEqual(crc32(Buffer.from('123456789')), 0xcbf43926);
+  });
+
+  it('sameRecordValue (its shortcut away from rounding boundaries) agrees with comparing recordValue', () => {
+    const next = random(13);
+    const cases: [number, number][] = [[1, 1], [0, -0], [Number.NaN, Number.NaN], [Number.NaN, 1], [1.234565, 1.2345650000000001], [9.999995, 9.999994999], [99999.95, 99999.9500001], [1e-7, 1.00000049e-7]];
+    for (let i = 0; i < 20000; i++) {
+      const a = (next() - 0.5) * 10 ** Math.floor(next() * 12 - 6);
+      const b = a + (next() - 0.5) * Math.abs(a) * 10 ** -Math.floor(3 + next() * 6);
+      cases.push([a, b], [a, Math.fround(a)], [Number(a.toPrecision(6)) + 5 * 10 ** (Math.floor(Math.log10(Math.abs(a))) - 6), a]);
+    }
+    for (const [a, b] of cases) assert.strictEqual(sameRecordValue(a, b), recordValue(a) === recordValue(b), `${a} ${b}`);
   });
 
   it('brotli blocks read too (the codec is in the header)', () => {
