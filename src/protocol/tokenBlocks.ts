@@ -100,6 +100,12 @@ export function tokenRows(record: RolloutsRecord): TokenColumns[] {
   return record.groups.flatMap((g) => g.rollouts.map((r) => r.tokens));
 }
 
+/** `record` with each rollout's tokens replaced by `rows` (record order). */
+export function withTokenRows(record: RolloutsRecord, rows: readonly TokenColumns[]): RolloutsRecord {
+  let next = 0;
+  return { ...record, groups: record.groups.map((g) => ({ ...g, rollouts: g.rollouts.map((r) => ({ ...r, tokens: rows[next++] })) })) };
+}
+
 /** The line rollouts.jsonl holds for a step whose tokens are in a block: no `tokens`, a `token_block` pointer. */
 export function storedRolloutsLine(record: RolloutsRecord, ref: TokenBlockRef): object {
   // `step` first: the step index reads a line's step from its first bytes (src/host/stepIndex.ts).
@@ -188,6 +194,14 @@ interface BlockHeader {
  * it does not know): the writer then keeps that step's tokens inline, as before.
  */
 export function encodeTokenBlock(step: number, rows: readonly TokenColumns[], options: TokenBlockOptions = {}): Uint8Array {
+  return encodeTokenRows(step, rows, options).block;
+}
+
+/**
+ * encodeTokenBlock, and the rows as decodeTokenBlock will read them back (a recomputed `kl` included), from the
+ * values it stored: what the worker sends a live dashboard, so it shows what the run folder will show.
+ */
+export function encodeTokenRows(step: number, rows: readonly TokenColumns[], options: TokenBlockOptions = {}): { block: Uint8Array; read: TokenColumns[] } {
   const lengths = rows.map((row, i) => {
     if (!Array.isArray(row.text) || row.text.some((t) => typeof t !== 'string')) throw new Error(`rollout ${i}: text must be strings`);
     for (const [key, values] of Object.entries(row)) {
@@ -253,6 +267,12 @@ export function encodeTokenBlock(step: number, rows: readonly TokenColumns[], op
   const compressed = codec === 'brotli'
     ? zlib.brotliCompressSync(payload, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: payload.length } })
     : zlib.deflateRawSync(payload, { level: 9 });
+  const read = rows.map((row, i) => {
+    const out: Record<string, unknown> = { text: row.text };
+    for (const name of FLAG_COLUMNS) if (row[name] !== undefined) out[name] = (row[name] as boolean[]).map(Boolean);
+    for (const [name, values] of stored) if (values.has(i)) out[name] = values.get(i);
+    return roundTokenColumns(out as unknown as TokenColumns);
+  });
   const block = Buffer.alloc(HEADER_BYTES + compressed.length);
   block.writeUInt32LE(MAGIC, 0);
   block.writeUInt8(FORMAT_VERSION, 4);
@@ -260,7 +280,7 @@ export function encodeTokenBlock(step: number, rows: readonly TokenColumns[], op
   block.writeUInt32LE(compressed.length, 8);
   block.writeUInt32LE(crc32(compressed), 12);
   compressed.copy(block, HEADER_BYTES);
-  return block;
+  return { block, read };
 }
 
 /** How a block stores each column (`f32`, `f64`, `bits`, or `derived`: recomputed), for tests and the bench. */

@@ -5,8 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
-import { encodeTokenBlock, roundRolloutsRecord, storedRolloutsLine, TokenBlockOptions, tokenBlockOptions, tokenRows } from '../protocol/tokenBlocks';
+import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord, TokenColumns } from '../protocol';
+import { encodeTokenRows, roundRolloutsRecord, storedRolloutsLine, TokenBlockOptions, tokenBlockOptions, tokenRows, withTokenRows } from '../protocol/tokenBlocks';
 import { fsyncDirectory, syncTree, writeFileAtomic } from './durableFiles';
 
 export class RunDirectoryWriter {
@@ -34,16 +34,18 @@ export class RunDirectoryWriter {
     writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
   }
 
-  appendEvalRollouts(record: RolloutsRecord): void {
-    this.appendRolloutsTo(RUN_FILES.evalRollouts, RUN_FILES.evalRolloutTokens, record);
+  /** Appends a validation's rollouts; returns the record as a reader of the run folder will get it back. */
+  appendEvalRollouts(record: RolloutsRecord): RolloutsRecord {
+    return this.appendRolloutsTo(RUN_FILES.evalRollouts, RUN_FILES.evalRolloutTokens, record);
   }
 
   appendMetrics(record: MetricsRecord): void {
     this.appendLine(RUN_FILES.metrics, record);
   }
 
-  appendRollouts(record: RolloutsRecord): void {
-    this.appendRolloutsTo(RUN_FILES.rollouts, RUN_FILES.rolloutTokens, record);
+  /** Appends a step's rollouts; returns the record as a reader of the run folder will get it back. */
+  appendRollouts(record: RolloutsRecord): RolloutsRecord {
+    return this.appendRolloutsTo(RUN_FILES.rollouts, RUN_FILES.rolloutTokens, record);
   }
 
   appendEvent(event: RunEvent): void {
@@ -61,19 +63,22 @@ export class RunDirectoryWriter {
    * two leaves an unreferenced block (never read) and at most a torn line (dropped), never a line whose block is
    * missing. Columns the block cannot hold exactly keep the step inline, as runs before token blocks were written.
    */
-  private appendRolloutsTo(file: string, tokensFile: string, record: RolloutsRecord): void {
-    let block: Uint8Array;
+  private appendRolloutsTo(file: string, tokensFile: string, record: RolloutsRecord): RolloutsRecord {
+    let encoded: { block: Uint8Array; read: TokenColumns[] };
     try {
-      block = encodeTokenBlock(record.step, tokenRows(record), this.tokenOptions);
+      encoded = encodeTokenRows(record.step, tokenRows(record), this.tokenOptions);
     } catch {
-      this.appendLine(file, roundRolloutsRecord(record));
-      return;
+      const rounded = roundRolloutsRecord(record);
+      this.appendLine(file, rounded);
+      return rounded;
     }
+    const { block, read } = encoded;
     const fd = this.fd(tokensFile);
     // Append mode writes at the end; the run lock makes this process the only writer, so the end is the offset.
     const offset = fs.fstatSync(fd).size;
     writeAll(fd, block);
     this.appendLine(file, storedRolloutsLine(record, { file: tokensFile, offset, length: block.length }));
+    return withTokenRows(record, read);
   }
 
   private fd(file: string): number {

@@ -9,6 +9,7 @@ import {
   crc32,
   decodeTokenBlock,
   encodeTokenBlock,
+  encodeTokenRows,
   resolveTokenBlock,
   roundRolloutsRecord,
   recordValue,
@@ -82,6 +83,8 @@ describe('token blocks (compact per-token columns)', () => {
     assert.ok(patches.old_logprob > 0 && patches.old_logprob < 0.1 * 1000, `old_logprob patches ${patches.old_logprob}`);
     const read = decodeTokenBlock(block, 3);
     assert.strictEqual(read.length, rows.length);
+    // The rows the writer hands to a live dashboard are the ones a reader decodes, recomputed kl included.
+    assert.deepStrictEqual(encodeTokenRows(3, rows, K3).read, read);
     rows.forEach((row, i) => {
       const json = asJsonLine(row);
       const { kl, ...rest } = read[i];
@@ -137,6 +140,7 @@ describe('token blocks (compact per-token columns)', () => {
     ];
     const read = decodeTokenBlock(encodeTokenBlock(0, rows));
     assert.deepStrictEqual(read, rows.map(asJsonLine));
+    assert.deepStrictEqual(encodeTokenRows(0, rows).read, read);
     assert.deepStrictEqual(read[0].entropy, [null, null, null]);
     assert.deepStrictEqual(read[0].advantage, [0.123457, 0.765432, 1e-9]);
   });
