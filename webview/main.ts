@@ -11,6 +11,7 @@ import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
 import { PromptHistoryView } from './promptHistory';
 import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
+import { loraSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
 import { themeColor } from './theme';
 import { button, setDisabled, tabs, tag } from './toolkit';
@@ -164,6 +165,8 @@ class Dashboard {
     this.message.hidden = true;
     this.details.textContent = '';
     for (const event of snapshot.events) this.applyEvent(event);
+    const lora = loraSummary(snapshot.config?.model?.lora);
+    if (lora) this.details.textContent = [this.details.textContent, lora].filter(Boolean).join(' · ');
     this.setStatus(snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false);
@@ -298,3 +301,4 @@ if (root) {
   listen((message) => dashboard.onMessage(message));
   vscode.postMessage({ type: 'ready' });
 }
+

@@ -168,28 +168,8 @@ function straightThroughK2(
   return op(logp, ref) as tf.Tensor2D;
 }
 
-/** computeKlPenaltyPerToken's value for one token, on the host in float64 (for the KL penalty in the reward). */
-export function klPenaltyValue(logp: number, ref: number, estimator: KlPenalty, clamps: KlClamps = {}): number {
-  const { logRatioClamp = DEFAULT_KL_LOG_RATIO_CLAMP, valueClamp = DEFAULT_KL_VALUE_CLAMP } = clamps;
-  const clamp = (x: number, bound: number) => (bound > 0 ? Math.min(bound, Math.max(-bound, x)) : x);
-  switch (estimator) {
-    case 'kl':
-    case 'k1':
-    case 'k1+':
-      return logp - ref;
-    case 'abs':
-      return Math.abs(logp - ref);
-    case 'mse':
-    case 'k2':
-      return 0.5 * (logp - ref) ** 2;
-    case 'k3':
-    case 'low_var_kl':
-    case 'k3+': {
-      const d = clamp(ref - logp, logRatioClamp);
-      const k3 = Math.exp(d) - d - 1;
-      return estimator === 'k3' ? k3 : clamp(k3, valueClamp);
-    }
-    default:
-      throw new Error(`klPenaltyValue: estimator must be one of ${KL_PENALTIES.join(', ')}, got '${estimator}'`);
-  }
-}
+/**
+ * computeKlPenaltyPerToken's value for one token, on the host in float64: in src/protocol/klPenalty.ts, so the reader
+ * of compact token blocks recomputes a step's `kl` column with the very same function (src/protocol/tokenBlocks.ts).
+ */
+export { klPenaltyValue } from '../protocol/klPenalty';

@@ -26,7 +26,7 @@ import {
 } from '../protocol';
 import { diffConfigs } from './configDiff';
 import { readSnapshot } from './runStore';
-import { JsonlStepIndex } from './stepIndex';
+import { JsonlStepIndex, rolloutStepIndex } from './stepIndex';
 
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
@@ -52,8 +52,8 @@ class RunIndexes {
 
   constructor(runDir: string) {
     this.rollouts = {
-      train: new JsonlStepIndex(path.join(runDir, RUN_FILES.rollouts)),
-      eval: new JsonlStepIndex(path.join(runDir, RUN_FILES.evalRollouts)),
+      train: rolloutStepIndex(path.join(runDir, RUN_FILES.rollouts)),
+      eval: rolloutStepIndex(path.join(runDir, RUN_FILES.evalRollouts)),
     };
   }
 

@@ -11,7 +11,7 @@ import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarg
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
-import { JsonlStepIndex, JsonlTail } from './stepIndex';
+import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -207,7 +207,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private indexOf(runDir: string): JsonlStepIndex {
     let index = this.indexes.get(runDir);
     if (!index) {
-      index = new JsonlStepIndex(path.join(runDir, RUN_FILES.rollouts));
+      index = rolloutStepIndex(path.join(runDir, RUN_FILES.rollouts));
       this.indexes.set(runDir, index);
     }
     return index;

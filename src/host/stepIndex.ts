@@ -6,7 +6,9 @@
  * since its last read. Nothing here needs VS Code.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { RecordGuard, stripBom } from '../protocol';
+import { resolveTokenBlock, TokenBlockRef } from '../protocol/tokenBlocks';
 
 interface LineRange {
   start: number;
@@ -27,7 +29,14 @@ export class JsonlStepIndex {
   /** Byte offset just past the last complete line indexed. */
   private indexedBytes = 0;
 
-  constructor(readonly file: string) {}
+  /**
+   * `resolve` completes a parsed line before it is checked (a rollouts line gets its token block); it throws when it
+   * cannot, and the line then counts as malformed.
+   */
+  constructor(
+    readonly file: string,
+    private readonly resolve?: (value: unknown) => unknown,
+  ) {}
 
   /** Steps with a complete record, ascending. */
   steps(): number[] {
@@ -53,13 +62,16 @@ export class JsonlStepIndex {
     try {
       for (const range of ranges) {
         const text = stripBom(readRange(fd, range.start, range.length).toString('utf8'));
+        let why = '';
         try {
-          const value: unknown = JSON.parse(text);
+          const parsed: unknown = JSON.parse(text);
+          const value = this.resolve ? this.resolve(parsed) : parsed;
           if ((accept === undefined || accept(value)) && stepOf(value) === step) return value as T;
-        } catch {
-          // malformed despite its `{"step":N` head: the line before of the same step, if any
+        } catch (err) {
+          // malformed despite its `{"step":N` head, or its token block is unreadable: the line before of the same step, if any
+          if (this.resolve) why = `: ${err instanceof Error ? err.message : String(err)}`;
         }
-        this.note(`${this.file}: malformed record for step ${step} at byte ${range.start}`);
+        this.note(`${this.file}: malformed record for step ${step} at byte ${range.start}${why}`);
       }
       return undefined;
     } finally {
@@ -134,6 +146,30 @@ export class JsonlStepIndex {
     }
     if (step === undefined) this.note(`${this.file}: record at byte ${start} has no numeric "step"`);
     return step;
+  }
+}
+
+/**
+ * The step index of a rollouts file (rollouts.jsonl, eval_rollouts.jsonl): each step's record comes with its
+ * per-token columns, read from the token block its line points at (or inline, in runs written before blocks).
+ */
+export function rolloutStepIndex(file: string): JsonlStepIndex {
+  const dir = path.dirname(file);
+  return new JsonlStepIndex(file, (value) => resolveTokenBlock(value, (ref) => readTokenBlock(dir, ref)));
+}
+
+/** The bytes of one token block (one step), or undefined when its file cannot be opened. */
+export function readTokenBlock(dir: string, ref: TokenBlockRef): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path.join(dir, ref.file), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return readRange(fd, ref.offset, ref.length);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

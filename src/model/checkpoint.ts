@@ -86,9 +86,10 @@ export function adapterBase(adapterDir: string, base?: string): string {
   const named = (JSON.parse(fs.readFileSync(file, 'utf8')) as { base_model_name_or_path?: unknown }).base_model_name_or_path;
   if (typeof named !== 'string' || named === '') throw new Error(`${file}: no base_model_name_or_path; name the base model (--base)`);
   if (isPresetName(named)) return named;
-  const resolved = path.resolve(adapterDir, named);
-  if (!fs.existsSync(resolved)) {
-    throw new Error(`${file}: base_model_name_or_path "${named}" is not a folder here (models are not downloaded); name the base model's folder (--base)`);
+  // PEFT writes the string given to from_pretrained: relative to where that process ran, or to the adapter.
+  const resolved = [path.resolve(adapterDir, named), path.resolve(named)].find((candidate) => fs.existsSync(path.join(candidate, 'config.json')));
+  if (!resolved) {
+    throw new Error(`${file}: base_model_name_or_path "${named}" is no model folder here (models are not downloaded); name the base model's folder (--base)`);
   }
   return resolved;
 }

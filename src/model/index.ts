@@ -20,6 +20,11 @@
  * Whatever reads values back to the host is async (`await data()`), so the stack runs on every backend, webgpu
  * included (it cannot read synchronously under Node).
  * Warm start: `await sftStep(trainer, { promptIds, responseIds: answerIds })` (cross-entropy on the answer tokens).
+ *
+ * LoRA (PEFT semantics, lora.ts): `addLora(policy, { r: 16, lora_alpha: 32, target_modules: 'all-linear' }, seed)`
+ * freezes the base weights; the PolicyTrainer created afterwards trains the adapters only, and
+ * `policy.withAdapters(null)` is the reference model (the same weights, adapters off). `saveAdapterFolder` writes
+ * what `PeftModel.from_pretrained` loads; `loadPolicy(adapterFolder)` loads base + adapter; `mergedPolicy` merges.
  */
 export { loadPolicy, readModelConfig, savePolicy } from './checkpoint';
 export type { LoadOptions } from './checkpoint';
@@ -37,4 +42,6 @@ export type { ModelConfig, ModelFamilyName } from './config';
 export { PRESET_NAMES, isPresetName } from './presets';
 export type { PresetName } from './presets';
 export { Random } from './random';
+export { addLora, attachAdapterFolder, mergedPolicy, readAdapters, saveAdapterFolder, DEFAULT_LORA_SETTINGS } from './lora';
+export type { LoraAdapters, LoraSettings } from './lora';
 export type { RandomState } from './random';

@@ -344,10 +344,12 @@ export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
 /** adapter_config.json for these settings, with the keys PEFT's LoraConfig writes for a LoRA-only adapter. */
 export function adapterConfigJson(settings: LoraSettings, targets: LinearModule[], baseModel: string): Record<string, unknown> {
-  // PEFT writes target_modules as the set of names it matched with (a list); a regex string is written as given.
-  const targetModules = typeof settings.target_modules === 'string' && settings.target_modules !== 'all-linear'
-    ? settings.target_modules
-    : [...new Set(targets.map((t) => t.name.split('.').pop()!))].sort();
+  // As PEFT writes it: a list as the set it was given, a regex as given, "all-linear" as the modules it chose (full
+  // names); with no targets given, the model type's defaults.
+  const given = settings.target_modules;
+  const targetModules = typeof given === 'string'
+    ? (given === 'all-linear' ? targets.map((t) => t.name) : given)
+    : [...new Set(given ?? targets.map((t) => t.name.split('.').pop()!))].sort();
   return {
     alpha_pattern: {},
     auto_mapping: null,
@@ -398,6 +400,11 @@ const UNSUPPORTED: [key: string, isDefault: (v: unknown) => boolean, why: string
   ['layers_to_transform', (v) => v === null || v === undefined, 'adapters on some layers only ("layers_to_transform") are not supported'],
   ['use_qalora', (v) => v === false || v === undefined || v === null, 'QALoRA is not supported'],
   ['lora_bias', (v) => v === false || v === undefined || v === null, 'lora_bias is not supported'],
+  ['exclude_modules', (v) => v === null || v === undefined || (Array.isArray(v) && v.length === 0), 'exclude_modules is not supported: list the target modules instead'],
+  ['target_parameters', (v) => v === null || v === undefined, 'adapters on parameters ("target_parameters") are not supported'],
+  ['trainable_token_indices', (v) => v === null || v === undefined, 'trainable tokens ("trainable_token_indices") are not supported'],
+  ['layer_replication', (v) => v === null || v === undefined, 'layer_replication is not supported'],
+  ['use_bdlora', (v) => v === null || v === undefined || v === false, 'BD-LoRA is not supported'],
 ];
 
 /** The LoRA settings an adapter folder's adapter_config.json describes; errors name the file and the key. */

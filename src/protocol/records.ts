@@ -6,6 +6,8 @@
  *   <run>/metrics.jsonl   one MetricsRecord per step
  *   <run>/rollouts.jsonl  one RolloutsRecord per step
  *   <run>/eval_rollouts.jsonl  one RolloutsRecord per validation (its `step` is the step it followed; 0 = before training)
+ *   <run>/rollouts.tokens.bin, eval_rollouts.tokens.bin  the per-token columns of each step, one compressed block
+ *                         per line above, which points at it (`token_block`; src/protocol/tokenBlocks.ts, docs/run-format.md)
  *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), reward_error, checkpoint, error, finished
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
@@ -17,6 +19,9 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   rollouts: 'rollouts.jsonl',
   evalRollouts: 'eval_rollouts.jsonl',
+  /** Token blocks of rollouts.jsonl / eval_rollouts.jsonl (src/protocol/tokenBlocks.ts). */
+  rolloutTokens: 'rollouts.tokens.bin',
+  evalRolloutTokens: 'eval_rollouts.tokens.bin',
   events: 'events.jsonl',
   checkpoints: 'checkpoints',
   /** Held by the one process that writes the run (see src/worker/runLock.ts). */

@@ -77,7 +77,8 @@ function compile(schema: JsonSchema): ValidateFunction {
  * The schema as Ajv validates it. A tagged union (`oneOf` whose alternatives each fix `type` by `const`) gets a
  * `discriminator`: Ajv then checks only the alternative the tag names (one set of errors, not four) and fills the
  * defaults inside it. An optional section (an object without required fields, without a default) defaults to `{}`,
- * so that its own defaults are filled when the file leaves the section out.
+ * so that its own defaults are filled when the file leaves the section out — when it has defaults to fill: a section
+ * without any (`model.lora`) is a switch, and its absence must stay absence.
  */
 function forAjv(schema: JsonSchema): JsonSchema {
   const copy: JsonSchema = { ...schema };
@@ -94,7 +95,7 @@ function forAjv(schema: JsonSchema): JsonSchema {
     copy.properties = Object.fromEntries(
       Object.entries(copy.properties).map(([key, prop]) => {
         const child = forAjv(prop);
-        if (child.type === 'object' && child.properties && !child.required?.length && child.default === undefined) child.default = {};
+        if (child.type === 'object' && child.properties && !child.required?.length && child.default === undefined && fillsDefaults(child)) child.default = {};
         return [key, child];
       }),
     );
@@ -102,6 +103,11 @@ function forAjv(schema: JsonSchema): JsonSchema {
     if (copy.additionalProperties === false && !('$schema' in copy.properties)) copy.properties.$schema = { type: 'string' };
   }
   return copy;
+}
+
+/** Whether a section's properties (or sections inside it) have defaults for Ajv to fill. */
+function fillsDefaults(section: JsonSchema): boolean {
+  return Object.values(section.properties ?? {}).some((p) => p.default !== undefined || (p.type === 'object' && fillsDefaults(p)));
 }
 
 /** Validates `value` against `schema`, returning a copy with defaults filled in, or throws a SchemaError. */

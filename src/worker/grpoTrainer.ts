@@ -45,6 +45,7 @@ import { PromptsTask } from './tasks/prompts';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
+import { policyLogprob } from '../protocol/tokenBlocks';
 import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from './lossVariants';
 import { stepAdvantages } from './processSupervision';
 import { distinctN } from './textMetrics';
@@ -483,7 +484,7 @@ export class GrpoTrainer implements TrainingJob {
       rollouts.examples.forEach((example, i) => {
         const rewards = Object.fromEntries(Object.entries(scored.byFunction).map(([name, values]) => [name, values[i]]));
         samples.push({ reward: scored.totals[i], rewards, passed: passes?.(rollouts.texts[i], example, rewards) });
-        records.push(this.rolloutRecord(rollouts, i, scored, 0, kl ? { kl: kl[i].map(round) } : undefined));
+        records.push(this.rolloutRecord(rollouts, i, scored, 0, kl ? { kl: kl[i] } : undefined));
         texts.push(rollouts.texts[i]);
         for (const value of kl?.[i] ?? []) drift.kl += value;
         drift.tokens += kl ? kl[i].length : 0;
@@ -909,9 +910,11 @@ export class GrpoTrainer implements TrainingJob {
       ...(error != null ? { error } : {}),
       advantage: round(advantage),
       finish_reason: rollouts.finishReasons[i],
+      // Per-token columns unrounded (the tensors' float32 values): the sink stores them compactly and exactly, and
+      // rounds them as records show them for the observers (src/protocol/tokenBlocks.ts).
       tokens: {
         text: tokenPieces(this.policy.tokenizer, ids, rollouts.promptIds[i]),
-        logprob: rollouts.oldLogProbs[i].map(round),
+        logprob: rollouts.oldLogProbs[i],
         ...tokens,
       },
     };
@@ -933,16 +936,16 @@ export class GrpoTrainer implements TrainingJob {
         const old = rollouts.oldLogProbs[i];
         members.push(
           this.rolloutRecord(rollouts, i, scored, mean(advantages[i]), {
-            // The policy's log-prob after the last pass: old + log ρ.
-            logprob: old.map((lp, t) => round(lp + Math.log(trace.ratio[i][t]))),
-            old_logprob: old.map(round),
-            ref_logprob: refLogProbs?.[i].map(round),
-            advantage: advantages[i].map(round),
-            ratio: trace.ratio[i].map(round),
+            // The policy's log-prob after the last pass: old + log ρ (the token block's reader recomputes it so).
+            logprob: old.map((lp, t) => policyLogprob(lp, trace.ratio[i][t])),
+            old_logprob: old,
+            ref_logprob: refLogProbs?.[i],
+            advantage: advantages[i],
+            ratio: trace.ratio[i],
             clipped_low: trace.lowClipped[i].map((v) => v > 0),
             clipped_high: trace.highClipped[i].map((v) => v > 0),
-            kl: trace.kl?.[i].map(round),
-            entropy: trace.entropy[i].map(round),
+            kl: trace.kl?.[i],
+            entropy: trace.entropy[i],
           }),
         );
       }

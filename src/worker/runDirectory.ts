@@ -5,11 +5,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord } from '../protocol';
+import { MetricsRecord, RUN_FILES, RunConfig, RunEvent, RolloutsRecord, TokenColumns } from '../protocol';
+import { encodeTokenRows, roundRolloutsRecord, storedRolloutsLine, TokenBlockOptions, tokenBlockOptions, tokenRows, withTokenRows } from '../protocol/tokenBlocks';
 import { fsyncDirectory, syncTree, writeFileAtomic } from './durableFiles';
 
 export class RunDirectoryWriter {
   private readonly fds = new Map<string, number>();
+  /** How this run's token blocks are written (which columns its config lets the reader recompute). */
+  private readonly tokenOptions: TokenBlockOptions;
 
   /**
    * Creates the run folder and writes config.json, refusing a folder that already holds a run — or, with
@@ -20,8 +23,10 @@ export class RunDirectoryWriter {
     if (config === undefined) {
       if (!fs.existsSync(configFile)) throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config})`);
       for (const file of [RUN_FILES.metrics, RUN_FILES.rollouts, RUN_FILES.evalRollouts, RUN_FILES.events]) dropTornTail(path.join(runDir, file));
+      this.tokenOptions = tokenBlockOptions(readConfig(configFile));
       return;
     }
+    this.tokenOptions = tokenBlockOptions(config);
     if (fs.existsSync(configFile)) {
       throw new Error(`${runDir} already holds a run (config.json exists); choose another run folder`);
     }
@@ -29,16 +34,18 @@ export class RunDirectoryWriter {
     writeFileAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
   }
 
-  appendEvalRollouts(record: RolloutsRecord): void {
-    this.appendLine(RUN_FILES.evalRollouts, record);
+  /** Appends a validation's rollouts; returns the record as a reader of the run folder will get it back. */
+  appendEvalRollouts(record: RolloutsRecord): RolloutsRecord {
+    return this.appendRolloutsTo(RUN_FILES.evalRollouts, RUN_FILES.evalRolloutTokens, record);
   }
 
   appendMetrics(record: MetricsRecord): void {
     this.appendLine(RUN_FILES.metrics, record);
   }
 
-  appendRollouts(record: RolloutsRecord): void {
-    this.appendLine(RUN_FILES.rollouts, record);
+  /** Appends a step's rollouts; returns the record as a reader of the run folder will get it back. */
+  appendRollouts(record: RolloutsRecord): RolloutsRecord {
+    return this.appendRolloutsTo(RUN_FILES.rollouts, RUN_FILES.rolloutTokens, record);
   }
 
   appendEvent(event: RunEvent): void {
@@ -50,13 +57,54 @@ export class RunDirectoryWriter {
     this.fds.clear();
   }
 
-  private appendLine(file: string, record: unknown): void {
+  /**
+   * A step's per-token columns go to its token block (src/protocol/tokenBlocks.ts), appended to `tokensFile`, and
+   * the rest of the record, with a pointer to the block, to `file`. The block is written first: a crash between the
+   * two leaves an unreferenced block (never read) and at most a torn line (dropped), never a line whose block is
+   * missing. Columns the block cannot hold exactly keep the step inline, as runs before token blocks were written.
+   */
+  private appendRolloutsTo(file: string, tokensFile: string, record: RolloutsRecord): RolloutsRecord {
+    let encoded: { block: Uint8Array; read: TokenColumns[] };
+    try {
+      encoded = encodeTokenRows(record.step, tokenRows(record), this.tokenOptions);
+    } catch {
+      const rounded = roundRolloutsRecord(record);
+      this.appendLine(file, rounded);
+      return rounded;
+    }
+    const { block, read } = encoded;
+    const fd = this.fd(tokensFile);
+    // Append mode writes at the end; the run lock makes this process the only writer, so the end is the offset.
+    const offset = fs.fstatSync(fd).size;
+    writeAll(fd, block);
+    this.appendLine(file, storedRolloutsLine(record, { file: tokensFile, offset, length: block.length }));
+    return withTokenRows(record, read);
+  }
+
+  private fd(file: string): number {
     let fd = this.fds.get(file);
     if (fd === undefined) {
       fd = fs.openSync(path.join(this.runDir, file), 'a');
       this.fds.set(file, fd);
     }
-    fs.writeSync(fd, JSON.stringify(record) + '\n');
+    return fd;
+  }
+
+  private appendLine(file: string, record: unknown): void {
+    fs.writeSync(this.fd(file), JSON.stringify(record) + '\n');
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/** The config of a run being resumed, for how its token blocks are written (undefined when it does not parse). */
+function readConfig(file: string): RunConfig | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunConfig;
+  } catch {
+    return undefined;
   }
 }
 

@@ -32,18 +32,16 @@ export class RunSink {
     });
   }
 
+  /**
+   * A step's rollouts with their per-token columns unrounded (float32 values): the disk gets them compactly and
+   * exactly, the observers the record a reader of the run directory gets back (rounded, a recomputed KL included).
+   */
   rollouts(record: RolloutsRecord): void {
-    this.timed(() => {
-      this.writer.appendRollouts(record);
-      this.notify({ type: 'rollouts', record });
-    });
+    this.timed(() => this.notify({ type: 'rollouts', record: this.writer.appendRollouts(record) }));
   }
 
   evalRollouts(record: RolloutsRecord): void {
-    this.timed(() => {
-      this.writer.appendEvalRollouts(record);
-      this.notify({ type: 'eval_rollouts', record });
-    });
+    this.timed(() => this.notify({ type: 'eval_rollouts', record: this.writer.appendEvalRollouts(record) }));
   }
 
   /** Seconds of I/O (disk and IPC) since the last call: a step reports its predecessor's, as it happens after it. */

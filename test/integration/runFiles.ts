@@ -2,7 +2,9 @@
 import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { readTokenBlock } from '../../src/host/stepIndex';
 import { parseJsonl, WorkerMessage } from '../../src/protocol';
+import { resolveTokenBlock } from '../../src/protocol/tokenBlocks';
 
 /** The bundled worker (`npm run build`; `npm test` builds first). */
 export const WORKER = path.resolve(__dirname, '../../dist/worker.js');
@@ -33,5 +35,7 @@ export function readRecords<T>(file: string): T[] {
   // The tests' own files must be clean: a skipped line is a failure here, not something to read past.
   const { records, problems } = parseJsonl<T>(fs.readFileSync(file, 'utf8'), file);
   if (problems.length > 0) throw new Error(problems.join('\n'));
-  return records;
+  // Rollouts lines point at their token blocks: read as the host reads them (a bad block throws here too).
+  const dir = path.dirname(file);
+  return records.map((record) => resolveTokenBlock(record, (ref) => readTokenBlock(dir, ref)) as T);
 }

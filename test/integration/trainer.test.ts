@@ -10,8 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { MetricsRecord, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
 import { latestPerStep, readSnapshot } from '../../src/host/runStore';
-import { train, TrainOptions } from '../../src/worker/train';
 import { CHARTS } from '../../webview/chartSpecs';
+import { deterministic, runInProcess, writeConfig as writeConfigIn } from './inProcess';
 import { numericMetrics } from './metrics';
 import { readRecords as read } from './runFiles';
 
@@ -36,10 +36,6 @@ function tinyArithmetic(overrides: Record<string, unknown> = {}): Record<string,
   };
 }
 
-/** Metrics without wall-clock timings and memory readings, which legitimately differ between runs. */
-function deterministic(record: MetricsRecord): Record<string, number> {
-  return Object.fromEntries(Object.entries(numericMetrics(record)).filter(([k]) => !/^(time|tokens_per_second|memory)\//.test(k)));
-}
 
 describe('GRPO trainer', function () {
   this.timeout(120000);
@@ -47,26 +43,8 @@ describe('GRPO trainer', function () {
   beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-trainer-'))));
   afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  function writeConfig(config: Record<string, unknown>, name = 'config.json'): string {
-    const file = path.join(tmp, name);
-    fs.writeFileSync(file, JSON.stringify(config));
-    return file;
-  }
-
-  async function run(options: Partial<TrainOptions> & { stopAfter?: number }): Promise<{ runDir: string; messages: WorkerMessage[] }> {
-    const messages: WorkerMessage[] = [];
-    let lastStep = 0;
-    const result = await train({
-      runsDir: tmp,
-      ...options,
-      observers: [(m) => {
-        messages.push(m);
-        if (m.type === 'metrics') lastStep = m.record.step;
-      }],
-      control: { shouldStop: () => options.stopAfter !== undefined && lastStep >= options.stopAfter, waitWhilePaused: async () => undefined },
-    });
-    return { runDir: result.runDir, messages };
-  }
+  const writeConfig = (config: Record<string, unknown>, name?: string) => writeConfigIn(tmp, config, name);
+  const run = (options: Parameters<typeof runInProcess>[1]) => runInProcess(tmp, options);
 
   it('arithmetic: SFT warm start, steps with full metrics and per-token records, validation, checkpoints', async () => {
     const { runDir } = await run({ configPath: writeConfig(tinyArithmetic({ optimization: { max_steps: 4, prompts_per_step: 2, micro_batch_size: 5, warmup_steps: 2 } })) });

@@ -10,7 +10,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, parseJsonl, RolloutsRecord, TokenQuantity } from '../../src/protocol';
 import { summarizeStep } from '../../src/host/runRequests';
-import { JsonlStepIndex } from '../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../src/host/stepIndex';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
 import { HOSTILE_COMPLETIONS, RECURRING_PROMPT, writeFixtureRun } from './fixtures';
 import { launchBrowser, WebviewHarness } from './harness';
@@ -57,7 +57,7 @@ describe('dashboard webview (Chromium, fixtures)', function () {
   });
 
   const readMetrics = (id: string) => parseJsonl<MetricsRecord>(fs.readFileSync(path.join(runsDir, id, 'metrics.jsonl'), 'utf8'), id).records;
-  const readStep = (id: string, step: number) => new JsonlStepIndex(path.join(runsDir, id, 'rollouts.jsonl')).read<RolloutsRecord>(step);
+  const readStep = (id: string, step: number) => rolloutStepIndex(path.join(runsDir, id, 'rollouts.jsonl')).read<RolloutsRecord>(step);
 
   async function openRun(id = runId, tab?: 'rollouts'): Promise<WebviewHarness> {
     harness = await WebviewHarness.open(browser, runsDir, tab ? { tab } : undefined);

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
-import { JsonlStepIndex } from '../../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../../src/host/stepIndex';
 import type { Comparison, PromptHistory, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 
@@ -41,7 +41,7 @@ describe('webview requests answered from run directories', () => {
   });
 
   it("reads one completion's tokens, and colour domains span the whole step", async () => {
-    const full = new JsonlStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
+    const full = rolloutStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
     assert.ok(full);
     const tokens = await ask<TokenColumns>('getTokens', { runId: 'a', step: 15, source: 'train', group: 2, rollout: 1 });
     assert.deepStrictEqual(tokens, full.groups[2].rollouts[1].tokens);

@@ -4,8 +4,11 @@
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { loadPolicy } from '../../../src/model';
+import { mergedPolicy, saveAdapterFolder } from '../../../src/model/lora';
+import { readSafetensors } from '../../../src/model/safetensors';
 import { encodePrompt } from '../../../src/model/tokenizer';
 import { maxAbsDiff, sequenceLogits, useWasm } from './helpers';
 
@@ -69,4 +72,59 @@ describe('PEFT fixtures: the base folders load and match transformers', () => {
       policy.dispose();
     }
   });
+});
+
+describe('PEFT fixtures: adapters PEFT saved load here and compute what PEFT computed', () => {
+  before(useWasm);
+
+  interface AdapterExpected extends Expected {
+    adapter: string;
+    merged_logits: number[][][];
+    adapter_tensors: Record<string, number[]> | { name: string; shape: number[] }[];
+  }
+
+  const cases: [string, string][] = [
+    ['GPT-2 Conv1D (fan_in_fan_out), c_attn + c_proj', 'gpt2/expected.json'],
+    ['GPT-2 all-linear with rsLoRA', 'gpt2/expected-rslora.json'],
+    ['stories260K (Llama) q_proj, v_proj, down_proj', 'llama/expected.json'],
+  ];
+  for (const [name, file] of cases) {
+    it(`${name}: PeftModel's logits, the merged model's, and a byte-identical save`, async () => {
+      const expected = readExpected(file) as AdapterExpected;
+      const adapterDir = path.join(REPO, expected.adapter);
+      // The adapter folder alone: its base comes from adapter_config.json's base_model_name_or_path.
+      const policy = loadPolicy(adapterDir, { base: path.join(REPO, expected.base) });
+      try {
+        const got = sequenceLogits(policy, expected.ids);
+        const diff = maxAbsDiff(got.flat(2), expected.peft_logits.flat(2));
+        assert.ok(diff <= TOLERANCE, `max |ours - PeftModel| = ${diff}`);
+        const merged = mergedPolicy(policy);
+        try {
+          const mergedDiff = maxAbsDiff(sequenceLogits(merged, expected.ids).flat(2), expected.merged_logits.flat(2));
+          assert.ok(mergedDiff <= TOLERANCE, `max |ours merged - merge_and_unload| = ${mergedDiff}`);
+        } finally {
+          merged.dispose();
+        }
+        // Saved again by us: the same tensor names, shapes and float32 values as PEFT's save_pretrained.
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), 'peft-resave-'));
+        await saveAdapterFolder(policy.lora!, out, expected.base);
+        const theirs = readSafetensors(path.join(adapterDir, 'adapter_model.safetensors'));
+        const ours = readSafetensors(path.join(out, 'adapter_model.safetensors'));
+        assert.deepStrictEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+        for (const [tensor, t] of theirs) {
+          assert.deepStrictEqual(ours.get(tensor)!.shape, t.shape, tensor);
+          assert.ok(Buffer.from(ours.get(tensor)!.data.buffer).equals(Buffer.from(t.data.buffer)), `${tensor} values differ`);
+        }
+        const theirConfig = JSON.parse(fs.readFileSync(path.join(adapterDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+        const ourConfig = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+        for (const key of ['peft_type', 'r', 'lora_alpha', 'fan_in_fan_out', 'use_rslora', 'bias', 'task_type', 'use_dora']) {
+          assert.deepStrictEqual(ourConfig[key], theirConfig[key], key);
+        }
+        assert.deepStrictEqual(new Set(ourConfig.target_modules as string[]), new Set(theirConfig.target_modules as string[]));
+        fs.rmSync(out, { recursive: true, force: true });
+      } finally {
+        policy.dispose();
+      }
+    });
+  }
 });

@@ -1,3 +1,4 @@
+import { loraSummary } from '../../../webview/runSummary';
 import * as assert from 'assert';
 import type { StepRollouts, TokenColumns } from '../../../src/protocol';
 import { nearest, visibleRange } from '../../../webview/ranges';
@@ -123,5 +124,15 @@ describe('incremental min-max decimation', () => {
       const shown = decimator.points();
       assert.ok(shown.includes(all[at]) && shown.includes(all[4999 - at]), `spikes at ${at} and ${4999 - at}`);
     }
+  });
+});
+
+describe('loraSummary (dashboard header)', () => {
+  it('says full fine-tuning runs nothing, and a LoRA run\'s rank, alpha and targets with PEFT\'s defaults', () => {
+    assert.strictEqual(loraSummary(undefined), undefined);
+    assert.strictEqual(loraSummary({ r: 16, lora_alpha: 32, target_modules: 'all-linear' }), 'LoRA r 16 · α 32 · all-linear');
+    assert.strictEqual(loraSummary({ target_modules: ['q_proj', 'v_proj'] }), 'LoRA r 8 · α 8 · q_proj, v_proj');
+    assert.strictEqual(loraSummary({}), 'LoRA r 8 · α 8 · default targets');
+    assert.strictEqual(loraSummary({ adapter_path: '/runs/a/checkpoints/step-40/policy' }), 'LoRA from policy');
   });
 });

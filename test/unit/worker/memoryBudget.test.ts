@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import { ModelConfig, parameterCount } from '../../../src/model/config';
 import { preset } from '../../../src/model/presets';
-import { checkModelFits, memoryLimitBytes, RowBudget, rowBytes, rowsThatFit, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../../../src/worker/memoryBudget';
+import { checkModelFits, memoryLimitBytes, RowBudget, rowBytes, rowsThatFit, replicaBytes, RunShape, trainingBytes, WASM_TENSOR_BYTES } from '../../../src/worker/memoryBudget';
 
 /** Qwen2.5-0.5B-Instruct's config.json, as parsed. */
 const QWEN_0_5B: ModelConfig = {
@@ -51,6 +51,34 @@ describe('will the model fit the backend', () => {
     });
     assert.throws(() => checkModelFits('wasm', shape(GPT2_124M, { withReference: true, withWarmStart: true }), null), /\(twice during the SFT warm start\), the reference model/);
     assert.ok(trainingBytes(shape(GPT2_124M)) > WASM_TENSOR_BYTES);
+  });
+
+  it('LoRA: the frozen base at 4 bytes per parameter, 20 per adapter parameter, one shared reference and head; the 124 M GPT-2 fits on wasm', () => {
+    const n = parameterCount(GPT2_124M);
+    // r = 16 on c_attn, attn.c_proj, c_fc, mlp.c_proj of 12 layers: r·(in + out) each.
+    const adapters = 12 * 16 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768));
+    const head = 50257 * 768 * 4;
+    const logits = 4 * 256 * 50257 * 4;
+    const lora = { trainableParameters: adapters, referenceAdapter: false };
+    const fresh = shape(GPT2_124M, { microBatchTokens: 256, withReference: true, lora });
+    assert.strictEqual(trainingBytes(fresh), 4 * n + 20 * adapters + head + logits, 'the reference is the base with the adapters off: no copy');
+    assert.strictEqual(trainingBytes({ ...fresh, lora: { ...lora, referenceAdapter: true } }), 4 * n + 24 * adapters + head + logits, 'a frozen copy of the starting adapter');
+    assert.strictEqual(trainingBytes({ ...fresh, withWarmStart: true }), 4 * n + 28 * adapters + head + logits);
+    checkModelFits('wasm', fresh, null);
+    const full = trainingBytes(shape(GPT2_124M, { microBatchTokens: 256, withReference: true }));
+    assert.ok(trainingBytes(fresh) < full / 3, `LoRA ${trainingBytes(fresh)} vs full ${full}`);
+    // Qwen2.5-0.5B's frozen weights alone are 2 GB: refused with the LoRA wording (no "train LoRA adapters" advice).
+    assert.throws(() => checkModelFits('wasm', shape(QWEN_0_5B, { lora }), null), (err: Error) => /the frozen weights, the adapters' gradients/.test(err.message) && !/train LoRA adapters/.test(err.message));
+    assert.throws(() => checkModelFits('wasm', shape(GPT2_124M), null), /or train LoRA adapters \("model": \{"lora": \{"r": 16\}\}\)/);
+  });
+
+  it('data parallelism: the replica\'s instance holds the weights once more and must fit too', () => {
+    const lora = { trainableParameters: 1000, referenceAdapter: false };
+    const n = parameterCount(GPT2_124M);
+    const replica = replicaBytes(shape(GPT2_124M, { microBatchTokens: 256, lora, dataParallel: true }));
+    assert.strictEqual(replica, 4 * n + 8 * 1000 + 50257 * 768 * 4 + 4 * 128 * 50257 * 4);
+    assert.strictEqual(replicaBytes(shape(GPT2_124M, { lora })), 0, 'no replica without data_parallel');
+    checkModelFits('wasm', shape(GPT2_124M, { microBatchTokens: 256, lora, dataParallel: true }), null);
   });
 
   it('lets the presets train on wasm, and anything on the backends without a limit here', () => {
