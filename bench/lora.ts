@@ -112,6 +112,11 @@ interface Measured {
   rssBeforeMib: number;
   /** tfjs only: the wasm heap's size after the update (it only grows). */
   wasmHeapMib?: number;
+  /**
+   * tfjs only: the most bytes of distinct tensor buffers in the wasm heap during the (warm-up) update. tf.profile counts
+   * every tensor, and a clone the tape saves shares its buffer here (src/model/kernels.ts): it counts those twice.
+   */
+  peakBufferMib?: number;
 }
 
 type Outcome = { measured: Measured } | { skipped: string } | { failed: string };
@@ -164,6 +169,40 @@ function resetPeakResident(): void {
 /** The size of the wasm backend's linear memory (it only grows: the high-water mark of the tensor heap). */
 function wasmHeapBytes(): number {
   return (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+}
+
+/** bytes of one element of a tfjs dtype held in the wasm heap. */
+const ELEMENT_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
+
+/**
+ * Runs `fn` while counting the bytes of the wasm backend's distinct data buffers (its dataIdMap: one entry per buffer,
+ * however many tensors share it); resolves to the most there were at once.
+ */
+async function peakBufferBytes(fn: () => Promise<unknown>): Promise<number> {
+  type Entry = { shape: number[]; dtype: string };
+  const map = (tf.backend() as unknown as { dataIdMap: { set(k: object, v: Entry): void; delete(k: object): boolean; get(k: object): Entry; has(k: object): boolean } }).dataIdMap;
+  // get() of an id the backend does not hold asks the engine to move it from another backend: has() first.
+  const held = (k: object) => (map.has(k) ? map.get(k) : undefined);
+  const bytesOf = (e: Entry | undefined) => (e ? e.shape.reduce((a, b) => a * b, 1) * (ELEMENT_BYTES[e.dtype] ?? 4) : 0);
+  const [set, del] = [map.set.bind(map), map.delete.bind(map)];
+  let live = tf.memory().numBytes;
+  let peak = live;
+  map.set = (k, v) => {
+    live += bytesOf(v) - bytesOf(held(k));
+    peak = Math.max(peak, live);
+    set(k, v);
+  };
+  map.delete = (k) => {
+    live -= bytesOf(held(k));
+    return del(k);
+  };
+  try {
+    await fn();
+  } finally {
+    map.set = set;
+    map.delete = del;
+  }
+  return peak;
 }
 
 /** Rows of a step with their old log-probs and group-normalised stand-in advantages (the cost ignores their values). */
@@ -247,7 +286,8 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
     limitBytes: WASM_TENSOR_BYTES, inUseBytes: tf.memory().numBytes, limitSource: 'the wasm backend',
   });
   // The warm-up (allocator growth, cached weight transposes), profiled for its tensor peak; its time is not taken.
-  const profile = await tf.profile(() => grpoUpdate(trainer, rollouts, rowsPerMicro, options.newTokens));
+  let profile: Awaited<ReturnType<typeof tf.profile>> | undefined;
+  const buffers = await peakBufferBytes(async () => (profile = await tf.profile(() => grpoUpdate(trainer, rollouts, rowsPerMicro, options.newTokens))));
   const times: number[] = [];
   const peaks: number[] = [];
   const before: number[] = [];
@@ -268,10 +308,11 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
     rowsAtOnce: rowsPerMicro,
     parameters,
     trainable,
-    peakTensorMib: mib(profile.peakBytes),
+    peakTensorMib: mib(profile!.peakBytes),
     peakRssMib: Math.max(...peaks),
     rssBeforeMib: Math.min(...before),
     wasmHeapMib: mib(wasmHeapBytes()),
+    peakBufferMib: mib(buffers),
   };
   trainer.dispose();
   policy.dispose();
@@ -353,9 +394,10 @@ function tableRow(shape: string, framework: string, run: LoraRun, outcome: Outco
   const m = outcome.measured;
   const sampling = m.sampleMs === undefined ? '–' : fmt((m.sampleTokens! / m.sampleMs) * 1000);
   const rss = `${fmt(m.peakRssMib)} (${fmt(m.rssBeforeMib)} before${m.wasmHeapMib === undefined ? '' : `; wasm heap ${fmt(m.wasmHeapMib)}`})`;
+  const tensors = m.peakBufferMib === undefined ? fmt(m.peakTensorMib) : `${fmt(m.peakTensorMib)} (distinct buffers ${fmt(m.peakBufferMib)})`;
   const update = m.updateMs < 10000 ? `${fmt(m.updateMs)} ms` : `${fmt(m.updateMs / 1000, 1)} s`;
   const split = m.rowsAtOnce === undefined ? '' : `, ${m.rowsAtOnce} of ${rows} rows at a time`;
-  return `${head} ${sampling} | ${update} (${m.microBatches} micro-batches${split}) | ${fmt((m.updateTokens / m.updateMs) * 1000)} | ${fmt(m.peakTensorMib)} | ${rss} | ` +
+  return `${head} ${sampling} | ${update} (${m.microBatches} micro-batches${split}) | ${fmt((m.updateTokens / m.updateMs) * 1000)} | ${tensors} | ${rss} | ` +
     `${(m.trainable / 1e6).toFixed(2)} M of ${(m.parameters / 1e6).toFixed(2)} M |`;
 }
 

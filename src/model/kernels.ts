@@ -93,6 +93,9 @@ function gatherRowsOnHost(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
  * UnsortedSegmentSum.
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  // A frozen table (a LoRA run's base) needs no gradient: without the custom gradient the backward pass does not
+  // build the dense [vocab, width] table gradient (150 MB for GPT-2's) only to drop it.
+  if (table instanceof tf.Variable && !table.trainable) return onHostBackend() ? gatherRowsOnHost(table, ids) : tf.gather(table, ids);
   const [vocab, width] = table.shape;
   const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [t, i, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];

@@ -23,9 +23,10 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, column
 }
 
 /**
- * x · W for a frozen W under a gradient tape. The stock MatMul gradient saves both inputs, and the engine saves by
- * cloning (on wasm a copy): every base weight of a LoRA model, and its tied head, would be copied for the backward
- * pass. W is alive anyway and needs no gradient, so it stays out of the saved tensors; only dx = dy · Wᵀ is returned.
+ * x · W for a frozen W under a gradient tape. The stock MatMul gradient saves both inputs, and the engine saves a
+ * clone of each: on wasm the clone shares W's buffer (kernels.ts), but tf.memory() and tf.profile count it as W's
+ * bytes again, for every base weight of a LoRA model and its tied head, and the memory budget reads those counts.
+ * W is alive anyway and needs no gradient, so it stays out of the saved tensors; only dx = dy · Wᵀ is returned.
  */
 function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -1,6 +1,7 @@
 /**
  * Frozen weights under a gradient tape (a LoRA run's base): the gradient still reaches the activations, and the
- * weight is not copied for the backward pass (the stock MatMul gradient saves both inputs, by cloning them).
+ * weight is not saved for the backward pass (the stock MatMul gradient saves both inputs as clones, which share the
+ * buffer on wasm but count as bytes again in tf.memory(), which the memory budget reads).
  */
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
