@@ -410,7 +410,12 @@ const UNSUPPORTED: [key: string, isDefault: (v: unknown) => boolean, why: string
 /** The LoRA settings an adapter folder's adapter_config.json describes; errors name the file and the key. */
 export function readAdapterSettings(dir: string): LoraSettings {
   const file = path.join(dir, ADAPTER_CONFIG);
-  if (!fs.existsSync(file)) throw new Error(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
+  if (!fs.existsSync(file)) {
+    // The likely slip: a LoRA run's folder or one of its checkpoints instead of the adapter inside it.
+    const hint = fs.existsSync(path.join(dir, 'policy', ADAPTER_CONFIG)) ? `; the adapter is ${path.join(dir, 'policy')}`
+      : fs.existsSync(path.join(dir, 'checkpoints')) ? '; a LoRA run\'s adapters are its checkpoints/step-N/policy folders (or `grpo-studio export <run> --out DIR`)' : '';
+    throw new Error(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)${hint}`);
+  }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -480,7 +485,12 @@ export function resolveLora(
   if (adapterPath === undefined) return planLora({ ...DEFAULT_LORA_SETTINGS, ...given }, modelLinearModules(config), config.modelType, field);
   const saved = readAdapterSettings(adapterPath);
   const settings = given.lora_dropout === undefined ? saved : { ...saved, lora_dropout: given.lora_dropout };
-  return planLora(settings, modelLinearModules(config), config.modelType, path.join(adapterPath, ADAPTER_CONFIG));
+  try {
+    return planLora(settings, modelLinearModules(config), config.modelType, path.join(adapterPath, ADAPTER_CONFIG));
+  } catch (err) {
+    // An adapter saved for another model names modules this one lacks (more layers, another family).
+    throw new Error(`${(err as Error).message}. Does the adapter belong to this base model (${config.modelType}, ${config.nLayers} layers, width ${config.dModel})?`);
+  }
 }
 
 /**

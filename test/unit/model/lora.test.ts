@@ -211,6 +211,12 @@ describe('LoRA (PEFT semantics)', () => {
     }
     fs.writeFileSync(file, JSON.stringify({ ...config, r: 4 }));
     assert.throws(() => readAdapters(other, dir, true), /q_proj\.lora_A\.weight' has shape \[2,32\], expected \[4,32\]/);
+    // An adapter of a deeper model on this one; a run folder where the adapter inside one of its checkpoints was meant.
+    fs.writeFileSync(file, JSON.stringify({ ...config, target_modules: ['model.layers.1.self_attn.q_proj'] }));
+    assert.throws(() => readAdapters(other, dir, true), /matches no linear layer.*Does the adapter belong to this base model \(qwen2, 1 layers, width 32\)\?/);
+    const run = tempDir('run');
+    fs.mkdirSync(path.join(run, 'checkpoints'));
+    assert.throws(() => readAdapters(other, run, true), /not a PEFT adapter folder\); a LoRA run's adapters are its checkpoints\/step-N\/policy folders/);
     other.dispose();
     p.dispose();
   });
