@@ -173,7 +173,18 @@ export function derivedWeight<T extends tf.Tensor>(weight: tf.Variable, key: str
  * V·d copies per decoded token (150 M floats for Qwen2.5's vocabulary).
  */
 export function tiedHead(table: tf.Variable): tf.Tensor2D {
-  return derivedWeight(table, 'transpose', (t) => tf.transpose(t) as tf.Tensor2D);
+  const head = derivedWeight(table, 'transpose', (t) => tf.transpose(t) as tf.Tensor2D);
+  transposes.set(head, table);
+  return head;
+}
+
+/** Derived transposes by the weight they transpose: a backward pass that needs Wᵀ of such a W uses the original. */
+const transposes = new WeakMap<tf.Tensor, tf.Variable>();
+
+/** The tensor `w` is the transpose of, when known (the tied head's table), else undefined. */
+export function transposeSource(w: tf.Tensor): tf.Tensor | undefined {
+  const source = transposes.get(w);
+  return source && !source.isDisposed ? source : undefined;
 }
 
 /** Weights freed without releaseDerived (e.g. by tf.disposeVariables at the end of a run) free their entries here. */

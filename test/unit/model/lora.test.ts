@@ -117,8 +117,8 @@ describe('LoRA (PEFT semantics)', () => {
     });
   }
 
-  it('gradients of A and B equal finite differences (float64 central differences of the float32 loss)', () => {
-    const p = policyOf('llama', 1);
+  for (const family of ['llama', 'qwen2'] as Family[]) it(`${family}${family === 'qwen2' ? ' (tied head)' : ''}: gradients of A and B equal finite differences (float64 central differences of the float32 loss)`, () => {
+    const p = policyOf(family, 1);
     const adapters = addLora(p, { r: 2, lora_alpha: 4, target_modules: ['q_proj', 'down_proj'], init_lora_weights: false }, 5);
     const batch = { promptIds: [[5, 104, 101]], responseIds: [[108, 111, 32]] };
     const lossOf = () => tf.tidy(() => tf.neg(tf.sum(responseLogProbs(p, batch).logProbs)) as tf.Scalar);
