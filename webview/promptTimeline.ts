@@ -21,7 +21,7 @@ import {
 } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { onThemeChange, themeColor } from './theme';
-import { layoutRows, mergeDomains, rowAt, stepAggregates, stepsToFetch, TimelineLayout, visibleColumns, visibleRows } from './timelineLayout';
+import { layoutRows, mergeDomains, rowAt, stepAggregates, stepsToFetch, TIMELINE_GEOMETRY, TimelineLayout, visibleColumns, visibleRows } from './timelineLayout';
 import { displayToken, QUANTITIES, QUANTITY_ORDER, tokenColor, tokenValue } from './tokenColors';
 import { DiffSide, TokenDiffView } from './tokenDiffView';
 import { fillCard, legendStops, themePalette, tokenFacts } from './tokenView';
@@ -41,11 +41,7 @@ export interface PromptTimelineHost {
   onStateChange(state: PromptTimelineState): void;
 }
 
-const ROW_HEIGHT = 20;
-const STEP_GAP = 6;
-const CELL_WIDTH = 64;
-/** The step labels' column at the left of the grid (it does not scroll sideways). */
-const GUTTER = 132;
+const { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP, cellWidth: CELL_WIDTH, gutter: GUTTER } = TIMELINE_GEOMETRY;
 /** Rows fetched beyond the viewport, so a small scroll finds them loaded. */
 const OVERSCAN_ROWS = 24;
 
@@ -136,7 +132,7 @@ export class PromptTimelineView {
     this.scroller.setAttribute('aria-label', 'Completions of the prompt by step (rows) and token position (columns); hover a token for its values, click two rows to diff them');
     this.sizer.className = 'timeline-sizer';
     this.scroller.append(this.sizer);
-    this.card.className = 'token-card';
+    this.card.className = 'timeline-card';
     this.card.hidden = true;
     this.gridBox.append(this.canvas, this.scroller, this.card);
     this.scroller.addEventListener('scroll', () => this.scheduleDraw());

@@ -6,6 +6,16 @@
 import { scoredMean } from '../src/protocol/records';
 import type { PromptOccurrence, TokenDomains, TokenQuantity } from '../src/protocol/webview';
 
+/** The grid's geometry in CSS pixels (the tests locate a token's cell with it). */
+export const TIMELINE_GEOMETRY = {
+  rowHeight: 20,
+  /** Extra space above each step's first row but the first, so steps read as blocks. */
+  stepGap: 6,
+  cellWidth: 64,
+  /** The step labels' column at the left of the grid (it does not scroll sideways). */
+  gutter: 132,
+} as const;
+
 export interface TimelineRow {
   /** Index of the occurrence (one step's sampling of the prompt) in the list laid out. */
   occurrence: number;
