@@ -66,8 +66,10 @@ async function benchTimeline(browser: Awaited<ReturnType<typeof launchBrowser>>,
   const runId = writeFixtureRun(runsDir, { name: 'bench-timeline', steps: TIMELINE_STEPS, rolloutSteps: () => true, groups: 4, groupSize: 8, tokens: 64 });
   const bytes = ['rollouts.jsonl', 'rollouts.tokens.bin'].reduce((n, f) => n + fs.statSync(path.join(runsDir, runId, f)).size, 0);
   console.log(`fixture: ${TIMELINE_STEPS} steps × 4 prompts × 8 completions × 64 tokens, the first prompt at every step (${(bytes / 1e6).toFixed(1)} MB on disk), written in ${Date.now() - started} ms`);
-  const h = await WebviewHarness.open(browser, runsDir, { tab: 'prompt' });
+  const h = await WebviewHarness.open(browser, runsDir);
   await h.push({ type: 'show', runId });
+  await h.page.locator('figure.chart[data-chart="reward"][data-points]').waitFor({ state: 'attached', timeout: 60000 });
+  await h.page.locator('button[data-tab="prompt"]').click();
   await h.page.locator('.prompt-timeline').waitFor();
   // The search box lists the run's prompts on focus (the host's prompt index is built then: every step read once).
   const t0 = Date.now();
