@@ -7,7 +7,7 @@
  * columns in view are drawn, and only the steps in view are fetched from the host (getPromptTokens), so a prompt
  * sampled at 1,000 steps opens as fast as one sampled at 10. Click two completions to diff them.
  */
-import { Chart, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
+import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import {
   MAX_PROMPT_TOKEN_STEPS,
@@ -27,7 +27,7 @@ import { DiffSide, TokenDiffView } from './tokenDiffView';
 import { fillCard, legendStops, themePalette, tokenFacts } from './tokenView';
 import { labelled, select } from './toolkit';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip);
+Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Legend);
 
 export const DEFAULT_TIMELINE_STATE: PromptTimelineState = { source: 'train', colorBy: 'advantage' };
 
@@ -275,7 +275,7 @@ export class PromptTimelineView {
           x: { type: 'linear', title: { display: true, text: 'step', color: text }, ticks: { color: text }, grid: { color: grid } },
           y: { type: 'linear', ticks: { color: text }, grid: { color: grid } },
         },
-        plugins: { legend: { display: false }, tooltip: { enabled: true } },
+        plugins: { legend: { display: true, labels: { color: text, boxWidth: 12 } }, tooltip: { enabled: true } },
         onClick: (_event, elements) => {
           const hit = elements[0];
           if (hit) this.scrollToStep(datasets[hit.datasetIndex].data[hit.index].x);
