@@ -73,6 +73,7 @@ class Dashboard {
     this.browser = this.newBrowser();
     this.browserSlot.className = 'tab-panel';
     this.timeline = new PromptTimelineView(this.state.timeline ?? DEFAULT_TIMELINE_STATE, {
+      fetchTimeline: (prompt) => request('getPromptTimeline', { runId: this.runIds[0], prompt }),
       fetchTokens: (prompt, source, steps) => request('getPromptTokens', { runId: this.runIds[0], prompt, source, steps }),
       listPrompts: () => request('getPrompts', { runId: this.runIds[0] }),
       pickPrompt: (prompt) => this.openPrompt(prompt),
@@ -80,12 +81,7 @@ class Dashboard {
       onStateChange: (timeline) => this.save({ timeline }),
     });
     this.history = new PromptHistoryView({
-      // One read of the history feeds both the table and the prompt × step view.
-      fetch: async (prompt) => {
-        const history = await request('getPromptHistory', { runId: this.runIds[0], prompt });
-        this.timeline.show(history);
-        return history;
-      },
+      fetch: (prompt) => request('getPromptHistory', { runId: this.runIds[0], prompt }),
       open: (target) => this.openStep(target),
     });
     this.promptPanel.className = 'prompt-panel';
@@ -150,8 +146,8 @@ class Dashboard {
   }
 
   private showPrompt(prompt: string): void {
-    this.timeline.loading(prompt);
-    void this.history.show(prompt);
+    // The history table (every completion's text: MBs for a long run) is fetched after the view's first rows.
+    void this.history.show(prompt, this.timeline.show(prompt));
   }
 
   private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {

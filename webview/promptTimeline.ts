@@ -11,12 +11,12 @@ import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, 
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import {
   MAX_PROMPT_TOKEN_STEPS,
-  PromptHistory,
   PromptListing,
-  PromptOccurrence,
   PromptStepTokens,
+  PromptTimeline,
   PromptTimelineState,
   RevealTarget,
+  TimelineOccurrence,
   TokenDomains,
 } from '../src/protocol/webview';
 import { formatValue } from './charts';
@@ -32,6 +32,7 @@ Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, 
 export const DEFAULT_TIMELINE_STATE: PromptTimelineState = { source: 'train', colorBy: 'advantage' };
 
 export interface PromptTimelineHost {
+  fetchTimeline(prompt: string): Promise<PromptTimeline>;
   fetchTokens(prompt: string, source: RolloutSource, steps: number[]): Promise<PromptStepTokens[]>;
   /** The run's prompts for the search box (asked for on first focus: listing them reads every step once). */
   listPrompts(): Promise<PromptListing[]>;
@@ -68,8 +69,8 @@ export class PromptTimelineView {
   private readonly card = document.createElement('div');
   private readonly diff: TokenDiffView;
 
-  private history: PromptHistory | undefined;
-  private occurrences: PromptOccurrence[] = [];
+  private history: PromptTimeline | undefined;
+  private occurrences: TimelineOccurrence[] = [];
   private layout: TimelineLayout = { rows: [], height: 0, columns: 0 };
   private domains: TokenDomains = {};
   /** Per-token columns by `step:group`; a pending fetch is marked with null. */
@@ -77,6 +78,8 @@ export class PromptTimelineView {
   private selected: Selected[] = [];
   private drawQueued = false;
   private promptsRequested = false;
+  /** Resolves show()'s promise: set while the first rows of a prompt are being fetched. */
+  private whenDrawn: (() => void) | undefined;
   /** Bumped when the prompt or source changes: replies for the one before are dropped. */
   private generation = 0;
 
@@ -173,6 +176,7 @@ export class PromptTimelineView {
   }
 
   clear(): void {
+    this.settle();
     this.generation++;
     this.history = undefined;
     this.promptInput.value = '';
@@ -180,22 +184,33 @@ export class PromptTimelineView {
     this.setOccurrences([]);
   }
 
-  /** A prompt is being loaded: its old rows go, so they are never shown under the new prompt's name. */
-  loading(prompt: string): void {
-    this.generation++;
+  /**
+   * Shows `prompt`: its samplings, then the tokens of the rows in view. Resolves once those are drawn (or failed), so
+   * the caller can load slower things (the history table) after.
+   */
+  async show(prompt: string): Promise<void> {
+    this.settle();
+    const generation = ++this.generation;
     this.history = undefined;
     this.promptInput.value = prompt;
     this.summary.textContent = 'Reading every step…';
     this.setOccurrences([]);
-  }
-
-  show(history: PromptHistory): void {
-    if (history.prompt !== this.promptInput.value) return; // another prompt was picked meanwhile
-    this.history = history;
-    const sources = new Set(history.occurrences.map((o) => o.source));
+    let timeline: PromptTimeline;
+    try {
+      timeline = await this.host.fetchTimeline(prompt);
+    } catch (err) {
+      if (generation === this.generation) this.summary.textContent = `Cannot read the prompt's samplings: ${err instanceof Error ? err.message : String(err)}`;
+      return;
+    }
+    if (generation !== this.generation) return; // another prompt was picked meanwhile
+    const drawn = new Promise<void>((resolve) => (this.whenDrawn = resolve));
+    this.history = timeline;
+    const sources = new Set(timeline.occurrences.map((o) => o.source));
     // A prompt only ever sampled in validation (or only in training) shows what it has.
     if (!sources.has(this.state.source) && sources.size > 0) this.setState({ source: [...sources][0] });
     else this.rebuild();
+    if (timeline.occurrences.length === 0) this.whenDrawn?.();
+    await drawn;
   }
 
   private setState(change: Partial<PromptTimelineState>): void {
@@ -230,7 +245,7 @@ export class PromptTimelineView {
     }
   }
 
-  private setOccurrences(occurrences: PromptOccurrence[]): void {
+  private setOccurrences(occurrences: TimelineOccurrence[]): void {
     this.occurrences = occurrences;
     this.layout = layoutRows(occurrences, { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP });
     this.domains = mergeDomains(occurrences);
@@ -326,7 +341,10 @@ export class PromptTimelineView {
   /** Draws the rows and columns in view, then fetches the steps in (and near) view that are not loaded. */
   private draw(): void {
     const { width, height } = this.viewport();
-    if (width === 0 || height === 0) return; // tab hidden: drawn when shown (the resize observer fires)
+    if (width === 0 || height === 0) {
+      this.settle(); // tab hidden: drawn when shown (the resize observer fires); nothing to wait for meanwhile
+      return;
+    }
     const ratio = window.devicePixelRatio || 1;
     if (this.canvas.width !== Math.round(width * ratio) || this.canvas.height !== Math.round(height * ratio)) {
       this.canvas.width = Math.round(width * ratio);
@@ -350,7 +368,13 @@ export class PromptTimelineView {
     this.scroller.dataset.rows = `${rows.first}-${rows.end}`;
     this.scroller.dataset.columns = `${columns.first}-${columns.end}`;
     this.scroller.dataset.state = missing === 0 ? 'ready' : 'loading';
+    if (missing === 0) this.settle();
     this.fetchNear(rows.first, rows.end);
+  }
+
+  private settle(): void {
+    this.whenDrawn?.();
+    this.whenDrawn = undefined;
   }
 
   /** One completion's row; false when its tokens are not loaded yet (drawn as a placeholder). */
@@ -401,7 +425,7 @@ export class PromptTimelineView {
     ctx.restore();
   }
 
-  private drawLabel(ctx: CanvasRenderingContext2D, firstOfStep: boolean, occurrence: PromptOccurrence, rollout: number, y: number, foreground: string, muted: string): void {
+  private drawLabel(ctx: CanvasRenderingContext2D, firstOfStep: boolean, occurrence: TimelineOccurrence, rollout: number, y: number, foreground: string, muted: string): void {
     ctx.fillStyle = themeColor('--vscode-editor-background', '#1e1e1e');
     ctx.fillRect(0, y, GUTTER, ROW_HEIGHT);
     if (firstOfStep) {
@@ -434,6 +458,7 @@ export class PromptTimelineView {
       (err: unknown) => {
         if (generation !== this.generation) return;
         this.summary.textContent = `Cannot read the tokens: ${err instanceof Error ? err.message : String(err)}`;
+        this.settle();
       },
     );
   }

@@ -4,7 +4,7 @@
  * fetches only those); the prompt's mean reward and mean advantage at each step; one colour scale for all steps.
  */
 import { scoredMean } from '../src/protocol/records';
-import type { PromptOccurrence, TokenDomains, TokenQuantity } from '../src/protocol/webview';
+import type { TimelineOccurrence, TokenDomains, TokenQuantity } from '../src/protocol/webview';
 
 /** The grid's geometry in CSS pixels (the tests locate a token's cell with it). */
 export const TIMELINE_GEOMETRY = {
@@ -42,7 +42,7 @@ export interface RowMetrics {
   stepGap: number;
 }
 
-export function layoutRows(occurrences: readonly PromptOccurrence[], { rowHeight, stepGap }: RowMetrics): TimelineLayout {
+export function layoutRows(occurrences: readonly TimelineOccurrence[], { rowHeight, stepGap }: RowMetrics): TimelineLayout {
   const rows: TimelineRow[] = [];
   let top = 0;
   let columns = 0;
@@ -99,7 +99,7 @@ export interface StepAggregate {
 }
 
 /** The prompt's mean reward and mean advantage at each sampling, in the order given. */
-export function stepAggregates(occurrences: readonly PromptOccurrence[]): StepAggregate[] {
+export function stepAggregates(occurrences: readonly TimelineOccurrence[]): StepAggregate[] {
   return occurrences.map((o) => ({
     step: o.step,
     meanReward: scoredMean(o.rollouts.map((r) => r.reward)),
@@ -109,7 +109,7 @@ export function stepAggregates(occurrences: readonly PromptOccurrence[]): StepAg
 }
 
 /** One colour scale per quantity over all the samplings, so a colour means the same value at every step. */
-export function mergeDomains(occurrences: readonly PromptOccurrence[]): TokenDomains {
+export function mergeDomains(occurrences: readonly TimelineOccurrence[]): TokenDomains {
   const merged: TokenDomains = {};
   for (const { domains } of occurrences) {
     for (const [quantity, domain] of Object.entries(domains ?? {}) as [TokenQuantity, { min: number; max: number }][]) {

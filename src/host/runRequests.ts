@@ -16,6 +16,7 @@ import {
   MAX_PROMPT_TOKEN_STEPS,
   PromptListing,
   PromptStepTokens,
+  PromptTimeline,
   RolloutsRecord,
   RolloutSource,
   RolloutSteps,
@@ -131,6 +132,17 @@ function summarize(rollout: RolloutRecord): RolloutSummary {
   return { ...rest, length: tokens.text.length };
 }
 
+/** A prompt's history as the prompt × step view lays it out: rewards, advantages and lengths, no texts. */
+export function promptTimeline(history: PromptHistory): PromptTimeline {
+  return {
+    prompt: history.prompt,
+    occurrences: history.occurrences.map(({ rollouts, ...occurrence }) => ({
+      ...occurrence,
+      rollouts: rollouts.map(({ reward, advantage, length }) => ({ reward, advantage, length })),
+    })),
+  };
+}
+
 /** A step as the rollout browser lists it: no per-token columns, plus the step's colour domains. */
 export function summarizeStep(record: RolloutsRecord | EvalRolloutsRecord, source: RolloutSource): StepRollouts {
   return {
@@ -156,6 +168,7 @@ export class RunRequests {
       },
       getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
+      getPromptTimeline: ({ runId, prompt }) => promptTimeline(this.indexesOf(runId).history(prompt)),
       getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),

@@ -53,6 +53,17 @@ export interface PromptHistory {
   occurrences: PromptOccurrence[];
 }
 
+/** A completion as the prompt × step view lays it out: no text (its tokens come per visible step). */
+export type TimelineRollout = Pick<RolloutSummary, 'reward' | 'advantage' | 'length'>;
+
+/** One sampling of a prompt as the prompt × step view needs it: a 1,000-step history without the texts is ~10× smaller. */
+export type TimelineOccurrence = Omit<PromptOccurrence, 'rollouts'> & { rollouts: TimelineRollout[] };
+
+export interface PromptTimeline {
+  prompt: string;
+  occurrences: TimelineOccurrence[];
+}
+
 /** A prompt of the run and how often it was sampled, for the searchable prompt list. */
 export interface PromptListing {
   prompt: string;
@@ -110,6 +121,8 @@ export interface WebviewRequests {
   /** The per-token columns of one completion. */
   getTokens: { params: { runId: string; step: number; source: RolloutSource; group: number; rollout: number }; result: TokenColumns | undefined };
   getPromptHistory: { params: { runId: string; prompt: string }; result: PromptHistory };
+  /** getPromptHistory without the completions' texts, for the prompt × step view. */
+  getPromptTimeline: { params: { runId: string; prompt: string }; result: PromptTimeline };
   /** Every prompt sampled in the run (training or validation), most sampled first. */
   getPrompts: { params: { runId: string }; result: PromptListing[] };
   /**

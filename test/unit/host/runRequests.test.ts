@@ -5,7 +5,7 @@ import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
 import { rolloutStepIndex } from '../../../src/host/stepIndex';
-import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
+import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 
 describe('webview requests answered from run directories', () => {
@@ -76,6 +76,11 @@ describe('webview requests answered from run directories', () => {
     const history = await ask<PromptHistory>('getPromptHistory', { runId: 'a', prompt: RECURRING_PROMPT });
     const entropies = replies[1].tokens.flatMap((t) => t?.entropy ?? []);
     assert.deepStrictEqual(history.occurrences.find((o) => o.step === 20 && o.source === 'train')?.domains?.entropy, { min: Math.min(...entropies), max: Math.max(...entropies) });
+    // The view's lean history: the same samplings, each completion's reward, advantage and length only.
+    const timeline = await ask<PromptTimeline>('getPromptTimeline', { runId: 'a', prompt: RECURRING_PROMPT });
+    assert.deepStrictEqual(timeline.occurrences.map((o) => [o.source, o.step, o.group]), history.occurrences.map((o) => [o.source, o.step, o.group]));
+    assert.deepStrictEqual(timeline.occurrences[1].rollouts, history.occurrences[1].rollouts.map((r) => ({ reward: r.reward, advantage: r.advantage, length: r.length })));
+    assert.deepStrictEqual(timeline.occurrences[1].domains, history.occurrences[1].domains);
     const prompts = await ask<PromptListing[]>('getPrompts', { runId: 'a' });
     assert.deepStrictEqual(prompts[0], { prompt: RECURRING_PROMPT, train: 4, eval: 1 });
     assert.deepStrictEqual(prompts.find((p) => p.prompt === 'Problem 15.2: add 2 and 15.'), { prompt: 'Problem 15.2: add 2 and 15.', train: 1, eval: 0 });
