@@ -42,7 +42,7 @@ export interface PromptTimelineHost {
   onStateChange(state: PromptTimelineState): void;
 }
 
-const { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP, cellWidth: CELL_WIDTH, gutter: GUTTER } = TIMELINE_GEOMETRY;
+const { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP, cellWidth: CELL_WIDTH, gutter: GUTTER, rolloutLabel: ROLLOUT_LABEL } = TIMELINE_GEOMETRY;
 /** Rows fetched beyond the viewport, so a small scroll finds them loaded. */
 const OVERSCAN_ROWS = 24;
 
@@ -254,6 +254,8 @@ export class PromptTimelineView {
     this.diff.clear();
     this.sizer.style.width = `${GUTTER + this.layout.columns * CELL_WIDTH}px`;
     this.sizer.style.height = `${this.layout.height}px`;
+    // A few rows (validation: one per evaluation) get a short grid; many scroll within 60 % of the window.
+    this.gridBox.style.height = `min(60vh, 520px, ${this.layout.height + 20}px)`;
     this.scroller.scrollTo(0, 0);
     this.gridBox.hidden = occurrences.length === 0;
     this.chartBox.hidden = occurrences.length === 0;
@@ -310,9 +312,14 @@ export class PromptTimelineView {
     const domain = this.domains[quantity];
     const title = document.createElement('span');
     title.className = 'legend-title';
-    title.textContent = domain ? QUANTITIES[quantity].description : `${QUANTITIES[quantity].label}: not recorded for these completions`;
+    const flat = domain !== undefined && domain.min === domain.max;
+    title.textContent = !domain
+      ? `${QUANTITIES[quantity].label}: not recorded for these completions`
+      : flat
+        ? `${QUANTITIES[quantity].label}: ${formatValue(domain.min)} at every token (nothing to colour)`
+        : QUANTITIES[quantity].description;
     const palette = themePalette();
-    const swatches = domain
+    const swatches = domain && !flat
       ? legendStops(quantity, domain).map(({ value, label }) => {
           const swatch = document.createElement('span');
           swatch.className = 'swatch';
@@ -433,7 +440,7 @@ export class PromptTimelineView {
       ctx.fillText(`step ${occurrence.step}`, 4, y + ROW_HEIGHT / 2);
     }
     ctx.fillStyle = muted;
-    ctx.fillText(`#${rollout} r=${formatValue(occurrence.rollouts[rollout].reward)}`, 62, y + ROW_HEIGHT / 2);
+    ctx.fillText(`#${rollout} r=${formatValue(occurrence.rollouts[rollout].reward)}`, ROLLOUT_LABEL, y + ROW_HEIGHT / 2);
   }
 
   /** Asks the host for the tokens of the steps in view (and a margin around it) that are not loaded or pending. */

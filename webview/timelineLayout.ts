@@ -12,8 +12,10 @@ export const TIMELINE_GEOMETRY = {
   /** Extra space above each step's first row but the first, so steps read as blocks. */
   stepGap: 6,
   cellWidth: 64,
-  /** The step labels' column at the left of the grid (it does not scroll sideways). */
-  gutter: 132,
+  /** The step labels' column at the left of the grid (it does not scroll sideways): "step 10000", "#7 r=0.1875". */
+  gutter: 168,
+  /** Where the completion's label starts in the gutter. */
+  rolloutLabel: 80,
 } as const;
 
 export interface TimelineRow {

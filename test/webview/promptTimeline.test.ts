@@ -181,6 +181,8 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     await h.page.locator('.timeline-chart[data-points="6"]').waitFor();
     await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
     assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', /^6 evaluations, 6 completions/);
+    // Validation samples are not trained on: their advantage is 0 everywhere, and the legend says so.
+    assert.match((await h.page.locator('.prompt-timeline .legend').textContent()) ?? '', /advantage: 0 at every token/);
     const fetched = h.requestLog.flatMap((m) => (m.method === 'getPromptTokens' && m.params.source === 'eval' ? m.params.steps : []));
     assert.deepStrictEqual(fetched, evalSteps);
     // Validation rows: one completion per evaluation; the third is step 60's.
