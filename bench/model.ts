@@ -14,9 +14,11 @@
  * --steps N (train steps for the tensor-count / RSS check, default 300), --no-torch; --stories-only (only the
  * stories260K section), --no-stories (without it), --stories-new N (new tokens per rollout there, default 128);
  * --lora-only (only the LoRA section, bench/lora.ts), --no-lora (without it), --lora-shapes gpt2-124m,qwen2.5-0.5b,
+ * --lora-modes lora,full,
  * --lora-steps N (measured update steps after one warm-up, default 1), --lora-micro-tokens 256,512, and the step's
  * size: --lora-prompts 4, --lora-generations 4, --lora-prompt-len 32, --lora-new 64; --lora-no-checkpointing (the update
- * without gradient checkpointing, both sides).
+ * without gradient checkpointing, both sides), --lora-past-estimate (run on wasm what the 2 GiB estimate refuses: the
+ * heap may hold up to 4 GiB; a trap is reported as a failure).
  * Prints numbers only; nothing here asserts a timing.
  */
 import { spawnSync } from 'child_process';
@@ -79,6 +81,10 @@ function parseArgs(argv: string[]): Args {
     lora: argv.includes('--lora-only') ? 'only' : argv.includes('--no-lora') ? 'without' : 'with',
     loraOptions: {
       shapes: value('--lora-shapes', DEFAULT_LORA_OPTIONS.shapes.join(',')).split(','),
+      modes: value('--lora-modes', DEFAULT_LORA_OPTIONS.modes.join(',')).split(',').map((m) => {
+        if (m !== 'lora' && m !== 'full') throw new Error(`--lora-modes: '${m}' is neither lora nor full`);
+        return m;
+      }),
       steps: Number(value('--lora-steps', String(DEFAULT_LORA_OPTIONS.steps))),
       microTokens: value('--lora-micro-tokens', DEFAULT_LORA_OPTIONS.microTokens.join(',')).split(',').map(Number),
       prompts: Number(value('--lora-prompts', String(DEFAULT_LORA_OPTIONS.prompts))),
@@ -87,6 +93,7 @@ function parseArgs(argv: string[]): Args {
       newTokens: Number(value('--lora-new', String(DEFAULT_LORA_OPTIONS.newTokens))),
       // The parent passes --lora-checkpointing to its children; by hand, --lora-no-checkpointing turns it off.
       checkpointing: argv.includes('--child-lora') ? argv.includes('--lora-checkpointing') : !argv.includes('--lora-no-checkpointing'),
+      pastEstimate: argv.includes('--lora-past-estimate'),
       torch: !argv.includes('--no-torch'),
     },
   };

@@ -76,8 +76,7 @@ export const gpt2: ModelFamily = {
       const p = `h.${i}.`;
       x = runBlock(x, input, w, adapters, PREFIX + p, [input.attentionBias], (x, [attentionBias]) => {
         const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
-        const qkv = (part: number) => P(p + 'attn.c_attn', h, [part * d, (part + 1) * d]);
-        const [q, k, v] = [qkv(0), qkv(1), qkv(2)];
+        const [q, k, v] = queryKeyValue(W(p + 'attn.c_attn.weight'), (columns) => P(p + 'attn.c_attn', h, columns), d);
         const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
         const { out, present } = attention(q, k, v, attentionBias, shape, pastOf(cache, i));
         updateCache(cache, i, present);
@@ -100,3 +99,14 @@ export const gpt2: ModelFamily = {
     return { weight: head, apply: (x) => project('lm_head', x) };
   },
 };
+
+/**
+ * q, k, v from the fused c_attn. A trained weight is split (slices of the small weight, cached outside a tape:
+ * wasm's SplitV of the large activation is slower than the product itself). A frozen one (a LoRA run's base) gives
+ * one product, split after: cached slices would be a second copy of every layer's c_attn for the whole run.
+ */
+function queryKeyValue(weight: tf.Variable, project: (columns?: [number, number]) => tf.Tensor2D, d: number): tf.Tensor2D[] {
+  if (weight.trainable) return [0, 1, 2].map((part) => project([part * d, (part + 1) * d]));
+  const all = project();
+  return [0, 1, 2].map((part) => tf.slice(all, [0, part * d], [all.shape[0], d]) as tf.Tensor2D);
+}

@@ -167,6 +167,16 @@ describe('LoRA (PEFT semantics)', () => {
     p.dispose();
   });
 
+  it('a frozen GPT-2 base keeps no sliced copy of c_attn: after a forward only the tied head\'s transpose is cached', () => {
+    const p = policyOf('gpt2', 2);
+    addLora(p, { r: 2, target_modules: ['c_attn'] }, 1);
+    const before = tf.memory().numBytes;
+    sequenceLogits(p, ROWS);
+    // The tied head's [d, V] transpose (32 × 261 floats) is cached for sampling; per-layer q/k/v slices of c_attn are not.
+    assert.strictEqual(tf.memory().numBytes - before, 32 * 261 * 4);
+    p.dispose();
+  });
+
   it('a saved adapter round-trips bit-exact with PEFT\'s names and layout', async () => {
     const p = policyOf('qwen2', 1);
     const adapters = addLora(p, { r: 3, lora_alpha: 6, target_modules: ['q_proj', 'v_proj'], init_lora_weights: false }, 9);
