@@ -27,14 +27,15 @@ export interface RayJobState {
 
 export class RayJobItem extends vscode.TreeItem {
   constructor(readonly record: RayJobRecord, readonly state: RayJobState) {
-    super(record.submission_id, vscode.TreeItemCollapsibleState.None);
+    super(record.name, vscode.TreeItemCollapsibleState.None);
     const status = state.details?.status;
     this.id = `ray:${record.submission_id}`;
-    this.description = status ? `${status.toLowerCase()} · ${record.address}` : state.error ? 'unreachable' : 'checking…';
+    const submitted = new Date(record.submitted_at).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    this.description = `${status ? status.toLowerCase() : state.error ? 'unreachable' : 'checking…'} · ${submitted} · ${new URL(record.address).host}`;
     this.iconPath = status ? STATUS_ICONS[status] : new vscode.ThemeIcon(state.error ? 'warning' : 'loading~spin');
     this.contextValue = status && TERMINAL_STATUSES.has(status) ? 'grpoRayJob' : 'grpoRayJob.active';
     const lines = [
-      `**${record.name}** on Ray at ${record.address}${status ? ` — ${status}` : ''}`,
+      `**${record.name}** — Ray job \`${record.submission_id}\` at ${record.address}${status ? ` — ${status}` : ''}`,
       state.details?.message ? `\n\n${state.details.message}` : '',
       state.error ? `\n\n$(warning) ${state.error}` : '',
       `\n\nrollouts: \`${record.rollout_data_dir}\`  \nvalidation: \`${record.validation_data_dir}\`  \nmetrics: \`${record.metrics_file}\`  \ncheckpoints: \`${record.checkpoint_dir}\``,

@@ -27,6 +27,7 @@ class PendingLaunches {
 
   add(uri: vscode.Uri, plan: VerlLaunchPlan): void {
     this.plans.set(uri.toString(), plan);
+    this.publish();
   }
 
   get(uri: vscode.Uri): VerlLaunchPlan | undefined {
@@ -38,11 +39,17 @@ class PendingLaunches {
     const plan = this.plans.get(uri.toString());
     this.plans.delete(uri.toString());
     if (plan && discard) fs.rmSync(plan.jobDir, { recursive: true, force: true });
+    this.publish();
   }
 
   discardAll(): void {
     for (const plan of this.plans.values()) fs.rmSync(plan.jobDir, { recursive: true, force: true });
     this.plans.clear();
+  }
+
+  /** The editor title's "Submit to Ray" button shows on these documents (`resource in grpo.rayLaunchDocuments`). */
+  private publish(): void {
+    void vscode.commands.executeCommand('setContext', 'grpo.rayLaunchDocuments', [...this.plans.keys()]);
   }
 }
 
@@ -144,16 +151,16 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     try {
       plan = await prepareVerlLaunch(configPath, config, settings.sharedDir);
     } catch (err) {
-      void vscode.window.showErrorMessage(`GRPO: not launched on Ray. ${message(err)}`, { modal: true });
+      void vscode.window.showErrorMessage(`GRPO: not launched on Ray. ${message(err)}`);
       return undefined;
     }
     const document = await vscode.workspace.openTextDocument({ language: 'shellscript', content: plan.document });
     pending.add(document.uri, plan);
     await vscode.window.showTextDocument(document, { preview: false });
     // Not awaited: the user edits the document while the notification waits for the choice.
-    void vscode.window.showInformationMessage(`GRPO: review the verl command for ${config.name}, then submit it to Ray at ${settings.address}.`, 'Submit', 'Cancel').then((choice) => {
-      if (choice === 'Submit') void submit(document.uri);
-      else if (choice === 'Cancel') pending.remove(document.uri, true);
+    void vscode.window.showInformationMessage(`GRPO: review the verl command for ${config.name}, then submit it to Ray at ${settings.address} (Submit, or ☁ above the editor).`, 'Submit', 'Cancel').then((choice) => {
+      if (choice === 'Submit' && pending.get(document.uri)) void submit(document.uri);
+      else if (choice === 'Cancel' && pending.get(document.uri)) pending.remove(document.uri, true);
     });
     return document;
   };
