@@ -25,13 +25,22 @@ export interface RayJobState {
   error?: string;
 }
 
+/** The host:port of an address, or the address itself when a hand-edited record holds no URL. */
+function hostOf(address: string): string {
+  try {
+    return new URL(address).host || address;
+  } catch {
+    return address;
+  }
+}
+
 export class RayJobItem extends vscode.TreeItem {
   constructor(readonly record: RayJobRecord, readonly state: RayJobState) {
     super(record.name, vscode.TreeItemCollapsibleState.None);
     const status = state.details?.status;
     this.id = `ray:${record.submission_id}`;
     const submitted = new Date(record.submitted_at).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-    this.description = `${status ? status.toLowerCase() : state.error ? 'unreachable' : 'checking…'} · ${submitted} · ${new URL(record.address).host}`;
+    this.description = `${status ? status.toLowerCase() : state.error ? 'unreachable' : 'checking…'} · ${submitted} · ${hostOf(record.address)}`;
     this.iconPath = status ? STATUS_ICONS[status] : new vscode.ThemeIcon(state.error ? 'warning' : 'loading~spin');
     this.contextValue = status && TERMINAL_STATUSES.has(status) ? 'grpoRayJob' : 'grpoRayJob.active';
     const lines = [

@@ -122,22 +122,31 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     const settings = launchSettings();
     if (!settings) return undefined;
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    let entrypoint: string;
+    let client: RayJobsClient;
+    let submissionId: string;
     try {
-      const entrypoint = entrypointFromDocument(document?.getText() ?? plan.document);
-      const client = await clientFor(settings.address);
-      const submissionId = await client.submit(submitRequest(plan, entrypoint));
-      const record = jobRecord(plan, client.address, submissionId, entrypoint, new Date());
-      writeJobRecord(record);
-      pending.remove(uri, false);
-      await tree.refresh();
-      logs.show(client, submissionId);
-      void vscode.window.showInformationMessage(`GRPO: submitted ${submissionId} to Ray at ${client.address}.`);
-      return record;
+      entrypoint = entrypointFromDocument(document?.getText() ?? plan.document);
+      client = await clientFor(settings.address);
+      submissionId = await client.submit(submitRequest(plan, entrypoint));
     } catch (err) {
       // The document and the prepared folder stay: fix the command or the settings and submit again.
       void vscode.window.showErrorMessage(`GRPO: the job was not submitted. ${message(err)}`);
       return undefined;
     }
+    pending.remove(uri, false);
+    const record = jobRecord(plan, client.address, submissionId, entrypoint, new Date());
+    try {
+      writeJobRecord(record);
+    } catch (err) {
+      // Ray runs the job anyway: say so, with what the Ray Jobs view would have needed.
+      void vscode.window.showErrorMessage(`GRPO: ${submissionId} was submitted to Ray at ${client.address}, but its record could not be written, so the Ray Jobs view will not list it: ${message(err)}`);
+      return record;
+    }
+    await tree.refresh();
+    logs.show(client, submissionId);
+    void vscode.window.showInformationMessage(`GRPO: submitted ${submissionId} to Ray at ${client.address}.`);
+    return record;
   };
 
   const launch = async (arg?: unknown): Promise<vscode.TextDocument | undefined> => {
@@ -172,7 +181,13 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     tree,
     logs,
     { dispose: () => pending.discardAll() },
-    vscode.workspace.onDidCloseTextDocument((d) => pending.remove(d.uri, true)),
+    // A language change closes and reopens the same document: only a document still closed a moment later is gone.
+    vscode.workspace.onDidCloseTextDocument((closed) => {
+      setTimeout(() => {
+        const reopened = vscode.workspace.textDocuments.some((d) => d.uri.toString() === closed.uri.toString());
+        if (!reopened && pending.get(closed.uri)) pending.remove(closed.uri, true);
+      }, 1000);
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('grpo.ray')) void tree.refresh();
     }),

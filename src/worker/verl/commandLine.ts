@@ -49,13 +49,15 @@ export function reviewDocument(header: readonly string[], notes: readonly string
 
 /**
  * The entrypoint a reviewed document stands for: comment lines dropped, backslash-continued lines joined into one.
- * Throws when nothing but comments is left.
+ * Throws when nothing but comments is left, or when a quote is left open.
  */
 export function entrypointFromDocument(text: string): string {
   const lines = text.split(/\r?\n/).filter((line) => !/^\s*#/.test(line));
   // Lines not continued with a backslash are separate commands, as in a script.
   const entrypoint = lines.join('\n').replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter(Boolean).join(' ; ');
   if (!entrypoint) throw new Error('the command document is empty: nothing to submit');
+  // A quote left open would only fail on the cluster, after submission: refuse it here, with its position.
+  shellWords(entrypoint);
   return entrypoint;
 }
 

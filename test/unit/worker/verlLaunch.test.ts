@@ -187,6 +187,7 @@ describe('verl launch: the command line', () => {
     assert.strictEqual(overrideValue('python3 -m x +c=3', 'c'), '3');
     assert.throws(() => shellWords("python3 -m x a='open"), /unterminated ' quote at character 16/);
     assert.throws(() => entrypointFromDocument('# only\n# comments\n'), /empty: nothing to submit/);
+    assert.throws(() => entrypointFromDocument("python3 -m x \\\n  a='open \\\n  b=1\n"), /unterminated ' quote/);
   });
 });
 
