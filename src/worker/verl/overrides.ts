@@ -132,7 +132,7 @@ export function verlOverrides(config: RunConfig, paths: VerlJobPaths, cluster: V
   mapKl(config, b);
   mapOptimizer(config, b);
   mapSampling(config, cluster, b);
-  mapEvaluation(config, b);
+  mapEvaluation(config, paths, b);
   mapUnsupported(config, b);
   if (b.problems.length > 0) throw new VerlMappingError(b.problems, source);
   return { overrides: b.overrides, notes: b.notes };
@@ -164,7 +164,9 @@ function mapTrainer(config: RunConfig, paths: VerlJobPaths, cluster: VerlCluster
 
 function mapData(config: RunConfig, paths: VerlJobPaths, b: MappingBuilder): void {
   b.set('data.train_files', paths.trainFile, 'task');
-  if (paths.valFile !== undefined) b.set('data.val_files', paths.valFile, 'task');
+  // verl always builds a validation dataset (its default path is an example's): without held-out rows it gets the
+  // training file, and validation is turned off (mapEvaluation).
+  b.set('data.val_files', paths.valFile ?? paths.trainFile, 'task');
   b.set('data.train_batch_size', config.optimization.prompts_per_step, 'optimization.prompts_per_step');
   b.set('data.seed', config.seed, 'seed');
   const maxPrompt = config.sampling.max_prompt_length;
@@ -334,10 +336,12 @@ function mapSampling(config: RunConfig, cluster: VerlClusterOptions, b: MappingB
   if (s.stop_token_ids.length > 0) b.refuse('sampling.stop_token_ids', 'verl\'s rollout config has no extra stop tokens (it uses the model\'s EOS tokens)');
 }
 
-function mapEvaluation(config: RunConfig, b: MappingBuilder): void {
+function mapEvaluation(config: RunConfig, paths: VerlJobPaths, b: MappingBuilder): void {
   const e = config.evaluation;
-  b.set('trainer.test_freq', e.eval_steps > 0 ? e.eval_steps : -1, 'evaluation.eval_steps');
-  b.set('trainer.val_before_train', e.eval_steps > 0, 'evaluation.eval_steps');
+  const validate = e.eval_steps > 0 && paths.valFile !== undefined;
+  if (e.eval_steps > 0 && !validate) b.notes.push(`evaluation.eval_steps ${e.eval_steps}: the task holds out no validation rows, so the job does not validate`);
+  b.set('trainer.test_freq', validate ? e.eval_steps : -1, 'evaluation.eval_steps');
+  b.set('trainer.val_before_train', validate, 'evaluation.eval_steps');
   const greedy = e.greedy ?? e.n === 1;
   const val = 'actor_rollout_ref.rollout.val_kwargs';
   b.set(`${val}.n`, e.n, 'evaluation.n');

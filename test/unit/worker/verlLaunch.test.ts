@@ -153,6 +153,15 @@ describe('verl launch: run config → verl overrides', () => {
     assert.match(problemsOf(config({}, { algorithm: { supervision: 'process' } })).join('\n'), /algorithm\.supervision: "process": verl's GRPO estimator takes one outcome score/);
   });
 
+  it('without held-out rows: the training file as val_files (verl always builds one) and validation off', () => {
+    const { overrides, notes } = verlOverrides(config(), { ...PATHS, valFile: undefined });
+    const o = new Map(overrides.map((x) => [x.key, x.value]));
+    assert.strictEqual(o.get('data.val_files'), PATHS.trainFile);
+    assert.strictEqual(o.get('trainer.test_freq'), -1);
+    assert.strictEqual(o.get('trainer.val_before_train'), false);
+    assert.ok(notes.includes('evaluation.eval_steps 5: the task holds out no validation rows, so the job does not validate'), notes.join('\n'));
+  });
+
   it('notes where verl differs at our defaults instead of refusing', () => {
     const { notes } = verlOverrides(config({}, { algorithm: { advantage_eps: 1e-4 } }), PATHS);
     assert.ok(notes.some((n) => n.startsWith('algorithm.advantage_eps 0.0001: verl\'s GRPO adds a fixed 1e-6')), notes.join('\n'));
