@@ -95,7 +95,7 @@ export async function prepareVerlLaunch(configPath: string, config: RunConfig, s
   const metricsFile = path.join(jobDir, 'metrics.jsonl');
   const header = [
     `verl GRPO job from ${configPath}`,
-    `Review and edit the command, then choose "Submit" in the notification. Ray job: ${submissionId}.`,
+    `Review and edit the command, then "Submit to Ray" (the cloud button above this editor). Ray job: ${submissionId}.`,
     `Shared folder: ${jobDir} (${dataset.trainRows} training rows${dataset.valRows > 0 ? `, ${dataset.valRows} validation rows` : ''}).`,
     `The job gets ${FILE_LOGGER_ENV}=${metricsFile} (verl's file logger).`,
     `verl config names as of volcengine/verl ${VERL_SOURCE_COMMIT.slice(0, 12)}.`,
