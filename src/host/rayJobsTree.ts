@@ -67,7 +67,8 @@ export class RayJobsTreeProvider implements vscode.TreeDataProvider<RayJobItem |
     private readonly sharedDirectory: () => string,
     private readonly clientFor: (address: string) => Promise<RayJobsClient>,
   ) {
-    this.reload();
+    // Jobs launched in an earlier session are followed from the start (only unfinished ones are asked about).
+    void this.refresh();
   }
 
   /** Re-reads the records and polls Ray once now. */

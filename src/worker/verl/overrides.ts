@@ -85,7 +85,7 @@ const LOSS_AGG_MODE: Record<RunConfig['algorithm']['loss_type'], string> = {
 const VERL_KL_TYPES = new Set(['kl', 'k1', 'abs', 'mse', 'k2', 'low_var_kl', 'k1+', 'k3+']);
 
 /** The schema default of a dotted field (`algorithm.advantage_eps`), or undefined where there is none. */
-export function schemaDefault(field: string): unknown {
+function schemaDefault(field: string): unknown {
   let schema: JsonSchema | undefined = RUN_CONFIG_SCHEMA;
   for (const part of field.split('.')) schema = schema?.properties?.[part];
   return schema?.default;
