@@ -9,7 +9,9 @@ import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { GrpoStudioApi } from '../../../src/host/extension';
+import { RayJobsTreeProvider } from '../../../src/host/rayJobsTree';
 import { RAY_JOB_FILE, RayJobRecord } from '../../../src/protocol';
+import { RayJobsClient } from '../../../src/worker/rayJobs';
 import { FakeRay } from '../../unit/worker/fakeRay';
 
 const EXTENSION_ID = 'grpo-studio.grpo-studio';
@@ -107,6 +109,24 @@ export function registerRayLaunchTests(): void {
       assert.strictEqual(job.status, 'STOPPED');
       assert.strictEqual(api.ray.tree.state(record.submission_id)?.details?.status, 'STOPPED');
       await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    });
+
+    it('jobs recorded in an earlier session are followed from the start, without a refresh', async () => {
+      const [record] = fs.readdirSync(path.join(tmp, 'shared'))
+        .map((d) => path.join(tmp, 'shared', d, RAY_JOB_FILE))
+        .filter((f) => fs.existsSync(f))
+        .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as RayJobRecord);
+      assert.ok(record, 'no record from the launch test');
+      const job = ray.jobs.get(record.submission_id);
+      assert.ok(job);
+      job.status = 'SUCCEEDED';
+      const tree = new RayJobsTreeProvider(() => path.join(tmp, 'shared'), async (address) => new RayJobsClient({ address, token: 'e2e-token' }));
+      try {
+        await until('SUCCEEDED in a new view', () => (tree.state(record.submission_id)?.details?.status === 'SUCCEEDED' ? true : undefined));
+        assert.deepStrictEqual(tree.getChildren().map((item) => item.label), ['ray-e2e']);
+      } finally {
+        tree.dispose();
+      }
     });
 
     it('a config with a JS reward is refused before anything is written', async () => {
