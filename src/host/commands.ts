@@ -29,10 +29,10 @@ function builtInExamples(extensionUri: vscode.Uri): ConfigPick[] {
     });
 }
 
-async function pickConfigPath(extensionUri: vscode.Uri): Promise<string | undefined> {
+export async function pickConfigPath(extensionUri: vscode.Uri, title = 'GRPO: Start Run'): Promise<string | undefined> {
   const openFile: ConfigPick = { label: '$(folder-opened) Open config file…', description: 'a JSON run config' };
   const pick = await vscode.window.showQuickPick<ConfigPick>([...builtInExamples(extensionUri), openFile], {
-    title: 'GRPO: Start Run',
+    title,
     placeHolder: 'Pick a built-in example or open a run config',
   });
   if (!pick) return undefined;
@@ -42,7 +42,7 @@ async function pickConfigPath(extensionUri: vscode.Uri): Promise<string | undefi
 }
 
 /** Reads and validates a config; a bad one is shown as an error naming the file and field, and no run starts. */
-function readConfigOrExplain(configPath: string): RunConfig | undefined {
+export function readConfigOrExplain(configPath: string): RunConfig | undefined {
   try {
     return parseRunConfig(fs.readFileSync(configPath, 'utf8'), configPath);
   } catch (err) {

@@ -8,6 +8,7 @@ import { WebviewState } from '../protocol';
 import { registerCommands } from './commands';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
 import { registerGpuCheck } from './gpuCheck';
+import { RayLaunchApi, registerRayCommands } from './rayLaunch';
 import { RunManager } from './runManager';
 import { RunsTreeProvider } from './runsTree';
 import { runsDirectory } from './settings';
@@ -18,6 +19,7 @@ export interface GrpoStudioApi {
   tree: RunsTreeProvider;
   runsDirectory(): string;
   dashboard(): DashboardPanel | undefined;
+  ray: RayLaunchApi;
 }
 
 export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
@@ -46,9 +48,10 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   );
   registerCommands(context, runs, () => tree.refresh());
   registerGpuCheck(context, output);
+  const ray = registerRayCommands(context);
   startOnOpen();
 
-  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, ray };
 }
 
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */

@@ -21,3 +21,18 @@ export function backendSetting(): BackendName {
   const value = vscode.workspace.getConfiguration('grpo').get<string>('backend', 'auto');
   return BACKEND_NAMES.includes(value as BackendName) ? (value as BackendName) : 'auto';
 }
+
+/** `grpo.ray.address`: the Ray dashboard that jobs are submitted to (restricted: trusted workspaces only). */
+export function rayAddress(): string {
+  return vscode.workspace.getConfiguration('grpo').get<string>('ray.address', '').trim();
+}
+
+/**
+ * `grpo.ray.sharedDirectory`: a folder this machine and every Ray node see at the same path; each launch writes
+ * its dataset there and verl writes its rollouts and metrics there. `${workspaceFolder}` is expanded.
+ */
+export function raySharedDirectory(): string {
+  const configured = vscode.workspace.getConfiguration('grpo').get<string>('ray.sharedDirectory', '').trim();
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return workspace ? configured.replace('${workspaceFolder}', workspace) : configured;
+}

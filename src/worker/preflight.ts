@@ -23,6 +23,8 @@ function rewardProblems(config: RunConfig): string[] {
     if (reward.module !== undefined) {
       if (!fs.existsSync(reward.module)) problems.push(`rewards[${i}].module: ${reward.module} does not exist`);
       else if (!fs.statSync(reward.module).isFile()) problems.push(`rewards[${i}].module: ${reward.module} is not a file`);
+      // The same config launches on verl with a Python reward; here rewards run in JavaScript threads.
+      else if (reward.module.toLowerCase().endsWith('.py')) problems.push(`rewards[${i}].module: ${reward.module} is a Python reward, which only a verl job runs ("GRPO: Launch on Ray…"); a local run takes a JavaScript module`);
     } else if (reward.name in PARAMETERISED_REWARDS) {
       // Building the function checks its params (e.g. soft_punish_cache ≤ max_completion_len) without scoring anything.
       try {

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { launchChromium, workbenchUrl } from './browser';
+import { launchOnRayFlow, prepareRayWorkspace } from './rayUi';
 
 const started = Date.now();
 const log = (s: string) => console.log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && /Content Security Policy|webview/i.test(m.text()) && consoleErrors.push(`${m.text()} [at ${m.location().url}:${m.location().lineNumber}]`));
+  const rayWorkspace = await prepareRayWorkspace(folder, extensionPath);
   try {
     await page.goto(workbenchUrl(base, folder, extensionPath));
     await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
@@ -143,6 +145,10 @@ async function main(): Promise<void> {
       log(`followed a run written outside VS Code: ${await reward.getAttribute('data-points')} reward points`);
     });
 
+    await check('"GRPO: Launch on Ray…" shows verl\'s command for review; Submit follows the job in the Ray Jobs view', () =>
+      launchOnRayFlow(page, rayWorkspace, resultsDir, runCommand, log),
+    );
+
     await check('the webview raised no CSP errors', async () => {
       if (consoleErrors.length) throw new Error(consoleErrors.join('\n'));
     });
@@ -153,6 +159,7 @@ async function main(): Promise<void> {
       console.log(`  ✖ ${err instanceof Error ? err.message : String(err)}`);
     }
   } finally {
+    await rayWorkspace.ray.stop();
     await browser.close();
     console.log(`ui: ${passed} passed, ${failed} failed`);
   }

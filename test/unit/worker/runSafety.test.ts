@@ -74,6 +74,9 @@ describe('run folder safety', function () {
 
     it('a missing reward module', () => refused(language({ rewards: [{ name: 'mine', module: 'no/such/reward.js' }] }), /rewards\[0\]\.module: .*no[/\\]such[/\\]reward\.js does not exist/));
 
+    it('a Python reward module (for verl launches)', () =>
+      refused(language({ rewards: [{ name: 'mine', module: path.resolve(__dirname, '../../fixtures/verl/reward.py') }] }), /rewards\[0\]\.module: .*reward\.py is a Python reward, which only a verl job runs \("GRPO: Launch on Ray…"\)/));
+
     it('a missing model folder', () => refused(language({ model: { name_or_path: './models/missing' } }), /model\.name_or_path: '\.\/models\/missing' is neither a preset/));
 
     it('a model folder without config.json', () => {
