@@ -14,6 +14,7 @@ import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
 import { loraSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
 import { themeColor } from './theme';
+import { runTokenFacts } from './tokenColors';
 import { button, setDisabled, tabs, tag } from './toolkit';
 
 type PushMessage = Exclude<HostToWebviewMessage, { type: 'response' }>;
@@ -173,6 +174,7 @@ class Dashboard {
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
     this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
+    this.browser.setRunFacts(runTokenFacts(snapshot.config));
     this.browser.setSteps(steps);
   }
 

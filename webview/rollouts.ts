@@ -11,7 +11,7 @@ import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, Rollou
 import { formatValue } from './charts';
 import { nearest, visibleRange } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
-import { Domain } from './tokenColors';
+import { Domain, RunTokenFacts } from './tokenColors';
 import { TokenView } from './tokenView';
 import { checkbox, labelled, select, smallButton, textField } from './toolkit';
 
@@ -190,6 +190,11 @@ export class RolloutBrowser {
   /** The run's `algorithm.std_estimator`, so a group's std is the one its advantages were divided by. */
   setStdEstimator(estimator: StdEstimator): void {
     this.stdEstimator = estimator;
+  }
+
+  /** What the run's config says about its tokens (the advantage's mode, on-policy or not), for the token view. */
+  setRunFacts(facts: RunTokenFacts | undefined): void {
+    this.tokenView.setRunFacts(facts);
   }
 
   /** The steps on disk (from the host); shows the saved step, or the latest one. */
