@@ -66,20 +66,33 @@ const ADVANTAGE_BY_SUPERVISION: Record<AlgorithmConfig['supervision'], string> =
 /** The legend's wording for a quantity, in the run's own terms where the run decides it (the advantage's mode). */
 export function quantityDescription(quantity: TokenQuantity, facts: RunTokenFacts | undefined): string {
   if (quantity === 'advantage' && facts) return ADVANTAGE_BY_SUPERVISION[facts.supervision];
+  if (quantity === 'ratio' && facts?.onPolicy) return ON_POLICY_RATIO_DESCRIPTION;
   return QUANTITIES[quantity].description;
 }
 
-/** The largest |log ratio| that is float rounding rather than a policy change (ratios are stored to ~7 digits). */
-const ON_POLICY_LOG_RATIO = 1e-5;
+/** |log ratio| up to which a stored ratio is 1: exactly (float32 storage) off-policy, or up to the float rounding
+ * between the sampling and training forward passes of the same weights on-policy. */
+const EXACT_LOG_RATIO = 1e-5;
+const ON_POLICY_NOISE_LOG_RATIO = 1e-3;
+
+/** The largest |log π_θ / π_old| of a step. */
+export function maxLogRatio(ratioDomain: Domain): number {
+  return Math.max(Math.abs(ratioDomain.min), Math.abs(ratioDomain.max));
+}
 
 /**
- * True when π_θ / π_old carries no information in this step: the run is on-policy by construction, or every stored
- * ratio is 1 up to rounding. Then the ratio and the clip flags are not offered as colours (all swatches would be ×1).
+ * True when π_θ / π_old carries no information in this step: every stored ratio is 1, or the run is on-policy by
+ * construction and the ratios differ from 1 by float rounding only. Then the ratio and the clip flags are not
+ * offered as colours (all swatches would read ×1). An on-policy run whose ratios stray further keeps them: they
+ * measure the mismatch between the sampling and the training forward pass.
  */
 export function ratioIsOne(ratioDomain: Domain | undefined, facts: RunTokenFacts | undefined): boolean {
-  if (facts?.onPolicy) return true;
-  return ratioDomain !== undefined && Math.max(Math.abs(ratioDomain.min), Math.abs(ratioDomain.max)) <= ON_POLICY_LOG_RATIO;
+  if (!ratioDomain) return facts?.onPolicy ?? false;
+  return maxLogRatio(ratioDomain) <= (facts?.onPolicy ? ON_POLICY_NOISE_LOG_RATIO : EXACT_LOG_RATIO);
 }
+
+/** The legend's wording for the ratio of an on-policy run, where π_old is the same weights' sampling pass. */
+export const ON_POLICY_RATIO_DESCRIPTION = 'π_θ / π_old with μ = 1: the same weights, so a ratio ≠ 1 is the mismatch between the sampling and the training forward pass';
 
 /** Bounds of a quantity's colour scale: extremes, and the robust bounds the colours use. */
 export type Domain = TokenDomain;

@@ -7,7 +7,7 @@ import type { TokenColumns } from '../src/protocol/records';
 import type { GroupSummary, RolloutSummary, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { onThemeChange, parseHex, themeColor } from './theme';
-import { cellColors, displayToken, Domain, hasQuantity, QUANTITIES, QUANTITY_ORDER, quantityDescription, ratioIsOne, Rgb, RunTokenFacts, saturates, tokenFill, TokenPalette, tokenValue } from './tokenColors';
+import { cellColors, displayToken, Domain, hasQuantity, maxLogRatio, QUANTITIES, QUANTITY_ORDER, quantityDescription, ratioIsOne, Rgb, RunTokenFacts, saturates, tokenFill, TokenPalette, tokenValue } from './tokenColors';
 import { labelled, select, setOptions } from './toolkit';
 
 function rgbOf(variable: string, fallback: Rgb): Rgb {
@@ -110,6 +110,7 @@ export class TokenView {
     this.facts.replaceChildren();
     this.tokensElement.replaceChildren();
     this.legend.replaceChildren();
+    this.ratioNote.hidden = true;
     this.card.hidden = true;
   }
 
@@ -142,9 +143,7 @@ export class TokenView {
     }
     const ratioOne = ratioIsOne(this.domainOf('ratio'), this.facts_);
     this.ratioNote.hidden = !ratioOne || !hasQuantity(tokens, 'ratio');
-    this.ratioNote.textContent = this.facts_?.onPolicy
-      ? 'π_θ / π_old = 1 at every token: the run is on-policy (num_iterations μ = 1, one step per generation), so nothing is clipped; ratio and clipping are not offered as colours.'
-      : 'π_θ / π_old = 1 at every token of this step (nothing clipped): ratio and clipping are not offered as colours.';
+    this.ratioNote.textContent = ratioNote(this.domainOf('ratio'), this.facts_);
     const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q) && !(ratioOne && RATIO_QUANTITIES.includes(q)));
     this.shownQuantity = available.includes(this.quantity) || available.length === 0 ? this.quantity : available[0];
     setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.shownQuantity);
@@ -281,6 +280,15 @@ export class TokenView {
     this.card.style.top = `${rect.bottom - box.top + this.element.scrollTop + 4}px`;
     this.card.hidden = false;
   }
+}
+
+/** Why the ratio and clip colours are not offered: the ratio is 1 (and how far the stored values stray, if at all). */
+function ratioNote(ratioDomain: Domain | undefined, facts: RunTokenFacts | undefined): string {
+  const stray = ratioDomain ? maxLogRatio(ratioDomain) : 0;
+  const rounding = stray > 0 ? ` (stored values within ×(1 ± ${formatValue(Math.expm1(stray))}): float rounding between the sampling and training passes)` : '';
+  return facts?.onPolicy
+    ? `π_θ / π_old = 1 at every token: the run is on-policy (num_iterations μ = 1, one step per generation)${rounding}, so nothing is clipped; ratio and clipping are not offered as colours.`
+    : 'π_θ / π_old = 1 at every token of this step (nothing clipped): ratio and clipping are not offered as colours.';
 }
 
 /** How a value of `quantity` reads in the legend: the ratio as ×r, the others as themselves. */

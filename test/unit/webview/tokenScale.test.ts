@@ -139,9 +139,16 @@ describe('token legends in the run\'s terms', () => {
     assert.strictEqual(runTokenFacts(config({ num_iterations: 2 }))?.onPolicy, false);
     assert.strictEqual(runTokenFacts(config({}, { prompts_per_step: 4, steps_per_generation: 2 }))?.onPolicy, false);
     const offPolicy = runTokenFacts(config({ num_iterations: 2 }));
-    assert.ok(ratioIsOne({ min: 0, max: 0, low: 0, high: 0 }, offPolicy), 'every stored ratio 1: nothing to colour');
-    assert.ok(!ratioIsOne({ min: -0.02, max: 0.03, low: -0.02, high: 0.03 }, offPolicy));
-    assert.ok(ratioIsOne({ min: -0.02, max: 0.03, low: -0.02, high: 0.03 }, runTokenFacts(config({}))));
+    const onPolicy = runTokenFacts(config({}));
+    const logRatios = (extent: number) => ({ min: -extent, max: extent, low: -extent, high: extent });
+    assert.ok(ratioIsOne(logRatios(0), offPolicy), 'every stored ratio 1: nothing to colour');
+    assert.ok(!ratioIsOne(logRatios(1e-4), offPolicy), 'off-policy, a ratio of 1.0001 is a policy change');
+    assert.ok(ratioIsOne(logRatios(1e-4), onPolicy), 'on-policy, 1.0001 is float rounding between two forward passes');
+    // On-policy ratios far from 1 are a sampling/training mismatch worth seeing: offered, and worded as such.
+    assert.ok(!ratioIsOne(logRatios(0.03), onPolicy));
+    assert.match(quantityDescription('ratio', onPolicy), /mismatch between the sampling and the training forward pass/);
+    assert.strictEqual(quantityDescription('ratio', offPolicy), 'π_θ / π_old, coloured by log ratio: above 1 vs below 1');
+    assert.ok(ratioIsOne(undefined, onPolicy));
     assert.ok(!ratioIsOne(undefined, undefined));
   });
 });
