@@ -193,9 +193,9 @@ class Dashboard {
     try {
       const comparison: Comparison = await request('getComparison', { runIds });
       const colors = comparison.runs.map((_, i) => themeColor(SERIES_COLORS[i % SERIES_COLORS.length], '#3794ff'));
-      this.details.textContent = comparison.runs.map((r) => `${r.name} (${r.status})`).join(' · ');
+      this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
-        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.name, startTime: r.startTime }, records: r.metrics })),
+        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime }, records: r.metrics })),
         true,
       );
       this.compareSlot.replaceChildren(configDiffTable(comparison, colors));

@@ -18,6 +18,8 @@ export interface GrpoStudioApi {
   tree: RunsTreeProvider;
   runsDirectory(): string;
   dashboard(): DashboardPanel | undefined;
+  /** The Compare panel (apart from the run dashboard). */
+  comparison(): DashboardPanel | undefined;
 }
 
 export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
@@ -42,13 +44,13 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
       tree.watchRunsDirectory();
       tree.refresh();
     }),
-    { dispose: () => DashboardPanel.active?.dispose() },
+    { dispose: () => DashboardPanel.disposeAll() },
   );
   registerCommands(context, runs, () => tree.refresh());
   registerGpuCheck(context, output);
   startOnOpen();
 
-  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active };
+  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, comparison: () => DashboardPanel.activeComparison };
 }
 
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */

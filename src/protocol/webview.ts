@@ -65,6 +65,8 @@ export interface PromptHistory {
 export interface ComparedRun {
   runId: string;
   name: string;
+  /** How legends and tables show the run: its name, plus its start time where another compared run has that name. */
+  label: string;
   status: RunStatus;
   /** As RunSnapshot.startTime. */
   startTime: number | undefined;
