@@ -52,6 +52,8 @@ export class RunItem extends vscode.TreeItem {
     this.description = `${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
     this.iconPath = STATUS_ICONS[summary.status];
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`);
+    // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
+    this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };
     this.contextValue = summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }
