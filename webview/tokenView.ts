@@ -44,7 +44,7 @@ export class TokenView {
   private readonly legend = document.createElement('div');
   /** Why the ratio and clip colours are missing, when they are. */
   private readonly ratioNote = document.createElement('p');
-  private facts_: RunTokenFacts | undefined;
+  private runFacts: RunTokenFacts | undefined;
   private readonly tokensElement = document.createElement('div');
   private readonly card = document.createElement('div');
   private subject: TokenViewSubject | undefined;
@@ -100,7 +100,7 @@ export class TokenView {
 
   /** The run's supervision mode and whether it is on-policy (from its config; undefined: unknown). */
   setRunFacts(facts: RunTokenFacts | undefined): void {
-    this.facts_ = facts;
+    this.runFacts = facts;
     this.render();
   }
 
@@ -141,9 +141,9 @@ export class TokenView {
       this.card.hidden = true;
       return;
     }
-    const ratioOne = ratioIsOne(this.domainOf('ratio'), this.facts_);
+    const ratioOne = ratioIsOne(this.domainOf('ratio'), this.runFacts);
     this.ratioNote.hidden = !ratioOne || !hasQuantity(tokens, 'ratio');
-    this.ratioNote.textContent = ratioNote(this.domainOf('ratio'), this.facts_);
+    this.ratioNote.textContent = ratioNote(this.domainOf('ratio'), this.runFacts);
     const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q) && !(ratioOne && RATIO_QUANTITIES.includes(q)));
     this.shownQuantity = available.includes(this.quantity) || available.length === 0 ? this.quantity : available[0];
     setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.shownQuantity);
@@ -200,7 +200,7 @@ export class TokenView {
     const spec = QUANTITIES[this.shownQuantity];
     const domain = this.domain;
     const title = document.createElement('span');
-    title.textContent = quantityDescription(this.shownQuantity, this.facts_);
+    title.textContent = quantityDescription(this.shownQuantity, this.runFacts);
     title.className = 'legend-title';
     if (!domain) {
       this.legend.replaceChildren(title);
