@@ -31,10 +31,8 @@ async function findWorkspaceConfigs(): Promise<ConfigChoice[]> {
 }
 
 /** The Start Run list: the workspace's configs, then the built-in examples and templates, then "Open config file…". */
-export async function startRunChoices(extensionUri: vscode.Uri): Promise<ConfigPick[]> {
+function choiceList(workspace: readonly ConfigChoice[], builtIn: readonly ConfigChoice[]): ConfigPick[] {
   const separator = (label: string): ConfigPick => ({ label, kind: vscode.QuickPickItemKind.Separator });
-  const workspace = await findWorkspaceConfigs();
-  const builtIn = builtInConfigs(extensionUri.fsPath);
   const openFile: ConfigPick = { label: '$(folder-opened) Open config file…', description: 'a JSON run config' };
   return [
     ...(workspace.length ? [separator('workspace (*.grpo.json)'), ...workspace.map(configPick)] : []),
@@ -45,12 +43,45 @@ export async function startRunChoices(extensionUri: vscode.Uri): Promise<ConfigP
   ];
 }
 
-async function pickConfigPath(extensionUri: vscode.Uri): Promise<string | undefined> {
-  const pick = await vscode.window.showQuickPick<ConfigPick>(startRunChoices(extensionUri), {
-    title: 'GRPO: Start Run',
-    placeHolder: 'Pick a run config of this workspace (*.grpo.json), a built-in example or template, or open a file',
-    matchOnDescription: true,
+/** Everything Start Run offers, once the workspace search is done (the extension tests check it). */
+export async function startRunChoices(extensionUri: vscode.Uri): Promise<ConfigPick[]> {
+  return choiceList(await findWorkspaceConfigs(), builtInConfigs(extensionUri.fsPath));
+}
+
+/** Shows the built-in choices at once and adds the workspace's when its file search is done (slow on big folders). */
+function showChoices(builtIn: readonly ConfigChoice[]): Promise<ConfigPick | undefined> {
+  const quickPick = vscode.window.createQuickPick<ConfigPick>();
+  quickPick.title = 'GRPO: Start Run';
+  quickPick.placeholder = 'Pick a run config of this workspace (*.grpo.json), a built-in example or template, or open a file';
+  quickPick.matchOnDescription = true;
+  quickPick.items = choiceList([], builtIn);
+  quickPick.busy = true;
+  void findWorkspaceConfigs().then(
+    (workspace) => {
+      // Keep the highlighted choice where the user put it.
+      const active = quickPick.activeItems[0]?.configPath;
+      quickPick.items = choiceList(workspace, builtIn);
+      const still = quickPick.items.find((item) => active !== undefined && item.configPath === active);
+      if (still) quickPick.activeItems = [still];
+      quickPick.busy = false;
+    },
+    () => (quickPick.busy = false),
+  );
+  return new Promise((resolve) => {
+    quickPick.onDidAccept(() => {
+      resolve(quickPick.selectedItems[0]);
+      quickPick.hide();
+    });
+    quickPick.onDidHide(() => {
+      resolve(undefined);
+      quickPick.dispose();
+    });
+    quickPick.show();
   });
+}
+
+async function pickConfigPath(extensionUri: vscode.Uri): Promise<string | undefined> {
+  const pick = await showChoices(builtInConfigs(extensionUri.fsPath));
   if (!pick) return undefined;
   if (pick.configPath) return pick.configPath;
   const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Run config': ['json'] }, title: 'Open a GRPO run config' });
