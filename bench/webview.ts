@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { metricsAt, RECURRING_PROMPT, writeFixtureRun } from '../test/webview/fixtures';
-import { launchBrowser, WebviewHarness } from '../test/webview/harness';
+import { chromiumPath, launchBrowser, MissingChromium, WebviewHarness } from '../test/webview/harness';
 
 const STEPS = 10000;
 const LIVE_UPDATES = 60;
@@ -88,6 +88,8 @@ async function benchTimeline(browser: Awaited<ReturnType<typeof launchBrowser>>,
 }
 
 async function main(): Promise<void> {
+  // Before minutes of fixture writing: is there a browser to measure in?
+  chromiumPath();
   const runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-bench-webview-'));
   const started = Date.now();
   const runId = writeFixtureRun(runsDir, {
@@ -142,4 +144,8 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main().catch((err: unknown) => {
+  // A missing browser is a setup step, not a bug: say what to run, without a stack trace.
+  console.error(err instanceof MissingChromium ? `bench:webview: ${err.message}` : err);
+  process.exit(1);
+});

@@ -23,7 +23,7 @@ export function configDiffTable(comparison: Comparison, runColors: string[]): HT
     const swatch = document.createElement('span');
     swatch.className = 'run-swatch';
     swatch.style.backgroundColor = runColors[i] ?? '';
-    th.append(swatch, run.name);
+    th.append(swatch, run.label);
     th.title = run.runId;
     head.append(th);
   });

@@ -15,6 +15,7 @@ import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
 import { loraSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
 import { themeColor } from './theme';
+import { runTokenFacts } from './tokenColors';
 import { button, setDisabled, tabs, tag } from './toolkit';
 
 type PushMessage = Exclude<HostToWebviewMessage, { type: 'response' }>;
@@ -198,6 +199,7 @@ class Dashboard {
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
     this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
+    this.browser.setRunFacts(runTokenFacts(snapshot.config));
     this.browser.setSteps(steps);
   }
 
@@ -216,9 +218,9 @@ class Dashboard {
     try {
       const comparison: Comparison = await request('getComparison', { runIds });
       const colors = comparison.runs.map((_, i) => themeColor(SERIES_COLORS[i % SERIES_COLORS.length], '#3794ff'));
-      this.details.textContent = comparison.runs.map((r) => `${r.name} (${r.status})`).join(' · ');
+      this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
-        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.name, startTime: r.startTime }, records: r.metrics })),
+        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime }, records: r.metrics })),
         true,
       );
       this.compareSlot.replaceChildren(configDiffTable(comparison, colors));

@@ -1,19 +1,21 @@
 /**
  * The rollout browser: a step scrubber over every step that has rollouts (training or validation), that step's
- * groups (each prompt with its G completions side by side), sort and filter, and the per-token view of the
- * selected completion. The group list is virtualised (only rows in view exist, and only the cards in view within
- * a row), so a step with thousands of rollouts opens as fast as a small one. Keyboard: ←/→ completion, ↑/↓ group,
- * PageUp/PageDown step, Home/End first/last group, H the selected prompt's history.
+ * groups (each prompt with its G completions, wrapped onto as many lines as the width needs; a compact list when
+ * every group holds one completion, as validation samples do), sort and filter, and the per-token view of the
+ * selected completion. The group list is virtualised (only rows in view exist), so a step with thousands of
+ * rollouts opens as fast as a small one. A filter that hides everything says so and offers to clear itself.
+ * Keyboard: ←/→ completion, ↑/↓ group, PageUp/PageDown step, Home/End first/last group, H the prompt's history.
  */
 import type { StdEstimator } from '../src/protocol/config';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
-import { nearest, visibleRange } from './ranges';
+import { CARD_LAYOUT, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
+import { nearest } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
-import { Domain } from './tokenColors';
+import { Domain, RunTokenFacts } from './tokenColors';
 import { TokenView } from './tokenView';
-import { checkbox, labelled, select, smallButton, textField } from './toolkit';
+import { button, checkbox, labelled, select, smallButton, textField } from './toolkit';
 
 export const DEFAULT_BROWSER_STATE: RolloutBrowserState = {
   source: 'train',
@@ -26,9 +28,6 @@ export const DEFAULT_BROWSER_STATE: RolloutBrowserState = {
   followLatest: true,
 };
 
-/** Row and card sizes in px; dashboard.css sizes .group-row and .card to match. */
-const ROW_HEIGHT = 188;
-const CARD_WIDTH = 236;
 const OVERSCAN = 2;
 
 export interface RolloutBrowserHost {
@@ -55,6 +54,11 @@ export class RolloutBrowser {
   private steps: RolloutSteps = { train: [], eval: [] };
   private record: StepRollouts | undefined;
   private groups: VisibleGroup[] = [];
+  /** Each listed group's card lines, and each row's top (plus the total height last); see cardLayout.ts. */
+  private layouts: GroupLayout[] = [];
+  private offsets: number[] = [0];
+  /** Every group of the step holds one completion (validation samples): one line per prompt. */
+  private compact = false;
   private readonly rows = new Map<number, HTMLElement>();
   private loadToken = 0;
   private stdEstimator: StdEstimator = 'unbiased';
@@ -68,6 +72,9 @@ export class RolloutBrowser {
   private readonly summary = document.createElement('span');
   private readonly list = document.createElement('div');
   private readonly spacer = document.createElement('div');
+  /** Shown instead of an empty list when the filter hides every completion of the step. */
+  private readonly emptyNotice = document.createElement('div');
+  private readonly filterControls: { search: HTMLInputElement; minReward: HTMLInputElement; maxReward: HTMLInputElement; tied: HTMLSelectElement; truncatedOnly: HTMLInputElement };
   private readonly tokenView: TokenView;
 
   constructor(
@@ -122,23 +129,23 @@ export class RolloutBrowser {
     minReward.setAttribute('aria-label', 'minimum reward');
     const maxReward = textField('max', f.maxReward === undefined ? '' : String(f.maxReward), (v) => this.setFilter({ maxReward: numberOrUndefined(v) }), 'number');
     maxReward.setAttribute('aria-label', 'maximum reward');
+    const tied = select<RolloutFilter['tied']>(
+      [
+        { value: 'any', label: 'show' },
+        { value: 'hide', label: 'hide' },
+        { value: 'only', label: 'only' },
+      ],
+      f.tied,
+      (tied) => this.setFilter({ tied }),
+    );
+    const truncatedOnly = checkbox(f.truncatedOnly, (truncatedOnly) => this.setFilter({ truncatedOnly }));
+    this.filterControls = { search, minReward, maxReward, tied, truncatedOnly };
     filterBar.append(
       search,
       labelled('reward ≥', minReward),
       labelled('≤', maxReward),
-      labelled(
-        'tied groups',
-        select<RolloutFilter['tied']>(
-          [
-            { value: 'any', label: 'show' },
-            { value: 'hide', label: 'hide' },
-            { value: 'only', label: 'only' },
-          ],
-          f.tied,
-          (tied) => this.setFilter({ tied }),
-        ),
-      ),
-      labelled('truncated only', checkbox(f.truncatedOnly, (truncatedOnly) => this.setFilter({ truncatedOnly }))),
+      labelled('tied groups', tied),
+      labelled('truncated only', truncatedOnly),
       labelled(
         'sort',
         select<GroupSort>(
@@ -165,7 +172,10 @@ export class RolloutBrowser {
     this.list.setAttribute('role', 'listbox');
     this.list.setAttribute('aria-label', 'groups and completions');
     this.spacer.className = 'spacer';
-    this.list.append(this.spacer);
+    this.emptyNotice.className = 'empty-filter';
+    this.emptyNotice.setAttribute('role', 'status');
+    this.emptyNotice.hidden = true;
+    this.list.append(this.spacer, this.emptyNotice);
     this.list.addEventListener('scroll', () => this.renderWindow());
     this.list.addEventListener('keydown', (e) => this.onKey(e));
     this.tokenView = new TokenView(this.state.colorBy, (q) => this.domainOf(q), (colorBy) => this.setState({ colorBy }));
@@ -177,8 +187,10 @@ export class RolloutBrowser {
     // Rows are laid out for the list's width: lay them out again when it changes (a tab shown, the panel resized).
     let width = 0;
     new ResizeObserver(() => {
-      if (this.list.clientWidth !== width) this.clearRows();
-      width = this.list.clientWidth;
+      if (this.list.clientWidth !== width) {
+        width = this.list.clientWidth;
+        this.layoutRows();
+      }
       this.renderWindow();
     }).observe(this.list);
   }
@@ -190,6 +202,11 @@ export class RolloutBrowser {
   /** The run's `algorithm.std_estimator`, so a group's std is the one its advantages were divided by. */
   setStdEstimator(estimator: StdEstimator): void {
     this.stdEstimator = estimator;
+  }
+
+  /** What the run's config says about its tokens (the advantage's mode, on-policy or not), for the token view. */
+  setRunFacts(facts: RunTokenFacts | undefined): void {
+    this.tokenView.setRunFacts(facts);
   }
 
   /** The steps on disk (from the host); shows the saved step, or the latest one. */
@@ -314,6 +331,48 @@ export class RolloutBrowser {
     this.refilter();
   }
 
+  /** Back to the unfiltered step: the state and every filter control. */
+  private clearFilter(): void {
+    const c = this.filterControls;
+    c.search.value = '';
+    c.minReward.value = '';
+    c.maxReward.value = '';
+    c.tied.value = DEFAULT_FILTER.tied;
+    c.truncatedOnly.checked = DEFAULT_FILTER.truncatedOnly;
+    this.setFilter({ ...DEFAULT_FILTER });
+    this.list.focus({ preventScroll: true });
+  }
+
+  /** The filter in words, for the notice that nothing matches it. */
+  private describeFilter(): string {
+    const f = this.state.filter;
+    return [
+      ...(f.search.trim() ? [`text “${f.search.trim()}”`] : []),
+      ...(f.minReward !== undefined ? [`reward ≥ ${f.minReward}`] : []),
+      ...(f.maxReward !== undefined ? [`reward ≤ ${f.maxReward}`] : []),
+      ...(f.tied === 'only' ? ['tied groups only'] : f.tied === 'hide' ? ['tied groups hidden'] : []),
+      ...(f.truncatedOnly ? ['truncated only'] : []),
+    ].join(', ');
+  }
+
+  private showEmptyNotice(record: StepRollouts | undefined): void {
+    const hiddenByFilter = record !== undefined && record.groups.length > 0 && this.groups.length === 0;
+    this.emptyNotice.hidden = !hiddenByFilter;
+    if (!hiddenByFilter) return;
+    const where = record.source === 'eval' ? `validation after step ${record.step}` : `step ${record.step}`;
+    const message = text('p', '', `No completion of ${where} matches the filter (${this.describeFilter()}).`);
+    this.emptyNotice.replaceChildren(message, button('Clear filter', () => this.clearFilter(), 'primary'));
+  }
+
+  /** Lines and offsets of the listed groups for the list's current width. */
+  private layoutRows(): void {
+    const width = this.list.clientWidth || 800;
+    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width));
+    this.offsets = rowOffsets(this.compact ? this.groups.map(() => CARD_LAYOUT.compactRowHeight) : this.layouts.map((l) => l.height));
+    this.spacer.style.height = `${this.offsets[this.offsets.length - 1]}px`;
+    this.clearRows();
+  }
+
   private showRecord(record: StepRollouts | undefined, select: { group?: number; rollout?: number } = {}): void {
     this.record = record;
     if (record) this.setState({ step: record.step });
@@ -324,13 +383,15 @@ export class RolloutBrowser {
   private refilter(select: { group?: number; rollout?: number } = { group: this.state.group, rollout: this.state.rollout }): void {
     const record = this.record;
     this.groups = record ? visibleGroups(record, this.state.filter, this.state.sort, this.stdEstimator) : [];
-    this.spacer.style.height = `${this.groups.length * ROW_HEIGHT}px`;
+    this.compact = record !== undefined && record.groups.length > 0 && record.groups.every((g) => g.rollouts.length === 1);
+    this.list.classList.toggle('compact', this.compact);
+    this.layoutRows();
+    this.showEmptyNotice(record);
     const total = record?.groups.reduce((n, g) => n + g.rollouts.length, 0) ?? 0;
     const shown = this.groups.reduce((n, g) => n + g.rollouts.length, 0);
     this.summary.textContent = record
       ? `${record.source === 'eval' ? 'validation after step' : 'step'} ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
       : 'No rollouts at this step.';
-    this.clearRows();
     const row = this.groups.findIndex((g) => g.index === select.group);
     const target = row >= 0 ? this.groups[row] : this.groups[0];
     const rollout = target && select.rollout !== undefined && target.rollouts.includes(select.rollout) ? select.rollout : target?.rollouts[0];
@@ -344,7 +405,8 @@ export class RolloutBrowser {
   private select(groupIndex: number, rolloutIndex: number): void {
     this.setState({ group: groupIndex, rollout: rolloutIndex });
     const row = this.groups.findIndex((g) => g.index === groupIndex);
-    this.scrollRowIntoView(row);
+    const position = this.groups[row]?.rollouts.indexOf(rolloutIndex) ?? -1;
+    this.scrollCardIntoView(row, position);
     this.renderWindow();
     for (const el of this.list.querySelectorAll('.card.selected')) {
       el.classList.remove('selected');
@@ -355,9 +417,6 @@ export class RolloutBrowser {
     card?.setAttribute('aria-selected', 'true');
     // Screen readers follow the selection through the list's active descendant (focus stays on the list).
     this.list.setAttribute('aria-activedescendant', cardId(groupIndex, rolloutIndex));
-    const position = this.groups[row]?.rollouts.indexOf(rolloutIndex) ?? -1;
-    // After layout: a row just created has no width yet.
-    if (position >= 0) requestAnimationFrame(() => this.scrollCardIntoView(groupIndex, position));
     const record = this.record;
     const group = record?.groups[groupIndex];
     const rollout = group?.rollouts[rolloutIndex];
@@ -387,11 +446,20 @@ export class RolloutBrowser {
     return this.record?.domains[quantity];
   }
 
-  private scrollRowIntoView(row: number): void {
-    if (row < 0) return;
-    const top = row * ROW_HEIGHT;
+  /** Scrolls the list so that card `position` of row `row` is in view (its group's header too, where it fits). */
+  private scrollCardIntoView(row: number, position: number): void {
+    if (row < 0 || position < 0) return;
+    const rowTop = this.offsets[row];
+    let top = rowTop;
+    let bottom = this.offsets[row + 1];
+    if (!this.compact) {
+      const card = cardPosition(position, this.layouts[row]);
+      bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + CARD_LAYOUT.cardHeight + CARD_LAYOUT.rowPadding / 2;
+      // The header when the card is on the row's first lines; on later lines the card alone.
+      if (bottom - rowTop > this.list.clientHeight) top = bottom - CARD_LAYOUT.cardHeight - CARD_LAYOUT.gap;
+    }
     if (top < this.list.scrollTop) this.list.scrollTop = top;
-    else if (top + ROW_HEIGHT > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = top + ROW_HEIGHT - this.list.clientHeight;
+    else if (bottom > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = bottom - this.list.clientHeight;
   }
 
   private clearRows(): void {
@@ -401,7 +469,7 @@ export class RolloutBrowser {
 
   /** Creates the rows in view (and drops the others). */
   private renderWindow(): void {
-    const [first, last] = visibleRange(this.list.scrollTop, this.list.clientHeight || 600, ROW_HEIGHT, this.groups.length, OVERSCAN);
+    const [first, last] = rowsInView(this.offsets, this.list.scrollTop, this.list.clientHeight || 600, OVERSCAN);
     for (const [index, row] of this.rows) {
       if (index < first || index >= last) {
         row.remove();
@@ -410,60 +478,80 @@ export class RolloutBrowser {
     }
     for (let index = first; index < last; index++) {
       if (this.rows.has(index)) continue;
-      const row = this.groupRow(this.groups[index]);
-      row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
+      const row = this.compact ? this.compactRow(this.groups[index]) : this.groupRow(this.groups[index], this.layouts[index]);
+      row.style.transform = `translateY(${this.offsets[index]}px)`;
+      row.style.height = `${this.offsets[index + 1] - this.offsets[index]}px`;
       this.rows.set(index, row);
       this.list.append(row);
     }
   }
 
-  private groupRow(visible: VisibleGroup): HTMLElement {
+  private historyButton(visible: VisibleGroup): HTMLButtonElement {
+    return smallButton('history', 'This prompt at every step it was sampled (H)', () => this.host.openPromptHistory(visible.group.prompt));
+  }
+
+  /** A group: its header, then every completion's card, wrapped onto the lines `layout` gives. */
+  private groupRow(visible: VisibleGroup, layout: GroupLayout): HTMLElement {
     const row = document.createElement('div');
     row.className = 'group-row';
     row.dataset.group = String(visible.index);
     const header = document.createElement('div');
     header.className = 'group-header';
-    const history = smallButton('history', 'This prompt at every step it was sampled (H)', () => this.host.openPromptHistory(visible.group.prompt));
     header.append(
       text('span', 'group-index', `#${visible.index + 1}`),
       text('span', 'prompt', visible.group.prompt),
       text('span', 'group-stats', `mean ${formatValue(visible.meanReward)} · std ${formatValue(visible.stdReward)}`),
       ...(visible.tied ? [text('span', 'tag tied', 'tied')] : []),
       ...(visible.group.dropped ? [droppedTag()] : []),
-      history,
+      this.historyButton(visible),
     );
-    const strip = document.createElement('div');
-    strip.className = 'card-strip';
-    const inner = document.createElement('div');
-    inner.className = 'card-strip-inner';
-    inner.style.width = `${visible.rollouts.length * CARD_WIDTH}px`;
-    strip.append(inner);
-    row.append(header, strip);
-    const renderCards = () => this.renderCards(strip, inner, visible);
-    strip.addEventListener('scroll', renderCards);
-    // Widths are known only once attached: draw the cards in view on the next frame, then on every scroll.
-    requestAnimationFrame(renderCards);
-    this.renderCards(strip, inner, visible, this.list.clientWidth || 800);
+    const grid = document.createElement('div');
+    grid.className = 'card-grid';
+    grid.style.height = `${layout.lines * (CARD_LAYOUT.cardHeight + CARD_LAYOUT.gap)}px`;
+    visible.rollouts.forEach((rolloutIndex, position) => {
+      const card = this.card(visible.group, visible.index, rolloutIndex);
+      const { left, top } = cardPosition(position, layout);
+      card.dataset.position = String(position);
+      card.style.width = `${layout.cardWidth}px`;
+      card.style.transform = `translate(${left}px, ${top}px)`;
+      grid.append(card);
+    });
+    row.append(header, grid);
     return row;
   }
 
-  private renderCards(strip: HTMLElement, inner: HTMLElement, visible: VisibleGroup, width = strip.clientWidth): void {
-    const [first, last] = visibleRange(strip.scrollLeft, width || 800, CARD_WIDTH, visible.rollouts.length, 2);
-    for (const card of [...inner.children] as HTMLElement[]) {
-      const position = Number(card.dataset.position);
-      if (position < first || position >= last) card.remove();
+  /** A one-completion group (a validation sample) as one line: prompt, completion, reward, length. */
+  private compactRow(visible: VisibleGroup): HTMLElement {
+    const row = document.createElement('div');
+    row.className = 'group-row compact';
+    row.dataset.group = String(visible.index);
+    const rolloutIndex = visible.rollouts[0];
+    const rollout = visible.group.rollouts[rolloutIndex];
+    const card = this.selectableCard(visible.group, visible.index, rolloutIndex);
+    card.classList.add('compact');
+    const prompt = text('span', 'prompt', visible.group.prompt);
+    prompt.title = visible.group.prompt;
+    const completion = text('span', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
+    completion.title = rollout.completion;
+    const rewards = text('span', 'card-rewards', Object.entries(rollout.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
+    card.append(
+      text('span', 'group-index', `#${visible.index + 1}`),
+      prompt,
+      completion,
+      text('span', 'reward', `r ${formatValue(rollout.reward)}`),
+      rewards,
+      text('span', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`),
+    );
+    if (rollout.error !== undefined) {
+      card.classList.add('failed');
+      card.title = `reward failed: ${rollout.error}`;
     }
-    const present = new Set([...inner.children].map((c) => Number((c as HTMLElement).dataset.position)));
-    for (let position = first; position < last; position++) {
-      if (present.has(position)) continue;
-      const card = this.card(visible.group, visible.index, visible.rollouts[position]);
-      card.dataset.position = String(position);
-      card.style.transform = `translateX(${position * CARD_WIDTH}px)`;
-      inner.append(card);
-    }
+    row.append(card, this.historyButton(visible));
+    return row;
   }
 
-  private card(group: GroupSummary, groupIndex: number, rolloutIndex: number): HTMLElement {
+  /** A completion's card frame: an option of the list, selected on click. */
+  private selectableCard(group: GroupSummary, groupIndex: number, rolloutIndex: number): HTMLElement {
     const rollout = group.rollouts[rolloutIndex];
     const card = document.createElement('div');
     card.className = 'card';
@@ -475,6 +563,16 @@ export class RolloutBrowser {
     card.classList.toggle('selected', selected);
     card.setAttribute('aria-selected', String(selected));
     card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.length} tokens`);
+    card.addEventListener('click', () => {
+      this.select(groupIndex, rolloutIndex);
+      this.list.focus({ preventScroll: true });
+    });
+    return card;
+  }
+
+  private card(group: GroupSummary, groupIndex: number, rolloutIndex: number): HTMLElement {
+    const rollout = group.rollouts[rolloutIndex];
+    const card = this.selectableCard(group, groupIndex, rolloutIndex);
     const head = document.createElement('div');
     head.className = 'card-head';
     head.append(
@@ -495,10 +593,6 @@ export class RolloutBrowser {
       card.append(error);
     }
     card.append(preview, foot);
-    card.addEventListener('click', () => {
-      this.select(groupIndex, rolloutIndex);
-      this.list.focus({ preventScroll: true });
-    });
     return card;
   }
 
@@ -527,14 +621,6 @@ export class RolloutBrowser {
     if (!handler) return;
     event.preventDefault();
     handler();
-  }
-
-  private scrollCardIntoView(groupIndex: number, position: number): void {
-    const row = this.list.querySelector<HTMLElement>(`.group-row[data-group="${groupIndex}"] .card-strip`);
-    if (!row) return;
-    const left = position * CARD_WIDTH;
-    if (left < row.scrollLeft) row.scrollLeft = left;
-    else if (left + CARD_WIDTH > row.scrollLeft + row.clientWidth) row.scrollLeft = left + CARD_WIDTH - row.clientWidth;
   }
 }
 

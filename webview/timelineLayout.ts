@@ -4,7 +4,7 @@
  * fetches only those); the prompt's mean reward and mean advantage at each step; one colour scale for all steps.
  */
 import { scoredMean } from '../src/protocol/records';
-import type { TimelineOccurrence, TokenDomains, TokenQuantity } from '../src/protocol/webview';
+import type { TimelineOccurrence, TokenDomain, TokenDomains, TokenQuantity } from '../src/protocol/webview';
 
 /** The grid's geometry in CSS pixels (the tests locate a token's cell with it). */
 export const TIMELINE_GEOMETRY = {
@@ -110,13 +110,18 @@ export function stepAggregates(occurrences: readonly TimelineOccurrence[]): Step
   }));
 }
 
-/** One colour scale per quantity over all the samplings, so a colour means the same value at every step. */
+/**
+ * One colour scale per quantity over all the samplings, so a colour means the same value at every step: the
+ * extremes of all, and the robust bounds spanning every step's (a step's outliers still saturate).
+ */
 export function mergeDomains(occurrences: readonly TimelineOccurrence[]): TokenDomains {
   const merged: TokenDomains = {};
   for (const { domains } of occurrences) {
-    for (const [quantity, domain] of Object.entries(domains ?? {}) as [TokenQuantity, { min: number; max: number }][]) {
+    for (const [quantity, domain] of Object.entries(domains ?? {}) as [TokenQuantity, TokenDomain][]) {
       const seen = merged[quantity];
-      merged[quantity] = seen ? { min: Math.min(seen.min, domain.min), max: Math.max(seen.max, domain.max) } : { ...domain };
+      merged[quantity] = seen
+        ? { min: Math.min(seen.min, domain.min), max: Math.max(seen.max, domain.max), low: Math.min(seen.low, domain.low), high: Math.max(seen.high, domain.high) }
+        : { ...domain };
     }
   }
   return merged;

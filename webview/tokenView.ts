@@ -7,7 +7,7 @@ import type { TokenColumns } from '../src/protocol/records';
 import type { GroupSummary, RolloutSummary, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { onThemeChange, parseHex, themeColor } from './theme';
-import { displayToken, Domain, hasQuantity, QUANTITIES, QUANTITY_ORDER, Rgb, tokenColor, TokenPalette, tokenValue } from './tokenColors';
+import { cellColors, displayToken, Domain, hasQuantity, maxLogRatio, QUANTITIES, QUANTITY_ORDER, quantityDescription, ratioIsOne, Rgb, RunTokenFacts, saturates, tokenFill, TokenPalette, tokenValue } from './tokenColors';
 import { labelled, select, setOptions } from './toolkit';
 
 function rgbOf(variable: string, fallback: Rgb): Rgb {
@@ -22,6 +22,14 @@ export function themePalette(): TokenPalette {
   };
 }
 
+/** The colours a token cell is painted over and its text's own colour, to keep text readable on every fill. */
+function themeText(): { canvas: Rgb; text: Rgb } {
+  return { canvas: rgbOf('--vscode-editor-background', [30, 30, 30]), text: rgbOf('--vscode-editor-foreground', rgbOf('--vscode-foreground', [204, 204, 204])) };
+}
+
+/** Quantities that say nothing when π_θ / π_old is 1 at every token. */
+const RATIO_QUANTITIES: readonly TokenQuantity[] = ['ratio', 'clipped'];
+
 export interface TokenViewSubject {
   group: GroupSummary;
   rollout: RolloutSummary;
@@ -34,6 +42,9 @@ export class TokenView {
   private readonly facts = document.createElement('dl');
   private readonly quantitySelect: HTMLSelectElement;
   private readonly legend = document.createElement('div');
+  /** Why the ratio and clip colours are missing, when they are. */
+  private readonly ratioNote = document.createElement('p');
+  private runFacts: RunTokenFacts | undefined;
   private readonly tokensElement = document.createElement('div');
   private readonly card = document.createElement('div');
   private subject: TokenViewSubject | undefined;
@@ -79,10 +90,18 @@ export class TokenView {
     this.card.setAttribute('aria-live', 'polite');
     this.card.hidden = true;
     this.facts.className = 'facts';
-    this.element.append(this.heading, this.facts, controls, this.tokensElement, this.card);
+    this.ratioNote.className = 'ratio-note';
+    this.ratioNote.hidden = true;
+    this.element.append(this.heading, this.facts, controls, this.ratioNote, this.tokensElement, this.card);
     this.clear();
     // Token colours come from the theme's chart palette.
     onThemeChange(() => this.render());
+  }
+
+  /** The run's supervision mode and whether it is on-policy (from its config; undefined: unknown). */
+  setRunFacts(facts: RunTokenFacts | undefined): void {
+    this.runFacts = facts;
+    this.render();
   }
 
   clear(): void {
@@ -91,6 +110,7 @@ export class TokenView {
     this.facts.replaceChildren();
     this.tokensElement.replaceChildren();
     this.legend.replaceChildren();
+    this.ratioNote.hidden = true;
     this.card.hidden = true;
   }
 
@@ -121,7 +141,10 @@ export class TokenView {
       this.card.hidden = true;
       return;
     }
-    const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q));
+    const ratioOne = ratioIsOne(this.domainOf('ratio'), this.runFacts);
+    this.ratioNote.hidden = !ratioOne || !hasQuantity(tokens, 'ratio');
+    this.ratioNote.textContent = ratioNote(this.domainOf('ratio'), this.runFacts);
+    const available = QUANTITY_ORDER.filter((q) => hasQuantity(tokens, q) && !(ratioOne && RATIO_QUANTITIES.includes(q)));
     this.shownQuantity = available.includes(this.quantity) || available.length === 0 ? this.quantity : available[0];
     setOptions(this.quantitySelect, available.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.shownQuantity);
     this.domain = this.domainOf(this.shownQuantity);
@@ -154,6 +177,7 @@ export class TokenView {
 
   private renderTokens(tokens: TokenColumns): void {
     const palette = themePalette();
+    const { canvas, text: textColor } = themeText();
     const fragment = document.createDocumentFragment();
     tokens.text.forEach((text, i) => {
       const { shown, special, lineBreak } = displayToken(text);
@@ -163,8 +187,9 @@ export class TokenView {
       span.dataset.index = String(i);
       const value = tokenValue(tokens, this.shownQuantity, i);
       if (value !== undefined) span.dataset.value = String(value);
-      const color = tokenColor(this.shownQuantity, value, this.domain, palette);
-      if (color) span.style.backgroundColor = color;
+      const { background, color } = cellColors(tokenFill(this.shownQuantity, value, this.domain, palette), canvas, textColor);
+      span.style.backgroundColor = background;
+      span.style.color = color;
       fragment.append(span);
       if (lineBreak) fragment.append(document.createElement('br'));
     });
@@ -175,24 +200,26 @@ export class TokenView {
     const spec = QUANTITIES[this.shownQuantity];
     const domain = this.domain;
     const title = document.createElement('span');
-    title.textContent = spec.description;
+    title.textContent = quantityDescription(this.shownQuantity, this.runFacts);
     title.className = 'legend-title';
     if (!domain) {
       this.legend.replaceChildren(title);
       return;
     }
     const palette = themePalette();
+    const { canvas, text: textColor } = themeText();
     const stops = legendStops(this.shownQuantity, domain);
     const swatches = stops.map(({ value, label }) => {
       const swatch = document.createElement('span');
       swatch.className = 'swatch';
-      const color = tokenColor(this.shownQuantity, value, domain, palette);
-      if (color) swatch.style.backgroundColor = color;
+      const { background, color } = cellColors(tokenFill(this.shownQuantity, value, domain, palette), canvas, textColor);
+      swatch.style.backgroundColor = background;
+      swatch.style.color = color;
       swatch.textContent = label;
       swatch.title = `${spec.label} ${label}`;
       return swatch;
     });
-    this.legend.replaceChildren(title, ...swatches);
+    this.legend.replaceChildren(title, ...swatches, ...(saturates(domain) ? [saturationNote(this.shownQuantity, domain)] : []));
   }
 
   private onKey(event: KeyboardEvent): void {
@@ -227,6 +254,33 @@ export class TokenView {
     this.card.style.top = `${rect.bottom - box.top + this.element.scrollTop + 4}px`;
     this.card.hidden = false;
   }
+}
+
+/** Why the ratio and clip colours are not offered: the ratio is 1 (and how far the stored values stray, if at all). */
+function ratioNote(ratioDomain: Domain | undefined, facts: RunTokenFacts | undefined): string {
+  const stray = ratioDomain ? maxLogRatio(ratioDomain) : 0;
+  const rounding = stray > 0 ? ` (stored values within ×(1 ± ${formatValue(Math.expm1(stray))}): float rounding between the sampling and training passes)` : '';
+  return facts?.onPolicy
+    ? `π_θ / π_old = 1 at every token: the run is on-policy (num_iterations μ = 1, one step per generation)${rounding}, so nothing is clipped; ratio and clipping are not offered as colours.`
+    : 'π_θ / π_old = 1 at every token of this step (nothing clipped): ratio and clipping are not offered as colours.';
+}
+
+/** How a value of `quantity` reads in the legend: the ratio as ×r, the others as themselves. */
+function legendValue(quantity: TokenQuantity, value: number): string {
+  return quantity === 'ratio' ? `×${formatValue(Math.exp(value))}` : formatValue(value);
+}
+
+/** The legend's word that outliers saturate: where the scale ends, and how far the step's values go beyond it. */
+function saturationNote(quantity: TokenQuantity, domain: Domain): HTMLElement {
+  const note = document.createElement('span');
+  note.className = 'legend-saturation';
+  const beyond = [
+    ...(domain.low > domain.min ? [`min ${legendValue(quantity, domain.min)}`] : []),
+    ...(domain.high < domain.max ? [`max ${legendValue(quantity, domain.max)}`] : []),
+  ];
+  note.textContent = `outliers saturate (step ${beyond.join(', ')})`;
+  note.title = 'The scale spans the step\'s values without its outliers (beyond 3 interquartile ranges, at most the outer 1 %), so one extreme token does not wash out the rest; tokens beyond it take the end colour.';
+  return note;
 }
 
 /** Every per-token quantity of token `i`, as the hover cards list them: name, formatted value. */
@@ -265,7 +319,7 @@ export function fillCard(card: HTMLElement, rows: readonly [string, string][]): 
   );
 }
 
-/** Legend swatches: a few values spanning the scale, each labelled with its value. */
+/** Legend swatches: a few values spanning the scale, each labelled with its value (≤ / ≥ where outliers saturate). */
 export function legendStops(quantity: TokenQuantity, domain: Domain): { value: number; label: string }[] {
   const scale = QUANTITIES[quantity].scale;
   if (scale === 'categorical') {
@@ -277,12 +331,15 @@ export function legendStops(quantity: TokenQuantity, domain: Domain): { value: n
   }
   let values: number[];
   if (scale === 'diverging') {
-    const extent = Math.max(Math.abs(domain.min), Math.abs(domain.max));
+    const extent = Math.max(Math.abs(domain.low), Math.abs(domain.high));
     values = [-1, -0.5, 0, 0.5, 1].map((f) => f * extent);
   } else {
-    values = [0, 0.25, 0.5, 0.75, 1].map((f) => domain.min + f * (domain.max - domain.min));
+    values = [0, 0.25, 0.5, 0.75, 1].map((f) => domain.low + f * (domain.high - domain.low));
     if (scale === 'sequential-low') values.reverse();
   }
-  const shown = (v: number) => (quantity === 'ratio' ? `×${formatValue(Math.exp(v))}` : formatValue(v));
-  return values.map((v) => ({ value: v, label: shown(v) }));
+  const top = Math.max(...values);
+  const bottom = Math.min(...values);
+  // An end stop with outliers beyond it stands for them too.
+  const prefix = (v: number) => (v === top && v < domain.max ? '≥' : v === bottom && v > domain.min ? '≤' : '');
+  return values.map((v) => ({ value: v, label: `${prefix(v)}${legendValue(quantity, v)}` }));
 }

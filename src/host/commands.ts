@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parseRunConfig, RunConfig } from '../protocol';
+import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { DashboardPanel } from './dashboard';
 import { LiveRun, RunManager } from './runManager';
 import { RevealArgument, RunItem } from './runsTree';
@@ -16,25 +17,71 @@ interface ConfigPick extends vscode.QuickPickItem {
   configPath?: string;
 }
 
-function builtInExamples(extensionUri: vscode.Uri): ConfigPick[] {
-  const dir = vscode.Uri.joinPath(extensionUri, 'examples').fsPath;
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((file) => {
-      const configPath = path.join(dir, file);
-      const config = parseRunConfig(fs.readFileSync(configPath, 'utf8'), configPath);
-      return { label: `$(beaker) ${config.name}`, description: 'built-in example', detail: config.description, configPath };
+const ORIGIN_ICONS: Record<ConfigOrigin, string> = { workspace: '$(file-code)', example: '$(beaker)', template: '$(file-symlink-file)' };
+
+function configPick(choice: ConfigChoice): ConfigPick {
+  const icon = choice.valid ? ORIGIN_ICONS[choice.origin] : '$(warning)';
+  return { label: `${icon} ${choice.name}`, description: choice.description, detail: choice.detail, configPath: choice.configPath };
+}
+
+/** The workspace's run configs (`*.grpo.json`, outside node_modules). */
+async function findWorkspaceConfigs(): Promise<ConfigChoice[]> {
+  const uris = await vscode.workspace.findFiles(RUN_CONFIG_GLOB, '**/node_modules/**', 200);
+  return workspaceConfigs(uris.map((uri) => ({ fsPath: uri.fsPath, shownPath: vscode.workspace.asRelativePath(uri) })));
+}
+
+/** The Start Run list: the workspace's configs, then the built-in examples and templates, then "Open config file…". */
+function choiceList(workspace: readonly ConfigChoice[], builtIn: readonly ConfigChoice[]): ConfigPick[] {
+  const separator = (label: string): ConfigPick => ({ label, kind: vscode.QuickPickItemKind.Separator });
+  const openFile: ConfigPick = { label: '$(folder-opened) Open config file…', description: 'a JSON run config' };
+  return [
+    ...(workspace.length ? [separator('workspace (*.grpo.json)'), ...workspace.map(configPick)] : []),
+    separator('built in'),
+    ...builtIn.map(configPick),
+    separator(''),
+    openFile,
+  ];
+}
+
+/** Everything Start Run offers, once the workspace search is done (the extension tests check it). */
+export async function startRunChoices(extensionUri: vscode.Uri): Promise<ConfigPick[]> {
+  return choiceList(await findWorkspaceConfigs(), builtInConfigs(extensionUri.fsPath));
+}
+
+/** Shows the built-in choices at once and adds the workspace's when its file search is done (slow on big folders). */
+function showChoices(builtIn: readonly ConfigChoice[], title: string): Promise<ConfigPick | undefined> {
+  const quickPick = vscode.window.createQuickPick<ConfigPick>();
+  quickPick.title = title;
+  quickPick.placeholder = 'Pick a run config of this workspace (*.grpo.json), a built-in example or template, or open a file';
+  quickPick.matchOnDescription = true;
+  quickPick.items = choiceList([], builtIn);
+  quickPick.busy = true;
+  void findWorkspaceConfigs().then(
+    (workspace) => {
+      // Keep the highlighted choice where the user put it.
+      const active = quickPick.activeItems[0]?.configPath;
+      quickPick.items = choiceList(workspace, builtIn);
+      const still = quickPick.items.find((item) => active !== undefined && item.configPath === active);
+      if (still) quickPick.activeItems = [still];
+      quickPick.busy = false;
+    },
+    () => (quickPick.busy = false),
+  );
+  return new Promise((resolve) => {
+    quickPick.onDidAccept(() => {
+      resolve(quickPick.selectedItems[0]);
+      quickPick.hide();
     });
+    quickPick.onDidHide(() => {
+      resolve(undefined);
+      quickPick.dispose();
+    });
+    quickPick.show();
+  });
 }
 
 export async function pickConfigPath(extensionUri: vscode.Uri, title = 'GRPO: Start Run'): Promise<string | undefined> {
-  const openFile: ConfigPick = { label: '$(folder-opened) Open config file…', description: 'a JSON run config' };
-  const pick = await vscode.window.showQuickPick<ConfigPick>([...builtInExamples(extensionUri), openFile], {
-    title,
-    placeHolder: 'Pick a built-in example or open a run config',
-  });
+  const pick = await showChoices(builtInConfigs(extensionUri.fsPath), title);
   if (!pick) return undefined;
   if (pick.configPath) return pick.configPath;
   const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Run config': ['json'] }, title: 'Open a GRPO run config' });

@@ -1,5 +1,6 @@
 /**
- * The dashboard webview: one panel that shows one run, or 2–4 runs compared. The host owns all state: the webview
+ * The dashboard webviews: one panel that shows one run, and a panel of its own for 2–4 runs compared (so comparing
+ * never replaces the run being watched). The host owns all state: the webview
  * asks for what it draws (snapshots, one step's rollouts, a prompt's history, a comparison) through RunRequests and
  * receives the live records of the runs it shows. A strict CSP with a per-load nonce allows only our own bundled
  * script and stylesheet.
@@ -27,6 +28,8 @@ function runIdOf(runDir: string): string {
 
 export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;
+  /** The Compare panel, apart from the run dashboard. */
+  private static comparison: DashboardPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   /** Runs the webview may ask about, by id. */
   private readonly shown = new Map<string, string>();
@@ -46,9 +49,9 @@ export class DashboardPanel implements vscode.Disposable {
     return panel;
   }
 
-  /** Opens (or reuses) the dashboard with several runs' curves overlaid and their config differences. */
+  /** Opens (or reuses) the Compare panel: several runs' curves overlaid and their config differences. */
   static compare(extensionUri: vscode.Uri, runs: RunManager, runDirs: string[]): DashboardPanel {
-    const panel = DashboardPanel.openPanel(extensionUri, runs);
+    const panel = DashboardPanel.openPanel(extensionUri, runs, 'compare');
     panel.setView({ kind: 'compare', runDirs });
     return panel;
   }
@@ -56,26 +59,49 @@ export class DashboardPanel implements vscode.Disposable {
   /** Restores a panel VS Code kept across a window reload (its state names the run or runs it showed). */
   static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runs: RunManager, state: WebviewState | undefined, runsDir: string): void {
     panel.webview.options = webviewOptions(extensionUri);
-    DashboardPanel.current?.dispose();
+    const kind: PanelView['kind'] = state?.compareRunIds?.length ? 'compare' : 'run';
+    DashboardPanel.slot(kind)?.dispose();
     const dashboard = new DashboardPanel(panel, extensionUri, runs);
-    DashboardPanel.current = dashboard;
+    DashboardPanel.setSlot(kind, dashboard);
     const inRunsDir = (runId: string) => path.join(runsDir, runId);
     if (state?.compareRunIds?.length) dashboard.setView({ kind: 'compare', runDirs: state.compareRunIds.map(inRunsDir) });
     else if (state?.runId) dashboard.setView({ kind: 'run', runDir: inRunsDir(state.runId) });
   }
 
+  /** The run dashboard. */
   static get active(): DashboardPanel | undefined {
     return DashboardPanel.current;
   }
 
-  private static openPanel(extensionUri: vscode.Uri, runs: RunManager): DashboardPanel {
-    if (!DashboardPanel.current) {
-      const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'GRPO Dashboard', vscode.ViewColumn.Active, webviewOptions(extensionUri));
-      DashboardPanel.current = new DashboardPanel(panel, extensionUri, runs);
-    } else {
-      DashboardPanel.current.panel.reveal(undefined, true);
+  /** The Compare panel. */
+  static get activeComparison(): DashboardPanel | undefined {
+    return DashboardPanel.comparison;
+  }
+
+  static disposeAll(): void {
+    DashboardPanel.current?.dispose();
+    DashboardPanel.comparison?.dispose();
+  }
+
+  private static slot(kind: PanelView['kind']): DashboardPanel | undefined {
+    return kind === 'run' ? DashboardPanel.current : DashboardPanel.comparison;
+  }
+
+  private static setSlot(kind: PanelView['kind'], panel: DashboardPanel): void {
+    if (kind === 'run') DashboardPanel.current = panel;
+    else DashboardPanel.comparison = panel;
+  }
+
+  private static openPanel(extensionUri: vscode.Uri, runs: RunManager, kind: PanelView['kind'] = 'run'): DashboardPanel {
+    const existing = DashboardPanel.slot(kind);
+    if (existing) {
+      existing.panel.reveal(undefined, true);
+      return existing;
     }
-    return DashboardPanel.current;
+    const title = kind === 'run' ? 'GRPO Dashboard' : 'GRPO: Compare Runs';
+    const panel = new DashboardPanel(vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, title, vscode.ViewColumn.Active, webviewOptions(extensionUri)), extensionUri, runs);
+    DashboardPanel.setSlot(kind, panel);
+    return panel;
   }
 
   /** The run shown (undefined while comparing). */
@@ -134,6 +160,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   dispose(): void {
     if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    if (DashboardPanel.comparison === this) DashboardPanel.comparison = undefined;
     this.followers.forEach((f) => f.dispose());
     this.panel.dispose();
     while (this.disposables.length) this.disposables.pop()?.dispose();

@@ -20,6 +20,8 @@ export interface GrpoStudioApi {
   runsDirectory(): string;
   dashboard(): DashboardPanel | undefined;
   ray: RayLaunchApi;
+  /** The Compare panel (apart from the run dashboard). */
+  comparison(): DashboardPanel | undefined;
 }
 
 export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
@@ -44,14 +46,14 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
       tree.watchRunsDirectory();
       tree.refresh();
     }),
-    { dispose: () => DashboardPanel.active?.dispose() },
+    { dispose: () => DashboardPanel.disposeAll() },
   );
   registerCommands(context, runs, () => tree.refresh());
   registerGpuCheck(context, output);
   const ray = registerRayCommands(context);
   startOnOpen();
 
-  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, ray };
+  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, comparison: () => DashboardPanel.activeComparison, ray };
 }
 
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */

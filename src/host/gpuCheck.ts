@@ -1,7 +1,8 @@
 /**
  * "GRPO: Check GPU Setup": runs `grpo-studio doctor` (dist/cli.js) in a child process, because probing
- * libtensorflow and dawn.node inside the extension host could crash the editor, and shows its Markdown report in
- * a new document; the report also goes to the GRPO output channel.
+ * libtensorflow and dawn.node inside the extension host could crash the editor, and shows its Markdown report as a
+ * read-only document (a virtual one: nothing to save, no "save changes?" on close); the report also goes to the
+ * GRPO output channel.
  */
 import { fork } from 'child_process';
 import * as vscode from 'vscode';
@@ -19,8 +20,34 @@ function runDoctor(cliPath: string): Promise<string> {
   });
 }
 
+/** The scheme of the report's read-only document. */
+export const REPORT_SCHEME = 'grpo-report';
+const REPORT_URI = vscode.Uri.from({ scheme: REPORT_SCHEME, path: '/GPU setup.md' });
+
+/** Serves the latest report as the text of REPORT_URI; VS Code shows such documents read-only and never dirty. */
+class ReportProvider implements vscode.TextDocumentContentProvider {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  private report = '';
+
+  set(report: string): void {
+    this.report = report;
+    this.changed.fire(REPORT_URI);
+  }
+
+  provideTextDocumentContent(): string {
+    return this.report;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
 export function registerGpuCheck(context: vscode.ExtensionContext, output: vscode.OutputChannel): void {
   const cliPath = vscode.Uri.joinPath(context.extensionUri, 'dist', 'cli.js').fsPath;
+  const provider = new ReportProvider();
+  context.subscriptions.push(provider, vscode.workspace.registerTextDocumentContentProvider(REPORT_SCHEME, provider));
   const check = async (): Promise<string | undefined> => {
     try {
       const report = await vscode.window.withProgress(
@@ -28,7 +55,9 @@ export function registerGpuCheck(context: vscode.ExtensionContext, output: vscod
         () => runDoctor(cliPath),
       );
       output.appendLine(report);
-      const document = await vscode.workspace.openTextDocument({ language: 'markdown', content: report });
+      provider.set(report);
+      const document = await vscode.workspace.openTextDocument(REPORT_URI);
+      await vscode.languages.setTextDocumentLanguage(document, 'markdown');
       await vscode.window.showTextDocument(document, { preview: false });
       return report;
     } catch (err) {

@@ -29,6 +29,7 @@ import {
   WebviewRequests,
 } from '../protocol';
 import { diffConfigs } from './configDiff';
+import { distinctRunLabels } from './runNames';
 import { readSnapshot } from './runStore';
 import { JsonlStepIndex, rolloutStepIndex } from './stepIndex';
 
@@ -204,10 +205,10 @@ export class RunRequests {
   }
 
   private comparison(runIds: string[]): Comparison {
-    const runs = runIds.map((runId) => {
-      const snapshot = readSnapshot(this.host.runDir(runId), this.host.isLive(runId));
-      return { runId, name: snapshot.config?.name ?? runId, status: snapshot.status, startTime: snapshot.startTime, config: snapshot.config, metrics: snapshot.metrics };
-    });
+    const snapshots = runIds.map((runId) => ({ runId, snapshot: readSnapshot(this.host.runDir(runId), this.host.isLive(runId)) }));
+    const named = snapshots.map(({ runId, snapshot }) => ({ runId, name: snapshot.config?.name ?? runId, startTime: snapshot.startTime }));
+    const labels = distinctRunLabels(named);
+    const runs = snapshots.map(({ snapshot }, i) => ({ ...named[i], label: labels[i], status: snapshot.status, config: snapshot.config, metrics: snapshot.metrics }));
     return { runs, differences: diffConfigs(runs.map((r) => r.config)) };
   }
 }

@@ -8,6 +8,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { formatStartTime, runIdTime } from './runNames';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
@@ -42,13 +43,17 @@ function revealCommand(target: RevealArgument): vscode.Command {
 
 export class RunItem extends vscode.TreeItem {
   constructor(readonly summary: RunSummary) {
-    super(summary.runId, vscode.TreeItemCollapsibleState.Collapsed);
+    // The name first: the folder name starts with a timestamp, which left no room for the name.
+    super(summary.name, vscode.TreeItemCollapsibleState.Collapsed);
     const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
     const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
+    const started = runIdTime(summary.runId);
     this.id = summary.runDir;
-    this.description = `${summary.status} · step ${steps}${reward}`;
+    this.description = `${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
     this.iconPath = STATUS_ICONS[summary.status];
-    this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runDir}`);
+    this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`);
+    // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
+    this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };
     this.contextValue = summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }

@@ -22,8 +22,19 @@ export interface GroupSummary {
   dropped?: boolean;
 }
 
+/**
+ * A per-token quantity's values over a whole step: the extremes, and the bounds of its colour scale (the extremes
+ * pulled in past outliers, which saturate; see tokenQuantities.ts).
+ */
+export interface TokenDomain {
+  min: number;
+  max: number;
+  low: number;
+  high: number;
+}
+
 /** Colour scale bounds of each per-token quantity over a whole step (absent: no completion has it). */
-export type TokenDomains = Partial<Record<TokenQuantity, { min: number; max: number }>>;
+export type TokenDomains = Partial<Record<TokenQuantity, TokenDomain>>;
 
 /**
  * One step's rollouts as the browser lists them: everything but the per-token columns, which are fetched one
@@ -85,6 +96,8 @@ export const MAX_PROMPT_TOKEN_STEPS = 256;
 export interface ComparedRun {
   runId: string;
   name: string;
+  /** How legends and tables show the run: its name, plus its start time where another compared run has that name. */
+  label: string;
   status: RunStatus;
   /** As RunSnapshot.startTime. */
   startTime: number | undefined;

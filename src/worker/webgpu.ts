@@ -60,13 +60,23 @@ export const WEBGPU_FIX =
   'nvidia_icd.json; set VK_DRIVER_FILES to it when it is not under /usr/share/vulkan/icd.d), or ' +
   'mesa-vulkan-drivers ≥ 24 for a software adapter (Debian 12: from bookworm-backports; docs/gpu.md)';
 
-/** Path of the Vulkan loader library, or null when none of the usual places has it (Linux only). */
+const VULKAN_LOADER = 'libvulkan.so.1';
+
+/**
+ * Path of the Vulkan loader library, or null when neither the usual places nor the dynamic linker's cache
+ * (/etc/ld.so.cache, which lists every library `dlopen` finds by name) has it (Linux only).
+ */
 export function findVulkanLoader(): string | null {
   if (process.platform !== 'linux') return null;
   const extra = (process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean);
   for (const dir of [...extra, ...VULKAN_LOADER_DIRS]) {
-    const file = path.join(dir, 'libvulkan.so.1');
+    const file = path.join(dir, VULKAN_LOADER);
     if (fs.existsSync(file)) return file;
+  }
+  try {
+    if (fs.readFileSync('/etc/ld.so.cache').includes(VULKAN_LOADER)) return `${VULKAN_LOADER} (from /etc/ld.so.cache)`;
+  } catch {
+    // no cache: the directories above were the places to look
   }
   return null;
 }
@@ -96,12 +106,17 @@ function installGlobals(globals: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(globals)) if (!(name in scope)) scope[name] = value;
 }
 
-/** The adapter tfjs-backend-webgpu will use (it asks for 'high-performance' too), summarised. */
-export async function requestAdapter(gpu: DawnGpu): Promise<AdapterSummary> {
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+/**
+ * The adapter tfjs-backend-webgpu will use (it asks for 'high-performance' too), summarised. On Linux without the
+ * Vulkan loader Dawn is not asked at all: it would find nothing and print its own warning, with its build machine's
+ * source path, straight to the process's stderr (native code, past any Node stream), on every run; the reason is
+ * reported once, cleanly, by the caller. `loader`: where the Vulkan loader is (tests pass one).
+ */
+export async function requestAdapter(gpu: DawnGpu, loader = findVulkanLoader(), platform = process.platform): Promise<AdapterSummary> {
+  const noLoader = platform === 'linux' && !loader;
+  const adapter = noLoader ? null : await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    const loader = findVulkanLoader();
-    const why = process.platform === 'linux' && !loader ? 'the Vulkan loader libvulkan.so.1 is not installed' : 'no Vulkan driver offers an adapter';
+    const why = noLoader ? `the Vulkan loader ${VULKAN_LOADER} is not installed` : 'no Vulkan driver offers an adapter';
     throw new BackendUnavailable(`Dawn found no GPU adapter: ${why}`, WEBGPU_FIX);
   }
   return summarizeAdapter(adapter);

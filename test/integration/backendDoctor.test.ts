@@ -1,9 +1,11 @@
 /** `grpo-studio doctor` from the built CLI (dist/cli.js), as the "GRPO: Check GPU Setup" command runs it. */
 import { strict as assert } from 'assert';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type { DoctorReport } from '../../src/worker/doctor';
+import { findVulkanLoader } from '../../src/worker/webgpu';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -19,6 +21,27 @@ describe('grpo-studio doctor', function () {
     assert.ok(report.backends.find((b) => b.name === 'cpu')?.loads);
     assert.match(report.autoForRuns, /^(tensorflow|wasm)/);
     for (const b of report.backends.filter((x) => !x.loads)) assert.ok(b.fix, `${b.name} has no fix`);
+  });
+
+  it('without Vulkan, neither the doctor nor a run prints Dawn\'s own warning (its build path): one clean line says why', function () {
+    if (process.platform !== 'linux' || findVulkanLoader()) this.skip();
+    const quiet = (args: string[]) => {
+      const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const output = `${result.stdout}${result.stderr}`;
+      assert.doesNotMatch(output, /node-webgpu|Couldn't load Vulkan|BackendVk\.cpp/, output);
+      return output;
+    };
+    assert.match(quiet(['doctor']), /libvulkan\.so\.1 is not installed/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-dawn-'));
+    try {
+      const config = path.join(dir, 'tiny.grpo.json');
+      fs.writeFileSync(config, JSON.stringify({ name: 'tiny', task: { type: 'bandit' }, optimization: { optimizer: 'sgd', learning_rate: 0.01, max_steps: 1 } }));
+      const output = quiet(['train', config, '--out', path.join(dir, 'runs')]);
+      assert.match(output, /warning: backend skipped: webgpu: Dawn found no GPU adapter: the Vulkan loader libvulkan\.so\.1 is not installed/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints Markdown with the steps, and refuses unknown options', () => {

@@ -131,7 +131,8 @@ export function groupsAt(step: number, groups: number, groupSize: number, tokenC
 export function writeFixtureRun(runsDir: string, options: FixtureOptions): string {
   const runId = options.name;
   const learningRate = options.learningRate ?? 1e-5;
-  const config = validateRunConfig({ name: options.name, task: { type: 'bandit' }, optimization: { optimizer: 'adam', learning_rate: learningRate, max_steps: options.steps } });
+  // μ = 2: the fixture's ratios vary, as only an off-policy run's do (with μ = 1 the view does not offer them).
+  const config = validateRunConfig({ name: options.name, task: { type: 'bandit' }, algorithm: { num_iterations: 2 }, optimization: { optimizer: 'adam', learning_rate: learningRate, max_steps: options.steps } });
   const writer = new RunDirectoryWriter(path.join(runsDir, runId), config);
   const random = lcg(options.steps * 7919 + options.groups);
   const start = options.startTime ?? Date.UTC(2026, 0, 1);

@@ -19,9 +19,32 @@ export interface SavedFile {
   data: Buffer;
 }
 
+/** No Chromium to drive: says what to install or set, instead of Playwright's launch stack trace. */
+export class MissingChromium extends Error {
+  constructor(executable: string) {
+    super(
+      `No Chromium at ${executable}: the webview tests and bench:webview drive a real Chromium. Run "npm run setup" ` +
+        '(on Debian/Ubuntu it apt-installs chromium; needs root or sudo), or "sudo apt-get install chromium", or set ' +
+        'CHROMIUM to a Chromium or Chrome executable.',
+    );
+    this.name = 'MissingChromium';
+  }
+}
+
+/** The Chromium executable (CHROMIUM, else Debian's /usr/bin/chromium); MissingChromium when there is none. */
+export function chromiumPath(): string {
+  const executable = process.env.CHROMIUM ?? '/usr/bin/chromium';
+  try {
+    fs.accessSync(executable, fs.constants.X_OK);
+  } catch {
+    throw new MissingChromium(executable);
+  }
+  return executable;
+}
+
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
   });

@@ -11,6 +11,8 @@ import type { GrpoStudioApi } from '../../../src/host/extension';
 import type { LiveRun, RunMessageEvent } from '../../../src/host/runManager';
 import type { GroupItem, RunItem, RunsTreeItem, StepItem } from '../../../src/host/runsTree';
 import { MetricsRecord, parseJsonl, WorkerMessage } from '../../../src/protocol';
+// Bundled into this suite (not the extension's instance): it only reads files and asks VS Code for the workspace's.
+import { startRunChoices } from '../../../src/host/commands';
 
 const EXTENSION_ID = 'grpo-studio.grpo-studio';
 
@@ -76,7 +78,12 @@ export function registerExtensionTests(): void {
       const shown = vscode.window.activeTextEditor?.document;
       assert.equal(shown?.languageId, 'markdown');
       assert.equal(shown?.getText(), report);
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+      // A read-only virtual document: never dirty, so closing it asks nothing (an untitled one asked to be saved).
+      assert.equal(shown?.uri.scheme, 'grpo-report');
+      assert.equal(shown?.isUntitled, false);
+      assert.equal(shown?.isDirty, false);
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      assert.ok(!vscode.window.visibleTextEditors.some((e) => e.document.uri.scheme === 'grpo-report'), 'the report did not close');
     });
 
     it('starts the bandit example: ≥ 5 metrics over IPC, the same lines on disk, dashboard open', async () => {
@@ -276,15 +283,44 @@ export function registerExtensionTests(): void {
       fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 1, time: Date.now(), metrics: { reward: 0.25 } }) + '\n');
       await Promise.race([refreshed, new Promise((_, reject) => setTimeout(() => reject(new Error('no refresh within 10 s')), 10000))]);
       const item = api.tree.getChildren().find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
-      assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250');
+      // The config's name first (not the folder's timestamp), the start time from the folder name last.
+      assert.strictEqual(item?.label, 'bandit-seed-000');
+      assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250 · Jan 1 2099 00:00');
       fs.rmSync(runDir, { recursive: true, force: true });
     });
 
-    it('compares two runs in one dashboard', async () => {
+    it('compares two runs in a panel of its own: the run dashboard stays on its run', async () => {
+      const watched = api.dashboard()?.shownRunId;
+      assert.ok(watched, 'no run dashboard open before comparing');
       const runDirs = fs.readdirSync(api.runsDirectory()).sort().slice(-2).map((name) => path.join(api.runsDirectory(), name));
       const items = runDirs.map((dir) => api.tree.getChildren().find((item) => 'summary' in item && item.summary.runDir === dir));
       const panel = await vscode.commands.executeCommand<{ shownRunIds: string[] }>('grpo.compareRuns', items[0], items);
       assert.deepStrictEqual(panel?.shownRunIds, runDirs.map((dir) => path.basename(dir)));
+      assert.strictEqual(api.comparison(), panel);
+      assert.notStrictEqual(api.dashboard(), panel);
+      assert.strictEqual(api.dashboard()?.shownRunId, watched);
+      await assertDashboardTab('GRPO: compare 2 runs');
+      await assertDashboardTab(`GRPO: ${watched}`);
+    });
+
+    it("Start Run offers the workspace's *.grpo.json files and the built-in templates", async () => {
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      assert.ok(folder, 'the tests run in a workspace folder');
+      const config = path.join(folder, 'experiments', 'e2e-bandit.grpo.json');
+      fs.mkdirSync(path.dirname(config), { recursive: true });
+      fs.writeFileSync(config, JSON.stringify({ name: 'e2e-workspace-bandit', task: { type: 'bandit' } }));
+      try {
+        const choices = await startRunChoices(vscode.Uri.file(extensionPath));
+        const mine = choices.find((c) => c.configPath === config);
+        assert.ok(mine, JSON.stringify(choices.map((c) => c.label)));
+        assert.match(mine.label, /e2e-workspace-bandit$/);
+        assert.strictEqual(mine.description, path.join('experiments', 'e2e-bandit.grpo.json'));
+        for (const template of fs.readdirSync(path.join(extensionPath, 'examples', 'templates'))) {
+          assert.ok(choices.some((c) => c.configPath === path.join(extensionPath, 'examples', 'templates', template)), `template ${template} not offered`);
+        }
+      } finally {
+        fs.rmSync(path.dirname(config), { recursive: true, force: true });
+      }
     });
   });
 }

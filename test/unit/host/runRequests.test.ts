@@ -20,7 +20,7 @@ describe('webview requests answered from run directories', () => {
     writeFixtureRun(runsDir, { name: 'b', steps: 10, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 1, learningRate: 1e-3 });
     requests = new RunRequests({
       runDir: (runId) => {
-        if (!['a', 'b'].includes(runId)) throw new Error(`run ${runId} is not shown here`);
+        if (!['a', 'b', 'a-again'].includes(runId)) throw new Error(`run ${runId} is not shown here`);
         return path.join(runsDir, runId);
       },
       isLive: () => false,
@@ -47,7 +47,9 @@ describe('webview requests answered from run directories', () => {
     assert.deepStrictEqual(tokens, full.groups[2].rollouts[1].tokens);
     const { domains } = await ask<StepRollouts>('getRollouts', { runId: 'a', step: 15, source: 'train' });
     const entropies = full.groups.flatMap((g) => g.rollouts.flatMap((r) => r.tokens.entropy ?? []));
-    assert.deepStrictEqual(domains.entropy, { min: Math.min(...entropies), max: Math.max(...entropies) });
+    // No outliers among the fixture's entropies: the colour scale's bounds are the extremes.
+    const [min, max] = [Math.min(...entropies), Math.max(...entropies)];
+    assert.deepStrictEqual(domains.entropy, { min, max, low: min, high: max });
     assert.strictEqual(await ask('getTokens', { runId: 'a', step: 15, source: 'train', group: 9, rollout: 0 }), undefined);
   });
 
@@ -75,7 +77,8 @@ describe('webview requests answered from run directories', () => {
     // The history carries each sampling's colour domains (its group's tokens), for one scale across steps.
     const history = await ask<PromptHistory>('getPromptHistory', { runId: 'a', prompt: RECURRING_PROMPT });
     const entropies = replies[1].tokens.flatMap((t) => t?.entropy ?? []);
-    assert.deepStrictEqual(history.occurrences.find((o) => o.step === 20 && o.source === 'train')?.domains?.entropy, { min: Math.min(...entropies), max: Math.max(...entropies) });
+    const [lowest, highest] = [Math.min(...entropies), Math.max(...entropies)];
+    assert.deepStrictEqual(history.occurrences.find((o) => o.step === 20 && o.source === 'train')?.domains?.entropy, { min: lowest, max: highest, low: lowest, high: highest });
     // The view's lean history: the same samplings, each completion's reward, advantage and length only.
     const timeline = await ask<PromptTimeline>('getPromptTimeline', { runId: 'a', prompt: RECURRING_PROMPT });
     assert.deepStrictEqual(timeline.occurrences.map((o) => [o.source, o.step, o.group]), history.occurrences.map((o) => [o.source, o.step, o.group]));
@@ -90,6 +93,22 @@ describe('webview requests answered from run directories', () => {
     const comparison = await ask<Comparison>('getComparison', { runIds: ['a', 'b'] });
     assert.deepStrictEqual(comparison.runs.map((r) => [r.runId, r.metrics.length]), [['a', 20], ['b', 10]]);
     assert.deepStrictEqual(comparison.differences.map((d) => d.path), ['name', 'optimization.learning_rate', 'optimization.max_steps']);
+    assert.deepStrictEqual(comparison.runs.map((r) => r.label), ['a', 'b']);
+  });
+
+  it('labels two compared runs of one config apart by their start times', async () => {
+    // A second run of config "a", started an hour later (its started event says when).
+    const again = path.join(runsDir, 'a-again');
+    fs.cpSync(path.join(runsDir, 'a'), again, { recursive: true });
+    const events = path.join(again, 'events.jsonl');
+    const start = Date.UTC(2026, 0, 1);
+    fs.writeFileSync(events, fs.readFileSync(events, 'utf8').replace(`"time":${start}`, `"time":${start + 3_600_000}`));
+    const comparison = await ask<Comparison>('getComparison', { runIds: ['a', 'a-again'] });
+    assert.deepStrictEqual(comparison.runs.map((r) => r.name), ['a', 'a']);
+    const [first, second] = comparison.runs.map((r) => r.label);
+    assert.match(first, /^a · [A-Z][a-z]{2} \d+ (\d{4} )?\d\d:\d\d$/);
+    assert.match(second, /^a · [A-Z][a-z]{2} \d+ (\d{4} )?\d\d:\d\d$/);
+    assert.notStrictEqual(first, second);
   });
 
   it('refuses runs the panel does not show', async () => {

@@ -38,7 +38,7 @@ describe('webview helpers (pure)', () => {
   it('token colours: sign picks the hue, |value| the alpha; sequential scales darken the unusual end', () => {
     const tokens: TokenColumns = { text: ['a', 'b', 'c'], logprob: [-0.1, -2, -4], advantage: [1, -0.5, 0], ratio: [1, 2, 0.5], clipped_low: [false, false, true], clipped_high: [false, true, false] };
     const domain = domainOf([tokens], 'advantage');
-    assert.deepStrictEqual(domain, { min: -0.5, max: 1 });
+    assert.deepStrictEqual(domain, { min: -0.5, max: 1, low: -0.5, high: 1 });
     assert.strictEqual(tokenColor('advantage', tokenValue(tokens, 'advantage', 0), domain, PALETTE), 'rgba(0, 200, 0, 0.8)');
     assert.strictEqual(tokenColor('advantage', tokenValue(tokens, 'advantage', 1), domain, PALETTE), 'rgba(200, 0, 0, 0.44)');
     assert.strictEqual(tokenColor('advantage', 0, domain, PALETTE), '');

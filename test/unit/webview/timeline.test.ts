@@ -69,11 +69,12 @@ describe('prompt × step view helpers (pure)', () => {
 
   it('merges the samplings\' colour domains into one scale per quantity', () => {
     const merged = mergeDomains([
-      occurrence(1, [], { advantage: { min: -1, max: 0.5 }, kl: { min: 0, max: 2 } }),
-      occurrence(2, [], { advantage: { min: -0.2, max: 3 } }),
+      occurrence(1, [], { advantage: { min: -1, max: 0.5, low: -1, high: 0.5 }, kl: { min: 0, max: 9.46, low: 0, high: 0.05 } }),
+      occurrence(2, [], { advantage: { min: -0.2, max: 3, low: -0.2, high: 2 } }),
       occurrence(3, []),
     ]);
-    assert.deepStrictEqual(merged, { advantage: { min: -1, max: 3 }, kl: { min: 0, max: 2 } });
+    // The robust bounds span every step's; step 1's KL outlier (9.46) still saturates.
+    assert.deepStrictEqual(merged, { advantage: { min: -1, max: 3, low: -1, high: 2 }, kl: { min: 0, max: 9.46, low: 0, high: 0.05 } });
   });
 
   it('lists the steps of a row range that still need fetching, each once', () => {

@@ -8,7 +8,7 @@ import { BACKEND_NAMES, RUN_CONFIG_SCHEMA } from '../../../src/protocol';
 import { activateBackend, AUTO_ORDER, BackendUnavailable, selectBackend } from '../../../src/worker/backend';
 import { wasmThreadCount } from '../../../src/worker/wasmThreads';
 import { DoctorReport, formatReport, remedies, SystemReport } from '../../../src/worker/doctor';
-import { loadDawnGpu, summarizeAdapter } from '../../../src/worker/webgpu';
+import { loadDawnGpu, requestAdapter, summarizeAdapter } from '../../../src/worker/webgpu';
 
 function installed(pkg: string): boolean {
   try {
@@ -103,6 +103,28 @@ describe('backend choice', () => {
     } finally {
       if (saved === undefined) delete process.env.GRPO_DAWN_NODE;
       else process.env.GRPO_DAWN_NODE = saved;
+    }
+  });
+});
+
+describe('asking Dawn for an adapter', () => {
+  const fakeGpu = () => {
+    const calls: unknown[] = [];
+    const gpu = { requestAdapter: async (options?: unknown) => (calls.push(options), { info: { description: 'NVIDIA H100', vendor: 'nvidia', architecture: 'hopper' } }) };
+    return { gpu, calls };
+  };
+
+  it('on Linux without the Vulkan loader does not ask Dawn (whose own warning would go to stderr) and says why', async () => {
+    const { gpu, calls } = fakeGpu();
+    await assert.rejects(requestAdapter(gpu, null, 'linux'), (err: unknown) => err instanceof BackendUnavailable && err.reason === 'Dawn found no GPU adapter: the Vulkan loader libvulkan.so.1 is not installed' && /libvulkan1/.test(err.fix));
+    assert.deepEqual(calls, []);
+  });
+
+  it('asks Dawn where a loader is, or on other platforms', async () => {
+    for (const [loader, platform] of [['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', 'linux'], [null, 'darwin']] as const) {
+      const { gpu, calls } = fakeGpu();
+      assert.equal((await requestAdapter(gpu, loader, platform)).description, 'NVIDIA H100');
+      assert.deepEqual(calls, [{ powerPreference: 'high-performance' }]);
     }
   });
 });
