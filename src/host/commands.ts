@@ -9,7 +9,7 @@ import { parseRunConfig, RunConfig } from '../protocol';
 import { DashboardPanel } from './dashboard';
 import { LiveRun, RunManager } from './runManager';
 import { RevealArgument, RunItem } from './runsTree';
-import { listRunDirectories, readSummary } from './runStore';
+import { listRunDirectories, readSummary } from '../protocol/runStore';
 import { backendSetting, runsDirectory } from './settings';
 
 interface ConfigPick extends vscode.QuickPickItem {

@@ -13,7 +13,7 @@ import { dashboardHtml } from './dashboardHtml';
 import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
-import { readSummary } from './runStore';
+import { readSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import { isMetricsRecord, isRolloutsRecord, isRunEvent, MetricsRecord, RolloutsRecord, RolloutSource, RUN_FILES, RunEvent } from '../protocol';
-import { JsonlStepIndex, JsonlTail } from './stepIndex';
+import { JsonlStepIndex, JsonlTail } from '../protocol/stepIndex';
 
 export interface FollowedRecords {
   metrics: MetricsRecord[];

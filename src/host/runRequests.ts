@@ -25,8 +25,8 @@ import {
   WebviewRequests,
 } from '../protocol';
 import { diffConfigs } from './configDiff';
-import { readSnapshot } from './runStore';
-import { JsonlStepIndex, rolloutStepIndex } from './stepIndex';
+import { readSnapshot } from '../protocol/runStore';
+import { JsonlStepIndex, rolloutStepIndex } from '../protocol/stepIndex';
 
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */

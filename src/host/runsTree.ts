@@ -8,10 +8,10 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
-import { listRunDirectories, readSummary, RunSummary } from './runStore';
+import { listRunDirectories, readSummary, RunSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
-import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from './stepIndex';
+import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from '../protocol/stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),

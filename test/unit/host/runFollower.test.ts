@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { RunFollower } from '../../../src/host/runFollower';
-import { JsonlStepIndex } from '../../../src/host/stepIndex';
+import { JsonlStepIndex } from '../../../src/protocol/stepIndex';
 import { validateRunConfig } from '../../../src/protocol';
 import { RunDirectoryWriter } from '../../../src/worker/runDirectory';
 

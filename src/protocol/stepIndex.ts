@@ -7,8 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { RecordGuard, stripBom } from '../protocol';
-import { resolveTokenBlock, TokenBlockRef } from '../protocol/tokenBlocks';
+import { RecordGuard, stripBom } from './runFiles';
+import { resolveTokenBlock, TokenBlockRef } from './tokenBlocks';
 
 interface LineRange {
   start: number;

@@ -18,9 +18,9 @@ import {
   RunStatus,
   StartedEvent,
   stripBom,
-} from '../protocol';
+} from './index';
 // The lock check only: runLock.ts has no tfjs or worker-process dependencies.
-import { runLockHolder } from '../protocol/runLockFile';
+import { runLockHolder } from './runLockFile';
 
 export interface RunSummary {
   runId: string;
