@@ -14,6 +14,7 @@ import {
   RUN_FILES,
   RunConfig,
   RunEvent,
+  RunFormat,
   RunSnapshot,
   RunStatus,
   StartedEvent,
@@ -23,6 +24,8 @@ import {
 import { runLockHolder } from './runLockFile';
 
 export interface RunSummary {
+  /** Which trainer wrote the run (src/protocol/runReaders). */
+  format: RunFormat;
   runId: string;
   runDir: string;
   name: string;
@@ -155,6 +158,7 @@ export function readSummary(runDir: string, isLive = false): RunSummary {
   const config = readConfig(runDir);
   const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
   return {
+    format: 'grpo-studio',
     runId: path.basename(runDir),
     runDir,
     name: config?.name ?? path.basename(runDir),
