@@ -3,7 +3,6 @@
  * through a long run reads one line per step) and knows nothing of VS Code: the dashboard panel wires it to a
  * webview, and the webview tests wire it to a page in plain Chromium.
  */
-import * as path from 'path';
 import {
   Comparison,
   EvalRolloutsRecord,
@@ -12,21 +11,18 @@ import {
   PromptOccurrence,
   RequestMethod,
   RolloutRecord,
-  isRolloutsRecord,
   RolloutsRecord,
   RolloutSource,
   RolloutSteps,
   RolloutSummary,
-  RUN_FILES,
   stepDomains,
   StepRollouts,
   TokenColumns,
   WebviewRequestMessage,
   WebviewRequests,
 } from '../protocol';
+import { readerOrOurs, RunReader } from '../protocol/runReaders';
 import { diffConfigs } from './configDiff';
-import { readSnapshot } from '../protocol/runStore';
-import { JsonlStepIndex, rolloutStepIndex } from '../protocol/stepIndex';
 
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
@@ -42,30 +38,24 @@ type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) =
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;
 
-/** The indexes of one run directory: training and evaluation rollouts, and where each prompt was sampled. */
+/** The reader of one run folder (any format), with its last few parsed steps and where each prompt was sampled. */
 class RunIndexes {
-  readonly rollouts: Record<RolloutSource, JsonlStepIndex>;
   private readonly recent = new Map<string, RolloutsRecord>();
   /** Every sampling of each prompt, with its completions' summaries (a click re-reads no step). */
   private readonly promptSteps = new Map<string, PromptOccurrence[]>();
   private readonly promptIndexedUpTo: Record<RolloutSource, number> = { train: -Infinity, eval: -Infinity };
 
-  constructor(runDir: string) {
-    this.rollouts = {
-      train: rolloutStepIndex(path.join(runDir, RUN_FILES.rollouts)),
-      eval: rolloutStepIndex(path.join(runDir, RUN_FILES.evalRollouts)),
-    };
-  }
+  constructor(readonly reader: RunReader) {}
 
   steps(): RolloutSteps {
-    return { train: this.rollouts.train.steps(), eval: this.rollouts.eval.steps() };
+    return { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
   }
 
-  read(source: RolloutSource, step: number): RolloutsRecord | EvalRolloutsRecord | undefined {
+  async read(source: RolloutSource, step: number): Promise<RolloutsRecord | EvalRolloutsRecord | undefined> {
     const key = `${source}:${step}`;
     const cached = this.recent.get(key);
     if (cached) return cached;
-    const record = this.rollouts[source].read(step, isRolloutsRecord);
+    const record = await this.reader.readRollouts(source, step);
     if (record) this.remember(source, record);
     return record;
   }
@@ -79,17 +69,17 @@ class RunIndexes {
   }
 
   /** Every sampling of `prompt`; the prompt → steps map is built on first use and extended as steps are added. */
-  history(prompt: string): PromptHistory {
-    for (const source of ['train', 'eval'] as const) this.indexPrompts(source);
+  async history(prompt: string): Promise<PromptHistory> {
+    for (const source of ['train', 'eval'] as const) await this.indexPrompts(source);
     const occurrences = [...(this.promptSteps.get(prompt) ?? [])];
     occurrences.sort((a, b) => a.step - b.step || (a.source === b.source ? 0 : a.source === 'train' ? -1 : 1));
     return { prompt, occurrences };
   }
 
-  private indexPrompts(source: RolloutSource): void {
-    for (const step of this.rollouts[source].steps()) {
+  private async indexPrompts(source: RolloutSource): Promise<void> {
+    for (const step of this.reader.rolloutSteps(source)) {
       if (step <= this.promptIndexedUpTo[source]) continue;
-      this.read(source, step)?.groups.forEach((group: GroupRecord, index) => {
+      (await this.read(source, step))?.groups.forEach((group: GroupRecord, index) => {
         const list = this.promptSteps.get(group.prompt) ?? [];
         list.push({ source, step, group: index, rollouts: group.rollouts.map(summarize) });
         this.promptSteps.set(group.prompt, list);
@@ -120,14 +110,15 @@ export class RunRequests {
 
   constructor(private readonly host: RunRequestHost) {
     this.handlers = {
-      getSnapshot: ({ runId }) => readSnapshot(host.runDir(runId), host.isLive(runId)),
+      getSnapshot: ({ runId }) => this.reader(runId).snapshot(host.isLive(runId)),
       stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
-      getRollouts: ({ runId, step, source }) => {
-        const record = this.indexesOf(runId).read(source, step);
+      getRollouts: async ({ runId, step, source }) => {
+        const record = await this.indexesOf(runId).read(source, step);
         return record && summarizeStep(record, source);
       },
-      getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
+      getTokens: async ({ runId, step, source, group, rollout }): Promise<TokenColumns | undefined> =>
+        (await this.indexesOf(runId).read(source, step))?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
       getComparison: ({ runIds }) => this.comparison(runIds),
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
@@ -140,9 +131,9 @@ export class RunRequests {
     return summarizeStep(record, source);
   }
 
-  /** A run's training and validation rollout indexes, for a RunFollower to share (each file is scanned once). */
-  rolloutIndexes(runId: string): Record<RolloutSource, JsonlStepIndex> {
-    return this.indexesOf(runId).rollouts;
+  /** A run's reader, for a RunFollower to share (each rollouts file is scanned once). */
+  reader(runId: string): RunReader {
+    return this.indexesOf(runId).reader;
   }
 
   /** Runs one request; the result (or the error's message) is what the reply carries. */
@@ -155,7 +146,7 @@ export class RunRequests {
     const runDir = this.host.runDir(runId);
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(runDir);
+      indexes = new RunIndexes(readerOrOurs(runDir));
       this.indexes.set(runDir, indexes);
     }
     return indexes;
@@ -163,7 +154,7 @@ export class RunRequests {
 
   private comparison(runIds: string[]): Comparison {
     const runs = runIds.map((runId) => {
-      const snapshot = readSnapshot(this.host.runDir(runId), this.host.isLive(runId));
+      const snapshot = this.reader(runId).snapshot(this.host.isLive(runId));
       return { runId, name: snapshot.config?.name ?? runId, status: snapshot.status, startTime: snapshot.startTime, config: snapshot.config, metrics: snapshot.metrics };
     });
     return { runs, differences: diffConfigs(runs.map((r) => r.config)) };

@@ -57,3 +57,11 @@ export function runFoldersIn(folder: string): string[] {
     .filter((dir) => detectRunFormat(dir) !== undefined)
     .sort();
 }
+
+/**
+ * The reader of a folder the host shows: one of any format, else ours — a run this window has just created is
+ * an empty folder until its worker writes config.json, and is drawn (empty) meanwhile, as before it was detected.
+ */
+export function readerOrOurs(dir: string): RunReader {
+  return detectRunFormat(dir) === undefined ? new OurRunReader(dir) : openRunReader(dir);
+}
