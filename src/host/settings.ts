@@ -21,3 +21,19 @@ export function backendSetting(): BackendName {
   const value = vscode.workspace.getConfiguration('grpo').get<string>('backend', 'auto');
   return BACKEND_NAMES.includes(value as BackendName) ? (value as BackendName) : 'auto';
 }
+
+/**
+ * `grpo.watchFolders`: folders scanned for runs of any format (ours, verl, TRL, prime-rl), each absolute or
+ * relative to the first workspace folder; a folder is a run itself or holds runs one level down.
+ */
+export function watchFolders(): string[] {
+  const configured = vscode.workspace.getConfiguration('grpo').get<unknown>('watchFolders', []);
+  if (!Array.isArray(configured)) return [];
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return configured
+    .filter((entry): entry is string => typeof entry === 'string' && entry.trim() !== '')
+    .map((entry) => {
+      const expanded = workspace ? entry.trim().replace('${workspaceFolder}', workspace) : entry.trim();
+      return path.isAbsolute(expanded) || !workspace ? expanded : path.resolve(workspace, expanded);
+    });
+}

@@ -41,9 +41,10 @@ export class OurRunReader implements RunReader {
     return this.indexes[source].read(step, isRolloutsRecord);
   }
 
-  tail(): RunTail {
-    const metrics = JsonlTail.fromEnd(path.join(this.runDir, RUN_FILES.metrics));
-    const events = JsonlTail.fromEnd(path.join(this.runDir, RUN_FILES.events));
+  tail(fromStart = false): RunTail {
+    const open = (file: string) => (fromStart ? new JsonlTail(file) : JsonlTail.fromEnd(file));
+    const metrics = open(path.join(this.runDir, RUN_FILES.metrics));
+    const events = open(path.join(this.runDir, RUN_FILES.events));
     return {
       read: () => ({ metrics: metrics.read<MetricsRecord>(isMetricsRecord), events: events.read<RunEvent>(isRunEvent), restarted: false }),
     };

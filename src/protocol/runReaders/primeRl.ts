@@ -250,8 +250,8 @@ export class PrimeRlRunReader implements RunReader {
     return lines && groupRolloutLines(step, lines);
   }
 
-  tail(): RunTail {
-    const sent = new Set(rolloutFiles(this.runDir).keys());
+  tail(fromStart = false): RunTail {
+    const sent = new Set(fromStart ? [] : rolloutFiles(this.runDir).keys());
     return {
       read: () => {
         const fresh = [...rolloutFiles(this.runDir).keys()].filter((step) => !sent.has(step));

@@ -19,8 +19,8 @@ export interface RunReader {
   rolloutSteps(source: RolloutSource): number[];
   /** One step's rollouts as our record (groups, rewards, advantages, per-token columns where the trainer has them). */
   readRollouts(source: RolloutSource, step: number): Promise<RolloutsRecord | undefined>;
-  /** A cursor over the metrics and events written from now on. */
-  tail(): RunTail;
+  /** A cursor over the metrics and events written from now on (from the first one with `fromStart`). */
+  tail(fromStart?: boolean): RunTail;
   /** Lines and files skipped as malformed, each naming the file (and line); they never stop a read. */
   readonly problems: string[];
 }

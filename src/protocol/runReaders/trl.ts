@@ -179,8 +179,8 @@ export class TrlRunReader implements RunReader {
   }
 
   /** trainer_state.json is rewritten at each checkpoint: each read sends the steps past the last one sent. */
-  tail(): RunTail {
-    let sent = this.newestState()?.global_step ?? -1;
+  tail(fromStart = false): RunTail {
+    let sent = fromStart ? -1 : (this.newestState()?.global_step ?? -1);
     return {
       read: () => {
         const state = this.newestState();

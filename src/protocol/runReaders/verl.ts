@@ -376,11 +376,11 @@ export class VerlRunReader implements RunReader {
     return groupVerlRows(step, parsed.records, this.estimator);
   }
 
-  tail(): RunTail {
+  tail(fromStart = false): RunTail {
     const logger = fileLoggerFile(this.runDir);
     const consoleLog = logger ? undefined : consoleLogFile(this.runDir);
     const file = logger ?? consoleLog;
-    const lines = file ? JsonlTail.fromEnd(file) : undefined;
+    const lines = file === undefined ? undefined : fromStart ? new JsonlTail(file) : JsonlTail.fromEnd(file);
     return {
       read: () => {
         if (!lines) return { metrics: [], events: [], restarted: false };

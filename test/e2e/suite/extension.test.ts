@@ -245,13 +245,13 @@ export function registerExtensionTests(): void {
     it('tree: run → steps → groups → rollouts; selecting a rollout reveals it in the dashboard', async () => {
       // This suite is bundled apart from the extension, so its classes are not the tree's: tell items by contextValue.
       const is = <T extends RunsTreeItem>(item: RunsTreeItem | undefined, kind: string): item is T => item?.contextValue === kind;
-      const run = api.tree.getChildren().find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
+      const run = (await api.tree.getChildren()).find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
       assert.ok(is<RunItem>(run, 'grpoRun'), 'no completed run in the tree');
-      const [step] = api.tree.getChildren(run);
+      const [step] = await api.tree.getChildren(run);
       assert.ok(is<StepItem>(step, 'grpoStep'), 'run has no steps');
-      const [group] = api.tree.getChildren(step);
+      const [group] = await api.tree.getChildren(step);
       assert.ok(is<GroupItem>(group, 'grpoGroup'), 'step has no groups');
-      const rollouts = api.tree.getChildren(group);
+      const rollouts = await api.tree.getChildren(group);
       assert.strictEqual(rollouts.length, group.group.rollouts.length);
       const command = rollouts[1].command;
       assert.strictEqual(command?.command, 'grpo.reveal');
@@ -275,14 +275,15 @@ export function registerExtensionTests(): void {
       fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
       fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 1, time: Date.now(), metrics: { reward: 0.25 } }) + '\n');
       await Promise.race([refreshed, new Promise((_, reject) => setTimeout(() => reject(new Error('no refresh within 10 s')), 10000))]);
-      const item = api.tree.getChildren().find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
+      const item = (await api.tree.getChildren()).find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
       assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250');
       fs.rmSync(runDir, { recursive: true, force: true });
     });
 
     it('compares two runs in one dashboard', async () => {
       const runDirs = fs.readdirSync(api.runsDirectory()).sort().slice(-2).map((name) => path.join(api.runsDirectory(), name));
-      const items = runDirs.map((dir) => api.tree.getChildren().find((item) => 'summary' in item && item.summary.runDir === dir));
+      const roots = await api.tree.getChildren();
+      const items = runDirs.map((dir) => roots.find((item) => 'summary' in item && item.summary.runDir === dir));
       const panel = await vscode.commands.executeCommand<{ shownRunIds: string[] }>('grpo.compareRuns', items[0], items);
       assert.deepStrictEqual(panel?.shownRunIds, runDirs.map((dir) => path.basename(dir)));
     });
