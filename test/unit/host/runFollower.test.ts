@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { RunFollower } from '../../../src/host/runFollower';
-import { OurRunReader } from '../../../src/protocol/runReaders';
+import { openRunReader, OurRunReader } from '../../../src/protocol/runReaders';
 import { validateRunConfig } from '../../../src/protocol';
 import { RunDirectoryWriter } from '../../../src/worker/runDirectory';
 
@@ -39,5 +39,41 @@ describe('following a run written by another process', () => {
     assert.deepStrictEqual(second.events.map((e) => e.type), ['finished']);
     assert.deepStrictEqual(second.rollouts, []);
     writer.close();
+  });
+});
+
+describe('following a verl run as it grows', () => {
+  let tmp: string;
+  beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-follow-verl-'))));
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  const line = (step: number, reward: number) => `${JSON.stringify({ step, data: { 'critic/score/mean': reward } })}\n`;
+
+  it('reads new steps of the file logger and new rollout dumps, and survives the logger file being truncated and rewritten on resume', async () => {
+    const run = path.join(tmp, 'verl');
+    fs.cpSync(path.resolve(__dirname, '../../fixtures/verl/run'), run, { recursive: true });
+    const log = path.join(run, 'demo.jsonl');
+    const follower = new RunFollower(openRunReader(run));
+    assert.deepStrictEqual(await follower.poll(), { metrics: [], events: [], restarted: false, rollouts: [] });
+
+    fs.appendFileSync(log, line(4, 0.75));
+    fs.copyFileSync(path.join(run, 'rollout_data', '3.jsonl'), path.join(run, 'rollout_data', '4.jsonl'));
+    const grown = await follower.poll();
+    assert.deepStrictEqual(grown.metrics.map((m) => [m.step, m.metrics.reward]), [[4, 0.75]]);
+    assert.deepStrictEqual(grown.rollouts.map((r) => [r.source, r.record.step, r.record.groups.length]), [['train', 4, 2]]);
+    assert.strictEqual(grown.restarted, false);
+
+    // verl resumed from the step-2 checkpoint: FileLogger opens the file "wb", so it shrinks to the new run's lines.
+    fs.writeFileSync(log, line(3, 0.25));
+    const shrunk = await follower.poll();
+    assert.strictEqual(shrunk.restarted, true);
+    assert.deepStrictEqual(shrunk.metrics.map((m) => [m.step, m.metrics.reward]), [[3, 0.25]]);
+
+    // Rewritten past its old length between two polls: the bytes before the old end changed, so it restarts too.
+    fs.writeFileSync(log, line(3, 0.5) + line(4, 0.5) + line(5, 0.5) + line(6, 0.5) + line(7, 0.5));
+    const rewritten = await follower.poll();
+    assert.strictEqual(rewritten.restarted, true);
+    assert.deepStrictEqual(rewritten.metrics.map((m) => m.step), [3, 4, 5, 6, 7]);
+    assert.deepStrictEqual((await follower.poll()).metrics, [], 'nothing new: nothing read twice');
   });
 });
