@@ -287,5 +287,36 @@ export function registerExtensionTests(): void {
       const panel = await vscode.commands.executeCommand<{ shownRunIds: string[] }>('grpo.compareRuns', items[0], items);
       assert.deepStrictEqual(panel?.shownRunIds, runDirs.map((dir) => path.basename(dir)));
     });
+
+    it('Open External Run shows a verl run in the dashboard; a folder of no run format is refused', async () => {
+      const verl = path.join(extensionPath, 'test', 'fixtures', 'verl', 'run');
+      const panel = await vscode.commands.executeCommand<{ shownRunId: string; ready(): Promise<void> } | undefined>('grpo.openExternalRun', verl);
+      assert.ok(panel, 'no dashboard for the verl run');
+      await panel.ready();
+      assert.strictEqual(panel.shownRunId, 'run');
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.openExternalRun', path.join(extensionPath, 'media')), undefined);
+    });
+
+    it('grpo.watchFolders lists runs of every format in the tree with their format, down to a step\'s groups', async () => {
+      const fixtures = path.join(extensionPath, 'test', 'fixtures');
+      const folders = [path.join(fixtures, 'verl'), path.join(fixtures, 'trl'), path.join(fixtures, 'prime-rl', 'run')];
+      await vscode.workspace.getConfiguration('grpo').update('watchFolders', folders, vscode.ConfigurationTarget.Global);
+      try {
+        const roots = await api.tree.getChildren();
+        const item = (dir: string) => roots.find((i) => 'summary' in i && i.summary.runDir === dir) as RunItem | undefined;
+        const verl = item(path.join(fixtures, 'verl', 'run'));
+        assert.match(String(verl?.description), /^verl · stopped · step 3 · reward 0\.500$/);
+        assert.strictEqual(verl?.contextValue, 'grpoRun.external');
+        assert.match(String(item(path.join(fixtures, 'verl', 'console'))?.description), /^verl · /);
+        assert.match(String(item(path.join(fixtures, 'trl', 'run'))?.description), /^TRL · completed · step 4\/4/);
+        assert.match(String(item(path.join(fixtures, 'prime-rl', 'run'))?.description), /^prime-rl · /);
+        const steps = await api.tree.getChildren(verl);
+        assert.deepStrictEqual(steps.map((s) => s.label), ['step 3', 'step 2', 'step 1']);
+        const groups = await api.tree.getChildren(steps[2]);
+        assert.deepStrictEqual(groups.map((g) => g.description), ['4 completions · mean 0.500', '4 completions · mean 0.500']);
+      } finally {
+        await vscode.workspace.getConfiguration('grpo').update('watchFolders', undefined, vscode.ConfigurationTarget.Global);
+      }
+    });
   });
 }
