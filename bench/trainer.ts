@@ -10,7 +10,7 @@ import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readTokenBlock } from '../src/host/stepIndex';
+import { readTokenBlock } from '../src/protocol/stepIndex';
 import { finiteValue, MetricsRecord, parseJsonl, RolloutsRecord, WorkerMessage } from '../src/protocol';
 import { resolveTokenBlock, TokenBlockRef, tokenBlockColumns } from '../src/protocol/tokenBlocks';
 

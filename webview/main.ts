@@ -12,7 +12,7 @@ import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
 import { PromptHistoryView } from './promptHistory';
 import { DEFAULT_TIMELINE_STATE, PromptTimelineView } from './promptTimeline';
 import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
-import { loraSummary } from './runSummary';
+import { loraSummary, sourceSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
 import { themeColor } from './theme';
 import { runTokenFacts } from './tokenColors';
@@ -193,6 +193,9 @@ class Dashboard {
     for (const event of snapshot.events) this.applyEvent(event);
     const lora = loraSummary(snapshot.config?.model?.lora);
     if (lora) this.details.textContent = [this.details.textContent, lora].filter(Boolean).join(' · ');
+    const source = sourceSummary(snapshot.source);
+    this.details.title = source?.tooltip ?? '';
+    if (source) this.details.textContent = [source.text, this.details.textContent].filter(Boolean).join(' · ');
     this.setStatus(snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false);

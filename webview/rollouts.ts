@@ -583,7 +583,7 @@ export class RolloutBrowser {
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
-    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`);
+    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : rollout.finish_reason === 'unknown' ? 'end not recorded' : 'stop'}`);
     card.append(head, rewards);
     // A failed sample says why, where its reward would be: it has none (and advantage 0).
     if (rollout.error !== undefined) {

@@ -1,16 +1,19 @@
 /**
- * The palette commands (GRPO: Start / Stop / Pause / Continue / Resume Run, Open Dashboard, Compare Runs) and the
- * runs tree's: reveal a step / group / rollout, open a run's folder or config, delete a run, refresh.
+ * The palette commands (GRPO: Start / Stop / Pause / Continue / Resume Run, Open Dashboard, Open External Run,
+ * Compare Runs) and the runs tree's: reveal a step / group / rollout, open a run's folder or config, delete a run,
+ * refresh. In Restricted Mode only the commands that read runs work: starting or resuming one would run the
+ * workspace's reward code.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parseRunConfig, RunConfig } from '../protocol';
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
+import { openRunReader } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
 import { LiveRun, RunManager } from './runManager';
 import { RevealArgument, RunItem } from './runsTree';
-import { listRunDirectories, readSummary } from './runStore';
+import { listRunDirectories, readSummary } from '../protocol/runStore';
 import { backendSetting, runsDirectory } from './settings';
 
 interface ConfigPick extends vscode.QuickPickItem {
@@ -99,6 +102,33 @@ export function readConfigOrExplain(configPath: string): RunConfig | undefined {
   }
 }
 
+/** Starting or resuming runs the workspace's reward code and configs: only in a trusted workspace. */
+function refuseUntrusted(what: string): boolean {
+  if (vscode.workspace.isTrusted) return false;
+  void vscode.window.showErrorMessage(`GRPO: ${what} runs this workspace's reward code, which Restricted Mode does not allow. Trust the workspace to train; viewing runs works as it is.`);
+  return true;
+}
+
+/**
+ * Opens a run folder of any format (ours, verl, TRL, prime-rl) in the dashboard; a folder of none is refused with
+ * what was looked for.
+ */
+async function openExternalRun(extensionUri: vscode.Uri, runs: RunManager, folderArg?: unknown): Promise<DashboardPanel | undefined> {
+  let folder = typeof folderArg === 'string' ? folderArg : undefined;
+  if (!folder) {
+    const picked = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, title: 'GRPO: Open External Run (a verl, TRL, prime-rl or GRPO Studio run folder)' });
+    folder = picked?.[0]?.fsPath;
+  }
+  if (!folder) return undefined;
+  try {
+    openRunReader(folder); // detects the format, or throws saying what a run folder holds
+  } catch (err) {
+    void vscode.window.showErrorMessage(`GRPO: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  return DashboardPanel.show(extensionUri, runs, folder);
+}
+
 function runDirFromArgument(arg: unknown): string | undefined {
   if (arg instanceof RunItem) return arg.summary.runDir;
   if (typeof arg === 'string') return arg;
@@ -131,6 +161,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   const { extensionUri } = context;
 
   const startRun = async (configPathArg?: unknown): Promise<LiveRun | undefined> => {
+    if (refuseUntrusted('starting a run')) return undefined;
     const configPath = typeof configPathArg === 'string' ? configPathArg : await pickConfigPath(extensionUri);
     if (!configPath) return undefined;
     const config = readConfigOrExplain(configPath);
@@ -179,6 +210,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   };
 
   const resumeRun = async (arg?: unknown): Promise<LiveRun | undefined> => {
+    if (refuseUntrusted('resuming a run')) return undefined;
     let runDir = runDirFromArgument(arg);
     if (!runDir) {
       const resumable = listRunDirectories(runsDirectory(context))
@@ -244,6 +276,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),
     vscode.commands.registerCommand('grpo.openDashboard', openDashboard),
+    vscode.commands.registerCommand('grpo.openExternalRun', (folder?: unknown) => openExternalRun(extensionUri, runs, folder)),
     vscode.commands.registerCommand('grpo.refreshRuns', refreshTree),
   );
 }

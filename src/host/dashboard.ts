@@ -14,7 +14,7 @@ import { dashboardHtml } from './dashboardHtml';
 import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
-import { readSummary } from './runStore';
+import { readSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
@@ -183,15 +183,21 @@ export class DashboardPanel implements vscode.Disposable {
     this.followers = [...this.shown]
       .filter(([runId]) => !this.runs.isLive(runId))
       .map(([runId, runDir]) => {
-        const follower = new RunFollower(runDir, this.requests.rolloutIndexes(runId));
-        return watchFolder(runDir, false, () => this.postFollowed(runId, follower));
+        const follower = new RunFollower(this.requests.reader(runId));
+        // Other trainers write into subfolders (verl's dumps, TRL's checkpoints, prime-rl's step folders).
+        return watchFolder(runDir, true, () => void this.postFollowed(runId, follower));
       });
   }
 
-  private postFollowed(runId: string, follower: RunFollower): void {
+  private async postFollowed(runId: string, follower: RunFollower): Promise<void> {
     // Once this window's own worker writes the run (started after the panel opened), IPC brings the records.
     if (this.runs.isLive(runId)) return;
-    const { metrics, events, rollouts } = follower.poll();
+    const { metrics, events, rollouts, restarted } = await follower.poll();
+    if (restarted && this.viewMessage) {
+      // A log rewritten from its start (verl resumed): the page reads the run again rather than mix the two.
+      this.post(this.viewMessage);
+      return;
+    }
     for (const record of metrics) this.post({ type: 'metrics', runId, record });
     for (const { source, record } of rollouts) this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, record, source) });
     for (const event of events) this.post({ type: 'event', runId, event });

@@ -11,7 +11,7 @@ import { registerGpuCheck } from './gpuCheck';
 import { RayLaunchApi, registerRayCommands } from './rayLaunch';
 import { RunManager } from './runManager';
 import { RunsTreeProvider } from './runsTree';
-import { runsDirectory } from './settings';
+import { runsDirectory, watchFolders } from './settings';
 import { RunStatusBar } from './statusBar';
 
 export interface GrpoStudioApi {
@@ -27,7 +27,7 @@ export interface GrpoStudioApi {
 export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const output = vscode.window.createOutputChannel('GRPO');
   const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output);
-  const tree = new RunsTreeProvider(() => runsDirectory(context), runs);
+  const tree = new RunsTreeProvider(() => runsDirectory(context), runs, watchFolders);
   const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
   context.subscriptions.push(
@@ -42,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
       },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (!e.affectsConfiguration('grpo.runsDirectory')) return;
+      if (!e.affectsConfiguration('grpo.runsDirectory') && !e.affectsConfiguration('grpo.watchFolders')) return;
       tree.watchRunsDirectory();
       tree.refresh();
     }),
@@ -59,7 +59,8 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
 /** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */
 function startOnOpen(): void {
   const configured = vscode.workspace.getConfiguration('grpo').get<string>('startOnOpen', '').trim();
-  if (!configured) return;
+  // A restricted setting: Restricted Mode reads only the user's own value, and starts nothing (grpo.startRun refuses).
+  if (!configured || !vscode.workspace.isTrusted) return;
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const configPath = workspace ? path.resolve(workspace, configured) : configured;
   void vscode.commands.executeCommand('grpo.startRun', configPath);

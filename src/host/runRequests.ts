@@ -3,7 +3,6 @@
  * through a long run reads one line per step) and knows nothing of VS Code: the dashboard panel wires it to a
  * webview, and the webview tests wire it to a page in plain Chromium.
  */
-import * as path from 'path';
 import {
   Comparison,
   EvalRolloutsRecord,
@@ -12,7 +11,6 @@ import {
   PromptOccurrence,
   RequestMethod,
   RolloutRecord,
-  isRolloutsRecord,
   MAX_PROMPT_TOKEN_STEPS,
   PromptListing,
   PromptStepTokens,
@@ -21,17 +19,15 @@ import {
   RolloutSource,
   RolloutSteps,
   RolloutSummary,
-  RUN_FILES,
   stepDomains,
   StepRollouts,
   TokenColumns,
   WebviewRequestMessage,
   WebviewRequests,
 } from '../protocol';
+import { readerOrOurs, RunReader } from '../protocol/runReaders';
 import { diffConfigs } from './configDiff';
 import { distinctRunLabels } from './runNames';
-import { readSnapshot } from './runStore';
-import { JsonlStepIndex, rolloutStepIndex } from './stepIndex';
 
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
@@ -47,30 +43,24 @@ type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) =
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;
 
-/** The indexes of one run directory: training and evaluation rollouts, and where each prompt was sampled. */
+/** The reader of one run folder (any format), with its last few parsed steps and where each prompt was sampled. */
 class RunIndexes {
-  readonly rollouts: Record<RolloutSource, JsonlStepIndex>;
   private readonly recent = new Map<string, RolloutsRecord>();
   /** Every sampling of each prompt, with its completions' summaries (a click re-reads no step). */
   private readonly promptSteps = new Map<string, PromptOccurrence[]>();
   private readonly promptIndexedUpTo: Record<RolloutSource, number> = { train: -Infinity, eval: -Infinity };
 
-  constructor(runDir: string) {
-    this.rollouts = {
-      train: rolloutStepIndex(path.join(runDir, RUN_FILES.rollouts)),
-      eval: rolloutStepIndex(path.join(runDir, RUN_FILES.evalRollouts)),
-    };
-  }
+  constructor(readonly reader: RunReader) {}
 
   steps(): RolloutSteps {
-    return { train: this.rollouts.train.steps(), eval: this.rollouts.eval.steps() };
+    return { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
   }
 
-  read(source: RolloutSource, step: number): RolloutsRecord | EvalRolloutsRecord | undefined {
+  async read(source: RolloutSource, step: number): Promise<RolloutsRecord | EvalRolloutsRecord | undefined> {
     const key = `${source}:${step}`;
     const cached = this.recent.get(key);
     if (cached) return cached;
-    const record = this.rollouts[source].read(step, isRolloutsRecord);
+    const record = await this.reader.readRollouts(source, step);
     if (record) this.remember(source, record);
     return record;
   }
@@ -84,16 +74,16 @@ class RunIndexes {
   }
 
   /** Every sampling of `prompt`; the prompt → steps map is built on first use and extended as steps are added. */
-  history(prompt: string): PromptHistory {
-    for (const source of ['train', 'eval'] as const) this.indexPrompts(source);
+  async history(prompt: string): Promise<PromptHistory> {
+    for (const source of ['train', 'eval'] as const) await this.indexPrompts(source);
     const occurrences = [...(this.promptSteps.get(prompt) ?? [])];
     occurrences.sort((a, b) => a.step - b.step || (a.source === b.source ? 0 : a.source === 'train' ? -1 : 1));
     return { prompt, occurrences };
   }
 
   /** Every prompt with how many times each source sampled it, most sampled first (ties in first-seen order). */
-  prompts(): PromptListing[] {
-    for (const source of ['train', 'eval'] as const) this.indexPrompts(source);
+  async prompts(): Promise<PromptListing[]> {
+    for (const source of ['train', 'eval'] as const) await this.indexPrompts(source);
     const listings = [...this.promptSteps].map(([prompt, occurrences]): PromptListing => {
       const train = occurrences.filter((o) => o.source === 'train').length;
       return { prompt, train, eval: occurrences.length - train };
@@ -102,23 +92,25 @@ class RunIndexes {
   }
 
   /** The per-token columns of `prompt` at `steps` of `source`: only those steps' records are read. */
-  promptTokens(prompt: string, source: RolloutSource, steps: number[]): PromptStepTokens[] {
+  async promptTokens(prompt: string, source: RolloutSource, steps: number[]): Promise<PromptStepTokens[]> {
     if (steps.length > MAX_PROMPT_TOKEN_STEPS) throw new Error(`getPromptTokens: "steps" lists ${steps.length} steps; at most ${MAX_PROMPT_TOKEN_STEPS} per request`);
-    this.indexPrompts(source);
+    await this.indexPrompts(source);
     const wanted = new Set(steps);
     const occurrences = (this.promptSteps.get(prompt) ?? []).filter((o) => o.source === source && wanted.has(o.step));
-    return occurrences.map(({ step, group }) => ({
-      source,
-      step,
-      group,
-      tokens: (this.read(source, step)?.groups[group]?.rollouts ?? []).map((r) => r.tokens),
-    }));
+    return Promise.all(
+      occurrences.map(async ({ step, group }) => ({
+        source,
+        step,
+        group,
+        tokens: ((await this.read(source, step))?.groups[group]?.rollouts ?? []).map((r) => r.tokens),
+      })),
+    );
   }
 
-  private indexPrompts(source: RolloutSource): void {
-    for (const step of this.rollouts[source].steps()) {
+  private async indexPrompts(source: RolloutSource): Promise<void> {
+    for (const step of this.reader.rolloutSteps(source)) {
       if (step <= this.promptIndexedUpTo[source]) continue;
-      this.read(source, step)?.groups.forEach((group: GroupRecord, index) => {
+      (await this.read(source, step))?.groups.forEach((group: GroupRecord, index) => {
         const list = this.promptSteps.get(group.prompt) ?? [];
         list.push({ source, step, group: index, rollouts: group.rollouts.map(summarize), domains: stepDomains([group]) });
         this.promptSteps.set(group.prompt, list);
@@ -160,16 +152,17 @@ export class RunRequests {
 
   constructor(private readonly host: RunRequestHost) {
     this.handlers = {
-      getSnapshot: ({ runId }) => readSnapshot(host.runDir(runId), host.isLive(runId)),
+      getSnapshot: ({ runId }) => this.reader(runId).snapshot(host.isLive(runId)),
       stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
-      getRollouts: ({ runId, step, source }) => {
-        const record = this.indexesOf(runId).read(source, step);
+      getRollouts: async ({ runId, step, source }) => {
+        const record = await this.indexesOf(runId).read(source, step);
         return record && summarizeStep(record, source);
       },
-      getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
+      getTokens: async ({ runId, step, source, group, rollout }): Promise<TokenColumns | undefined> =>
+        (await this.indexesOf(runId).read(source, step))?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
-      getPromptTimeline: ({ runId, prompt }) => promptTimeline(this.indexesOf(runId).history(prompt)),
+      getPromptTimeline: async ({ runId, prompt }) => promptTimeline(await this.indexesOf(runId).history(prompt)),
       getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
@@ -183,9 +176,9 @@ export class RunRequests {
     return summarizeStep(record, source);
   }
 
-  /** A run's training and validation rollout indexes, for a RunFollower to share (each file is scanned once). */
-  rolloutIndexes(runId: string): Record<RolloutSource, JsonlStepIndex> {
-    return this.indexesOf(runId).rollouts;
+  /** A run's reader, for a RunFollower to share (each rollouts file is scanned once). */
+  reader(runId: string): RunReader {
+    return this.indexesOf(runId).reader;
   }
 
   /** Runs one request; the result (or the error's message) is what the reply carries. */
@@ -198,14 +191,14 @@ export class RunRequests {
     const runDir = this.host.runDir(runId);
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(runDir);
+      indexes = new RunIndexes(readerOrOurs(runDir));
       this.indexes.set(runDir, indexes);
     }
     return indexes;
   }
 
   private comparison(runIds: string[]): Comparison {
-    const snapshots = runIds.map((runId) => ({ runId, snapshot: readSnapshot(this.host.runDir(runId), this.host.isLive(runId)) }));
+    const snapshots = runIds.map((runId) => ({ runId, snapshot: this.reader(runId).snapshot(this.host.isLive(runId)) }));
     const named = snapshots.map(({ runId, snapshot }) => ({ runId, name: snapshot.config?.name ?? runId, startTime: snapshot.startTime }));
     const labels = distinctRunLabels(named);
     const runs = snapshots.map(({ snapshot }, i) => ({ ...named[i], label: labels[i], status: snapshot.status, config: snapshot.config, metrics: snapshot.metrics }));

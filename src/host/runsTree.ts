@@ -7,12 +7,12 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, RevealTarget, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { readerOrOurs, RunReader, RunTail, runFoldersIn } from '../protocol/runReaders';
+import { listRunDirectories, RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
-import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
-import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -49,12 +49,14 @@ export class RunItem extends vscode.TreeItem {
     const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
     const started = runIdTime(summary.runId);
     this.id = summary.runDir;
-    this.description = `${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
+    const format = summary.format === 'grpo-studio' ? '' : `${RUN_FORMAT_LABELS[summary.format]} · `;
+    this.description = `${format}${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
     this.iconPath = STATUS_ICONS[summary.status];
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`);
     // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
     this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };
-    this.contextValue = summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
+    // Another trainer's run is only read here: no stop, resume or delete.
+    this.contextValue = summary.format !== 'grpo-studio' ? 'grpoRun.external' : summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }
 }
@@ -125,17 +127,19 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changeEmitter.event;
   private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
-  private readonly indexes = new Map<string, JsonlStepIndex>();
+  private readonly readers = new Map<string, RunReader>();
   /** Each run's mean reward per step, read incrementally: a live run refreshes the tree every second. */
-  private readonly stepRewards = new Map<string, { tail: JsonlTail; rewards: Map<number, number | undefined> }>();
+  private readonly stepRewards = new Map<string, { tail: RunTail; rewards: Map<number, number | undefined> }>();
   /** The last few expanded steps' groups, parsed once (a step's line can be megabytes). */
   private readonly expandedSteps = new Map<string, GroupItem[]>();
   private refreshTimer: NodeJS.Timeout | undefined;
-  private watcher: Watch | undefined;
+  private watchers: Watch[] = [];
 
   constructor(
     private readonly runsDir: () => string,
     private readonly runs: RunManager,
+    /** Folders (grpo.watchFolders) whose runs of any format are listed after ours. */
+    private readonly watchedFolders: () => string[] = () => [],
   ) {
     this.disposables.push(
       runs.onDidChangeRuns(() => {
@@ -154,18 +158,19 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
     this.changeEmitter.fire();
   }
 
-  /** (Re)starts watching the runs directory; call when the setting that names it changes. */
+  /** (Re)starts watching the runs directory and the watched folders; call when a setting that names them changes. */
   watchRunsDirectory(): void {
-    this.watcher?.dispose();
-    this.watcher = watchFolder(this.runsDir(), true, () => this.refreshSoon());
+    this.watchers.forEach((w) => w.dispose());
+    this.readers.clear();
+    this.watchers = [this.runsDir(), ...this.watchedFolders()].map((dir) => watchFolder(dir, true, () => this.refreshSoon()));
   }
 
   getTreeItem(element: RunsTreeItem): vscode.TreeItem {
     return element;
   }
 
-  getChildren(element?: RunsTreeItem): RunsTreeItem[] {
-    if (!element) return listRunDirectories(this.runsDir()).map((dir) => this.runItem(dir));
+  getChildren(element?: RunsTreeItem): RunsTreeItem[] | Promise<RunsTreeItem[]> {
+    if (!element) return this.runDirectories().map((dir) => this.runItem(dir));
     if (element instanceof RunItem) return this.stepsOf(element.summary.runDir);
     if (element instanceof StepItem) return this.groupsOf(element.runDir, element.step);
     if (element instanceof GroupItem) return element.group.rollouts.map((_, i) => new RolloutItem(element.runDir, element.step, element.index, i, element.group));
@@ -174,14 +179,20 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
 
   dispose(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    this.watcher?.dispose();
+    this.watchers.forEach((w) => w.dispose());
     this.disposables.forEach((d) => d.dispose());
+  }
+
+  /** Our runs, then the runs found in each watched folder (a run listed twice shows once). */
+  private runDirectories(): string[] {
+    const watched = this.watchedFolders().flatMap(runFoldersIn);
+    return [...new Set([...listRunDirectories(this.runsDir()), ...watched])];
   }
 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
   private runItem(runDir: string): RunsTreeItem {
     try {
-      return new RunItem(readSummary(runDir, this.runs.isLive(path.basename(runDir))));
+      return new RunItem(this.readerOf(runDir).summary(this.runs.isLive(path.basename(runDir))));
     } catch (err) {
       return new UnreadableRunItem(runDir, err instanceof Error ? err.message : String(err));
     }
@@ -190,32 +201,32 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private stepsOf(runDir: string): StepItem[] {
     let entry = this.stepRewards.get(runDir);
     if (!entry) {
-      entry = { tail: new JsonlTail(path.join(runDir, RUN_FILES.metrics)), rewards: new Map() };
+      entry = { tail: this.readerOf(runDir).tail(true), rewards: new Map() };
       this.stepRewards.set(runDir, entry);
     }
-    for (const record of entry.tail.read(isMetricsRecord)) entry.rewards.set(record.step, finiteValue(record.metrics.reward));
+    for (const record of entry.tail.read().metrics) entry.rewards.set(record.step, finiteValue(record.metrics.reward));
     const rewards = entry.rewards;
-    return [...this.indexOf(runDir).steps()].reverse().map((step) => new StepItem(runDir, step, rewards.get(step)));
+    return [...this.readerOf(runDir).rolloutSteps('train')].reverse().map((step) => new StepItem(runDir, step, rewards.get(step)));
   }
 
-  private groupsOf(runDir: string, step: number): GroupItem[] {
+  private async groupsOf(runDir: string, step: number): Promise<GroupItem[]> {
     const key = `${runDir}#${step}`;
     const cached = this.expandedSteps.get(key);
     if (cached) return cached;
-    const record = this.indexOf(runDir).read(step, isRolloutsRecord);
+    const record = await this.readerOf(runDir).readRollouts('train', step);
     const groups = record?.groups.map((group, i) => new GroupItem(runDir, step, i, group)) ?? [];
     this.expandedSteps.set(key, groups);
     while (this.expandedSteps.size > CACHED_STEPS) this.expandedSteps.delete(this.expandedSteps.keys().next().value as string);
     return groups;
   }
 
-  private indexOf(runDir: string): JsonlStepIndex {
-    let index = this.indexes.get(runDir);
-    if (!index) {
-      index = rolloutStepIndex(path.join(runDir, RUN_FILES.rollouts));
-      this.indexes.set(runDir, index);
+  private readerOf(runDir: string): RunReader {
+    let reader = this.readers.get(runDir);
+    if (!reader) {
+      reader = readerOrOurs(runDir);
+      this.readers.set(runDir, reader);
     }
-    return index;
+    return reader;
   }
 
   private refreshSoon(): void {

@@ -36,3 +36,19 @@ export function raySharedDirectory(): string {
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   return workspace ? configured.replace('${workspaceFolder}', workspace) : configured;
 }
+
+/**
+ * `grpo.watchFolders`: folders scanned for runs of any format (ours, verl, TRL, prime-rl), each absolute or
+ * relative to the first workspace folder; a folder is a run itself or holds runs one level down.
+ */
+export function watchFolders(): string[] {
+  const configured = vscode.workspace.getConfiguration('grpo').get<unknown>('watchFolders', []);
+  if (!Array.isArray(configured)) return [];
+  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return configured
+    .filter((entry): entry is string => typeof entry === 'string' && entry.trim() !== '')
+    .map((entry) => {
+      const expanded = workspace ? entry.trim().replace('${workspaceFolder}', workspace) : entry.trim();
+      return path.isAbsolute(expanded) || !workspace ? expanded : path.resolve(workspace, expanded);
+    });
+}

@@ -13,6 +13,7 @@
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
 import type { RunConfig, StdEstimator } from './config';
+import type { RunSource } from './runSource';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -93,7 +94,8 @@ export interface TokenColumns {
   entropy?: number[];
 }
 
-export type FinishReason = 'stop' | 'length';
+/** `unknown`: a trainer that does not record why a completion ended (verl's rollout dumps). */
+export type FinishReason = 'stop' | 'length' | 'unknown';
 
 export interface RolloutRecord {
   completion: string;
@@ -217,4 +219,6 @@ export interface RunSnapshot {
   startTime: number | undefined;
   events: RunEvent[];
   metrics: MetricsRecord[];
+  /** Set for a run another trainer wrote (verl, TRL, prime-rl): its format, renamed metrics, derived values. */
+  source?: RunSource;
 }

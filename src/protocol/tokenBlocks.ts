@@ -108,7 +108,7 @@ export function withTokenRows(record: RolloutsRecord, rows: readonly TokenColumn
 
 /** The line rollouts.jsonl holds for a step whose tokens are in a block: no `tokens`, a `token_block` pointer. */
 export function storedRolloutsLine(record: RolloutsRecord, ref: TokenBlockRef): object {
-  // `step` first: the step index reads a line's step from its first bytes (src/host/stepIndex.ts).
+  // `step` first: the step index reads a line's step from its first bytes (src/protocol/stepIndex.ts).
   const { step, groups, ...rest } = record;
   return { step, token_block: ref, ...rest, groups: groups.map((g) => ({ ...g, rollouts: g.rollouts.map(({ tokens: _tokens, ...r }) => r) })) };
 }

@@ -6,6 +6,7 @@
  *   grpo-studio doctor [--numerics] [--json]
  *   grpo-studio generate <model> --prompt TEXT [--chat] [--json] …
  *   grpo-studio export <run-dir> --out DIR [--step N] [--merge]
+ *   grpo-studio summary <run-dir> [--json]   (any format: GRPO Studio, verl, TRL, prime-rl)
  * Prints one progress line per step; the run directory can later be opened in the extension. Ctrl-C (or SIGTERM)
  * stops within moments whatever the reward code does: the step in flight is abandoned, the last completed step is
  * checkpointed, and `grpo-studio resume` continues from it. A second Ctrl-C aborts without a checkpoint.
@@ -17,13 +18,15 @@ import { parseArgs } from './args';
 import { doctor, formatReport } from './doctor';
 import { GENERATE_USAGE, runGenerate } from './generateCommand';
 import { EXPORT_USAGE, runExport } from './exportCommand';
+import { runSummary, SUMMARY_USAGE } from './summaryCommand';
 
 const USAGE = `usage:
   grpo-studio train <config.json> [--out <runs-dir>] [--backend auto|tensorflow|webgpu|wasm|cpu]
   grpo-studio resume <run-dir> [--backend …]
   grpo-studio doctor [--numerics] [--json]   which backends load, the GPU they see, how to enable the rest
   ${GENERATE_USAGE}
-  ${EXPORT_USAGE}`;
+  ${EXPORT_USAGE}
+  ${SUMMARY_USAGE}`;
 
 /** The message of the run's error event, once printed: the same error rejecting `train` is not printed again. */
 let reportedError: string | undefined;
@@ -81,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
   if (argv[0] === 'generate') return runGenerate(argv.slice(1));
   if (argv[0] === 'export') return runExport(argv.slice(1));
+  if (argv[0] === 'summary') return runSummary(argv.slice(1));
   const [command, target, ...rest] = argv;
   if (!['train', 'resume'].includes(command) || !target) {
     console.error(USAGE);

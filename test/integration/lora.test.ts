@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MetricsRecord, RolloutsRecord } from '../../src/protocol';
-import { latestPerStep, readSnapshot } from '../../src/host/runStore';
+import { latestPerStep, readSnapshot } from '../../src/protocol/runStore';
 import { loadPolicy } from '../../src/model';
 import { readSafetensors } from '../../src/model/safetensors';
 import { exportCheckpoint } from '../../src/worker/exportCommand';

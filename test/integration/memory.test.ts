@@ -13,7 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MetricsRecord, RolloutsRecord, RunEvent, RUN_FILES, WorkerMessage } from '../../src/protocol';
-import { readSnapshot } from '../../src/host/runStore';
+import { readSnapshot } from '../../src/protocol/runStore';
 import { readModelConfig } from '../../src/model';
 import { rowBytes } from '../../src/worker/memoryBudget';
 import { train } from '../../src/worker/train';

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MetricsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
-import { readSnapshot } from '../../src/host/runStore';
+import { readSnapshot } from '../../src/protocol/runStore';
 import { readRecords, WORKER } from './runFiles';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');

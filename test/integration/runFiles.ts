@@ -2,7 +2,7 @@
 import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readTokenBlock } from '../../src/host/stepIndex';
+import { readTokenBlock } from '../../src/protocol/stepIndex';
 import { parseJsonl, WorkerMessage } from '../../src/protocol';
 import { resolveTokenBlock } from '../../src/protocol/tokenBlocks';
 

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MetricsRecord, RolloutsRecord, RunEvent, WorkerMessage } from '../../src/protocol';
-import { latestPerStep, readSnapshot } from '../../src/host/runStore';
+import { latestPerStep, readSnapshot } from '../../src/protocol/runStore';
 import { CHARTS } from '../../webview/chartSpecs';
 import { deterministic, runInProcess, writeConfig as writeConfigIn } from './inProcess';
 import { numericMetrics } from './metrics';

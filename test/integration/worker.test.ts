@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MetricsRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
-import { readSnapshot, readSummary } from '../../src/host/runStore';
+import { readSnapshot, readSummary } from '../../src/protocol/runStore';
 import { readRecords as readLines, runWorker, WORKER } from './runFiles';
 
 

@@ -10,7 +10,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, parseJsonl, RolloutsRecord, TokenQuantity } from '../../src/protocol';
 import { summarizeStep } from '../../src/host/runRequests';
-import { rolloutStepIndex } from '../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../src/protocol/stepIndex';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
 import { HOSTILE_COMPLETIONS, RECURRING_PROMPT, writeFixtureRun } from './fixtures';
 import { launchBrowser, WebviewHarness } from './harness';

@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { RolloutsRecord, TokenColumns, TokenQuantity } from '../../src/protocol';
-import { rolloutStepIndex } from '../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../src/protocol/stepIndex';
 import { layoutRows, TIMELINE_GEOMETRY } from '../../webview/timelineLayout';
 import { diffCounts, diffTokens } from '../../webview/tokenDiff';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';

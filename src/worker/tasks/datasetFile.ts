@@ -8,9 +8,8 @@
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
 import { DATASET_EXTENSIONS_TEXT, datasetFormatOf, DatasetFormat } from '../../protocol';
+import { readParquetObjects } from '../../protocol/parquetFile';
 import type { ColumnValue } from './task';
 
 export interface DatasetRow {
@@ -153,13 +152,7 @@ function linesInside(raw: string): number {
 }
 
 async function parquetRows(file: string, bytes: Buffer): Promise<DatasetRow[]> {
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let objects: Record<string, unknown>[];
-  try {
-    objects = await parquetReadObjects({ file: buffer, compressors });
-  } catch (err) {
-    throw new Error(`${file}: cannot read Parquet: ${message(err)}`);
-  }
+  const objects = await readParquetObjects(file, bytes);
   return objects.map((object, i) => {
     const where = `${file}: row ${i + 1}`;
     return { where, position: i + 1, values: rowObject(object, where) };

@@ -252,13 +252,13 @@ export function registerExtensionTests(): void {
     it('tree: run → steps → groups → rollouts; selecting a rollout reveals it in the dashboard', async () => {
       // This suite is bundled apart from the extension, so its classes are not the tree's: tell items by contextValue.
       const is = <T extends RunsTreeItem>(item: RunsTreeItem | undefined, kind: string): item is T => item?.contextValue === kind;
-      const run = api.tree.getChildren().find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
+      const run = (await api.tree.getChildren()).find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
       assert.ok(is<RunItem>(run, 'grpoRun'), 'no completed run in the tree');
-      const [step] = api.tree.getChildren(run);
+      const [step] = await api.tree.getChildren(run);
       assert.ok(is<StepItem>(step, 'grpoStep'), 'run has no steps');
-      const [group] = api.tree.getChildren(step);
+      const [group] = await api.tree.getChildren(step);
       assert.ok(is<GroupItem>(group, 'grpoGroup'), 'step has no groups');
-      const rollouts = api.tree.getChildren(group);
+      const rollouts = await api.tree.getChildren(group);
       assert.strictEqual(rollouts.length, group.group.rollouts.length);
       const command = rollouts[1].command;
       assert.strictEqual(command?.command, 'grpo.reveal');
@@ -282,7 +282,7 @@ export function registerExtensionTests(): void {
       fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
       fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 1, time: Date.now(), metrics: { reward: 0.25 } }) + '\n');
       await Promise.race([refreshed, new Promise((_, reject) => setTimeout(() => reject(new Error('no refresh within 10 s')), 10000))]);
-      const item = api.tree.getChildren().find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
+      const item = (await api.tree.getChildren()).find((i) => 'summary' in i && i.summary.runDir === runDir) as RunItem | undefined;
       // The config's name first (not the folder's timestamp), the start time from the folder name last.
       assert.strictEqual(item?.label, 'bandit-seed-000');
       assert.strictEqual(item?.description, 'interrupted · step 1/50 · reward 0.250 · Jan 1 2099 00:00');
@@ -293,7 +293,8 @@ export function registerExtensionTests(): void {
       const watched = api.dashboard()?.shownRunId;
       assert.ok(watched, 'no run dashboard open before comparing');
       const runDirs = fs.readdirSync(api.runsDirectory()).sort().slice(-2).map((name) => path.join(api.runsDirectory(), name));
-      const items = runDirs.map((dir) => api.tree.getChildren().find((item) => 'summary' in item && item.summary.runDir === dir));
+      const roots = await api.tree.getChildren();
+      const items = runDirs.map((dir) => roots.find((item) => 'summary' in item && item.summary.runDir === dir));
       const panel = await vscode.commands.executeCommand<{ shownRunIds: string[] }>('grpo.compareRuns', items[0], items);
       assert.deepStrictEqual(panel?.shownRunIds, runDirs.map((dir) => path.basename(dir)));
       assert.strictEqual(api.comparison(), panel);
@@ -320,6 +321,37 @@ export function registerExtensionTests(): void {
         }
       } finally {
         fs.rmSync(path.dirname(config), { recursive: true, force: true });
+      }
+    });
+
+    it('Open External Run shows a verl run in the dashboard; a folder of no run format is refused', async () => {
+      const verl = path.join(extensionPath, 'test', 'fixtures', 'verl', 'run');
+      const panel = await vscode.commands.executeCommand<{ shownRunId: string; ready(): Promise<void> } | undefined>('grpo.openExternalRun', verl);
+      assert.ok(panel, 'no dashboard for the verl run');
+      await panel.ready();
+      assert.strictEqual(panel.shownRunId, 'run');
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.openExternalRun', path.join(extensionPath, 'media')), undefined);
+    });
+
+    it('grpo.watchFolders lists runs of every format in the tree with their format, down to a step\'s groups', async () => {
+      const fixtures = path.join(extensionPath, 'test', 'fixtures');
+      const folders = [path.join(fixtures, 'verl'), path.join(fixtures, 'trl'), path.join(fixtures, 'prime-rl', 'run')];
+      await vscode.workspace.getConfiguration('grpo').update('watchFolders', folders, vscode.ConfigurationTarget.Global);
+      try {
+        const roots = await api.tree.getChildren();
+        const item = (dir: string) => roots.find((i) => 'summary' in i && i.summary.runDir === dir) as RunItem | undefined;
+        const verl = item(path.join(fixtures, 'verl', 'run'));
+        assert.match(String(verl?.description), /^verl · stopped · step 3 · reward 0\.500$/);
+        assert.strictEqual(verl?.contextValue, 'grpoRun.external');
+        assert.match(String(item(path.join(fixtures, 'verl', 'console'))?.description), /^verl · /);
+        assert.match(String(item(path.join(fixtures, 'trl', 'run'))?.description), /^TRL · completed · step 4\/4/);
+        assert.match(String(item(path.join(fixtures, 'prime-rl', 'run'))?.description), /^prime-rl · /);
+        const steps = await api.tree.getChildren(verl);
+        assert.deepStrictEqual(steps.map((s) => s.label), ['step 3', 'step 2', 'step 1']);
+        const groups = await api.tree.getChildren(steps[2]);
+        assert.deepStrictEqual(groups.map((g) => g.description), ['4 completions · mean 0.500', '4 completions · mean 0.500']);
+      } finally {
+        await vscode.workspace.getConfiguration('grpo').update('watchFolders', undefined, vscode.ConfigurationTarget.Global);
       }
     });
   });

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
-import { rolloutStepIndex } from '../../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../../src/protocol/stepIndex';
 import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { statusFromEvents } from '../../../src/host/runStore';
+import { statusFromEvents } from '../../../src/protocol/runStore';
 import { RunEvent, StartedEvent, validateRunConfig } from '../../../src/protocol';
 import { processStartTime } from '../../../src/protocol/runLockFile';
 import { RunLock } from '../../../src/worker/runLock';

@@ -9,8 +9,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { isMetricsRecord, isRolloutsRecord, MetricsRecord, parseJsonl, parseRunConfig, RolloutsRecord, SchemaError, validateRunConfig } from '../../../src/protocol';
-import { latestPerStep, readSnapshot, readSummary } from '../../../src/host/runStore';
-import { JsonlStepIndex, JsonlTail } from '../../../src/host/stepIndex';
+import { latestPerStep, readSnapshot, readSummary } from '../../../src/protocol/runStore';
+import { JsonlStepIndex, JsonlTail } from '../../../src/protocol/stepIndex';
 import { checkpointProblem } from '../../../src/worker/runDirectory';
 import { readLock } from '../../../src/protocol/runLockFile';
 

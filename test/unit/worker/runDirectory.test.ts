@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { validateRunConfig } from '../../../src/protocol';
 import { newRunDirectory } from '../../../src/protocol/runFolder';
-import { rolloutStepIndex } from '../../../src/host/stepIndex';
+import { rolloutStepIndex } from '../../../src/protocol/stepIndex';
 import type { RolloutsRecord, WorkerMessage } from '../../../src/protocol';
 import { RunDirectoryWriter } from '../../../src/worker/runDirectory';
 import { RunSink } from '../../../src/worker/sink';

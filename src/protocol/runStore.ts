@@ -14,15 +14,18 @@ import {
   RUN_FILES,
   RunConfig,
   RunEvent,
+  RunFormat,
   RunSnapshot,
   RunStatus,
   StartedEvent,
   stripBom,
-} from '../protocol';
+} from './index';
 // The lock check only: runLock.ts has no tfjs or worker-process dependencies.
-import { runLockHolder } from '../protocol/runLockFile';
+import { runLockHolder } from './runLockFile';
 
 export interface RunSummary {
+  /** Which trainer wrote the run (src/protocol/runReaders). */
+  format: RunFormat;
   runId: string;
   runDir: string;
   name: string;
@@ -155,6 +158,7 @@ export function readSummary(runDir: string, isLive = false): RunSummary {
   const config = readConfig(runDir);
   const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
   return {
+    format: 'grpo-studio',
     runId: path.basename(runDir),
     runDir,
     name: config?.name ?? path.basename(runDir),

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { JsonlStepIndex, rolloutStepIndex } from '../../../src/host/stepIndex';
+import { JsonlStepIndex, rolloutStepIndex } from '../../../src/protocol/stepIndex';
 import { isRolloutsRecord, RolloutsRecord, TokenColumns, validateRunConfig } from '../../../src/protocol';
 import { encodeTokenBlock, roundRolloutsRecord } from '../../../src/protocol/tokenBlocks';
 import { RunDirectoryWriter } from '../../../src/worker/runDirectory';

@@ -7,8 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { RecordGuard, stripBom } from '../protocol';
-import { resolveTokenBlock, TokenBlockRef } from '../protocol/tokenBlocks';
+import { RecordGuard, stripBom } from './runFiles';
+import { resolveTokenBlock, TokenBlockRef } from './tokenBlocks';
 
 interface LineRange {
   start: number;
@@ -189,12 +189,23 @@ function readRange(fd: number, start: number, length: number): Buffer {
   return buffer.subarray(0, done);
 }
 
-/** Appended complete lines of one JSONL file, from a byte offset on. */
+/**
+ * Appended complete lines of one JSONL file, from a byte offset on. A file that shrank, or whose bytes before the
+ * offset changed, was rewritten in place (verl's file logger reopens its file with "wb" when a run resumes): the
+ * tail then starts over from byte 0 and counts a restart, so a follower can redraw instead of mixing two files.
+ */
 export class JsonlTail {
+  /** How many times the file was found rewritten; the records read after a restart repeat earlier steps. */
+  restarts = 0;
+  /** The last bytes read (up to GUARD_BYTES before `offset`): unchanged in a file that was only appended to. */
+  private guard: Buffer;
+
   constructor(
     private readonly file: string,
     private offset = 0,
-  ) {}
+  ) {
+    this.guard = this.bytesBefore(offset);
+  }
 
   static fromEnd(file: string): JsonlTail {
     return new JsonlTail(file, fileSize(file));
@@ -202,8 +213,25 @@ export class JsonlTail {
 
   /** The complete lines appended since the last read that parse (and pass `accept`, when given). */
   read<T>(accept?: RecordGuard<T>): T[] {
+    return this.readLines().flatMap((line) => {
+      try {
+        const value: unknown = JSON.parse(line);
+        return accept === undefined || accept(value) ? [value as T] : [];
+      } catch {
+        // A malformed line is skipped here; reading the run from scratch reports it with its line number.
+        return [];
+      }
+    });
+  }
+
+  /** The complete, non-blank lines appended since the last read (a text log's, as JSONL's). */
+  readLines(): string[] {
     const size = fileSize(this.file);
-    if (size < this.offset) this.offset = 0;
+    if (size < this.offset || !this.bytesBefore(this.offset).equals(this.guard)) {
+      this.offset = 0;
+      this.guard = Buffer.alloc(0);
+      this.restarts++;
+    }
     if (size === this.offset) return [];
     const fromStart = this.offset === 0;
     let fd: number;
@@ -212,30 +240,39 @@ export class JsonlTail {
     } catch {
       return [];
     }
+    let buffer: Buffer;
     try {
-      const buffer = Buffer.alloc(size - this.offset);
-      fs.readSync(fd, buffer, 0, buffer.length, this.offset);
-      const end = buffer.lastIndexOf(10);
-      if (end < 0) return [];
-      this.offset += end + 1;
-      const text = buffer.subarray(0, end).toString('utf8');
-      return (fromStart ? stripBom(text) : text)
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .flatMap((line) => {
-          try {
-            const value: unknown = JSON.parse(line);
-            return accept === undefined || accept(value) ? [value as T] : [];
-          } catch {
-            // A malformed line is skipped here; reading the run from scratch reports it with its line number.
-            return [];
-          }
-        });
+      buffer = readRange(fd, this.offset, size - this.offset);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const end = buffer.lastIndexOf(10);
+    if (end < 0) return [];
+    this.offset += end + 1;
+    this.guard = this.bytesBefore(this.offset);
+    const text = buffer.subarray(0, end).toString('utf8');
+    return (fromStart ? stripBom(text) : text).split('\n').filter((line) => line.trim() !== '');
+  }
+
+  private bytesBefore(offset: number): Buffer {
+    if (offset === 0) return Buffer.alloc(0);
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, 'r');
+    } catch {
+      return Buffer.alloc(0);
+    }
+    try {
+      const start = Math.max(0, offset - GUARD_BYTES);
+      return readRange(fd, start, offset - start);
     } finally {
       fs.closeSync(fd);
     }
   }
 }
+
+/** Bytes compared to tell a rewritten file from an appended one: a JSONL line's tail holds its step and values. */
+const GUARD_BYTES = 64;
 
 function fileSize(file: string): number {
   try {

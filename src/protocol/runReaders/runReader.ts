@@ -1,0 +1,40 @@
+/**
+ * One interface over run folders of every format: ours (docs/run-format.md) and the dumps of verl, TRL and
+ * prime-rl. A reader turns a folder into our records — RunSnapshot, RunSummary, RolloutsRecord — so the dashboard,
+ * the runs tree, Compare and `grpo-studio summary` never ask which trainer wrote a run. Readers never write, never
+ * throw on content (a bad line is skipped; the file and line are in `problems`), and re-read what a live run adds.
+ */
+import type { MetricsRecord, RolloutSource, RolloutsRecord, RunEvent, RunSnapshot } from '../records';
+import type { RunFormat } from '../runSource';
+import type { RunSummary } from '../runStore';
+
+export interface RunReader {
+  readonly format: RunFormat;
+  readonly runDir: string;
+  /** Curves, events and status, read from scratch. `isLive`: a worker of this window writes the run. */
+  snapshot(isLive: boolean): RunSnapshot;
+  /** Status, newest step and reward, reading as little as it can (the tree refreshes every second). */
+  summary(isLive: boolean): RunSummary;
+  /** Steps that have rollouts, ascending; each call picks up what was written since. */
+  rolloutSteps(source: RolloutSource): number[];
+  /** One step's rollouts as our record (groups, rewards, advantages, per-token columns where the trainer has them). */
+  readRollouts(source: RolloutSource, step: number): Promise<RolloutsRecord | undefined>;
+  /** A cursor over the metrics and events written from now on (from the first one with `fromStart`). */
+  tail(fromStart?: boolean): RunTail;
+  /** Lines and files skipped as malformed, each naming the file (and line); they never stop a read. */
+  readonly problems: string[];
+}
+
+export interface TailRecords {
+  metrics: MetricsRecord[];
+  events: RunEvent[];
+  /** A file was rewritten from its start (verl's file logger on resume): what was drawn may be stale. */
+  restarted: boolean;
+}
+
+export interface RunTail {
+  read(): TailRecords;
+}
+
+/** How recently a file of another trainer's run must have changed for the run to count as running. */
+export const LIVE_WINDOW_MS = 120_000;

@@ -1,0 +1,76 @@
+/**
+ * The dashboard on other trainers' runs (test/fixtures, written as verl, TRL and prime-rl write them), through the
+ * same RunRequests as the extension: curves under our names with the trainer's kept, rollouts, per-token view.
+ * Needs `npm run build` (dist/webview.js). Screenshots go to test-results/.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, WebviewHarness } from './harness';
+
+const FIXTURES = path.resolve(__dirname, '../fixtures');
+const RESULTS = path.resolve(__dirname, '../../test-results');
+
+describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function () {
+  this.timeout(60000);
+  let browser: Browser;
+  let harness: WebviewHarness | undefined;
+
+  before(async () => (browser = await launchBrowser()));
+  after(async () => browser?.close());
+  afterEach(async () => {
+    if (!harness) return;
+    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
+    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
+    await harness.close();
+    harness = undefined;
+  });
+
+  async function open(format: string, tab?: 'rollouts'): Promise<WebviewHarness> {
+    harness = await WebviewHarness.open(browser, path.join(FIXTURES, format), tab ? { tab } : undefined);
+    await harness.push({ type: 'show', runId: 'run' });
+    await harness.page.locator('figure.chart[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+    return harness;
+  }
+
+  async function screenshot(h: WebviewHarness, name: string): Promise<void> {
+    fs.mkdirSync(RESULTS, { recursive: true });
+    await h.page.screenshot({ path: path.join(RESULTS, `webview-${name}.png`) });
+  }
+
+  it('verl: curves under our names, the header says what was derived and renamed; the rollout browser shows the groups', async () => {
+    const h = await open('verl');
+    assert.strictEqual(await h.page.locator('figure[data-chart="reward"]').getAttribute('data-points'), '3');
+    assert.strictEqual(await h.page.locator('figure[data-chart="clip"]').getAttribute('data-traces'), '1');
+    const details = h.page.locator('header .details');
+    assert.strictEqual(await details.textContent(), 'verl run · derived: advantage');
+    const tooltip = (await details.getAttribute('title')) ?? '';
+    assert.match(tooltip, /recomputed from each sample's score with verl's grpo estimator/);
+    assert.match(tooltip, /reward ← critic\/score\/mean/);
+    await screenshot(h, 'verl-curves');
+
+    await h.page.getByRole('tab', { name: /rollouts/i }).click();
+    await h.page.locator('.rollout-browser .summary').first().waitFor();
+    assert.match((await h.page.locator('.rollout-browser .summary').first().textContent()) ?? '', /^step 3:/);
+    assert.strictEqual(await h.page.locator('.card').count(), 8);
+    await screenshot(h, 'verl-rollouts');
+  });
+
+  it('TRL: the log history\'s four steps and the completions tables\' two', async () => {
+    const h = await open('trl');
+    assert.strictEqual(await h.page.locator('figure[data-chart="reward"]').getAttribute('data-points'), '4');
+    assert.strictEqual(await h.page.locator('header .details').textContent(), 'TRL run · derived: reward');
+  });
+
+  it('prime-rl: the per-token view of a step with token exports', async () => {
+    const h = await open('prime-rl', 'rollouts');
+    await h.page.locator('input.step-input').fill('1');
+    await h.page.locator('input.step-input').dispatchEvent('change');
+    await h.page.locator('.rollout-browser .summary', { hasText: /^step 1:/ }).waitFor();
+    await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    assert.deepStrictEqual(await h.page.locator('.token-view .token').allTextContents(), ['⟨19⟩', '⟨17⟩', '⟨151645⟩']);
+    await screenshot(h, 'prime-rl-tokens');
+  });
+});
