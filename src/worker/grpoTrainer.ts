@@ -48,7 +48,7 @@ import { exactKlPerToken } from './referenceKl';
 import { policyLogprob } from '../protocol/tokenBlocks';
 import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from './lossVariants';
 import { stepAdvantages } from './processSupervision';
-import { distinctN } from './textMetrics';
+import { distinctN, repeatedNgramShare } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
 interface Rollouts {
@@ -119,6 +119,18 @@ export async function createTask(config: RunConfig, task: LanguageTaskConfig): P
     case 'prompts':
       return PromptsTask.load(task, config.seed);
   }
+}
+
+/** n of the logged seq-rep-n: Welleck et al. report seq-rep-4, and 4 tokens rarely repeat by chance in a short answer. */
+export const REPETITION_NGRAM = 4;
+
+/**
+ * `completions/repetition`: the mean seq-rep-4 of the completions long enough to have a 4-gram (health.ts warns
+ * when it climbs: a model looping on a phrase the reward likes). Absent when none is that long.
+ */
+export function repetitionMetric(completions: readonly (readonly number[])[]): Record<string, number> {
+  const shares = completions.map((ids) => repeatedNgramShare(ids, REPETITION_NGRAM)).filter(Number.isFinite);
+  return shares.length ? { 'completions/repetition': mean(shares) } : {};
 }
 
 /** Learning rate at an optimizer step: linear warm-up, then constant, linear or cosine decay to 0 at the end. */
@@ -879,6 +891,7 @@ export class GrpoTrainer implements TrainingJob {
       'completions/max_length': Math.max(...lengths),
       'completions/clipped_ratio': 1 - terminated.length / lengths.length,
       'completions/mean_terminated_length': terminated.length ? mean(terminated) : 0,
+      ...repetitionMetric(rollouts.tokens),
     };
   }
 
