@@ -5,3 +5,4 @@ export * from './runFiles';
 export * from './schema';
 export * from './tokenQuantities';
 export * from './webview';
+export * from './health';
