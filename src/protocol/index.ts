@@ -6,3 +6,4 @@ export * from './schema';
 export * from './tokenQuantities';
 export * from './webview';
 export * from './health';
+export * from './rewardRanges';
