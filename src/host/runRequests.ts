@@ -6,8 +6,10 @@
 import * as path from 'path';
 import {
   Comparison,
+  DEFAULT_HEALTH_THRESHOLDS,
   EvalRolloutsRecord,
   GroupRecord,
+  HealthThresholds,
   PromptHistory,
   PromptOccurrence,
   RequestMethod,
@@ -35,6 +37,8 @@ export interface RunRequestHost {
   stop(runId: string): boolean;
   /** Saves an export where the user chooses; resolves to the path, or undefined if cancelled. */
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
+  /** The health alert thresholds (settings); the defaults where a host has none. */
+  healthThresholds?(): HealthThresholds;
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
@@ -130,6 +134,7 @@ export class RunRequests {
       getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
       getComparison: ({ runIds }) => this.comparison(runIds),
+      getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
   }

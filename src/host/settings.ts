@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { BACKEND_NAMES, BackendName } from '../protocol';
+import { BACKEND_NAMES, BackendName, HealthThresholds, healthThresholds } from '../protocol';
 
 /**
  * Where runs are written: the `grpo.runsDirectory` setting (absolute, or relative to the first workspace folder),
@@ -20,4 +20,10 @@ export function runsDirectory(context: vscode.ExtensionContext): string {
 export function backendSetting(): BackendName {
   const value = vscode.workspace.getConfiguration('grpo').get<string>('backend', 'auto');
   return BACKEND_NAMES.includes(value as BackendName) ? (value as BackendName) : 'auto';
+}
+
+/** The `grpo.health.*` thresholds, a default for any that is unset or not a number. */
+export function healthSettings(): HealthThresholds {
+  const section = vscode.workspace.getConfiguration('grpo.health');
+  return healthThresholds((key) => section.get(key));
 }

@@ -3,6 +3,7 @@
  * with requests (each carries an id, and the reply echoes it) and receives live pushes; it never reads files.
  */
 import type { RunConfig } from './config';
+import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
@@ -91,6 +92,8 @@ export interface WebviewRequests {
   getTokens: { params: { runId: string; step: number; source: RolloutSource; group: number; rollout: number }; result: TokenColumns | undefined };
   getPromptHistory: { params: { runId: string; prompt: string }; result: PromptHistory };
   getComparison: { params: { runIds: string[] }; result: Comparison };
+  /** The `grpo.health.*` settings the alert strip applies. */
+  getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
   saveFile: { params: { fileName: string; content: string; encoding: 'utf8' | 'base64' }; result: { savedTo: string | undefined } };
 }
@@ -156,4 +159,6 @@ export interface WebviewState {
   curves?: CurveSettings;
   rollouts?: RolloutBrowserState;
   prompt?: string;
+  /** Metrics pinned as their own charts, in pin order. */
+  pinnedMetrics?: string[];
 }
