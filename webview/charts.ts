@@ -176,6 +176,11 @@ const backgroundPlugin: Plugin<'line'> = {
   },
 };
 
+/** A series of one or two points has no line to see: its points are drawn as dots. */
+function pointRadiusOf(trace: Trace): number {
+  return trace.values.length < 3 ? 3 : 0;
+}
+
 /** A value for display; '—' for what a record stores as null (NaN: a failed reward, an undefined metric). */
 export function formatValue(value: StoredNumber | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
@@ -269,12 +274,10 @@ export class MetricChart {
     // A chart created hidden has no size yet; measure it now rather than on chart.js's next resize event.
     if (wasHidden) this.chart.resize();
     this.updateMode();
+    // chart.js keeps a dataset's point options once resolved: a trace that outgrew its dots gets new datasets.
+    if ((this.chart.data.datasets as TracedDataset[]).some((d) => d.role === 'raw' && d.pointRadius !== pointRadiusOf(d.trace))) this.rebuildDatasets();
     const datasets = this.chart.data.datasets as TracedDataset[];
-    for (const dataset of datasets) {
-      dataset.data = this.pointsOf(dataset);
-      // A series of one or two points has no line to see: mark its points.
-      if (dataset.role === 'raw') dataset.pointRadius = dataset.trace.values.length < 3 ? 3 : 0;
-    }
+    for (const dataset of datasets) dataset.data = this.pointsOf(dataset);
     this.setYRange(datasets);
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
@@ -381,7 +384,7 @@ export class MetricChart {
   private rebuildDatasets(): void {
     const datasets: TracedDataset[] = [];
     for (const trace of this.traces) {
-      const make = (role: DatasetRole): TracedDataset => ({ trace, role, label: trace.label, data: [], pointRadius: 0, borderWidth: 1.5, tension: 0 }) as TracedDataset;
+      const make = (role: DatasetRole): TracedDataset => ({ trace, role, label: trace.label, data: [], pointRadius: role === 'raw' ? pointRadiusOf(trace) : 0, borderWidth: 1.5, tension: 0 }) as TracedDataset;
       if (trace.series.band) datasets.push(make('upper'), make('lower'));
       datasets.push(make('raw'));
       if (this.settings.smoothing > 0) datasets.push(make('smoothed'));

@@ -83,6 +83,15 @@ export function formatSteps(steps: readonly number[], maxRanges = 3): string {
   return more > 0 ? `${shown.join(', ')} and ${more} more range${more === 1 ? '' : 's'}` : shown.join(', ');
 }
 
+function stepWord(steps: readonly number[]): string {
+  return steps.length === 1 ? 'step' : 'steps';
+}
+
+/** "at step 50", "at steps 61–80". */
+function atSteps(steps: readonly number[]): string {
+  return `at ${stepWord(steps)} ${formatSteps(steps)}`;
+}
+
 /**
  * The steps of every run of at least `minSteps` consecutive logged rows where `holds` is true (a row without the
  * metric ends a run). Training steps only: the row of step 0 is the validation before training.
@@ -130,19 +139,19 @@ function entropyCollapse(rows: readonly MetricsRecord[], t: HealthThresholds): H
   const floor = start * t.entropyCollapseRatio;
   const steps = sustained(rows, t.minSteps, (r) => (valueOf(r, 'entropy') ?? Infinity) < floor);
   if (!steps.length) return undefined;
-  return { rule: 'entropy-collapse', source: 'train', steps, message: `Entropy collapsed below ${round(floor)} (${round(t.entropyCollapseRatio * 100)}% of its starting ${round(start)}) at steps ${formatSteps(steps)}` };
+  return { rule: 'entropy-collapse', source: 'train', steps, message: `Entropy collapsed below ${round(floor)} (${round(t.entropyCollapseRatio * 100)}% of its starting ${round(start)}) ${atSteps(steps)}` };
 }
 
 function klBlowUp(rows: readonly MetricsRecord[], t: HealthThresholds): HealthAlert | undefined {
   const steps = sustained(rows, 1, (r) => (valueOf(r, 'kl') ?? 0) > t.klMax);
   if (!steps.length) return undefined;
-  return { rule: 'kl-blowup', source: 'train', steps, message: `KL to the reference above ${round(t.klMax)} (up to ${round(peak(rows, steps, 'kl'))}) at steps ${formatSteps(steps)}` };
+  return { rule: 'kl-blowup', source: 'train', steps, message: `KL to the reference above ${round(t.klMax)} (up to ${round(peak(rows, steps, 'kl'))}) ${atSteps(steps)}` };
 }
 
 function lengthAtCap(rows: readonly MetricsRecord[], t: HealthThresholds): HealthAlert | undefined {
   const steps = sustained(rows, t.minSteps, (r) => (valueOf(r, 'completions/clipped_ratio') ?? 0) >= t.truncatedShare);
   if (!steps.length) return undefined;
-  return { rule: 'length-at-cap', source: 'train', steps, message: `${round(peak(rows, steps, 'completions/clipped_ratio') * 100)}% of completions cut at the length cap at steps ${formatSteps(steps)}` };
+  return { rule: 'length-at-cap', source: 'train', steps, message: `${round(peak(rows, steps, 'completions/clipped_ratio') * 100)}% of completions cut at the length cap ${atSteps(steps)}` };
 }
 
 /** Our exact per-group share when logged (TRL's frac_reward_zero_std is 0 or 1 under batch scaling). */
@@ -153,7 +162,7 @@ function tiedShare(row: MetricsRecord): number | undefined {
 function tiedGroups(rows: readonly MetricsRecord[], t: HealthThresholds): HealthAlert | undefined {
   const steps = sustained(rows, t.minSteps, (r) => (tiedShare(r) ?? 0) >= t.tiedGroupShare);
   if (!steps.length) return undefined;
-  return { rule: 'tied-groups', source: 'train', steps, message: `${round(t.tiedGroupShare * 100)}% or more of groups tied (zero advantage, no learning signal) at steps ${formatSteps(steps)}` };
+  return { rule: 'tied-groups', source: 'train', steps, message: `${round(t.tiedGroupShare * 100)}% or more of groups tied (zero advantage, no learning signal) ${atSteps(steps)}` };
 }
 
 /** The validation metric the run logs: the pass rate when there is one, else the mean reward. */
@@ -189,13 +198,13 @@ function rewardVsValidation(rows: readonly MetricsRecord[], t: HealthThresholds)
     if (bestValue - value > t.validationDrop && before !== undefined && since !== undefined && since > before) steps.push(row.step);
   }
   if (!steps.length) return undefined;
-  return { rule: 'reward-vs-validation', source: 'eval', steps, message: `Training reward rose while ${key} fell more than ${round(t.validationDrop)} below its best, at the validations after steps ${formatSteps(steps)}` };
+  return { rule: 'reward-vs-validation', source: 'eval', steps, message: `Training reward rose while ${key} fell more than ${round(t.validationDrop)} below its best, at the validations after ${stepWord(steps)} ${formatSteps(steps)}` };
 }
 
 function repetition(rows: readonly MetricsRecord[], t: HealthThresholds): HealthAlert | undefined {
   const steps = sustained(rows, t.minSteps, (r) => (valueOf(r, 'completions/repetition') ?? 0) >= t.repetitionMax);
   if (!steps.length) return undefined;
-  return { rule: 'repetition', source: 'train', steps, message: `Completions repeat themselves (seq-rep-4 up to ${round(peak(rows, steps, 'completions/repetition'))}) at steps ${formatSteps(steps)}` };
+  return { rule: 'repetition', source: 'train', steps, message: `Completions repeat themselves (seq-rep-4 up to ${round(peak(rows, steps, 'completions/repetition'))}) ${atSteps(steps)}` };
 }
 
 /** A loss, KL, gradient norm or reward that was NaN, or an update the trainer skipped for a non-finite gradient. */
@@ -215,7 +224,7 @@ function nonFinite(rows: readonly MetricsRecord[]): HealthAlert | undefined {
     bad.forEach((b) => names.add(b));
   }
   if (!steps.length) return undefined;
-  return { rule: 'non-finite', source: 'train', steps, message: `NaN or skipped steps (${[...names].join(', ')}) at steps ${formatSteps(steps)}` };
+  return { rule: 'non-finite', source: 'train', steps, message: `NaN or skipped steps (${[...names].join(', ')}) ${atSteps(steps)}` };
 }
 
 function rewardFailures(rows: readonly MetricsRecord[]): HealthAlert | undefined {
@@ -223,5 +232,5 @@ function rewardFailures(rows: readonly MetricsRecord[]): HealthAlert | undefined
   if (!failed.length) return undefined;
   const total = failed.reduce((n, r) => n + (valueOf(r, 'rewards/failed') as number), 0);
   const steps = failed.map((r) => r.step);
-  return { rule: 'reward-failures', source: 'train', steps, message: `${total} sample${total === 1 ? '' : 's'} whose reward failed, at steps ${formatSteps(steps)}` };
+  return { rule: 'reward-failures', source: 'train', steps, message: `${total} sample${total === 1 ? '' : 's'} whose reward failed, ${atSteps(steps)}` };
 }

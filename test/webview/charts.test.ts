@@ -120,7 +120,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     await strip.locator('.health-alert').first().waitFor();
     const rules = await strip.locator('.health-alert').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.rule));
     assert.deepStrictEqual(rules, ['entropy-collapse', 'kl-blowup', 'reward-failures']);
-    assert.match((await strip.locator('[data-rule="kl-blowup"] .health-message').textContent()) ?? '', /above 1 \(up to 4\.2\) at steps 50$/);
+    assert.match((await strip.locator('[data-rule="kl-blowup"] .health-message').textContent()) ?? '', /above 1 \(up to 4\.2\) at step 50$/);
     // The entropy alert links its first steps and its last.
     assert.deepStrictEqual(await strip.locator('[data-rule="entropy-collapse"] .step-link').allTextContents(), ['61', '62', '63', '64', '65', '80']);
     await screenshot(h, 'health-strip');

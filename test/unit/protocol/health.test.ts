@@ -48,7 +48,7 @@ describe('health alerts', () => {
     const rows = series(20, (s) => ({ ...healthy(s), kl: s === 15 ? 9.46 : 0.02 }));
     const alert = alertOf(rows, 'kl-blowup');
     assert.deepStrictEqual(alert?.steps, [15]);
-    assert.match(alert?.message ?? '', /above 1 \(up to 9\.46\) at steps 15$/);
+    assert.match(alert?.message ?? '', /above 1 \(up to 9\.46\) at step 15$/);
     assert.strictEqual(alertOf(rows, 'kl-blowup', { ...DEFAULT_HEALTH_THRESHOLDS, klMax: 10 }), undefined);
   });
 
