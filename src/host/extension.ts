@@ -9,6 +9,7 @@ import { registerCommands } from './commands';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
 import { registerGpuCheck } from './gpuCheck';
 import { RunManager } from './runManager';
+import { RunHealthDecorations } from './healthDecorations';
 import { RunsTreeProvider } from './runsTree';
 import { runsDirectory } from './settings';
 import { RunStatusBar } from './statusBar';
@@ -31,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
     runs,
     tree,
     treeView,
+    new RunHealthDecorations(tree.onDidChangeTreeData, runs.onDidChangeRuns),
     new RunStatusBar(runs),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: WebviewState | undefined) {

@@ -11,6 +11,7 @@ import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarg
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
+import { runHealthUri } from './healthDecorations';
 import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
@@ -48,6 +49,8 @@ export class RunItem extends vscode.TreeItem {
     this.id = summary.runDir;
     this.description = `${summary.status} · step ${steps}${reward}`;
     this.iconPath = STATUS_ICONS[summary.status];
+    // Only for the health badge (healthDecorations.ts): label and icon stay the ones set here.
+    this.resourceUri = runHealthUri(summary.runDir);
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runDir}`);
     this.contextValue = summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
