@@ -101,6 +101,8 @@ class Trace {
   readonly times: number[] = [];
   readonly values: number[] = [];
   readonly spreads: number[] = [];
+  /** Some value is 0 or negative: a log scale would drop it, so "log y" draws this chart as symlog. */
+  nonPositive = false;
   readonly shown: Record<DatasetRole, MinMaxDecimator<Point>> = Trace.decimators();
   private ema: EmaSmoother;
 
@@ -129,6 +131,7 @@ class Trace {
     this.steps.push(record.step);
     this.times.push(record.time);
     this.values.push(value);
+    if (value <= 0) this.nonPositive = true;
     const spread = this.series.band ? finiteValue(record.metrics[this.series.band]) : undefined;
     this.spreads.push(spread ?? NaN);
     this.pushPoints(this.values.length - 1);
@@ -426,16 +429,15 @@ export class MetricChart {
   /** Log y: chart.js's log scale when every value is positive, symlog when some are zero or negative. */
   private modeFor(settings: CurveSettings): YMode {
     if (!settings.logScale) return { kind: 'linear' };
-    const values = this.traces.flatMap((t) => t.values);
-    if (values.every((v) => v > 0)) return { kind: 'log' };
-    return { kind: 'symlog', c: symlogConstant(values) };
+    if (!this.traces.some((t) => t.nonPositive)) return { kind: 'log' };
+    return { kind: 'symlog', c: symlogConstant(this.traces.flatMap((t) => t.values)) };
   }
 
   /** A live value can turn a positive series mixed-sign: the scale changes with it (its points re-plotted once). */
   private updateMode(): void {
-    const wanted = this.modeFor(this.settings);
-    if (wanted.kind === this.mode.kind) return;
-    this.mode = wanted;
+    const kind = !this.settings.logScale ? 'linear' : this.traces.some((t) => t.nonPositive) ? 'symlog' : 'log';
+    if (kind === this.mode.kind) return;
+    this.mode = this.modeFor(this.settings);
     this.traces.forEach((t) => t.reset(this.settings, this.mode));
     for (const dataset of this.chart.data.datasets as TracedDataset[]) dataset.data = this.pointsOf(dataset);
   }

@@ -70,6 +70,8 @@ export class CurvesView {
   private healthCheckedAt = -Infinity;
   private fileStem = 'run';
   private waiting = 'No metrics yet.';
+  /** Every metric key logged so far, kept as records arrive (rescanning 10,000 rows a frame would cost the budget). */
+  private readonly keys = new Set<string>();
 
   constructor(
     private settings: CurveSettings,
@@ -130,6 +132,8 @@ export class CurvesView {
     this.context = context;
     this.fileStem = runs.length === 1 ? runs[0].run.runId : 'comparison';
     this.charts = CHARTS.map((spec) => this.newChart(spec, this.grid));
+    this.keys.clear();
+    this.addKeys(this.runs.flatMap((r) => r.records));
     for (const key of this.picker.pins) this.pinnedCharts.set(key, this.newChart(pinnedSpec(key), this.pinnedGrid));
     for (const { run, records } of this.runs) this.allCharts().forEach((c) => c.addRecords(run.runId, records));
     this.checkHealth();
@@ -165,14 +169,21 @@ export class CurvesView {
     const arrived = this.pending.size > 0;
     for (const [runId, records] of this.pending) {
       this.runs.find((r) => r.run.runId === runId)?.records.push(...records);
+      this.addKeys(records);
       this.allCharts().forEach((c) => c.addRecords(runId, records));
     }
     this.pending.clear();
     this.allCharts().forEach((c) => c.draw());
     if (arrived) this.checkHealthSoon();
-    this.picker.setKeys(metricKeys(this.runs.flatMap((r) => r.records)));
     performance.measure('grpo:charts-update', 'grpo:charts-update:start');
     this.empty.hidden = this.allCharts().some((c) => c.hasData);
+  }
+
+  /** Lists new metric keys in the picker (it re-renders only when there is one). */
+  private addKeys(records: readonly MetricsRecord[]): void {
+    const before = this.keys.size;
+    for (const key of metricKeys(records)) this.keys.add(key);
+    if (this.keys.size !== before || before === 0) this.picker.setKeys([...this.keys]);
   }
 
   private allCharts(): MetricChart[] {

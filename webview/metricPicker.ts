@@ -32,10 +32,11 @@ export class MetricPicker {
     return [...this.pinned];
   }
 
-  /** The metric keys logged so far (sorted by the caller's order); re-lists only when a new key appears. */
+  /** The metric keys logged so far, listed alphabetically; re-lists only when a new key appears. */
   setKeys(keys: readonly string[]): void {
-    if (keys.length === this.keys.length && keys.every((k, i) => k === this.keys[i])) return;
-    this.keys = [...keys];
+    const sorted = [...keys].sort();
+    if (sorted.length === this.keys.length && sorted.every((k, i) => k === this.keys[i])) return;
+    this.keys = sorted;
     this.render();
   }
 
