@@ -24,6 +24,8 @@ export interface ChartSpec {
   pattern?: RegExp;
   /** The samples a click on a point opens: the step's training rollouts unless the chart plots validation. */
   opens?: RolloutSource;
+  /** Drawn from the SFT warm start's `warm_start` events (x: SFT step), not from the metrics of GRPO steps. */
+  warmStart?: boolean;
 }
 
 export const CHARTS: readonly ChartSpec[] = [
@@ -108,8 +110,8 @@ export const CHARTS: readonly ChartSpec[] = [
   },
   // The SFT warm start's time is one long phase before step 1: on its own chart, never the axis of the per-step times.
   { id: 'time', title: 'Step time (s)', series: [], pattern: /^time\/(?!sft$)(.+)$/ },
-  // Logged once, with the validation before training (step 0); its duration is `time/sft` (metric list).
-  { id: 'warm-start', title: 'SFT warm start: loss at its end', series: [{ key: 'sft/loss', label: 'SFT loss' }] },
+  // The warm start's loss per SFT step, drawn while it runs (its duration is `time/sft`, in the metric list).
+  { id: 'warm-start', title: 'SFT warm start: loss per SFT step', warmStart: true, series: [{ key: 'sft/loss', label: 'SFT loss' }] },
   { id: 'repetition', title: 'Repetition (seq-rep-4 of completions)', series: [{ key: 'completions/repetition', label: 'repeated 4-gram share' }] },
   { id: 'memory', title: 'Worker memory (RSS, MB)', series: [{ key: 'memory/rss_mb', label: 'rss' }] },
   { id: 'tensors', title: 'Live tensors', series: [{ key: 'memory/num_tensors', label: 'tensors' }] },

@@ -6,7 +6,7 @@
  * `grpo:charts-update` (performance timeline; the bench reads it).
  */
 import { DEFAULT_HEALTH_THRESHOLDS, healthAlerts, HealthThresholds } from '../src/protocol/health';
-import type { MetricsRecord, RolloutSource } from '../src/protocol/records';
+import type { MetricsRecord, RolloutSource, WarmStartEvent } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { CHARTS, ChartSpec } from './chartSpecs';
 import { ChartRun, Crosshair, MetricChart } from './charts';
@@ -65,6 +65,10 @@ export class CurvesView {
   private compare = false;
   private context: CurvesContext = {};
   private pending = new Map<string, MetricsRecord[]>();
+  /** Warm-start points queued for the next frame, as rows of `sft/loss` by SFT step. */
+  private pendingWarmStart = new Map<string, MetricsRecord[]>();
+  /** The newest SFT step charted per run: a live event that raced the snapshot's read is not drawn twice. */
+  private warmStartSteps = new Map<string, number>();
   private frame: number | undefined;
   private healthTimer: ReturnType<typeof setTimeout> | undefined;
   private healthCheckedAt = -Infinity;
@@ -127,6 +131,8 @@ export class CurvesView {
     this.allCharts().forEach((c) => c.destroy());
     this.pinnedCharts.clear();
     this.pending.clear();
+    this.pendingWarmStart.clear();
+    this.warmStartSteps.clear();
     this.runs = runs.map((r) => ({ run: r.run, records: [...r.records] }));
     this.compare = compare;
     this.context = context;
@@ -135,7 +141,7 @@ export class CurvesView {
     this.keys.clear();
     this.addKeys(this.runs.flatMap((r) => r.records));
     for (const key of this.picker.pins) this.pinnedCharts.set(key, this.newChart(pinnedSpec(key), this.pinnedGrid));
-    for (const { run, records } of this.runs) this.allCharts().forEach((c) => c.addRecords(run.runId, records));
+    for (const { run, records } of this.runs) this.metricCharts().forEach((c) => c.addRecords(run.runId, records));
     this.checkHealth();
     this.drawNow();
   }
@@ -145,6 +151,18 @@ export class CurvesView {
     const queue = this.pending.get(runId) ?? [];
     queue.push(record);
     this.pending.set(runId, queue);
+    this.scheduleDraw();
+  }
+
+  /** Points of the SFT warm start's loss curve (from the run's events, or live); drawn on the next frame. */
+  addWarmStart(runId: string, events: readonly WarmStartEvent[]): void {
+    const queue = this.pendingWarmStart.get(runId) ?? [];
+    for (const event of events) {
+      if (event.step <= (this.warmStartSteps.get(runId) ?? 0)) continue;
+      this.warmStartSteps.set(runId, event.step);
+      queue.push({ step: event.step, time: event.time, metrics: { 'sft/loss': event.loss } });
+    }
+    this.pendingWarmStart.set(runId, queue);
     this.scheduleDraw();
   }
 
@@ -170,9 +188,11 @@ export class CurvesView {
     for (const [runId, records] of this.pending) {
       this.runs.find((r) => r.run.runId === runId)?.records.push(...records);
       this.addKeys(records);
-      this.allCharts().forEach((c) => c.addRecords(runId, records));
+      this.metricCharts().forEach((c) => c.addRecords(runId, records));
     }
     this.pending.clear();
+    for (const [runId, rows] of this.pendingWarmStart) this.charts.filter((c) => c.spec.warmStart).forEach((c) => c.addRecords(runId, rows));
+    this.pendingWarmStart.clear();
     this.allCharts().forEach((c) => c.draw());
     if (arrived) this.checkHealthSoon();
     performance.measure('grpo:charts-update', 'grpo:charts-update:start');
@@ -188,6 +208,11 @@ export class CurvesView {
 
   private allCharts(): MetricChart[] {
     return [...this.pinnedCharts.values(), ...this.charts];
+  }
+
+  /** The charts drawn from metrics rows (all but the warm start's, which has its own x). */
+  private metricCharts(): MetricChart[] {
+    return this.allCharts().filter((c) => !c.spec.warmStart);
   }
 
   private newChart(spec: ChartSpec, container: HTMLElement): MetricChart {
@@ -208,6 +233,7 @@ export class CurvesView {
     for (const key of pins) {
       if (this.pinnedCharts.has(key)) continue;
       const chart = this.newChart(pinnedSpec(key), this.pinnedGrid);
+      // Rows still queued for the next frame reach it then, with the other charts.
       for (const { run, records } of this.runs) chart.addRecords(run.runId, records);
       this.pinnedCharts.set(key, chart);
     }

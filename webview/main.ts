@@ -5,7 +5,7 @@
  * with setState, so a reloaded webview comes back as it was.
  */
 import type { HealthThresholds } from '../src/protocol/health';
-import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus } from '../src/protocol/records';
+import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
@@ -174,6 +174,7 @@ class Dashboard {
     this.setStatus(snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
+    this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
     this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
@@ -252,6 +253,10 @@ class Dashboard {
       case 'error':
         this.setStatus('failed');
         this.showMessage(event.message);
+        break;
+      case 'warm_start':
+        // A live point (the snapshot's are charted with its metrics, by render()).
+        if (!this.loading) this.curves.addWarmStart(this.runIds[0], [event]);
         break;
       case 'log':
         // Before the first step (the SFT warm start, a model loading) the newest line says what the run is doing.

@@ -201,7 +201,20 @@ export interface FinishedEvent {
   steps: number;
 }
 
-export type RunEvent = StartedEvent | LogEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
+/**
+ * The SFT warm start's progress before GRPO step 1: its loss at SFT step `step` of `steps` (null: NaN). Written up
+ * to about 200 times over a warm start, so its loss curve is charted while it runs (`sft/loss` in the metrics of
+ * step 0 is its last value).
+ */
+export interface WarmStartEvent {
+  type: 'warm_start';
+  time: number;
+  step: number;
+  steps: number;
+  loss: StoredNumber;
+}
+
+export type RunEvent = StartedEvent | LogEvent | WarmStartEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
 
 /** Status of a run as seen from its directory (plus liveness of its worker, when known). */
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';

@@ -79,6 +79,9 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     const config = JSON.parse(fs.readFileSync(path.join(runDir, RUN_FILES.config), 'utf8')) as { rewards: unknown[] };
     config.rewards = [{ name: 'arithmetic_answer', weight: 1 }];
     fs.writeFileSync(path.join(runDir, RUN_FILES.config), JSON.stringify(config));
+    // The warm start's loss curve: 4 points over 100 SFT steps.
+    const warmStart = [25, 50, 75, 100].map((step) => ({ type: 'warm_start', time: Date.UTC(2026, 0, 1) + step * 250, step, steps: 100, loss: 3 / step }));
+    fs.appendFileSync(path.join(runDir, RUN_FILES.events), warmStart.map((e) => JSON.stringify(e) + '\n').join(''));
     // A run still in its warm start: started, no metrics yet.
     emptyRunId = writeFixtureRun(runsDir, { name: 'charts-empty', steps: 1, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
     fs.writeFileSync(path.join(runsDir, emptyRunId, RUN_FILES.metrics), '');
@@ -138,7 +141,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     assert.strictEqual(time.colors.length, 6);
     assert.strictEqual(new Set(time.colors).size, 6);
     assert.strictEqual(await h.page.locator('figure[data-chart="time"]').getAttribute('data-traces'), '6');
-    assert.strictEqual(await h.page.locator('figure[data-chart="warm-start"]').getAttribute('data-points'), '1');
+    assert.strictEqual(await h.page.locator('figure[data-chart="warm-start"]').getAttribute('data-points'), '4');
     // The all-zero series gets [0, 1], not −1…1.
     const zero = await plotOf(h, 'dynamic-sampling');
     assert.deepStrictEqual([zero.yMin, zero.yMax], [0, 1]);
@@ -230,10 +233,23 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     assert.deepStrictEqual(h.saved[1].data.toString('utf8').split('\n')[0].split(','), ['run', 'step', 'time', 'reward', 'reward_std']);
   });
 
-  it('before the first step the curves say what the run is doing (the SFT warm start), not "No metrics yet." alone', async () => {
+  it('before the first step: what the run is doing, then the SFT warm start\'s loss curve, live and from the run folder', async () => {
     const h = await open(undefined, emptyRunId);
     await h.page.locator('.curves .empty', { hasText: 'No metrics yet.' }).waitFor();
-    await h.push({ type: 'event', runId: emptyRunId, event: { type: 'log', time: Date.now(), level: 'info', message: 'sft step 25/100: loss 1.2345' } });
-    await h.page.locator('.curves .empty', { hasText: 'No metrics yet — sft step 25/100: loss 1.2345' }).waitFor();
+    await h.push({ type: 'event', runId: emptyRunId, event: { type: 'log', time: Date.now(), level: 'info', message: 'loading model' } });
+    await h.page.locator('.curves .empty', { hasText: 'No metrics yet — loading model' }).waitFor();
+    const events = [1, 2, 3].map((step) => ({ type: 'warm_start' as const, time: Date.UTC(2026, 0, 1) + step * 1000, step, steps: 100, loss: 2 / step }));
+    for (const event of events) await h.push({ type: 'event', runId: emptyRunId, event });
+    // The same point again (a live event that raced the snapshot) is not drawn twice.
+    await h.push({ type: 'event', runId: emptyRunId, event: events[2] });
+    await h.page.locator('figure[data-chart="warm-start"][data-points="3"]').waitFor();
+    assert.strictEqual(await h.page.locator('.curves .empty').isHidden(), true);
+    await screenshot(h, 'warm-start');
+    // Reopened: the points come from events.jsonl.
+    fs.appendFileSync(path.join(runsDir, emptyRunId, RUN_FILES.events), events.map((e) => JSON.stringify(e) + '\n').join(''));
+    await h.close();
+    harness = undefined;
+    const reopened = await open(undefined, emptyRunId);
+    await reopened.page.locator('figure[data-chart="warm-start"][data-points="3"]').waitFor();
   });
 });
