@@ -8,7 +8,7 @@
  *   <run>/eval_rollouts.jsonl  one RolloutsRecord per validation (its `step` is the step it followed; 0 = before training)
  *   <run>/rollouts.tokens.bin, eval_rollouts.tokens.bin  the per-token columns of each step, one compressed block
  *                         per line above, which points at it (`token_block`; src/protocol/tokenBlocks.ts, docs/run-format.md)
- *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), reward_error, checkpoint, error, finished
+ *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint, error, finished
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
