@@ -565,8 +565,10 @@ export class MetricChart {
       scales: {
         x: {
           type: 'linear',
+          // Steps and elapsed seconds start at 0: every chart starts there (the crosshair lines up), never at −1.
+          min: 0,
           title: { display: true, text: this.settings.xAxis === 'step' ? 'step' : 'wall time' },
-          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
         },
         y: {
           type: 'linear',

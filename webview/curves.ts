@@ -38,7 +38,7 @@ export interface CurvesContext {
 
 /** The chart of one pinned metric. */
 function pinnedSpec(key: string): ChartSpec {
-  return { id: `pin:${key}`, title: `📌 ${key}`, series: [{ key, label: key, bounded: key === 'reward' }] };
+  return { id: `pin:${key}`, title: key, series: [{ key, label: key, bounded: key === 'reward' }] };
 }
 
 /** The title of the standard chart that draws a metric, if one does. */
@@ -140,7 +140,7 @@ export class CurvesView {
     this.charts = CHARTS.map((spec) => this.newChart(spec, this.grid));
     this.keys.clear();
     this.addKeys(this.runs.flatMap((r) => r.records));
-    for (const key of this.picker.pins) this.pinnedCharts.set(key, this.newChart(pinnedSpec(key), this.pinnedGrid));
+    for (const key of this.picker.pins) this.pinnedCharts.set(key, this.newChart(pinnedSpec(key), this.pinnedGrid, key));
     for (const { run, records } of this.runs) this.metricCharts().forEach((c) => c.addRecords(run.runId, records));
     this.checkHealth();
     this.drawNow();
@@ -215,8 +215,9 @@ export class CurvesView {
     return this.allCharts().filter((c) => !c.spec.warmStart);
   }
 
-  private newChart(spec: ChartSpec, container: HTMLElement): MetricChart {
-    const tools = [smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
+  private newChart(spec: ChartSpec, container: HTMLElement, pinnedKey?: string): MetricChart {
+    const unpin = pinnedKey === undefined ? [] : [smallButton('Unpin', `Remove the pinned chart of ${pinnedKey}`, () => this.picker.unpin(pinnedKey))];
+    const tools = [...unpin, smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
     const onStepClick = this.compare ? undefined : (runId: string, step: number, source: RolloutSource) => this.callbacks.onStepClick(runId, step, source);
     const rewardRange = this.runs.length === 1 ? this.context.rewardRange : undefined;
     const chart = new MetricChart(container, spec, this.settings, { compare: this.compare, crosshair: this.crosshair, rewardRange, onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
@@ -232,7 +233,7 @@ export class CurvesView {
     }
     for (const key of pins) {
       if (this.pinnedCharts.has(key)) continue;
-      const chart = this.newChart(pinnedSpec(key), this.pinnedGrid);
+      const chart = this.newChart(pinnedSpec(key), this.pinnedGrid, key);
       // Rows still queued for the next frame reach it then, with the other charts.
       for (const { run, records } of this.runs) chart.addRecords(run.runId, records);
       this.pinnedCharts.set(key, chart);

@@ -67,6 +67,11 @@ export class MetricPicker {
     return li;
   }
 
+  /** Unpins a metric (its chart's own Unpin button). */
+  unpin(key: string): void {
+    if (this.pinned.has(key)) this.toggle(key);
+  }
+
   private toggle(key: string): void {
     if (this.pinned.has(key)) this.pinned.delete(key);
     else this.pinned.add(key);

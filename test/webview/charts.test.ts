@@ -192,6 +192,12 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     await picker.locator('li[data-metric="sft/loss"] .pin').click();
     assert.strictEqual(await h.page.locator('figure[data-chart="pin:sft/loss"]').count(), 0);
     assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm']);
+    // A pinned chart's own Unpin button does the same.
+    await picker.locator('li[data-metric="sft/loss"] .pin').click();
+    await h.page.locator('figure[data-chart="pin:sft/loss"]').getByRole('button', { name: 'Unpin' }).click();
+    assert.strictEqual(await h.page.locator('figure[data-chart="pin:sft/loss"]').count(), 0);
+    assert.strictEqual(await picker.locator('li[data-metric="sft/loss"] .pin').getAttribute('aria-pressed'), 'false');
+    assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm']);
     // A reloaded webview draws the pinned charts again.
     const state = h.lastState;
     await h.close();
