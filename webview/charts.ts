@@ -24,7 +24,7 @@ import {
 import { finiteValue, MetricsRecord, RolloutSource, StoredNumber } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { ChartSpec, paletteColor, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
-import { AxisRange, formatCompact, formatTick, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
+import { AxisRange, formatCompact, formatTick, logTicks, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
 import { EmaSmoother, formatElapsed, MinMaxDecimator, toCsv } from './series';
 import { themeColor, withAlpha } from './theme';
 
@@ -261,7 +261,7 @@ export class MetricChart {
     this.mode = this.modeFor(settings);
     this.traces.forEach((t) => t.reset(settings, this.mode));
     const scales = this.chart.options.scales;
-    if (scales?.x && scales.x.type === 'linear') scales.x.title = { display: true, text: settings.xAxis === 'step' ? 'step' : 'wall time' };
+    if (scales?.x && scales.x.type === 'linear') scales.x.title = { display: true, text: this.xTitle() };
     this.rebuildDatasets();
     this.applyTheme();
   }
@@ -537,9 +537,14 @@ export class MetricChart {
     };
   }
 
+  private xTitle(): string {
+    if (this.settings.xAxis === 'time') return 'wall time';
+    return this.spec.warmStart ? 'SFT step' : 'step';
+  }
+
   private yTick(value: number, ticks: readonly { value: number }[]): string {
     if (this.mode.kind === 'symlog') return formatCompact(symlogInverse(value, this.mode.c));
-    if (this.mode.kind === 'log') return formatCompact(value);
+    if (this.mode.kind === 'log') return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
     return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
   }
 
@@ -567,7 +572,7 @@ export class MetricChart {
           type: 'linear',
           // Steps and elapsed seconds start at 0: every chart starts there (the crosshair lines up), never at −1.
           min: 0,
-          title: { display: true, text: this.settings.xAxis === 'step' ? 'step' : 'wall time' },
+          title: { display: true, text: this.xTitle() },
           ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
         },
         y: {
@@ -578,6 +583,8 @@ export class MetricChart {
             if (this.mode.kind === 'symlog') {
               const c = this.mode.c;
               scale.ticks = symlogTicks(scale.min, scale.max, c).map((v) => ({ value: symlog(v, c) }));
+            } else if (this.mode.kind === 'log') {
+              scale.ticks = logTicks(scale.min, scale.max).map((value) => ({ value }));
             }
           },
         },

@@ -138,3 +138,33 @@ export function formatTick(value: number, step: number): string {
   const digits = Math.min(15, Math.max(3, Math.floor(Math.log10(Math.abs(value))) - Math.floor(Math.log10(step)) + 1));
   return formatCompact(value, digits);
 }
+
+/** About `count` round ticks (1, 2 or 5 × 10^k apart, the one nearest the rough step) within [min, max]. */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!(max > min)) return Number.isFinite(min) ? [min] : [];
+  const rough = (max - min) / Math.max(1, count - 1);
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const normalized = rough / magnitude;
+  const step = (normalized < 1.5 ? 1 : normalized < 3 ? 2 : normalized < 7 ? 5 : 10) * magnitude;
+  const ticks: number[] = [];
+  for (let k = Math.ceil(min / step); k * step <= max + step * 1e-9; k++) ticks.push(Number((k * step).toPrecision(12)));
+  return ticks;
+}
+
+/**
+ * Ticks of a log axis over [min, max] (min > 0): 1, 2 and 5 × 10^k when the range spans a decade or more (only
+ * powers of ten when those are too many), else round linear ticks — chart.js labels every 1…9 × 10^k and both
+ * ends ("0.195", "0.542"), which crowd a short axis.
+ */
+export function logTicks(min: number, max: number, maxTicks = 8): number[] {
+  if (!(min > 0) || !(max > min)) return niceTicks(min, max);
+  if (max / min < 10) return niceTicks(min, max, 4);
+  const ticks: number[] = [];
+  for (let exponent = Math.floor(Math.log10(min)); 10 ** exponent <= max; exponent++) {
+    for (const mantissa of [1, 2, 5]) {
+      const value = Number((mantissa * 10 ** exponent).toPrecision(12));
+      if (value >= min && value <= max) ticks.push(value);
+    }
+  }
+  return ticks.length > maxTicks ? ticks.filter((v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9) : ticks;
+}

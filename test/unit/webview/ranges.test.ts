@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { formatCompact, formatTick, quantile, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from '../../../webview/ranges';
+import { formatCompact, formatTick, logTicks, niceTicks, quantile, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from '../../../webview/ranges';
 import { BUILT_IN_REWARD_RANGES, rewardRange } from '../../../src/protocol';
 import { BUILT_IN_REWARDS, PARAMETERISED_REWARDS } from '../../../src/worker/tasks/rewards';
 
@@ -42,6 +42,14 @@ describe('chart ranges, symlog and number format', () => {
     assert.strictEqual(symlogConstant([0, 0.002, -0.5, 3, 40, 0.0031]), 0.001);
     assert.strictEqual(symlogConstant([0, 0]), 1);
     assert.deepStrictEqual(symlogTicks(symlog(-5, 1), symlog(500, 1), 1), [-1, 0, 1, 10, 100]);
+  });
+
+  it('round ticks: nice linear steps; a log axis gets 1-2-5 × 10^k over decades, linear ticks within one', () => {
+    assert.deepStrictEqual(niceTicks(0.12, 0.97), [0.2, 0.4, 0.6, 0.8]);
+    assert.deepStrictEqual(niceTicks(897, 984, 4), [900, 920, 940, 960, 980]);
+    assert.deepStrictEqual(logTicks(0.03, 2.1), [0.05, 0.1, 0.2, 0.5, 1, 2]);
+    assert.deepStrictEqual(logTicks(1e-8, 1e-3), [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3]);
+    assert.deepStrictEqual(logTicks(0.195, 0.542), [0.2, 0.3, 0.4, 0.5]);
   });
 
   it('compact numbers: no "8.000e-8", thousands as K, ticks as precise as their spacing', () => {
