@@ -1,7 +1,7 @@
 /**
  * Health alerts of runs for the Runs tree: each run's metrics file is read incrementally (a live run adds one line
- * a step) and scanned with the dashboard's own rules (src/protocol/health.ts). No VS Code here; healthBadge.ts
- * turns the alerts into the tree's warning badge.
+ * a step) and scanned with the dashboard's own rules (src/protocol/health.ts). No VS Code here (unit-tested);
+ * healthDecorations.ts shows healthBadge() on the tree's run items.
  */
 import * as path from 'path';
 import { HealthAlert, healthAlerts, HealthThresholds, isMetricsRecord, MetricsRecord, RUN_FILES } from '../protocol';
@@ -33,11 +33,7 @@ export class RunHealthScanner {
     return run.alerts;
   }
 
-  /** Forgets a run (deleted, or resumed: a resume rewrites the steps after its checkpoint). */
-  forget(runDir: string): void {
-    this.runs.delete(runDir);
-  }
-
+  /** Forgets every run's rows (a run started or resumed: a resume rewrites the steps after its checkpoint). */
   clear(): void {
     this.runs.clear();
   }

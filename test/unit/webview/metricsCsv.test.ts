@@ -1,10 +1,11 @@
 import * as assert from 'assert';
+import type { MetricsRecord } from '../../../src/protocol';
 import { metricKeys, metricsCsv } from '../../../webview/series';
 
 describe('CSV of every metric', () => {
   it('one column per logged key (first-seen order), empty fields for null or missing, a resumed step once', () => {
     const t = Date.UTC(2026, 0, 1);
-    const records = [
+    const records: MetricsRecord[] = [
       { step: 1, time: t, metrics: { reward: 0.5, reward_std: 0.1 } },
       { step: 2, time: t + 1000, metrics: { reward: null, loss: 0.2 } },
       // Resumed from step 1: the later line of step 2 wins.
