@@ -127,6 +127,9 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     // The entropy alert links its first steps and its last.
     assert.deepStrictEqual(await strip.locator('[data-rule="entropy-collapse"] .step-link').allTextContents(), ['61', '62', '63', '64', '65', '80']);
     await screenshot(h, 'health-strip');
+    // A live step with a NaN loss raises a new alert without a reload.
+    await h.push({ type: 'metrics', runId, record: { step: STEPS + 1, time: Date.UTC(2026, 0, 1) + 200_000, metrics: { ...rowAt(STEPS).metrics, loss: null } } });
+    await strip.locator('[data-rule="non-finite"]', { hasText: `(loss) at step ${STEPS + 1}` }).waitFor();
     await strip.locator('[data-rule="kl-blowup"] .step-link[data-step="50"]').click();
     await h.page.locator('.rollout-browser .summary', { hasText: /^step 50:/ }).waitFor();
     assert.strictEqual(Number(await h.page.locator('input.step-input').inputValue()), 50);
