@@ -223,7 +223,7 @@ export class MetricChart {
     this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin, this.edgeMarkers(), this.crosshairLine()] });
     this.visibility.observe(this.figure);
     options.crosshair.add(this);
-    this.canvas.addEventListener('mousemove', (event) => options.crosshair.set(this.xAt(event.offsetX, event.offsetY)));
+    if (!spec.warmStart) this.canvas.addEventListener('mousemove', (event) => options.crosshair.set(this.xAt(event.offsetX, event.offsetY)));
     this.canvas.addEventListener('mouseleave', () => options.crosshair.set(undefined));
   }
 
@@ -521,7 +521,8 @@ export class MetricChart {
       id: 'grpoCrosshair',
       afterDraw: (chart) => {
         const x = this.options.crosshair.value;
-        if (x === undefined) return;
+        // The warm start's x is an SFT step, not a GRPO step: the same number is another moment.
+        if (x === undefined || this.spec.warmStart) return;
         const { ctx, chartArea, scales } = chart;
         const pixel = scales.x.getPixelForValue(x);
         if (pixel < chartArea.left || pixel > chartArea.right) return;
