@@ -70,6 +70,8 @@ export interface LoraOptions {
   promptLength: number;
   newTokens: number;
   torch: boolean;
+  /** Gradient checkpointing in the update, both sides (optimization.gradient_checkpointing; torch.utils.checkpoint). */
+  checkpointing: boolean;
 }
 
 export const DEFAULT_LORA_OPTIONS: LoraOptions = {
@@ -81,6 +83,7 @@ export const DEFAULT_LORA_OPTIONS: LoraOptions = {
   promptLength: 32,
   newTokens: 64,
   torch: true,
+  checkpointing: true,
 };
 
 /** One process's work: a shape, a mode, a micro-batch size; sampling measured too when `sample`. */
@@ -251,7 +254,7 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
   const policy = new Policy(config, tokenizerOfSize(config.vocabSize), initWeights(config, 0), true);
   const parameters = policy.parameterCount();
   if (run.mode === 'lora') addLora(policy, { ...LORA, target_modules: TARGETS[config.family] }, 0, '--lora-shapes');
-  const trainer = new PolicyTrainer(policy, { learningRate: LEARNING_RATE, maxGradNorm: 1 });
+  const trainer = new PolicyTrainer(policy, { learningRate: LEARNING_RATE, maxGradNorm: 1, gradientCheckpointing: options.checkpointing });
   const trainable = policy.trainableParameterCount();
   const rng = new Random(1);
   const rows = options.prompts * options.generations;
@@ -282,7 +285,7 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
   // What src/worker/grpoTrainer.ts does (its rowsThatFit, after sampling): a micro-batch whose estimate passes the
   // wasm backend's 2 GiB, less the tensors held, runs fewer rows at a time (the same gradient: the loss is a token sum).
   const rowsPerMicro = rowsThatFit({
-    phase: 'training', model: config, shape: { promptTokens: options.promptLength, completionTokens: options.newTokens }, rows: microRows,
+    phase: 'training', model: config, shape: { promptTokens: options.promptLength, completionTokens: options.newTokens, checkpointed: options.checkpointing }, rows: microRows,
     limitBytes: WASM_TENSOR_BYTES, inUseBytes: tf.memory().numBytes, limitSource: 'the wasm backend',
   });
   // The warm-up (allocator growth, cached weight transposes), profiled for its tensor peak; its time is not taken.
@@ -323,7 +326,8 @@ export async function loraChild(runJson: string, options: LoraOptions): Promise<
 function sizeArgs(options: LoraOptions, style: 'tfjs' | 'torch'): string[] {
   const p = style === 'tfjs' ? '--lora-' : '--';
   return [`${p}steps`, String(options.steps), `${p}prompts`, String(options.prompts), `${p}generations`, String(options.generations),
-    `${p}prompt-len`, String(options.promptLength), `${p}new`, String(options.newTokens)];
+    `${p}prompt-len`, String(options.promptLength), `${p}new`, String(options.newTokens),
+    ...(options.checkpointing ? [style === 'tfjs' ? '--lora-checkpointing' : '--checkpointing'] : [])];
 }
 
 function lastLine(text: string): string {
@@ -426,6 +430,7 @@ export async function runLora(script: string, options: LoraOptions): Promise<voi
   console.log(`LoRA GRPO step (issue 14): random f32 weights; ${options.prompts} prompts × G ${options.generations} = ${rows} rows of ` +
     `${options.promptLength} prompt + ${options.newTokens} new tokens (temperature 1, KV cache, no early stop); update: GRPO loss ` +
     `(ε ${EPSILON}, β 0, dapo), clip 1.0, Adam on what trains, micro-batches of ${options.microTokens.join(' / ')} completion tokens; ` +
+    `gradient checkpointing ${options.checkpointing ? 'on' : 'off'} (both sides); ` +
     `LoRA r ${LORA.r}, α ${LORA.lora_alpha}, dropout ${LORA.lora_dropout} on GPT-2 ${TARGETS.gpt2.join(', ')} / Qwen2 ${TARGETS.llama.join(', ')}; ` +
     `one warm-up, then ${options.steps} measured step(s), each configuration in its own process`);
   const torchMissing = options.torch ? torchAvailable() : '--no-torch';

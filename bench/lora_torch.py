@@ -41,6 +41,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch.profiler import ProfilerActivity, profile
 
 SHAPES = {
@@ -190,9 +191,11 @@ class Qwen2Block(nn.Module):
 class CausalLM(nn.Module):
     """Token embedding, blocks, final norm, tied output head."""
 
-    def __init__(self, s):
+    def __init__(self, s, checkpointing=False):
         super().__init__()
         self.s = s
+        # transformers' gradient_checkpointing: each block recomputed in the backward pass (training forwards only).
+        self.checkpointing = checkpointing
         self.wte = nn.Embedding(s["vocab"], s["d"])
         gpt2 = s["family"] == "gpt2"
         self.wpe = nn.Embedding(s["positions"], s["d"]) if gpt2 else None
@@ -209,7 +212,10 @@ class CausalLM(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(start, start + ids.shape[1]))
         for i, block in enumerate(self.h):
-            x = block(x, start, None if caches is None else caches[i])
+            if self.checkpointing and caches is None and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(block, x, start, None, use_reentrant=False)
+            else:
+                x = block(x, start, None if caches is None else caches[i])
         # Only the positions whose next token is scored get logits (a vocabulary-wide row each).
         return self.norm(x[:, logits_from:]) @ self.wte.weight.T
 
@@ -275,19 +281,21 @@ def main():
     parser.add_argument("--alpha", type=float, default=32)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing: recompute each block in the backward pass")
     args = parser.parse_args()
     if args.micro_tokens % args.new != 0:
         raise SystemExit(f"--micro-tokens {args.micro_tokens} must be a multiple of --new {args.new} (whole rows per micro-batch)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     s = SHAPES[args.shape]
-    model = CausalLM(s)
+    model = CausalLM(s, args.checkpointing)
     parameters = sum(p.numel() for p in model.parameters())
     wrapped = add_lora(model, TARGETS[s["family"]], args.r, args.alpha, args.dropout) if args.mode == "lora" else 0
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-5)
     rows = args.prompts * args.generations
-    record = dict(shape=args.shape, mode=args.mode, micro_tokens=args.micro_tokens, torch=torch.__version__, threads=torch.get_num_threads())
+    record = dict(shape=args.shape, mode=args.mode, micro_tokens=args.micro_tokens, torch=torch.__version__, threads=torch.get_num_threads(),
+                  checkpointing=args.checkpointing)
     prompts = torch.randint(0, s["vocab"], (rows, args.prompt_len))
 
     if args.sample:

@@ -15,7 +15,8 @@
  * stories260K section), --no-stories (without it), --stories-new N (new tokens per rollout there, default 128);
  * --lora-only (only the LoRA section, bench/lora.ts), --no-lora (without it), --lora-shapes gpt2-124m,qwen2.5-0.5b,
  * --lora-steps N (measured update steps after one warm-up, default 1), --lora-micro-tokens 256,512, and the step's
- * size: --lora-prompts 4, --lora-generations 4, --lora-prompt-len 32, --lora-new 64.
+ * size: --lora-prompts 4, --lora-generations 4, --lora-prompt-len 32, --lora-new 64; --lora-no-checkpointing (the update
+ * without gradient checkpointing, both sides).
  * Prints numbers only; nothing here asserts a timing.
  */
 import { spawnSync } from 'child_process';
@@ -84,6 +85,8 @@ function parseArgs(argv: string[]): Args {
       generations: Number(value('--lora-generations', String(DEFAULT_LORA_OPTIONS.generations))),
       promptLength: Number(value('--lora-prompt-len', String(DEFAULT_LORA_OPTIONS.promptLength))),
       newTokens: Number(value('--lora-new', String(DEFAULT_LORA_OPTIONS.newTokens))),
+      // The parent passes --lora-checkpointing to its children; by hand, --lora-no-checkpointing turns it off.
+      checkpointing: argv.includes('--child-lora') ? argv.includes('--lora-checkpointing') : !argv.includes('--lora-no-checkpointing'),
       torch: !argv.includes('--no-torch'),
     },
   };

@@ -4,17 +4,21 @@
  * Prints the first draw, the time per live update (one metrics record → every chart redrawn; target < 16 ms),
  * and opening the 1,000-rollout step (scrubber → host reads one line via the step index and sends it without
  * per-token columns → list rendered → the selected completion's tokens fetched and drawn → next frame; < 200 ms).
+ * Then the prompt × step view of one prompt sampled at every one of 1,000 steps (its own generated run, written by
+ * the worker's RunDirectoryWriter: token blocks, as real runs): pick the prompt → history read → curve and the
+ * rows in view drawn with their tokens → next frame (target < 500 ms).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { metricsAt, writeFixtureRun } from '../test/webview/fixtures';
+import { metricsAt, RECURRING_PROMPT, writeFixtureRun } from '../test/webview/fixtures';
 import { launchBrowser, WebviewHarness } from '../test/webview/harness';
 
 const STEPS = 10000;
 const LIVE_UPDATES = 60;
 const OPENS = 5;
 const BIG_STEP = 5000;
+const TIMELINE_STEPS = 1000;
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -40,6 +44,47 @@ async function openStep(h: WebviewHarness, step: number): Promise<number> {
     const poll = () => (shown() ? requestAnimationFrame(() => resolve(performance.now() - t0)) : setTimeout(poll, 1));
     poll();
   })`);
+}
+
+/** Picks `prompt` in the prompt × step view's search box; resolves with ms until its curve and visible rows are painted. */
+async function openPrompt(h: WebviewHarness, prompt: string, steps: number): Promise<number> {
+  return h.page.evaluate(`new Promise((resolve) => {
+    const input = document.querySelector('input.prompt-search');
+    input.value = ${JSON.stringify(prompt)};
+    const t0 = performance.now();
+    input.dispatchEvent(new Event('change'));
+    const shown = () => document.querySelector('.timeline-chart')?.dataset.points === '${steps}'
+      && document.querySelector('.timeline-scroller')?.dataset.state === 'ready';
+    const poll = () => (shown() ? requestAnimationFrame(() => resolve(performance.now() - t0)) : setTimeout(poll, 1));
+    poll();
+  })`);
+}
+
+/** The prompt × step view of one prompt over TIMELINE_STEPS steps. */
+async function benchTimeline(browser: Awaited<ReturnType<typeof launchBrowser>>, runsDir: string): Promise<void> {
+  const started = Date.now();
+  const runId = writeFixtureRun(runsDir, { name: 'bench-timeline', steps: TIMELINE_STEPS, rolloutSteps: () => true, groups: 4, groupSize: 8, tokens: 64 });
+  const bytes = ['rollouts.jsonl', 'rollouts.tokens.bin'].reduce((n, f) => n + fs.statSync(path.join(runsDir, runId, f)).size, 0);
+  console.log(`fixture: ${TIMELINE_STEPS} steps × 4 prompts × 8 completions × 64 tokens, the first prompt at every step (${(bytes / 1e6).toFixed(1)} MB on disk), written in ${Date.now() - started} ms`);
+  const h = await WebviewHarness.open(browser, runsDir);
+  await h.push({ type: 'show', runId });
+  await h.page.locator('figure.chart[data-chart="reward"][data-points]').waitFor({ state: 'attached', timeout: 60000 });
+  await h.page.locator('button[data-tab="prompt"]').click();
+  await h.page.locator('.prompt-timeline').waitFor();
+  // The search box lists the run's prompts on focus (the host's prompt index is built then: every step read once).
+  const t0 = Date.now();
+  await h.page.locator('input.prompt-search').focus();
+  await h.page.waitForFunction(() => document.querySelectorAll('#timeline-prompts option').length > 0, undefined, { timeout: 120000 });
+  console.log(`prompt list (host indexes the prompts of ${TIMELINE_STEPS} steps, first use): ${ms(Date.now() - t0)}`);
+  const other = `Problem 500.1: add 1 and 500.`;
+  const opens: number[] = [];
+  for (let i = 0; i < OPENS; i++) {
+    opens.push(await openPrompt(h, RECURRING_PROMPT, TIMELINE_STEPS));
+    await openPrompt(h, other, 1);
+  }
+  const rows = await h.page.locator('.timeline-scroller').getAttribute('data-rows');
+  console.log(`prompt × step view of one prompt over ${TIMELINE_STEPS} steps (${TIMELINE_STEPS * 8} completions; rows ${rows} drawn), pick → painted: median ${ms(percentile(opens, 0.5))}, max ${ms(Math.max(...opens))} (target < 500 ms)`);
+  await h.close();
 }
 
 async function main(): Promise<void> {
@@ -90,6 +135,7 @@ async function main(): Promise<void> {
     const cards = await h.page.locator('.card').count();
     console.log(`open the 1,000-rollout step (${cards} cards in the DOM), click → painted: first ${ms(cold)} (host reads and parses the ${(bytes / 1e6).toFixed(0)} MB line), again median ${ms(percentile(warm, 0.5))}, max ${ms(Math.max(...warm))}; of which rendering median ${ms(percentile(renders, 0.5))} (target < 200 ms)`);
     await h.close();
+    await benchTimeline(browser, runsDir);
   } finally {
     await browser.close();
     fs.rmSync(runsDir, { recursive: true, force: true });

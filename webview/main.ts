@@ -12,6 +12,7 @@ import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
 import { PromptHistoryView } from './promptHistory';
+import { DEFAULT_TIMELINE_STATE, PromptTimelineView } from './promptTimeline';
 import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
 import { loraSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
@@ -52,6 +53,9 @@ class Dashboard {
   private browser: RolloutBrowser;
   private readonly browserSlot = document.createElement('div');
   private readonly history: PromptHistoryView;
+  private readonly timeline: PromptTimelineView;
+  /** The prompt tab: the prompt × step view above the history table. */
+  private readonly promptPanel = document.createElement('div');
   private readonly compareSlot = document.createElement('div');
 
   constructor(root: HTMLElement) {
@@ -70,12 +74,22 @@ class Dashboard {
     });
     this.browser = this.newBrowser();
     this.browserSlot.className = 'tab-panel';
+    this.timeline = new PromptTimelineView(this.state.timeline ?? DEFAULT_TIMELINE_STATE, {
+      fetchTimeline: (prompt) => request('getPromptTimeline', { runId: this.runIds[0], prompt }),
+      fetchTokens: (prompt, source, steps) => request('getPromptTokens', { runId: this.runIds[0], prompt, source, steps }),
+      listPrompts: () => request('getPrompts', { runId: this.runIds[0] }),
+      pickPrompt: (prompt) => this.openPrompt(prompt),
+      open: (target) => this.openStep(target),
+      onStateChange: (timeline) => this.save({ timeline }),
+    });
     this.history = new PromptHistoryView({
       fetch: (prompt) => request('getPromptHistory', { runId: this.runIds[0], prompt }),
       open: (target) => this.openStep(target),
     });
+    this.promptPanel.className = 'prompt-panel';
+    this.promptPanel.append(this.timeline.element, this.history.element);
     this.compareSlot.className = 'compare';
-    root.append(header, this.message, this.tabBar.element, this.curves.element, this.browserSlot, this.history.element, this.compareSlot);
+    root.append(header, this.message, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
     this.selectTab(this.state.tab ?? 'curves');
   }
@@ -123,12 +137,19 @@ class Dashboard {
       fetch: (step, source) => request('getRollouts', { runId: this.runIds[0], step, source }),
       fetchTokens: (step, source, group, rollout) => request('getTokens', { runId: this.runIds[0], step, source, group, rollout }),
       onStateChange: (rollouts) => this.save({ rollouts }),
-      openPromptHistory: (prompt) => {
-        this.save({ prompt });
-        void this.history.show(prompt);
-        this.selectTab('prompt');
-      },
+      openPromptHistory: (prompt) => this.openPrompt(prompt),
     });
+  }
+
+  private openPrompt(prompt: string): void {
+    this.save({ prompt });
+    this.showPrompt(prompt);
+    this.selectTab('prompt');
+  }
+
+  private showPrompt(prompt: string): void {
+    // The history table (every completion's text: MBs for a long run) is fetched after the view's first rows.
+    void this.history.show(prompt, this.timeline.show(prompt));
   }
 
   private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {
@@ -150,8 +171,12 @@ class Dashboard {
       const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {})]);
       this.render(snapshot, steps, health);
       if (reveal) this.openStep(reveal);
-      if (this.state.prompt) void this.history.show(this.state.prompt);
-      else this.history.clear();
+      this.timeline.forgetPrompts();
+      if (this.state.prompt) this.showPrompt(this.state.prompt);
+      else {
+        this.history.clear();
+        this.timeline.clear();
+      }
     } catch (err) {
       this.showMessage(`Cannot read run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
@@ -223,7 +248,7 @@ class Dashboard {
     this.tabBar.select(shown);
     this.curves.element.hidden = shown !== 'curves';
     this.browserSlot.hidden = shown !== 'rollouts';
-    this.history.element.hidden = shown !== 'prompt';
+    this.promptPanel.hidden = shown !== 'prompt';
     if (!this.comparing) this.save({ tab: shown });
     if (shown === 'rollouts') this.browser.focusList();
   }

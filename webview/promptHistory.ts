@@ -4,8 +4,11 @@
  * Clicking a completion opens it in the rollout browser.
  */
 import { scoredMean, StoredNumber } from '../src/protocol/records';
-import type { PromptHistory, RevealTarget } from '../src/protocol/webview';
+import type { PromptHistory, PromptOccurrence, RevealTarget } from '../src/protocol/webview';
 import { formatValue } from './charts';
+
+/** Table rows drawn per task. */
+const ROWS_PER_CHUNK = 50;
 
 export interface PromptHistoryHost {
   fetch(prompt: string): Promise<PromptHistory>;
@@ -56,12 +59,16 @@ export class PromptHistoryView {
     this.table.tBodies[0].replaceChildren();
   }
 
-  async show(prompt: string): Promise<void> {
+  /** Shows `prompt`'s history, fetched once `after` settles (the prompt × step view above goes first). */
+  async show(prompt: string, after: Promise<unknown> = Promise.resolve()): Promise<void> {
     const token = ++this.loadToken;
     this.prompt.textContent = prompt;
     this.summary.textContent = 'Reading every step…';
     this.table.tBodies[0].replaceChildren();
+    delete this.table.dataset.rows;
     try {
+      await after.catch(() => undefined);
+      if (token !== this.loadToken) return;
       const history = await this.host.fetch(prompt);
       if (token === this.loadToken) this.render(history);
     } catch (err) {
@@ -73,36 +80,51 @@ export class PromptHistoryView {
     const train = history.occurrences.filter((o) => o.source === 'train').length;
     const evals = history.occurrences.length - train;
     this.summary.textContent = `Sampled at ${train} training step${train === 1 ? '' : 's'}${evals ? ` and ${evals} evaluation${evals === 1 ? '' : 's'}` : ''}.`;
+    this.table.tBodies[0].replaceChildren();
+    this.renderRows(history.occurrences, 0, this.loadToken);
+  }
+
+  /**
+   * Rows in chunks, one chunk per task: a prompt sampled at 1,000 steps has 8,000 chips, and drawn at once they would
+   * hold the page (and the prompt × step view above, waiting for its tokens) for seconds.
+   */
+  private renderRows(occurrences: readonly PromptOccurrence[], from: number, token: number): void {
+    if (token !== this.loadToken) return; // another prompt (or run) since
+    const end = Math.min(occurrences.length, from + ROWS_PER_CHUNK);
     const body = this.table.tBodies[0];
-    for (const occurrence of history.occurrences) {
-      const row = body.insertRow();
-      row.dataset.step = String(occurrence.step);
-      row.dataset.source = occurrence.source;
-      const mean = scoredMean(occurrence.rollouts.map((r) => r.reward));
-      cell(row, String(occurrence.step), 'number');
-      const source = document.createElement('span');
-      source.className = `tag source-${occurrence.source}`;
-      source.textContent = occurrence.source === 'train' ? 'training' : 'validation';
-      cell(row, source);
-      cell(row, formatValue(mean), 'number');
-      const chips = document.createElement('div');
-      chips.className = 'chips';
-      occurrence.rollouts.forEach((rollout, i) => {
-        const chip = document.createElement('button');
-        chip.type = 'button';
-        chip.className = `chip ${chipClass(rollout.reward, mean)}`;
-        chip.title = `reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
-        const reward = document.createElement('span');
-        reward.className = 'chip-reward';
-        reward.textContent = formatValue(rollout.reward);
-        const completion = document.createElement('span');
-        completion.className = 'chip-text';
-        completion.textContent = rollout.completion || '∅';
-        chip.append(reward, completion);
-        chip.addEventListener('click', () => this.host.open({ step: occurrence.step, source: occurrence.source, group: occurrence.group, rollout: i }));
-        chips.append(chip);
-      });
-      cell(row, chips);
-    }
+    for (let i = from; i < end; i++) this.renderRow(body, occurrences[i]);
+    this.table.dataset.rows = String(end);
+    if (end < occurrences.length) setTimeout(() => this.renderRows(occurrences, end, token), 0);
+  }
+
+  private renderRow(body: HTMLTableSectionElement, occurrence: PromptOccurrence): void {
+    const row = body.insertRow();
+    row.dataset.step = String(occurrence.step);
+    row.dataset.source = occurrence.source;
+    const mean = scoredMean(occurrence.rollouts.map((r) => r.reward));
+    cell(row, String(occurrence.step), 'number');
+    const source = document.createElement('span');
+    source.className = `tag source-${occurrence.source}`;
+    source.textContent = occurrence.source === 'train' ? 'training' : 'validation';
+    cell(row, source);
+    cell(row, formatValue(mean), 'number');
+    const chips = document.createElement('div');
+    chips.className = 'chips';
+    occurrence.rollouts.forEach((rollout, i) => {
+      const chip = document.createElement('button');
+      chip.type = 'button';
+      chip.className = `chip ${chipClass(rollout.reward, mean)}`;
+      chip.title = `reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
+      const reward = document.createElement('span');
+      reward.className = 'chip-reward';
+      reward.textContent = formatValue(rollout.reward);
+      const completion = document.createElement('span');
+      completion.className = 'chip-text';
+      completion.textContent = rollout.completion || '∅';
+      chip.append(reward, completion);
+      chip.addEventListener('click', () => this.host.open({ step: occurrence.step, source: occurrence.source, group: occurrence.group, rollout: i }));
+      chips.append(chip);
+    });
+    cell(row, chips);
   }
 }

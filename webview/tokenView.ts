@@ -219,34 +219,8 @@ export class TokenView {
   private showCard(target: HTMLElement): void {
     const tokens = this.tokens;
     if (!tokens) return;
-    const i = Number(target.dataset.index);
-    const rows: [string, string][] = [
-      ['token', JSON.stringify(tokens.text[i])],
-      ['position', String(i)],
-    ];
-    const number = (value: number | undefined) => (value === undefined ? undefined : formatValue(value));
-    const add = (name: string, value: string | undefined) => value !== undefined && rows.push([name, value]);
-    add('log-prob', number(tokens.logprob[i]));
-    add('probability', number(Math.exp(tokens.logprob[i])));
-    add('old log-prob', number(tokens.old_logprob?.[i]));
-    add('ref log-prob', number(tokens.ref_logprob?.[i]));
-    add('advantage', number(tokens.advantage?.[i]));
-    add('ratio', number(tokens.ratio?.[i]));
-    if (tokens.clipped_low || tokens.clipped_high) add('clipped', tokens.clipped_low?.[i] ? 'low' : tokens.clipped_high?.[i] ? 'high' : 'no');
-    add('KL', number(tokens.kl?.[i]));
-    add('entropy', number(tokens.entropy?.[i]));
-    this.card.replaceChildren(
-      ...rows.map(([name, value]) => {
-        const row = document.createElement('div');
-        const key = document.createElement('span');
-        key.className = 'key';
-        key.textContent = name;
-        const val = document.createElement('span');
-        val.textContent = value;
-        row.append(key, val);
-        return row;
-      }),
-    );
+    const rows = tokenFacts(tokens, Number(target.dataset.index));
+    fillCard(this.card, rows);
     const box = this.element.getBoundingClientRect();
     const rect = target.getBoundingClientRect();
     this.card.style.left = `${Math.max(0, Math.min(rect.left - box.left, box.width - 220))}px`;
@@ -255,8 +229,44 @@ export class TokenView {
   }
 }
 
+/** Every per-token quantity of token `i`, as the hover cards list them: name, formatted value. */
+export function tokenFacts(tokens: TokenColumns, i: number): [string, string][] {
+  const rows: [string, string][] = [
+    ['token', JSON.stringify(tokens.text[i])],
+    ['position', String(i)],
+  ];
+  const number = (value: number | undefined) => (value === undefined ? undefined : formatValue(value));
+  const add = (name: string, value: string | undefined) => value !== undefined && rows.push([name, value]);
+  add('log-prob', number(tokens.logprob[i]));
+  add('probability', number(Math.exp(tokens.logprob[i])));
+  add('old log-prob', number(tokens.old_logprob?.[i]));
+  add('ref log-prob', number(tokens.ref_logprob?.[i]));
+  add('advantage', number(tokens.advantage?.[i]));
+  add('ratio', number(tokens.ratio?.[i]));
+  if (tokens.clipped_low || tokens.clipped_high) add('clipped', tokens.clipped_low?.[i] ? 'low' : tokens.clipped_high?.[i] ? 'high' : 'no');
+  add('KL', number(tokens.kl?.[i]));
+  add('entropy', number(tokens.entropy?.[i]));
+  return rows;
+}
+
+/** Fills a hover card with name/value lines (text only: token text is model output). */
+export function fillCard(card: HTMLElement, rows: readonly [string, string][]): void {
+  card.replaceChildren(
+    ...rows.map(([name, value]) => {
+      const row = document.createElement('div');
+      const key = document.createElement('span');
+      key.className = 'key';
+      key.textContent = name;
+      const val = document.createElement('span');
+      val.textContent = value;
+      row.append(key, val);
+      return row;
+    }),
+  );
+}
+
 /** Legend swatches: a few values spanning the scale, each labelled with its value. */
-function legendStops(quantity: TokenQuantity, domain: Domain): { value: number; label: string }[] {
+export function legendStops(quantity: TokenQuantity, domain: Domain): { value: number; label: string }[] {
   const scale = QUANTITIES[quantity].scale;
   if (scale === 'categorical') {
     return [

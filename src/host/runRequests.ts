@@ -15,6 +15,10 @@ import {
   RequestMethod,
   RolloutRecord,
   isRolloutsRecord,
+  MAX_PROMPT_TOKEN_STEPS,
+  PromptListing,
+  PromptStepTokens,
+  PromptTimeline,
   RolloutsRecord,
   RolloutSource,
   RolloutSteps,
@@ -90,12 +94,36 @@ class RunIndexes {
     return { prompt, occurrences };
   }
 
+  /** Every prompt with how many times each source sampled it, most sampled first (ties in first-seen order). */
+  prompts(): PromptListing[] {
+    for (const source of ['train', 'eval'] as const) this.indexPrompts(source);
+    const listings = [...this.promptSteps].map(([prompt, occurrences]): PromptListing => {
+      const train = occurrences.filter((o) => o.source === 'train').length;
+      return { prompt, train, eval: occurrences.length - train };
+    });
+    return listings.sort((a, b) => b.train + b.eval - (a.train + a.eval));
+  }
+
+  /** The per-token columns of `prompt` at `steps` of `source`: only those steps' records are read. */
+  promptTokens(prompt: string, source: RolloutSource, steps: number[]): PromptStepTokens[] {
+    if (steps.length > MAX_PROMPT_TOKEN_STEPS) throw new Error(`getPromptTokens: "steps" lists ${steps.length} steps; at most ${MAX_PROMPT_TOKEN_STEPS} per request`);
+    this.indexPrompts(source);
+    const wanted = new Set(steps);
+    const occurrences = (this.promptSteps.get(prompt) ?? []).filter((o) => o.source === source && wanted.has(o.step));
+    return occurrences.map(({ step, group }) => ({
+      source,
+      step,
+      group,
+      tokens: (this.read(source, step)?.groups[group]?.rollouts ?? []).map((r) => r.tokens),
+    }));
+  }
+
   private indexPrompts(source: RolloutSource): void {
     for (const step of this.rollouts[source].steps()) {
       if (step <= this.promptIndexedUpTo[source]) continue;
       this.read(source, step)?.groups.forEach((group: GroupRecord, index) => {
         const list = this.promptSteps.get(group.prompt) ?? [];
-        list.push({ source, step, group: index, rollouts: group.rollouts.map(summarize) });
+        list.push({ source, step, group: index, rollouts: group.rollouts.map(summarize), domains: stepDomains([group]) });
         this.promptSteps.set(group.prompt, list);
       });
       this.promptIndexedUpTo[source] = step;
@@ -106,6 +134,17 @@ class RunIndexes {
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
   return { ...rest, length: tokens.text.length };
+}
+
+/** A prompt's history as the prompt × step view lays it out: rewards, advantages and lengths, no texts. */
+export function promptTimeline(history: PromptHistory): PromptTimeline {
+  return {
+    prompt: history.prompt,
+    occurrences: history.occurrences.map(({ rollouts, ...occurrence }) => ({
+      ...occurrence,
+      rollouts: rollouts.map(({ reward, advantage, length }) => ({ reward, advantage, length })),
+    })),
+  };
 }
 
 /** A step as the rollout browser lists it: no per-token columns, plus the step's colour domains. */
@@ -133,6 +172,9 @@ export class RunRequests {
       },
       getTokens: ({ runId, step, source, group, rollout }): TokenColumns | undefined => this.indexesOf(runId).read(source, step)?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
+      getPromptTimeline: ({ runId, prompt }) => promptTimeline(this.indexesOf(runId).history(prompt)),
+      getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
+      getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),

@@ -8,7 +8,7 @@ import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
 import { attention, geluNew, layerNorm, linear, projector } from './layers';
 import type { LoraAdapters } from './lora';
-import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, partsForward, pastOf, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 const PREFIX = 'transformer.';
 /**
@@ -60,6 +60,10 @@ export const gpt2: ModelFamily = {
   },
 
   forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
+    return partsForward(gpt2, w, c, input, cache, adapters);
+  },
+
+  trunk(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
     const W = (name: string) => weight(w, PREFIX + name);
     const project = projector(w, adapters, input.dropoutSeed);
     const P = (module: string, x: tf.Tensor, columns?: [number, number]) => project(PREFIX + module, x, columns);
@@ -70,18 +74,29 @@ export const gpt2: ModelFamily = {
     let x = tf.add(tokens, positions) as tf.Tensor2D;
     for (let i = 0; i < c.nLayers; i++) {
       const p = `h.${i}.`;
-      const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
-      const qkv = (part: number) => P(p + 'attn.c_attn', h, [part * d, (part + 1) * d]);
-      const [q, k, v] = [qkv(0), qkv(1), qkv(2)];
-      const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
-      const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
-      updateCache(cache, i, present);
-      x = tf.add(x, P(p + 'attn.c_proj', out));
-      const m = layerNorm(x, W(p + 'ln_2.weight'), W(p + 'ln_2.bias'), c.normEps);
-      const hidden = geluNew(P(p + 'mlp.c_fc', m));
-      x = tf.add(x, P(p + 'mlp.c_proj', hidden));
+      x = runBlock(x, input, w, adapters, PREFIX + p, [input.attentionBias], (x, [attentionBias]) => {
+        const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
+        const qkv = (part: number) => P(p + 'attn.c_attn', h, [part * d, (part + 1) * d]);
+        const [q, k, v] = [qkv(0), qkv(1), qkv(2)];
+        const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
+        const { out, present } = attention(q, k, v, attentionBias, shape, pastOf(cache, i));
+        updateCache(cache, i, present);
+        const attended = tf.add(x, P(p + 'attn.c_proj', out)) as tf.Tensor2D;
+        const m = layerNorm(attended, W(p + 'ln_2.weight'), W(p + 'ln_2.bias'), c.normEps);
+        const hidden = geluNew(P(p + 'mlp.c_fc', m));
+        return tf.add(attended, P(p + 'mlp.c_proj', hidden)) as tf.Tensor2D;
+      });
     }
-    const final = layerNorm(selectColumns(x, input), W('ln_f.weight'), W('ln_f.bias'), c.normEps);
-    return c.tieEmbeddings ? linear(final, tiedHead(W('wte.weight'))) : project('lm_head', final);
+    return layerNorm(selectColumns(x, input), W('ln_f.weight'), W('ln_f.bias'), c.normEps);
+  },
+
+  outputHead(w: Weights, c: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): OutputHead {
+    if (c.tieEmbeddings) {
+      const head = tiedHead(weight(w, PREFIX + 'wte.weight'));
+      return { weight: head, apply: (x) => linear(x, head) };
+    }
+    const project = projector(w, adapters, input.dropoutSeed);
+    const head = adapters?.hasModule('lm_head') || w.has('lm_head.bias') ? null : (weight(w, 'lm_head.weight') as tf.Tensor2D);
+    return { weight: head, apply: (x) => project('lm_head', x) };
   },
 };

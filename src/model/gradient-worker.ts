@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './kernels';
 import { responseLogProbs } from './logprobs';
 import { LoraAdapters, peftTensorNames } from './lora';
-import { CausalLM } from './model';
+import { CausalLM, partsHeadInput } from './model';
 import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
 import { familyOf } from './policy';
 import { startSingleThreadedWasm } from './wasmFiles';
@@ -27,6 +27,7 @@ const model: CausalLM = {
   config: init.config,
   padTokenId: init.padTokenId,
   logits: (input, cache) => familyOf(init.config).forward(weights, init.config, input, cache, adapters),
+  headInput: (input) => partsHeadInput(familyOf(init.config), weights, init.config, input, adapters),
 };
 
 /** Variables from a flat float32 buffer laid out as `names`/`shapes`; existing ones are assigned in place. */

@@ -11,7 +11,7 @@ import { embeddingLookup } from './kernels';
 import { applyRope, attention, linear, projector, rmsNorm, ropeTables, silu } from './layers';
 import type { LoraAdapters } from './lora';
 import { inverseFrequencies } from './rope';
-import { ForwardInput, KVCache, ModelFamily, ParamSpec, pastOf, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, partsForward, pastOf, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 /** Older checkpoints saved RoPE's inverse frequencies per layer (`model.layers.N.self_attn.rotary_emb.inv_freq`). */
 const BUFFER = /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
@@ -61,6 +61,10 @@ export const llama: ModelFamily = {
   },
 
   forward(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
+    return partsForward(llama, w, c, input, cache, adapters);
+  },
+
+  trunk(w: Weights, c: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
     const W = (name: string) => weight(w, name);
     // Each projection with its bias when the model has one (Qwen2's q/k/v, Llama's attention_bias / mlp_bias).
     const P = projector(w, adapters, input.dropoutSeed);
@@ -68,21 +72,34 @@ export const llama: ModelFamily = {
     const rope = ropeTables(input.positions, c.headDim, inverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
     let x = embeddingLookup(W('model.embed_tokens.weight') as tf.Tensor2D, tf.reshape(input.ids, [B * T])) as tf.Tensor2D;
     for (let i = 0; i < c.nLayers; i++) {
-      const p = `model.layers.${i}.self_attn.`;
-      const h = rmsNorm(x, W(`model.layers.${i}.input_layernorm.weight`), c.normEps);
-      const q = applyRope(P(p + 'q_proj', h), c.nHeads, c.headDim, rope);
-      const k = applyRope(P(p + 'k_proj', h), c.nKvHeads, c.headDim, rope);
-      const v = P(p + 'v_proj', h);
-      const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-      const { out, present } = attention(q, k, v, input.attentionBias, shape, pastOf(cache, i));
-      updateCache(cache, i, present);
-      x = tf.add(x, P(p + 'o_proj', out));
-      const m = `model.layers.${i}.mlp.`;
-      const g = rmsNorm(x, W(`model.layers.${i}.post_attention_layernorm.weight`), c.normEps);
-      const gated = tf.mul(silu(P(m + 'gate_proj', g)), P(m + 'up_proj', g));
-      x = tf.add(x, P(m + 'down_proj', gated));
+      const layer = `model.layers.${i}.`;
+      x = runBlock(x, input, w, adapters, layer, [input.attentionBias, rope.cos, rope.sin, rope.rotateHalf], (x, [attentionBias, cos, sin, rotateHalf]) => {
+        const tables = { cos, sin, rotateHalf: rotateHalf as tf.Tensor2D };
+        const p = layer + 'self_attn.';
+        const h = rmsNorm(x, W(layer + 'input_layernorm.weight'), c.normEps);
+        const q = applyRope(P(p + 'q_proj', h), c.nHeads, c.headDim, tables);
+        const k = applyRope(P(p + 'k_proj', h), c.nKvHeads, c.headDim, tables);
+        const v = P(p + 'v_proj', h);
+        const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+        const { out, present } = attention(q, k, v, attentionBias, shape, pastOf(cache, i));
+        updateCache(cache, i, present);
+        const attended = tf.add(x, P(p + 'o_proj', out)) as tf.Tensor2D;
+        const m = layer + 'mlp.';
+        const g = rmsNorm(attended, W(layer + 'post_attention_layernorm.weight'), c.normEps);
+        const gated = tf.mul(silu(P(m + 'gate_proj', g)), P(m + 'up_proj', g));
+        return tf.add(attended, P(m + 'down_proj', gated)) as tf.Tensor2D;
+      });
     }
-    const final = rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
-    return c.tieEmbeddings ? linear(final, tiedHead(W('model.embed_tokens.weight'))) : P('lm_head', final);
+    return rmsNorm(selectColumns(x, input), W('model.norm.weight'), c.normEps);
+  },
+
+  outputHead(w: Weights, c: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): OutputHead {
+    if (c.tieEmbeddings) {
+      const head = tiedHead(weight(w, 'model.embed_tokens.weight'));
+      return { weight: head, apply: (x) => linear(x, head) };
+    }
+    const project = projector(w, adapters, input.dropoutSeed);
+    const head = adapters?.hasModule('lm_head') || w.has('lm_head.bias') ? null : (weight(w, 'lm_head.weight') as tf.Tensor2D);
+    return { weight: head, apply: (x) => project('lm_head', x) };
   },
 };

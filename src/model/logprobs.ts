@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { pickTargets } from './fused';
+import { headLogProbs } from './headLogProbs';
 import { attentionBias, CausalLM, ForwardInput } from './model';
 
 export interface ResponseBatch {
@@ -34,6 +35,8 @@ export interface LogProbOptions {
   temperature?: number;
   /** LoRA dropout's seed for this training forward (PolicyTrainer sets it); absent: no dropout. */
   dropoutSeed?: string;
+  /** Recompute each block's activations in the backward pass instead of keeping them (ForwardInput.checkpointBlocks). */
+  gradientCheckpointing?: boolean;
 }
 
 /** Padded token layout of a batch, on the host. */
@@ -113,7 +116,15 @@ export function responseLogProbs(policy: CausalLM, batch: ResponseBatch, options
   }
   const vocab = policy.config.vocabSize;
   const kept = tf.tidy(() => {
-    const input = { ...teacherForcingInput(layout), dropoutSeed: options.dropoutSeed };
+    const input = { ...teacherForcingInput(layout), dropoutSeed: options.dropoutSeed, checkpointBlocks: options.gradientCheckpointing };
+    // Without a request for the logits themselves, the head is fused with the log-softmax (headLogProbs.ts).
+    const parts = options.withLogits ? null : policy.headInput?.(input) ?? null;
+    if (parts) {
+      const responseMask = tf.tensor2d(mask, [B, R]);
+      const fused = headLogProbs(parts.hidden, parts.head, { targets, temperature: options.temperature ?? 1, withEntropy: options.withEntropy ?? false });
+      const masked = (t: tf.Tensor1D) => tf.mul(tf.reshape(t, [B, R]), responseMask) as tf.Tensor2D;
+      return { logProbs: masked(fused.logProbs), responseMask, entropy: fused.entropy ? masked(fused.entropy) : undefined, logits: undefined };
+    }
     let logits: tf.Tensor = policy.logits(input, null);
     const temperature = options.temperature ?? 1;
     if (temperature !== 1) logits = tf.div(logits, temperature);

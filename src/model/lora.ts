@@ -13,7 +13,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ParamSpec, tapeIsRecording, Weights } from './model';
+import { inTrainingForward } from './checkpointing';
+import { ParamSpec, Weights } from './model';
 import { ModelConfig } from './config';
 import { familyOf, Policy } from './policy';
 import { Random } from './random';
@@ -249,6 +250,17 @@ export class LoraAdapters {
     return out;
   }
 
+  /** Whether `moduleName` has an adapter. */
+  hasModule(moduleName: string): boolean {
+    return this.modules.has(moduleName);
+  }
+
+  /** The trainable A and B of the modules whose names start with `prefix`: one block's, for gradient checkpointing. */
+  trainablesUnder(prefix: string): tf.Variable[] {
+    if (!this.trainable) return [];
+    return [...this.modules].filter(([name]) => name.startsWith(prefix)).flatMap(([, m]) => [m.A, m.B]);
+  }
+
   parameterCount(): number {
     let n = 0;
     for (const m of this.modules.values()) n += m.A.size + m.B.size;
@@ -265,7 +277,7 @@ export class LoraAdapters {
     const m = this.modules.get(moduleName);
     if (!m) return null;
     const rate = this.settings.lora_dropout;
-    const input = rate > 0 && this.trainable && dropoutSeed !== undefined && tapeIsRecording() ? tf.dropout(x, rate, undefined, `${dropoutSeed}/${moduleName}`) : x;
+    const input = rate > 0 && this.trainable && dropoutSeed !== undefined && inTrainingForward() ? tf.dropout(x, rate, undefined, `${dropoutSeed}/${moduleName}`) : x;
     const down = tf.matMul(input as tf.Tensor2D, m.A);
     const B = columns ? tf.slice(m.B, [0, columns[0]], [this.settings.r, columns[1] - columns[0]]) : m.B;
     return tf.mul(tf.matMul(down, B), this.scaling) as tf.Tensor2D;

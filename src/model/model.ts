@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { LayerCache } from './layers';
+import { Block, checkpointed } from './checkpointing';
 import type { LoraAdapters } from './lora';
 
 /** How a parameter is initialised when a model is created from scratch. */
@@ -40,6 +41,11 @@ export interface ForwardInput {
   logitsFrom: number;
   /** Turns LoRA dropout on in a training forward (see LoraAdapters.delta): masks are drawn from this seed. */
   dropoutSeed?: string;
+  /**
+   * Under a gradient tape, keep only each block's input and recompute its activations in the backward pass
+   * (checkpointing.ts): transformers' `gradient_checkpointing`.
+   */
+  checkpointBlocks?: boolean;
 }
 
 /** Per-layer keys/values of the tokens seen so far; entries live outside tidy scopes until disposeCache. */
@@ -57,9 +63,59 @@ export interface CausalLM {
   readonly padTokenId: number;
   /** Logits [B·(T − logitsFrom), V] (see ModelFamily.forward). */
   logits(input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
+  /**
+   * The same forward stopped before the output head: the last hidden states and the head as a plain [d, V]
+   * matrix, so that scoring can fuse the head with the log-softmax (outputHead.ts) and never hold all the logits.
+   * Null when the head is more than a product (an adapter or a bias on lm_head).
+   */
+  headInput?(input: ForwardInput): HeadInput | null;
 }
 
-export interface ModelFamily {
+/** The last hidden states [N, d] (after the final norm) and an output head W [d, V] with logits = hidden · W. */
+export interface HeadInput {
+  hidden: tf.Tensor2D;
+  head: tf.Tensor2D;
+}
+
+/** A family's forward pass in two parts: the blocks with the final norm, and the output head. */
+export interface ModelParts {
+  /** Hidden states [B·(T − logitsFrom), d] after the final norm. */
+  trunk(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D;
+  /** The output head: a plain [d, V] matrix (`weight`, null when an adapter or a bias makes it more), and how to apply it. */
+  outputHead(weights: Weights, config: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): OutputHead;
+}
+
+export interface OutputHead {
+  weight: tf.Tensor2D | null;
+  apply(hidden: tf.Tensor2D): tf.Tensor2D;
+}
+
+/** Logits of a family that is given as ModelParts: trunk, then head. */
+export function partsForward(parts: ModelParts, weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D {
+  return parts.outputHead(weights, config, input, adapters).apply(parts.trunk(weights, config, input, cache, adapters));
+}
+
+/** The trunk's output and the head's matrix, or null when the head is not a plain product. */
+export function partsHeadInput(parts: ModelParts, weights: Weights, config: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): HeadInput | null {
+  const head = parts.outputHead(weights, config, input, adapters).weight;
+  return head ? { hidden: parts.trunk(weights, config, input, null, adapters), head } : null;
+}
+
+/**
+ * One transformer block, checkpointed when the input asks for it (and a tape records): `prefix` names the block's
+ * tensors, whose trainable ones (weights, or LoRA adapters) the recomputed backward must reach; `captured` are the
+ * other tensors the block reads (see checkpointed).
+ */
+export function runBlock(
+  x: tf.Tensor2D, input: ForwardInput, weights: Weights, adapters: LoraAdapters | null | undefined, prefix: string, captured: tf.Tensor[], block: Block,
+): tf.Tensor2D {
+  if (!input.checkpointBlocks || !tapeIsRecording()) return block(x, captured);
+  const trainables: tf.Tensor[] = [...weights].filter(([name, w]) => w.trainable && name.startsWith(prefix)).map(([, w]) => w);
+  trainables.push(...(adapters?.trainablesUnder(prefix) ?? []));
+  return checkpointed(x, trainables, captured, block);
+}
+
+export interface ModelFamily extends ModelParts {
   parameterSpecs(config: ModelConfig): ParamSpec[];
   /** The token-embedding tensor's name (a ParamSpec name), which a tied output head shares. */
   embeddingName: string;

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
-import { CausalLM, ForwardInput, KVCache, ModelFamily, ParamSpec, releaseDerived, Weights } from './model';
+import { CausalLM, ForwardInput, HeadInput, KVCache, ModelFamily, ParamSpec, partsHeadInput, releaseDerived, Weights } from './model';
 import type { LoraAdapters } from './lora';
 import { Random } from './random';
 import { HostTensor, TensorMap } from './safetensors';
@@ -58,6 +58,10 @@ export class Policy implements CausalLM {
   /** Logits [B·(T − logitsFrom), V] for one forward pass (see ModelFamily.forward). */
   logits(input: ForwardInput, cache: KVCache | null): tf.Tensor2D {
     return this.family.forward(this.weights, this.config, input, cache, this.adapters);
+  }
+
+  headInput(input: ForwardInput): HeadInput | null {
+    return partsHeadInput(this.family, this.weights, this.config, input, this.adapters);
   }
 
   /** The LoRA adapters, when the policy trains through them. */

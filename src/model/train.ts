@@ -38,6 +38,12 @@ export interface AdamOptions {
    * micro-batch), so a resumed run draws the masks the uninterrupted one would have. Default 0.
    */
   dropoutSeed?: number;
+  /**
+   * Keep only each transformer block's input in a training forward and recompute the block in the backward pass
+   * (transformers' `gradient_checkpointing`): activation memory of one block instead of all, for one more forward.
+   * Default false.
+   */
+  gradientCheckpointing?: boolean;
 }
 
 export interface StepStats {
@@ -71,7 +77,7 @@ export class PolicyTrainer {
 
   constructor(readonly policy: Policy, options: AdamOptions) {
     if (!policy.trainable) throw new Error('cannot train a frozen policy (a reference copy); train the original');
-    this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, dropoutSeed: 0, ...options };
+    this.options = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, maxGradNorm: 0, dropoutSeed: 0, gradientCheckpointing: false, ...options };
     this.trained = policy.trainedWeights();
     for (const [name, w] of this.trained) {
       // In a tidy: tf.variable copies its initial value, which would otherwise stay allocated for good.
@@ -94,7 +100,7 @@ export class PolicyTrainer {
    * tensor is leaked. Tensors the loss keeps (`tf.keep`) outlive the call: the loss's caller reads and frees them.
    */
   async accumulate(batch: ResponseBatch, loss: LossFn, logProbOptions: LogProbOptions = {}): Promise<number> {
-    const options = this.withDropoutSeed(logProbOptions);
+    const options = { ...this.withDropoutSeed(logProbOptions), gradientCheckpointing: this.options.gradientCheckpointing };
     if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
     // Both halves need response tokens, or one side would have no gradient path at all.
     const half = Math.ceil(batch.promptIds.length / 2);

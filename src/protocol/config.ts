@@ -207,6 +207,7 @@ export interface OptimizationConfig {
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
   /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
   data_parallel: boolean;
+  gradient_checkpointing: boolean;
   /** TRL `steps_per_generation` (in training steps): one generation of prompts_per_step groups serves this many steps. Default 1. */
   steps_per_generation: number;
   /**
@@ -477,6 +478,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         warmup_steps: integer('Linear warm-up steps.', { minimum: 0, default: 0 }),
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
         steps_per_generation: integer('TRL `steps_per_generation`: one generation of `prompts_per_step` prompts serves this many training steps, each on the next 1/N of its groups (later ones off-policy: π_old is the policy that sampled). Advantages are computed over the whole generation. Counted in training steps here; TRL counts micro-batches (TRL\'s value = this × its gradient_accumulation_steps). `prompts_per_step` must split into N equal parts. Reward and completion metrics are logged at the step that generated.', { minimum: 1, default: 1 }),
+        gradient_checkpointing: { type: 'boolean', default: false, description: 'Language models: keep only each transformer block\'s input during the training forward and recompute the block in the backward pass (transformers\' gradient_checkpointing, verl\'s enable_gradient_checkpointing). Activation memory of one block instead of all of them, for about one more forward pass per micro-batch; gradients unchanged.' },
         data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
         memory_limit_mb: integer('Tensor memory the run may use, in MiB; 0: the backend\'s own limit (2 GiB on wasm, the free RAM on CPU backends). Sampling, reference log-probs and micro-batches are split into fewer rows to fit it (same results up to float rounding); a single completion that does not fit is refused with the numbers.', { minimum: 0, default: 0 }),
       },

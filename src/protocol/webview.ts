@@ -45,12 +45,43 @@ export interface PromptOccurrence {
   /** Index of the group within that step's record. */
   group: number;
   rollouts: RolloutSummary[];
+  /** Colour scale bounds of this group's per-token quantities, so a prompt's steps share one scale. */
+  domains?: TokenDomains;
 }
 
 export interface PromptHistory {
   prompt: string;
   occurrences: PromptOccurrence[];
 }
+
+/** A completion as the prompt × step view lays it out: no text (its tokens come per visible step). */
+export type TimelineRollout = Pick<RolloutSummary, 'reward' | 'advantage' | 'length'>;
+
+/** One sampling of a prompt as the prompt × step view needs it: a 1,000-step history without the texts is ~10× smaller. */
+export type TimelineOccurrence = Omit<PromptOccurrence, 'rollouts'> & { rollouts: TimelineRollout[] };
+
+export interface PromptTimeline {
+  prompt: string;
+  occurrences: TimelineOccurrence[];
+}
+
+/** A prompt of the run and how often it was sampled, for the searchable prompt list. */
+export interface PromptListing {
+  prompt: string;
+  train: number;
+  eval: number;
+}
+
+/** The per-token columns of one prompt's completions at one step, in the order of the occurrence's rollouts. */
+export interface PromptStepTokens {
+  source: RolloutSource;
+  step: number;
+  group: number;
+  tokens: (TokenColumns | undefined)[];
+}
+
+/** The most steps one getPromptTokens request may ask for: a view asks for the steps it shows, not the run. */
+export const MAX_PROMPT_TOKEN_STEPS = 256;
 
 export interface ComparedRun {
   runId: string;
@@ -91,6 +122,15 @@ export interface WebviewRequests {
   /** The per-token columns of one completion. */
   getTokens: { params: { runId: string; step: number; source: RolloutSource; group: number; rollout: number }; result: TokenColumns | undefined };
   getPromptHistory: { params: { runId: string; prompt: string }; result: PromptHistory };
+  /** getPromptHistory without the completions' texts, for the prompt × step view. */
+  getPromptTimeline: { params: { runId: string; prompt: string }; result: PromptTimeline };
+  /** Every prompt sampled in the run (training or validation), most sampled first. */
+  getPrompts: { params: { runId: string }; result: PromptListing[] };
+  /**
+   * The completions' per-token columns of `prompt` at the given steps (at most MAX_PROMPT_TOKEN_STEPS): the prompt ×
+   * step view asks for the steps in view; the host reads only those. A step where the prompt was not sampled is left out.
+   */
+  getPromptTokens: { params: { runId: string; prompt: string; source: RolloutSource; steps: number[] }; result: PromptStepTokens[] };
   getComparison: { params: { runIds: string[] }; result: Comparison };
   /** The `grpo.health.*` settings the alert strip applies. */
   getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
@@ -159,6 +199,13 @@ export interface WebviewState {
   curves?: CurveSettings;
   rollouts?: RolloutBrowserState;
   prompt?: string;
+  timeline?: PromptTimelineState;
   /** Metrics pinned as their own charts, in pin order. */
   pinnedMetrics?: string[];
+}
+
+/** What the prompt × step view shows: training or validation samplings, coloured by which quantity. */
+export interface PromptTimelineState {
+  source: RolloutSource;
+  colorBy: TokenQuantity;
 }

@@ -225,6 +225,7 @@ export class GrpoTrainer implements TrainingJob {
       withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0 || algorithm.use_kl_in_reward,
       withWarmStart: config.sft.steps > 0,
       microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
+      fullLogits: algorithm.kl_estimator === 'full' && (algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0),
       lora: lora && { trainableParameters: loraParameterCount(lora.targets, lora.settings.r), referenceAdapter: referenceKeepsAdapter(config) },
       dataParallel: optimization.data_parallel,
     }, webgpuMaxBindingBytes());
@@ -264,7 +265,11 @@ export class GrpoTrainer implements TrainingJob {
     const { steps, learning_rate, batch_size } = this.config.sft;
     this.ensureReference();
     if (steps === 0) return undefined;
-    const sft = new PolicyTrainer(this.policy, { learningRate: learning_rate, maxGradNorm: this.config.optimization.max_grad_norm });
+    const sft = new PolicyTrainer(this.policy, {
+      learningRate: learning_rate,
+      maxGradNorm: this.config.optimization.max_grad_norm,
+      gradientCheckpointing: this.config.optimization.gradient_checkpointing,
+    });
     const eos = this.policy.tokenizer.eosTokenId;
     let loss = Number.NaN;
     let done = 0;
@@ -585,6 +590,7 @@ export class GrpoTrainer implements TrainingJob {
       weightDecay: o.weight_decay,
       maxGradNorm: o.max_grad_norm,
       dropoutSeed: this.config.seed,
+      gradientCheckpointing: o.gradient_checkpointing,
     });
   }
 
@@ -696,13 +702,13 @@ export class GrpoTrainer implements TrainingJob {
     shouldStop: () => boolean,
   ): Promise<{ metrics: Record<string, number>; trace: TokenTrace } | undefined> {
     const { algorithm, optimization, sampling } = this.config;
-    const size = this.rowsThatFit('training', rollouts.promptIds, longest(rollouts.tokens), optimization.micro_batch_size);
+    // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
+    const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
+    const size = this.rowsThatFit('training', rollouts.promptIds, longest(rollouts.tokens), optimization.micro_batch_size, fullKl);
     const B = rollouts.tokens.length;
     const microbatches = Math.ceil(B / size);
     const trains = trainingRows(rollouts.finishReasons, algorithm.mask_truncated_completions);
     const activeTokens = rollouts.tokens.reduce((n, r, i) => n + r.length * trains[i], 0);
-    // The exact KL needs both models' logits over the vocabulary; without a reference there is no KL at all.
-    const fullKl = algorithm.kl_estimator === 'full' && this.reference !== undefined;
     const lossConfig: GrpoLossConfig = {
       ...lossVariantConfig(algorithm),
       lossScaleFactor: algorithm.loss_scale_factor,
@@ -841,13 +847,14 @@ export class GrpoTrainer implements TrainingJob {
    * Rows of a phase that run at once: `rows`, or fewer when the memory estimate of that many exceeds what the limit
    * leaves (optimization.memory_limit_mb, else the backend's); throws with the numbers when one row does not fit.
    */
-  private rowsThatFit(phase: MemoryPhase, promptIds: number[][], completionTokens: number, rows: number): number {
+  private rowsThatFit(phase: MemoryPhase, promptIds: number[][], completionTokens: number, rows: number, fullLogits = false): number {
     const limitMb = this.config.optimization.memory_limit_mb ?? 0;
     const backend = tf.getBackend();
+    const checkpointed = phase === 'training' && this.config.optimization.gradient_checkpointing;
     const fit = rowsThatFit({
       phase,
       model: this.policy.config,
-      shape: { promptTokens: longest(promptIds), completionTokens },
+      shape: { promptTokens: longest(promptIds), completionTokens, fullLogits, checkpointed },
       rows,
       limitBytes: memoryLimitBytes(backend, limitMb, os.freemem()),
       inUseBytes: tf.memory().numBytes,
@@ -866,7 +873,7 @@ export class GrpoTrainer implements TrainingJob {
    * n completions is 2n scoring rows.
    */
   private klRows(rollouts: Rollouts): number {
-    const rows = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), 2 * rollouts.tokens.length);
+    const rows = this.rowsThatFit('scoring', rollouts.promptIds, longest(rollouts.tokens), 2 * rollouts.tokens.length, true);
     return Math.max(1, Math.floor(rows / 2));
   }
 

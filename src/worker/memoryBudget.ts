@@ -4,6 +4,7 @@
  * binding gives wrong numbers without any error (docs/gpu.md). Both are refused up front with the numbers and a fix.
  */
 import { ModelConfig, parameterCount } from '../model/config';
+import { headChunkRows } from '../model/headLogProbs';
 
 /**
  * float32 bytes a run keeps per parameter: the weights, the gradients being accumulated, one micro-batch's
@@ -16,8 +17,25 @@ export const WARM_START_BYTES_PER_PARAMETER = 8;
 export const FROZEN_BYTES_PER_PARAMETER = 4;
 /** The frozen reference model (β > 0 or reference syncing) is one more float32 copy of the weights. */
 export const REFERENCE_BYTES_PER_PARAMETER = 4;
-/** Float32 copies of a micro-batch's logits alive at once in a training step (logits, log-softmax, their gradients). */
+/**
+ * Float32 copies of a micro-batch's logits alive at once where all of them are computed (sampling's last column,
+ * the exact KL's [rows, V]): logits, log-softmax, their gradients.
+ */
 const LOGITS_COPIES = 4;
+/**
+ * Float32 [chunk, V] tensors alive at once in the fused head's backward (headLogProbs.ts: log-softmax, its exp, the
+ * one-hot, the products, dz): scoring and training hold one chunk of logits, not a micro-batch's.
+ */
+const HEAD_CHUNK_COPIES = 8;
+
+/**
+ * Bytes of the logits a scoring or training pass holds for `tokens` response tokens: one chunk of the fused head
+ * (headLogProbs.ts), or every token's when the exact KL needs the logits themselves.
+ */
+export function logitBytes(model: ModelConfig, tokens: number, fullLogits: boolean): number {
+  if (fullLogits) return LOGITS_COPIES * tokens * model.vocabSize * 4;
+  return HEAD_CHUNK_COPIES * Math.min(tokens, headChunkRows(model.vocabSize)) * model.vocabSize * 4;
+}
 /**
  * What tfjs-backend-wasm can hold. Its heap may grow to 4 GiB, but the 124 M GPT-2 (about 2.5 GB of weights,
  * gradients and Adam state) aborts in its first backward pass; 2 GiB is the size that trains.
@@ -33,6 +51,8 @@ export interface RunShape {
   withWarmStart: boolean;
   /** Rows × completion tokens of one micro-batch: its logits are the largest activation. */
   microBatchTokens: number;
+  /** The training step needs the micro-batch's full logits (algorithm.kl_estimator "full"), not the fused head's chunk. */
+  fullLogits?: boolean;
   /**
    * model.lora: the base weights are frozen (4 bytes per parameter, no gradients, no Adam state) and only the
    * adapters' parameters train; the reference is the base with the adapters off (no copy), or with a frozen copy
@@ -53,7 +73,7 @@ function gib(bytes: number): string {
  */
 export function trainingBytes(shape: RunShape): number {
   const { model, lora } = shape;
-  const logits = LOGITS_COPIES * shape.microBatchTokens * model.vocabSize * 4;
+  const logits = logitBytes(model, shape.microBatchTokens, shape.fullLogits ?? false);
   const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
   if (lora) {
     // One frozen base, shared by the policy and its reference; so is the cached transpose of a tied head.
@@ -75,7 +95,7 @@ export function replicaBytes(shape: RunShape): number {
   const { model, lora } = shape;
   const trained = lora ? lora.trainableParameters : parameterCount(model);
   const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
-  const logits = LOGITS_COPIES * Math.ceil(shape.microBatchTokens / 2) * model.vocabSize * 4;
+  const logits = logitBytes(model, Math.ceil(shape.microBatchTokens / 2), shape.fullLogits ?? false);
   return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + trained * (lora ? 2 * 4 : 4) + head + logits;
 }
 
@@ -158,6 +178,10 @@ export interface RowShape {
   promptTokens: number;
   /** Completion tokens per row (sampling: the most it may generate). */
   completionTokens: number;
+  /** Scoring or training needs the full logits (the exact KL): counted per row instead of the fused head's chunk. */
+  fullLogits?: boolean;
+  /** Training with gradient checkpointing: each block's input is kept, and one block's tape at a time. */
+  checkpointed?: boolean;
 }
 
 /**
@@ -168,14 +192,20 @@ export interface RowShape {
 export function rowBytes(model: ModelConfig, phase: MemoryPhase, shape: RowShape): number {
   const keys = shape.promptTokens + shape.completionTokens;
   const queries = phase === 'sampling' ? shape.promptTokens : keys - 1;
-  const activations = model.nLayers * queries * activationFloatsPerToken(model);
+  const perLayer = queries * activationFloatsPerToken(model);
+  const activations = model.nLayers * perLayer;
   const mask = queries * keys;
-  const logitRows = phase === 'sampling' ? 1 : shape.completionTokens;
+  // Scoring and training without the exact KL hold one chunk of logits whatever the rows (headChunkBytes).
+  const logitRows = phase === 'sampling' ? 1 : shape.fullLogits ? shape.completionTokens : 0;
   const logits = LOGITS_COPIES * logitRows * model.vocabSize;
   const cache = phase === 'sampling' ? 2 * model.nLayers * keys * model.nKvHeads * model.headDim : 0;
   if (phase === 'training') {
-    const scores = model.nLayers * SCORE_COPIES * model.nHeads * queries * keys;
-    return Math.ceil(SAFETY * 4 * (TAPE_FACTOR * (activations + scores) + mask + logits));
+    const layerScores = SCORE_COPIES * model.nHeads * queries * keys;
+    // Checkpointed: every block's input [queries, d] stays, and one block's tape (its activations and scores) at a time.
+    const tape = shape.checkpointed
+      ? model.nLayers * queries * model.dModel + TAPE_FACTOR * (perLayer + layerScores)
+      : TAPE_FACTOR * (activations + model.nLayers * layerScores);
+    return Math.ceil(SAFETY * 4 * (tape + mask + logits));
   }
   const block = SCORE_COPIES * model.nHeads * Math.min(queries, QUERY_BLOCK) * keys;
   return Math.ceil(SAFETY * 4 * (activations + block + mask + logits + cache));
@@ -207,20 +237,29 @@ function mib(bytes: number): string {
   return `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
+/** The fused head's chunk of logits (scoring and training without the exact KL): the same for one row or many. */
+function headChunkBytes(budget: RowBudget): number {
+  if (budget.phase === 'sampling' || budget.shape.fullLogits) return 0;
+  return Math.ceil(SAFETY * logitBytes(budget.model, budget.rows * budget.shape.completionTokens, false));
+}
+
 /**
  * How many rows of the phase run at once: all of them when they fit in what is left of the limit, else as many as
  * fit. Throws with the numbers when not even one row fits: splitting cannot help, only shorter rows or more memory.
  */
 export function rowsThatFit(budget: RowBudget): number {
   const perRow = rowBytes(budget.model, budget.phase, budget.shape);
+  const head = headChunkBytes(budget);
   const left = budget.limitBytes - budget.inUseBytes;
-  const fit = Math.floor(left / perRow);
+  const fit = Math.floor((left - head) / perRow);
   if (fit >= 1) return Math.min(budget.rows, fit);
   const { promptTokens, completionTokens } = budget.shape;
+  const headNote = head > 0 ? ` (and ${mib(head)} for one chunk of the output head's logits)` : '';
+  const checkpointing = budget.phase === 'training' && !budget.shape.checkpointed ? 'turn on optimization.gradient_checkpointing, ' : '';
   throw new Error(
     `out of memory for ${budget.phase}: one row of ${promptTokens} prompt + ${completionTokens} completion tokens needs about ` +
-      `${mib(perRow)}, and ${mib(Math.max(0, left))} of the ${mib(budget.limitBytes)} limit (${budget.limitSource}) are left ` +
+      `${mib(perRow)}${headNote}, and ${mib(Math.max(0, left))} of the ${mib(budget.limitBytes)} limit (${budget.limitSource}) are left ` +
       `(${mib(budget.inUseBytes)} hold the model and its training state). Lower sampling.max_prompt_length or ` +
-      'sampling.max_completion_length, raise optimization.memory_limit_mb, or use a backend with more memory.',
+      `sampling.max_completion_length, raise optimization.memory_limit_mb, ${checkpointing}or use a backend with more memory.`,
   );
 }

@@ -123,6 +123,24 @@ describe('LoRA runs', function () {
     assert.ok(fs.existsSync(path.join(next.runDir, 'checkpoints', 'step-2', 'reference', 'adapter_model.safetensors')));
   });
 
+  it('optimization.gradient_checkpointing trains the same run: every metric of every step as without it (LoRA with dropout, and full fine-tuning)', async () => {
+    for (const [name, model] of [['lora', { name_or_path: 'tiny', lora: LORA }], ['full', { name_or_path: 'tiny' }]] as const) {
+      const base = tinyLora({ model, optimization: { max_steps: 3, prompts_per_step: 2, micro_batch_size: 5, learning_rate: 1e-2 }, checkpointing: { save_steps: 3, save_total_limit: 0 } });
+      const plain = await run({ configPath: writeConfig(base, `${name}-plain.json`), runDir: path.join(tmp, `${name}-plain`) });
+      const withCheckpoints = { ...base, optimization: { ...(base.optimization as object), gradient_checkpointing: true } };
+      const recomputed = await run({ configPath: writeConfig(withCheckpoints, `${name}-ckpt.json`), runDir: path.join(tmp, `${name}-ckpt`) });
+      const metrics = (dir: string) => read<MetricsRecord>(path.join(dir, 'metrics.jsonl')).map(deterministic);
+      const [a, b] = [metrics(plain.runDir), metrics(recomputed.runDir)];
+      assert.strictEqual(a.length, 4, `${name}: steps 0-3`);
+      a.forEach((row, step) => {
+        for (const [key, value] of Object.entries(row)) {
+          const other = b[step][key];
+          assert.ok(Math.abs(value - other) <= 1e-4 * Math.max(1, Math.abs(value)), `${name} step ${step} ${key}: ${value} vs ${other}`);
+        }
+      });
+    }
+  });
+
   it('bad LoRA settings name the field and create no run', async () => {
     const tryConfig = (lora: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
       run({ configPath: writeConfig(tinyLora({ model: { name_or_path: 'tiny', lora }, ...extra }), 'bad.json') });

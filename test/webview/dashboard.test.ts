@@ -251,7 +251,8 @@ describe('dashboard webview (Chromium, fixtures)', function () {
   it('follows one prompt across training steps and evaluations, and opens a completion from there', async () => {
     const h = await openRun(runId, 'rollouts');
     await h.page.locator('.group-row[data-group="0"] .small-button').click();
-    await h.page.locator('.history-table tbody tr').first().waitFor();
+    // The table is drawn in chunks (a prompt sampled at 1,000 steps would hold the page): wait for the last one.
+    await h.page.locator(`.history-table[data-rows="${STEPS / 2 + STEPS / 40}"]`).waitFor();
     const rows = await h.page.locator('.history-table tbody tr').count();
     // Prompt 0 recurs in every training record (every 2nd step) and in each validation record (every 40th).
     assert.strictEqual(rows, STEPS / 2 + STEPS / 40);

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { chromium, Browser, Page } from 'playwright-core';
 import { dashboardHtml } from '../../src/host/dashboardHtml';
 import { RunRequests } from '../../src/host/runRequests';
-import type { HostToWebviewMessage, WebviewState, WebviewToHostMessage } from '../../src/protocol';
+import type { HostToWebviewMessage, WebviewRequestMessage, WebviewState, WebviewToHostMessage } from '../../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ORIGIN = 'https://grpo.test';
@@ -35,6 +35,8 @@ export class WebviewHarness {
   readonly saved: SavedFile[] = [];
   readonly cspViolations: string[] = [];
   readonly pageErrors: string[] = [];
+  /** Every request the page made, in order (tests check what the host was asked to read). */
+  readonly requestLog: WebviewRequestMessage[] = [];
   private readonly requests: RunRequests;
   private readyResolve: (() => void) | undefined;
   private readyReject: ((err: Error) => void) | undefined;
@@ -112,6 +114,7 @@ export class WebviewHarness {
       this.readyReject = undefined;
       return;
     }
+    this.requestLog.push(message);
     let reply: HostToWebviewMessage;
     try {
       reply = { type: 'response', id: message.id, result: await this.requests.handle(message) };

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
 import { rolloutStepIndex } from '../../../src/host/stepIndex';
-import type { Comparison, PromptHistory, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
+import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 
 describe('webview requests answered from run directories', () => {
@@ -60,6 +60,30 @@ describe('webview requests answered from run directories', () => {
     assert.strictEqual(history.occurrences[0].rollouts.length, 2);
     assert.ok(!('tokens' in history.occurrences[0].rollouts[0]));
     assert.strictEqual(history.occurrences[0].rollouts[0].length, 6);
+  });
+
+  it("reads a prompt's token columns at the requested steps only, and lists the run's prompts", async () => {
+    const index = rolloutStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl'));
+    const replies = await ask<PromptStepTokens[]>('getPromptTokens', { runId: 'a', prompt: RECURRING_PROMPT, source: 'train', steps: [10, 20, 7] });
+    // Step 7 has no rollouts: left out, not an error.
+    assert.deepStrictEqual(replies.map((r) => [r.source, r.step, r.group]), [['train', 10, 0], ['train', 20, 0]]);
+    assert.deepStrictEqual(replies[1].tokens, index.read<RolloutsRecord>(20)?.groups[0].rollouts.map((r) => r.tokens));
+    const evals = await ask<PromptStepTokens[]>('getPromptTokens', { runId: 'a', prompt: RECURRING_PROMPT, source: 'eval', steps: [10] });
+    assert.strictEqual(evals.length, 1);
+    assert.strictEqual(evals[0].tokens.length, 1);
+    await assert.rejects(ask('getPromptTokens', { runId: 'a', prompt: RECURRING_PROMPT, source: 'train', steps: Array.from({ length: 300 }, (_, i) => i) }), /"steps" lists 300 steps; at most 256/);
+    // The history carries each sampling's colour domains (its group's tokens), for one scale across steps.
+    const history = await ask<PromptHistory>('getPromptHistory', { runId: 'a', prompt: RECURRING_PROMPT });
+    const entropies = replies[1].tokens.flatMap((t) => t?.entropy ?? []);
+    assert.deepStrictEqual(history.occurrences.find((o) => o.step === 20 && o.source === 'train')?.domains?.entropy, { min: Math.min(...entropies), max: Math.max(...entropies) });
+    // The view's lean history: the same samplings, each completion's reward, advantage and length only.
+    const timeline = await ask<PromptTimeline>('getPromptTimeline', { runId: 'a', prompt: RECURRING_PROMPT });
+    assert.deepStrictEqual(timeline.occurrences.map((o) => [o.source, o.step, o.group]), history.occurrences.map((o) => [o.source, o.step, o.group]));
+    assert.deepStrictEqual(timeline.occurrences[1].rollouts, history.occurrences[1].rollouts.map((r) => ({ reward: r.reward, advantage: r.advantage, length: r.length })));
+    assert.deepStrictEqual(timeline.occurrences[1].domains, history.occurrences[1].domains);
+    const prompts = await ask<PromptListing[]>('getPrompts', { runId: 'a' });
+    assert.deepStrictEqual(prompts[0], { prompt: RECURRING_PROMPT, train: 4, eval: 1 });
+    assert.deepStrictEqual(prompts.find((p) => p.prompt === 'Problem 15.2: add 2 and 15.'), { prompt: 'Problem 15.2: add 2 and 15.', train: 1, eval: 0 });
   });
 
   it('compares runs: their metrics and the config fields that differ', async () => {

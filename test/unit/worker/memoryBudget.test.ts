@@ -26,7 +26,9 @@ describe('will the model fit the backend', () => {
     const n = parameterCount(QWEN_0_5B);
     assert.ok(n > 490e6 && n < 500e6, `Qwen2.5-0.5B has ${n} parameters`);
     const head = 151936 * 896 * 4;
-    const logits = 4 * 1024 * 151936 * 4;
+    // The fused head holds one chunk of 27 rows (2^22 / 151936) in 8 copies; the exact KL all 1024 rows' logits in 4.
+    const logits = 8 * 27 * 151936 * 4;
+    assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { fullLogits: true })), 20 * n + head + 4 * 1024 * 151936 * 4);
     assert.strictEqual(trainingBytes(shape(QWEN_0_5B)), 20 * n + head + logits);
     assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withWarmStart: true })), 28 * n + head + logits);
     assert.strictEqual(trainingBytes(shape(QWEN_0_5B, { withReference: true })), 24 * n + 2 * head + logits);
@@ -44,7 +46,7 @@ describe('will the model fit the backend', () => {
 
   it('refuses Qwen2.5-0.5B and the 124 M GPT-2 on wasm, naming the field, the size and the fix', () => {
     assert.throws(() => checkModelFits('wasm', shape(QWEN_0_5B), null), (err: Error) => {
-      assert.match(err.message, /^model\.name_or_path: \/models\/x has 494\.0 M parameters; training it needs about 12\.0 GiB/);
+      assert.match(err.message, /^model\.name_or_path: \/models\/x has 494\.0 M parameters; training it needs about 9\.8 GiB/);
       assert.match(err.message, /more than the 2\.0 GiB the wasm backend holds/);
       assert.match(err.message, /"backend": "webgpu" or "tensorflow"/);
       return true;
@@ -58,7 +60,7 @@ describe('will the model fit the backend', () => {
     // r = 16 on c_attn, attn.c_proj, c_fc, mlp.c_proj of 12 layers: r·(in + out) each.
     const adapters = 12 * 16 * ((768 + 2304) + (768 + 768) + (768 + 3072) + (3072 + 768));
     const head = 50257 * 768 * 4;
-    const logits = 4 * 256 * 50257 * 4;
+    const logits = 8 * 83 * 50257 * 4;
     const lora = { trainableParameters: adapters, referenceAdapter: false };
     const fresh = shape(GPT2_124M, { microBatchTokens: 256, withReference: true, lora });
     assert.strictEqual(trainingBytes(fresh), 4 * n + 20 * adapters + head + logits, 'the reference is the base with the adapters off: no copy');
@@ -76,7 +78,7 @@ describe('will the model fit the backend', () => {
     const lora = { trainableParameters: 1000, referenceAdapter: false };
     const n = parameterCount(GPT2_124M);
     const replica = replicaBytes(shape(GPT2_124M, { microBatchTokens: 256, lora, dataParallel: true }));
-    assert.strictEqual(replica, 4 * n + 8 * 1000 + 50257 * 768 * 4 + 4 * 128 * 50257 * 4);
+    assert.strictEqual(replica, 4 * n + 8 * 1000 + 50257 * 768 * 4 + 8 * 83 * 50257 * 4);
     assert.strictEqual(replicaBytes(shape(GPT2_124M, { lora })), 0, 'no replica without data_parallel');
     checkModelFits('wasm', shape(GPT2_124M, { microBatchTokens: 256, lora, dataParallel: true }), null);
   });
@@ -132,12 +134,34 @@ describe('rows per phase (rowBytes, rowsThatFit)', () => {
     assert.strictEqual(rowsThatFit(budget({ rows: 16, limitBytes: 3.5 * perRow + 100 * MiB, inUseBytes: 100 * MiB })), 3);
   });
 
+  it('gradient checkpointing keeps each block\'s input and one block\'s tape; the exact KL adds every row\'s logits', () => {
+    const plain = rowBytes(STORIES_260K, 'training', long);
+    const checkpointed = rowBytes(STORIES_260K, 'training', { ...long, checkpointed: true });
+    // stories260K has 5 blocks: about one block's tape instead of five.
+    assert.ok(checkpointed < 0.3 * plain && checkpointed > 0.15 * plain, `${checkpointed} vs ${plain}`);
+    const full = rowBytes(STORIES_260K, 'training', { ...long, fullLogits: true });
+    assert.ok(Math.abs(full - plain - 1.5 * 4 * 4 * 64 * 512) <= 1, 'four float32 copies of 64 × 512 logits, with the 1.5 margin');
+    assert.strictEqual(rowBytes(STORIES_260K, 'sampling', { ...long, fullLogits: true }), rowBytes(STORIES_260K, 'sampling', long));
+    // The advice names gradient checkpointing where it helps: training without it.
+    const refusal = (overrides: Partial<RowBudget>) => {
+      try {
+        rowsThatFit(budget({ limitBytes: 100 * MiB, ...overrides }));
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('expected a refusal');
+    };
+    assert.match(refusal({}), /turn on optimization\.gradient_checkpointing/);
+    assert.doesNotMatch(refusal({ shape: { ...long, checkpointed: true }, limitBytes: 30 * MiB }), /gradient_checkpointing/);
+    assert.doesNotMatch(refusal({ phase: 'scoring', limitBytes: 10 * MiB }), /gradient_checkpointing/);
+  });
+
   it('refuses with the numbers when not one row fits', () => {
     const perRow = rowBytes(STORIES_260K, 'training', long);
     assert.throws(
       () => rowsThatFit(budget({ limitBytes: 1024 * MiB, inUseBytes: 300 * MiB, limitSource: 'optimization.memory_limit_mb' })),
       (err: Error) => {
-        assert.match(err.message, /^out of memory for training: one row of 600 prompt \+ 64 completion tokens needs about (\d+) MiB, and 724 MiB of the 1024 MiB limit \(optimization.memory_limit_mb\) are left \(300 MiB hold/);
+        assert.match(err.message, /^out of memory for training: one row of 600 prompt \+ 64 completion tokens needs about (\d+) MiB \(and 24 MiB for one chunk of the output head's logits\), and 724 MiB of the 1024 MiB limit \(optimization.memory_limit_mb\) are left \(300 MiB hold/);
         assert.strictEqual(Number(/about (\d+) MiB/.exec(err.message)?.[1]), Math.ceil(perRow / MiB));
         return true;
       },

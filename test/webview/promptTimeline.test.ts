@@ -1,0 +1,244 @@
+/**
+ * The prompt × step view in headless Chromium against a generated run: opening it from a rollout group, the token
+ * colours drawn on the canvas (pixels checked against tokenColors' scale over the prompt's steps), the colouring
+ * switch, virtualisation (rows outside the viewport neither drawn nor fetched), validation prompts, the hover
+ * card's values, the searchable prompt list, and the token diff of two completions. Needs `npm run build`.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Browser } from 'playwright-core';
+import { RolloutsRecord, TokenColumns, TokenQuantity } from '../../src/protocol';
+import { rolloutStepIndex } from '../../src/host/stepIndex';
+import { layoutRows, TIMELINE_GEOMETRY } from '../../webview/timelineLayout';
+import { diffCounts, diffTokens } from '../../webview/tokenDiff';
+import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
+import { RECURRING_PROMPT, writeFixtureRun } from './fixtures';
+import { launchBrowser, WebviewHarness } from './harness';
+
+/** The chart colours and editor background of test/webview/theme-dark.css. */
+const PALETTE: TokenPalette = { positive: [0x89, 0xd1, 0x85], negative: [0xf1, 0x4c, 0x4c], high: [0xd1, 0x86, 0x16] };
+const BACKGROUND = [0x1f, 0x1f, 0x1f];
+const STEPS = 120;
+const GROUP_SIZE = 4;
+const RESULTS = path.resolve(__dirname, '../../test-results');
+const { rowHeight, stepGap, cellWidth, gutter } = TIMELINE_GEOMETRY;
+
+describe('prompt × step view (Chromium, fixtures)', function () {
+  let browser: Browser;
+  let runsDir: string;
+  let runId: string;
+  let harness: WebviewHarness | undefined;
+
+  before(async () => {
+    runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-timeline-'));
+    runId = writeFixtureRun(runsDir, { name: 'timeline', steps: STEPS, rolloutSteps: (s) => s % 2 === 0, groups: 3, groupSize: GROUP_SIZE, tokens: 30, evalSteps: (s) => s % 20 === 0 });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    fs.rmSync(runsDir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    if (!harness) return;
+    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
+    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
+    await harness.close();
+    harness = undefined;
+  });
+
+  const trainSteps = Array.from({ length: STEPS / 2 }, (_, i) => 2 * (i + 1));
+  /** The recurring prompt's completions at `step` (group 0 of every record), read from disk as the host does. */
+  function completionsAt(step: number, file = 'rollouts.jsonl'): TokenColumns[] {
+    const record = rolloutStepIndex(path.join(runsDir, runId, file)).read<RolloutsRecord>(step);
+    assert.ok(record, `step ${step} in ${file}`);
+    const group = record.groups.find((g) => g.prompt === RECURRING_PROMPT);
+    assert.ok(group);
+    return group.rollouts.map((r) => r.tokens);
+  }
+
+  async function openTimeline(): Promise<WebviewHarness> {
+    const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' });
+    harness = h;
+    await h.push({ type: 'show', runId });
+    await h.page.locator('.group-row[data-group="0"] .small-button').click();
+    await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
+    return h;
+  }
+
+  /** The canvas pixel near the top-left corner of a token's cell (away from its text), as [r, g, b]. */
+  async function cellPixel(h: WebviewHarness, row: number, column: number, rowTops: number[]): Promise<number[]> {
+    const scroll = await h.page.locator('.timeline-scroller').evaluate((e) => ({ top: e.scrollTop, left: e.scrollLeft }));
+    const x = gutter + column * cellWidth - scroll.left + 1;
+    const y = rowTops[row] - scroll.top + 2;
+    return h.page.locator('.timeline-canvas').evaluate((canvas, [px, py]) => {
+      const ratio = window.devicePixelRatio || 1;
+      const data = (canvas as HTMLCanvasElement).getContext('2d')?.getImageData(Math.round(px * ratio), Math.round(py * ratio), 1, 1).data;
+      return data ? [data[0], data[1], data[2]] : [];
+    }, [x, y]);
+  }
+
+  /** What `rgba(r, g, b, a)` over the editor background gives. */
+  function blended(color: string): number[] {
+    if (color === '') return BACKGROUND;
+    const [r, g, b, a] = /rgba\(([^)]+)\)/.exec(color)![1].split(',').map(Number);
+    return [r, g, b].map((c, i) => Math.round(BACKGROUND[i] * (1 - a) + c * a));
+  }
+
+  function assertPixel(actual: number[], expected: number[], what: string): void {
+    assert.ok(actual.every((v, i) => Math.abs(v - expected[i]) <= 2), `${what}: pixel ${actual.join()} vs expected ${expected.join()}`);
+  }
+
+  const trainLayout = () => layoutRows(trainSteps.map((step, i) => ({ source: 'train' as const, step, group: i, rollouts: Array.from({ length: GROUP_SIZE }, () => ({ length: 30 }) as never) })), { rowHeight, stepGap });
+
+  it('opens from a rollout group: one row per completion by step, the reward/advantage curve, tokens coloured by advantage', async () => {
+    const h = await openTimeline();
+    assert.strictEqual(await h.page.locator('.prompt-search').inputValue(), RECURRING_PROMPT);
+    assert.strictEqual(await h.page.locator('.timeline-chart').getAttribute('data-points'), String(trainSteps.length));
+    assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', new RegExp(`^${trainSteps.length} training steps, ${trainSteps.length * GROUP_SIZE} completions`));
+    // The advantage scale spans every step of this prompt, so a colour means the same value in every row.
+    const all = trainSteps.flatMap((s) => completionsAt(s));
+    const domain = domainOf(all, 'advantage');
+    const tops = trainLayout().rows.map((r) => r.top);
+    for (const [row, column] of [[0, 0], [3, 5], [7, 3], [11, 11], [15, 18]]) {
+      const tokens = completionsAt(trainSteps[Math.floor(row / GROUP_SIZE)])[row % GROUP_SIZE];
+      const expected = blended(tokenColor('advantage', tokenValue(tokens, 'advantage', column), domain, PALETTE));
+      assertPixel(await cellPixel(h, row, column, tops), expected, `row ${row} token ${column}`);
+    }
+    fs.mkdirSync(RESULTS, { recursive: true });
+    await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline.png') });
+  });
+
+  it('switching the colouring quantity redraws the cells on that quantity\'s scale', async () => {
+    const h = await openTimeline();
+    const tops = trainLayout().rows.map((r) => r.top);
+    const all = trainSteps.flatMap((s) => completionsAt(s));
+    for (const quantity of ['entropy', 'ratio'] as TokenQuantity[]) {
+      await h.page.locator('.prompt-timeline select').nth(1).selectOption(quantity);
+      await h.page.waitForFunction(() => new Promise((r) => requestAnimationFrame(() => r(true))));
+      const tokens = completionsAt(2)[3];
+      const expected = blended(tokenColor(quantity, tokenValue(tokens, quantity, 4), domainOf(all, quantity), PALETTE));
+      assertPixel(await cellPixel(h, 3, 4, tops), expected, `${quantity} of row 3 token 4`);
+    }
+    assert.strictEqual(h.lastState?.timeline?.colorBy, 'ratio');
+  });
+
+  it('draws and fetches only the rows in view, and the rest as they scroll in', async () => {
+    const h = await openTimeline();
+    const scroller = h.page.locator('.timeline-scroller');
+    const total = trainSteps.length * GROUP_SIZE;
+    const [first, end] = ((await scroller.getAttribute('data-rows')) ?? '').split('-').map(Number);
+    const height = await scroller.evaluate((e) => e.clientHeight);
+    assert.strictEqual(first, 0);
+    assert.ok(end - first <= Math.ceil(height / rowHeight) + 1 && end < total, `rows ${first}-${end} of ${total} drawn in ${height}px`);
+    const fetched = () => h.requestLog.flatMap((m) => (m.method === 'getPromptTokens' ? m.params.steps : []));
+    // The steps in view and a margin: not the prompt's 60 steps.
+    assert.ok(fetched().length < trainSteps.length / 2, `fetched steps ${fetched().join()}`);
+    assert.ok(!fetched().includes(STEPS), 'the last step is not read before it scrolls into view');
+    await scroller.evaluate((e) => e.scrollTo(0, e.scrollHeight));
+    await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
+    await h.page.waitForFunction(() => document.querySelector('.timeline-scroller')?.getAttribute('data-rows')?.endsWith(`-${240}`));
+    assert.ok(fetched().includes(STEPS));
+    const [lastFirst] = ((await scroller.getAttribute('data-rows')) ?? '').split('-').map(Number);
+    assert.ok(lastFirst > end, `after scrolling, rows from ${lastFirst}`);
+    // Scrolling sideways draws the later token columns only.
+    const left = await scroller.evaluate((e) => {
+      e.scrollTo(e.scrollWidth, 0);
+      return e.scrollLeft;
+    });
+    assert.ok(left > cellWidth, `scrolled ${left}px sideways`);
+    await h.page.locator(`.timeline-scroller[data-columns="${Math.floor(left / cellWidth)}-30"]`).waitFor();
+  });
+
+  it('hovering a token shows its step, position and every per-token value', async () => {
+    const h = await openTimeline();
+    const tops = trainLayout().rows.map((r) => r.top);
+    const box = await h.page.locator('.timeline-scroller').boundingBox();
+    assert.ok(box);
+    const row = 7;
+    const column = 9;
+    await h.page.mouse.move(box.x + gutter + column * cellWidth + cellWidth / 2, box.y + tops[row] + rowHeight / 2);
+    const card = h.page.locator('.timeline-card');
+    await card.waitFor({ state: 'visible' });
+    const tokens = completionsAt(trainSteps[1])[3];
+    const text = await card.innerText();
+    assert.match(text, new RegExp(`step\\s+${trainSteps[1]}`));
+    assert.match(text, new RegExp(`position\\s+${column}`));
+    assert.ok(text.includes(JSON.stringify(tokens.text[column])), text);
+    assert.match(text, new RegExp(`advantage\\s+${String(tokens.advantage?.[column]).replace(/[.-]/g, '\\$&').slice(0, 6)}`));
+    assert.match(text, /entropy/);
+    const domain = domainOf(trainSteps.flatMap((s) => completionsAt(s)), 'advantage');
+    assert.strictEqual(await card.getAttribute('data-color'), tokenColor('advantage', tokenValue(tokens, 'advantage', column), domain, PALETTE));
+  });
+
+  it('shows the validation samples of the prompt at each evaluation', async () => {
+    const h = await openTimeline();
+    await h.page.locator('.prompt-timeline select').first().selectOption('eval');
+    const evalSteps = Array.from({ length: STEPS / 20 }, (_, i) => 20 * (i + 1));
+    await h.page.locator('.timeline-chart[data-points="6"]').waitFor();
+    await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
+    assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', /^6 evaluations, 6 completions/);
+    // Validation samples are not trained on: their advantage is 0 everywhere, and the legend says so.
+    assert.match((await h.page.locator('.prompt-timeline .legend').textContent()) ?? '', /advantage: 0 at every token/);
+    const fetched = h.requestLog.flatMap((m) => (m.method === 'getPromptTokens' && m.params.source === 'eval' ? m.params.steps : []));
+    assert.deepStrictEqual(fetched, evalSteps);
+    // Validation rows: one completion per evaluation; the third is step 60's.
+    const tops = layoutRows(evalSteps.map((step) => ({ source: 'eval' as const, step, group: 0, rollouts: [{ length: 30 } as never] })), { rowHeight, stepGap }).rows.map((r) => r.top);
+    const box = await h.page.locator('.timeline-scroller').boundingBox();
+    assert.ok(box);
+    await h.page.mouse.move(box.x + gutter + cellWidth / 2, box.y + tops[2] + rowHeight / 2);
+    const card = h.page.locator('.timeline-card');
+    await card.waitFor({ state: 'visible' });
+    assert.match(await card.innerText(), /step\s+60/);
+    const tokens = completionsAt(60, 'eval_rollouts.jsonl')[0];
+    assert.ok((await card.innerText()).includes(JSON.stringify(tokens.text[0])));
+    await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline-validation.png') });
+  });
+
+  it('the prompt list finds a prompt by its text and opens it', async () => {
+    const h = await openTimeline();
+    const search = h.page.locator('.prompt-search');
+    await search.focus();
+    await h.page.waitForFunction(() => document.querySelectorAll('#timeline-prompts option').length > 0);
+    const other = 'Problem 40.1: add 1 and 40.';
+    assert.ok(await h.page.locator(`#timeline-prompts option[value="${other}"]`).count());
+    await search.fill(other);
+    await search.dispatchEvent('change');
+    await h.page.locator('.timeline-chart[data-points="1"]').waitFor();
+    assert.strictEqual(await h.page.locator('.prompt-text').textContent(), other);
+    await search.fill('no such prompt');
+    await search.dispatchEvent('change');
+    assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', /No prompt of this run is exactly "no such prompt"/);
+  });
+
+  it('clicking two completions shows their token diff with both values side by side', async () => {
+    const h = await openTimeline();
+    const tops = trainLayout().rows.map((r) => r.top);
+    const box = await h.page.locator('.timeline-scroller').boundingBox();
+    assert.ok(box);
+    const click = (row: number) => h.page.mouse.click(box.x + gutter + 10, box.y + tops[row] + rowHeight / 2);
+    await click(3);
+    await h.page.locator('.token-diff', { hasText: 'click another to diff them' }).waitFor();
+    await click(7);
+    await h.page.locator('.token-diff[data-state="ready"]').waitFor();
+    const a = completionsAt(2)[3];
+    const b = completionsAt(4)[3];
+    const counts = diffCounts(diffTokens(a.text, b.text));
+    for (const kind of ['same', 'removed', 'added'] as const) {
+      assert.strictEqual(await h.page.locator(`.diff-table tr[data-kind="${kind}"]`).count(), counts[kind], kind);
+    }
+    assert.ok(counts.same > 0 && counts.added + counts.removed > 0, 'the fixture pair has both kept and changed tokens');
+    // The first unchanged token: its advantage in A and in B, in the table's columns.
+    const ops = diffTokens(a.text, b.text);
+    const firstSame = ops.findIndex((o) => o.kind === 'same');
+    const op = ops[firstSame] as { a: number; b: number };
+    const cells = await h.page.locator('.diff-table tbody tr').nth(firstSame).locator('td').allTextContents();
+    assert.deepStrictEqual(cells.slice(1, 4), [String(op.a), String(op.b), JSON.stringify(a.text[op.a])]);
+    assert.strictEqual(Number(cells[4]).toFixed(3), (a.advantage?.[op.a] ?? NaN).toFixed(3));
+    assert.strictEqual(Number(cells[5]).toFixed(3), (b.advantage?.[op.b] ?? NaN).toFixed(3));
+    await h.page.locator('.token-diff').screenshot({ path: path.join(RESULTS, 'webview-token-diff.png') });
+  });
+});
