@@ -4,6 +4,7 @@
  * stay hidden until a record carries them.
  */
 import type { RolloutSource } from '../src/protocol/records';
+import { themeColor } from './theme';
 
 export interface SeriesSpec {
   /** Metric key, e.g. `reward`. */
@@ -11,6 +12,8 @@ export interface SeriesSpec {
   label: string;
   /** Metric holding a ± band around this series, e.g. `reward_std`. */
   band?: string;
+  /** The series is the run's reward: its band and axis stay within the reward's range when that is known. */
+  bounded?: boolean;
 }
 
 export interface ChartSpec {
@@ -21,11 +24,15 @@ export interface ChartSpec {
   pattern?: RegExp;
   /** The samples a click on a point opens: the step's training rollouts unless the chart plots validation. */
   opens?: RolloutSource;
+  /** Drawn from the SFT warm start's `warm_start` events (x: SFT step), not from the metrics of GRPO steps. */
+  warmStart?: boolean;
 }
 
 export const CHARTS: readonly ChartSpec[] = [
-  { id: 'reward', title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', band: 'reward_std' }] },
+  { id: 'reward', title: 'Reward (mean ± std)', series: [{ key: 'reward', label: 'reward', band: 'reward_std', bounded: true }] },
   { id: 'reward-functions', title: 'Reward per function (mean)', series: [], pattern: /^rewards\/(.+)\/mean$/ },
+  // What a reward module returns beside its reward ({reward, format_reward, …}): `rewards/<name>/<extra>`.
+  { id: 'reward-extras', title: 'Reward extras (per function)', series: [], pattern: /^rewards\/([^/]+\/(?!mean$|std$)[^/]+)$/ },
   // Samples whose reward failed (threw, timed out, unusable value, every function abstained): a count per step.
   { id: 'reward-failed', title: 'Failed reward samples (rewards/failed, per step)', series: [{ key: 'rewards/failed', label: 'failed' }] },
   {
@@ -37,6 +44,7 @@ export const CHARTS: readonly ChartSpec[] = [
     ],
   },
   { id: 'loss', title: 'Policy loss', series: [{ key: 'loss', label: 'loss' }] },
+  { id: 'grad-norm', title: 'Gradient norm (before clipping)', series: [{ key: 'grad_norm', label: 'grad_norm' }] },
   {
     id: 'clip',
     title: 'Clip ratio',
@@ -100,11 +108,25 @@ export const CHARTS: readonly ChartSpec[] = [
       { key: 'tokens_per_second/train', label: 'training' },
     ],
   },
-  { id: 'time', title: 'Step time (s)', series: [], pattern: /^time\/(.+)$/ },
+  // The SFT warm start's time is one long phase before step 1: on its own chart, never the axis of the per-step times.
+  { id: 'time', title: 'Step time (s)', series: [], pattern: /^time\/(?!sft$)(.+)$/ },
+  // The warm start's loss per SFT step, drawn while it runs (its duration is `time/sft`, in the metric list).
+  { id: 'warm-start', title: 'SFT warm start: loss per SFT step', warmStart: true, series: [{ key: 'sft/loss', label: 'SFT loss' }] },
+  { id: 'repetition', title: 'Repetition (seq-rep-4 of completions)', series: [{ key: 'completions/repetition', label: 'repeated 4-gram share' }] },
+  { id: 'memory', title: 'Worker memory (RSS, MB)', series: [{ key: 'memory/rss_mb', label: 'rss' }] },
+  { id: 'tensors', title: 'Live tensors', series: [{ key: 'memory/num_tensors', label: 'tensors' }] },
 ];
 
-/** The theme's chart palette, in the order series take colours. */
-export const SERIES_COLORS = ['--vscode-charts-green', '--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+/**
+ * The chart palette, in the order series take colours: the theme's six chart colours, then four fixed ones that
+ * read on light and dark backgrounds (Tableau's teal, pink, brown, grey), so ten series of a chart never share one.
+ */
+export const SERIES_COLORS = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow', '#17becf', '#e377c2', '#b07d5a', '#9e9e9e'];
+
+/** A palette entry as a colour: a theme variable's value, or the fixed colour itself. */
+export function paletteColor(entry: string): string {
+  return entry.startsWith('--') ? themeColor(entry, '#3794ff') : entry;
+}
 
 /** Dash patterns that tell series apart when colour already tells runs apart (compare mode). */
 export const SERIES_DASHES: number[][] = [[], [6, 3], [2, 2], [8, 3, 2, 3]];

@@ -3,7 +3,9 @@
  * them, and a ± band. Points keep their step, so a click on a chart (drawn by step or by wall time) can send the
  * rollout browser to that step. Long runs stay smooth: each trace is min-max decimated as points arrive (every
  * spike kept, a few thousand points drawn whatever the run's length, a live point costing O(1) to add), and the
- * caller coalesces live records into one draw per frame.
+ * caller coalesces live records into one draw per frame. The y axis is robust (ranges.ts: a few outliers are clipped
+ * and marked at the edge instead of stretching it); "log y" is a true log scale for positive series and symlog for
+ * series with zeros or negative values; one crosshair follows the pointer across every chart.
  */
 import {
   Chart,
@@ -21,7 +23,8 @@ import {
 } from 'chart.js';
 import { finiteValue, MetricsRecord, RolloutSource, StoredNumber } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
-import { ChartSpec, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
+import { ChartSpec, paletteColor, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
+import { AxisRange, formatCompact, formatTick, logTicks, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
 import { EmaSmoother, formatElapsed, MinMaxDecimator, toCsv } from './series';
 import { themeColor, withAlpha } from './theme';
 
@@ -34,9 +37,44 @@ export interface ChartRun {
   startTime: number | undefined;
 }
 
+/**
+ * The x position of the one crosshair all charts draw (in the x axis's units: step or seconds), shared so that
+ * pointing at one chart shows the same step on every other.
+ */
+export class Crosshair {
+  private x: number | undefined;
+  private readonly charts = new Set<MetricChart>();
+  private frame: number | undefined;
+
+  get value(): number | undefined {
+    return this.x;
+  }
+
+  add(chart: MetricChart): void {
+    this.charts.add(chart);
+  }
+
+  remove(chart: MetricChart): void {
+    this.charts.delete(chart);
+  }
+
+  /** Moves the crosshair; every chart on screen redraws once, on the next frame. */
+  set(x: number | undefined): void {
+    if (x === this.x) return;
+    this.x = x;
+    this.frame ??= requestAnimationFrame(() => {
+      this.frame = undefined;
+      this.charts.forEach((c) => c.redrawCrosshair());
+    });
+  }
+}
+
 export interface ChartOptions {
   /** Several runs: colour tells runs apart and dashes tell series apart. */
   compare: boolean;
+  crosshair: Crosshair;
+  /** What the run's reward can be, when every reward function's range is known: bounds series marked `bounded`. */
+  rewardRange?: readonly [number, number];
   onStepClick?: (runId: string, step: number, source: RolloutSource) => void;
   /** The chart scrolled (or its tab switched) into view with changes it skipped drawing meanwhile. */
   onNeedsDraw: () => void;
@@ -44,9 +82,15 @@ export interface ChartOptions {
 
 interface Point {
   x: number;
+  /** As plotted: the value, or its symlog. */
   y: number;
   step: number;
+  /** The logged value (tooltips show it whatever the scale). */
+  value: number;
 }
+
+/** How values map to the y axis: as they are, chart.js's log scale (positive series), or symlog (any sign). */
+type YMode = { kind: 'linear' } | { kind: 'log' } | { kind: 'symlog'; c: number };
 
 type LineDataset = ChartDataset<'line', Point[]>;
 type DatasetRole = 'upper' | 'lower' | 'raw' | 'smoothed';
@@ -57,6 +101,8 @@ class Trace {
   readonly times: number[] = [];
   readonly values: number[] = [];
   readonly spreads: number[] = [];
+  /** Some value is 0 or negative: a log scale would drop it, so "log y" draws this chart as symlog. */
+  nonPositive = false;
   readonly shown: Record<DatasetRole, MinMaxDecimator<Point>> = Trace.decimators();
   private ema: EmaSmoother;
 
@@ -71,6 +117,9 @@ class Trace {
     readonly colorVariable: string,
     readonly dash: number[],
     private settings: CurveSettings,
+    private mode: YMode,
+    /** Band ends beyond what the series can be are drawn at its bound. */
+    private readonly bounds: readonly [number, number] | undefined,
   ) {
     this.ema = new EmaSmoother(settings.smoothing);
   }
@@ -82,14 +131,16 @@ class Trace {
     this.steps.push(record.step);
     this.times.push(record.time);
     this.values.push(value);
+    if (value <= 0) this.nonPositive = true;
     const spread = this.series.band ? finiteValue(record.metrics[this.series.band]) : undefined;
     this.spreads.push(spread ?? NaN);
     this.pushPoints(this.values.length - 1);
     return true;
   }
 
-  reset(settings: CurveSettings): void {
+  reset(settings: CurveSettings, mode: YMode): void {
     this.settings = settings;
+    this.mode = mode;
     this.ema = new EmaSmoother(settings.smoothing);
     Object.assign(this.shown, Trace.decimators());
     for (let i = 0; i < this.values.length; i++) this.pushPoints(i);
@@ -99,14 +150,20 @@ class Trace {
     const step = this.steps[i];
     const x = this.settings.xAxis === 'step' ? step : (this.times[i] - (this.run.startTime ?? this.times[0])) / 1000;
     const value = this.values[i];
-    const plotted = (y: number) => (this.settings.logScale && !(y > 0) ? NaN : y);
-    this.shown.raw.add({ x, y: plotted(value), step });
-    if (this.settings.smoothing > 0) this.shown.smoothed.add({ x, y: plotted(this.ema.next(value)), step });
+    const point = (v: number): Point => ({ x, y: this.plotted(v), step, value: v });
+    this.shown.raw.add(point(value));
+    if (this.settings.smoothing > 0) this.shown.smoothed.add(point(this.ema.next(value)));
     const spread = this.spreads[i];
     if (Number.isFinite(spread)) {
-      this.shown.upper.add({ x, y: plotted(value + spread), step });
-      this.shown.lower.add({ x, y: plotted(value - spread), step });
+      const [low, high] = this.bounds ?? [-Infinity, Infinity];
+      this.shown.upper.add(point(Math.min(high, value + spread)));
+      this.shown.lower.add(point(Math.max(low, value - spread)));
     }
+  }
+
+  private plotted(v: number): number {
+    if (this.mode.kind === 'log') return v > 0 ? v : NaN;
+    return this.mode.kind === 'symlog' ? symlog(v, this.mode.c) : v;
   }
 }
 
@@ -122,12 +179,15 @@ const backgroundPlugin: Plugin<'line'> = {
   },
 };
 
+/** A series of one or two points has no line to see: its points are drawn as dots. */
+function pointRadiusOf(trace: Trace): number {
+  return trace.values.length < 3 ? 3 : 0;
+}
+
 /** A value for display; '—' for what a record stores as null (NaN: a failed reward, an undefined metric). */
 export function formatValue(value: StoredNumber | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
-  if (value === 0) return '0';
-  const magnitude = Math.abs(value);
-  return magnitude >= 1e4 || magnitude < 1e-3 ? value.toExponential(3) : String(Number(value.toPrecision(4)));
+  return formatCompact(value, 4);
 }
 
 export class MetricChart {
@@ -139,6 +199,8 @@ export class MetricChart {
   private dirty = false;
   /** Charts out of view (scrolled away, another tab shown) skip drawing until they come back. */
   private onScreen = true;
+  private mode: YMode = { kind: 'linear' };
+  private range: AxisRange | undefined;
 
   constructor(
     container: HTMLElement,
@@ -158,8 +220,11 @@ export class MetricChart {
     this.canvas.setAttribute('role', 'img');
     this.figure.append(caption, this.canvas);
     container.append(this.figure);
-    this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin] });
+    this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin, this.edgeMarkers(), this.crosshairLine()] });
     this.visibility.observe(this.figure);
+    options.crosshair.add(this);
+    if (!spec.warmStart) this.canvas.addEventListener('mousemove', (event) => options.crosshair.set(this.xAt(event.offsetX, event.offsetY)));
+    this.canvas.addEventListener('mouseleave', () => options.crosshair.set(undefined));
   }
 
   private readonly visibility = new IntersectionObserver(([entry]) => {
@@ -193,10 +258,10 @@ export class MetricChart {
 
   applySettings(settings: CurveSettings): void {
     this.settings = settings;
-    this.traces.forEach((t) => t.reset(settings));
+    this.mode = this.modeFor(settings);
+    this.traces.forEach((t) => t.reset(settings, this.mode));
     const scales = this.chart.options.scales;
-    if (scales?.y) scales.y.type = settings.logScale ? 'logarithmic' : 'linear';
-    if (scales?.x && scales.x.type === 'linear') scales.x.title = { display: true, text: settings.xAxis === 'step' ? 'step' : 'wall time' };
+    if (scales?.x && scales.x.type === 'linear') scales.x.title = { display: true, text: this.xTitle() };
     this.rebuildDatasets();
     this.applyTheme();
   }
@@ -211,21 +276,29 @@ export class MetricChart {
     if (this.figure.hidden) return false;
     // A chart created hidden has no size yet; measure it now rather than on chart.js's next resize event.
     if (wasHidden) this.chart.resize();
-    for (const dataset of this.chart.data.datasets as TracedDataset[]) dataset.data = this.pointsOf(dataset);
+    this.updateMode();
+    // chart.js keeps a dataset's point options once resolved: a trace that outgrew its dots gets new datasets.
+    if ((this.chart.data.datasets as TracedDataset[]).some((d) => d.role === 'raw' && d.pointRadius !== pointRadiusOf(d.trace))) this.rebuildDatasets();
+    const datasets = this.chart.data.datasets as TracedDataset[];
+    for (const dataset of datasets) dataset.data = this.pointsOf(dataset);
+    this.setYRange(datasets);
+    const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
-    if (legend) legend.display = this.traces.filter((t) => t.values.length > 0).length > 1;
+    if (legend) legend.display = shownTraces > 1;
     this.chart.update('none');
     this.figure.dataset.points = String(this.pointCount);
-    this.figure.dataset.traces = String(this.traces.filter((t) => t.values.length > 0).length);
-    // Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel to click.
-    const { chartArea, scales } = this.chart;
-    // Also the y scale's type and the first smoothed line's last value: what the settings change, for tests to check.
-    const smoothed = (this.chart.data.datasets as TracedDataset[]).find((d) => d.role === 'smoothed');
-    this.figure.dataset.plot = JSON.stringify({
-      left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max,
-      yScale: scales.y.type, smoothedLast: smoothed?.data.at(-1)?.y,
-    });
+    this.figure.dataset.traces = String(shownTraces);
+    this.describePlot(datasets);
     return true;
+  }
+
+  /** Redraws the crosshair alone (the pointer moved over some chart); charts out of view wait. */
+  redrawCrosshair(): void {
+    if (this.figure.hidden || !this.onScreen) return;
+    this.chart.draw();
+    const x = this.options.crosshair.value;
+    if (x === undefined) delete this.figure.dataset.crosshair;
+    else this.figure.dataset.crosshair = String(x);
   }
 
   /** Re-reads the theme's colours (the body's theme class changed). */
@@ -250,18 +323,21 @@ export class MetricChart {
     return this.chart.toBase64Image('image/png');
   }
 
-  /** Raw (unsmoothed) values of every trace, one row per step. */
+  /** Raw (unsmoothed) values of every trace, one row per step, with each band's metric (e.g. `reward_std`) beside it. */
   toCsv(): string {
     const traces = this.traces.filter((t) => t.values.length > 0);
-    const header = ['run', 'step', 'time', ...new Set(traces.map((t) => t.series.key))];
+    const columns = [...new Set(traces.flatMap((t) => (t.series.band ? [t.series.key, t.series.band] : [t.series.key])))];
+    const header = ['run', 'step', 'time', ...columns];
     const rows: (string | number | undefined)[][] = [];
     for (const run of this.runs) {
       const byStep = new Map<number, (string | number | undefined)[]>();
       for (const trace of traces.filter((t) => t.run === run)) {
         const column = header.indexOf(trace.series.key);
+        const bandColumn = trace.series.band ? header.indexOf(trace.series.band) : -1;
         trace.steps.forEach((step, i) => {
           const row = byStep.get(step) ?? [run.runId, step, new Date(trace.times[i]).toISOString()];
           row[column] = trace.values[i];
+          if (bandColumn >= 0 && Number.isFinite(trace.spreads[i])) row[bandColumn] = trace.spreads[i];
           byStep.set(step, row);
         });
       }
@@ -271,6 +347,7 @@ export class MetricChart {
   }
 
   destroy(): void {
+    this.options.crosshair.remove(this);
     this.visibility.disconnect();
     this.chart.destroy();
     this.figure.remove();
@@ -281,9 +358,13 @@ export class MetricChart {
     const runIndex = this.runs.indexOf(run);
     const compare = this.options.compare;
     const label = compare ? (this.spec.series.length === 1 && !this.spec.pattern ? run.label : `${run.label} · ${series.label}`) : series.label;
-    const color = SERIES_COLORS[(compare ? runIndex : seriesIndex) % SERIES_COLORS.length];
-    const dash = compare ? SERIES_DASHES[seriesIndex % SERIES_DASHES.length] : [];
-    this.traces.push(new Trace(run, series, label, color, dash, this.settings));
+    // Colours cycle only past the palette's length, and a second lap is dashed: no two series of a chart look alike.
+    const colorIndex = compare ? runIndex : seriesIndex;
+    const color = SERIES_COLORS[colorIndex % SERIES_COLORS.length];
+    const lap = Math.floor(colorIndex / SERIES_COLORS.length);
+    const dash = compare ? SERIES_DASHES[seriesIndex % SERIES_DASHES.length] : SERIES_DASHES[lap % SERIES_DASHES.length];
+    const bounds = series.bounded ? this.options.rewardRange : undefined;
+    this.traces.push(new Trace(run, series, label, color, dash, this.settings, this.mode, bounds));
   }
 
   private discoverSeries(run: ChartRun, records: readonly MetricsRecord[]): void {
@@ -306,7 +387,7 @@ export class MetricChart {
   private rebuildDatasets(): void {
     const datasets: TracedDataset[] = [];
     for (const trace of this.traces) {
-      const make = (role: DatasetRole): TracedDataset => ({ trace, role, label: trace.label, data: [], pointRadius: 0, borderWidth: 1.5, tension: 0 }) as TracedDataset;
+      const make = (role: DatasetRole): TracedDataset => ({ trace, role, label: trace.label, data: [], pointRadius: role === 'raw' ? pointRadiusOf(trace) : 0, borderWidth: 1.5, tension: 0 }) as TracedDataset;
       if (trace.series.band) datasets.push(make('upper'), make('lower'));
       datasets.push(make('raw'));
       if (this.settings.smoothing > 0) datasets.push(make('smoothed'));
@@ -317,7 +398,7 @@ export class MetricChart {
   }
 
   private styleDataset(dataset: TracedDataset): void {
-    const color = themeColor(dataset.trace.colorVariable, '#3794ff');
+    const color = paletteColor(dataset.trace.colorVariable);
     const smoothing = this.settings.smoothing > 0;
     dataset.borderDash = dataset.trace.dash;
     switch (dataset.role) {
@@ -345,6 +426,129 @@ export class MetricChart {
     return dataset.trace.shown[dataset.role].points();
   }
 
+  /** Log y: chart.js's log scale when every value is positive, symlog when some are zero or negative. */
+  private modeFor(settings: CurveSettings): YMode {
+    if (!settings.logScale) return { kind: 'linear' };
+    if (!this.traces.some((t) => t.nonPositive)) return { kind: 'log' };
+    return { kind: 'symlog', c: symlogConstant(this.traces.flatMap((t) => t.values)) };
+  }
+
+  /** A live value can turn a positive series mixed-sign: the scale changes with it (its points re-plotted once). */
+  private updateMode(): void {
+    const kind = !this.settings.logScale ? 'linear' : this.traces.some((t) => t.nonPositive) ? 'symlog' : 'log';
+    if (kind === this.mode.kind) return;
+    this.mode = this.modeFor(this.settings);
+    this.traces.forEach((t) => t.reset(this.settings, this.mode));
+    for (const dataset of this.chart.data.datasets as TracedDataset[]) dataset.data = this.pointsOf(dataset);
+  }
+
+  /** The y axis from the drawn lines (not the bands), robust to outliers; a log axis is robust in log space. */
+  private setYRange(datasets: TracedDataset[]): void {
+    const plotted = datasets.filter((d) => d.role === 'raw' || d.role === 'smoothed').flatMap((d) => d.data.map((p) => p.y));
+    const bounded = this.traces.find((t) => t.series.bounded)?.series.bounded ? this.options.rewardRange : undefined;
+    const scale = this.chart.options.scales?.y;
+    if (!scale) return;
+    if (this.mode.kind === 'log') {
+      const logRange = robustRange(plotted.filter((y) => y > 0).map(Math.log10));
+      this.range = logRange && { ...logRange, min: 10 ** logRange.min, max: 10 ** logRange.max };
+      // padded() maps a constant log value v to [v − 10%, v + 10%] in decades: fine for a log axis.
+    } else {
+      const bounds = bounded && this.mode.kind === 'symlog' ? ([symlog(bounded[0], this.mode.c), symlog(bounded[1], this.mode.c)] as const) : bounded;
+      this.range = robustRange(plotted, bounds);
+    }
+    scale.type = this.mode.kind === 'log' ? 'logarithmic' : 'linear';
+    scale.min = this.range?.min;
+    scale.max = this.range?.max;
+  }
+
+  /** Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel, and check the y axis. */
+  private describePlot(datasets: TracedDataset[]): void {
+    const { chartArea, scales } = this.chart;
+    const smoothed = datasets.find((d) => d.role === 'smoothed');
+    const raw = datasets.filter((d) => d.role === 'raw' && d.trace.values.length > 0);
+    const bandValues = datasets.filter((d) => d.role === 'upper' || d.role === 'lower').flatMap((d) => d.data.map((p) => p.value));
+    this.figure.dataset.plot = JSON.stringify({
+      left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max,
+      yScale: this.mode.kind === 'log' ? 'logarithmic' : this.mode.kind === 'symlog' ? 'symlog' : 'linear',
+      yMin: scales.y.min, yMax: scales.y.max, clipped: this.range?.clipped ?? false, smoothedLast: smoothed?.data.at(-1)?.value,
+      yTicks: scales.y.ticks.map((t) => String(t.label)),
+      colors: raw.map((d) => `${paletteColor(d.trace.colorVariable)} ${d.trace.dash.join(',')}`),
+      band: bandValues.length ? [Math.min(...bandValues), Math.max(...bandValues)] : undefined,
+    });
+  }
+
+  /** The x value under the pointer, or undefined outside the plot area. */
+  private xAt(offsetX: number, offsetY: number): number | undefined {
+    const { chartArea, scales } = this.chart;
+    if (offsetX < chartArea.left || offsetX > chartArea.right || offsetY < chartArea.top || offsetY > chartArea.bottom) return undefined;
+    return scales.x.getValueForPixel(offsetX);
+  }
+
+  /** Small triangles at the top or bottom edge where a value lies beyond the robust range (it is not hidden). */
+  private edgeMarkers(): Plugin<'line'> {
+    return {
+      id: 'grpoEdgeMarkers',
+      afterDatasetsDraw: (chart) => {
+        const range = this.range;
+        if (!range?.clipped) return;
+        const { ctx, chartArea, scales } = chart;
+        ctx.save();
+        for (const dataset of chart.data.datasets as TracedDataset[]) {
+          if (dataset.role !== 'raw') continue;
+          ctx.fillStyle = paletteColor(dataset.trace.colorVariable);
+          for (const point of dataset.data) {
+            const above = point.y > range.max;
+            if (!above && !(point.y < range.min)) continue;
+            const x = scales.x.getPixelForValue(point.x);
+            if (x < chartArea.left || x > chartArea.right) continue;
+            const edge = above ? chartArea.top : chartArea.bottom;
+            const base = above ? edge + 7 : edge - 7;
+            ctx.beginPath();
+            ctx.moveTo(x, edge);
+            ctx.lineTo(x - 4, base);
+            ctx.lineTo(x + 4, base);
+            ctx.closePath();
+            ctx.fill();
+          }
+        }
+        ctx.restore();
+      },
+    };
+  }
+
+  private crosshairLine(): Plugin<'line'> {
+    return {
+      id: 'grpoCrosshair',
+      afterDraw: (chart) => {
+        const x = this.options.crosshair.value;
+        // The warm start's x is an SFT step, not a GRPO step: the same number is another moment.
+        if (x === undefined || this.spec.warmStart) return;
+        const { ctx, chartArea, scales } = chart;
+        const pixel = scales.x.getPixelForValue(x);
+        if (pixel < chartArea.left || pixel > chartArea.right) return;
+        ctx.save();
+        ctx.strokeStyle = withAlpha(themeColor('--vscode-foreground', '#cccccc'), 0.5);
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath();
+        ctx.moveTo(pixel, chartArea.top);
+        ctx.lineTo(pixel, chartArea.bottom);
+        ctx.stroke();
+        ctx.restore();
+      },
+    };
+  }
+
+  private xTitle(): string {
+    if (this.settings.xAxis === 'time') return 'wall time';
+    return this.spec.warmStart ? 'SFT step' : 'step';
+  }
+
+  private yTick(value: number, ticks: readonly { value: number }[]): string {
+    if (this.mode.kind === 'symlog') return formatCompact(symlogInverse(value, this.mode.c));
+    if (this.mode.kind === 'log') return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
+    return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
+  }
+
   private chartOptions(): NonNullable<Chart<'line', Point[]>['options']> {
     const isShown = (dataset: TracedDataset) => dataset.role === 'raw' || dataset.role === 'smoothed';
     return {
@@ -367,10 +571,24 @@ export class MetricChart {
       scales: {
         x: {
           type: 'linear',
-          title: { display: true, text: this.settings.xAxis === 'step' ? 'step' : 'wall time' },
-          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          // Steps and elapsed seconds start at 0: every chart starts there (the crosshair lines up), never at −1.
+          min: 0,
+          title: { display: true, text: this.xTitle() },
+          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
         },
-        y: { type: this.settings.logScale ? 'logarithmic' : 'linear', ticks: { sampleSize: 8, callback: (value) => formatValue(Number(value)) } },
+        y: {
+          type: 'linear',
+          // Round ticks only: the robust range's ends are arbitrary numbers ("8.39e-7") that would read as data.
+          ticks: { sampleSize: 8, includeBounds: false, callback: (value, _index, ticks) => this.yTick(Number(value), ticks) },
+          afterBuildTicks: (scale) => {
+            if (this.mode.kind === 'symlog') {
+              const c = this.mode.c;
+              scale.ticks = symlogTicks(scale.min, scale.max, c).map((v) => ({ value: symlog(v, c) }));
+            } else if (this.mode.kind === 'log') {
+              scale.ticks = logTicks(scale.min, scale.max).map((value) => ({ value }));
+            }
+          },
+        },
       },
       plugins: {
         legend: { display: true, labels: { boxWidth: 12, filter: (item, data) => isShown(data.datasets[item.datasetIndex ?? 0] as TracedDataset) } },
@@ -382,7 +600,7 @@ export class MetricChart {
               if (!point) return '';
               return this.settings.xAxis === 'time' ? `step ${point.step} · ${formatElapsed(point.x)}` : `step ${point.step}`;
             },
-            label: (item: TooltipItem<'line'>) => `${item.dataset.label}: ${formatValue((item.raw as Point).y)}`,
+            label: (item: TooltipItem<'line'>) => `${item.dataset.label}: ${formatValue((item.raw as Point).value)}`,
           },
         },
       },

@@ -1,39 +1,85 @@
 /**
- * The curves view: a toolbar (EMA smoothing, x axis by step or wall time, log scale) over a grid of charts, one
- * per ChartSpec, for one run or 2–4 runs overlaid. Live records are queued and drawn once per animation frame,
- * whatever their rate; each draw is measured as `grpo:charts-update` (performance timeline; the bench reads it).
+ * The curves view: a toolbar (EMA smoothing, x axis by step or wall time, log scale, CSV of every metric), the
+ * health alerts strip, a searchable list of every logged metric with pins, then the pinned charts and a grid of
+ * standard charts (one per ChartSpec), for one run or 2–4 runs overlaid. Live records are queued and drawn once per
+ * animation frame, whatever their rate, and only charts on screen draw; each draw is measured as
+ * `grpo:charts-update` (performance timeline; the bench reads it).
  */
-import type { MetricsRecord, RolloutSource } from '../src/protocol/records';
+import { DEFAULT_HEALTH_THRESHOLDS, healthAlerts, HealthThresholds } from '../src/protocol/health';
+import type { MetricsRecord, RolloutSource, WarmStartEvent } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
-import { CHARTS } from './chartSpecs';
-import { ChartRun, MetricChart } from './charts';
+import { CHARTS, ChartSpec } from './chartSpecs';
+import { ChartRun, Crosshair, MetricChart } from './charts';
+import { HealthStrip } from './healthStrip';
+import { MetricPicker } from './metricPicker';
+import { metricKeys, metricsCsv } from './series';
 import { onThemeChange } from './theme';
 import { checkbox, labelled, select, slider, smallButton } from './toolkit';
 
 export const DEFAULT_CURVE_SETTINGS: CurveSettings = { smoothing: 0, xAxis: 'step', logScale: false };
 
+/** Health rules scan every row: on a live run, at most once a second. */
+const HEALTH_INTERVAL_MS = 1000;
+
 export interface CurvesCallbacks {
   onSettingsChange(settings: CurveSettings): void;
+  onPinsChange(pinned: string[]): void;
   onStepClick(runId: string, step: number, source: RolloutSource): void;
-  /** Saves an export through the host (webviews cannot download). */
-  save(fileName: string, content: string, encoding: 'utf8' | 'base64'): void;
+  /** Saves an export through the host (webviews cannot download); resolves to where it went, undefined if cancelled. */
+  save(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<string | undefined>;
+}
+
+/** What the host tells about the runs shown, beside their records. */
+export interface CurvesContext {
+  /** The reward's possible range (one run's, when all its reward functions have a known one). */
+  rewardRange?: readonly [number, number];
+  health?: HealthThresholds;
+}
+
+/** The chart of one pinned metric. */
+function pinnedSpec(key: string): ChartSpec {
+  return { id: `pin:${key}`, title: key, series: [{ key, label: key, bounded: key === 'reward' }] };
+}
+
+/** The title of the standard chart that draws a metric, if one does. */
+function standardChartOf(key: string): string | undefined {
+  return CHARTS.find((spec) => spec.series.some((s) => s.key === key || s.band === key) || spec.pattern?.test(key))?.title;
 }
 
 export class CurvesView {
   readonly element = document.createElement('section');
   private readonly grid = document.createElement('div');
+  private readonly pinnedGrid = document.createElement('div');
   private readonly smoothingValue = document.createElement('span');
   private readonly smoothingSlider: HTMLInputElement;
   private readonly xAxisSelect: HTMLSelectElement;
   private readonly logCheckbox: HTMLInputElement;
   private readonly empty = document.createElement('p');
+  private readonly exportNote = document.createElement('span');
+  private readonly health: HealthStrip;
+  private readonly picker: MetricPicker;
+  private readonly crosshair = new Crosshair();
   private charts: MetricChart[] = [];
+  private pinnedCharts = new Map<string, MetricChart>();
+  private runs: { run: ChartRun; records: MetricsRecord[] }[] = [];
+  private compare = false;
+  private context: CurvesContext = {};
   private pending = new Map<string, MetricsRecord[]>();
+  /** Warm-start points queued for the next frame, as rows of `sft/loss` by SFT step. */
+  private pendingWarmStart = new Map<string, MetricsRecord[]>();
+  /** The newest SFT step charted per run: a live event that raced the snapshot's read is not drawn twice. */
+  private warmStartSteps = new Map<string, number>();
   private frame: number | undefined;
+  private healthTimer: ReturnType<typeof setTimeout> | undefined;
+  private healthCheckedAt = -Infinity;
   private fileStem = 'run';
+  private waiting = 'No metrics yet.';
+  /** Every metric key logged so far, kept as records arrive (rescanning 10,000 rows a frame would cost the budget). */
+  private readonly keys = new Set<string>();
 
   constructor(
     private settings: CurveSettings,
+    pinned: readonly string[],
     private readonly callbacks: CurvesCallbacks,
   ) {
     this.element.className = 'curves';
@@ -50,39 +96,53 @@ export class CurvesView {
       (xAxis) => this.update({ xAxis }),
     );
     this.logCheckbox = checkbox(settings.logScale, (logScale) => this.update({ logScale }));
+    const logLabel = labelled('log y', this.logCheckbox);
+    logLabel.title = 'Log scale; series with zeros or negative values use symlog (linear near 0) instead of losing those points';
+    this.exportNote.className = 'export-note';
+    this.exportNote.setAttribute('role', 'status');
     toolbar.append(
       labelled('Smoothing', this.smoothingSlider),
       this.smoothingValue,
       labelled('x axis', this.xAxisSelect),
-      labelled('log y', this.logCheckbox),
+      logLabel,
+      smallButton('CSV (all metrics)', 'Export every logged metric of every step as CSV', () => void this.exportAllCsv()),
+      this.exportNote,
     );
+    this.health = new HealthStrip((step, source) => this.openStep(step, source));
+    this.picker = new MetricPicker(pinned, standardChartOf, (pins) => this.setPins(pins));
     this.grid.className = 'charts';
+    this.pinnedGrid.className = 'charts pinned';
     this.empty.className = 'empty';
-    this.empty.textContent = 'No metrics yet.';
-    this.element.append(toolbar, this.empty, this.grid);
+    this.empty.textContent = this.waiting;
+    this.element.append(toolbar, this.health.element, this.picker.element, this.empty, this.pinnedGrid, this.grid);
     this.showSettings();
     onThemeChange(() => {
-      this.charts.forEach((c) => c.applyTheme());
+      this.allCharts().forEach((c) => c.applyTheme());
       this.scheduleDraw();
     });
   }
 
   get chartList(): readonly MetricChart[] {
-    return this.charts;
+    return this.allCharts();
   }
 
   /** Replaces the charts: one run, or several overlaid (`compare`), each with its full history. */
-  show(runs: { run: ChartRun; records: MetricsRecord[] }[], compare: boolean): void {
-    this.charts.forEach((c) => c.destroy());
+  show(runs: { run: ChartRun; records: MetricsRecord[] }[], compare: boolean, context: CurvesContext = {}): void {
+    this.allCharts().forEach((c) => c.destroy());
+    this.pinnedCharts.clear();
     this.pending.clear();
+    this.pendingWarmStart.clear();
+    this.warmStartSteps.clear();
+    this.runs = runs.map((r) => ({ run: r.run, records: [...r.records] }));
+    this.compare = compare;
+    this.context = context;
     this.fileStem = runs.length === 1 ? runs[0].run.runId : 'comparison';
-    this.charts = CHARTS.map((spec) => {
-      const tools = [smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
-      const chart = new MetricChart(this.grid, spec, this.settings, { compare, onStepClick: compare ? undefined : this.callbacks.onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
-      chart.setRuns(runs.map((r) => r.run));
-      return chart;
-    });
-    for (const { run, records } of runs) this.charts.forEach((c) => c.addRecords(run.runId, records));
+    this.charts = CHARTS.map((spec) => this.newChart(spec, this.grid));
+    this.keys.clear();
+    this.addKeys(this.runs.flatMap((r) => r.records));
+    for (const key of this.picker.pins) this.pinnedCharts.set(key, this.newChart(pinnedSpec(key), this.pinnedGrid, key));
+    for (const { run, records } of this.runs) this.metricCharts().forEach((c) => c.addRecords(run.runId, records));
+    this.checkHealth();
     this.drawNow();
   }
 
@@ -94,10 +154,28 @@ export class CurvesView {
     this.scheduleDraw();
   }
 
+  /** Points of the SFT warm start's loss curve (from the run's events, or live); drawn on the next frame. */
+  addWarmStart(runId: string, events: readonly WarmStartEvent[]): void {
+    const queue = this.pendingWarmStart.get(runId) ?? [];
+    for (const event of events) {
+      if (event.step <= (this.warmStartSteps.get(runId) ?? 0)) continue;
+      this.warmStartSteps.set(runId, event.step);
+      queue.push({ step: event.step, time: event.time, metrics: { 'sft/loss': event.loss } });
+    }
+    this.pendingWarmStart.set(runId, queue);
+    this.scheduleDraw();
+  }
+
+  /** What the run is doing before its first metrics (the SFT warm start, loading a model): shown instead of "No metrics yet." */
+  setActivity(text: string | undefined): void {
+    this.waiting = text ? `No metrics yet — ${text}` : 'No metrics yet.';
+    this.empty.textContent = this.waiting;
+  }
+
   applySettings(settings: CurveSettings): void {
     this.settings = settings;
     this.showSettings();
-    this.charts.forEach((c) => c.applySettings(settings));
+    this.allCharts().forEach((c) => c.applySettings(settings));
     this.scheduleDraw();
   }
 
@@ -106,11 +184,87 @@ export class CurvesView {
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.frame = undefined;
     performance.mark('grpo:charts-update:start');
-    for (const [runId, records] of this.pending) this.charts.forEach((c) => c.addRecords(runId, records));
+    const arrived = this.pending.size > 0;
+    for (const [runId, records] of this.pending) {
+      this.runs.find((r) => r.run.runId === runId)?.records.push(...records);
+      this.addKeys(records);
+      this.metricCharts().forEach((c) => c.addRecords(runId, records));
+    }
     this.pending.clear();
-    this.charts.forEach((c) => c.draw());
+    for (const [runId, rows] of this.pendingWarmStart) this.charts.filter((c) => c.spec.warmStart).forEach((c) => c.addRecords(runId, rows));
+    this.pendingWarmStart.clear();
+    this.allCharts().forEach((c) => c.draw());
+    if (arrived) this.checkHealthSoon();
     performance.measure('grpo:charts-update', 'grpo:charts-update:start');
-    this.empty.hidden = this.charts.some((c) => c.hasData);
+    this.empty.hidden = this.allCharts().some((c) => c.hasData);
+  }
+
+  /** Lists new metric keys in the picker (it re-renders only when there is one). */
+  private addKeys(records: readonly MetricsRecord[]): void {
+    const before = this.keys.size;
+    for (const key of metricKeys(records)) this.keys.add(key);
+    if (this.keys.size !== before || before === 0) this.picker.setKeys([...this.keys]);
+  }
+
+  private allCharts(): MetricChart[] {
+    return [...this.pinnedCharts.values(), ...this.charts];
+  }
+
+  /** The charts drawn from metrics rows (all but the warm start's, which has its own x). */
+  private metricCharts(): MetricChart[] {
+    return this.allCharts().filter((c) => !c.spec.warmStart);
+  }
+
+  private newChart(spec: ChartSpec, container: HTMLElement, pinnedKey?: string): MetricChart {
+    const unpin = pinnedKey === undefined ? [] : [smallButton('Unpin', `Remove the pinned chart of ${pinnedKey}`, () => this.picker.unpin(pinnedKey))];
+    const tools = [...unpin, smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
+    const onStepClick = this.compare ? undefined : (runId: string, step: number, source: RolloutSource) => this.callbacks.onStepClick(runId, step, source);
+    const rewardRange = this.runs.length === 1 ? this.context.rewardRange : undefined;
+    const chart = new MetricChart(container, spec, this.settings, { compare: this.compare, crosshair: this.crosshair, rewardRange, onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
+    chart.setRuns(this.runs.map((r) => r.run));
+    return chart;
+  }
+
+  private setPins(pins: string[]): void {
+    for (const [key, chart] of this.pinnedCharts) {
+      if (pins.includes(key)) continue;
+      chart.destroy();
+      this.pinnedCharts.delete(key);
+    }
+    for (const key of pins) {
+      if (this.pinnedCharts.has(key)) continue;
+      const chart = this.newChart(pinnedSpec(key), this.pinnedGrid, key);
+      // Rows still queued for the next frame reach it then, with the other charts.
+      for (const { run, records } of this.runs) chart.addRecords(run.runId, records);
+      this.pinnedCharts.set(key, chart);
+    }
+    // Keep the pinned charts in pin order.
+    this.pinnedGrid.append(...pins.map((key) => this.pinnedCharts.get(key)?.figure).filter((f): f is HTMLElement => f !== undefined));
+    this.callbacks.onPinsChange(pins);
+    this.scheduleDraw();
+  }
+
+  /** Health alerts are for one run: a comparison shows none. */
+  private checkHealth(): void {
+    if (this.healthTimer !== undefined) clearTimeout(this.healthTimer);
+    this.healthTimer = undefined;
+    this.healthCheckedAt = performance.now();
+    if (this.compare || this.runs.length !== 1) {
+      this.health.hide();
+      return;
+    }
+    this.health.show(healthAlerts(this.runs[0].records, this.context.health ?? DEFAULT_HEALTH_THRESHOLDS));
+  }
+
+  private checkHealthSoon(): void {
+    if (this.healthTimer !== undefined) return;
+    const wait = Math.max(0, this.healthCheckedAt + HEALTH_INTERVAL_MS - performance.now());
+    this.healthTimer = setTimeout(() => this.checkHealth(), wait);
+  }
+
+  private openStep(step: number, source: RolloutSource): void {
+    const run = this.runs[0]?.run;
+    if (run) this.callbacks.onStepClick(run.runId, step, source);
   }
 
   private scheduleDraw(): void {
@@ -131,10 +285,22 @@ export class CurvesView {
 
   private exportPng(chart: MetricChart): void {
     const base64 = chart.toPng().replace(/^data:image\/png;base64,/, '');
-    this.callbacks.save(`${this.fileStem}-${chart.spec.id}.png`, base64, 'base64');
+    void this.save(`${this.fileStem}-${chart.spec.id.replace(/[^\w.-]+/g, '_')}.png`, base64, 'base64');
   }
 
   private exportCsv(chart: MetricChart): void {
-    this.callbacks.save(`${this.fileStem}-${chart.spec.id}.csv`, chart.toCsv(), 'utf8');
+    void this.save(`${this.fileStem}-${chart.spec.id.replace(/[^\w.-]+/g, '_')}.csv`, chart.toCsv(), 'utf8');
+  }
+
+  private async exportAllCsv(): Promise<void> {
+    // Queued live rows first, so the file has every step drawn.
+    this.drawNow();
+    await this.save(`${this.fileStem}-metrics.csv`, metricsCsv(this.runs.map((r) => ({ runId: r.run.runId, records: r.records }))), 'utf8');
+  }
+
+  /** Saves through the host and says where the file went (the host also offers to open it). */
+  private async save(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<void> {
+    const savedTo = await this.callbacks.save(fileName, content, encoding);
+    this.exportNote.textContent = savedTo ? `Saved ${fileName} to ${savedTo}` : '';
   }
 }

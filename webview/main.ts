@@ -4,9 +4,11 @@
  * state comes from the host (src/protocol/webview.ts); what the user chose (tab, step, colouring, filters) is kept
  * with setState, so a reloaded webview comes back as it was.
  */
-import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus } from '../src/protocol/records';
+import type { HealthThresholds } from '../src/protocol/health';
+import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
+import { rewardRange } from '../src/protocol/rewardRanges';
 import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
-import { SERIES_COLORS } from './chartSpecs';
+import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
 import { PromptHistoryView } from './promptHistory';
@@ -14,7 +16,6 @@ import { DEFAULT_TIMELINE_STATE, PromptTimelineView } from './promptTimeline';
 import { DEFAULT_BROWSER_STATE, RolloutBrowser } from './rollouts';
 import { loraSummary, sourceSummary } from './runSummary';
 import { listen, request, vscode } from './rpc';
-import { themeColor } from './theme';
 import { runTokenFacts } from './tokenColors';
 import { button, setDisabled, tabs, tag } from './toolkit';
 
@@ -66,10 +67,11 @@ class Dashboard {
     this.message.className = 'message';
     this.message.hidden = true;
     header.append(this.title, this.statusSlot, this.progress, this.details, this.stopButton);
-    this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, {
+    this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, this.state.pinnedMetrics ?? [], {
       onSettingsChange: (curves) => this.save({ curves }),
+      onPinsChange: (pinnedMetrics) => this.save({ pinnedMetrics }),
       onStepClick: (_runId, step, source) => this.openStep({ step, source }),
-      save: (fileName, content, encoding) => void this.saveFile(fileName, content, encoding),
+      save: (fileName, content, encoding) => this.saveFile(fileName, content, encoding),
     });
     this.browser = this.newBrowser();
     this.browserSlot.className = 'tab-panel';
@@ -154,7 +156,7 @@ class Dashboard {
   private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {
     const sameRun = this.state.runId === runId && !this.state.compareRunIds;
     // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
-    this.state = sameRun ? this.state : { curves: this.state.curves, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
+    this.state = sameRun ? this.state : { curves: this.state.curves, pinnedMetrics: this.state.pinnedMetrics, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
     this.save({ runId, compareRunIds: undefined });
     this.runIds = [runId];
     this.comparing = false;
@@ -167,8 +169,8 @@ class Dashboard {
     this.browser = this.newBrowser();
     this.browserSlot.replaceChildren(this.browser.element);
     try {
-      const [snapshot, steps] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId })]);
-      this.render(snapshot, steps);
+      const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {})]);
+      this.render(snapshot, steps, health);
       if (reveal) this.openStep(reveal);
       this.timeline.forgetPrompts();
       if (this.state.prompt) this.showPrompt(this.state.prompt);
@@ -184,12 +186,14 @@ class Dashboard {
     }
   }
 
-  private render(snapshot: RunSnapshot, steps: RolloutSteps): void {
+  private render(snapshot: RunSnapshot, steps: RolloutSteps, health: HealthThresholds): void {
     this.maxSteps = snapshot.config?.optimization?.max_steps;
     this.title.textContent = snapshot.config?.name ?? snapshot.runId;
     this.title.title = snapshot.runDir;
     this.message.hidden = true;
     this.details.textContent = '';
+    this.lastSteps = new Map();
+    this.curves.setActivity(undefined);
     for (const event of snapshot.events) this.applyEvent(event);
     const lora = loraSummary(snapshot.config?.model?.lora);
     if (lora) this.details.textContent = [this.details.textContent, lora].filter(Boolean).join(' · ');
@@ -198,7 +202,8 @@ class Dashboard {
     if (source) this.details.textContent = [source.text, this.details.textContent].filter(Boolean).join(' · ');
     this.setStatus(snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
-    this.curves.show([{ run, records: snapshot.metrics }], false);
+    this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
+    this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
     this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
@@ -220,7 +225,7 @@ class Dashboard {
     setDisabled(this.stopButton, true);
     try {
       const comparison: Comparison = await request('getComparison', { runIds });
-      const colors = comparison.runs.map((_, i) => themeColor(SERIES_COLORS[i % SERIES_COLORS.length], '#3794ff'));
+      const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
       this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
         comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime }, records: r.metrics })),
@@ -279,7 +284,13 @@ class Dashboard {
         this.setStatus('failed');
         this.showMessage(event.message);
         break;
+      case 'warm_start':
+        // A live point (the snapshot's are charted with its metrics, by render()).
+        if (!this.loading) this.curves.addWarmStart(this.runIds[0], [event]);
+        break;
       case 'log':
+        // Before the first step (the SFT warm start, a model loading) the newest line says what the run is doing.
+        if ((this.lastSteps.get(this.runIds[0]) ?? -1) < 0) this.curves.setActivity(event.message);
         break;
     }
   }
@@ -305,11 +316,12 @@ class Dashboard {
     vscode.setState(this.state);
   }
 
-  private async saveFile(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<void> {
+  private async saveFile(fileName: string, content: string, encoding: 'utf8' | 'base64'): Promise<string | undefined> {
     try {
-      await request('saveFile', { fileName, content, encoding });
+      return (await request('saveFile', { fileName, content, encoding })).savedTo;
     } catch (err) {
       this.showMessage(`Export failed: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     }
   }
 

@@ -19,3 +19,152 @@ export function nearest(sorted: readonly number[], target: number): number | und
   }
   return lo > 0 && target - sorted[lo - 1] <= sorted[lo] - target ? sorted[lo - 1] : sorted[lo];
 }
+
+/** The y axis a chart draws: its bounds, and whether values beyond them were left out (drawn as edge markers). */
+export interface AxisRange {
+  min: number;
+  max: number;
+  clipped: boolean;
+}
+
+/** Linear-interpolated quantile of ascending values (numpy's default). */
+export function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+/** Tukey's "far out" fences: beyond 3 IQR of the quartiles a value is an outlier, not the shape of the curve. */
+const FENCE_IQRS = 3;
+/** More points than this share beyond the fences are the data itself (a bimodal metric), not outliers. */
+const MAX_OUTLIER_SHARE = 0.05;
+/** Quartiles of fewer points say little: short series are drawn whole. */
+const MIN_POINTS_TO_CLIP = 8;
+
+/**
+ * A y range that a few outliers do not stretch (the 25 s warm-start step among 1 s steps; one KL spike): values past
+ * Tukey's far-out fences are clipped when they are at most 5% of the points. A constant series gets a small range
+ * around its value ([0, 1] for all zeros) instead of chart.js's −1…1; a range that starts at 0 or more is not
+ * padded below 0. `bounds` (what the metric can be, e.g. a reward's range) caps the range. undefined: no values.
+ */
+export function robustRange(values: readonly number[], bounds?: readonly [number, number]): AxisRange | undefined {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  let low = sorted[0];
+  let high = sorted[sorted.length - 1];
+  let clipped = false;
+  if (sorted.length >= MIN_POINTS_TO_CLIP) {
+    const q1 = quantile(sorted, 0.25);
+    const q3 = quantile(sorted, 0.75);
+    const iqr = q3 - q1;
+    const inside = sorted.filter((v) => v >= q1 - FENCE_IQRS * iqr && v <= q3 + FENCE_IQRS * iqr);
+    const outliers = sorted.length - inside.length;
+    if (iqr > 0 && outliers > 0 && outliers <= Math.max(1, MAX_OUTLIER_SHARE * sorted.length)) {
+      low = inside[0];
+      high = inside[inside.length - 1];
+      clipped = true;
+    }
+  }
+  let range = padded(low, high);
+  if (bounds) range = [Math.max(range[0], bounds[0]), Math.min(range[1], bounds[1])];
+  return { min: range[0], max: range[1], clipped };
+}
+
+function padded(low: number, high: number): [number, number] {
+  if (low === high) {
+    if (low === 0) return [0, 1];
+    const pad = Math.abs(low) * 0.1;
+    return [low - pad, low + pad];
+  }
+  const pad = (high - low) * 0.05;
+  return [low >= 0 && low - pad < 0 ? 0 : low - pad, high + pad];
+}
+
+/**
+ * Symmetric log (matplotlib's symlog): linear within ±c, logarithmic beyond, defined for 0 and negative values, so
+ * a log-scaled chart of a loss or an advantage keeps its negative points instead of dropping them.
+ */
+export function symlog(y: number, c: number): number {
+  return Math.sign(y) * Math.log10(1 + Math.abs(y) / c);
+}
+
+export function symlogInverse(t: number, c: number): number {
+  return Math.sign(t) * c * (10 ** Math.abs(t) - 1);
+}
+
+/** The linear threshold c: the power of ten at the low end (10th percentile) of the non-zero magnitudes. */
+export function symlogConstant(values: readonly number[]): number {
+  const magnitudes = values.filter((v) => Number.isFinite(v) && v !== 0).map(Math.abs).sort((a, b) => a - b);
+  if (magnitudes.length === 0) return 1;
+  return 10 ** Math.floor(Math.log10(quantile(magnitudes, 0.1)));
+}
+
+/** Tick values for a symlog axis over [min, max] (in symlog units): 0 and ±c·10^k, thinned to at most `maxTicks`. */
+export function symlogTicks(min: number, max: number, c: number, maxTicks = 9): number[] {
+  const ticks: number[] = [];
+  const top = Math.max(Math.abs(min), Math.abs(max));
+  for (let magnitude = c; symlog(magnitude, c) <= top + 1e-9; magnitude *= 10) {
+    for (const value of [-magnitude, magnitude]) {
+      const t = symlog(value, c);
+      if (t >= min - 1e-9 && t <= max + 1e-9) ticks.push(value);
+    }
+  }
+  if (min <= 0 && max >= 0) ticks.push(0);
+  ticks.sort((a, b) => a - b);
+  const stride = Math.ceil(ticks.length / maxTicks);
+  return stride > 1 ? ticks.filter((v, i) => v === 0 || i % stride === 0) : ticks;
+}
+
+const COMPACT = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
+
+/**
+ * A number in few characters: "0", "0.25", "1.5e-7" (not "1.500e-7"), "12.3K", "4.5M". `digits` significant digits
+ * (3 by default; ticks ask for more when neighbours would otherwise read alike).
+ */
+export function formatCompact(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return Number.isNaN(value) ? '—' : value > 0 ? '∞' : '−∞';
+  if (value === 0) return '0';
+  const magnitude = Math.abs(value);
+  const rounded = Number(value.toPrecision(digits));
+  if (magnitude >= 1e4 && magnitude < 1e15) return digits === 3 ? COMPACT.format(value) : new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: digits }).format(value);
+  if (magnitude >= 1e-3) return String(rounded);
+  return rounded.toExponential();
+}
+
+/** A tick label: enough significant digits that ticks `step` apart read differently (0.2001 and 0.2002, not 0.2 twice). */
+export function formatTick(value: number, step: number): string {
+  if (value === 0 || !(step > 0)) return formatCompact(value);
+  const digits = Math.min(15, Math.max(3, Math.floor(Math.log10(Math.abs(value))) - Math.floor(Math.log10(step)) + 1));
+  return formatCompact(value, digits);
+}
+
+/** About `count` round ticks (1, 2 or 5 × 10^k apart, the one nearest the rough step) within [min, max]. */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!(max > min)) return Number.isFinite(min) ? [min] : [];
+  const rough = (max - min) / Math.max(1, count - 1);
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const normalized = rough / magnitude;
+  const step = (normalized < 1.5 ? 1 : normalized < 3 ? 2 : normalized < 7 ? 5 : 10) * magnitude;
+  const ticks: number[] = [];
+  for (let k = Math.ceil(min / step); k * step <= max + step * 1e-9; k++) ticks.push(Number((k * step).toPrecision(12)));
+  return ticks;
+}
+
+/**
+ * Ticks of a log axis over [min, max] (min > 0): 1, 2 and 5 × 10^k when the range spans a decade or more (only
+ * powers of ten when those are too many), else round linear ticks — chart.js labels every 1…9 × 10^k and both
+ * ends ("0.195", "0.542"), which crowd a short axis.
+ */
+export function logTicks(min: number, max: number, maxTicks = 8): number[] {
+  if (!(min > 0) || !(max > min)) return niceTicks(min, max);
+  if (max / min < 10) return niceTicks(min, max, 4);
+  const ticks: number[] = [];
+  for (let exponent = Math.floor(Math.log10(min)); 10 ** exponent <= max; exponent++) {
+    for (const mantissa of [1, 2, 5]) {
+      const value = Number((mantissa * 10 ** exponent).toPrecision(12));
+      if (value >= min && value <= max) ticks.push(value);
+    }
+  }
+  return ticks.length > maxTicks ? ticks.filter((v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9) : ticks;
+}

@@ -43,6 +43,29 @@ export function toCsv(header: readonly string[], rows: readonly (readonly (strin
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\n') + '\n';
 }
 
+/** Every metric key of the records, in the order each first appears. */
+export function metricKeys(records: readonly { metrics: Record<string, unknown> }[]): string[] {
+  const keys = new Set<string>();
+  for (const record of records) for (const key of Object.keys(record.metrics)) keys.add(key);
+  return [...keys];
+}
+
+/**
+ * Every logged column of every run as CSV: run, step, ISO time, then each metric key (first-seen order). A NaN the
+ * record stores as null is an empty field, like a metric the step did not log. A resumed run's repeated step
+ * keeps its later row, as the run folder's readers do.
+ */
+export function metricsCsv(runs: readonly { runId: string; records: readonly { step: number; time: number; metrics: Record<string, number | null> }[] }[]): string {
+  const keys = metricKeys(runs.flatMap((r) => r.records));
+  const rows = runs.flatMap(({ runId, records }) => {
+    const byStep = new Map(records.map((record) => [record.step, record]));
+    return [...byStep.values()]
+      .sort((a, b) => a.step - b.step)
+      .map((record) => [runId, record.step, new Date(record.time).toISOString(), ...keys.map((key) => record.metrics[key] ?? undefined)]);
+  });
+  return toCsv(['run', 'step', 'time', ...keys], rows);
+}
+
 export interface XY {
   x: number;
   y: number;

@@ -16,6 +16,7 @@ import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
 import { readSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
+import { healthSettings } from './settings';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
@@ -136,6 +137,7 @@ export class DashboardPanel implements vscode.Disposable {
       isLive: (runId) => runs.isLive(runId),
       stop: (runId) => runs.stop(runId),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
+      healthThresholds: healthSettings,
     });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');
@@ -239,6 +241,10 @@ export class DashboardPanel implements vscode.Disposable {
     const target = await vscode.window.showSaveDialog({ defaultUri: folder ? vscode.Uri.file(path.join(folder, fileName)) : undefined, title: `Export ${fileName}` });
     if (!target) return undefined;
     await fs.promises.writeFile(target.fsPath, data);
+    // Not awaited: the webview's request resolves now; the notification stays until dismissed.
+    void vscode.window.showInformationMessage(`Exported ${path.basename(target.fsPath)} to ${path.dirname(target.fsPath)}`, 'Open').then((choice) => {
+      if (choice === 'Open') void vscode.commands.executeCommand('vscode.open', target);
+    });
     return target.fsPath;
   }
 

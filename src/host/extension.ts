@@ -10,6 +10,7 @@ import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
 import { registerGpuCheck } from './gpuCheck';
 import { RayLaunchApi, registerRayCommands } from './rayLaunch';
 import { RunManager } from './runManager';
+import { RunHealthDecorations } from './healthDecorations';
 import { RunsTreeProvider } from './runsTree';
 import { runsDirectory, watchFolders } from './settings';
 import { RunStatusBar } from './statusBar';
@@ -35,6 +36,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
     runs,
     tree,
     treeView,
+    new RunHealthDecorations(tree.onDidChangeTreeData, runs.onDidChangeRuns),
     new RunStatusBar(runs),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: WebviewState | undefined) {

@@ -5,8 +5,10 @@
  */
 import {
   Comparison,
+  DEFAULT_HEALTH_THRESHOLDS,
   EvalRolloutsRecord,
   GroupRecord,
+  HealthThresholds,
   PromptHistory,
   PromptOccurrence,
   RequestMethod,
@@ -36,6 +38,8 @@ export interface RunRequestHost {
   stop(runId: string): boolean;
   /** Saves an export where the user chooses; resolves to the path, or undefined if cancelled. */
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
+  /** The health alert thresholds (settings); the defaults where a host has none. */
+  healthThresholds?(): HealthThresholds;
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
@@ -166,6 +170,7 @@ export class RunRequests {
       getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
+      getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
   }

@@ -13,6 +13,7 @@ import { listRunDirectories, RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
+import { runHealthUri } from './healthDecorations';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
@@ -52,6 +53,8 @@ export class RunItem extends vscode.TreeItem {
     const format = summary.format === 'grpo-studio' ? '' : `${RUN_FORMAT_LABELS[summary.format]} · `;
     this.description = `${format}${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
     this.iconPath = STATUS_ICONS[summary.status];
+    // Only for the health badge (healthDecorations.ts): label and icon stay the ones set here.
+    this.resourceUri = runHealthUri(summary.runDir);
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`);
     // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
     this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { BACKEND_NAMES, BackendName } from '../protocol';
+import { BACKEND_NAMES, BackendName, HealthThresholds, healthThresholds } from '../protocol';
 
 /**
  * Where runs are written: the `grpo.runsDirectory` setting (absolute, or relative to the first workspace folder),
@@ -51,4 +51,10 @@ export function watchFolders(): string[] {
       const expanded = workspace ? entry.trim().replace('${workspaceFolder}', workspace) : entry.trim();
       return path.isAbsolute(expanded) || !workspace ? expanded : path.resolve(workspace, expanded);
     });
+}
+
+/** The `grpo.health.*` thresholds, a default for any that is unset or not a number. */
+export function healthSettings(): HealthThresholds {
+  const section = vscode.workspace.getConfiguration('grpo.health');
+  return healthThresholds((key) => section.get(key));
 }

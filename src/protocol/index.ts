@@ -7,3 +7,5 @@ export * from './schema';
 export * from './tokenQuantities';
 export * from './webview';
 export * from './rayJob';
+export * from './health';
+export * from './rewardRanges';

@@ -2,7 +2,7 @@
  * IPC between the training worker and the extension host. Worker → host messages are the run directory's records
  * wrapped in a discriminated union; host → worker messages control the run.
  */
-import type { CheckpointEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RewardErrorEvent, RolloutsRecord, StartedEvent } from './records';
+import type { CheckpointEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RewardErrorEvent, RolloutsRecord, StartedEvent, WarmStartEvent } from './records';
 
 export type WorkerMessage =
   | StartedEvent
@@ -10,6 +10,7 @@ export type WorkerMessage =
   | { type: 'rollouts'; record: RolloutsRecord }
   | { type: 'eval_rollouts'; record: RolloutsRecord }
   | LogEvent
+  | WarmStartEvent
   | RewardErrorEvent
   | CheckpointEvent
   | ErrorEvent
@@ -19,7 +20,7 @@ export type WorkerMessage =
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
-  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'reward_error', 'checkpoint', 'error', 'finished',
+  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'warm_start', 'reward_error', 'checkpoint', 'error', 'finished',
 ]);
 const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set(['stop', 'pause', 'resume']);
 

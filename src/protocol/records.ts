@@ -8,7 +8,7 @@
  *   <run>/eval_rollouts.jsonl  one RolloutsRecord per validation (its `step` is the step it followed; 0 = before training)
  *   <run>/rollouts.tokens.bin, eval_rollouts.tokens.bin  the per-token columns of each step, one compressed block
  *                         per line above, which points at it (`token_block`; src/protocol/tokenBlocks.ts, docs/run-format.md)
- *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), reward_error, checkpoint, error, finished
+ *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint, error, finished
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
@@ -203,7 +203,20 @@ export interface FinishedEvent {
   steps: number;
 }
 
-export type RunEvent = StartedEvent | LogEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
+/**
+ * The SFT warm start's progress before GRPO step 1: its loss at SFT step `step` of `steps` (null: NaN). Written up
+ * to about 200 times over a warm start, so its loss curve is charted while it runs (`sft/loss` in the metrics of
+ * step 0 is its last value).
+ */
+export interface WarmStartEvent {
+  type: 'warm_start';
+  time: number;
+  step: number;
+  steps: number;
+  loss: StoredNumber;
+}
+
+export type RunEvent = StartedEvent | LogEvent | WarmStartEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
 
 /** Status of a run as seen from its directory (plus liveness of its worker, when known). */
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';

@@ -3,6 +3,7 @@
  * with requests (each carries an id, and the reply echoes it) and receives live pushes; it never reads files.
  */
 import type { RunConfig } from './config';
+import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
@@ -144,6 +145,8 @@ export interface WebviewRequests {
    */
   getPromptTokens: { params: { runId: string; prompt: string; source: RolloutSource; steps: number[] }; result: PromptStepTokens[] };
   getComparison: { params: { runIds: string[] }; result: Comparison };
+  /** The `grpo.health.*` settings the alert strip applies. */
+  getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
   saveFile: { params: { fileName: string; content: string; encoding: 'utf8' | 'base64' }; result: { savedTo: string | undefined } };
 }
@@ -210,6 +213,8 @@ export interface WebviewState {
   rollouts?: RolloutBrowserState;
   prompt?: string;
   timeline?: PromptTimelineState;
+  /** Metrics pinned as their own charts, in pin order. */
+  pinnedMetrics?: string[];
 }
 
 /** What the prompt × step view shows: training or validation samplings, coloured by which quantity. */

@@ -30,7 +30,7 @@ import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, LoraSpec, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
-import { EvalResult, StepControl, StepResult, TrainingJob } from './job';
+import { EvalResult, StepControl, StepResult, TrainingJob, WarmStartProgress } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
 import { inPhase } from './backendTrap';
@@ -48,7 +48,7 @@ import { exactKlPerToken } from './referenceKl';
 import { policyLogprob } from '../protocol/tokenBlocks';
 import { lossVariantConfig, sequenceClipMetrics, trainingRows, variantMetrics } from './lossVariants';
 import { stepAdvantages } from './processSupervision';
-import { distinctN } from './textMetrics';
+import { distinctN, repeatedNgramShare } from './textMetrics';
 
 /** Completions of one batch of prompts, as sampled. */
 interface Rollouts {
@@ -119,6 +119,21 @@ export async function createTask(config: RunConfig, task: LanguageTaskConfig): P
     case 'prompts':
       return PromptsTask.load(task, config.seed);
   }
+}
+
+/** Points of the SFT loss curve a warm start reports (`warm_start` events). */
+export const WARM_START_POINTS = 200;
+
+/** n of the logged seq-rep-n: Welleck et al. report seq-rep-4, and 4 tokens rarely repeat by chance in a short answer. */
+export const REPETITION_NGRAM = 4;
+
+/**
+ * `completions/repetition`: the mean seq-rep-4 of the completions long enough to have a 4-gram (health.ts warns
+ * when it climbs: a model looping on a phrase the reward likes). Absent when none is that long.
+ */
+export function repetitionMetric(completions: readonly (readonly number[])[]): Record<string, number> {
+  const shares = completions.map((ids) => repeatedNgramShare(ids, REPETITION_NGRAM)).filter(Number.isFinite);
+  return shares.length ? { 'completions/repetition': mean(shares) } : {};
 }
 
 /** Learning rate at an optimizer step: linear warm-up, then constant, linear or cosine decay to 0 at the end. */
@@ -246,7 +261,7 @@ export class GrpoTrainer implements TrainingJob {
     return this.policy.parameterCount();
   }
 
-  async warmStart(log: (message: string) => void, shouldStop: () => boolean): Promise<Record<string, number> | undefined> {
+  async warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined> {
     const { steps, learning_rate, batch_size } = this.config.sft;
     this.ensureReference();
     if (steps === 0) return undefined;
@@ -259,6 +274,8 @@ export class GrpoTrainer implements TrainingJob {
     let loss = Number.NaN;
     let done = 0;
     const started = now();
+    // Up to about 200 points of the loss curve, whatever the warm start's length.
+    const progressEvery = Math.max(1, Math.ceil(steps / WARM_START_POINTS));
     try {
       for (let i = 1; i <= steps; i++) {
         await yieldToEventLoop();
@@ -277,6 +294,7 @@ export class GrpoTrainer implements TrainingJob {
         this.countSkip(stats.skipped, `sft step ${i}`);
         done = i;
         if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
+        if (i % progressEvery === 0 || i === steps) progress(i, steps, loss);
       }
     } finally {
       sft.dispose();
@@ -886,6 +904,7 @@ export class GrpoTrainer implements TrainingJob {
       'completions/max_length': Math.max(...lengths),
       'completions/clipped_ratio': 1 - terminated.length / lengths.length,
       'completions/mean_terminated_length': terminated.length ? mean(terminated) : 0,
+      ...repetitionMetric(rollouts.tokens),
     };
   }
 

@@ -19,10 +19,13 @@ export interface StepControl {
  * A task's training state. The loop in train.ts drives it: optional warm start, then `step` after `step`, with
  * validation and checkpoints in between. Randomness comes from the run's Random, whose state the loop checkpoints.
  */
+/** The SFT loss at SFT step `step` of `steps` (the run writes it as a `warm_start` event). */
+export type WarmStartProgress = (step: number, steps: number, loss: number) => void;
+
 export interface TrainingJob {
   /** Supervised warm start before GRPO (SFT); returns its final metrics, or undefined when there is none. */
-  /** Stops early (keeping what it learned so far) once `shouldStop` turns true. */
-  warmStart(log: (message: string) => void, shouldStop: () => boolean): Promise<Record<string, number> | undefined>;
+  /** Stops early (keeping what it learned so far) once `shouldStop` turns true; reports its loss as it goes. */
+  warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined>;
   /**
    * One GRPO step: sample, score, advantages, update. Resolves undefined when a stop arrived before the step changed
    * any weight; the job then rolls its random stream and data cursor back to the step boundary.

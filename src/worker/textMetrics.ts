@@ -26,3 +26,17 @@ export function distinctN(texts: readonly string[], n: number): number {
   }
   return total === 0 ? Number.NaN : seen.size / total;
 }
+
+/**
+ * seq-rep-n of one sequence (Welleck et al. 2019, "Neural Text Generation with Unlikelihood Training"): the share
+ * of its n-grams that repeat an earlier n-gram of the same sequence, 1 − distinct/all. 0 for text that never
+ * repeats itself, near 1 for a loop ("the the the …"). NaN when the sequence has fewer than n items. Taken over
+ * token ids, so it needs no word splitting and works for any language and for text without spaces.
+ */
+export function repeatedNgramShare(items: readonly number[], n: number): number {
+  const total = items.length - n + 1;
+  if (total <= 0) return Number.NaN;
+  const seen = new Set<string>();
+  for (let i = 0; i < total; i++) seen.add(items.slice(i, i + n).join(','));
+  return 1 - seen.size / total;
+}

@@ -221,7 +221,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         rng.setState(resume.state.rng);
         sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
       } else {
-        const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop()));
+        const progress = (sftStep: number, sftSteps: number, loss: number) => sink.event({ type: 'warm_start', time: Date.now(), step: sftStep, steps: sftSteps, loss: Number.isFinite(loss) ? loss : null });
+        const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop(), progress));
         if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
         if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
       }

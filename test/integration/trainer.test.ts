@@ -58,9 +58,15 @@ describe('GRPO trainer', function () {
     }
     assert.ok('eval/accuracy' in metrics[2].metrics && !('eval/accuracy' in metrics[1].metrics));
     // Every series the dashboard draws is a metric a language-model run writes (KL only with a reference model,
-    // distinct-n only when completions have words: these sums have none).
+    // distinct-n only when completions have words: these sums have none; repetition only for completions of 4
+    // tokens or more, which a 4-token cap rarely samples).
     const written = new Set(metrics.flatMap((m) => Object.keys(m.metrics)));
-    const drawn = CHARTS.flatMap((c) => c.series.map((series) => series.key)).filter((key) => !['kl', 'eval/kl', 'eval/distinct_1', 'eval/distinct_2'].includes(key));
+    const drawn = CHARTS.flatMap((c) => c.series.map((series) => series.key)).filter((key) => !['kl', 'eval/kl', 'eval/distinct_1', 'eval/distinct_2', 'completions/repetition'].includes(key));
+    // The warm start's loss curve, one event per SFT step here (3 steps), ending at the logged sft/loss.
+    const warm = read<RunEvent>(path.join(runDir, 'events.jsonl')).filter((e) => e.type === 'warm_start');
+    assert.deepStrictEqual(warm.map((e) => e.type === 'warm_start' && [e.step, e.steps]), [[1, 3], [2, 3], [3, 3]]);
+    const last = warm[2];
+    assert.ok(last.type === 'warm_start' && last.loss === metrics[0].metrics['sft/loss'], JSON.stringify(last));
     assert.deepStrictEqual(drawn.filter((key) => !written.has(key)), []);
     // The rate each step trained with: warm-up 1/2, 2/2 of the peak, then the peak.
     assert.deepStrictEqual(metrics.slice(1).map((m) => m.metrics.learning_rate), [5e-4, 1e-3, 1e-3, 1e-3]);

@@ -103,11 +103,13 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     for (let i = 0; i < 20 && h.saved.length === 0; i++) await h.page.waitForTimeout(50);
     const csv = h.saved[0].data.toString('utf8').trim().split('\n');
     assert.strictEqual(h.saved[0].fileName, `${runId}-reward.csv`);
-    assert.deepStrictEqual(csv[0].split(','), ['run', 'step', 'time', 'reward']);
+    // The band's metric beside the value: the CSV has what the chart draws.
+    assert.deepStrictEqual(csv[0].split(','), ['run', 'step', 'time', 'reward', 'reward_std']);
     assert.strictEqual(csv.length, STEPS + 1);
     const row = csv[37].split(',');
     assert.strictEqual(Number(row[1]), metrics[36].step);
     assert.strictEqual(Number(row[3]), metrics[36].metrics.reward);
+    assert.strictEqual(Number(row[4]), metrics[36].metrics.reward_std);
     await reward.getByRole('button', { name: 'PNG' }).click();
     for (let i = 0; i < 20 && h.saved.length < 2; i++) await h.page.waitForTimeout(50);
     assert.deepStrictEqual([...h.saved[1].data.subarray(1, 4)], [...Buffer.from('PNG')]);

@@ -1,0 +1,264 @@
+/**
+ * The curves' second pass in headless Chromium: health alerts and their step links, robust y ranges with edge
+ * markers, symlog, compact ticks, distinct colours, the reward band within the reward's range, the metric picker
+ * with pins kept in the webview state, one crosshair across charts, CSV of every metric, and what the curves say
+ * before the first step. Needs `npm run build` (dist/webview.js). Screenshots go to test-results/.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Browser } from 'playwright-core';
+import { MetricsRecord, RUN_FILES } from '../../src/protocol';
+import { writeFixtureRun } from './fixtures';
+import { launchBrowser, WebviewHarness } from './harness';
+
+const STEPS = 80;
+const RESULTS = path.resolve(__dirname, '../../test-results');
+
+interface Plot {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+  min: number;
+  max: number;
+  yScale: string;
+  yMin: number;
+  yMax: number;
+  clipped: boolean;
+  yTicks: string[];
+  colors: string[];
+  band?: [number, number];
+}
+
+/**
+ * Hand-made rows with what the charts and alerts must handle: a 25 s warm start at step 0 (time/sft, sft/loss),
+ * one 40 s step, entropy collapsing after step 60, a KL spike at step 50, a loss of both signs, a KL of 1e-8, an
+ * all-zero series, a reward whose ± std leaves [0, 1], two failed samples at step 30, validation every 10 steps.
+ */
+function rowAt(step: number): MetricsRecord {
+  const time = Date.UTC(2026, 0, 1) + 25_000 + step * 1500;
+  if (step === 0) return { step, time, metrics: { 'sft/loss': 1.25, 'sft/steps': 100, 'time/sft': 25, 'eval/accuracy': 0.1 } };
+  const metrics: Record<string, number> = {
+    reward: Math.min(0.95, 0.2 + step / 100),
+    reward_std: 0.35,
+    loss: step % 2 ? -0.02 * step : 0.03 * step,
+    kl: step === 50 ? 4.2 : 1e-8 * step,
+    entropy: step > 60 ? 0.05 : 2,
+    grad_norm: 1 + (step % 7) / 10,
+    'time/step': step === 70 ? 40 : 1 + (step % 5) / 10,
+    'time/sample': 0.5,
+    'time/reference': 0.1,
+    'time/train': 0.3,
+    'time/reward': 0.05,
+    'time/io_previous_step': 0.01,
+    'dynamic_sampling/dropped_groups': 0,
+    'rewards/failed': step === 30 ? 2 : 0,
+    'completions/repetition': 0.1,
+    'memory/rss_mb': 900 + step,
+    'rewards/correct/format_reward': 0.5,
+  };
+  if (step % 10 === 0) metrics['eval/accuracy'] = 0.1 + step / 200;
+  return { step, time, metrics };
+}
+
+describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', function () {
+  let browser: Browser;
+  let runsDir: string;
+  let runId: string;
+  let emptyRunId: string;
+  let harness: WebviewHarness | undefined;
+
+  before(async () => {
+    runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-charts-'));
+    runId = writeFixtureRun(runsDir, { name: 'charts-fixture', steps: STEPS, rolloutSteps: () => true, groups: 2, groupSize: 2, tokens: 4 });
+    const runDir = path.join(runsDir, runId);
+    fs.writeFileSync(path.join(runDir, RUN_FILES.metrics), Array.from({ length: STEPS + 1 }, (_, step) => JSON.stringify(rowAt(step))).join('\n') + '\n');
+    // Built-in 0/1 rewards: the reward's range is [0, 1].
+    const config = JSON.parse(fs.readFileSync(path.join(runDir, RUN_FILES.config), 'utf8')) as { rewards: unknown[] };
+    config.rewards = [{ name: 'arithmetic_answer', weight: 1 }];
+    fs.writeFileSync(path.join(runDir, RUN_FILES.config), JSON.stringify(config));
+    // The warm start's loss curve: 4 points over 100 SFT steps.
+    const warmStart = [25, 50, 75, 100].map((step) => ({ type: 'warm_start', time: Date.UTC(2026, 0, 1) + step * 250, step, steps: 100, loss: 3 / step }));
+    fs.appendFileSync(path.join(runDir, RUN_FILES.events), warmStart.map((e) => JSON.stringify(e) + '\n').join(''));
+    // A run still in its warm start: started, no metrics yet.
+    emptyRunId = writeFixtureRun(runsDir, { name: 'charts-empty', steps: 1, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+    fs.writeFileSync(path.join(runsDir, emptyRunId, RUN_FILES.metrics), '');
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    fs.rmSync(runsDir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    if (!harness) return;
+    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
+    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
+    await harness.close();
+    harness = undefined;
+  });
+
+  async function open(state?: Parameters<typeof WebviewHarness.open>[2], id = runId): Promise<WebviewHarness> {
+    harness = await WebviewHarness.open(browser, runsDir, state);
+    await harness.push({ type: 'show', runId: id });
+    if (id === runId) await harness.page.locator('figure.chart[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+    return harness;
+  }
+
+  async function plotOf(h: WebviewHarness, chart: string): Promise<Plot> {
+    return JSON.parse((await h.page.locator(`figure[data-chart="${chart}"]`).getAttribute('data-plot')) ?? '{}') as Plot;
+  }
+
+  async function screenshot(h: WebviewHarness, name: string): Promise<void> {
+    fs.mkdirSync(RESULTS, { recursive: true });
+    await h.page.screenshot({ path: path.join(RESULTS, `webview-${name}.png`), fullPage: false });
+  }
+
+  it('lists health alerts above the curves; a step link opens the rollout browser at that step', async () => {
+    const h = await open();
+    const strip = h.page.locator('.health-strip');
+    await strip.locator('.health-alert').first().waitFor();
+    const rules = await strip.locator('.health-alert').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.rule));
+    assert.deepStrictEqual(rules, ['entropy-collapse', 'kl-blowup', 'reward-failures']);
+    assert.match((await strip.locator('[data-rule="kl-blowup"] .health-message').textContent()) ?? '', /above 1 \(up to 4\.2\) at step 50$/);
+    // The entropy alert links its first steps and its last.
+    assert.deepStrictEqual(await strip.locator('[data-rule="entropy-collapse"] .step-link').allTextContents(), ['61', '62', '63', '64', '65', '80']);
+    await screenshot(h, 'health-strip');
+    // A live step with a NaN loss raises a new alert without a reload.
+    await h.push({ type: 'metrics', runId, record: { step: STEPS + 1, time: Date.UTC(2026, 0, 1) + 200_000, metrics: { ...rowAt(STEPS).metrics, loss: null } } });
+    await strip.locator('[data-rule="non-finite"]', { hasText: `(loss) at step ${STEPS + 1}` }).waitFor();
+    await strip.locator('[data-rule="kl-blowup"] .step-link[data-step="50"]').click();
+    await h.page.locator('.rollout-browser .summary', { hasText: /^step 50:/ }).waitFor();
+    assert.strictEqual(Number(await h.page.locator('input.step-input').inputValue()), 50);
+  });
+
+  it('robust y ranges: the warm start and one slow step do not set the step-time axis (marked at the edge); warm start charted apart', async () => {
+    const h = await open();
+    const time = await plotOf(h, 'time');
+    assert.ok(time.yMax < 3, `step-time axis up to ${time.yMax}`);
+    assert.strictEqual(time.clipped, true);
+    // Six per-step series, six colours.
+    assert.strictEqual(time.colors.length, 6);
+    assert.strictEqual(new Set(time.colors).size, 6);
+    assert.strictEqual(await h.page.locator('figure[data-chart="time"]').getAttribute('data-traces'), '6');
+    assert.strictEqual(await h.page.locator('figure[data-chart="warm-start"]').getAttribute('data-points'), '4');
+    // The all-zero series gets [0, 1], not −1…1.
+    const zero = await plotOf(h, 'dynamic-sampling');
+    assert.deepStrictEqual([zero.yMin, zero.yMax], [0, 1]);
+    // A KL of 1e-8 · step reads as compact ticks (one spike at 4.2 is clipped, not the axis).
+    const kl = await plotOf(h, 'kl');
+    assert.ok(kl.clipped && kl.yMax < 1e-5, `kl axis up to ${kl.yMax}`);
+    assert.ok(kl.yTicks.length > 2 && kl.yTicks.every((t) => !/\.0+e/.test(t) && t.length <= 6), `ticks ${kl.yTicks.join(' ')}`);
+    // The reward's band (0.35 std around up to 0.95) stays in the reward's range [0, 1].
+    const reward = await plotOf(h, 'reward');
+    assert.ok(reward.band && reward.band[0] >= 0 && reward.band[1] <= 1, `band ${JSON.stringify(reward.band)}`);
+    assert.ok(reward.yMin >= 0 && reward.yMax <= 1);
+    await h.page.locator('figure[data-chart="time"]').scrollIntoViewIfNeeded();
+    await screenshot(h, 'charts-ranges');
+  });
+
+  it('log y: log scale for positive series, symlog for a loss of both signs with every point kept', async () => {
+    const h = await open();
+    await h.page.locator('.curves label', { hasText: 'log y' }).locator('input').check();
+    await h.page.waitForFunction(() => document.querySelector('figure[data-chart="loss"]')?.getAttribute('data-plot')?.includes('symlog'));
+    const loss = await plotOf(h, 'loss');
+    assert.strictEqual(loss.yScale, 'symlog');
+    assert.ok(loss.yMin < 0 && loss.yMax > 0);
+    assert.strictEqual(await h.page.locator('figure[data-chart="loss"]').getAttribute('data-points'), String(STEPS));
+    assert.ok(loss.yTicks.includes('0') && loss.yTicks.some((t) => t.startsWith('-')), `ticks ${loss.yTicks.join(' ')}`);
+    // Charts out of view draw when scrolled to.
+    await h.page.locator('figure[data-chart="memory"]').scrollIntoViewIfNeeded();
+    await h.page.waitForFunction(() => document.querySelector('figure[data-chart="memory"]')?.getAttribute('data-plot')?.includes('logarithmic'));
+    await h.page.locator('figure[data-chart="loss"]').scrollIntoViewIfNeeded();
+    await screenshot(h, 'charts-symlog');
+  });
+
+  it('metric picker: every logged metric listed and searchable; a pin adds a chart on top, kept in the state', async () => {
+    const h = await open();
+    const picker = h.page.locator('.metric-picker');
+    await picker.locator('summary').click();
+    const keys = await picker.locator('li').evaluateAll((items) => items.map((i) => (i as HTMLElement).dataset.metric));
+    for (const key of ['grad_norm', 'sft/loss', 'memory/rss_mb', 'rewards/correct/format_reward', 'reward_std', 'time/sft']) assert.ok(keys.includes(key), `${key} listed`);
+    await picker.locator('input.metric-search').fill('GRAD');
+    assert.deepStrictEqual(await picker.locator('li:visible .metric-name').allTextContents(), ['grad_norm']);
+    await picker.locator('li[data-metric="grad_norm"] .pin').click();
+    await h.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
+    assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm']);
+    await picker.locator('input.metric-search').fill('sft');
+    await picker.locator('li[data-metric="sft/loss"] .pin').click();
+    await h.page.locator('.charts.pinned figure[data-chart="pin:sft/loss"]').waitFor();
+    assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm', 'sft/loss']);
+    await screenshot(h, 'metric-picker');
+    await picker.locator('li[data-metric="sft/loss"] .pin').click();
+    assert.strictEqual(await h.page.locator('figure[data-chart="pin:sft/loss"]').count(), 0);
+    assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm']);
+    // A pinned chart's own Unpin button does the same.
+    await picker.locator('li[data-metric="sft/loss"] .pin').click();
+    await h.page.locator('figure[data-chart="pin:sft/loss"]').getByRole('button', { name: 'Unpin' }).click();
+    assert.strictEqual(await h.page.locator('figure[data-chart="pin:sft/loss"]').count(), 0);
+    assert.strictEqual(await picker.locator('li[data-metric="sft/loss"] .pin').getAttribute('aria-pressed'), 'false');
+    assert.deepStrictEqual(h.lastState?.pinnedMetrics, ['grad_norm']);
+    // A reloaded webview draws the pinned charts again.
+    const state = h.lastState;
+    await h.close();
+    harness = undefined;
+    const reloaded = await open(state);
+    await reloaded.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
+    assert.strictEqual(await reloaded.page.locator('li[data-metric="grad_norm"] .pin').getAttribute('aria-pressed'), 'true');
+  });
+
+  it('one crosshair: pointing at a step on one chart marks the same x on the others', async () => {
+    const h = await open();
+    const plot = await plotOf(h, 'reward');
+    const x = plot.left + ((40 - plot.min) / (plot.max - plot.min)) * (plot.right - plot.left);
+    await h.page.locator('figure[data-chart="reward"] canvas').hover({ position: { x, y: (plot.top + plot.bottom) / 2 } });
+    await h.page.locator('figure[data-chart="kl"][data-crosshair]').waitFor({ state: 'attached' });
+    const at = Number(await h.page.locator('figure[data-chart="kl"]').getAttribute('data-crosshair'));
+    assert.ok(Math.abs(at - 40) < 0.5, `crosshair at ${at}`);
+    await screenshot(h, 'crosshair');
+    await h.page.mouse.move(1, 1);
+    await h.page.waitForFunction(() => !document.querySelector('figure[data-chart="kl"]')?.hasAttribute('data-crosshair'));
+  });
+
+  it('CSV of every metric: every logged column (reward_std included), confirmed with where it went', async () => {
+    const h = await open();
+    await h.page.getByRole('button', { name: 'CSV (all metrics)' }).click();
+    await h.page.locator('.export-note', { hasText: 'Saved' }).waitFor();
+    assert.strictEqual(await h.page.locator('.export-note').textContent(), `Saved ${runId}-metrics.csv to /saved/${runId}-metrics.csv`);
+    const [header, ...rows] = h.saved[0].data.toString('utf8').trim().split('\n');
+    const columns = header.split(',');
+    const logged = new Set([...Array.from({ length: STEPS + 1 }, (_, s) => Object.keys(rowAt(s).metrics)).flat()]);
+    assert.deepStrictEqual(new Set(columns.slice(3)), logged);
+    assert.strictEqual(rows.length, STEPS + 1);
+    const step12 = rows[12].split(',');
+    assert.strictEqual(Number(step12[columns.indexOf('reward_std')]), 0.35);
+    assert.strictEqual(Number(step12[columns.indexOf('kl')]), rowAt(12).metrics.kl);
+    // The reward chart's own CSV carries its band's column.
+    await h.page.locator('figure[data-chart="reward"]').getByRole('button', { name: 'CSV' }).click();
+    for (let i = 0; i < 20 && h.saved.length < 2; i++) await h.page.waitForTimeout(50);
+    assert.deepStrictEqual(h.saved[1].data.toString('utf8').split('\n')[0].split(','), ['run', 'step', 'time', 'reward', 'reward_std']);
+  });
+
+  it('before the first step: what the run is doing, then the SFT warm start\'s loss curve, live and from the run folder', async () => {
+    const h = await open(undefined, emptyRunId);
+    await h.page.locator('.curves .empty', { hasText: 'No metrics yet.' }).waitFor();
+    await h.push({ type: 'event', runId: emptyRunId, event: { type: 'log', time: Date.now(), level: 'info', message: 'loading model' } });
+    await h.page.locator('.curves .empty', { hasText: 'No metrics yet — loading model' }).waitFor();
+    const events = [1, 2, 3].map((step) => ({ type: 'warm_start' as const, time: Date.UTC(2026, 0, 1) + step * 1000, step, steps: 100, loss: 2 / step }));
+    for (const event of events) await h.push({ type: 'event', runId: emptyRunId, event });
+    // The same point again (a live event that raced the snapshot) is not drawn twice.
+    await h.push({ type: 'event', runId: emptyRunId, event: events[2] });
+    await h.page.locator('figure[data-chart="warm-start"][data-points="3"]').waitFor();
+    assert.strictEqual(await h.page.locator('.curves .empty').isHidden(), true);
+    await screenshot(h, 'warm-start');
+    // Reopened: the points come from events.jsonl.
+    fs.appendFileSync(path.join(runsDir, emptyRunId, RUN_FILES.events), events.map((e) => JSON.stringify(e) + '\n').join(''));
+    await h.close();
+    harness = undefined;
+    const reopened = await open(undefined, emptyRunId);
+    await reopened.page.locator('figure[data-chart="warm-start"][data-points="3"]').waitFor();
+  });
+});
