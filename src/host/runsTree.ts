@@ -7,7 +7,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, isMetricsRecord, isRolloutsRecord, RevealTarget, RUN_FILES, runContextValue, RunStatus, scoredMean, StoredNumber } from '../protocol';
 import { listRunDirectories, readSummary, RunSummary } from './runStore';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
@@ -15,6 +15,8 @@ import { JsonlStepIndex, JsonlTail, rolloutStepIndex } from './stepIndex';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
+  paused: new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('charts.yellow')),
+  stopping: new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.yellow')),
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('charts.green')),
   stopped: new vscode.ThemeIcon('debug-stop', new vscode.ThemeColor('charts.yellow')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('charts.red')),
@@ -49,7 +51,7 @@ export class RunItem extends vscode.TreeItem {
     this.description = `${summary.status} · step ${steps}${reward}`;
     this.iconPath = STATUS_ICONS[summary.status];
     this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runDir}`);
-    this.contextValue = summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
+    this.contextValue = runContextValue(summary.state);
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }
 }
@@ -176,7 +178,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
   private runItem(runDir: string): RunsTreeItem {
     try {
-      return new RunItem(readSummary(runDir, this.runs.isLive(path.basename(runDir))));
+      const runId = path.basename(runDir);
+      return new RunItem(readSummary(runDir, this.runs.isLive(runId), this.runs.isStopping(runId)));
     } catch (err) {
       return new UnreadableRunItem(runDir, err instanceof Error ? err.message : String(err));
     }

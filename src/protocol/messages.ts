@@ -2,7 +2,7 @@
  * IPC between the training worker and the extension host. Worker → host messages are the run directory's records
  * wrapped in a discriminated union; host → worker messages control the run.
  */
-import type { CheckpointEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RewardErrorEvent, RolloutsRecord, StartedEvent } from './records';
+import type { CheckpointEvent, ContinuedEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, PausedEvent, RewardErrorEvent, RolloutsRecord, StartedEvent, StopRequestedEvent } from './records';
 
 export type WorkerMessage =
   | StartedEvent
@@ -12,6 +12,9 @@ export type WorkerMessage =
   | LogEvent
   | RewardErrorEvent
   | CheckpointEvent
+  | PausedEvent
+  | ContinuedEvent
+  | StopRequestedEvent
   | ErrorEvent
   | FinishedEvent;
 
@@ -19,7 +22,7 @@ export type WorkerMessage =
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
-  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'reward_error', 'checkpoint', 'error', 'finished',
+  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'reward_error', 'checkpoint', 'paused', 'continued', 'stop_requested', 'error', 'finished',
 ]);
 const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set(['stop', 'pause', 'resume']);
 
