@@ -32,7 +32,11 @@ export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
   runDir(runId: string): string;
   isLive(runId: string): boolean;
+  /** A stop was sent from this window and the run has not ended yet (its state is STOPPING). */
+  isStopping(runId: string): boolean;
   stop(runId: string): boolean;
+  pause(runId: string): boolean;
+  proceed(runId: string): boolean;
   /** Saves an export where the user chooses; resolves to the path, or undefined if cancelled. */
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
 }
@@ -120,8 +124,10 @@ export class RunRequests {
 
   constructor(private readonly host: RunRequestHost) {
     this.handlers = {
-      getSnapshot: ({ runId }) => readSnapshot(host.runDir(runId), host.isLive(runId)),
+      getSnapshot: ({ runId }) => readSnapshot(host.runDir(runId), host.isLive(runId), host.isStopping(runId)),
       stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
+      pauseRun: ({ runId }) => ({ paused: host.pause(runId) }),
+      continueRun: ({ runId }) => ({ continued: host.proceed(runId) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
       getRollouts: ({ runId, step, source }) => {
         const record = this.indexesOf(runId).read(source, step);

@@ -21,3 +21,8 @@ export function backendSetting(): BackendName {
   const value = vscode.workspace.getConfiguration('grpo').get<string>('backend', 'auto');
   return BACKEND_NAMES.includes(value as BackendName) ? (value as BackendName) : 'auto';
 }
+
+/** `grpo.onWindowClose`: what happens to live runs when this window's extension host goes away. */
+export function onWindowCloseSetting(): 'keepRunning' | 'stop' {
+  return vscode.workspace.getConfiguration('grpo').get<string>('onWindowClose', 'keepRunning') === 'stop' ? 'stop' : 'keepRunning';
+}
