@@ -6,7 +6,6 @@
  * status bar and the dashboard. The worker writes the run directory itself, so nothing here is needed to read a run
  * back later.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -16,6 +15,7 @@ import { runLockHolder } from '../protocol/runLockFile';
 import { listRunDirectories, readSnapshot } from './runStore';
 import { escalateStop, Killable, recordRunWarning } from './stopEscalation';
 import { RunAttachment } from './workerClient';
+import { spawnDetachedWorker, startupFailure } from './workerLaunch';
 
 export interface RunMessageEvent {
   runId: string;
@@ -46,18 +46,6 @@ export interface StartOptions {
   runsDir: string;
   /** From the `grpo.backend` setting: overrides the config's backend unless 'auto'. */
   backend: BackendName;
-}
-
-/** What the worker's log says about why it ended before serving its socket (its last `error:` line). */
-export function startupFailure(runDir: string): string | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(runDir, RUN_FILES.workerLog), 'utf8');
-  } catch {
-    return undefined;
-  }
-  const errors = text.split('\n').filter((line) => line.startsWith('error: '));
-  return errors.at(-1)?.slice('error: '.length);
 }
 
 export class RunManager implements vscode.Disposable {
@@ -138,20 +126,7 @@ export class RunManager implements vscode.Disposable {
 
   private launch(runDir: string, config: RunConfig, args: string[], what: string): LiveRun {
     const runId = path.basename(runDir);
-    // The worker's stdout and stderr: a file, not a pipe, which would break (and the worker with it) with this host.
-    const log = fs.openSync(path.join(runDir, RUN_FILES.workerLog), 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, [this.workerScript, ...args], {
-        detached: true,
-        stdio: ['ignore', log, log],
-        // Inside Electron the extension host's execPath is the editor binary: make it behave as plain Node.
-        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      });
-    } finally {
-      fs.closeSync(log);
-    }
-    child.unref();
+    const child = spawnDetachedWorker(this.workerScript, args, runDir);
     let childExited = false;
     const exitCode = new Promise<number | null>((resolve) => child.once('exit', (code) => {
       childExited = true;

@@ -43,7 +43,8 @@ export class WorkerConnection {
         reject(err);
       };
       const timer = setTimeout(() => fail(new Error(`${socketPath}: no handshake within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('error', (err) => {
+      socket.on('error', (err) => {
+        // After the handshake 'close' follows and says it.
         if (!connection) fail(err);
       });
       socket.on('connect', () => {
@@ -51,6 +52,8 @@ export class WorkerConnection {
         socket.write(JSON.stringify(hello) + '\n');
       });
       const lines = readline.createInterface({ input: socket, crlfDelay: Infinity });
+      // readline re-emits the socket's errors, which the socket's own handler above already deals with.
+      lines.on('error', () => undefined);
       lines.on('line', (line) => {
         let value: unknown;
         try {
@@ -67,7 +70,6 @@ export class WorkerConnection {
         if (!isHandshakeReply(value)) return fail(new Error(`${socketPath}: expected the worker's welcome, got ${line.slice(0, 200)}`));
         if (value.type === 'refused') return fail(new Error(`${socketPath}: the worker refused the connection: ${value.reason}`));
         clearTimeout(timer);
-        socket.on('error', () => undefined); // 'close' follows and says it
         connection = new WorkerConnection(socket, value.pid);
         onWelcome(connection);
         resolve(connection);

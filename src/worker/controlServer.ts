@@ -84,6 +84,8 @@ export class ControlServer {
     socket.on('error', () => this.clients.delete(socket));
     socket.on('close', () => this.clients.delete(socket));
     const lines = readline.createInterface({ input: socket, crlfDelay: Infinity });
+    // readline re-emits the socket's errors (a host that vanished), handled above.
+    lines.on('error', () => undefined);
     lines.on('line', (line) => {
       if (!line.trim()) return;
       let value: unknown;
