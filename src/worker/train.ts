@@ -280,6 +280,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     sink.event({ type: 'error', time: Date.now(), message: trapped ? `${message}${resumeHint(runDir)}` : message, stack: err instanceof Error ? err.stack : undefined });
     throw err;
   } finally {
+    // A stop asked for after the last record (a host disconnecting from a finished run) belongs to no run.
+    control.bindRecorder?.(() => undefined);
     sink.close();
     lock.release();
     if (!trapped) tf.disposeVariables();
