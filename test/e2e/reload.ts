@@ -71,7 +71,7 @@ async function notification(page: Page, text: string | RegExp, ms = 60000): Prom
 }
 
 async function openWorkbench(page: Page, url: string): Promise<void> {
-  await page.goto(url);
+  await page.goto(url, { timeout: 180000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
   await page.locator('.statusbar').waitFor({ timeout: 60000 });
 }
