@@ -67,7 +67,10 @@ class Dashboard {
     this.pauseButton.title = 'Hold the run after its current step';
     this.continueButton.title = 'Let the paused run go on';
     this.stopButton.title = 'End the run after its current step, with a checkpoint';
-    header.append(this.title, this.statusSlot, this.progress, this.details, this.pauseButton, this.continueButton, this.stopButton);
+    const controls = document.createElement('span');
+    controls.className = 'run-controls';
+    controls.append(this.pauseButton, this.continueButton, this.stopButton);
+    header.append(this.title, this.statusSlot, this.progress, this.details, controls);
     this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, {
       onSettingsChange: (curves) => this.save({ curves }),
       onStepClick: (_runId, step, source) => this.openStep({ step, source }),
