@@ -62,7 +62,7 @@ async function notification(page: Page, text: string | RegExp, ms = 60000): Prom
     try {
       await item.waitFor({ timeout: 3000 });
       return item;
-    } catch (err) {
+    } catch {
       if (Date.now() > deadline) throw new Error(`no notification ${String(text)}`);
       await page.keyboard.press('Escape');
       await page.waitForTimeout(1000);
