@@ -1,5 +1,5 @@
 /**
- * The dashboard app. One run: a header (status, backend, progress, Stop), and three tabs — curves, the rollout
+ * The dashboard app. One run: a header (state, backend, progress, Pause / Continue / Stop), and three tabs — curves, the rollout
  * browser, and one prompt across steps. Several runs: their curves overlaid and their config differences. All
  * state comes from the host (src/protocol/webview.ts); what the user chose (tab, step, colouring, filters) is kept
  * with setState, so a reloaded webview comes back as it was.
@@ -7,6 +7,7 @@
 import type { HealthThresholds } from '../src/protocol/health';
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
+import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
 import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
@@ -40,14 +41,17 @@ class Dashboard {
    * raced the snapshot's read are not drawn twice.
    */
   private lastSteps = new Map<string, number>();
-  private status: RunStatus = 'running';
+  /** The shown run's state and its label (`interrupted` for a FAILED run whose worker vanished). */
+  private runState: { state: RunState; status: RunStatus } = { state: 'RUNNING', status: 'running' };
   private maxSteps: number | undefined;
 
   private readonly title = document.createElement('h1');
   private readonly statusSlot = document.createElement('span');
   private readonly details = document.createElement('span');
   private readonly progress = document.createElement('span');
-  private readonly stopButton = button('Stop', () => void this.stop());
+  private readonly pauseButton = button('Pause', () => void this.control('pauseRun', 'pause'));
+  private readonly continueButton = button('Continue', () => void this.control('continueRun', 'continue'));
+  private readonly stopButton = button('Stop', () => void this.control('stopRun', 'stop'));
   private readonly message = document.createElement('pre');
   private readonly tabBar = tabs(TABS, (tab) => this.selectTab(tab));
   private readonly curves: CurvesView;
@@ -66,7 +70,13 @@ class Dashboard {
     this.progress.className = 'progress';
     this.message.className = 'message';
     this.message.hidden = true;
-    header.append(this.title, this.statusSlot, this.progress, this.details, this.stopButton);
+    this.pauseButton.title = 'Hold the run after its current step';
+    this.continueButton.title = 'Let the paused run go on';
+    this.stopButton.title = 'End the run after its current step, with a checkpoint';
+    const controls = document.createElement('span');
+    controls.className = 'run-controls';
+    controls.append(this.pauseButton, this.continueButton, this.stopButton);
+    header.append(this.title, this.statusSlot, this.progress, this.details, controls);
     this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, this.state.pinnedMetrics ?? [], {
       onSettingsChange: (curves) => this.save({ curves }),
       onPinsChange: (pinnedMetrics) => this.save({ pinnedMetrics }),
@@ -128,7 +138,7 @@ class Dashboard {
         if (!this.comparing) this.applyEvent(message.event);
         break;
       case 'status':
-        if (!this.comparing) this.setStatus(message.status);
+        if (!this.comparing) this.setStatus(message.state, message.status);
         break;
     }
   }
@@ -200,7 +210,7 @@ class Dashboard {
     const source = sourceSummary(snapshot.source);
     this.details.title = source?.tooltip ?? '';
     if (source) this.details.textContent = [source.text, this.details.textContent].filter(Boolean).join(' · ');
-    this.setStatus(snapshot.status);
+    this.setStatus(snapshot.state, snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
     this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
@@ -222,7 +232,7 @@ class Dashboard {
     this.statusSlot.replaceChildren();
     this.progress.textContent = '';
     this.details.textContent = '';
-    setDisabled(this.stopButton, true);
+    for (const control of this.controlButtons()) setDisabled(control, true);
     try {
       const comparison: Comparison = await request('getComparison', { runIds });
       const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
@@ -244,7 +254,7 @@ class Dashboard {
   private showRunTabs(visible: boolean): void {
     this.tabBar.show('rollouts', visible);
     this.tabBar.show('prompt', visible);
-    this.stopButton.hidden = !visible;
+    for (const control of this.controlButtons()) control.hidden = !visible;
     this.compareSlot.hidden = visible;
   }
 
@@ -276,12 +286,16 @@ class Dashboard {
       case 'started':
         this.details.textContent = `backend ${event.backend} · ${event.device}`;
         this.details.title = event.fallbacks.length ? `Skipped: ${event.fallbacks.join('; ')}` : '';
+        // Right after Start the run folder has no config yet: the worker's first record brings it.
+        this.maxSteps = event.config.optimization?.max_steps;
+        this.title.textContent = event.config.name ?? this.title.textContent;
+        this.updateProgress();
         break;
       case 'finished':
-        this.setStatus(event.outcome);
+        this.setStatus(event.outcome === 'completed' ? 'COMPLETED' : 'STOPPED', event.outcome);
         break;
       case 'error':
-        this.setStatus('failed');
+        this.setStatus('FAILED', 'failed');
         this.showMessage(event.message);
         break;
       case 'warm_start':
@@ -292,14 +306,27 @@ class Dashboard {
         // Before the first step (the SFT warm start, a model loading) the newest line says what the run is doing.
         if ((this.lastSteps.get(this.runIds[0]) ?? -1) < 0) this.curves.setActivity(event.message);
         break;
+      default:
+        // paused, continued, stop_requested: the host derives the state again and sends it (`status`).
+        break;
     }
   }
 
-  private setStatus(status: RunStatus): void {
-    this.status = status;
+  /** The header's state tag and the control buttons each state allows (RUN_ACTIONS, as the tree's menus). */
+  private setStatus(state: RunState, status: RunStatus): void {
+    this.runState = { state, status };
     this.statusSlot.replaceChildren(tag(status));
     this.statusSlot.className = `status status-${status}`;
-    setDisabled(this.stopButton, status !== 'running');
+    setDisabled(this.pauseButton, !RUN_ACTIONS.pause(state));
+    setDisabled(this.continueButton, !RUN_ACTIONS.continue(state));
+    setDisabled(this.stopButton, !RUN_ACTIONS.stop(state));
+    // Pause and Continue take turns in one place.
+    this.pauseButton.hidden = this.comparing || state === 'PAUSED';
+    this.continueButton.hidden = this.comparing || state !== 'PAUSED';
+  }
+
+  private controlButtons(): HTMLElement[] {
+    return [this.pauseButton, this.continueButton, this.stopButton];
   }
 
   private updateProgress(): void {
@@ -325,14 +352,19 @@ class Dashboard {
     }
   }
 
-  private async stop(): Promise<void> {
-    if (this.comparing || this.status !== 'running') return;
-    setDisabled(this.stopButton, true);
+  /** Stop / Pause / Continue through the host; the new state comes back as a `status` push once the worker acts. */
+  private async control(method: 'stopRun' | 'pauseRun' | 'continueRun', action: 'stop' | 'pause' | 'continue'): Promise<void> {
+    if (this.comparing || !RUN_ACTIONS[action](this.runState.state)) return;
+    const runId = this.runIds[0];
+    for (const control of this.controlButtons()) setDisabled(control, true);
     try {
-      await request('stopRun', { runId: this.runIds[0] });
+      const result = await request(method, { runId });
+      if (!Object.values(result)[0]) this.showMessage(`Cannot ${action} run ${runId}: it is not running in this window's reach (its worker has ended).`);
     } catch (err) {
-      setDisabled(this.stopButton, false);
-      this.showMessage(`Cannot stop the run: ${err instanceof Error ? err.message : String(err)}`);
+      this.showMessage(`Cannot ${action} the run: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      // Re-enabled as the current state allows; the `status` push that follows the worker's record updates them.
+      if (this.runIds[0] === runId) this.setStatus(this.runState.state, this.runState.status);
     }
   }
 }

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { parseRunConfig, RunConfig } from '../protocol';
+import { parseRunConfig, RUN_ACTIONS, RunConfig, RunState } from '../protocol';
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { openRunReader } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
@@ -137,17 +137,36 @@ function runDirFromArgument(arg: unknown): string | undefined {
 
 async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
   const picks = listRunDirectories(runsDir).map((dir) => {
-    const s = readSummary(dir, runs.isLive(path.basename(dir)));
+    const s = summaryOf(runs, dir);
     return { label: s.runId, description: `${s.status} · step ${s.step}`, runDir: dir };
   });
   const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
   return chosen?.map((c) => c.runDir);
 }
 
+/**
+ * Starting or resuming a run runs code the workspace names (reward modules, a model's files): only in a trusted
+ * workspace. In Restricted Mode runs can be viewed, not launched; the message says how to trust the folder.
+ */
+export function launchAllowed(what: string): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  const manage = 'Manage Workspace Trust';
+  void vscode.window
+    .showErrorMessage(`GRPO: ${what} is not allowed in Restricted Mode: a run executes the reward modules and loads the model its config names. Trust this workspace to launch runs; viewing runs works as it is.`, manage)
+    .then((answer) => answer === manage && vscode.commands.executeCommand('workbench.trust.manage'));
+  return false;
+}
+
+/** The summary of a run, with this window's knowledge of its worker (attached, stop sent). */
+function summaryOf(runs: RunManager, runDir: string) {
+  const runId = path.basename(runDir);
+  return readSummary(runDir, runs.isLive(runId), runs.isStopping(runId));
+}
+
 /** Deletes a finished run's folder after a modal confirmation; a running run must be stopped first. */
 async function deleteRun(runs: RunManager, item: RunItem): Promise<boolean> {
   const { runId, runDir } = item.summary;
-  if (runs.isLive(runId)) {
+  if (!RUN_ACTIONS.delete(summaryOf(runs, runDir).state)) {
     void vscode.window.showWarningMessage(`GRPO: stop run ${runId} before deleting it.`);
     return false;
   }
@@ -161,7 +180,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   const { extensionUri } = context;
 
   const startRun = async (configPathArg?: unknown): Promise<LiveRun | undefined> => {
-    if (refuseUntrusted('starting a run')) return undefined;
+    if (!launchAllowed('starting a run')) return undefined;
     const configPath = typeof configPathArg === 'string' ? configPathArg : await pickConfigPath(extensionUri);
     if (!configPath) return undefined;
     const config = readConfigOrExplain(configPath);
@@ -193,7 +212,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
         return undefined;
       }
       const picks = dirs.map((dir) => {
-        const s = readSummary(dir, runs.isLive(path.basename(dir)));
+        const s = summaryOf(runs, dir);
         return { label: s.runId, description: `${s.status} · step ${s.step}`, runDir: dir };
       });
       runDir = (await vscode.window.showQuickPick(picks, { title: 'GRPO: Open Dashboard' }))?.runDir;
@@ -201,12 +220,16 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
   };
 
-  const pickLiveRun = async (arg: unknown, title: string): Promise<string | undefined> => {
+  /** The run a Pause / Continue applies to: the one named, else the live ones in `state` (a pick when several). */
+  const pickLiveRun = async (arg: unknown, state: RunState, title: string): Promise<string | undefined> => {
     if (typeof arg === 'string') return arg;
     if (arg instanceof RunItem) return arg.summary.runId;
-    const live = runs.liveRuns;
-    if (live.length <= 1) return live[0]?.runId;
-    return vscode.window.showQuickPick(live.map((r) => r.runId), { title });
+    const candidates = runs.liveRuns.filter((r) => summaryOf(runs, r.runDir).state === state).map((r) => r.runId);
+    if (candidates.length === 0) {
+      void vscode.window.showInformationMessage(`GRPO: no run is ${state.toLowerCase()}.`);
+      return undefined;
+    }
+    return candidates.length === 1 ? candidates[0] : vscode.window.showQuickPick(candidates, { title });
   };
 
   const resumeRun = async (arg?: unknown): Promise<LiveRun | undefined> => {
@@ -214,15 +237,15 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     let runDir = runDirFromArgument(arg);
     if (!runDir) {
       const resumable = listRunDirectories(runsDirectory(context))
-        .map((dir) => readSummary(dir, runs.isLive(path.basename(dir))))
-        .filter((s) => s.status !== 'running' && s.status !== 'completed');
+        .map((dir) => summaryOf(runs, dir))
+        .filter((s) => RUN_ACTIONS.resume(s.state));
       if (resumable.length === 0) {
         void vscode.window.showInformationMessage('GRPO: no stopped or interrupted run to resume.');
         return undefined;
       }
       runDir = (await vscode.window.showQuickPick(resumable.map((s) => ({ label: s.runId, description: `${s.status} · step ${s.step}`, runDir: s.runDir })), { title: 'GRPO: Resume Run from Checkpoint' }))?.runDir;
     }
-    if (!runDir) return undefined;
+    if (!runDir || !launchAllowed('resuming a run')) return undefined;
     const config = readConfigOrExplain(path.join(runDir, 'config.json'));
     if (!config) return undefined;
     const run = runs.resume(runDir, config, backendSetting());
@@ -267,11 +290,11 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     vscode.commands.registerCommand('grpo.startRun', startRun),
     vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
     vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {
-      const runId = await pickLiveRun(arg, 'GRPO: Pause Run');
+      const runId = await pickLiveRun(arg, 'RUNNING', 'GRPO: Pause Run');
       return runId ? runs.pause(runId) : false;
     }),
     vscode.commands.registerCommand('grpo.continueRun', async (arg?: unknown) => {
-      const runId = await pickLiveRun(arg, 'GRPO: Continue Run');
+      const runId = await pickLiveRun(arg, 'PAUSED', 'GRPO: Continue Run');
       return runId ? runs.proceed(runId) : false;
     }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),

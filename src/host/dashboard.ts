@@ -9,7 +9,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HostToWebviewMessage, RevealTarget, RunStatus, WebviewState, WebviewToHostMessage } from '../protocol';
+import { HostToWebviewMessage, RevealTarget, WebviewState, WebviewToHostMessage, WorkerMessage } from '../protocol';
 import { dashboardHtml } from './dashboardHtml';
 import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
@@ -19,6 +19,9 @@ import { RunManager } from './runManager';
 import { healthSettings } from './settings';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
+
+/** Worker messages after which the header's state is derived again. */
+const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
 
 /** What the panel shows: one run (optionally revealed at a step) or several compared. */
 type PanelView = { kind: 'run'; runDir: string; reveal?: RevealTarget } | { kind: 'compare'; runDirs: string[] };
@@ -135,7 +138,10 @@ export class DashboardPanel implements vscode.Disposable {
         return runDir;
       },
       isLive: (runId) => runs.isLive(runId),
+      isStopping: (runId) => runs.isStopping(runId),
       stop: (runId) => runs.stop(runId),
+      pause: (runId) => runs.pause(runId),
+      proceed: (runId) => runs.proceed(runId),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
     });
@@ -150,6 +156,7 @@ export class DashboardPanel implements vscode.Disposable {
         else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record) });
         else if (message.type === 'eval_rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record, 'eval') });
         else this.post({ type: 'event', runId, event: message });
+        if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
       runs.onDidChangeRuns(() => this.postStatus()),
     );
@@ -212,8 +219,8 @@ export class DashboardPanel implements vscode.Disposable {
 
   private postStatus(): void {
     for (const [runId, runDir] of this.shown) {
-      const status: RunStatus = readSummary(runDir, this.runs.isLive(runId)).status;
-      this.post({ type: 'status', runId, status });
+      const { state, status } = readSummary(runDir, this.runs.isLive(runId), this.runs.isStopping(runId));
+      this.post({ type: 'status', runId, state, status });
     }
   }
 

@@ -1,18 +1,19 @@
 /**
- * Activation: wires the run manager (workers), the runs tree, the status bar, the dashboard and the commands.
+ * Activation: wires the run manager (workers), the runs tree, the status bar, the dashboard and the commands,
+ * reattaches to the runs still going (workers outlive windows), and starts `grpo.startOnOpen` once per workspace.
  * Every disposable goes on `context.subscriptions`. The returned API is what the extension tests drive.
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { WebviewState } from '../protocol';
-import { registerCommands } from './commands';
+import { launchAllowed, registerCommands } from './commands';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
 import { registerGpuCheck } from './gpuCheck';
 import { RayLaunchApi, registerRayCommands } from './rayLaunch';
-import { RunManager } from './runManager';
+import { LiveRun, RunManager } from './runManager';
 import { RunHealthDecorations } from './healthDecorations';
 import { RunsTreeProvider } from './runsTree';
-import { runsDirectory, watchFolders } from './settings';
+import { onWindowCloseSetting, runsDirectory, watchFolders } from './settings';
 import { RunStatusBar } from './statusBar';
 
 export interface GrpoStudioApi {
@@ -23,11 +24,13 @@ export interface GrpoStudioApi {
   ray: RayLaunchApi;
   /** The Compare panel (apart from the run dashboard). */
   comparison(): DashboardPanel | undefined;
+  statusBar: RunStatusBar;
 }
 
 export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const output = vscode.window.createOutputChannel('GRPO');
-  const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output);
+  const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output, () => onWindowCloseSetting() === 'stop');
+  const statusBar = new RunStatusBar(runs);
   const tree = new RunsTreeProvider(() => runsDirectory(context), runs, watchFolders);
   const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
@@ -37,7 +40,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
     tree,
     treeView,
     new RunHealthDecorations(tree.onDidChangeTreeData, runs.onDidChangeRuns),
-    new RunStatusBar(runs),
+    statusBar,
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: WebviewState | undefined) {
         DashboardPanel.revive(panel, context.extensionUri, runs, state, runsDirectory(context));
@@ -53,21 +56,69 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   registerCommands(context, runs, () => tree.refresh());
   registerGpuCheck(context, output);
   const ray = registerRayCommands(context);
-  startOnOpen();
+  announceRunning(context, runs.attachRunning(runsDirectory(context)));
+  void startOnOpen(context);
+  // In Restricted Mode the start waits for the user to trust the folder.
+  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void startOnOpen(context)));
 
-  return { runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, comparison: () => DashboardPanel.activeComparison, ray };
+  return {
+    runs, tree, runsDirectory: () => runsDirectory(context), dashboard: () => DashboardPanel.active, comparison: () => DashboardPanel.activeComparison, ray, statusBar,
+  };
 }
 
-/** Starts the `grpo.startOnOpen` config, if set: the demo workspace of `npm start` opens with a run going. */
-function startOnOpen(): void {
+/** workspaceState: the runs already named in a "still running" message (each is named once). */
+const ANNOUNCED_RUNS = 'grpo.announcedRunningRuns';
+/** workspaceState: the `grpo.startOnOpen` config path this workspace has started. */
+const STARTED_ON_OPEN = 'grpo.startedOnOpen';
+/** globalState (a workspace cannot pre-set it): per workspace, the user's answer to the first automatic start. */
+const AUTO_START_ANSWERS = 'grpo.autoStartAnswers';
+
+/** Names, once, the runs found running when the window opened (started before a reload, or by a closed window). */
+function announceRunning(context: vscode.ExtensionContext, attached: LiveRun[]): void {
+  const announced = new Set(context.workspaceState.get<string[]>(ANNOUNCED_RUNS, []));
+  const fresh = attached.map((run) => run.runId).filter((runId) => !announced.has(runId));
+  if (fresh.length === 0) return;
+  void context.workspaceState.update(ANNOUNCED_RUNS, [...announced, ...fresh].slice(-100));
+  const names = fresh.join(', ');
+  void vscode.window.showInformationMessage(
+    `GRPO: ${fresh.length === 1 ? 'a run is' : `${fresh.length} runs are`} still running: ${names}. They are attached here: Stop, Pause and the dashboard work as before.`,
+  );
+}
+
+/** Which workspace the auto-start answer belongs to: its workspace file, else its first folder. */
+function workspaceKey(): string | undefined {
+  return (vscode.workspace.workspaceFile ?? vscode.workspace.workspaceFolders?.[0]?.uri)?.toString();
+}
+
+/**
+ * Starts the `grpo.startOnOpen` config (the demo workspace of `npm start` opens with a run going) — once per
+ * workspace, not on every window open or reload, only in a trusted workspace, and only after the user agreed once
+ * for this workspace (the setting is the workspace's; the answer is the user's, in global state).
+ */
+async function startOnOpen(context: vscode.ExtensionContext): Promise<void> {
   const configured = vscode.workspace.getConfiguration('grpo').get<string>('startOnOpen', '').trim();
   // A restricted setting: Restricted Mode reads only the user's own value, and starts nothing (grpo.startRun refuses).
-  if (!configured || !vscode.workspace.isTrusted) return;
+  const key = workspaceKey();
+  if (!configured || !key || !vscode.workspace.isTrusted) return;
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const configPath = workspace ? path.resolve(workspace, configured) : configured;
-  void vscode.commands.executeCommand('grpo.startRun', configPath);
+  if (context.workspaceState.get<string>(STARTED_ON_OPEN) === configPath) return;
+  const answers = context.globalState.get<Record<string, 'start' | 'notNow'>>(AUTO_START_ANSWERS, {});
+  if (answers[key] === undefined) {
+    const choice = await vscode.window.showInformationMessage(
+      `GRPO: this workspace's setting grpo.startOnOpen starts the run ${configured} when it opens. Its reward modules run as code on this machine. Start it now (asked once for this workspace)?`,
+      'Start',
+      'Not now',
+    );
+    answers[key] = choice === 'Start' ? 'start' : 'notNow';
+    await context.globalState.update(AUTO_START_ANSWERS, answers);
+  }
+  if (answers[key] !== 'start' || !launchAllowed('starting grpo.startOnOpen')) return;
+  await context.workspaceState.update(STARTED_ON_OPEN, configPath);
+  await vscode.commands.executeCommand('grpo.startRun', configPath);
 }
 
 export function deactivate(): void {
-  // Workers are asked to stop by RunManager.dispose (on context.subscriptions); they write their own end record.
+  // RunManager.dispose (on context.subscriptions) detaches from the workers, which go on, or asks them to stop
+  // (grpo.onWindowClose); they write their own end record.
 }

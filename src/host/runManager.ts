@@ -1,15 +1,21 @@
 /**
- * Starts and stops training workers. Each run is a `child_process.fork` of dist/worker.js with an IPC channel;
- * its messages are re-published as events for the tree, the status bar and the dashboard. The worker writes the
- * run directory itself, so nothing here is needed to read a run back later.
+ * Starts, attaches to and controls training workers. A worker is started detached from the extension host (its own
+ * process group, stdout and stderr in the run's worker.log), so a window reload or VS Code closing does not end it;
+ * this host attaches to it through the run's control socket (workerClient.ts), as it attaches on activation to
+ * runs already going (started by an earlier window). Worker messages are re-published as events for the tree, the
+ * status bar and the dashboard. The worker writes the run directory itself, so nothing here is needed to read a run
+ * back later.
  */
-import { ChildProcess, fork } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { BackendName, HostToWorkerMessage, isWorkerMessage, RunConfig, WorkerMessage } from '../protocol';
+import { BackendName, HostToWorkerMessage, RUN_FILES, RunConfig, WorkerMessage } from '../protocol';
 import { newRunDirectory } from '../protocol/runFolder';
-import { escalateStop, recordRunWarning } from './stopEscalation';
+import { runLockHolder } from '../protocol/runLockFile';
+import { listRunDirectories, readSnapshot } from '../protocol/runStore';
+import { escalateStop, Killable, recordRunWarning } from './stopEscalation';
+import { RunAttachment } from './workerClient';
+import { spawnDetachedWorker, startupFailure } from './workerLaunch';
 
 export interface RunMessageEvent {
   runId: string;
@@ -19,10 +25,15 @@ export interface RunMessageEvent {
 export interface LiveRun {
   runId: string;
   runDir: string;
-  config: RunConfig;
-  process: ChildProcess;
-  /** Resolves with the worker's exit code once it has exited. */
+  config: RunConfig | undefined;
+  attachment: RunAttachment;
+  /**
+   * Resolves once the worker is gone: with its exit code when this host started it, null for a run it attached to
+   * (another process's child).
+   */
   exited: Promise<number | null>;
+  /** Set by a start or resume in this window; false for a run found running. */
+  startedHere: boolean;
   /** Set once a stop was sent: its escalation (signal, then kill) is under way. */
   stopping?: boolean;
   /** Set once the first reward failure of this worker raised its notification. */
@@ -43,12 +54,14 @@ export class RunManager implements vscode.Disposable {
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   /** Every worker message, tagged with its run. */
   readonly onMessage = this.messageEmitter.event;
-  /** A run started or its worker exited. */
+  /** A run started, was attached to, or its worker ended. */
   readonly onDidChangeRuns = this.changeEmitter.event;
 
   constructor(
     private readonly workerScript: string,
     private readonly output: vscode.OutputChannel,
+    /** Whether `dispose` (the window's extension host deactivating) stops the live runs: `grpo.onWindowClose`. */
+    private readonly stopOnDispose: () => boolean = () => false,
   ) {}
 
   get liveRuns(): LiveRun[] {
@@ -57,6 +70,11 @@ export class RunManager implements vscode.Disposable {
 
   isLive(runId: string): boolean {
     return this.live.has(runId);
+  }
+
+  /** A stop was sent to the run from this window and it has not ended yet. */
+  isStopping(runId: string): boolean {
+    return this.live.get(runId)?.stopping === true;
   }
 
   start(options: StartOptions): LiveRun {
@@ -71,10 +89,30 @@ export class RunManager implements vscode.Disposable {
   /** Continues a stopped, interrupted or failed run from its newest checkpoint, appending to its directory. */
   resume(runDir: string, config: RunConfig, backend: BackendName): LiveRun {
     const runId = path.basename(runDir);
-    if (this.live.has(runId)) throw new Error(`run ${runId} is already running`);
+    if (this.live.has(runId) || runLockHolder(runDir)) throw new Error(`run ${runId} is already running`);
     const args = ['--resume', runDir];
     if (backend !== 'auto') args.push('--backend', backend);
     return this.launch(runDir, config, args, `resuming ${runDir}`);
+  }
+
+  /**
+   * Attaches to the runs under `runsDir` whose worker is alive (a lock held by a live pid with its start time):
+   * started by an earlier window, or from before a reload. Returns those newly attached.
+   */
+  attachRunning(runsDir: string): LiveRun[] {
+    const attached: LiveRun[] = [];
+    for (const runDir of listRunDirectories(runsDir)) {
+      const runId = path.basename(runDir);
+      if (this.live.has(runId) || !runLockHolder(runDir)) continue;
+      const snapshot = readSnapshot(runDir, false);
+      // A CLI run holds a lock but serves no socket: it is followed from its files (the dashboard's RunFollower).
+      if (!fs.existsSync(path.join(runDir, RUN_FILES.socket))) continue;
+      const run = this.track(runDir, snapshot.config, false, 'latest', undefined);
+      this.output.appendLine(`[${runId}] attached to the running worker (${snapshot.status})`);
+      attached.push(run);
+    }
+    if (attached.length) this.changeEmitter.fire();
+    return attached;
   }
 
   /** Holds a live run at its next step boundary; `proceed` lets it go on. */
@@ -88,35 +126,52 @@ export class RunManager implements vscode.Disposable {
 
   private launch(runDir: string, config: RunConfig, args: string[], what: string): LiveRun {
     const runId = path.basename(runDir);
-    const child = fork(this.workerScript, args, {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      // Inside Electron the extension host's execPath is the editor binary: make it behave as plain Node.
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      execArgv: [],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const run: LiveRun = { runId, runDir, config, process: child, exited };
-    this.live.set(runId, run);
-
-    child.stdout?.on('data', (data: Buffer) => this.output.append(`[${runId}] ${data.toString()}`));
-    child.stderr?.on('data', (data: Buffer) => this.output.append(`[${runId}] ${data.toString()}`));
-    child.on('message', (message: unknown) => {
-      if (!isWorkerMessage(message)) {
-        this.output.appendLine(`[${runId}] ignored a malformed worker message: ${JSON.stringify(message)}`);
-        return;
-      }
-      this.logMessage(runId, message);
-      if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
-      this.messageEmitter.fire({ runId, message });
-    });
+    const child = spawnDetachedWorker(this.workerScript, args, runDir);
+    let childExited = false;
+    const exitCode = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+      childExited = true;
+      resolve(code);
+    }));
     child.on('error', (err) => this.output.appendLine(`[${runId}] worker process error: ${err.message}`));
-    void exited.then((code) => {
+    const run = this.track(runDir, config, true, 'all', () => !childExited);
+    run.exited = Promise.all([exitCode, run.attachment.ended]).then(([code]) => code);
+    void exitCode.then((code) => {
+      if (code === 0 || run.attachment.pid !== undefined) return;
+      // It ended before serving its socket: a config or model the worker refused. Its reason is in worker.log.
+      const reason = startupFailure(runDir) ?? `the worker exited with code ${code}; see ${path.join(runDir, RUN_FILES.workerLog)}`;
+      this.output.appendLine(`[${runId}] ${reason}`);
+      void vscode.window.showErrorMessage(`GRPO: run ${runId} did not start: ${reason}`);
+      // This window claimed the folder; with no config in it, the run never began and leaves nothing behind.
+      if (!fs.existsSync(path.join(runDir, RUN_FILES.config))) fs.rmSync(runDir, { recursive: true, force: true });
+    });
+    this.output.appendLine(`[${runId}] started worker pid ${child.pid} (detached; log ${RUN_FILES.workerLog}): ${what}`);
+    this.changeEmitter.fire();
+    return run;
+  }
+
+  private track(runDir: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined): LiveRun {
+    const runId = path.basename(runDir);
+    const run = { runId, runDir, config, startedHere } as LiveRun;
+    run.attachment = new RunAttachment(runDir, {
+      catchUp,
+      starting,
+      log: (message) => this.output.appendLine(`[${runId}] ${message}`),
+      onMessage: (message) => {
+        if (message.type === 'started') run.config = message.config;
+        this.logMessage(runId, message);
+        if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
+        this.messageEmitter.fire({ runId, message });
+      },
+      onEnded: () => undefined,
+    });
+    run.exited = run.attachment.ended.then(() => null);
+    this.live.set(runId, run);
+    void run.attachment.ended.then(() => {
+      if (this.live.get(runId) !== run) return;
       this.live.delete(runId);
-      this.output.appendLine(`[${runId}] worker exited with code ${code}`);
+      this.output.appendLine(`[${runId}] worker ended`);
       this.changeEmitter.fire();
     });
-    this.output.appendLine(`[${runId}] started worker pid ${child.pid}: ${what}`);
-    this.changeEmitter.fire();
     return run;
   }
 
@@ -126,10 +181,11 @@ export class RunManager implements vscode.Disposable {
    */
   stop(runId: string): boolean {
     const run = this.live.get(runId);
-    if (!this.sendTo(runId, { type: 'stop' }) || !run) return false;
+    if (!run || !this.sendTo(runId, { type: 'stop' })) return false;
     if (!run.stopping) {
       run.stopping = true;
-      escalateStop(run.process, run.exited, (message) => this.recordWarning(run, message));
+      this.changeEmitter.fire();
+      escalateStop(workerProcess(run), run.attachment.ended, (message) => this.recordWarning(run, message));
     }
     return true;
   }
@@ -156,14 +212,17 @@ export class RunManager implements vscode.Disposable {
   }
 
   private sendTo(runId: string, message: HostToWorkerMessage): boolean {
-    const run = this.live.get(runId);
-    if (!run || !run.process.connected) return false;
-    run.process.send(message);
-    return true;
+    return this.live.get(runId)?.attachment.send(message) ?? false;
   }
 
+  /** The window goes away: its runs keep going (`grpo.onWindowClose`: keepRunning), or are asked to stop. */
   dispose(): void {
-    for (const run of this.live.values()) this.stop(run.runId);
+    const stop = this.stopOnDispose();
+    for (const run of this.live.values()) {
+      if (stop) run.attachment.send({ type: 'stop' });
+      run.attachment.detach();
+    }
+    this.live.clear();
     this.messageEmitter.dispose();
     this.changeEmitter.dispose();
   }
@@ -176,6 +235,12 @@ export class RunManager implements vscode.Disposable {
       case 'log':
         this.output.appendLine(`[${runId}] ${message.level}: ${message.message}`);
         break;
+      case 'paused':
+        this.output.appendLine(`[${runId}] paused after step ${message.step}`);
+        break;
+      case 'continued':
+        this.output.appendLine(`[${runId}] continued after step ${message.step}`);
+        break;
       case 'error':
         this.output.appendLine(`[${runId}] error: ${message.message}`);
         break;
@@ -184,4 +249,26 @@ export class RunManager implements vscode.Disposable {
         break;
     }
   }
+}
+
+/**
+ * The worker as something to signal: by the pid it is attached to, and only while the run's lock still names that
+ * pid with its start time (a pid reused by another program is never signalled).
+ */
+function workerProcess(run: LiveRun): Killable {
+  return {
+    get pid() {
+      return run.attachment.pid;
+    },
+    kill(signal: NodeJS.Signals): boolean {
+      const pid = run.attachment.pid;
+      if (pid === undefined || runLockHolder(run.runDir)?.pid !== pid) return false;
+      try {
+        process.kill(pid, signal);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
 }

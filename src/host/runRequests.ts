@@ -35,7 +35,11 @@ export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
   runDir(runId: string): string;
   isLive(runId: string): boolean;
+  /** A stop was sent from this window and the run has not ended yet (its state is STOPPING). */
+  isStopping(runId: string): boolean;
   stop(runId: string): boolean;
+  pause(runId: string): boolean;
+  proceed(runId: string): boolean;
   /** Saves an export where the user chooses; resolves to the path, or undefined if cancelled. */
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
   /** The health alert thresholds (settings); the defaults where a host has none. */
@@ -156,8 +160,10 @@ export class RunRequests {
 
   constructor(private readonly host: RunRequestHost) {
     this.handlers = {
-      getSnapshot: ({ runId }) => this.reader(runId).snapshot(host.isLive(runId)),
+      getSnapshot: ({ runId }) => this.reader(runId).snapshot(host.isLive(runId), host.isStopping(runId)),
       stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
+      pauseRun: ({ runId }) => ({ paused: host.pause(runId) }),
+      continueRun: ({ runId }) => ({ continued: host.proceed(runId) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
       getRollouts: async ({ runId, step, source }) => {
         const record = await this.indexesOf(runId).read(source, step);

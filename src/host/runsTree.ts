@@ -7,7 +7,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, RevealTarget, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, RevealTarget, runContextValue, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
 import { readerOrOurs, RunReader, RunTail, runFoldersIn } from '../protocol/runReaders';
 import { listRunDirectories, RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
@@ -17,6 +17,8 @@ import { runHealthUri } from './healthDecorations';
 
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
+  paused: new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('charts.yellow')),
+  stopping: new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.yellow')),
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('charts.green')),
   stopped: new vscode.ThemeIcon('debug-stop', new vscode.ThemeColor('charts.yellow')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('charts.red')),
@@ -59,7 +61,7 @@ export class RunItem extends vscode.TreeItem {
     // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
     this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };
     // Another trainer's run is only read here: no stop, resume or delete.
-    this.contextValue = summary.format !== 'grpo-studio' ? 'grpoRun.external' : summary.status === 'running' ? 'grpoRun.running' : 'grpoRun';
+    this.contextValue = summary.format !== 'grpo-studio' ? 'grpoRun.external' : runContextValue(summary.state);
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }
 }
@@ -195,7 +197,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
   private runItem(runDir: string): RunsTreeItem {
     try {
-      return new RunItem(this.readerOf(runDir).summary(this.runs.isLive(path.basename(runDir))));
+      const runId = path.basename(runDir);
+      return new RunItem(this.readerOf(runDir).summary(this.runs.isLive(runId), this.runs.isStopping(runId)));
     } catch (err) {
       return new UnreadableRunItem(runDir, err instanceof Error ? err.message : String(err));
     }

@@ -58,3 +58,8 @@ export function healthSettings(): HealthThresholds {
   const section = vscode.workspace.getConfiguration('grpo.health');
   return healthThresholds((key) => section.get(key));
 }
+
+/** `grpo.onWindowClose`: what happens to live runs when this window's extension host goes away. */
+export function onWindowCloseSetting(): 'keepRunning' | 'stop' {
+  return vscode.workspace.getConfiguration('grpo').get<string>('onWindowClose', 'keepRunning') === 'stop' ? 'stop' : 'keepRunning';
+}

@@ -1,29 +1,58 @@
-/** Status-bar item while a run is live: "GRPO step 12/50 · reward 0.650"; click to open its dashboard. */
+/**
+ * Status-bar item while a run is live: "GRPO running · step 12/50 · reward 0.650" (paused, stopping …: the run's
+ * state as the tree and the dashboard show it); click to open its dashboard.
+ */
 import * as vscode from 'vscode';
-import { finiteValue } from '../protocol';
+import { RunStatus } from '../protocol';
 import { RunManager } from './runManager';
+import { readSummary, RunSummary } from '../protocol/runStore';
+
+const STATUS_ICONS: Partial<Record<RunStatus, string>> = { running: '$(pulse)', paused: '$(debug-pause)', stopping: '$(loading~spin)' };
+
+/** The status bar's text for a run: its state label, step (of max_steps) and mean reward. */
+export function statusBarText(summary: RunSummary): string {
+  const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
+  const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
+  return `${STATUS_ICONS[summary.status] ?? '$(circle-large-outline)'} GRPO ${summary.status} · step ${steps}${reward}`;
+}
 
 export class RunStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   private readonly disposables: vscode.Disposable[] = [this.item];
+  /** The run shown: the live run that sent the latest message. */
+  private shownRunId: string | undefined;
 
-  constructor(runs: RunManager) {
+  constructor(private readonly runs: RunManager) {
     this.item.name = 'GRPO Run';
     this.disposables.push(
       runs.onMessage(({ runId, message }) => {
-        if (message.type !== 'metrics') return;
-        const run = runs.liveRuns.find((r) => r.runId === runId);
-        const maxSteps = run?.config.optimization.max_steps;
-        const reward = finiteValue(message.record.metrics.reward);
-        this.item.text = `$(pulse) GRPO step ${message.record.step}${maxSteps ? `/${maxSteps}` : ''}${reward === undefined ? '' : ` · reward ${reward.toFixed(3)}`}`;
-        this.item.tooltip = `${runId}: click to open the dashboard`;
-        this.item.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [run?.runDir] };
-        this.item.show();
+        // Rollouts and info logs change nothing shown here.
+        if (message.type === 'rollouts' || message.type === 'eval_rollouts' || message.type === 'log') return;
+        this.shownRunId = runId;
+        this.update();
       }),
-      runs.onDidChangeRuns(() => {
-        if (runs.liveRuns.length === 0) this.item.hide();
-      }),
+      runs.onDidChangeRuns(() => this.update()),
     );
+  }
+
+  /** The text shown now, or undefined while hidden (tests read it). */
+  get text(): string | undefined {
+    return this.shownRunId === undefined ? undefined : this.item.text;
+  }
+
+  private update(): void {
+    const live = this.runs.liveRuns;
+    const run = live.find((r) => r.runId === this.shownRunId) ?? live[0];
+    if (!run) {
+      this.shownRunId = undefined;
+      this.item.hide();
+      return;
+    }
+    this.shownRunId = run.runId;
+    this.item.text = statusBarText(readSummary(run.runDir, true, this.runs.isStopping(run.runId)));
+    this.item.tooltip = `${run.runId}: click to open the dashboard`;
+    this.item.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [run.runDir] };
+    this.item.show();
   }
 
   dispose(): void {

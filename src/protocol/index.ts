@@ -3,6 +3,7 @@ export * from './messages';
 export * from './records';
 export * from './runFiles';
 export * from './runSource';
+export * from './runState';
 export * from './schema';
 export * from './tokenQuantities';
 export * from './webview';

@@ -2,7 +2,7 @@
  * IPC between the training worker and the extension host. Worker → host messages are the run directory's records
  * wrapped in a discriminated union; host → worker messages control the run.
  */
-import type { CheckpointEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, RewardErrorEvent, RolloutsRecord, StartedEvent, WarmStartEvent } from './records';
+import type { CheckpointEvent, ContinuedEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, PausedEvent, RewardErrorEvent, RolloutsRecord, StartedEvent, StopRequestedEvent, WarmStartEvent } from './records';
 
 export type WorkerMessage =
   | StartedEvent
@@ -13,6 +13,9 @@ export type WorkerMessage =
   | WarmStartEvent
   | RewardErrorEvent
   | CheckpointEvent
+  | PausedEvent
+  | ContinuedEvent
+  | StopRequestedEvent
   | ErrorEvent
   | FinishedEvent;
 
@@ -20,7 +23,7 @@ export type WorkerMessage =
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
-  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'warm_start', 'reward_error', 'checkpoint', 'error', 'finished',
+  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'warm_start', 'reward_error', 'checkpoint', 'paused', 'continued', 'stop_requested', 'error', 'finished',
 ]);
 const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set(['stop', 'pause', 'resume']);
 

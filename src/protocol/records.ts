@@ -8,12 +8,15 @@
  *   <run>/eval_rollouts.jsonl  one RolloutsRecord per validation (its `step` is the step it followed; 0 = before training)
  *   <run>/rollouts.tokens.bin, eval_rollouts.tokens.bin  the per-token columns of each step, one compressed block
  *                         per line above, which points at it (`token_block`; src/protocol/tokenBlocks.ts, docs/run-format.md)
- *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint, error, finished
+ *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint,
+ *                         paused, continued, stop_requested, error, finished
+ *   <run>/run.lock, run.socket  while a worker writes the run: its lock (runLockFile.ts) and its control socket (runSocket.ts)
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
 import type { RunConfig, StdEstimator } from './config';
 import type { RunSource } from './runSource';
+import type { RunState } from './runState';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -27,6 +30,10 @@ export const RUN_FILES = {
   checkpoints: 'checkpoints',
   /** Held by the one process that writes the run (see src/worker/runLock.ts). */
   lock: 'run.lock',
+  /** Where that process serves its control socket (src/protocol/runSocket.ts); removed when it ends. */
+  socket: 'run.socket',
+  /** The detached worker's stdout and stderr. */
+  workerLog: 'worker.log',
 } as const;
 
 /**
@@ -216,15 +223,51 @@ export interface WarmStartEvent {
   loss: StoredNumber;
 }
 
-export type RunEvent = StartedEvent | LogEvent | WarmStartEvent | RewardErrorEvent | CheckpointEvent | ErrorEvent | FinishedEvent;
+/**
+ * The run holds at a step boundary (after `step`) until a `continued` or a stop: recorded when the hold begins, so a
+ * window that attaches later, or reopens the run, sees it paused.
+ */
+export interface PausedEvent {
+  type: 'paused';
+  time: number;
+  step: number;
+}
 
-/** Status of a run as seen from its directory (plus liveness of its worker, when known). */
-export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed' | 'interrupted';
+export interface ContinuedEvent {
+  type: 'continued';
+  time: number;
+  step: number;
+}
+
+/** A stop was asked for (by a host, a signal): the run ends once the step in flight is abandoned and checkpointed. */
+export interface StopRequestedEvent {
+  type: 'stop_requested';
+  time: number;
+}
+
+export type RunEvent =
+  | StartedEvent
+  | LogEvent
+  | WarmStartEvent
+  | RewardErrorEvent
+  | CheckpointEvent
+  | PausedEvent
+  | ContinuedEvent
+  | StopRequestedEvent
+  | ErrorEvent
+  | FinishedEvent;
+
+/**
+ * Status of a run as a label: its RunState (runState.ts) in lower case, except that a run whose worker vanished
+ * without a last record (state FAILED) is `interrupted`.
+ */
+export type RunStatus = 'running' | 'paused' | 'stopping' | 'completed' | 'stopped' | 'failed' | 'interrupted';
 
 /** Everything a dashboard needs to draw a run's curves from scratch; rollouts are read one step at a time. */
 export interface RunSnapshot {
   runId: string;
   runDir: string;
+  state: RunState;
   status: RunStatus;
   config: RunConfig | undefined;
   started: StartedEvent | undefined;

@@ -13,8 +13,11 @@ import {
   RecordGuard,
   RUN_FILES,
   RunConfig,
+  DerivedRunState,
+  deriveRunState,
   RunEvent,
   RunFormat,
+  RunState,
   RunSnapshot,
   RunStatus,
   StartedEvent,
@@ -29,6 +32,7 @@ export interface RunSummary {
   runId: string;
   runDir: string;
   name: string;
+  state: RunState;
   status: RunStatus;
   step: number;
   maxSteps: number | undefined;
@@ -99,21 +103,16 @@ function readConfig(runDir: string): RunConfig | undefined {
 }
 
 /**
- * Status from the lifecycle events; `isLive` is the host's own knowledge of a worker it started. Any other writer
- * counts only through the run's lock (`runDir`), which names the process by pid *and* start time: the pid in a
- * `started` event may have been reused by an unrelated program since.
+ * The run's state (deriveRunState) from its lifecycle events and whether its worker lives: `isLive` is the host's
+ * own knowledge (it is attached to the worker); any other writer counts only through the run's lock (`runDir`),
+ * which names the process by pid *and* start time: the pid in a `started` event may have been reused since.
  */
-export function statusFromEvents(events: RunEvent[], isLive: boolean, runDir?: string): RunStatus {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i];
-    // Events before the newest `started` belong to an earlier process of a resumed run.
-    if (event.type === 'started') break;
-    if (event.type === 'finished') return event.outcome;
-    if (event.type === 'error') return 'failed';
-  }
-  if (isLive) return 'running';
-  // A worker from before a window reload, or a CLI run, may still be writing: it holds the lock.
-  return runDir !== undefined && runLockHolder(runDir) !== undefined ? 'running' : 'interrupted';
+export function runStateOf(events: RunEvent[], isLive: boolean, runDir?: string, stopSent = false): DerivedRunState {
+  // The lock is read only when the events leave the question open (no last record of the newest process).
+  const alive = () => isLive || (runDir !== undefined && runLockHolder(runDir) !== undefined);
+  const ended = deriveRunState(events, { alive: false });
+  if (ended.status !== 'interrupted') return ended;
+  return deriveRunState(events, { alive: alive(), stopSent });
 }
 
 /** The newest `started` event: a resumed run has one per process. */
@@ -139,12 +138,12 @@ export function isRunDirectory(dir: string): boolean {
   return fs.existsSync(path.join(dir, RUN_FILES.config));
 }
 
-export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
+export function readSnapshot(runDir: string, isLive = false, stopSent = false): RunSnapshot {
   const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   return {
     runId: path.basename(runDir),
     runDir,
-    status: statusFromEvents(events, isLive, runDir),
+    ...runStateOf(events, isLive, runDir, stopSent),
     config: readConfig(runDir),
     started: lastStarted(events),
     startTime: events.find((e) => e.type === 'started')?.time,
@@ -153,7 +152,7 @@ export function readSnapshot(runDir: string, isLive = false): RunSnapshot {
   };
 }
 
-export function readSummary(runDir: string, isLive = false): RunSummary {
+export function readSummary(runDir: string, isLive = false, stopSent = false): RunSummary {
   const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   const config = readConfig(runDir);
   const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
@@ -162,7 +161,7 @@ export function readSummary(runDir: string, isLive = false): RunSummary {
     runId: path.basename(runDir),
     runDir,
     name: config?.name ?? path.basename(runDir),
-    status: statusFromEvents(events, isLive, runDir),
+    ...runStateOf(events, isLive, runDir, stopSent),
     step: last?.step ?? 0,
     maxSteps: config?.optimization?.max_steps,
     reward: finiteValue(last?.metrics.reward),

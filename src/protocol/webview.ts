@@ -5,6 +5,7 @@
 import type { RunConfig } from './config';
 import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
+import type { RunState } from './runState';
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
 export interface RolloutSteps {
@@ -129,6 +130,9 @@ export interface RevealTarget {
 export interface WebviewRequests {
   getSnapshot: { params: { runId: string }; result: RunSnapshot };
   stopRun: { params: { runId: string }; result: { stopped: boolean } };
+  /** Holds a live run at its next step boundary; `paused` is false when the run is not live here. */
+  pauseRun: { params: { runId: string }; result: { paused: boolean } };
+  continueRun: { params: { runId: string }; result: { continued: boolean } };
   getRolloutSteps: { params: { runId: string }; result: RolloutSteps };
   /** One step, read through the host's step → byte-offset index; undefined if that step has none. */
   getRollouts: { params: { runId: string; step: number; source: RolloutSource }; result: StepRollouts | undefined };
@@ -167,7 +171,8 @@ export type HostToWebviewMessage =
   /** A live step's rollouts (training, or a validation), summarised as getRollouts answers. */
   | { type: 'rollouts'; runId: string; record: StepRollouts }
   | { type: 'event'; runId: string; event: RunEvent }
-  | { type: 'status'; runId: string; status: RunStatus };
+  /** The run's state changed (deriveRunState, as the tree and status bar show it). */
+  | { type: 'status'; runId: string; state: RunState; status: RunStatus };
 
 export type DashboardTab = 'curves' | 'rollouts' | 'prompt';
 

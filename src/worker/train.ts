@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { BACKEND_NAMES, BackendName, parseRunConfig, RUN_FILES, RunConfig, RunOutcome } from '../protocol';
+import { BACKEND_NAMES, BackendName, parseRunConfig, RUN_FILES, RunConfig, RunEvent, RunOutcome } from '../protocol';
 import { Random, RandomState } from '../model/random';
 import { selectBackend } from './backend';
 import { GrpoTrainer } from './grpoTrainer';
@@ -26,8 +26,10 @@ import { BackendTrap, inPhase, isWasmTrap } from './backendTrap';
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
   shouldStop(): boolean;
-  /** Polled at step boundaries: resolves once the run may go on (pause / resume). */
-  waitWhilePaused(): Promise<void>;
+  /** Awaited at each step boundary (after `step`): resolves once the run may go on (pause / continue). */
+  waitWhilePaused(step: number): Promise<void>;
+  /** Where to record the control events (paused, continued, stop_requested) once the run folder is open. */
+  bindRecorder?(record: (event: RunEvent) => void): void;
 }
 
 export interface TrainOptions {
@@ -42,6 +44,11 @@ export interface TrainOptions {
   backend?: string;
   observers: RunObserver[];
   control: RunControl;
+  /**
+   * Called once this process holds the run's lock, before anything is written: the detached worker starts serving
+   * its control socket there (never for a run another process still writes).
+   */
+  onRunLocked?(runDir: string): Promise<void>;
 }
 
 export interface TrainResult {
@@ -191,11 +198,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, runDir, writer, lock, notes, resume } = await prepare(options);
   const sink = new RunSink(writer, options.observers);
   const { control } = options;
+  control.bindRecorder?.((event) => sink.event(event));
   let step = resume?.state.step ?? 0;
   let lastSaved = step;
   // After a wasm trap nothing may call into the backend again, not even to free memory (backendTrap.ts).
   let trapped = false;
   try {
+    await options.onRunLocked?.(runDir);
     // Data parallelism puts a single-threaded replica on the second core: the main instance then keeps to one.
     const backend = await selectBackend(config.backend, { wasmThreads: config.optimization.data_parallel ? 1 : undefined });
     sink.event({
@@ -227,7 +236,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
       }
       while (step < config.optimization.max_steps && !control.shouldStop()) {
-        await control.waitWhilePaused();
+        await control.waitWhilePaused(step);
         if (control.shouldStop()) break;
         const started = Date.now();
         const result = await job.step(step + 1, control);
@@ -272,6 +281,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     sink.event({ type: 'error', time: Date.now(), message: trapped ? `${message}${resumeHint(runDir)}` : message, stack: err instanceof Error ? err.stack : undefined });
     throw err;
   } finally {
+    // A stop asked for after the last record (a host disconnecting from a finished run) belongs to no run.
+    control.bindRecorder?.(() => undefined);
     sink.close();
     lock.release();
     if (!trapped) tf.disposeVariables();

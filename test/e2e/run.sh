@@ -40,4 +40,8 @@ NODE_PATH=$TOOLS/cs/node_modules node "$ROOT/out/e2e/runExtensionTests.js" "http
 log "UI test (Playwright: palette → Start Run → dashboard)"
 mkdir -p "$WORK/ui-workspace"
 node "$ROOT/out/e2e/ui.js" "http://127.0.0.1:$PORT" "$ROOT" "$WORK/ui-workspace" "$ROOT/test-results" || status=1
+
+log "reload test (Playwright: a run started by grpo.startOnOpen outlives a window reload; Pause / Continue / Stop after it)"
+mkdir -p "$WORK/reload-workspace"
+node "$ROOT/out/e2e/reload.js" "http://127.0.0.1:$PORT" "$ROOT" "$WORK/reload-workspace" "$ROOT/test-results" || status=1
 exit $status

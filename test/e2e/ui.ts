@@ -8,42 +8,7 @@ import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { launchChromium, workbenchUrl } from './browser';
 import { launchOnRayFlow, prepareRayWorkspace } from './rayUi';
-
-const started = Date.now();
-const log = (s: string) => console.log(`  [${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
-let passed = 0;
-let failed = 0;
-
-async function check(name: string, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-    passed++;
-    console.log(`  ✔ ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`  ✖ ${name}\n    ${err instanceof Error ? err.message : String(err)}`);
-    throw err;
-  }
-}
-
-/** Runs a palette command; retries because a new extension's commands appear a few seconds after load. */
-async function runCommand(page: Page, title: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible', timeout: 15000 });
-    await input.fill(`>${title}`);
-    try {
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 5000 });
-      await page.keyboard.press('Enter');
-      return;
-    } catch (err) {
-      if (attempt >= 12) throw err;
-      await page.keyboard.press('Escape');
-      await page.waitForTimeout(1000);
-    }
-  }
-}
+import { check, log, runCommand, summary } from './uiSteps';
 
 function dashboardFrame(page: Page): FrameLocator {
   return page.frameLocator('iframe.webview').frameLocator('#active-frame');
@@ -154,16 +119,16 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     await page.screenshot({ path: path.join(resultsDir, 'ui-failure.png') }).catch(() => undefined);
-    if (failed === 0) {
-      failed++;
+    if (summary.failed === 0) {
+      summary.failed++;
       console.log(`  ✖ ${err instanceof Error ? err.message : String(err)}`);
     }
   } finally {
     await rayWorkspace.ray.stop();
     await browser.close();
-    console.log(`ui: ${passed} passed, ${failed} failed`);
+    console.log(`ui: ${summary.passed} passed, ${summary.failed} failed`);
   }
-  process.exit(failed === 0 ? 0 : 1);
+  process.exit(summary.failed === 0 ? 0 : 1);
 }
 
 void main();

@@ -56,6 +56,10 @@ function contentType(file: string): string {
 
 export class WebviewHarness {
   readonly saved: SavedFile[] = [];
+  /** Runs the host side treats as live: Stop / Pause / Continue requests for them succeed and are logged in `controls`. */
+  readonly liveRunIds = new Set<string>();
+  /** The control requests that reached the host, as `stop:<runId>`, `pause:<runId>`, `continue:<runId>`. */
+  readonly controls: string[] = [];
   readonly cspViolations: string[] = [];
   readonly pageErrors: string[] = [];
   /** Every request the page made, in order (tests check what the host was asked to read). */
@@ -70,8 +74,11 @@ export class WebviewHarness {
   ) {
     this.requests = new RunRequests({
       runDir: (runId) => path.join(runsDir, runId),
-      isLive: () => false,
-      stop: () => false,
+      isLive: (runId) => this.liveRunIds.has(runId),
+      isStopping: () => false,
+      stop: (runId) => this.control('stop', runId),
+      pause: (runId) => this.control('pause', runId),
+      proceed: (runId) => this.control('continue', runId),
       saveFile: async (fileName, data) => {
         this.saved.push({ fileName, data });
         return path.join('/saved', fileName);
@@ -120,6 +127,12 @@ export class WebviewHarness {
   }
 
   lastState: WebviewState | undefined;
+
+  private control(action: string, runId: string): boolean {
+    if (!this.liveRunIds.has(runId)) return false;
+    this.controls.push(`${action}:${runId}`);
+    return true;
+  }
 
   /** Sends a push message, as the extension host does with `webview.postMessage`. */
   async push(message: HostToWebviewMessage): Promise<void> {

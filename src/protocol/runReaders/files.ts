@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { MetricsRecord, RunSnapshot, RunStatus, StoredNumber } from '../records';
 import type { RunSource } from '../runSource';
+import { stateOfStatus } from '../runState';
 import { LIVE_WINDOW_MS } from './runReader';
 
 /** A file's text, or undefined when it cannot be read (missing, a folder, no permission). */
@@ -78,7 +79,7 @@ export function metricValue(value: unknown): StoredNumber | undefined {
 
 /** A run of another trainer as a snapshot: no config of ours, no events, its metrics and where they came from. */
 export function externalSnapshot(runDir: string, status: RunStatus, metrics: MetricsRecord[], source: RunSource): RunSnapshot {
-  return { runId: path.basename(runDir), runDir, status, config: undefined, started: undefined, startTime: undefined, events: [], metrics, source };
+  return { runId: path.basename(runDir), runDir, state: stateOfStatus(status), status, config: undefined, started: undefined, startTime: undefined, events: [], metrics, source };
 }
 
 /** One record per step, in step order; a step logged twice (a resumed run) merges, the later values winning. */

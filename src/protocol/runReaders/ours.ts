@@ -25,12 +25,12 @@ export class OurRunReader implements RunReader {
     return [...this.indexes.train.problems, ...this.indexes.eval.problems];
   }
 
-  snapshot(isLive: boolean): RunSnapshot {
-    return readSnapshot(this.runDir, isLive);
+  snapshot(isLive: boolean, stopSent = false): RunSnapshot {
+    return readSnapshot(this.runDir, isLive, stopSent);
   }
 
-  summary(isLive: boolean): RunSummary {
-    return readSummary(this.runDir, isLive);
+  summary(isLive: boolean, stopSent = false): RunSummary {
+    return readSummary(this.runDir, isLive, stopSent);
   }
 
   rolloutSteps(source: RolloutSource): number[] {

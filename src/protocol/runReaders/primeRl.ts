@@ -17,6 +17,7 @@
  */
 import * as path from 'path';
 import type { GroupRecord, MetricsRecord, RolloutRecord, RolloutSource, RolloutsRecord, RunSnapshot, StoredNumber, TokenColumns } from '../records';
+import { withState } from '../runState';
 import { finiteValue, groupRewardStats } from '../records';
 import { parseJsonl } from '../runFiles';
 import type { RunSummary } from '../runStore';
@@ -222,7 +223,7 @@ export class PrimeRlRunReader implements RunReader {
       runId: path.basename(this.runDir),
       runDir: this.runDir,
       name: path.basename(this.runDir),
-      status: this.status(),
+      ...withState(this.status()),
       step: Math.max(newest ?? 0, this.rolloutSteps('train').at(-1) ?? 0),
       maxSteps: undefined,
       reward: finiteValue(last?.metrics.reward),

@@ -11,10 +11,13 @@ import type { RunSummary } from '../runStore';
 export interface RunReader {
   readonly format: RunFormat;
   readonly runDir: string;
-  /** Curves, events and status, read from scratch. `isLive`: a worker of this window writes the run. */
-  snapshot(isLive: boolean): RunSnapshot;
+  /**
+   * Curves, events and status, read from scratch. `isLive`: a worker of this window writes the run; `stopSent`: this
+   * window asked it to stop (STOPPING before the worker records it).
+   */
+  snapshot(isLive: boolean, stopSent?: boolean): RunSnapshot;
   /** Status, newest step and reward, reading as little as it can (the tree refreshes every second). */
-  summary(isLive: boolean): RunSummary;
+  summary(isLive: boolean, stopSent?: boolean): RunSummary;
   /** Steps that have rollouts, ascending; each call picks up what was written since. */
   rolloutSteps(source: RolloutSource): number[];
   /** One step's rollouts as our record (groups, rewards, advantages, per-token columns where the trainer has them). */

@@ -16,6 +16,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { finiteValue, type GroupRecord, type MetricsRecord, type RolloutRecord, type RolloutSource, type RolloutsRecord, type RunSnapshot, type StoredNumber } from '../records';
+import { withState } from '../runState';
 import { readParquetObjects } from '../parquetFile';
 import type { RunSummary } from '../runStore';
 import type { RunSource } from '../runSource';
@@ -147,7 +148,7 @@ export class TrlRunReader implements RunReader {
       runId: path.basename(this.runDir),
       runDir: this.runDir,
       name: path.basename(this.runDir),
-      status: this.status(state),
+      ...withState(this.status(state)),
       step: Math.max(state?.global_step ?? 0, this.rolloutSteps('train').at(-1) ?? 0),
       maxSteps: state?.max_steps,
       reward: finiteValue(withReward?.metrics.reward),

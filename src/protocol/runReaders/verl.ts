@@ -19,6 +19,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { load as loadYaml } from 'js-yaml';
 import type { GroupRecord, MetricsRecord, RolloutRecord, RolloutSource, RolloutsRecord, RunSnapshot, StoredNumber } from '../records';
+import { withState } from '../runState';
 import { parseJsonl } from '../runFiles';
 import type { RunSummary } from '../runStore';
 import { finiteValue } from '../records';
@@ -353,7 +354,7 @@ export class VerlRunReader implements RunReader {
       runId: path.basename(this.runDir),
       runDir: this.runDir,
       name: path.basename(this.runDir),
-      status: this.status(),
+      ...withState(this.status()),
       step: Math.max(last?.step ?? 0, newestRollout ?? 0),
       maxSteps: undefined,
       reward: finiteValue(last?.metrics.reward),

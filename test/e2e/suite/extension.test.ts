@@ -252,8 +252,8 @@ export function registerExtensionTests(): void {
     it('tree: run → steps → groups → rollouts; selecting a rollout reveals it in the dashboard', async () => {
       // This suite is bundled apart from the extension, so its classes are not the tree's: tell items by contextValue.
       const is = <T extends RunsTreeItem>(item: RunsTreeItem | undefined, kind: string): item is T => item?.contextValue === kind;
-      const run = (await api.tree.getChildren()).find((item) => is<RunItem>(item, 'grpoRun') && item.summary.status === 'completed');
-      assert.ok(is<RunItem>(run, 'grpoRun'), 'no completed run in the tree');
+      const run = (await api.tree.getChildren()).find((item) => is<RunItem>(item, 'grpoRun.completed'));
+      assert.ok(is<RunItem>(run, 'grpoRun.completed'), 'no completed run in the tree');
       const [step] = await api.tree.getChildren(run);
       assert.ok(is<StepItem>(step, 'grpoStep'), 'run has no steps');
       const [group] = await api.tree.getChildren(step);

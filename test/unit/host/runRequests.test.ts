@@ -24,7 +24,10 @@ describe('webview requests answered from run directories', () => {
         return path.join(runsDir, runId);
       },
       isLive: () => false,
+      isStopping: () => false,
       stop: () => false,
+      pause: () => false,
+      proceed: () => false,
       saveFile: async () => undefined,
     });
   });

@@ -1,0 +1,40 @@
+/**
+ * Starting a training worker that outlives the window: detached (a new session and process group, so neither the
+ * extension host's exit nor a signal to its group reaches it), stdout and stderr appended to the run's worker.log
+ * (a pipe would break, and the worker with it, when this host goes away). No `vscode` here: tested with a real
+ * host process that is killed while the worker runs on.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { RUN_FILES } from '../protocol';
+
+export function spawnDetachedWorker(workerScript: string, args: string[], runDir: string): ChildProcess {
+  const log = fs.openSync(path.join(runDir, RUN_FILES.workerLog), 'a');
+  try {
+    const child = spawn(process.execPath, [workerScript, ...args], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      // Inside Electron the extension host's execPath is the editor binary: make it behave as plain Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      windowsHide: true,
+    });
+    // This host does not wait for it: its exit code is read while this host lives, not kept alive for.
+    child.unref();
+    return child;
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+/** What the worker's log says about why it ended before serving its socket (its last `error:` line). */
+export function startupFailure(runDir: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(runDir, RUN_FILES.workerLog), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const errors = text.split('\n').filter((line) => line.startsWith('error: '));
+  return errors.at(-1)?.slice('error: '.length);
+}
