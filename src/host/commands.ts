@@ -102,13 +102,6 @@ export function readConfigOrExplain(configPath: string): RunConfig | undefined {
   }
 }
 
-/** Starting or resuming runs the workspace's reward code and configs: only in a trusted workspace. */
-function refuseUntrusted(what: string): boolean {
-  if (vscode.workspace.isTrusted) return false;
-  void vscode.window.showErrorMessage(`GRPO: ${what} runs this workspace's reward code, which Restricted Mode does not allow. Trust the workspace to train; viewing runs works as it is.`);
-  return true;
-}
-
 /**
  * Opens a run folder of any format (ours, verl, TRL, prime-rl) in the dashboard; a folder of none is refused with
  * what was looked for.
@@ -233,7 +226,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   };
 
   const resumeRun = async (arg?: unknown): Promise<LiveRun | undefined> => {
-    if (refuseUntrusted('resuming a run')) return undefined;
+    if (!launchAllowed('resuming a run')) return undefined;
     let runDir = runDirFromArgument(arg);
     if (!runDir) {
       const resumable = listRunDirectories(runsDirectory(context))
@@ -245,7 +238,7 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
       }
       runDir = (await vscode.window.showQuickPick(resumable.map((s) => ({ label: s.runId, description: `${s.status} · step ${s.step}`, runDir: s.runDir })), { title: 'GRPO: Resume Run from Checkpoint' }))?.runDir;
     }
-    if (!runDir || !launchAllowed('resuming a run')) return undefined;
+    if (!runDir) return undefined;
     const config = readConfigOrExplain(path.join(runDir, 'config.json'));
     if (!config) return undefined;
     const run = runs.resume(runDir, config, backendSetting());
