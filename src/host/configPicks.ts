@@ -44,7 +44,8 @@ function jsonFiles(dir: string): string[] {
   try {
     return fs
       .readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
+      // Hidden files are no one's pick (an editor's backup, a test's scratch config).
+      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
       .sort()
       .map((f) => path.join(dir, f));
   } catch {

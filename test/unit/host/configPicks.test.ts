@@ -25,6 +25,18 @@ describe('Start Run choices', () => {
     assert.ok(choices.find((c) => c.origin === 'template')?.description.includes('template'));
   });
 
+  it('leaves out hidden JSON files (an editor backup, a test scratch config)', () => {
+    const extension = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-ext-'));
+    try {
+      fs.mkdirSync(path.join(extension, 'examples'));
+      fs.writeFileSync(path.join(extension, 'examples', 'shown.json'), JSON.stringify({ name: 'shown', task: { type: 'bandit' } }));
+      fs.writeFileSync(path.join(extension, 'examples', '.scratch.json'), JSON.stringify({ name: 'hidden', task: { type: 'bandit' } }));
+      assert.deepStrictEqual(builtInConfigs(extension).map((c) => c.name), ['shown']);
+    } finally {
+      fs.rmSync(extension, { recursive: true, force: true });
+    }
+  });
+
   it("lists the workspace's *.grpo.json by path; one that does not validate says why, naming the field", () => {
     const file = (rel: string) => ({ fsPath: path.join(workspace, rel), shownPath: rel });
     const choices = workspaceConfigs([file('configs/mine.grpo.json'), file('broken.grpo.json')]);
