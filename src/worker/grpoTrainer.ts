@@ -39,9 +39,7 @@ import { RewardErrorLog } from './rewardErrors';
 import { checkRounds, concatRows, keptGroups, pickRows } from './dynamicSampling';
 import { advance, Buffered, loadBuffer, saveBuffer, sliceRows } from './generationBuffer';
 import type { StepReward } from './tasks/rewards';
-import { ArithmeticTask } from './tasks/arithmetic';
-import { Gsm8kTask } from './tasks/gsm8k';
-import { PromptsTask } from './tasks/prompts';
+import { createTask } from './tasks/createTask';
 import { Example, PromptTask } from './tasks/task';
 import { PromptEncoder } from './promptEncoding';
 import { exactKlPerToken } from './referenceKl';
@@ -107,18 +105,6 @@ function nanMax(a: number, b: number): number {
 
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
-}
-
-/** Paths in `task` are absolute by now (see resolveConfigPaths in train.ts). */
-export async function createTask(config: RunConfig, task: LanguageTaskConfig): Promise<PromptTask> {
-  switch (task.type) {
-    case 'arithmetic':
-      return new ArithmeticTask(task, config.seed);
-    case 'gsm8k':
-      return new Gsm8kTask(task, config.seed);
-    case 'prompts':
-      return PromptsTask.load(task, config.seed);
-  }
 }
 
 /** Points of the SFT loss curve a warm start reports (`warm_start` events). */

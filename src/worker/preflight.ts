@@ -9,7 +9,7 @@ import { LoraSpec, RunConfig, SchemaError } from '../protocol';
 import { readModelConfig } from '../model/checkpoint';
 import { ModelConfig } from '../model/config';
 import { resolveLora } from '../model/lora';
-import { createTask } from './grpoTrainer';
+import { createTask } from './tasks/createTask';
 import { BUILT_IN_REWARDS, PARAMETERISED_REWARDS } from './tasks/rewards';
 
 function message(err: unknown): string {

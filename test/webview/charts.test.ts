@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, RUN_FILES } from '../../src/protocol';
 import { writeFixtureRun } from './fixtures';
-import { launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 const STEPS = 80;
 const RESULTS = path.resolve(__dirname, '../../test-results');
@@ -94,10 +94,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
   });
 
   afterEach(async () => {
-    if (!harness) return;
-    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
-    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
-    await harness.close();
+    await closeChecked(harness);
     harness = undefined;
   });
 

@@ -7,7 +7,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures');
 const RESULTS = path.resolve(__dirname, '../../test-results');
@@ -20,10 +20,7 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
   before(async () => (browser = await launchBrowser()));
   after(async () => browser?.close());
   afterEach(async () => {
-    if (!harness) return;
-    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
-    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
-    await harness.close();
+    await closeChecked(harness);
     harness = undefined;
   });
 

@@ -3,6 +3,7 @@
  * (same HTML, same strict CSP, same bundle), `acquireVsCodeApi` is replaced by a bridge to this process, and this
  * process answers the webview's requests with the extension's own RunRequests over fixture run directories.
  */
+import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { chromium, Browser, Page } from 'playwright-core';
@@ -159,4 +160,12 @@ export class WebviewHarness {
     }
     await this.push(reply).catch(() => undefined);
   }
+}
+
+/** A test's end: the page broke no CSP rule and threw no error; then it closes. Nothing to do without a page. */
+export async function closeChecked(harness: WebviewHarness | undefined): Promise<void> {
+  if (!harness) return;
+  assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
+  assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
+  await harness.close();
 }

@@ -15,7 +15,7 @@ import { layoutRows, TIMELINE_GEOMETRY } from '../../webview/timelineLayout';
 import { diffCounts, diffTokens } from '../../webview/tokenDiff';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
 import { RECURRING_PROMPT, writeFixtureRun } from './fixtures';
-import { launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 /** The chart colours and editor background of test/webview/theme-dark.css. */
 const PALETTE: TokenPalette = { positive: [0x89, 0xd1, 0x85], negative: [0xf1, 0x4c, 0x4c], high: [0xd1, 0x86, 0x16] };
@@ -43,10 +43,7 @@ describe('prompt × step view (Chromium, fixtures)', function () {
   });
 
   afterEach(async () => {
-    if (!harness) return;
-    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
-    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
-    await harness.close();
+    await closeChecked(harness);
     harness = undefined;
   });
 

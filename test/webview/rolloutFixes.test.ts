@@ -14,7 +14,7 @@ import { GroupRecord, RUN_FILES, validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 import { composite, contrastRatio, MIN_TEXT_CONTRAST, Rgb } from '../../webview/tokenColors';
 import { groupsAt, metricsAt } from './fixtures';
-import { launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 /** The dark theme's editor background (test/webview/theme-dark.css), what token fills are painted over. */
@@ -103,10 +103,7 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
   });
 
   afterEach(async () => {
-    if (!harness) return;
-    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
-    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
-    await harness.close();
+    await closeChecked(harness);
     harness = undefined;
   });
 

@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
-import { launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 
@@ -32,10 +32,7 @@ describe('dashboard header: run state and controls (Chromium)', function () {
   });
 
   afterEach(async () => {
-    if (!harness) return;
-    assert.deepStrictEqual(harness.cspViolations, [], 'CSP violations');
-    assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
-    await harness.close();
+    await closeChecked(harness);
     harness = undefined;
   });
 

@@ -11,10 +11,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet-writer';
-import type { LanguageTaskConfig, RunConfig } from '../../protocol';
-import { ArithmeticTask } from '../tasks/arithmetic';
-import { Gsm8kTask } from '../tasks/gsm8k';
-import { PromptsTask } from '../tasks/prompts';
+import type { RunConfig } from '../../protocol';
+import { createTask } from '../tasks/createTask';
 import type { ColumnValue, Example } from '../tasks/task';
 
 export interface VerlMessage {
@@ -35,21 +33,12 @@ export type VerlSplit = 'train' | 'test';
 
 /** Our task's train and validation examples, as a local run would draw them (paths in `config` absolute). */
 export async function taskExamples(config: RunConfig): Promise<{ train: readonly Example[]; eval: readonly Example[] }> {
-  const task = await loadTask(config, config.task as LanguageTaskConfig);
-  return { train: task.trainSet(), eval: task.evalSet() };
-}
-
-async function loadTask(config: RunConfig, task: LanguageTaskConfig): Promise<ArithmeticTask | Gsm8kTask | PromptsTask> {
-  switch (task.type) {
-    case 'arithmetic':
-      return new ArithmeticTask(task, config.seed);
-    case 'gsm8k':
-      return new Gsm8kTask(task, config.seed);
-    case 'prompts':
-      return PromptsTask.load(task, config.seed);
-    default:
-      throw new Error(`task.type: "${(task as { type: string }).type}" has no prompts to write for verl`);
+  const task = config.task;
+  if (task.type !== 'arithmetic' && task.type !== 'gsm8k' && task.type !== 'prompts') {
+    throw new Error(`task.type: "${task.type}" has no prompts to write for verl`);
   }
+  const examples = await createTask(config, task);
+  return { train: examples.trainSet(), eval: examples.evalSet() };
 }
 
 function stringColumn(example: Example, name: string): string | undefined {
