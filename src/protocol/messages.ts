@@ -2,22 +2,14 @@
  * IPC between the training worker and the extension host. Worker → host messages are the run directory's records
  * wrapped in a discriminated union; host → worker messages control the run.
  */
-import type { CheckpointEvent, ContinuedEvent, ErrorEvent, FinishedEvent, LogEvent, MetricsRecord, PausedEvent, RewardErrorEvent, RolloutsRecord, StartedEvent, StopRequestedEvent, WarmStartEvent } from './records';
+import type { MetricsRecord, RolloutsRecord, RunEvent } from './records';
 
+/** Every event of events.jsonl, as it is written, and the step records. */
 export type WorkerMessage =
-  | StartedEvent
+  | RunEvent
   | { type: 'metrics'; record: MetricsRecord }
   | { type: 'rollouts'; record: RolloutsRecord }
-  | { type: 'eval_rollouts'; record: RolloutsRecord }
-  | LogEvent
-  | WarmStartEvent
-  | RewardErrorEvent
-  | CheckpointEvent
-  | PausedEvent
-  | ContinuedEvent
-  | StopRequestedEvent
-  | ErrorEvent
-  | FinishedEvent;
+  | { type: 'eval_rollouts'; record: RolloutsRecord };
 
 /** `stop`: abandon the step in flight (unless its weights already changed), checkpoint the last completed step, exit 0. */
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
