@@ -95,11 +95,12 @@ export const llama: ModelFamily = {
 
   outputHead(w: Weights, c: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): OutputHead {
     if (c.tieEmbeddings) {
-      const head = tiedHead(weight(w, 'model.embed_tokens.weight'));
-      return { weight: head, apply: (x) => linear(x, head) };
+      // The fused head reads the table itself; only the logits path needs (and caches) its transpose.
+      const table = weight(w, 'model.embed_tokens.weight');
+      return { weight: { table: table as tf.Tensor2D }, apply: (x) => linear(x, tiedHead(table)) };
     }
     const project = projector(w, adapters, input.dropoutSeed);
     const head = adapters?.hasModule('lm_head') || w.has('lm_head.bias') ? null : (weight(w, 'lm_head.weight') as tf.Tensor2D);
-    return { weight: head, apply: (x) => project('lm_head', x) };
+    return { weight: head && { matrix: head }, apply: (x) => project('lm_head', x) };
   },
 };

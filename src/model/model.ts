@@ -64,29 +64,36 @@ export interface CausalLM {
   /** Logits [B·(T − logitsFrom), V] (see ModelFamily.forward). */
   logits(input: ForwardInput, cache: KVCache | null): tf.Tensor2D;
   /**
-   * The same forward stopped before the output head: the last hidden states and the head as a plain [d, V]
-   * matrix, so that scoring can fuse the head with the log-softmax (outputHead.ts) and never hold all the logits.
+   * The same forward stopped before the output head: the last hidden states and the head as a plain product, so
+   * that scoring can fuse the head with the log-softmax (headLogProbs.ts) and never hold all the logits.
    * Null when the head is more than a product (an adapter or a bias on lm_head).
    */
   headInput?(input: ForwardInput): HeadInput | null;
 }
 
-/** The last hidden states [N, d] (after the final norm) and an output head W [d, V] with logits = hidden · W. */
+/**
+ * An output head that is a plain product, logits = hidden · W: W [d, V] itself (`matrix`), or the token-embedding
+ * table E [V, d] = Wᵀ that a tied head shares (`table`), which the fused head reads a block at a time so that W
+ * never has to exist whole.
+ */
+export type HeadWeight = { matrix: tf.Tensor2D; table?: undefined } | { table: tf.Tensor2D; matrix?: undefined };
+
+/** The last hidden states [N, d] (after the final norm) and the output head, with logits = hidden · W. */
 export interface HeadInput {
   hidden: tf.Tensor2D;
-  head: tf.Tensor2D;
+  head: HeadWeight;
 }
 
 /** A family's forward pass in two parts: the blocks with the final norm, and the output head. */
 export interface ModelParts {
   /** Hidden states [B·(T − logitsFrom), d] after the final norm. */
   trunk(weights: Weights, config: ModelConfig, input: ForwardInput, cache: KVCache | null, adapters?: LoraAdapters | null): tf.Tensor2D;
-  /** The output head: a plain [d, V] matrix (`weight`, null when an adapter or a bias makes it more), and how to apply it. */
+  /** The output head: a plain product (`weight`, null when an adapter or a bias makes it more), and how to apply it. */
   outputHead(weights: Weights, config: ModelConfig, input: ForwardInput, adapters?: LoraAdapters | null): OutputHead;
 }
 
 export interface OutputHead {
-  weight: tf.Tensor2D | null;
+  weight: HeadWeight | null;
   apply(hidden: tf.Tensor2D): tf.Tensor2D;
 }
 

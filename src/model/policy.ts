@@ -129,6 +129,14 @@ export class Policy implements CausalLM {
     return n;
   }
 
+  /**
+   * Frees what was cached from the weights (a tied head's [d, V] transpose, which sampling keeps: 147 MiB for
+   * GPT-2): the training step reads the table itself, and the next sampling pass rebuilds it.
+   */
+  releaseCaches(): void {
+    for (const w of this.weights.values()) releaseDerived(w);
+  }
+
   /** The parameters an optimizer updates (PEFT's "trainable params"). */
   trainableParameterCount(): number {
     return this.adapters?.parameterCount() ?? this.parameterCount();

@@ -101,6 +101,7 @@ export class PolicyTrainer {
    */
   async accumulate(batch: ResponseBatch, loss: LossFn, logProbOptions: LogProbOptions = {}): Promise<number> {
     const options = { ...this.withDropoutSeed(logProbOptions), gradientCheckpointing: this.options.gradientCheckpointing };
+    this.policy.releaseCaches(); // not needed by the update, and its peak is the run's
     if (batch.responseIds.every((r) => r.length === 0)) return this.lossWithoutTokens(batch, loss, options);
     // Both halves need response tokens, or one side would have no gradient path at all.
     const half = Math.ceil(batch.promptIds.length / 2);

@@ -6,6 +6,7 @@
 import { parseArgs } from 'util';
 import { BACKEND_NAMES, BackendName } from '../protocol';
 import { generate, loadPolicy, Policy } from '../model';
+import { adapterBase } from '../model/checkpoint';
 import { checkContextLength, SampleResult } from '../model/sampling';
 import { encodePrompt, PromptSource, renderPrompt, tokenPieces } from '../model/tokenizer';
 import { selectBackend } from './backend';
@@ -50,6 +51,17 @@ export interface GenerateOutput {
   finish_reason: 'stop' | 'length';
   logprobs: number[];
   top_logprobs?: { id: number; token: string; logprob: number }[][];
+  /** Set when <model> was a PEFT adapter folder: the adapter that was applied, and the base it was applied to. */
+  adapter?: AdapterInfo;
+}
+
+export interface AdapterInfo {
+  path: string;
+  base: string;
+  r: number;
+  lora_alpha: number;
+  /** Modules the adapter wraps. */
+  modules: number;
 }
 
 /** Parses the command line after `generate`; errors name the option. */
@@ -169,6 +181,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const policy = loadPolicy(request.model, { base: request.base });
   try {
     const output = await generateCompletion(policy, request);
+    const adapter = adapterInfo(policy, request);
+    if (adapter) output.adapter = adapter;
     if (request.json) {
       console.log(`backend: ${backend.name} (${backend.device})`);
       console.log(JSON.stringify(output));
@@ -181,7 +195,16 @@ export async function runGenerate(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** What was applied when <model> is an adapter folder (so that a user sees the adapter, not the bare base, answered). */
+function adapterInfo(policy: Policy, request: GenerateRequest): AdapterInfo | undefined {
+  const lora = policy.lora;
+  if (!lora) return undefined;
+  return { path: request.model, base: adapterBase(request.model, request.base), r: lora.settings.r, lora_alpha: lora.settings.lora_alpha, modules: lora.modules.size };
+}
+
 function printReadable(policy: Policy, request: GenerateRequest, output: GenerateOutput): void {
+  const { adapter } = output;
+  if (adapter) console.log(`adapter: ${adapter.path} (LoRA r=${adapter.r}, alpha=${adapter.lora_alpha}, on ${adapter.modules} modules) applied to ${adapter.base}`);
   console.log(`prompt (${output.prompt_ids.length} tokens): ${JSON.stringify(renderPrompt(policy.tokenizer, request.prompt))}`);
   console.log(output.completion);
   console.log(`[${output.finish_reason}, ${output.completion_ids.length} tokens, mean log-prob ${mean(output.logprobs).toFixed(4)}]`);

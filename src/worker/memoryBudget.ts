@@ -4,7 +4,7 @@
  * binding gives wrong numbers without any error (docs/gpu.md). Both are refused up front with the numbers and a fix.
  */
 import { ModelConfig, parameterCount } from '../model/config';
-import { headChunkRows } from '../model/headLogProbs';
+import { headTile } from '../model/headLogProbs';
 
 /**
  * float32 bytes a run keeps per parameter: the weights, the gradients being accumulated, one micro-batch's
@@ -23,18 +23,34 @@ export const REFERENCE_BYTES_PER_PARAMETER = 4;
  */
 const LOGITS_COPIES = 4;
 /**
- * Float32 [chunk, V] tensors alive at once in the fused head's backward (headLogProbs.ts: log-softmax, its exp, the
- * one-hot, the products, dz): scoring and training hold one chunk of logits, not a micro-batch's.
+ * Float32 tiles of logits alive at once in the fused head's backward (headLogProbs.ts: logits, log-softmax, its
+ * exp, the one-hot, the products, dz): scoring and training hold one tile of logits, not a micro-batch's.
  */
-const HEAD_CHUNK_COPIES = 8;
+const HEAD_TILE_COPIES = 8;
+/** A block of the head read from a tied table: its slice and that slice's transpose. */
+const HEAD_BLOCK_COPIES = 2;
 
 /**
- * Bytes of the logits a scoring or training pass holds for `tokens` response tokens: one chunk of the fused head
- * (headLogProbs.ts), or every token's when the exact KL needs the logits themselves.
+ * Bytes of the logits a scoring or training pass holds for `tokens` response tokens: one tile of the fused head
+ * (headLogProbs.ts) and the block of the head it reads, or every token's logits when the exact KL needs them.
  */
 export function logitBytes(model: ModelConfig, tokens: number, fullLogits: boolean): number {
   if (fullLogits) return LOGITS_COPIES * tokens * model.vocabSize * 4;
-  return HEAD_CHUNK_COPIES * Math.min(tokens, headChunkRows(model.vocabSize)) * model.vocabSize * 4;
+  const tile = headTile(model.vocabSize, tokens, model.dModel);
+  return 4 * (HEAD_TILE_COPIES * tile.tileElements + HEAD_BLOCK_COPIES * tile.blockElements);
+}
+
+/**
+ * The [d, V] transposes of a tied head alive at the peak. Sampling caches the policy's (Policy.releaseCaches frees it
+ * before each update: the fused head reads the table itself); the exact KL's full logits go through the
+ * transpose in the training step too, and full fine-tuning's reference model has its own.
+ */
+function tiedHeadBytes(shape: RunShape, logits: number): number {
+  const { model } = shape;
+  if (!model.tieEmbeddings) return logits;
+  const head = model.vocabSize * model.dModel * 4;
+  const inTraining = shape.fullLogits ? (shape.lora || !shape.withReference ? 1 : 2) : 0;
+  return Math.max(head, inTraining * head + logits);
 }
 /**
  * What tfjs-backend-wasm can hold. Its heap may grow to 4 GiB, but the 124 M GPT-2 (about 2.5 GB of weights,
@@ -68,33 +84,33 @@ function gib(bytes: number): string {
 }
 
 /**
- * Estimated peak bytes: weights, gradients and optimizer state per parameter, the cached transpose of a tied head
- * (one per model), and a micro-batch's logits in the training step.
+ * Estimated peak bytes: weights, gradients and optimizer state per parameter, and the larger of what sampling adds
+ * (a tied head's cached transpose) and what the training step adds (a micro-batch's logits: see tiedHeadBytes).
  */
 export function trainingBytes(shape: RunShape): number {
   const { model, lora } = shape;
-  const logits = logitBytes(model, shape.microBatchTokens, shape.fullLogits ?? false);
-  const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
+  const transient = tiedHeadBytes(shape, logitBytes(model, shape.microBatchTokens, shape.fullLogits ?? false));
   if (lora) {
-    // One frozen base, shared by the policy and its reference; so is the cached transpose of a tied head.
+    // One frozen base, shared by the policy and its reference.
     const trained = TRAINING_BYTES_PER_PARAMETER + (shape.withWarmStart ? WARM_START_BYTES_PER_PARAMETER : 0) +
       (shape.withReference && lora.referenceAdapter ? REFERENCE_BYTES_PER_PARAMETER : 0);
-    return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + lora.trainableParameters * trained + head + logits;
+    return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + lora.trainableParameters * trained + transient;
   }
   const perParameter = TRAINING_BYTES_PER_PARAMETER + (shape.withWarmStart ? WARM_START_BYTES_PER_PARAMETER : 0) +
     (shape.withReference ? REFERENCE_BYTES_PER_PARAMETER : 0);
-  return parameterCount(model) * perParameter + head * (shape.withReference ? 2 : 1) + logits;
+  return parameterCount(model) * perParameter + transient;
 }
 
 /**
  * The data-parallel replica's instance: the weights (all of them, or the frozen base and the adapters), its
- * gradients of what trains, its head transpose and half a micro-batch's logits. Zero without data parallelism.
+ * gradients of what trains and half a micro-batch's logits (it never samples, so it caches no head transpose, but
+ * the exact KL's full logits go through one). Zero without data parallelism.
  */
 export function replicaBytes(shape: RunShape): number {
   if (!shape.dataParallel) return 0;
   const { model, lora } = shape;
   const trained = lora ? lora.trainableParameters : parameterCount(model);
-  const head = model.tieEmbeddings ? model.vocabSize * model.dModel * 4 : 0;
+  const head = model.tieEmbeddings && shape.fullLogits ? model.vocabSize * model.dModel * 4 : 0;
   const logits = logitBytes(model, Math.ceil(shape.microBatchTokens / 2), shape.fullLogits ?? false);
   return parameterCount(model) * FROZEN_BYTES_PER_PARAMETER + trained * (lora ? 2 * 4 : 4) + head + logits;
 }
@@ -237,7 +253,7 @@ function mib(bytes: number): string {
   return `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
-/** The fused head's chunk of logits (scoring and training without the exact KL): the same for one row or many. */
+/** The fused head's tile of logits (scoring and training without the exact KL): the same for one row or many. */
 function headChunkBytes(budget: RowBudget): number {
   if (budget.phase === 'sampling' || budget.shape.fullLogits) return 0;
   return Math.ceil(SAFETY * logitBytes(budget.model, budget.rows * budget.shape.completionTokens, false));
@@ -254,7 +270,7 @@ export function rowsThatFit(budget: RowBudget): number {
   const fit = Math.floor((left - head) / perRow);
   if (fit >= 1) return Math.min(budget.rows, fit);
   const { promptTokens, completionTokens } = budget.shape;
-  const headNote = head > 0 ? ` (and ${mib(head)} for one chunk of the output head's logits)` : '';
+  const headNote = head > 0 ? ` (and ${mib(head)} for one tile of the output head's logits)` : '';
   const checkpointing = budget.phase === 'training' && !budget.shape.checkpointed ? 'turn on optimization.gradient_checkpointing, ' : '';
   throw new Error(
     `out of memory for ${budget.phase}: one row of ${promptTokens} prompt + ${completionTokens} completion tokens needs about ` +

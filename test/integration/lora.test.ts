@@ -5,6 +5,8 @@
  * checkpoint raises its reward.
  */
 import * as assert from 'assert';
+import { execFile } from 'child_process';
+import { promisify } from 'util';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -113,6 +115,10 @@ describe('LoRA runs', function () {
     } finally {
       [adapted, merged, base].forEach((p) => p.dispose());
     }
+
+    // `generate` on the adapter folder says which adapter it applied, and to which base.
+    const cli = await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'generate', adapterOut, '--backend', 'wasm', '--max-new-tokens', '2', '--prompt', '1+2='], { cwd: ROOT });
+    assert.match(cli.stdout, new RegExp(`^adapter: ${adapterOut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(LoRA r=4, alpha=8, on \\d+ modules\\) applied to tiny\n`));
 
     // A new run from the exported adapter: it starts where that run ended, and its reference is that adapter.
     await assert.rejects(run({ configPath: writeConfig(tinyLora({ model: { name_or_path: 'tiny', lora: { adapter_path: adapterOut, r: 8 } } }), 'bad.json') }),
