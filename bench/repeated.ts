@@ -4,9 +4,9 @@
  * process takes a core), and the step time with a live dashboard page attached vs without.
  *
  * A repetition is one worker process running `steps` GRPO steps (no warm start, no validation); its figure is the
- * median `time/step` of steps 3 to `steps` (the first two pay for first kernels and allocations). Conditions are
- * interleaved within each repetition, in an order that alternates, so that a drift of the machine's load hits both
- * sides alike. The interval is a 95 % percentile bootstrap over repetitions (2,000 resamples, fixed seed); for a
+ * median `time/step` of steps 3 to `steps` (the first two pay for first kernels and allocations). The two sides of
+ * a comparison run back to back within each repetition, in an order that alternates, so that a drift of the
+ * machine's load hits both sides alike. The interval is a 95 % percentile bootstrap over repetitions (2,000 resamples, fixed seed); for a
  * ratio the repetitions are resampled in pairs (the two sides of one repetition ran back to back).
  */
 import { ChildProcess, fork, spawn } from 'child_process';
@@ -74,7 +74,7 @@ export interface Repetition {
   device: string;
 }
 
-/** Forks the worker on one config as the extension does (IPC); resolves when it exits 0. */
+/** Forks the built worker on one config as the extension does (plain node, IPC; not under tsx); resolves when it exits 0. */
 export function runWorker(spec: RunSpec): Promise<Repetition> {
   if (!fs.existsSync(WORKER)) throw new Error('dist/worker.js is missing: run "npm run build" first');
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -85,7 +85,7 @@ export function runWorker(spec: RunSpec): Promise<Repetition> {
   return new Promise((resolve, reject) => {
     const times: number[] = [];
     let device = '';
-    const child = fork(WORKER, ['--config', spec.configPath, '--run-dir', spec.runDir], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env });
+    const child = fork(WORKER, ['--config', spec.configPath, '--run-dir', spec.runDir], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env, execArgv: [] });
     child.on('message', (m: WorkerMessage) => {
       if (m.type === 'started') device = `${m.backend}: ${m.device}`;
       if (m.type === 'metrics' && m.record.step >= FIRST_MEASURED_STEP) times.push(Number(m.record.metrics['time/step']));
@@ -100,9 +100,15 @@ export function runWorker(spec: RunSpec): Promise<Repetition> {
   });
 }
 
-/** A CPU-bound process (`node -e 'for(;;){}'`) for the length of `work`, started and stopped here. */
+/**
+ * `for(;;){}` that also ends once its parent is gone (a bench killed by a signal leaves no spinning process behind):
+ * every 2^20 iterations it compares its parent's pid, a cheap call next to the loop.
+ */
+const BUSY_LOOP = 'const parent = process.ppid; for (let i = 1; ; i++) if ((i & 0xfffff) === 0 && process.ppid !== parent) break;';
+
+/** A CPU-bound process (a `node -e` busy loop) for the length of `work`, started and stopped here. */
 export async function withBusyLoop<T>(work: () => Promise<T>): Promise<T> {
-  const busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  const busy = spawn(process.execPath, ['-e', BUSY_LOOP], { stdio: 'ignore' });
   const stop = () => busy.kill('SIGKILL');
   process.once('exit', stop);
   try {
@@ -130,19 +136,23 @@ export interface Condition {
   run: (rep: number) => Promise<Repetition>;
 }
 
+/** An A/B comparison: the two sides of one repetition run back to back. */
+export type Pair = readonly [Condition, Condition];
+
 /**
- * Runs `reps` repetitions of every condition, interleaved: in each repetition every condition once, the order
- * rotated by one and reversed every other repetition. Returns each condition's repetitions, in the given order.
+ * Runs `reps` repetitions of every pair: in each repetition every pair once, A then B on even repetitions and B then
+ * A on odd ones, the pairs' order rotated by one each repetition. Returns each pair's [A, B] repetitions.
  */
-export async function interleaved(conditions: Condition[], reps: number, progress: (line: string) => void): Promise<Repetition[][]> {
-  const results: Repetition[][] = conditions.map(() => []);
+export async function interleaved(pairs: readonly Pair[], reps: number, progress: (line: string) => void): Promise<[Repetition[], Repetition[]][]> {
+  const results: [Repetition[], Repetition[]][] = pairs.map(() => [[], []]);
   for (let rep = 0; rep < reps; rep++) {
-    const order = conditions.map((_, i) => (i + rep) % conditions.length);
-    if (rep % 2 === 1) order.reverse();
-    for (const i of order) {
-      const result = await conditions[i].run(rep);
-      results[i].push(result);
-      progress(`  rep ${rep + 1}/${reps} ${conditions[i].label}: ${result.seconds.toFixed(3)} s/step`);
+    for (let k = 0; k < pairs.length; k++) {
+      const p = (k + rep) % pairs.length;
+      for (const side of rep % 2 === 0 ? [0, 1] : [1, 0]) {
+        const result = await pairs[p][side].run(rep);
+        results[p][side].push(result);
+        progress(`  rep ${rep + 1}/${reps} ${pairs[p][side].label}: ${result.seconds.toFixed(3)} s/step`);
+      }
     }
   }
   return results;
@@ -195,13 +205,20 @@ export class AttachedDashboard {
       .catch((err: unknown) => void (this.failure ??= err));
   }
 
-  /** Waits for the forwarded messages to be delivered, then closes the page; throws if one failed or the page threw. */
-  async close(): Promise<void> {
-    await this.queue;
-    const errors = this.harness.pageErrors;
-    await this.harness.close();
-    if (this.failure) throw this.failure;
-    if (errors.length > 0) throw new Error(`the dashboard page threw: ${errors.join('; ')}`);
+  /**
+   * Waits for the forwarded messages to be delivered and the run's `steps` steps to be drawn (else the page measured
+   * nothing), then closes the page; throws if a message failed, the page threw, or the curves never showed the run.
+   */
+  async close(steps: number): Promise<void> {
+    try {
+      await this.queue;
+      if (this.failure) throw this.failure;
+      await this.harness.page.locator(`figure.chart[data-chart="reward"][data-points="${steps}"]`).waitFor({ state: 'attached', timeout: 60000 })
+        .catch(() => Promise.reject(new Error(`the dashboard page did not draw the run's ${steps} steps`)));
+      if (this.harness.pageErrors.length > 0) throw new Error(`the dashboard page threw: ${this.harness.pageErrors.join('; ')}`);
+    } finally {
+      await this.harness.close();
+    }
   }
 }
 

@@ -24,7 +24,7 @@ import { readTokenBlock } from '../src/protocol/stepIndex';
 import { DataParallelSetting, finiteValue, MetricsRecord, parseJsonl, RolloutsRecord, WorkerMessage } from '../src/protocol';
 import { resolveTokenBlock, TokenBlockRef, tokenBlockColumns } from '../src/protocol/tokenBlocks';
 import {
-  AttachedDashboard, Condition, devicesOf, interleaved, launchBrowser, median, medianOf, ratioOf, ratioWithInterval, ROOT, runWorker,
+  AttachedDashboard, devicesOf, interleaved, launchBrowser, median, medianOf, Pair, ratioOf, ratioWithInterval, ROOT, runWorker,
   secondsWithInterval, withBusyLoop, WORKER,
 } from './repeated';
 
@@ -111,7 +111,7 @@ const nextRunDir = (tmp: string) => path.join(tmp, 'runs', `run-${++runs}`);
  */
 async function benchContention(source: string, steps: number, reps: number, modes: string[], tmp: string): Promise<void> {
   fs.mkdirSync(path.join(tmp, 'runs'), { recursive: true });
-  const conditions: Condition[] = modes.flatMap((mode) => {
+  const pairs: Pair[] = modes.map((mode) => {
     const { dataParallel, threads } = MODES[mode];
     const configPath = writeJson(path.join(tmp, `contention-${mode}.json`), { ...benchConfig(source, steps, { data_parallel: dataParallel }), backend: 'wasm' });
     const run = () => runWorker({ configPath, runDir: nextRunDir(tmp), env: { GRPO_WASM_THREADS: threads } });
@@ -121,13 +121,13 @@ async function benchContention(source: string, steps: number, reps: number, mode
     ];
   });
   log(`contention: ${modes.length} modes × idle / contended, ${reps} repetitions of ${steps} steps (median of steps 3–${steps}), interleaved`);
-  const results = await interleaved(conditions, reps, log);
+  const results = await interleaved(pairs, reps, log);
   console.log(`\nCPU modes under contention — ${path.relative(ROOT, source)} without its warm start, ${steps} steps a repetition (median time/step of steps 3–${steps}), ${reps} interleaved repetitions, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average at the end ${os.loadavg()[0].toFixed(2)}`);
-  console.log('contended: one `node -e \'for(;;){}\'` process running beside the worker; [95 % CI]: percentile bootstrap over repetitions (2,000 resamples), the ratio resampling repetitions in pairs\n');
+  console.log('contended: one CPU-bound `node -e` busy loop (for(;;), ending with its parent) running beside the worker; [95 % CI]: percentile bootstrap over repetitions (2,000 resamples), the ratio resampling repetitions in pairs\n');
   console.log('| mode | what ran (device) | idle s/step [95 % CI] | contended s/step [95 % CI] | contended / idle [95 % CI] |');
   console.log('|---|---|---:|---:|---:|');
   modes.forEach((mode, m) => {
-    const [idle, busy] = [results[2 * m], results[2 * m + 1]];
+    const [idle, busy] = results[m];
     console.log(`| ${MODES[mode].what} | ${devicesOf([...idle, ...busy])} | ${secondsWithInterval(medianOf(idle))} | ${secondsWithInterval(medianOf(busy))} | ${ratioWithInterval(ratioOf(idle, busy))} |`);
   });
 }
@@ -144,11 +144,11 @@ async function benchDashboard(source: string, steps: number, reps: number, tmp: 
       const runDir = nextRunDir(tmp);
       const page = await AttachedDashboard.open(browser, runDir);
       const result = await runWorker({ configPath, runDir, onMessage: (m) => page.forward(m) });
-      await page.close();
+      await page.close(steps);
       return result;
     };
     log(`dashboard: without / with a live dashboard page, ${reps} repetitions of ${steps} steps, interleaved`);
-    const [alone, watched] = await interleaved([{ label: 'without dashboard', run: without }, { label: 'with dashboard', run: attached }], reps, log);
+    const [[alone, watched]] = await interleaved([[{ label: 'without dashboard', run: without }, { label: 'with dashboard', run: attached }]], reps, log);
     const overhead = ratioOf(alone, watched);
     console.log(`\nDashboard overhead — ${path.relative(ROOT, source)} without its warm start (${devicesOf(alone)}), ${steps} steps a repetition (median time/step of steps 3–${steps}), ${reps} interleaved repetitions, ${os.cpus().length} cores, load average at the end ${os.loadavg()[0].toFixed(2)}`);
     console.log('with: the dashboard page in headless Chromium showing the run, fed every worker message as the panel forwards it; [95 % CI]: percentile bootstrap over repetitions, the ratio resampling pairs\n');
