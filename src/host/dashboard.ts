@@ -152,10 +152,7 @@ export class DashboardPanel implements vscode.Disposable {
       panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => this.handle(message)),
       runs.onMessage(({ runId, message }) => {
         if (!this.shown.has(runId)) return;
-        if (message.type === 'metrics') this.post({ type: 'metrics', runId, record: message.record });
-        else if (message.type === 'rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record) });
-        else if (message.type === 'eval_rollouts') this.post({ type: 'rollouts', runId, record: this.requests.liveRollouts(runId, message.record, 'eval') });
-        else this.post({ type: 'event', runId, event: message });
+        this.post(this.requests.liveMessage(runId, message));
         if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
       runs.onDidChangeRuns(() => this.postStatus()),

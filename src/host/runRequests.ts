@@ -26,6 +26,8 @@ import {
   TokenColumns,
   WebviewRequestMessage,
   WebviewRequests,
+  WorkerMessage,
+  HostToWebviewMessage,
 } from '../protocol';
 import { readerOrOurs, RunReader } from '../protocol/runReaders';
 import { diffConfigs } from './configDiff';
@@ -179,6 +181,17 @@ export class RunRequests {
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
+  }
+
+  /**
+   * A live worker message as the dashboard page receives it: step records as they are (rollouts summarised by
+   * liveRollouts), everything else as the run's event. The panel forwards every message of a shown run, in order.
+   */
+  liveMessage(runId: string, message: WorkerMessage): HostToWebviewMessage {
+    if (message.type === 'metrics') return { type: 'metrics', runId, record: message.record };
+    if (message.type === 'rollouts') return { type: 'rollouts', runId, record: this.liveRollouts(runId, message.record) };
+    if (message.type === 'eval_rollouts') return { type: 'rollouts', runId, record: this.liveRollouts(runId, message.record, 'eval') };
+    return { type: 'event', runId, event: message };
   }
 
   /** A live training record from the worker: summarised for the webview, and kept so its tokens need no disk read. */

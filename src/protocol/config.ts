@@ -8,6 +8,9 @@ import { JsonSchema, parseJsonText, SchemaError, validate } from './schema';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+/** optimization.data_parallel: the replicas (true), the thread pool (false), or whichever applies ("auto"). */
+export type DataParallelSetting = boolean | 'auto';
+export const DATA_PARALLEL_SETTINGS: readonly DataParallelSetting[] = [true, false, 'auto'];
 
 /** Seed 000: a policy of logits over a few words, rewarded for choosing a vowel-initial word. */
 export interface BanditTaskConfig {
@@ -205,8 +208,11 @@ export interface OptimizationConfig {
   adam_beta2: number;
   warmup_steps: number;
   lr_scheduler_type: 'constant' | 'linear' | 'cosine';
-  /** Split each micro-batch's gradient between two threads (two wasm instances): the second CPU core works. */
-  data_parallel: boolean;
+  /**
+   * Split each micro-batch's gradient between two threads (two wasm instances) instead of a thread pool in one.
+   * "auto" (default): data-parallel where it applies (src/worker/cpuParallelism.ts), else the pool.
+   */
+  data_parallel: DataParallelSetting;
   gradient_checkpointing: boolean;
   /** TRL `steps_per_generation` (in training steps): one generation of prompts_per_step groups serves this many steps. Default 1. */
   steps_per_generation: number;
@@ -479,7 +485,7 @@ export const RUN_CONFIG_SCHEMA: JsonSchema = {
         lr_scheduler_type: { enum: ['constant', 'linear', 'cosine'], default: 'constant', description: 'Learning-rate decay after warm-up.' },
         steps_per_generation: integer('TRL `steps_per_generation`: one generation of `prompts_per_step` prompts serves this many training steps, each on the next 1/N of its groups (later ones off-policy: π_old is the policy that sampled). Advantages are computed over the whole generation. Counted in training steps here; TRL counts micro-batches (TRL\'s value = this × its gradient_accumulation_steps). `prompts_per_step` must split into N equal parts. Reward and completion metrics are logged at the step that generated.', { minimum: 1, default: 1 }),
         gradient_checkpointing: { type: 'boolean', default: false, description: 'Language models: keep only each transformer block\'s input during the training forward and recompute the block in the backward pass (transformers\' gradient_checkpointing, verl\'s enable_gradient_checkpointing). Activation memory of one block instead of all of them, for about one more forward pass per micro-batch; gradients unchanged.' },
-        data_parallel: { type: 'boolean', default: false, description: 'Language models on wasm: compute half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance, instead of running the matrix products on a thread pool (the default). Same gradients up to float rounding; on 2 cores it trains a little faster and samples slower than the thread pool (README, Benchmarks). Not with the exact KL; ignored on webgpu.' },
+        data_parallel: { enum: DATA_PARALLEL_SETTINGS, default: 'auto', description: 'Language models on wasm: true computes half of each micro-batch\'s gradient on a second thread with its own single-threaded wasm instance; false runs the matrix products on a thread pool inside one instance. Same gradients up to float rounding. The pool is several times slower while another CPU-bound process runs (5× on 2 cores), the replicas about 1.3×; the replicas train faster when idle too, but sample on one thread (README, Benchmarks). "auto" (default): data-parallel on wasm when the replica\'s second copy of the weights fits and the exact KL is not needed, else the pool; the run\'s device string says which ran and why. true with the exact KL (kl_estimator "full", beta > 0) is an error; ignored on webgpu.' },
         memory_limit_mb: integer('Tensor memory the run may use, in MiB; 0: the backend\'s own limit (2 GiB on wasm, the free RAM on CPU backends). Sampling, reference log-probs and micro-batches are split into fewer rows to fit it (same results up to float rounding); a single completion that does not fit is refused with the numbers.', { minimum: 0, default: 0 }),
       },
       additionalProperties: false,
@@ -569,7 +575,8 @@ function crossFieldProblems(config: RunConfig): string[] {
   if (language && config.optimization.optimizer === 'sgd') {
     problems.push('optimization.optimizer: language models train with Adam(W) ("adam"); "sgd" is for the bandit');
   }
-  if (language && config.optimization.data_parallel && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
+  // "auto" falls back to the thread pool there (cpuParallelism.ts); only an explicit true is refused.
+  if (language && config.optimization.data_parallel === true && config.algorithm.kl_estimator === 'full' && (config.algorithm.beta > 0 || config.algorithm.ref_model_sync_steps > 0)) {
     problems.push('optimization.data_parallel: the threads exchange per-token values only, and the exact KL needs the full logits; use kl_estimator "k3" or turn data_parallel off');
   }
   problems.push(...loraProblems(config));

@@ -23,8 +23,8 @@ import {
   readGrpoTokenDetails,
 } from '../grpo';
 import { std } from '../grpo/statistics';
-import { generate, loadPolicy, Policy, PolicyTrainer, readModelConfig, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
-import { addLora, attachAdapterFolder, loraParameterCount, readAdapters, resolveLora, saveAdapterFolder } from '../model/lora';
+import { generate, loadPolicy, Policy, PolicyTrainer, ResponseBatch, responseLogProbs, savePolicy, sftStep } from '../model';
+import { addLora, attachAdapterFolder, readAdapters, saveAdapterFolder } from '../model/lora';
 import { Random } from '../model/random';
 import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
@@ -33,6 +33,7 @@ import { webgpuMaxBindingBytes } from './backend';
 import { EvalResult, StepControl, StepResult, TrainingJob, WarmStartProgress } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
+import { referenceKeepsAdapter, runShapeOf } from './runShape';
 import { inPhase } from './backendTrap';
 import { fillFailedRewards, RewardFailure, RewardsCancelled, RewardScorer, ScoredBatch } from './rewardScorer';
 import { RewardErrorLog } from './rewardErrors';
@@ -130,14 +131,6 @@ export function learningRateAt(optimizerStep: number, totalSteps: number, peak: 
   return schedule === 'linear' ? peak * (1 - progress) : peak * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
 
-/**
- * Whether a LoRA run's reference keeps adapters of its own (a frozen copy): when the run starts from an adapter
- * folder, or when the SFT warm start trains the adapters first. Otherwise the reference is the base model.
- */
-function referenceKeepsAdapter(config: RunConfig): boolean {
-  return config.model?.lora?.adapter_path !== undefined || config.sft.steps > 0;
-}
-
 /** Attaches `model.lora`'s adapters (fresh, or from its adapter folder) to the policy; a line for the log. */
 function attachLora(policy: Policy, spec: LoraSpec, seed: number): string {
   const adapters = spec.adapter_path !== undefined ? attachAdapterFolder(policy, spec.adapter_path, spec.lora_dropout) : addLora(policy, spec, seed);
@@ -202,19 +195,10 @@ export class GrpoTrainer implements TrainingJob {
     shouldStop: () => boolean = () => false,
   ): Promise<GrpoTrainer> {
     if (!config.model) throw new Error('model: required for language tasks');
-    const { algorithm, optimization, sampling } = config;
-    const modelConfig = readModelConfig(config.model.name_or_path);
-    const lora = config.model.lora ? resolveLora(modelConfig, config.model.lora) : undefined;
-    checkModelFits(tf.getBackend(), {
-      source: config.model.name_or_path,
-      model: modelConfig,
-      withReference: algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0 || algorithm.use_kl_in_reward,
-      withWarmStart: config.sft.steps > 0,
-      microBatchTokens: optimization.micro_batch_size * sampling.max_completion_length,
-      fullLogits: algorithm.kl_estimator === 'full' && (algorithm.beta > 0 || algorithm.ref_model_sync_steps > 0),
-      lora: lora && { trainableParameters: loraParameterCount(lora.targets, lora.settings.r), referenceAdapter: referenceKeepsAdapter(config) },
-      dataParallel: optimization.data_parallel,
-    }, webgpuMaxBindingBytes());
+    const { optimization, sampling } = config;
+    // train.ts resolves "auto" to true or false before the job starts (cpuParallelism.ts).
+    const dataParallel = optimization.data_parallel === true;
+    checkModelFits(tf.getBackend(), runShapeOf(config, dataParallel), webgpuMaxBindingBytes());
     const policy = loadPolicy(config.model.name_or_path, { seed: config.seed });
     try {
       if (config.model.lora) log(attachLora(policy, config.model.lora, config.seed));
@@ -231,7 +215,7 @@ export class GrpoTrainer implements TrainingJob {
       const errors = new RewardErrorLog(onRewardError, (message) => log(message, 'warning'));
       const trainer = new GrpoTrainer(config, policy, undefined, fitted.task, prompts, rewards, rng, errors, shouldStop, log);
       try {
-        if (config.optimization.data_parallel) await trainer.trainer.enableDataParallel();
+        if (dataParallel) await trainer.trainer.enableDataParallel();
       } catch (err) {
         rewards.dispose();
         throw err;

@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_NAMES, BackendName, parseRunConfig, RUN_FILES, RunConfig, RunEvent, RunOutcome } from '../protocol';
 import { Random, RandomState } from '../model/random';
 import { selectBackend } from './backend';
+import { planCpuParallelism, runDevice, settleCpuParallelism } from './cpuParallelism';
+import { runningWasmThreads, wasmThreadCount } from './wasmThreads';
 import { GrpoTrainer } from './grpoTrainer';
 import { TrainingJob } from './job';
 import { beginCheckpoint, CHECKPOINT_STATE, commitCheckpoint, listCheckpoints, newestCompleteCheckpoint, RunDirectoryWriter } from './runDirectory';
@@ -78,15 +80,13 @@ export function loadRunConfig(configPath: string, backend?: string): RunConfig {
   return { ...config, backend: backend as BackendName };
 }
 
-async function createJob(config: RunConfig, rng: Random, sink: RunSink, control: RunControl): Promise<TrainingJob> {
+async function createJob(config: RunConfig, dataParallel: boolean, rng: Random, sink: RunSink, control: RunControl): Promise<TrainingJob> {
   if (config.task.type === 'bandit') return new BanditJob(config, config.task, rng);
-  let jobConfig = config;
-  if (config.optimization.data_parallel && tf.getBackend() === 'webgpu') {
-    // The threads hand per-token values over synchronously inside one gradient computation, which webgpu cannot
-    // read; and a second CPU thread adds nothing to a GPU.
+  if (config.optimization.data_parallel === true && tf.getBackend() === 'webgpu') {
+    // settleCpuParallelism turned it off: say so, since it was asked for by name.
     sink.log('optimization.data_parallel is off on webgpu: the second thread is a CPU (wasm) replica for CPU backends', 'warning');
-    jobConfig = { ...config, optimization: { ...config.optimization, data_parallel: false } };
   }
+  const jobConfig = withDataParallel(config, dataParallel);
   return GrpoTrainer.create(
     jobConfig,
     config.task,
@@ -95,6 +95,11 @@ async function createJob(config: RunConfig, rng: Random, sink: RunSink, control:
     (message, level) => sink.log(message, level),
     () => control.shouldStop(),
   );
+}
+
+/** The config the job runs: optimization.data_parallel resolved to what runs ("auto" never reaches the trainer). */
+function withDataParallel(config: RunConfig, dataParallel: boolean): RunConfig {
+  return { ...config, optimization: { ...config.optimization, data_parallel: dataParallel } };
 }
 
 /** Lets queued IPC messages (a `stop`) be handled between synchronous tfjs steps. */
@@ -206,7 +211,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   try {
     await options.onRunLocked?.(runDir);
     // Data parallelism puts a single-threaded replica on the second core: the main instance then keeps to one.
-    const backend = await selectBackend(config.backend, { wasmThreads: config.optimization.data_parallel ? 1 : undefined });
+    const plan = planCpuParallelism(config, wasmThreadCount());
+    const backend = await selectBackend(config.backend, { wasmThreads: plan.dataParallel ? 1 : undefined });
+    const parallelism = settleCpuParallelism(plan, config.optimization.data_parallel, backend.name);
     sink.event({
       type: 'started',
       time: Date.now(),
@@ -214,7 +221,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       runDir,
       pid: process.pid,
       backend: backend.name,
-      device: backend.device,
+      device: config.model ? runDevice(backend.device, backend.name, parallelism, backend.name === 'wasm' ? runningWasmThreads() : 0) : backend.device,
       fallbacks: backend.fallbacks,
       config,
       ...(resume ? { resumedFrom: resume.state.step } : {}),
@@ -223,7 +230,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (const note of notes) sink.log(note, 'warning');
 
     const rng = new Random(config.seed);
-    const job = await createJob(config, rng, sink, control);
+    const job = await createJob(config, parallelism.dataParallel, rng, sink, control);
     try {
       if (resume) {
         await job.loadCheckpoint(resume.dir);

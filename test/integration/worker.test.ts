@@ -10,6 +10,7 @@ import * as path from 'path';
 import { MetricsRecord, RolloutsRecord, RunEvent } from '../../src/protocol';
 import { readSnapshot, readSummary } from '../../src/protocol/runStore';
 import { readRecords as readLines, runWorker, WORKER } from './runFiles';
+import { wasmThreadCount } from '../../src/worker/wasmThreads';
 
 
 function writeConfig(dir: string, overrides: Record<string, unknown> = {}): string {
@@ -98,6 +99,32 @@ describe('training worker process', function () {
     assert.ok(at >= 25 && at < 100000, JSON.stringify(stopped));
     const finished = run.messages.at(-1);
     assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped' && finished.steps === 0, JSON.stringify(finished));
+  });
+
+  it('a language model on wasm: "auto" runs data-parallel, falls back to the pool where it cannot, and the device string says which', async function () {
+    // A fresh process per run: wasm fixes its thread count when it first starts, as in the extension's worker.
+    const threads = wasmThreadCount();
+    if (threads < 2) this.skip();
+    const device = async (name: string, overrides: Record<string, unknown>) => {
+      const config = writeConfig(tmp, {
+        model: { name_or_path: 'tiny' },
+        task: { type: 'arithmetic', max_operand: 9, num_train: 20, num_eval: 4 },
+        algorithm: { num_generations: 4, ...(overrides.algorithm as object) },
+        optimization: { max_steps: 1, prompts_per_step: 2, micro_batch_size: 8, ...(overrides.optimization as object) },
+        sampling: { max_completion_length: 3 },
+        evaluation: { eval_steps: 0 },
+      });
+      const run = await runWorker(['--config', config, '--run-dir', path.join(tmp, name)]);
+      assert.strictEqual(run.exitCode, 0, run.stderr);
+      const started = run.messages.find((m) => m.type === 'started');
+      return started?.type === 'started' ? started.device : '';
+    };
+    assert.strictEqual(await device('auto', {}), 'CPU (WebAssembly SIMD, data-parallel: 2 single-threaded instances)');
+    assert.strictEqual(await device('pool', { optimization: { data_parallel: false } }), `CPU (WebAssembly SIMD, thread pool of ${threads})`);
+    assert.strictEqual(
+      await device('exact-kl', { algorithm: { beta: 0.1, kl_estimator: 'full' } }),
+      `CPU (WebAssembly SIMD, thread pool of ${threads}; not data-parallel: the exact KL (algorithm.kl_estimator "full") needs the full logits, which the replicas do not exchange)`,
+    );
   });
 
   it('rejects an invalid config with an error naming the field, exit 1, and creates no run', async () => {

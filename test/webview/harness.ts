@@ -9,7 +9,7 @@ import * as path from 'path';
 import { chromium, Browser, Page } from 'playwright-core';
 import { dashboardHtml } from '../../src/host/dashboardHtml';
 import { RunRequests } from '../../src/host/runRequests';
-import type { HostToWebviewMessage, WebviewRequestMessage, WebviewState, WebviewToHostMessage } from '../../src/protocol';
+import type { HostToWebviewMessage, WebviewRequestMessage, WebviewState, WebviewToHostMessage, WorkerMessage } from '../../src/protocol';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ORIGIN = 'https://grpo.test';
@@ -139,6 +139,11 @@ export class WebviewHarness {
   async push(message: HostToWebviewMessage): Promise<void> {
     // As JSON text: Playwright's own serialisation of a large nested argument (a 1,000-rollout step) takes seconds.
     await this.page.evaluate((text) => window.postMessage(JSON.parse(text), '*'), JSON.stringify(message));
+  }
+
+  /** Forwards a live worker message of `runId` (its run folder under runsDir) as the dashboard panel does. */
+  async forward(runId: string, message: WorkerMessage): Promise<void> {
+    await this.push(this.requests.liveMessage(runId, message));
   }
 
   async close(): Promise<void> {

@@ -43,6 +43,20 @@ describe('webview requests answered from run directories', () => {
     assert.strictEqual(await ask('getRollouts', { runId: 'a', step: 3, source: 'train' }), undefined);
   });
 
+  it('forwards live worker messages as the panel does: records as they are, rollouts summarised and remembered, the rest as events', async () => {
+    const full = rolloutStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
+    assert.ok(full);
+    const metrics = { step: 21, time: 1, metrics: { reward: 0.5 } };
+    assert.deepStrictEqual(requests.liveMessage('a', { type: 'metrics', record: metrics }), { type: 'metrics', runId: 'a', record: metrics });
+    const rollouts = requests.liveMessage('a', { type: 'rollouts', record: full });
+    assert.ok(rollouts.type === 'rollouts' && rollouts.record.step === 15 && rollouts.record.source === 'train');
+    assert.ok(!('tokens' in rollouts.record.groups[0].rollouts[0]), 'summarised: the tokens are asked for separately');
+    const evaluation = requests.liveMessage('a', { type: 'eval_rollouts', record: full });
+    assert.ok(evaluation.type === 'rollouts' && evaluation.record.source === 'eval');
+    const log = { type: 'log' as const, time: 2, level: 'info' as const, message: 'hello' };
+    assert.deepStrictEqual(requests.liveMessage('a', log), { type: 'event', runId: 'a', event: log });
+  });
+
   it("reads one completion's tokens, and colour domains span the whole step", async () => {
     const full = rolloutStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
     assert.ok(full);

@@ -112,6 +112,14 @@ describe('run config validation', () => {
     ]);
   });
 
+  it('optimization.data_parallel: "auto" by default, true, false or "auto"; only an explicit true is refused with the exact KL', () => {
+    const exactKl = { name: 'x', model: { name_or_path: 'tiny' }, task: { type: 'arithmetic' }, algorithm: { beta: 0.1, kl_estimator: 'full' } };
+    assert.strictEqual(validateRunConfig(exactKl).optimization.data_parallel, 'auto', 'the default: auto falls back to the thread pool here');
+    assert.strictEqual(validateRunConfig({ ...exactKl, optimization: { data_parallel: 'auto' } }).optimization.data_parallel, 'auto');
+    assert.strictEqual(validateRunConfig({ ...exactKl, optimization: { data_parallel: false } }).optimization.data_parallel, false);
+    assert.deepStrictEqual(problemsOf({ ...exactKl, optimization: { data_parallel: 'yes' } }), ['optimization.data_parallel: must be one of true, false, "auto", got string "yes"']);
+  });
+
   it('prompts task: defaults, file extensions, split options and rewards are checked', () => {
     const base = { name: 'x', model: { name_or_path: 'tiny' }, rewards: [{ name: 'mine', module: 'r.js' }] };
     const config = validateRunConfig({ ...base, task: { type: 'prompts', train_file: 'd.csv' } });
