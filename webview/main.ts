@@ -8,7 +8,7 @@ import type { HealthThresholds } from '../src/protocol/health';
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
-import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
+import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
@@ -109,11 +109,11 @@ class Dashboard {
     if (message.type === 'show') {
       if (message.runId === this.runIds[0] && !this.comparing && !this.loading) {
         if (message.reveal) this.openStep(message.reveal);
-      } else void this.load(message.runId, message.reveal);
+      } else void this.load(message.runId, message.reveal, message.location);
       return;
     }
     if (message.type === 'compare') {
-      void this.loadComparison(message.runIds);
+      void this.loadComparison(message.runIds, message.locations);
       return;
     }
     if (!this.runIds.includes(message.runId)) return;
@@ -124,7 +124,7 @@ class Dashboard {
   private applyLive(message: LiveMessage): void {
     // A resumed run repeats the steps after its checkpoint: redraw from disk, where the later lines win.
     if (message.type === 'event' && message.event.type === 'started' && message.event.resumedFrom !== undefined && !this.comparing) {
-      void this.load(message.runId, undefined);
+      void this.load(message.runId, undefined, this.state.locations?.[0]);
       return;
     }
     switch (message.type) {
@@ -163,11 +163,12 @@ class Dashboard {
     void this.history.show(prompt, this.timeline.show(prompt));
   }
 
-  private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {
+  /** `location`: where the host says the run is, kept in the saved state so a window reload restores it. */
+  private async load(runId: string, reveal: RevealTarget | undefined, location: RunLocation | undefined): Promise<void> {
     const sameRun = this.state.runId === runId && !this.state.compareRunIds;
     // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
     this.state = sameRun ? this.state : { curves: this.state.curves, pinnedMetrics: this.state.pinnedMetrics, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
-    this.save({ runId, compareRunIds: undefined });
+    this.save({ runId, compareRunIds: undefined, locations: location && [location] });
     this.runIds = [runId];
     this.comparing = false;
     this.loading = true;
@@ -221,8 +222,8 @@ class Dashboard {
     this.browser.setSteps(steps);
   }
 
-  private async loadComparison(runIds: string[]): Promise<void> {
-    this.save({ compareRunIds: runIds, tab: 'curves' });
+  private async loadComparison(runIds: string[], locations: RunLocation[] | undefined): Promise<void> {
+    this.save({ compareRunIds: runIds, tab: 'curves', locations });
     this.runIds = runIds;
     this.comparing = true;
     this.loading = true;

@@ -18,6 +18,7 @@ import {
   PromptStepTokens,
   PromptTimeline,
   RolloutsRecord,
+  RunFormat,
   RolloutSource,
   RolloutSteps,
   RolloutSummary,
@@ -34,6 +35,8 @@ import { distinctRunLabels } from './runNames';
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
   runDir(runId: string): string;
+  /** The format a run was opened as, when known (a restored panel's); else it is detected from the folder. */
+  runFormat?(runId: string): RunFormat | undefined;
   isLive(runId: string): boolean;
   /** A stop was sent from this window and the run has not ended yet (its state is STOPPING). */
   isStopping(runId: string): boolean;
@@ -202,7 +205,7 @@ export class RunRequests {
     const runDir = this.host.runDir(runId);
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(readerOrOurs(runDir));
+      indexes = new RunIndexes(readerOrOurs(runDir, this.host.runFormat?.(runId)));
       this.indexes.set(runDir, indexes);
     }
     return indexes;

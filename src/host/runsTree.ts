@@ -8,8 +8,8 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { finiteValue, GroupRecord, RevealTarget, runContextValue, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
-import { readerOrOurs, RunReader, RunTail, runFoldersIn } from '../protocol/runReaders';
-import { listRunDirectories, RunSummary } from '../protocol/runStore';
+import { knownRunFolders, readerOrOurs, RunReader, RunTail } from '../protocol/runReaders';
+import { RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
 import { RunManager } from './runManager';
 import { watchFolder, Watch } from './fileWatch';
@@ -190,8 +190,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
 
   /** Our runs, then the runs found in each watched folder (a run listed twice shows once). */
   private runDirectories(): string[] {
-    const watched = this.watchedFolders().flatMap(runFoldersIn);
-    return [...new Set([...listRunDirectories(this.runsDir()), ...watched])];
+    return knownRunFolders(this.runsDir(), this.watchedFolders());
   }
 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */

@@ -5,7 +5,19 @@
 import type { RunConfig } from './config';
 import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
+import type { RunFormat } from './runSource';
 import type { RunState } from './runState';
+
+/**
+ * Where a shown run lives and which trainer wrote it. The page keeps it in its saved state (an opaque string to
+ * it: it never reads files), so a panel restored after a window reload finds runs outside the runs directory —
+ * external runs — and opens them with the reader they were opened with.
+ */
+export interface RunLocation {
+  runId: string;
+  runDir: string;
+  format: RunFormat;
+}
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
 export interface RolloutSteps {
@@ -164,9 +176,9 @@ export type WebviewToHostMessage = { type: 'ready' } | WebviewRequestMessage;
 export type HostToWebviewMessage =
   | { type: 'response'; id: number; result?: unknown; error?: string }
   /** Show this run (sent on open and whenever the panel is pointed at another run), optionally at a step. */
-  | { type: 'show'; runId: string; reveal?: RevealTarget }
+  | { type: 'show'; runId: string; reveal?: RevealTarget; location?: RunLocation }
   /** Show 2–4 runs overlaid. */
-  | { type: 'compare'; runIds: string[] }
+  | { type: 'compare'; runIds: string[]; locations?: RunLocation[] }
   | { type: 'metrics'; runId: string; record: MetricsRecord }
   /** A live step's rollouts (training, or a validation), summarised as getRollouts answers. */
   | { type: 'rollouts'; runId: string; record: StepRollouts }
@@ -213,6 +225,8 @@ export interface RolloutBrowserState {
 export interface WebviewState {
   runId?: string;
   compareRunIds?: string[];
+  /** Where the shown runs are (absent in states saved before external runs were restored: the runs directory). */
+  locations?: RunLocation[];
   tab?: DashboardTab;
   curves?: CurveSettings;
   rollouts?: RolloutBrowserState;
