@@ -53,6 +53,8 @@ class Dashboard {
   private readonly continueButton = button('Continue', () => void this.control('continueRun', 'continue'));
   private readonly stopButton = button('Stop', () => void this.control('stopRun', 'stop'));
   private readonly message = document.createElement('pre');
+  /** What the run's reader could not do, and why (e.g. tokens shown as ids: no tokenizer found), once per run. */
+  private readonly notice = document.createElement('p');
   private readonly tabBar = tabs(TABS, (tab) => this.selectTab(tab));
   private readonly curves: CurvesView;
   private browser: RolloutBrowser;
@@ -70,6 +72,8 @@ class Dashboard {
     this.progress.className = 'progress';
     this.message.className = 'message';
     this.message.hidden = true;
+    this.notice.className = 'notice';
+    this.notice.hidden = true;
     this.pauseButton.title = 'Hold the run after its current step';
     this.continueButton.title = 'Let the paused run go on';
     this.stopButton.title = 'End the run after its current step, with a checkpoint';
@@ -100,7 +104,7 @@ class Dashboard {
     this.promptPanel.className = 'prompt-panel';
     this.promptPanel.append(this.timeline.element, this.history.element);
     this.compareSlot.className = 'compare';
-    root.append(header, this.message, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
+    root.append(header, this.message, this.notice, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
     this.selectTab(this.state.tab ?? 'curves');
   }
@@ -211,6 +215,8 @@ class Dashboard {
     const source = sourceSummary(snapshot.source);
     this.details.title = source?.tooltip ?? '';
     if (source) this.details.textContent = [source.text, this.details.textContent].filter(Boolean).join(' · ');
+    this.notice.textContent = snapshot.source?.notices?.join('\n') ?? '';
+    this.notice.hidden = !snapshot.source?.notices?.length;
     this.setStatus(snapshot.state, snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
@@ -230,6 +236,7 @@ class Dashboard {
     this.showRunTabs(false);
     this.selectTab('curves');
     this.title.textContent = `Comparing ${runIds.length} runs`;
+    this.notice.hidden = true;
     this.statusSlot.replaceChildren();
     this.progress.textContent = '';
     this.details.textContent = '';

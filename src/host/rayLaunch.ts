@@ -72,9 +72,12 @@ class PendingLaunches {
     fs.rmSync(this.reviewFolder.fsPath, { recursive: true, force: true });
   }
 
-  /** The editor title's "Submit to Ray" button shows on these documents (`resource in grpo.rayLaunchDocuments`). */
+  /**
+   * The editor title's Submit and Cancel buttons show on these documents (`resourcePath in grpo.rayLaunchDocuments`):
+   * by path, since a remote window (code-server, SSH) sees the file as a vscode-remote: URI, not our file: one.
+   */
   private publish(): void {
-    void vscode.commands.executeCommand('setContext', 'grpo.rayLaunchDocuments', [...this.plans.keys()]);
+    void vscode.commands.executeCommand('setContext', 'grpo.rayLaunchDocuments', [...this.plans.keys()].map((key) => vscode.Uri.parse(key).path));
   }
 }
 

@@ -29,6 +29,7 @@ import {
   WebviewRequests,
 } from '../protocol';
 import { readerOrOurs, RunReader } from '../protocol/runReaders';
+import { tokenDecoderLookup } from '../model/tokenizerLookup';
 import { diffConfigs } from './configDiff';
 import { distinctRunLabels } from './runNames';
 
@@ -50,6 +51,9 @@ export interface RunRequestHost {
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
+
+/** Decodes the token ids of runs that export no text (prime-rl), with tokenizers found on this machine; shared. */
+const TOKEN_DECODERS = tokenDecoderLookup();
 
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;
@@ -205,7 +209,7 @@ export class RunRequests {
     const runDir = this.host.runDir(runId);
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(readerOrOurs(runDir, this.host.runFormat?.(runId)));
+      indexes = new RunIndexes(readerOrOurs(runDir, this.host.runFormat?.(runId), { tokenDecoders: TOKEN_DECODERS }));
       this.indexes.set(runDir, indexes);
     }
     return indexes;

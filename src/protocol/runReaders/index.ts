@@ -7,11 +7,11 @@ import type { RunFormat } from '../runSource';
 import { listNames } from './files';
 import { OurRunReader } from './ours';
 import { isPrimeRlRun, PrimeRlRunReader } from './primeRl';
-import type { RunReader } from './runReader';
+import type { ReaderOptions, RunReader } from './runReader';
 import { isTrlRun, TrlRunReader } from './trl';
 import { isVerlRun, VerlRunReader } from './verl';
 
-export type { RunReader, RunTail, TailRecords } from './runReader';
+export type { ReaderOptions, RunReader, RunTail, TailRecords, TokenDecoder, TokenDecoderLookup } from './runReader';
 export { OurRunReader } from './ours';
 
 /** What each format's folder holds, for the message when a folder is none of them. */
@@ -36,7 +36,7 @@ export function detectRunFormat(dir: string): RunFormat | undefined {
  * it was opened as before (a restored dashboard), used as it is — a folder a resumed trainer is rewriting may
  * briefly look like none.
  */
-export function openRunReader(dir: string, format: RunFormat | undefined = detectRunFormat(dir)): RunReader {
+export function openRunReader(dir: string, format: RunFormat | undefined = detectRunFormat(dir), options: ReaderOptions = {}): RunReader {
   switch (format) {
     case 'grpo-studio':
       return new OurRunReader(dir);
@@ -45,7 +45,7 @@ export function openRunReader(dir: string, format: RunFormat | undefined = detec
     case 'trl':
       return new TrlRunReader(dir);
     case 'prime-rl':
-      return new PrimeRlRunReader(dir);
+      return new PrimeRlRunReader(dir, options.tokenDecoders);
     case undefined:
       throw new Error(`${dir}: not a run folder of any format GRPO Studio reads. Looked for:\n  ${LAYOUTS.join('\n  ')}`);
   }
@@ -65,9 +65,10 @@ export function runFoldersIn(folder: string): string[] {
  * The reader of a folder the host shows: one of any format, else ours — a run this window has just created is
  * an empty folder until its worker writes config.json, and is drawn (empty) meanwhile, as before it was detected.
  */
-export function readerOrOurs(dir: string, format?: RunFormat): RunReader {
-  if (format) return openRunReader(dir, format);
-  return detectRunFormat(dir) === undefined ? new OurRunReader(dir) : openRunReader(dir);
+export function readerOrOurs(dir: string, format?: RunFormat, options: ReaderOptions = {}): RunReader {
+  if (format) return openRunReader(dir, format, options);
+  const detected = detectRunFormat(dir);
+  return detected === undefined ? new OurRunReader(dir) : openRunReader(dir, detected, options);
 }
 
 /** Every run a window knows of: ours in the runs directory, then those of any format in the watched folders. */

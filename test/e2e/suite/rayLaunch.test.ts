@@ -133,7 +133,7 @@ export function registerRayLaunchTests(): void {
       assert.strictEqual(await vscode.commands.executeCommand('grpo.cancelRayLaunch', document.uri), true);
       assertReviewClosed(document.uri);
       assert.deepStrictEqual(fs.readdirSync(path.join(tmp, 'shared')).filter((d) => !before.has(d)), []);
-      assert.strictEqual(ray.seen.some((s) => s.method === 'POST' && JSON.stringify(s.body).includes('ray-cancel')), false);
+      assert.strictEqual(ray.seen.some((s) => s.method === 'POST' && JSON.stringify(s.body ?? null).includes('ray-cancel')), false);
     });
 
     it('jobs recorded in an earlier session are followed from the start, without a refresh', async () => {
