@@ -96,6 +96,8 @@ class Dashboard {
       pickPrompt: (prompt) => this.openPrompt(prompt),
       open: (target) => this.openStep(target),
       onStateChange: (timeline) => this.save({ timeline }),
+      fetchPeers: (prompt) => request('getPromptPeers', { runId: this.runIds[0], prompt }),
+      fetchPeerTokens: (peerId, prompt, source, step) => request('getPeerTokens', { peerId, prompt, source, step }),
     });
     this.history = new PromptHistoryView({
       fetch: (prompt) => request('getPromptHistory', { runId: this.runIds[0], prompt }),

@@ -42,6 +42,9 @@ export class DashboardPanel implements vscode.Disposable {
   /** Watches the files of shown runs that no worker of this window writes (a CLI run, say), for live updates. */
   private followers: vscode.Disposable[] = [];
 
+  /** The run folders this window knows (runs directory, watched folders): what a prompt can be diffed against. */
+  static knownRuns: () => string[] = () => [];
+
   /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
   static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
     const panel = DashboardPanel.openPanel(extensionUri, runs);
@@ -145,6 +148,7 @@ export class DashboardPanel implements vscode.Disposable {
       proceed: (runId) => runs.proceed(runId),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
+      peerRunDirs: () => [...DashboardPanel.knownRuns(), ...this.shown.values()],
     });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');

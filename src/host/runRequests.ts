@@ -16,8 +16,10 @@ import {
   MAX_PROMPT_TOKEN_STEPS,
   PromptListing,
   PromptStepTokens,
+  PromptPeer,
   PromptTimeline,
   RolloutsRecord,
+  RUN_FORMAT_LABELS,
   RunFormat,
   RolloutSource,
   RolloutSteps,
@@ -28,6 +30,7 @@ import {
   WebviewRequestMessage,
   WebviewRequests,
 } from '../protocol';
+import * as path from 'path';
 import { readerOrOurs, RunReader } from '../protocol/runReaders';
 import { tokenDecoderLookup } from '../model/tokenizerLookup';
 import { diffConfigs } from './configDiff';
@@ -48,6 +51,8 @@ export interface RunRequestHost {
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
   /** The health alert thresholds (settings); the defaults where a host has none. */
   healthThresholds?(): HealthThresholds;
+  /** Run folders of any format a prompt may be diffed against (runs directory, watched folders); none by default. */
+  peerRunDirs?(): string[];
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
@@ -135,6 +140,11 @@ class RunIndexes {
   }
 }
 
+/** A text as words, each with the whitespace before it, so the pieces join to the text. */
+export function words(text: string): string[] {
+  return text.match(/\s*\S+|\s+$/g) ?? [];
+}
+
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
   return { ...rest, length: tokens.text.length };
@@ -183,6 +193,16 @@ export class RunRequests {
       getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
+      getPromptPeers: ({ runId, prompt }) => this.promptPeers(runId, prompt),
+      getPeerTokens: async ({ peerId, prompt, source, step }) => {
+        if (!this.peerDirs().includes(peerId)) throw new Error(`getPeerTokens: ${peerId} is not a run this window lists`);
+        const indexes = this.indexesOfDir(peerId);
+        const [tokens] = await indexes.promptTokens(prompt, source, [step]);
+        if (!tokens || tokens.tokens.some((t) => t && t.text.length > 0)) return tokens;
+        // No per-token data (verl, TRL): the completions' words, so the diff still shows what changed.
+        const group = (await indexes.read(source, step))?.groups[tokens.group];
+        return { ...tokens, words: true, tokens: (group?.rollouts ?? []).map((r) => ({ text: words(r.completion), logprob: [] })) };
+      },
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
@@ -206,13 +226,39 @@ export class RunRequests {
   }
 
   private indexesOf(runId: string): RunIndexes {
-    const runDir = this.host.runDir(runId);
+    return this.indexesOfDir(this.host.runDir(runId), this.host.runFormat?.(runId));
+  }
+
+  private indexesOfDir(runDir: string, format?: RunFormat): RunIndexes {
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(readerOrOurs(runDir, this.host.runFormat?.(runId), { tokenDecoders: TOKEN_DECODERS }));
+      indexes = new RunIndexes(readerOrOurs(runDir, format, { tokenDecoders: TOKEN_DECODERS }));
       this.indexes.set(runDir, indexes);
     }
     return indexes;
+  }
+
+  /** The runs a prompt may be diffed against: the host's list and the runs shown, without duplicates. */
+  private peerDirs(): string[] {
+    return [...new Set(this.host.peerRunDirs?.() ?? [])];
+  }
+
+  /** Every other known run that sampled `prompt`, with its samplings (each run's prompt index is built once). */
+  private async promptPeers(runId: string, prompt: string): Promise<PromptPeer[]> {
+    const own = path.resolve(this.host.runDir(runId));
+    const peers: PromptPeer[] = [];
+    for (const runDir of this.peerDirs()) {
+      if (path.resolve(runDir) === own) continue;
+      const indexes = this.indexesOfDir(runDir);
+      const history = await indexes.history(prompt);
+      if (history.occurrences.length === 0) continue;
+      const summary = indexes.reader.summary(this.host.isLive(path.basename(runDir)));
+      const folder = path.basename(runDir);
+      const name = summary.name && summary.name !== folder ? `${summary.name} (${folder})` : folder;
+      const label = summary.format === 'grpo-studio' ? name : `${name} · ${RUN_FORMAT_LABELS[summary.format]}`;
+      peers.push({ peerId: runDir, label, format: summary.format, occurrences: promptTimeline(history).occurrences });
+    }
+    return peers;
   }
 
   private comparison(runIds: string[]): Comparison {

@@ -102,6 +102,20 @@ export interface PromptStepTokens {
   step: number;
   group: number;
   tokens: (TokenColumns | undefined)[];
+  /** The trainer recorded no tokens (verl, TRL): each completion's text split into words stands in for them. */
+  words?: true;
+}
+
+/**
+ * Another run this window knows (the runs directory, the watched folders, the other runs shown) that sampled the
+ * very same prompt text, with its samplings, for a diff of one prompt across two runs.
+ */
+export interface PromptPeer {
+  /** Names the run in getPeerTokens; the host answers only for runs it offered. */
+  peerId: string;
+  label: string;
+  format: RunFormat;
+  occurrences: TimelineOccurrence[];
 }
 
 /** The most steps one getPromptTokens request may ask for: a view asks for the steps it shows, not the run. */
@@ -161,6 +175,10 @@ export interface WebviewRequests {
    */
   getPromptTokens: { params: { runId: string; prompt: string; source: RolloutSource; steps: number[] }; result: PromptStepTokens[] };
   getComparison: { params: { runIds: string[] }; result: Comparison };
+  /** Other runs that sampled `prompt` (exactly), for the cross-run diff; read when the user asks, not before. */
+  getPromptPeers: { params: { runId: string; prompt: string }; result: PromptPeer[] };
+  /** The per-token columns of `prompt`'s completions at one sampling of a peer run (undefined: not sampled there). */
+  getPeerTokens: { params: { peerId: string; prompt: string; source: RolloutSource; step: number }; result: PromptStepTokens | undefined };
   /** The `grpo.health.*` settings the alert strip applies. */
   getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
