@@ -58,7 +58,7 @@ export interface RunRequestHost {
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
 
 /** Decodes the token ids of runs that export no text (prime-rl), with tokenizers found on this machine; shared. */
-const TOKEN_DECODERS = tokenDecoderLookup();
+export const TOKEN_DECODERS = tokenDecoderLookup();
 
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;

@@ -12,6 +12,7 @@ import { knownRunFolders, readerOrOurs, RunReader, RunTail } from '../protocol/r
 import { RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
 import { RunManager } from './runManager';
+import { TOKEN_DECODERS } from './runRequests';
 import { watchFolder, Watch } from './fileWatch';
 import { runHealthUri } from './healthDecorations';
 
@@ -228,7 +229,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private readerOf(runDir: string): RunReader {
     let reader = this.readers.get(runDir);
     if (!reader) {
-      reader = readerOrOurs(runDir);
+      // The tree's group labels are prompts: prime-rl's decoded as in the dashboard.
+      reader = readerOrOurs(runDir, undefined, { tokenDecoders: TOKEN_DECODERS });
       this.readers.set(runDir, reader);
     }
     return reader;
