@@ -6,6 +6,7 @@
  * src/worker/rayJobs.ts (no vscode there).
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { RayJobRecord } from '../protocol';
 import { RayJobsClient } from '../worker/rayJobs';
@@ -56,13 +57,21 @@ class PendingLaunches {
     this.publish();
   }
 
-  /** Submitted or cancelled: the document is saved (nothing left to ask about), its editors closed, its file deleted. */
+  /**
+   * Submitted or cancelled: the document is saved (nothing left to ask about) and its editors closed. Its file goes
+   * when VS Code lets go of the document (onDidCloseTextDocument): deleted while still loaded, the document would
+   * turn "deleted on disk", which counts as unsaved.
+   */
   async close(uri: vscode.Uri): Promise<void> {
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
     if (document?.isDirty) await document.save();
     const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputText && tab.input.uri.toString() === uri.toString());
     await vscode.window.tabGroups.close(tabs);
-    fs.rmSync(uri.fsPath, { force: true });
+  }
+
+  /** A review file, once no document holds it. */
+  forget(uri: vscode.Uri): void {
+    if (uri.scheme === 'file' && path.dirname(uri.fsPath) === this.reviewFolder.fsPath) fs.rmSync(uri.fsPath, { force: true });
   }
 
   discardAll(): void {
@@ -223,10 +232,9 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     vscode.workspace.onDidCloseTextDocument((closed) => {
       setTimeout(() => {
         const reopened = vscode.workspace.textDocuments.some((d) => d.uri.toString() === closed.uri.toString());
-        if (!reopened && pending.get(closed.uri)) {
-          pending.remove(closed.uri, true);
-          fs.rmSync(closed.uri.fsPath, { force: true });
-        }
+        if (reopened) return;
+        if (pending.get(closed.uri)) pending.remove(closed.uri, true);
+        pending.forget(closed.uri);
       }, 1000);
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
