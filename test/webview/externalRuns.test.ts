@@ -45,6 +45,7 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     assert.strictEqual(await h.page.locator('figure[data-chart="clip"]').getAttribute('data-traces'), '1');
     const details = h.page.locator('header .details');
     assert.strictEqual(await details.textContent(), 'verl run · derived: advantage');
+    assert.strictEqual(await h.page.locator('p.notice').isHidden(), true);
     const tooltip = (await details.getAttribute('title')) ?? '';
     assert.match(tooltip, /recomputed from each sample's score with verl's grpo estimator/);
     assert.match(tooltip, /reward ← critic\/score\/mean/);
@@ -71,6 +72,10 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
     await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
     assert.deepStrictEqual(await h.page.locator('.token-view .token').allTextContents(), ['⟨19⟩', '⟨17⟩', '⟨151645⟩']);
+    // Why ids, said once above the tabs: the fixture's folder names no model (decoding: test/unit/model/tokenizerLookup).
+    const notice = h.page.locator('p.notice');
+    assert.strictEqual(await notice.isVisible(), true);
+    assert.match((await notice.textContent()) ?? '', /^Tokens are shown as ids: prime-rl's token exports hold ids, not text, and the run names no model \(looked for \[model\] name in /);
     await screenshot(h, 'prime-rl-tokens');
   });
 
