@@ -8,7 +8,7 @@ import type { HealthThresholds } from '../src/protocol/health';
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
-import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, WebviewState } from '../src/protocol/webview';
+import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
@@ -53,6 +53,8 @@ class Dashboard {
   private readonly continueButton = button('Continue', () => void this.control('continueRun', 'continue'));
   private readonly stopButton = button('Stop', () => void this.control('stopRun', 'stop'));
   private readonly message = document.createElement('pre');
+  /** What the run's reader could not do, and why (e.g. tokens shown as ids: no tokenizer found), once per run. */
+  private readonly notice = document.createElement('p');
   private readonly tabBar = tabs(TABS, (tab) => this.selectTab(tab));
   private readonly curves: CurvesView;
   private browser: RolloutBrowser;
@@ -70,6 +72,8 @@ class Dashboard {
     this.progress.className = 'progress';
     this.message.className = 'message';
     this.message.hidden = true;
+    this.notice.className = 'notice';
+    this.notice.hidden = true;
     this.pauseButton.title = 'Hold the run after its current step';
     this.continueButton.title = 'Let the paused run go on';
     this.stopButton.title = 'End the run after its current step, with a checkpoint';
@@ -92,6 +96,8 @@ class Dashboard {
       pickPrompt: (prompt) => this.openPrompt(prompt),
       open: (target) => this.openStep(target),
       onStateChange: (timeline) => this.save({ timeline }),
+      fetchPeers: (prompt) => request('getPromptPeers', { runId: this.runIds[0], prompt }),
+      fetchPeerTokens: (peerId, prompt, source, step) => request('getPeerTokens', { peerId, prompt, source, step }),
     });
     this.history = new PromptHistoryView({
       fetch: (prompt) => request('getPromptHistory', { runId: this.runIds[0], prompt }),
@@ -100,7 +106,7 @@ class Dashboard {
     this.promptPanel.className = 'prompt-panel';
     this.promptPanel.append(this.timeline.element, this.history.element);
     this.compareSlot.className = 'compare';
-    root.append(header, this.message, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
+    root.append(header, this.message, this.notice, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
     this.selectTab(this.state.tab ?? 'curves');
   }
@@ -109,11 +115,11 @@ class Dashboard {
     if (message.type === 'show') {
       if (message.runId === this.runIds[0] && !this.comparing && !this.loading) {
         if (message.reveal) this.openStep(message.reveal);
-      } else void this.load(message.runId, message.reveal);
+      } else void this.load(message.runId, message.reveal, message.location);
       return;
     }
     if (message.type === 'compare') {
-      void this.loadComparison(message.runIds);
+      void this.loadComparison(message.runIds, message.locations);
       return;
     }
     if (!this.runIds.includes(message.runId)) return;
@@ -124,7 +130,7 @@ class Dashboard {
   private applyLive(message: LiveMessage): void {
     // A resumed run repeats the steps after its checkpoint: redraw from disk, where the later lines win.
     if (message.type === 'event' && message.event.type === 'started' && message.event.resumedFrom !== undefined && !this.comparing) {
-      void this.load(message.runId, undefined);
+      void this.load(message.runId, undefined, this.state.locations?.[0]);
       return;
     }
     switch (message.type) {
@@ -163,11 +169,12 @@ class Dashboard {
     void this.history.show(prompt, this.timeline.show(prompt));
   }
 
-  private async load(runId: string, reveal: RevealTarget | undefined): Promise<void> {
+  /** `location`: where the host says the run is, kept in the saved state so a window reload restores it. */
+  private async load(runId: string, reveal: RevealTarget | undefined, location: RunLocation | undefined): Promise<void> {
     const sameRun = this.state.runId === runId && !this.state.compareRunIds;
     // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
     this.state = sameRun ? this.state : { curves: this.state.curves, pinnedMetrics: this.state.pinnedMetrics, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
-    this.save({ runId, compareRunIds: undefined });
+    this.save({ runId, compareRunIds: undefined, locations: location && [location] });
     this.runIds = [runId];
     this.comparing = false;
     this.loading = true;
@@ -210,6 +217,8 @@ class Dashboard {
     const source = sourceSummary(snapshot.source);
     this.details.title = source?.tooltip ?? '';
     if (source) this.details.textContent = [source.text, this.details.textContent].filter(Boolean).join(' · ');
+    this.notice.textContent = snapshot.source?.notices?.join('\n') ?? '';
+    this.notice.hidden = !snapshot.source?.notices?.length;
     this.setStatus(snapshot.state, snapshot.status);
     const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
     this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
@@ -221,14 +230,15 @@ class Dashboard {
     this.browser.setSteps(steps);
   }
 
-  private async loadComparison(runIds: string[]): Promise<void> {
-    this.save({ compareRunIds: runIds, tab: 'curves' });
+  private async loadComparison(runIds: string[], locations: RunLocation[] | undefined): Promise<void> {
+    this.save({ compareRunIds: runIds, tab: 'curves', locations });
     this.runIds = runIds;
     this.comparing = true;
     this.loading = true;
     this.showRunTabs(false);
     this.selectTab('curves');
     this.title.textContent = `Comparing ${runIds.length} runs`;
+    this.notice.hidden = true;
     this.statusSlot.replaceChildren();
     this.progress.textContent = '';
     this.details.textContent = '';

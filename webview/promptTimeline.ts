@@ -5,13 +5,15 @@
  *
  * The grid is one canvas the size of the viewport over a scroller the size of the whole grid: only the rows and
  * columns in view are drawn, and only the steps in view are fetched from the host (getPromptTokens), so a prompt
- * sampled at 1,000 steps opens as fast as one sampled at 10. Click two completions to diff them.
+ * sampled at 1,000 steps opens as fast as one sampled at 10. Click two completions to diff them, or one and a
+ * completion of the same prompt in another run (PeerDiffPicker).
  */
 import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import {
   MAX_PROMPT_TOKEN_STEPS,
   PromptListing,
+  PromptPeer,
   PromptStepTokens,
   PromptTimeline,
   PromptTimelineState,
@@ -23,6 +25,7 @@ import { formatValue } from './charts';
 import { onThemeChange, themeColor } from './theme';
 import { layoutRows, mergeDomains, rowAt, stepAggregates, stepsToFetch, TIMELINE_GEOMETRY, TimelineLayout, visibleColumns, visibleRows } from './timelineLayout';
 import { displayToken, QUANTITIES, QUANTITY_ORDER, tokenColor, tokenValue } from './tokenColors';
+import { PeerDiffPicker } from './peerDiff';
 import { DiffSide, TokenDiffView } from './tokenDiffView';
 import { fillCard, legendStops, themePalette, tokenFacts } from './tokenView';
 import { labelled, select } from './toolkit';
@@ -40,6 +43,9 @@ export interface PromptTimelineHost {
   pickPrompt(prompt: string): void;
   open(target: RevealTarget): void;
   onStateChange(state: PromptTimelineState): void;
+  /** Other runs that sampled the prompt, and one sampling's tokens there, for the cross-run diff. */
+  fetchPeers(prompt: string): Promise<PromptPeer[]>;
+  fetchPeerTokens(peerId: string, prompt: string, source: RolloutSource, step: number): Promise<PromptStepTokens | undefined>;
 }
 
 const { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP, cellWidth: CELL_WIDTH, gutter: GUTTER, rolloutLabel: ROLLOUT_LABEL } = TIMELINE_GEOMETRY;
@@ -68,6 +74,9 @@ export class PromptTimelineView {
   private readonly sizer = document.createElement('div');
   private readonly card = document.createElement('div');
   private readonly diff: TokenDiffView;
+  private readonly peerPicker: PeerDiffPicker;
+  /** The other run's completion picked for the diff (side B), if any. */
+  private peer: DiffSide | undefined;
 
   private history: PromptTimeline | undefined;
   private occurrences: TimelineOccurrence[] = [];
@@ -118,7 +127,15 @@ export class PromptTimelineView {
     this.chartBox.append(this.chartCanvas);
     this.buildGrid();
     this.diff = new TokenDiffView();
-    this.element.append(toolbar, this.summary, this.chartBox, this.gridBox, this.diff.element);
+    this.peerPicker = new PeerDiffPicker({
+      fetchPeers: (prompt) => host.fetchPeers(prompt),
+      fetchTokens: (peerId, prompt, source, step) => host.fetchPeerTokens(peerId, prompt, source, step),
+      onChange: (side) => {
+        this.peer = side;
+        this.updateDiff();
+      },
+    });
+    this.element.append(toolbar, this.summary, this.chartBox, this.gridBox, this.peerPicker.element, this.diff.element);
     this.clear();
     onThemeChange(() => {
       this.renderChart();
@@ -180,6 +197,7 @@ export class PromptTimelineView {
     this.generation++;
     this.history = undefined;
     this.promptInput.value = '';
+    this.peerPicker.setPrompt(undefined);
     this.summary.textContent = 'Pick a prompt: search above, "history" on a rollout group, or H in the rollout browser.';
     this.setOccurrences([]);
   }
@@ -193,6 +211,7 @@ export class PromptTimelineView {
     const generation = ++this.generation;
     this.history = undefined;
     this.promptInput.value = prompt;
+    this.peerPicker.setPrompt(prompt);
     this.summary.textContent = 'Reading every step…';
     this.setOccurrences([]);
     let timeline: PromptTimeline;
@@ -534,6 +553,13 @@ export class PromptTimelineView {
       const rollout = o.rollouts[s.rollout];
       return tokens && { label: `step ${o.step} #${s.rollout} (reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)})`, tokens };
     });
+    if (this.peer) {
+      // Across runs: this run's last clicked completion against the other run's.
+      const own = sides.at(-1);
+      if (own) this.diff.show({ ...own, label: `this run, ${own.label}` }, this.peer, this.state.colorBy, this.domains[this.state.colorBy]);
+      else this.diff.prompt(`Other run: ${this.peer.label}. Click a completion above to diff it against that one.`);
+      return;
+    }
     const [a, b] = sides;
     if (sides.length === 2 && a && b) this.diff.show(a, b, this.state.colorBy, this.domains[this.state.colorBy]);
     else this.diff.prompt(sides.length === 1 ? `Picked ${a?.label ?? 'one completion'}: click another to diff them.` : '');

@@ -7,14 +7,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { parseRunConfig, RUN_ACTIONS, RunConfig, RunState } from '../protocol';
+import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig, RunState } from '../protocol';
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
-import { openRunReader } from '../protocol/runReaders';
+import { knownRunFolders, openRunReader, readerOrOurs } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
 import { LiveRun, RunManager } from './runManager';
 import { RevealArgument, RunItem } from './runsTree';
 import { listRunDirectories, readSummary } from '../protocol/runStore';
-import { backendSetting, runsDirectory } from './settings';
+import { backendSetting, runsDirectory, watchFolders } from './settings';
 
 interface ConfigPick extends vscode.QuickPickItem {
   configPath?: string;
@@ -128,10 +128,13 @@ function runDirFromArgument(arg: unknown): string | undefined {
   return undefined;
 }
 
+/** Ours and the watched folders' runs of any format (as the tree lists them), with their format where not ours. */
 async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
-  const picks = listRunDirectories(runsDir).map((dir) => {
-    const s = summaryOf(runs, dir);
-    return { label: s.runId, description: `${s.status} · step ${s.step}`, runDir: dir };
+  const picks = knownRunFolders(runsDir, watchFolders()).map((dir) => {
+    const runId = path.basename(dir);
+    const s = readerOrOurs(dir).summary(runs.isLive(runId), runs.isStopping(runId));
+    const format = s.format && s.format !== 'grpo-studio' ? `${RUN_FORMAT_LABELS[s.format]} · ` : '';
+    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format ? dir : undefined, runDir: dir };
   });
   const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
   return chosen?.map((c) => c.runDir);

@@ -9,7 +9,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HostToWebviewMessage, RevealTarget, WebviewState, WebviewToHostMessage, WorkerMessage } from '../protocol';
+import { HostToWebviewMessage, RevealTarget, RunLocation, WebviewState, WebviewToHostMessage, WorkerMessage } from '../protocol';
 import { dashboardHtml } from './dashboardHtml';
 import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
@@ -17,18 +17,12 @@ import { RunRequests } from './runRequests';
 import { readSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
 import { healthSettings } from './settings';
+import { PanelView, restoredView, runLocations } from './shownRuns';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
 /** Worker messages after which the header's state is derived again. */
 const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
-
-/** What the panel shows: one run (optionally revealed at a step) or several compared. */
-type PanelView = { kind: 'run'; runDir: string; reveal?: RevealTarget } | { kind: 'compare'; runDirs: string[] };
-
-function runIdOf(runDir: string): string {
-  return path.basename(runDir);
-}
 
 export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;
@@ -37,6 +31,8 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Runs the webview may ask about, by id. */
   private readonly shown = new Map<string, string>();
+  /** The format each shown run was opened as (kept across views and a window reload), by folder. */
+  private readonly formats = new Map<string, RunLocation['format']>();
   private view: PanelView | undefined;
   /** What the webview is told to show; sent again whenever it (re)loads. */
   private viewMessage: HostToWebviewMessage | undefined;
@@ -45,6 +41,9 @@ export class DashboardPanel implements vscode.Disposable {
   private readonly requests: RunRequests;
   /** Watches the files of shown runs that no worker of this window writes (a CLI run, say), for live updates. */
   private followers: vscode.Disposable[] = [];
+
+  /** The run folders this window knows (runs directory, watched folders): what a prompt can be diffed against. */
+  static knownRuns: () => string[] = () => [];
 
   /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
   static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
@@ -60,16 +59,20 @@ export class DashboardPanel implements vscode.Disposable {
     return panel;
   }
 
-  /** Restores a panel VS Code kept across a window reload (its state names the run or runs it showed). */
+  /**
+   * Restores a panel VS Code kept across a window reload: its state names the runs it showed, where they are and
+   * their format (external runs live outside the runs directory).
+   */
   static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runs: RunManager, state: WebviewState | undefined, runsDir: string): void {
     panel.webview.options = webviewOptions(extensionUri);
-    const kind: PanelView['kind'] = state?.compareRunIds?.length ? 'compare' : 'run';
+    const restored = restoredView(state, runsDir);
+    const kind: PanelView['kind'] = restored?.view.kind ?? 'run';
     DashboardPanel.slot(kind)?.dispose();
     const dashboard = new DashboardPanel(panel, extensionUri, runs);
     DashboardPanel.setSlot(kind, dashboard);
-    const inRunsDir = (runId: string) => path.join(runsDir, runId);
-    if (state?.compareRunIds?.length) dashboard.setView({ kind: 'compare', runDirs: state.compareRunIds.map(inRunsDir) });
-    else if (state?.runId) dashboard.setView({ kind: 'run', runDir: inRunsDir(state.runId) });
+    if (!restored) return;
+    for (const [runDir, format] of restored.formats) dashboard.formats.set(runDir, format);
+    dashboard.setView(restored.view);
   }
 
   /** The run dashboard. */
@@ -110,7 +113,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   /** The run shown (undefined while comparing). */
   get shownRunId(): string | undefined {
-    return this.view?.kind === 'run' ? runIdOf(this.view.runDir) : undefined;
+    return this.view?.kind === 'run' ? [...this.shown.keys()][0] : undefined;
   }
 
   get shownRunIds(): string[] {
@@ -137,6 +140,7 @@ export class DashboardPanel implements vscode.Disposable {
         if (!runDir) throw new Error(`run ${runId} is not shown here`);
         return runDir;
       },
+      runFormat: (runId) => this.formats.get(this.shown.get(runId) ?? ''),
       isLive: (runId) => runs.isLive(runId),
       isStopping: (runId) => runs.isStopping(runId),
       stop: (runId) => runs.stop(runId),
@@ -144,6 +148,7 @@ export class DashboardPanel implements vscode.Disposable {
       proceed: (runId) => runs.proceed(runId),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
+      peerRunDirs: () => [...DashboardPanel.knownRuns(), ...this.shown.values()],
     });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');
@@ -176,10 +181,14 @@ export class DashboardPanel implements vscode.Disposable {
     this.view = view;
     this.shown.clear();
     const runDirs = view.kind === 'run' ? [view.runDir] : view.runDirs;
-    for (const runDir of runDirs) this.shown.set(runIdOf(runDir), runDir);
+    const locations = runLocations(runDirs, this.formats);
+    for (const { runId, runDir, format } of locations) {
+      this.shown.set(runId, runDir);
+      this.formats.set(runDir, format);
+    }
     const ids = [...this.shown.keys()];
     this.panel.title = view.kind === 'run' ? `GRPO: ${ids[0]}` : `GRPO: compare ${ids.length} runs`;
-    this.viewMessage = view.kind === 'run' ? { type: 'show', runId: ids[0], reveal: view.reveal } : { type: 'compare', runIds: ids };
+    this.viewMessage = view.kind === 'run' ? { type: 'show', runId: ids[0], reveal: view.reveal, location: locations[0] } : { type: 'compare', runIds: ids, locations };
     if (this.isReady) this.post(this.viewMessage);
     this.followOtherWriters();
   }

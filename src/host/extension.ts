@@ -6,6 +6,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { WebviewState } from '../protocol';
+import { knownRunFolders } from '../protocol/runReaders';
 import { launchAllowed, registerCommands } from './commands';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboard';
 import { registerGpuCheck } from './gpuCheck';
@@ -32,6 +33,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const runs = new RunManager(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath, output, () => onWindowCloseSetting() === 'stop');
   const statusBar = new RunStatusBar(runs);
   const tree = new RunsTreeProvider(() => runsDirectory(context), runs, watchFolders);
+  DashboardPanel.knownRuns = () => knownRunFolders(runsDirectory(context), watchFolders());
   const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
   context.subscriptions.push(

@@ -6,6 +6,7 @@
  * src/worker/rayJobs.ts (no vscode there).
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { RayJobRecord } from '../protocol';
 import { RayJobsClient } from '../worker/rayJobs';
@@ -21,9 +22,23 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The launch documents not yet submitted, by document URI, with what they were prepared from. */
+/**
+ * The launch documents not yet submitted, by document URI, with what they were prepared from. Each document is a
+ * file in the extension's storage (not an untitled editor, which asks "Save changes?" when closed): edited freely
+ * before Submit, saved and closed by Submit and Cancel, so neither asks anything, and deleted with its launch.
+ */
 class PendingLaunches {
   private readonly plans = new Map<string, VerlLaunchPlan>();
+
+  constructor(private readonly reviewFolder: vscode.Uri) {}
+
+  /** Writes the review document of a plan; its editor shows it as a shell script. */
+  async write(plan: VerlLaunchPlan): Promise<vscode.Uri> {
+    await vscode.workspace.fs.createDirectory(this.reviewFolder);
+    const file = vscode.Uri.joinPath(this.reviewFolder, `${plan.submissionId}.sh`);
+    await vscode.workspace.fs.writeFile(file, Buffer.from(plan.document, 'utf8'));
+    return file;
+  }
 
   add(uri: vscode.Uri, plan: VerlLaunchPlan): void {
     this.plans.set(uri.toString(), plan);
@@ -42,14 +57,36 @@ class PendingLaunches {
     this.publish();
   }
 
+  /**
+   * Submitted or cancelled: the document is saved (nothing left to ask about) and its editors closed. Its file goes
+   * when VS Code lets go of the document (onDidCloseTextDocument): deleted while still loaded, the document would
+   * turn "deleted on disk", which counts as unsaved.
+   */
+  async close(uri: vscode.Uri): Promise<void> {
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (document?.isDirty) await document.save();
+    const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputText && tab.input.uri.toString() === uri.toString());
+    await vscode.window.tabGroups.close(tabs);
+  }
+
+  /** A review file, once no document holds it. */
+  forget(uri: vscode.Uri): void {
+    if (uri.scheme === 'file' && path.dirname(uri.fsPath) === this.reviewFolder.fsPath) fs.rmSync(uri.fsPath, { force: true });
+  }
+
   discardAll(): void {
     for (const plan of this.plans.values()) fs.rmSync(plan.jobDir, { recursive: true, force: true });
     this.plans.clear();
+    // Review files of launches never submitted (a reload restores no pending launch; its editor would submit nothing).
+    fs.rmSync(this.reviewFolder.fsPath, { recursive: true, force: true });
   }
 
-  /** The editor title's "Submit to Ray" button shows on these documents (`resource in grpo.rayLaunchDocuments`). */
+  /**
+   * The editor title's Submit and Cancel buttons show on these documents (`resourcePath in grpo.rayLaunchDocuments`):
+   * by path, since a remote window (code-server, SSH) sees the file as a vscode-remote: URI, not our file: one.
+   */
   private publish(): void {
-    void vscode.commands.executeCommand('setContext', 'grpo.rayLaunchDocuments', [...this.plans.keys()]);
+    void vscode.commands.executeCommand('setContext', 'grpo.rayLaunchDocuments', [...this.plans.keys()].map((key) => vscode.Uri.parse(key).path));
   }
 }
 
@@ -93,7 +130,7 @@ export interface RayLaunchApi {
 }
 
 export function registerRayCommands(context: vscode.ExtensionContext): RayLaunchApi {
-  const pending = new PendingLaunches();
+  const pending = new PendingLaunches(vscode.Uri.joinPath(context.globalStorageUri, 'ray-launch'));
   const logs = new JobLogs();
   const clientFor = async (address: string): Promise<RayJobsClient> => new RayJobsClient({ address, token: (await context.secrets.get(TOKEN_KEY)) || undefined });
   const tree = new RayJobsTreeProvider(raySharedDirectory, clientFor);
@@ -135,6 +172,7 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
       return undefined;
     }
     pending.remove(uri, false);
+    await pending.close(uri);
     const record = jobRecord(plan, client.address, submissionId, entrypoint, new Date());
     try {
       writeJobRecord(record);
@@ -163,15 +201,24 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
       void vscode.window.showErrorMessage(`GRPO: not launched on Ray. ${message(err)}`);
       return undefined;
     }
-    const document = await vscode.workspace.openTextDocument({ language: 'shellscript', content: plan.document });
+    const document = await vscode.workspace.openTextDocument(await pending.write(plan));
     pending.add(document.uri, plan);
     await vscode.window.showTextDocument(document, { preview: false });
     // Not awaited: the user edits the document while the notification waits for the choice.
     void vscode.window.showInformationMessage(`GRPO: review the verl command for ${config.name}, then submit it to Ray at ${settings.address} (Submit, or ☁ above the editor).`, 'Submit', 'Cancel').then((choice) => {
       if (choice === 'Submit' && pending.get(document.uri)) void submit(document.uri);
-      else if (choice === 'Cancel' && pending.get(document.uri)) pending.remove(document.uri, true);
+      else if (choice === 'Cancel') void cancel(document.uri);
     });
     return document;
+  };
+
+  /** Drops a launch not submitted: its prepared folder and its review document, closed without a question. */
+  const cancel = async (arg?: unknown): Promise<boolean> => {
+    const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+    if (!uri || !pending.get(uri)) return false;
+    pending.remove(uri, true);
+    await pending.close(uri);
+    return true;
   };
 
   const jobOf = (arg: unknown): RayJobRecord | undefined => (arg instanceof RayJobItem ? arg.record : typeof arg === 'string' ? tree.record(arg) : undefined);
@@ -185,7 +232,9 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     vscode.workspace.onDidCloseTextDocument((closed) => {
       setTimeout(() => {
         const reopened = vscode.workspace.textDocuments.some((d) => d.uri.toString() === closed.uri.toString());
-        if (!reopened && pending.get(closed.uri)) pending.remove(closed.uri, true);
+        if (reopened) return;
+        if (pending.get(closed.uri)) pending.remove(closed.uri, true);
+        pending.forget(closed.uri);
       }, 1000);
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
@@ -193,6 +242,7 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     }),
     vscode.commands.registerCommand('grpo.launchOnRay', launch),
     vscode.commands.registerCommand('grpo.submitRayJob', submit),
+    vscode.commands.registerCommand('grpo.cancelRayLaunch', cancel),
     vscode.commands.registerCommand('grpo.setRayToken', async (arg?: unknown) => {
       const token = typeof arg === 'string' ? arg : await vscode.window.showInputBox({ title: 'GRPO: Set Ray Token', prompt: 'The token of a Ray cluster with RAY_AUTH_MODE=token (`ray get-auth-token`). Empty: remove it.', password: true, ignoreFocusOut: true });
       if (token === undefined) return;

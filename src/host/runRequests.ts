@@ -16,8 +16,11 @@ import {
   MAX_PROMPT_TOKEN_STEPS,
   PromptListing,
   PromptStepTokens,
+  PromptPeer,
   PromptTimeline,
   RolloutsRecord,
+  RUN_FORMAT_LABELS,
+  RunFormat,
   RolloutSource,
   RolloutSteps,
   RolloutSummary,
@@ -29,13 +32,17 @@ import {
   WorkerMessage,
   HostToWebviewMessage,
 } from '../protocol';
+import * as path from 'path';
 import { readerOrOurs, RunReader } from '../protocol/runReaders';
+import { tokenDecoderLookup } from '../model/tokenizerLookup';
 import { diffConfigs } from './configDiff';
 import { distinctRunLabels } from './runNames';
 
 export interface RunRequestHost {
   /** The directory of a run the webview may ask about; throws for any other run. */
   runDir(runId: string): string;
+  /** The format a run was opened as, when known (a restored panel's); else it is detected from the folder. */
+  runFormat?(runId: string): RunFormat | undefined;
   isLive(runId: string): boolean;
   /** A stop was sent from this window and the run has not ended yet (its state is STOPPING). */
   isStopping(runId: string): boolean;
@@ -46,9 +53,14 @@ export interface RunRequestHost {
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
   /** The health alert thresholds (settings); the defaults where a host has none. */
   healthThresholds?(): HealthThresholds;
+  /** Run folders of any format a prompt may be diffed against (runs directory, watched folders); none by default. */
+  peerRunDirs?(): string[];
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
+
+/** Decodes the token ids of runs that export no text (prime-rl), with tokenizers found on this machine; shared. */
+export const TOKEN_DECODERS = tokenDecoderLookup();
 
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;
@@ -130,6 +142,11 @@ class RunIndexes {
   }
 }
 
+/** A text as words, each with the whitespace before it, so the pieces join to the text. */
+export function words(text: string): string[] {
+  return text.match(/\s*\S+|\s+$/g) ?? [];
+}
+
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
   return { ...rest, length: tokens.text.length };
@@ -178,6 +195,16 @@ export class RunRequests {
       getPrompts: ({ runId }) => this.indexesOf(runId).prompts(),
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
+      getPromptPeers: ({ runId, prompt }) => this.promptPeers(runId, prompt),
+      getPeerTokens: async ({ peerId, prompt, source, step }) => {
+        if (!this.peerDirs().includes(peerId)) throw new Error(`getPeerTokens: ${peerId} is not a run this window lists`);
+        const indexes = this.indexesOfDir(peerId);
+        const [tokens] = await indexes.promptTokens(prompt, source, [step]);
+        if (!tokens || tokens.tokens.some((t) => t && t.text.length > 0)) return tokens;
+        // No per-token data (verl, TRL): the completions' words, so the diff still shows what changed.
+        const group = (await indexes.read(source, step))?.groups[tokens.group];
+        return { ...tokens, words: true, tokens: (group?.rollouts ?? []).map((r) => ({ text: words(r.completion), logprob: [] })) };
+      },
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
@@ -212,13 +239,39 @@ export class RunRequests {
   }
 
   private indexesOf(runId: string): RunIndexes {
-    const runDir = this.host.runDir(runId);
+    return this.indexesOfDir(this.host.runDir(runId), this.host.runFormat?.(runId));
+  }
+
+  private indexesOfDir(runDir: string, format?: RunFormat): RunIndexes {
     let indexes = this.indexes.get(runDir);
     if (!indexes) {
-      indexes = new RunIndexes(readerOrOurs(runDir));
+      indexes = new RunIndexes(readerOrOurs(runDir, format, { tokenDecoders: TOKEN_DECODERS }));
       this.indexes.set(runDir, indexes);
     }
     return indexes;
+  }
+
+  /** The runs a prompt may be diffed against: the host's list and the runs shown, without duplicates. */
+  private peerDirs(): string[] {
+    return [...new Set(this.host.peerRunDirs?.() ?? [])];
+  }
+
+  /** Every other known run that sampled `prompt`, with its samplings (each run's prompt index is built once). */
+  private async promptPeers(runId: string, prompt: string): Promise<PromptPeer[]> {
+    const own = path.resolve(this.host.runDir(runId));
+    const peers: PromptPeer[] = [];
+    for (const runDir of this.peerDirs()) {
+      if (path.resolve(runDir) === own) continue;
+      const indexes = this.indexesOfDir(runDir);
+      const history = await indexes.history(prompt);
+      if (history.occurrences.length === 0) continue;
+      const summary = indexes.reader.summary(this.host.isLive(path.basename(runDir)));
+      const folder = path.basename(runDir);
+      const name = summary.name && summary.name !== folder ? `${summary.name} (${folder})` : folder;
+      const label = summary.format === 'grpo-studio' ? name : `${name} · ${RUN_FORMAT_LABELS[summary.format]}`;
+      peers.push({ peerId: runDir, label, format: summary.format, occurrences: promptTimeline(history).occurrences });
+    }
+    return peers;
   }
 
   private comparison(runIds: string[]): Comparison {

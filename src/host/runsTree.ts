@@ -8,10 +8,11 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { finiteValue, GroupRecord, RevealTarget, runContextValue, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
-import { readerOrOurs, RunReader, RunTail, runFoldersIn } from '../protocol/runReaders';
-import { listRunDirectories, RunSummary } from '../protocol/runStore';
+import { knownRunFolders, readerOrOurs, RunReader, RunTail } from '../protocol/runReaders';
+import { RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
 import { RunManager } from './runManager';
+import { TOKEN_DECODERS } from './runRequests';
 import { watchFolder, Watch } from './fileWatch';
 import { runHealthUri } from './healthDecorations';
 
@@ -190,8 +191,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
 
   /** Our runs, then the runs found in each watched folder (a run listed twice shows once). */
   private runDirectories(): string[] {
-    const watched = this.watchedFolders().flatMap(runFoldersIn);
-    return [...new Set([...listRunDirectories(this.runsDir()), ...watched])];
+    return knownRunFolders(this.runsDir(), this.watchedFolders());
   }
 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
@@ -229,7 +229,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   private readerOf(runDir: string): RunReader {
     let reader = this.readers.get(runDir);
     if (!reader) {
-      reader = readerOrOurs(runDir);
+      // The tree's group labels are prompts: prime-rl's decoded as in the dashboard.
+      reader = readerOrOurs(runDir, undefined, { tokenDecoders: TOKEN_DECODERS });
       this.readers.set(runDir, reader);
     }
     return reader;

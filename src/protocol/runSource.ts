@@ -15,4 +15,6 @@ export interface RunSource {
   metricOrigins: Record<string, string>;
   /** What the reader computed instead of reading, one sentence each (e.g. advantages recomputed from scores). */
   derived: string[];
+  /** What the reader could not do and why, shown once in the dashboard's header (e.g. no tokenizer for the ids). */
+  notices?: string[];
 }

@@ -5,7 +5,19 @@
 import type { RunConfig } from './config';
 import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
+import type { RunFormat } from './runSource';
 import type { RunState } from './runState';
+
+/**
+ * Where a shown run lives and which trainer wrote it. The page keeps it in its saved state (an opaque string to
+ * it: it never reads files), so a panel restored after a window reload finds runs outside the runs directory —
+ * external runs — and opens them with the reader they were opened with.
+ */
+export interface RunLocation {
+  runId: string;
+  runDir: string;
+  format: RunFormat;
+}
 
 /** Steps that have rollouts on disk, ascending, per source (eval is empty until a trainer writes validation samples). */
 export interface RolloutSteps {
@@ -90,6 +102,20 @@ export interface PromptStepTokens {
   step: number;
   group: number;
   tokens: (TokenColumns | undefined)[];
+  /** The trainer recorded no tokens (verl, TRL): each completion's text split into words stands in for them. */
+  words?: true;
+}
+
+/**
+ * Another run this window knows (the runs directory, the watched folders, the other runs shown) that sampled the
+ * very same prompt text, with its samplings, for a diff of one prompt across two runs.
+ */
+export interface PromptPeer {
+  /** Names the run in getPeerTokens; the host answers only for runs it offered. */
+  peerId: string;
+  label: string;
+  format: RunFormat;
+  occurrences: TimelineOccurrence[];
 }
 
 /** The most steps one getPromptTokens request may ask for: a view asks for the steps it shows, not the run. */
@@ -149,6 +175,10 @@ export interface WebviewRequests {
    */
   getPromptTokens: { params: { runId: string; prompt: string; source: RolloutSource; steps: number[] }; result: PromptStepTokens[] };
   getComparison: { params: { runIds: string[] }; result: Comparison };
+  /** Other runs that sampled `prompt` (exactly), for the cross-run diff; read when the user asks, not before. */
+  getPromptPeers: { params: { runId: string; prompt: string }; result: PromptPeer[] };
+  /** The per-token columns of `prompt`'s completions at one sampling of a peer run (undefined: not sampled there). */
+  getPeerTokens: { params: { peerId: string; prompt: string; source: RolloutSource; step: number }; result: PromptStepTokens | undefined };
   /** The `grpo.health.*` settings the alert strip applies. */
   getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
@@ -164,9 +194,9 @@ export type WebviewToHostMessage = { type: 'ready' } | WebviewRequestMessage;
 export type HostToWebviewMessage =
   | { type: 'response'; id: number; result?: unknown; error?: string }
   /** Show this run (sent on open and whenever the panel is pointed at another run), optionally at a step. */
-  | { type: 'show'; runId: string; reveal?: RevealTarget }
+  | { type: 'show'; runId: string; reveal?: RevealTarget; location?: RunLocation }
   /** Show 2–4 runs overlaid. */
-  | { type: 'compare'; runIds: string[] }
+  | { type: 'compare'; runIds: string[]; locations?: RunLocation[] }
   | { type: 'metrics'; runId: string; record: MetricsRecord }
   /** A live step's rollouts (training, or a validation), summarised as getRollouts answers. */
   | { type: 'rollouts'; runId: string; record: StepRollouts }
@@ -213,6 +243,8 @@ export interface RolloutBrowserState {
 export interface WebviewState {
   runId?: string;
   compareRunIds?: string[];
+  /** Where the shown runs are (absent in states saved before external runs were restored: the runs directory). */
+  locations?: RunLocation[];
   tab?: DashboardTab;
   curves?: CurveSettings;
   rollouts?: RolloutBrowserState;

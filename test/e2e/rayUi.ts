@@ -40,8 +40,12 @@ export async function launchOnRayFlow(page: Page, workspace: RayWorkspace, resul
   // VS Code's simple file dialog: a quick input holding a path.
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 15000 });
-  await input.fill(workspace.configPath);
-  await page.waitForTimeout(500);
+  // The dialog fills in its start folder once it has read it, over what was typed before: type until it stays.
+  for (let tries = 0; tries < 20; tries++) {
+    await input.fill(workspace.configPath);
+    await page.waitForTimeout(500);
+    if ((await input.inputValue()) === workspace.configPath) break;
+  }
   await page.keyboard.press('Enter');
   // The review document's editor carries the "Submit to Ray" action (the notification offers it too).
   const submit = page.locator('.editor-actions .action-label[aria-label*="Submit to Ray"]').first();

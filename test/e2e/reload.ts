@@ -3,7 +3,9 @@
  * host, which a reload ends). The workspace's `grpo.startOnOpen` names a long run: the first open asks once, and
  * Start starts it; mid-run the window reloads (`workbench.action.reloadWindow`); the new window attaches to the same
  * worker (same pid, steps still advancing), names it in a "still running" message, does not start a second run, and
- * Pause, Continue and Stop from the palette reach the worker over its socket. Screenshots under test-results/.
+ * Pause, Continue and Stop from the palette reach the worker over its socket. Then an external (verl) run opened with
+ * "GRPO: Open External Run…" survives a second reload: its dashboard comes back, read as verl. Screenshots under
+ * test-results/.
  * usage: node reload.js <server-url> <extension-dir> <workspace-folder> <results-dir>
  */
 import * as fs from 'fs';
@@ -67,6 +69,19 @@ async function notification(page: Page, text: string | RegExp, ms = 60000): Prom
       await page.keyboard.press('Escape');
       await page.waitForTimeout(1000);
     }
+  }
+}
+
+/** Waits until some frame (a webview's page is two iframes down) has `selector`, with `text` in it if given. */
+async function waitForFrame(page: Page, selector: string, text: string | undefined, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    for (const frame of page.frames()) {
+      const found = await frame.locator(selector, text ? { hasText: text } : {}).count().catch(() => 0);
+      if (found > 0) return;
+    }
+    if (Date.now() > deadline) throw new Error(`no webview shows ${selector}${text ? ` with "${text}"` : ''}`);
+    await page.waitForTimeout(500);
   }
 }
 
@@ -155,6 +170,29 @@ async function main(): Promise<void> {
       const events = run.events();
       if (!events.includes('stop_requested')) throw new Error(`no stop_requested in ${events.join(', ')}`);
       log(`stopped after ${run.steps()} steps: ${events.join(', ')}`);
+    });
+
+    await check("an external run's dashboard (verl, opened with Open External Run…) comes back after a window reload", async () => {
+      const verlRun = path.join(extensionPath, 'test', 'fixtures', 'verl', 'run');
+      await runCommand(page, 'GRPO: Open External Run');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 15000 });
+      // The dialog fills in its start folder once it has read it, over what was typed before: type until it stays.
+      for (let tries = 0; tries < 20; tries++) {
+        await input.fill(verlRun);
+        await page.waitForTimeout(500);
+        if ((await input.inputValue()) === verlRun) break;
+      }
+      await page.locator('.quick-input-widget .monaco-button', { hasText: 'OK' }).first().click();
+      await waitForFrame(page, 'header .details', 'verl run', 60000);
+      await runCommand(page, 'Developer: Reload Window');
+      await page.waitForTimeout(1000);
+      await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+      // Restored by the panel serializer from the page's saved state: the verl run, read as verl, not an empty run.
+      await waitForFrame(page, 'header .details', 'verl run', 120000);
+      await waitForFrame(page, 'figure.chart[data-chart="reward"][data-points="3"]', undefined, 60000);
+      await page.screenshot({ path: path.join(resultsDir, 'reload-external.png') });
+      log('the verl dashboard came back after the reload');
     });
   } catch (err) {
     // With the notification centre open: what the extension said is part of why it failed.

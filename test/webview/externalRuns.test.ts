@@ -7,6 +7,9 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
+import * as os from 'os';
+import { runLocations } from '../../src/host/shownRuns';
+import { writeFixtureRun } from './fixtures';
 import { closeChecked, launchBrowser, WebviewHarness } from './harness';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures');
@@ -42,6 +45,7 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     assert.strictEqual(await h.page.locator('figure[data-chart="clip"]').getAttribute('data-traces'), '1');
     const details = h.page.locator('header .details');
     assert.strictEqual(await details.textContent(), 'verl run · derived: advantage');
+    assert.strictEqual(await h.page.locator('p.notice').isHidden(), true);
     const tooltip = (await details.getAttribute('title')) ?? '';
     assert.match(tooltip, /recomputed from each sample's score with verl's grpo estimator/);
     assert.match(tooltip, /reward ← critic\/score\/mean/);
@@ -68,6 +72,40 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
     await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
     assert.deepStrictEqual(await h.page.locator('.token-view .token').allTextContents(), ['⟨19⟩', '⟨17⟩', '⟨151645⟩']);
+    // Why ids, said once above the tabs: the fixture's folder names no model (decoding: test/unit/model/tokenizerLookup).
+    const notice = h.page.locator('p.notice');
+    assert.strictEqual(await notice.isVisible(), true);
+    assert.match((await notice.textContent()) ?? '', /^Tokens are shown as ids: prime-rl's token exports hold ids, not text, and the run names no model \(looked for \[model\] name in /);
     await screenshot(h, 'prime-rl-tokens');
+  });
+
+  it('Compare: our run, a verl run and a TRL run overlaid, and the page keeps where each run is for a reload', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-compare-external-'));
+    try {
+      const ours = path.join(tmp, writeFixtureRun(tmp, { name: 'ours', steps: 4, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 1 }));
+      // The dashboard's ids (src/host/shownRuns.ts); the harness finds a run at FIXTURES/<id>, so each id is its path from there.
+      const locations = runLocations([ours, path.join(FIXTURES, 'verl', 'run'), path.join(FIXTURES, 'trl', 'run')]).map((l) => ({ ...l, runId: path.relative(FIXTURES, l.runDir) }));
+      harness = await WebviewHarness.open(browser, FIXTURES);
+      await harness.push({ type: 'compare', runIds: locations.map((l) => l.runId), locations });
+      await harness.page.locator('.config-diff table').waitFor();
+      await harness.page.locator('figure[data-chart="reward"][data-traces="3"]').waitFor({ state: 'attached' });
+      assert.strictEqual(await harness.page.locator('.message').isHidden(), true, (await harness.page.locator('.message').textContent()) ?? '');
+      const details = (await harness.page.locator('header .details').textContent()) ?? '';
+      assert.strictEqual(details.split(' · ').length, 3, details);
+      assert.deepStrictEqual(harness.lastState?.locations, locations);
+      assert.deepStrictEqual(harness.lastState?.compareRunIds, locations.map((l) => l.runId));
+      await screenshot(harness, 'compare-external');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a verl run shown alone: the page keeps its folder and format for a reload', async () => {
+    const location = { runId: 'verl/run', runDir: path.join(FIXTURES, 'verl', 'run'), format: 'verl' as const };
+    harness = await WebviewHarness.open(browser, FIXTURES);
+    await harness.push({ type: 'show', runId: location.runId, location });
+    await harness.page.locator('figure.chart[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+    assert.deepStrictEqual(harness.lastState?.locations, [location]);
+    assert.strictEqual(harness.lastState?.runId, 'verl/run');
   });
 });

@@ -10,6 +10,7 @@ import { chromium, Browser, Page } from 'playwright-core';
 import { dashboardHtml } from '../../src/host/dashboardHtml';
 import { RunRequests } from '../../src/host/runRequests';
 import type { HostToWebviewMessage, WebviewRequestMessage, WebviewState, WebviewToHostMessage, WorkerMessage } from '../../src/protocol';
+import { knownRunFolders } from '../../src/protocol/runReaders';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ORIGIN = 'https://grpo.test';
@@ -65,6 +66,8 @@ export class WebviewHarness {
   readonly pageErrors: string[] = [];
   /** Every request the page made, in order (tests check what the host was asked to read). */
   readonly requestLog: WebviewRequestMessage[] = [];
+  /** Run folders outside `runsDir` the host offers for the cross-run diff. */
+  readonly extraPeerRunDirs: string[] = [];
   private readonly requests: RunRequests;
   private readyResolve: (() => void) | undefined;
   private readyReject: ((err: Error) => void) | undefined;
@@ -80,6 +83,8 @@ export class WebviewHarness {
       stop: (runId) => this.control('stop', runId),
       pause: (runId) => this.control('pause', runId),
       proceed: (runId) => this.control('continue', runId),
+      // Every run in the folder, as the extension offers the runs directory's (tests add others, e.g. external ones).
+      peerRunDirs: () => [...knownRunFolders(runsDir, []), ...this.extraPeerRunDirs],
       saveFile: async (fileName, data) => {
         this.saved.push({ fileName, data });
         return path.join('/saved', fileName);

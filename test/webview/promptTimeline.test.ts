@@ -238,4 +238,52 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     assert.strictEqual(Number(cells[5]).toFixed(3), (b.advantage?.[op.b] ?? NaN).toFixed(3));
     await h.page.locator('.token-diff').screenshot({ path: path.join(RESULTS, 'webview-token-diff.png') });
   });
+
+  it('diffs a completion against the same prompt in another run: ours, and a verl run outside the runs folder (its words)', async () => {
+    const otherId = writeFixtureRun(runsDir, { name: 'other', steps: 6, rolloutSteps: (s) => s % 3 === 0, groups: 2, groupSize: 3, tokens: 30 });
+    // A verl run (as verl's rollout dump writes it) that sampled the same prompt at its step 2, and one that did not.
+    const verlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-verl-peer-'));
+    fs.mkdirSync(path.join(verlDir, 'rollout_data'));
+    const verlLines = [' four, since 2 + 2 = 4', ' 5'].map((output, i) => JSON.stringify({ input: RECURRING_PROMPT, output, gts: '4', score: i === 0 ? 1 : 0, step: 2 }));
+    fs.writeFileSync(path.join(verlDir, 'rollout_data', '2.jsonl'), verlLines.join('\n') + '\n');
+    try {
+      const h = await openTimeline();
+      h.extraPeerRunDirs.push(verlDir, path.join(path.resolve(__dirname, '../fixtures'), 'trl', 'run'));
+      const tops = trainLayout().rows.map((r) => r.top);
+      const box = await h.page.locator('.timeline-scroller').boundingBox();
+      assert.ok(box);
+      await h.page.mouse.click(box.x + gutter + 10, box.y + tops[3] + rowHeight / 2);
+      await h.page.locator('.peer-diff .small-button').click();
+      await h.page.locator('.peer-diff[data-state="ready"]').waitFor();
+      // The runs that sampled this very prompt: the other run of the folder and the verl run; not the TRL fixture, nor this run.
+      const runs = await h.page.locator('.peer-run option').allTextContents();
+      assert.deepStrictEqual(runs.map((r) => r.replace(/ \(\d+ samplings?\)$/, '')), ['other', `${path.basename(verlDir)} · verl`]);
+      assert.deepStrictEqual(runs.map((r) => /\((\d+) sampling/.exec(r)?.[1]), ['2', '1']);
+      // Step 3 of the other run (its first sampling), completion #1.
+      await h.page.locator('.peer-step').selectOption({ label: 'step 3' });
+      await h.page.locator('.peer-rollout').selectOption('1');
+      await h.page.locator('.token-diff[data-state="ready"]', { hasText: 'other, step 3 #1' }).waitFor();
+      const a = completionsAt(2)[3];
+      const otherRecord = rolloutStepIndex(path.join(runsDir, otherId, 'rollouts.jsonl')).read<RolloutsRecord>(3);
+      const b = otherRecord?.groups.find((g) => g.prompt === RECURRING_PROMPT)?.rollouts[1].tokens;
+      assert.ok(b);
+      const counts = diffCounts(diffTokens(a.text, b.text));
+      for (const kind of ['same', 'removed', 'added'] as const) {
+        assert.strictEqual(await h.page.locator(`.diff-table tr[data-kind="${kind}"]`).count(), counts[kind], kind);
+      }
+      assert.match((await h.page.locator('.token-diff .summary').textContent()) ?? '', /^A: this run, step 2 #3 .* → B: other, step 3 #1 /);
+      await h.page.locator('.token-diff').screenshot({ path: path.join(RESULTS, 'webview-token-diff-runs.png') });
+
+      // The verl run: no tokens recorded, so its completion's words stand in.
+      await h.page.locator('.peer-run').selectOption({ index: 1 });
+      await h.page.locator('.token-diff[data-state="ready"]', { hasText: 'its words' }).waitFor();
+      const verlWords = [' four,', ' since', ' 2', ' +', ' 2', ' =', ' 4'];
+      const verlCounts = diffCounts(diffTokens(a.text, verlWords));
+      assert.strictEqual(await h.page.locator('.diff-table tr[data-kind="added"]').count(), verlCounts.added);
+      assert.strictEqual(await h.page.locator('.diff-table tr[data-kind="removed"]').count(), verlCounts.removed);
+    } finally {
+      fs.rmSync(path.join(runsDir, otherId), { recursive: true, force: true });
+      fs.rmSync(verlDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -2,16 +2,16 @@
  * Which trainer wrote a folder, and the reader for it. Node-only (fs), not re-exported from the protocol index.
  */
 import * as path from 'path';
-import { isRunDirectory } from '../runStore';
+import { isRunDirectory, listRunDirectories } from '../runStore';
 import type { RunFormat } from '../runSource';
 import { listNames } from './files';
 import { OurRunReader } from './ours';
 import { isPrimeRlRun, PrimeRlRunReader } from './primeRl';
-import type { RunReader } from './runReader';
+import type { ReaderOptions, RunReader } from './runReader';
 import { isTrlRun, TrlRunReader } from './trl';
 import { isVerlRun, VerlRunReader } from './verl';
 
-export type { RunReader, RunTail, TailRecords } from './runReader';
+export type { ReaderOptions, RunReader, RunTail, TailRecords, TokenDecoder, TokenDecoderLookup } from './runReader';
 export { OurRunReader } from './ours';
 
 /** What each format's folder holds, for the message when a folder is none of them. */
@@ -31,9 +31,12 @@ export function detectRunFormat(dir: string): RunFormat | undefined {
   return undefined;
 }
 
-/** The reader of a run folder of any format; a folder of none throws, saying what was looked for. */
-export function openRunReader(dir: string): RunReader {
-  const format = detectRunFormat(dir);
+/**
+ * The reader of a run folder of any format; a folder of none throws, saying what was looked for. `format`: the one
+ * it was opened as before (a restored dashboard), used as it is — a folder a resumed trainer is rewriting may
+ * briefly look like none.
+ */
+export function openRunReader(dir: string, format: RunFormat | undefined = detectRunFormat(dir), options: ReaderOptions = {}): RunReader {
   switch (format) {
     case 'grpo-studio':
       return new OurRunReader(dir);
@@ -42,7 +45,7 @@ export function openRunReader(dir: string): RunReader {
     case 'trl':
       return new TrlRunReader(dir);
     case 'prime-rl':
-      return new PrimeRlRunReader(dir);
+      return new PrimeRlRunReader(dir, options.tokenDecoders);
     case undefined:
       throw new Error(`${dir}: not a run folder of any format GRPO Studio reads. Looked for:\n  ${LAYOUTS.join('\n  ')}`);
   }
@@ -62,6 +65,13 @@ export function runFoldersIn(folder: string): string[] {
  * The reader of a folder the host shows: one of any format, else ours — a run this window has just created is
  * an empty folder until its worker writes config.json, and is drawn (empty) meanwhile, as before it was detected.
  */
-export function readerOrOurs(dir: string): RunReader {
-  return detectRunFormat(dir) === undefined ? new OurRunReader(dir) : openRunReader(dir);
+export function readerOrOurs(dir: string, format?: RunFormat, options: ReaderOptions = {}): RunReader {
+  if (format) return openRunReader(dir, format, options);
+  const detected = detectRunFormat(dir);
+  return detected === undefined ? new OurRunReader(dir) : openRunReader(dir, detected, options);
+}
+
+/** Every run a window knows of: ours in the runs directory, then those of any format in the watched folders. */
+export function knownRunFolders(runsDir: string, watchedFolders: readonly string[]): string[] {
+  return [...new Set([...listRunDirectories(runsDir), ...watchedFolders.flatMap(runFoldersIn)])];
 }

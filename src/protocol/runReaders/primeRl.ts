@@ -12,8 +12,10 @@
  *   `is_truncated`, `error`.
  *
  * A step with token exports is shown from them, so the per-token view works: the prompt is the tokens before the
- * first trained one, a group is the sequences with identical prompt tokens, and token text is the token id (the
- * exports carry ids, not text). A step without exports is shown from its rollout records, grouped by example_id.
+ * first trained one, a group is the sequences with identical prompt tokens. The exports carry ids, not text: they
+ * are decoded with the tokenizer of the model the run's config names, where the host finds one on this machine;
+ * else each token shows as its id, and the header says which model and where it looked. A step without exports is
+ * shown from its rollout records, grouped by example_id.
  */
 import * as path from 'path';
 import type { GroupRecord, MetricsRecord, RolloutRecord, RolloutSource, RolloutsRecord, RunSnapshot, StoredNumber, TokenColumns } from '../records';
@@ -22,8 +24,8 @@ import { finiteValue, groupRewardStats } from '../records';
 import { parseJsonl } from '../runFiles';
 import type { RunSummary } from '../runStore';
 import type { RunSource } from '../runSource';
-import { ascending, externalSnapshot, isDirectory, metricValue, newestWrite, readTextFile, statusFromWrites, stepNamed } from './files';
-import type { RunReader, RunTail } from './runReader';
+import { ascending, externalSnapshot, isDirectory, listNames, metricValue, newestWrite, readTextFile, statusFromWrites, stepNamed } from './files';
+import type { RunReader, RunTail, TokenDecoder, TokenDecoderLookup } from './runReader';
 
 const STEP_DIR = /^step_(\d+)$/;
 const RANK_FILE = /^rank_(\d+)\.jsonl$/;
@@ -87,9 +89,41 @@ function messagesText(messages: string | Message[]): string {
   return messages.length === 1 ? content(messages[0]) : messages.map((m) => `${String(m.role ?? '')}: ${content(m)}`).join('\n\n');
 }
 
-/** How a token shows: prime-rl exports ids only (no tokenizer is at hand here). */
+/** How a token shows without a tokenizer: its id. */
 function tokenText(id: number): string {
   return `⟨${id}⟩`;
+}
+
+/** Ids → each token's text: a decoder's pieces, else the ids themselves. */
+type TokenTexts = (ids: readonly number[], context: readonly number[]) => string[];
+
+const idTexts: TokenTexts = (ids) => ids.map(tokenText);
+
+/**
+ * The model a prime-rl run names, from the TOML configs in its folder (`configs/*.toml` or `*.toml`): `name` under
+ * `[model]` (the trainer's and orchestrator's configs), or a top-level `model = "…"` (the `prime rl` CLI's). A
+ * line-level read of those two keys, not a TOML parser: the rest of the file is not needed.
+ */
+export function primeRlModelName(runDir: string): { model: string | undefined; lookedIn: string[] } {
+  const files = [runDir, path.join(runDir, 'configs')].flatMap((dir) =>
+    listNames(dir)
+      .filter((e) => e.isFile() && e.name.endsWith('.toml'))
+      .map((e) => path.join(dir, e.name))
+      .sort(),
+  );
+  for (const file of files) {
+    let section = '';
+    for (const line of (readTextFile(file) ?? '').split(/\r?\n/)) {
+      const header = /^\s*\[([^\]]+)\]\s*(#.*)?$/.exec(line);
+      if (header) {
+        section = header[1].trim();
+        continue;
+      }
+      const entry = /^\s*([A-Za-z_]+)\s*=\s*"([^"]+)"/.exec(line);
+      if (entry && ((section === 'model' && entry[1] === 'name') || (section === '' && entry[1] === 'model'))) return { model: entry[2], lookedIn: files };
+    }
+  }
+  return { model: undefined, lookedIn: files };
 }
 
 function numbers(values: (number | null)[] | undefined, at: number[]): number[] {
@@ -101,12 +135,13 @@ function flags(values: (boolean | null)[] | undefined, at: number[]): boolean[] 
 }
 
 /** One exported sequence as a rollout; its prompt (the ids before the first trained token) is the group key. */
-function exportRollout(record: TokenExport): { promptIds: number[]; rollout: RolloutRecord } {
+function exportRollout(record: TokenExport, texts: TokenTexts): { promptIds: number[]; rollout: RolloutRecord } {
   const first = record.loss_mask.indexOf(true);
   const trained = record.loss_mask.flatMap((m, i) => (m ? [i] : []));
   const ids = trained.map((i) => record.token_ids[i]);
+  const promptIds = record.token_ids.slice(0, Math.max(first, 0));
   const tokens: TokenColumns = {
-    text: ids.map(tokenText),
+    text: texts(ids, promptIds),
     logprob: numbers(record.trainer_logprobs, trained),
     old_logprob: numbers(record.inference_logprobs, trained),
     advantage: numbers(record.advantages, trained),
@@ -117,7 +152,7 @@ function exportRollout(record: TokenExport): { promptIds: number[]; rollout: Rol
     entropy: numbers(record.entropy, trained),
   };
   return {
-    promptIds: record.token_ids.slice(0, Math.max(first, 0)),
+    promptIds,
     rollout: {
       completion: tokens.text.join(''),
       reward: record.rewards[first] ?? null,
@@ -129,13 +164,13 @@ function exportRollout(record: TokenExport): { promptIds: number[]; rollout: Rol
   };
 }
 
-export function groupTokenExports(step: number, records: TokenExport[]): RolloutsRecord {
+export function groupTokenExports(step: number, records: TokenExport[], texts: TokenTexts = idTexts): RolloutsRecord {
   const groups = new Map<string, GroupRecord>();
   for (const record of records) {
     if (!record.loss_mask.includes(true)) continue;
-    const { promptIds, rollout } = exportRollout(record);
+    const { promptIds, rollout } = exportRollout(record, texts);
     const key = promptIds.join(' ');
-    const group = groups.get(key) ?? { prompt: promptIds.map(tokenText).join(''), rollouts: [] };
+    const group = groups.get(key) ?? { prompt: texts(promptIds, []).join(''), rollouts: [] };
     group.rollouts.push(rollout);
     groups.set(key, group);
   }
@@ -199,18 +234,26 @@ function rolloutFiles(runDir: string): Map<number, string> {
 export class PrimeRlRunReader implements RunReader {
   readonly format = 'prime-rl' as const;
   readonly problems: string[] = [];
+  /** The run's decoder, or why there is none; looked up once, when token text is first needed. */
+  private decoding: { decoder: TokenDecoder } | { reason: string } | undefined;
 
-  constructor(readonly runDir: string) {}
+  constructor(
+    readonly runDir: string,
+    private readonly tokenDecoders?: TokenDecoderLookup,
+  ) {}
 
   snapshot(_isLive: boolean): RunSnapshot {
+    const hasExports = exportSteps(this.runDir).size > 0;
+    const decoding = hasExports ? this.decoder() : undefined;
     const source: RunSource = {
       format: 'prime-rl',
       metricOrigins: {},
       derived: [
         "reward, reward_std and rewards/<metric>/mean: each step's mean (and population std) over all its rollout records; prime-rl sends its own metrics to its monitor, not to the output folder",
-        'token text: the token id (token exports hold ids, not text)',
+        ...(decoding && 'decoder' in decoding ? [`token text: decoded from the token exports' ids with ${decoding.decoder.description}`] : []),
       ],
     };
+    if (decoding && 'reason' in decoding) source.notices = [`Tokens are shown as ids: prime-rl's token exports hold ids, not text, and ${decoding.reason}.`];
     return externalSnapshot(this.runDir, this.status(), this.metrics([...rolloutFiles(this.runDir).keys()]), source);
   }
 
@@ -245,7 +288,8 @@ export class PrimeRlRunReader implements RunReader {
         this.note(parsed.problems);
         return parsed.records;
       });
-      return groupTokenExports(step, records);
+      const decoding = this.decoder();
+      return groupTokenExports(step, records, 'decoder' in decoding ? (ids, context) => decoding.decoder.pieces(ids, context) : idTexts);
     }
     const lines = this.rolloutLines(step);
     return lines && groupRolloutLines(step, lines);
@@ -291,6 +335,19 @@ export class PrimeRlRunReader implements RunReader {
   private status() {
     const files = [...rolloutFiles(this.runDir).values(), ...[...exportSteps(this.runDir).values()].flatMap((dir) => [...stepNamed(dir, RANK_FILE).values()])];
     return statusFromWrites(newestWrite(files), false);
+  }
+
+  private decoder(): { decoder: TokenDecoder } | { reason: string } {
+    if (!this.decoding) {
+      const { model, lookedIn } = primeRlModelName(this.runDir);
+      this.decoding = this.tokenDecoders
+        ? this.tokenDecoders(model, this.runDir)
+        : { reason: 'no tokenizer is loaded where this run is read' };
+      if (model === undefined && 'reason' in this.decoding) {
+        this.decoding = { reason: `the run names no model (looked for [model] name in ${lookedIn.length ? lookedIn.join(', ') : `*.toml and configs/*.toml of ${this.runDir}: none there`})` };
+      }
+    }
+    return this.decoding;
   }
 
   private note(problems: string[]): void {

@@ -39,5 +39,24 @@ export interface RunTail {
   read(): TailRecords;
 }
 
+/**
+ * Token ids → the text each token adds (`context`: the ids before them, for tokenizers whose pieces depend on it).
+ * Protocol code loads no tokenizer (src/model does): the host hands readers a lookup that can.
+ */
+export interface TokenDecoder {
+  pieces(ids: readonly number[], context: readonly number[]): string[];
+  /** Which tokenizer, for the header: "the tokenizer of Qwen/Qwen3-0.6B (…/snapshots/abc)". */
+  readonly description: string;
+}
+
+/** The decoder for a run's model, or why there is none (named model, places looked in). */
+export type TokenDecoderLookup = (model: string | undefined, runDir: string) => { decoder: TokenDecoder } | { reason: string };
+
+/** What the host may give a reader beyond the folder. */
+export interface ReaderOptions {
+  /** Runs whose files hold token ids without text (prime-rl's token exports) decode them with it. */
+  tokenDecoders?: TokenDecoderLookup;
+}
+
 /** How recently a file of another trainer's run must have changed for the run to count as running. */
 export const LIVE_WINDOW_MS = 120_000;

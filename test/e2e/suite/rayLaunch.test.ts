@@ -26,6 +26,14 @@ async function until<T>(what: string, probe: () => T | undefined, ms = 20000): P
   }
 }
 
+/** No editor tab shows the review document and no open document of it has unsaved edits (closing asks nothing). */
+function assertReviewClosed(uri: vscode.Uri): void {
+  const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
+  assert.deepStrictEqual(tabs.map((t) => t.label), [], 'the review editor is still open');
+  assert.strictEqual(vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri.toString() && d.isDirty), false, 'unsaved edits left');
+  assert.strictEqual(uri.scheme, 'file', 'an untitled document would ask to be saved');
+}
+
 export function registerRayLaunchTests(): void {
   describe('GRPO: Launch on Ray (real VS Code, local Ray Jobs API stand-in)', () => {
     let api: GrpoStudioApi;
@@ -83,8 +91,11 @@ export function registerRayLaunchTests(): void {
       const editor = await vscode.window.showTextDocument(document);
       const line = document.getText().split('\n').findIndex((l) => l.includes('trainer.total_training_steps='));
       await editor.edit((edit) => edit.replace(document.lineAt(line).range, '    trainer.total_training_steps=2 \\'));
+      assert.strictEqual(document.isDirty, true);
       const record = await vscode.commands.executeCommand<RayJobRecord | undefined>('grpo.submitRayJob', document.uri);
       assert.ok(record, 'not submitted');
+      // Submitted: the review editor is gone and nothing is left that would ask "Save changes?".
+      assertReviewClosed(document.uri);
 
       const submitted = ray.seen.find((s) => s.method === 'POST' && s.url === '/api/jobs/');
       assert.ok(submitted);
@@ -108,7 +119,21 @@ export function registerRayLaunchTests(): void {
       assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRayJob', record.submission_id), true);
       assert.strictEqual(job.status, 'STOPPED');
       assert.strictEqual(api.ray.tree.state(record.submission_id)?.details?.status, 'STOPPED');
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    });
+
+    it('Cancel after an edit closes the review editor without asking to save, and removes the prepared folder', async () => {
+      const before = new Set(fs.readdirSync(path.join(tmp, 'shared')));
+      const document = await vscode.commands.executeCommand<vscode.TextDocument | undefined>('grpo.launchOnRay', writeConfig('ray-cancel', 'reward.py'));
+      assert.ok(document, 'no review document');
+      const prepared = fs.readdirSync(path.join(tmp, 'shared')).filter((d) => !before.has(d));
+      assert.strictEqual(prepared.length, 1);
+      const editor = await vscode.window.showTextDocument(document);
+      await editor.edit((edit) => edit.insert(new vscode.Position(0, 0), '# edited\n'));
+      assert.strictEqual(document.isDirty, true);
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.cancelRayLaunch', document.uri), true);
+      assertReviewClosed(document.uri);
+      assert.deepStrictEqual(fs.readdirSync(path.join(tmp, 'shared')).filter((d) => !before.has(d)), []);
+      assert.strictEqual(ray.seen.some((s) => s.method === 'POST' && JSON.stringify(s.body ?? null).includes('ray-cancel')), false);
     });
 
     it('jobs recorded in an earlier session are followed from the start, without a refresh', async () => {

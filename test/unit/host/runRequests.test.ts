@@ -130,6 +130,9 @@ describe('webview requests answered from run directories', () => {
 
   it('refuses runs the panel does not show', async () => {
     await assert.rejects(ask('getSnapshot', { runId: '../elsewhere' }), /not shown here/);
+    // The cross-run diff reads only runs the host listed (this host lists none).
+    await assert.rejects(ask('getPeerTokens', { peerId: path.join(runsDir, 'b'), prompt: RECURRING_PROMPT, source: 'train', step: 5 }), /is not a run this window lists/);
+    assert.deepStrictEqual(await ask('getPromptPeers', { runId: 'a', prompt: RECURRING_PROMPT }), []);
   });
 });
 
