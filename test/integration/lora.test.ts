@@ -157,7 +157,8 @@ describe('LoRA runs', function () {
     assert.deepStrictEqual(fs.readdirSync(tmp).filter((n) => !n.endsWith('.json') && !n.endsWith('.js')), [], 'no run folder');
   });
 
-  it('GRPO with LoRA on the real stories260K checkpoint raises its reward', async () => {
+  it('GRPO with LoRA on the real stories260K checkpoint raises its reward', async function () {
+    this.timeout(600000); // 10 steps of the real model: minutes when the machine is shared
     const demoPath = path.join(ROOT, 'examples', 'stories.json');
     const demo = JSON.parse(fs.readFileSync(demoPath, 'utf8')) as Record<string, Record<string, unknown>>;
     const config = {
