@@ -112,6 +112,8 @@ async function startOnOpen(context: vscode.ExtensionContext): Promise<void> {
       'Start',
       'Not now',
     );
+    // Only an answer is remembered: a notification closed unanswered asks again next time.
+    if (choice === undefined) return;
     answers[key] = choice === 'Start' ? 'start' : 'notNow';
     await context.globalState.update(AUTO_START_ANSWERS, answers);
   }
