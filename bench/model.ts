@@ -141,6 +141,42 @@ async function measureTfjs(shape: PresetName, reps: number, mode: 'pool' | 'sing
   return result;
 }
 
+/** The matrix-product kernels of tfjs (plain, batched, and with a fused bias or activation). */
+const PRODUCT_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul']);
+
+/**
+ * Where one train step's time goes (issue 17: "print the product-bound floor next to the measured time"): one
+ * step under tf.profile, whose kernel times on wasm are the wall time of each kernel call. Products: the floor no
+ * work outside them can lower. Other kernels: element-wise work, reductions, copies. The rest of the measured
+ * (unprofiled) median: JavaScript outside kernels (the fused row kernels of fused.ts, the tape, Adam's bookkeeping).
+ */
+async function profileTrainStep(shape: PresetName, reps: number): Promise<string> {
+  const policy = loadPolicy(shape, { seed: 0 });
+  const rng = new Random(1);
+  const batch: ResponseBatch = { promptIds: randomRows(rng, BATCH, PROMPT, policy.config.vocabSize), responseIds: randomRows(rng, BATCH, NEW, policy.config.vocabSize) };
+  const trainer = new PolicyTrainer(policy, { learningRate: 1e-4, maxGradNorm: 1 });
+  const meanNll = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
+  const step = await medianMs(reps, () => trainer.trainStep([batch], meanNll));
+  const profile = await tf.profile(async () => {
+    await trainer.trainStep([batch], meanNll);
+  });
+  trainer.dispose();
+  policy.dispose();
+  let products = 0;
+  const others = new Map<string, number>();
+  for (const kernel of profile.kernels) {
+    const ms = Number(kernel.kernelTimeMs);
+    if (PRODUCT_KERNELS.has(kernel.name)) products += ms;
+    else others.set(kernel.name, (others.get(kernel.name) ?? 0) + ms);
+  }
+  const other = [...others.values()].reduce((a, b) => a + b, 0);
+  const top = [...others].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([name, ms]) => `${name} ${ms.toFixed(1)}`).join(', ');
+  const outside = Math.max(0, step - products - other);
+  return `${shape}: train step ${step.toFixed(0)} ms (median, thread pool) = products ${products.toFixed(0)} ms (the product-bound floor) + ` +
+    `other kernels ${other.toFixed(0)} ms (${top}) + outside kernels ${outside.toFixed(0)} ms; non-product ${(step - products).toFixed(0)} ms = ` +
+    `${((100 * (step - products)) / step).toFixed(0)} % of the step`;
+}
+
 /** The single-threaded rows, measured in a child process whose wasm starts with one thread. */
 function measureSingleThreaded(args: Args): Map<string, number> {
   const run = spawnSync(process.execPath, [...process.execArgv, __filename, '--child-single', '--reps', String(args.reps), '--shapes', args.shapes.join(',')], {
@@ -317,6 +353,10 @@ async function main(): Promise<void> {
     console.log(`Train step against the reference (target ≤ 2×): ${verdict(torch.reference)}`);
     console.log(`Train step against the fastest PyTorch: ${verdict(torch.fastest)}`);
   }
+
+  console.log('');
+  console.log('Train step profile (one step under tf.profile; kernel times are wall times on wasm):');
+  for (const shape of args.shapes) console.log(`  ${await profileTrainStep(shape, args.reps)}`);
 
   console.log('');
   console.log(await measureLargeVocabulary(args.reps));
