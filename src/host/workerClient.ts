@@ -240,6 +240,7 @@ export class RunAttachment {
 
   private welcomed(connection: WorkerConnection): void {
     this.connection = connection;
+    this.options.log(`attached to its worker (pid ${connection.pid})`);
     this.resolveFirstConnected(true);
     this.catchUpFromDisk();
     connection.onMessage((message) => {
