@@ -179,6 +179,8 @@ export class RunManager implements vscode.Disposable {
         this.messageEmitter.fire({ runId, message });
       },
       onEnded: () => undefined,
+      // The status bar says "attaching" until then.
+      onAttached: () => this.changeEmitter.fire(),
     });
     run.exited = run.attachment.ended.then(() => null);
     this.live.set(runId, run);

@@ -140,6 +140,8 @@ export interface AttachOptions {
   onMessage(message: WorkerMessage): void;
   /** The worker is gone (its lock released, or its process dead): no more messages come. */
   onEnded(): void;
+  /** A connection completed its handshake (the first, or one after a drop): `isConnected` changed. */
+  onAttached?(): void;
   log(message: string): void;
   /**
    * Which metrics already on disk to replay on first connecting: `all` (a run this host just started: the dashboard
@@ -246,6 +248,7 @@ export class RunAttachment {
     connection.onMessage((message) => {
       if (this.isNew(message, 'socket')) this.options.onMessage(message);
     });
+    this.options.onAttached?.();
   }
 
   /**
