@@ -369,7 +369,7 @@ class Dashboard {
     for (const control of this.controlButtons()) setDisabled(control, true);
     try {
       const result = await request(method, { runId });
-      if (!Object.values(result)[0]) this.showMessage(`Cannot ${action} run ${runId}: it is not running in this window's reach (its worker has ended).`);
+      if (!Object.values(result)[0]) this.showMessage(`Cannot ${action} run ${runId} from this window now: it is not attached to the run's worker (it is still attaching to it, or the worker has ended).`);
     } catch (err) {
       this.showMessage(`Cannot ${action} the run: ${err instanceof Error ? err.message : String(err)}`);
     } finally {

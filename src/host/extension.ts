@@ -58,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   registerCommands(context, runs, () => tree.refresh());
   registerGpuCheck(context, output);
   const ray = registerRayCommands(context);
-  announceRunning(context, runs.attachRunning(runsDirectory(context)));
+  void announceRunning(context, runs.attachRunning(runsDirectory(context)));
   void startOnOpen(context);
   // In Restricted Mode the start waits for the user to trust the folder.
   context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void startOnOpen(context)));
@@ -75,16 +75,33 @@ const STARTED_ON_OPEN = 'grpo.startedOnOpen';
 /** globalState (a workspace cannot pre-set it): per workspace, the user's answer to the first automatic start. */
 const AUTO_START_ANSWERS = 'grpo.autoStartAnswers';
 
-/** Names, once, the runs found running when the window opened (started before a reload, or by a closed window). */
-function announceRunning(context: vscode.ExtensionContext, attached: LiveRun[]): void {
+/** How long the "still running" message waits for the handshakes before saying which runs are not attached yet. */
+const ANNOUNCE_WAIT_MS = 3000;
+
+/**
+ * Names, once, the runs found running when the window opened (started before a reload, or by a closed window), and
+ * says what is true of each: attached, or still attaching (its worker answers only between training steps, which
+ * may take minutes): Stop works then too (by signal), Pause once attached.
+ */
+async function announceRunning(context: vscode.ExtensionContext, found: LiveRun[]): Promise<void> {
   const announced = new Set(context.workspaceState.get<string[]>(ANNOUNCED_RUNS, []));
-  const fresh = attached.map((run) => run.runId).filter((runId) => !announced.has(runId));
+  const fresh = found.filter((run) => !announced.has(run.runId));
   if (fresh.length === 0) return;
-  void context.workspaceState.update(ANNOUNCED_RUNS, [...announced, ...fresh].slice(-100));
-  const names = fresh.join(', ');
-  void vscode.window.showInformationMessage(
-    `GRPO: ${fresh.length === 1 ? 'a run is' : `${fresh.length} runs are`} still running: ${names}. They are attached here: Stop, Pause and the dashboard work as before.`,
-  );
+  void context.workspaceState.update(ANNOUNCED_RUNS, [...announced, ...fresh.map((run) => run.runId)].slice(-100));
+  const waited = new Promise((resolve) => setTimeout(resolve, ANNOUNCE_WAIT_MS));
+  await Promise.race([Promise.all(fresh.map((run) => run.attachment.firstConnected)), waited]);
+  const attached = fresh.filter((run) => run.attachment.isConnected).map((run) => run.runId);
+  const attaching = fresh.filter((run) => !run.attachment.isConnected).map((run) => run.runId);
+  const names = fresh.map((run) => run.runId).join(', ');
+  const parts = [`GRPO: ${fresh.length === 1 ? 'a run is' : `${fresh.length} runs are`} still running: ${names}.`];
+  if (attaching.length === 0) parts.push(`${fresh.length === 1 ? 'It is' : 'They are'} attached here: Stop, Pause and the dashboard work as before.`);
+  else {
+    if (attached.length) parts.push(`Attached here: ${attached.join(', ')}.`);
+    parts.push(
+      `Still attaching to ${attaching.join(', ')}: a worker answers between training steps, and the dashboard catches up then (the GRPO output channel says when). Stop works meanwhile; Pause once attached.`,
+    );
+  }
+  void vscode.window.showInformationMessage(parts.join(' '));
 }
 
 /** Which workspace the auto-start answer belongs to: its workspace file, else its first folder. */

@@ -7,6 +7,7 @@
  * back later.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { BackendName, HostToWorkerMessage, RUN_FILES, RunConfig, WorkerMessage } from '../protocol';
@@ -115,13 +116,28 @@ export class RunManager implements vscode.Disposable {
     return attached;
   }
 
-  /** Holds a live run at its next step boundary; `proceed` lets it go on. */
+  /** This window's connection to the run's worker is up (not still attaching, as after a reload mid-step). */
+  isAttached(runId: string): boolean {
+    return this.live.get(runId)?.attachment.isConnected ?? false;
+  }
+
+  /**
+   * Holds a live run at its next step boundary; `proceed` lets it go on. Both need the worker's socket: while this
+   * window is still attaching, the user is told why nothing happened (never silence).
+   */
   pause(runId: string): boolean {
-    return this.sendTo(runId, { type: 'pause' });
+    return this.sendOrExplain(runId, { type: 'pause' }, 'pause');
   }
 
   proceed(runId: string): boolean {
-    return this.sendTo(runId, { type: 'resume' });
+    return this.sendOrExplain(runId, { type: 'resume' }, 'continue');
+  }
+
+  private sendOrExplain(runId: string, message: HostToWorkerMessage, action: string): boolean {
+    if (this.sendTo(runId, message)) return true;
+    const run = this.live.get(runId);
+    if (run) void vscode.window.showWarningMessage(`GRPO: cannot ${action} run ${runId} yet: ${notAttachedReason(run)} Try again once its dashboard shows new steps; Stop works meanwhile.`);
+    return false;
   }
 
   private launch(runDir: string, config: RunConfig, args: string[], what: string): LiveRun {
@@ -163,6 +179,8 @@ export class RunManager implements vscode.Disposable {
         this.messageEmitter.fire({ runId, message });
       },
       onEnded: () => undefined,
+      // The status bar says "attaching" until then.
+      onAttached: () => this.changeEmitter.fire(),
     });
     run.exited = run.attachment.ended.then(() => null);
     this.live.set(runId, run);
@@ -181,7 +199,15 @@ export class RunManager implements vscode.Disposable {
    */
   stop(runId: string): boolean {
     const run = this.live.get(runId);
-    if (!run || !this.sendTo(runId, { type: 'stop' })) return false;
+    if (!run) return false;
+    if (!this.sendTo(runId, { type: 'stop' })) {
+      // Not attached (yet): the worker the run's lock names gets SIGTERM, which it treats as the same clean stop.
+      if (!workerProcess(run).kill('SIGTERM')) {
+        void vscode.window.showWarningMessage(`GRPO: cannot stop run ${runId} yet: ${notAttachedReason(run)} Try again in a moment.`);
+        return false;
+      }
+      this.output.appendLine(`[${runId}] not attached to its worker yet: sent it SIGTERM (a clean stop at its next step boundary)`);
+    }
     if (!run.stopping) {
       run.stopping = true;
       this.changeEmitter.fire();
@@ -251,18 +277,28 @@ export class RunManager implements vscode.Disposable {
   }
 }
 
+/** Why a live run's worker cannot take a message from this window now, for a notification. */
+function notAttachedReason(run: LiveRun): string {
+  const holder = runLockHolder(run.runDir);
+  if (!holder) return 'its worker is still starting (or has just ended).';
+  return `this window is still attaching to its worker (pid ${holder.pid}), which answers only between training steps.`;
+}
+
 /**
- * The worker as something to signal: by the pid it is attached to, and only while the run's lock still names that
- * pid with its start time (a pid reused by another program is never signalled).
+ * The worker as something to signal: the pid the run's lock names, and only while the lock still names it with its
+ * start time (a pid reused by another program is never signalled). Not the attachment's pid: a window still
+ * attaching (a reload during a long step) must be able to stop the run too.
  */
 function workerProcess(run: LiveRun): Killable {
   return {
     get pid() {
-      return run.attachment.pid;
+      return run.attachment.pid ?? runLockHolder(run.runDir)?.pid;
     },
     kill(signal: NodeJS.Signals): boolean {
-      const pid = run.attachment.pid;
-      if (pid === undefined || runLockHolder(run.runDir)?.pid !== pid) return false;
+      const holder = runLockHolder(run.runDir);
+      // A lock taken on another machine (a shared drive) names a pid that means nothing here.
+      if (!holder || (holder.hostname && holder.hostname !== os.hostname())) return false;
+      const pid = holder.pid;
       try {
         process.kill(pid, signal);
         return true;

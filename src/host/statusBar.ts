@@ -49,8 +49,12 @@ export class RunStatusBar implements vscode.Disposable {
       return;
     }
     this.shownRunId = run.runId;
-    this.item.text = statusBarText(readSummary(run.runDir, true, this.runs.isStopping(run.runId)));
-    this.item.tooltip = `${run.runId}: click to open the dashboard`;
+    // Until its worker answers (it does between training steps) nothing live comes: say so, not a frozen step.
+    const attaching = !this.runs.isAttached(run.runId);
+    this.item.text = statusBarText(readSummary(run.runDir, true, this.runs.isStopping(run.runId))) + (attaching ? ' · attaching…' : '');
+    this.item.tooltip = attaching
+      ? `${run.runId}: this window is attaching to its worker, which answers between training steps; click to open the dashboard`
+      : `${run.runId}: click to open the dashboard`;
     this.item.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [run.runDir] };
     this.item.show();
   }

@@ -13,6 +13,16 @@ import { runLockHolder } from '../protocol/runLockFile';
 import { isHandshakeReply, readSocketRecord, SOCKET_PROTOCOL_VERSION, SocketHello } from '../protocol/runSocket';
 import { JsonlTail } from '../protocol/stepIndex';
 
+export interface ConnectOptions {
+  /** How long a welcome may take before `onWaiting` (or, with no `workerAlive`, before giving up). Default 5000. */
+  patienceMs?: number;
+  /** Whether the worker is still the run's live lock holder: while it is, the handshake is waited for. */
+  workerAlive?: () => boolean;
+  onWaiting?: (waitedMs: number) => void;
+  /** Aborting it drops a connection still waiting for its welcome. */
+  signal?: AbortSignal;
+}
+
 export class WorkerConnection {
   private readonly messageListeners: ((message: WorkerMessage) => void)[] = [];
   private readonly closeListeners: (() => void)[] = [];
@@ -30,19 +40,40 @@ export class WorkerConnection {
 
   /**
    * Connects and says hello. Rejects when nothing listens there, the worker refuses (another protocol version: its
-   * reason), or no reply comes within `timeoutMs`. `onMessage` gets every line after the welcome, in order; the
-   * first is delivered only after `onWelcome` returned (a caller catches up from disk there, before the stream).
+   * reason), or no welcome comes: within `patienceMs` when `workerAlive` is not given, else not before the worker is
+   * gone. A live worker answers only when its event loop is free — between training steps, which are synchronous
+   * compute and may take minutes — so giving up on it after a fixed time would give up for ever: its next hello
+   * would wait for the same step. `onWaiting` is told once when `patienceMs` passes without a welcome. `onMessage`
+   * gets every line after the welcome, in order; the first is delivered only after `onWelcome` returned (a caller
+   * catches up from disk there, before the stream).
    */
-  static connect(socketPath: string, onWelcome: (connection: WorkerConnection) => void, log: (message: string) => void, timeoutMs = 5000): Promise<WorkerConnection> {
+  static connect(socketPath: string, onWelcome: (connection: WorkerConnection) => void, log: (message: string) => void, options: ConnectOptions = {}): Promise<WorkerConnection> {
+    const patienceMs = options.patienceMs ?? 5000;
     return new Promise((resolve, reject) => {
       const socket = net.createConnection(socketPath);
       let connection: WorkerConnection | undefined;
-      const fail = (err: Error) => {
+      let liveness: NodeJS.Timeout | undefined;
+      const stopWaiting = () => {
         clearTimeout(timer);
+        clearInterval(liveness);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: Error) => {
+        stopWaiting();
         socket.destroy();
         reject(err);
       };
-      const timer = setTimeout(() => fail(new Error(`${socketPath}: no handshake within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => fail(new Error(`${socketPath}: attaching was cancelled`));
+      if (options.signal?.aborted) onAbort();
+      options.signal?.addEventListener('abort', onAbort);
+      const timer = setTimeout(() => {
+        const alive = options.workerAlive;
+        if (!alive) return fail(new Error(`${socketPath}: no handshake within ${patienceMs} ms`));
+        options.onWaiting?.(patienceMs);
+        liveness = setInterval(() => {
+          if (!alive()) fail(new Error(`${socketPath}: the worker ended before answering the handshake`));
+        }, Math.min(patienceMs, 1000));
+      }, patienceMs);
       socket.on('error', (err) => {
         // After the handshake 'close' follows and says it.
         if (!connection) fail(err);
@@ -69,7 +100,7 @@ export class WorkerConnection {
         }
         if (!isHandshakeReply(value)) return fail(new Error(`${socketPath}: expected the worker's welcome, got ${line.slice(0, 200)}`));
         if (value.type === 'refused') return fail(new Error(`${socketPath}: the worker refused the connection: ${value.reason}`));
-        clearTimeout(timer);
+        stopWaiting();
         connection = new WorkerConnection(socket, value.pid);
         onWelcome(connection);
         resolve(connection);
@@ -109,6 +140,8 @@ export interface AttachOptions {
   onMessage(message: WorkerMessage): void;
   /** The worker is gone (its lock released, or its process dead): no more messages come. */
   onEnded(): void;
+  /** A connection completed its handshake (the first, or one after a drop): `isConnected` changed. */
+  onAttached?(): void;
   log(message: string): void;
   /**
    * Which metrics already on disk to replay on first connecting: `all` (a run this host just started: the dashboard
@@ -119,6 +152,8 @@ export interface AttachOptions {
   /** While true the worker may still be starting (no lock or socket yet): keep waiting for it. */
   starting?(): boolean;
   retryMs?: number;
+  /** How long a handshake may go unanswered before the log says the worker is busy (a long step). Default 5000. */
+  patienceMs?: number;
 }
 
 /** Keeps a host attached to one run's worker across dropped connections, until the worker ends or `detach`. */
@@ -135,6 +170,11 @@ export class RunAttachment {
   private lastStep = -1;
   /** Resolves when the worker is gone or the host detached. */
   readonly ended: Promise<void>;
+  /** Resolves true on the first welcome, false if the attachment ended without one. */
+  readonly firstConnected: Promise<boolean>;
+  private resolveFirstConnected: (connected: boolean) => void = () => undefined;
+  /** Cancels a handshake still waiting on `detach`. */
+  private readonly cancel = new AbortController();
 
   constructor(
     readonly runDir: string,
@@ -142,7 +182,8 @@ export class RunAttachment {
   ) {
     this.events = new JsonlTail(path.join(runDir, RUN_FILES.events));
     this.metrics = new JsonlTail(path.join(runDir, RUN_FILES.metrics));
-    this.ended = this.keepAttached();
+    this.firstConnected = new Promise((resolve) => (this.resolveFirstConnected = resolve));
+    this.ended = this.keepAttached().finally(() => this.resolveFirstConnected(false));
   }
 
   /** The worker's pid once connected. */
@@ -161,6 +202,7 @@ export class RunAttachment {
   /** Leaves the worker running and stops following it. */
   detach(): void {
     this.detached = true;
+    this.cancel.abort();
     this.connection?.close();
   }
 
@@ -174,7 +216,14 @@ export class RunAttachment {
       // The record must be the lock holder's: one left by a killed worker names a dead socket.
       if (holder && record && record.pid === holder.pid) {
         try {
-          const connection = await WorkerConnection.connect(record.path, (c) => this.welcomed(c), this.options.log);
+          const pid = record.pid;
+          const connection = await WorkerConnection.connect(record.path, (c) => this.welcomed(c), this.options.log, {
+            patienceMs: this.options.patienceMs,
+            // Waited for as long as the worker holds the run: it answers once its step lets it.
+            workerAlive: () => runLockHolder(this.runDir)?.pid === pid,
+            onWaiting: (ms) => this.options.log(`attaching to ${path.basename(this.runDir)}: its worker (pid ${pid}) has not answered for ${ms / 1000} s; it answers between training steps, waiting for it`),
+            signal: this.cancel.signal,
+          });
           await new Promise<void>((resolve) => connection.onClose(resolve));
           this.connection = undefined;
           continue;
@@ -193,10 +242,13 @@ export class RunAttachment {
 
   private welcomed(connection: WorkerConnection): void {
     this.connection = connection;
+    this.options.log(`attached to its worker (pid ${connection.pid})`);
+    this.resolveFirstConnected(true);
     this.catchUpFromDisk();
     connection.onMessage((message) => {
       if (this.isNew(message, 'socket')) this.options.onMessage(message);
     });
+    this.options.onAttached?.();
   }
 
   /**

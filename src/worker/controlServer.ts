@@ -11,6 +11,17 @@ import * as readline from 'readline';
 import { HostToWorkerMessage, isHostToWorkerMessage, WorkerMessage } from '../protocol';
 import { isSocketHello, SOCKET_PROTOCOL_VERSION, SocketHandshakeReply, SocketRecord, socketPathFor, socketRecordPath } from '../protocol/runSocket';
 
+/**
+ * Lets the event loop run between two training steps (each is synchronous compute that blocks it): queued stop /
+ * pause messages and signals are handled, and a host that connected during the step is let in. That takes two
+ * turns of the loop: the first accepts the connection and starts reading it, only the second reads its hello and
+ * answers (libuv watches a new socket from its next poll). With one turn a host would wait a whole further step
+ * for its welcome.
+ */
+export async function betweenSteps(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Bytes queued for one host beyond which it is disconnected. */
 const MAX_QUEUED_BYTES = 64 * 2 ** 20;
 

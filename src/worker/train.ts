@@ -24,6 +24,7 @@ import { RunLock } from './runLock';
 import { RunObserver, RunSink } from './sink';
 import { BanditJob } from './tasks/bandit';
 import { BackendTrap, inPhase, isWasmTrap } from './backendTrap';
+import { betweenSteps } from './controlServer';
 
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
@@ -100,11 +101,6 @@ async function createJob(config: RunConfig, dataParallel: boolean, rng: Random, 
 /** The config the job runs: optimization.data_parallel resolved to what runs ("auto" never reaches the trainer). */
 function withDataParallel(config: RunConfig, dataParallel: boolean): RunConfig {
   return { ...config, optimization: { ...config.optimization, data_parallel: dataParallel } };
-}
-
-/** Lets queued IPC messages (a `stop`) be handled between synchronous tfjs steps. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function dueEvery(step: number, every: number): boolean {
@@ -270,7 +266,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           sink.takeIoTime();
           sink.addIoTime(recordIo);
         }
-        await yieldToEventLoop();
+        await betweenSteps();
       }
       if (step > lastSaved || (step === 0 && !resume)) await saveCheckpoint(job, runDir, step, rng, config, sink);
     } catch (err) {

@@ -5,6 +5,7 @@
  * ending once the worker's lock is gone.
  */
 import * as assert from 'assert';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -179,5 +180,63 @@ describe('control socket (real sockets)', function () {
     const attachment = new RunAttachment(runDir, { catchUp: 'all', onMessage: noLog, onEnded: noLog, log: noLog, retryMs: 20 });
     await attachment.ended;
     assert.strictEqual(attachment.isConnected, false);
+  });
+
+  it('attaches to a worker whose event loop is blocked by each step for longer than the handshake wait', async function () {
+    this.timeout(60000);
+    await server!.close();
+    server = undefined;
+    lock.release();
+    const blockMs = 1500;
+    const worker = spawn(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, 'busyWorker.fixture.ts'), runDir, String(blockMs), '100'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    try {
+      await until(() => readSocketRecord(runDir)?.pid === worker.pid, 'the busy worker to serve its socket', 30000);
+      const steps = () => (fs.existsSync(path.join(runDir, RUN_FILES.metrics)) ? fs.readFileSync(path.join(runDir, RUN_FILES.metrics), 'utf8').split('\n').length - 1 : 0);
+      const got: WorkerMessage[] = [];
+      const logs: string[] = [];
+      const attachment = new RunAttachment(runDir, { catchUp: 'latest', onMessage: (m) => got.push(m), onEnded: noLog, log: (m) => logs.push(m), retryMs: 20, patienceMs: 300 });
+      const before = steps();
+      await until(() => attachment.isConnected, 'the attachment', 4 * blockMs + 5000).catch((err: Error) => assert.fail(`${err.message}; its log: ${logs.join(' | ')}`));
+      assert.match(logs.join('\n'), /has not answered for 0\.3 s; it answers between training steps, waiting for it/);
+      assert.strictEqual(attachment.pid, worker.pid);
+      assert.ok(steps() - before <= 1, `attached ${steps() - before} steps after connecting: the worker answers a host in the first pause between steps`);
+      const atAttach = steps();
+      await until(() => got.some((m) => m.type === 'metrics' && m.record.step > atAttach), 'a step over the socket', 3 * blockMs);
+      assert.strictEqual(attachment.send({ type: 'stop' }), true);
+      await attachment.ended;
+    } finally {
+      worker.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  it('a handshake left unanswered is waited for while the worker lives, and given up once it is gone or on cancel', async () => {
+    // A listener that accepts and never answers: a worker whose step never ends.
+    const silentPath = path.join(runDir, 'silent.sock');
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(silentPath, resolve));
+    try {
+      let alive = true;
+      const waited: number[] = [];
+      const pending = WorkerConnection.connect(silentPath, noLog, noLog, { patienceMs: 100, workerAlive: () => alive, onWaiting: (ms) => waited.push(ms) });
+      let settled = false;
+      void pending.catch(() => undefined).finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.deepStrictEqual(waited, [100]);
+      assert.strictEqual(settled, false, 'still waiting while the worker lives');
+      alive = false;
+      await assert.rejects(pending, /silent\.sock: the worker ended before answering the handshake/);
+
+      const cancel = new AbortController();
+      const cancelled = WorkerConnection.connect(silentPath, noLog, noLog, { patienceMs: 100, workerAlive: () => true, signal: cancel.signal });
+      setTimeout(() => cancel.abort(), 300);
+      await assert.rejects(cancelled, /attaching was cancelled/);
+      await assert.rejects(WorkerConnection.connect(silentPath, noLog, noLog, { patienceMs: 100 }), /no handshake within 100 ms/);
+    } finally {
+      sockets.forEach((socket) => socket.destroy());
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
