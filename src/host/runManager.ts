@@ -10,11 +10,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { BackendName, HostToWorkerMessage, RUN_FILES, RunConfig, WorkerMessage } from '../protocol';
+import { BackendName, finiteValue, HostToWorkerMessage, RUN_FILES, RunConfig, WorkerMessage } from '../protocol';
 import { newRunDirectory } from '../protocol/runFolder';
 import { runLockHolder } from '../protocol/runLockFile';
 import { listRunDirectories, readSnapshot } from '../protocol/runStore';
-import { escalateStop, Killable, recordRunWarning } from './stopEscalation';
+import { escalateStop, Killable, RecentStepTimes, recordRunWarning, stopGraceFor } from './stopEscalation';
 import { RunAttachment } from './workerClient';
 import { spawnDetachedWorker, startupFailure } from './workerLaunch';
 
@@ -39,6 +39,8 @@ export interface LiveRun {
   stopping?: boolean;
   /** Set once the first reward failure of this worker raised its notification. */
   rewardFailureShown?: boolean;
+  /** The last steps' `time/step`: how long a stop may wait for the next step boundary. */
+  stepTimes: RecentStepTimes;
 }
 
 export interface StartOptions {
@@ -167,13 +169,14 @@ export class RunManager implements vscode.Disposable {
 
   private track(runDir: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined): LiveRun {
     const runId = path.basename(runDir);
-    const run = { runId, runDir, config, startedHere } as LiveRun;
+    const run = { runId, runDir, config, startedHere, stepTimes: new RecentStepTimes() } as LiveRun;
     run.attachment = new RunAttachment(runDir, {
       catchUp,
       starting,
       log: (message) => this.output.appendLine(`[${runId}] ${message}`),
       onMessage: (message) => {
         if (message.type === 'started') run.config = message.config;
+        if (message.type === 'metrics') run.stepTimes.add(finiteValue(message.record.metrics['time/step']));
         this.logMessage(runId, message);
         if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
         this.messageEmitter.fire({ runId, message });
@@ -211,7 +214,7 @@ export class RunManager implements vscode.Disposable {
     if (!run.stopping) {
       run.stopping = true;
       this.changeEmitter.fire();
-      escalateStop(workerProcess(run), run.attachment.ended, (message) => this.recordWarning(run, message));
+      escalateStop(workerProcess(run), run.attachment.ended, (message) => this.recordWarning(run, message), stopGraceFor(run.stepTimes.slowest()));
     }
     return true;
   }

@@ -17,6 +17,33 @@ export interface StopGrace {
 
 export const STOP_GRACE: StopGrace = { signalAfterMs: 10000, killAfterMs: 10000 };
 
+/**
+ * The grace for a run whose recent steps took up to `slowestStepSeconds`: a worker answers a stop (and SIGTERM)
+ * only between steps, since a step is synchronous compute, so a run of 40 s steps (a GPT-2-sized LoRA update on
+ * wasm) is not frozen when it has not stopped after 10 s. Each wait covers two such steps and 5 s more.
+ */
+export function stopGraceFor(slowestStepSeconds: number | undefined): StopGrace {
+  const step = slowestStepSeconds !== undefined && Number.isFinite(slowestStepSeconds) && slowestStepSeconds > 0 ? slowestStepSeconds : 0;
+  const wait = Math.max(STOP_GRACE.signalAfterMs, Math.ceil(2 * step * 1000 + 5000));
+  return { signalAfterMs: wait, killAfterMs: Math.max(STOP_GRACE.killAfterMs, wait) };
+}
+
+/** The slowest of the last `keep` step times, as the host sees them stream by. */
+export class RecentStepTimes {
+  private readonly seconds: number[] = [];
+  constructor(private readonly keep = 5) {}
+
+  add(stepSeconds: number | undefined): void {
+    if (stepSeconds === undefined || !Number.isFinite(stepSeconds) || stepSeconds < 0) return;
+    this.seconds.push(stepSeconds);
+    if (this.seconds.length > this.keep) this.seconds.shift();
+  }
+
+  slowest(): number | undefined {
+    return this.seconds.length ? Math.max(...this.seconds) : undefined;
+  }
+}
+
 /** What escalation needs of a child process (a ChildProcess is one). */
 export interface Killable {
   readonly pid?: number;
@@ -44,11 +71,11 @@ export function escalateStop(child: Killable, exited: Promise<unknown>, record: 
   void exited.then(cancel);
   timers.push(setTimeout(() => {
     if (done) return;
-    record(`the worker (pid ${child.pid}) did not stop within ${grace.signalAfterMs / 1000} s of Stop: sent SIGTERM`);
+    record(`the worker (pid ${child.pid}) did not stop within ${Math.round(grace.signalAfterMs / 1000)} s of Stop: sent SIGTERM`);
     child.kill('SIGTERM');
     timers.push(setTimeout(() => {
       if (done) return;
-      record(`the worker (pid ${child.pid}) ignored SIGTERM for ${grace.killAfterMs / 1000} s: killed (SIGKILL); the run resumes from its newest complete checkpoint`);
+      record(`the worker (pid ${child.pid}) ignored SIGTERM for ${Math.round(grace.killAfterMs / 1000)} s: killed (SIGKILL); the run resumes from its newest complete checkpoint`);
       child.kill('SIGKILL');
     }, grace.killAfterMs));
   }, grace.signalAfterMs));

@@ -3,7 +3,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { escalateStop, recordRunWarning } from '../../../src/host/stopEscalation';
+import { escalateStop, RecentStepTimes, recordRunWarning, stopGraceFor } from '../../../src/host/stopEscalation';
 import { parseJsonl, RunEvent } from '../../../src/protocol';
 
 /** A real node process running `source`; resolves its exit once it has said it is ready. */
@@ -62,5 +62,24 @@ describe('stop escalation', function () {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('stop grace by step time', () => {
+  it('10 s for fast steps; two of the slowest recent steps and 5 s more when steps are long', () => {
+    assert.deepStrictEqual(stopGraceFor(undefined), { signalAfterMs: 10000, killAfterMs: 10000 });
+    assert.deepStrictEqual(stopGraceFor(0.2), { signalAfterMs: 10000, killAfterMs: 10000 });
+    // A GPT-2-sized LoRA update of 40 s: 85 s before SIGTERM, 85 s more before SIGKILL.
+    assert.deepStrictEqual(stopGraceFor(40), { signalAfterMs: 85000, killAfterMs: 85000 });
+    assert.deepStrictEqual(stopGraceFor(Number.NaN), { signalAfterMs: 10000, killAfterMs: 10000 });
+  });
+
+  it('keeps the slowest of the last 5 step times, skipping missing or bad ones', () => {
+    const times = new RecentStepTimes();
+    assert.strictEqual(times.slowest(), undefined);
+    [25, 0.3, 0.2, undefined, Number.NaN, -1, 0.25, 0.3].forEach((t) => times.add(t));
+    assert.strictEqual(times.slowest(), 25, 'the warm-up step is still among the last 5');
+    times.add(0.2);
+    assert.strictEqual(times.slowest(), 0.3);
   });
 });
