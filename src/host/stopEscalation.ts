@@ -24,7 +24,7 @@ export const STOP_GRACE: StopGrace = { signalAfterMs: 10000, killAfterMs: 10000 
  */
 export function stopGraceFor(slowestStepSeconds: number | undefined): StopGrace {
   const step = slowestStepSeconds !== undefined && Number.isFinite(slowestStepSeconds) && slowestStepSeconds > 0 ? slowestStepSeconds : 0;
-  const wait = Math.max(STOP_GRACE.signalAfterMs, Math.ceil(2 * step * 1000 + 5000));
+  const wait = Math.max(STOP_GRACE.signalAfterMs, 1000 * Math.ceil(2 * step + 5)); // whole seconds, for the messages
   return { signalAfterMs: wait, killAfterMs: Math.max(STOP_GRACE.killAfterMs, wait) };
 }
 
@@ -71,11 +71,11 @@ export function escalateStop(child: Killable, exited: Promise<unknown>, record: 
   void exited.then(cancel);
   timers.push(setTimeout(() => {
     if (done) return;
-    record(`the worker (pid ${child.pid}) did not stop within ${Math.round(grace.signalAfterMs / 1000)} s of Stop: sent SIGTERM`);
+    record(`the worker (pid ${child.pid}) did not stop within ${grace.signalAfterMs / 1000} s of Stop: sent SIGTERM`);
     child.kill('SIGTERM');
     timers.push(setTimeout(() => {
       if (done) return;
-      record(`the worker (pid ${child.pid}) ignored SIGTERM for ${Math.round(grace.killAfterMs / 1000)} s: killed (SIGKILL); the run resumes from its newest complete checkpoint`);
+      record(`the worker (pid ${child.pid}) ignored SIGTERM for ${grace.killAfterMs / 1000} s: killed (SIGKILL); the run resumes from its newest complete checkpoint`);
       child.kill('SIGKILL');
     }, grace.killAfterMs));
   }, grace.signalAfterMs));
