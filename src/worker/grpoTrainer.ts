@@ -108,6 +108,23 @@ function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
 }
 
+/** A checkpoint's folder for the optimizer of a warm start a stop interrupted. */
+const SFT_OPTIMIZER_DIR = 'sft';
+
+/** The warm start in a checkpoint's job.json: SFT steps done and the last loss (null before the first). */
+interface SftState {
+  done: number;
+  loss: number | null;
+}
+
+/** A checkpoint's job.json. */
+interface JobState {
+  cursor: { epoch: number; position: number };
+  optimizerSteps: number;
+  klCoefficient?: number;
+  sft?: SftState;
+}
+
 /** Points of the SFT loss curve a warm start reports (`warm_start` events). */
 export const WARM_START_POINTS = 200;
 
@@ -159,6 +176,12 @@ export class GrpoTrainer implements TrainingJob {
 
   /** Optimizer steps skipped in a row for a non-finite loss or gradient norm (issue 13 item 3). */
   private consecutiveSkips = 0;
+
+  /**
+   * The SFT warm start's progress (checkpointed): steps done, the last loss, and its optimizer while steps remain
+   * after a stop (a fresh one is made at its first step).
+   */
+  private warm: { done: number; loss: number; optimizer?: PolicyTrainer } = { done: 0, loss: Number.NaN };
 
   private readonly prompts: PromptEncoder;
   /** Tokens that end a completion: the model's EOS tokens and `sampling.stop_token_ids`. */
@@ -231,48 +254,68 @@ export class GrpoTrainer implements TrainingJob {
     return this.policy.parameterCount();
   }
 
+  /**
+   * The SFT warm start, or the rest of one a stop interrupted (a checkpoint restored its step, optimizer and data
+   * order, so the continued warm start equals an uninterrupted one). A stop keeps its optimizer for the checkpoint.
+   */
   async warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined> {
-    const { steps, learning_rate, batch_size } = this.config.sft;
+    const { steps } = this.config.sft;
     this.ensureReference();
     if (steps === 0) return undefined;
-    const sft = new PolicyTrainer(this.policy, {
-      learningRate: learning_rate,
-      maxGradNorm: this.config.optimization.max_grad_norm,
-      gradientCheckpointing: this.config.optimization.gradient_checkpointing,
-    });
-    const eos = this.policy.tokenizer.eosTokenId;
-    let loss = Number.NaN;
-    let done = 0;
     const started = now();
+    const first = this.warm.done + 1;
+    if (first > 1 && first <= steps) log(`sft continues at step ${first}/${steps} (its optimizer state and data order restored)`);
     // Up to about 200 points of the loss curve, whatever the warm start's length.
     const progressEvery = Math.max(1, Math.ceil(steps / WARM_START_POINTS));
-    try {
-      for (let i = 1; i <= steps; i++) {
-        await yieldToEventLoop();
-        if (shouldStop()) {
-          log(`sft stopped at step ${i - 1}/${steps}`);
-          break;
-        }
-        const examples = this.task.nextSft(batch_size).filter((e) => e.completion !== undefined);
-        if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
-        const batch: ResponseBatch = {
-          promptIds: examples.map((e) => this.prompts.encode(e).ids),
-          responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
-        };
-        const stats = await sftStep(sft, batch, this.rowsThatFit('training', batch.promptIds, longest(batch.responseIds), examples.length));
-        loss = stats.loss;
-        this.countSkip(stats.skipped, `sft step ${i}`);
-        done = i;
-        if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${loss.toFixed(4)}`);
-        if (i % progressEvery === 0 || i === steps) progress(i, steps, loss);
+    for (let i = first; i <= steps; i++) {
+      await yieldToEventLoop();
+      if (shouldStop()) {
+        log(`sft stopped at step ${i - 1}/${steps}: resuming the run continues the warm start at step ${i}`);
+        return this.warmStartMetrics(started);
       }
-    } finally {
-      sft.dispose();
+      const sft = (this.warm.optimizer ??= this.newSftOptimizer());
+      const examples = this.nextSftExamples();
+      const eos = this.policy.tokenizer.eosTokenId;
+      const batch: ResponseBatch = {
+        promptIds: examples.map((e) => this.prompts.encode(e).ids),
+        responseIds: examples.map((e) => [...this.policy.tokenizer.encode(e.completion ?? '', { addSpecialTokens: false }), ...(eos === null ? [] : [eos])]),
+      };
+      const stats = await sftStep(sft, batch, this.rowsThatFit('training', batch.promptIds, longest(batch.responseIds), examples.length));
+      this.warm.loss = stats.loss;
+      this.countSkip(stats.skipped, `sft step ${i}`);
+      this.warm.done = i;
+      if (i % 25 === 0 || i === steps) log(`sft step ${i}/${steps}: loss ${stats.loss.toFixed(4)}`);
+      if (i % progressEvery === 0 || i === steps) progress(i, steps, stats.loss);
     }
+    this.warm.optimizer?.dispose();
+    this.warm.optimizer = undefined;
     // The reference model is the policy GRPO starts from: the warm-started one.
     this.reference?.copyWeightsFrom(this.policy);
     this.trainer.weightsChanged();
-    return { 'sft/loss': loss, 'sft/steps': done, 'time/sft': (now() - started) / 1000 };
+    return this.warmStartMetrics(started);
+  }
+
+  warmStartPending(): boolean {
+    return this.warm.done < this.config.sft.steps;
+  }
+
+  private warmStartMetrics(started: number): Record<string, number> {
+    return { 'sft/loss': this.warm.loss, 'sft/steps': this.warm.done, 'time/sft': (now() - started) / 1000 };
+  }
+
+  /** One SFT step's examples: the same draw on every run with this seed (a resume replays the draws done). */
+  private nextSftExamples(): Example[] {
+    const examples = this.task.nextSft(this.config.sft.batch_size).filter((e) => e.completion !== undefined);
+    if (examples.length === 0) throw new Error(`sft: task "${this.task.name}" has no reference completions to warm-start on`);
+    return examples;
+  }
+
+  private newSftOptimizer(): PolicyTrainer {
+    return new PolicyTrainer(this.policy, {
+      learningRate: this.config.sft.learning_rate,
+      maxGradNorm: this.config.optimization.max_grad_norm,
+      gradientCheckpointing: this.config.optimization.gradient_checkpointing,
+    });
   }
 
   async step(step: number, control: StepControl): Promise<StepResult | undefined> {
@@ -508,7 +551,13 @@ export class GrpoTrainer implements TrainingJob {
     if (this.reference?.lora) await saveAdapterFolder(this.reference.lora, path.join(dir, 'reference'), base);
     else if (this.reference && !lora) await savePolicy(this.reference, path.join(dir, 'reference'));
     await this.trainer.save(dir);
-    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps, klCoefficient: this.klCoefficient }, null, 2));
+    if (this.warm.optimizer) {
+      fs.mkdirSync(path.join(dir, SFT_OPTIMIZER_DIR));
+      await this.warm.optimizer.save(path.join(dir, SFT_OPTIMIZER_DIR));
+    }
+    const sft: SftState = { done: this.warm.done, loss: Number.isFinite(this.warm.loss) ? this.warm.loss : null };
+    const job: JobState = { cursor: this.task.cursor(), optimizerSteps: this.optimizerSteps, klCoefficient: this.klCoefficient, sft };
+    fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify(job, null, 2));
     saveBuffer(dir, this.buffer);
   }
 
@@ -537,14 +586,32 @@ export class GrpoTrainer implements TrainingJob {
     }
     this.trainer.load(dir);
     this.trainer.weightsChanged();
-    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as { cursor: { epoch: number; position: number }; optimizerSteps: number; klCoefficient?: number };
+    const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as JobState;
+    this.restoreWarmStart(dir, job.sft);
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
     this.buffer = loadBuffer<Generation>(dir);
     if (job.klCoefficient !== undefined) this.klCoefficient = job.klCoefficient;
   }
 
+  /**
+   * A warm start a stop interrupted: its optimizer, and its data stream fast-forwarded by the draws done (drawn from
+   * the start of the task's SFT stream, before the training cursor is restored: gsm8k's warm start draws from that
+   * cursor). Checkpoints from before SFT was checkpointed have no `sft`: their warm start counts as done.
+   */
+  private restoreWarmStart(dir: string, sft: SftState | undefined): void {
+    const steps = this.config.sft.steps;
+    this.warm = { done: sft ? Math.min(sft.done, steps) : steps, loss: sft?.loss ?? Number.NaN };
+    if (!this.warmStartPending()) return;
+    for (let i = 0; i < this.warm.done; i++) this.nextSftExamples();
+    const saved = path.join(dir, SFT_OPTIMIZER_DIR);
+    if (!fs.existsSync(saved)) return; // stopped before its first step
+    this.warm.optimizer = this.newSftOptimizer();
+    this.warm.optimizer.load(saved);
+  }
+
   dispose(): void {
+    this.warm.optimizer?.dispose();
     this.rewards.dispose();
     this.trainer.dispose();
     this.reference?.dispose();

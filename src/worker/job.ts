@@ -23,9 +23,14 @@ export interface StepControl {
 export type WarmStartProgress = (step: number, steps: number, loss: number) => void;
 
 export interface TrainingJob {
-  /** Supervised warm start before GRPO (SFT); returns its final metrics, or undefined when there is none. */
-  /** Stops early (keeping what it learned so far) once `shouldStop` turns true; reports its loss as it goes. */
+  /**
+   * Supervised warm start before GRPO (SFT); returns its metrics, or undefined when there is none. Stops early
+   * (keeping what it learned so far) once `shouldStop` turns true; reports its loss as it goes. After a checkpoint
+   * of a stopped warm start is loaded, it continues where that one stopped.
+   */
   warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined>;
+  /** True while the warm start has steps left: a stop interrupted it (checkpointed with the job). */
+  warmStartPending(): boolean;
   /**
    * One GRPO step: sample, score, advantages, update. Resolves undefined when a stop arrived before the step changed
    * any weight; the job then rolls its random stream and data cursor back to the step boundary.

@@ -5,7 +5,8 @@
  *
  * Resume: the newest complete checkpoint (checkpoints/step-N/state.json) restores the weights, the optimizer, the
  * random stream and the data cursor, and the run continues at step N + 1, appending to the same files. With a
- * fixed seed the resumed steps equal those of an uninterrupted run.
+ * fixed seed the resumed steps equal those of an uninterrupted run. A stop during the warm start checkpoints step 0
+ * with the warm start unfinished: the resume finishes it (SFT and step-0 validation) before GRPO's first step.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -64,6 +65,8 @@ interface CheckpointState {
   step: number;
   rng: RandomState;
   time: number;
+  /** Step 0 checkpointed before the warm start (SFT, then step-0 validation) finished: a resume finishes it first. */
+  warmStartPending?: boolean;
 }
 
 export function loadRunConfig(configPath: string, backend?: string): RunConfig {
@@ -107,12 +110,12 @@ function dueEvery(step: number, every: number): boolean {
   return every > 0 && step % every === 0;
 }
 
-async function saveCheckpoint(job: TrainingJob, runDir: string, step: number, rng: Random, config: RunConfig, sink: RunSink): Promise<void> {
+async function saveCheckpoint(job: TrainingJob, runDir: string, step: number, rng: Random, config: RunConfig, sink: RunSink, warmStartPending = false): Promise<void> {
   const relative = path.join(RUN_FILES.checkpoints, `step-${step}`);
   // Written aside and renamed into place when complete: a crash mid-write never damages the previous checkpoint.
   const partial = beginCheckpoint(runDir, step);
   await job.saveCheckpoint(partial);
-  const state: CheckpointState = { step, rng: rng.getState(), time: Date.now() };
+  const state: CheckpointState = { step, rng: rng.getState(), time: Date.now(), ...(warmStartPending ? { warmStartPending } : {}) };
   commitCheckpoint(runDir, step, partial, state);
   sink.event({ type: 'checkpoint', time: Date.now(), step, path: relative });
   const limit = config.checkpointing.save_total_limit;
@@ -202,6 +205,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   control.bindRecorder?.((event) => sink.event(event));
   let step = resume?.state.step ?? 0;
   let lastSaved = step;
+  // A new run warms up; a resumed one only when its checkpoint was written before the warm start finished.
+  const warmsUp = !resume || resume.state.warmStartPending === true;
+  let warmedUp = !warmsUp;
   // After a wasm trap nothing may call into the backend again, not even to free memory (backendTrap.ts).
   let trapped = false;
   try {
@@ -231,14 +237,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (resume) {
         await job.loadCheckpoint(resume.dir);
         rng.setState(resume.state.rng);
-        sink.log(`resumed from ${path.relative(runDir, resume.dir)}`);
-      } else {
-        const progress = (sftStep: number, sftSteps: number, loss: number) => sink.event({ type: 'warm_start', time: Date.now(), step: sftStep, steps: sftSteps, loss: Number.isFinite(loss) ? loss : null });
-        const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop(), progress));
-        if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
-        if (config.evaluation.eval_steps > 0 && !control.shouldStop()) await evaluate(job, 0, sink, warm);
+        sink.log(`resumed from ${path.relative(runDir, resume.dir)}${warmsUp ? ', inside the warm start: it finishes before GRPO step 1' : ''}`);
       }
-      while (step < config.optimization.max_steps && !control.shouldStop()) {
+      if (warmsUp) warmedUp = await warmUp(job, config, sink, control);
+      while (warmedUp && step < config.optimization.max_steps && !control.shouldStop()) {
         await control.waitWhilePaused(step);
         if (control.shouldStop()) break;
         const started = Date.now();
@@ -268,7 +270,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         }
         await betweenSteps();
       }
-      if (step > lastSaved || (step === 0 && !resume)) await saveCheckpoint(job, runDir, step, rng, config, sink);
+      if (step > lastSaved || (step === 0 && warmsUp)) await saveCheckpoint(job, runDir, step, rng, config, sink, !warmedUp);
     } catch (err) {
       trapped = err instanceof BackendTrap || isWasmTrap(err);
       throw err;
@@ -298,6 +300,21 @@ function resumeHint(runDir: string): string {
   return checkpoint
     ? ` from ${path.relative(runDir, checkpoint.dir)} (grpo-studio resume ${runDir}); the run folder is intact`
     : ' (no checkpoint was written yet: start the run again instead)';
+}
+
+/**
+ * The SFT warm start (or the rest of one a stop interrupted), then step-0 validation when the config has it. True
+ * once both are done; false when a stop came first (step 0's checkpoint then says so, and a resume finishes them).
+ */
+async function warmUp(job: TrainingJob, config: RunConfig, sink: RunSink, control: RunControl): Promise<boolean> {
+  const progress = (sftStep: number, sftSteps: number, loss: number) => sink.event({ type: 'warm_start', time: Date.now(), step: sftStep, steps: sftSteps, loss: Number.isFinite(loss) ? loss : null });
+  const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop(), progress));
+  if (job.warmStartPending()) return false;
+  if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
+  if (config.evaluation.eval_steps === 0) return true;
+  if (control.shouldStop()) return false;
+  await evaluate(job, 0, sink, warm);
+  return true;
 }
 
 async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {

@@ -12,20 +12,25 @@ export function writeConfig(dir: string, config: Record<string, unknown>, name =
   return file;
 }
 
-/** Runs `train` with runs in `runsDir`; `stopAfter` asks it to stop once that step's metrics arrived. */
+/**
+ * Runs `train` with runs in `runsDir`; `stopAfter` asks it to stop once that step's metrics arrived, `stopWhen` once
+ * a message it accepts arrived.
+ */
 export async function runInProcess(
-  runsDir: string, options: Partial<TrainOptions> & { stopAfter?: number },
+  runsDir: string, options: Partial<TrainOptions> & { stopAfter?: number; stopWhen?: (message: WorkerMessage) => boolean },
 ): Promise<{ runDir: string; messages: WorkerMessage[] }> {
   const messages: WorkerMessage[] = [];
   let lastStep = 0;
+  let stopSeen = false;
   const result = await train({
     runsDir,
     ...options,
     observers: [(m) => {
       messages.push(m);
       if (m.type === 'metrics') lastStep = m.record.step;
+      if (options.stopWhen?.(m)) stopSeen = true;
     }],
-    control: { shouldStop: () => options.stopAfter !== undefined && lastStep >= options.stopAfter, waitWhilePaused: async () => undefined },
+    control: { shouldStop: () => stopSeen || (options.stopAfter !== undefined && lastStep >= options.stopAfter), waitWhilePaused: async () => undefined },
   });
   return { runDir: result.runDir, messages };
 }

@@ -373,6 +373,43 @@ describe('GRPO trainer', function () {
     if (name === 'dynamic') assert.ok(read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).slice(2).some((r) => r.groups.some((g) => g.dropped)), 'a resumed step dropped a group');
   }
 
+  it('resume inside the SFT warm start: the warm start continues where it stopped (step, optimizer, data order), then GRPO; equals an uninterrupted run', async () => {
+    // Stopped mid-SFT (with a reference model, which must end up the warm-started policy), and stopped after the last
+    // SFT step but before step-0 validation.
+    for (const [name, stopAt, algorithm] of [['mid-sft', 3, { num_generations: 4, beta: 0.05 }], ['before-validation', 6, { num_generations: 4 }]] as const) {
+      const configPath = writeConfig(tinyArithmetic({ sft: { steps: 6, batch_size: 8 }, algorithm, optimization: { max_steps: 2, prompts_per_step: 2, micro_batch_size: 5 } }), `${name}.json`);
+      const whole = await run({ configPath, runDir: path.join(tmp, `${name}-whole`) });
+      const stopped = await run({ configPath, runDir: path.join(tmp, `${name}-parts`), stopWhen: (m) => m.type === 'warm_start' && m.step === stopAt });
+      assert.strictEqual(readSnapshot(stopped.runDir).status, 'stopped');
+      const warmSteps = (messages: WorkerMessage[]) => messages.flatMap((m) => (m.type === 'warm_start' ? [m.step] : []));
+      assert.deepStrictEqual(warmSteps(stopped.messages), [1, 2, 3, 4, 5, 6].slice(0, stopAt), name);
+      assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')), [], `${name}: no step-0 validation yet`);
+      const state = JSON.parse(fs.readFileSync(path.join(stopped.runDir, 'checkpoints', 'step-0', 'state.json'), 'utf8')) as { warmStartPending?: boolean };
+      assert.strictEqual(state.warmStartPending, true, name);
+      // The SFT optimizer travels with the checkpoint only while SFT steps remain.
+      assert.strictEqual(fs.existsSync(path.join(stopped.runDir, 'checkpoints', 'step-0', 'sft', 'optimizer.safetensors')), stopAt < 6, name);
+
+      const resumed = await run({ resumeDir: stopped.runDir });
+      const started = resumed.messages.find((m) => m.type === 'started');
+      assert.strictEqual(started?.type === 'started' && started.resumedFrom, 0);
+      assert.deepStrictEqual(warmSteps(resumed.messages), [4, 5, 6].slice(stopAt - 3), name);
+      const logs = resumed.messages.flatMap((m) => (m.type === 'log' ? [m.message] : []));
+      assert.ok(logs.some((l) => l === 'resumed from checkpoints/step-0, inside the warm start: it finishes before GRPO step 1'), logs.join('\n'));
+      if (stopAt < 6) assert.ok(logs.includes(`sft continues at step ${stopAt + 1}/6 (its optimizer state and data order restored)`), logs.join('\n'));
+
+      const expected = read<MetricsRecord>(path.join(whole.runDir, 'metrics.jsonl'));
+      assert.deepStrictEqual(expected.map((m) => m.step), [0, 1, 2]);
+      assert.strictEqual(expected[0].metrics['sft/steps'], 6);
+      assert.deepStrictEqual(latestPerStep(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl'))).map(deterministic), expected.map(deterministic), name);
+      const strip = (r: RolloutsRecord) => r.groups;
+      assert.deepStrictEqual(read<RolloutsRecord>(path.join(stopped.runDir, 'eval_rollouts.jsonl')).map(strip), read<RolloutsRecord>(path.join(whole.runDir, 'eval_rollouts.jsonl')).map(strip), name);
+      assert.deepStrictEqual(read<RolloutsRecord>(path.join(stopped.runDir, 'rollouts.jsonl')).map(strip), read<RolloutsRecord>(path.join(whole.runDir, 'rollouts.jsonl')).map(strip), name);
+      const weights = (dir: string) => fs.readFileSync(path.join(dir, 'checkpoints', 'step-2', 'policy', 'model.safetensors'));
+      assert.ok(weights(stopped.runDir).equals(weights(whole.runDir)), `${name}: the final weights differ after resume`);
+      assert.strictEqual(readSnapshot(stopped.runDir).status, 'completed');
+    }
+  });
+
   it('crash: kill -9 mid-run, resume from the last checkpoint, metrics equal an uninterrupted run', async () => {
     assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`);
     const config = tinyArithmetic({ optimization: { max_steps: 6, prompts_per_step: 2, micro_batch_size: 5 }, evaluation: { eval_steps: 0 } });

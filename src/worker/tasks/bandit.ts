@@ -97,6 +97,10 @@ export class BanditJob implements TrainingJob {
     return undefined;
   }
 
+  warmStartPending(): boolean {
+    return false;
+  }
+
   /** The bandit has no held-out prompts: its policy is the whole distribution, already in the metrics. */
   async evaluate(): Promise<undefined> {
     return undefined;
