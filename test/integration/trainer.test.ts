@@ -410,6 +410,32 @@ describe('GRPO trainer', function () {
     }
   });
 
+  it('resume inside the SFT warm start on gsm8k, whose warm start draws from the training cursor: the same prompts and weights as an uninterrupted run', async () => {
+    const isAscii = (line: string) => /^[\x20-\x7e\n]*$/.test(Object.values(JSON.parse(line) as Record<string, string>).join(''));
+    const short = (line: string) => (JSON.parse(line) as { question: string; answer: string }).question.length + (JSON.parse(line) as { answer: string }).answer.length < 400;
+    const lines = fs.readFileSync(path.join(GSM8K, 'train_sample.jsonl'), 'utf8').split('\n').filter((l) => l && isAscii(l) && short(l));
+    fs.writeFileSync(path.join(tmp, 'train.jsonl'), lines.slice(8).join('\n') + '\n');
+    fs.writeFileSync(path.join(tmp, 'test.jsonl'), lines.slice(0, 8).join('\n') + '\n');
+    const configPath = writeConfig(tinyArithmetic({
+      name: 'gsm8k-sft',
+      task: { type: 'gsm8k', train_file: 'train.jsonl', eval_file: 'test.jsonl', prompt_template: 'question_answer' },
+      rewards: [{ name: 'gsm8k_answer' }],
+      sft: { steps: 4, batch_size: 2 },
+      algorithm: { num_generations: 2 },
+      optimization: { max_steps: 2, prompts_per_step: 1, micro_batch_size: 2 },
+      evaluation: { eval_steps: 0 },
+    }));
+    const whole = await run({ configPath, runDir: path.join(tmp, 'whole') });
+    const stopped = await run({ configPath, runDir: path.join(tmp, 'parts'), stopWhen: (m) => m.type === 'warm_start' && m.step === 2 });
+    assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')), []);
+    await run({ resumeDir: stopped.runDir });
+    const prompts = (dir: string) => read<RolloutsRecord>(path.join(dir, 'rollouts.jsonl')).map((r) => r.groups.map((g) => g.prompt));
+    assert.deepStrictEqual(prompts(stopped.runDir), prompts(whole.runDir));
+    assert.deepStrictEqual(read<MetricsRecord>(path.join(stopped.runDir, 'metrics.jsonl')).map(deterministic), read<MetricsRecord>(path.join(whole.runDir, 'metrics.jsonl')).map(deterministic));
+    const weights = (dir: string) => fs.readFileSync(path.join(dir, 'checkpoints', 'step-2', 'policy', 'model.safetensors'));
+    assert.ok(weights(stopped.runDir).equals(weights(whole.runDir)), 'the final weights differ after resume');
+  });
+
   it('crash: kill -9 mid-run, resume from the last checkpoint, metrics equal an uninterrupted run', async () => {
     assert.ok(fs.existsSync(WORKER), `${WORKER} is missing: run "npm run build" first`);
     const config = tinyArithmetic({ optimization: { max_steps: 6, prompts_per_step: 2, micro_batch_size: 5 }, evaluation: { eval_steps: 0 } });
