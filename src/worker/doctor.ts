@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { activateBackend, AUTO_ORDER, BackendUnavailable, ConcreteBackend, firstLine } from './backend';
 import { compareNumerics, outOfTolerance, runNumerics } from './numerics';
-import { findVulkanLoader } from './webgpu';
+import { DAWN_NOT_INSTALLED, findVulkanLoader } from './webgpu';
 
 export interface BackendReport {
   name: ConcreteBackend;
@@ -173,8 +173,14 @@ export function remedies(report: DoctorReport): string[] {
 
 function webgpuSteps(system: SystemReport, webgpu: BackendReport): string[] {
   const steps: string[] = [];
-  if (/not installed/.test(webgpu.detail)) steps.push('Install Dawn for Node: `npm install webgpu@^0.6.2` in the extension (or CLI) folder.');
-  if (!system.vulkanLoader) steps.push('Install the Vulkan loader: `sudo apt-get install libvulkan1` (Debian/Ubuntu).');
+  // Dawn's absence by its own reason: other reasons say "not installed" too (the Vulkan loader's).
+  const dawnMissing = webgpu.detail.includes(DAWN_NOT_INSTALLED);
+  if (dawnMissing) steps.push('Install Dawn for Node: `npm install webgpu@^0.6.2` in the extension (or CLI) folder.');
+  if (!system.vulkanLoader) {
+    steps.push(dawnMissing
+      ? 'Install the Vulkan loader: `sudo apt-get install libvulkan1` (Debian/Ubuntu).'
+      : 'Dawn is installed but found no Vulkan loader (libvulkan.so.1): `sudo apt-get install libvulkan1` (Debian/Ubuntu), and a Vulkan driver if none is installed (mesa-vulkan-drivers for a software one).');
+  }
   const missing = system.vulkanDrivers.filter((d) => d.includes('(missing)')).map((d) => d.split(' ')[0]);
   if (missing.length > 0) steps.push(`VK_DRIVER_FILES names ${missing.join(', ')}, which does not exist: correct the path or unset it.`);
   if (system.vulkanDrivers.length === 0 || /no GPU adapter/.test(webgpu.detail)) {

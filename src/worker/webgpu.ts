@@ -54,6 +54,9 @@ const DAWN_PACKAGE: string = 'webgpu';
 /** Where the Vulkan loader usually lives; Dawn opens `libvulkan.so.1` at run time and finds no adapter without it. */
 const VULKAN_LOADER_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
 
+/** The webgpu backend's reason when the `webgpu` package is absent (the doctor's advice keys on it). */
+export const DAWN_NOT_INSTALLED = 'the optional package "webgpu" (Dawn) is not installed';
+
 export const WEBGPU_FIX =
   'install the optional package "webgpu" (npm install) and a Vulkan driver with its loader: ' +
   'Debian/Ubuntu "apt-get install libvulkan1" plus the GPU vendor\'s Vulkan driver (NVIDIA: the driver\'s ' +
@@ -93,7 +96,7 @@ export async function loadDawnGpu(): Promise<DawnGpu> {
     dawn = direct ? (require(path.resolve(direct)) as DawnModule) : ((await import(DAWN_PACKAGE)) as DawnModule);
   } catch (err) {
     const missing = !direct && /Cannot find (module|package)/.test(String(err));
-    const reason = missing ? 'the optional package "webgpu" (Dawn) is not installed' : `dawn.node did not load: ${firstLine(err)}`;
+    const reason = missing ? DAWN_NOT_INSTALLED : `dawn.node did not load: ${firstLine(err)}`;
     throw new BackendUnavailable(reason, WEBGPU_FIX);
   }
   installGlobals(dawn.globals);

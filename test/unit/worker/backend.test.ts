@@ -8,7 +8,7 @@ import { BACKEND_NAMES, RUN_CONFIG_SCHEMA } from '../../../src/protocol';
 import { activateBackend, AUTO_ORDER, BackendUnavailable, selectBackend } from '../../../src/worker/backend';
 import { wasmThreadCount } from '../../../src/worker/wasmThreads';
 import { DoctorReport, formatReport, remedies, SystemReport } from '../../../src/worker/doctor';
-import { loadDawnGpu, requestAdapter, summarizeAdapter } from '../../../src/worker/webgpu';
+import { DAWN_NOT_INSTALLED, loadDawnGpu, requestAdapter, summarizeAdapter } from '../../../src/worker/webgpu';
 
 function installed(pkg: string): boolean {
   try {
@@ -162,6 +162,28 @@ describe('GPU setup report', () => {
     assert.match(steps, /libtensorflow-gpu-linux-x86_64-2\.9\.1\.tar\.gz -C .*\/deps/);
     assert.match(steps, /TFJS_NODE_BASE_URI/);
     assert.match(steps, /node scripts\/install\.js gpu/);
+  });
+
+  it('advises on the real cause: Dawn installed without a Vulkan loader is not told to install Dawn; Dawn missing is', () => {
+    const noLoader = remedies(report);
+    assert.ok(!noLoader.some((s) => /npm install webgpu/.test(s)), noLoader.join('\n'));
+    assert.match(noLoader[0], /^Dawn is installed but found no Vulkan loader \(libvulkan\.so\.1\): `sudo apt-get install libvulkan1`.*mesa-vulkan-drivers/);
+    const noDawn: DoctorReport = {
+      ...report,
+      backends: report.backends.map((b) => (b.name === 'webgpu' ? { ...b, detail: DAWN_NOT_INSTALLED } : b)),
+    };
+    const steps = remedies(noDawn);
+    assert.match(steps[0], /^Install Dawn for Node: `npm install webgpu@\^0\.6\.2`/);
+    assert.match(steps[1], /^Install the Vulkan loader: `sudo apt-get install libvulkan1`/);
+    // Dawn there but its native part failing to load, with a loader present: the backend's own fix, no install step.
+    const broken: DoctorReport = {
+      ...report,
+      system: { ...bare, vulkanLoader: '/usr/lib/libvulkan.so.1', vulkanDrivers: ['nvidia_icd.json'] },
+      backends: report.backends.map((b) => (b.name === 'webgpu' ? { ...b, detail: 'dawn.node did not load: GLIBC_2.38 not found', fix: 'the fix' } : b)),
+    };
+    const brokenSteps = remedies(broken);
+    assert.equal(brokenSteps[0], 'the fix');
+    assert.ok(!brokenSteps.some((s) => /npm install webgpu|Vulkan loader/.test(s)), brokenSteps.join('\n'));
   });
 
   it('suggests backports Mesa for a software adapter on a machine without a GPU, and points a GPU machine with only a software adapter at its driver', () => {
