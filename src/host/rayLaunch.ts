@@ -159,16 +159,22 @@ export function registerRayCommands(context: vscode.ExtensionContext): RayLaunch
     const settings = launchSettings();
     if (!settings) return undefined;
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    // On either failure the document and the prepared folder stay: fix the command or the settings and submit again.
     let entrypoint: string;
     let client: RayJobsClient;
-    let submissionId: string;
     try {
       entrypoint = entrypointFromDocument(document?.getText() ?? plan.document);
       client = await clientFor(settings.address);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`GRPO: the job was not submitted: ${message(err)}`);
+      return undefined;
+    }
+    let submissionId: string;
+    try {
       submissionId = await client.submit(submitRequest(plan, entrypoint));
     } catch (err) {
-      // The document and the prepared folder stay: fix the command or the settings and submit again.
-      void vscode.window.showErrorMessage(`GRPO: the job was not submitted. ${message(err)}`);
+      // The client's submit errors say so themselves ("cannot submit the job: no answer from Ray at …").
+      void vscode.window.showErrorMessage(`GRPO: ${message(err)}`);
       return undefined;
     }
     pending.remove(uri, false);

@@ -101,6 +101,8 @@ describe('Ray Jobs REST client (against a local server answering as Ray)', () =>
     await assert.rejects(client.submit({ entrypoint: 'echo', submission_id: 'dup' }), /answered 400 Bad Request: Job with submission_id dup already exists/);
     await ray.stop();
     await assert.rejects(client.logs('dup'), /^RayJobsError: cannot read the logs of job dup: no answer from Ray at http:\/\/127\.0\.0\.1:\d+ \(.+\); check grpo\.ray\.address/);
+    // The host shows a failed submission's error as it is: it says what failed, once.
+    await assert.rejects(client.submit({ entrypoint: 'echo' }), /^RayJobsError: cannot submit the job: no answer from Ray at http:\/\/127\.0\.0\.1:\d+ \(.+\); check grpo\.ray\.address and that the dashboard port is reachable$/);
   });
 
   it('the address: http:// added to a bare host:port, other schemes and empty values refused', () => {
