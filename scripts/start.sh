@@ -5,6 +5,9 @@
 #     from a freshly packaged .vsix; it prints the URL to open and runs until Ctrl-C.
 # The demo workspace (.grpo-demo/, ignored by git) has `grpo.startOnOpen` set to the built-in example.
 # `--install-only` (used by `npm run setup`) prepares everything and exits.
+# GRPO_TOOLS (default .tools/) holds the shared tools (Node 24, code-server) and may serve several checkouts; what
+# belongs to this checkout (its packaged extension, the server's installed extensions and state) is kept in
+# .grpo-server/ here, so two checkouts sharing GRPO_TOOLS do not overwrite each other's installed extension.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${GRPO_TOOLS:-$ROOT/.tools}
@@ -33,10 +36,11 @@ fi
 bash "$ROOT/test/e2e/setup-tools.sh"
 NODE24=$TOOLS/node24/node_modules/node/bin/node
 SERVER_MAIN=$TOOLS/cs/node_modules/code-server/lib/vscode/out/server-main.js
-STATE=$TOOLS/server-state
-(cd "$ROOT" && npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links -o "$TOOLS/grpo-studio.vsix" >/dev/null)
+STATE=$ROOT/.grpo-server
+mkdir -p "$STATE"
+(cd "$ROOT" && npx vsce package --no-dependencies --allow-missing-repository --no-rewrite-relative-links -o "$STATE/grpo-studio.vsix" >/dev/null)
 "$NODE24" "$SERVER_MAIN" --extensions-dir "$STATE/ext" --user-data-dir "$STATE/user" --server-data-dir "$STATE/server" \
-  --install-extension "$TOOLS/grpo-studio.vsix" --force >/dev/null
+  --install-extension "$STATE/grpo-studio.vsix" --force >/dev/null
 $INSTALL_ONLY && { echo "setup done: 'npm start' serves VS Code with GRPO Studio on http://127.0.0.1:$PORT/"; exit 0; }
 
 URL="http://127.0.0.1:$PORT/?folder=$DEMO"
