@@ -11,7 +11,8 @@
  *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint,
  *                         paused, continued, stop_requested, error, finished
  *   <run>/run.lock, run.socket  while a worker writes the run: its lock (runLockFile.ts) and its control socket (runSocket.ts)
- *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor)
+ *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor); step 0
+ *                              of a run stopped in its warm start: the SFT step and optimizer too (train.ts)
  * A resumed run appends again from its checkpoint's step: a step can then appear twice, and the later line wins.
  */
 import type { RunConfig, StdEstimator } from './config';

@@ -587,7 +587,7 @@ export class GrpoTrainer implements TrainingJob {
     this.trainer.load(dir);
     this.trainer.weightsChanged();
     const job = JSON.parse(fs.readFileSync(path.join(dir, 'job.json'), 'utf8')) as JobState;
-    this.restoreWarmStart(dir, job.sft);
+    this.restoreWarmStart(dir, job.sft, job.optimizerSteps);
     this.task.restoreCursor(job.cursor);
     this.optimizerSteps = job.optimizerSteps;
     this.buffer = loadBuffer<Generation>(dir);
@@ -599,9 +599,12 @@ export class GrpoTrainer implements TrainingJob {
    * the start of the task's SFT stream, before the training cursor is restored: gsm8k's warm start draws from that
    * cursor). Checkpoints from before SFT was checkpointed have no `sft`: their warm start counts as done.
    */
-  private restoreWarmStart(dir: string, sft: SftState | undefined): void {
+  private restoreWarmStart(dir: string, sft: SftState | undefined, optimizerSteps: number): void {
     const steps = this.config.sft.steps;
     this.warm = { done: sft ? Math.min(sft.done, steps) : steps, loss: sft?.loss ?? Number.NaN };
+    if (!sft && steps > 0 && optimizerSteps === 0) {
+      this.log('this step-0 checkpoint predates warm-start resume: whether its SFT warm start finished is not recorded, so GRPO starts from it as it is (start the run again for a whole warm start)', 'warning');
+    }
     if (!this.warmStartPending()) return;
     for (let i = 0; i < this.warm.done; i++) this.nextSftExamples();
     const saved = path.join(dir, SFT_OPTIMIZER_DIR);

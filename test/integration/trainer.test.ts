@@ -389,6 +389,9 @@ describe('GRPO trainer', function () {
       // The SFT optimizer travels with the checkpoint only while SFT steps remain.
       assert.strictEqual(fs.existsSync(path.join(stopped.runDir, 'checkpoints', 'step-0', 'sft', 'optimizer.safetensors')), stopAt < 6, name);
 
+      const legacy = path.join(tmp, `${name}-legacy`);
+      fs.cpSync(stopped.runDir, legacy, { recursive: true });
+
       const resumed = await run({ resumeDir: stopped.runDir });
       const started = resumed.messages.find((m) => m.type === 'started');
       assert.strictEqual(started?.type === 'started' && started.resumedFrom, 0);
@@ -407,6 +410,20 @@ describe('GRPO trainer', function () {
       const weights = (dir: string) => fs.readFileSync(path.join(dir, 'checkpoints', 'step-2', 'policy', 'model.safetensors'));
       assert.ok(weights(stopped.runDir).equals(weights(whole.runDir)), `${name}: the final weights differ after resume`);
       assert.strictEqual(readSnapshot(stopped.runDir).status, 'completed');
+
+      // The same checkpoint as written before warm-start resume (no SFT state, no manifest): GRPO starts, with a warning.
+      const checkpoint = path.join(legacy, 'checkpoints', 'step-0');
+      const rewrite = (file: string, drop: string[]) => {
+        const record = JSON.parse(fs.readFileSync(path.join(checkpoint, file), 'utf8')) as Record<string, unknown>;
+        for (const key of drop) delete record[key];
+        fs.writeFileSync(path.join(checkpoint, file), JSON.stringify(record));
+      };
+      rewrite('state.json', ['warmStartPending', 'files']);
+      rewrite('job.json', ['sft']);
+      fs.rmSync(path.join(checkpoint, 'sft'), { recursive: true, force: true });
+      const old = await run({ resumeDir: legacy });
+      assert.deepStrictEqual(warmSteps(old.messages), [], name);
+      assert.ok(old.messages.some((m) => m.type === 'log' && m.level === 'warning' && m.message.startsWith('this step-0 checkpoint predates warm-start resume')), name);
     }
   });
 
