@@ -30,6 +30,8 @@ const USAGE = `usage:
 
 /** The message of the run's error event, once printed: the same error rejecting `train` is not printed again. */
 let reportedError: string | undefined;
+/** The warm start's last progress event: a run that ends inside it says where. */
+let warmStart: { step: number; steps: number } | undefined;
 
 function printProgress(message: WorkerMessage): void {
   switch (message.type) {
@@ -58,8 +60,15 @@ function printProgress(message: WorkerMessage): void {
       console.error(`error: ${message.message}`);
       reportedError = message.message;
       break;
+    case 'warm_start':
+      warmStart = { step: message.step, steps: message.steps };
+      break;
     case 'finished':
-      console.log(`${message.outcome} after ${message.steps} steps`);
+      if (message.steps === 0 && warmStart && warmStart.step < warmStart.steps) {
+        console.log(`${message.outcome} in the SFT warm start (near step ${warmStart.step} of ${warmStart.steps}), before GRPO step 1; \`grpo-studio resume\` continues it`);
+      } else {
+        console.log(`${message.outcome} after ${message.steps} steps`);
+      }
       break;
   }
 }
