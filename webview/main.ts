@@ -113,7 +113,7 @@ class Dashboard {
 
   onMessage(message: PushMessage): void {
     if (message.type === 'show') {
-      if (message.runId === this.runIds[0] && !this.comparing && !this.loading) {
+      if (this.isShown(message.runId, message.location) && !this.comparing && !this.loading) {
         if (message.reveal) this.openStep(message.reveal);
       } else void this.load(message.runId, message.reveal, message.location);
       return;
@@ -171,7 +171,7 @@ class Dashboard {
 
   /** `location`: where the host says the run is, kept in the saved state so a window reload restores it. */
   private async load(runId: string, reveal: RevealTarget | undefined, location: RunLocation | undefined): Promise<void> {
-    const sameRun = this.state.runId === runId && !this.state.compareRunIds;
+    const sameRun = this.state.runId === runId && !this.state.compareRunIds && sameFolder(this.state.locations?.[0], location);
     // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
     this.state = sameRun ? this.state : { curves: this.state.curves, pinnedMetrics: this.state.pinnedMetrics, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
     this.save({ runId, compareRunIds: undefined, locations: location && [location] });
@@ -259,6 +259,14 @@ class Dashboard {
       this.loading = false;
       this.queued.splice(0).forEach((m) => this.applyLive(m));
     }
+  }
+
+  /**
+   * Whether `runId` at `location` is the run on screen. A run is its folder: two trainers' output folders often
+   * share a name (`run`, `output`) and so an id, and opening the second must not keep the first.
+   */
+  private isShown(runId: string, location: RunLocation | undefined): boolean {
+    return runId === this.runIds[0] && sameFolder(this.state.locations?.[0], location);
   }
 
   private showRunTabs(visible: boolean): void {
@@ -377,6 +385,11 @@ class Dashboard {
       if (this.runIds[0] === runId) this.setStatus(this.runState.state, this.runState.status);
     }
   }
+}
+
+/** Two locations name one folder; an unknown side (a state saved before locations were kept) does not tell them apart. */
+function sameFolder(a: RunLocation | undefined, b: RunLocation | undefined): boolean {
+  return !a || !b || a.runDir === b.runDir;
 }
 
 const root = document.getElementById('app');

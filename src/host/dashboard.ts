@@ -141,8 +141,8 @@ export class DashboardPanel implements vscode.Disposable {
         return runDir;
       },
       runFormat: (runId) => this.formats.get(this.shown.get(runId) ?? ''),
-      isLive: (runId) => runs.isLive(runId),
-      isStopping: (runId) => runs.isStopping(runId),
+      isLive: (runId) => this.isLive(runId),
+      isStopping: (runId) => this.isLive(runId) && runs.isStopping(runId),
       stop: (runId) => runs.stop(runId),
       pause: (runId) => runs.pause(runId),
       proceed: (runId) => runs.proceed(runId),
@@ -156,7 +156,7 @@ export class DashboardPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => this.handle(message)),
       runs.onMessage(({ runId, message }) => {
-        if (!this.shown.has(runId)) return;
+        if (!this.shown.has(runId) || this.writesOtherFolder(runId)) return;
         this.post(this.requests.liveMessage(runId, message));
         if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
@@ -196,7 +196,7 @@ export class DashboardPanel implements vscode.Disposable {
   private followOtherWriters(): void {
     this.followers.forEach((f) => f.dispose());
     this.followers = [...this.shown]
-      .filter(([runId]) => !this.runs.isLive(runId))
+      .filter(([runId]) => !this.isLive(runId))
       .map(([runId, runDir]) => {
         const follower = new RunFollower(this.requests.reader(runId));
         // Other trainers write into subfolders (verl's dumps, TRL's checkpoints, prime-rl's step folders).
@@ -206,7 +206,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async postFollowed(runId: string, follower: RunFollower): Promise<void> {
     // Once this window's own worker writes the run (started after the panel opened), IPC brings the records.
-    if (this.runs.isLive(runId)) return;
+    if (this.isLive(runId)) return;
     const { metrics, events, rollouts, restarted } = await follower.poll();
     if (restarted && this.viewMessage) {
       // A log rewritten from its start (verl resumed): the page reads the run again rather than mix the two.
@@ -218,6 +218,21 @@ export class DashboardPanel implements vscode.Disposable {
     for (const event of events) this.post({ type: 'event', runId, event });
   }
 
+  /**
+   * A shown run is live when this window's worker writes that very folder: the worker's id is a folder name, and
+   * an external run in a folder of the same name (`run`, `output`) is another run.
+   */
+  private isLive(runId: string): boolean {
+    return this.shown.has(runId) && this.runs.isLive(runId) && !this.writesOtherFolder(runId);
+  }
+
+  /** This window's live run of that id writes a folder other than the one shown. */
+  private writesOtherFolder(runId: string): boolean {
+    const shownDir = this.shown.get(runId);
+    const liveDir = this.runs.liveRuns.find((run) => run.runId === runId)?.runDir;
+    return shownDir !== undefined && liveDir !== undefined && path.resolve(liveDir) !== path.resolve(shownDir);
+  }
+
   private whenReady(action: () => void): void {
     if (this.isReady) action();
     else this.readyListeners.push(action);
@@ -225,7 +240,8 @@ export class DashboardPanel implements vscode.Disposable {
 
   private postStatus(): void {
     for (const [runId, runDir] of this.shown) {
-      const { state, status } = readSummary(runDir, this.runs.isLive(runId), this.runs.isStopping(runId));
+      const live = this.isLive(runId);
+      const { state, status } = readSummary(runDir, live, live && this.runs.isStopping(runId));
       this.post({ type: 'status', runId, state, status });
     }
   }

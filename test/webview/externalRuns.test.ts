@@ -100,6 +100,22 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     }
   });
 
+  it('two external runs in folders of one name, opened one after the other: the second is shown', async () => {
+    harness = await WebviewHarness.open(browser, FIXTURES);
+    const details = harness.page.locator('header .details');
+    for (const format of ['verl', 'prime-rl'] as const) {
+      // The panel's id for a lone run is its folder's name, `run` for both (src/host/shownRuns.ts).
+      const [location] = runLocations([path.join(FIXTURES, format, 'run')]);
+      assert.strictEqual(location.runId, 'run');
+      harness.runDirs.set('run', location.runDir);
+      await harness.push({ type: 'show', runId: 'run', location });
+      await harness.page.locator('header .details', { hasText: format === 'verl' ? /^verl run/ : /^prime-rl run/ }).waitFor();
+      assert.deepStrictEqual(harness.lastState?.locations, [location]);
+    }
+    assert.match((await details.textContent()) ?? '', /^prime-rl run/);
+    await screenshot(harness, 'same-name-second');
+  });
+
   it('a verl run shown alone: the page keeps its folder and format for a reload', async () => {
     const location = { runId: 'verl/run', runDir: path.join(FIXTURES, 'verl', 'run'), format: 'verl' as const };
     harness = await WebviewHarness.open(browser, FIXTURES);

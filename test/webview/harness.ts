@@ -66,6 +66,8 @@ export class WebviewHarness {
   readonly pageErrors: string[] = [];
   /** Every request the page made, in order (tests check what the host was asked to read). */
   readonly requestLog: WebviewRequestMessage[] = [];
+  /** Where a run id is, where not `runsDir/<id>` (as the panel maps the ids of the runs it shows to their folders). */
+  readonly runDirs = new Map<string, string>();
   /** Run folders outside `runsDir` the host offers for the cross-run diff. */
   readonly extraPeerRunDirs: string[] = [];
   private readonly requests: RunRequests;
@@ -77,7 +79,7 @@ export class WebviewHarness {
     readonly runsDir: string,
   ) {
     this.requests = new RunRequests({
-      runDir: (runId) => path.join(runsDir, runId),
+      runDir: (runId) => this.runDirs.get(runId) ?? path.join(runsDir, runId),
       isLive: (runId) => this.liveRunIds.has(runId),
       isStopping: () => false,
       stop: (runId) => this.control('stop', runId),
