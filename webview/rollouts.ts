@@ -8,7 +8,7 @@
  */
 import type { StdEstimator } from '../src/protocol/config';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
-import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
+import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutSummary, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { CARD_LAYOUT, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
 import { nearest } from './ranges';
@@ -70,6 +70,8 @@ export class RolloutBrowser {
   private readonly stepCount = document.createElement('span');
   private readonly followCheckbox: HTMLInputElement;
   private readonly summary = document.createElement('span');
+  /** A step without per-token data in a run that has it at other steps (prime-rl's token exports): says which do. */
+  private readonly tokenNote = document.createElement('span');
   private readonly list = document.createElement('div');
   private readonly spacer = document.createElement('div');
   /** Shown instead of an empty list when the filter hides every completion of the step. */
@@ -164,8 +166,11 @@ export class RolloutBrowser {
         ),
       ),
       this.summary,
+      this.tokenNote,
     );
     this.summary.className = 'summary';
+    this.tokenNote.className = 'token-note';
+    this.tokenNote.hidden = true;
 
     this.list.className = 'group-list';
     this.list.tabIndex = 0;
@@ -380,6 +385,29 @@ export class RolloutBrowser {
     this.refilter(select);
   }
 
+  /**
+   * A training step without per-token data while others have it (prime-rl exports tokens at an interval): says so
+   * on the step, names the steps that have it, and offers the nearest one.
+   */
+  private showTokenNote(record: StepRollouts | undefined): void {
+    const tokenSteps = this.steps.tokenSteps;
+    const lacking = record !== undefined && record.source === 'train' && tokenSteps !== undefined && !tokenSteps.includes(record.step);
+    this.tokenNote.hidden = !lacking;
+    if (!lacking || !record) return;
+    const closest = [...tokenSteps].sort((a, b) => Math.abs(a - record.step) - Math.abs(b - record.step))[0];
+    const where = tokenSteps.length ? `per-token data at ${stepList(tokenSteps)}` : 'no step has per-token data';
+    this.tokenNote.replaceChildren(`No token export at step ${record.step} (${where}).`);
+    if (closest !== undefined) {
+      this.tokenNote.append(
+        ' ',
+        smallButton(`go to step ${closest}`, `Step ${closest} has the per-token view`, () => {
+          this.setFollow(false);
+          this.goToStep(closest);
+        }),
+      );
+    }
+  }
+
   private refilter(select: { group?: number; rollout?: number } = { group: this.state.group, rollout: this.state.rollout }): void {
     const record = this.record;
     this.groups = record ? visibleGroups(record, this.state.filter, this.state.sort, this.stdEstimator) : [];
@@ -392,6 +420,7 @@ export class RolloutBrowser {
     this.summary.textContent = record
       ? `${record.source === 'eval' ? 'validation after step' : 'step'} ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
       : 'No rollouts at this step.';
+    this.showTokenNote(record);
     const row = this.groups.findIndex((g) => g.index === select.group);
     const target = row >= 0 ? this.groups[row] : this.groups[0];
     const rollout = target && select.rollout !== undefined && target.rollouts.includes(select.rollout) ? select.rollout : target?.rollouts[0];
@@ -540,7 +569,7 @@ export class RolloutBrowser {
       completion,
       text('span', 'reward', `r ${formatValue(rollout.reward)}`),
       rewards,
-      text('span', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`),
+      text('span', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout)),
     );
     if (rollout.error !== undefined) {
       card.classList.add('failed');
@@ -562,7 +591,7 @@ export class RolloutBrowser {
     const selected = groupIndex === this.state.group && rolloutIndex === this.state.rollout;
     card.classList.toggle('selected', selected);
     card.setAttribute('aria-selected', String(selected));
-    card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.length} tokens`);
+    card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.tokensRecorded ? `${rollout.length} tokens` : 'tokens not recorded'}`);
     card.addEventListener('click', () => {
       this.select(groupIndex, rolloutIndex);
       this.list.focus({ preventScroll: true });
@@ -583,7 +612,7 @@ export class RolloutBrowser {
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
-    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : rollout.finish_reason === 'unknown' ? 'end not recorded' : 'stop'}`);
+    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout));
     card.append(head, rewards);
     // A failed sample says why, where its reward would be: it has none (and advantage 0).
     if (rollout.error !== undefined) {
@@ -634,4 +663,18 @@ function droppedTag(): HTMLElement {
   const tag = text('span', 'tag dropped', 'dropped');
   tag.title = 'Dropped by dynamic sampling (filter_groups): every reward tied, so this group was not trained';
   return tag;
+}
+
+/** A card's last line: the length in tokens (or that the trainer kept none) and how the completion ended. */
+function cardFoot(rollout: RolloutSummary): string {
+  const length = rollout.tokensRecorded ? `${rollout.length} tok` : 'tokens not recorded';
+  const end = rollout.finish_reason === 'length' ? 'truncated' : rollout.finish_reason === 'unknown' ? 'end not recorded' : 'stop';
+  return `${length} · ${end}`;
+}
+
+/** Steps as a short list: "step 4", "steps 1, 5 and 9", "steps 1, 5, … 95 (20 steps)". */
+function stepList(steps: readonly number[]): string {
+  if (steps.length === 1) return `step ${steps[0]}`;
+  if (steps.length <= 5) return `steps ${steps.slice(0, -1).join(', ')} and ${steps.at(-1)}`;
+  return `steps ${steps.slice(0, 2).join(', ')}, … ${steps.at(-1)} (${steps.length} steps)`;
 }

@@ -75,7 +75,11 @@ class RunIndexes {
   constructor(readonly reader: RunReader) {}
 
   steps(): RolloutSteps {
-    return { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
+    const steps: RolloutSteps = { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
+    const tokenSteps = this.reader.tokenSteps?.();
+    // Said only where some steps lack them: the browser names the ones that have them.
+    if (tokenSteps && steps.train.some((step) => !tokenSteps.includes(step))) steps.tokenSteps = tokenSteps;
+    return steps;
   }
 
   async read(source: RolloutSource, step: number): Promise<RolloutsRecord | EvalRolloutsRecord | undefined> {
@@ -149,7 +153,8 @@ export function words(text: string): string[] {
 
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
-  return { ...rest, length: tokens.text.length };
+  // An empty completion of ours has no tokens and nothing missing; a text without tokens is a trainer's text-only dump.
+  return { ...rest, length: tokens.text.length, tokensRecorded: tokens.text.length > 0 || rest.completion.length === 0 };
 }
 
 /** A prompt's history as the prompt × step view lays it out: rewards, advantages and lengths, no texts. */
