@@ -122,6 +122,11 @@ export class CurvesView {
     });
   }
 
+  /** The pins the host kept (a dashboard opened again), charted from the next `show`. */
+  usePins(pins: readonly string[]): void {
+    this.picker.replace(pins);
+  }
+
   get chartList(): readonly MetricChart[] {
     return this.allCharts();
   }

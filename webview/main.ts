@@ -8,7 +8,7 @@ import type { HealthThresholds } from '../src/protocol/health';
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
-import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
+import type { DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
@@ -83,7 +83,7 @@ class Dashboard {
     header.append(this.title, this.statusSlot, this.progress, this.details, controls);
     this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, this.state.pinnedMetrics ?? [], {
       onSettingsChange: (curves) => this.save({ curves }),
-      onPinsChange: (pinnedMetrics) => this.save({ pinnedMetrics }),
+      onPinsChange: (pinnedMetrics) => this.savePins(pinnedMetrics),
       onStepClick: (_runId, step, source) => this.openStep({ step, source }),
       save: (fileName, content, encoding) => this.saveFile(fileName, content, encoding),
     });
@@ -186,7 +186,7 @@ class Dashboard {
     this.browser = this.newBrowser();
     this.browserSlot.replaceChildren(this.browser.element);
     try {
-      const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {})]);
+      const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {}), this.restorePins()]);
       this.render(snapshot, steps, health);
       if (reveal) this.openStep(reveal);
       this.timeline.forgetPrompts();
@@ -244,7 +244,7 @@ class Dashboard {
     this.details.textContent = '';
     for (const control of this.controlButtons()) setDisabled(control, true);
     try {
-      const comparison: Comparison = await request('getComparison', { runIds });
+      const [comparison] = await Promise.all([request('getComparison', { runIds }), this.restorePins()]);
       const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
       this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
@@ -354,6 +354,20 @@ class Dashboard {
   private showMessage(text: string): void {
     this.message.textContent = text;
     this.message.hidden = false;
+  }
+
+  /** Pins go to the page's state (a reload) and to the host (a dashboard closed and opened again). */
+  private savePins(pinnedMetrics: string[]): void {
+    this.save({ pinnedMetrics });
+    request('setPinnedMetrics', { pins: pinnedMetrics }).catch((err: unknown) => this.showMessage(`Cannot keep the pins: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** The pins the host kept for the workspace, where it kept any: a new page's state has none. */
+  private async restorePins(): Promise<void> {
+    const pins = await request('getPinnedMetrics', {}).catch(() => undefined);
+    if (!pins) return;
+    this.curves.usePins(pins);
+    this.save({ pinnedMetrics: pins });
   }
 
   private save(change: Partial<WebviewState>): void {

@@ -21,6 +21,9 @@ import { PanelView, restoredView, runLocations } from './shownRuns';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
+/** workspaceState key of the pinned metrics (one list per workspace, as the dashboard shows them for every run). */
+const PINNED_METRICS_KEY = 'grpo.pinnedMetrics';
+
 /** Worker messages after which the header's state is derived again. */
 const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
 
@@ -44,6 +47,9 @@ export class DashboardPanel implements vscode.Disposable {
 
   /** The run folders this window knows (runs directory, watched folders): what a prompt can be diffed against. */
   static knownRuns: () => string[] = () => [];
+
+  /** The workspace's state, where pinned metrics are kept: a closed and reopened dashboard keeps them. */
+  static workspaceState: vscode.Memento | undefined;
 
   /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
   static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
@@ -149,6 +155,10 @@ export class DashboardPanel implements vscode.Disposable {
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
       peerRunDirs: () => [...DashboardPanel.knownRuns(), ...this.shown.values()],
+      pins: {
+        get: () => DashboardPanel.workspaceState?.get<string[]>(PINNED_METRICS_KEY),
+        set: (pins) => DashboardPanel.workspaceState?.update(PINNED_METRICS_KEY, pins),
+      },
     });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');

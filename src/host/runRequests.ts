@@ -55,6 +55,14 @@ export interface RunRequestHost {
   healthThresholds?(): HealthThresholds;
   /** Run folders of any format a prompt may be diffed against (runs directory, watched folders); none by default. */
   peerRunDirs?(): string[];
+  /** Where the pinned metrics are kept across dashboards (the workspace's state); without it pins last as the page. */
+  pins?: PinStore;
+}
+
+/** The pinned metrics of a workspace: undefined until some were kept. */
+export interface PinStore {
+  get(): string[] | undefined;
+  set(pins: string[]): void | PromiseLike<void>;
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
@@ -211,6 +219,12 @@ export class RunRequests {
         return { ...tokens, words: true, tokens: (group?.rollouts ?? []).map((r) => ({ text: words(r.completion), logprob: [] })) };
       },
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
+      getPinnedMetrics: () => host.pins?.get(),
+      setPinnedMetrics: async ({ pins }) => {
+        if (!Array.isArray(pins) || pins.some((p) => typeof p !== 'string')) throw new Error('setPinnedMetrics: pins must be a list of metric names');
+        await host.pins?.set(pins);
+        return {};
+      },
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
   }

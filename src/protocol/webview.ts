@@ -190,6 +190,13 @@ export interface WebviewRequests {
   getPeerTokens: { params: { peerId: string; prompt: string; source: RolloutSource; step: number }; result: PromptStepTokens | undefined };
   /** The `grpo.health.*` settings the alert strip applies. */
   getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
+  /**
+   * The pinned metrics kept by the host for this workspace (they outlive the panel, whose own state ends when it is
+   * closed); undefined when none were ever kept.
+   */
+  getPinnedMetrics: { params: Record<string, never>; result: string[] | undefined };
+  /** Keeps the pinned metrics for this workspace. */
+  setPinnedMetrics: { params: { pins: string[] }; result: Record<string, never> };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
   saveFile: { params: { fileName: string; content: string; encoding: 'utf8' | 'base64' }; result: { savedTo: string | undefined } };
 }

@@ -1,7 +1,7 @@
 /**
  * The curves' second pass in headless Chromium: health alerts and their step links, robust y ranges with edge
  * markers, symlog, compact ticks, distinct colours, the reward band within the reward's range, the metric picker
- * with pins kept in the webview state, one crosshair across charts, CSV of every metric, and what the curves say
+ * with pins kept in the webview state and by the host, one crosshair across charts, CSV of every metric, and what the curves say
  * before the first step. Needs `npm run build` (dist/webview.js). Screenshots go to test-results/.
  */
 import * as assert from 'assert';
@@ -205,6 +205,26 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     const reloaded = await open(state);
     await reloaded.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
     assert.strictEqual(await reloaded.page.locator('li[data-metric="grad_norm"] .pin').getAttribute('aria-pressed'), 'true');
+  });
+
+  it('pins are kept by the host: a dashboard closed and opened again (a new page, no saved state) charts them', async () => {
+    const h = await open();
+    const picker = h.page.locator('.metric-picker');
+    await picker.locator('summary').click();
+    await picker.locator('li[data-metric="grad_norm"] .pin').click();
+    await h.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"]').waitFor({ state: 'attached' });
+    // The page's request to keep them is on its way: wait for it to reach the host.
+    for (let i = 0; i < 50 && h.pinnedMetrics === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepStrictEqual(h.pinnedMetrics, ['grad_norm']);
+    const kept = h.pinnedMetrics;
+    await h.close();
+    // Closed, not reloaded: the new page starts without state; the host (its workspaceState) still has the pins.
+    harness = await WebviewHarness.open(browser, runsDir);
+    harness.pinnedMetrics = kept;
+    await harness.push({ type: 'show', runId });
+    await harness.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
+    assert.strictEqual(await harness.page.locator('li[data-metric="grad_norm"] .pin').getAttribute('aria-pressed'), 'true');
+    assert.deepStrictEqual(harness.lastState?.pinnedMetrics, ['grad_norm']);
   });
 
   it('one crosshair: pointing at a step on one chart marks the same x on the others', async () => {

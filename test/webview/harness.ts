@@ -68,6 +68,8 @@ export class WebviewHarness {
   readonly requestLog: WebviewRequestMessage[] = [];
   /** Where a run id is, where not `runsDir/<id>` (as the panel maps the ids of the runs it shows to their folders). */
   readonly runDirs = new Map<string, string>();
+  /** The host's pinned metrics (the workspace state); a test hands one page's to the next, as a reopened panel. */
+  pinnedMetrics: string[] | undefined;
   /** Run folders outside `runsDir` the host offers for the cross-run diff. */
   readonly extraPeerRunDirs: string[] = [];
   private readonly requests: RunRequests;
@@ -87,6 +89,7 @@ export class WebviewHarness {
       proceed: (runId) => this.control('continue', runId),
       // Every run in the folder, as the extension offers the runs directory's (tests add others, e.g. external ones).
       peerRunDirs: () => [...knownRunFolders(runsDir, []), ...this.extraPeerRunDirs],
+      pins: { get: () => this.pinnedMetrics, set: (pins) => void (this.pinnedMetrics = pins) },
       saveFile: async (fileName, data) => {
         this.saved.push({ fileName, data });
         return path.join('/saved', fileName);
