@@ -30,6 +30,8 @@ interface Plot {
   yTicks: string[];
   colors: string[];
   band?: [number, number];
+  bandDrawn?: [number, number];
+  legend?: string[];
 }
 
 /**
@@ -155,6 +157,20 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     assert.ok(reward.yMin >= 0 && reward.yMax <= 1);
     await h.page.locator('figure[data-chart="time"]').scrollIntoViewIfNeeded();
     await screenshot(h, 'charts-ranges');
+  });
+
+  it('a reward band wider than the robust y range is drawn within the axis, and the legend says how far it reaches', async () => {
+    const h = await open();
+    const reward = await plotOf(h, 'reward');
+    assert.ok(reward.band && reward.bandDrawn, 'a band');
+    // The band (0.35 std) reaches 0 to 1; the axis spans the rewards (0.2 to 0.95) padded.
+    assert.ok(reward.band[0] < reward.yMin || reward.band[1] > reward.yMax, `band ${JSON.stringify(reward.band)} within axis ${reward.yMin}–${reward.yMax}: the fixture no longer tests a wide band`);
+    assert.ok(reward.bandDrawn[0] >= reward.yMin && reward.bandDrawn[1] <= reward.yMax, `drawn ${JSON.stringify(reward.bandDrawn)} outside ${reward.yMin}–${reward.yMax}`);
+    assert.deepStrictEqual(reward.legend, [`reward ± std (reaches ${reward.band[0]} to ${reward.band[1]}, beyond the axis)`, 'reward']);
+    await h.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-reward-band-beyond.png') });
+    // A chart whose band fits keeps no band entry in its legend.
+    const loss = await plotOf(h, 'loss');
+    assert.strictEqual(loss.legend, undefined);
   });
 
   it('log y: log scale for positive series, symlog for a loss of both signs with every point kept', async () => {
