@@ -5,7 +5,8 @@
  * with setState, so a reloaded webview comes back as it was.
  */
 import type { HealthThresholds } from '../src/protocol/health';
-import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
+import type { RunConfig } from '../src/protocol/config';
+import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, StartedEvent, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
 import type { DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
@@ -225,9 +226,20 @@ class Dashboard {
     this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
-    this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
-    this.browser.setRunFacts(runTokenFacts(snapshot.config));
+    // A run opened right after Start may have no config.json yet; its `started` record carries the config.
+    const started = snapshot.events.filter((e): e is StartedEvent => e.type === 'started').at(-1);
+    this.applyRunConfig(snapshot.config ?? started?.config);
     this.browser.setSteps(steps);
+  }
+
+  /**
+   * What the rollout browser takes from the run's config: the std estimator its groups' std is computed with, and
+   * the supervision mode the advantage legend names. From config.json, or from the `started` record when the
+   * dashboard opened before the worker wrote config.json (both paths must read the same).
+   */
+  private applyRunConfig(config: RunConfig | undefined): void {
+    this.browser.setStdEstimator(config?.algorithm?.std_estimator ?? 'unbiased');
+    this.browser.setRunFacts(runTokenFacts(config));
   }
 
   private async loadComparison(runIds: string[], locations: RunLocation[] | undefined): Promise<void> {
@@ -308,6 +320,7 @@ class Dashboard {
         this.maxSteps = event.config.optimization?.max_steps;
         this.title.textContent = event.config.name ?? this.title.textContent;
         this.updateProgress();
+        this.applyRunConfig(event.config);
         break;
       case 'finished':
         this.setStatus(event.outcome === 'completed' ? 'COMPLETED' : 'STOPPED', event.outcome);

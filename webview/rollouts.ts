@@ -206,7 +206,10 @@ export class RolloutBrowser {
 
   /** The run's `algorithm.std_estimator`, so a group's std is the one its advantages were divided by. */
   setStdEstimator(estimator: StdEstimator): void {
+    if (estimator === this.stdEstimator) return;
     this.stdEstimator = estimator;
+    // The groups' std on screen was computed with the other estimator (a live run's config arrives after its steps).
+    if (this.record) this.refilter();
   }
 
   /** What the run's config says about its tokens (the advantage's mode, on-policy or not), for the token view. */

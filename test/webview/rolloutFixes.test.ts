@@ -138,6 +138,28 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
     assert.match(await legendTitle(process), /^A per token \(process supervision\)/);
   });
 
+  it('a run opened live before its config.json exists: group std and advantage legend as from the finished run\'s folder', async () => {
+    const runId = 'live-population';
+    fs.mkdirSync(path.join(runsDir, runId));
+    const config = validateRunConfig({ name: runId, task: { type: 'bandit' }, algorithm: { std_estimator: 'population' }, optimization: { optimizer: 'adam', learning_rate: 1e-5, max_steps: STEPS } });
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 1500, height: 1000 });
+    await harness.push({ type: 'show', runId });
+    await harness.page.locator('.rollout-browser .summary', { hasText: 'No rollouts' }).waitFor();
+    // The worker's first records: `started` with the config, then a step (18 of 20 rewards 1: population std 0.3, unbiased 0.3078).
+    await harness.forward(runId, { type: 'started', time: Date.now(), runId, runDir: path.join(runsDir, runId), pid: 1, backend: 'cpu', device: 'fixture', fallbacks: [], config });
+    const groups = groupsAt(1, 1, 20, 3, lcg(5));
+    groups[0].rollouts.forEach((r, i) => {
+      r.reward = i < 2 ? 0 : 1;
+      r.advantage = ((i < 2 ? 0 : 1) - 0.9) / 0.3;
+    });
+    await harness.forward(runId, { type: 'rollouts', record: { step: 1, groups } });
+    await harness.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    assert.strictEqual(await harness.page.locator('.group-stats').first().textContent(), 'mean 0.9 · std 0.3');
+    const title = await legendTitle(harness);
+    assert.match(title, /one value per completion \(outcome supervision\), shared by all its tokens/);
+    assert.doesNotMatch(title, /process|per token/);
+  });
+
   it('μ = 1: says the ratio is 1 (on-policy) and does not offer ratio or clipping as colours; μ = 2 does', async () => {
     const onPolicy = await openRollouts('outcome-mu1');
     const options = await quantityOptions(onPolicy);
