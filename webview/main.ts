@@ -240,6 +240,7 @@ class Dashboard {
   private applyRunConfig(config: RunConfig | undefined): void {
     this.browser.setStdEstimator(config?.algorithm?.std_estimator ?? 'unbiased');
     this.browser.setRunFacts(runTokenFacts(config));
+    this.timeline.setRunFacts(runTokenFacts(config));
   }
 
   private async loadComparison(runIds: string[], locations: RunLocation[] | undefined): Promise<void> {
