@@ -10,7 +10,7 @@ import type { StdEstimator } from '../src/protocol/config';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutSummary, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
-import { CARD_LAYOUT, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
+import { CARD_LAYOUT, CardContent, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
 import { nearest } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
 import { Domain, RunTokenFacts } from './tokenColors';
@@ -375,7 +375,7 @@ export class RolloutBrowser {
   /** Lines and offsets of the listed groups for the list's current width. */
   private layoutRows(): void {
     const width = this.list.clientWidth || 800;
-    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width));
+    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width, cardContent(g)));
     this.offsets = rowOffsets(this.compact ? this.groups.map(() => CARD_LAYOUT.compactRowHeight) : this.layouts.map((l) => l.height));
     this.spacer.style.height = `${this.offsets[this.offsets.length - 1]}px`;
     this.clearRows();
@@ -486,9 +486,10 @@ export class RolloutBrowser {
     let bottom = this.offsets[row + 1];
     if (!this.compact) {
       const card = cardPosition(position, this.layouts[row]);
-      bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + CARD_LAYOUT.cardHeight + CARD_LAYOUT.rowPadding / 2;
+      const { cardHeight } = this.layouts[row];
+      bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + cardHeight + CARD_LAYOUT.rowPadding / 2;
       // The header when the card is on the row's first lines; on later lines the card alone.
-      if (bottom - rowTop > this.list.clientHeight) top = bottom - CARD_LAYOUT.cardHeight - CARD_LAYOUT.gap;
+      if (bottom - rowTop > this.list.clientHeight) top = bottom - cardHeight - CARD_LAYOUT.gap;
     }
     if (top < this.list.scrollTop) this.list.scrollTop = top;
     else if (bottom > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = bottom - this.list.clientHeight;
@@ -539,12 +540,13 @@ export class RolloutBrowser {
     );
     const grid = document.createElement('div');
     grid.className = 'card-grid';
-    grid.style.height = `${layout.lines * (CARD_LAYOUT.cardHeight + CARD_LAYOUT.gap)}px`;
+    grid.style.height = `${layout.lines * (layout.cardHeight + CARD_LAYOUT.gap)}px`;
     visible.rollouts.forEach((rolloutIndex, position) => {
       const card = this.card(visible.group, visible.index, rolloutIndex);
       const { left, top } = cardPosition(position, layout);
       card.dataset.position = String(position);
       card.style.width = `${layout.cardWidth}px`;
+      card.style.height = `${layout.cardHeight}px`;
       card.style.transform = `translate(${left}px, ${top}px)`;
       grid.append(card);
     });
@@ -680,4 +682,22 @@ function stepList(steps: readonly number[]): string {
   if (steps.length === 1) return `step ${steps[0]}`;
   if (steps.length <= 5) return `steps ${steps.slice(0, -1).join(', ')} and ${steps.at(-1)}`;
   return `steps ${steps.slice(0, 2).join(', ')}, … ${steps.at(-1)} (${steps.length} steps)`;
+}
+
+/** What a group's visible cards hold, for sizing them: texts, their longest one-line part, their other lines. */
+function cardContent(visible: VisibleGroup): CardContent {
+  const rollouts = visible.rollouts.map((i) => visible.group.rollouts[i]);
+  const lineChars = Math.max(
+    0,
+    ...rollouts.map((r, i) =>
+      Math.max(
+        `${visible.rollouts[i] + 1} r ${formatValue(r.reward)} A +${formatValue(r.advantage)}`.length,
+        Object.entries(r.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · ').length,
+        cardFoot(r).length,
+      ),
+    ),
+  );
+  const hasRewards = rollouts.some((r) => Object.keys(r.rewards).length > 0);
+  const hasError = rollouts.some((r) => r.error !== undefined);
+  return { texts: rollouts.map((r) => (r.completion.length ? r.completion : '∅ (empty)')), lineChars, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
 }
