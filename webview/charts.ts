@@ -80,6 +80,9 @@ export interface ChartOptions {
   onNeedsDraw: () => void;
 }
 
+/** An x range, in the axis's units (steps, or seconds since the run's start). */
+export type XExtent = readonly [number, number];
+
 interface Point {
   x: number;
   /** As plotted: the value, or its symlog. */
@@ -97,7 +100,7 @@ type YMode = { kind: 'linear' } | { kind: 'log' } | { kind: 'symlog'; c: number 
 type LineDataset = ChartDataset<'line', Point[]>;
 type DatasetRole = 'upper' | 'lower' | 'raw' | 'smoothed';
 /** `beyondView`: a band dataset whose band reaches past the y axis (clamped to it; the legend says how far it goes). */
-type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean };
+type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean };
 
 class Trace {
   readonly steps: number[] = [];
@@ -204,6 +207,8 @@ export class MetricChart {
   private onScreen = true;
   private mode: YMode = { kind: 'linear' };
   private range: AxisRange | undefined;
+  /** Compare: the x range every chart shows (all runs' steps), so a metric one run lacks does not narrow it. */
+  private xExtent: XExtent | undefined;
 
   constructor(
     container: HTMLElement,
@@ -269,6 +274,14 @@ export class MetricChart {
     this.applyTheme();
   }
 
+  /** Compare: the x range shared by every chart; a change redraws the chart even without new points. */
+  setXExtent(extent: XExtent | undefined): void {
+    // The warm start's x is an SFT step, another axis.
+    if (this.spec.warmStart || (extent?.[0] === this.xExtent?.[0] && extent?.[1] === this.xExtent?.[1])) return;
+    this.xExtent = extent;
+    this.dirty = true;
+  }
+
   /** Draws pending changes; returns whether anything was drawn. */
   draw(): boolean {
     // A chart without data is hidden, so never on screen: it is drawn once data arrives, which shows it.
@@ -288,7 +301,14 @@ export class MetricChart {
     const bandBeyond = this.clampBands(datasets);
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
-    if (legend) legend.display = shownTraces > 1 || bandBeyond;
+    // Compare: every chart names every run, a run without this metric as "(no kl)", so no line goes unexplained.
+    if (legend) legend.display = this.options.compare || shownTraces > 1 || bandBeyond;
+    if (this.options.compare) this.labelMissing(datasets);
+    const x = this.chart.options.scales?.x;
+    if (x) {
+      x.min = this.xExtent?.[0];
+      x.max = this.xExtent?.[1];
+    }
     this.chart.update('none');
     this.figure.dataset.points = String(this.pointCount);
     this.figure.dataset.traces = String(shownTraces);
@@ -491,6 +511,17 @@ export class MetricChart {
     return beyond;
   }
 
+  /** Compare: a run without a series is named "(no <metric>)"; a series no run logs is left out of the legend. */
+  private labelMissing(datasets: TracedDataset[]): void {
+    const logged = new Set(this.traces.filter((t) => t.values.length > 0).map((t) => t.series.key));
+    for (const dataset of datasets) {
+      if (dataset.role !== 'raw') continue;
+      const { trace } = dataset;
+      dataset.noRunLogs = !logged.has(trace.series.key);
+      dataset.label = trace.values.length ? trace.label : `${trace.label} (no ${trace.series.key})`;
+    }
+  }
+
   /** Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel, and check the y axis. */
   private describePlot(datasets: TracedDataset[]): void {
     const { chartArea, scales } = this.chart;
@@ -631,7 +662,7 @@ export class MetricChart {
             boxWidth: 12,
             filter: (item, data) => {
               const dataset = data.datasets[item.datasetIndex ?? 0] as TracedDataset;
-              return isShown(dataset) || dataset.beyondView === true;
+              return (isShown(dataset) && !dataset.noRunLogs) || dataset.beyondView === true;
             },
           },
         },

@@ -243,6 +243,33 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     assert.deepStrictEqual(harness.lastState?.pinnedMetrics, ['grad_norm']);
   });
 
+  it('Compare: every chart names every run, one without the metric as "(no kl)", and all charts share the x range', async () => {
+    // A shorter run that logs no KL (beta 0): 30 steps of the same rows without `kl`.
+    const noKl = writeFixtureRun(runsDir, { name: 'charts-no-kl', steps: 30, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+    const rows = Array.from({ length: 31 }, (_, step) => {
+      const row = rowAt(step);
+      delete row.metrics.kl;
+      return JSON.stringify(row);
+    });
+    fs.writeFileSync(path.join(runsDir, noKl, RUN_FILES.metrics), rows.join('\n') + '\n');
+    try {
+      harness = await WebviewHarness.open(browser, runsDir);
+      await harness.push({ type: 'compare', runIds: [noKl, runId] });
+      await harness.page.locator('figure[data-chart="kl"][data-points]').waitFor({ state: 'attached' });
+      const kl = await plotOf(harness, 'kl');
+      // The held-out KL (eval/kl), which neither run logs, is left out.
+      assert.deepStrictEqual(kl.legend, ['charts-no-kl · training (kl_estimator) (no kl)', 'charts-fixture · training (kl_estimator)']);
+      const reward = await plotOf(harness, 'reward');
+      assert.deepStrictEqual(reward.legend?.filter((l) => !l.includes('± std')), ['charts-no-kl', 'charts-fixture']);
+      // The KL chart spans both runs' steps (0–80), as the reward chart does, not only the run that logs KL.
+      assert.deepStrictEqual([kl.min, kl.max], [0, STEPS]);
+      assert.deepStrictEqual([reward.min, reward.max], [0, STEPS]);
+      await harness.page.locator('figure[data-chart="kl"]').screenshot({ path: path.join(RESULTS, 'webview-compare-no-kl.png') });
+    } finally {
+      fs.rmSync(path.join(runsDir, noKl), { recursive: true, force: true });
+    }
+  });
+
   it('one crosshair: pointing at a step on one chart marks the same x on the others', async () => {
     const h = await open();
     const plot = await plotOf(h, 'reward');
