@@ -80,6 +80,9 @@ export interface ChartOptions {
   onNeedsDraw: () => void;
 }
 
+/** An x range, in the axis's units (steps, or seconds since the run's start). */
+export type XExtent = readonly [number, number];
+
 interface Point {
   x: number;
   /** As plotted: the value, or its symlog. */
@@ -87,6 +90,8 @@ interface Point {
   step: number;
   /** The logged value (tooltips show it whatever the scale). */
   value: number;
+  /** The band's half-width at this point (its std), for the tooltip: the band may reach beyond the view. */
+  spread?: number;
 }
 
 /** How values map to the y axis: as they are, chart.js's log scale (positive series), or symlog (any sign). */
@@ -94,7 +99,8 @@ type YMode = { kind: 'linear' } | { kind: 'log' } | { kind: 'symlog'; c: number 
 
 type LineDataset = ChartDataset<'line', Point[]>;
 type DatasetRole = 'upper' | 'lower' | 'raw' | 'smoothed';
-type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole };
+/** `beyondView`: a band dataset whose band reaches past the y axis (clamped to it; the legend says how far it goes). */
+type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean };
 
 class Trace {
   readonly steps: number[] = [];
@@ -151,9 +157,9 @@ class Trace {
     const x = this.settings.xAxis === 'step' ? step : (this.times[i] - (this.run.startTime ?? this.times[0])) / 1000;
     const value = this.values[i];
     const point = (v: number): Point => ({ x, y: this.plotted(v), step, value: v });
-    this.shown.raw.add(point(value));
-    if (this.settings.smoothing > 0) this.shown.smoothed.add(point(this.ema.next(value)));
     const spread = this.spreads[i];
+    this.shown.raw.add(Number.isFinite(spread) ? { ...point(value), spread } : point(value));
+    if (this.settings.smoothing > 0) this.shown.smoothed.add(point(this.ema.next(value)));
     if (Number.isFinite(spread)) {
       const [low, high] = this.bounds ?? [-Infinity, Infinity];
       this.shown.upper.add(point(Math.min(high, value + spread)));
@@ -201,6 +207,8 @@ export class MetricChart {
   private onScreen = true;
   private mode: YMode = { kind: 'linear' };
   private range: AxisRange | undefined;
+  /** Compare: the x range every chart shows (all runs' steps), so a metric one run lacks does not narrow it. */
+  private xExtent: XExtent | undefined;
 
   constructor(
     container: HTMLElement,
@@ -266,6 +274,14 @@ export class MetricChart {
     this.applyTheme();
   }
 
+  /** Compare: the x range shared by every chart; a change redraws the chart even without new points. */
+  setXExtent(extent: XExtent | undefined): void {
+    // The warm start's x is an SFT step, another axis.
+    if (this.spec.warmStart || (extent?.[0] === this.xExtent?.[0] && extent?.[1] === this.xExtent?.[1])) return;
+    this.xExtent = extent;
+    this.dirty = true;
+  }
+
   /** Draws pending changes; returns whether anything was drawn. */
   draw(): boolean {
     // A chart without data is hidden, so never on screen: it is drawn once data arrives, which shows it.
@@ -282,9 +298,17 @@ export class MetricChart {
     const datasets = this.chart.data.datasets as TracedDataset[];
     for (const dataset of datasets) dataset.data = this.pointsOf(dataset);
     this.setYRange(datasets);
+    const bandBeyond = this.clampBands(datasets);
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
-    if (legend) legend.display = shownTraces > 1;
+    // Compare: every chart names every run, a run without this metric as "(no kl)", so no line goes unexplained.
+    if (legend) legend.display = this.options.compare || shownTraces > 1 || bandBeyond;
+    if (this.options.compare) this.labelMissing(datasets);
+    const x = this.chart.options.scales?.x;
+    if (x) {
+      x.min = this.xExtent?.[0];
+      x.max = this.xExtent?.[1];
+    }
     this.chart.update('none');
     this.figure.dataset.points = String(this.pointCount);
     this.figure.dataset.traces = String(shownTraces);
@@ -461,12 +485,51 @@ export class MetricChart {
     scale.max = this.range?.max;
   }
 
+  /**
+   * Bands within the y axis, like the lines: a band wider than the robust range (a reward std of 0.4 around 0.8
+   * when the axis spans 0.55–1) is drawn up to the axis's ends, fainter so the line over it stays readable, and
+   * the legend says how far it really reaches. True when some band does.
+   */
+  private clampBands(datasets: TracedDataset[]): boolean {
+    const range = this.range;
+    let beyond = false;
+    for (const trace of this.traces) {
+      const band = datasets.filter((d) => d.trace === trace && (d.role === 'upper' || d.role === 'lower'));
+      if (band.length === 0) continue;
+      const ys = band.flatMap((d) => d.data.map((p) => p.y));
+      const traceBeyond = range !== undefined && ys.some((y) => y < range.min || y > range.max);
+      const values = band.flatMap((d) => d.data.map((p) => p.value));
+      for (const dataset of band) {
+        dataset.beyondView = traceBeyond && dataset.role === 'upper';
+        dataset.backgroundColor = withAlpha(paletteColor(trace.colorVariable), traceBeyond ? 0.08 : 0.16);
+        if (traceBeyond && range) dataset.data = dataset.data.map((p) => ({ ...p, y: Math.min(range.max, Math.max(range.min, p.y)) }));
+      }
+      const upper = band.find((d) => d.role === 'upper');
+      if (upper) upper.label = traceBeyond ? `${trace.label} ± std (reaches ${formatValue(Math.min(...values))} to ${formatValue(Math.max(...values))}, beyond the axis)` : `${trace.label} + std`;
+      beyond ||= traceBeyond;
+    }
+    return beyond;
+  }
+
+  /** Compare: a run without a series is named "(no <metric>)"; a series no run logs is left out of the legend. */
+  private labelMissing(datasets: TracedDataset[]): void {
+    const logged = new Set(this.traces.filter((t) => t.values.length > 0).map((t) => t.series.key));
+    for (const dataset of datasets) {
+      if (dataset.role !== 'raw') continue;
+      const { trace } = dataset;
+      dataset.noRunLogs = !logged.has(trace.series.key);
+      dataset.label = trace.values.length ? trace.label : `${trace.label} (no ${trace.series.key})`;
+    }
+  }
+
   /** Where the plot area lies and what it spans: lets tests (and tools) turn a step into a pixel, and check the y axis. */
   private describePlot(datasets: TracedDataset[]): void {
     const { chartArea, scales } = this.chart;
     const smoothed = datasets.find((d) => d.role === 'smoothed');
     const raw = datasets.filter((d) => d.role === 'raw' && d.trace.values.length > 0);
-    const bandValues = datasets.filter((d) => d.role === 'upper' || d.role === 'lower').flatMap((d) => d.data.map((p) => p.value));
+    const bands = datasets.filter((d) => d.role === 'upper' || d.role === 'lower');
+    const bandValues = bands.flatMap((d) => d.data.map((p) => p.value));
+    const bandDrawn = bands.flatMap((d) => d.data.map((p) => p.y));
     this.figure.dataset.plot = JSON.stringify({
       left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max,
       yScale: this.mode.kind === 'log' ? 'logarithmic' : this.mode.kind === 'symlog' ? 'symlog' : 'linear',
@@ -474,6 +537,8 @@ export class MetricChart {
       yTicks: scales.y.ticks.map((t) => String(t.label)),
       colors: raw.map((d) => `${paletteColor(d.trace.colorVariable)} ${d.trace.dash.join(',')}`),
       band: bandValues.length ? [Math.min(...bandValues), Math.max(...bandValues)] : undefined,
+      bandDrawn: bandDrawn.length ? [Math.min(...bandDrawn), Math.max(...bandDrawn)] : undefined,
+      legend: this.chart.options.plugins?.legend?.display ? this.chart.legend?.legendItems?.map((item) => item.text) : undefined,
     });
   }
 
@@ -591,7 +656,16 @@ export class MetricChart {
         },
       },
       plugins: {
-        legend: { display: true, labels: { boxWidth: 12, filter: (item, data) => isShown(data.datasets[item.datasetIndex ?? 0] as TracedDataset) } },
+        legend: {
+          display: true,
+          labels: {
+            boxWidth: 12,
+            filter: (item, data) => {
+              const dataset = data.datasets[item.datasetIndex ?? 0] as TracedDataset;
+              return (isShown(dataset) && !dataset.noRunLogs) || dataset.beyondView === true;
+            },
+          },
+        },
         tooltip: {
           filter: (item) => isShown(item.dataset as TracedDataset),
           callbacks: {
@@ -600,7 +674,10 @@ export class MetricChart {
               if (!point) return '';
               return this.settings.xAxis === 'time' ? `step ${point.step} · ${formatElapsed(point.x)}` : `step ${point.step}`;
             },
-            label: (item: TooltipItem<'line'>) => `${item.dataset.label}: ${formatValue((item.raw as Point).value)}`,
+            label: (item: TooltipItem<'line'>) => {
+              const point = item.raw as Point;
+              return `${item.dataset.label}: ${formatValue(point.value)}${point.spread !== undefined ? ` ± ${formatValue(point.spread)}` : ''}`;
+            },
           },
         },
       },

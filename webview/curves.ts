@@ -9,7 +9,7 @@ import { DEFAULT_HEALTH_THRESHOLDS, healthAlerts, HealthThresholds } from '../sr
 import type { MetricsRecord, RolloutSource, WarmStartEvent } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { CHARTS, ChartSpec } from './chartSpecs';
-import { ChartRun, Crosshair, MetricChart } from './charts';
+import { ChartRun, Crosshair, MetricChart, XExtent } from './charts';
 import { HealthStrip } from './healthStrip';
 import { MetricPicker } from './metricPicker';
 import { metricKeys, metricsCsv } from './series';
@@ -122,6 +122,11 @@ export class CurvesView {
     });
   }
 
+  /** The pins the host kept (a dashboard opened again), charted from the next `show`. */
+  usePins(pins: readonly string[]): void {
+    this.picker.replace(pins);
+  }
+
   get chartList(): readonly MetricChart[] {
     return this.allCharts();
   }
@@ -191,6 +196,10 @@ export class CurvesView {
       this.metricCharts().forEach((c) => c.addRecords(runId, records));
     }
     this.pending.clear();
+    if (this.compare) {
+      const extent = sharedXExtent(this.runs, this.settings.xAxis);
+      this.metricCharts().forEach((c) => c.setXExtent(extent));
+    }
     for (const [runId, rows] of this.pendingWarmStart) this.charts.filter((c) => c.spec.warmStart).forEach((c) => c.addRecords(runId, rows));
     this.pendingWarmStart.clear();
     this.allCharts().forEach((c) => c.draw());
@@ -303,4 +312,22 @@ export class CurvesView {
     const savedTo = await this.callbacks.save(fileName, content, encoding);
     this.exportNote.textContent = savedTo ? `Saved ${fileName} to ${savedTo}` : '';
   }
+}
+
+/**
+ * Compare: the x range of every run's records, which every chart shows — a metric only some runs log (KL with
+ * beta 0 elsewhere) would otherwise get an x axis of its own. Steps, or seconds since each run's start.
+ */
+export function sharedXExtent(runs: readonly { run: ChartRun; records: readonly MetricsRecord[] }[], xAxis: CurveSettings['xAxis']): XExtent | undefined {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const { run, records } of runs) {
+    if (records.length === 0) continue;
+    const origin = run.startTime ?? records[0].time;
+    const first = xAxis === 'step' ? records[0].step : (records[0].time - origin) / 1000;
+    const last = xAxis === 'step' ? records[records.length - 1].step : (records[records.length - 1].time - origin) / 1000;
+    min = Math.min(min, first, last);
+    max = Math.max(max, first, last);
+  }
+  return max > min ? [min, max] : undefined;
 }

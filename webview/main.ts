@@ -5,10 +5,11 @@
  * with setState, so a reloaded webview comes back as it was.
  */
 import type { HealthThresholds } from '../src/protocol/health';
-import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, WarmStartEvent } from '../src/protocol/records';
+import type { RunConfig } from '../src/protocol/config';
+import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, StartedEvent, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
-import type { Comparison, DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
+import type { DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
@@ -83,7 +84,7 @@ class Dashboard {
     header.append(this.title, this.statusSlot, this.progress, this.details, controls);
     this.curves = new CurvesView(this.state.curves ?? DEFAULT_CURVE_SETTINGS, this.state.pinnedMetrics ?? [], {
       onSettingsChange: (curves) => this.save({ curves }),
-      onPinsChange: (pinnedMetrics) => this.save({ pinnedMetrics }),
+      onPinsChange: (pinnedMetrics) => this.savePins(pinnedMetrics),
       onStepClick: (_runId, step, source) => this.openStep({ step, source }),
       save: (fileName, content, encoding) => this.saveFile(fileName, content, encoding),
     });
@@ -113,7 +114,7 @@ class Dashboard {
 
   onMessage(message: PushMessage): void {
     if (message.type === 'show') {
-      if (message.runId === this.runIds[0] && !this.comparing && !this.loading) {
+      if (this.isShown(message.runId, message.location) && !this.comparing && !this.loading) {
         if (message.reveal) this.openStep(message.reveal);
       } else void this.load(message.runId, message.reveal, message.location);
       return;
@@ -171,7 +172,7 @@ class Dashboard {
 
   /** `location`: where the host says the run is, kept in the saved state so a window reload restores it. */
   private async load(runId: string, reveal: RevealTarget | undefined, location: RunLocation | undefined): Promise<void> {
-    const sameRun = this.state.runId === runId && !this.state.compareRunIds;
+    const sameRun = this.state.runId === runId && !this.state.compareRunIds && sameFolder(this.state.locations?.[0], location);
     // A different run starts from a clean rollout browser; the same run (a reload) comes back where it was.
     this.state = sameRun ? this.state : { curves: this.state.curves, pinnedMetrics: this.state.pinnedMetrics, tab: this.state.tab === 'prompt' ? 'curves' : this.state.tab };
     this.save({ runId, compareRunIds: undefined, locations: location && [location] });
@@ -186,7 +187,7 @@ class Dashboard {
     this.browser = this.newBrowser();
     this.browserSlot.replaceChildren(this.browser.element);
     try {
-      const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {})]);
+      const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {}), this.restorePins()]);
       this.render(snapshot, steps, health);
       if (reveal) this.openStep(reveal);
       this.timeline.forgetPrompts();
@@ -225,9 +226,21 @@ class Dashboard {
     this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
-    this.browser.setStdEstimator(snapshot.config?.algorithm?.std_estimator ?? 'unbiased');
-    this.browser.setRunFacts(runTokenFacts(snapshot.config));
+    // A run opened right after Start may have no config.json yet; its `started` record carries the config.
+    const started = snapshot.events.filter((e): e is StartedEvent => e.type === 'started').at(-1);
+    this.applyRunConfig(snapshot.config ?? started?.config);
     this.browser.setSteps(steps);
+  }
+
+  /**
+   * What the rollout browser takes from the run's config: the std estimator its groups' std is computed with, and
+   * the supervision mode the advantage legend names. From config.json, or from the `started` record when the
+   * dashboard opened before the worker wrote config.json (both paths must read the same).
+   */
+  private applyRunConfig(config: RunConfig | undefined): void {
+    this.browser.setStdEstimator(config?.algorithm?.std_estimator ?? 'unbiased');
+    this.browser.setRunFacts(runTokenFacts(config));
+    this.timeline.setRunFacts(runTokenFacts(config));
   }
 
   private async loadComparison(runIds: string[], locations: RunLocation[] | undefined): Promise<void> {
@@ -244,7 +257,7 @@ class Dashboard {
     this.details.textContent = '';
     for (const control of this.controlButtons()) setDisabled(control, true);
     try {
-      const comparison: Comparison = await request('getComparison', { runIds });
+      const [comparison] = await Promise.all([request('getComparison', { runIds }), this.restorePins()]);
       const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
       this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
@@ -259,6 +272,14 @@ class Dashboard {
       this.loading = false;
       this.queued.splice(0).forEach((m) => this.applyLive(m));
     }
+  }
+
+  /**
+   * Whether `runId` at `location` is the run on screen. A run is its folder: two trainers' output folders often
+   * share a name (`run`, `output`) and so an id, and opening the second must not keep the first.
+   */
+  private isShown(runId: string, location: RunLocation | undefined): boolean {
+    return runId === this.runIds[0] && sameFolder(this.state.locations?.[0], location);
   }
 
   private showRunTabs(visible: boolean): void {
@@ -300,6 +321,7 @@ class Dashboard {
         this.maxSteps = event.config.optimization?.max_steps;
         this.title.textContent = event.config.name ?? this.title.textContent;
         this.updateProgress();
+        this.applyRunConfig(event.config);
         break;
       case 'finished':
         this.setStatus(event.outcome === 'completed' ? 'COMPLETED' : 'STOPPED', event.outcome);
@@ -348,6 +370,20 @@ class Dashboard {
     this.message.hidden = false;
   }
 
+  /** Pins go to the page's state (a reload) and to the host (a dashboard closed and opened again). */
+  private savePins(pinnedMetrics: string[]): void {
+    this.save({ pinnedMetrics });
+    request('setPinnedMetrics', { pins: pinnedMetrics }).catch((err: unknown) => this.showMessage(`Cannot keep the pins: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** The pins the host kept for the workspace, where it kept any: a new page's state has none. */
+  private async restorePins(): Promise<void> {
+    const pins = await request('getPinnedMetrics', {}).catch(() => undefined);
+    if (!pins) return;
+    this.curves.usePins(pins);
+    this.save({ pinnedMetrics: pins });
+  }
+
   private save(change: Partial<WebviewState>): void {
     this.state = { ...this.state, ...change };
     vscode.setState(this.state);
@@ -377,6 +413,11 @@ class Dashboard {
       if (this.runIds[0] === runId) this.setStatus(this.runState.state, this.runState.status);
     }
   }
+}
+
+/** Two locations name one folder; an unknown side (a state saved before locations were kept) does not tell them apart. */
+function sameFolder(a: RunLocation | undefined, b: RunLocation | undefined): boolean {
+  return !a || !b || a.runDir === b.runDir;
 }
 
 const root = document.getElementById('app');

@@ -1,6 +1,7 @@
 /**
  * Every metric the shown runs logged, searchable, each with a pin: a pinned metric gets its own chart at the top
- * of the curves (whether or not a standard chart already draws it), and pins are kept with the webview's state.
+ * of the curves (whether or not a standard chart already draws it). Pins are kept with the webview's state and by
+ * the host for the workspace, so a closed and reopened dashboard keeps them.
  */
 export class MetricPicker {
   readonly element = document.createElement('details');
@@ -65,6 +66,12 @@ export class MetricPicker {
     where.textContent = this.chartOf(key) ?? 'not in a standard chart';
     li.append(pin, name, where);
     return li;
+  }
+
+  /** Replaces the pins (those the host kept), without reporting a change. */
+  replace(pins: readonly string[]): void {
+    this.pinned = new Set(pins);
+    this.render();
   }
 
   /** Unpins a metric (its chart's own Unpin button). */

@@ -98,7 +98,7 @@ export class PeerDiffPicker {
   private onStep(): void {
     const occurrence = this.peer()?.occurrences[Number(this.stepSelect.value)];
     if (!occurrence) return;
-    setOptions(this.rolloutSelect, occurrence.rollouts.map((r, i) => ({ value: String(i), label: `#${i} · reward ${formatValue(r.reward)}` })), '0');
+    setOptions(this.rolloutSelect, occurrence.rollouts.map((r, i) => ({ value: String(i), label: `#${i + 1} · reward ${formatValue(r.reward)}` })), '0');
     void this.pick();
   }
 
@@ -123,7 +123,7 @@ export class PeerDiffPicker {
       this.status.textContent = '';
       const where = `${occurrence.source === 'train' ? 'step' : 'validation at step'} ${occurrence.step}`;
       const unit = reply?.words ? ' — its words: this trainer records no tokens' : '';
-      this.host.onChange({ label: `${peer.label}, ${where} #${rollout} (reward ${formatValue(summary.reward)}, advantage ${formatValue(summary.advantage)})${unit}`, tokens });
+      this.host.onChange({ label: `${peer.label}, ${where} #${rollout + 1} (reward ${formatValue(summary.reward)}, advantage ${formatValue(summary.advantage)})${unit}`, tokens });
     } catch (err) {
       if (generation === this.generation) this.status.textContent = `Cannot read that completion: ${err instanceof Error ? err.message : String(err)}`;
     }

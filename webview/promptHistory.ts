@@ -114,7 +114,7 @@ export class PromptHistoryView {
       const chip = document.createElement('button');
       chip.type = 'button';
       chip.className = `chip ${chipClass(rollout.reward, mean)}`;
-      chip.title = `reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
+      chip.title = `completion ${i + 1} · reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
       const reward = document.createElement('span');
       reward.className = 'chip-reward';
       reward.textContent = formatValue(rollout.reward);

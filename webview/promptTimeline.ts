@@ -24,7 +24,7 @@ import {
 import { formatValue } from './charts';
 import { onThemeChange, themeColor } from './theme';
 import { layoutRows, mergeDomains, rowAt, stepAggregates, stepsToFetch, TIMELINE_GEOMETRY, TimelineLayout, visibleColumns, visibleRows } from './timelineLayout';
-import { displayToken, QUANTITIES, QUANTITY_ORDER, tokenColor, tokenValue } from './tokenColors';
+import { displayToken, QUANTITIES, QUANTITY_ORDER, quantityDescription, RunTokenFacts, tokenColor, tokenValue } from './tokenColors';
 import { PeerDiffPicker } from './peerDiff';
 import { DiffSide, TokenDiffView } from './tokenDiffView';
 import { fillCard, legendStops, themePalette, tokenFacts } from './tokenView';
@@ -82,6 +82,8 @@ export class PromptTimelineView {
   private occurrences: TimelineOccurrence[] = [];
   private layout: TimelineLayout = { rows: [], height: 0, columns: 0 };
   private domains: TokenDomains = {};
+  /** The run's supervision mode and policy facts (from its config), for the legend's wording. */
+  private runFacts: RunTokenFacts | undefined;
   /** Per-token columns by `step:group`; a pending fetch is marked with null. */
   private readonly tokens = new Map<string, (TokenColumns | undefined)[] | null>();
   private selected: Selected[] = [];
@@ -190,6 +192,12 @@ export class PromptTimelineView {
         return option;
       }),
     );
+  }
+
+  /** The run's supervision mode (the advantage legend's wording), as the rollout browser has it. */
+  setRunFacts(facts: RunTokenFacts | undefined): void {
+    this.runFacts = facts;
+    if (this.history) this.renderLegend();
   }
 
   clear(): void {
@@ -336,7 +344,7 @@ export class PromptTimelineView {
       ? `${QUANTITIES[quantity].label}: not recorded for these completions`
       : flat
         ? `${QUANTITIES[quantity].label}: ${formatValue(domain.min)} at every token (nothing to colour)`
-        : QUANTITIES[quantity].description;
+        : quantityDescription(quantity, this.runFacts);
     const palette = themePalette();
     const swatches = domain && !flat
       ? legendStops(quantity, domain).map(({ value, label }) => {
@@ -459,7 +467,8 @@ export class PromptTimelineView {
       ctx.fillText(`step ${occurrence.step}`, 4, y + ROW_HEIGHT / 2);
     }
     ctx.fillStyle = muted;
-    ctx.fillText(`#${rollout} r=${formatValue(occurrence.rollouts[rollout].reward)}`, ROLLOUT_LABEL, y + ROW_HEIGHT / 2);
+    // Completions are numbered from 1 everywhere (the rollout cards, the history chips, the diffs).
+    ctx.fillText(`#${rollout + 1} r=${formatValue(occurrence.rollouts[rollout].reward)}`, ROLLOUT_LABEL, y + ROW_HEIGHT / 2);
   }
 
   /** Asks the host for the tokens of the steps in view (and a margin around it) that are not loaded or pending. */
@@ -515,7 +524,7 @@ export class PromptTimelineView {
     }
     const { step } = this.layout.rows[hit.row];
     const value = tokenValue(tokens, this.state.colorBy, hit.column);
-    fillCard(this.card, [['step', String(step)], ['completion', `#${this.layout.rows[hit.row].rollout}`], ...tokenFacts(tokens, hit.column)]);
+    fillCard(this.card, [['step', String(step)], ['completion', `#${this.layout.rows[hit.row].rollout + 1}`], ...tokenFacts(tokens, hit.column)]);
     // The colour drawn for the token, for tests (they recompute it from the fixture's values).
     this.card.dataset.color = tokenColor(this.state.colorBy, value, this.domains[this.state.colorBy], themePalette());
     this.card.dataset.step = String(step);
@@ -551,7 +560,7 @@ export class PromptTimelineView {
       const o = this.occurrences[s.occurrence];
       const tokens = this.tokens.get(`${o.step}:${o.group}`)?.[s.rollout];
       const rollout = o.rollouts[s.rollout];
-      return tokens && { label: `step ${o.step} #${s.rollout} (reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)})`, tokens };
+      return tokens && { label: `step ${o.step} #${s.rollout + 1} (reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)})`, tokens };
     });
     if (this.peer) {
       // Across runs: this run's last clicked completion against the other run's.

@@ -132,9 +132,14 @@ export function formatCompact(value: number, digits = 3): string {
   return rounded.toExponential();
 }
 
-/** A tick label: enough significant digits that ticks `step` apart read differently (0.2001 and 0.2002, not 0.2 twice). */
+/**
+ * A tick label: enough significant digits that ticks `step` apart read differently (0.2001 and 0.2002, not 0.2 twice);
+ * a tick within float noise of 0 (relative to `step`) reads 0.
+ */
 export function formatTick(value: number, step: number): string {
   if (value === 0 || !(step > 0)) return formatCompact(value);
+  // A tick at 0 that float arithmetic left at 1e-23 (min + k·step): 0, not a magnitude the data never had.
+  if (Math.abs(value) < step * 1e-9) return '0';
   const digits = Math.min(15, Math.max(3, Math.floor(Math.log10(Math.abs(value))) - Math.floor(Math.log10(step)) + 1));
   return formatCompact(value, digits);
 }

@@ -8,9 +8,9 @@
  */
 import type { StdEstimator } from '../src/protocol/config';
 import type { RolloutSource, TokenColumns } from '../src/protocol/records';
-import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
+import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutSummary, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
-import { CARD_LAYOUT, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
+import { CARD_LAYOUT, CardContent, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
 import { nearest } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
 import { Domain, RunTokenFacts } from './tokenColors';
@@ -70,6 +70,8 @@ export class RolloutBrowser {
   private readonly stepCount = document.createElement('span');
   private readonly followCheckbox: HTMLInputElement;
   private readonly summary = document.createElement('span');
+  /** A step without per-token data in a run that has it at other steps (prime-rl's token exports): says which do. */
+  private readonly tokenNote = document.createElement('span');
   private readonly list = document.createElement('div');
   private readonly spacer = document.createElement('div');
   /** Shown instead of an empty list when the filter hides every completion of the step. */
@@ -164,8 +166,11 @@ export class RolloutBrowser {
         ),
       ),
       this.summary,
+      this.tokenNote,
     );
     this.summary.className = 'summary';
+    this.tokenNote.className = 'token-note';
+    this.tokenNote.hidden = true;
 
     this.list.className = 'group-list';
     this.list.tabIndex = 0;
@@ -201,7 +206,10 @@ export class RolloutBrowser {
 
   /** The run's `algorithm.std_estimator`, so a group's std is the one its advantages were divided by. */
   setStdEstimator(estimator: StdEstimator): void {
+    if (estimator === this.stdEstimator) return;
     this.stdEstimator = estimator;
+    // The groups' std on screen was computed with the other estimator (a live run's config arrives after its steps).
+    if (this.record) this.refilter();
   }
 
   /** What the run's config says about its tokens (the advantage's mode, on-policy or not), for the token view. */
@@ -367,7 +375,7 @@ export class RolloutBrowser {
   /** Lines and offsets of the listed groups for the list's current width. */
   private layoutRows(): void {
     const width = this.list.clientWidth || 800;
-    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width));
+    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width, cardContent(g)));
     this.offsets = rowOffsets(this.compact ? this.groups.map(() => CARD_LAYOUT.compactRowHeight) : this.layouts.map((l) => l.height));
     this.spacer.style.height = `${this.offsets[this.offsets.length - 1]}px`;
     this.clearRows();
@@ -378,6 +386,29 @@ export class RolloutBrowser {
     if (record) this.setState({ step: record.step });
     this.updateScrubber();
     this.refilter(select);
+  }
+
+  /**
+   * A training step without per-token data while others have it (prime-rl exports tokens at an interval): says so
+   * on the step, names the steps that have it, and offers the nearest one.
+   */
+  private showTokenNote(record: StepRollouts | undefined): void {
+    const tokenSteps = this.steps.tokenSteps;
+    const lacking = record !== undefined && record.source === 'train' && tokenSteps !== undefined && !tokenSteps.includes(record.step);
+    this.tokenNote.hidden = !lacking;
+    if (!lacking || !record) return;
+    const closest = [...tokenSteps].sort((a, b) => Math.abs(a - record.step) - Math.abs(b - record.step))[0];
+    const where = tokenSteps.length ? `per-token data at ${stepList(tokenSteps)}` : 'no step has per-token data';
+    this.tokenNote.replaceChildren(`No token export at step ${record.step} (${where}).`);
+    if (closest !== undefined) {
+      this.tokenNote.append(
+        ' ',
+        smallButton(`go to step ${closest}`, `Step ${closest} has the per-token view`, () => {
+          this.setFollow(false);
+          this.goToStep(closest);
+        }),
+      );
+    }
   }
 
   private refilter(select: { group?: number; rollout?: number } = { group: this.state.group, rollout: this.state.rollout }): void {
@@ -392,6 +423,7 @@ export class RolloutBrowser {
     this.summary.textContent = record
       ? `${record.source === 'eval' ? 'validation after step' : 'step'} ${record.step}: ${record.groups.length} groups, ${total} completions${shown !== total ? ` (${shown} shown)` : ''}`
       : 'No rollouts at this step.';
+    this.showTokenNote(record);
     const row = this.groups.findIndex((g) => g.index === select.group);
     const target = row >= 0 ? this.groups[row] : this.groups[0];
     const rollout = target && select.rollout !== undefined && target.rollouts.includes(select.rollout) ? select.rollout : target?.rollouts[0];
@@ -454,9 +486,10 @@ export class RolloutBrowser {
     let bottom = this.offsets[row + 1];
     if (!this.compact) {
       const card = cardPosition(position, this.layouts[row]);
-      bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + CARD_LAYOUT.cardHeight + CARD_LAYOUT.rowPadding / 2;
+      const { cardHeight } = this.layouts[row];
+      bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + cardHeight + CARD_LAYOUT.rowPadding / 2;
       // The header when the card is on the row's first lines; on later lines the card alone.
-      if (bottom - rowTop > this.list.clientHeight) top = bottom - CARD_LAYOUT.cardHeight - CARD_LAYOUT.gap;
+      if (bottom - rowTop > this.list.clientHeight) top = bottom - cardHeight - CARD_LAYOUT.gap;
     }
     if (top < this.list.scrollTop) this.list.scrollTop = top;
     else if (bottom > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = bottom - this.list.clientHeight;
@@ -507,12 +540,13 @@ export class RolloutBrowser {
     );
     const grid = document.createElement('div');
     grid.className = 'card-grid';
-    grid.style.height = `${layout.lines * (CARD_LAYOUT.cardHeight + CARD_LAYOUT.gap)}px`;
+    grid.style.height = `${layout.lines * (layout.cardHeight + CARD_LAYOUT.gap)}px`;
     visible.rollouts.forEach((rolloutIndex, position) => {
       const card = this.card(visible.group, visible.index, rolloutIndex);
       const { left, top } = cardPosition(position, layout);
       card.dataset.position = String(position);
       card.style.width = `${layout.cardWidth}px`;
+      card.style.height = `${layout.cardHeight}px`;
       card.style.transform = `translate(${left}px, ${top}px)`;
       grid.append(card);
     });
@@ -540,7 +574,7 @@ export class RolloutBrowser {
       completion,
       text('span', 'reward', `r ${formatValue(rollout.reward)}`),
       rewards,
-      text('span', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : 'stop'}`),
+      text('span', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout)),
     );
     if (rollout.error !== undefined) {
       card.classList.add('failed');
@@ -562,7 +596,7 @@ export class RolloutBrowser {
     const selected = groupIndex === this.state.group && rolloutIndex === this.state.rollout;
     card.classList.toggle('selected', selected);
     card.setAttribute('aria-selected', String(selected));
-    card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.length} tokens`);
+    card.setAttribute('aria-label', `group ${groupIndex + 1}, completion ${rolloutIndex + 1} of ${group.rollouts.length}: reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)}, ${rollout.tokensRecorded ? `${rollout.length} tokens` : 'tokens not recorded'}`);
     card.addEventListener('click', () => {
       this.select(groupIndex, rolloutIndex);
       this.list.focus({ preventScroll: true });
@@ -583,7 +617,7 @@ export class RolloutBrowser {
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
-    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, `${rollout.length} tok · ${rollout.finish_reason === 'length' ? 'truncated' : rollout.finish_reason === 'unknown' ? 'end not recorded' : 'stop'}`);
+    const foot = text('div', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout));
     card.append(head, rewards);
     // A failed sample says why, where its reward would be: it has none (and advantage 0).
     if (rollout.error !== undefined) {
@@ -634,4 +668,36 @@ function droppedTag(): HTMLElement {
   const tag = text('span', 'tag dropped', 'dropped');
   tag.title = 'Dropped by dynamic sampling (filter_groups): every reward tied, so this group was not trained';
   return tag;
+}
+
+/** A card's last line: the length in tokens (or that the trainer kept none) and how the completion ended. */
+function cardFoot(rollout: RolloutSummary): string {
+  const length = rollout.tokensRecorded ? `${rollout.length} tok` : 'tokens not recorded';
+  const end = rollout.finish_reason === 'length' ? 'truncated' : rollout.finish_reason === 'unknown' ? 'end not recorded' : 'stop';
+  return `${length} · ${end}`;
+}
+
+/** Steps as a short list: "step 4", "steps 1, 5 and 9", "steps 1, 5, … 95 (20 steps)". */
+function stepList(steps: readonly number[]): string {
+  if (steps.length === 1) return `step ${steps[0]}`;
+  if (steps.length <= 5) return `steps ${steps.slice(0, -1).join(', ')} and ${steps.at(-1)}`;
+  return `steps ${steps.slice(0, 2).join(', ')}, … ${steps.at(-1)} (${steps.length} steps)`;
+}
+
+/** What a group's visible cards hold, for sizing them: texts, their longest one-line part, their other lines. */
+function cardContent(visible: VisibleGroup): CardContent {
+  const rollouts = visible.rollouts.map((i) => visible.group.rollouts[i]);
+  const lineChars = Math.max(
+    0,
+    ...rollouts.map((r, i) =>
+      Math.max(
+        `${visible.rollouts[i] + 1} r ${formatValue(r.reward)} A +${formatValue(r.advantage)}`.length,
+        Object.entries(r.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · ').length,
+        cardFoot(r).length,
+      ),
+    ),
+  );
+  const hasRewards = rollouts.some((r) => Object.keys(r.rewards).length > 0);
+  const hasError = rollouts.some((r) => r.error !== undefined);
+  return { texts: rollouts.map((r) => (r.completion.length ? r.completion : '∅ (empty)')), lineChars, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
 }

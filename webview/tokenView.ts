@@ -46,6 +46,10 @@ export class TokenView {
   private readonly ratioNote = document.createElement('p');
   private runFacts: RunTokenFacts | undefined;
   private readonly tokensElement = document.createElement('div');
+  /** Colour by and its legend: hidden for a completion without per-token data. */
+  private readonly controls = document.createElement('div');
+  /** Why there is nothing to colour, for a completion whose trainer kept only its text. */
+  private readonly textOnlyNote = document.createElement('p');
   private readonly card = document.createElement('div');
   private subject: TokenViewSubject | undefined;
   /** The subject's per-token columns; undefined while they are being fetched. */
@@ -69,9 +73,11 @@ export class TokenView {
       this.onQuantityChange(q);
       this.render();
     });
-    const controls = document.createElement('div');
+    const controls = this.controls;
     controls.className = 'toolbar';
     controls.append(labelled('Colour by', this.quantitySelect), this.legend);
+    this.textOnlyNote.className = 'text-only-note';
+    this.textOnlyNote.hidden = true;
     this.legend.className = 'legend';
     this.tokensElement.className = 'tokens';
     this.tokensElement.addEventListener('mouseover', (e) => {
@@ -92,7 +98,7 @@ export class TokenView {
     this.facts.className = 'facts';
     this.ratioNote.className = 'ratio-note';
     this.ratioNote.hidden = true;
-    this.element.append(this.heading, this.facts, controls, this.ratioNote, this.tokensElement, this.card);
+    this.element.append(this.heading, this.facts, controls, this.textOnlyNote, this.ratioNote, this.tokensElement, this.card);
     this.clear();
     // Token colours come from the theme's chart palette.
     onThemeChange(() => this.render());
@@ -111,6 +117,8 @@ export class TokenView {
     this.tokensElement.replaceChildren();
     this.legend.replaceChildren();
     this.ratioNote.hidden = true;
+    this.textOnlyNote.hidden = true;
+    this.controls.hidden = false;
     this.card.hidden = true;
   }
 
@@ -133,6 +141,13 @@ export class TokenView {
     if (!subject) return;
     this.heading.textContent = subject.label;
     this.renderFacts(subject);
+    const textOnly = !subject.rollout.tokensRecorded;
+    this.controls.hidden = textOnly;
+    this.textOnlyNote.hidden = !textOnly;
+    if (textOnly) {
+      this.renderText(subject.rollout.completion);
+      return;
+    }
     const tokens = this.tokens;
     // 'loading' until the columns arrive, then 'ready' (tests and tools wait on it).
     this.tokensElement.dataset.state = tokens ? 'ready' : 'loading';
@@ -161,7 +176,7 @@ export class TokenView {
       ...(rollout.error !== undefined ? ([['reward failed', rollout.error]] as [string, string][]) : []),
       ...Object.entries(rollout.rewards).map(([name, value]): [string, string] => [`  ${name}`, formatValue(value)]),
       ['advantage', formatValue(rollout.advantage)],
-      ['length', `${rollout.length} tokens`],
+      ['length', rollout.tokensRecorded ? `${rollout.length} tokens` : 'not recorded'],
       ['finish', rollout.finish_reason],
     ];
     this.facts.replaceChildren(
@@ -173,6 +188,21 @@ export class TokenView {
         return [dt, dd];
       }),
     );
+  }
+
+  /**
+   * A completion the trainer kept as text only (verl, TRL, a prime-rl step without a token export): the text as it
+   * is, and why there is no per-token colouring instead of a Colour by that colours nothing.
+   */
+  private renderText(completion: string): void {
+    this.textOnlyNote.textContent = 'Tokens not recorded: the trainer kept this completion as text only, so there are no per-token values (log-prob, advantage, …) to colour by.';
+    this.ratioNote.hidden = true;
+    this.card.hidden = true;
+    this.tokensElement.dataset.state = 'text';
+    const text = document.createElement('span');
+    text.className = 'completion-text';
+    text.textContent = completion;
+    this.tokensElement.replaceChildren(text);
   }
 
   private renderTokens(tokens: TokenColumns): void {

@@ -21,6 +21,9 @@ import { PanelView, restoredView, runLocations } from './shownRuns';
 
 export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
+/** workspaceState key of the pinned metrics (one list per workspace, as the dashboard shows them for every run). */
+const PINNED_METRICS_KEY = 'grpo.pinnedMetrics';
+
 /** Worker messages after which the header's state is derived again. */
 const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
 
@@ -44,6 +47,9 @@ export class DashboardPanel implements vscode.Disposable {
 
   /** The run folders this window knows (runs directory, watched folders): what a prompt can be diffed against. */
   static knownRuns: () => string[] = () => [];
+
+  /** The workspace's state, where pinned metrics are kept: a closed and reopened dashboard keeps them. */
+  static workspaceState: vscode.Memento | undefined;
 
   /** Opens (or reuses) the dashboard and points it at a run, optionally at one step, group and rollout. */
   static show(extensionUri: vscode.Uri, runs: RunManager, runDir: string, reveal?: RevealTarget): DashboardPanel {
@@ -141,14 +147,18 @@ export class DashboardPanel implements vscode.Disposable {
         return runDir;
       },
       runFormat: (runId) => this.formats.get(this.shown.get(runId) ?? ''),
-      isLive: (runId) => runs.isLive(runId),
-      isStopping: (runId) => runs.isStopping(runId),
+      isLive: (runId) => this.isLive(runId),
+      isStopping: (runId) => this.isLive(runId) && runs.isStopping(runId),
       stop: (runId) => runs.stop(runId),
       pause: (runId) => runs.pause(runId),
       proceed: (runId) => runs.proceed(runId),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
       peerRunDirs: () => [...DashboardPanel.knownRuns(), ...this.shown.values()],
+      pins: {
+        get: () => DashboardPanel.workspaceState?.get<string[]>(PINNED_METRICS_KEY),
+        set: (pins) => DashboardPanel.workspaceState?.update(PINNED_METRICS_KEY, pins),
+      },
     });
     panel.webview.html = this.html();
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'grpo.svg');
@@ -156,7 +166,7 @@ export class DashboardPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => this.handle(message)),
       runs.onMessage(({ runId, message }) => {
-        if (!this.shown.has(runId)) return;
+        if (!this.shown.has(runId) || this.writesOtherFolder(runId)) return;
         this.post(this.requests.liveMessage(runId, message));
         if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
@@ -196,7 +206,7 @@ export class DashboardPanel implements vscode.Disposable {
   private followOtherWriters(): void {
     this.followers.forEach((f) => f.dispose());
     this.followers = [...this.shown]
-      .filter(([runId]) => !this.runs.isLive(runId))
+      .filter(([runId]) => !this.isLive(runId))
       .map(([runId, runDir]) => {
         const follower = new RunFollower(this.requests.reader(runId));
         // Other trainers write into subfolders (verl's dumps, TRL's checkpoints, prime-rl's step folders).
@@ -206,7 +216,7 @@ export class DashboardPanel implements vscode.Disposable {
 
   private async postFollowed(runId: string, follower: RunFollower): Promise<void> {
     // Once this window's own worker writes the run (started after the panel opened), IPC brings the records.
-    if (this.runs.isLive(runId)) return;
+    if (this.isLive(runId)) return;
     const { metrics, events, rollouts, restarted } = await follower.poll();
     if (restarted && this.viewMessage) {
       // A log rewritten from its start (verl resumed): the page reads the run again rather than mix the two.
@@ -218,6 +228,21 @@ export class DashboardPanel implements vscode.Disposable {
     for (const event of events) this.post({ type: 'event', runId, event });
   }
 
+  /**
+   * A shown run is live when this window's worker writes that very folder: the worker's id is a folder name, and
+   * an external run in a folder of the same name (`run`, `output`) is another run.
+   */
+  private isLive(runId: string): boolean {
+    return this.shown.has(runId) && this.runs.isLive(runId) && !this.writesOtherFolder(runId);
+  }
+
+  /** This window's live run of that id writes a folder other than the one shown. */
+  private writesOtherFolder(runId: string): boolean {
+    const shownDir = this.shown.get(runId);
+    const liveDir = this.runs.liveRuns.find((run) => run.runId === runId)?.runDir;
+    return shownDir !== undefined && liveDir !== undefined && path.resolve(liveDir) !== path.resolve(shownDir);
+  }
+
   private whenReady(action: () => void): void {
     if (this.isReady) action();
     else this.readyListeners.push(action);
@@ -225,7 +250,8 @@ export class DashboardPanel implements vscode.Disposable {
 
   private postStatus(): void {
     for (const [runId, runDir] of this.shown) {
-      const { state, status } = readSummary(runDir, this.runs.isLive(runId), this.runs.isStopping(runId));
+      const live = this.isLive(runId);
+      const { state, status } = readSummary(runDir, live, live && this.runs.isStopping(runId));
       this.post({ type: 'status', runId, state, status });
     }
   }

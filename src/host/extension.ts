@@ -34,6 +34,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   const statusBar = new RunStatusBar(runs);
   const tree = new RunsTreeProvider(() => runsDirectory(context), runs, watchFolders);
   DashboardPanel.knownRuns = () => knownRunFolders(runsDirectory(context), watchFolders());
+  DashboardPanel.workspaceState = context.workspaceState;
   const treeView = vscode.window.createTreeView('grpo.runs', { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
 
   context.subscriptions.push(

@@ -55,6 +55,14 @@ export interface RunRequestHost {
   healthThresholds?(): HealthThresholds;
   /** Run folders of any format a prompt may be diffed against (runs directory, watched folders); none by default. */
   peerRunDirs?(): string[];
+  /** Where the pinned metrics are kept across dashboards (the workspace's state); without it pins last as the page. */
+  pins?: PinStore;
+}
+
+/** The pinned metrics of a workspace: undefined until some were kept. */
+export interface PinStore {
+  get(): string[] | undefined;
+  set(pins: string[]): void | PromiseLike<void>;
 }
 
 type Handlers = { [M in RequestMethod]: (params: WebviewRequests[M]['params']) => WebviewRequests[M]['result'] | Promise<WebviewRequests[M]['result']> };
@@ -75,7 +83,11 @@ class RunIndexes {
   constructor(readonly reader: RunReader) {}
 
   steps(): RolloutSteps {
-    return { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
+    const steps: RolloutSteps = { train: this.reader.rolloutSteps('train'), eval: this.reader.rolloutSteps('eval') };
+    const tokenSteps = this.reader.tokenSteps?.();
+    // Said only where some steps lack them: the browser names the ones that have them.
+    if (tokenSteps && steps.train.some((step) => !tokenSteps.includes(step))) steps.tokenSteps = tokenSteps;
+    return steps;
   }
 
   async read(source: RolloutSource, step: number): Promise<RolloutsRecord | EvalRolloutsRecord | undefined> {
@@ -149,7 +161,8 @@ export function words(text: string): string[] {
 
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
-  return { ...rest, length: tokens.text.length };
+  // An empty completion of ours has no tokens and nothing missing; a text without tokens is a trainer's text-only dump.
+  return { ...rest, length: tokens.text.length, tokensRecorded: tokens.text.length > 0 || rest.completion.length === 0 };
 }
 
 /** A prompt's history as the prompt × step view lays it out: rewards, advantages and lengths, no texts. */
@@ -206,6 +219,12 @@ export class RunRequests {
         return { ...tokens, words: true, tokens: (group?.rollouts ?? []).map((r) => ({ text: words(r.completion), logprob: [] })) };
       },
       getHealthThresholds: () => host.healthThresholds?.() ?? DEFAULT_HEALTH_THRESHOLDS,
+      getPinnedMetrics: () => host.pins?.get(),
+      setPinnedMetrics: async ({ pins }) => {
+        if (!Array.isArray(pins) || pins.some((p) => typeof p !== 'string')) throw new Error('setPinnedMetrics: pins must be a list of metric names');
+        await host.pins?.set(pins);
+        return {};
+      },
       saveFile: async ({ fileName, content, encoding }) => ({ savedTo: await host.saveFile(fileName, Buffer.from(content, encoding)) }),
     };
   }

@@ -23,10 +23,19 @@ export interface RunLocation {
 export interface RolloutSteps {
   train: number[];
   eval: number[];
+  /**
+   * The training steps whose completions carry per-token data, where a run has it at some steps only (prime-rl
+   * exports tokens at an interval, and rollouts at every step); absent where every step or none has it.
+   */
+  tokenSteps?: number[];
 }
 
-/** A rollout without its per-token columns (what lists over many steps carry), plus its length in tokens. */
-export type RolloutSummary = Omit<RolloutRecord, 'tokens'> & { length: number };
+/**
+ * A rollout without its per-token columns (what lists over many steps carry), plus its length in tokens.
+ * `tokensRecorded` false: the trainer kept the completion's text only (verl and TRL dumps, a prime-rl step without
+ * a token export), so `length` is 0 and says nothing.
+ */
+export type RolloutSummary = Omit<RolloutRecord, 'tokens'> & { length: number; tokensRecorded: boolean };
 
 export interface GroupSummary {
   prompt: string;
@@ -181,6 +190,13 @@ export interface WebviewRequests {
   getPeerTokens: { params: { peerId: string; prompt: string; source: RolloutSource; step: number }; result: PromptStepTokens | undefined };
   /** The `grpo.health.*` settings the alert strip applies. */
   getHealthThresholds: { params: Record<string, never>; result: HealthThresholds };
+  /**
+   * The pinned metrics kept by the host for this workspace (they outlive the panel, whose own state ends when it is
+   * closed); undefined when none were ever kept.
+   */
+  getPinnedMetrics: { params: Record<string, never>; result: string[] | undefined };
+  /** Keeps the pinned metrics for this workspace. */
+  setPinnedMetrics: { params: { pins: string[] }; result: Record<string, never> };
   /** Asks where to save an export (webviews cannot download); undefined when the user cancelled. */
   saveFile: { params: { fileName: string; content: string; encoding: 'utf8' | 'base64' }; result: { savedTo: string | undefined } };
 }

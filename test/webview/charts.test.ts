@@ -1,7 +1,7 @@
 /**
  * The curves' second pass in headless Chromium: health alerts and their step links, robust y ranges with edge
  * markers, symlog, compact ticks, distinct colours, the reward band within the reward's range, the metric picker
- * with pins kept in the webview state, one crosshair across charts, CSV of every metric, and what the curves say
+ * with pins kept in the webview state and by the host, one crosshair across charts, CSV of every metric, and what the curves say
  * before the first step. Needs `npm run build` (dist/webview.js). Screenshots go to test-results/.
  */
 import * as assert from 'assert';
@@ -30,6 +30,8 @@ interface Plot {
   yTicks: string[];
   colors: string[];
   band?: [number, number];
+  bandDrawn?: [number, number];
+  legend?: string[];
 }
 
 /**
@@ -157,6 +159,20 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     await screenshot(h, 'charts-ranges');
   });
 
+  it('a reward band wider than the robust y range is drawn within the axis, and the legend says how far it reaches', async () => {
+    const h = await open();
+    const reward = await plotOf(h, 'reward');
+    assert.ok(reward.band && reward.bandDrawn, 'a band');
+    // The band (0.35 std) reaches 0 to 1; the axis spans the rewards (0.2 to 0.95) padded.
+    assert.ok(reward.band[0] < reward.yMin || reward.band[1] > reward.yMax, `band ${JSON.stringify(reward.band)} within axis ${reward.yMin}–${reward.yMax}: the fixture no longer tests a wide band`);
+    assert.ok(reward.bandDrawn[0] >= reward.yMin && reward.bandDrawn[1] <= reward.yMax, `drawn ${JSON.stringify(reward.bandDrawn)} outside ${reward.yMin}–${reward.yMax}`);
+    assert.deepStrictEqual(reward.legend, [`reward ± std (reaches ${reward.band[0]} to ${reward.band[1]}, beyond the axis)`, 'reward']);
+    await h.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-reward-band-beyond.png') });
+    // A chart whose band fits keeps no band entry in its legend.
+    const loss = await plotOf(h, 'loss');
+    assert.strictEqual(loss.legend, undefined);
+  });
+
   it('log y: log scale for positive series, symlog for a loss of both signs with every point kept', async () => {
     const h = await open();
     await h.page.locator('.curves label', { hasText: 'log y' }).locator('input').check();
@@ -205,6 +221,53 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     const reloaded = await open(state);
     await reloaded.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
     assert.strictEqual(await reloaded.page.locator('li[data-metric="grad_norm"] .pin').getAttribute('aria-pressed'), 'true');
+  });
+
+  it('pins are kept by the host: a dashboard closed and opened again (a new page, no saved state) charts them', async () => {
+    const h = await open();
+    const picker = h.page.locator('.metric-picker');
+    await picker.locator('summary').click();
+    await picker.locator('li[data-metric="grad_norm"] .pin').click();
+    await h.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"]').waitFor({ state: 'attached' });
+    // The page's request to keep them is on its way: wait for it to reach the host.
+    for (let i = 0; i < 50 && h.pinnedMetrics === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepStrictEqual(h.pinnedMetrics, ['grad_norm']);
+    const kept = h.pinnedMetrics;
+    await h.close();
+    // Closed, not reloaded: the new page starts without state; the host (its workspaceState) still has the pins.
+    harness = await WebviewHarness.open(browser, runsDir);
+    harness.pinnedMetrics = kept;
+    await harness.push({ type: 'show', runId });
+    await harness.page.locator('.charts.pinned figure[data-chart="pin:grad_norm"][data-points="80"]').waitFor({ state: 'attached' });
+    assert.strictEqual(await harness.page.locator('li[data-metric="grad_norm"] .pin').getAttribute('aria-pressed'), 'true');
+    assert.deepStrictEqual(harness.lastState?.pinnedMetrics, ['grad_norm']);
+  });
+
+  it('Compare: every chart names every run, one without the metric as "(no kl)", and all charts share the x range', async () => {
+    // A shorter run that logs no KL (beta 0): 30 steps of the same rows without `kl`.
+    const noKl = writeFixtureRun(runsDir, { name: 'charts-no-kl', steps: 30, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+    const rows = Array.from({ length: 31 }, (_, step) => {
+      const row = rowAt(step);
+      delete row.metrics.kl;
+      return JSON.stringify(row);
+    });
+    fs.writeFileSync(path.join(runsDir, noKl, RUN_FILES.metrics), rows.join('\n') + '\n');
+    try {
+      harness = await WebviewHarness.open(browser, runsDir);
+      await harness.push({ type: 'compare', runIds: [noKl, runId] });
+      await harness.page.locator('figure[data-chart="kl"][data-points]').waitFor({ state: 'attached' });
+      const kl = await plotOf(harness, 'kl');
+      // The held-out KL (eval/kl), which neither run logs, is left out.
+      assert.deepStrictEqual(kl.legend, ['charts-no-kl · training (kl_estimator) (no kl)', 'charts-fixture · training (kl_estimator)']);
+      const reward = await plotOf(harness, 'reward');
+      assert.deepStrictEqual(reward.legend?.filter((l) => !l.includes('± std')), ['charts-no-kl', 'charts-fixture']);
+      // The KL chart spans both runs' steps (0–80), as the reward chart does, not only the run that logs KL.
+      assert.deepStrictEqual([kl.min, kl.max], [0, STEPS]);
+      assert.deepStrictEqual([reward.min, reward.max], [0, STEPS]);
+      await harness.page.locator('figure[data-chart="kl"]').screenshot({ path: path.join(RESULTS, 'webview-compare-no-kl.png') });
+    } finally {
+      fs.rmSync(path.join(runsDir, noKl), { recursive: true, force: true });
+    }
   });
 
   it('one crosshair: pointing at a step on one chart marks the same x on the others', async () => {

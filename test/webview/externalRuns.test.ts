@@ -58,6 +58,41 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     await screenshot(h, 'verl-rollouts');
   });
 
+  it('verl and TRL keep no tokens: cards say "tokens not recorded", the detail pane shows the text and offers no colouring', async () => {
+    for (const format of ['verl', 'trl']) {
+      const h = await open(format, 'rollouts');
+      await h.page.locator('.card[data-group="0"][data-rollout="0"]').waitFor();
+      const feet = await h.page.locator('.card .card-foot').allTextContents();
+      assert.ok(feet.length > 0 && feet.every((f) => /^tokens not recorded · /.test(f)), `${format}: ${feet.join(' | ')}`);
+      await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
+      const text = h.page.locator('.token-view .tokens[data-state="text"] .completion-text');
+      await text.waitFor();
+      assert.ok(((await text.textContent()) ?? '').length > 0, `${format}: no completion text`);
+      assert.strictEqual(await h.page.locator('.token-view .toolbar').isHidden(), true, `${format}: Colour by is offered`);
+      assert.match((await h.page.locator('.token-view .text-only-note').textContent()) ?? '', /^Tokens not recorded: the trainer kept this completion as text only/);
+      const facts = await h.page.locator('.token-view .facts').textContent();
+      assert.match(facts ?? '', /lengthnot recorded/);
+      await screenshot(h, `${format}-text-only`);
+      await closeChecked(h);
+      harness = undefined;
+    }
+  });
+
+  it('prime-rl: the latest step has no token export; the step says so, names the step that has one and goes there', async () => {
+    const h = await open('prime-rl', 'rollouts');
+    await h.page.locator('.rollout-browser .summary', { hasText: /^step 2:/ }).waitFor();
+    const note = h.page.locator('.rollout-browser .token-note');
+    assert.strictEqual(await note.isVisible(), true);
+    assert.match((await note.textContent()) ?? '', /^No token export at step 2 \(per-token data at step 1\)\. go to step 1$/);
+    await screenshot(h, 'prime-rl-no-export-step');
+    await note.getByRole('button', { name: 'go to step 1' }).click();
+    await h.page.locator('.rollout-browser .summary', { hasText: /^step 1:/ }).waitFor();
+    assert.strictEqual(await note.isHidden(), true);
+    await h.page.locator('.card[data-group="0"][data-rollout="0"]').click();
+    await h.page.locator('.token-view .tokens[data-state="ready"] .token').first().waitFor();
+    assert.strictEqual(await h.page.locator('.token-view .toolbar').isVisible(), true);
+  });
+
   it('TRL: the log history\'s four steps and the completions tables\' two', async () => {
     const h = await open('trl');
     assert.strictEqual(await h.page.locator('figure[data-chart="reward"]').getAttribute('data-points'), '4');
@@ -98,6 +133,22 @@ describe('dashboard webview on verl, TRL and prime-rl runs (Chromium)', function
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+
+  it('two external runs in folders of one name, opened one after the other: the second is shown', async () => {
+    harness = await WebviewHarness.open(browser, FIXTURES);
+    const details = harness.page.locator('header .details');
+    for (const format of ['verl', 'prime-rl'] as const) {
+      // The panel's id for a lone run is its folder's name, `run` for both (src/host/shownRuns.ts).
+      const [location] = runLocations([path.join(FIXTURES, format, 'run')]);
+      assert.strictEqual(location.runId, 'run');
+      harness.runDirs.set('run', location.runDir);
+      await harness.push({ type: 'show', runId: 'run', location });
+      await harness.page.locator('header .details', { hasText: format === 'verl' ? /^verl run/ : /^prime-rl run/ }).waitFor();
+      assert.deepStrictEqual(harness.lastState?.locations, [location]);
+    }
+    assert.match((await details.textContent()) ?? '', /^prime-rl run/);
+    await screenshot(harness, 'same-name-second');
   });
 
   it('a verl run shown alone: the page keeps its folder and format for a reload', async () => {

@@ -66,6 +66,10 @@ export class WebviewHarness {
   readonly pageErrors: string[] = [];
   /** Every request the page made, in order (tests check what the host was asked to read). */
   readonly requestLog: WebviewRequestMessage[] = [];
+  /** Where a run id is, where not `runsDir/<id>` (as the panel maps the ids of the runs it shows to their folders). */
+  readonly runDirs = new Map<string, string>();
+  /** The host's pinned metrics (the workspace state); a test hands one page's to the next, as a reopened panel. */
+  pinnedMetrics: string[] | undefined;
   /** Run folders outside `runsDir` the host offers for the cross-run diff. */
   readonly extraPeerRunDirs: string[] = [];
   private readonly requests: RunRequests;
@@ -77,7 +81,7 @@ export class WebviewHarness {
     readonly runsDir: string,
   ) {
     this.requests = new RunRequests({
-      runDir: (runId) => path.join(runsDir, runId),
+      runDir: (runId) => this.runDirs.get(runId) ?? path.join(runsDir, runId),
       isLive: (runId) => this.liveRunIds.has(runId),
       isStopping: () => false,
       stop: (runId) => this.control('stop', runId),
@@ -85,6 +89,7 @@ export class WebviewHarness {
       proceed: (runId) => this.control('continue', runId),
       // Every run in the folder, as the extension offers the runs directory's (tests add others, e.g. external ones).
       peerRunDirs: () => [...knownRunFolders(runsDir, []), ...this.extraPeerRunDirs],
+      pins: { get: () => this.pinnedMetrics, set: (pins) => void (this.pinnedMetrics = pins) },
       saveFile: async (fileName, data) => {
         this.saved.push({ fileName, data });
         return path.join('/saved', fileName);

@@ -105,6 +105,8 @@ describe('prompt × step view (Chromium, fixtures)', function () {
       const expected = blended(tokenColor('advantage', tokenValue(tokens, 'advantage', column), domain, PALETTE));
       assertPixel(await cellPixel(h, row, column, tops), expected, `row ${row} token ${column}`);
     }
+    // The legend in the run's own supervision mode (outcome: the fixture's default), as the rollout browser words it.
+    assert.match((await h.page.locator('.prompt-timeline .legend-title').textContent()) ?? '', /outcome supervision\), shared by all its tokens$/);
     fs.mkdirSync(RESULTS, { recursive: true });
     await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline.png') });
   });
@@ -164,6 +166,8 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     const text = await card.innerText();
     assert.match(text, new RegExp(`step\\s+${trainSteps[1]}`));
     assert.match(text, new RegExp(`position\\s+${column}`));
+    // Row 7 is the 4th completion of the second step: numbered 4, as its card in the rollout browser.
+    assert.match(text, /completion\s+#4/);
     assert.ok(text.includes(JSON.stringify(tokens.text[column])), text);
     assert.match(text, new RegExp(`advantage\\s+${String(tokens.advantage?.[column]).replace(/[.-]/g, '\\$&').slice(0, 6)}`));
     assert.match(text, /entropy/);
@@ -259,10 +263,10 @@ describe('prompt × step view (Chromium, fixtures)', function () {
       const runs = await h.page.locator('.peer-run option').allTextContents();
       assert.deepStrictEqual(runs.map((r) => r.replace(/ \(\d+ samplings?\)$/, '')), ['other', `${path.basename(verlDir)} · verl`]);
       assert.deepStrictEqual(runs.map((r) => /\((\d+) sampling/.exec(r)?.[1]), ['2', '1']);
-      // Step 3 of the other run (its first sampling), completion #1.
+      // Step 3 of the other run (its first sampling), completion #2 (numbered from 1, as the cards).
       await h.page.locator('.peer-step').selectOption({ label: 'step 3' });
       await h.page.locator('.peer-rollout').selectOption('1');
-      await h.page.locator('.token-diff[data-state="ready"]', { hasText: 'other, step 3 #1' }).waitFor();
+      await h.page.locator('.token-diff[data-state="ready"]', { hasText: 'other, step 3 #2' }).waitFor();
       const a = completionsAt(2)[3];
       const otherRecord = rolloutStepIndex(path.join(runsDir, otherId, 'rollouts.jsonl')).read<RolloutsRecord>(3);
       const b = otherRecord?.groups.find((g) => g.prompt === RECURRING_PROMPT)?.rollouts[1].tokens;
@@ -271,7 +275,7 @@ describe('prompt × step view (Chromium, fixtures)', function () {
       for (const kind of ['same', 'removed', 'added'] as const) {
         assert.strictEqual(await h.page.locator(`.diff-table tr[data-kind="${kind}"]`).count(), counts[kind], kind);
       }
-      assert.match((await h.page.locator('.token-diff .summary').textContent()) ?? '', /^A: this run, step 2 #3 .* → B: other, step 3 #1 /);
+      assert.match((await h.page.locator('.token-diff .summary').textContent()) ?? '', /^A: this run, step 2 #4 .* → B: other, step 3 #2 /);
       await h.page.locator('.token-diff').screenshot({ path: path.join(RESULTS, 'webview-token-diff-runs.png') });
 
       // The verl run: no tokens recorded, so its completion's words stand in.

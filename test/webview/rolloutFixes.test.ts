@@ -29,6 +29,8 @@ interface RunOptions {
   edit?: (step: number, groups: GroupRecord[]) => void;
   /** Validation after the last step: this many prompts, one completion each. */
   validationPrompts?: number;
+  /** Tokens (words) per completion: 12 unless set. */
+  tokens?: number;
 }
 
 /** Deterministic numbers in [0, 1). */
@@ -50,7 +52,7 @@ function writeRun(runsDir: string, name: string, options: RunOptions = {}): stri
   writer.appendEvent({ type: 'started', time: start, runId: name, runDir, pid: 0, backend: 'cpu', device: 'fixture', fallbacks: [], config });
   for (let step = 1; step <= STEPS; step++) {
     writer.appendMetrics(metricsAt(step, STEPS, random, start + step * 1000, 1e-5));
-    const groups = groupsAt(step, 8, 8, 12, random);
+    const groups = groupsAt(step, 8, 8, options.tokens ?? 12, random);
     if (config.algorithm.num_iterations === 1) groups.forEach(samplePassRatios);
     options.edit?.(step, groups);
     writer.appendRollouts({ step, groups });
@@ -91,6 +93,7 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
   before(async () => {
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-webview-fixes-'));
     writeRun(runsDir, 'outcome-mu1', { validationPrompts: VALIDATION_PROMPTS });
+    writeRun(runsDir, 'short-answers', { tokens: 1 });
     writeRun(runsDir, 'process-mu2', { algorithm: { supervision: 'process', num_iterations: 2 } });
     // One token of one completion at the last step with a KL far beyond the rest (all below 0.05).
     writeRun(runsDir, 'kl-outlier', { algorithm: { beta: 0.1 }, edit: (step, groups) => step === STEPS && (groups[2].rollouts[3].tokens.kl![5] = KL_OUTLIER) });
@@ -136,6 +139,28 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
     harness = undefined;
     const process = await openRollouts('process-mu2');
     assert.match(await legendTitle(process), /^A per token \(process supervision\)/);
+  });
+
+  it('a run opened live before its config.json exists: group std and advantage legend as from the finished run\'s folder', async () => {
+    const runId = 'live-population';
+    fs.mkdirSync(path.join(runsDir, runId));
+    const config = validateRunConfig({ name: runId, task: { type: 'bandit' }, algorithm: { std_estimator: 'population' }, optimization: { optimizer: 'adam', learning_rate: 1e-5, max_steps: STEPS } });
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 1500, height: 1000 });
+    await harness.push({ type: 'show', runId });
+    await harness.page.locator('.rollout-browser .summary', { hasText: 'No rollouts' }).waitFor();
+    // The worker's first records: `started` with the config, then a step (18 of 20 rewards 1: population std 0.3, unbiased 0.3078).
+    await harness.forward(runId, { type: 'started', time: Date.now(), runId, runDir: path.join(runsDir, runId), pid: 1, backend: 'cpu', device: 'fixture', fallbacks: [], config });
+    const groups = groupsAt(1, 1, 20, 3, lcg(5));
+    groups[0].rollouts.forEach((r, i) => {
+      r.reward = i < 2 ? 0 : 1;
+      r.advantage = ((i < 2 ? 0 : 1) - 0.9) / 0.3;
+    });
+    await harness.forward(runId, { type: 'rollouts', record: { step: 1, groups } });
+    await harness.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    assert.strictEqual(await harness.page.locator('.group-stats').first().textContent(), 'mean 0.9 · std 0.3');
+    const title = await legendTitle(harness);
+    assert.match(title, /one value per completion \(outcome supervision\), shared by all its tokens/);
+    assert.doesNotMatch(title, /process|per token/);
   });
 
   it('μ = 1: says the ratio is 1 (on-policy) and does not offer ratio or clipping as colours; μ = 2 does', async () => {
@@ -186,6 +211,35 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
     await h.page.keyboard.press('ArrowDown');
     await h.page.locator('.card.selected[data-group="1"][data-rollout="7"]').waitFor();
     await screenshot(h, 'cards-1500');
+  });
+
+  it('a group of 8 short answers beside the detail pane (1500 px window, sidebar open): two short lines, nothing cut', async () => {
+    // The webview's width with VS Code's sidebar (300 px) and activity bar (48 px) open.
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 1500 - 300 - 48, height: 1000 });
+    await harness.push({ type: 'show', runId: 'short-answers' });
+    await harness.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    const cardsOf = (group: number) =>
+      harness!.page.locator(`.card[data-group="${group}"]`).evaluateAll((els) =>
+        els.map((e) => {
+          const text = e.querySelector('.card-text') as HTMLElement;
+          const foot = e.querySelector('.card-foot') as HTMLElement;
+          const box = e.getBoundingClientRect();
+          return { top: Math.round(box.top), height: box.height, width: box.width, textCut: text.scrollHeight > text.clientHeight + 1, footBottom: foot.getBoundingClientRect().bottom, bottom: box.bottom };
+        }),
+      );
+    await screenshot(harness, 'short-answers-1152');
+    // Group 1 holds the awkward and hostile completions (several lines); group 3 one word each.
+    for (const group of [0, 2]) {
+      const cards = await cardsOf(group);
+      assert.strictEqual(cards.length, 8);
+      assert.ok(new Set(cards.map((c) => c.top)).size <= 2, `group ${group}: lines at ${[...new Set(cards.map((c) => c.top))].join(', ')}`);
+      for (const card of cards) {
+        assert.ok(!card.textCut, `group ${group}: text cut`);
+        assert.ok(card.footBottom <= card.bottom + 0.5, `group ${group}: foot outside the card`);
+        assert.ok(card.width >= 112, `card ${card.width} px wide`);
+        if (group === 2) assert.ok(card.height < 90, `a ${card.height} px tall card for a one-word answer`);
+      }
+    }
   });
 
   it('lists 128 one-completion validation groups compactly, one line each, and opens one', async () => {

@@ -273,6 +273,10 @@ export class PrimeRlRunReader implements RunReader {
     };
   }
 
+  tokenSteps(): number[] {
+    return ascending(exportSteps(this.runDir).keys());
+  }
+
   rolloutSteps(source: RolloutSource): number[] {
     if (source === 'eval') return [];
     return ascending(new Set([...exportSteps(this.runDir).keys(), ...rolloutFiles(this.runDir).keys()]));

@@ -20,6 +20,8 @@ export interface RunReader {
   summary(isLive: boolean, stopSent?: boolean): RunSummary;
   /** Steps that have rollouts, ascending; each call picks up what was written since. */
   rolloutSteps(source: RolloutSource): number[];
+  /** The training steps with per-token data, for a format that has it at some steps only (prime-rl's token exports). */
+  tokenSteps?(): number[];
   /** One step's rollouts as our record (groups, rewards, advantages, per-token columns where the trainer has them). */
   readRollouts(source: RolloutSource, step: number): Promise<RolloutsRecord | undefined>;
   /** A cursor over the metrics and events written from now on (from the first one with `fromStart`). */

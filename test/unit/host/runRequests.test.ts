@@ -39,8 +39,32 @@ describe('webview requests answered from run directories', () => {
     assert.strictEqual(record.step, 15);
     assert.strictEqual(record.groups.length, 3);
     assert.ok(!('tokens' in record.groups[0].rollouts[0]), 'the list carries no token columns');
+    assert.strictEqual(record.groups[0].rollouts[0].tokensRecorded, true);
     assert.strictEqual((await ask<StepRollouts>('getRollouts', { runId: 'a', step: 10, source: 'eval' })).groups.length, 2);
     assert.strictEqual(await ask('getRollouts', { runId: 'a', step: 3, source: 'train' }), undefined);
+  });
+
+  it('pinned metrics: kept through the host\'s store, checked; none kept reads undefined', async () => {
+    let kept: string[] | undefined;
+    const pinned = new RunRequests({ runDir: () => runsDir, isLive: () => false, isStopping: () => false, stop: () => false, pause: () => false, proceed: () => false, saveFile: async () => undefined, pins: { get: () => kept, set: (pins) => void (kept = pins) } });
+    const askPinned = <T>(method: string, params: object) => pinned.handle({ type: 'request', id: ++id, method, params } as Parameters<RunRequests['handle']>[0]) as Promise<T>;
+    assert.strictEqual(await askPinned('getPinnedMetrics', {}), undefined);
+    await askPinned('setPinnedMetrics', { pins: ['grad_norm', 'kl'] });
+    assert.deepStrictEqual(await askPinned('getPinnedMetrics', {}), ['grad_norm', 'kl']);
+    await assert.rejects(askPinned('setPinnedMetrics', { pins: 'kl' }), /setPinnedMetrics: pins must be a list of metric names/);
+  });
+
+  it('external runs without per-token data: rollouts say tokens were not recorded; prime-rl names its token-export steps', async () => {
+    const fixtures = path.resolve(__dirname, '../../fixtures');
+    const external = new RunRequests({ runDir: (runId) => path.join(fixtures, runId), isLive: () => false, isStopping: () => false, stop: () => false, pause: () => false, proceed: () => false, saveFile: async () => undefined });
+    const askExternal = <T>(method: string, params: object) => external.handle({ type: 'request', id: ++id, method, params } as Parameters<RunRequests['handle']>[0]) as Promise<T>;
+    const verl = await askExternal<StepRollouts>('getRollouts', { runId: 'verl/run', step: 3, source: 'train' });
+    assert.ok(verl.groups[0].rollouts.every((r) => !r.tokensRecorded && r.length === 0));
+    assert.strictEqual((await askExternal<RolloutSteps>('getRolloutSteps', { runId: 'verl/run' })).tokenSteps, undefined);
+    assert.deepStrictEqual(await askExternal<RolloutSteps>('getRolloutSteps', { runId: 'prime-rl/run' }), { train: [1, 2], eval: [], tokenSteps: [1] });
+    const [step1, step2] = await Promise.all([1, 2].map((step) => askExternal<StepRollouts>('getRollouts', { runId: 'prime-rl/run', step, source: 'train' })));
+    assert.ok(step1.groups[0].rollouts.every((r) => r.tokensRecorded));
+    assert.ok(step2.groups[0].rollouts.every((r) => !r.tokensRecorded));
   });
 
   it('forwards live worker messages as the panel does: records as they are, rollouts summarised and remembered, the rest as events', async () => {

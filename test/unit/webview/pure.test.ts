@@ -59,7 +59,7 @@ describe('webview helpers (pure)', () => {
   });
 
   it('filters rollouts and sorts groups', () => {
-    const rollout = (reward: number, completion: string, finish: 'stop' | 'length' = 'stop') => ({ completion, reward, rewards: {}, advantage: 0, finish_reason: finish, length: 1 });
+    const rollout = (reward: number, completion: string, finish: 'stop' | 'length' = 'stop') => ({ completion, reward, rewards: {}, advantage: 0, finish_reason: finish, length: 1, tokensRecorded: true });
     const record: Pick<StepRollouts, 'groups'> = {
       groups: [
         { prompt: 'first', rollouts: [rollout(0, 'x'), rollout(1, 'needle', 'length')] },
@@ -75,7 +75,7 @@ describe('webview helpers (pure)', () => {
   });
 
   it('group statistics are the trainer\'s: its std estimator, failed (null) rewards left out, one completion never tied', () => {
-    const rollout = (reward: number | null) => ({ completion: 'c', reward, rewards: { f: reward }, advantage: 0, finish_reason: 'stop' as const, length: 1 });
+    const rollout = (reward: number | null) => ({ completion: 'c', reward, rewards: { f: reward }, advantage: 0, finish_reason: 'stop' as const, length: 1, tokensRecorded: true });
     const record: Pick<StepRollouts, 'groups'> = {
       groups: [
         { prompt: 'a', rollouts: [rollout(1), rollout(0), rollout(0), rollout(0)] },

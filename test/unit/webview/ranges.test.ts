@@ -63,6 +63,13 @@ describe('chart ranges, symlog and number format', () => {
     assert.strictEqual(formatTick(0.2001, 0.0001), '0.2001');
     assert.strictEqual(formatTick(0.5, 0.1), '0.5');
     assert.strictEqual(formatTick(2e-7, 1e-7), '2e-7');
+    // The policy loss axis's 0 tick, as chart.js computes it from a min that is not a multiple of the step.
+    assert.notStrictEqual(-0.3 + 3 * 0.1, 0);
+    assert.strictEqual(formatTick(-0.3 + 3 * 0.1, 0.1), '0');
+    assert.strictEqual(formatTick(1.3e-23, 0.01), '0');
+    assert.strictEqual(formatTick(-4e-19, 5e-4), '0');
+    // A small value that is a tick of its own scale stays.
+    assert.strictEqual(formatTick(1e-12, 1e-12), '1e-12');
     assert.strictEqual(quantile([1, 2, 3, 4], 0.5), 2.5);
   });
 

@@ -6,7 +6,7 @@ import { diffCounts, diffTokens } from '../../../webview/tokenDiff';
 const metrics = { rowHeight: 10, stepGap: 4 };
 
 function summary(reward: number | null, advantage: number, length: number): RolloutSummary {
-  return { completion: '', reward, rewards: {}, advantage, finish_reason: 'stop', length };
+  return { completion: '', reward, rewards: {}, advantage, finish_reason: 'stop', length, tokensRecorded: true };
 }
 
 function occurrence(step: number, rollouts: RolloutSummary[], domains?: PromptOccurrence['domains']): PromptOccurrence {
