@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
+import { FINISHED_RUNS } from './finishedRunsHost';
 import { rolloutStepIndex } from '../../../src/protocol/stepIndex';
 import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
@@ -23,12 +24,7 @@ describe('webview requests answered from run directories', () => {
         if (!['a', 'b', 'a-again'].includes(runId)) throw new Error(`run ${runId} is not shown here`);
         return path.join(runsDir, runId);
       },
-      isLive: () => false,
-      isStopping: () => false,
-      stop: () => false,
-      pause: () => false,
-      proceed: () => false,
-      saveFile: async () => undefined,
+      ...FINISHED_RUNS,
     });
   });
   after(() => fs.rmSync(runsDir, { recursive: true, force: true }));
@@ -46,7 +42,7 @@ describe('webview requests answered from run directories', () => {
 
   it('pinned metrics: kept through the host\'s store, checked; none kept reads undefined', async () => {
     let kept: string[] | undefined;
-    const pinned = new RunRequests({ runDir: () => runsDir, isLive: () => false, isStopping: () => false, stop: () => false, pause: () => false, proceed: () => false, saveFile: async () => undefined, pins: { get: () => kept, set: (pins) => void (kept = pins) } });
+    const pinned = new RunRequests({ runDir: () => runsDir, ...FINISHED_RUNS, pins: { get: () => kept, set: (pins) => void (kept = pins) } });
     const askPinned = <T>(method: string, params: object) => pinned.handle({ type: 'request', id: ++id, method, params } as Parameters<RunRequests['handle']>[0]) as Promise<T>;
     assert.strictEqual(await askPinned('getPinnedMetrics', {}), undefined);
     await askPinned('setPinnedMetrics', { pins: ['grad_norm', 'kl'] });
@@ -56,7 +52,7 @@ describe('webview requests answered from run directories', () => {
 
   it('external runs without per-token data: rollouts say tokens were not recorded; prime-rl names its token-export steps', async () => {
     const fixtures = path.resolve(__dirname, '../../fixtures');
-    const external = new RunRequests({ runDir: (runId) => path.join(fixtures, runId), isLive: () => false, isStopping: () => false, stop: () => false, pause: () => false, proceed: () => false, saveFile: async () => undefined });
+    const external = new RunRequests({ runDir: (runId) => path.join(fixtures, runId), ...FINISHED_RUNS });
     const askExternal = <T>(method: string, params: object) => external.handle({ type: 'request', id: ++id, method, params } as Parameters<RunRequests['handle']>[0]) as Promise<T>;
     const verl = await askExternal<StepRollouts>('getRollouts', { runId: 'verl/run', step: 3, source: 'train' });
     assert.ok(verl.groups[0].rollouts.every((r) => !r.tokensRecorded && r.length === 0));

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { RunRequests } from '../../../src/host/runRequests';
+import { FINISHED_RUNS } from './finishedRunsHost';
 import { restoredView, runLocations, shownRunIds } from '../../../src/host/shownRuns';
 import type { Comparison, RunLocation, WebviewState } from '../../../src/protocol';
 import { writeFixtureRun } from '../../webview/fixtures';
@@ -72,12 +73,7 @@ describe('dashboard panels: run ids, and the state a window reload restores', ()
         return location.runDir;
       },
       runFormat: (runId) => byId.get(runId)?.format,
-      isLive: () => false,
-      isStopping: () => false,
-      stop: () => false,
-      pause: () => false,
-      proceed: () => false,
-      saveFile: async () => undefined,
+      ...FINISHED_RUNS,
     });
     const comparison = (await requests.handle({ type: 'request', id: 1, method: 'getComparison', params: { runIds: locations.map((l) => l.runId) } })) as Comparison;
     assert.deepStrictEqual(comparison.runs.map((r) => r.runId), ['ours', 'run', 'trl/run']);
