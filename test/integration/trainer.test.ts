@@ -501,7 +501,7 @@ describe('GRPO trainer', function () {
     }));
     const started = Date.now();
     await assert.rejects(run({ configPath: writeConfig(tinyArithmetic({ model: { name_or_path: model } })) }),
-      /model\.name_or_path: .*Qwen2\.5-0\.5B-Instruct has 494\.0 M parameters; training it needs about 13\.5 GiB .* the wasm backend holds/);
+      /model\.name_or_path: .*Qwen2\.5-0\.5B-Instruct has 494\.0 M parameters; training it needs about 13\.4 GiB .* the wasm backend holds/);
     assert.ok(Date.now() - started < 10000, 'refused up front, not after loading');
     const [runDir] = fs.readdirSync(tmp).filter((d) => d !== 'Qwen2.5-0.5B-Instruct').map((d) => path.join(tmp, d));
     const events = read<RunEvent>(path.join(runDir, 'events.jsonl'));
