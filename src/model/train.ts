@@ -272,10 +272,15 @@ export class PolicyTrainer {
     this.options = { ...options, dropoutSeed: options.dropoutSeed ?? 0 };
   }
 
-  /** Frees the optimizer state and stops the data-parallel worker, if any. */
-  dispose(): void {
+  /** Stops the data-parallel worker, if any (its wasm instance is its own: safe after a trap of this one). */
+  stopDataParallel(): void {
     void this.worker?.terminate();
     this.worker = null;
+  }
+
+  /** Frees the optimizer state and stops the data-parallel worker, if any. */
+  dispose(): void {
+    this.stopDataParallel();
     this.clearGradients();
     for (const t of [...this.firstMoment.values(), ...this.secondMoment.values()]) t.dispose();
   }

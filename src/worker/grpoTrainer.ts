@@ -613,6 +613,10 @@ export class GrpoTrainer implements TrainingJob {
     this.warm.optimizer.load(saved);
   }
 
+  stopThreads(): void {
+    this.trainer.stopDataParallel();
+  }
+
   dispose(): void {
     this.warm.optimizer?.dispose();
     this.rewards.dispose();

@@ -41,4 +41,9 @@ export interface TrainingJob {
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
+  /**
+   * After a wasm trap, when nothing may touch the trapped heap (so no dispose): ends the threads the job started
+   * (the data-parallel replica's instance is its own heap), which would keep the process alive.
+   */
+  stopThreads?(): void;
 }

@@ -276,6 +276,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       throw err;
     } finally {
       if (!trapped) job.dispose();
+      else job.stopThreads?.();
     }
     const outcome: RunOutcome = step < config.optimization.max_steps ? 'stopped' : 'completed';
     sink.event({ type: 'finished', time: Date.now(), outcome, steps: step });
