@@ -191,7 +191,7 @@ export class AttachedDashboard {
   static async open(browser: Browser, runDir: string): Promise<AttachedDashboard> {
     const harness = await WebviewHarness.open(browser, path.dirname(runDir));
     const runId = path.basename(runDir);
-    harness.liveRunIds.add(runId);
+    harness.markLive(runId);
     return new AttachedDashboard(harness, runId);
   }
 

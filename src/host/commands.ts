@@ -11,6 +11,7 @@ import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig, RunState } f
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { knownRunFolders, openRunReader, readerOrOurs } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
+import { liveSummary, runKey } from './liveRuns';
 import { LiveRun, RunManager } from './runManager';
 import { RevealArgument, RunItem } from './runsTree';
 import { listRunDirectories, readSummary } from '../protocol/runStore';
@@ -130,11 +131,14 @@ function runDirFromArgument(arg: unknown): string | undefined {
 
 /** Ours and the watched folders' runs of any format (as the tree lists them), with their format where not ours. */
 async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
-  const picks = knownRunFolders(runsDir, watchFolders()).map((dir) => {
-    const runId = path.basename(dir);
-    const s = readerOrOurs(dir).summary(runs.isLive(runId), runs.isStopping(runId));
+  const dirs = knownRunFolders(runsDir, watchFolders());
+  const names = dirs.map((dir) => path.basename(dir));
+  const picks = dirs.map((dir, i) => {
+    const s = liveSummary(readerOrOurs(dir), runs, dir);
     const format = s.format && s.format !== 'grpo-studio' ? `${RUN_FORMAT_LABELS[s.format]} · ` : '';
-    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format ? dir : undefined, runDir: dir };
+    // The folder where its name is not enough: another trainer's run, or a name another root's run shares.
+    const repeated = names.indexOf(names[i]) !== names.lastIndexOf(names[i]);
+    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format || repeated ? dir : undefined, runDir: dir };
   });
   const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
   return chosen?.map((c) => c.runDir);
@@ -155,8 +159,31 @@ export function launchAllowed(what: string): boolean {
 
 /** The summary of a run, with this window's knowledge of its worker (attached, stop sent). */
 function summaryOf(runs: RunManager, runDir: string) {
-  const runId = path.basename(runDir);
-  return readSummary(runDir, runs.isLive(runId), runs.isStopping(runId));
+  return readSummary(runDir, runs.isLive(runDir), runs.isStopping(runDir));
+}
+
+/**
+ * The run folder a Stop / Pause / Continue names: a tree item's, or a folder given as a string (a command's
+ * argument; a folder's name alone is no run: two roots may hold one of that name). Undefined when none is named.
+ */
+function namedRunDir(arg: unknown): string | undefined {
+  if (arg instanceof RunItem) return runKey(arg.summary.runDir);
+  if (typeof arg === 'string') return runKey(arg);
+  return undefined;
+}
+
+/** Live runs to pick from, by folder: the label is the folder's name, the description its parent (names repeat). */
+async function pickLive(candidates: readonly LiveRun[], title: string): Promise<string | undefined> {
+  if (candidates.length === 1) return candidates[0].runDir;
+  const picks = candidates.map((r) => ({ label: r.runId, description: path.dirname(r.runDir), runDir: r.runDir }));
+  return (await vscode.window.showQuickPick(picks, { title }))?.runDir;
+}
+
+/** Says so when a command names a folder no worker of this window writes (nothing is sent elsewhere instead). */
+function notLiveHere(runs: RunManager, runDir: string, action: string): boolean {
+  if (runs.isLive(runDir)) return false;
+  void vscode.window.showInformationMessage(`GRPO: cannot ${action} ${runDir}: no worker of this window runs it.`);
+  return true;
 }
 
 /** Deletes a finished run's folder after a modal confirmation; a running run must be stopped first. */
@@ -187,16 +214,15 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   };
 
   const stopRun = async (arg?: unknown): Promise<boolean> => {
-    let runId = typeof arg === 'string' ? arg : arg instanceof RunItem ? arg.summary.runId : undefined;
-    if (!runId) {
-      const live = runs.liveRuns;
-      if (live.length === 0) {
-        void vscode.window.showInformationMessage('GRPO: no run is in progress.');
-        return false;
-      }
-      runId = live.length === 1 ? live[0].runId : (await vscode.window.showQuickPick(live.map((r) => r.runId), { title: 'GRPO: Stop Run' }));
+    let runDir = namedRunDir(arg);
+    if (runDir) return notLiveHere(runs, runDir, 'stop') ? false : runs.stop(runDir);
+    const live = runs.liveRuns;
+    if (live.length === 0) {
+      void vscode.window.showInformationMessage('GRPO: no run is in progress.');
+      return false;
     }
-    return runId ? runs.stop(runId) : false;
+    runDir = await pickLive(live, 'GRPO: Stop Run');
+    return runDir ? runs.stop(runDir) : false;
   };
 
   const openDashboard = async (arg?: unknown): Promise<DashboardPanel | undefined> => {
@@ -216,16 +242,16 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
   };
 
-  /** The run a Pause / Continue applies to: the one named, else the live ones in `state` (a pick when several). */
-  const pickLiveRun = async (arg: unknown, state: RunState, title: string): Promise<string | undefined> => {
-    if (typeof arg === 'string') return arg;
-    if (arg instanceof RunItem) return arg.summary.runId;
-    const candidates = runs.liveRuns.filter((r) => summaryOf(runs, r.runDir).state === state).map((r) => r.runId);
+  /** The folder of the run a Pause / Continue applies to: the one named, else the live ones in `state` (a pick when several). */
+  const pickLiveRun = async (arg: unknown, state: RunState, action: 'pause' | 'continue', title: string): Promise<string | undefined> => {
+    const named = namedRunDir(arg);
+    if (named) return notLiveHere(runs, named, action) ? undefined : named;
+    const candidates = runs.liveRuns.filter((r) => summaryOf(runs, r.runDir).state === state);
     if (candidates.length === 0) {
       void vscode.window.showInformationMessage(`GRPO: no run is ${state.toLowerCase()}.`);
       return undefined;
     }
-    return candidates.length === 1 ? candidates[0] : vscode.window.showQuickPick(candidates, { title });
+    return pickLive(candidates, title);
   };
 
   const resumeRun = async (arg?: unknown): Promise<LiveRun | undefined> => {
@@ -286,12 +312,12 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     vscode.commands.registerCommand('grpo.startRun', startRun),
     vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
     vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {
-      const runId = await pickLiveRun(arg, 'RUNNING', 'GRPO: Pause Run');
-      return runId ? runs.pause(runId) : false;
+      const runDir = await pickLiveRun(arg, 'RUNNING', 'pause', 'GRPO: Pause Run');
+      return runDir ? runs.pause(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.continueRun', async (arg?: unknown) => {
-      const runId = await pickLiveRun(arg, 'PAUSED', 'GRPO: Continue Run');
-      return runId ? runs.proceed(runId) : false;
+      const runDir = await pickLiveRun(arg, 'PAUSED', 'continue', 'GRPO: Continue Run');
+      return runDir ? runs.proceed(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),
     vscode.commands.registerCommand('grpo.openDashboard', openDashboard),

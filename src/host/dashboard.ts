@@ -16,6 +16,7 @@ import { RunFollower } from './runFollower';
 import { RunRequests } from './runRequests';
 import { readSummary } from '../protocol/runStore';
 import { RunManager } from './runManager';
+import { runKey } from './liveRuns';
 import { healthSettings } from './settings';
 import { PanelView, restoredView, runLocations } from './shownRuns';
 
@@ -147,11 +148,12 @@ export class DashboardPanel implements vscode.Disposable {
         return runDir;
       },
       runFormat: (runId) => this.formats.get(this.shown.get(runId) ?? ''),
-      isLive: (runId) => this.isLive(runId),
-      isStopping: (runId) => this.isLive(runId) && runs.isStopping(runId),
-      stop: (runId) => runs.stop(runId),
-      pause: (runId) => runs.pause(runId),
-      proceed: (runId) => runs.proceed(runId),
+      // By folder: the panel's ids are labels (a folder's name), and a same-named folder elsewhere is another run.
+      isLive: (runDir) => runs.isLive(runDir),
+      isStopping: (runDir) => runs.isStopping(runDir),
+      stop: (runDir) => runs.stop(runDir),
+      pause: (runDir) => runs.pause(runDir),
+      proceed: (runDir) => runs.proceed(runDir),
       saveFile: (fileName, data) => this.saveFile(fileName, data),
       healthThresholds: healthSettings,
       peerRunDirs: () => [...DashboardPanel.knownRuns(), ...this.shown.values()],
@@ -165,8 +167,9 @@ export class DashboardPanel implements vscode.Disposable {
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => this.handle(message)),
-      runs.onMessage(({ runId, message }) => {
-        if (!this.shown.has(runId) || this.writesOtherFolder(runId)) return;
+      runs.onMessage(({ runDir, message }) => {
+        const runId = this.shownIdOf(runDir);
+        if (runId === undefined) return;
         this.post(this.requests.liveMessage(runId, message));
         if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
@@ -229,18 +232,19 @@ export class DashboardPanel implements vscode.Disposable {
   }
 
   /**
-   * A shown run is live when this window's worker writes that very folder: the worker's id is a folder name, and
-   * an external run in a folder of the same name (`run`, `output`) is another run.
+   * A shown run is live when this window's worker writes that very folder: the panel's id is a label, and an
+   * external run in a folder of the same name (`run`, `output`) is another run.
    */
   private isLive(runId: string): boolean {
-    return this.shown.has(runId) && this.runs.isLive(runId) && !this.writesOtherFolder(runId);
+    const runDir = this.shown.get(runId);
+    return runDir !== undefined && this.runs.isLive(runDir);
   }
 
-  /** This window's live run of that id writes a folder other than the one shown. */
-  private writesOtherFolder(runId: string): boolean {
-    const shownDir = this.shown.get(runId);
-    const liveDir = this.runs.liveRuns.find((run) => run.runId === runId)?.runDir;
-    return shownDir !== undefined && liveDir !== undefined && path.resolve(liveDir) !== path.resolve(shownDir);
+  /** The panel's id of the run shown from that folder, if it is shown. */
+  private shownIdOf(runDir: string): string | undefined {
+    const key = runKey(runDir);
+    for (const [runId, dir] of this.shown) if (runKey(dir) === key) return runId;
+    return undefined;
   }
 
   private whenReady(action: () => void): void {
@@ -251,7 +255,7 @@ export class DashboardPanel implements vscode.Disposable {
   private postStatus(): void {
     for (const [runId, runDir] of this.shown) {
       const live = this.isLive(runId);
-      const { state, status } = readSummary(runDir, live, live && this.runs.isStopping(runId));
+      const { state, status } = readSummary(runDir, live, live && this.runs.isStopping(runDir));
       this.post({ type: 'status', runId, state, status });
     }
   }

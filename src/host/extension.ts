@@ -69,7 +69,7 @@ export function activate(context: vscode.ExtensionContext): GrpoStudioApi {
   };
 }
 
-/** workspaceState: the runs already named in a "still running" message (each is named once). */
+/** workspaceState: the folders of the runs already named in a "still running" message (each is named once). */
 const ANNOUNCED_RUNS = 'grpo.announcedRunningRuns';
 /** workspaceState: the `grpo.startOnOpen` config path this workspace has started. */
 const STARTED_ON_OPEN = 'grpo.startedOnOpen';
@@ -86,9 +86,10 @@ const ANNOUNCE_WAIT_MS = 3000;
  */
 async function announceRunning(context: vscode.ExtensionContext, found: LiveRun[]): Promise<void> {
   const announced = new Set(context.workspaceState.get<string[]>(ANNOUNCED_RUNS, []));
-  const fresh = found.filter((run) => !announced.has(run.runId));
+  // By folder: two runs directories (workspaces) may each hold a run of one name.
+  const fresh = found.filter((run) => !announced.has(run.runDir));
   if (fresh.length === 0) return;
-  void context.workspaceState.update(ANNOUNCED_RUNS, [...announced, ...fresh.map((run) => run.runId)].slice(-100));
+  void context.workspaceState.update(ANNOUNCED_RUNS, [...announced, ...fresh.map((run) => run.runDir)].slice(-100));
   const waited = new Promise((resolve) => setTimeout(resolve, ANNOUNCE_WAIT_MS));
   await Promise.race([Promise.all(fresh.map((run) => run.attachment.firstConnected)), waited]);
   const attached = fresh.filter((run) => run.attachment.isConnected).map((run) => run.runId);

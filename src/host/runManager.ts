@@ -15,16 +15,22 @@ import { newRunDirectory } from '../protocol/runFolder';
 import { runLockHolder } from '../protocol/runLockFile';
 import { listRunDirectories, readSnapshot } from '../protocol/runStore';
 import { escalateStop, Killable, RecentStepTimes, recordRunWarning, stopGraceFor } from './stopEscalation';
+import { LiveRunTable, runKey, RunLiveness } from './liveRuns';
 import { RunAttachment } from './workerClient';
 import { spawnDetachedWorker, startupFailure } from './workerLaunch';
 
 export interface RunMessageEvent {
+  /** The run's folder, resolved: what identifies it (two folders may share a name). */
+  runDir: string;
+  /** The folder's name, for labels. */
   runId: string;
   message: WorkerMessage;
 }
 
 export interface LiveRun {
+  /** The folder's name: a label, not unique (the runs directory and a watched folder may both hold `run`). */
   runId: string;
+  /** The run's folder, resolved: the key everything in this window asks by. */
   runDir: string;
   config: RunConfig | undefined;
   attachment: RunAttachment;
@@ -51,8 +57,8 @@ export interface StartOptions {
   backend: BackendName;
 }
 
-export class RunManager implements vscode.Disposable {
-  private readonly live = new Map<string, LiveRun>();
+export class RunManager implements vscode.Disposable, RunLiveness {
+  private readonly live = new LiveRunTable<LiveRun>();
   private readonly messageEmitter = new vscode.EventEmitter<RunMessageEvent>();
   private readonly changeEmitter = new vscode.EventEmitter<void>();
   /** Every worker message, tagged with its run. */
@@ -68,16 +74,21 @@ export class RunManager implements vscode.Disposable {
   ) {}
 
   get liveRuns(): LiveRun[] {
-    return [...this.live.values()];
+    return this.live.all;
   }
 
-  isLive(runId: string): boolean {
-    return this.live.has(runId);
+  /** The live run of that folder (undefined if none is): a folder, never a folder's name. */
+  liveRun(runDir: string): LiveRun | undefined {
+    return this.live.get(runDir);
+  }
+
+  isLive(runDir: string): boolean {
+    return this.live.isLive(runDir);
   }
 
   /** A stop was sent to the run from this window and it has not ended yet. */
-  isStopping(runId: string): boolean {
-    return this.live.get(runId)?.stopping === true;
+  isStopping(runDir: string): boolean {
+    return this.live.isStopping(runDir);
   }
 
   start(options: StartOptions): LiveRun {
@@ -92,7 +103,7 @@ export class RunManager implements vscode.Disposable {
   /** Continues a stopped, interrupted or failed run from its newest checkpoint, appending to its directory. */
   resume(runDir: string, config: RunConfig, backend: BackendName): LiveRun {
     const runId = path.basename(runDir);
-    if (this.live.has(runId) || runLockHolder(runDir)) throw new Error(`run ${runId} is already running`);
+    if (this.live.isLive(runDir) || runLockHolder(runDir)) throw new Error(`run ${runId} (${runDir}) is already running`);
     const args = ['--resume', runDir];
     if (backend !== 'auto') args.push('--backend', backend);
     return this.launch(runDir, config, args, `resuming ${runDir}`);
@@ -106,7 +117,7 @@ export class RunManager implements vscode.Disposable {
     const attached: LiveRun[] = [];
     for (const runDir of listRunDirectories(runsDir)) {
       const runId = path.basename(runDir);
-      if (this.live.has(runId) || !runLockHolder(runDir)) continue;
+      if (this.live.isLive(runDir) || !runLockHolder(runDir)) continue;
       const snapshot = readSnapshot(runDir, false);
       // A CLI run holds a lock but serves no socket: it is followed from its files (the dashboard's RunFollower).
       if (!fs.existsSync(path.join(runDir, RUN_FILES.socket))) continue;
@@ -119,26 +130,26 @@ export class RunManager implements vscode.Disposable {
   }
 
   /** This window's connection to the run's worker is up (not still attaching, as after a reload mid-step). */
-  isAttached(runId: string): boolean {
-    return this.live.get(runId)?.attachment.isConnected ?? false;
+  isAttached(runDir: string): boolean {
+    return this.live.get(runDir)?.attachment.isConnected ?? false;
   }
 
   /**
    * Holds a live run at its next step boundary; `proceed` lets it go on. Both need the worker's socket: while this
    * window is still attaching, the user is told why nothing happened (never silence).
    */
-  pause(runId: string): boolean {
-    return this.sendOrExplain(runId, { type: 'pause' }, 'pause');
+  pause(runDir: string): boolean {
+    return this.sendOrExplain(runDir, { type: 'pause' }, 'pause');
   }
 
-  proceed(runId: string): boolean {
-    return this.sendOrExplain(runId, { type: 'resume' }, 'continue');
+  proceed(runDir: string): boolean {
+    return this.sendOrExplain(runDir, { type: 'resume' }, 'continue');
   }
 
-  private sendOrExplain(runId: string, message: HostToWorkerMessage, action: string): boolean {
-    if (this.sendTo(runId, message)) return true;
-    const run = this.live.get(runId);
-    if (run) void vscode.window.showWarningMessage(`GRPO: cannot ${action} run ${runId} yet: ${notAttachedReason(run)} Try again once its dashboard shows new steps; Stop works meanwhile.`);
+  private sendOrExplain(runDir: string, message: HostToWorkerMessage, action: string): boolean {
+    if (this.sendTo(runDir, message)) return true;
+    const run = this.live.get(runDir);
+    if (run) void vscode.window.showWarningMessage(`GRPO: cannot ${action} run ${run.runId} yet: ${notAttachedReason(run)} Try again once its dashboard shows new steps; Stop works meanwhile.`);
     return false;
   }
 
@@ -167,7 +178,8 @@ export class RunManager implements vscode.Disposable {
     return run;
   }
 
-  private track(runDir: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined): LiveRun {
+  private track(folder: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined): LiveRun {
+    const runDir = runKey(folder);
     const runId = path.basename(runDir);
     const run = { runId, runDir, config, startedHere, stepTimes: new RecentStepTimes() } as LiveRun;
     run.attachment = new RunAttachment(runDir, {
@@ -179,17 +191,16 @@ export class RunManager implements vscode.Disposable {
         if (message.type === 'metrics') run.stepTimes.add(finiteValue(message.record.metrics['time/step']));
         this.logMessage(runId, message);
         if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
-        this.messageEmitter.fire({ runId, message });
+        this.messageEmitter.fire({ runDir, runId, message });
       },
       onEnded: () => undefined,
       // The status bar says "attaching" until then.
       onAttached: () => this.changeEmitter.fire(),
     });
     run.exited = run.attachment.ended.then(() => null);
-    this.live.set(runId, run);
+    this.live.add(run);
     void run.attachment.ended.then(() => {
-      if (this.live.get(runId) !== run) return;
-      this.live.delete(runId);
+      if (!this.live.remove(run)) return;
       this.output.appendLine(`[${runId}] worker ended`);
       this.changeEmitter.fire();
     });
@@ -200,10 +211,11 @@ export class RunManager implements vscode.Disposable {
    * Asks the worker to stop (it abandons the step in flight and checkpoints the last completed one); false if the
    * run is not live. A worker still running after a grace period gets SIGTERM, then SIGKILL (escalateStop).
    */
-  stop(runId: string): boolean {
-    const run = this.live.get(runId);
+  stop(runDir: string): boolean {
+    const run = this.live.get(runDir);
     if (!run) return false;
-    if (!this.sendTo(runId, { type: 'stop' })) {
+    const runId = run.runId;
+    if (!this.sendTo(runDir, { type: 'stop' })) {
       // Not attached (yet): the worker the run's lock names gets SIGTERM, which it treats as the same clean stop.
       if (!workerProcess(run).kill('SIGTERM')) {
         void vscode.window.showWarningMessage(`GRPO: cannot stop run ${runId} yet: ${notAttachedReason(run)} Try again in a moment.`);
@@ -224,7 +236,7 @@ export class RunManager implements vscode.Disposable {
     this.output.appendLine(`[${run.runId}] warning: ${message}`);
     try {
       const event = recordRunWarning(run.runDir, message);
-      this.messageEmitter.fire({ runId: run.runId, message: event });
+      this.messageEmitter.fire({ runDir: run.runDir, runId: run.runId, message: event });
     } catch (err) {
       this.output.appendLine(`[${run.runId}] could not record it in events.jsonl: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -240,14 +252,14 @@ export class RunManager implements vscode.Disposable {
     );
   }
 
-  private sendTo(runId: string, message: HostToWorkerMessage): boolean {
-    return this.live.get(runId)?.attachment.send(message) ?? false;
+  private sendTo(runDir: string, message: HostToWorkerMessage): boolean {
+    return this.live.get(runDir)?.attachment.send(message) ?? false;
   }
 
   /** The window goes away: its runs keep going (`grpo.onWindowClose`: keepRunning), or are asked to stop. */
   dispose(): void {
     const stop = this.stopOnDispose();
-    for (const run of this.live.values()) {
+    for (const run of this.live.all) {
       if (stop) run.attachment.send({ type: 'stop' });
       run.attachment.detach();
     }

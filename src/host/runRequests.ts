@@ -43,12 +43,16 @@ export interface RunRequestHost {
   runDir(runId: string): string;
   /** The format a run was opened as, when known (a restored panel's); else it is detected from the folder. */
   runFormat?(runId: string): RunFormat | undefined;
-  isLive(runId: string): boolean;
+  /**
+   * Liveness and control are asked by run folder (as `runDir` answers, or a peer's), never by a webview id or a
+   * folder's name: two folders of one name under different roots are two runs (liveRuns.ts).
+   */
+  isLive(runDir: string): boolean;
   /** A stop was sent from this window and the run has not ended yet (its state is STOPPING). */
-  isStopping(runId: string): boolean;
-  stop(runId: string): boolean;
-  pause(runId: string): boolean;
-  proceed(runId: string): boolean;
+  isStopping(runDir: string): boolean;
+  stop(runDir: string): boolean;
+  pause(runDir: string): boolean;
+  proceed(runDir: string): boolean;
   /** Saves an export where the user chooses; resolves to the path, or undefined if cancelled. */
   saveFile(fileName: string, data: Buffer): Promise<string | undefined>;
   /** The health alert thresholds (settings); the defaults where a host has none. */
@@ -192,10 +196,13 @@ export class RunRequests {
 
   constructor(private readonly host: RunRequestHost) {
     this.handlers = {
-      getSnapshot: ({ runId }) => this.reader(runId).snapshot(host.isLive(runId), host.isStopping(runId)),
-      stopRun: ({ runId }) => ({ stopped: host.stop(runId) }),
-      pauseRun: ({ runId }) => ({ paused: host.pause(runId) }),
-      continueRun: ({ runId }) => ({ continued: host.proceed(runId) }),
+      getSnapshot: ({ runId }) => {
+        const runDir = host.runDir(runId);
+        return this.reader(runId).snapshot(host.isLive(runDir), host.isStopping(runDir));
+      },
+      stopRun: ({ runId }) => ({ stopped: host.stop(host.runDir(runId)) }),
+      pauseRun: ({ runId }) => ({ paused: host.pause(host.runDir(runId)) }),
+      continueRun: ({ runId }) => ({ continued: host.proceed(host.runDir(runId)) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
       getRollouts: async ({ runId, step, source }) => {
         const record = await this.indexesOf(runId).read(source, step);
@@ -284,7 +291,7 @@ export class RunRequests {
       const indexes = this.indexesOfDir(runDir);
       const history = await indexes.history(prompt);
       if (history.occurrences.length === 0) continue;
-      const summary = indexes.reader.summary(this.host.isLive(path.basename(runDir)));
+      const summary = indexes.reader.summary(this.host.isLive(runDir));
       const folder = path.basename(runDir);
       const name = summary.name && summary.name !== folder ? `${summary.name} (${folder})` : folder;
       const label = summary.format === 'grpo-studio' ? name : `${name} · ${RUN_FORMAT_LABELS[summary.format]}`;
@@ -294,7 +301,7 @@ export class RunRequests {
   }
 
   private comparison(runIds: string[]): Comparison {
-    const snapshots = runIds.map((runId) => ({ runId, snapshot: this.reader(runId).snapshot(this.host.isLive(runId)) }));
+    const snapshots = runIds.map((runId) => ({ runId, snapshot: this.reader(runId).snapshot(this.host.isLive(this.host.runDir(runId))) }));
     const named = snapshots.map(({ runId, snapshot }) => ({ runId, name: snapshot.config?.name ?? runId, startTime: snapshot.startTime }));
     const labels = distinctRunLabels(named);
     const runs = snapshots.map(({ snapshot }, i) => ({ ...named[i], label: labels[i], status: snapshot.status, config: snapshot.config, metrics: snapshot.metrics }));

@@ -7,10 +7,10 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { finiteValue, GroupRecord, RevealTarget, runContextValue, RUN_FORMAT_LABELS, RunStatus, scoredMean, StoredNumber } from '../protocol';
+import { finiteValue, GroupRecord, RevealTarget, RunStatus, scoredMean, StoredNumber } from '../protocol';
 import { knownRunFolders, readerOrOurs, RunReader, RunTail } from '../protocol/runReaders';
 import { RunSummary } from '../protocol/runStore';
-import { formatStartTime, runIdTime } from './runNames';
+import { liveSummary, runItemView } from './liveRuns';
 import { RunManager } from './runManager';
 import { TOKEN_DECODERS } from './runRequests';
 import { watchFolder, Watch } from './fileWatch';
@@ -47,22 +47,16 @@ function revealCommand(target: RevealArgument): vscode.Command {
 
 export class RunItem extends vscode.TreeItem {
   constructor(readonly summary: RunSummary) {
-    // The name first: the folder name starts with a timestamp, which left no room for the name.
-    super(summary.name, vscode.TreeItemCollapsibleState.Collapsed);
-    const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
-    const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
-    const started = runIdTime(summary.runId);
+    const view = runItemView(summary);
+    super(view.label, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = summary.runDir;
-    const format = summary.format === 'grpo-studio' ? '' : `${RUN_FORMAT_LABELS[summary.format]} · `;
-    this.description = `${format}${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
+    this.description = view.description;
     this.iconPath = STATUS_ICONS[summary.status];
     // Only for the health badge (healthDecorations.ts): label and icon stay the ones set here.
     this.resourceUri = runHealthUri(summary.runDir);
-    this.tooltip = new vscode.MarkdownString(`**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`);
-    // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
-    this.accessibilityInformation = { label: `${summary.name}, ${this.description}, run folder ${summary.runId}` };
-    // Another trainer's run is only read here: no stop, resume or delete.
-    this.contextValue = summary.format !== 'grpo-studio' ? 'grpoRun.external' : runContextValue(summary.state);
+    this.tooltip = new vscode.MarkdownString(view.tooltip);
+    this.accessibilityInformation = { label: view.accessibilityLabel };
+    this.contextValue = view.contextValue;
     this.command = { command: 'grpo.openDashboard', title: 'Open Dashboard', arguments: [summary.runDir] };
   }
 }
@@ -197,8 +191,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   /** One run; a run whose files cannot be read shows the error instead of hiding every other run. */
   private runItem(runDir: string): RunsTreeItem {
     try {
-      const runId = path.basename(runDir);
-      return new RunItem(this.readerOf(runDir).summary(this.runs.isLive(runId), this.runs.isStopping(runId)));
+      // Asked by the folder: a same-named folder elsewhere being live says nothing of this one.
+      return new RunItem(liveSummary(this.readerOf(runDir), this.runs, runDir));
     } catch (err) {
       return new UnreadableRunItem(runDir, err instanceof Error ? err.message : String(err));
     }

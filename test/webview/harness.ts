@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { chromium, Browser, Page } from 'playwright-core';
 import { dashboardHtml } from '../../src/host/dashboardHtml';
+import { runKey } from '../../src/host/liveRuns';
 import { RunRequests } from '../../src/host/runRequests';
 import type { HostToWebviewMessage, WebviewRequestMessage, WebviewState, WebviewToHostMessage, WorkerMessage } from '../../src/protocol';
 import { knownRunFolders } from '../../src/protocol/runReaders';
@@ -58,9 +59,15 @@ function contentType(file: string): string {
 
 export class WebviewHarness {
   readonly saved: SavedFile[] = [];
-  /** Runs the host side treats as live: Stop / Pause / Continue requests for them succeed and are logged in `controls`. */
-  readonly liveRunIds = new Set<string>();
-  /** The control requests that reached the host, as `stop:<runId>`, `pause:<runId>`, `continue:<runId>`. */
+  /**
+   * The folders (resolved) of the runs the host side treats as live, as the extension keys them: Stop / Pause /
+   * Continue requests for them succeed and are logged in `controls`. `markLive` adds a run by its page id.
+   */
+  readonly liveRunDirs = new Set<string>();
+  /**
+   * The control requests that reached the host, as `stop:<folder>`, `pause:<folder>`, `continue:<folder>`, the
+   * folder relative to runsDir (`run-live`; a same-named folder elsewhere reads `../elsewhere/run-live`).
+   */
   readonly controls: string[] = [];
   readonly cspViolations: string[] = [];
   readonly pageErrors: string[] = [];
@@ -81,12 +88,12 @@ export class WebviewHarness {
     readonly runsDir: string,
   ) {
     this.requests = new RunRequests({
-      runDir: (runId) => this.runDirs.get(runId) ?? path.join(runsDir, runId),
-      isLive: (runId) => this.liveRunIds.has(runId),
+      runDir: (runId) => this.runDirOf(runId),
+      isLive: (runDir) => this.liveRunDirs.has(runKey(runDir)),
       isStopping: () => false,
-      stop: (runId) => this.control('stop', runId),
-      pause: (runId) => this.control('pause', runId),
-      proceed: (runId) => this.control('continue', runId),
+      stop: (runDir) => this.control('stop', runDir),
+      pause: (runDir) => this.control('pause', runDir),
+      proceed: (runDir) => this.control('continue', runDir),
       // Every run in the folder, as the extension offers the runs directory's (tests add others, e.g. external ones).
       peerRunDirs: () => [...knownRunFolders(runsDir, []), ...this.extraPeerRunDirs],
       pins: { get: () => this.pinnedMetrics, set: (pins) => void (this.pinnedMetrics = pins) },
@@ -139,9 +146,19 @@ export class WebviewHarness {
 
   lastState: WebviewState | undefined;
 
-  private control(action: string, runId: string): boolean {
-    if (!this.liveRunIds.has(runId)) return false;
-    this.controls.push(`${action}:${runId}`);
+  /** The folder of a page's run id, as the panel maps the ids of the runs it shows. */
+  runDirOf(runId: string): string {
+    return this.runDirs.get(runId) ?? path.join(this.runsDir, runId);
+  }
+
+  /** The host treats the run the page calls `runId` (its folder, not its name) as live. */
+  markLive(runId: string): void {
+    this.liveRunDirs.add(runKey(this.runDirOf(runId)));
+  }
+
+  private control(action: string, runDir: string): boolean {
+    if (!this.liveRunDirs.has(runKey(runDir))) return false;
+    this.controls.push(`${action}:${path.relative(this.runsDir, runDir)}`);
     return true;
   }
 

@@ -70,7 +70,7 @@ describe('dashboard header: run state and controls (Chromium)', function () {
   it('Pause, Continue and Stop reach the host as requests, each offered only in the states that allow it', async () => {
     writeLiveRun('run-live', 12);
     const h = await open('run-live');
-    h.liveRunIds.add('run-live');
+    h.markLive('run-live');
     // The snapshot was read before the host knew it live: the worker is gone as far as it knows (interrupted).
     assert.strictEqual(await h.page.locator('header .status').textContent(), 'interrupted');
     assert.strictEqual(await controls(h), 'Pause Stop | ', 'a run whose worker is gone offers nothing');

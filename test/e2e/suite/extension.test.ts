@@ -16,14 +16,15 @@ import { startRunChoices } from '../../../src/host/commands';
 
 const EXTENSION_ID = 'grpo-studio.grpo-studio';
 
-function waitFor<T>(api: GrpoStudioApi, runId: () => string | undefined, predicate: (m: WorkerMessage) => T | undefined, what: string, ms = 60000): Promise<T> {
+function waitFor<T>(api: GrpoStudioApi, runDir: () => string | undefined, predicate: (m: WorkerMessage) => T | undefined, what: string, ms = 60000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       listener.dispose();
       reject(new Error(`timed out waiting for ${what}`));
     }, ms);
     const listener = api.runs.onMessage((event: RunMessageEvent) => {
-      if (event.runId !== runId()) return;
+      // By folder: the runs directory and another root may both hold a run of one name.
+      if (event.runDir !== runDir()) return;
       const result = predicate(event.message);
       if (result === undefined) return;
       clearTimeout(timer);
@@ -87,15 +88,15 @@ export function registerExtensionTests(): void {
     });
 
     it('starts the bandit example: ≥ 5 metrics over IPC, the same lines on disk, dashboard open', async () => {
-      let runId: string | undefined;
+      let runDir: string | undefined;
       const metrics: MetricsRecord[] = [];
-      const listener = api.runs.onMessage((e) => e.runId === runId && e.message.type === 'metrics' && metrics.push(e.message.record));
-      const started = waitFor(api, () => runId, (m) => (m.type === 'started' ? m : undefined), 'the started message');
-      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the run to finish');
+      const listener = api.runs.onMessage((e) => e.runDir === runDir && e.message.type === 'metrics' && metrics.push(e.message.record));
+      const started = waitFor(api, () => runDir, (m) => (m.type === 'started' ? m : undefined), 'the started message');
+      const finished = waitFor(api, () => runDir, (m) => (m.type === 'finished' ? m : undefined), 'the run to finish');
 
       const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', path.join(extensionPath, 'examples', 'bandit.json'));
       assert.ok(run, 'no run started');
-      runId = run.runId;
+      runDir = run.runDir;
       const begin = await started;
       const end = await finished;
       listener.dispose();
@@ -123,19 +124,19 @@ export function registerExtensionTests(): void {
       const configPath = path.join(tmp, 'long.json');
       fs.writeFileSync(configPath, JSON.stringify(config));
 
-      let runId: string | undefined;
-      const fiveSteps = waitFor(api, () => runId, (m) => (m.type === 'metrics' && m.record.step >= 5 ? true : undefined), '5 steps');
-      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
+      let runDir: string | undefined;
+      const fiveSteps = waitFor(api, () => runDir, (m) => (m.type === 'metrics' && m.record.step >= 5 ? true : undefined), '5 steps');
+      const finished = waitFor(api, () => runDir, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
       const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
       assert.ok(run);
-      runId = run.runId;
+      runDir = run.runDir;
       await fiveSteps;
-      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runId), true);
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runDir), true);
       const end = await finished;
       assert.strictEqual(end.outcome, 'stopped');
       assert.strictEqual(await run.exited, 0);
       assert.strictEqual(readMetrics(run.runDir).length, end.steps);
-      assert.ok(!api.runs.isLive(run.runId));
+      assert.ok(!api.runs.isLive(run.runDir));
     });
 
     it('Stop Run stops a run whose reward never returns within 2 s, checkpoints the last step, and it resumes', async () => {
@@ -156,19 +157,19 @@ export function registerExtensionTests(): void {
       };
       const configPath = path.join(tmp, 'endless.json');
       fs.writeFileSync(configPath, JSON.stringify(config));
-      let runId: string | undefined;
-      const twoSteps = waitFor(api, () => runId, (m) => (m.type === 'metrics' && m.record.step >= 2 ? true : undefined), '2 steps');
-      const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
+      let runDir: string | undefined;
+      const twoSteps = waitFor(api, () => runDir, (m) => (m.type === 'metrics' && m.record.step >= 2 ? true : undefined), '2 steps');
+      const finished = waitFor(api, () => runDir, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
       const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
       assert.ok(run);
-      runId = run.runId;
+      runDir = run.runDir;
       await twoSteps;
       fs.writeFileSync(marker, '');
       // A step of this run takes well under a second: after 1.5 s a reward call is spinning.
       await new Promise((r) => setTimeout(r, 1500));
       const stepsBefore = readMetrics(run.runDir).length;
       const asked = Date.now();
-      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runId), true);
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runDir), true);
       const end = await finished;
       const exitCode = await run.exited;
       const took = Date.now() - asked;
@@ -180,14 +181,14 @@ export function registerExtensionTests(): void {
       assert.ok(fs.existsSync(path.join(run.runDir, 'checkpoints', `step-${end.steps}`, 'state.json')), 'checkpoint of the last completed step');
 
       fs.rmSync(marker);
-      let resumedId: string | undefined;
-      const moreSteps = waitFor(api, () => resumedId, (m) => (m.type === 'metrics' && m.record.step >= end.steps + 2 ? m.record.step : undefined), 'steps after resume');
-      const resumedEnd = waitFor(api, () => resumedId, (m) => (m.type === 'finished' ? m : undefined), 'the resumed run to stop');
+      let resumedDir: string | undefined;
+      const moreSteps = waitFor(api, () => resumedDir, (m) => (m.type === 'metrics' && m.record.step >= end.steps + 2 ? m.record.step : undefined), 'steps after resume');
+      const resumedEnd = waitFor(api, () => resumedDir, (m) => (m.type === 'finished' ? m : undefined), 'the resumed run to stop');
       const resumed = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.resumeRun', run.runDir);
       assert.ok(resumed);
-      resumedId = resumed.runId;
+      resumedDir = resumed.runDir;
       assert.strictEqual(await moreSteps, end.steps + 2);
-      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', resumed.runId), true);
+      assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', resumed.runDir), true);
       assert.strictEqual((await resumedEnd).outcome, 'stopped');
       assert.strictEqual(await resumed.exited, 0);
     });
@@ -211,11 +212,11 @@ export function registerExtensionTests(): void {
         };
         const configPath = path.join(tmp, `${config.name}.json`);
         fs.writeFileSync(configPath, JSON.stringify(config));
-        let runId: string | undefined;
-        const finished = waitFor(api, () => runId, (m) => (m.type === 'finished' || m.type === 'error' ? m : undefined), `the ${file} run to finish`);
+        let runDir: string | undefined;
+        const finished = waitFor(api, () => runDir, (m) => (m.type === 'finished' || m.type === 'error' ? m : undefined), `the ${file} run to finish`);
         const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
         assert.ok(run, `no run started for ${file}`);
-        runId = run.runId;
+        runDir = run.runDir;
         const end = await finished;
         assert.strictEqual(end.type, 'finished', JSON.stringify(end));
         assert.strictEqual(await run.exited, 0);
