@@ -11,6 +11,7 @@ import { rewardRange } from '../src/protocol/rewardRanges';
 import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
 import type { DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
+import { CompareDiffView } from './compareDiff';
 import { configDiffTable } from './configDiff';
 import { CurvesView, DEFAULT_CURVE_SETTINGS } from './curves';
 import { PromptHistoryView } from './promptHistory';
@@ -65,6 +66,10 @@ class Dashboard {
   /** The prompt tab: the prompt × step view above the history table. */
   private readonly promptPanel = document.createElement('div');
   private readonly compareSlot = document.createElement('div');
+  /** Compare's diff of one prompt across the compared runs. */
+  private readonly compareDiff: CompareDiffView;
+  /** The compared runs' labels (as legends show them), by id. */
+  private compareLabels = new Map<string, string>();
 
   constructor(root: HTMLElement) {
     this.state = vscode.getState() ?? {};
@@ -107,6 +112,12 @@ class Dashboard {
     this.promptPanel.className = 'prompt-panel';
     this.promptPanel.append(this.timeline.element, this.history.element);
     this.compareSlot.className = 'compare';
+    this.compareDiff = new CompareDiffView({
+      fetchPrompts: () => request('getComparedPrompts', { runIds: this.runIds }),
+      fetchRuns: (prompt) => request('getComparedPromptRuns', { runIds: this.runIds, prompt }),
+      fetchTokens: (peerId, prompt, source, step) => request('getPeerTokens', { peerId, prompt, source, step }),
+      runLabel: (runId) => this.compareLabels.get(runId),
+    });
     root.append(header, this.message, this.notice, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
     this.selectTab(this.state.tab ?? 'curves');
@@ -256,15 +267,17 @@ class Dashboard {
     this.progress.textContent = '';
     this.details.textContent = '';
     for (const control of this.controlButtons()) setDisabled(control, true);
+    this.compareDiff.reset();
     try {
       const [comparison] = await Promise.all([request('getComparison', { runIds }), this.restorePins()]);
+      this.compareLabels = new Map(comparison.runs.map((r) => [r.runId, r.label]));
       const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
       this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
         comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime }, records: r.metrics })),
         true,
       );
-      this.compareSlot.replaceChildren(configDiffTable(comparison, colors));
+      this.compareSlot.replaceChildren(configDiffTable(comparison, colors), this.compareDiff.element);
       this.lastSteps = new Map(comparison.runs.map((r) => [r.runId, r.metrics.at(-1)?.step ?? -1]));
     } catch (err) {
       this.showMessage(`Cannot compare: ${err instanceof Error ? err.message : String(err)}`);

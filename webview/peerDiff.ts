@@ -2,10 +2,11 @@
  * One prompt in two runs: under the prompt × step view, "Diff with another run…" asks the host which other runs
  * this window knows (the runs folder, `grpo.watchFolders`, any format) sampled the very same prompt text, then
  * offers that run's samplings and completions. The chosen completion becomes side B of the token diff; side A is the
- * completion last clicked in this run's grid.
+ * completion last clicked in this run's grid. The Compare panel (compareDiff.ts) uses two of these, one per side,
+ * over the compared runs.
  */
 import type { RolloutSource } from '../src/protocol/records';
-import type { PromptPeer, PromptStepTokens } from '../src/protocol/webview';
+import type { PromptPeer, PromptStepTokens, TimelineOccurrence } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import type { DiffSide } from './tokenDiffView';
 import { labelled, setOptions, smallButton } from './toolkit';
@@ -13,13 +14,30 @@ import { labelled, setOptions, smallButton } from './toolkit';
 export interface PeerDiffHost {
   fetchPeers(prompt: string): Promise<PromptPeer[]>;
   fetchTokens(peerId: string, prompt: string, source: RolloutSource, step: number): Promise<PromptStepTokens | undefined>;
-  /** The other run's completion picked (undefined: none any more). */
-  onChange(side: DiffSide | undefined): void;
+  /** The other run's completion picked, and the sampling it is from (undefined: none any more). */
+  onChange(side: DiffSide | undefined, occurrence?: TimelineOccurrence): void;
 }
+
+/** What a picker says and offers: the prompt view's "Diff with another run…", or one side of Compare's diff. */
+export interface PeerPickerOptions {
+  /** The button that looks for runs; without one the picker loads when told (`load`). */
+  open?: { label: string; title: string };
+  /** The run select's label. */
+  runLabel: string;
+  /** Said when no run sampled the prompt. */
+  none: string;
+  /** The run chosen at first (an index into the runs found; the first when there are fewer). */
+  initialRun?: number;
+}
+
+const OTHER_RUN: PeerPickerOptions = {
+  open: { label: 'Diff with another run…', title: 'Find other runs that sampled this prompt and diff a completion of theirs against one of this run' },
+  runLabel: 'Other run',
+  none: 'No other run this window lists (the runs folder, grpo.watchFolders) sampled exactly this prompt.',
+};
 
 export class PeerDiffPicker {
   readonly element = document.createElement('div');
-  private readonly open: HTMLButtonElement;
   private readonly runSelect = document.createElement('select');
   private readonly stepSelect = document.createElement('select');
   private readonly rolloutSelect = document.createElement('select');
@@ -30,9 +48,12 @@ export class PeerDiffPicker {
   /** Bumped on every change: replies for an earlier choice are dropped. */
   private generation = 0;
 
-  constructor(private readonly host: PeerDiffHost) {
+  constructor(
+    private readonly host: PeerDiffHost,
+    private readonly options: PeerPickerOptions = OTHER_RUN,
+  ) {
     this.element.className = 'toolbar peer-diff';
-    this.open = smallButton('Diff with another run…', 'Find other runs that sampled this prompt and diff a completion of theirs against one of this run', () => void this.loadPeers());
+    const open = options.open && smallButton(options.open.label, options.open.title, () => void this.load());
     this.status.className = 'peer-status';
     this.runSelect.className = 'peer-run';
     this.stepSelect.className = 'peer-step';
@@ -40,8 +61,9 @@ export class PeerDiffPicker {
     this.runSelect.addEventListener('change', () => this.onRun());
     this.stepSelect.addEventListener('change', () => this.onStep());
     this.rolloutSelect.addEventListener('change', () => void this.pick());
-    this.pickers.append(labelled('Other run', this.runSelect), labelled('Sampling', this.stepSelect), labelled('Completion', this.rolloutSelect));
-    this.element.append(this.open, this.pickers, this.status);
+    this.pickers.append(labelled(options.runLabel, this.runSelect), labelled('Sampling', this.stepSelect), labelled('Completion', this.rolloutSelect));
+    if (open) this.element.append(open);
+    this.element.append(this.pickers, this.status);
     this.setPrompt(undefined);
   }
 
@@ -57,7 +79,8 @@ export class PeerDiffPicker {
     this.host.onChange(undefined);
   }
 
-  private async loadPeers(): Promise<void> {
+  /** Asks the host for the runs that sampled the prompt and offers their samplings (the button does this too). */
+  async load(): Promise<void> {
     const prompt = this.prompt;
     if (prompt === undefined) return;
     const generation = ++this.generation;
@@ -74,12 +97,13 @@ export class PeerDiffPicker {
     this.peers = peers;
     this.element.dataset.state = peers.length ? 'ready' : 'none';
     if (peers.length === 0) {
-      this.status.textContent = 'No other run this window lists (the runs folder, grpo.watchFolders) sampled exactly this prompt.';
+      this.status.textContent = this.options.none;
       return;
     }
     this.status.textContent = '';
     this.pickers.hidden = false;
-    setOptions(this.runSelect, peers.map((p, i) => ({ value: String(i), label: `${p.label} (${p.occurrences.length} sampling${p.occurrences.length === 1 ? '' : 's'})` })), '0');
+    const initial = Math.min(this.options.initialRun ?? 0, peers.length - 1);
+    setOptions(this.runSelect, peers.map((p, i) => ({ value: String(i), label: `${p.label} (${p.occurrences.length} sampling${p.occurrences.length === 1 ? '' : 's'})` })), String(initial));
     this.onRun();
   }
 
@@ -123,7 +147,7 @@ export class PeerDiffPicker {
       this.status.textContent = '';
       const where = `${occurrence.source === 'train' ? 'step' : 'validation at step'} ${occurrence.step}`;
       const unit = reply?.words ? ' — its words: this trainer records no tokens' : '';
-      this.host.onChange({ label: `${peer.label}, ${where} #${rollout + 1} (reward ${formatValue(summary.reward)}, advantage ${formatValue(summary.advantage)})${unit}`, tokens });
+      this.host.onChange({ label: `${peer.label}, ${where} #${rollout + 1} (reward ${formatValue(summary.reward)}, advantage ${formatValue(summary.advantage)})${unit}`, tokens }, occurrence);
     } catch (err) {
       if (generation === this.generation) this.status.textContent = `Cannot read that completion: ${err instanceof Error ? err.message : String(err)}`;
     }

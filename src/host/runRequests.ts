@@ -5,6 +5,8 @@
  */
 import {
   Comparison,
+  ComparedPrompt,
+  ComparedPromptRun,
   DEFAULT_HEALTH_THRESHOLDS,
   EvalRolloutsRecord,
   GroupRecord,
@@ -36,6 +38,7 @@ import * as path from 'path';
 import { readerOrOurs, RunReader } from '../protocol/runReaders';
 import { tokenDecoderLookup } from '../model/tokenizerLookup';
 import { diffConfigs } from './configDiff';
+import { runKey } from './liveRuns';
 import { distinctRunLabels } from './runNames';
 
 export interface RunRequestHost {
@@ -192,6 +195,8 @@ export function summarizeStep(record: RolloutsRecord | EvalRolloutsRecord, sourc
 
 export class RunRequests {
   private readonly indexes = new Map<string, RunIndexes>();
+  /** Folders (resolved) of the compared runs handed out as peers: getPeerTokens answers for them too. */
+  private readonly offeredPeers = new Set<string>();
   private readonly handlers: Handlers;
 
   constructor(private readonly host: RunRequestHost) {
@@ -216,8 +221,10 @@ export class RunRequests {
       getPromptTokens: ({ runId, prompt, source, steps }) => this.indexesOf(runId).promptTokens(prompt, source, steps),
       getComparison: ({ runIds }) => this.comparison(runIds),
       getPromptPeers: ({ runId, prompt }) => this.promptPeers(runId, prompt),
+      getComparedPrompts: ({ runIds }) => this.comparedPrompts(runIds),
+      getComparedPromptRuns: ({ runIds, prompt }) => this.comparedPromptRuns(runIds, prompt),
       getPeerTokens: async ({ peerId, prompt, source, step }) => {
-        if (!this.peerDirs().includes(peerId)) throw new Error(`getPeerTokens: ${peerId} is not a run this window lists`);
+        if (!this.isOffered(peerId)) throw new Error(`getPeerTokens: ${peerId} is not a run this window lists`);
         const indexes = this.indexesOfDir(peerId);
         const [tokens] = await indexes.promptTokens(prompt, source, [step]);
         if (!tokens || tokens.tokens.some((t) => t && t.text.length > 0)) return tokens;
@@ -269,10 +276,12 @@ export class RunRequests {
   }
 
   private indexesOfDir(runDir: string, format?: RunFormat): RunIndexes {
-    let indexes = this.indexes.get(runDir);
+    // By resolved folder: a compared run read again as a peer (getPeerTokens) shares its index.
+    const key = runKey(runDir);
+    let indexes = this.indexes.get(key);
     if (!indexes) {
       indexes = new RunIndexes(readerOrOurs(runDir, format, { tokenDecoders: TOKEN_DECODERS }));
-      this.indexes.set(runDir, indexes);
+      this.indexes.set(key, indexes);
     }
     return indexes;
   }
@@ -280,6 +289,48 @@ export class RunRequests {
   /** The runs a prompt may be diffed against: the host's list and the runs shown, without duplicates. */
   private peerDirs(): string[] {
     return [...new Set(this.host.peerRunDirs?.() ?? [])];
+  }
+
+  /** Whether getPeerTokens may read `peerId`: a run the host lists, or a compared run getComparedPromptRuns offered. */
+  private isOffered(peerId: string): boolean {
+    const key = runKey(peerId);
+    return this.offeredPeers.has(key) || this.peerDirs().some((dir) => runKey(dir) === key);
+  }
+
+  /** The label a run goes by in peer lists: its config's name and folder, and the trainer where not ours. */
+  private peerLabel(reader: RunReader, runDir: string): { label: string; format: RunFormat } {
+    const summary = reader.summary(this.host.isLive(runDir));
+    const folder = path.basename(runDir);
+    const name = summary.name && summary.name !== folder ? `${summary.name} (${folder})` : folder;
+    return { label: summary.format === 'grpo-studio' ? name : `${name} · ${RUN_FORMAT_LABELS[summary.format]}`, format: summary.format };
+  }
+
+  /** Prompts two or more compared runs sampled: each run's prompt index is built once (as for the prompt list). */
+  private async comparedPrompts(runIds: string[]): Promise<ComparedPrompt[]> {
+    const byPrompt = new Map<string, ComparedPrompt>();
+    for (const runId of runIds) {
+      for (const listing of await this.indexesOf(runId).prompts()) {
+        const entry = byPrompt.get(listing.prompt) ?? { prompt: listing.prompt, runIds: [], samplings: 0 };
+        entry.runIds.push(runId);
+        entry.samplings += listing.train + listing.eval;
+        byPrompt.set(listing.prompt, entry);
+      }
+    }
+    return [...byPrompt.values()].filter((p) => p.runIds.length >= 2).sort((a, b) => b.runIds.length - a.runIds.length || b.samplings - a.samplings);
+  }
+
+  /** The compared runs that sampled `prompt`, as peers whose tokens getPeerTokens then answers for. */
+  private async comparedPromptRuns(runIds: string[], prompt: string): Promise<ComparedPromptRun[]> {
+    const runs: ComparedPromptRun[] = [];
+    for (const runId of runIds) {
+      const runDir = this.host.runDir(runId);
+      const indexes = this.indexesOf(runId);
+      const history = await indexes.history(prompt);
+      if (history.occurrences.length === 0) continue;
+      this.offeredPeers.add(runKey(runDir));
+      runs.push({ runId, peerId: runDir, ...this.peerLabel(indexes.reader, runDir), occurrences: promptTimeline(history).occurrences });
+    }
+    return runs;
   }
 
   /** Every other known run that sampled `prompt`, with its samplings (each run's prompt index is built once). */
@@ -291,11 +342,7 @@ export class RunRequests {
       const indexes = this.indexesOfDir(runDir);
       const history = await indexes.history(prompt);
       if (history.occurrences.length === 0) continue;
-      const summary = indexes.reader.summary(this.host.isLive(runDir));
-      const folder = path.basename(runDir);
-      const name = summary.name && summary.name !== folder ? `${summary.name} (${folder})` : folder;
-      const label = summary.format === 'grpo-studio' ? name : `${name} · ${RUN_FORMAT_LABELS[summary.format]}`;
-      peers.push({ peerId: runDir, label, format: summary.format, occurrences: promptTimeline(history).occurrences });
+      peers.push({ peerId: runDir, ...this.peerLabel(indexes.reader, runDir), occurrences: promptTimeline(history).occurrences });
     }
     return peers;
   }

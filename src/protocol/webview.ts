@@ -127,6 +127,20 @@ export interface PromptPeer {
   occurrences: TimelineOccurrence[];
 }
 
+/** A prompt that two or more compared runs sampled, for the Compare panel's cross-run diff. */
+export interface ComparedPrompt {
+  prompt: string;
+  /** The compared runs (their ids in the comparison) that sampled it, in the comparison's order. */
+  runIds: string[];
+  /** How often those runs sampled it, all samplings (training and validation) together. */
+  samplings: number;
+}
+
+/** A compared run's samplings of one prompt: a PromptPeer (its tokens come from getPeerTokens) and its id here. */
+export interface ComparedPromptRun extends PromptPeer {
+  runId: string;
+}
+
 /** The most steps one getPromptTokens request may ask for: a view asks for the steps it shows, not the run. */
 export const MAX_PROMPT_TOKEN_STEPS = 256;
 
@@ -186,6 +200,13 @@ export interface WebviewRequests {
   getComparison: { params: { runIds: string[] }; result: Comparison };
   /** Other runs that sampled `prompt` (exactly), for the cross-run diff; read when the user asks, not before. */
   getPromptPeers: { params: { runId: string; prompt: string }; result: PromptPeer[] };
+  /** The prompts two or more of the compared runs sampled (exact text), most shared and most sampled first. */
+  getComparedPrompts: { params: { runIds: string[] }; result: ComparedPrompt[] };
+  /**
+   * The compared runs that sampled `prompt`, each with its samplings, in the comparison's order: the sides a diff
+   * of that prompt across the compared runs picks from. Their `peerId`s are offered to getPeerTokens.
+   */
+  getComparedPromptRuns: { params: { runIds: string[]; prompt: string }; result: ComparedPromptRun[] };
   /** The per-token columns of `prompt`'s completions at one sampling of a peer run (undefined: not sampled there). */
   getPeerTokens: { params: { peerId: string; prompt: string; source: RolloutSource; step: number }; result: PromptStepTokens | undefined };
   /** The `grpo.health.*` settings the alert strip applies. */

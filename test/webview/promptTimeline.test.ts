@@ -57,6 +57,27 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     return group.rollouts.map((r) => r.tokens);
   }
 
+  /** A second run of the folder: it sampled the recurring prompt at its steps 3 and 6 (3 completions each). */
+  function writeOtherRun(): string {
+    return writeFixtureRun(runsDir, { name: 'other', steps: 6, rolloutSteps: (s) => s % 3 === 0, groups: 2, groupSize: 3, tokens: 30 });
+  }
+
+  /** The recurring prompt's completions of the other run at `step`, read from disk. */
+  function otherCompletionsAt(otherId: string, step: number): TokenColumns[] {
+    const record = rolloutStepIndex(path.join(runsDir, otherId, 'rollouts.jsonl')).read<RolloutsRecord>(step);
+    const group = record?.groups.find((g) => g.prompt === RECURRING_PROMPT);
+    assert.ok(group, `the other run's step ${step}`);
+    return group.rollouts.map((r) => r.tokens);
+  }
+
+  /** The diff table shows exactly the kept, removed and added tokens of `a` → `b`. */
+  async function assertDiffRows(h: WebviewHarness, a: readonly string[], b: readonly string[]): Promise<void> {
+    const counts = diffCounts(diffTokens(a, b));
+    for (const kind of ['same', 'removed', 'added'] as const) {
+      assert.strictEqual(await h.page.locator(`.diff-table tr[data-kind="${kind}"]`).count(), counts[kind], kind);
+    }
+  }
+
   async function openTimeline(): Promise<WebviewHarness> {
     const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' });
     harness = h;
@@ -244,7 +265,7 @@ describe('prompt × step view (Chromium, fixtures)', function () {
   });
 
   it('diffs a completion against the same prompt in another run: ours, and a verl run outside the runs folder (its words)', async () => {
-    const otherId = writeFixtureRun(runsDir, { name: 'other', steps: 6, rolloutSteps: (s) => s % 3 === 0, groups: 2, groupSize: 3, tokens: 30 });
+    const otherId = writeOtherRun();
     // A verl run (as verl's rollout dump writes it) that sampled the same prompt at its step 2, and one that did not.
     const verlDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-verl-peer-'));
     fs.mkdirSync(path.join(verlDir, 'rollout_data'));
@@ -268,13 +289,7 @@ describe('prompt × step view (Chromium, fixtures)', function () {
       await h.page.locator('.peer-rollout').selectOption('1');
       await h.page.locator('.token-diff[data-state="ready"]', { hasText: 'other, step 3 #2' }).waitFor();
       const a = completionsAt(2)[3];
-      const otherRecord = rolloutStepIndex(path.join(runsDir, otherId, 'rollouts.jsonl')).read<RolloutsRecord>(3);
-      const b = otherRecord?.groups.find((g) => g.prompt === RECURRING_PROMPT)?.rollouts[1].tokens;
-      assert.ok(b);
-      const counts = diffCounts(diffTokens(a.text, b.text));
-      for (const kind of ['same', 'removed', 'added'] as const) {
-        assert.strictEqual(await h.page.locator(`.diff-table tr[data-kind="${kind}"]`).count(), counts[kind], kind);
-      }
+      await assertDiffRows(h, a.text, otherCompletionsAt(otherId, 3)[1].text);
       assert.match((await h.page.locator('.token-diff .summary').textContent()) ?? '', /^A: this run, step 2 #4 .* → B: other, step 3 #2 /);
       await h.page.locator('.token-diff').screenshot({ path: path.join(RESULTS, 'webview-token-diff-runs.png') });
 
@@ -288,6 +303,48 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     } finally {
       fs.rmSync(path.join(runsDir, otherId), { recursive: true, force: true });
       fs.rmSync(verlDir, { recursive: true, force: true });
+    }
+  });
+
+  it('Compare: picks a prompt both compared runs sampled and diffs its completions between them at chosen steps', async () => {
+    const otherId = writeOtherRun();
+    try {
+      const h = await WebviewHarness.open(browser, runsDir, undefined, { width: 1500, height: 1000 });
+      harness = h;
+      await h.push({ type: 'compare', runIds: [runId, otherId] });
+      await h.page.locator('.config-diff table').waitFor();
+      assert.ok(!h.requestLog.some((r) => r.method === 'getComparedPrompts'), 'no prompt is read before the user asks');
+      await h.page.locator('.compare-diff > .small-button').click();
+      await h.page.locator('.compare-diff[data-state="ready"]').waitFor();
+      // Shared by both runs: the recurring prompt (60 + 6 validation samplings here, 2 there) and step 6's second problem.
+      const prompts = await h.page.locator('.compare-prompt option').allTextContents();
+      assert.deepStrictEqual(prompts, [`${RECURRING_PROMPT} — 2 runs, 68 samplings`, 'Problem 6.1: add 1 and 6. — 2 runs, 2 samplings']);
+      // Side A starts on the first compared run, side B on the second, under the comparison's labels.
+      await h.page.locator('.compare-side-b[data-state="ready"]').waitFor();
+      assert.deepStrictEqual(await h.page.locator('.compare-side-a .peer-run option').allTextContents(), ['timeline (66 samplings)', 'other (2 samplings)']);
+      assert.strictEqual(await h.page.locator('.compare-side-b .peer-run').inputValue(), '1');
+      // Step 4 of this run, completion #3, against step 6 of the other, completion #1.
+      await h.page.locator('.compare-side-a .peer-step').selectOption({ label: 'step 4' });
+      await h.page.locator('.compare-side-a .peer-rollout').selectOption('2');
+      await h.page.locator('.compare-side-b .peer-step').selectOption({ label: 'step 6' });
+      await h.page.locator('.compare-side-b .peer-rollout').selectOption('0');
+      const diff = h.page.locator('.compare-diff .token-diff[data-state="ready"]');
+      await diff.filter({ hasText: /A: timeline, step 4 #3 .* → B: other, step 6 #1 / }).waitFor();
+      await assertDiffRows(h, completionsAt(4)[2].text, otherCompletionsAt(otherId, 6)[0].text);
+      // The tokens came through getPeerTokens for the compared runs' folders (the host offered them).
+      const peers = h.requestLog.filter((r) => r.method === 'getPeerTokens').map((r) => (r.params as { peerId: string; step: number }));
+      assert.ok(peers.some((p) => p.peerId === path.join(runsDir, runId) && p.step === 4), JSON.stringify(peers));
+      assert.ok(peers.some((p) => p.peerId === path.join(runsDir, otherId) && p.step === 6), JSON.stringify(peers));
+      fs.mkdirSync(RESULTS, { recursive: true });
+      await h.page.locator('.compare-diff').screenshot({ path: path.join(RESULTS, 'webview-compare-diff.png') });
+      await h.page.screenshot({ path: path.join(RESULTS, 'webview-compare-diff-panel.png'), fullPage: true });
+
+      // The filter narrows the list; the prompt picked changes, and both sides start over on it.
+      await h.page.locator('.compare-prompt-filter').fill('problem');
+      assert.deepStrictEqual(await h.page.locator('.compare-prompt option').allTextContents(), ['Problem 6.1: add 1 and 6. — 2 runs, 2 samplings']);
+      await diff.filter({ hasText: /A: timeline, step 6 #1 .* → B: other, step 6 #1 / }).waitFor();
+    } finally {
+      fs.rmSync(path.join(runsDir, otherId), { recursive: true, force: true });
     }
   });
 });
