@@ -6,7 +6,7 @@ import { diffConfigs } from '../../../src/host/configDiff';
 import { RunRequests } from '../../../src/host/runRequests';
 import { FINISHED_RUNS } from './finishedRunsHost';
 import { rolloutStepIndex } from '../../../src/protocol/stepIndex';
-import type { Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
+import type { ComparedPrompt, ComparedPromptRun, Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
 import { RECURRING_PROMPT, writeFixtureRun } from '../../webview/fixtures';
 
 describe('webview requests answered from run directories', () => {
@@ -153,6 +153,23 @@ describe('webview requests answered from run directories', () => {
     // The cross-run diff reads only runs the host listed (this host lists none).
     await assert.rejects(ask('getPeerTokens', { peerId: path.join(runsDir, 'b'), prompt: RECURRING_PROMPT, source: 'train', step: 5 }), /is not a run this window lists/);
     assert.deepStrictEqual(await ask('getPromptPeers', { runId: 'a', prompt: RECURRING_PROMPT }), []);
+  });
+
+  it("Compare's prompt diff: the prompts two compared runs share, their samplings, and their tokens once offered", async () => {
+    // Run b logged no rollouts: nothing to diff.
+    assert.deepStrictEqual(await ask('getComparedPrompts', { runIds: ['a', 'b'] }), []);
+    // a-again (the copy of a, above) sampled every prompt a did: 4 training steps and 1 validation each.
+    const prompts = await ask<ComparedPrompt[]>('getComparedPrompts', { runIds: ['a', 'a-again'] });
+    assert.deepStrictEqual(prompts[0], { prompt: RECURRING_PROMPT, runIds: ['a', 'a-again'], samplings: 10 });
+    assert.ok(prompts.every((p) => p.runIds.length === 2));
+    const again = path.join(runsDir, 'a-again');
+    const read = { peerId: again, prompt: RECURRING_PROMPT, source: 'train', step: 10 };
+    await assert.rejects(ask('getPeerTokens', read), /is not a run this window lists/);
+    const runs = await ask<ComparedPromptRun[]>('getComparedPromptRuns', { runIds: ['a', 'a-again'], prompt: RECURRING_PROMPT });
+    assert.deepStrictEqual(runs.map((r) => [r.runId, r.peerId, r.occurrences.length]), [['a', path.join(runsDir, 'a'), 5], ['a-again', again, 5]]);
+    const tokens = await ask<PromptStepTokens>('getPeerTokens', read);
+    const record = rolloutStepIndex(path.join(again, 'rollouts.jsonl')).read<RolloutsRecord>(10);
+    assert.deepStrictEqual(tokens.tokens, record?.groups.find((g) => g.prompt === RECURRING_PROMPT)?.rollouts.map((r) => r.tokens));
   });
 });
 
