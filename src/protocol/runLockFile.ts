@@ -42,7 +42,8 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
-function isProcessAlive(pid: number): boolean {
+/** Whether a process with this id exists (for any user): signal 0 checks without sending anything. */
+export function isProcessAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

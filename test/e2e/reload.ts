@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Locator, Page } from 'playwright-core';
+import { isProcessAlive as isAlive } from '../../src/protocol/runLockFile';
 import { launchChromium, workbenchUrl } from './browser';
 import { check, log, runCommand, summary } from './uiSteps';
 
@@ -40,15 +41,6 @@ async function waitUntil(page: Page, condition: () => boolean, what: string, ms 
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await page.waitForTimeout(200);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { RUN_FILES, RunEvent, WorkerMessage } from '../../src/protocol';
-import { runLockHolder } from '../../src/protocol/runLockFile';
+import { isProcessAlive as isAlive, runLockHolder } from '../../src/protocol/runLockFile';
 import { readSocketRecord } from '../../src/protocol/runSocket';
 import { readSummary } from '../../src/protocol/runStore';
 import { RunAttachment } from '../../src/host/workerClient';
@@ -25,15 +25,6 @@ async function until<T>(value: () => T | undefined | false, what: string, ms = 6
     if (result !== undefined && result !== false) return result;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
