@@ -121,8 +121,10 @@ async function main(): Promise<void> {
       await h.push({ type: 'metrics', runId, record: metricsAt(step, STEPS, Math.random, time0 + step * 1500, 1e-5) });
       // One record a draw: the view draws live records at most a few times a second (faster ones are drawn together),
       // so each record waits for its own draw.
-      await h.page.waitForFunction(`performance.getEntriesByName('grpo:charts-update').length > ${drawn}`, undefined, { timeout: 10000 });
-      await h.page.evaluate('new Promise((r) => requestAnimationFrame(r))');
+      await h.page.evaluate(`new Promise((resolve) => {
+        const poll = () => (performance.getEntriesByName('grpo:charts-update').length > ${drawn} ? requestAnimationFrame(resolve) : setTimeout(poll, 5));
+        poll();
+      })`);
     }
     const updates = (await measures(h, 'grpo:charts-update')).slice(1);
     const inView = await h.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.filter((f) => f.getBoundingClientRect().top < window.innerHeight).length);

@@ -681,12 +681,13 @@ export class MetricChart {
           // Steps and elapsed seconds start at 0: every chart starts there (the crosshair lines up), never at −1.
           min: 0,
           title: { display: true, text: this.xTitle() },
-          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, maxTicksLimit: 7, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
         },
         y: {
           type: 'linear',
           // Round ticks only: the robust range's ends are arbitrary numbers ("8.39e-7") that would read as data.
-          ticks: { sampleSize: 8, includeBounds: false, callback: (value, _index, ticks) => this.yTick(Number(value), ticks) },
+          // At most 6: chart.js fits up to 11 in a 190 px axis (one a line of text), each measured and drawn every update.
+          ticks: { sampleSize: 8, includeBounds: false, maxTicksLimit: 6, callback: (value, _index, ticks) => this.yTick(Number(value), ticks) },
           afterBuildTicks: (scale) => {
             if (this.mode.kind === 'symlog') {
               const c = this.mode.c;
