@@ -582,6 +582,8 @@ export class MetricChart {
       band: band.count ? [band.minValue, band.maxValue] : undefined,
       bandDrawn: band.count ? [within(band.minY), within(band.maxY)] : undefined,
       legend: this.chart.options.plugins?.legend?.display ? this.chart.legend?.legendItems?.map((item) => item.text) : undefined,
+      // Points each dataset hands chart.js, and the last one's step: a live chart's data kept up to date checks against them.
+      drawn: datasets.map((d) => `${d.data.length}@${d.data.at(-1)?.step ?? '-'}`),
     });
   }
 
