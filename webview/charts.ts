@@ -24,8 +24,8 @@ import {
 import { finiteValue, MetricsRecord, RolloutSource, StoredNumber } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { ChartSpec, paletteColor, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
-import { AxisRange, formatCompact, formatTick, logTicks, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
-import { EmaSmoother, formatElapsed, MinMaxDecimator, toCsv } from './series';
+import { AxisRange, formatCompact, formatTick, logTicks, robustRangeOfSorted, SortedValues, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
+import { DecimatorChange, DecimatorCursor, EmaSmoother, Extent, formatElapsed, MinMaxDecimator, toCsv } from './series';
 import { themeColor, withAlpha } from './theme';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Filler, Tooltip, Legend);
@@ -99,8 +99,15 @@ type YMode = { kind: 'linear' } | { kind: 'log' } | { kind: 'symlog'; c: number 
 
 type LineDataset = ChartDataset<'line', Point[]>;
 type DatasetRole = 'upper' | 'lower' | 'raw' | 'smoothed';
-/** `beyondView`: a band dataset whose band reaches past the y axis (clamped to it; the legend says how far it goes). */
-type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean };
+/**
+ * `beyondView`: a band dataset whose band reaches past the y axis (drawn up to it; the legend says how far it goes).
+ * `cursor`: what of its decimator's points `data` holds; `extent`: a band's extent (settled points, then with the
+ * last bucket's).
+ */
+type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean; cursor?: DecimatorCursor<Point>; settledExtent?: Extent; extent?: Extent };
+
+const isLine = (dataset: TracedDataset) => dataset.role === 'raw' || dataset.role === 'smoothed';
+const isBand = (dataset: TracedDataset) => dataset.role === 'upper' || dataset.role === 'lower';
 
 class Trace {
   readonly steps: number[] = [];
@@ -207,6 +214,10 @@ export class MetricChart {
   private onScreen = true;
   private mode: YMode = { kind: 'linear' };
   private range: AxisRange | undefined;
+  /** The lines' drawn y values in axis units (log10 on a log axis), sorted: the robust y range's input. */
+  private readonly lineValues = new SortedValues();
+  /** The axis lineValues were taken for; another one (or new datasets) takes them again from every point. */
+  private lineValuesAxis: YMode['kind'] | undefined;
   /** Compare: the x range every chart shows (all runs' steps), so a metric one run lacks does not narrow it. */
   private xExtent: XExtent | undefined;
 
@@ -296,9 +307,9 @@ export class MetricChart {
     // chart.js keeps a dataset's point options once resolved: a trace that outgrew its dots gets new datasets.
     if ((this.chart.data.datasets as TracedDataset[]).some((d) => d.role === 'raw' && d.pointRadius !== pointRadiusOf(d.trace))) this.rebuildDatasets();
     const datasets = this.chart.data.datasets as TracedDataset[];
-    for (const dataset of datasets) dataset.data = this.pointsOf(dataset);
-    this.setYRange(datasets);
-    const bandBeyond = this.clampBands(datasets);
+    this.syncPoints(datasets);
+    this.setYRange();
+    const bandBeyond = this.markBands(datasets);
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
     // Compare: every chart names every run, a run without this metric as "(no kl)", so no line goes unexplained.
@@ -446,8 +457,38 @@ export class MetricChart {
     }
   }
 
-  private pointsOf(dataset: TracedDataset): Point[] {
-    return dataset.trace.shown[dataset.role].points();
+  /**
+   * Brings each dataset's data to its decimator's points from what changed since the last draw: a live step
+   * changes a few points at the end, so chart.js keeps its elements for the rest (one splice), the lines' sorted
+   * values take the few out and in, and a band's extent grows by its newly settled points.
+   */
+  private syncPoints(datasets: TracedDataset[]): void {
+    let retake = this.lineValuesAxis !== this.mode.kind;
+    const lineChanges: DecimatorChange<Point>[] = [];
+    for (const dataset of datasets) {
+      const decimator = dataset.trace.shown[dataset.role];
+      if (dataset.cursor?.source !== decimator) dataset.cursor = new DecimatorCursor(decimator);
+      const change = dataset.cursor.next();
+      if (change.replaced) dataset.data = change.added.slice();
+      else if (change.removed.length || change.added.length) dataset.data.splice(change.start, change.removed.length, ...change.added);
+      if (isLine(dataset)) {
+        retake ||= change.replaced;
+        lineChanges.push(change);
+      } else {
+        dataset.settledExtent = change.replaced ? Extent.of(change.settledAdded) : (dataset.settledExtent ?? new Extent()).addAll(change.settledAdded);
+        dataset.extent = Extent.of(decimator.tail).merge(dataset.settledExtent);
+      }
+    }
+    const axisValue = this.mode.kind === 'log' ? (y: number) => (y > 0 ? Math.log10(y) : NaN) : (y: number) => y;
+    if (retake) {
+      this.lineValues.reset(datasets.filter(isLine).flatMap((d) => d.data.map((p) => axisValue(p.y))));
+      this.lineValuesAxis = this.mode.kind;
+      return;
+    }
+    for (const change of lineChanges) {
+      for (const p of change.removed) this.lineValues.remove(axisValue(p.y));
+      for (const p of change.added) this.lineValues.add(axisValue(p.y));
+    }
   }
 
   /** Log y: chart.js's log scale when every value is positive, symlog when some are zero or negative. */
@@ -462,50 +503,52 @@ export class MetricChart {
     const kind = !this.settings.logScale ? 'linear' : this.traces.some((t) => t.nonPositive) ? 'symlog' : 'log';
     if (kind === this.mode.kind) return;
     this.mode = this.modeFor(this.settings);
+    // New decimators: the next syncPoints takes every point again.
     this.traces.forEach((t) => t.reset(this.settings, this.mode));
-    for (const dataset of this.chart.data.datasets as TracedDataset[]) dataset.data = this.pointsOf(dataset);
   }
 
   /** The y axis from the drawn lines (not the bands), robust to outliers; a log axis is robust in log space. */
-  private setYRange(datasets: TracedDataset[]): void {
-    const plotted = datasets.filter((d) => d.role === 'raw' || d.role === 'smoothed').flatMap((d) => d.data.map((p) => p.y));
+  private setYRange(): void {
     const bounded = this.traces.find((t) => t.series.bounded)?.series.bounded ? this.options.rewardRange : undefined;
     const scale = this.chart.options.scales?.y;
     if (!scale) return;
     if (this.mode.kind === 'log') {
-      const logRange = robustRange(plotted.filter((y) => y > 0).map(Math.log10));
+      const logRange = robustRangeOfSorted(this.lineValues.sorted);
       this.range = logRange && { ...logRange, min: 10 ** logRange.min, max: 10 ** logRange.max };
       // padded() maps a constant log value v to [v − 10%, v + 10%] in decades: fine for a log axis.
     } else {
       const bounds = bounded && this.mode.kind === 'symlog' ? ([symlog(bounded[0], this.mode.c), symlog(bounded[1], this.mode.c)] as const) : bounded;
-      this.range = robustRange(plotted, bounds);
+      this.range = robustRangeOfSorted(this.lineValues.sorted, bounds);
     }
     scale.type = this.mode.kind === 'log' ? 'logarithmic' : 'linear';
     scale.min = this.range?.min;
     scale.max = this.range?.max;
   }
 
+  /** A trace's band: the extent of its upper and lower datasets' points. */
+  private bandExtent(datasets: TracedDataset[], trace: Trace): Extent | undefined {
+    const band = datasets.filter((d) => d.trace === trace && isBand(d));
+    return band.length ? band.reduce((extent, d) => (d.extent ? extent.merge(d.extent) : extent), new Extent()) : undefined;
+  }
+
   /**
    * Bands within the y axis, like the lines: a band wider than the robust range (a reward std of 0.4 around 0.8
-   * when the axis spans 0.55–1) is drawn up to the axis's ends, fainter so the line over it stays readable, and
-   * the legend says how far it really reaches. True when some band does.
+   * when the axis spans 0.55–1) is drawn up to the axis's ends (the plot area clips its fill), fainter so the line
+   * over it stays readable, and the legend says how far it really reaches. True when some band does.
    */
-  private clampBands(datasets: TracedDataset[]): boolean {
+  private markBands(datasets: TracedDataset[]): boolean {
     const range = this.range;
     let beyond = false;
     for (const trace of this.traces) {
-      const band = datasets.filter((d) => d.trace === trace && (d.role === 'upper' || d.role === 'lower'));
-      if (band.length === 0) continue;
-      const ys = band.flatMap((d) => d.data.map((p) => p.y));
-      const traceBeyond = range !== undefined && ys.some((y) => y < range.min || y > range.max);
-      const values = band.flatMap((d) => d.data.map((p) => p.value));
-      for (const dataset of band) {
+      const extent = this.bandExtent(datasets, trace);
+      if (!extent) continue;
+      const traceBeyond = range !== undefined && (extent.minY < range.min || extent.maxY > range.max);
+      for (const dataset of datasets) {
+        if (dataset.trace !== trace || !isBand(dataset)) continue;
         dataset.beyondView = traceBeyond && dataset.role === 'upper';
         dataset.backgroundColor = withAlpha(paletteColor(trace.colorVariable), traceBeyond ? 0.08 : 0.16);
-        if (traceBeyond && range) dataset.data = dataset.data.map((p) => ({ ...p, y: Math.min(range.max, Math.max(range.min, p.y)) }));
+        if (dataset.role === 'upper') dataset.label = traceBeyond ? `${trace.label} ± std (reaches ${formatValue(extent.minValue)} to ${formatValue(extent.maxValue)}, beyond the axis)` : `${trace.label} + std`;
       }
-      const upper = band.find((d) => d.role === 'upper');
-      if (upper) upper.label = traceBeyond ? `${trace.label} ± std (reaches ${formatValue(Math.min(...values))} to ${formatValue(Math.max(...values))}, beyond the axis)` : `${trace.label} + std`;
       beyond ||= traceBeyond;
     }
     return beyond;
@@ -527,18 +570,20 @@ export class MetricChart {
     const { chartArea, scales } = this.chart;
     const smoothed = datasets.find((d) => d.role === 'smoothed');
     const raw = datasets.filter((d) => d.role === 'raw' && d.trace.values.length > 0);
-    const bands = datasets.filter((d) => d.role === 'upper' || d.role === 'lower');
-    const bandValues = bands.flatMap((d) => d.data.map((p) => p.value));
-    const bandDrawn = bands.flatMap((d) => d.data.map((p) => p.y));
+    const band = datasets.filter(isBand).reduce((extent, d) => (d.extent ? extent.merge(d.extent) : extent), new Extent());
+    // What the plot area shows of the bands: their extent within the y axis.
+    const within = (y: number) => (this.range ? Math.min(this.range.max, Math.max(this.range.min, y)) : y);
     this.figure.dataset.plot = JSON.stringify({
       left: chartArea.left, right: chartArea.right, top: chartArea.top, bottom: chartArea.bottom, min: scales.x.min, max: scales.x.max,
       yScale: this.mode.kind === 'log' ? 'logarithmic' : this.mode.kind === 'symlog' ? 'symlog' : 'linear',
       yMin: scales.y.min, yMax: scales.y.max, clipped: this.range?.clipped ?? false, smoothedLast: smoothed?.data.at(-1)?.value,
       yTicks: scales.y.ticks.map((t) => String(t.label)),
       colors: raw.map((d) => `${paletteColor(d.trace.colorVariable)} ${d.trace.dash.join(',')}`),
-      band: bandValues.length ? [Math.min(...bandValues), Math.max(...bandValues)] : undefined,
-      bandDrawn: bandDrawn.length ? [Math.min(...bandDrawn), Math.max(...bandDrawn)] : undefined,
+      band: band.count ? [band.minValue, band.maxValue] : undefined,
+      bandDrawn: band.count ? [within(band.minY), within(band.maxY)] : undefined,
       legend: this.chart.options.plugins?.legend?.display ? this.chart.legend?.legendItems?.map((item) => item.text) : undefined,
+      // Points each dataset hands chart.js, and the last one's step: a live chart's data kept up to date checks against them.
+      drawn: datasets.map((d) => `${d.data.length}@${d.data.at(-1)?.step ?? '-'}`),
     });
   }
 
@@ -615,7 +660,6 @@ export class MetricChart {
   }
 
   private chartOptions(): NonNullable<Chart<'line', Point[]>['options']> {
-    const isShown = (dataset: TracedDataset) => dataset.role === 'raw' || dataset.role === 'smoothed';
     return {
       animation: false,
       responsive: true,
@@ -639,12 +683,13 @@ export class MetricChart {
           // Steps and elapsed seconds start at 0: every chart starts there (the crosshair lines up), never at −1.
           min: 0,
           title: { display: true, text: this.xTitle() },
-          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, maxTicksLimit: 7, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
         },
         y: {
           type: 'linear',
           // Round ticks only: the robust range's ends are arbitrary numbers ("8.39e-7") that would read as data.
-          ticks: { sampleSize: 8, includeBounds: false, callback: (value, _index, ticks) => this.yTick(Number(value), ticks) },
+          // At most 6: chart.js fits up to 11 in a 190 px axis (one a line of text), each measured and drawn every update.
+          ticks: { sampleSize: 8, includeBounds: false, maxTicksLimit: 6, callback: (value, _index, ticks) => this.yTick(Number(value), ticks) },
           afterBuildTicks: (scale) => {
             if (this.mode.kind === 'symlog') {
               const c = this.mode.c;
@@ -662,12 +707,12 @@ export class MetricChart {
             boxWidth: 12,
             filter: (item, data) => {
               const dataset = data.datasets[item.datasetIndex ?? 0] as TracedDataset;
-              return (isShown(dataset) && !dataset.noRunLogs) || dataset.beyondView === true;
+              return (isLine(dataset) && !dataset.noRunLogs) || dataset.beyondView === true;
             },
           },
         },
         tooltip: {
-          filter: (item) => isShown(item.dataset as TracedDataset),
+          filter: (item) => isLine(item.dataset as TracedDataset),
           callbacks: {
             title: (items: TooltipItem<'line'>[]) => {
               const point = items[0]?.raw as Point | undefined;

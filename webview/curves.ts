@@ -1,8 +1,9 @@
 /**
  * The curves view: a toolbar (EMA smoothing, x axis by step or wall time, log scale, CSV of every metric), the
  * health alerts strip, a searchable list of every logged metric with pins, then the pinned charts and a grid of
- * standard charts (one per ChartSpec), for one run or 2–4 runs overlaid. Live records are queued and drawn once per
- * animation frame, whatever their rate, and only charts on screen draw; each draw is measured as
+ * standard charts (one per ChartSpec), for one run or 2–4 runs overlaid. Live records are queued and drawn together
+ * on an animation frame, at most a few times a second (drawGap: the page's drawing stays a small share of a core,
+ * which training shares), only charts on screen draw, and a hidden page draws nothing; each draw is measured as
  * `grpo:charts-update` (performance timeline; the bench reads it).
  */
 import { DEFAULT_HEALTH_THRESHOLDS, healthAlerts, HealthThresholds } from '../src/protocol/health';
@@ -20,6 +21,18 @@ export const DEFAULT_CURVE_SETTINGS: CurveSettings = { smoothing: 0, xAxis: 'ste
 
 /** Health rules scan every row: on a live run, at most once a second. */
 const HEALTH_INTERVAL_MS = 1000;
+
+/** Live draws: at least this far apart (a few a second is live enough for training curves)… */
+const MIN_DRAW_GAP_MS = 250;
+/** …and, where a draw takes longer, far enough apart that drawing takes at most this share of the page's time… */
+const DRAW_DUTY = 0.04;
+/** …but at least once a second while records arrive, however slow the machine. */
+const MAX_DRAW_GAP_MS = 1000;
+
+/** How long a live draw waits after the previous one, which took `drawMs`. */
+export function drawGap(drawMs: number): number {
+  return Math.min(MAX_DRAW_GAP_MS, Math.max(MIN_DRAW_GAP_MS, drawMs / DRAW_DUTY));
+}
 
 export interface CurvesCallbacks {
   onSettingsChange(settings: CurveSettings): void;
@@ -70,6 +83,9 @@ export class CurvesView {
   /** The newest SFT step charted per run: a live event that raced the snapshot's read is not drawn twice. */
   private warmStartSteps = new Map<string, number>();
   private frame: number | undefined;
+  /** A live draw waiting for its gap after the previous draw (drawGap). */
+  private liveTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastDraw = { end: -Infinity, ms: 0 };
   private healthTimer: ReturnType<typeof setTimeout> | undefined;
   private healthCheckedAt = -Infinity;
   private fileStem = 'run';
@@ -120,6 +136,12 @@ export class CurvesView {
       this.allCharts().forEach((c) => c.applyTheme());
       this.scheduleDraw();
     });
+    // A hidden panel (another editor tab in front) draws nothing and checks no health: it catches up when shown.
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) return;
+      if (this.pending.size || this.pendingWarmStart.size) this.scheduleDraw();
+      if (this.healthDue) this.checkHealth();
+    });
   }
 
   /** The pins the host kept (a dashboard opened again), charted from the next `show`. */
@@ -151,12 +173,12 @@ export class CurvesView {
     this.drawNow();
   }
 
-  /** Queues a live record; the charts redraw on the next animation frame. */
+  /** Queues a live record; the charts redraw on an animation frame once the gap after the previous draw has passed. */
   append(runId: string, record: MetricsRecord): void {
     const queue = this.pending.get(runId) ?? [];
     queue.push(record);
     this.pending.set(runId, queue);
-    this.scheduleDraw();
+    this.scheduleLiveDraw();
   }
 
   /** Points of the SFT warm start's loss curve (from the run's events, or live); drawn on the next frame. */
@@ -168,7 +190,7 @@ export class CurvesView {
       queue.push({ step: event.step, time: event.time, metrics: { 'sft/loss': event.loss } });
     }
     this.pendingWarmStart.set(runId, queue);
-    this.scheduleDraw();
+    this.scheduleLiveDraw();
   }
 
   /** What the run is doing before its first metrics (the SFT warm start, loading a model): shown instead of "No metrics yet." */
@@ -188,6 +210,9 @@ export class CurvesView {
   drawNow(): void {
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.frame = undefined;
+    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
+    this.liveTimer = undefined;
+    const start = performance.now();
     performance.mark('grpo:charts-update:start');
     const arrived = this.pending.size > 0;
     for (const [runId, records] of this.pending) {
@@ -206,6 +231,7 @@ export class CurvesView {
     if (arrived) this.checkHealthSoon();
     performance.measure('grpo:charts-update', 'grpo:charts-update:start');
     this.empty.hidden = this.allCharts().some((c) => c.hasData);
+    this.lastDraw = { end: performance.now(), ms: performance.now() - start };
   }
 
   /** Lists new metric keys in the picker (it re-renders only when there is one). */
@@ -265,10 +291,17 @@ export class CurvesView {
     this.health.show(healthAlerts(this.runs[0].records, this.context.health ?? DEFAULT_HEALTH_THRESHOLDS));
   }
 
+  /** New rows came while the page was hidden: the rules run when it is shown. */
+  private healthDue = false;
+
   private checkHealthSoon(): void {
     if (this.healthTimer !== undefined) return;
     const wait = Math.max(0, this.healthCheckedAt + HEALTH_INTERVAL_MS - performance.now());
-    this.healthTimer = setTimeout(() => this.checkHealth(), wait);
+    this.healthTimer = setTimeout(() => {
+      this.healthTimer = undefined;
+      this.healthDue = document.hidden;
+      if (!this.healthDue) this.checkHealth();
+    }, wait);
   }
 
   private openStep(step: number, source: RolloutSource): void {
@@ -276,8 +309,26 @@ export class CurvesView {
     if (run) this.callbacks.onStepClick(run.runId, step, source);
   }
 
+  /** Draws on the next frame (what the user changed, a chart scrolled into view). */
   private scheduleDraw(): void {
+    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
+    this.liveTimer = undefined;
     this.frame ??= requestAnimationFrame(() => this.drawNow());
+  }
+
+  /**
+   * Draws live records on a frame at least drawGap after the previous draw: records that come faster are drawn
+   * together. A hidden page gets no frames (the browser holds them back), so it draws when shown.
+   */
+  private scheduleLiveDraw(): void {
+    if (this.frame !== undefined || this.liveTimer !== undefined) return;
+    const wait = this.lastDraw.end + drawGap(this.lastDraw.ms) - performance.now();
+    if (wait <= 0) this.frame = requestAnimationFrame(() => this.drawNow());
+    else
+      this.liveTimer = setTimeout(() => {
+        this.liveTimer = undefined;
+        this.frame ??= requestAnimationFrame(() => this.drawNow());
+      }, wait);
   }
 
   private update(change: Partial<CurveSettings>): void {

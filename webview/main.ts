@@ -121,6 +121,7 @@ class Dashboard {
     root.append(header, this.message, this.notice, this.tabBar.element, this.curves.element, this.browserSlot, this.promptPanel, this.compareSlot);
     this.title.textContent = 'GRPO Dashboard';
     this.selectTab(this.state.tab ?? 'curves');
+    document.addEventListener('visibilitychange', () => this.browser.setVisible(!this.browserSlot.hidden));
   }
 
   onMessage(message: PushMessage): void {
@@ -196,6 +197,7 @@ class Dashboard {
     // The prompt tab of another run would be empty: a different run shows its curves instead.
     if (!sameRun) this.selectTab(this.state.tab ?? 'curves');
     this.browser = this.newBrowser();
+    this.browser.setVisible(!this.browserSlot.hidden);
     this.browserSlot.replaceChildren(this.browser.element);
     try {
       const [snapshot, steps, health] = await Promise.all([request('getSnapshot', { runId }), request('getRolloutSteps', { runId }), request('getHealthThresholds', {}), this.restorePins()]);
@@ -307,6 +309,7 @@ class Dashboard {
     this.tabBar.select(shown);
     this.curves.element.hidden = shown !== 'curves';
     this.browserSlot.hidden = shown !== 'rollouts';
+    this.browser.setVisible(shown === 'rollouts');
     this.promptPanel.hidden = shown !== 'prompt';
     if (!this.comparing) this.save({ tab: shown });
     if (shown === 'rollouts') this.browser.focusList();

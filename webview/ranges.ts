@@ -49,7 +49,11 @@ const MIN_POINTS_TO_CLIP = 8;
  * padded below 0. `bounds` (what the metric can be, e.g. a reward's range) caps the range. undefined: no values.
  */
 export function robustRange(values: readonly number[], bounds?: readonly [number, number]): AxisRange | undefined {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  return robustRangeOfSorted(values.filter(Number.isFinite).sort((a, b) => a - b), bounds);
+}
+
+/** robustRange of finite values already in ascending order (SortedValues keeps them so): O(log n), no copy. */
+export function robustRangeOfSorted(sorted: readonly number[], bounds?: readonly [number, number]): AxisRange | undefined {
   if (sorted.length === 0) return undefined;
   let low = sorted[0];
   let high = sorted[sorted.length - 1];
@@ -58,17 +62,77 @@ export function robustRange(values: readonly number[], bounds?: readonly [number
     const q1 = quantile(sorted, 0.25);
     const q3 = quantile(sorted, 0.75);
     const iqr = q3 - q1;
-    const inside = sorted.filter((v) => v >= q1 - FENCE_IQRS * iqr && v <= q3 + FENCE_IQRS * iqr);
-    const outliers = sorted.length - inside.length;
+    // The values within the fences are the run [first, end) of the sorted values.
+    const first = lowerBound(sorted, q1 - FENCE_IQRS * iqr);
+    const end = upperBound(sorted, q3 + FENCE_IQRS * iqr);
+    const outliers = sorted.length - (end - first);
     if (iqr > 0 && outliers > 0 && outliers <= Math.max(1, MAX_OUTLIER_SHARE * sorted.length)) {
-      low = inside[0];
-      high = inside[inside.length - 1];
+      low = sorted[first];
+      high = sorted[end - 1];
       clipped = true;
     }
   }
   let range = padded(low, high);
   if (bounds) range = [Math.max(range[0], bounds[0]), Math.min(range[1], bounds[1])];
   return { min: range[0], max: range[1], clipped };
+}
+
+/** The first index of ascending `sorted` whose value is ≥ `value` (sorted.length if none). */
+function lowerBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first index of ascending `sorted` whose value is > `value` (sorted.length if none). */
+function upperBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A multiset of finite numbers kept in ascending order as values come and go: a live chart's y range needs the
+ * quartiles of the points it draws, and one appended step changes only a few of them (sorting every point on
+ * every draw was a fifth of a live update).
+ */
+export class SortedValues {
+  private readonly items: number[] = [];
+
+  get sorted(): readonly number[] {
+    return this.items;
+  }
+
+  /** Adds a value; non-finite ones are not kept (robustRange leaves them out). */
+  add(value: number): void {
+    if (Number.isFinite(value)) this.items.splice(upperBound(this.items, value), 0, value);
+  }
+
+  /** Removes one occurrence of a value added before; false if it is not there. */
+  remove(value: number): boolean {
+    if (!Number.isFinite(value)) return false;
+    const at = lowerBound(this.items, value);
+    if (at >= this.items.length || this.items[at] !== value) return false;
+    this.items.splice(at, 1);
+    return true;
+  }
+
+  /** Replaces every value (sorted once). */
+  reset(values: Iterable<number>): void {
+    this.items.length = 0;
+    for (const value of values) if (Number.isFinite(value)) this.items.push(value);
+    this.items.sort((a, b) => a - b);
+  }
 }
 
 function padded(low: number, high: number): [number, number] {

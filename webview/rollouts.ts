@@ -61,6 +61,9 @@ export class RolloutBrowser {
   private compact = false;
   private readonly rows = new Map<number, HTMLElement>();
   private loadToken = 0;
+  private visible = true;
+  /** The newest followed live record, not shown yet: the browser was out of sight when it came. */
+  private unseen: StepRollouts | undefined;
   private stdEstimator: StdEstimator = 'unbiased';
   private scrubTimer: number | undefined;
 
@@ -228,7 +231,11 @@ export class RolloutBrowser {
     else this.showRecord(undefined);
   }
 
-  /** A live record from the worker (a training step or a validation): added to the scrubber, shown if followed. */
+  /**
+   * A live record from the worker (a training step or a validation): added to the scrubber, shown if followed.
+   * Out of sight (another tab in front, the panel hidden) the newest followed record waits to be shown when the
+   * browser is: rendering its list and fetching its tokens every step would only compete with the training.
+   */
   addLiveRecord(record: StepRollouts): void {
     const steps = this.steps[record.source];
     if (steps.at(-1) === undefined || record.step > (steps.at(-1) ?? -Infinity)) steps.push(record.step);
@@ -237,8 +244,29 @@ export class RolloutBrowser {
     this.updateScrubber();
     if (this.state.followLatest && this.state.source === record.source) {
       this.loadToken++;
-      this.showRecord(record, { group: this.state.group, rollout: this.state.rollout });
+      if (this.inSight()) this.showRecord(record, { group: this.state.group, rollout: this.state.rollout });
+      else this.unseen = record;
     }
+  }
+
+  /**
+   * Whether the browser's tab is the one shown (called again when the page's visibility changes); a followed
+   * record that came meanwhile is shown when it is.
+   */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.showUnseen();
+  }
+
+  private inSight(): boolean {
+    return this.visible && !document.hidden;
+  }
+
+  private showUnseen(): void {
+    const record = this.unseen;
+    if (!record || !this.inSight()) return;
+    this.unseen = undefined;
+    if (this.state.followLatest && this.state.source === record.source) this.showRecord(record, { group: this.state.group, rollout: this.state.rollout });
   }
 
   reveal(target: RevealTarget): void {
@@ -256,6 +284,7 @@ export class RolloutBrowser {
   goToStep(step: number, select: { group?: number; rollout?: number } = {}): void {
     const target = nearest(this.currentSteps(), step);
     if (target === undefined) return;
+    this.unseen = undefined;
     const token = ++this.loadToken;
     const source = this.state.source;
     performance.mark('grpo:open-step:start');

@@ -72,6 +72,42 @@ export interface XY {
 }
 
 /**
+ * The least and greatest plotted y (NaN left out: a log axis's non-positive values) and logged value of points,
+ * accumulated as they come: a live band's extent without a pass over its points.
+ */
+export class Extent {
+  minY = Infinity;
+  maxY = -Infinity;
+  minValue = Infinity;
+  maxValue = -Infinity;
+  count = 0;
+
+  static of(points: Iterable<XY & { value: number }>): Extent {
+    return new Extent().addAll(points);
+  }
+
+  addAll(points: Iterable<XY & { value: number }>): this {
+    for (const p of points) {
+      this.count += 1;
+      if (p.y < this.minY) this.minY = p.y;
+      if (p.y > this.maxY) this.maxY = p.y;
+      if (p.value < this.minValue) this.minValue = p.value;
+      if (p.value > this.maxValue) this.maxValue = p.value;
+    }
+    return this;
+  }
+
+  merge(other: Extent): this {
+    this.count += other.count;
+    this.minY = Math.min(this.minY, other.minY);
+    this.maxY = Math.max(this.maxY, other.maxY);
+    this.minValue = Math.min(this.minValue, other.minValue);
+    this.maxValue = Math.max(this.maxValue, other.maxValue);
+    return this;
+  }
+}
+
+/**
  * Min-max decimation kept up to date as points are appended: points fall into buckets of equal count; each bucket
  * is drawn as its first, lowest, highest and last point (in x order), so every spike survives. When the buckets
  * outnumber `maxBuckets`, neighbours merge and the bucket size doubles. Appending touches only the last bucket,
@@ -83,6 +119,7 @@ export class MinMaxDecimator<P extends XY> {
   private buckets: P[][] = [];
   private lastBucketCount = 0;
   private settled: P[] = [];
+  private merges = 0;
 
   constructor(private readonly maxBuckets = 500) {}
 
@@ -101,8 +138,22 @@ export class MinMaxDecimator<P extends XY> {
 
   /** The points to draw: at most 4 per bucket. */
   points(): P[] {
-    const last = this.buckets[this.buckets.length - 1] ?? [];
-    return this.settled.concat(last);
+    return this.settled.concat(this.tail);
+  }
+
+  /** The drawn points of the full buckets: only appended to, until a merge replaces them (`generation` changes). */
+  get settledPoints(): readonly P[] {
+    return this.settled;
+  }
+
+  /** The drawn points of the last bucket, which the next point may change. */
+  get tail(): readonly P[] {
+    return this.buckets[this.buckets.length - 1] ?? [];
+  }
+
+  /** Counts the merges: settled points of an older generation are no longer drawn. */
+  get generation(): number {
+    return this.merges;
   }
 
   private merge(): void {
@@ -113,6 +164,49 @@ export class MinMaxDecimator<P extends XY> {
     this.lastBucketCount = this.buckets.length % 2 === 1 ? this.lastBucketCount : this.bucketSize / 2 + this.lastBucketCount;
     this.buckets = merged;
     this.settled = merged.slice(0, -1).flat();
+    this.merges += 1;
+  }
+}
+
+/**
+ * How the points a decimator draws changed since the cursor last looked: either wholesale (`replaced`: its first
+ * look, or a merge) or as points newly settled after the ones seen, and the last bucket's points swapped. A live
+ * chart updates its y range, band extents and chart.js's data array from these few points instead of every one.
+ */
+export interface DecimatorChange<P> {
+  replaced: boolean;
+  /** The drawn points before this change, at `[start, start + removed.length)` (none when replaced). */
+  start: number;
+  removed: readonly P[];
+  /** The points now drawn from `start` on (every point when replaced). */
+  added: readonly P[];
+  /** Of `added`, the settled ones (all but the last bucket's). */
+  settledAdded: readonly P[];
+}
+
+export class DecimatorCursor<P extends XY> {
+  private generation = -1;
+  private settledSeen = 0;
+  private tailSeen: readonly P[] = [];
+
+  constructor(readonly source: MinMaxDecimator<P>) {}
+
+  /** What changed since the previous call (the first call: everything, as replaced). */
+  next(): DecimatorChange<P> {
+    const { source } = this;
+    const settled = source.settledPoints;
+    const tail = source.tail;
+    let change: DecimatorChange<P>;
+    if (source.generation !== this.generation) {
+      change = { replaced: true, start: 0, removed: [], added: settled.concat(tail), settledAdded: settled };
+    } else {
+      const settledAdded = settled.slice(this.settledSeen);
+      change = { replaced: false, start: this.settledSeen, removed: this.tailSeen, added: settledAdded.concat(tail), settledAdded };
+    }
+    this.generation = source.generation;
+    this.settledSeen = settled.length;
+    this.tailSeen = [...tail];
+    return change;
   }
 }
 

@@ -321,4 +321,52 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     const reopened = await open(undefined, emptyRunId);
     await reopened.page.locator('figure[data-chart="warm-start"][data-points="3"]').waitFor();
   });
+
+  it('a live run drawn record by record ends with the same charts as the run read whole (ranges, bands, legends, ticks)', async function () {
+    this.timeout(180_000);
+    // Past 500 steps the decimators merge their buckets: live draws go through it.
+    const live = 300;
+    const total = 700;
+    const runOf = (name: string, rows: number) => {
+      const id = writeFixtureRun(runsDir, { name, steps: 1, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+      const dir = path.join(runsDir, id);
+      fs.writeFileSync(path.join(dir, RUN_FILES.metrics), Array.from({ length: rows + 1 }, (_, step) => JSON.stringify(rowAt(step))).join('\n') + '\n');
+      const config = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.config), 'utf8')) as { rewards: unknown[] };
+      config.rewards = [{ name: 'arithmetic_answer', weight: 1 }];
+      fs.writeFileSync(path.join(dir, RUN_FILES.config), JSON.stringify(config));
+      return id;
+    };
+    const liveId = runOf('charts-live', live);
+    const wholeId = runOf('charts-whole', total);
+    const plots = (h: WebviewHarness) =>
+      h.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.map((f) => [(f as HTMLElement).dataset.chart, (f as HTMLElement).dataset.points, (f as HTMLElement).dataset.traces, (f as HTMLElement).dataset.plot]));
+    for (const curves of [undefined, { smoothing: 0.6, xAxis: 'step' as const, logScale: false }]) {
+      const h = await WebviewHarness.open(browser, runsDir, curves && { curves });
+      await h.push({ type: 'show', runId: liveId });
+      await h.page.locator(`figure[data-chart="reward"][data-points="${live}"]`).waitFor({ state: 'attached' });
+      const records = Array.from({ length: total - live }, (_, i) => ({ type: 'metrics', runId: liveId, record: rowAt(live + 1 + i) }));
+      // Bursts of 1 to 40 records between draws, as a live run's pace and the draw gap make them.
+      const draws = (await h.page.evaluate(`(async () => {
+        const drawn = () => performance.getEntriesByName('grpo:charts-update').length;
+        const first = drawn();
+        const records = ${JSON.stringify(records)};
+        for (let i = 0, burst = 1; i < records.length; burst = (burst * 7) % 41 + 1) {
+          const before = drawn();
+          for (const message of records.slice(i, i + burst)) window.postMessage(message, '*');
+          i += burst;
+          await new Promise((resolve) => { const poll = () => (drawn() > before ? resolve() : setTimeout(poll, 5)); poll(); });
+        }
+        return drawn() - first;
+      })()`)) as number;
+      assert.ok(draws > 10, `${draws} live draws`);
+      const whole = await WebviewHarness.open(browser, runsDir, curves && { curves });
+      await whole.push({ type: 'show', runId: wholeId });
+      await whole.page.locator(`figure[data-chart="reward"][data-points="${total}"]`).waitFor({ state: 'attached' });
+      const [livePlots, wholePlots] = [await plots(h), await plots(whole)];
+      assert.ok(livePlots.length >= 10, `${livePlots.length} charts`);
+      assert.deepStrictEqual(livePlots, wholePlots, `smoothing ${curves?.smoothing ?? 0}`);
+      await closeChecked(whole);
+      await closeChecked(h);
+    }
+  });
 });

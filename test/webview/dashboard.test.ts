@@ -280,6 +280,50 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.match((await h.page.locator('.progress').textContent()) ?? '', new RegExp(`step ${next}`));
   });
 
+  it('out of sight, live steps wait: the rollout browser renders and reads tokens only once its tab is shown', async () => {
+    const h = await openRun(runId);
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor({ state: 'attached' });
+    const tokenReads = () => h.requestLog.filter((m) => m.method === 'getTokens').length;
+    const before = tokenReads();
+    const record = readStep(runId, STEPS);
+    assert.ok(record);
+    const lastIndex = Number(await h.page.locator('input.scrubber').getAttribute('max'));
+    // As the panel forwards a worker's records: the host keeps each step's tokens for the page to ask for.
+    for (let i = 1; i <= 3; i++) await h.forward(runId, { type: 'rollouts', record: { ...record, step: STEPS + i } });
+    // The scrubber counts the new steps at once; the list and the token view wait.
+    await h.page.locator(`input.scrubber[max="${lastIndex + 3}"]`).waitFor({ state: 'attached' });
+    await h.page.waitForTimeout(300);
+    assert.strictEqual(tokenReads(), before, 'tokens read for steps nobody sees');
+    assert.match((await h.page.locator('.rollout-browser .summary').textContent()) ?? '', new RegExp(`^step ${STEPS}:`));
+    await h.page.locator('button[data-tab="rollouts"]').click();
+    await h.page.locator('.rollout-browser .summary', { hasText: new RegExp(`^step ${STEPS + 3}:`) }).waitFor();
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    assert.strictEqual(tokenReads(), before + 1, 'the newest step\'s tokens, read once');
+    assert.strictEqual(await selectedStep(h), STEPS + 3);
+  });
+
+  it('live records that come faster than a few a second are drawn together, every one of them', async () => {
+    const h = await openRun(runId);
+    await h.page.locator(`figure[data-chart="reward"][data-points="${STEPS}"]`).waitFor({ state: 'attached' });
+    const records = Array.from({ length: 20 }, (_, i) => ({ type: 'metrics', runId, record: { step: STEPS + 1 + i, time: Date.UTC(2026, 0, 1) + (STEPS + 1 + i) * 1500, metrics: { reward: 0.5, kl: 0.01 } } }));
+    // One record a frame, as a fast run on a fast machine sends them.
+    const { draws, elapsed } = (await h.page.evaluate(`(async () => {
+      const drawn = () => performance.getEntriesByName('grpo:charts-update').length;
+      const first = drawn();
+      const t0 = performance.now();
+      for (const message of ${JSON.stringify(records)}) {
+        window.postMessage(message, '*');
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+      const elapsed = performance.now() - t0;
+      await new Promise((r) => { const poll = () => (document.querySelector('figure[data-chart="reward"]').dataset.points === '${STEPS + 20}' ? r() : setTimeout(poll, 10)); poll(); });
+      return { draws: drawn() - first, elapsed };
+    })()`)) as { draws: number; elapsed: number };
+    // At least 250 ms between live draws: the first may come at once, then one per gap, and one for the rest.
+    assert.ok(draws >= 1 && draws <= 2 + Math.floor(elapsed / 250), `${draws} draws for 20 records in ${elapsed.toFixed(0)} ms`);
+    assert.ok(draws < 20, `${draws} draws for 20 records`);
+  });
+
   it('a reloaded webview comes back on the same tab, step and selection', async () => {
     harness = await WebviewHarness.open(browser, runsDir, {
       runId,

@@ -81,6 +81,44 @@ describe('health alerts', () => {
     assert.strictEqual(alertOf(rows, 'reward-vs-validation', { ...DEFAULT_HEALTH_THRESHOLDS, validationDrop: 0.5 }), undefined);
   });
 
+  it('reward up while validation goes down: one pass agrees with rescanning the rows at every validation', () => {
+    // The rule as first written: the mean reward up to the best and since it, each summed again from the rows.
+    const mean = (rows: MetricsRecord[], from: number, to: number) => {
+      const values = rows.filter((r) => r.step > from && r.step <= to).map((r) => r.metrics.reward).filter((v): v is number => typeof v === 'number');
+      return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
+    };
+    const rescanned = (rows: MetricsRecord[], drop: number): number[] => {
+      const evals = rows.filter((r) => typeof r.metrics['eval/accuracy'] === 'number');
+      const steps: number[] = [];
+      let best = evals[0];
+      for (const row of evals.slice(1)) {
+        const value = row.metrics['eval/accuracy'] as number;
+        const bestValue = best.metrics['eval/accuracy'] as number;
+        if (value > bestValue) {
+          best = row;
+          continue;
+        }
+        const before = mean(rows, -Infinity, best.step);
+        const since = mean(rows, best.step, row.step);
+        if (bestValue - value > drop && before !== undefined && since !== undefined && since > before) steps.push(row.step);
+      }
+      return steps;
+    };
+    let state = 7;
+    const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    for (let trial = 0; trial < 40; trial++) {
+      // Rewards with gaps (null: a failed reward; missing: not logged), validations at random steps, some tied.
+      const rows = series(200, (s) => ({
+        ...(random() < 0.9 ? { reward: random() < 0.05 ? null : Math.round(random() * 8) / 8 } : {}),
+        ...(s === 0 || random() < 0.15 ? { 'eval/accuracy': Math.round(random() * 10) / 10 } : {}),
+      }));
+      const drop = [0, 0.05, 0.2][trial % 3];
+      const expected = rescanned(rows, drop);
+      assert.deepStrictEqual(alertOf(rows, 'reward-vs-validation', { ...DEFAULT_HEALTH_THRESHOLDS, validationDrop: drop })?.steps ?? [], expected, `trial ${trial}`);
+      if (trial === 0) assert.ok(expected.length > 0, 'the random rows raise the alert at some validations');
+    }
+  });
+
   it('repetition: seq-rep-4 at or above the threshold for 3 steps', () => {
     const rows = series(12, (s) => ({ ...healthy(s), 'completions/repetition': s > 8 ? 0.7 : 0.1 }));
     const alert = alertOf(rows, 'repetition');

@@ -3,7 +3,8 @@ import * as assert from 'assert';
 import type { StepRollouts, TokenColumns } from '../../../src/protocol';
 import { nearest, visibleRange } from '../../../webview/ranges';
 import { DEFAULT_FILTER, visibleGroups } from '../../../webview/rolloutFilter';
-import { formatElapsed, MinMaxDecimator, smooth, toCsv } from '../../../webview/series';
+import { DecimatorCursor, Extent, formatElapsed, MinMaxDecimator, smooth, toCsv } from '../../../webview/series';
+import { robustRange, robustRangeOfSorted, SortedValues } from '../../../webview/ranges';
 import { displayToken, domainOf, tokenColor, tokenValue, TokenPalette } from '../../../webview/tokenColors';
 
 const PALETTE: TokenPalette = { positive: [0, 200, 0], negative: [200, 0, 0], high: [0, 0, 200] };
@@ -124,6 +125,73 @@ describe('incremental min-max decimation', () => {
       const shown = decimator.points();
       assert.ok(shown.includes(all[at]) && shown.includes(all[4999 - at]), `spikes at ${at} and ${4999 - at}`);
     }
+  });
+});
+
+describe('live chart updates from what changed (agree with recomputing from every drawn point)', () => {
+  type P = { x: number; y: number; value: number };
+  let state = 11;
+  const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  // Noise with rare spikes (robust ranges clip them), a drift, NaN now and then (a log axis's non-positive values).
+  const pointAt = (i: number): P => {
+    const value = i / 500 + random() + (random() < 0.01 ? 50 : 0);
+    return { x: i, y: random() < 0.02 ? NaN : value, value };
+  };
+
+  it('a cursor\'s changes rebuild the drawn points, their sorted values, extents and robust range, through merges', () => {
+    for (const maxBuckets of [8, 64, 500]) {
+      const decimator = new MinMaxDecimator<P>(maxBuckets);
+      const cursor = new DecimatorCursor(decimator);
+      let drawn: P[] = [];
+      const values = new SortedValues();
+      let settled = new Extent();
+      let replacedSeen = 0;
+      let i = 0;
+      for (let look = 0; look < 400; look++) {
+        // One point a frame mostly; sometimes several arrive between two draws.
+        const arriving = look % 50 === 0 ? 37 : 1;
+        for (let k = 0; k < arriving; k++) decimator.add(pointAt(i++));
+        const change = cursor.next();
+        if (change.replaced) {
+          replacedSeen += 1;
+          drawn = change.added.slice();
+          values.reset(drawn.map((p) => p.y));
+          settled = Extent.of(change.settledAdded);
+        } else {
+          assert.deepStrictEqual(drawn.slice(change.start), change.removed, 'removed: the points after the settled ones seen');
+          drawn.splice(change.start, change.removed.length, ...change.added);
+          change.removed.forEach((p) => assert.ok(values.remove(p.y) || Number.isNaN(p.y)));
+          change.added.forEach((p) => values.add(p.y));
+          settled.addAll(change.settledAdded);
+        }
+        const points = decimator.points();
+        assert.deepStrictEqual(drawn, points, `points after look ${look} (${maxBuckets} buckets)`);
+        const ys = points.map((p) => p.y).filter(Number.isFinite);
+        assert.deepStrictEqual(values.sorted, [...ys].sort((a, b) => a - b));
+        assert.deepStrictEqual(robustRangeOfSorted(values.sorted), robustRange(points.map((p) => p.y)));
+        assert.deepStrictEqual(robustRangeOfSorted(values.sorted, [0, 3]), robustRange(points.map((p) => p.y), [0, 3]));
+        const extent = Extent.of(decimator.tail).merge(settled);
+        assert.deepStrictEqual([extent.minY, extent.maxY, extent.minValue, extent.maxValue, extent.count], [Math.min(...ys), Math.max(...ys), Math.min(...points.map((p) => p.value)), Math.max(...points.map((p) => p.value)), points.length]);
+      }
+      // The first look, and one per merge once the buckets outgrow the maximum.
+      assert.ok(replacedSeen > (maxBuckets < 500 ? 2 : 0), `${replacedSeen} replacements with ${maxBuckets} buckets`);
+    }
+  });
+
+  it('robust ranges of a few clipped outliers agree, sorted once or kept sorted', () => {
+    const values = new SortedValues();
+    const all: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const v = i === 100 ? 1e6 : i === 200 ? -1e6 : Math.round(random() * 20) / 4;
+      all.push(v);
+      values.add(v);
+    }
+    values.add(NaN);
+    assert.strictEqual(values.sorted.length, 300, 'NaN is not kept');
+    assert.strictEqual(values.remove(123.456), false);
+    const range = robustRangeOfSorted(values.sorted);
+    assert.ok(range?.clipped && range.max < 10 && range.min > -1, JSON.stringify(range));
+    assert.deepStrictEqual(range, robustRange(all));
   });
 });
 
