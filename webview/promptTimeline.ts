@@ -352,7 +352,8 @@ export class PromptTimelineView {
         parsing: false,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         scales: {
-          x: { type: 'linear', title: { display: true, text: 'step', color: text }, ticks: { color: text }, grid: { color: grid } },
+          // Steps are whole numbers: no 2.2, 2.4 … ticks between two samplings.
+          x: { type: 'linear', title: { display: true, text: 'step', color: text }, ticks: { color: text, precision: 0 }, grid: { color: grid } },
           y: { type: 'linear', ticks: { color: text }, grid: { color: grid } },
         },
         plugins: { legend: { display: true, labels: { color: text, boxWidth: 12 } }, tooltip: { enabled: true } },
