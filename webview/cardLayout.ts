@@ -3,7 +3,9 @@
  *
  * A group's completions wrap onto as many lines as the list's width needs (balanced: 8 cards in a row of 5 columns
  * go 4 + 4, not 5 + 3), so a whole group of 8 is in view at once instead of 3 cards and a scrollbar. Cards are as
- * tall as their content needs (up to a maximum) and as narrow as their one-line parts allow. A step whose
+ * tall as their content needs (up to a maximum, cut at a whole line) and as narrow as their one-line parts allow.
+ * The widths of the fonts come from the page (measureCardMetrics in cardMetrics.ts): estimates for one font cut
+ * text in another (code-server's fonts wrapped "r 1" and hid half of "apple"). A step whose
  * groups all hold one completion (validation samples: one per prompt) is a compact list, one line per prompt.
  * Rows differ in height (groups filtered down to fewer cards take fewer lines), so the virtualised list finds the
  * rows in view from their offsets.
@@ -14,16 +16,21 @@ export const CARD_LAYOUT = {
   minCardWidth: 168,
   /** The narrowest a card gets when its lines are short (answers like "42"). */
   narrowCardWidth: 112,
-  /** The tallest card (long completions are cut there); short ones are as tall as their lines. */
-  cardHeight: 112,
-  /** One line of a card, and the width of one character of its monospace text, as dashboard.css sets them. */
+  /** The tallest card (long completions are cut there, at a whole line); short ones are as tall as their lines. */
+  cardHeight: 128,
+  /** One line of a card: dashboard.css fixes every card line's line-height to it, so heights do not depend on fonts. */
   lineHeight: 16,
+  /** Defaults of the measured font metrics (CardMetrics), for Node and a list not laid out yet. */
   charWidth: 7.2,
-  /** The average width of a character of a card's one-line parts (head, reward functions, foot: proportional font). */
   labelCharWidth: 6.4,
-  /** A card's padding, border and the gaps between its lines, beyond the lines themselves. */
-  cardChrome: 12,
+  /** A card's padding (4 px) and border (1 px), top and bottom together. */
+  cardChrome: 10,
+  /** The gap between a card's lines (head, reward functions, error, text, foot): the card's flex gap. */
   lineGap: 2,
+  /** A card's padding and border left and right together: what its text box is narrower than the card. */
+  cardInset: 14,
+  /** The gaps between the head's three parts (index, reward, advantage) beyond a space: 2 × 8 px. */
+  headGaps: 16,
   gap: 6,
   /** The group header line, and the row's padding and border above and below the cards. */
   headerHeight: 28,
@@ -40,6 +47,8 @@ export interface GroupLayout {
   cardWidth: number;
   /** Every card of the group is this tall: its tallest card's lines, at most CARD_LAYOUT.cardHeight. */
   cardHeight: number;
+  /** The text lines a card shows (dashboard.css clamps its text there, with an ellipsis). */
+  textLines: number;
   height: number;
 }
 
@@ -49,34 +58,89 @@ export interface CardContent {
   texts: readonly string[];
   /** The longest one-line part of any card (its head, reward functions or foot), in characters: sets the narrowest card. */
   lineChars: number;
-  /** Lines each card has besides its text: head and foot, reward functions, a failed reward's reason. */
+  /** The widest one-line part in px as the page renders it (cardMetrics.ts), where measured: preferred to lineChars. */
+  lineWidth?: number;
+  /**
+   * Lines each card has besides its text: head and foot, reward functions, a failed reward's reason. Each is one
+   * flex item of the card (an empty reward-functions line is not displayed).
+   */
   otherLines: number;
 }
+
+/** The widths of a card's fonts as the page renders them (cardMetrics.ts measures them). */
+export interface CardMetrics {
+  /** One character of the monospace completion text. */
+  charWidth: number;
+  /** A character of the one-line parts (proportional font; measured on digits, the widest of what they hold). */
+  labelCharWidth: number;
+}
+
+export const DEFAULT_CARD_METRICS: CardMetrics = { charWidth: CARD_LAYOUT.charWidth, labelCharWidth: CARD_LAYOUT.labelCharWidth };
 
 /**
  * The lines, card width and card height of a group of `count` cards in a list `width` px wide. Cards of short
  * lines may be narrower than the minimum, and cards of short completions are only as tall as their lines, so a
  * group of 8 answers in a list beside the detail pane takes two short lines rather than three tall, empty ones.
  */
-export function groupLayout(count: number, width: number, content?: CardContent): GroupLayout {
-  const { minCardWidth, narrowCardWidth, gap, headerHeight, rowPadding, rowInset } = CARD_LAYOUT;
-  const minWidth = content ? Math.min(minCardWidth, Math.max(narrowCardWidth, Math.ceil(content.lineChars * CARD_LAYOUT.labelCharWidth) + 14)) : minCardWidth;
+export function groupLayout(count: number, width: number, content?: CardContent, metrics: CardMetrics = DEFAULT_CARD_METRICS): GroupLayout {
+  const { minCardWidth, narrowCardWidth, gap, headerHeight, rowPadding, rowInset, cardInset, headGaps } = CARD_LAYOUT;
+  const lineWidth = !content ? minCardWidth : (content.lineWidth ?? Math.ceil(content.lineChars * metrics.labelCharWidth) + headGaps) + cardInset;
+  const minWidth = Math.min(minCardWidth, Math.max(narrowCardWidth, lineWidth));
   const inner = Math.max(minWidth, width - rowInset);
   const columns = Math.max(1, Math.floor((inner + gap) / (minWidth + gap)));
   const lines = Math.max(1, Math.ceil(count / columns));
   const perLine = Math.max(1, Math.ceil(count / lines));
   const cardWidth = Math.floor((inner - (perLine - 1) * gap) / perLine);
-  const cardHeight = content ? fittedCardHeight(content, cardWidth) : CARD_LAYOUT.cardHeight;
-  return { perLine, lines, cardWidth, cardHeight, height: headerHeight + lines * (cardHeight + gap) + rowPadding };
+  const { cardHeight, textLines } = fittedCard(content ?? { texts: [], lineChars: 0, otherLines: 3 }, cardWidth, metrics, content === undefined);
+  return { perLine, lines, cardWidth, cardHeight, textLines, height: headerHeight + lines * (cardHeight + gap) + rowPadding };
 }
 
-/** The height of the group's tallest card: its other lines and its text wrapped at `cardWidth`, at most the full height. */
-function fittedCardHeight(content: CardContent, cardWidth: number): number {
-  const { lineHeight, charWidth, cardChrome, lineGap, cardHeight } = CARD_LAYOUT;
-  const perLine = Math.max(1, Math.floor((cardWidth - 14) / charWidth));
-  const textLines = Math.max(1, ...content.texts.map((text) => text.replace(/\n$/, '').split('\n').reduce((n, part) => n + Math.max(1, Math.ceil(part.length / perLine)), 0)));
-  const lines = content.otherLines + textLines;
-  return Math.min(cardHeight, cardChrome + lines * lineHeight + (lines - 1) * lineGap);
+/**
+ * The height of the group's tallest card and the text lines it shows: its other lines and its text wrapped at
+ * `cardWidth`, at most as many text lines as fit in the full height. The height is exact (padding, border, one gap
+ * per line besides the text, whole lines), so the text box holds whole lines: never a line cut through its letters.
+ */
+function fittedCard(content: CardContent, cardWidth: number, metrics: CardMetrics, full: boolean): { cardHeight: number; textLines: number } {
+  const { lineHeight, cardChrome, lineGap, cardHeight, cardInset } = CARD_LAYOUT;
+  const fixed = cardChrome + content.otherLines * (lineHeight + lineGap);
+  const fitting = Math.max(1, Math.floor((cardHeight - fixed) / lineHeight));
+  const perLine = Math.max(1, Math.floor((cardWidth - cardInset) / metrics.charWidth));
+  const needed = full ? fitting : Math.max(1, ...content.texts.map((text) => wrappedLines(text, perLine)));
+  const textLines = Math.min(fitting, needed);
+  return { cardHeight: fixed + textLines * lineHeight, textLines };
+}
+
+/**
+ * How many lines `text` takes wrapped at `perLine` monospace characters as the card's CSS wraps it (pre-wrap,
+ * break-word): at spaces where a word fits, mid-word only for a word longer than a line; every newline starts a
+ * line (a trailing one adds none).
+ */
+export function wrappedLines(text: string, perLine: number): number {
+  return text
+    .replace(/\n$/, '')
+    .split('\n')
+    .reduce((n, paragraph) => n + paragraphLines(paragraph, perLine), 0);
+}
+
+function paragraphLines(paragraph: string, perLine: number): number {
+  let lines = 1;
+  let used = 0;
+  // Words with the spaces after them: pre-wrap lets spaces hang past the line's end.
+  for (const [, word, spaces] of paragraph.matchAll(/([^ ]*)( *)/g)) {
+    if (word.length === 0 && spaces.length === 0) continue;
+    if (used > 0 && used + word.length > perLine) {
+      lines++;
+      used = 0;
+    }
+    if (used === 0 && word.length > perLine) {
+      // A word longer than a line breaks across lines; the last piece (1 … perLine characters) starts the next.
+      const pieces = Math.ceil(word.length / perLine);
+      lines += pieces - 1;
+      used = word.length - (pieces - 1) * perLine;
+    } else used += word.length;
+    used += spaces.length;
+  }
+  return lines;
 }
 
 /** Where card `position` of a group sits within its row's card area. */

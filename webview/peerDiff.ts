@@ -8,6 +8,7 @@
 import type { RolloutSource } from '../src/protocol/records';
 import type { PromptPeer, PromptStepTokens, TimelineOccurrence } from '../src/protocol/webview';
 import { formatValue } from './charts';
+import { completionScore } from './promptHistory';
 import type { DiffSide } from './tokenDiffView';
 import { labelled, setOptions, smallButton } from './toolkit';
 
@@ -147,7 +148,7 @@ export class PeerDiffPicker {
       this.status.textContent = '';
       const where = `${occurrence.source === 'train' ? 'step' : 'validation at step'} ${occurrence.step}`;
       const unit = reply?.words ? ' — its words: this trainer records no tokens' : '';
-      this.host.onChange({ label: `${peer.label}, ${where} #${rollout + 1} (reward ${formatValue(summary.reward)}, advantage ${formatValue(summary.advantage)})${unit}`, tokens }, occurrence);
+      this.host.onChange({ label: `${peer.label}, ${where} #${rollout + 1} (${completionScore(occurrence.source, summary.reward, summary.advantage)})${unit}`, tokens }, occurrence);
     } catch (err) {
       if (generation === this.generation) this.status.textContent = `Cannot read that completion: ${err instanceof Error ? err.message : String(err)}`;
     }

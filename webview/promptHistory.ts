@@ -3,7 +3,7 @@
  * evaluation), with its completions and rewards, so you can read how the answer changed as the policy learned.
  * Clicking a completion opens it in the rollout browser.
  */
-import { scoredMean, StoredNumber } from '../src/protocol/records';
+import { RolloutSource, scoredMean, StoredNumber } from '../src/protocol/records';
 import type { PromptHistory, PromptOccurrence, RevealTarget } from '../src/protocol/webview';
 import { formatValue } from './charts';
 
@@ -26,6 +26,14 @@ function cell(row: HTMLTableRowElement, content: string | Node, className = ''):
 function chipClass(reward: StoredNumber, mean: number): string {
   if (reward === null) return 'failed';
   return reward > mean ? 'above' : reward < mean ? 'below' : 'even';
+}
+
+/**
+ * How a completion reads in a label: its reward, and its advantage where it had one. Validation completions are
+ * never trained on, so the trainer stores 0 for their advantage: printing "advantage 0" would claim a value.
+ */
+export function completionScore(source: RolloutSource, reward: StoredNumber, advantage: number): string {
+  return source === 'train' ? `reward ${formatValue(reward)}, advantage ${formatValue(advantage)}` : `reward ${formatValue(reward)}`;
 }
 
 export class PromptHistoryView {
@@ -114,7 +122,7 @@ export class PromptHistoryView {
       const chip = document.createElement('button');
       chip.type = 'button';
       chip.className = `chip ${chipClass(rollout.reward, mean)}`;
-      chip.title = `completion ${i + 1} · reward ${formatValue(rollout.reward)} · advantage ${formatValue(rollout.advantage)} · ${rollout.length} tokens · ${rollout.finish_reason}`;
+      chip.title = `completion ${i + 1} · ${completionScore(occurrence.source, rollout.reward, rollout.advantage).replace(', ', ' · ')} · ${rollout.length} tokens · ${rollout.finish_reason}`;
       const reward = document.createElement('span');
       reward.className = 'chip-reward';
       reward.textContent = formatValue(rollout.reward);

@@ -1,7 +1,8 @@
 /**
  * One prompt over time: every completion of every step it was sampled in (training, or validation: the fixed
  * prompts of each evaluation), one row per completion grouped by step, tokens in columns by position, each token
- * coloured by the chosen per-token quantity; above it, the prompt's mean reward and mean advantage per step.
+ * coloured by the chosen per-token quantity; above it, the prompt's mean reward and its reward std within each
+ * sampling (the mean advantage would be 0 at every step: GRPO centres each group's advantages on its mean).
  *
  * The grid is one canvas the size of the viewport over a scroller the size of the whole grid: only the rows and
  * columns in view are drawn, and only the steps in view are fetched from the host (getPromptTokens), so a prompt
@@ -20,15 +21,17 @@ import {
   RevealTarget,
   TimelineOccurrence,
   TokenDomains,
+  TokenQuantity,
 } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { onThemeChange, themeColor } from './theme';
 import { layoutRows, mergeDomains, rowAt, stepAggregates, stepsToFetch, TIMELINE_GEOMETRY, TimelineLayout, visibleColumns, visibleRows } from './timelineLayout';
-import { displayToken, QUANTITIES, QUANTITY_ORDER, quantityDescription, RunTokenFacts, tokenColor, tokenValue } from './tokenColors';
+import { completionScore } from './promptHistory';
+import { displayToken, isDegenerate, offeredQuantities, QUANTITIES, QUANTITY_ORDER, quantityDescription, RunTokenFacts, tokenColor, tokenValue } from './tokenColors';
 import { PeerDiffPicker } from './peerDiff';
 import { DiffSide, TokenDiffView } from './tokenDiffView';
-import { fillCard, legendStops, themePalette, tokenFacts } from './tokenView';
-import { labelled, select } from './toolkit';
+import { fillCard, flatLegend, legendStops, themePalette, tokenFacts } from './tokenView';
+import { labelled, select, setOptions } from './toolkit';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Legend);
 
@@ -82,6 +85,11 @@ export class PromptTimelineView {
   private occurrences: TimelineOccurrence[] = [];
   private layout: TimelineLayout = { rows: [], height: 0, columns: 0 };
   private domains: TokenDomains = {};
+  /**
+   * What colours the tokens: the user's choice (state.colorBy) when these completions offer it, else the first one
+   * they offer (a validation prompt has no advantage; an on-policy run's ratio is 1).
+   */
+  private shownQuantity: TokenQuantity;
   /** The run's supervision mode and policy facts (from its config), for the legend's wording. */
   private runFacts: RunTokenFacts | undefined;
   /** Per-token columns by `step:group`; a pending fetch is marked with null. */
@@ -99,6 +107,7 @@ export class PromptTimelineView {
     private readonly host: PromptTimelineHost,
   ) {
     this.element.className = 'prompt-timeline';
+    this.shownQuantity = state.colorBy;
     this.promptInput.type = 'search';
     this.promptInput.className = 'prompt-search';
     this.promptInput.placeholder = 'Search prompts…';
@@ -197,7 +206,10 @@ export class PromptTimelineView {
   /** The run's supervision mode (the advantage legend's wording), as the rollout browser has it. */
   setRunFacts(facts: RunTokenFacts | undefined): void {
     this.runFacts = facts;
-    if (this.history) this.renderLegend();
+    this.offerQuantities();
+    this.renderChart();
+    this.renderLegend();
+    this.scheduleDraw();
   }
 
   clear(): void {
@@ -247,6 +259,7 @@ export class PromptTimelineView {
     this.host.onStateChange(this.state);
     if (change.source !== undefined) this.rebuild();
     else {
+      this.offerQuantities();
       this.scheduleDraw();
       this.updateDiff();
     }
@@ -265,17 +278,36 @@ export class PromptTimelineView {
     this.generation++;
     const occurrences = (this.history?.occurrences ?? []).filter((o) => o.source === this.state.source);
     this.setOccurrences(occurrences);
-    if (this.history) {
+    if (this.history && occurrences.length === 0) this.summary.textContent = this.notSampledHere();
+    else if (this.history) {
       const completions = occurrences.reduce((n, o) => n + o.rollouts.length, 0);
       const what = this.state.source === 'train' ? 'training step' : 'evaluation';
       this.summary.textContent = `${occurrences.length} ${what}${occurrences.length === 1 ? '' : 's'}, ${completions} completions, up to ${this.layout.columns} tokens. Hover a token for its values; click two completions to diff them; double-click to open one.`;
     }
   }
 
+  /** Why the chosen samples show nothing: the prompt was sampled only in the other source (a validation prompt). */
+  private notSampledHere(): string {
+    const elsewhere = (this.history?.occurrences ?? []).length;
+    return this.state.source === 'train'
+      ? `Not sampled in training: this prompt is a validation prompt${elsewhere ? ` (pick "validation" to see its ${elsewhere} evaluation${elsewhere === 1 ? '' : 's'})` : ''}.`
+      : `Not sampled in validation: this prompt is a training prompt${elsewhere ? ` (pick "training steps" to see its ${elsewhere} sampling${elsewhere === 1 ? '' : 's'})` : ''}.`;
+  }
+
+  /** The colour choices these completions offer (offeredQuantities), and the one shown. */
+  private offerQuantities(): void {
+    const offered = offeredQuantities(this.domains, this.runFacts, this.state.source === 'eval');
+    this.shownQuantity = offered.includes(this.state.colorBy) || offered.length === 0 ? this.state.colorBy : offered[0];
+    const options = offered.length ? offered : [this.state.colorBy];
+    setOptions(this.quantitySelect, options.map((q) => ({ value: q, label: QUANTITIES[q].label })), this.shownQuantity);
+    this.quantitySelect.disabled = offered.length === 0;
+  }
+
   private setOccurrences(occurrences: TimelineOccurrence[]): void {
     this.occurrences = occurrences;
     this.layout = layoutRows(occurrences, { rowHeight: ROW_HEIGHT, stepGap: STEP_GAP });
     this.domains = mergeDomains(occurrences);
+    this.offerQuantities();
     this.tokens.clear();
     this.selected = [];
     this.diff.clear();
@@ -292,14 +324,18 @@ export class PromptTimelineView {
   }
 
   private renderChart(): void {
-    const aggregates = stepAggregates(this.occurrences);
+    const aggregates = stepAggregates(this.occurrences, this.runFacts?.stdEstimator);
     const series = (pick: (a: (typeof aggregates)[number]) => number) => aggregates.filter((a) => Number.isFinite(pick(a))).map((a) => ({ x: a.step, y: pick(a) }));
+    const spread = series((a) => a.rewardStd);
     const datasets = [
       { label: 'mean reward', data: series((a) => a.meanReward), borderColor: themeColor('--vscode-charts-green', '#89d185') },
-      { label: 'mean advantage', data: series((a) => a.meanAdvantage), borderColor: themeColor('--vscode-charts-blue', '#3794ff') },
+      // The reward std within each sampling (see StepAggregate.rewardStd), not drawn where no sampling has two
+      // scored completions (validation: one completion per prompt).
+      ...(spread.length ? [{ label: 'reward std (within group)', data: spread, borderColor: themeColor('--vscode-charts-blue', '#3794ff') }] : []),
     ].map((d) => ({ ...d, backgroundColor: d.borderColor, borderWidth: 1.5, pointRadius: aggregates.length > 60 ? 0 : 2, tension: 0 }));
     this.chartBox.dataset.points = String(aggregates.length);
-    this.chartCanvas.setAttribute('aria-label', `Mean reward and mean advantage of the prompt at ${aggregates.length} samplings`);
+    this.chartBox.dataset.series = datasets.map((d) => d.label).join('|');
+    this.chartCanvas.setAttribute('aria-label', `Mean reward${spread.length ? ' and reward std within the group' : ''} of the prompt at ${aggregates.length} samplings`);
     const text = themeColor('--vscode-foreground', '#cccccc');
     const grid = themeColor('--vscode-editorWidget-border', '#454545');
     if (this.chart) {
@@ -316,7 +352,8 @@ export class PromptTimelineView {
         parsing: false,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
         scales: {
-          x: { type: 'linear', title: { display: true, text: 'step', color: text }, ticks: { color: text }, grid: { color: grid } },
+          // Steps are whole numbers: no 2.2, 2.4 … ticks between two samplings.
+          x: { type: 'linear', title: { display: true, text: 'step', color: text }, ticks: { color: text, precision: 0 }, grid: { color: grid } },
           y: { type: 'linear', ticks: { color: text }, grid: { color: grid } },
         },
         plugins: { legend: { display: true, labels: { color: text, boxWidth: 12 } }, tooltip: { enabled: true } },
@@ -335,15 +372,20 @@ export class PromptTimelineView {
   }
 
   private renderLegend(): void {
-    const quantity = this.state.colorBy;
+    const quantity = this.shownQuantity;
     const domain = this.domains[quantity];
     const title = document.createElement('span');
     title.className = 'legend-title';
-    const flat = domain !== undefined && domain.min === domain.max;
+    const flat = domain !== undefined && isDegenerate(domain);
+    // No samplings of this source (a validation-only prompt's training side): the summary says why; nothing to colour.
+    if (this.occurrences.length === 0) {
+      this.legend.replaceChildren();
+      return;
+    }
     title.textContent = !domain
       ? `${QUANTITIES[quantity].label}: not recorded for these completions`
       : flat
-        ? `${QUANTITIES[quantity].label}: ${formatValue(domain.min)} at every token (nothing to colour)`
+        ? flatLegend(quantity, domain)
         : quantityDescription(quantity, this.runFacts);
     const palette = themePalette();
     const swatches = domain && !flat
@@ -439,7 +481,7 @@ export class PromptTimelineView {
 
   private drawTokens(ctx: CanvasRenderingContext2D, tokens: TokenColumns, columns: { first: number; end: number }, y: number, scrollLeft: number, foreground: string): void {
     const palette = themePalette();
-    const quantity = this.state.colorBy;
+    const quantity = this.shownQuantity;
     const domain = this.domains[quantity];
     ctx.save();
     ctx.beginPath();
@@ -523,10 +565,10 @@ export class PromptTimelineView {
       return;
     }
     const { step } = this.layout.rows[hit.row];
-    const value = tokenValue(tokens, this.state.colorBy, hit.column);
+    const value = tokenValue(tokens, this.shownQuantity, hit.column);
     fillCard(this.card, [['step', String(step)], ['completion', `#${this.layout.rows[hit.row].rollout + 1}`], ...tokenFacts(tokens, hit.column)]);
     // The colour drawn for the token, for tests (they recompute it from the fixture's values).
-    this.card.dataset.color = tokenColor(this.state.colorBy, value, this.domains[this.state.colorBy], themePalette());
+    this.card.dataset.color = tokenColor(this.shownQuantity, value, this.domains[this.shownQuantity], themePalette());
     this.card.dataset.step = String(step);
     this.card.dataset.position = String(hit.column);
     const box = this.gridBox.getBoundingClientRect();
@@ -560,17 +602,18 @@ export class PromptTimelineView {
       const o = this.occurrences[s.occurrence];
       const tokens = this.tokens.get(`${o.step}:${o.group}`)?.[s.rollout];
       const rollout = o.rollouts[s.rollout];
-      return tokens && { label: `step ${o.step} #${s.rollout + 1} (reward ${formatValue(rollout.reward)}, advantage ${formatValue(rollout.advantage)})`, tokens };
+      const where = o.source === 'train' ? 'step' : 'validation at step';
+      return tokens && { label: `${where} ${o.step} #${s.rollout + 1} (${completionScore(o.source, rollout.reward, rollout.advantage)})`, tokens };
     });
     if (this.peer) {
       // Across runs: this run's last clicked completion against the other run's.
       const own = sides.at(-1);
-      if (own) this.diff.show({ ...own, label: `this run, ${own.label}` }, this.peer, this.state.colorBy, this.domains[this.state.colorBy]);
+      if (own) this.diff.show({ ...own, label: `this run, ${own.label}` }, this.peer, this.shownQuantity, this.domains[this.shownQuantity]);
       else this.diff.prompt(`Other run: ${this.peer.label}. Click a completion above to diff it against that one.`);
       return;
     }
     const [a, b] = sides;
-    if (sides.length === 2 && a && b) this.diff.show(a, b, this.state.colorBy, this.domains[this.state.colorBy]);
+    if (sides.length === 2 && a && b) this.diff.show(a, b, this.shownQuantity, this.domains[this.shownQuantity]);
     else this.diff.prompt(sides.length === 1 ? `Picked ${a?.label ?? 'one completion'}: click another to diff them.` : '');
   }
 }

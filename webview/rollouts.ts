@@ -11,6 +11,7 @@ import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutSummary, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { CARD_LAYOUT, CardContent, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
+import { CardLines, measureCards } from './cardMetrics';
 import { nearest } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
 import { Domain, RunTokenFacts } from './tokenColors';
@@ -404,7 +405,9 @@ export class RolloutBrowser {
   /** Lines and offsets of the listed groups for the list's current width. */
   private layoutRows(): void {
     const width = this.list.clientWidth || 800;
-    this.layouts = this.groups.map((g) => groupLayout(g.rollouts.length, width, cardContent(g)));
+    // Sized by the text as this page's fonts render it (all groups measured in one layout).
+    const { lineWidths, metrics } = measureCards(this.list, this.compact ? [] : this.groups.map(cardLines));
+    this.layouts = this.groups.map((g, i) => groupLayout(g.rollouts.length, width, cardContent(g, lineWidths[i]), metrics));
     this.offsets = rowOffsets(this.compact ? this.groups.map(() => CARD_LAYOUT.compactRowHeight) : this.layouts.map((l) => l.height));
     this.spacer.style.height = `${this.offsets[this.offsets.length - 1]}px`;
     this.clearRows();
@@ -576,6 +579,7 @@ export class RolloutBrowser {
       card.dataset.position = String(position);
       card.style.width = `${layout.cardWidth}px`;
       card.style.height = `${layout.cardHeight}px`;
+      card.style.setProperty('--text-lines', String(layout.textLines));
       card.style.transform = `translate(${left}px, ${top}px)`;
       grid.append(card);
     });
@@ -638,11 +642,8 @@ export class RolloutBrowser {
     const card = this.selectableCard(group, groupIndex, rolloutIndex);
     const head = document.createElement('div');
     head.className = 'card-head';
-    head.append(
-      text('span', 'card-index', `${rolloutIndex + 1}`),
-      text('span', 'reward', `r ${formatValue(rollout.reward)}`),
-      text('span', `advantage ${signClass(rollout.advantage)}`, `A ${rollout.advantage >= 0 ? '+' : ''}${formatValue(rollout.advantage)}`),
-    );
+    const [index, reward, advantage] = cardHead(rollout, rolloutIndex);
+    head.append(text('span', 'card-index', index), text('span', 'reward', reward), text('span', `advantage ${signClass(rollout.advantage)}`, advantage));
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
@@ -713,8 +714,22 @@ function stepList(steps: readonly number[]): string {
   return `steps ${steps.slice(0, 2).join(', ')}, … ${steps.at(-1)} (${steps.length} steps)`;
 }
 
+/** A card's head: its number, reward and advantage. */
+function cardHead(rollout: RolloutSummary, rolloutIndex: number): [string, string, string] {
+  return [`${rolloutIndex + 1}`, `r ${formatValue(rollout.reward)}`, `A ${rollout.advantage >= 0 ? '+' : ''}${formatValue(rollout.advantage)}`];
+}
+
+/** The one-line parts of a group's visible cards, for measuring (measureCards). */
+function cardLines(visible: VisibleGroup): CardLines[] {
+  return visible.rollouts.map((i) => {
+    const rollout = visible.group.rollouts[i];
+    const rewards = Object.entries(rollout.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · ');
+    return { head: cardHead(rollout, i), small: [rewards, cardFoot(rollout)] };
+  });
+}
+
 /** What a group's visible cards hold, for sizing them: texts, their longest one-line part, their other lines. */
-function cardContent(visible: VisibleGroup): CardContent {
+function cardContent(visible: VisibleGroup, lineWidth?: number): CardContent {
   const rollouts = visible.rollouts.map((i) => visible.group.rollouts[i]);
   const lineChars = Math.max(
     0,
@@ -728,5 +743,5 @@ function cardContent(visible: VisibleGroup): CardContent {
   );
   const hasRewards = rollouts.some((r) => Object.keys(r.rewards).length > 0);
   const hasError = rollouts.some((r) => r.error !== undefined);
-  return { texts: rollouts.map((r) => (r.completion.length ? r.completion : '∅ (empty)')), lineChars, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
+  return { texts: rollouts.map((r) => (r.completion.length ? r.completion : '∅ (empty)')), lineChars, lineWidth, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
 }

@@ -1,9 +1,10 @@
 /**
  * The geometry and numbers of the prompt × step view, with no DOM: one row per completion, grouped by step (a gap
  * between steps), tokens in columns by position; which rows and columns a viewport shows (the view draws and
- * fetches only those); the prompt's mean reward and mean advantage at each step; one colour scale for all steps.
+ * fetches only those); the prompt's mean reward and reward spread at each step; one colour scale for all steps.
  */
-import { scoredMean } from '../src/protocol/records';
+import type { StdEstimator } from '../src/protocol/config';
+import { groupRewardStats } from '../src/protocol/records';
 import type { TimelineOccurrence, TokenDomain, TokenDomains, TokenQuantity } from '../src/protocol/webview';
 
 /** The grid's geometry in CSS pixels (the tests locate a token's cell with it). */
@@ -95,19 +96,22 @@ export interface StepAggregate {
   step: number;
   /** Mean of the scored rewards (NaN when none was scored). */
   meanReward: number;
-  /** Mean of the completions' advantages (NaN when none is finite). */
-  meanAdvantage: number;
+  /**
+   * The std of the scored rewards within the sampling (NaN for fewer than two, or one with the unbiased estimator).
+   * Not the mean advantage: GRPO centres each group's advantages on its mean, so theirs is 0 by construction. The
+   * reward std is what divides them, and TRL logs it per step as `reward_std`: 0 means every completion tied, so
+   * the prompt taught nothing at that step (advantages all 0); a large one means it still separates good from bad.
+   */
+  rewardStd: number;
   completions: number;
 }
 
-/** The prompt's mean reward and mean advantage at each sampling, in the order given. */
-export function stepAggregates(occurrences: readonly TimelineOccurrence[]): StepAggregate[] {
-  return occurrences.map((o) => ({
-    step: o.step,
-    meanReward: scoredMean(o.rollouts.map((r) => r.reward)),
-    meanAdvantage: scoredMean(o.rollouts.map((r) => r.advantage)),
-    completions: o.rollouts.length,
-  }));
+/** The prompt's mean reward and within-sampling reward std at each sampling, in the order given. */
+export function stepAggregates(occurrences: readonly TimelineOccurrence[], estimator: StdEstimator = 'unbiased'): StepAggregate[] {
+  return occurrences.map((o) => {
+    const { mean, std } = groupRewardStats(o.rollouts.map((r) => r.reward), estimator);
+    return { step: o.step, meanReward: mean, rewardStd: std, completions: o.rollouts.length };
+  });
 }
 
 /**

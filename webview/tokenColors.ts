@@ -8,8 +8,9 @@
  * compare across completions; its robust bounds let outliers saturate rather than set the scale. Text on a
  * coloured token takes whichever colour keeps WCAG's 4.5:1 contrast on it.
  */
-import type { AlgorithmConfig, RunConfig } from '../src/protocol/config';
-import type { TokenDomain, TokenQuantity } from '../src/protocol/webview';
+import type { AlgorithmConfig, RunConfig, StdEstimator } from '../src/protocol/config';
+import { TOKEN_QUANTITIES } from '../src/protocol/tokenQuantities';
+import type { TokenDomain, TokenDomains, TokenQuantity } from '../src/protocol/webview';
 
 export type Rgb = [number, number, number];
 
@@ -44,6 +45,8 @@ export interface RunTokenFacts {
   supervision: AlgorithmConfig['supervision'];
   /** μ = 1 and one step per generation: every step trains on its own fresh samples, so π_θ / π_old is 1. */
   onPolicy: boolean;
+  /** How the trainer took a group's reward std (the prompt history's within-group spread uses the same). */
+  stdEstimator: StdEstimator;
 }
 
 /** The facts from a run's config; undefined for a run without one (its legends stay general). */
@@ -54,6 +57,7 @@ export function runTokenFacts(config: RunConfig | undefined): RunTokenFacts | un
   return {
     supervision: algorithm.supervision ?? 'outcome',
     onPolicy: (algorithm.num_iterations ?? 1) === 1 && (config.optimization?.steps_per_generation ?? 1) === 1,
+    stdEstimator: algorithm.std_estimator ?? 'unbiased',
   };
 }
 
@@ -91,6 +95,20 @@ export function ratioIsOne(ratioDomain: Domain | undefined, facts: RunTokenFacts
   return maxLogRatio(ratioDomain) <= (facts?.onPolicy ? ON_POLICY_NOISE_LOG_RATIO : EXACT_LOG_RATIO);
 }
 
+/** Quantities that say nothing when π_θ / π_old is 1 at every token. */
+export const RATIO_QUANTITIES: readonly TokenQuantity[] = ['ratio', 'clipped'];
+
+/**
+ * The quantities worth offering as colours, in the usual order: those the completions recorded (a domain: KL and
+ * ref log-prob only where the run had a reference model, β > 0, or logged them anyway), without the ratio and clip
+ * flags when the ratio is 1 (ratioIsOne), and without the advantage for validation samples (no update follows
+ * them, so the trainer stores no advantage, or 0). The rollout browser and the prompt × step view share this rule.
+ */
+export function offeredQuantities(domains: TokenDomains, facts: RunTokenFacts | undefined, validation = false): TokenQuantity[] {
+  const ratioOne = ratioIsOne(domains.ratio, facts);
+  return TOKEN_QUANTITIES.filter((q) => domains[q] !== undefined && !(ratioOne && RATIO_QUANTITIES.includes(q)) && !(validation && q === 'advantage'));
+}
+
 /** The legend's wording for the ratio of an on-policy run, where π_old is the same weights' sampling pass. */
 export const ON_POLICY_RATIO_DESCRIPTION = 'π_θ / π_old with μ = 1: the same weights, so a ratio ≠ 1 is the mismatch between the sampling and the training forward pass';
 
@@ -102,6 +120,31 @@ export function saturates(domain: Domain): boolean {
   return domain.high < domain.max || domain.low > domain.min;
 }
 
+/** Relative span under which two bounds are one value up to float32 storage and rounding (≈ 6e-8 per op). */
+const DEGENERATE_SPAN = 1e-5;
+
+function sameValue(a: number, b: number): boolean {
+  return Math.abs(b - a) <= DEGENERATE_SPAN * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/**
+ * True when every value of a domain is the same up to float rounding (a ratio ≡ 1 stored as 0.99999994 … 1.0000001).
+ * Such a scale has no extremes: every token takes the neutral colour (none), never the end colour that a span of
+ * 1e-7 would otherwise give it, and the legend shows the one value instead of five identical swatches.
+ */
+export function isDegenerate(domain: Domain): boolean {
+  return sameValue(domain.min, domain.max);
+}
+
+/**
+ * The bounds the colours span: the robust ones, or the extremes when the robust ones coincide (nearly every token
+ * has one value and a few stray from it: those are coloured, the rest stay neutral); undefined when degenerate.
+ */
+function scaleBounds(domain: Domain): { low: number; high: number } | undefined {
+  if (isDegenerate(domain)) return undefined;
+  return sameValue(domain.low, domain.high) ? { low: domain.min, high: domain.max } : domain;
+}
+
 const MIN_ALPHA = 0.08;
 const MAX_ALPHA = 0.8;
 
@@ -109,13 +152,16 @@ const MAX_ALPHA = 0.8;
 export function intensity(quantity: TokenQuantity, value: number, domain: Domain): { t: number; hue: keyof TokenPalette } {
   const scale = QUANTITIES[quantity].scale;
   if (scale === 'categorical') return { t: value === 0 ? 0 : 1, hue: value < 0 ? 'negative' : 'positive' };
-  // Values beyond the robust bounds saturate (t clamped to 1).
+  const bounds = scaleBounds(domain);
+  if (!bounds) return { t: 0, hue: 'high' };
   if (scale === 'diverging') {
-    const extent = Math.max(Math.abs(domain.low), Math.abs(domain.high));
-    return { t: extent > 0 ? Math.min(1, Math.abs(value) / extent) : 0, hue: value < 0 ? 'negative' : 'positive' };
+    const extent = Math.max(Math.abs(bounds.low), Math.abs(bounds.high));
+    // Within float rounding of 0 (a log ratio of 1e-8) is 0, not a faint colour.
+    const v = sameValue(value, 0) && extent > DEGENERATE_SPAN ? 0 : value;
+    return { t: extent > 0 ? Math.min(1, Math.abs(v) / extent) : 0, hue: v < 0 ? 'negative' : 'positive' };
   }
-  const span = domain.high - domain.low;
-  const fromQuiet = scale === 'sequential-low' ? domain.high - value : value - domain.low;
+  const span = bounds.high - bounds.low;
+  const fromQuiet = scale === 'sequential-low' ? bounds.high - value : value - bounds.low;
   return { t: span > 0 ? Math.min(1, Math.max(0, fromQuiet / span)) : 0, hue: 'high' };
 }
 

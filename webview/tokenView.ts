@@ -7,7 +7,7 @@ import type { TokenColumns } from '../src/protocol/records';
 import type { GroupSummary, RolloutSummary, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { onThemeChange, parseHex, themeColor } from './theme';
-import { cellColors, displayToken, Domain, hasQuantity, maxLogRatio, QUANTITIES, QUANTITY_ORDER, quantityDescription, ratioIsOne, Rgb, RunTokenFacts, saturates, tokenFill, TokenPalette, tokenValue } from './tokenColors';
+import { cellColors, displayToken, Domain, hasQuantity, isDegenerate, maxLogRatio, QUANTITIES, QUANTITY_ORDER, quantityDescription, RATIO_QUANTITIES, ratioIsOne, Rgb, RunTokenFacts, saturates, tokenFill, TokenPalette, tokenValue } from './tokenColors';
 import { labelled, select, setOptions } from './toolkit';
 
 function rgbOf(variable: string, fallback: Rgb): Rgb {
@@ -26,9 +26,6 @@ export function themePalette(): TokenPalette {
 function themeText(): { canvas: Rgb; text: Rgb } {
   return { canvas: rgbOf('--vscode-editor-background', [30, 30, 30]), text: rgbOf('--vscode-editor-foreground', rgbOf('--vscode-foreground', [204, 204, 204])) };
 }
-
-/** Quantities that say nothing when π_θ / π_old is 1 at every token. */
-const RATIO_QUANTITIES: readonly TokenQuantity[] = ['ratio', 'clipped'];
 
 export interface TokenViewSubject {
   group: GroupSummary;
@@ -230,9 +227,9 @@ export class TokenView {
     const spec = QUANTITIES[this.shownQuantity];
     const domain = this.domain;
     const title = document.createElement('span');
-    title.textContent = quantityDescription(this.shownQuantity, this.runFacts);
+    title.textContent = domain && isDegenerate(domain) ? flatLegend(this.shownQuantity, domain) : quantityDescription(this.shownQuantity, this.runFacts);
     title.className = 'legend-title';
-    if (!domain) {
+    if (!domain || isDegenerate(domain)) {
       this.legend.replaceChildren(title);
       return;
     }
@@ -349,9 +346,16 @@ export function fillCard(card: HTMLElement, rows: readonly [string, string][]): 
   );
 }
 
+/** The legend of a quantity with one value at every token: that value, and that nothing is coloured. */
+export function flatLegend(quantity: TokenQuantity, domain: Domain): string {
+  return `${QUANTITIES[quantity].label}: ${legendValue(quantity, domain.min)} at every token (nothing to colour)`;
+}
+
 /** Legend swatches: a few values spanning the scale, each labelled with its value (≤ / ≥ where outliers saturate). */
 export function legendStops(quantity: TokenQuantity, domain: Domain): { value: number; label: string }[] {
   const scale = QUANTITIES[quantity].scale;
+  // One value everywhere: no scale to show (five swatches would all read "×1").
+  if (scale !== 'categorical' && isDegenerate(domain)) return [];
   if (scale === 'categorical') {
     return [
       { value: -1, label: 'low' },

@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
-import { RolloutsRecord, TokenColumns, TokenQuantity } from '../../src/protocol';
+import { RolloutRecord, RolloutsRecord, RUN_FILES, TokenColumns, TokenQuantity, validateRunConfig } from '../../src/protocol';
+import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 import { rolloutStepIndex } from '../../src/protocol/stepIndex';
 import { layoutRows, TIMELINE_GEOMETRY } from '../../webview/timelineLayout';
 import { diffCounts, diffTokens } from '../../webview/tokenDiff';
@@ -112,10 +113,12 @@ describe('prompt × step view (Chromium, fixtures)', function () {
 
   const trainLayout = () => layoutRows(trainSteps.map((step, i) => ({ source: 'train' as const, step, group: i, rollouts: Array.from({ length: GROUP_SIZE }, () => ({ length: 30 }) as never) })), { rowHeight, stepGap });
 
-  it('opens from a rollout group: one row per completion by step, the reward/advantage curve, tokens coloured by advantage', async () => {
+  it('opens from a rollout group: one row per completion by step, the mean reward and reward std curves, tokens coloured by advantage', async () => {
     const h = await openTimeline();
     assert.strictEqual(await h.page.locator('.prompt-search').inputValue(), RECURRING_PROMPT);
     assert.strictEqual(await h.page.locator('.timeline-chart').getAttribute('data-points'), String(trainSteps.length));
+    // No mean advantage (0 by construction in GRPO): the reward std within each group instead.
+    assert.strictEqual(await h.page.locator('.timeline-chart').getAttribute('data-series'), 'mean reward|reward std (within group)');
     assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', new RegExp(`^${trainSteps.length} training steps, ${trainSteps.length * GROUP_SIZE} completions`));
     // The advantage scale spans every step of this prompt, so a colour means the same value in every row.
     const all = trainSteps.flatMap((s) => completionsAt(s));
@@ -203,8 +206,11 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     await h.page.locator('.timeline-chart[data-points="6"]').waitFor();
     await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
     assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', /^6 evaluations, 6 completions/);
-    // Validation samples are not trained on: their advantage is 0 everywhere, and the legend says so.
-    assert.match((await h.page.locator('.prompt-timeline .legend').textContent()) ?? '', /advantage: 0 at every token/);
+    // Validation samples are not trained on (the trainer stores advantage 0): no advantage to colour by, and the
+    // chart draws the mean reward only (one completion per evaluation: no spread within it).
+    const offered = await h.page.locator('.prompt-timeline select').nth(1).locator('option').evaluateAll((o) => o.map((e) => (e as HTMLOptionElement).value));
+    assert.ok(!offered.includes('advantage') && offered.includes('logprob'), offered.join());
+    assert.strictEqual(await h.page.locator('.timeline-chart').getAttribute('data-series'), 'mean reward');
     const fetched = h.requestLog.flatMap((m) => (m.method === 'getPromptTokens' && m.params.source === 'eval' ? m.params.steps : []));
     assert.deepStrictEqual(fetched, evalSteps);
     // Validation rows: one completion per evaluation; the third is step 60's.
@@ -346,5 +352,159 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     } finally {
       fs.rmSync(path.join(runsDir, otherId), { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * An on-policy run without a reference model (μ = 1, β = 0, as the arithmetic demo): π_θ / π_old is 1 up to float32
+ * rounding at every token, no KL or ref log-prob is recorded, and the entropy is one value everywhere; a validation
+ * prompt that training never sampled.
+ */
+describe('prompt × step view: only what the run recorded and what means something (Chromium)', function () {
+  const PROMPT = '29+17=';
+  const VALIDATION_PROMPT = '3+4=';
+  /** What an on-policy run stores for π_θ / π_old: 1 up to float32 rounding. */
+  const NOISY_ONES = [0.99999994, 1, 1.0000001, 1];
+  let browser: Browser;
+  let runsDir: string;
+  let harness: WebviewHarness | undefined;
+
+  function completion(reward: number, advantage: number, text: string[]): RolloutRecord {
+    const ratio = text.map((_, i) => NOISY_ONES[i % NOISY_ONES.length]);
+    const logprob = text.map((_, i) => -0.5 * (i + 1) * (1 + reward));
+    return {
+      completion: text.join(''),
+      reward,
+      rewards: { correct: reward },
+      advantage,
+      finish_reason: 'stop',
+      tokens: {
+        text,
+        logprob,
+        old_logprob: logprob.map((l, i) => l - Math.log(ratio[i])),
+        advantage: text.map(() => advantage),
+        ratio,
+        clipped_low: text.map(() => false),
+        clipped_high: text.map(() => false),
+        entropy: text.map(() => 2.5),
+      },
+    };
+  }
+
+  before(async () => {
+    runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-onpolicy-'));
+    const config = validateRunConfig({ name: 'onpolicy', task: { type: 'bandit' }, optimization: { optimizer: 'adam', learning_rate: 1e-3, max_steps: 4 } });
+    assert.strictEqual(config.algorithm.num_iterations, 1);
+    assert.strictEqual(config.algorithm.beta, 0);
+    const dir = path.join(runsDir, 'onpolicy');
+    const writer = new RunDirectoryWriter(dir, config);
+    const start = Date.UTC(2026, 0, 1);
+    writer.appendEvent({ type: 'started', time: start, runId: 'onpolicy', runDir: dir, pid: 0, backend: 'cpu', device: 'fixture', fallbacks: [], config });
+    const evalLines: string[] = [];
+    for (let step = 1; step <= 4; step++) {
+      writer.appendMetrics({ step, time: start + step * 1000, metrics: { reward: 0.5 } });
+      // Two right of four at every step: advantages ±0.866 (unbiased std), reward std √(1/3).
+      const a = Math.sqrt(3) / 2;
+      writer.appendRollouts({ step, groups: [{ prompt: PROMPT, ground_truth: '46', rollouts: [completion(1, a, ['4', '6', '\n', '<eos>']), completion(0, -a, ['4', '7', '\n', '<eos>']), completion(1, a, ['4', '6', '\n', '<eos>']), completion(0, -a, ['3', '6', '\n', '<eos>'])] }] });
+      if (step % 2 === 0) evalLines.push(JSON.stringify({ step, groups: [{ prompt: VALIDATION_PROMPT, ground_truth: '7', rollouts: [completion(step / 4, 0, ['7', '\n', '<eos>'])] }] }));
+    }
+    writer.appendEvent({ type: 'finished', time: start + 5000, outcome: 'completed', steps: 4 });
+    writer.close();
+    fs.writeFileSync(path.join(dir, RUN_FILES.evalRollouts), evalLines.join('\n') + '\n');
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    fs.rmSync(runsDir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    await closeChecked(harness);
+    harness = undefined;
+  });
+
+  /** The dashboard on the run's prompt × step view, coloured by `colorBy` as a reloaded webview had it. */
+  async function open(colorBy: TokenQuantity): Promise<WebviewHarness> {
+    const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts', timeline: { source: 'train', colorBy } });
+    harness = h;
+    await h.push({ type: 'show', runId: 'onpolicy' });
+    await h.page.locator('.group-row[data-group="0"] .small-button').click();
+    await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
+    return h;
+  }
+
+  const offered = (h: WebviewHarness) => h.page.locator('.prompt-timeline select').nth(1).locator('option').evaluateAll((o) => o.map((e) => (e as HTMLOptionElement).value));
+
+  async function pixelAt(h: WebviewHarness, x: number, y: number): Promise<number[]> {
+    await h.page.waitForFunction(() => new Promise((r) => requestAnimationFrame(() => r(true))));
+    return h.page.locator('.timeline-canvas').evaluate((canvas, [px, py]) => {
+      const ratio = window.devicePixelRatio || 1;
+      const data = (canvas as HTMLCanvasElement).getContext('2d')?.getImageData(Math.round(px * ratio), Math.round(py * ratio), 1, 1).data;
+      return data ? [data[0], data[1], data[2]] : [];
+    }, [x, y]);
+  }
+
+  it('offers the quantities the rollout browser offers: no ratio or clipping (μ = 1), no KL or ref log-prob (β = 0)', async () => {
+    // A webview saved with "ratio": the run does not offer it, so the view colours by the first one it does.
+    const h = await open('ratio');
+    assert.deepStrictEqual(await offered(h), ['advantage', 'logprob', 'old_logprob', 'entropy']);
+    assert.strictEqual(await h.page.locator('.prompt-timeline select').nth(1).inputValue(), 'advantage');
+    assert.match((await h.page.locator('.prompt-timeline .legend-title').textContent()) ?? '', /outcome supervision/);
+    // The rollout browser's token view offers the same for one of the completions.
+    await h.page.getByRole('tab', { name: /^rollouts/i }).click();
+    await h.page.locator('.card').first().click();
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+    const browserOffers = await h.page.locator('.token-view select').evaluate((e) => [...(e as HTMLSelectElement).options].map((o) => o.value));
+    assert.deepStrictEqual(browserOffers, ['advantage', 'logprob', 'old_logprob', 'entropy']);
+  });
+
+  it('a constant quantity (entropy 2.5 at every token) is drawn neutral, and its legend says so without swatches', async () => {
+    const h = await open('entropy');
+    const legend = h.page.locator('.prompt-timeline .legend');
+    assert.strictEqual(await legend.locator('.legend-title').textContent(), 'entropy: 2.5 at every token (nothing to colour)');
+    assert.strictEqual(await legend.locator('.swatch').count(), 0);
+    // Every token cell of the first row is the editor background (the theme's #1f1f1f), not an extreme colour.
+    for (let column = 0; column < 4; column++) {
+      const pixel = await pixelAt(h, gutter + column * cellWidth + 1, 2);
+      assert.deepStrictEqual(pixel, BACKGROUND, `token ${column}: ${pixel.join()}`);
+    }
+    fs.mkdirSync(RESULTS, { recursive: true });
+    await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline-constant.png') });
+  });
+
+  it('a validation-only prompt: no advantage anywhere, and its training side says it was not sampled in training', async () => {
+    const h = await open('advantage');
+    const search = h.page.locator('.prompt-search');
+    await search.focus();
+    await h.page.waitForFunction(() => document.querySelectorAll('#timeline-prompts option').length > 1);
+    await search.fill(VALIDATION_PROMPT);
+    // Enter commits it (a dispatched change event would leave the input dirty: it would pick the prompt again on blur).
+    await search.press('Enter');
+    await h.page.locator('.timeline-chart[data-points="2"]').waitFor();
+    // Both validation rows drawn with their tokens (not the training prompt's rows, ready before the search).
+    await h.page.locator('.timeline-scroller[data-rows="0-2"][data-state="ready"]').waitFor();
+    assert.strictEqual(await h.page.locator('.prompt-timeline select').first().inputValue(), 'eval');
+    assert.strictEqual(await h.page.locator('.timeline-chart').getAttribute('data-series'), 'mean reward');
+    assert.ok(!(await offered(h)).includes('advantage'));
+    assert.doesNotMatch((await h.page.locator('.prompt-timeline .legend').textContent()) ?? '', /advantage/);
+    // The diff of its two evaluations names rewards, never an advantage (none: no update follows validation).
+    const tops = layoutRows([2, 4].map((step) => ({ source: 'eval' as const, step, group: 0, rollouts: [{ length: 3 } as never] })), { rowHeight, stepGap }).rows.map((r) => r.top);
+    const box = await h.page.locator('.timeline-scroller').boundingBox();
+    assert.ok(box);
+    // Clicked on the labels: a token's hover card, below the pointer, would cover the next row.
+    await h.page.mouse.click(box.x + gutter - 20, box.y + tops[0] + rowHeight / 2);
+    await h.page.locator('.token-diff', { hasText: 'click another to diff them' }).waitFor();
+    await h.page.mouse.click(box.x + gutter - 20, box.y + tops[1] + rowHeight / 2);
+    await h.page.locator('.token-diff[data-state="ready"]').waitFor();
+    const header = (await h.page.locator('.token-diff .summary').first().textContent()) ?? '';
+    assert.match(header, /validation at step 2 #1 \(reward 0\.5\) → B: validation at step 4 #1 \(reward 1\)/);
+    assert.doesNotMatch(header, /advantage/);
+    await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline-validation-only.png') });
+    // The training side: not "log-prob: not recorded", but that training never sampled it.
+    await h.page.locator('.prompt-timeline select').first().selectOption('train');
+    assert.match((await h.page.locator('.prompt-timeline .summary').first().textContent()) ?? '', /^Not sampled in training: this prompt is a validation prompt \(pick "validation" to see its 2 evaluations\)\.$/);
+    assert.strictEqual(await h.page.locator('.prompt-timeline .legend').textContent(), '');
+    await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline-validation-only-train.png') });
   });
 });

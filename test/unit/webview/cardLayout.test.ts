@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { CARD_LAYOUT, cardPosition, groupLayout, rowOffsets, rowsInView } from '../../../webview/cardLayout';
+import { CARD_LAYOUT, cardPosition, groupLayout, rowOffsets, rowsInView, wrappedLines } from '../../../webview/cardLayout';
 
 describe('rollout card layout (pure)', () => {
   it('wraps a group onto balanced lines that fill the width: 8 cards in ~880 px go 4 + 4, none narrower than the minimum', () => {
@@ -27,6 +27,46 @@ describe('rollout card layout (pure)', () => {
     assert.ok(groupLayout(8, 650, { ...short, texts: ['a\nb'] }).cardHeight > layout.cardHeight);
     // Long one-line parts keep the wide minimum.
     assert.ok(groupLayout(8, 650, { ...short, lineChars: 40 }).cardWidth >= CARD_LAYOUT.minCardWidth);
+  });
+
+  it('cards hold whole lines: exact heights, and a long text clamped at the lines that fit the tallest card', () => {
+    const { cardChrome, lineGap, lineHeight } = CARD_LAYOUT;
+    const content = { texts: ['a\nb'], lineChars: 19, otherLines: 3 };
+    const two = groupLayout(8, 650, content);
+    assert.strictEqual(two.textLines, 2);
+    assert.strictEqual(two.cardHeight, cardChrome + 3 * (lineHeight + lineGap) + 2 * lineHeight);
+    const long = groupLayout(8, 650, { ...content, texts: ['word '.repeat(200)] });
+    assert.strictEqual((long.cardHeight - cardChrome - 3 * (lineHeight + lineGap)) % lineHeight, 0, 'no part of a line');
+    assert.strictEqual(long.cardHeight, cardChrome + 3 * (lineHeight + lineGap) + long.textLines * lineHeight);
+    assert.ok(long.cardHeight <= CARD_LAYOUT.cardHeight);
+  });
+
+  it('sizes cards by the measured fonts: a wider font makes wider cards and more text lines', () => {
+    const bandit = { texts: Array.from({ length: 20 }, () => 'elderberry'), lineChars: '20 r 1 A +0.4201'.length, otherLines: 3 };
+    const narrow = groupLayout(20, 590, bandit, { charWidth: 7, labelCharWidth: 6 });
+    const wide = groupLayout(20, 590, bandit, { charWidth: 11, labelCharWidth: 9.5 });
+    assert.ok(wide.cardWidth >= Math.ceil(bandit.lineChars * 9.5) + CARD_LAYOUT.headGaps + CARD_LAYOUT.cardInset, `${wide.cardWidth} px for the head`);
+    assert.ok(wide.perLine < narrow.perLine, `${wide.perLine} vs ${narrow.perLine} per line`);
+    // A measured width of the widest one-line part (the page's fonts) is preferred to the character estimate.
+    assert.strictEqual(groupLayout(20, 590, { ...bandit, lineWidth: 150 }).cardWidth >= 150 + CARD_LAYOUT.cardInset, true);
+    assert.ok(groupLayout(20, 590, { ...bandit, lineWidth: 80 }).perLine > groupLayout(20, 590, { ...bandit, lineWidth: 150 }).perLine);
+    // A long completion wraps onto more lines in a wider monospace font.
+    const text = { ...bandit, texts: ['The dog ran to the park and the dog was happy.'] };
+    assert.ok(groupLayout(8, 650, text, { charWidth: 11, labelCharWidth: 6 }).textLines > groupLayout(8, 650, text, { charWidth: 6, labelCharWidth: 6 }).textLines);
+  });
+
+  it('counts wrapped lines as pre-wrap does: at spaces, mid-word only for a word longer than a line, every newline', () => {
+    assert.strictEqual(wrappedLines('apple', 10), 1);
+    assert.strictEqual(wrappedLines('elderberry', 10), 1);
+    assert.strictEqual(wrappedLines('elderberry!', 10), 2);
+    // "The dog ran" fits 11; "to the park." moves whole to the next line rather than breaking "to".
+    assert.strictEqual(wrappedLines('The dog ran to the park.', 11), 3);
+    assert.strictEqual(wrappedLines('aaaa bbbb cccc', 9), 2, 'spaces hang at the end of a line');
+    assert.strictEqual(wrappedLines('a\nb\n', 10), 2, 'a trailing newline adds no line');
+    assert.strictEqual(wrappedLines('a\n\nb', 10), 3, 'an empty line is a line');
+    assert.strictEqual(wrappedLines('x'.repeat(25) + ' y', 10), 3, 'a 25-character word takes 3 lines, "y" fits after it');
+    assert.strictEqual(wrappedLines('x'.repeat(20) + ' y', 10), 3, 'a word filling its last line pushes "y" onto the next');
+    assert.strictEqual(wrappedLines('', 10), 1);
   });
 
   it('finds the rows in view from their offsets, with overscan', () => {

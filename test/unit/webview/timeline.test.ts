@@ -59,12 +59,20 @@ describe('prompt × step view helpers (pure)', () => {
     assert.deepStrictEqual(visibleColumns(12, 64, 640, 200), { first: 10, end: 12 });
   });
 
-  it('aggregates each step: mean of the scored rewards and mean advantage', () => {
+  it('aggregates each step: mean of the scored rewards and their std within the sampling (not the mean advantage, 0 by construction)', () => {
     const aggregates = stepAggregates(occurrences);
-    assert.deepStrictEqual(aggregates.map((a) => [a.step, a.meanAdvantage, a.completions]), [[2, 0, 2], [4, 0, 1], [9, 0, 3]]);
+    assert.deepStrictEqual(aggregates.map((a) => [a.step, a.completions]), [[2, 2], [4, 1], [9, 3]]);
     assert.strictEqual(aggregates[0].meanReward, 0.5);
     assert.ok(Number.isNaN(aggregates[1].meanReward), 'a step whose only reward failed has no mean');
     assert.strictEqual(aggregates[2].meanReward, 1.75 / 3);
+    // Unbiased by default (torch.std, TRL's reward_std): rewards 1 and 0 → √0.5.
+    assert.ok(Math.abs(aggregates[0].rewardStd - Math.SQRT1_2) < 1e-12, String(aggregates[0].rewardStd));
+    assert.ok(Number.isNaN(aggregates[1].rewardStd), 'no spread without two scored rewards');
+    const mean = 1.75 / 3;
+    const squares = [0.5, 0.25, 1].reduce((a, r) => a + (r - mean) ** 2, 0);
+    assert.ok(Math.abs(aggregates[2].rewardStd - Math.sqrt(squares / 2)) < 1e-12);
+    // The run's own estimator: population (n) where its config says so.
+    assert.strictEqual(stepAggregates(occurrences, 'population')[0].rewardStd, 0.5);
   });
 
   it('merges the samplings\' colour domains into one scale per quantity', () => {

@@ -4,14 +4,16 @@
  * is recognised.
  */
 import * as assert from 'assert';
-import type { RunConfig, TokenColumns } from '../../../src/protocol';
+import type { RunConfig, TokenColumns, TokenDomains } from '../../../src/protocol';
 import { validateRunConfig } from '../../../src/protocol';
 import {
   cellColors,
   composite,
   contrastRatio,
   domainOf,
+  isDegenerate,
   MIN_TEXT_CONTRAST,
+  offeredQuantities,
   quantityDescription,
   ratioIsOne,
   readableTextColor,
@@ -150,5 +152,41 @@ describe('token legends in the run\'s terms', () => {
     assert.strictEqual(quantityDescription('ratio', offPolicy), 'π_θ / π_old, coloured by log ratio: above 1 vs below 1');
     assert.ok(ratioIsOne(undefined, onPolicy));
     assert.ok(!ratioIsOne(undefined, undefined));
+  });
+
+  it('a constant quantity (ratio ≡ 1 up to float32 rounding) takes the neutral colour, never an extreme', () => {
+    // What an on-policy run stores: 0.99999994 and 1.0000001 around 1 (log ratios of ±1e-7).
+    const ratios = [0.99999994, 1, 1.0000001, 0.99999994];
+    const domain = domainOf([{ text: ratios.map(() => 't'), logprob: ratios.map(() => -1), ratio: ratios }], 'ratio');
+    assert.ok(domain && isDegenerate(domain), JSON.stringify(domain));
+    for (const r of ratios) assert.strictEqual(tokenColor('ratio', Math.log(r), domain, DARK), '', `ratio ${r} is not an extreme`);
+    // A constant KL of 0.02 or entropy of 3: one value, nothing to colour either.
+    const flat = { min: 0.02, max: 0.02, low: 0.02, high: 0.02 };
+    assert.strictEqual(tokenColor('kl', 0.02, flat, DARK), '');
+    assert.ok(isDegenerate(flat));
+    // A real spread, however small in absolute terms, still colours and gets its five swatches.
+    const spread = { min: 0, max: 1e-3, low: 0, high: 1e-3 };
+    assert.ok(!isDegenerate(spread));
+    assert.notStrictEqual(tokenColor('kl', 1e-3, spread, DARK), '');
+    // Nearly every token at 1 and one stray ratio: the stray one is coloured, the rest stay neutral.
+    const stray = { min: -1e-7, max: 0.05, low: -1e-7, high: 1e-7 };
+    assert.strictEqual(tokenColor('ratio', 1e-7, stray, DARK), '');
+    assert.strictEqual(alphaOf(tokenColor('ratio', 0.05, stray, DARK)), 0.8);
+  });
+
+  it('offers only what the completions recorded and what means something for the run', () => {
+    const d = { min: -1, max: 1, low: -1, high: 1 };
+    const one = { min: -1e-7, max: 1e-7, low: -1e-7, high: 1e-7 };
+    const onPolicy = runTokenFacts(config({}));
+    const offPolicy = runTokenFacts(config({ num_iterations: 2 }));
+    // β = 0, μ = 1: no KL or ref log-prob recorded, the ratio 1 at every token.
+    const betaZero: TokenDomains = { advantage: d, logprob: d, old_logprob: d, ratio: one, clipped: { min: 0, max: 0, low: 0, high: 0 }, entropy: d };
+    assert.deepStrictEqual(offeredQuantities(betaZero, onPolicy), ['advantage', 'logprob', 'old_logprob', 'entropy']);
+    // μ = 2, β > 0: everything recorded is offered.
+    const full: TokenDomains = { ...betaZero, ratio: d, ref_logprob: d, kl: d };
+    assert.deepStrictEqual(offeredQuantities(full, offPolicy), ['advantage', 'logprob', 'old_logprob', 'ref_logprob', 'ratio', 'clipped', 'kl', 'entropy']);
+    // Validation completions: no update, so no advantage (the trainer stores 0).
+    assert.deepStrictEqual(offeredQuantities(full, offPolicy, true), ['logprob', 'old_logprob', 'ref_logprob', 'ratio', 'clipped', 'kl', 'entropy']);
+    assert.deepStrictEqual(offeredQuantities({}, onPolicy), []);
   });
 });
