@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig, RunState } from '../protocol';
+import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig } from '../protocol';
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { knownRunFolders, openRunReader, readerOrOurs } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
@@ -242,13 +242,13 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
   };
 
-  /** The folder of the run a Pause / Continue applies to: the one named, else the live ones in `state` (a pick when several). */
-  const pickLiveRun = async (arg: unknown, state: RunState, action: 'pause' | 'continue', title: string): Promise<string | undefined> => {
+  /** The folder of the run a Pause / Continue applies to: the one named, else the live ones it applies to (a pick when several). */
+  const pickLiveRun = async (arg: unknown, action: 'pause' | 'continue', title: string): Promise<string | undefined> => {
     const named = namedRunDir(arg);
     if (named) return notLiveHere(runs, named, action) ? undefined : named;
-    const candidates = runs.liveRuns.filter((r) => summaryOf(runs, r.runDir).state === state);
+    const candidates = runs.liveRuns.filter((r) => RUN_ACTIONS[action](summaryOf(runs, r.runDir).state));
     if (candidates.length === 0) {
-      void vscode.window.showInformationMessage(`GRPO: no run is ${state.toLowerCase()}.`);
+      void vscode.window.showInformationMessage(`GRPO: no run is ${action === 'pause' ? 'running' : 'paused or pausing'}.`);
       return undefined;
     }
     return pickLive(candidates, title);
@@ -312,11 +312,11 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     vscode.commands.registerCommand('grpo.startRun', startRun),
     vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
     vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {
-      const runDir = await pickLiveRun(arg, 'RUNNING', 'pause', 'GRPO: Pause Run');
+      const runDir = await pickLiveRun(arg, 'pause', 'GRPO: Pause Run');
       return runDir ? runs.pause(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.continueRun', async (arg?: unknown) => {
-      const runDir = await pickLiveRun(arg, 'PAUSED', 'continue', 'GRPO: Continue Run');
+      const runDir = await pickLiveRun(arg, 'continue', 'GRPO: Continue Run');
       return runDir ? runs.proceed(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),
