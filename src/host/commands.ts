@@ -130,7 +130,8 @@ function runDirFromArgument(arg: unknown): string | undefined {
 }
 
 /** Ours and the watched folders' runs of any format (as the tree lists them), with their format where not ours. */
-async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
+/** `checked`: the runs the pick starts with (the tree's clicked run). */
+async function pickRunsToCompare(runs: RunManager, runsDir: string, checked: readonly string[] = []): Promise<string[] | undefined> {
   const dirs = knownRunFolders(runsDir, watchFolders());
   const names = dirs.map((dir) => path.basename(dir));
   const picks = dirs.map((dir, i) => {
@@ -138,7 +139,7 @@ async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<str
     const format = s.format && s.format !== 'grpo-studio' ? `${RUN_FORMAT_LABELS[s.format]} · ` : '';
     // The folder where its name is not enough: another trainer's run, or a name another root's run shares.
     const repeated = names.indexOf(names[i]) !== names.lastIndexOf(names[i]);
-    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format || repeated ? dir : undefined, runDir: dir };
+    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format || repeated ? dir : undefined, runDir: dir, picked: checked.some((c) => runKey(c) === runKey(dir)) };
   });
   const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
   return chosen?.map((c) => c.runDir);
@@ -283,7 +284,8 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   /** From the tree (the clicked run plus the multi-selection), or a quick pick from the palette. */
   const compareRuns = async (clicked?: unknown, selected?: unknown): Promise<DashboardPanel | undefined> => {
     const fromTree = (Array.isArray(selected) ? selected : [clicked]).filter((i): i is RunItem => i instanceof RunItem).map((i) => i.summary.runDir);
-    const runDirs = fromTree.length >= 2 ? fromTree : await pickRunsToCompare(runs, runsDirectory(context));
+    // One run from the tree's menu: the pick starts with it checked, to add the others to.
+    const runDirs = fromTree.length >= 2 ? fromTree : await pickRunsToCompare(runs, runsDirectory(context), fromTree);
     if (!runDirs) return undefined;
     if (runDirs.length < 2 || runDirs.length > 4) {
       void vscode.window.showErrorMessage(`GRPO: compare 2 to 4 runs (${runDirs.length} selected).`);
