@@ -286,11 +286,12 @@ export class RunManager implements vscode.Disposable, RunLiveness {
       case 'log':
         this.output.appendLine(`[${runId}] ${message.level}: ${message.message}`);
         break;
-      case 'paused':
-        this.output.appendLine(`[${runId}] paused after step ${message.step}`);
+      case 'pause_requested':
+        this.output.appendLine(`[${runId}] pausing at the next step boundary`);
         break;
+      case 'paused':
       case 'continued':
-        this.output.appendLine(`[${runId}] continued after step ${message.step}`);
+        this.output.appendLine(`[${runId}] ${message.type} ${message.sftStep === undefined ? `after step ${message.step}` : `in the SFT warm start after SFT step ${message.sftStep}`}`);
         break;
       case 'error':
         this.output.appendLine(`[${runId}] error: ${message.message}`);
