@@ -132,4 +132,20 @@ describe('dashboard header: run state and controls (Chromium)', function () {
     await h.page.locator('header .progress', { hasText: 'step 1 / 50' }).waitFor({ timeout: 5000 });
     assert.strictEqual(await h.page.locator('header h1').textContent(), 'live-demo');
   });
+
+  it('during the warm start the header shows its SFT progress, not "step 0", and backend warnings stay out of the activity line', async () => {
+    writeLiveRun('run-warming', 0);
+    const h = await open('run-warming');
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'log', time: Date.now(), level: 'info', message: 'sft step 25/600: loss 1.2' } });
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'log', time: Date.now(), level: 'warning', message: 'backend skipped: webgpu: the optional package "webgpu" (Dawn) is not installed' } });
+    await h.page.locator('.curves .empty', { hasText: 'sft step 25/600' }).waitFor();
+    await h.page.waitForTimeout(200);
+    const activity = await h.page.locator('.curves .empty').innerText();
+    assert.ok(activity.includes('sft step 25/600') && !activity.includes('webgpu'), `the backend note is not what the run is doing: ${activity}`);
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'warm_start', time: Date.now(), step: 40, steps: 600, loss: 1.1 } });
+    await h.page.locator('header .progress', { hasText: 'warm start 40 / 600' }).waitFor({ timeout: 5000 });
+    // Step 0's validation record: steps from then on.
+    await h.push({ type: 'metrics', runId: 'run-warming', record: { step: 0, time: Date.now(), metrics: { 'eval/accuracy': 0.5 } } });
+    await h.page.locator('header .progress', { hasText: 'step 0 / 50' }).waitFor({ timeout: 5000 });
+  });
 });
