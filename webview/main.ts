@@ -8,7 +8,7 @@ import type { HealthThresholds } from '../src/protocol/health';
 import type { RunConfig } from '../src/protocol/config';
 import type { MetricsRecord, RunEvent, RunSnapshot, RunStatus, StartedEvent, WarmStartEvent } from '../src/protocol/records';
 import { rewardRange } from '../src/protocol/rewardRanges';
-import { RUN_ACTIONS, RunState } from '../src/protocol/runState';
+import { RUN_ACTIONS, RunState, statusLabel } from '../src/protocol/runState';
 import type { DashboardTab, HostToWebviewMessage, RevealTarget, RolloutSteps, RunLocation, WebviewState } from '../src/protocol/webview';
 import { paletteColor, SERIES_COLORS } from './chartSpecs';
 import { CompareDiffView } from './compareDiff';
@@ -46,6 +46,8 @@ class Dashboard {
   /** The shown run's state and its label (`interrupted` for a FAILED run whose worker vanished). */
   private runState: { state: RunState; status: RunStatus } = { state: 'RUNNING', status: 'running' };
   private maxSteps: number | undefined;
+  /** The SFT warm start's newest progress: the header shows it until the first step's record (step 0's validation). */
+  private warmStart: { step: number; steps: number } | undefined;
 
   private readonly title = document.createElement('h1');
   private readonly statusSlot = document.createElement('span');
@@ -224,6 +226,7 @@ class Dashboard {
     this.message.hidden = true;
     this.details.textContent = '';
     this.lastSteps = new Map();
+    this.warmStart = undefined;
     this.curves.setActivity(undefined);
     for (const event of snapshot.events) this.applyEvent(event);
     const lora = loraSummary(snapshot.config?.model?.lora);
@@ -347,15 +350,20 @@ class Dashboard {
         this.showMessage(event.message);
         break;
       case 'warm_start':
+        this.warmStart = { step: event.step, steps: event.steps };
         // A live point (the snapshot's are charted with its metrics, by render()).
-        if (!this.loading) this.curves.addWarmStart(this.runIds[0], [event]);
+        if (!this.loading) {
+          this.curves.addWarmStart(this.runIds[0], [event]);
+          this.updateProgress();
+        }
         break;
       case 'log':
-        // Before the first step (the SFT warm start, a model loading) the newest line says what the run is doing.
-        if ((this.lastSteps.get(this.runIds[0]) ?? -1) < 0) this.curves.setActivity(event.message);
+        // Before the first step (the SFT warm start, a model loading) the newest line says what the run is doing;
+        // warnings (a backend skipped, a lock taken over) are not what it is doing: they stay in the log.
+        if ((this.lastSteps.get(this.runIds[0]) ?? -1) < 0 && event.level === 'info') this.curves.setActivity(event.message);
         break;
       default:
-        // paused, continued, stop_requested: the host derives the state again and sends it (`status`).
+        // pause_requested, paused, continued, stop_requested: the host derives the state again and sends it (`status`).
         break;
     }
   }
@@ -363,14 +371,15 @@ class Dashboard {
   /** The header's state tag and the control buttons each state allows (RUN_ACTIONS, as the tree's menus). */
   private setStatus(state: RunState, status: RunStatus): void {
     this.runState = { state, status };
-    this.statusSlot.replaceChildren(tag(status));
+    this.statusSlot.replaceChildren(tag(statusLabel(status)));
     this.statusSlot.className = `status status-${status}`;
     setDisabled(this.pauseButton, !RUN_ACTIONS.pause(state));
     setDisabled(this.continueButton, !RUN_ACTIONS.continue(state));
     setDisabled(this.stopButton, !RUN_ACTIONS.stop(state));
-    // Pause and Continue take turns in one place.
-    this.pauseButton.hidden = this.comparing || state === 'PAUSED';
-    this.continueButton.hidden = this.comparing || state !== 'PAUSED';
+    // Pause and Continue take turns in one place; while pausing, Continue takes the pause back.
+    const holding = state === 'PAUSED' || state === 'PAUSING';
+    this.pauseButton.hidden = this.comparing || holding;
+    this.continueButton.hidden = this.comparing || !holding;
   }
 
   private controlButtons(): HTMLElement[] {
@@ -378,7 +387,10 @@ class Dashboard {
   }
 
   private updateProgress(): void {
-    this.progress.textContent = `step ${Math.max(0, this.lastSteps.get(this.runIds[0]) ?? 0)}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
+    const step = this.lastSteps.get(this.runIds[0]) ?? -1;
+    // Until step 0's record the run is in its warm start (minutes on a CPU): its SFT progress, not "step 0".
+    this.progress.textContent =
+      step < 0 && this.warmStart ? `warm start ${this.warmStart.step} / ${this.warmStart.steps}` : `step ${Math.max(0, step)}${this.maxSteps ? ` / ${this.maxSteps}` : ''}`;
   }
 
   private showMessage(text: string): void {

@@ -45,6 +45,27 @@ function text(tag: string, className: string, content: string): HTMLElement {
   return el;
 }
 
+/**
+ * A completion's text as its card shows it: with the special tokens its text leaves out put back where they were,
+ * boxed as the token view draws them ("2<pad>2", not "22"); "∅ (empty)" for an empty one.
+ */
+function completionText(tag: string, rollout: RolloutSummary): HTMLElement {
+  if (!rollout.shown) return text(tag, 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
+  const el = document.createElement(tag);
+  el.className = 'card-text';
+  for (const segment of rollout.shown) {
+    if (!segment.special) el.append(segment.text);
+    else el.append(text('span', 'special-token', segment.text));
+  }
+  return el;
+}
+
+/** The text a card's completion takes up: what completionText draws. */
+function shownText(rollout: RolloutSummary): string {
+  if (rollout.shown) return rollout.shown.map((s) => s.text).join('');
+  return rollout.completion.length ? rollout.completion : '∅ (empty)';
+}
+
 function signClass(value: number): string {
   return value > 0 ? 'positive' : value < 0 ? 'negative' : 'zero';
 }
@@ -598,8 +619,8 @@ export class RolloutBrowser {
     card.classList.add('compact');
     const prompt = text('span', 'prompt', visible.group.prompt);
     prompt.title = visible.group.prompt;
-    const completion = text('span', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
-    completion.title = rollout.completion;
+    const completion = completionText('span', rollout);
+    completion.title = shownText(rollout);
     const rewards = text('span', 'card-rewards', Object.entries(rollout.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
     card.append(
       text('span', 'group-index', `#${visible.index + 1}`),
@@ -646,7 +667,7 @@ export class RolloutBrowser {
     head.append(text('span', 'card-index', index), text('span', 'reward', reward), text('span', `advantage ${signClass(rollout.advantage)}`, advantage));
     const functions = Object.entries(rollout.rewards);
     const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
-    const preview = text('div', 'card-text', rollout.completion.length ? rollout.completion : '∅ (empty)');
+    const preview = completionText('div', rollout);
     const foot = text('div', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout));
     card.append(head, rewards);
     // A failed sample says why, where its reward would be: it has none (and advantage 0).
@@ -743,5 +764,5 @@ function cardContent(visible: VisibleGroup, lineWidth?: number): CardContent {
   );
   const hasRewards = rollouts.some((r) => Object.keys(r.rewards).length > 0);
   const hasError = rollouts.some((r) => r.error !== undefined);
-  return { texts: rollouts.map((r) => (r.completion.length ? r.completion : '∅ (empty)')), lineChars, lineWidth, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
+  return { texts: rollouts.map(shownText), lineChars, lineWidth, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };
 }

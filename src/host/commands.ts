@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig, RunState } from '../protocol';
+import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig } from '../protocol';
 import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { knownRunFolders, openRunReader, readerOrOurs } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
@@ -130,7 +130,8 @@ function runDirFromArgument(arg: unknown): string | undefined {
 }
 
 /** Ours and the watched folders' runs of any format (as the tree lists them), with their format where not ours. */
-async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<string[] | undefined> {
+/** `checked`: the runs the pick starts with (the tree's clicked run). */
+async function pickRunsToCompare(runs: RunManager, runsDir: string, checked: readonly string[] = []): Promise<string[] | undefined> {
   const dirs = knownRunFolders(runsDir, watchFolders());
   const names = dirs.map((dir) => path.basename(dir));
   const picks = dirs.map((dir, i) => {
@@ -138,7 +139,7 @@ async function pickRunsToCompare(runs: RunManager, runsDir: string): Promise<str
     const format = s.format && s.format !== 'grpo-studio' ? `${RUN_FORMAT_LABELS[s.format]} · ` : '';
     // The folder where its name is not enough: another trainer's run, or a name another root's run shares.
     const repeated = names.indexOf(names[i]) !== names.lastIndexOf(names[i]);
-    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format || repeated ? dir : undefined, runDir: dir };
+    return { label: s.runId, description: `${format}${s.status} · step ${s.step}`, detail: format || repeated ? dir : undefined, runDir: dir, picked: checked.some((c) => runKey(c) === runKey(dir)) };
   });
   const chosen = await vscode.window.showQuickPick(picks, { title: 'GRPO: Compare Runs (pick 2–4)', canPickMany: true });
   return chosen?.map((c) => c.runDir);
@@ -242,13 +243,13 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     return runDir ? DashboardPanel.show(extensionUri, runs, runDir) : undefined;
   };
 
-  /** The folder of the run a Pause / Continue applies to: the one named, else the live ones in `state` (a pick when several). */
-  const pickLiveRun = async (arg: unknown, state: RunState, action: 'pause' | 'continue', title: string): Promise<string | undefined> => {
+  /** The folder of the run a Pause / Continue applies to: the one named, else the live ones it applies to (a pick when several). */
+  const pickLiveRun = async (arg: unknown, action: 'pause' | 'continue', title: string): Promise<string | undefined> => {
     const named = namedRunDir(arg);
     if (named) return notLiveHere(runs, named, action) ? undefined : named;
-    const candidates = runs.liveRuns.filter((r) => summaryOf(runs, r.runDir).state === state);
+    const candidates = runs.liveRuns.filter((r) => RUN_ACTIONS[action](summaryOf(runs, r.runDir).state));
     if (candidates.length === 0) {
-      void vscode.window.showInformationMessage(`GRPO: no run is ${state.toLowerCase()}.`);
+      void vscode.window.showInformationMessage(`GRPO: no run is ${action === 'pause' ? 'running' : 'paused or pausing'}.`);
       return undefined;
     }
     return pickLive(candidates, title);
@@ -283,7 +284,8 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
   /** From the tree (the clicked run plus the multi-selection), or a quick pick from the palette. */
   const compareRuns = async (clicked?: unknown, selected?: unknown): Promise<DashboardPanel | undefined> => {
     const fromTree = (Array.isArray(selected) ? selected : [clicked]).filter((i): i is RunItem => i instanceof RunItem).map((i) => i.summary.runDir);
-    const runDirs = fromTree.length >= 2 ? fromTree : await pickRunsToCompare(runs, runsDirectory(context));
+    // One run from the tree's menu: the pick starts with it checked, to add the others to.
+    const runDirs = fromTree.length >= 2 ? fromTree : await pickRunsToCompare(runs, runsDirectory(context), fromTree);
     if (!runDirs) return undefined;
     if (runDirs.length < 2 || runDirs.length > 4) {
       void vscode.window.showErrorMessage(`GRPO: compare 2 to 4 runs (${runDirs.length} selected).`);
@@ -312,11 +314,11 @@ export function registerCommands(context: vscode.ExtensionContext, runs: RunMana
     vscode.commands.registerCommand('grpo.startRun', startRun),
     vscode.commands.registerCommand('grpo.resumeRun', resumeRun),
     vscode.commands.registerCommand('grpo.pauseRun', async (arg?: unknown) => {
-      const runDir = await pickLiveRun(arg, 'RUNNING', 'pause', 'GRPO: Pause Run');
+      const runDir = await pickLiveRun(arg, 'pause', 'GRPO: Pause Run');
       return runDir ? runs.pause(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.continueRun', async (arg?: unknown) => {
-      const runDir = await pickLiveRun(arg, 'PAUSED', 'continue', 'GRPO: Continue Run');
+      const runDir = await pickLiveRun(arg, 'continue', 'GRPO: Continue Run');
       return runDir ? runs.proceed(runDir) : false;
     }),
     vscode.commands.registerCommand('grpo.stopRun', stopRun),

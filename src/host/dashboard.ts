@@ -26,7 +26,7 @@ export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 const PINNED_METRICS_KEY = 'grpo.pinnedMetrics';
 
 /** Worker messages after which the header's state is derived again. */
-const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
+const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'pause_requested', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
 
 export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;

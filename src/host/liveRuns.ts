@@ -5,7 +5,7 @@
  * dashboard and the commands all ask through a run's folder. Pure (no vscode): unit-tested in Node.
  */
 import * as path from 'path';
-import { runContextValue, RUN_FORMAT_LABELS } from '../protocol';
+import { runContextValue, RUN_FORMAT_LABELS, statusLabel } from '../protocol';
 import type { RunReader } from '../protocol/runReaders';
 import type { RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
@@ -83,31 +83,35 @@ export interface RunItemView {
   accessibilityLabel: string;
 }
 
+/** Where the run is: "step 12/50", or during the SFT warm start (before step 0's record) "warm start 40/600". */
+export function progressText(summary: RunSummary): string {
+  if (summary.warmStart) return `warm start ${summary.warmStart.step}/${summary.warmStart.steps}`;
+  return `step ${summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : summary.step}`;
+}
+
 export function runItemView(summary: RunSummary): RunItemView {
-  const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
   const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
   const started = runIdTime(summary.runId);
   const format = summary.format === 'grpo-studio' ? '' : `${RUN_FORMAT_LABELS[summary.format]} · `;
-  const description = `${format}${summary.status} · step ${steps}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
+  const description = `${format}${statusLabel(summary.status)} · ${progressText(summary)}${reward}${started ? ` · ${formatStartTime(started)}` : ''}`;
   return {
     // The name first: the folder name starts with a timestamp, which left no room for the name.
     label: summary.name,
     description,
     // Another trainer's run is only read here: no stop, resume or delete.
     contextValue: summary.format !== 'grpo-studio' ? 'grpoRun.external' : runContextValue(summary.state),
-    tooltip: `**${summary.name}** — ${summary.status}\n\n${summary.runId}\n\n${summary.runDir}`,
+    tooltip: `**${summary.name}** — ${statusLabel(summary.status)}\n\n${summary.runId}\n\n${summary.runDir}`,
     // Screen readers (and a search by folder name) get the run folder too: two runs of one config differ by it.
     accessibilityLabel: `${summary.name}, ${description}, run folder ${summary.runId}`,
   };
 }
 
-const STATUS_BAR_ICONS: Partial<Record<RunSummary['status'], string>> = { running: '$(pulse)', paused: '$(debug-pause)', stopping: '$(loading~spin)' };
+const STATUS_BAR_ICONS: Partial<Record<RunSummary['status'], string>> = { running: '$(pulse)', pausing: '$(loading~spin)', paused: '$(debug-pause)', stopping: '$(loading~spin)' };
 
-/** The status bar's text for a run: its state label, step (of max_steps) and mean reward. */
+/** The status bar's text for a run: its state label, step (of max_steps, or the warm start's progress) and mean reward. */
 export function statusBarText(summary: RunSummary): string {
-  const steps = summary.maxSteps ? `${summary.step}/${summary.maxSteps}` : `${summary.step}`;
   const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
-  return `${STATUS_BAR_ICONS[summary.status] ?? '$(circle-large-outline)'} GRPO ${summary.status} · step ${steps}${reward}`;
+  return `${STATUS_BAR_ICONS[summary.status] ?? '$(circle-large-outline)'} GRPO ${statusLabel(summary.status)} · ${progressText(summary)}${reward}`;
 }
 
 /** The run the status bar shows: the live run of folder `shownDir` (the latest to say something), else the first. */

@@ -17,7 +17,7 @@ import { listRunDirectories, readSnapshot } from '../protocol/runStore';
 import { escalateStop, Killable, RecentStepTimes, recordRunWarning, stopGraceFor } from './stopEscalation';
 import { LiveRunTable, runKey, RunLiveness } from './liveRuns';
 import { RunAttachment } from './workerClient';
-import { spawnDetachedWorker, startupFailure } from './workerLaunch';
+import { spawnDetachedWorker, startupFailure, WorkerExit, workerExitNotice, WorkerProgress } from './workerLaunch';
 
 export interface RunMessageEvent {
   /** The run's folder, resolved: what identifies it (two folders may share a name). */
@@ -47,6 +47,8 @@ export interface LiveRun {
   rewardFailureShown?: boolean;
   /** The last steps' `time/step`: how long a stop may wait for the next step boundary. */
   stepTimes: RecentStepTimes;
+  /** What the worker recorded of its run so far: what its exit means (workerExitNotice). */
+  progress: WorkerProgress;
 }
 
 export interface StartOptions {
@@ -155,40 +157,48 @@ export class RunManager implements vscode.Disposable, RunLiveness {
 
   private launch(runDir: string, config: RunConfig, args: string[], what: string): LiveRun {
     const runId = path.basename(runDir);
+    const launched = Date.now();
     const child = spawnDetachedWorker(this.workerScript, args, runDir);
     let childExited = false;
-    const exitCode = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    const exit = new Promise<WorkerExit>((resolve) => child.once('exit', (code, signal) => {
       childExited = true;
-      resolve(code);
+      resolve({ code, signal });
     }));
     child.on('error', (err) => this.output.appendLine(`[${runId}] worker process error: ${err.message}`));
-    const run = this.track(runDir, config, true, 'all', () => !childExited);
-    run.exited = Promise.all([exitCode, run.attachment.ended]).then(([code]) => code);
-    void exitCode.then((code) => {
-      if (code === 0 || run.attachment.pid !== undefined) return;
-      // It ended before serving its socket: a config or model the worker refused. Its reason is in worker.log.
-      const reason = startupFailure(runDir) ?? `the worker exited with code ${code}; see ${path.join(runDir, RUN_FILES.workerLog)}`;
-      this.output.appendLine(`[${runId}] ${reason}`);
-      void vscode.window.showErrorMessage(`GRPO: run ${runId} did not start: ${reason}`);
+    const run = this.track(runDir, config, true, 'all', () => !childExited, launched);
+    run.exited = Promise.all([exit, run.attachment.ended]).then(([{ code }]) => code);
+    // Once its exit is known and its last records are read (the attachment catches up from disk as it ends).
+    void Promise.all([exit, run.attachment.ended]).then(([how]) => {
+      // A startup failure's reason is in worker.log (a config or model the worker refused).
+      const notice = workerExitNotice(runId, how, run.progress, run.progress.started ? undefined : startupFailure(runDir), path.join(runDir, RUN_FILES.workerLog));
+      if (!notice) return;
+      this.output.appendLine(`[${runId}] ${notice}`);
+      void vscode.window.showErrorMessage(`GRPO: ${notice}`);
       // This window claimed the folder; with no config in it, the run never began and leaves nothing behind.
-      if (!fs.existsSync(path.join(runDir, RUN_FILES.config))) fs.rmSync(runDir, { recursive: true, force: true });
+      if (!run.progress.started && !fs.existsSync(path.join(runDir, RUN_FILES.config))) fs.rmSync(runDir, { recursive: true, force: true });
     });
     this.output.appendLine(`[${runId}] started worker pid ${child.pid} (detached; log ${RUN_FILES.workerLog}): ${what}`);
     this.changeEmitter.fire();
     return run;
   }
 
-  private track(folder: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined): LiveRun {
+  /** `launched`: when this window started the worker; records older than that are an earlier process's (a resume). */
+  private track(folder: string, config: RunConfig | undefined, startedHere: boolean, catchUp: 'all' | 'latest', starting: (() => boolean) | undefined, launched = 0): LiveRun {
     const runDir = runKey(folder);
     const runId = path.basename(runDir);
-    const run = { runId, runDir, config, startedHere, stepTimes: new RecentStepTimes() } as LiveRun;
+    const progress: WorkerProgress = { started: false, ended: false, step: undefined };
+    const run = { runId, runDir, config, startedHere, stepTimes: new RecentStepTimes(), progress } as LiveRun;
     run.attachment = new RunAttachment(runDir, {
       catchUp,
       starting,
       log: (message) => this.output.appendLine(`[${runId}] ${message}`),
       onMessage: (message) => {
         if (message.type === 'started') run.config = message.config;
-        if (message.type === 'metrics') run.stepTimes.add(finiteValue(message.record.metrics['time/step']));
+        if (message.type === 'metrics') {
+          run.stepTimes.add(finiteValue(message.record.metrics['time/step']));
+          progress.step = message.record.step;
+        }
+        noteProgress(progress, message, launched);
         this.logMessage(runId, message);
         if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
         this.messageEmitter.fire({ runDir, runId, message });
@@ -276,11 +286,12 @@ export class RunManager implements vscode.Disposable, RunLiveness {
       case 'log':
         this.output.appendLine(`[${runId}] ${message.level}: ${message.message}`);
         break;
-      case 'paused':
-        this.output.appendLine(`[${runId}] paused after step ${message.step}`);
+      case 'pause_requested':
+        this.output.appendLine(`[${runId}] pausing at the next step boundary`);
         break;
+      case 'paused':
       case 'continued':
-        this.output.appendLine(`[${runId}] continued after step ${message.step}`);
+        this.output.appendLine(`[${runId}] ${message.type} ${message.sftStep === undefined ? `after step ${message.step}` : `in the SFT warm start after SFT step ${message.sftStep}`}`);
         break;
       case 'error':
         this.output.appendLine(`[${runId}] error: ${message.message}`);
@@ -290,6 +301,14 @@ export class RunManager implements vscode.Disposable, RunLiveness {
         break;
     }
   }
+}
+
+/** What a worker's record says of its run: started, ended. Records from before `launched` are an earlier process's. */
+function noteProgress(progress: WorkerProgress, message: WorkerMessage, launched: number): void {
+  if (message.type !== 'started' && message.type !== 'finished' && message.type !== 'error') return;
+  if (message.time < launched) return;
+  if (message.type === 'started') progress.started = true;
+  else progress.ended = true;
 }
 
 /** Why a live run's worker cannot take a message from this window now, for a notification. */

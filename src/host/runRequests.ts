@@ -7,6 +7,7 @@ import {
   Comparison,
   ComparedPrompt,
   ComparedPromptRun,
+  completionWithSpecialTokens,
   DEFAULT_HEALTH_THRESHOLDS,
   EvalRolloutsRecord,
   GroupRecord,
@@ -169,7 +170,8 @@ export function words(text: string): string[] {
 function summarize(rollout: RolloutRecord): RolloutSummary {
   const { tokens, ...rest } = rollout;
   // An empty completion of ours has no tokens and nothing missing; a text without tokens is a trainer's text-only dump.
-  return { ...rest, length: tokens.text.length, tokensRecorded: tokens.text.length > 0 || rest.completion.length === 0 };
+  const shown = completionWithSpecialTokens(rest.completion, tokens.text, rest.finish_reason);
+  return { ...rest, length: tokens.text.length, tokensRecorded: tokens.text.length > 0 || rest.completion.length === 0, ...(shown ? { shown } : {}) };
 }
 
 /** A prompt's history as the prompt × step view lays it out: rewards, advantages and lengths, no texts. */

@@ -16,12 +16,14 @@ import { TOKEN_DECODERS } from './runRequests';
 import { watchFolder, Watch } from './fileWatch';
 import { runHealthUri } from './healthDecorations';
 
+/** One colour per state (the dashboard's header tag uses the same ones): pausing and paused share yellow, by their icon apart. */
 const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   running: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue')),
+  pausing: new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.yellow')),
   paused: new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('charts.yellow')),
-  stopping: new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.yellow')),
+  stopping: new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.orange')),
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('charts.green')),
-  stopped: new vscode.ThemeIcon('debug-stop', new vscode.ThemeColor('charts.yellow')),
+  stopped: new vscode.ThemeIcon('debug-stop', new vscode.ThemeColor('charts.purple')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('charts.red')),
   interrupted: new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.orange')),
 };

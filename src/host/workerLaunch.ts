@@ -38,3 +38,39 @@ export function startupFailure(runDir: string): string | undefined {
   const errors = text.split('\n').filter((line) => line.startsWith('error: '));
   return errors.at(-1)?.slice('error: '.length);
 }
+
+/** How a worker process ended: its exit code, or the signal that killed it (then the code is null). */
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** What the worker this window launched recorded before it ended (its own records only, not an earlier process's). */
+export interface WorkerProgress {
+  /** Its `started` record arrived: the run began. */
+  started: boolean;
+  /** Its last record (`finished` or `error`) arrived: the run's end is recorded and shown already. */
+  ended: boolean;
+  /** The run's newest step record, if any. */
+  step: number | undefined;
+}
+
+function howItEnded(exit: WorkerExit): string {
+  if (exit.signal) return `the worker was killed (${exit.signal})`;
+  return exit.code === null ? 'the worker ended' : `the worker exited with code ${exit.code}`;
+}
+
+/**
+ * What to tell the user when a worker this window launched has exited, or undefined when its records said it all
+ * (a completed, stopped or failed run). A run that never recorded its start "did not start" (with the reason its
+ * log gives); one that started and ended without a last record "stopped unexpectedly" — a kill, a crash.
+ */
+export function workerExitNotice(runId: string, exit: WorkerExit, progress: WorkerProgress, startupReason: string | undefined, logPath: string): string | undefined {
+  if (progress.ended) return undefined;
+  if (!progress.started) {
+    if (exit.code === 0) return undefined;
+    return `run ${runId} did not start: ${startupReason ?? `${howItEnded(exit)}; see ${logPath}`}`;
+  }
+  const where = progress.step === undefined ? 'before its first step' : `at step ${progress.step}`;
+  return `run ${runId} stopped unexpectedly ${where}: ${howItEnded(exit)}; see ${logPath}`;
+}

@@ -6,6 +6,7 @@ export * from './runSource';
 export * from './runState';
 export * from './schema';
 export * from './tokenQuantities';
+export * from './hiddenTokens';
 export * from './webview';
 export * from './rayJob';
 export * from './health';

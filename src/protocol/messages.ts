@@ -15,7 +15,7 @@ export type WorkerMessage =
 export type HostToWorkerMessage = { type: 'stop' } | { type: 'pause' } | { type: 'resume' };
 
 const WORKER_MESSAGE_TYPES: ReadonlySet<string> = new Set([
-  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'warm_start', 'reward_error', 'checkpoint', 'paused', 'continued', 'stop_requested', 'error', 'finished',
+  'started', 'metrics', 'rollouts', 'eval_rollouts', 'log', 'warm_start', 'reward_error', 'checkpoint', 'pause_requested', 'paused', 'continued', 'stop_requested', 'error', 'finished',
 ]);
 const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set(['stop', 'pause', 'resume']);
 

@@ -9,7 +9,7 @@
  *   <run>/rollouts.tokens.bin, eval_rollouts.tokens.bin  the per-token columns of each step, one compressed block
  *                         per line above, which points at it (`token_block`; src/protocol/tokenBlocks.ts, docs/run-format.md)
  *   <run>/events.jsonl    lifecycle: started (again on resume), log (warnings), warm_start (SFT loss), reward_error, checkpoint,
- *                         paused, continued, stop_requested, error, finished
+ *                         pause_requested, paused, continued, stop_requested, error, finished
  *   <run>/run.lock, run.socket  while a worker writes the run: its lock (runLockFile.ts) and its control socket (runSocket.ts)
  *   <run>/checkpoints/step-N/  policy weights (safetensors), optimizer state, state.json (RNG, data cursor); step 0
  *                              of a run stopped in its warm start: the SFT step and optimizer too (train.ts)
@@ -232,12 +232,25 @@ export interface PausedEvent {
   type: 'paused';
   time: number;
   step: number;
+  /** Set when the run holds inside the SFT warm start (before GRPO step 1): the SFT steps done. */
+  sftStep?: number;
 }
 
 export interface ContinuedEvent {
   type: 'continued';
   time: number;
   step: number;
+  /** Set when the run goes on inside the SFT warm start: the SFT steps done. */
+  sftStep?: number;
+}
+
+/**
+ * A pause was asked for and the run has not reached the step (or SFT step) boundary where it holds: the run shows
+ * as pausing until its `paused` (or a `continued` that takes the request back, or a stop).
+ */
+export interface PauseRequestedEvent {
+  type: 'pause_requested';
+  time: number;
 }
 
 /** A stop was asked for (by a host, a signal): the run ends once the step in flight is abandoned and checkpointed. */
@@ -252,6 +265,7 @@ export type RunEvent =
   | WarmStartEvent
   | RewardErrorEvent
   | CheckpointEvent
+  | PauseRequestedEvent
   | PausedEvent
   | ContinuedEvent
   | StopRequestedEvent
@@ -262,7 +276,7 @@ export type RunEvent =
  * Status of a run as a label: its RunState (runState.ts) in lower case, except that a run whose worker vanished
  * without a last record (state FAILED) is `interrupted`.
  */
-export type RunStatus = 'running' | 'paused' | 'stopping' | 'completed' | 'stopped' | 'failed' | 'interrupted';
+export type RunStatus = 'running' | 'pausing' | 'paused' | 'stopping' | 'completed' | 'stopped' | 'failed' | 'interrupted';
 
 /** Everything a dashboard needs to draw a run's curves from scratch; rollouts are read one step at a time. */
 export interface RunSnapshot {

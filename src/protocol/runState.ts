@@ -5,9 +5,10 @@
  */
 import type { RunEvent, RunStatus } from './records';
 
-export type RunState = 'RUNNING' | 'PAUSED' | 'STOPPING' | 'STOPPED' | 'FAILED' | 'COMPLETED';
+/** PAUSING: a pause was asked for and the run has not reached the (SFT) step boundary where it holds. */
+export type RunState = 'RUNNING' | 'PAUSING' | 'PAUSED' | 'STOPPING' | 'STOPPED' | 'FAILED' | 'COMPLETED';
 
-export const RUN_STATES: readonly RunState[] = ['RUNNING', 'PAUSED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED'];
+export const RUN_STATES: readonly RunState[] = ['RUNNING', 'PAUSING', 'PAUSED', 'STOPPING', 'STOPPED', 'FAILED', 'COMPLETED'];
 
 export interface Liveness {
   /** A process still writes the run: its lock names a live pid with the same start time, or a host is connected to it. */
@@ -25,7 +26,7 @@ export interface DerivedRunState {
 /** The state a status label stands for: how another trainer's run, known only by its label, is shown. */
 export function stateOfStatus(status: RunStatus): RunState {
   const states: Record<RunStatus, RunState> = {
-    running: 'RUNNING', paused: 'PAUSED', stopping: 'STOPPING', completed: 'COMPLETED', stopped: 'STOPPED', failed: 'FAILED', interrupted: 'FAILED',
+    running: 'RUNNING', pausing: 'PAUSING', paused: 'PAUSED', stopping: 'STOPPING', completed: 'COMPLETED', stopped: 'STOPPED', failed: 'FAILED', interrupted: 'FAILED',
   };
   return states[status];
 }
@@ -35,11 +36,13 @@ export function withState(status: RunStatus): DerivedRunState {
   return { state: stateOfStatus(status), status };
 }
 
+const HOLDS: Partial<Record<RunEvent['type'], 'pausing' | 'paused' | 'running'>> = { pause_requested: 'pausing', paused: 'paused', continued: 'running' };
+
 /** What the events of the newest process (after its `started`) and the liveness of that process make of a run. */
 export function deriveRunState(events: readonly RunEvent[], liveness: Liveness): DerivedRunState {
   let stopRequested = false;
-  /** Set by the newest pause or continue: whether the run holds now. */
-  let paused: boolean | undefined;
+  /** Set by the newest pause request, pause or continue: whether the run holds now, or is on its way to. */
+  let hold: 'pausing' | 'paused' | 'running' | undefined;
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i];
     // Events before the newest `started` belong to an earlier process of a resumed run.
@@ -47,20 +50,22 @@ export function deriveRunState(events: readonly RunEvent[], liveness: Liveness):
     if (event.type === 'finished') return { state: event.outcome === 'completed' ? 'COMPLETED' : 'STOPPED', status: event.outcome };
     if (event.type === 'error') return { state: 'FAILED', status: 'failed' };
     if (event.type === 'stop_requested') stopRequested = true;
-    if (paused === undefined && (event.type === 'paused' || event.type === 'continued')) paused = event.type === 'paused';
+    if (hold === undefined) hold = HOLDS[event.type];
   }
   // No last record: either the worker is still at it, or it died (a crash, a kill, a reboot).
   if (!liveness.alive) return { state: 'FAILED', status: 'interrupted' };
   if (stopRequested || liveness.stopSent) return { state: 'STOPPING', status: 'stopping' };
-  if (paused) return { state: 'PAUSED', status: 'paused' };
+  if (hold === 'paused') return { state: 'PAUSED', status: 'paused' };
+  if (hold === 'pausing') return { state: 'PAUSING', status: 'pausing' };
   return { state: 'RUNNING', status: 'running' };
 }
 
 /** What a user may ask of a run in each state: the context menus, the dashboard's buttons and the commands agree. */
 export const RUN_ACTIONS = {
   pause: (state: RunState): boolean => state === 'RUNNING',
-  continue: (state: RunState): boolean => state === 'PAUSED',
-  stop: (state: RunState): boolean => state === 'RUNNING' || state === 'PAUSED',
+  // Continue while pausing takes the request back before the run holds.
+  continue: (state: RunState): boolean => state === 'PAUSED' || state === 'PAUSING',
+  stop: (state: RunState): boolean => state === 'RUNNING' || state === 'PAUSING' || state === 'PAUSED',
   resume: (state: RunState): boolean => state === 'STOPPED' || state === 'FAILED',
   delete: (state: RunState): boolean => state === 'STOPPED' || state === 'FAILED' || state === 'COMPLETED',
 } as const;
@@ -68,4 +73,9 @@ export const RUN_ACTIONS = {
 /** A tree item's context value, which package.json's menus match: `grpoRun.<state>`, e.g. `grpoRun.paused`. */
 export function runContextValue(state: RunState): string {
   return `grpoRun.${state.toLowerCase()}`;
+}
+
+/** A status as people read it: `pausing…` says the run is on its way to the hold, not yet there. */
+export function statusLabel(status: RunStatus): string {
+  return status === 'pausing' ? 'pausing…' : status;
 }

@@ -22,6 +22,7 @@ import {
   RunStatus,
   StartedEvent,
   stripBom,
+  WarmStartEvent,
 } from './index';
 // The lock check only: runLock.ts has no tfjs or worker-process dependencies.
 import { runLockHolder } from './runLockFile';
@@ -37,6 +38,8 @@ export interface RunSummary {
   step: number;
   maxSteps: number | undefined;
   reward: number | undefined;
+  /** The SFT warm start's newest progress, while the run has no step record yet (it is warming up, or stopped in it). */
+  warmStart?: { step: number; steps: number };
 }
 
 /** A file's text, or '' when it cannot be read (missing, a folder, no permission): a run is drawn from what is there. */
@@ -165,7 +168,14 @@ export function readSummary(runDir: string, isLive = false, stopSent = false): R
     step: last?.step ?? 0,
     maxSteps: config?.optimization?.max_steps,
     reward: finiteValue(last?.metrics.reward),
+    ...(last ? {} : warmStartOf(events)),
   };
+}
+
+/** The newest warm-start progress among the events, as a summary field. */
+function warmStartOf(events: readonly RunEvent[]): Pick<RunSummary, 'warmStart'> {
+  const newest = events.filter((e): e is WarmStartEvent => e.type === 'warm_start').at(-1);
+  return newest ? { warmStart: { step: newest.step, steps: newest.steps } } : {};
 }
 
 /** Run folders under `runsDir`, newest first (folder names start with a sortable timestamp). */

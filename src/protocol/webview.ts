@@ -7,6 +7,7 @@ import type { HealthThresholds } from './health';
 import type { MetricsRecord, RolloutRecord, RolloutSource, RunEvent, RunSnapshot, RunStatus, TokenColumns } from './records';
 import type { RunFormat } from './runSource';
 import type { RunState } from './runState';
+import type { ShownSegment } from './hiddenTokens';
 
 /**
  * Where a shown run lives and which trainer wrote it. The page keeps it in its saved state (an opaque string to
@@ -33,9 +34,10 @@ export interface RolloutSteps {
 /**
  * A rollout without its per-token columns (what lists over many steps carry), plus its length in tokens.
  * `tokensRecorded` false: the trainer kept the completion's text only (verl and TRL dumps, a prime-rl step without
- * a token export), so `length` is 0 and says nothing.
+ * a token export), so `length` is 0 and says nothing. `shown`: the completion with the special tokens its text
+ * leaves out put back (hiddenTokens.ts), only where it has any.
  */
-export type RolloutSummary = Omit<RolloutRecord, 'tokens'> & { length: number; tokensRecorded: boolean };
+export type RolloutSummary = Omit<RolloutRecord, 'tokens'> & { length: number; tokensRecorded: boolean; shown?: ShownSegment[] };
 
 export interface GroupSummary {
   prompt: string;

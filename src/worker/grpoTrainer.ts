@@ -30,7 +30,7 @@ import { tokenPieces } from '../model/tokenizer';
 import { arrayAndDispose } from '../model/tensorIo';
 import { GroupRecord, LanguageTaskConfig, LoraSpec, RolloutRecord, roundForRecord, RunConfig, TokenColumns } from '../protocol';
 import { webgpuMaxBindingBytes } from './backend';
-import { EvalResult, StepControl, StepResult, TrainingJob, WarmStartProgress } from './job';
+import { EvalResult, StepControl, StepResult, TrainingJob, WarmStartHooks } from './job';
 import { EvalSample, successCheck, validationMetrics, validationTemperature } from './evaluation';
 import { checkModelFits, memoryLimitBytes, MemoryPhase, rowsThatFit } from './memoryBudget';
 import { referenceKeepsAdapter, runShapeOf } from './runShape';
@@ -258,7 +258,7 @@ export class GrpoTrainer implements TrainingJob {
    * The SFT warm start, or the rest of one a stop interrupted (a checkpoint restored its step, optimizer and data
    * order, so the continued warm start equals an uninterrupted one). A stop keeps its optimizer for the checkpoint.
    */
-  async warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined> {
+  async warmStart({ log, shouldStop, progress, between }: WarmStartHooks): Promise<Record<string, number> | undefined> {
     const { steps } = this.config.sft;
     this.ensureReference();
     if (steps === 0) return undefined;
@@ -269,6 +269,8 @@ export class GrpoTrainer implements TrainingJob {
     const progressEvery = Math.max(1, Math.ceil(steps / WARM_START_POINTS));
     for (let i = first; i <= steps; i++) {
       await yieldToEventLoop();
+      // A pause holds here, between two SFT steps, not after the whole warm start (minutes on a CPU).
+      await between(i - 1);
       if (shouldStop()) {
         log(`sft stopped at step ${i - 1}/${steps}: resuming the run continues the warm start at step ${i}`);
         return this.warmStartMetrics(started);
@@ -496,7 +498,7 @@ export class GrpoTrainer implements TrainingJob {
    * Validation: `evaluation.n` samples of each held-out prompt (greedy for one, else at the training temperature),
    * scored by the run's rewards; metrics in evaluation.ts, one eval record group per prompt with its n samples.
    */
-  async evaluate(step: number): Promise<EvalResult | undefined> {
+  async evaluate(step: number, between?: () => Promise<void>): Promise<EvalResult | undefined> {
     const examples = this.task.evalSet();
     if (examples.length === 0) return undefined;
     const { evaluation, sampling } = this.config;
@@ -511,6 +513,10 @@ export class GrpoTrainer implements TrainingJob {
     const texts: string[] = [];
     const drift = { kl: 0, tokens: 0 };
     for (let start = 0; start < repeated.length; start += EVAL_BATCH) {
+      if (start > 0 && between) {
+        await between();
+        if (this.stopRequested()) return undefined;
+      }
       const rollouts = await this.sample(repeated.slice(start, start + EVAL_BATCH), { temperature, rng });
       const scored = await this.score(rollouts, step, this.stopRequested);
       // Stopped: no validation at this step (the step itself is complete and is kept).

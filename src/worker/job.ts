@@ -22,13 +22,23 @@ export interface StepControl {
 /** The SFT loss at SFT step `step` of `steps` (the run writes it as a `warm_start` event). */
 export type WarmStartProgress = (step: number, steps: number, loss: number) => void;
 
+/** What the warm start reports to, and asks, the run around it. */
+export interface WarmStartHooks {
+  log(message: string): void;
+  /** Polled before each SFT step: true once a stop was requested. */
+  shouldStop(): boolean;
+  progress: WarmStartProgress;
+  /** Awaited before each SFT step with the SFT steps done: a pause holds the warm start there. */
+  between(done: number): Promise<void>;
+}
+
 export interface TrainingJob {
   /**
    * Supervised warm start before GRPO (SFT); returns its metrics, or undefined when there is none. Stops early
    * (keeping what it learned so far) once `shouldStop` turns true; reports its loss as it goes. After a checkpoint
    * of a stopped warm start is loaded, it continues where that one stopped.
    */
-  warmStart(log: (message: string) => void, shouldStop: () => boolean, progress: WarmStartProgress): Promise<Record<string, number> | undefined>;
+  warmStart(hooks: WarmStartHooks): Promise<Record<string, number> | undefined>;
   /** True while the warm start has steps left: a stop interrupted it (checkpointed with the job). */
   warmStartPending(): boolean;
   /**
@@ -36,8 +46,11 @@ export interface TrainingJob {
    * any weight; the job then rolls its random stream and data cursor back to the step boundary.
    */
   step(step: number, control: StepControl): Promise<StepResult | undefined>;
-  /** Validation on held-out prompts, or undefined when the task has none. */
-  evaluate(step: number): Promise<EvalResult | undefined>;
+  /**
+   * Validation on held-out prompts, or undefined when the task has none (or a stop came first). `between` is awaited
+   * between two of its batches (a pause holds validation there).
+   */
+  evaluate(step: number, between?: () => Promise<void>): Promise<EvalResult | undefined>;
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;

@@ -30,8 +30,11 @@ import { betweenSteps } from './controlServer';
 export interface RunControl {
   /** Polled between steps and micro-batches: true once a stop was requested. */
   shouldStop(): boolean;
-  /** Awaited at each step boundary (after `step`): resolves once the run may go on (pause / continue). */
-  waitWhilePaused(step: number): Promise<void>;
+  /**
+   * Awaited at each step boundary (after `step`), and in the warm start between two SFT steps (`sftStep` done) and
+   * between validation batches: resolves once the run may go on (pause / continue).
+   */
+  waitWhilePaused(step: number, sftStep?: number): Promise<void>;
   /** Where to record the control events (paused, continued, stop_requested) once the run folder is open. */
   bindRecorder?(record: (event: RunEvent) => void): void;
 }
@@ -256,7 +259,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           'memory/rss_mb': memory.rss / 2 ** 20,
         };
         const evalDue = dueEvery(step, config.evaluation.eval_steps) || (step === config.optimization.max_steps && config.evaluation.eval_steps > 0);
-        const evaluation = evalDue ? await inPhase(`validation (step ${step})`, () => job.evaluate(step)) : undefined;
+        const evaluation = evalDue ? await inPhase(`validation (step ${step})`, () => job.evaluate(step, () => control.waitWhilePaused(step))) : undefined;
         sink.metrics({ step, time: Date.now(), metrics: { ...metrics, ...evaluation?.metrics } });
         sink.rollouts({ step, groups: result.groups });
         if (evaluation) sink.evalRollouts({ step, groups: evaluation.groups });
@@ -308,18 +311,26 @@ function resumeHint(runDir: string): string {
  * once both are done; false when a stop came first (step 0's checkpoint then says so, and a resume finishes them).
  */
 async function warmUp(job: TrainingJob, config: RunConfig, sink: RunSink, control: RunControl): Promise<boolean> {
-  const progress = (sftStep: number, sftSteps: number, loss: number) => sink.event({ type: 'warm_start', time: Date.now(), step: sftStep, steps: sftSteps, loss: Number.isFinite(loss) ? loss : null });
-  const warm = await inPhase('the SFT warm start', () => job.warmStart((message) => sink.log(message), () => control.shouldStop(), progress));
+  const warm = await inPhase('the SFT warm start', () =>
+    job.warmStart({
+      log: (message) => sink.log(message),
+      shouldStop: () => control.shouldStop(),
+      progress: (sftStep, sftSteps, loss) => sink.event({ type: 'warm_start', time: Date.now(), step: sftStep, steps: sftSteps, loss: Number.isFinite(loss) ? loss : null }),
+      between: (done) => control.waitWhilePaused(0, done),
+    }),
+  );
   if (job.warmStartPending()) return false;
   if (warm) sink.log(`warm start done: ${Object.entries(warm).map(([k, v]) => `${k} ${+v.toFixed(4)}`).join(', ')}`);
   if (config.evaluation.eval_steps === 0) return true;
+  // A pause asked for during the last SFT step holds before validation, not after it.
+  await control.waitWhilePaused(0, warm ? warm['sft/steps'] : undefined);
   if (control.shouldStop()) return false;
-  await evaluate(job, 0, sink, warm);
+  await evaluate(job, 0, sink, control, warm);
   return true;
 }
 
-async function evaluate(job: TrainingJob, step: number, sink: RunSink, extra?: Record<string, number>): Promise<void> {
-  const evaluation = await inPhase(`validation (step ${step})`, () => job.evaluate(step));
+async function evaluate(job: TrainingJob, step: number, sink: RunSink, control: RunControl, extra?: Record<string, number>): Promise<void> {
+  const evaluation = await inPhase(`validation (step ${step})`, () => job.evaluate(step, () => control.waitWhilePaused(step)));
   if (!evaluation) return;
   sink.metrics({ step, time: Date.now(), metrics: { ...extra, ...evaluation.metrics } });
   sink.evalRollouts({ step, groups: evaluation.groups });

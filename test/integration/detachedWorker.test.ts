@@ -112,7 +112,7 @@ describe('detached worker: the run outlives its host', function () {
     assert.strictEqual(summary.state, 'STOPPED');
     assert.strictEqual(readSocketRecord(runDir), undefined, 'run.socket is removed');
     const events = readRecords<RunEvent>(path.join(runDir, RUN_FILES.events)).map((e) => e.type);
-    assert.deepStrictEqual(events.filter((t) => t !== 'log' && t !== 'checkpoint'), ['started', 'paused', 'continued', 'stop_requested', 'finished']);
+    assert.deepStrictEqual(events.filter((t) => t !== 'log' && t !== 'checkpoint'), ['started', 'pause_requested', 'paused', 'continued', 'stop_requested', 'finished']);
     assert.ok(fs.existsSync(path.join(runDir, RUN_FILES.workerLog)));
   });
 });

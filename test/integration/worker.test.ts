@@ -101,6 +101,60 @@ describe('training worker process', function () {
     assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped' && finished.steps === 0, JSON.stringify(finished));
   });
 
+  /** A language-model run with a warm start of `sftSteps` SFT steps and two GRPO steps. */
+  const warmStartConfig = (sftSteps: number): string =>
+    writeConfig(tmp, {
+      model: { name_or_path: 'tiny' },
+      task: { type: 'arithmetic', max_operand: 9, num_train: 60, num_eval: 8 },
+      sft: { steps: sftSteps, batch_size: 4 },
+      algorithm: { num_generations: 4 },
+      optimization: { max_steps: 2, prompts_per_step: 2 },
+      sampling: { max_completion_length: 4 },
+    });
+
+  it('honours pause during the warm start: it holds between two SFT steps (pausing first), continue finishes it', async () => {
+    const runDir = path.join(tmp, 'run');
+    const run = await runWorker(['--config', warmStartConfig(200), '--run-dir', runDir], (m, send) => {
+      if (m.type === 'log' && m.message.startsWith('sft step 25/')) send({ type: 'pause' });
+      // Held for a while: nothing of the warm start may move meanwhile.
+      if (m.type === 'paused') setTimeout(() => send({ type: 'resume' }), 1500);
+    });
+    assert.strictEqual(run.exitCode, 0, run.stderr);
+    const types = run.messages.map((m) => m.type);
+    const requested = types.indexOf('pause_requested');
+    const paused = run.messages.findIndex((m) => m.type === 'paused');
+    const continued = types.indexOf('continued');
+    assert.ok(requested >= 0 && requested < paused && paused < continued, types.join(','));
+    const pause = run.messages[paused];
+    const sftStep = pause.type === 'paused' ? pause.sftStep : undefined;
+    assert.ok(pause.type === 'paused' && pause.step === 0 && sftStep !== undefined && sftStep >= 25 && sftStep < 200, JSON.stringify(pause));
+    const sftPoints = (from: number, to: number) => run.messages.slice(from, to).filter((m) => m.type === 'warm_start').length;
+    assert.strictEqual(sftPoints(paused, continued), 0, 'no SFT step while paused');
+    assert.ok(sftPoints(continued, run.messages.length) > 0, 'the warm start goes on after the continue');
+    assert.ok(run.messages.slice(continued).some((m) => m.type === 'log' && m.message.startsWith('warm start done')), 'the warm start ends after the continue');
+    const finished = run.messages.at(-1);
+    assert.ok(finished?.type === 'finished' && finished.outcome === 'completed' && finished.steps === 2, JSON.stringify(finished));
+    const step0 = readLines<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).find((r) => r.step === 0);
+    assert.strictEqual(step0?.metrics['sft/steps'], 200, 'the whole warm start ran');
+    assert.strictEqual(readSnapshot(runDir).status, 'completed');
+  });
+
+  it('a stop while paused in the warm start ends the run there (resumable inside the warm start)', async () => {
+    const runDir = path.join(tmp, 'run');
+    const run = await runWorker(['--config', warmStartConfig(100000), '--run-dir', runDir], (m, send) => {
+      if (m.type === 'log' && m.message.startsWith('sft step 25/')) send({ type: 'pause' });
+      if (m.type === 'paused') send({ type: 'stop' });
+    });
+    assert.strictEqual(run.exitCode, 0, run.stderr);
+    const pause = run.messages.find((m) => m.type === 'paused');
+    const stopped = run.messages.find((m) => m.type === 'log' && m.message.startsWith('sft stopped at step'));
+    assert.ok(pause?.type === 'paused' && stopped?.type === 'log' && stopped.message.startsWith(`sft stopped at step ${pause.sftStep}/`), JSON.stringify([pause, stopped]));
+    const finished = run.messages.at(-1);
+    assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped' && finished.steps === 0, JSON.stringify(finished));
+    const state = JSON.parse(fs.readFileSync(path.join(runDir, 'checkpoints', 'step-0', 'state.json'), 'utf8')) as { warmStartPending?: boolean };
+    assert.strictEqual(state.warmStartPending, true);
+  });
+
   it('a language model on wasm: "auto" runs data-parallel, falls back to the pool where it cannot, and the device string says which', async function () {
     // A fresh process per run: wasm fixes its thread count when it first starts, as in the extension's worker.
     const threads = wasmThreadCount();

@@ -94,6 +94,16 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
     runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-webview-fixes-'));
     writeRun(runsDir, 'outcome-mu1', { validationPrompts: VALIDATION_PROMPTS });
     writeRun(runsDir, 'short-answers', { tokens: 1 });
+    // A <pad> sampled between two digits: the completion's text ("22") leaves it out, its tokens have it.
+    writeRun(runsDir, 'pad-inside', {
+      tokens: 4,
+      edit: (_step, groups) => {
+        const rollout = groups[1].rollouts[0];
+        rollout.tokens.text = ['2', '<pad>', '2', '\n'];
+        rollout.completion = '22';
+        rollout.finish_reason = 'stop';
+      },
+    });
     writeRun(runsDir, 'process-mu2', { algorithm: { supervision: 'process', num_iterations: 2 } });
     // One token of one completion at the last step with a KL far beyond the rest (all below 0.05).
     writeRun(runsDir, 'kl-outlier', { algorithm: { beta: 0.1 }, edit: (step, groups) => step === STEPS && (groups[2].rollouts[3].tokens.kl![5] = KL_OUTLIER) });
@@ -240,6 +250,17 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
         if (group === 2) assert.ok(card.height < 90, `a ${card.height} px tall card for a one-word answer`);
       }
     }
+  });
+
+  it('a special token inside a completion shows on its card ("2<pad>2", not "22"), boxed as in the token view', async () => {
+    const h = await openRollouts('pad-inside');
+    const card = h.page.locator('.card[data-group="1"][data-rollout="0"] .card-text');
+    assert.strictEqual(await card.innerText(), '2<pad>2');
+    assert.deepStrictEqual(await card.locator('.special-token').allInnerTexts(), ['<pad>']);
+    // A completion without hidden tokens reads as its text.
+    const other = await h.page.locator('.card[data-group="1"][data-rollout="1"] .card-text').innerText();
+    assert.ok(!other.includes('<pad>'), other);
+    await h.page.locator('.card[data-group="1"][data-rollout="0"]').screenshot({ path: path.join(RESULTS, 'webview-fixes-pad-card.png') });
   });
 
   it('lists 128 one-completion validation groups compactly, one line each, and opens one', async () => {

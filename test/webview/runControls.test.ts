@@ -80,6 +80,10 @@ describe('dashboard header: run state and controls (Chromium)', function () {
     await controlButton(h, 'Pause').click();
     await h.page.waitForFunction(() => document.querySelector('header .status')?.textContent === 'running');
     assert.deepStrictEqual(h.controls, ['pause:run-live']);
+    // The worker recorded the request and has not reached its boundary: pausing…, Continue takes it back.
+    await h.push({ type: 'status', runId: 'run-live', state: 'PAUSING', status: 'pausing' });
+    assert.strictEqual(await h.page.locator('header .status').textContent(), 'pausing…');
+    assert.strictEqual(await controls(h), 'Continue Stop | Continue Stop');
 
     // The worker recorded its pause at a step boundary; the host derived PAUSED and says so.
     await h.push({ type: 'status', runId: 'run-live', state: 'PAUSED', status: 'paused' });
@@ -95,11 +99,18 @@ describe('dashboard header: run state and controls (Chromium)', function () {
     await h.push({ type: 'status', runId: 'run-live', state: 'STOPPING', status: 'stopping' });
     assert.deepStrictEqual(h.controls, ['pause:run-live', 'continue:run-live', 'stop:run-live']);
     assert.strictEqual(await controls(h), 'Pause Stop | ', 'nothing to ask of a stopping run');
+    // Paused, stopping and stopped each have their own colour.
+    const tagColour = () => h.page.locator('header .status .tag').evaluate((e) => getComputedStyle(e).backgroundColor);
+    const stoppingColour = await tagColour();
     await h.page.locator('header').screenshot({ path: path.join(RESULTS, 'webview-header-stopping.png') });
 
     await h.push({ type: 'event', runId: 'run-live', event: { type: 'finished', time: Date.now(), outcome: 'stopped', steps: 12 } });
     assert.strictEqual(await h.page.locator('header .status').textContent(), 'stopped');
     assert.strictEqual(await controls(h), 'Pause Stop | ');
+    const stoppedColour = await tagColour();
+    await h.push({ type: 'status', runId: 'run-live', state: 'PAUSED', status: 'paused' });
+    const pausedColour = await tagColour();
+    assert.strictEqual(new Set([stoppingColour, stoppedColour, pausedColour]).size, 3, `${stoppingColour} ${stoppedColour} ${pausedColour}`);
   });
 
   it('a request for a run the host no longer reaches says so instead of failing silently', async () => {
@@ -120,5 +131,21 @@ describe('dashboard header: run state and controls (Chromium)', function () {
     await h.push({ type: 'metrics', runId, record: { step: 1, time: Date.now(), metrics: { reward: 0.5 } } });
     await h.page.locator('header .progress', { hasText: 'step 1 / 50' }).waitFor({ timeout: 5000 });
     assert.strictEqual(await h.page.locator('header h1').textContent(), 'live-demo');
+  });
+
+  it('during the warm start the header shows its SFT progress, not "step 0", and backend warnings stay out of the activity line', async () => {
+    writeLiveRun('run-warming', 0);
+    const h = await open('run-warming');
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'log', time: Date.now(), level: 'info', message: 'sft step 25/600: loss 1.2' } });
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'log', time: Date.now(), level: 'warning', message: 'backend skipped: webgpu: the optional package "webgpu" (Dawn) is not installed' } });
+    await h.page.locator('.curves .empty', { hasText: 'sft step 25/600' }).waitFor();
+    await h.page.waitForTimeout(200);
+    const activity = await h.page.locator('.curves .empty').innerText();
+    assert.ok(activity.includes('sft step 25/600') && !activity.includes('webgpu'), `the backend note is not what the run is doing: ${activity}`);
+    await h.push({ type: 'event', runId: 'run-warming', event: { type: 'warm_start', time: Date.now(), step: 40, steps: 600, loss: 1.1 } });
+    await h.page.locator('header .progress', { hasText: 'warm start 40 / 600' }).waitFor({ timeout: 5000 });
+    // Step 0's validation record: steps from then on.
+    await h.push({ type: 'metrics', runId: 'run-warming', record: { step: 0, time: Date.now(), metrics: { 'eval/accuracy': 0.5 } } });
+    await h.page.locator('header .progress', { hasText: 'step 0 / 50' }).waitFor({ timeout: 5000 });
   });
 });

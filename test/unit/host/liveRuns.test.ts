@@ -87,6 +87,32 @@ describe('live runs are keyed by their folder, not its name', () => {
     assert.strictEqual(treeView(dead).contextValue, 'grpoRun.failed');
   });
 
+  it('a pause asked for and not yet reached reads "pausing…" in the tree and the status bar, and offers Continue and Stop', () => {
+    const events = path.join(live, 'events.jsonl');
+    fs.appendFileSync(events, JSON.stringify({ type: 'pause_requested', time: Date.UTC(2026, 0, 1, 1) }) + '\n');
+    const item = treeView(live);
+    assert.strictEqual(item.contextValue, 'grpoRun.pausing');
+    assert.match(item.description, /^pausing… · step 12\/50/);
+    assert.match(statusBarView(table.get(live)!, readSummary(live, true), false).text, /\$\(loading~spin\) GRPO pausing… · step 12\/50/);
+    fs.appendFileSync(events, JSON.stringify({ type: 'paused', time: Date.UTC(2026, 0, 1, 2), step: 12 }) + '\n');
+    assert.match(treeView(live).description, /^paused · step 12\/50/);
+  });
+
+  it('during the SFT warm start (no step record yet) the tree and the status bar show its progress, not "step 0"', () => {
+    const runDir = path.join(tmp, 'warming', NAME);
+    const writer = new RunDirectoryWriter(runDir, config);
+    writer.appendEvent({ type: 'started', time: Date.UTC(2026, 0, 1), runId: NAME, runDir, pid: 2 ** 30, backend: 'wasm', device: 'fixture', fallbacks: [], config });
+    writer.appendEvent({ type: 'warm_start', time: Date.UTC(2026, 0, 1, 0, 1), step: 36, steps: 600, loss: 1.5 });
+    writer.appendEvent({ type: 'warm_start', time: Date.UTC(2026, 0, 1, 0, 2), step: 42, steps: 600, loss: 1.2 });
+    writer.close();
+    table.add({ runId: NAME, runDir });
+    assert.match(treeView(runDir).description, /^running · warm start 42\/600/);
+    assert.match(statusBarView(table.get(runDir)!, readSummary(runDir, true), false).text, /GRPO running · warm start 42\/600$/);
+    // Step 0's validation record ends the warm start: steps from then on.
+    fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify({ step: 0, time: Date.UTC(2026, 0, 1, 0, 3), metrics: { 'eval/accuracy': 0.5 } }) + '\n');
+    assert.match(treeView(runDir).description, /^running · step 0\/50/);
+  });
+
   it('Stop reaches the folder named: the dead twin has no worker to stop, the live one is found by its folder', () => {
     assert.strictEqual(table.get(dead), undefined);
     assert.strictEqual(table.get(completed), undefined);

@@ -10,6 +10,7 @@ const started = (time: number, resumedFrom?: number): RunEvent => ({
 const paused = (time: number, step: number): RunEvent => ({ type: 'paused', time, step });
 const continued = (time: number, step: number): RunEvent => ({ type: 'continued', time, step });
 const stopRequested = (time: number): RunEvent => ({ type: 'stop_requested', time });
+const pauseRequested = (time: number): RunEvent => ({ type: 'pause_requested', time });
 const alive = { alive: true };
 const gone = { alive: false };
 const state = (events: RunEvent[], liveness: Liveness = alive): string => {
@@ -23,6 +24,15 @@ describe('RunState derivation', () => {
     assert.strictEqual(state([started(1), paused(2, 5)]), 'PAUSED');
     assert.strictEqual(state([started(1), paused(2, 5), continued(3, 5)]), 'RUNNING');
     assert.strictEqual(state([started(1), paused(2, 5), continued(3, 5), paused(4, 9)]), 'PAUSED');
+  });
+
+  it('a pause asked for and not yet reached is PAUSING until its pause, or a continue that takes it back', () => {
+    assert.strictEqual(state([started(1), pauseRequested(2)]), 'PAUSING');
+    assert.strictEqual(state([started(1), pauseRequested(2), paused(3, 0)]), 'PAUSED');
+    assert.strictEqual(state([started(1), pauseRequested(2), continued(3, 0)]), 'RUNNING');
+    assert.strictEqual(state([started(1), pauseRequested(2), paused(3, 0), continued(4, 0), pauseRequested(5)]), 'PAUSING');
+    assert.strictEqual(state([started(1), pauseRequested(2), stopRequested(3)]), 'STOPPING');
+    assert.strictEqual(state([started(1), pauseRequested(2)], gone), 'FAILED/interrupted');
   });
 
   it('a stop request is STOPPING until the worker writes its end, even after a pause or a continue', () => {
@@ -51,11 +61,11 @@ describe('RunState derivation', () => {
     assert.strictEqual(state([...first, started(5, 4)], gone), 'FAILED/interrupted');
   });
 
-  it('actions: Pause only when running, Continue only when paused, Stop when running or paused, Resume when stopped or failed', () => {
+  it('actions: Pause only when running, Continue when paused or pausing, Stop when running, pausing or paused, Resume when stopped or failed', () => {
     const allowed = (action: keyof typeof RUN_ACTIONS) => RUN_STATES.filter((s) => RUN_ACTIONS[action](s));
     assert.deepStrictEqual(allowed('pause'), ['RUNNING']);
-    assert.deepStrictEqual(allowed('continue'), ['PAUSED']);
-    assert.deepStrictEqual(allowed('stop'), ['RUNNING', 'PAUSED']);
+    assert.deepStrictEqual(allowed('continue'), ['PAUSING', 'PAUSED']);
+    assert.deepStrictEqual(allowed('stop'), ['RUNNING', 'PAUSING', 'PAUSED']);
     assert.deepStrictEqual(allowed('resume'), ['STOPPED', 'FAILED']);
     assert.deepStrictEqual(allowed('delete'), ['STOPPED', 'FAILED', 'COMPLETED']);
   });
