@@ -89,7 +89,17 @@ async function runDoctor(flags: string[]): Promise<number> {
   return 0;
 }
 
+/** `grpo-studio --help`, `grpo-studio train --help`: the usage on stdout, as a request (exit 0), not an error. */
+function asksForHelp(argv: string[]): boolean {
+  const help = (arg: string | undefined) => arg === '--help' || arg === '-h';
+  return help(argv[0]) || argv[0] === 'help' || help(argv[1]);
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (asksForHelp(argv)) {
+    console.log(USAGE);
+    return 0;
+  }
   if (argv[0] === 'doctor') return runDoctor(argv.slice(1));
   if (argv[0] === 'generate') return runGenerate(argv.slice(1));
   if (argv[0] === 'export') return runExport(argv.slice(1));
