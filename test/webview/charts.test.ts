@@ -171,6 +171,8 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     // A chart whose band fits keeps no band entry in its legend.
     const loss = await plotOf(h, 'loss');
     assert.strictEqual(loss.legend, undefined);
+    // A chart of discovered series names even a lone one (its title says only "per function").
+    assert.deepStrictEqual((await plotOf(h, 'reward-extras')).legend, ['correct/format_reward']);
   });
 
   it('log y: log scale for positive series, symlog for a loss of both signs with every point kept', async () => {
