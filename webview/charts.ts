@@ -11,6 +11,7 @@ import {
   Chart,
   ChartDataset,
   Filler,
+  FontSpec,
   Legend,
   LinearScale,
   LineController,
@@ -21,10 +22,11 @@ import {
   Tooltip,
   TooltipItem,
 } from 'chart.js';
+import { toFont } from 'chart.js/helpers';
 import { finiteValue, MetricsRecord, RolloutSource, StoredNumber } from '../src/protocol/records';
 import type { CurveSettings } from '../src/protocol/webview';
 import { ChartSpec, paletteColor, SERIES_COLORS, SERIES_DASHES, SeriesSpec } from './chartSpecs';
-import { AxisRange, formatCompact, formatTick, logTicks, robustRangeOfSorted, SortedValues, symlog, symlogConstant, symlogInverse, symlogTicks } from './ranges';
+import { AxisRange, formatCompact, formatTick, logTicks, robustRangeOfSorted, SortedValues, symlog, symlogConstant, symlogInverse, symlogTicks, tickNotation } from './ranges';
 import { DecimatorChange, DecimatorCursor, EmaSmoother, Extent, formatElapsed, MinMaxDecimator, toCsv } from './series';
 import { themeColor, withAlpha } from './theme';
 
@@ -35,6 +37,12 @@ export interface ChartRun {
   label: string;
   /** When the run started (ms since the epoch): the origin of the wall-time axis. */
   startTime: number | undefined;
+  /**
+   * What the run's reward can be (from its config: every reward function built in), or undefined when unknown;
+   * each run's own, so a run and the same run in Compare keep its band within the same range. A live run's config
+   * may arrive after its first draw (CurvesView.setRewardRange).
+   */
+  rewardRange?: readonly [number, number];
 }
 
 /**
@@ -73,8 +81,6 @@ export interface ChartOptions {
   /** Several runs: colour tells runs apart and dashes tell series apart. */
   compare: boolean;
   crosshair: Crosshair;
-  /** What the run's reward can be, when every reward function's range is known: bounds series marked `bounded`. */
-  rewardRange?: readonly [number, number];
   onStepClick?: (runId: string, step: number, source: RolloutSource) => void;
   /** The chart scrolled (or its tab switched) into view with changes it skipped drawing meanwhile. */
   onNeedsDraw: () => void;
@@ -131,8 +137,6 @@ class Trace {
     readonly dash: number[],
     private settings: CurveSettings,
     private mode: YMode,
-    /** Band ends beyond what the series can be are drawn at its bound. */
-    private readonly bounds: readonly [number, number] | undefined,
   ) {
     this.ema = new EmaSmoother(settings.smoothing);
   }
@@ -168,7 +172,8 @@ class Trace {
     this.shown.raw.add(Number.isFinite(spread) ? { ...point(value), spread } : point(value));
     if (this.settings.smoothing > 0) this.shown.smoothed.add(point(this.ema.next(value)));
     if (Number.isFinite(spread)) {
-      const [low, high] = this.bounds ?? [-Infinity, Infinity];
+      // Band ends beyond what the run's reward can be are drawn at its bound.
+      const [low, high] = (this.series.bounded ? this.run.rewardRange : undefined) ?? [-Infinity, Infinity];
       this.shown.upper.add(point(Math.min(high, value + spread)));
       this.shown.lower.add(point(Math.max(low, value - spread)));
     }
@@ -192,6 +197,59 @@ const backgroundPlugin: Plugin<'line'> = {
   },
 };
 
+/** The legend's label font as chart.js resolved it (the defaults' until the legend exists). */
+function legendFont(chart: Chart<'line', Point[]>): ReturnType<typeof toFont> {
+  const resolved = (chart.legend as unknown as { options?: { labels?: { font?: Partial<FontSpec> } } } | undefined)?.options?.labels?.font;
+  return toFont(resolved ?? {});
+}
+
+/** Room left in a legend row beside an item's text: its swatch, the gap after it, and the row's padding. */
+function legendTextRoom(chart: Chart<'line', Point[]>): number {
+  const labels = chart.options.plugins?.legend?.labels;
+  const font = legendFont(chart);
+  const boxWidth = labels?.boxWidth ?? 40;
+  const padding = labels?.padding ?? 10;
+  // chart.js starts a new row where width + 2 × padding passes the chart's; a pixel of slack for rounding.
+  return chart.width - boxWidth - font.size / 2 - 2 * padding - 2;
+}
+
+/**
+ * Legend items that fit the chart's width: chart.js draws a row of one item wider than the chart centred, cut
+ * on both sides, and its swatches overlap. A label too long loses its middle ("…"): the run's name at the start
+ * and the band's reach at the end both stay.
+ */
+function fittedLegendLabels(chart: Chart<'line', Point[]>): ReturnType<typeof Chart.defaults.plugins.legend.labels.generateLabels> {
+  const items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+  const room = legendTextRoom(chart);
+  const { ctx } = chart;
+  ctx.save();
+  ctx.font = legendFont(chart).string;
+  for (const item of items) item.text = fitText(item.text, room, (text) => ctx.measureText(text).width);
+  ctx.restore();
+  return items;
+}
+
+/** `text`, or its start and end around "…", as long as `measure` says fits in `room`. */
+export function fitText(text: string, room: number, measure: (text: string) => number): string {
+  if (measure(text) <= room) return text;
+  // The most characters kept (half from each end) whose cut text fits: measuring is monotone in the count.
+  let lo = 0;
+  let hi = text.length - 1;
+  const cut = (kept: number) => `${text.slice(0, Math.ceil(kept / 2))}…${text.slice(text.length - Math.floor(kept / 2))}`;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (measure(cut(mid)) <= room) lo = mid;
+    else hi = mid - 1;
+  }
+  return cut(lo);
+}
+
+/** Where chart.js put the legend's items (its hit boxes, in canvas pixels): [left, top, width] each. */
+function legendBoxes(chart: Chart<'line', Point[]>): [number, number, number][] {
+  const boxes = (chart.legend as unknown as { legendHitBoxes?: { left: number; top: number; width: number }[] } | undefined)?.legendHitBoxes ?? [];
+  return boxes.map((b) => [Math.round(b.left), Math.round(b.top), Math.round(b.width)]);
+}
+
 /** A series of one or two points has no line to see: its points are drawn as dots. */
 function pointRadiusOf(trace: Trace): number {
   return trace.values.length < 3 ? 3 : 0;
@@ -202,6 +260,9 @@ export function formatValue(value: StoredNumber | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
   return formatCompact(value, 4);
 }
+
+/** Dispatched on a chart's figure, it writes `data-drawn-data`: each dataset's drawn points as [step, y]. */
+export const DESCRIBE_DATA_EVENT = 'grpo:describe-data';
 
 export class MetricChart {
   readonly figure = document.createElement('figure');
@@ -241,6 +302,10 @@ export class MetricChart {
     container.append(this.figure);
     this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin, this.edgeMarkers(), this.crosshairLine()] });
     this.visibility.observe(this.figure);
+    // Tests ask for every point each dataset hands chart.js (on demand: a live draw stays O(changed points)).
+    this.figure.addEventListener(DESCRIBE_DATA_EVENT, () => {
+      this.figure.dataset.drawnData = JSON.stringify((this.chart.data.datasets as TracedDataset[]).map((d) => [`${d.trace.label} ${d.role}`, d.data.map((p) => [p.step, p.y])]));
+    });
     options.crosshair.add(this);
     if (!spec.warmStart) this.canvas.addEventListener('mousemove', (event) => options.crosshair.set(this.xAt(event.offsetX, event.offsetY)));
     this.canvas.addEventListener('mouseleave', () => options.crosshair.set(undefined));
@@ -313,7 +378,8 @@ export class MetricChart {
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
     const legend = this.chart.options.plugins?.legend;
     // Compare: every chart names every run, a run without this metric as "(no kl)", so no line goes unexplained.
-    if (legend) legend.display = this.options.compare || shownTraces > 1 || bandBeyond;
+    // A chart of discovered series (reward extras: `rewards/<fn>/<extra>`) names even a lone one: its title cannot.
+    if (legend) legend.display = this.options.compare || shownTraces > 1 || bandBeyond || (this.spec.pattern !== undefined && shownTraces > 0);
     if (this.options.compare) this.labelMissing(datasets);
     const x = this.chart.options.scales?.x;
     if (x) {
@@ -398,8 +464,7 @@ export class MetricChart {
     const color = SERIES_COLORS[colorIndex % SERIES_COLORS.length];
     const lap = Math.floor(colorIndex / SERIES_COLORS.length);
     const dash = compare ? SERIES_DASHES[seriesIndex % SERIES_DASHES.length] : SERIES_DASHES[lap % SERIES_DASHES.length];
-    const bounds = series.bounded ? this.options.rewardRange : undefined;
-    this.traces.push(new Trace(run, series, label, color, dash, this.settings, this.mode, bounds));
+    this.traces.push(new Trace(run, series, label, color, dash, this.settings, this.mode));
   }
 
   private discoverSeries(run: ChartRun, records: readonly MetricsRecord[]): void {
@@ -509,7 +574,7 @@ export class MetricChart {
 
   /** The y axis from the drawn lines (not the bands), robust to outliers; a log axis is robust in log space. */
   private setYRange(): void {
-    const bounded = this.traces.find((t) => t.series.bounded)?.series.bounded ? this.options.rewardRange : undefined;
+    const bounded = this.rewardBounds();
     const scale = this.chart.options.scales?.y;
     if (!scale) return;
     if (this.mode.kind === 'log') {
@@ -523,6 +588,31 @@ export class MetricChart {
     scale.type = this.mode.kind === 'log' ? 'logarithmic' : 'linear';
     scale.min = this.range?.min;
     scale.max = this.range?.max;
+  }
+
+  /**
+   * The range a bounded series (the reward) can take on this chart: the union of its runs' reward ranges, or
+   * undefined when the chart has no bounded series or some run's range is unknown (nothing to cap it at).
+   */
+  private rewardBounds(): readonly [number, number] | undefined {
+    const traces = this.traces.filter((t) => t.series.bounded && t.values.length > 0);
+    if (traces.length === 0) return undefined;
+    let low = Infinity;
+    let high = -Infinity;
+    for (const { run } of traces) {
+      if (!run.rewardRange) return undefined;
+      low = Math.min(low, run.rewardRange[0]);
+      high = Math.max(high, run.rewardRange[1]);
+    }
+    return [low, high];
+  }
+
+  /** A run's reward range became known (its config arrived): its bounded traces are plotted again within it. */
+  rewardRangeChanged(runId: string): void {
+    const traces = this.traces.filter((t) => t.run.runId === runId && t.series.bounded);
+    if (traces.length === 0) return;
+    traces.forEach((t) => t.reset(this.settings, this.mode));
+    this.dirty = true;
   }
 
   /** A trace's band: the extent of its upper and lower datasets' points. */
@@ -582,6 +672,9 @@ export class MetricChart {
       band: band.count ? [band.minValue, band.maxValue] : undefined,
       bandDrawn: band.count ? [within(band.minY), within(band.maxY)] : undefined,
       legend: this.chart.options.plugins?.legend?.display ? this.chart.legend?.legendItems?.map((item) => item.text) : undefined,
+      // Each legend item's box (left, top, width) and the chart's width: tests check none overflows or overlaps.
+      width: this.chart.width,
+      legendBoxes: this.chart.options.plugins?.legend?.display ? legendBoxes(this.chart) : undefined,
       // Points each dataset hands chart.js, and the last one's step: a live chart's data kept up to date checks against them.
       drawn: datasets.map((d) => `${d.data.length}@${d.data.at(-1)?.step ?? '-'}`),
     });
@@ -653,10 +746,15 @@ export class MetricChart {
     return this.spec.warmStart ? 'SFT step' : 'step';
   }
 
+  /** A y tick's label, in one notation for the whole axis (not "5e-4" under "0.001"). */
   private yTick(value: number, ticks: readonly { value: number }[]): string {
-    if (this.mode.kind === 'symlog') return formatCompact(symlogInverse(value, this.mode.c));
-    if (this.mode.kind === 'log') return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
-    return formatTick(value, ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0);
+    if (this.mode.kind === 'symlog') {
+      const c = this.mode.c;
+      const values = ticks.map((t) => symlogInverse(t.value, c));
+      return formatCompact(symlogInverse(value, c), 3, tickNotation(values));
+    }
+    const step = ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : 0;
+    return formatTick(value, step, tickNotation(ticks.map((t) => t.value), step));
   }
 
   private chartOptions(): NonNullable<Chart<'line', Point[]>['options']> {
@@ -705,6 +803,7 @@ export class MetricChart {
           display: true,
           labels: {
             boxWidth: 12,
+            generateLabels: fittedLegendLabels,
             filter: (item, data) => {
               const dataset = data.datasets[item.datasetIndex ?? 0] as TracedDataset;
               return (isLine(dataset) && !dataset.noRunLogs) || dataset.beyondView === true;

@@ -44,8 +44,6 @@ export interface CurvesCallbacks {
 
 /** What the host tells about the runs shown, beside their records. */
 export interface CurvesContext {
-  /** The reward's possible range (one run's, when all its reward functions have a known one). */
-  rewardRange?: readonly [number, number];
   health?: HealthThresholds;
 }
 
@@ -193,6 +191,18 @@ export class CurvesView {
     this.scheduleLiveDraw();
   }
 
+  /**
+   * A shown run's reward range (ChartRun.rewardRange) learnt after `show`: a live run opened before its config
+   * was written gets it from its `started` event. Its reward band is drawn again within it.
+   */
+  setRewardRange(runId: string, range: readonly [number, number] | undefined): void {
+    const run = this.runs.find((r) => r.run.runId === runId)?.run;
+    if (!run || (run.rewardRange?.[0] === range?.[0] && run.rewardRange?.[1] === range?.[1])) return;
+    run.rewardRange = range;
+    this.metricCharts().forEach((c) => c.rewardRangeChanged(runId));
+    this.scheduleDraw();
+  }
+
   /** What the run is doing before its first metrics (the SFT warm start, loading a model): shown instead of "No metrics yet." */
   setActivity(text: string | undefined): void {
     this.waiting = text ? `No metrics yet — ${text}` : 'No metrics yet.';
@@ -254,8 +264,7 @@ export class CurvesView {
     const unpin = pinnedKey === undefined ? [] : [smallButton('Unpin', `Remove the pinned chart of ${pinnedKey}`, () => this.picker.unpin(pinnedKey))];
     const tools = [...unpin, smallButton('PNG', `Export "${spec.title}" as PNG`, () => this.exportPng(chart)), smallButton('CSV', `Export "${spec.title}" as CSV`, () => this.exportCsv(chart))];
     const onStepClick = this.compare ? undefined : (runId: string, step: number, source: RolloutSource) => this.callbacks.onStepClick(runId, step, source);
-    const rewardRange = this.runs.length === 1 ? this.context.rewardRange : undefined;
-    const chart = new MetricChart(container, spec, this.settings, { compare: this.compare, crosshair: this.crosshair, rewardRange, onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
+    const chart = new MetricChart(container, spec, this.settings, { compare: this.compare, crosshair: this.crosshair, onStepClick, onNeedsDraw: () => this.scheduleDraw() }, tools);
     chart.setRuns(this.runs.map((r) => r.run));
     return chart;
   }

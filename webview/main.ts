@@ -237,14 +237,15 @@ class Dashboard {
     this.notice.textContent = snapshot.source?.notices?.join('\n') ?? '';
     this.notice.hidden = !snapshot.source?.notices?.length;
     this.setStatus(snapshot.state, snapshot.status);
-    const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime };
-    this.curves.show([{ run, records: snapshot.metrics }], false, { rewardRange: rewardRange(snapshot.config), health });
+    // A run opened right after Start may have no config.json yet; its `started` record carries the config.
+    const started = snapshot.events.filter((e): e is StartedEvent => e.type === 'started').at(-1);
+    const config = snapshot.config ?? started?.config;
+    const run = { runId: snapshot.runId, label: snapshot.config?.name ?? snapshot.runId, startTime: snapshot.startTime, rewardRange: rewardRange(config) };
+    this.curves.show([{ run, records: snapshot.metrics }], false, { health });
     this.curves.addWarmStart(snapshot.runId, snapshot.events.filter((e): e is WarmStartEvent => e.type === 'warm_start'));
     this.lastSteps = new Map([[snapshot.runId, snapshot.metrics.at(-1)?.step ?? -1]]);
     this.updateProgress();
-    // A run opened right after Start may have no config.json yet; its `started` record carries the config.
-    const started = snapshot.events.filter((e): e is StartedEvent => e.type === 'started').at(-1);
-    this.applyRunConfig(snapshot.config ?? started?.config);
+    this.applyRunConfig(config);
     this.browser.setSteps(steps);
   }
 
@@ -279,7 +280,7 @@ class Dashboard {
       const colors = comparison.runs.map((_, i) => paletteColor(SERIES_COLORS[i % SERIES_COLORS.length]));
       this.details.textContent = comparison.runs.map((r) => `${r.label} (${r.status})`).join(' · ');
       this.curves.show(
-        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime }, records: r.metrics })),
+        comparison.runs.map((r) => ({ run: { runId: r.runId, label: r.label, startTime: r.startTime, rewardRange: rewardRange(r.config) }, records: r.metrics })),
         true,
       );
       this.compareSlot.replaceChildren(configDiffTable(comparison, colors), this.compareDiff.element);
@@ -341,6 +342,8 @@ class Dashboard {
         this.title.textContent = event.config.name ?? this.title.textContent;
         this.updateProgress();
         this.applyRunConfig(event.config);
+        // A run opened before its config was written learns its reward's range here (the band's bounds).
+        if (!this.comparing && this.runIds[0] !== undefined) this.curves.setRewardRange(this.runIds[0], rewardRange(event.config));
         break;
       case 'finished':
         this.setStatus(event.outcome === 'completed' ? 'COMPLETED' : 'STOPPED', event.outcome);

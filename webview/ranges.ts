@@ -39,12 +39,15 @@ export function quantile(sorted: readonly number[], q: number): number {
 const FENCE_IQRS = 3;
 /** More points than this share beyond the fences are the data itself (a bimodal metric), not outliers. */
 const MAX_OUTLIER_SHARE = 0.05;
+/** A value past the fences is a spike when its gap to the values kept is more than this many times their reach. */
+const GAP_FACTOR = 4;
 /** Quartiles of fewer points say little: short series are drawn whole. */
 const MIN_POINTS_TO_CLIP = 8;
 
 /**
  * A y range that a few outliers do not stretch (the 25 s warm-start step among 1 s steps; one KL spike): values past
- * Tukey's far-out fences are clipped when they are at most 5% of the points. A constant series gets a small range
+ * Tukey's far-out fences are clipped when they are at most 5% of the points and a gap wider than the bulk's span
+ * parts them from it (a spike, not the start of a decaying loss). A constant series gets a small range
  * around its value ([0, 1] for all zeros) instead of chart.js's −1…1; a range that starts at 0 or more is not
  * padded below 0. `bounds` (what the metric can be, e.g. a reward's range) caps the range. undefined: no values.
  */
@@ -66,10 +69,19 @@ export function robustRangeOfSorted(sorted: readonly number[], bounds?: readonly
     const first = lowerBound(sorted, q1 - FENCE_IQRS * iqr);
     const end = upperBound(sorted, q3 + FENCE_IQRS * iqr);
     const outliers = sorted.length - (end - first);
-    if (iqr > 0 && outliers > 0 && outliers <= Math.max(1, MAX_OUTLIER_SHARE * sorted.length)) {
-      low = sorted[first];
-      high = sorted[end - 1];
-      clipped = true;
+    if (iqr > 0 && outliers > 0 && first < end && outliers <= Math.max(1, MAX_OUTLIER_SHARE * sorted.length)) {
+      // A trend's early values (a loss falling from 3.7 to 1.8 before settling) lie past the fences too, but each
+      // near the next, the steps growing as the curve steepens: a value joins the range while its step from the
+      // last one kept is at most GAP_FACTOR × (the bulk's span, or the distance already walked from it, if more).
+      // A spike is a lone jump far wider than both. The walk visits at most the outliers (≤ 5% of the points).
+      const span = sorted[end - 1] - sorted[first];
+      let lo = first;
+      while (lo > 0 && sorted[lo] - sorted[lo - 1] <= GAP_FACTOR * Math.max(span, sorted[first] - sorted[lo])) lo--;
+      let hi = end - 1;
+      while (hi < sorted.length - 1 && sorted[hi + 1] - sorted[hi] <= GAP_FACTOR * Math.max(span, sorted[hi] - sorted[end - 1])) hi++;
+      low = sorted[lo];
+      high = sorted[hi];
+      clipped = lo > 0 || hi < sorted.length - 1;
     }
   }
   let range = padded(low, high);
@@ -135,8 +147,12 @@ export class SortedValues {
   }
 }
 
+/** Values this close (relative to their size) differ by float noise only: ESS 0.99999999999992 beside 1 is constant. */
+const NOISE = 1e-9;
+
 function padded(low: number, high: number): [number, number] {
-  if (low === high) {
+  if (high - low <= NOISE * Math.max(Math.abs(low), Math.abs(high))) {
+    low = (low + high) / 2;
     if (low === 0) return [0, 1];
     const pad = Math.abs(low) * 0.1;
     return [low - pad, low + pad];
@@ -164,20 +180,33 @@ export function symlogConstant(values: readonly number[]): number {
   return 10 ** Math.floor(Math.log10(quantile(magnitudes, 0.1)));
 }
 
-/** Tick values for a symlog axis over [min, max] (in symlog units): 0 and ±c·10^k, thinned to at most `maxTicks`. */
-export function symlogTicks(min: number, max: number, c: number, maxTicks = 9): number[] {
-  const ticks: number[] = [];
+/**
+ * Tick values for a symlog axis over [min, max] (in symlog units): 0, ±c·10^k, then ±5·c·10^k and ±2·c·10^k where
+ * they fit, no two closer than 1/maxTicks of the axis (±c sits 0.3 units from 0: on a wide axis "1e-9 / 0 / -1e-9"
+ * would overlap), so an axis within one decade (a grad norm of 0…3) still gets more than 0 and 1.
+ */
+export function symlogTicks(min: number, max: number, c: number, maxTicks = 7): number[] {
+  const minGap = (max - min) / maxTicks;
   const top = Math.max(Math.abs(min), Math.abs(max));
-  for (let magnitude = c; symlog(magnitude, c) <= top + 1e-9; magnitude *= 10) {
-    for (const value of [-magnitude, magnitude]) {
-      const t = symlog(value, c);
-      if (t >= min - 1e-9 && t <= max + 1e-9) ticks.push(value);
+  const within = (value: number) => {
+    const t = symlog(value, c);
+    return t >= min - 1e-9 && t <= max + 1e-9;
+  };
+  // Candidates in order of preference: 0, powers of ten, then 5× and 2× them.
+  const candidates: number[] = [0];
+  for (const mantissa of [1, 5, 2]) {
+    for (let magnitude = c; symlog(magnitude, c) <= top + 1e-9; magnitude *= 10) {
+      const value = Number((mantissa * magnitude).toPrecision(12));
+      candidates.push(value, -value);
     }
   }
-  if (min <= 0 && max >= 0) ticks.push(0);
-  ticks.sort((a, b) => a - b);
-  const stride = Math.ceil(ticks.length / maxTicks);
-  return stride > 1 ? ticks.filter((v, i) => v === 0 || i % stride === 0) : ticks;
+  const kept: number[] = [];
+  for (const value of candidates) {
+    if (!within(value)) continue;
+    const t = symlog(value, c);
+    if (kept.every((k) => Math.abs(symlog(k, c) - t) >= minGap - 1e-9)) kept.push(value);
+  }
+  return kept.sort((a, b) => a - b);
 }
 
 const COMPACT = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
@@ -186,26 +215,38 @@ const COMPACT = new Intl.NumberFormat('en', { notation: 'compact', maximumSignif
  * A number in few characters: "0", "0.25", "1.5e-7" (not "1.500e-7"), "12.3K", "4.5M". `digits` significant digits
  * (3 by default; ticks ask for more when neighbours would otherwise read alike).
  */
-export function formatCompact(value: number, digits = 3): string {
+export function formatCompact(value: number, digits = 3, notation: TickNotation = 'auto'): string {
   if (!Number.isFinite(value)) return Number.isNaN(value) ? '—' : value > 0 ? '∞' : '−∞';
   if (value === 0) return '0';
   const magnitude = Math.abs(value);
   const rounded = Number(value.toPrecision(digits));
+  if (notation === 'exponent') return rounded.toExponential();
   if (magnitude >= 1e4 && magnitude < 1e15) return digits === 3 ? COMPACT.format(value) : new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: digits }).format(value);
   if (magnitude >= 1e-3) return String(rounded);
   return rounded.toExponential();
 }
 
 /**
+ * How an axis writes its ticks: 'auto' picks per number (0.001 but 5e-4); 'exponent' writes every one as 4e-3, so
+ * an axis whose ticks cross 1e-3 does not mix "5e-4" with "0.001".
+ */
+export type TickNotation = 'auto' | 'exponent';
+
+/** One notation for a whole axis: exponents when some non-zero tick is below 1e-3 (ticks at float noise of 0 aside). */
+export function tickNotation(ticks: readonly number[], step = 0): TickNotation {
+  return ticks.some((v) => v !== 0 && Math.abs(v) < 1e-3 && Math.abs(v) >= step * 1e-9) ? 'exponent' : 'auto';
+}
+
+/**
  * A tick label: enough significant digits that ticks `step` apart read differently (0.2001 and 0.2002, not 0.2 twice);
  * a tick within float noise of 0 (relative to `step`) reads 0.
  */
-export function formatTick(value: number, step: number): string {
-  if (value === 0 || !(step > 0)) return formatCompact(value);
+export function formatTick(value: number, step: number, notation: TickNotation = 'auto'): string {
+  if (value === 0 || !(step > 0)) return formatCompact(value, 3, notation);
   // A tick at 0 that float arithmetic left at 1e-23 (min + k·step): 0, not a magnitude the data never had.
   if (Math.abs(value) < step * 1e-9) return '0';
   const digits = Math.min(15, Math.max(3, Math.floor(Math.log10(Math.abs(value))) - Math.floor(Math.log10(step)) + 1));
-  return formatCompact(value, digits);
+  return formatCompact(value, digits, notation);
 }
 
 /** About `count` round ticks (1, 2 or 5 × 10^k apart, the one nearest the rough step) within [min, max]. */

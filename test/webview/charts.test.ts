@@ -171,6 +171,8 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     // A chart whose band fits keeps no band entry in its legend.
     const loss = await plotOf(h, 'loss');
     assert.strictEqual(loss.legend, undefined);
+    // A chart of discovered series names even a lone one (its title says only "per function").
+    assert.deepStrictEqual((await plotOf(h, 'reward-extras')).legend, ['correct/format_reward']);
   });
 
   it('log y: log scale for positive series, symlog for a loss of both signs with every point kept', async () => {
@@ -270,6 +272,63 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     }
   });
 
+  it('the reward band stays within the reward range of the run\'s config: a run, one with only its started record, and Compare; legends fit', async () => {
+    // Two runs of a 0/1 reward, long names (as a user's are); the second has no config.json yet (opened right
+    // after Start): its `started` record carries the config.
+    const long = (n: number) => `arithmetic-demo-with-a-long-descriptive-name-${n}`;
+    const ids = [1, 2].map((n) => writeFixtureRun(runsDir, { name: long(n), steps: 1, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 }));
+    try {
+      for (const id of ids) {
+        const dir = path.join(runsDir, id);
+        fs.writeFileSync(path.join(dir, RUN_FILES.metrics), Array.from({ length: STEPS + 1 }, (_, step) => JSON.stringify(rowAt(step))).join('\n') + '\n');
+        const config = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.config), 'utf8')) as { rewards: unknown[] };
+        config.rewards = [{ name: 'arithmetic_answer', weight: 1 }];
+        fs.writeFileSync(path.join(dir, RUN_FILES.config), JSON.stringify(config));
+        const events = fs.readFileSync(path.join(dir, RUN_FILES.events), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { type: string; config?: unknown });
+        for (const event of events) if (event.type === 'started') event.config = config;
+        fs.writeFileSync(path.join(dir, RUN_FILES.events), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+      }
+      const secondConfig = fs.readFileSync(path.join(runsDir, ids[1], RUN_FILES.config));
+      fs.rmSync(path.join(runsDir, ids[1], RUN_FILES.config));
+      const expected = `reward ± std (reaches 0 to 1, beyond the axis)`;
+      for (const id of ids) {
+        const h = await WebviewHarness.open(browser, runsDir);
+        await h.push({ type: 'show', runId: id });
+        await h.page.locator('figure[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+        const reward = await plotOf(h, 'reward');
+        assert.deepStrictEqual(reward.band, [0, 1], `${id}: band ${JSON.stringify(reward.band)}`);
+        assert.strictEqual(reward.legend?.[0], expected, id);
+        await closeChecked(h);
+      }
+      // Compare (the host reads each run's config.json, written by then), in a narrow window: the same range for
+      // each run, and every legend item within its chart.
+      fs.writeFileSync(path.join(runsDir, ids[1], RUN_FILES.config), secondConfig);
+      harness = await WebviewHarness.open(browser, runsDir, undefined, { width: 760, height: 900 });
+      await harness.push({ type: 'compare', runIds: ids });
+      await harness.page.locator('figure[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+      const reward = await plotOf(harness, 'reward');
+      assert.deepStrictEqual(reward.band, [0, 1], `compare: band ${JSON.stringify(reward.band)}`);
+      assert.ok(reward.legend?.filter((l) => l.includes('± std')).every((l) => /reaches 0 to 1, beyond the axis\)$/.test(l)), JSON.stringify(reward.legend));
+      await harness.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-compare-reward-legend.png') });
+      await harness.page.locator('figure[data-chart="clip"]').screenshot({ path: path.join(RESULTS, 'webview-compare-clip-legend.png') }).catch(() => undefined);
+      const plots = await harness.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.map((f) => [(f as HTMLElement).dataset.chart, (f as HTMLElement).dataset.plot ?? '{}'] as [string, string]));
+      let checked = 0;
+      for (const [chart, json] of plots) {
+        const plot = JSON.parse(json) as { width: number; legendBoxes?: [number, number, number][] };
+        for (const [i, [left, top, width]] of (plot.legendBoxes ?? []).entries()) {
+          checked++;
+          assert.ok(left >= 0 && left + width <= plot.width, `${chart}: legend item ${i} spans ${left}–${left + width} of ${plot.width}`);
+          for (const [left2, top2, width2] of (plot.legendBoxes ?? []).slice(i + 1)) {
+            if (top2 === top) assert.ok(left2 >= left + width || left2 + width2 <= left, `${chart}: legend items overlap in a row`);
+          }
+        }
+      }
+      assert.ok(checked >= 10, `${checked} legend items checked`);
+    } finally {
+      for (const id of ids) fs.rmSync(path.join(runsDir, id), { recursive: true, force: true });
+    }
+  });
+
   it('one crosshair: pointing at a step on one chart marks the same x on the others', async () => {
     const h = await open();
     const plot = await plotOf(h, 'reward');
@@ -338,6 +397,17 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     };
     const liveId = runOf('charts-live', live);
     const wholeId = runOf('charts-whole', total);
+    type Drawn = [string, [string, [number, number][]][]][];
+    const drawnData = (h: WebviewHarness): Promise<Drawn> =>
+      h.page.locator('figure.chart:not([hidden])').evaluateAll(
+        (figures, event) =>
+          figures.map((f) => {
+            f.dispatchEvent(new Event(event));
+            return [(f as HTMLElement).dataset.chart ?? '', JSON.parse((f as HTMLElement).dataset.drawnData ?? '[]') as [string, [number, number][]][]] as [string, [string, [number, number][]][]];
+          }),
+        // charts.ts's DESCRIBE_DATA_EVENT (that module needs a DOM to import).
+        'grpo:describe-data',
+      );
     const plots = (h: WebviewHarness) =>
       h.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.map((f) => [(f as HTMLElement).dataset.chart, (f as HTMLElement).dataset.points, (f as HTMLElement).dataset.traces, (f as HTMLElement).dataset.plot]));
     for (const curves of [undefined, { smoothing: 0.6, xAxis: 'step' as const, logScale: false }]) {
@@ -365,6 +435,20 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
       const [livePlots, wholePlots] = [await plots(h), await plots(whole)];
       assert.ok(livePlots.length >= 10, `${livePlots.length} charts`);
       assert.deepStrictEqual(livePlots, wholePlots, `smoothing ${curves?.smoothing ?? 0}`);
+      // Every point handed to chart.js, not only counts: the page read whole draws twice too (its second draw
+      // splices its tail), so a splice that goes wrong in both would still agree on counts and last steps.
+      // Decimated points are distinct steps in order: a stale or doubled point breaks that on either page.
+      const [liveData, wholeData] = [await drawnData(h), await drawnData(whole)];
+      for (const [chart, datasets] of [...liveData, ...wholeData]) {
+        for (const [name, points] of datasets) {
+          const steps = points.map(([step]) => step);
+          assert.ok(
+            steps.every((step, i) => i === 0 || step > steps[i - 1]),
+            `${chart} ${name}: drawn steps not strictly increasing near ${steps.find((step, i) => i > 0 && step <= steps[i - 1])}`,
+          );
+        }
+      }
+      assert.deepStrictEqual(liveData, wholeData, `drawn points, smoothing ${curves?.smoothing ?? 0}`);
       await closeChecked(whole);
       await closeChecked(h);
     }

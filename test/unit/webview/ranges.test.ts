@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { formatCompact, formatTick, logTicks, niceTicks, quantile, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks } from '../../../webview/ranges';
+import { formatCompact, formatTick, logTicks, niceTicks, quantile, robustRange, symlog, symlogConstant, symlogInverse, symlogTicks, tickNotation } from '../../../webview/ranges';
 import { BUILT_IN_REWARD_RANGES, rewardRange } from '../../../src/protocol';
 import { BUILT_IN_REWARDS, PARAMETERISED_REWARDS } from '../../../src/worker/tasks/rewards';
 
@@ -11,6 +11,24 @@ describe('chart ranges, symlog and number format', () => {
     assert.ok(range.clipped);
     assert.ok(range.max < 2, `max ${range.max}`);
     assert.ok(range.min >= 0 && range.min <= 1);
+  });
+
+  it('a decaying loss keeps its start in range; a lone 100× spike in a flat series is still clipped', () => {
+    // An SFT warm start: 3.7 falling to about 1.8 within 20 steps, then 580 noisy steps near 1.8.
+    const loss = Array.from({ length: 600 }, (_, t) => 1.8 + 1.9 * Math.exp(-t / 5) + 0.03 * Math.sin(t * 1.7));
+    const range = robustRange(loss);
+    assert.ok(range);
+    assert.strictEqual(range.clipped, false);
+    assert.ok(range.max >= loss[0], `max ${range.max} < first ${loss[0]}`);
+    // The same drop in four steps is still a trend, not a spike.
+    const steep = [3.7, 3.0, 2.5, 2.1, ...loss.slice(20)];
+    assert.ok((robustRange(steep)?.max ?? 0) >= 3.7);
+    const flat = Array.from({ length: 200 }, (_, i) => 0.01 + 0.001 * (i % 7));
+    flat[120] = 1.2;
+    const spiked = robustRange(flat);
+    assert.ok(spiked);
+    assert.strictEqual(spiked.clipped, true);
+    assert.ok(spiked.max < 0.1, `max ${spiked.max}`);
   });
 
   it('a steady trend or a bimodal metric is drawn whole (no clipping)', () => {
@@ -41,7 +59,20 @@ describe('chart ranges, symlog and number format', () => {
     for (const y of [-123.4, -0.01, 0, 1e-5, 42]) assert.ok(Math.abs(symlogInverse(symlog(y, 0.01), 0.01) - y) < 1e-9 * Math.max(1, Math.abs(y)));
     assert.strictEqual(symlogConstant([0, 0.002, -0.5, 3, 40, 0.0031]), 0.001);
     assert.strictEqual(symlogConstant([0, 0]), 1);
-    assert.deepStrictEqual(symlogTicks(symlog(-5, 1), symlog(500, 1), 1), [-1, 0, 1, 10, 100]);
+    // ±1 would sit 0.3 units from 0 on a 3.5-unit axis: 5 × 10^k fills in where it has room instead.
+    assert.deepStrictEqual(symlogTicks(symlog(-5, 1), symlog(500, 1), 1), [-5, 0, 10, 100, 500]);
+  });
+
+  it('symlog ticks do not crowd around 0, and an axis within one decade gets more than 0 and 1', () => {
+    // ppo_kl on log y: ±1e-7 with c = 1e-9 drew "1e-9 / 0 / -1e-9" on top of each other.
+    const c = 1e-9;
+    const kl = symlogTicks(symlog(-1.2e-7, c), symlog(1.2e-7, c), c);
+    assert.deepStrictEqual(kl, [-1e-7, -1e-8, 0, 1e-8, 1e-7]);
+    // No two ticks closer than a seventh of the axis (one label line on a 110 px plot).
+    const gaps = kl.slice(1).map((v, i) => symlog(v, c) - symlog(kl[i], c));
+    assert.ok(Math.min(...gaps) >= (2 * symlog(1.2e-7, c)) / 7, `gaps ${gaps.join(', ')}`);
+    // A grad norm of 0 to 3 (one zero: symlog with c = 1) was labelled 0 and 1 only.
+    assert.deepStrictEqual(symlogTicks(0, symlog(3.2, 1), 1), [0, 1, 2]);
   });
 
   it('round ticks: nice linear steps; a log axis gets 1-2-5 × 10^k over decades, linear ticks within one', () => {
@@ -71,6 +102,29 @@ describe('chart ranges, symlog and number format', () => {
     // A small value that is a tick of its own scale stays.
     assert.strictEqual(formatTick(1e-12, 1e-12), '1e-12');
     assert.strictEqual(quantile([1, 2, 3, 4], 0.5), 2.5);
+  });
+
+  it('one notation per axis: an axis with a tick below 1e-3 writes every tick as an exponent', () => {
+    const ticks = [0, 5e-4, 0.001, 0.0015, 0.002];
+    const notation = tickNotation(ticks, 5e-4);
+    assert.strictEqual(notation, 'exponent');
+    assert.deepStrictEqual(
+      ticks.map((v) => formatTick(v, 5e-4, notation)),
+      ['0', '5e-4', '1e-3', '1.5e-3', '2e-3'],
+    );
+    // Ticks all ≥ 1e-3 (or a float-noise 0) keep decimals.
+    assert.strictEqual(tickNotation([1e-19, 0.25, 0.5], 0.25), 'auto');
+    assert.deepStrictEqual([0.002, 0.004].map((v) => formatTick(v, 0.002, tickNotation([0.002, 0.004], 0.002))), ['0.002', '0.004']);
+  });
+
+  it('a series constant up to float noise (ESS 0.99999999999992 beside 1) gets a round range, not 13-digit ticks', () => {
+    const ess = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 1 : 0.99999999999992));
+    const range = robustRange(ess);
+    assert.ok(range);
+    assert.ok(range.max - range.min > 0.1, `range ${range.min} to ${range.max}`);
+    const ticks = niceTicks(range.min, range.max);
+    const step = ticks[1] - ticks[0];
+    for (const tick of ticks) assert.ok(formatTick(tick, step).length <= 4, formatTick(tick, step));
   });
 
   it('reward ranges: every built-in reward declares one; weights scale and flip it; a module makes it unknown', () => {
