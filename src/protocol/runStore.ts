@@ -141,13 +141,21 @@ export function isRunDirectory(dir: string): boolean {
   return fs.existsSync(path.join(dir, RUN_FILES.config));
 }
 
+/**
+ * The run's config: its config.json, or, where that is missing or unreadable (hand-edited, copied without it), the
+ * config the newest `started` event carries, so that the run's name, max steps and reward range still show.
+ */
+function configOf(runDir: string, events: RunEvent[]): RunConfig | undefined {
+  return readConfig(runDir) ?? lastStarted(events)?.config;
+}
+
 export function readSnapshot(runDir: string, isLive = false, stopSent = false): RunSnapshot {
   const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
   return {
     runId: path.basename(runDir),
     runDir,
     ...runStateOf(events, isLive, runDir, stopSent),
-    config: readConfig(runDir),
+    config: configOf(runDir, events),
     started: lastStarted(events),
     startTime: events.find((e) => e.type === 'started')?.time,
     events,
@@ -157,7 +165,7 @@ export function readSnapshot(runDir: string, isLive = false, stopSent = false): 
 
 export function readSummary(runDir: string, isLive = false, stopSent = false): RunSummary {
   const events = readJsonl<RunEvent>(runDir, RUN_FILES.events, isRunEvent);
-  const config = readConfig(runDir);
+  const config = configOf(runDir, events);
   const last = readLastRecord<MetricsRecord>(path.join(runDir, RUN_FILES.metrics), isMetricsRecord);
   return {
     format: 'grpo-studio',
