@@ -64,10 +64,8 @@ function columnsOf(t: tf.Tensor, [from, to]: [number, number]): tf.Tensor {
 }
 
 /**
- * y [N, out] + b [out]. The gradient of b sums dy over the rows: on the host backends with tf.sum, elsewhere as a
- * product with a row of ones. (On wasm the product, [1, N] · [N, out], costs ~20× the sum: XNNPACK packs the whole
- * of dy as the weight matrix of a one-row product, anew for every dy. Timed with a tensor reused across calls, the
- * packing is cached and the product looks fast.)
+ * y [N, out] + b [out]. The stock gradient of b sums dy over the rows, which wasm does by transposing dy and
+ * reducing its last axis (~4 ms for 2 k × 1 k); the same sum as a product with a row of ones takes XNNPACK's path.
  */
 function addBias(y: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
   // Without a tape the custom gradient is bookkeeping only (sampling calls this per projection and token). The
@@ -80,7 +78,7 @@ function addBias(y: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
       value: tf.add(yt, bt),
       gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
         const g = upstream(dy) as tf.Tensor2D;
-        return [g, tf.reshape(onHostBackend() ? tf.sum(g, 0) : tf.matMul(tf.ones([1, rows]), g), bt.shape)];
+        return [g, tf.reshape(tf.matMul(tf.ones([1, rows]), g), bt.shape)];
       },
     };
   });
@@ -112,30 +110,22 @@ export function rmsNormOps(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Ten
 /**
  * GPT-2's tanh approximation of GELU ("gelu_new"): 0.5·x·(1 + tanh(z)), z = √(2/π)·(x + 0.044715·x³), computed as
  * x·σ(2z), the same function, because wasm's sigmoid is ~12× faster than its tanh. The gradient is written out,
- * σ + x·σ·(1 − σ)·2√(2/π)·(1 + 3·0.044715·x²), from the saved x², σ and y = x·σ: a third of the kernels autodiff
- * would run. Forward 6 kernels, backward 7, none of them wasm's slow broadcast of a scalar on the left (1 − σ took
- * as long as three element-wise products).
+ * σ + x·σ·(1 − σ)·2√(2/π)·(1 + 3·0.044715·x²), from the saved x and σ: a third of the kernels autodiff would run.
  */
 export function geluNew(x: tf.Tensor): tf.Tensor2D {
   const c = 2 * Math.sqrt(2 / Math.PI);
   const a = 0.044715;
-  // 2z = x·(c + a·c·x²).
-  const sigmoidOf2z = (input: tf.Tensor, square: tf.Tensor) => tf.sigmoid(tf.mul(input, tf.add(tf.mul(square, a * c), c)));
-  if (!tapeIsRecording()) return tf.mul(x, sigmoidOf2z(x, tf.mul(x, x))) as tf.Tensor2D;
+  const sigmoidOf2z = (input: tf.Tensor) => tf.sigmoid(tf.mul(tf.mul(input, tf.add(tf.mul(tf.mul(input, input), a), 1)), c));
+  if (!tapeIsRecording()) return tf.mul(x, sigmoidOf2z(x)) as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const square = tf.mul(input, input);
-    const s = sigmoidOf2z(input, square);
-    const y = tf.mul(input, s);
-    // y is the next projection's input, which that product's gradient keeps anyway: saving it costs no memory, and
-    // x² takes the place of x.
-    save([square, s, y]);
+    const s = sigmoidOf2z(input);
+    save([input, s]);
     return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], [x2, sig, ys]: tf.Tensor[]) => {
-        // x·σ·(1 − σ) = y − y·σ: no kernel that broadcasts a scalar on its left (wasm's slow path for 1 − σ).
-        const slope = tf.add(tf.mul(x2, 3 * a * c), c);
-        const local = tf.add(tf.mul(tf.sub(ys, tf.mul(ys, sig)), slope), sig);
+      value: tf.mul(input, s),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [xs, sig]: tf.Tensor[]) => {
+        const slope = tf.add(tf.mul(tf.mul(xs, xs), 3 * a * c), c);
+        const local = tf.add(sig, tf.mul(tf.mul(tf.mul(xs, sig), tf.sub(1, sig)), slope));
         return [tf.mul(upstream(dy), local)];
       },
     };

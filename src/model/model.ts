@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
 import { LayerCache } from './layers';
 import { Block, checkpointed } from './checkpointing';
-import { onHostBackend, readInPlace, upstream } from './tensorIo';
 import type { LoraAdapters } from './lora';
 
 /** How a parameter is initialised when a model is created from scratch. */
@@ -150,39 +149,10 @@ export function weight(weights: Weights, name: string): tf.Variable {
 /** Hidden states [B·T, d] → the columns from `logitsFrom` on, [B·(T − from), d]. */
 export function selectColumns(hidden: tf.Tensor, input: ForwardInput): tf.Tensor2D {
   if (input.logitsFrom === 0) return hidden as tf.Tensor2D;
-  if (onHostBackend()) return copyColumns(hidden as tf.Tensor2D, input.batch, input.length, input.logitsFrom);
   const d = hidden.shape[1]!;
   const cube = tf.reshape(hidden, [input.batch, input.length, d]);
   const kept = tf.slice(cube, [0, input.logitsFrom, 0], [input.batch, input.length - input.logitsFrom, d]);
   return tf.reshape(kept, [input.batch * (input.length - input.logitsFrom), d]) as tf.Tensor2D;
-}
-
-/**
- * selectColumns on a host backend: each row's kept columns are one contiguous block of [B·T, d], copied with
- * TypedArray.set (a memcpy). wasm's Slice of the same [B, T, d] cube runs an element-wise loop (as long as a
- * 32 × 32 × 128 → [2016, 128] slice as a product of its size); its gradient (PadV2) likewise becomes block copies
- * into zeros.
- */
-function copyColumns(hidden: tf.Tensor2D, B: number, T: number, from: number): tf.Tensor2D {
-  const d = hidden.shape[1];
-  const block = (T - from) * d;
-  const forward = (x: tf.Tensor) => {
-    const values = readInPlace(x);
-    const out = new Float32Array(B * block);
-    for (let b = 0; b < B; b++) out.set(values.subarray((b * T + from) * d, (b + 1) * T * d), b * block);
-    return tf.tensor2d(out, [B * (T - from), d]);
-  };
-  if (!tapeIsRecording()) return forward(hidden);
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: forward(args[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-      const values = readInPlace(upstream(dy));
-      const grad = new Float32Array(B * T * d);
-      for (let b = 0; b < B; b++) grad.set(values.subarray(b * block, (b + 1) * block), (b * T + from) * d);
-      return tf.tensor2d(grad, [B * T, d]);
-    },
-  }));
-  return op(hidden) as tf.Tensor2D;
 }
 
 const MASKED = -1e9;

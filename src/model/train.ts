@@ -6,7 +6,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamGroup, adamGrouping, AdamScalars, adamStep, GROUP_ELEMENTS, squaredNorm } from './adam';
 import { onHostBackend, readAndDispose } from './tensorIo';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
@@ -180,20 +179,8 @@ export class PolicyTrainer {
    */
   async step(options: { loss?: number } = {}): Promise<StepStats> {
     if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
-    const parameters = [...this.trained].map(([name, w]) => ({ grad: this.accumulated.get(name)!, m: this.firstMoment.get(name)!, v: this.secondMoment.get(name)!, w }));
-    // In groups on the host backends (adam.ts: the same update in a fraction of the kernels); one by one elsewhere,
-    // where a group's results would have to be read back to the host to be split.
-    const groups = adamGrouping(parameters, onHostBackend() ? GROUP_ELEMENTS : 0);
-    try {
-      return await this.stepGroups(groups, options);
-    } finally {
-      for (const group of groups) group.dispose();
-    }
-  }
-
-  private async stepGroups(groups: AdamGroup[], options: { loss?: number }): Promise<StepStats> {
     const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
-    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder(groups.map(squaredNorm)))));
+    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
     const skipped = nonFiniteReason(options.loss, gradNorm);
     if (skipped) {
       this.clearGradients();
@@ -202,12 +189,20 @@ export class PolicyTrainer {
     const clipped = maxGradNorm > 0 && gradNorm > maxGradNorm;
     const scale = clipped ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.steps++;
-    const scalars: AdamScalars = {
-      scale, beta1, beta2, epsilon, learningRate, weightDecay,
-      correction1: 1 - Math.pow(beta1, this.steps),
-      correction2: 1 - Math.pow(beta2, this.steps),
-    };
-    adamStep(groups, scalars);
+    const correction1 = 1 - Math.pow(beta1, this.steps);
+    const correction2 = 1 - Math.pow(beta2, this.steps);
+    for (const [name, w] of this.trained) {
+      const m = this.firstMoment.get(name)!;
+      const v = this.secondMoment.get(name)!;
+      tf.tidy(() => {
+        const g = tf.mul(this.accumulated.get(name)!, scale);
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2)));
+        const update = tf.div(tf.div(m, correction1), tf.add(tf.sqrt(tf.div(v, correction2)), epsilon));
+        const decayed = weightDecay > 0 ? tf.mul(w, 1 - learningRate * weightDecay) : w;
+        w.assign(tf.sub(decayed, tf.mul(update, learningRate)));
+      });
+    }
     this.clearGradients();
     this.worker?.markWeightsStale();
     return { gradNorm, clipped, step: this.steps };

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Random } from '../../../src/model';
 import { fusedLayerNorm, fusedRmsNorm, pickTargets } from '../../../src/model/fused';
 import { geluNew, layerNormOps, linear, rmsNormOps } from '../../../src/model/layers';
-import { ForwardInput, releaseDerived, selectColumns, tiedHead } from '../../../src/model/model';
+import { releaseDerived, tiedHead } from '../../../src/model/model';
 import { useWasm } from './helpers';
 
 const N = 5;
@@ -111,27 +111,6 @@ describe('fused row kernels (wasm/cpu)', () => {
     // Written with plain ops (not linear), so the bias gradient of linear is checked too.
     const full = grads((xt, wt, bt) => tf.slice(tf.add(tf.matMul(xt as tf.Tensor2D, wt as tf.Tensor2D), bt), [0, 2], [N, 2]));
     sliced.forEach((values, i) => assertClose(values, full[i], 1e-5, `gradient ${i}`));
-  });
-});
-
-describe('selectColumns on the host (block copies)', () => {
-  before(useWasm);
-
-  it('equals tf.slice of the [B, T, d] cube, value and gradient', () => {
-    const rng = new Random(14);
-    const [B, T, d, from] = [3, 5, 4, 2];
-    const hidden = randomArray(rng, B * T * d);
-    const R = randomArray(rng, B * (T - from) * d);
-    const input: ForwardInput = { batch: B, length: T, ids: tf.zeros([B, T], 'int32'), positions: new Int32Array(B * T), attentionBias: tf.zeros([1]), logitsFrom: from };
-    const run = (select: (x: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
-      const x = tf.tensor2d(hidden, [B * T, d]);
-      const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(select(t), tf.tensor2d(R, [B * (T - from), d]))))(x);
-      return [select(x), grad].map((t) => t.dataSync() as Float32Array);
-    });
-    const ours = run((x) => selectColumns(x, input));
-    const sliced = run((x) => tf.reshape(tf.slice(tf.reshape(x, [B, T, d]), [0, from, 0], [B, T - from, d]), [B * (T - from), d]));
-    ours.forEach((values, i) => assert.deepStrictEqual(Array.from(values), Array.from(sliced[i]), i === 0 ? 'value' : 'gradient'));
-    tf.dispose([input.ids, input.attentionBias]);
   });
 });
 
