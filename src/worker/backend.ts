@@ -18,7 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from '../protocol';
 import { wasmDirectory } from '../model/wasmFiles';
 import { BackendUnavailable, firstLine } from './backendError';
-import { AdapterSummary, loadDawnGpu, requestAdapter, WEBGPU_FIX } from './webgpu';
+import { AdapterSummary, DawnAdapter, findVulkanLoader, loadDawnGpu, probeAdapterInChild, requestAdapter, summarizeAdapter, WEBGPU_FIX } from './webgpu';
 import { disableWasmThreads, initThreadedWasm, runningWasmThreads, THREADED_MAIN_SCRIPT, THREADED_WASM, threadedMainScript, ThreadedStartAbandoned, wasmThreadCount } from './wasmThreads';
 
 export { BackendUnavailable, firstLine };
@@ -101,18 +101,26 @@ function tensorflowDevice(pkg: string): string {
 let webgpuRegistered = false;
 
 async function tryWebgpu(options: ProbeOptions): Promise<string> {
+  // `auto` asks a child first: Dawn loaded here for an adapter it then refuses would print its warnings on every run.
+  if (!options.allowSoftwareAdapter && !(process.platform === 'linux' && !findVulkanLoader())) refuseSoftwareAdapter(probeAdapterInChild());
   const gpu = await loadDawnGpu();
   const adapter = await requestAdapter(gpu);
-  if (adapter.software && !options.allowSoftwareAdapter) {
-    throw new BackendUnavailable(
-      `only a software adapter was found (${adapter.description}), slower than wasm on this CPU`,
-      'install the GPU vendor\'s Vulkan driver; or set the backend to "webgpu" to use the software adapter anyway',
-    );
-  }
+  if (!options.allowSoftwareAdapter) refuseSoftwareAdapter(adapter);
   await registerWebgpuBackend(gpu);
   if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('the webgpu backend did not initialise', WEBGPU_FIX);
   explainSyncReads();
   return webgpuDevice(adapter);
+}
+
+/** `auto` takes no software adapter (Mesa llvmpipe, SwiftShader): on a CPU they are slower than wasm. */
+function refuseSoftwareAdapter(adapter: DawnAdapter | AdapterSummary | null): void {
+  if (!adapter) throw new BackendUnavailable('Dawn found no GPU adapter: no Vulkan driver offers an adapter', WEBGPU_FIX);
+  const summary = 'software' in adapter ? adapter : summarizeAdapter(adapter);
+  if (!summary.software) return;
+  throw new BackendUnavailable(
+    `only a software adapter was found (${summary.description}), slower than wasm on this CPU`,
+    'install the GPU vendor\'s Vulkan driver; or set the backend to "webgpu" to use the software adapter anyway',
+  );
 }
 
 /**

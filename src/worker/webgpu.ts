@@ -3,6 +3,7 @@
  * Windows), which talks to the GPU through Vulkan on Linux. Only the few members used here are typed, so that the
  * DOM's WebGPU types need not be pulled into the worker's compilation.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BackendUnavailable, firstLine } from './backendError';
@@ -124,6 +125,53 @@ export async function requestAdapter(gpu: DawnGpu, loader = findVulkanLoader(), 
   }
   return summarizeAdapter(adapter);
 }
+
+/**
+ * Dawn's adapter, asked for in a child process: for `auto`, which only wants to know whether the adapter is a real
+ * GPU before it commits to it. Dawn writes warnings of its own to the process's stderr (with a software driver:
+ * "maxDynamicUniformBuffersPerPipelineLayout artificially reduced …", on every run), from native code past any Node
+ * stream, and keeps its Vulkan instance for the life of the process; in a child both stay there. Resolves to the
+ * adapter (null: none), or rejects with BackendUnavailable naming why the child could not tell.
+ */
+export function probeAdapterInChild(timeoutMs = 30_000): DawnAdapter | null {
+  // import() in `node -e` resolves against the working directory: this module's folder finds the same package.
+  const result = spawnSync(process.execPath, ['-e', PROBE_SCRIPT], {
+    cwd: __dirname,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, GRPO_DAWN_PACKAGE: DAWN_PACKAGE },
+  });
+  const line = (result.stdout ?? '').trim().split('\n').pop() ?? '';
+  let answer: { adapter?: DawnAdapter | null; error?: string } | undefined;
+  try {
+    answer = JSON.parse(line) as typeof answer;
+  } catch {
+    const why = result.error ? firstLine(result.error) : `exit ${result.status ?? result.signal}`;
+    throw new BackendUnavailable(`the WebGPU adapter probe gave no answer (${why})`, WEBGPU_FIX);
+  }
+  if (answer?.error !== undefined) {
+    const missing = /Cannot find (module|package)/.test(answer.error);
+    throw new BackendUnavailable(missing ? DAWN_NOT_INSTALLED : `dawn.node did not load: ${answer.error}`, WEBGPU_FIX);
+  }
+  return answer?.adapter ?? null;
+}
+
+/** The child's side of probeAdapterInChild: one JSON line with the adapter's info (getters copied by name). */
+const PROBE_SCRIPT = `
+(async () => {
+  const direct = process.env.GRPO_DAWN_NODE;
+  const dawn = direct ? require(require('path').resolve(direct)) : await import(process.env.GRPO_DAWN_PACKAGE);
+  const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' });
+  const pick = (o, keys) => o ? Object.fromEntries(keys.map((k) => [k, o[k]])) : undefined;
+  const info = pick(adapter && adapter.info, ['vendor', 'architecture', 'device', 'description', 'isFallbackAdapter']);
+  const limits = pick(adapter && adapter.limits, ['maxStorageBufferBindingSize']);
+  process.stdout.write(JSON.stringify({ adapter: adapter ? { info, limits, isFallbackAdapter: adapter.isFallbackAdapter } : null }) + '\\n');
+  process.exit(0);
+})().catch((err) => {
+  process.stdout.write(JSON.stringify({ error: String(err && err.message || err).split('\\n')[0] }) + '\\n');
+  process.exit(0);
+});
+`;
 
 export function summarizeAdapter(adapter: DawnAdapter): AdapterSummary {
   const info = adapter.info ?? {};

@@ -44,6 +44,25 @@ describe('grpo-studio doctor', function () {
     }
   });
 
+  it('with a software Vulkan driver, an auto run skips it in one line and prints none of Dawn\'s own warnings', function () {
+    if (process.platform !== 'linux' || !findVulkanLoader()) this.skip();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-dawn-sw-'));
+    try {
+      const config = path.join(dir, 'tiny.grpo.json');
+      fs.writeFileSync(config, JSON.stringify({ name: 'tiny', task: { type: 'bandit' }, optimization: { optimizer: 'sgd', learning_rate: 0.01, max_steps: 1 } }));
+      const result = spawnSync(process.execPath, [CLI, 'train', config, '--out', path.join(dir, 'runs')], { encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const output = `${result.stdout}${result.stderr}`;
+      const skipped = output.match(/warning: backend skipped: webgpu: (.*)/);
+      // A machine with a real GPU takes it (then there is no skip line to check); llvmpipe is refused by name.
+      if (skipped && /software adapter/.test(skipped[1])) assert.match(skipped[1], /llvmpipe|lavapipe|swiftshader/i);
+      // Dawn's adapter-limit notices ("… artificially reduced …") came from loading it in-process for an adapter it refused.
+      assert.doesNotMatch(output, /artificially reduced|node-webgpu|BackendVk\.cpp/, output);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints Markdown with the steps, and refuses unknown options', () => {
     const text = execFileSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8' });
     assert.match(text, /## Backends[\s\S]*## What this machine has[\s\S]*## To enable what is missing/);
