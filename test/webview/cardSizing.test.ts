@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { GroupRecord, RolloutRecord, validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 import { CARD_LAYOUT } from '../../webview/cardLayout';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 /** The webview's size in a 1500 × 1000 window with VS Code's sidebar (300 px) and activity bar (48 px) open. */
@@ -88,15 +88,7 @@ describe('rollout cards as tall as their text (Chromium)', function () {
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   async function open(runId: string, fonts?: Record<string, string>): Promise<WebviewHarness> {
     const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, VIEWPORT);

@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, RUN_FILES } from '../../src/protocol';
 import { writeFixtureRun } from './fixtures';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { closeChecked, dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const STEPS = 80;
 const RESULTS = path.resolve(__dirname, '../../test-results');
@@ -90,15 +90,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   async function open(state?: Parameters<typeof WebviewHarness.open>[2], id = runId): Promise<WebviewHarness> {
     harness = await WebviewHarness.open(browser, runsDir, state);
@@ -272,7 +264,9 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     }
   });
 
-  it('the reward band stays within the reward range of the run\'s config: a run, one with only its started record, and Compare; legends fit', async () => {
+  it('the reward band stays within the reward range of the run\'s config: a run, one with only its started record, and Compare; legends fit', async function () {
+    // Three dashboards (two runs and their Compare) of 10,000-step runs: ~35 s on a busy 2-core machine.
+    this.timeout(120_000);
     // Two runs of a 0/1 reward, long names (as a user's are); the second has no config.json yet (opened right
     // after Start): its `started` record carries the config.
     const long = (n: number) => `arithmetic-demo-with-a-long-descriptive-name-${n}`;

@@ -201,3 +201,26 @@ export async function closeChecked(harness: WebviewHarness | undefined): Promise
   assert.deepStrictEqual(harness.pageErrors, [], 'page errors');
   await harness.close();
 }
+
+/** What a dashboard suite holds between its tests; read when its hooks run, so the suite may assign them any time. */
+export interface SuiteResources {
+  browser: Browser | undefined;
+  runsDir: string | undefined;
+  harness: WebviewHarness | undefined;
+}
+
+/**
+ * The hooks every dashboard suite ends with: after each test its page is checked and closed (`forgetHarness` clears
+ * the suite's variable), after all the browser closes and the run folder goes.
+ */
+export function dashboardTeardown(resources: () => SuiteResources, forgetHarness: () => void): void {
+  after(async () => {
+    const { browser, runsDir } = resources();
+    await browser?.close();
+    if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await closeChecked(resources().harness);
+    forgetHarness();
+  });
+}

@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { contrastRatio, MIN_TEXT_CONTRAST, Rgb } from '../../webview/tokenColors';
 import { writeFixtureRun } from './fixtures';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 
@@ -47,15 +47,7 @@ describe('metric picker Pin / Unpin contrast (Chromium)', function () {
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   /** Text and background contrast of a button as the page computes them now. */
   async function contrastOf(h: WebviewHarness, selector: string): Promise<{ ratio: number; color: string; background: string }> {

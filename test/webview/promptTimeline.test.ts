@@ -16,7 +16,7 @@ import { layoutRows, TIMELINE_GEOMETRY } from '../../webview/timelineLayout';
 import { diffCounts, diffTokens } from '../../webview/tokenDiff';
 import { domainOf, tokenColor, tokenValue, TokenPalette } from '../../webview/tokenColors';
 import { RECURRING_PROMPT, writeFixtureRun } from './fixtures';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 /** The chart colours and editor background of test/webview/theme-dark.css. */
 const PALETTE: TokenPalette = { positive: [0x89, 0xd1, 0x85], negative: [0xf1, 0x4c, 0x4c], high: [0xd1, 0x86, 0x16] };
@@ -38,15 +38,7 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   const trainSteps = Array.from({ length: STEPS / 2 }, (_, i) => 2 * (i + 1));
   /** The recurring prompt's completions at `step` (group 0 of every record), read from disk as the host does. */
@@ -414,15 +406,7 @@ describe('prompt × step view: only what the run recorded and what means somethi
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   /** The dashboard on the run's prompt × step view, coloured by `colorBy` as a reloaded webview had it. */
   async function open(colorBy: TokenQuantity): Promise<WebviewHarness> {

@@ -14,7 +14,7 @@ import { GroupRecord, RUN_FILES, validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 import { composite, contrastRatio, MIN_TEXT_CONTRAST, Rgb } from '../../webview/tokenColors';
 import { groupsAt, metricsAt } from './fixtures';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 /** The dark theme's editor background (test/webview/theme-dark.css), what token fills are painted over. */
@@ -110,15 +110,7 @@ describe('rollout browser fixes (issue 15, Chromium)', function () {
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   /** The rollouts tab of a run in a 1500 × 1000 page (issue 15's window), its last step's first card selected. */
   async function openRollouts(runId: string): Promise<WebviewHarness> {

@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
-import { closeChecked, launchBrowser, WebviewHarness } from './harness';
+import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
 
@@ -26,15 +26,7 @@ describe('dashboard header: run state and controls (Chromium)', function () {
     browser = await launchBrowser();
   });
 
-  after(async () => {
-    await browser?.close();
-    fs.rmSync(runsDir, { recursive: true, force: true });
-  });
-
-  afterEach(async () => {
-    await closeChecked(harness);
-    harness = undefined;
-  });
+  dashboardTeardown(() => ({ browser, runsDir, harness }), () => (harness = undefined));
 
   /** A run whose worker is still going: a `started` event and some steps, no end record. */
   function writeLiveRun(runId: string, steps: number): void {
