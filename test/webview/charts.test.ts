@@ -265,7 +265,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
   });
 
   it('the reward band stays within the reward range of the run\'s config: a run, one with only its started record, and Compare; legends fit', async function () {
-    // Three dashboards (two runs and their Compare) of 200 steps with every chart: ~35 s on a busy 2-core machine.
+    // Three dashboards (two runs and their Compare), every chart drawn: ~35 s on a busy 2-core machine.
     this.timeout(120_000);
     // Two runs of a 0/1 reward, long names (as a user's are); the second has no config.json yet (opened right
     // after Start): its `started` record carries the config.
