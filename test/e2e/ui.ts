@@ -47,9 +47,13 @@ async function main(): Promise<void> {
       }
       const points = Number(await rewardChart.getAttribute('data-points'));
       if (!(points > 0)) throw new Error(`reward chart has ${points} points`);
+      // The rollout browser renders its list only while its tab is shown (a hidden tab costs a live run nothing).
+      await frame.locator('button[data-tab="rollouts"]').click();
+      await frame.locator('.rollout-browser .card').first().waitFor({ timeout: 30000 }).catch(() => undefined);
       const cards = await frame.locator('.rollout-browser .card').count();
-      if (cards < 1) throw new Error('no rollout cards');
+      if (cards < 1) throw new Error('no rollout cards on the Rollouts tab');
       log(`reward chart: ${points} points; rollout cards: ${cards}`);
+      await frame.locator('button[data-tab="curves"]').click();
     });
 
     await check('the run finishes and the status reads "completed"', async () => {
