@@ -81,9 +81,15 @@ export const TOKEN_DECODERS = tokenDecoderLookup();
 /** Parsed records kept per run: opening a step and then its completions' tokens parses the (large) line once. */
 const CACHED_RECORDS = 3;
 
+/** A recently read (or live) step: its parsed record, and its summary for the rollout browser once asked for. */
+interface RecentStep {
+  record: RolloutsRecord | EvalRolloutsRecord;
+  summary?: StepRollouts;
+}
+
 /** The reader of one run folder (any format), with its last few parsed steps and where each prompt was sampled. */
 class RunIndexes {
-  private readonly recent = new Map<string, RolloutsRecord>();
+  private readonly recent = new Map<string, RecentStep>();
   /** Every sampling of each prompt, with its completions' summaries (a click re-reads no step). */
   private readonly promptSteps = new Map<string, PromptOccurrence[]>();
   private readonly promptIndexedUpTo: Record<RolloutSource, number> = { train: -Infinity, eval: -Infinity };
@@ -99,20 +105,36 @@ class RunIndexes {
   }
 
   async read(source: RolloutSource, step: number): Promise<RolloutsRecord | EvalRolloutsRecord | undefined> {
-    const key = `${source}:${step}`;
-    const cached = this.recent.get(key);
-    if (cached) return cached;
-    const record = await this.reader.readRollouts(source, step);
-    if (record) this.remember(source, record);
-    return record;
+    return (await this.recentStep(source, step))?.record;
   }
 
-  /** Keeps a record (read from disk, or pushed live by the worker) among the few most recent. */
-  remember(source: RolloutSource, record: RolloutsRecord): void {
+  /**
+   * The step as the rollout browser lists it. Summarised once while its record is among the recent ones: a
+   * 1,000-rollout step's summary (colour domains over 100,000 tokens, every completion's special tokens) costs
+   * more than the rest of the host's answer, and going back to a step is what the scrubber and PageUp/Down do.
+   */
+  async summary(source: RolloutSource, step: number): Promise<StepRollouts | undefined> {
+    const entry = await this.recentStep(source, step);
+    if (!entry) return undefined;
+    entry.summary ??= summarizeStep(entry.record, source);
+    return entry.summary;
+  }
+
+  /** Keeps a record (read from disk, or pushed live by the worker, with its summary) among the few most recent. */
+  remember(source: RolloutSource, record: RolloutsRecord | EvalRolloutsRecord, summary?: StepRollouts): void {
     const key = `${source}:${record.step}`;
     this.recent.delete(key);
-    this.recent.set(key, record);
+    this.recent.set(key, { record, summary });
     while (this.recent.size > CACHED_RECORDS) this.recent.delete(this.recent.keys().next().value as string);
+  }
+
+  private async recentStep(source: RolloutSource, step: number): Promise<RecentStep | undefined> {
+    const cached = this.recent.get(`${source}:${step}`);
+    if (cached) return cached;
+    const record = await this.reader.readRollouts(source, step);
+    if (!record) return undefined;
+    this.remember(source, record);
+    return this.recent.get(`${source}:${step}`);
   }
 
   /** Every sampling of `prompt`; the prompt → steps map is built on first use and extended as steps are added. */
@@ -211,10 +233,7 @@ export class RunRequests {
       pauseRun: ({ runId }) => ({ paused: host.pause(host.runDir(runId)) }),
       continueRun: ({ runId }) => ({ continued: host.proceed(host.runDir(runId)) }),
       getRolloutSteps: ({ runId }) => this.indexesOf(runId).steps(),
-      getRollouts: async ({ runId, step, source }) => {
-        const record = await this.indexesOf(runId).read(source, step);
-        return record && summarizeStep(record, source);
-      },
+      getRollouts: ({ runId, step, source }) => this.indexesOf(runId).summary(source, step),
       getTokens: async ({ runId, step, source, group, rollout }): Promise<TokenColumns | undefined> =>
         (await this.indexesOf(runId).read(source, step))?.groups[group]?.rollouts[rollout]?.tokens,
       getPromptHistory: ({ runId, prompt }) => this.indexesOf(runId).history(prompt),
@@ -258,8 +277,9 @@ export class RunRequests {
 
   /** A live training record from the worker: summarised for the webview, and kept so its tokens need no disk read. */
   liveRollouts(runId: string, record: RolloutsRecord, source: RolloutSource = 'train'): StepRollouts {
-    this.indexesOf(runId).remember(source, record);
-    return summarizeStep(record, source);
+    const summary = summarizeStep(record, source);
+    this.indexesOf(runId).remember(source, record, summary);
+    return summary;
   }
 
   /** A run's reader, for a RunFollower to share (each rollouts file is scanned once). */

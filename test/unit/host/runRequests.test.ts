@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { diffConfigs } from '../../../src/host/configDiff';
-import { RunRequests } from '../../../src/host/runRequests';
+import { RunRequests, summarizeStep } from '../../../src/host/runRequests';
 import { FINISHED_RUNS } from './finishedRunsHost';
 import { rolloutStepIndex } from '../../../src/protocol/stepIndex';
 import type { ComparedPrompt, ComparedPromptRun, Comparison, PromptHistory, PromptListing, PromptStepTokens, PromptTimeline, RolloutsRecord, RolloutSteps, StepRollouts, TokenColumns } from '../../../src/protocol';
@@ -75,6 +75,24 @@ describe('webview requests answered from run directories', () => {
     assert.ok(evaluation.type === 'rollouts' && evaluation.record.source === 'eval');
     const log = { type: 'log' as const, time: 2, level: 'info' as const, message: 'hello' };
     assert.deepStrictEqual(requests.liveMessage('a', log), { type: 'event', runId: 'a', event: log });
+  });
+
+  it('summarises a step once while it is among the recent ones; a live step is answered with the summary it was sent as', async () => {
+    const fresh = new RunRequests({ runDir: (runId) => path.join(runsDir, runId), ...FINISHED_RUNS });
+    const askFresh = <T>(method: string, params: object) => fresh.handle({ type: 'request', id: ++id, method, params } as Parameters<RunRequests['handle']>[0]) as Promise<T>;
+    const full = rolloutStepIndex(path.join(runsDir, 'a', 'rollouts.jsonl')).read<RolloutsRecord>(15);
+    assert.ok(full);
+    const first = await askFresh<StepRollouts>('getRollouts', { runId: 'a', step: 15, source: 'train' });
+    assert.deepStrictEqual(first, summarizeStep(full, 'train'));
+    assert.strictEqual(await askFresh('getRollouts', { runId: 'a', step: 15, source: 'train' }), first, 'asked again: the summary made the first time');
+    // Three other steps push it out of the recent ones: read and summarised again, to the same.
+    for (const step of [5, 10, 20]) await askFresh('getRollouts', { runId: 'a', step, source: 'train' });
+    const again = await askFresh<StepRollouts>('getRollouts', { runId: 'a', step: 15, source: 'train' });
+    assert.notStrictEqual(again, first);
+    assert.deepStrictEqual(again, first);
+    // A live step (not on disk yet) is answered from memory, as the page was sent it.
+    const live = fresh.liveRollouts('a', { ...full, step: 25 });
+    assert.strictEqual(await askFresh('getRollouts', { runId: 'a', step: 25, source: 'train' }), live);
   });
 
   it("reads one completion's tokens, and colour domains span the whole step", async () => {
