@@ -105,7 +105,13 @@ function fittedCard(content: CardContent, cardWidth: number, metrics: CardMetric
   const fixed = cardChrome + content.otherLines * (lineHeight + lineGap);
   const fitting = Math.max(1, Math.floor((cardHeight - fixed) / lineHeight));
   const perLine = Math.max(1, Math.floor((cardWidth - cardInset) / metrics.charWidth));
-  const needed = full ? fitting : Math.max(1, ...content.texts.map((text) => wrappedLines(text, perLine)));
+  // The tallest text decides, up to the lines that fit: counting stops there (a 1,000-card step's long completions
+  // are each counted to a few lines, not to the end).
+  let needed = full ? fitting : 1;
+  for (const text of content.texts) {
+    if (needed >= fitting) break;
+    needed = Math.max(needed, wrappedLines(text, perLine, fitting));
+  }
   const textLines = Math.min(fitting, needed);
   return { cardHeight: fixed + textLines * lineHeight, textLines };
 }
@@ -113,20 +119,27 @@ function fittedCard(content: CardContent, cardWidth: number, metrics: CardMetric
 /**
  * How many lines `text` takes wrapped at `perLine` monospace characters as the card's CSS wraps it (pre-wrap,
  * break-word): at spaces where a word fits, mid-word only for a word longer than a line; every newline starts a
- * line (a trailing one adds none).
+ * line (a trailing one adds none). Counting stops at `limit` (the lines a card can show): the answer is then `limit`.
  */
-export function wrappedLines(text: string, perLine: number): number {
-  return text
-    .replace(/\n$/, '')
-    .split('\n')
-    .reduce((n, paragraph) => n + paragraphLines(paragraph, perLine), 0);
+export function wrappedLines(text: string, perLine: number, limit = Infinity): number {
+  const paragraphs = text.replace(/\n$/, '').split('\n');
+  let lines = 0;
+  for (const paragraph of paragraphs) {
+    lines += paragraphLines(paragraph, perLine, limit - lines);
+    if (lines >= limit) return limit;
+  }
+  return lines;
 }
 
-function paragraphLines(paragraph: string, perLine: number): number {
+/** The lines of one paragraph, counted up to `limit`. */
+function paragraphLines(paragraph: string, perLine: number, limit: number): number {
+  // A paragraph that fits on its line whole needs no word by word count.
+  if (paragraph.length <= perLine) return 1;
   let lines = 1;
   let used = 0;
   // Words with the spaces after them: pre-wrap lets spaces hang past the line's end.
   for (const [, word, spaces] of paragraph.matchAll(/([^ ]*)( *)/g)) {
+    if (lines >= limit) return limit;
     if (word.length === 0 && spaces.length === 0) continue;
     if (used > 0 && used + word.length > perLine) {
       lines++;

@@ -2,12 +2,25 @@
  * The widths of the rollout cards' text as this page renders it, for cardLayout's sizes. The webview takes its
  * fonts from VS Code (code-server's differ from the desktop's, and users set their own): cards sized for one
  * font's digits wrapped "r 1" in another and pushed half of the answer out of the card.
+ *
+ * The page is laid out to measure once per set of fonts, not per step: each character of the cards' one-line parts
+ * is measured in the page (in an invisible card, with the cards' CSS), kept by the fonts' computed style, and a
+ * line's width is its characters' sum (textWidths.ts). Laying out a probe of every group's lines on each open cost
+ * a forced layout of the page per step (~40 ms of a 1,000-rollout step's open).
  */
 import { CardMetrics, DEFAULT_CARD_METRICS } from './cardLayout';
+import { missingChars, summable, summedWidth } from './textWidths';
 
 const MONO_SAMPLE = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** Digits and the signs of numbers, the widest characters of a card's one-line parts in most fonts. */
 const LABEL_SAMPLE = '0123456789 +-.e r A';
+/** Measured with the first card of a set of fonts: what numbers, names and feet are made of. */
+const FIRST_CHARS = [...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)), '·', '−', '—', '…', '∞'];
+/** Whole lines kept per set of fonts at most (lines of characters that combine; rare): then they are measured again. */
+const MAX_WHOLE_LINES = 5000;
+
+/** Marked each time the page is laid out to measure card text (tests: once per set of fonts, not per step). */
+export const CARD_FONTS_MEASURED = 'grpo:card-fonts-measured';
 
 /** A card's one-line parts, as the card shows them: the head's parts (index, reward, advantage), and the others. */
 export interface CardLines {
@@ -16,32 +29,29 @@ export interface CardLines {
   small: readonly string[];
 }
 
-/**
- * A group's lines that can be its widest: of the lines that differ only in their numbers (a digit's width is the same
- * in a card's fonts), the longest. Measuring those, not every card's lines, keeps a 1,000-card step to one small
- * layout (every line of every card took ~100 ms).
- */
-function longestLines(group: readonly CardLines[]): CardLines[] {
-  const longestOfEachShape = (texts: readonly string[]) => {
-    const byShape = new Map<string, string>();
-    for (const text of texts) {
-      const shape = text.replace(/[0-9]+/g, '0');
-      if ((byShape.get(shape)?.length ?? -1) < text.length) byShape.set(shape, text);
-    }
-    return [...byShape.values()];
-  };
-  const heads = new Map(group.map((card) => [card.head.join('\u0000'), card.head]));
-  const keptHeads = new Set(longestOfEachShape([...heads.keys()]));
-  const small = longestOfEachShape(group.flatMap((card) => card.small));
-  return [...keptHeads].map((key, i) => ({ head: heads.get(key)!, small: i === 0 ? small : [] }));
+/** What one set of card fonts measures. */
+interface FontMeasures {
+  metrics: CardMetrics;
+  /** The gap between the head's parts (its flex gap). */
+  headGap: number;
+  head: Map<string, number>;
+  small: Map<string, number>;
+  /** Lines measured whole (their characters combine), by kind and text. */
+  whole: Map<string, number>;
 }
 
-function line(className: string, parts: readonly string[]): HTMLElement {
+/** The whole-line key of a head and of a small line. */
+const headKey = (parts: readonly string[]) => `h\u0000${parts.join('\u0000')}`;
+const smallKey = (text: string) => `s\u0000${text}`;
+
+function line(className: string, parts: readonly string[], pre = false): HTMLElement {
   const element = document.createElement('div');
   element.className = className;
   for (const part of parts) {
     const span = document.createElement('span');
     span.textContent = part;
+    // A lone space keeps its width (a line's edge would drop it).
+    if (pre) span.style.whiteSpace = 'pre';
     element.append(span);
   }
   return element;
@@ -54,39 +64,94 @@ function contentWidth(element: HTMLElement): number {
   return spans[spans.length - 1].getBoundingClientRect().right - spans[0].getBoundingClientRect().left;
 }
 
+/** The properties of a line's computed style that set its text's widths. */
+function fontOf(element: HTMLElement): string {
+  const s = getComputedStyle(element);
+  return [s.fontFamily, s.fontSize, s.fontWeight, s.fontStyle, s.fontStretch, s.fontVariant, s.fontFeatureSettings, s.fontVariationSettings, s.fontKerning, s.letterSpacing, s.wordSpacing, s.textTransform].join('|');
+}
+
 /**
- * Measures, with the page's CSS and fonts, the widest one-line part of each group's cards (px) and the fonts'
- * character widths, in an invisible card in `container` (one layout for all). Without a layout (a hidden tab: widths
- * 0) the widths are undefined and the metrics the defaults: cardLayout then estimates from characters.
+ * Sizes cards in `container`'s fonts. Asking for the fonts' computed style is all a step costs once its
+ * characters are known; a new set of fonts (theme, font settings, zoom of the editor font) or new characters lay the
+ * page out once to measure them.
  */
-export function measureCards(container: HTMLElement, groups: readonly (readonly CardLines[])[]): { lineWidths: (number | undefined)[]; metrics: CardMetrics } {
-  const candidates = groups.map(longestLines);
-  const cards = candidates.flat();
-  const probe = document.createElement('div');
-  probe.className = 'card';
-  probe.style.visibility = 'hidden';
-  probe.style.width = 'max-content';
-  probe.style.height = 'auto';
-  probe.setAttribute('aria-hidden', 'true');
-  // Each distinct line once: a bandit group's 20 heads are mostly the same text.
-  const heads = new Map(cards.map((c) => [c.head.join('\u0000'), c.head]));
-  const smalls = new Set(cards.flatMap((c) => c.small).filter((s) => s.length > 0));
-  const headLines = new Map([...heads].map(([key, parts]) => [key, line('card-head', parts)]));
-  const smallLines = new Map([...smalls].map((text) => [text, line('card-foot', [text])]));
-  const mono = line('card-text', [MONO_SAMPLE]);
-  const label = line('card-head', [LABEL_SAMPLE]);
-  probe.append(mono, label, ...headLines.values(), ...smallLines.values());
-  container.append(probe);
-  try {
+export class CardMeasurer {
+  private readonly fonts = new Map<string, FontMeasures>();
+
+  constructor(private readonly container: HTMLElement) {}
+
+  /**
+   * The widest one-line part of each group's cards (px) and the fonts' character widths. Without a layout (a
+   * hidden tab: widths 0) and fonts not measured before, the widths are undefined and the metrics the defaults:
+   * cardLayout then estimates from characters.
+   */
+  measure(groups: readonly (readonly CardLines[])[]): { lineWidths: (number | undefined)[]; metrics: CardMetrics } {
+    const card = document.createElement('div');
+    card.className = 'card';
+    card.style.visibility = 'hidden';
+    card.style.width = 'max-content';
+    card.style.height = 'auto';
+    card.setAttribute('aria-hidden', 'true');
+    const styleLines = { head: line('card-head', ['0']), small: line('card-foot', ['0']), text: line('card-text', ['0']) };
+    card.append(styleLines.head, styleLines.small, styleLines.text);
+    this.container.append(card);
+    try {
+      const key = [fontOf(styleLines.head.firstElementChild as HTMLElement), fontOf(styleLines.small), fontOf(styleLines.text)].join('\n');
+      const known = this.fonts.get(key);
+      const fonts = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: new Map(), small: new Map(), whole: new Map() };
+      const cards = groups.flat();
+      const headChars = missingChars(known ? cards.flatMap((c) => c.head) : [FIRST_CHARS.join(''), ...cards.flatMap((c) => c.head)], fonts.head);
+      const smallChars = missingChars(known ? cards.flatMap((c) => c.small) : [FIRST_CHARS.join(''), ...cards.flatMap((c) => c.small)], fonts.small);
+      const wholeHeads = new Map(cards.filter((c) => !c.head.every(summable) && !fonts.whole.has(headKey(c.head))).map((c) => [headKey(c.head), c.head]));
+      const wholeSmall = new Set(cards.flatMap((c) => c.small).filter((s) => !summable(s) && !fonts.whole.has(smallKey(s))));
+      if (!known || headChars.length > 0 || smallChars.length > 0 || wholeHeads.size > 0 || wholeSmall.size > 0) {
+        card.replaceChildren();
+        const measured = this.layOut(card, fonts, headChars, smallChars, wholeHeads, wholeSmall);
+        if (!measured) return { lineWidths: groups.map(() => undefined), metrics: known?.metrics ?? DEFAULT_CARD_METRICS };
+        // Fonts still loading draw in a fallback: measured for this layout, not kept.
+        if (document.fonts.status === 'loaded') this.fonts.set(key, fonts);
+      }
+      return { lineWidths: groups.map((group) => widestLine(group, fonts)), metrics: fonts.metrics };
+    } finally {
+      card.remove();
+    }
+  }
+
+  /** Measures what `fonts` lacks in one layout of `card`; false when the page has no layout for it (a hidden tab). */
+  private layOut(card: HTMLElement, fonts: FontMeasures, headChars: string[], smallChars: string[], wholeHeads: Map<string, readonly string[]>, wholeSmall: Set<string>): boolean {
+    const mono = line('card-text', [MONO_SAMPLE]);
+    const label = line('card-head', [LABEL_SAMPLE]);
+    const gap = line('card-head', ['0', '0']);
+    const heads = line('card-head', headChars, true);
+    const smalls = line('card-foot', smallChars, true);
+    const headLines = new Map([...wholeHeads].map(([key, parts]) => [key, line('card-head', parts)]));
+    const smallLines = new Map([...wholeSmall].map((text) => [smallKey(text), line('card-foot', [text])]));
+    card.append(mono, label, gap, heads, smalls, ...headLines.values(), ...smallLines.values());
     const charWidth = contentWidth(mono) / MONO_SAMPLE.length;
     const labelCharWidth = contentWidth(label) / LABEL_SAMPLE.length;
-    if (!(charWidth > 0 && labelCharWidth > 0)) return { lineWidths: groups.map(() => undefined), metrics: DEFAULT_CARD_METRICS };
-    const widths = new Map([...headLines, ...smallLines].map(([key, element]) => [key, contentWidth(element)]));
-    const widest = (card: CardLines) => Math.max(widths.get(card.head.join('\u0000')) ?? 0, ...card.small.map((s) => widths.get(s) ?? 0));
-    // A little over: a card a pixel too wide costs nothing, one too narrow wraps a line.
-    const lineWidths = candidates.map((group) => Math.ceil(Math.max(0, ...group.map(widest))) + 2);
-    return { lineWidths, metrics: { charWidth: charWidth * 1.02, labelCharWidth } };
-  } finally {
-    probe.remove();
+    if (!(charWidth > 0 && labelCharWidth > 0)) return false;
+    performance.mark(CARD_FONTS_MEASURED);
+    // A little over for the wrapped text: a card a pixel too wide costs nothing, one too narrow wraps a line.
+    fonts.metrics = { charWidth: charWidth * 1.02, labelCharWidth };
+    const [first, second] = [...gap.children].map((span) => span.getBoundingClientRect());
+    fonts.headGap = second.left - first.right;
+    [...heads.children].forEach((span, i) => fonts.head.set(headChars[i], span.getBoundingClientRect().width));
+    [...smalls.children].forEach((span, i) => fonts.small.set(smallChars[i], span.getBoundingClientRect().width));
+    if (fonts.whole.size > MAX_WHOLE_LINES) fonts.whole.clear();
+    for (const [key, element] of [...headLines, ...smallLines]) fonts.whole.set(key, contentWidth(element));
+    return true;
   }
+}
+
+/** The widest one-line part of a group's cards, from the measured characters (whole lines where they combine). */
+function widestLine(group: readonly CardLines[], fonts: FontMeasures): number {
+  let widest = 0;
+  for (const card of group) {
+    let head = (card.head.length - 1) * fonts.headGap;
+    for (const part of card.head) head += summedWidth(part, fonts.head) ?? NaN;
+    widest = Math.max(widest, Number.isNaN(head) ? (fonts.whole.get(headKey(card.head)) ?? 0) : head);
+    for (const text of card.small) widest = Math.max(widest, summedWidth(text, fonts.small) ?? fonts.whole.get(smallKey(text)) ?? 0);
+  }
+  // A little over: a card a pixel too wide costs nothing, one too narrow wraps a line.
+  return Math.ceil(widest) + 2;
 }

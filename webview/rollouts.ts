@@ -11,7 +11,7 @@ import type { RolloutSource, TokenColumns } from '../src/protocol/records';
 import type { GroupSort, GroupSummary, RevealTarget, RolloutBrowserState, RolloutSummary, RolloutFilter, RolloutSteps, StepRollouts, TokenQuantity } from '../src/protocol/webview';
 import { formatValue } from './charts';
 import { CARD_LAYOUT, CardContent, cardPosition, groupLayout, GroupLayout, rowOffsets, rowsInView } from './cardLayout';
-import { CardLines, measureCards } from './cardMetrics';
+import { CardLines, CardMeasurer } from './cardMetrics';
 import { nearest } from './ranges';
 import { DEFAULT_FILTER, visibleGroups, VisibleGroup } from './rolloutFilter';
 import { Domain, RunTokenFacts } from './tokenColors';
@@ -82,6 +82,12 @@ export class RolloutBrowser {
   /** Every group of the step holds one completion (validation samples): one line per prompt. */
   private compact = false;
   private readonly rows = new Map<number, HTMLElement>();
+  /** The list's width and height as last laid out (its ResizeObserver's): reading them would force a layout. */
+  private listWidth = 0;
+  private listHeight = 0;
+  private readonly measurer: CardMeasurer;
+  /** A relayout for changed fonts is waiting for the next frame. */
+  private relayoutFrame: number | undefined;
   private loadToken = 0;
   private visible = true;
   /** The newest followed live record, not shown yet: the browser was out of sight when it came. */
@@ -207,6 +213,7 @@ export class RolloutBrowser {
     this.emptyNotice.hidden = true;
     this.list.append(this.spacer, this.emptyNotice);
     this.list.addEventListener('scroll', () => this.renderWindow());
+    this.measurer = new CardMeasurer(this.list);
     this.list.addEventListener('keydown', (e) => this.onKey(e));
     this.tokenView = new TokenView(this.state.colorBy, (q) => this.domainOf(q), (colorBy) => this.setState({ colorBy }));
 
@@ -215,14 +222,32 @@ export class RolloutBrowser {
     body.append(this.list, this.tokenView.element);
     this.element.append(scrubBar, filterBar, body);
     // Rows are laid out for the list's width: lay them out again when it changes (a tab shown, the panel resized).
-    let width = 0;
+    // Read here, where the page has just been laid out, and kept: reading it while rendering a step forced a layout.
     new ResizeObserver(() => {
-      if (this.list.clientWidth !== width) {
-        width = this.list.clientWidth;
+      this.listHeight = this.list.clientHeight;
+      if (this.list.clientWidth !== this.listWidth) {
+        this.listWidth = this.list.clientWidth;
         this.layoutRows();
       }
       this.renderWindow();
     }).observe(this.list);
+    // Cards are sized in the page's fonts: VS Code changes them (theme, font settings) on <html>'s style and
+    // <body>'s class; a web font that finishes loading changes them too.
+    const refit = () => this.relayoutNextFrame();
+    const fontsChange = new MutationObserver(refit);
+    fontsChange.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+    fontsChange.observe(document.body, { attributes: true, attributeFilter: ['style', 'class'] });
+    document.fonts.addEventListener('loadingdone', refit);
+  }
+
+  /** Lays the rows out again (for new fonts) before the next frame, once however many changes come first. */
+  private relayoutNextFrame(): void {
+    this.relayoutFrame ??= requestAnimationFrame(() => {
+      this.relayoutFrame = undefined;
+      if (!this.record) return;
+      this.layoutRows();
+      this.renderWindow();
+    });
   }
 
   get currentState(): RolloutBrowserState {
@@ -425,10 +450,11 @@ export class RolloutBrowser {
 
   /** Lines and offsets of the listed groups for the list's current width. */
   private layoutRows(): void {
-    const width = this.list.clientWidth || 800;
-    // Sized by the text as this page's fonts render it (all groups measured in one layout).
-    const { lineWidths, metrics } = measureCards(this.list, this.compact ? [] : this.groups.map(cardLines));
-    this.layouts = this.groups.map((g, i) => groupLayout(g.rollouts.length, width, cardContent(g, lineWidths[i]), metrics));
+    const width = this.listWidth || 800;
+    // Sized by the text as this page's fonts render it (measured once per set of fonts: cardMetrics.ts).
+    const lines = this.compact ? [] : this.groups.map(cardLinesOf);
+    const { lineWidths, metrics } = this.measurer.measure(lines);
+    this.layouts = this.compact ? [] : this.groups.map((g, i) => groupLayout(g.rollouts.length, width, cardContent(g, lines[i], lineWidths[i]), metrics));
     this.offsets = rowOffsets(this.compact ? this.groups.map(() => CARD_LAYOUT.compactRowHeight) : this.layouts.map((l) => l.height));
     this.spacer.style.height = `${this.offsets[this.offsets.length - 1]}px`;
     this.clearRows();
@@ -542,10 +568,15 @@ export class RolloutBrowser {
       const { cardHeight } = this.layouts[row];
       bottom = rowTop + CARD_LAYOUT.headerHeight + card.top + cardHeight + CARD_LAYOUT.rowPadding / 2;
       // The header when the card is on the row's first lines; on later lines the card alone.
-      if (bottom - rowTop > this.list.clientHeight) top = bottom - cardHeight - CARD_LAYOUT.gap;
+      if (bottom - rowTop > this.viewportHeight()) top = bottom - cardHeight - CARD_LAYOUT.gap;
     }
     if (top < this.list.scrollTop) this.list.scrollTop = top;
-    else if (bottom > this.list.scrollTop + this.list.clientHeight) this.list.scrollTop = bottom - this.list.clientHeight;
+    else if (bottom > this.list.scrollTop + this.viewportHeight()) this.list.scrollTop = bottom - this.viewportHeight();
+  }
+
+  /** The list's height as last laid out; asked of the page only before it was (or while the list has none). */
+  private viewportHeight(): number {
+    return this.listHeight || this.list.clientHeight;
   }
 
   private clearRows(): void {
@@ -555,7 +586,7 @@ export class RolloutBrowser {
 
   /** Creates the rows in view (and drops the others). */
   private renderWindow(): void {
-    const [first, last] = rowsInView(this.offsets, this.list.scrollTop, this.list.clientHeight || 600, OVERSCAN);
+    const [first, last] = rowsInView(this.offsets, this.list.scrollTop, this.viewportHeight() || 600, OVERSCAN);
     for (const [index, row] of this.rows) {
       if (index < first || index >= last) {
         row.remove();
@@ -621,7 +652,7 @@ export class RolloutBrowser {
     prompt.title = visible.group.prompt;
     const completion = completionText('span', rollout);
     completion.title = shownText(rollout);
-    const rewards = text('span', 'card-rewards', Object.entries(rollout.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
+    const rewards = text('span', 'card-rewards', rewardsLine(rollout));
     card.append(
       text('span', 'group-index', `#${visible.index + 1}`),
       prompt,
@@ -665,8 +696,7 @@ export class RolloutBrowser {
     head.className = 'card-head';
     const [index, reward, advantage] = cardHead(rollout, rolloutIndex);
     head.append(text('span', 'card-index', index), text('span', 'reward', reward), text('span', `advantage ${signClass(rollout.advantage)}`, advantage));
-    const functions = Object.entries(rollout.rewards);
-    const rewards = text('div', 'card-rewards', functions.map(([name, value]) => `${name} ${formatValue(value)}`).join(' · '));
+    const rewards = text('div', 'card-rewards', rewardsLine(rollout));
     const preview = completionText('div', rollout);
     const foot = text('div', `card-foot finish-${rollout.finish_reason}`, cardFoot(rollout));
     card.append(head, rewards);
@@ -740,28 +770,25 @@ function cardHead(rollout: RolloutSummary, rolloutIndex: number): [string, strin
   return [`${rolloutIndex + 1}`, `r ${formatValue(rollout.reward)}`, `A ${rollout.advantage >= 0 ? '+' : ''}${formatValue(rollout.advantage)}`];
 }
 
-/** The one-line parts of a group's visible cards, for measuring (measureCards). */
-function cardLines(visible: VisibleGroup): CardLines[] {
+/** A card's reward functions line: "correct 1 · format 0". */
+function rewardsLine(rollout: RolloutSummary): string {
+  return Object.entries(rollout.rewards)
+    .map(([name, value]) => `${name} ${formatValue(value)}`)
+    .join(' · ');
+}
+
+/** The one-line parts of a group's visible cards as they show them, for sizing the cards (CardMeasurer). */
+function cardLinesOf(visible: VisibleGroup): CardLines[] {
   return visible.rollouts.map((i) => {
     const rollout = visible.group.rollouts[i];
-    const rewards = Object.entries(rollout.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · ');
-    return { head: cardHead(rollout, i), small: [rewards, cardFoot(rollout)] };
+    return { head: cardHead(rollout, i), small: [rewardsLine(rollout), cardFoot(rollout)] };
   });
 }
 
 /** What a group's visible cards hold, for sizing them: texts, their longest one-line part, their other lines. */
-function cardContent(visible: VisibleGroup, lineWidth?: number): CardContent {
+function cardContent(visible: VisibleGroup, lines: readonly CardLines[], lineWidth?: number): CardContent {
   const rollouts = visible.rollouts.map((i) => visible.group.rollouts[i]);
-  const lineChars = Math.max(
-    0,
-    ...rollouts.map((r, i) =>
-      Math.max(
-        `${visible.rollouts[i] + 1} r ${formatValue(r.reward)} A +${formatValue(r.advantage)}`.length,
-        Object.entries(r.rewards).map(([name, value]) => `${name} ${formatValue(value)}`).join(' · ').length,
-        cardFoot(r).length,
-      ),
-    ),
-  );
+  const lineChars = Math.max(0, ...lines.map((card) => Math.max(card.head.join(' ').length, ...card.small.map((s) => s.length))));
   const hasRewards = rollouts.some((r) => Object.keys(r.rewards).length > 0);
   const hasError = rollouts.some((r) => r.error !== undefined);
   return { texts: rollouts.map(shownText), lineChars, lineWidth, otherLines: 2 + (hasRewards ? 1 : 0) + (hasError ? 1 : 0) };

@@ -12,6 +12,8 @@ import type { Browser } from 'playwright-core';
 import { GroupRecord, RolloutRecord, validateRunConfig } from '../../src/protocol';
 import { RunDirectoryWriter } from '../../src/worker/runDirectory';
 import { CARD_LAYOUT } from '../../webview/cardLayout';
+import { CARD_FONTS_MEASURED } from '../../webview/cardMetrics';
+import { writeFixtureRun } from './fixtures';
 import { dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
 const RESULTS = path.resolve(__dirname, '../../test-results');
@@ -85,6 +87,7 @@ describe('rollout cards as tall as their text (Chromium)', function () {
       { prompt: 'Emma went to the beach with her family.', rollouts: STORY_LINES.map((text, i) => completion(text, 0.12, i - 1, rewards, 'stop')) },
       { prompt: 'One day, Bob found a shiny stone.', rollouts: stories },
     ]);
+    writeFixtureRun(runsDir, { name: 'steps', steps: 3, rolloutSteps: () => true, groups: 4, groupSize: 8, tokens: 40 });
     browser = await launchBrowser();
   });
 
@@ -131,6 +134,52 @@ describe('rollout cards as tall as their text (Chromium)', function () {
     assert.ok(card.textBottom <= card.footTop + 0.5, `${what} #${card.rollout + 1}: text runs under the foot`);
     assert.ok(card.footBottom <= card.bottom + 0.5, `${what} #${card.rollout + 1}: foot outside the card`);
   }
+
+  /** Times the page was laid out to measure card text so far. */
+  async function fontMeasurements(h: WebviewHarness): Promise<number> {
+    return h.page.evaluate((name) => performance.getEntriesByName(name).length, CARD_FONTS_MEASURED);
+  }
+
+  async function openStep(h: WebviewHarness, step: number): Promise<void> {
+    await h.page.locator('input.step-input').fill(String(step));
+    await h.page.locator('input.step-input').dispatchEvent('change');
+    await h.page.locator('.rollout-browser .summary', { hasText: new RegExp(`^step ${step}:`) }).waitFor();
+    await h.page.locator('.token-view .tokens[data-state="ready"]').waitFor();
+  }
+
+  async function setFonts(h: WebviewHarness, fonts: Record<string, string> | undefined): Promise<void> {
+    await h.page.evaluate((vars) => {
+      for (const name of ['--vscode-font-family', '--vscode-font-size', '--vscode-editor-font-family']) document.documentElement.style.removeProperty(name);
+      Object.entries(vars ?? {}).forEach(([name, value]) => document.documentElement.style.setProperty(name, value));
+    }, fonts);
+    // The cards are fitted again before the next frame: two frames later they are drawn.
+    await h.page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  }
+
+  it('measures the fonts once, not per step; a font change (VS Code sets it on <html>) re-measures and re-fits the cards', async () => {
+    const h = await open('steps');
+    const first = await fontMeasurements(h);
+    assert.ok(first >= 1, 'the first step measured the fonts');
+    const harnessBoxes = await cards(h, 1);
+    await openStep(h, 2);
+    await openStep(h, 1);
+    assert.strictEqual(await fontMeasurements(h), first, 'other steps in the same fonts measure nothing');
+
+    await setFonts(h, WIDE_FONTS);
+    assert.strictEqual(await fontMeasurements(h), first + 1, 'new fonts are measured once');
+    const wideBoxes = await cards(h, 1);
+    for (const card of wideBoxes) assertFrame(card, 'wide fonts');
+    assert.ok(wideBoxes[0].width > harnessBoxes[0].width, `cards refitted to the wider fonts: ${harnessBoxes[0].width} → ${wideBoxes[0].width} px`);
+    await openStep(h, 3);
+    for (const card of await cards(h, 1)) assertFrame(card, 'wide fonts, another step');
+    assert.strictEqual(await fontMeasurements(h), first + 1, 'a step in the new fonts measures nothing');
+
+    // Back to the first fonts: known already, so nothing is measured, and the cards are as they were.
+    await setFonts(h, undefined);
+    await openStep(h, 1);
+    assert.strictEqual(await fontMeasurements(h), first + 1);
+    assert.deepStrictEqual((await cards(h, 1)).map((c) => c.width), harnessBoxes.map((c) => c.width));
+  });
 
   for (const [label, fonts] of [['harness fonts', undefined], ['wide 15 px fonts', WIDE_FONTS]] as const) {
     it(`bandit, G = 20 one-word answers (${label}): "r 1" and "A +0.4201" on one line, every answer whole`, async () => {

@@ -69,6 +69,18 @@ describe('rollout card layout (pure)', () => {
     assert.strictEqual(wrappedLines('', 10), 1);
   });
 
+  it('stops counting at the lines a card can show: the same answer below the limit, the limit above it', () => {
+    const texts = ['The dog ran to the park.', 'x'.repeat(25) + ' y', 'a\n\nb', 'word '.repeat(200), 'a\nb\nc\nd\ne', 'x'.repeat(95)];
+    for (const text of texts) {
+      for (const limit of [1, 2, 3, 5, 100]) {
+        assert.strictEqual(wrappedLines(text, 10, limit), Math.min(limit, wrappedLines(text, 10)), `${JSON.stringify(text.slice(0, 20))} limit ${limit}`);
+      }
+    }
+    // A long completion among short ones still makes the group's cards full height.
+    const group = { texts: ['42', 'word '.repeat(200), '7'], lineChars: 19, otherLines: 3 };
+    assert.strictEqual(groupLayout(3, 650, group).cardHeight, CARD_LAYOUT.cardHeight - ((CARD_LAYOUT.cardHeight - CARD_LAYOUT.cardChrome - 3 * (CARD_LAYOUT.lineHeight + CARD_LAYOUT.lineGap)) % CARD_LAYOUT.lineHeight));
+  });
+
   it('finds the rows in view from their offsets, with overscan', () => {
     const offsets = rowOffsets([100, 300, 50, 50, 200]);
     assert.deepStrictEqual(offsets, [0, 100, 400, 450, 500, 700]);
