@@ -4,18 +4,21 @@
  * font's digits wrapped "r 1" in another and pushed half of the answer out of the card.
  *
  * The page is laid out to measure once per set of fonts, not per step: each character of the cards' one-line parts
- * is measured in the page (in an invisible card, with the cards' CSS), kept by the fonts' computed style, and a
- * line's width is its characters' sum (textWidths.ts). Laying out a probe of every group's lines on each open cost
- * a forced layout of the page per step (~40 ms of a 1,000-rollout step's open).
+ * and each pair of them is measured in the page (in an invisible card, with the cards' CSS), kept by the fonts'
+ * computed style, and a line's width is their sum (textWidths.ts). Laying out a probe of every group's lines on each
+ * open cost a forced layout of the page per step (~40 ms of a 1,000-rollout step's open).
  */
 import { CardMetrics, DEFAULT_CARD_METRICS } from './cardLayout';
-import { missingChars, summable, summedWidth } from './textWidths';
+import { emptyGlyphWidths, GlyphWidths, missingGlyphs, summable, summedWidth } from './textWidths';
 
 const MONO_SAMPLE = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** Digits and the signs of numbers, the widest characters of a card's one-line parts in most fonts. */
 const LABEL_SAMPLE = '0123456789 +-.e r A';
 /** Measured with the first card of a set of fonts: what numbers, names and feet are made of. */
 const FIRST_CHARS = [...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)), '·', '−', '—', '…', '∞'];
+/** And every pair of what numbers are made of, so that later steps' numbers need no measuring. */
+const NUMBER_CHARS = [...'0123456789.+-e −'];
+const FIRST_PAIRS = NUMBER_CHARS.flatMap((a) => NUMBER_CHARS.map((b) => a + b));
 /** Whole lines kept per set of fonts at most (lines of characters that combine; rare): then they are measured again. */
 const MAX_WHOLE_LINES = 5000;
 
@@ -34,8 +37,8 @@ interface FontMeasures {
   metrics: CardMetrics;
   /** The gap between the head's parts (its flex gap). */
   headGap: number;
-  head: Map<string, number>;
-  small: Map<string, number>;
+  head: GlyphWidths;
+  small: GlyphWidths;
   /** Lines measured whole (their characters combine), by kind and text. */
   whole: Map<string, number>;
 }
@@ -98,15 +101,17 @@ export class CardMeasurer {
     try {
       const key = [fontOf(styleLines.head.firstElementChild as HTMLElement), fontOf(styleLines.small), fontOf(styleLines.text)].join('\n');
       const known = this.fonts.get(key);
-      const fonts = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: new Map(), small: new Map(), whole: new Map() };
+      const fonts = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: emptyGlyphWidths(), small: emptyGlyphWidths(), whole: new Map() };
       const cards = groups.flat();
-      const headChars = missingChars(known ? cards.flatMap((c) => c.head) : [FIRST_CHARS.join(''), ...cards.flatMap((c) => c.head)], fonts.head);
-      const smallChars = missingChars(known ? cards.flatMap((c) => c.small) : [FIRST_CHARS.join(''), ...cards.flatMap((c) => c.small)], fonts.small);
+      const first = known ? [] : [FIRST_CHARS.join(''), ...FIRST_PAIRS];
+      const head = missingGlyphs([...first, ...cards.flatMap((c) => c.head)], fonts.head);
+      const small = missingGlyphs([...first, ...cards.flatMap((c) => c.small)], fonts.small);
       const wholeHeads = new Map(cards.filter((c) => !c.head.every(summable) && !fonts.whole.has(headKey(c.head))).map((c) => [headKey(c.head), c.head]));
       const wholeSmall = new Set(cards.flatMap((c) => c.small).filter((s) => !summable(s) && !fonts.whole.has(smallKey(s))));
-      if (!known || headChars.length > 0 || smallChars.length > 0 || wholeHeads.size > 0 || wholeSmall.size > 0) {
+      const missing = [head.chars, head.pairs, small.chars, small.pairs].some((list) => list.length > 0);
+      if (!known || missing || wholeHeads.size > 0 || wholeSmall.size > 0) {
         card.replaceChildren();
-        const measured = this.layOut(card, fonts, headChars, smallChars, wholeHeads, wholeSmall);
+        const measured = this.layOut(card, fonts, head, small, wholeHeads, wholeSmall);
         if (!measured) return { lineWidths: groups.map(() => undefined), metrics: known?.metrics ?? DEFAULT_CARD_METRICS };
         // Fonts still loading draw in a fallback: measured for this layout, not kept.
         if (document.fonts.status === 'loaded') this.fonts.set(key, fonts);
@@ -118,12 +123,13 @@ export class CardMeasurer {
   }
 
   /** Measures what `fonts` lacks in one layout of `card`; false when the page has no layout for it (a hidden tab). */
-  private layOut(card: HTMLElement, fonts: FontMeasures, headChars: string[], smallChars: string[], wholeHeads: Map<string, readonly string[]>, wholeSmall: Set<string>): boolean {
+  private layOut(card: HTMLElement, fonts: FontMeasures, head: Glyphs, small: Glyphs, wholeHeads: Map<string, readonly string[]>, wholeSmall: Set<string>): boolean {
     const mono = line('card-text', [MONO_SAMPLE]);
     const label = line('card-head', [LABEL_SAMPLE]);
     const gap = line('card-head', ['0', '0']);
-    const heads = line('card-head', headChars, true);
-    const smalls = line('card-foot', smallChars, true);
+    // Characters and pairs, each in its own span: a head's parts are flex items, the other lines' text is inline.
+    const heads = line('card-head', [...head.chars, ...head.pairs], true);
+    const smalls = line('card-foot', [...small.chars, ...small.pairs], true);
     const headLines = new Map([...wholeHeads].map(([key, parts]) => [key, line('card-head', parts)]));
     const smallLines = new Map([...wholeSmall].map((text) => [smallKey(text), line('card-foot', [text])]));
     card.append(mono, label, gap, heads, smalls, ...headLines.values(), ...smallLines.values());
@@ -135,12 +141,28 @@ export class CardMeasurer {
     fonts.metrics = { charWidth: charWidth * 1.02, labelCharWidth };
     const [first, second] = [...gap.children].map((span) => span.getBoundingClientRect());
     fonts.headGap = second.left - first.right;
-    [...heads.children].forEach((span, i) => fonts.head.set(headChars[i], span.getBoundingClientRect().width));
-    [...smalls.children].forEach((span, i) => fonts.small.set(smallChars[i], span.getBoundingClientRect().width));
+    readGlyphs(heads, head, fonts.head);
+    readGlyphs(smalls, small, fonts.small);
     if (fonts.whole.size > MAX_WHOLE_LINES) fonts.whole.clear();
     for (const [key, element] of [...headLines, ...smallLines]) fonts.whole.set(key, contentWidth(element));
     return true;
   }
+}
+
+/** Characters and pairs to measure. */
+interface Glyphs {
+  chars: string[];
+  pairs: string[];
+}
+
+/** Reads the widths of `glyphs`' spans in `element` (the characters', then the pairs') into `widths`. */
+function readGlyphs(element: HTMLElement, glyphs: Glyphs, widths: GlyphWidths): void {
+  const spans = [...element.children].map((span) => span.getBoundingClientRect().width);
+  glyphs.chars.forEach((char, i) => widths.chars.set(char, spans[i]));
+  glyphs.pairs.forEach((pair, i) => {
+    const [a, b] = [...pair];
+    widths.pairs.set(pair, spans[glyphs.chars.length + i] - (widths.chars.get(a) ?? 0) - (widths.chars.get(b) ?? 0));
+  });
 }
 
 /** The widest one-line part of a group's cards, from the measured characters (whole lines where they combine). */
