@@ -81,7 +81,10 @@ function fontOf(element: HTMLElement): string {
 export class CardMeasurer {
   private readonly fonts = new Map<string, FontMeasures>();
 
-  constructor(private readonly container: HTMLElement) {}
+  constructor(private readonly container: HTMLElement) {
+    // A web font that finished loading draws the same computed style in other glyphs.
+    document.fonts.addEventListener('loadingdone', () => this.fonts.clear());
+  }
 
   /**
    * The widest one-line part of each group's cards (px) and the fonts' character widths. Without a layout (a
@@ -100,7 +103,9 @@ export class CardMeasurer {
     this.container.append(card);
     try {
       const key = [fontOf(styleLines.head.firstElementChild as HTMLElement), fontOf(styleLines.small), fontOf(styleLines.text)].join('\n');
-      const known = this.fonts.get(key);
+      // While fonts load, text draws in a fallback: measured for this layout only, neither read from nor kept.
+      const settled = document.fonts.status === 'loaded';
+      const known = settled ? this.fonts.get(key) : undefined;
       const fonts = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: emptyGlyphWidths(), small: emptyGlyphWidths(), whole: new Map() };
       const cards = groups.flat();
       const first = known ? [] : [FIRST_CHARS.join(''), ...FIRST_PAIRS];
@@ -113,8 +118,7 @@ export class CardMeasurer {
         card.replaceChildren();
         const measured = this.layOut(card, fonts, head, small, wholeHeads, wholeSmall);
         if (!measured) return { lineWidths: groups.map(() => undefined), metrics: known?.metrics ?? DEFAULT_CARD_METRICS };
-        // Fonts still loading draw in a fallback: measured for this layout, not kept.
-        if (document.fonts.status === 'loaded') this.fonts.set(key, fonts);
+        if (settled) this.fonts.set(key, fonts);
       }
       return { lineWidths: groups.map((group) => widestLine(group, fonts)), metrics: fonts.metrics };
     } finally {
