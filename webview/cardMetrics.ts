@@ -21,6 +21,8 @@ const NUMBER_CHARS = [...'0123456789.+-e −'];
 const FIRST_PAIRS = NUMBER_CHARS.flatMap((a) => NUMBER_CHARS.map((b) => a + b));
 /** Whole lines kept per set of fonts at most (lines of characters that combine; rare): then they are measured again. */
 const MAX_WHOLE_LINES = 5000;
+/** Texts whose widths are kept per set of fonts at most (a step's distinct lines are a few hundred). */
+const MAX_TEXTS = 50_000;
 
 /** Marked each time the page is laid out to measure card text (tests: once per set of fonts, not per step). */
 export const CARD_FONTS_MEASURED = 'grpo:card-fonts-measured';
@@ -39,6 +41,12 @@ interface FontMeasures {
   headGap: number;
   head: GlyphWidths;
   small: GlyphWidths;
+  /**
+   * Widths of the texts seen so far (a head's parts, the other lines), summed once: the same "r 0.75" and
+   * "100 tok · stop" come back on most cards. NaN for a text that is not summable (measured as a whole line).
+   */
+  headTexts: Map<string, number>;
+  smallTexts: Map<string, number>;
   /** Lines measured whole (their characters combine), by kind and text. */
   whole: Map<string, number>;
 }
@@ -106,13 +114,29 @@ export class CardMeasurer {
       // While fonts load, text draws in a fallback: measured for this layout only, neither read from nor kept.
       const settled = document.fonts.status === 'loaded';
       const known = settled ? this.fonts.get(key) : undefined;
-      const fonts = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: emptyGlyphWidths(), small: emptyGlyphWidths(), whole: new Map() };
+      const fonts: FontMeasures = known ?? { metrics: DEFAULT_CARD_METRICS, headGap: 0, head: emptyGlyphWidths(), small: emptyGlyphWidths(), headTexts: new Map(), smallTexts: new Map(), whole: new Map() };
+      // The texts not seen before in these fonts, each once (all of them again after too many to keep).
+      if (fonts.headTexts.size > MAX_TEXTS || fonts.smallTexts.size > MAX_TEXTS || fonts.whole.size > MAX_WHOLE_LINES) {
+        fonts.headTexts.clear();
+        fonts.smallTexts.clear();
+        fonts.whole.clear();
+      }
       const cards = groups.flat();
+      const newHead = new Set<string>();
+      const newSmall = new Set<string>();
+      for (const c of cards) {
+        for (const part of c.head) if (!fonts.headTexts.has(part)) newHead.add(part);
+        for (const text of c.small) if (!fonts.smallTexts.has(text)) newSmall.add(text);
+      }
       const first = known ? [] : [FIRST_CHARS.join(''), ...FIRST_PAIRS];
-      const head = missingGlyphs([...first, ...cards.flatMap((c) => c.head)], fonts.head);
-      const small = missingGlyphs([...first, ...cards.flatMap((c) => c.small)], fonts.small);
-      const wholeHeads = new Map(cards.filter((c) => !c.head.every(summable) && !fonts.whole.has(headKey(c.head))).map((c) => [headKey(c.head), c.head]));
-      const wholeSmall = new Set(cards.flatMap((c) => c.small).filter((s) => !summable(s) && !fonts.whole.has(smallKey(s))));
+      const head = missingGlyphs([...first, ...newHead], fonts.head);
+      const small = missingGlyphs([...first, ...newSmall], fonts.small);
+      const notSummable = (part: string) => {
+        const width = fonts.headTexts.get(part);
+        return width === undefined ? !summable(part) : Number.isNaN(width);
+      };
+      const wholeHeads = new Map(cards.filter((c) => c.head.some(notSummable) && !fonts.whole.has(headKey(c.head))).map((c) => [headKey(c.head), c.head]));
+      const wholeSmall = new Set([...newSmall].filter((text) => !summable(text) && !fonts.whole.has(smallKey(text))));
       const missing = [head.chars, head.pairs, small.chars, small.pairs].some((list) => list.length > 0);
       if (!known || missing || wholeHeads.size > 0 || wholeSmall.size > 0) {
         card.replaceChildren();
@@ -120,6 +144,8 @@ export class CardMeasurer {
         if (!measured) return { lineWidths: groups.map(() => undefined), metrics: known?.metrics ?? DEFAULT_CARD_METRICS };
         if (settled) this.fonts.set(key, fonts);
       }
+      remember(fonts.headTexts, newHead, fonts.head);
+      remember(fonts.smallTexts, newSmall, fonts.small);
       return { lineWidths: groups.map((group) => widestLine(group, fonts)), metrics: fonts.metrics };
     } finally {
       card.remove();
@@ -147,7 +173,6 @@ export class CardMeasurer {
     fonts.headGap = second.left - first.right;
     readGlyphs(heads, head, fonts.head);
     readGlyphs(smalls, small, fonts.small);
-    if (fonts.whole.size > MAX_WHOLE_LINES) fonts.whole.clear();
     for (const [key, element] of [...headLines, ...smallLines]) fonts.whole.set(key, contentWidth(element));
     return true;
   }
@@ -169,14 +194,22 @@ function readGlyphs(element: HTMLElement, glyphs: Glyphs, widths: GlyphWidths): 
   });
 }
 
+/** Keeps the summed widths of `texts` (NaN where they are not summable). */
+function remember(widths: Map<string, number>, texts: Set<string>, glyphs: GlyphWidths): void {
+  for (const text of texts) widths.set(text, summedWidth(text, glyphs) ?? NaN);
+}
+
 /** The widest one-line part of a group's cards, from the measured characters (whole lines where they combine). */
 function widestLine(group: readonly CardLines[], fonts: FontMeasures): number {
   let widest = 0;
   for (const card of group) {
     let head = (card.head.length - 1) * fonts.headGap;
-    for (const part of card.head) head += summedWidth(part, fonts.head) ?? NaN;
+    for (const part of card.head) head += fonts.headTexts.get(part) ?? NaN;
     widest = Math.max(widest, Number.isNaN(head) ? (fonts.whole.get(headKey(card.head)) ?? 0) : head);
-    for (const text of card.small) widest = Math.max(widest, summedWidth(text, fonts.small) ?? fonts.whole.get(smallKey(text)) ?? 0);
+    for (const text of card.small) {
+      const width = fonts.smallTexts.get(text) ?? NaN;
+      widest = Math.max(widest, Number.isNaN(width) ? (fonts.whole.get(smallKey(text)) ?? 0) : width);
+    }
   }
   // A little over: a card a pixel too wide costs nothing, one too narrow wraps a line.
   return Math.ceil(widest) + 2;

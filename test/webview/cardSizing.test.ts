@@ -2,7 +2,9 @@
  * Rollout cards as tall as their text, in headless Chromium, with the harness's fonts and with larger, wider ones
  * (the webview takes VS Code's: code-server's wrapped a bandit card's "r 1" and hid half of "apple"): a 20-rollout
  * bandit group of one-word answers, and story completions of several lines. No card's head wraps, no text box
- * overflows, and a story too long for the tallest card ends at a whole line. Needs `npm run build`.
+ * overflows, and a story too long for the tallest card ends at a whole line. The fonts are measured once per set of
+ * fonts (and again when VS Code changes them); a reward name whose characters combine is measured whole. Needs
+ * `npm run build`.
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
@@ -57,6 +59,9 @@ interface CardBox {
   bottom: number;
 }
 
+/** A reward function's name of combining characters, its line about as wide as the widest card minimum. */
+const COMBINING_REWARD = 'cafe\u0301_cre\u0300me_bru\u0302le\u0301e 👍';
+
 /** The fonts of the second pass: bigger and wider than the harness's (system-ui 13 px, monospace). */
 const WIDE_FONTS: Record<string, string> = {
   '--vscode-font-family': '"DejaVu Serif", serif',
@@ -87,6 +92,9 @@ describe('rollout cards as tall as their text (Chromium)', function () {
       { prompt: 'Emma went to the beach with her family.', rollouts: STORY_LINES.map((text, i) => completion(text, 0.12, i - 1, rewards, 'stop')) },
       { prompt: 'One day, Bob found a shiny stone.', rollouts: stories },
     ]);
+    // Reward names whose characters combine (an accent as a combining mark, an emoji): measured as whole lines.
+    const combining = Array.from({ length: 20 }, (_, i) => completion('yes', 1, 0.25 * (i % 3), { [COMBINING_REWARD]: 1 }, 'stop'));
+    writeRun(runsDir, 'combining', [{ prompt: 'Say yes.', rollouts: combining }]);
     writeFixtureRun(runsDir, { name: 'steps', steps: 3, rolloutSteps: () => true, groups: 4, groupSize: 8, tokens: 40 });
     browser = await launchBrowser();
   });
@@ -179,6 +187,18 @@ describe('rollout cards as tall as their text (Chromium)', function () {
     await openStep(h, 1);
     assert.strictEqual(await fontMeasurements(h), first + 1);
     assert.deepStrictEqual((await cards(h, 1)).map((c) => c.width), harnessBoxes.map((c) => c.width));
+  });
+
+  it('a reward name of combining characters (accents as marks, an emoji): its line measured whole, shown whole', async () => {
+    const h = await open('combining');
+    const lines = await h.page.locator('.card[data-group="0"]').evaluateAll((els) =>
+      els.map((e) => {
+        const rewards = e.querySelector('.card-rewards') as HTMLElement;
+        return { text: rewards.textContent, scroll: rewards.scrollWidth, client: rewards.clientWidth, card: e.getBoundingClientRect().width };
+      }),
+    );
+    assert.strictEqual(lines.length, 20);
+    for (const line of lines) assert.ok(line.scroll <= line.client, `"${line.text}" is ${line.scroll} px in a ${line.client} px line`);
   });
 
   for (const [label, fonts] of [['harness fonts', undefined], ['wide 15 px fonts', WIDE_FONTS]] as const) {
