@@ -32,6 +32,7 @@ interface Plot {
   band?: [number, number];
   bandDrawn?: [number, number];
   legend?: string[];
+  drawn: string[];
 }
 
 /**
@@ -336,6 +337,30 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     await h.page.waitForFunction(() => !document.querySelector('figure[data-chart="kl"]')?.hasAttribute('data-crosshair'));
   });
 
+  it('a live step is drawn on the charts in view; one scrolled out of view draws it once scrolled to', async () => {
+    const h = await open();
+    const memory = h.page.locator('figure[data-chart="memory"]');
+    // The page opens at its top: the worker-memory chart, near the end of the grid, is below the fold.
+    assert.ok(await memory.evaluate((f) => f.getBoundingClientRect().top > window.innerHeight), 'memory chart out of view');
+    // Two frames: the charts' visibility observers have reported.
+    await h.page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    const draws = await memory.getAttribute('data-draws');
+    const next = STEPS + 1;
+    await h.push({ type: 'metrics', runId, record: rowAt(next) });
+    await h.page.locator(`figure[data-chart="reward"][data-points="${next}"]`).waitFor({ state: 'attached' });
+    assert.strictEqual(await memory.getAttribute('data-points'), String(STEPS));
+    assert.strictEqual(await memory.getAttribute('data-draws'), draws, 'the chart out of view was not drawn');
+    await memory.scrollIntoViewIfNeeded();
+    await h.page.locator(`figure[data-chart="memory"][data-points="${next}"]`).waitFor({ state: 'attached' });
+    // Logged from step 1: one point a step, the last one the live step's.
+    assert.deepStrictEqual((await plotOf(h, 'memory')).drawn, [`${next}@${next}`]);
+    const data = await memory.evaluate((f) => {
+      f.dispatchEvent(new Event('grpo:describe-data'));
+      return JSON.parse((f as HTMLElement).dataset.drawnData ?? '[]') as [string, [number, number][]][];
+    });
+    assert.deepStrictEqual(data[0][1].at(-1), [next, rowAt(next).metrics['memory/rss_mb']]);
+  });
+
   it('CSV of every metric: every logged column (reward_std included), confirmed with where it went', async () => {
     const h = await open();
     await h.page.getByRole('button', { name: 'CSV (all metrics)' }).click();
@@ -409,20 +434,37 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
       await h.push({ type: 'show', runId: liveId });
       await h.page.locator(`figure[data-chart="reward"][data-points="${live}"]`).waitFor({ state: 'attached' });
       const records = Array.from({ length: total - live }, (_, i) => ({ type: 'metrics', runId: liveId, record: rowAt(live + 1 + i) }));
-      // Bursts of 1 to 40 records between draws, as a live run's pace and the draw gap make them.
-      const draws = (await h.page.evaluate(`(async () => {
+      // Bursts of 1 to 40 records between draws, as a live run's pace and the draw gap make them. After each draw,
+      // every chart that moved its points within its last layout (data-draws: layouts, moves) is laid out and drawn
+      // anew by chart.js (charts.ts's LAY_OUT_EVENT): its pixels must not change.
+      const { draws, moves, differ } = (await h.page.evaluate(`(async () => {
         const drawn = () => performance.getEntriesByName('grpo:charts-update').length;
+        const movesOf = (f) => Number((f.dataset.draws ?? '0 0').split(' ')[1]);
         const first = drawn();
         const records = ${JSON.stringify(records)};
+        let moves = 0;
+        const differ = [];
         for (let i = 0, burst = 1; i < records.length; burst = (burst * 7) % 41 + 1) {
           const before = drawn();
+          const figures = [...document.querySelectorAll('figure.chart')];
+          const movedBefore = figures.map(movesOf);
           for (const message of records.slice(i, i + burst)) window.postMessage(message, '*');
           i += burst;
           await new Promise((resolve) => { const poll = () => (drawn() > before ? resolve() : setTimeout(poll, 5)); poll(); });
+          figures.forEach((f, k) => {
+            if (movesOf(f) === movedBefore[k]) return;
+            moves += 1;
+            const canvas = f.querySelector('canvas');
+            const moved = canvas.toDataURL();
+            f.dispatchEvent(new Event('grpo:lay-out'));
+            if (canvas.toDataURL() !== moved) differ.push(f.dataset.chart + ' after record ' + i);
+          });
         }
-        return drawn() - first;
-      })()`)) as number;
+        return { draws: drawn() - first, moves, differ };
+      })()`)) as { draws: number; moves: number; differ: string[] };
       assert.ok(draws > 10, `${draws} live draws`);
+      assert.ok(moves > 20, `${moves} charts drawn by moving their points`);
+      assert.deepStrictEqual(differ, [], 'charts whose points moved within their layout look as laid out anew');
       const whole = await WebviewHarness.open(browser, runsDir, curves && { curves });
       await whole.push({ type: 'show', runId: wholeId });
       await whole.page.locator(`figure[data-chart="reward"][data-points="${total}"]`).waitFor({ state: 'attached' });
