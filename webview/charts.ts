@@ -298,6 +298,7 @@ export class MetricChart {
    * it built then: while both stay, a live draw moves points within the same frame (movePoints).
    */
   private laidOut: { key: string; xTicks: number[] } | undefined;
+  private xTicksBuilt: number[] = [];
   /** The canvas as chart.js last drew it up to the datasets (background, grid, axes, legend): movePoints draws over it. */
   private readonly frame = document.createElement('canvas');
   private frameKept = false;
@@ -437,7 +438,7 @@ export class MetricChart {
   private layOut(datasets: TracedDataset[]): void {
     this.layouts += 1;
     this.chart.update('none');
-    this.laidOut = { key: this.frameKey(datasets), xTicks: this.chart.scales.x.ticks.map((t) => t.value) };
+    this.laidOut = { key: this.frameKey(datasets), xTicks: this.xTicksBuilt };
   }
 
   /**
@@ -953,6 +954,10 @@ export class MetricChart {
           min: 0,
           title: { display: true, text: this.xTitle() },
           ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, maxTicksLimit: 7, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          // The ticks as built, before chart.js skips some whose labels would collide: what framed() compares.
+          afterBuildTicks: (scale) => {
+            this.xTicksBuilt = scale.ticks.map((t) => t.value);
+          },
         },
         y: {
           type: 'linear',
