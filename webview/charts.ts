@@ -108,9 +108,16 @@ type DatasetRole = 'upper' | 'lower' | 'raw' | 'smoothed';
 /**
  * `beyondView`: a band dataset whose band reaches past the y axis (drawn up to it; the legend says how far it goes).
  * `cursor`: what of its decimator's points `data` holds; `extent`: a band's extent (settled points, then with the
- * last bucket's).
+ * last bucket's); `spliced`: where syncPoints last replaced points of `data`, for movePoints to place them.
  */
-type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean; cursor?: DecimatorCursor<Point>; settledExtent?: Extent; extent?: Extent };
+type TracedDataset = LineDataset & { trace: Trace; role: DatasetRole; beyondView?: boolean; noRunLogs?: boolean; cursor?: DecimatorCursor<Point>; settledExtent?: Extent; extent?: Extent; spliced?: Splice };
+
+/** `removed` points of a dataset's data at `start` replaced by `added` ones. */
+interface Splice {
+  start: number;
+  removed: number;
+  added: number;
+}
 
 const isLine = (dataset: TracedDataset) => dataset.role === 'raw' || dataset.role === 'smoothed';
 const isBand = (dataset: TracedDataset) => dataset.role === 'upper' || dataset.role === 'lower';
@@ -263,6 +270,11 @@ export function formatValue(value: StoredNumber | undefined): string {
 
 /** Dispatched on a chart's figure, it writes `data-drawn-data`: each dataset's drawn points as [step, y]. */
 export const DESCRIBE_DATA_EVENT = 'grpo:describe-data';
+/**
+ * Dispatched on a chart's figure, it lays the chart out and draws it anew with chart.js's full update (tests
+ * compare the pixels with those of the live draws, which move points within the last layout).
+ */
+export const LAY_OUT_EVENT = 'grpo:lay-out';
 
 export class MetricChart {
   readonly figure = document.createElement('figure');
@@ -281,6 +293,20 @@ export class MetricChart {
   private lineValuesAxis: YMode['kind'] | undefined;
   /** Compare: the x range every chart shows (all runs' steps), so a metric one run lacks does not narrow it. */
   private xExtent: XExtent | undefined;
+  /**
+   * What chart.js laid the chart out from at its last full update besides the points (frameKey), and the x ticks
+   * it built then: while both stay, a live draw moves points within the same frame (movePoints).
+   */
+  private laidOut: { key: string; xTicks: number[] } | undefined;
+  private xTicksBuilt: number[] = [];
+  /** The canvas as chart.js last drew it up to the datasets (background, grid, axes, legend): movePoints draws over it. */
+  private readonly frame = document.createElement('canvas');
+  private frameKept = false;
+  /** chart.js updated the chart since the frame was kept: its next draw keeps it again (a crosshair's redraw does not). */
+  private frameStale = true;
+  private drawingOverFrame = false;
+  private layouts = 0;
+  private moves = 0;
 
   constructor(
     container: HTMLElement,
@@ -300,11 +326,14 @@ export class MetricChart {
     this.canvas.setAttribute('role', 'img');
     this.figure.append(caption, this.canvas);
     container.append(this.figure);
-    this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin, this.edgeMarkers(), this.crosshairLine()] });
+    this.chart = new Chart<'line', Point[]>(this.canvas, { type: 'line', data: { datasets: [] }, options: this.chartOptions(), plugins: [backgroundPlugin, this.edgeMarkers(), this.crosshairLine(), this.frameKeeper()] });
     this.visibility.observe(this.figure);
     // Tests ask for every point each dataset hands chart.js (on demand: a live draw stays O(changed points)).
     this.figure.addEventListener(DESCRIBE_DATA_EVENT, () => {
       this.figure.dataset.drawnData = JSON.stringify((this.chart.data.datasets as TracedDataset[]).map((d) => [`${d.trace.label} ${d.role}`, d.data.map((p) => [p.step, p.y])]));
+    });
+    this.figure.addEventListener(LAY_OUT_EVENT, () => {
+      if (!this.figure.hidden) this.layOut(this.chart.data.datasets as TracedDataset[]);
     });
     options.crosshair.add(this);
     if (!spec.warmStart) this.canvas.addEventListener('mousemove', (event) => options.crosshair.set(this.xAt(event.offsetX, event.offsetY)));
@@ -372,7 +401,23 @@ export class MetricChart {
     // chart.js keeps a dataset's point options once resolved: a trace that outgrew its dots gets new datasets.
     if ((this.chart.data.datasets as TracedDataset[]).some((d) => d.role === 'raw' && d.pointRadius !== pointRadiusOf(d.trace))) this.rebuildDatasets();
     const datasets = this.chart.data.datasets as TracedDataset[];
-    this.syncPoints(datasets);
+    const spliced = this.prepare(datasets);
+    if (spliced && this.framed(datasets)) this.movePoints(datasets);
+    else this.layOut(datasets);
+    // How each draw went, for tests: full layouts, and draws that moved points within the last one.
+    this.figure.dataset.draws = `${this.layouts} ${this.moves}`;
+    this.figure.dataset.points = String(this.pointCount);
+    this.figure.dataset.traces = String(this.traces.filter((t) => t.values.length > 0).length);
+    this.describePlot(datasets);
+    return true;
+  }
+
+  /**
+   * Brings the datasets and the options chart.js draws from up to date: points, y range, bands, legend, x range.
+   * False when some dataset's points were replaced whole (a new decimator, or a merge of its buckets).
+   */
+  private prepare(datasets: TracedDataset[]): boolean {
+    const spliced = this.syncPoints(datasets);
     this.setYRange();
     const bandBeyond = this.markBands(datasets);
     const shownTraces = this.traces.filter((t) => t.values.length > 0).length;
@@ -386,11 +431,124 @@ export class MetricChart {
       x.min = this.xExtent?.[0];
       x.max = this.xExtent?.[1];
     }
+    return spliced;
+  }
+
+  /** A full chart.js update: scales, ticks, legend and layout computed again, then every point placed and drawn. */
+  private layOut(datasets: TracedDataset[]): void {
+    this.layouts += 1;
     this.chart.update('none');
-    this.figure.dataset.points = String(this.pointCount);
-    this.figure.dataset.traces = String(shownTraces);
-    this.describePlot(datasets);
-    return true;
+    this.laidOut = { key: this.frameKey(datasets), xTicks: this.xTicksBuilt };
+  }
+
+  /**
+   * Everything besides the points that chart.js lays a chart out from: its size, the axes' bounds we set (the y
+   * axis's are the robust range), the legend's items and each dataset's style and visibility. Theme and settings
+   * changes, which restyle the axes, forget the layout instead (applyTheme, applySettings).
+   */
+  private frameKey(datasets: TracedDataset[]): string {
+    const { width, height, options } = this.chart;
+    const { x, y } = options.scales ?? {};
+    const styles = datasets.map((d, i) => [d.label, d.backgroundColor, d.borderColor, d.beyondView, d.noRunLogs, d.pointRadius, this.chart.isDatasetVisible(i)].join('|'));
+    return JSON.stringify([width, height, x?.min, x?.max, y?.type, y?.min, y?.max, options.plugins?.legend?.display, styles]);
+  }
+
+  /**
+   * Whether the points can move within the frame (axes, ticks, legend, plot area) chart.js last laid out: our
+   * inputs to it are unchanged, the x axis has no bounds of ours (Compare's shared range moves with every step),
+   * nothing is hovered (an update re-targets the tooltip), every dataset spliced has points drawn before (their
+   * shared options), and chart.js, asked for the x axis's data limits and ticks over the points now, builds the
+   * same ticks (a run's next step stays within the axis's last round tick): its x axis is then where it was too.
+   */
+  private framed(datasets: TracedDataset[]): boolean {
+    if (!this.laidOut || this.xExtent !== undefined || this.laidOut.key !== this.frameKey(datasets)) return false;
+    if (this.chart.getActiveElements().length > 0 || (this.chart.tooltip?.getActiveElements().length ?? 0) > 0) return false;
+    if (datasets.some((d, i) => d.spliced && this.chart.getDatasetMeta(i).data.length === 0)) return false;
+    const x = this.chart.scales.x;
+    const [min, max] = [x.min, x.max];
+    x.determineDataLimits();
+    const ticks = x.buildTicks();
+    const same = x.min === min && x.max === max && ticks.length === this.laidOut.xTicks.length && ticks.every((t, i) => t.value === this.laidOut?.xTicks[i]);
+    // buildTicks set the scale's bounds to its ticks': where they differ, the full update that follows sets them.
+    return same;
+  }
+
+  /**
+   * A live draw within the same frame: the scales are where they were, so every point kept is too; only the few
+   * spliced in at the end of each dataset get elements, placed as chart.js's line controller places points (pixel
+   * of x and y, skipped where either is NaN, its options shared by every point of the dataset), and the chart is
+   * drawn. chart.js's own update would lay everything out again and place every point.
+   */
+  private movePoints(datasets: TracedDataset[]): void {
+    this.moves += 1;
+    const { x, y } = this.chart.scales;
+    datasets.forEach((dataset, i) => {
+      const splice = dataset.spliced;
+      if (!splice) return;
+      const meta = this.chart.getDatasetMeta(i);
+      const elements = meta.data as PointElement[];
+      const options = elements[0]?.options;
+      const added = dataset.data.slice(splice.start, splice.start + splice.added).map((p) => {
+        const [px, py] = [x.getPixelForValue(p.x), y.getPixelForValue(p.y)];
+        return new PointElement({ x: px, y: py, skip: Number.isNaN(px) || Number.isNaN(py), stop: false, options });
+      });
+      elements.splice(splice.start, splice.removed, ...added);
+      // The line's path and segments are built again from its points.
+      if (meta.dataset) (meta.dataset as LineElement).points = elements;
+      // The controller draws the points its last update counted in view: every point, as the x axis has no bounds of ours.
+      (meta.controller as unknown as { _drawCount?: number })._drawCount = elements.length;
+    });
+    this.drawOverFrame();
+  }
+
+  /**
+   * Draws the datasets over the frame kept from chart.js's last draw, as its draw() does after drawing the frame
+   * (its layers, nothing of which depends on the points): the grid, ticks, titles and legend are not drawn again.
+   * Without the frame, or in a chart.js without _drawDatasets, it draws the whole chart.
+   */
+  private drawOverFrame(): void {
+    const chart = this.chart as unknown as Chart<'line', Point[]> & { _drawDatasets?: () => void };
+    if (!this.frameKept || typeof chart._drawDatasets !== 'function' || this.frame.width !== this.canvas.width || this.frame.height !== this.canvas.height) {
+      chart.render();
+      return;
+    }
+    const { ctx } = chart;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.globalCompositeOperation = 'copy';
+    ctx.drawImage(this.frame, 0, 0);
+    ctx.restore();
+    this.drawingOverFrame = true;
+    try {
+      chart._drawDatasets();
+    } finally {
+      this.drawingOverFrame = false;
+    }
+    chart.notifyPlugins('afterDraw');
+  }
+
+  /**
+   * Keeps the canvas as chart.js drew it just before the datasets (drawOverFrame starts from it), at the first draw
+   * after each update: what it draws before the datasets is laid out and styled by the update.
+   */
+  private frameKeeper(): Plugin<'line'> {
+    return {
+      id: 'grpoFrameKeeper',
+      afterUpdate: () => {
+        this.frameStale = true;
+      },
+      beforeDatasetsDraw: (chart) => {
+        if (this.drawingOverFrame || !this.frameStale) return;
+        this.frameStale = false;
+        const { canvas } = chart;
+        if (this.frame.width !== canvas.width || this.frame.height !== canvas.height) [this.frame.width, this.frame.height] = [canvas.width, canvas.height];
+        const ctx = this.frame.getContext('2d');
+        if (!ctx) return;
+        ctx.globalCompositeOperation = 'copy';
+        ctx.drawImage(canvas, 0, 0);
+        this.frameKept = true;
+      },
+    };
   }
 
   /** Redraws the crosshair alone (the pointer moved over some chart); charts out of view wait. */
@@ -416,6 +574,8 @@ export class MetricChart {
     const legend = this.chart.options.plugins?.legend?.labels;
     if (legend) legend.color = foreground;
     for (const dataset of this.chart.data.datasets as TracedDataset[]) this.styleDataset(dataset);
+    // Axis colours are no part of frameKey: the next draw lays the chart out.
+    this.laidOut = undefined;
     this.dirty = true;
   }
 
@@ -525,17 +685,28 @@ export class MetricChart {
   /**
    * Brings each dataset's data to its decimator's points from what changed since the last draw: a live step
    * changes a few points at the end, so chart.js keeps its elements for the rest (one splice), the lines' sorted
-   * values take the few out and in, and a band's extent grows by its newly settled points.
+   * values take the few out and in, and a band's extent grows by its newly settled points. Marks the datasets
+   * whose points changed; false when some dataset's were replaced whole (its first look, or a merge).
    */
-  private syncPoints(datasets: TracedDataset[]): void {
+  private syncPoints(datasets: TracedDataset[]): boolean {
     let retake = this.lineValuesAxis !== this.mode.kind;
+    let spliced = true;
     const lineChanges: DecimatorChange<Point>[] = [];
     for (const dataset of datasets) {
       const decimator = dataset.trace.shown[dataset.role];
       if (dataset.cursor?.source !== decimator) dataset.cursor = new DecimatorCursor(decimator);
       const change = dataset.cursor.next();
+      dataset.spliced = undefined;
+      // A trace without a new point (a metric logged every 10th step) gives back the same last bucket.
+      if (!change.replaced && change.removed.length === change.added.length && change.removed.every((p, i) => p === change.added[i])) continue;
+      spliced &&= !change.replaced;
       if (change.replaced) dataset.data = change.added.slice();
-      else if (change.removed.length || change.added.length) dataset.data.splice(change.start, change.removed.length, ...change.added);
+      else {
+        // Past chart.js's hooks on the array: they would move every element to its base and want all placed again.
+        // A full update counts the elements again and places every one; movePoints splices them as the data.
+        Array.prototype.splice.call(dataset.data, change.start, change.removed.length, ...change.added);
+        dataset.spliced = { start: change.start, removed: change.removed.length, added: change.added.length };
+      }
       if (isLine(dataset)) {
         retake ||= change.replaced;
         lineChanges.push(change);
@@ -548,12 +719,13 @@ export class MetricChart {
     if (retake) {
       this.lineValues.reset(datasets.filter(isLine).flatMap((d) => d.data.map((p) => axisValue(p.y))));
       this.lineValuesAxis = this.mode.kind;
-      return;
+      return spliced;
     }
     for (const change of lineChanges) {
       for (const p of change.removed) this.lineValues.remove(axisValue(p.y));
       for (const p of change.added) this.lineValues.add(axisValue(p.y));
     }
+    return spliced;
   }
 
   /** Log y: chart.js's log scale when every value is positive, symlog when some are zero or negative. */
@@ -782,6 +954,10 @@ export class MetricChart {
           min: 0,
           title: { display: true, text: this.xTitle() },
           ticks: { minRotation: 0, maxRotation: 0, sampleSize: 8, precision: 0, maxTicksLimit: 7, callback: (value) => (this.settings.xAxis === 'time' ? formatElapsed(Number(value)) : String(value)) },
+          // The ticks as built, before chart.js skips some whose labels would collide: what framed() compares.
+          afterBuildTicks: (scale) => {
+            this.xTicksBuilt = scale.ticks.map((t) => t.value);
+          },
         },
         y: {
           type: 'linear',

@@ -32,6 +32,7 @@ interface Plot {
   band?: [number, number];
   bandDrawn?: [number, number];
   legend?: string[];
+  drawn: string[];
 }
 
 /**
@@ -336,6 +337,30 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     await h.page.waitForFunction(() => !document.querySelector('figure[data-chart="kl"]')?.hasAttribute('data-crosshair'));
   });
 
+  it('a live step is drawn on the charts in view; one scrolled out of view draws it once scrolled to', async () => {
+    const h = await open();
+    const memory = h.page.locator('figure[data-chart="memory"]');
+    // The page opens at its top: the worker-memory chart, near the end of the grid, is below the fold.
+    assert.ok(await memory.evaluate((f) => f.getBoundingClientRect().top > window.innerHeight), 'memory chart out of view');
+    // Two frames: the charts' visibility observers have reported.
+    await h.page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    const draws = await memory.getAttribute('data-draws');
+    const next = STEPS + 1;
+    await h.push({ type: 'metrics', runId, record: rowAt(next) });
+    await h.page.locator(`figure[data-chart="reward"][data-points="${next}"]`).waitFor({ state: 'attached' });
+    assert.strictEqual(await memory.getAttribute('data-points'), String(STEPS));
+    assert.strictEqual(await memory.getAttribute('data-draws'), draws, 'the chart out of view was not drawn');
+    await memory.scrollIntoViewIfNeeded();
+    await h.page.locator(`figure[data-chart="memory"][data-points="${next}"]`).waitFor({ state: 'attached' });
+    // Logged from step 1: one point a step, the last one the live step's.
+    assert.deepStrictEqual((await plotOf(h, 'memory')).drawn, [`${next}@${next}`]);
+    const data = await memory.evaluate((f) => {
+      f.dispatchEvent(new Event('grpo:describe-data'));
+      return JSON.parse((f as HTMLElement).dataset.drawnData ?? '[]') as [string, [number, number][]][];
+    });
+    assert.deepStrictEqual(data[0][1].at(-1), [next, rowAt(next).metrics['memory/rss_mb']]);
+  });
+
   it('CSV of every metric: every logged column (reward_std included), confirmed with where it went', async () => {
     const h = await open();
     await h.page.getByRole('button', { name: 'CSV (all metrics)' }).click();
@@ -376,7 +401,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
   });
 
   it('a live run drawn record by record ends with the same charts as the run read whole (ranges, bands, legends, ticks)', async function () {
-    this.timeout(180_000);
+    this.timeout(300_000);
     // Past 500 steps the decimators merge their buckets: live draws go through it.
     const live = 300;
     const total = 700;
@@ -404,35 +429,57 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
       );
     const plots = (h: WebviewHarness) =>
       h.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.map((f) => [(f as HTMLElement).dataset.chart, (f as HTMLElement).dataset.points, (f as HTMLElement).dataset.traces, (f as HTMLElement).dataset.plot]));
-    for (const curves of [undefined, { smoothing: 0.6, xAxis: 'step' as const, logScale: false }]) {
+    // Wall time and log y as well: points placed on a time axis and on log and symlog scales (NaN below 0).
+    for (const curves of [undefined, { smoothing: 0.6, xAxis: 'step' as const, logScale: false }, { smoothing: 0, xAxis: 'time' as const, logScale: true }]) {
       const h = await WebviewHarness.open(browser, runsDir, curves && { curves });
       await h.push({ type: 'show', runId: liveId });
       await h.page.locator(`figure[data-chart="reward"][data-points="${live}"]`).waitFor({ state: 'attached' });
       const records = Array.from({ length: total - live }, (_, i) => ({ type: 'metrics', runId: liveId, record: rowAt(live + 1 + i) }));
-      // Bursts of 1 to 40 records between draws, as a live run's pace and the draw gap make them.
-      const draws = (await h.page.evaluate(`(async () => {
+      // Bursts of 1 to 40 records between draws, as a live run's pace and the draw gap make them. After each draw,
+      // every chart that moved its points within its last layout (data-draws: layouts, moves) is laid out and drawn
+      // anew by chart.js (charts.ts's LAY_OUT_EVENT): its pixels must not change.
+      const { draws, moves, differ } = (await h.page.evaluate(`(async () => {
         const drawn = () => performance.getEntriesByName('grpo:charts-update').length;
+        const movesOf = (f) => Number((f.dataset.draws ?? '0 0').split(' ')[1]);
         const first = drawn();
         const records = ${JSON.stringify(records)};
+        let moves = 0;
+        const differ = [];
         for (let i = 0, burst = 1; i < records.length; burst = (burst * 7) % 41 + 1) {
           const before = drawn();
+          const figures = [...document.querySelectorAll('figure.chart')];
+          const movedBefore = figures.map(movesOf);
           for (const message of records.slice(i, i + burst)) window.postMessage(message, '*');
           i += burst;
           await new Promise((resolve) => { const poll = () => (drawn() > before ? resolve() : setTimeout(poll, 5)); poll(); });
+          figures.forEach((f, k) => {
+            if (movesOf(f) === movedBefore[k]) return;
+            moves += 1;
+            const canvas = f.querySelector('canvas');
+            const moved = canvas.toDataURL();
+            f.dispatchEvent(new Event('grpo:lay-out'));
+            if (canvas.toDataURL() !== moved) differ.push(f.dataset.chart + ' after record ' + i);
+          });
         }
-        return drawn() - first;
-      })()`)) as number;
+        return { draws: drawn() - first, moves, differ };
+      })()`)) as { draws: number; moves: number; differ: string[] };
       assert.ok(draws > 10, `${draws} live draws`);
+      assert.ok(moves > 20, `${moves} charts drawn by moving their points (curves ${JSON.stringify(curves ?? {})})`);
+      assert.deepStrictEqual(differ, [], `charts whose points moved within their layout look as laid out anew (curves ${JSON.stringify(curves ?? {})})`);
       const whole = await WebviewHarness.open(browser, runsDir, curves && { curves });
       await whole.push({ type: 'show', runId: wholeId });
       await whole.page.locator(`figure[data-chart="reward"][data-points="${total}"]`).waitFor({ state: 'attached' });
-      const [livePlots, wholePlots] = [await plots(h), await plots(whole)];
-      assert.ok(livePlots.length >= 10, `${livePlots.length} charts`);
-      assert.deepStrictEqual(livePlots, wholePlots, `smoothing ${curves?.smoothing ?? 0}`);
+      // A symlog chart keeps the linear threshold it took when a live value first made it mixed-sign (its points are
+      // not plotted again at every step); a page read whole takes it from every value: those charts may differ.
+      const [allLive, allWhole] = [await plots(h), await plots(whole)];
+      const symlog = new Set([...allLive, ...allWhole].filter(([, , , plot]) => plot?.includes('"yScale":"symlog"')).map(([chart]) => chart));
+      const [livePlots, wholePlots] = [allLive, allWhole].map((list) => list.filter(([chart]) => !symlog.has(chart)));
+      assert.ok(livePlots.length >= (symlog.size ? 8 : 10), `${livePlots.length} charts compared`);
+      assert.deepStrictEqual(livePlots, wholePlots, `curves ${JSON.stringify(curves ?? {})}`);
       // Every point handed to chart.js, not only counts: the page read whole draws twice too (its second draw
       // splices its tail), so a splice that goes wrong in both would still agree on counts and last steps.
       // Decimated points are distinct steps in order: a stale or doubled point breaks that on either page.
-      const [liveData, wholeData] = [await drawnData(h), await drawnData(whole)];
+      const [liveData, wholeData] = [await drawnData(h), await drawnData(whole)].map((list) => list.filter(([chart]) => !symlog.has(chart)));
       for (const [chart, datasets] of [...liveData, ...wholeData]) {
         for (const [name, points] of datasets) {
           const steps = points.map(([step]) => step);
@@ -442,7 +489,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
           );
         }
       }
-      assert.deepStrictEqual(liveData, wholeData, `drawn points, smoothing ${curves?.smoothing ?? 0}`);
+      assert.deepStrictEqual(liveData, wholeData, `drawn points, curves ${JSON.stringify(curves ?? {})}`);
       await closeChecked(whole);
       await closeChecked(h);
     }
