@@ -505,6 +505,8 @@ export class MetricChart {
    * Draws the datasets over the frame kept from chart.js's last draw, as its draw() does after drawing the frame
    * (its layers, nothing of which depends on the points): the grid, ticks, titles and legend are not drawn again.
    * Without the frame, or in a chart.js without _drawDatasets, it draws the whole chart.
+   * _drawDatasets and the controller's _drawCount are chart.js internals: package.json pins chart.js to 4.6.x
+   * (`~`), and the live-vs-whole webview test compares these canvases pixel for pixel with a full update.
    */
   private drawOverFrame(): void {
     const chart = this.chart as unknown as Chart<'line', Point[]> & { _drawDatasets?: () => void };
