@@ -173,6 +173,35 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await screenshot(h, 'tokens');
   });
 
+  it('a token low in a short token view: its hover card opens above it, inside the view and the page', async () => {
+    // A short window: the token view is its minimum height, the tokens a few lines from its bottom.
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 1100, height: 560 });
+    const h = harness;
+    await h.push({ type: 'show', runId });
+    await selectCard(h, 1, 2);
+    const view = h.page.locator('.token-view');
+    await view.evaluate((e) => (e.scrollTop = e.scrollHeight));
+    const last = h.page.locator('.token-view .token').last();
+    await last.hover();
+    const card = h.page.locator('.token-card');
+    await card.waitFor({ state: 'visible' });
+    const [token, cardBox, bounds] = await Promise.all([
+      last.evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect),
+      card.evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect),
+      view.evaluate((e) => {
+        const rect = e.getBoundingClientRect();
+        return { left: rect.left + e.clientLeft, top: rect.top + e.clientTop, right: rect.left + e.clientLeft + e.clientWidth, bottom: Math.min(rect.top + e.clientTop + e.clientHeight, window.innerHeight), width: window.innerWidth };
+      }),
+    ]);
+    // No room below the token in the view: the card has to go above it.
+    assert.ok(token.bottom + cardBox.height > bounds.bottom, `the token (bottom ${token.bottom}) has room below for the card (${cardBox.height} px) in a view ending at ${bounds.bottom}`);
+    assert.ok(cardBox.top >= bounds.top && cardBox.bottom <= bounds.bottom, `card ${cardBox.top}–${cardBox.bottom} outside the view's ${bounds.top}–${bounds.bottom}`);
+    assert.ok(cardBox.left >= bounds.left && cardBox.right <= Math.min(bounds.right, bounds.width), `card ${cardBox.left}–${cardBox.right} outside ${bounds.left}–${bounds.right}`);
+    assert.ok(cardBox.bottom <= token.top, `the card (bottom ${cardBox.bottom}) covers the token (top ${token.top})`);
+    assert.match(await card.innerText(), /position\s+\d+/);
+    await screenshot(h, 'token-card-above');
+  });
+
   it('follows a theme switch: token colours take the new palette', async () => {
     const h = await openRun(runId, 'rollouts');
     await selectCard(h, 1, 0);
