@@ -222,8 +222,9 @@ function legendTextRoom(chart: Chart<'line', Point[]>): number {
 
 /**
  * Legend items that fit the chart's width: chart.js draws a row of one item wider than the chart centred, cut
- * on both sides, and its swatches overlap. A label too long loses its middle ("…"): the run's name at the start
- * and the band's reach at the end both stay.
+ * on both sides, and its swatches overlap. A label too long loses its middle ("…"); a band's item (its trace's
+ * name, then how far it reaches) loses only from the name: the numbers stay whole. A dashed series' swatch is a
+ * short dashed line (a filled box stroked with dashes reads as a jagged blob).
  */
 function fittedLegendLabels(chart: Chart<'line', Point[]>): ReturnType<typeof Chart.defaults.plugins.legend.labels.generateLabels> {
   const items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
@@ -231,9 +232,40 @@ function fittedLegendLabels(chart: Chart<'line', Point[]>): ReturnType<typeof Ch
   const { ctx } = chart;
   ctx.save();
   ctx.font = legendFont(chart).string;
-  for (const item of items) item.text = fitText(item.text, room, (text) => ctx.measureText(text).width);
+  const measure = (text: string) => ctx.measureText(text).width;
+  for (const item of items) {
+    const dataset = chart.data.datasets[item.datasetIndex ?? -1] as TracedDataset | undefined;
+    item.text = dataset?.beyondView ? fitBandLabel(item.text, dataset.trace.label, room, measure) : fitText(item.text, room, measure);
+    // As point styles chart.js takes a swatch's fill, stroke and width from the dataset's points, which have no dashes.
+    const dash = dataset?.trace.dash ?? [];
+    item.lineDash = dash;
+    item.pointStyle = dash.length > 0 && (item.lineWidth ?? 0) > 0 ? 'line' : 'rect';
+  }
   ctx.restore();
   return items;
+}
+
+/** The end of a band's legend item that says why its numbers pass the axis: the first words dropped where room is short. */
+const BEYOND_AXIS = ' (beyond axis)';
+
+/** A band's legend item: `${name} ± std: <min> to <max> (beyond axis)`, its reach in 3 significant digits. */
+export function bandLabel(name: string, min: number, max: number): string {
+  return `${name} ± std: ${formatCompact(min, 3)} to ${formatCompact(max, 3)}${BEYOND_AXIS}`;
+}
+
+/**
+ * A band's legend item fitted to `room`: the name (`text`'s start) is cut ("…" in its middle, as fitText) so that
+ * the reach after it stays whole; where even "…" and the reach do not fit, "(beyond axis)" goes, never a number.
+ */
+export function fitBandLabel(text: string, name: string, room: number, measure: (text: string) => number): string {
+  if (measure(text) <= room || !text.startsWith(name)) return fitText(text, room, measure);
+  const reach = text.slice(name.length);
+  const short = reach.endsWith(BEYOND_AXIS) ? reach.slice(0, -BEYOND_AXIS.length) : reach;
+  for (const tail of [reach, short]) {
+    const nameRoom = room - measure(tail);
+    if (measure('…') <= nameRoom) return fitText(name, nameRoom, measure) + tail;
+  }
+  return `…${short}`;
 }
 
 /** `text`, or its start and end around "…", as long as `measure` says fits in `room`. */
@@ -811,7 +843,7 @@ export class MetricChart {
         if (dataset.trace !== trace || !isBand(dataset)) continue;
         dataset.beyondView = traceBeyond && dataset.role === 'upper';
         dataset.backgroundColor = withAlpha(paletteColor(trace.colorVariable), traceBeyond ? 0.08 : 0.16);
-        if (dataset.role === 'upper') dataset.label = traceBeyond ? `${trace.label} ± std (reaches ${formatValue(extent.minValue)} to ${formatValue(extent.maxValue)}, beyond the axis)` : `${trace.label} + std`;
+        if (dataset.role === 'upper') dataset.label = traceBeyond ? bandLabel(trace.label, extent.minValue, extent.maxValue) : `${trace.label} + std`;
       }
       beyond ||= traceBeyond;
     }
@@ -981,6 +1013,9 @@ export class MetricChart {
           display: true,
           labels: {
             boxWidth: 12,
+            // Swatches drawn as point styles (fittedLegendLabels picks each: a box, or a dashed series' line), 12 px wide.
+            usePointStyle: true,
+            pointStyleWidth: 12,
             generateLabels: fittedLegendLabels,
             filter: (item, data) => {
               const dataset = data.datasets[item.datasetIndex ?? 0] as TracedDataset;

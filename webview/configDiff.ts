@@ -1,6 +1,25 @@
 /** The compare view's config table: the fields in which the compared runs' configs differ. */
 import type { Comparison } from '../src/protocol/webview';
 
+/**
+ * Writes `text` into `cell` with a line-break opportunity (<wbr>) wherever `breakAfter` matches: a JSON value
+ * (`[{"name":"a","weight":1},…]`) or a dotted field path has no spaces, and would otherwise wrap nowhere (or, with
+ * `overflow-wrap: anywhere` alone, in the middle of a name). The cell's text stays the value, whole.
+ */
+function textWithBreaks(cell: HTMLElement, text: string, breakAfter: RegExp): void {
+  const parts = text.split(breakAfter);
+  cell.replaceChildren();
+  parts.forEach((part, i) => {
+    if (i > 0) cell.append(document.createElement('wbr'));
+    cell.append(part);
+  });
+}
+
+/** After each comma (between a JSON list's items and an object's fields) and slash (in a path), kept with the text before it. */
+const JSON_BREAKS = /(?<=[,/])/;
+/** After each dot of a field path (`optimization.` `learning_rate`). */
+const PATH_BREAKS = /(?<=\.)/;
+
 export function configDiffTable(comparison: Comparison, runColors: string[]): HTMLElement {
   const section = document.createElement('section');
   section.className = 'config-diff';
@@ -30,11 +49,11 @@ export function configDiffTable(comparison: Comparison, runColors: string[]): HT
   const body = table.createTBody();
   for (const difference of comparison.differences) {
     const row = body.insertRow();
-    row.insertCell().textContent = difference.path;
+    textWithBreaks(row.insertCell(), difference.path, PATH_BREAKS);
     for (const value of difference.values) {
       const td = row.insertCell();
       td.className = value === undefined ? 'missing' : 'value';
-      td.textContent = value ?? '—';
+      textWithBreaks(td, value ?? '—', JSON_BREAKS);
     }
   }
   section.append(table);

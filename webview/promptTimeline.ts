@@ -30,7 +30,7 @@ import { completionScore } from './promptHistory';
 import { displayToken, isDegenerate, offeredQuantities, QUANTITIES, QUANTITY_ORDER, quantityDescription, RunTokenFacts, tokenColor, tokenValue } from './tokenColors';
 import { PeerDiffPicker } from './peerDiff';
 import { DiffSide, TokenDiffView } from './tokenDiffView';
-import { fillCard, flatLegend, legendStops, themePalette, tokenFacts } from './tokenView';
+import { fillCard, flatLegend, legendStops, placeCard, themePalette, tokenFacts, visibleBounds } from './tokenView';
 import { labelled, select, setOptions } from './toolkit';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip, Legend);
@@ -571,10 +571,9 @@ export class PromptTimelineView {
     this.card.dataset.color = tokenColor(this.shownQuantity, value, this.domains[this.shownQuantity], themePalette());
     this.card.dataset.step = String(step);
     this.card.dataset.position = String(hit.column);
-    const box = this.gridBox.getBoundingClientRect();
-    this.card.style.left = `${Math.max(0, Math.min(event.clientX - box.left + 12, box.width - 230))}px`;
-    this.card.style.top = `${event.clientY - box.top + 16}px`;
-    this.card.hidden = false;
+    // Below and right of the pointer, or above it near the bottom of the view, within the page's right edge.
+    const pointer = { left: event.clientX + 12, right: event.clientX + 12, top: event.clientY - 8, bottom: event.clientY + 12 };
+    placeCard(this.card, this.gridBox, pointer, visibleBounds());
   }
 
   /** Click: picks the completion for the diff (the two most recent picks are compared); again: unpicks it. */

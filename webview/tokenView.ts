@@ -269,17 +269,16 @@ export class TokenView {
     this.showCard(span);
   }
 
-  /** The hover card: every per-token quantity of the token `target`, below it. */
+  /**
+   * The hover card: every per-token quantity of the token `target`, below it, or above it near the bottom of the
+   * view (the view scrolls, so a card below its edge would be cut off).
+   */
   private showCard(target: HTMLElement): void {
     const tokens = this.tokens;
     if (!tokens) return;
     const rows = tokenFacts(tokens, Number(target.dataset.index));
     fillCard(this.card, rows);
-    const box = this.element.getBoundingClientRect();
-    const rect = target.getBoundingClientRect();
-    this.card.style.left = `${Math.max(0, Math.min(rect.left - box.left, box.width - 220))}px`;
-    this.card.style.top = `${rect.bottom - box.top + this.element.scrollTop + 4}px`;
-    this.card.hidden = false;
+    placeCard(this.card, this.element, target.getBoundingClientRect(), visibleBounds(this.element));
   }
 }
 
@@ -328,6 +327,52 @@ export function tokenFacts(tokens: TokenColumns, i: number): [string, string][] 
   add('KL', number(tokens.kl?.[i]));
   add('entropy', number(tokens.entropy?.[i]));
   return rows;
+}
+
+/** A rectangle in viewport coordinates (a DOMRect is one). */
+export interface ViewportBox {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** Where a hover card can be seen: the viewport, within `clip`'s inside where given (an element that scrolls). */
+export function visibleBounds(clip?: HTMLElement): ViewportBox {
+  const root = document.documentElement;
+  const viewport = { left: 0, top: 0, right: root.clientWidth, bottom: root.clientHeight };
+  if (!clip) return viewport;
+  const rect = clip.getBoundingClientRect();
+  const left = rect.left + clip.clientLeft;
+  const top = rect.top + clip.clientTop;
+  return {
+    left: Math.max(viewport.left, left),
+    top: Math.max(viewport.top, top),
+    right: Math.min(viewport.right, left + clip.clientWidth),
+    bottom: Math.min(viewport.bottom, top + clip.clientHeight),
+  };
+}
+
+/**
+ * Shows a hover card, absolutely positioned in `container`, by `anchor` (what it describes, in viewport
+ * coordinates) and within `bounds`: below the anchor, or above it where there is no room below (clamped to the
+ * bounds where neither side has room); from the anchor's left edge, moved left as far as its width needs.
+ */
+export function placeCard(card: HTMLElement, container: HTMLElement, anchor: ViewportBox, bounds: ViewportBox, gap = 4): void {
+  // Measured at the container's corner: an absolute box near the right edge would shrink to the room left there.
+  card.style.left = '0px';
+  card.style.top = '0px';
+  card.hidden = false;
+  const { offsetWidth: width, offsetHeight: height } = card;
+  const below = anchor.bottom + gap;
+  const above = anchor.top - gap - height;
+  const top = below + height <= bounds.bottom || above < bounds.top ? below : above;
+  const y = Math.max(bounds.top, Math.min(top, bounds.bottom - height));
+  const x = Math.max(bounds.left, Math.min(anchor.left, bounds.right - width));
+  // From the viewport to the container's padding box, which its absolute children are placed in.
+  const box = container.getBoundingClientRect();
+  card.style.left = `${x - box.left - container.clientLeft + container.scrollLeft}px`;
+  card.style.top = `${y - box.top - container.clientTop + container.scrollTop}px`;
 }
 
 /** Fills a hover card with name/value lines (text only: token text is model output). */

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { parseRunConfig, RUN_ACTIONS, RUN_FORMAT_LABELS, RunConfig } from '../protocol';
-import { builtInConfigs, ConfigChoice, ConfigOrigin, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
+import { builtInConfigs, ConfigChoice, ConfigOrigin, highlightAfterUpdate, RUN_CONFIG_GLOB, workspaceConfigs } from './configPicks';
 import { knownRunFolders, openRunReader, readerOrOurs } from '../protocol/runReaders';
 import { DashboardPanel } from './dashboard';
 import { liveSummary, runKey } from './liveRuns';
@@ -60,13 +60,16 @@ function showChoices(builtIn: readonly ConfigChoice[], title: string): Promise<C
   quickPick.matchOnDescription = true;
   quickPick.items = choiceList([], builtIn);
   quickPick.busy = true;
+  const firstConfig = (items: readonly ConfigPick[]) => items.find((item) => item.configPath !== undefined)?.configPath;
   void findWorkspaceConfigs().then(
     (workspace) => {
-      // Keep the highlighted choice where the user put it.
+      // The highlight stays where the user put it; left on the first built-in, it goes to the workspace's first config.
       const active = quickPick.activeItems[0]?.configPath;
+      const firstBefore = firstConfig(quickPick.items);
       quickPick.items = choiceList(workspace, builtIn);
-      const still = quickPick.items.find((item) => active !== undefined && item.configPath === active);
-      if (still) quickPick.activeItems = [still];
+      const highlight = highlightAfterUpdate(active, firstBefore, firstConfig(quickPick.items), quickPick.value !== '');
+      const item = quickPick.items.find((i) => highlight !== undefined && i.configPath === highlight);
+      if (item) quickPick.activeItems = [item];
       quickPick.busy = false;
     },
     () => (quickPick.busy = false),

@@ -66,3 +66,13 @@ export function builtInConfigs(extensionPath: string): ConfigChoice[] {
 export function workspaceConfigs(files: readonly { fsPath: string; shownPath: string }[]): ConfigChoice[] {
   return [...files].sort((a, b) => a.shownPath.localeCompare(b.shownPath)).map((f) => describeConfigFile(f.fsPath, 'workspace', f.shownPath));
 }
+
+/**
+ * The config Start Run highlights once the workspace's own configs join the list (they come first, above the
+ * built-ins shown meanwhile): a highlight the user chose (moved to, or filtered toward: `filtering`) stays; one on
+ * the first item only because it was first moves to the new first item, so Enter starts what is listed first.
+ */
+export function highlightAfterUpdate(active: string | undefined, firstBefore: string | undefined, firstNow: string | undefined, filtering: boolean): string | undefined {
+  if (filtering && active !== undefined) return active;
+  return active === undefined || active === firstBefore ? firstNow : active;
+}

@@ -9,7 +9,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HostToWebviewMessage, RevealTarget, RunLocation, WebviewState, WebviewToHostMessage, WorkerMessage } from '../protocol';
+import { HostToWebviewMessage, RevealTarget, RunLocation, WebviewState, WebviewToHostMessage } from '../protocol';
 import { dashboardHtml } from './dashboardHtml';
 import { watchFolder } from './fileWatch';
 import { RunFollower } from './runFollower';
@@ -24,9 +24,6 @@ export const DASHBOARD_VIEW_TYPE = 'grpo.dashboard';
 
 /** workspaceState key of the pinned metrics (one list per workspace, as the dashboard shows them for every run). */
 const PINNED_METRICS_KEY = 'grpo.pinnedMetrics';
-
-/** Worker messages after which the header's state is derived again. */
-const STATE_EVENTS: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'pause_requested', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
 
 export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;
@@ -171,9 +168,8 @@ export class DashboardPanel implements vscode.Disposable {
         const runId = this.shownIdOf(runDir);
         if (runId === undefined) return;
         this.post(this.requests.liveMessage(runId, message));
-        if (STATE_EVENTS.has(message.type)) this.postStatus();
       }),
-      runs.onDidChangeRuns(() => this.postStatus()),
+      runs.onDidChangeRunState(() => this.postStatus()),
     );
   }
 

@@ -5,7 +5,7 @@
  * dashboard and the commands all ask through a run's folder. Pure (no vscode): unit-tested in Node.
  */
 import * as path from 'path';
-import { runContextValue, RUN_FORMAT_LABELS, statusLabel } from '../protocol';
+import { runContextValue, RUN_FORMAT_LABELS, statusLabel, type WorkerMessage } from '../protocol';
 import type { RunReader } from '../protocol/runReaders';
 import type { RunSummary } from '../protocol/runStore';
 import { formatStartTime, runIdTime } from './runNames';
@@ -68,6 +68,9 @@ export class LiveRunTable<T extends LiveEntry> implements RunLiveness {
   }
 }
 
+/** The worker messages that change a run's state (runState.ts derives it from the same records on disk). */
+export const RUN_STATE_MESSAGES: ReadonlySet<WorkerMessage['type']> = new Set(['started', 'pause_requested', 'paused', 'continued', 'stop_requested', 'finished', 'error']);
+
 /** A run's summary with this window's knowledge of its worker (attached, stop sent), asked by its folder. */
 export function liveSummary(reader: RunReader, liveness: RunLiveness, runDir: string): RunSummary {
   return reader.summary(liveness.isLive(runDir), liveness.isStopping(runDir));
@@ -106,12 +109,21 @@ export function runItemView(summary: RunSummary): RunItemView {
   };
 }
 
-const STATUS_BAR_ICONS: Partial<Record<RunSummary['status'], string>> = { running: '$(pulse)', pausing: '$(loading~spin)', paused: '$(debug-pause)', stopping: '$(loading~spin)' };
+const STATUS_BAR_ICONS: Record<RunSummary['status'], string> = {
+  running: '$(pulse)',
+  pausing: '$(loading~spin)',
+  paused: '$(debug-pause)',
+  stopping: '$(loading~spin)',
+  completed: '$(pass)',
+  stopped: '$(debug-stop)',
+  failed: '$(error)',
+  interrupted: '$(warning)',
+};
 
 /** The status bar's text for a run: its state label, step (of max_steps, or the warm start's progress) and mean reward. */
 export function statusBarText(summary: RunSummary): string {
   const reward = summary.reward === undefined ? '' : ` · reward ${summary.reward.toFixed(3)}`;
-  return `${STATUS_BAR_ICONS[summary.status] ?? '$(circle-large-outline)'} GRPO ${statusLabel(summary.status)} · ${progressText(summary)}${reward}`;
+  return `${STATUS_BAR_ICONS[summary.status]} GRPO ${statusLabel(summary.status)} · ${progressText(summary)}${reward}`;
 }
 
 /** The run the status bar shows: the live run of folder `shownDir` (the latest to say something), else the first. */
@@ -135,5 +147,14 @@ export function statusBarView(run: LiveEntry, summary: RunSummary, attaching: bo
     tooltip: attaching
       ? `${run.runId} (${run.runDir}): this window is attaching to its worker, which answers between training steps; click to open the dashboard`
       : `${run.runId} (${run.runDir}): click to open the dashboard`,
+  };
+}
+
+/** What the status bar says of the run it showed once that run has ended: its final state, kept until dismissed. */
+export function endedStatusBarView(summary: RunSummary): StatusBarView {
+  return {
+    runDir: summary.runDir,
+    text: statusBarText(summary),
+    tooltip: `${summary.runId} (${summary.runDir}) has ended (${statusLabel(summary.status)}): click to open its dashboard; the item then goes until the next run`,
   };
 }

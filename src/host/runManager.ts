@@ -15,7 +15,7 @@ import { newRunDirectory } from '../protocol/runFolder';
 import { runLockHolder } from '../protocol/runLockFile';
 import { listRunDirectories, readSnapshot } from '../protocol/runStore';
 import { escalateStop, Killable, RecentStepTimes, recordRunWarning, stopGraceFor } from './stopEscalation';
-import { LiveRunTable, runKey, RunLiveness } from './liveRuns';
+import { LiveRunTable, runKey, RunLiveness, RUN_STATE_MESSAGES } from './liveRuns';
 import { RunAttachment } from './workerClient';
 import { spawnDetachedWorker, startupFailure, WorkerExit, workerExitNotice, WorkerProgress } from './workerLaunch';
 
@@ -63,10 +63,18 @@ export class RunManager implements vscode.Disposable, RunLiveness {
   private readonly live = new LiveRunTable<LiveRun>();
   private readonly messageEmitter = new vscode.EventEmitter<RunMessageEvent>();
   private readonly changeEmitter = new vscode.EventEmitter<void>();
+  private readonly stateEmitter = new vscode.EventEmitter<void>();
   /** Every worker message, tagged with its run. */
   readonly onMessage = this.messageEmitter.event;
   /** A run started, was attached to, or its worker ended. */
   readonly onDidChangeRuns = this.changeEmitter.event;
+  /**
+   * Some run's state may have changed: a run started, was attached to or ended, a stop was sent, or a worker said
+   * so (a pause asked for, paused, continued, a stop asked for, finished, failed). Fired after onMessage's listeners
+   * have the message. The tree, the status bar and the dashboards all show a run's state on this one event, each
+   * read from the run's files then: none of them lags behind the others.
+   */
+  readonly onDidChangeRunState = this.stateEmitter.event;
 
   constructor(
     private readonly workerScript: string,
@@ -127,7 +135,7 @@ export class RunManager implements vscode.Disposable, RunLiveness {
       this.output.appendLine(`[${runId}] attached to the running worker (${snapshot.status})`);
       attached.push(run);
     }
-    if (attached.length) this.changeEmitter.fire();
+    if (attached.length) this.runsChanged();
     return attached;
   }
 
@@ -178,7 +186,7 @@ export class RunManager implements vscode.Disposable, RunLiveness {
       if (!run.progress.started && !fs.existsSync(path.join(runDir, RUN_FILES.config))) fs.rmSync(runDir, { recursive: true, force: true });
     });
     this.output.appendLine(`[${runId}] started worker pid ${child.pid} (detached; log ${RUN_FILES.workerLog}): ${what}`);
-    this.changeEmitter.fire();
+    this.runsChanged();
     return run;
   }
 
@@ -202,17 +210,18 @@ export class RunManager implements vscode.Disposable, RunLiveness {
         this.logMessage(runId, message);
         if (message.type === 'reward_error') this.notifyRewardFailure(run, message);
         this.messageEmitter.fire({ runDir, runId, message });
+        if (RUN_STATE_MESSAGES.has(message.type)) this.stateEmitter.fire();
       },
       onEnded: () => undefined,
       // The status bar says "attaching" until then.
-      onAttached: () => this.changeEmitter.fire(),
+      onAttached: () => this.runsChanged(),
     });
     run.exited = run.attachment.ended.then(() => null);
     this.live.add(run);
     void run.attachment.ended.then(() => {
       if (!this.live.remove(run)) return;
       this.output.appendLine(`[${runId}] worker ended`);
-      this.changeEmitter.fire();
+      this.runsChanged();
     });
     return run;
   }
@@ -235,10 +244,16 @@ export class RunManager implements vscode.Disposable, RunLiveness {
     }
     if (!run.stopping) {
       run.stopping = true;
-      this.changeEmitter.fire();
+      this.runsChanged();
       escalateStop(workerProcess(run), run.attachment.ended, (message) => this.recordWarning(run, message), stopGraceFor(run.stepTimes.slowest()));
     }
     return true;
+  }
+
+  /** The set of live runs changed (or how this window is attached to one): so may their states. */
+  private runsChanged(): void {
+    this.changeEmitter.fire();
+    this.stateEmitter.fire();
   }
 
   /** A host-side warning in the run's history (events.jsonl), the output channel, and the dashboard. */
@@ -276,6 +291,7 @@ export class RunManager implements vscode.Disposable, RunLiveness {
     this.live.clear();
     this.messageEmitter.dispose();
     this.changeEmitter.dispose();
+    this.stateEmitter.dispose();
   }
 
   private logMessage(runId: string, message: WorkerMessage): void {

@@ -1,8 +1,9 @@
 /**
  * The "Runs" tree in the GRPO activity-bar container: runs (status icon; step and mean reward in the description)
  * → steps with rollouts (newest first) → groups → rollouts. Selecting a node reveals it in the dashboard. Steps are
- * listed from the host's step index, and a step's groups read just that step's line. Refreshes live, coalesced to
- * once a second: on every message of a worker this window started, and on changes to the runs directory's files
+ * listed from the host's step index, and a step's groups read just that step's line. Refreshes live: at once when a
+ * run's state changes (RunManager.onDidChangeRunState, as the status bar and the dashboards), otherwise coalesced to
+ * once a second, on every message of a worker this window started and on changes to the runs directory's files
  * (runs started elsewhere, e.g. by the CLI, or deleted).
  */
 import * as path from 'path';
@@ -148,8 +149,9 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
         // A run started or resumed: a resumed run rewrites steps after its checkpoint.
         this.expandedSteps.clear();
         this.stepRewards.clear();
-        this.refresh();
       }),
+      // A run's state (paused, stopping, stopped…) shows at once, on the event the status bar and dashboards use.
+      runs.onDidChangeRunState(() => this.refresh()),
       // Step counts and rewards change with every metrics message: coalesce them into one refresh a second.
       runs.onMessage(() => this.refreshSoon()),
     );
@@ -157,6 +159,9 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeItem>, 
   }
 
   refresh(): void {
+    // A refresh now covers one that was due.
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     this.changeEmitter.fire();
   }
 

@@ -10,6 +10,9 @@ import { launchChromium, workbenchUrl } from './browser';
 import { launchOnRayFlow, prepareRayWorkspace } from './rayUi';
 import { check, log, runCommand, summary } from './uiSteps';
 
+/** The name of the run config ui.ts writes into the workspace (mine.grpo.json). */
+const WORKSPACE_CONFIG_NAME = 'ui-own-config';
+
 function dashboardFrame(page: Page): FrameLocator {
   return page.frameLocator('iframe.webview').frameLocator('#active-frame');
 }
@@ -21,15 +24,24 @@ async function main(): Promise<void> {
   const consoleErrors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && /Content Security Policy|webview/i.test(m.text()) && consoleErrors.push(`${m.text()} [at ${m.location().url}:${m.location().lineNumber}]`));
   const rayWorkspace = await prepareRayWorkspace(folder, extensionPath);
+  // A run config of the workspace's own (Start Run lists it first).
+  fs.writeFileSync(path.join(folder, 'mine.grpo.json'), JSON.stringify({ name: WORKSPACE_CONFIG_NAME, task: { type: 'bandit' }, optimization: { max_steps: 5 } }));
   try {
     await page.goto(workbenchUrl(base, folder, extensionPath));
     await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
     await page.locator('.statusbar').waitFor({ timeout: 60000 });
     log('workbench loaded');
 
-    await check('F1 → "GRPO: Start Run" lists the bandit example', async () => {
+    await check('F1 → "GRPO: Start Run" lists the bandit example, and highlights the workspace\'s own config listed first', async () => {
       await runCommand(page, 'GRPO: Start Run');
       await page.locator('.quick-input-list .monaco-list-row', { hasText: 'bandit-seed-000' }).first().waitFor({ timeout: 15000 });
+      // The workspace's config joins the list above the built-ins once its file search is done: Enter must start it,
+      // not the built-in demo that was highlighted meanwhile.
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: WORKSPACE_CONFIG_NAME }).first().waitFor({ timeout: 15000 });
+      await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: WORKSPACE_CONFIG_NAME }).waitFor({ timeout: 5000 });
+      // Gone for the later flows (Launch on Ray clicks a row of the same list before the workspace's configs come).
+      fs.rmSync(path.join(folder, 'mine.grpo.json'));
+      // (Its name shares no word with the bandit example's: typing "bandit" picks that one.)
       await page.keyboard.type('bandit', { delay: 20 });
       await page.keyboard.press('Enter');
       log('picked bandit-seed-000');

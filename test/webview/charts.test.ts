@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { MetricsRecord, RUN_FILES } from '../../src/protocol';
+import { formatCompact } from '../../webview/ranges';
 import { writeFixtureRun } from './fixtures';
 import { closeChecked, dashboardTeardown, launchBrowser, WebviewHarness } from './harness';
 
@@ -159,7 +160,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
     // The band (0.35 std) reaches 0 to 1; the axis spans the rewards (0.2 to 0.95) padded.
     assert.ok(reward.band[0] < reward.yMin || reward.band[1] > reward.yMax, `band ${JSON.stringify(reward.band)} within axis ${reward.yMin}–${reward.yMax}: the fixture no longer tests a wide band`);
     assert.ok(reward.bandDrawn[0] >= reward.yMin && reward.bandDrawn[1] <= reward.yMax, `drawn ${JSON.stringify(reward.bandDrawn)} outside ${reward.yMin}–${reward.yMax}`);
-    assert.deepStrictEqual(reward.legend, [`reward ± std (reaches ${reward.band[0]} to ${reward.band[1]}, beyond the axis)`, 'reward']);
+    assert.deepStrictEqual(reward.legend, [`reward ± std: ${reward.band[0]} to ${reward.band[1]} (beyond axis)`, 'reward']);
     await h.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-reward-band-beyond.png') });
     // A chart whose band fits keeps no band entry in its legend.
     const loss = await plotOf(h, 'loss');
@@ -285,7 +286,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
       }
       const secondConfig = fs.readFileSync(path.join(runsDir, ids[1], RUN_FILES.config));
       fs.rmSync(path.join(runsDir, ids[1], RUN_FILES.config));
-      const expected = `reward ± std (reaches 0 to 1, beyond the axis)`;
+      const expected = `reward ± std: 0 to 1 (beyond axis)`;
       for (const id of ids) {
         const h = await WebviewHarness.open(browser, runsDir);
         await h.push({ type: 'show', runId: id });
@@ -303,7 +304,7 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
       await harness.page.locator('figure[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
       const reward = await plotOf(harness, 'reward');
       assert.deepStrictEqual(reward.band, [0, 1], `compare: band ${JSON.stringify(reward.band)}`);
-      assert.ok(reward.legend?.filter((l) => l.includes('± std')).every((l) => /reaches 0 to 1, beyond the axis\)$/.test(l)), JSON.stringify(reward.legend));
+      assert.ok(reward.legend?.filter((l) => l.includes('± std')).every((l) => / ± std: 0 to 1 \(beyond axis\)$/.test(l)), JSON.stringify(reward.legend));
       await harness.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-compare-reward-legend.png') });
       await harness.page.locator('figure[data-chart="clip"]').screenshot({ path: path.join(RESULTS, 'webview-compare-clip-legend.png') }).catch(() => undefined);
       const plots = await harness.page.locator('figure.chart:not([hidden])').evaluateAll((figures) => figures.map((f) => [(f as HTMLElement).dataset.chart, (f as HTMLElement).dataset.plot ?? '{}'] as [string, string]));
@@ -319,6 +320,99 @@ describe('curves: health alerts, ranges, picker, crosshair, CSV (Chromium)', fun
         }
       }
       assert.ok(checked >= 10, `${checked} legend items checked`);
+    } finally {
+      for (const id of ids) fs.rmSync(path.join(runsDir, id), { recursive: true, force: true });
+    }
+  });
+
+  it('a custom reward\'s band past the axis: its legend keeps both numbers whole (3 digits) in narrow charts, cutting a long run name instead; dashed swatches are dashed lines', async function () {
+    this.timeout(120_000);
+    // A reward module has no known range: the band is the reward ± an std of many digits, past the axis both ways.
+    const std = 0.3617283;
+    const long = (n: number) => `my-custom-reward-experiment-with-a-long-descriptive-name-${n}`;
+    const ids = [1, 2].map((n) => {
+      const id = writeFixtureRun(runsDir, { name: long(n), steps: 1, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+      const dir = path.join(runsDir, id);
+      fs.writeFileSync(path.join(dir, RUN_FILES.metrics), Array.from({ length: STEPS + 1 }, (_, step) => JSON.stringify({ ...rowAt(step), metrics: { ...rowAt(step).metrics, ...(step > 0 ? { reward_std: std } : {}) } })).join('\n') + '\n');
+      const config = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.config), 'utf8')) as { rewards: unknown[] };
+      config.rewards = [{ name: 'mine', module: '/workspace/rewards/mine.js', weight: 1 }];
+      fs.writeFileSync(path.join(dir, RUN_FILES.config), JSON.stringify(config));
+      return id;
+    });
+    // The band's reach as the legend must write it, from the rows: rewards 0.21 … 0.95.
+    const [min, max] = [formatCompact(0.21 - std, 3), formatCompact(0.95 + std, 3)];
+    assert.deepStrictEqual([min, max], ['-0.152', '1.31']);
+    const reach = ` ± std: ${min} to ${max} (beyond axis)`;
+    const fits = (plot: Plot & { width: number; legendBoxes?: [number, number, number][] }, chart: string) => {
+      for (const [i, [left, , width]] of (plot.legendBoxes ?? []).entries()) assert.ok(left >= 0 && left + width <= plot.width, `${chart}: legend item ${i} spans ${left}–${left + width} of ${plot.width}`);
+    };
+    try {
+      // One run in a narrow window (one chart a row, ~300 px): "reward" and the whole reach fit.
+      const h = await WebviewHarness.open(browser, runsDir, undefined, { width: 380, height: 900 });
+      await h.push({ type: 'show', runId: ids[0] });
+      await h.page.locator('figure[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+      const single = (await plotOf(h, 'reward')) as Plot & { width: number; legendBoxes?: [number, number, number][] };
+      assert.ok(single.width < 360, `chart ${single.width} px wide`);
+      assert.strictEqual(single.legend?.[0], `reward${reach}`);
+      fits(single, 'reward');
+      await h.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-band-legend-narrow.png') });
+      await closeChecked(h);
+      // Compare: each band's item names its run, cut in the middle where it must be, then the whole reach.
+      harness = await WebviewHarness.open(browser, runsDir, undefined, { width: 760, height: 900 });
+      await harness.push({ type: 'compare', runIds: ids });
+      await harness.page.locator('figure[data-chart="reward"][data-points]').waitFor({ state: 'attached' });
+      const reward = (await plotOf(harness, 'reward')) as Plot & { width: number; legendBoxes?: [number, number, number][] };
+      const bands = reward.legend?.filter((l) => l.includes('± std')) ?? [];
+      assert.strictEqual(bands.length, 2, JSON.stringify(reward.legend));
+      for (const [i, band] of bands.entries()) {
+        assert.ok(band.endsWith(reach), `${band} does not end with the whole reach`);
+        const name = band.slice(0, -reach.length);
+        assert.ok(name === long(i + 1) || (name.includes('…') && name.endsWith(`-${i + 1}`)), `run name shown as ${name}`);
+      }
+      assert.ok(bands.some((b) => b.includes('…')), `the names were not cut: the chart is not narrow enough to test it (${JSON.stringify(bands)})`);
+      fits(reward, 'reward');
+      await harness.page.locator('figure[data-chart="reward"]').screenshot({ path: path.join(RESULTS, 'webview-compare-band-legend.png') });
+      // In Compare a chart's series after its first are dashed (the step-time chart has six): their swatches are
+      // short dashed lines, the solid ones' filled boxes.
+      const time = harness.page.locator('figure[data-chart="time"]');
+      await time.scrollIntoViewIfNeeded();
+      await harness.page.locator('figure[data-chart="time"][data-points]').waitFor({ state: 'attached' });
+      const timePlot = (await plotOf(harness, 'time')) as Plot & { legendBoxes?: [number, number, number][] };
+      // Which rows of each swatch's 12 × 12 px (the legend's boxWidth and font size) are painted, and the gaps in its
+      // middle row. A string: tsx would wrap the named functions in helpers (`__name`) the page lacks.
+      const swatches = (await harness.page.evaluate(`(() => {
+        const canvas = document.querySelector('figure[data-chart="time"] canvas');
+        const ctx = canvas.getContext('2d');
+        const ratio = canvas.width / canvas.clientWidth;
+        return ${JSON.stringify(timePlot.legendBoxes ?? [])}.map(([left, top]) => {
+          const image = ctx.getImageData(Math.round(left * ratio), Math.round(top * ratio), Math.round(12 * ratio), Math.round(12 * ratio));
+          const [r0, g0, b0] = ctx.getImageData(Math.round((left - 3) * ratio), Math.round((top + 6) * ratio), 1, 1).data;
+          const painted = (x, y) => {
+            const at = (y * image.width + x) * 4;
+            return Math.abs(image.data[at] - r0) + Math.abs(image.data[at + 1] - g0) + Math.abs(image.data[at + 2] - b0) > 60;
+          };
+          const rows = Array.from({ length: image.height }, (_, y) => Array.from({ length: image.width }, (__, x) => painted(x, y)));
+          const middle = rows[Math.floor(image.height / 2)];
+          const gaps = middle.filter((p, x) => !p && middle.slice(0, x).some(Boolean) && middle.slice(x).some(Boolean)).length;
+          return { paintedRows: rows.filter((row) => row.some(Boolean)).length, height: image.height, middleGaps: gaps };
+        });
+      })()`)) as { paintedRows: number; height: number; middleGaps: number }[];
+      await time.screenshot({ path: path.join(RESULTS, 'webview-compare-dashed-legend.png') });
+      // Legend items and drawn lines ("colour dash") in the same order: every series is logged by both runs.
+      const legend = timePlot.legend ?? [];
+      assert.strictEqual(legend.length, 12, JSON.stringify(legend));
+      assert.strictEqual(swatches.length, legend.length);
+      assert.strictEqual(timePlot.colors.length, legend.length);
+      // The items drawn: a legend of many items shows the rows that fit above the plot (chart.js's legend height).
+      const drawn = [...legend.entries()].filter(([i]) => (timePlot.legendBoxes?.[i][1] ?? Infinity) + 12 <= timePlot.top);
+      for (const [i, text] of drawn) {
+        const dashed = !timePlot.colors[i].endsWith(' ');
+        const swatch = swatches[i];
+        if (dashed) assert.ok(swatch.paintedRows <= swatch.height / 3 && swatch.middleGaps > 0, `${text}: a dashed line expected, got ${JSON.stringify(swatch)}`);
+        else assert.ok(swatch.paintedRows >= swatch.height - 2, `${text}: a filled box expected, got ${JSON.stringify(swatch)}`);
+      }
+      const kinds = new Set(drawn.map(([i]) => timePlot.colors[i].endsWith(' ')));
+      assert.strictEqual(kinds.size, 2, `${drawn.length} swatches checked: both solid and dashed ones`);
     } finally {
       for (const id of ids) fs.rmSync(path.join(runsDir, id), { recursive: true, force: true });
     }

@@ -173,6 +173,35 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     await screenshot(h, 'tokens');
   });
 
+  it('a token low in a short token view: its hover card opens above it, inside the view and the page', async () => {
+    // A short window: the token view is its minimum height, the tokens a few lines from its bottom.
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 1100, height: 560 });
+    const h = harness;
+    await h.push({ type: 'show', runId });
+    await selectCard(h, 1, 2);
+    const view = h.page.locator('.token-view');
+    await view.evaluate((e) => (e.scrollTop = e.scrollHeight));
+    const last = h.page.locator('.token-view .token').last();
+    await last.hover();
+    const card = h.page.locator('.token-card');
+    await card.waitFor({ state: 'visible' });
+    const [token, cardBox, bounds] = await Promise.all([
+      last.evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect),
+      card.evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect),
+      view.evaluate((e) => {
+        const rect = e.getBoundingClientRect();
+        return { left: rect.left + e.clientLeft, top: rect.top + e.clientTop, right: rect.left + e.clientLeft + e.clientWidth, bottom: Math.min(rect.top + e.clientTop + e.clientHeight, window.innerHeight), width: window.innerWidth };
+      }),
+    ]);
+    // No room below the token in the view: the card has to go above it.
+    assert.ok(token.bottom + cardBox.height > bounds.bottom, `the token (bottom ${token.bottom}) has room below for the card (${cardBox.height} px) in a view ending at ${bounds.bottom}`);
+    assert.ok(cardBox.top >= bounds.top && cardBox.bottom <= bounds.bottom, `card ${cardBox.top}–${cardBox.bottom} outside the view's ${bounds.top}–${bounds.bottom}`);
+    assert.ok(cardBox.left >= bounds.left && cardBox.right <= Math.min(bounds.right, bounds.width), `card ${cardBox.left}–${cardBox.right} outside ${bounds.left}–${bounds.right}`);
+    assert.ok(cardBox.bottom <= token.top, `the card (bottom ${cardBox.bottom}) covers the token (top ${token.top})`);
+    assert.match(await card.innerText(), /position\s+\d+/);
+    await screenshot(h, 'token-card-above');
+  });
+
   it('follows a theme switch: token colours take the new palette', async () => {
     const h = await openRun(runId, 'rollouts');
     await selectCard(h, 1, 0);
@@ -407,5 +436,43 @@ describe('dashboard webview (Chromium, fixtures)', function () {
     assert.strictEqual(await harness.page.locator('button[data-tab="rollouts"]').isHidden(), true);
     await harness.page.locator('figure[data-chart="reward"][data-traces="2"]').waitFor({ state: 'attached' });
     await screenshot(harness, 'compare');
+  });
+
+  it('Compare in a narrow panel: long config values (a JSON list without spaces, a long description) wrap inside the table, shown whole', async () => {
+    // Two runs whose configs differ in a rewards list (JSON text with no spaces to break at) and a long description.
+    const rewards = (timeout: number) => [
+      { name: 'arithmetic_answer', weight: 1, timeout_s: timeout },
+      { name: 'flaky', module: '/work/a/rather/long/workspace/path/to/rewards/flaky_reward_function.js', weight: 0.5, timeout_s: timeout },
+    ];
+    const description = 'The built-in demo (about 2½ minutes on a 2-core CPU): a tiny character-level transformer learns two-digit addition from a sloppy teacher that forgets the carry 60 % of the time, then GRPO with a verifiable answer reward fixes it — validation accuracy on held-out sums climbs by about 40–50 points.';
+    const ids = ['wide-config-a', 'wide-config-b'].map((name, i) => {
+      const id = writeFixtureRun(runsDir, { name, steps: 5, rolloutSteps: () => false, groups: 1, groupSize: 2, tokens: 2 });
+      const file = path.join(runsDir, id, 'config.json');
+      const config = { ...(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>), rewards: rewards(10 + i), ...(i === 1 ? { description } : {}) };
+      fs.writeFileSync(file, JSON.stringify(config));
+      return id;
+    });
+    try {
+      harness = await WebviewHarness.open(browser, runsDir, undefined, { width: 640, height: 900 });
+      await harness.push({ type: 'compare', runIds: ids });
+      const table = harness.page.locator('.config-diff table');
+      await table.waitFor();
+      await table.scrollIntoViewIfNeeded();
+      const fit = await table.evaluate((t) => {
+        const container = t.parentElement as HTMLElement;
+        const cells = [...t.querySelectorAll('td')].map((td) => ({ text: td.textContent ?? '', overflows: td.scrollWidth > td.clientWidth }));
+        return { table: t.scrollWidth, container: container.clientWidth, page: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth, cells };
+      });
+      assert.ok(fit.table <= fit.container, `the table is ${fit.table} px wide in a ${fit.container} px panel`);
+      assert.ok(fit.page <= fit.viewport, `the page scrolls sideways: ${fit.page} px in ${fit.viewport}`);
+      // Every value is in its cell whole (the table's text is the JSON as the host sent it), none spills out.
+      const texts = fit.cells.map((c) => c.text);
+      assert.ok(texts.includes(JSON.stringify(rewards(10))) && texts.includes(JSON.stringify(rewards(11))), JSON.stringify(texts));
+      assert.ok(texts.includes(JSON.stringify(description)), JSON.stringify(texts));
+      assert.deepStrictEqual(fit.cells.filter((c) => c.overflows).map((c) => c.text), []);
+      await harness.page.locator('.config-diff').screenshot({ path: path.join(RESULTS, 'webview-compare-config-narrow.png') });
+    } finally {
+      for (const id of ids) fs.rmSync(path.join(runsDir, id), { recursive: true, force: true });
+    }
   });
 });

@@ -191,6 +191,32 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     assert.strictEqual(await card.getAttribute('data-color'), tokenColor('advantage', tokenValue(tokens, 'advantage', column), domain, PALETTE));
   });
 
+  it('hovering a token at the bottom-right of the window: the card opens above the pointer and ends within the window', async () => {
+    // A small window: the grid (60 % of its height) runs past its bottom edge, its second token column near the right.
+    harness = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, { width: 400, height: 560 });
+    const h = harness;
+    await h.push({ type: 'show', runId });
+    await h.page.locator('.group-row[data-group="0"] .small-button').click();
+    await h.page.locator('.timeline-scroller[data-state="ready"]').waitFor();
+    const { width, height, scroller } = await h.page.evaluate(() => ({
+      width: document.documentElement.clientWidth,
+      height: document.documentElement.clientHeight,
+      scroller: document.querySelector('.timeline-scroller')!.getBoundingClientRect().toJSON() as DOMRect,
+    }));
+    assert.ok(scroller.bottom > height, `the grid ends at ${scroller.bottom}, within the window (${height} px)`);
+    // Every completion has a second token: a cell of that column near the bottom-right corner.
+    const x = scroller.left + gutter + 1.5 * cellWidth;
+    assert.ok(x > width - 120, `the pointer at ${x} is far from the window's right edge (${width})`);
+    const card = h.page.locator('.timeline-card');
+    for (let y = height - 4; y > height - 100 && !(await card.isVisible()); y -= 5) await h.page.mouse.move(x, y);
+    await card.waitFor({ state: 'visible' });
+    const box = await card.evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect);
+    assert.ok(box.top >= 0 && box.bottom <= height, `card ${box.top}–${box.bottom} outside the window's 0–${height}`);
+    assert.ok(box.left >= 0 && box.right <= width, `card ${box.left}–${box.right} outside the window's 0–${width}`);
+    assert.match(await card.innerText(), /position\s+1\b/);
+    await h.page.screenshot({ path: path.join(RESULTS, 'webview-timeline-card-corner.png') });
+  });
+
   it('shows the validation samples of the prompt at each evaluation', async () => {
     const h = await openTimeline();
     await h.page.locator('.prompt-timeline select').first().selectOption('eval');

@@ -115,6 +115,11 @@ export function registerExtensionTests(): void {
       console.log(`    bandit run: ${metrics.length} steps, final reward ${last?.metrics.reward}, p(apple) ${last?.metrics['policy/p_apple']?.toFixed(3)}`);
       assert.strictEqual(api.dashboard()?.shownRunId, run.runId);
       await assertDashboardTab(`GRPO: ${run.runId}`);
+      // Its worker gone, the status bar keeps the run's final state (it used to vanish), its click opening the run.
+      for (let i = 0; i < 50 && api.runs.isLive(run.runDir); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(!api.runs.isLive(run.runDir));
+      assert.match(api.statusBar.text ?? '(hidden)', new RegExp(`GRPO completed · step ${end.steps}/${end.steps}`));
+      assert.strictEqual(api.statusBar.runDir, run.runDir);
     });
 
     it('Stop Run stops a long run after its current step and the worker exits 0', async () => {
@@ -137,6 +142,71 @@ export function registerExtensionTests(): void {
       assert.strictEqual(await run.exited, 0);
       assert.strictEqual(readMetrics(run.runDir).length, end.steps);
       assert.ok(!api.runs.isLive(run.runDir));
+    });
+
+    it('Pause and Stop show in the tree on the same event as in the status bar, not a refresh later; the ended run stays in the status bar until clicked', async () => {
+      const config = JSON.parse(fs.readFileSync(path.join(extensionPath, 'examples', 'bandit.json'), 'utf8'));
+      config.name = 'tree-state-bandit';
+      config.optimization.max_steps = 1000000;
+      const configPath = path.join(tmp, 'tree-state.json');
+      fs.writeFileSync(configPath, JSON.stringify(config));
+      let runDir: string | undefined;
+      const threeSteps = waitFor(api, () => runDir, (m) => (m.type === 'metrics' && m.record.step >= 3 ? true : undefined), '3 steps');
+      const paused = waitFor(api, () => runDir, (m) => (m.type === 'paused' ? true : undefined), 'the pause');
+      const finished = waitFor(api, () => runDir, (m) => (m.type === 'finished' ? m : undefined), 'the stop');
+      // At each state message: had the tree refreshed by the end of its dispatch (as the status bar updates), and
+      // what did its item and the status bar say then. The tree's other refreshes wait up to a second.
+      let treeChanged = false;
+      const seen: { type: string; treeChanged: boolean; description: string | undefined; statusBar: string | undefined }[] = [];
+      const treeListener = api.tree.onDidChangeTreeData(() => (treeChanged = true));
+      const messageListener = api.runs.onMessage((e) => {
+        if (e.runDir !== runDir || (e.message.type !== 'paused' && e.message.type !== 'finished')) return;
+        treeChanged = false;
+        const type = e.message.type;
+        // After the event's other listeners (and RunManager's state event), before any timer can run.
+        queueMicrotask(() => {
+          const roots = api.tree.getChildren() as RunsTreeItem[];
+          const item = roots.find((i): i is RunItem => 'summary' in i && i.summary.runDir === runDir);
+          seen.push({ type, treeChanged, description: typeof item?.description === 'string' ? item.description : undefined, statusBar: api.statusBar.text });
+        });
+      });
+      try {
+        const run = await vscode.commands.executeCommand<LiveRun | undefined>('grpo.startRun', configPath);
+        assert.ok(run);
+        runDir = run.runDir;
+        await threeSteps;
+        assert.strictEqual(await vscode.commands.executeCommand('grpo.pauseRun', run.runDir), true);
+        await paused;
+        await new Promise((r) => setTimeout(r, 0));
+        assert.strictEqual(seen[0]?.type, 'paused', JSON.stringify(seen));
+        assert.ok(seen[0].treeChanged, 'the tree did not refresh on the paused message');
+        assert.match(seen[0].description ?? '', /^paused · step \d+/);
+        assert.match(seen[0].statusBar ?? '', /GRPO paused · step \d+/);
+        assert.strictEqual(await vscode.commands.executeCommand('grpo.stopRun', run.runDir), true);
+        const end = await finished;
+        await new Promise((r) => setTimeout(r, 0));
+        assert.strictEqual(seen[1]?.type, 'finished', JSON.stringify(seen));
+        assert.ok(seen[1].treeChanged, 'the tree did not refresh on the finished message');
+        // The worker may still be exiting: the tree says what the run's records say, as the status bar does.
+        assert.match(seen[1].description ?? '', /^stopped · step \d+/);
+        assert.match(seen[1].statusBar ?? '', /GRPO stopped · step \d+/);
+        assert.strictEqual(await run.exited, 0);
+        for (let i = 0; i < 50 && api.runs.isLive(run.runDir); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.match(api.statusBar.text ?? '(hidden)', new RegExp(`GRPO stopped · step ${end.steps}/1000000`));
+        // Its click opens the run's dashboard and clears the item.
+        await vscode.commands.executeCommand('grpo.statusBar.openEndedRun', run.runDir);
+        assert.strictEqual(api.statusBar.text, undefined);
+        assert.strictEqual(api.dashboard()?.shownRunId, run.runId);
+      } finally {
+        treeListener.dispose();
+        messageListener.dispose();
+        // A failed check leaves no run going into the next tests.
+        const live = runDir === undefined ? undefined : api.runs.liveRun(runDir);
+        if (live) {
+          await vscode.commands.executeCommand('grpo.stopRun', live.runDir);
+          await live.exited;
+        }
+      }
     });
 
     it('Stop Run stops a run whose reward never returns within 2 s, checkpoints the last step, and it resumes', async () => {

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { builtInConfigs, describeConfigFile, workspaceConfigs } from '../../../src/host/configPicks';
+import { builtInConfigs, describeConfigFile, highlightAfterUpdate, workspaceConfigs } from '../../../src/host/configPicks';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -44,5 +44,18 @@ describe('Start Run choices', () => {
     assert.match(choices[0].detail ?? '', /^cannot run: .*broken\.grpo\.json.*optimization\.learning_rate/);
     assert.strictEqual(choices[1].detail, 'mine');
     assert.strictEqual(describeConfigFile(path.join(workspace, 'missing.grpo.json'), 'workspace').valid, false);
+  });
+
+  it("highlights the workspace's own config once it is listed first, unless the user moved the highlight or filtered", () => {
+    const [demo, bandit, mine] = ['/ext/examples/arithmetic.json', '/ext/examples/bandit.json', '/ws/alerts.grpo.json'];
+    // The built-ins were shown first with the demo highlighted only for being first: Enter started the demo.
+    assert.strictEqual(highlightAfterUpdate(demo, demo, mine, false), mine);
+    // Nothing highlighted yet: the first listed.
+    assert.strictEqual(highlightAfterUpdate(undefined, demo, mine, false), mine);
+    // The user moved to another choice, or typed toward the demo: it stays.
+    assert.strictEqual(highlightAfterUpdate(bandit, demo, mine, false), bandit);
+    assert.strictEqual(highlightAfterUpdate(demo, demo, mine, true), demo);
+    // No workspace configs: the first stays first.
+    assert.strictEqual(highlightAfterUpdate(demo, demo, demo, false), demo);
   });
 });

@@ -10,7 +10,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { LiveEntry, liveSummary, LiveRunTable, runItemView, runKey, statusBarRun, statusBarView } from '../../../src/host/liveRuns';
+import { endedStatusBarView, LiveEntry, liveSummary, LiveRunTable, runItemView, runKey, statusBarRun, statusBarView } from '../../../src/host/liveRuns';
 import { RunRequests } from '../../../src/host/runRequests';
 import { RunConfig, validateRunConfig } from '../../../src/protocol';
 import { readerOrOurs } from '../../../src/protocol/runReaders';
@@ -143,6 +143,17 @@ describe('live runs are keyed by their folder, not its name', () => {
     // A folder no worker writes: the bar shows a live run, never the dead twin.
     table.remove(second);
     assert.strictEqual(statusBarRun(table.all, dead)?.runDir, live);
+  });
+
+  it('once a run has ended, the status bar keeps its final state from its folder, and its click opens that run', () => {
+    const view = endedStatusBarView(readSummary(completed));
+    assert.strictEqual(view.text, '$(pass) GRPO completed · step 50/50 · reward 0.500');
+    assert.strictEqual(view.runDir, completed);
+    assert.ok(view.tooltip.includes(completed) && /has ended \(completed\)/.test(view.tooltip), view.tooltip);
+    // A run whose worker died without its last record: "interrupted", as the tree says.
+    assert.match(endedStatusBarView(readSummary(dead)).text, /^\$\(warning\) GRPO interrupted · step 7\/50/);
+    fs.appendFileSync(path.join(live, 'events.jsonl'), JSON.stringify({ type: 'finished', time: Date.UTC(2026, 0, 2), outcome: 'stopped', steps: 12 }) + '\n');
+    assert.match(endedStatusBarView(readSummary(live)).text, /^\$\(debug-stop\) GRPO stopped · step 12\/50/);
   });
 
   it("the dashboard's requests ask the host by folder: a panel showing both twins stops and reads each one", async () => {
