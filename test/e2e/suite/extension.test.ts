@@ -34,6 +34,15 @@ function waitFor<T>(api: GrpoStudioApi, runDir: () => string | undefined, predic
   });
 }
 
+/** The bandit example under another name, with steps enough to outlast any test: for stopping and pausing it. */
+function writeEndlessBandit(extensionPath: string, configPath: string, name: string): string {
+  const config = JSON.parse(fs.readFileSync(path.join(extensionPath, 'examples', 'bandit.json'), 'utf8'));
+  config.name = name;
+  config.optimization.max_steps = 1000000;
+  fs.writeFileSync(configPath, JSON.stringify(config));
+  return configPath;
+}
+
 function readMetrics(runDir: string): MetricsRecord[] {
   const file = path.join(runDir, 'metrics.jsonl');
   return parseJsonl<MetricsRecord>(fs.readFileSync(file, 'utf8'), file).records;
@@ -123,11 +132,7 @@ export function registerExtensionTests(): void {
     });
 
     it('Stop Run stops a long run after its current step and the worker exits 0', async () => {
-      const config = JSON.parse(fs.readFileSync(path.join(extensionPath, 'examples', 'bandit.json'), 'utf8'));
-      config.name = 'long-bandit';
-      config.optimization.max_steps = 1000000;
-      const configPath = path.join(tmp, 'long.json');
-      fs.writeFileSync(configPath, JSON.stringify(config));
+      const configPath = writeEndlessBandit(extensionPath, path.join(tmp, 'long.json'), 'long-bandit');
 
       let runDir: string | undefined;
       const fiveSteps = waitFor(api, () => runDir, (m) => (m.type === 'metrics' && m.record.step >= 5 ? true : undefined), '5 steps');
@@ -145,11 +150,7 @@ export function registerExtensionTests(): void {
     });
 
     it('Pause and Stop show in the tree on the same event as in the status bar, not a refresh later; the ended run stays in the status bar until clicked', async () => {
-      const config = JSON.parse(fs.readFileSync(path.join(extensionPath, 'examples', 'bandit.json'), 'utf8'));
-      config.name = 'tree-state-bandit';
-      config.optimization.max_steps = 1000000;
-      const configPath = path.join(tmp, 'tree-state.json');
-      fs.writeFileSync(configPath, JSON.stringify(config));
+      const configPath = writeEndlessBandit(extensionPath, path.join(tmp, 'tree-state.json'), 'tree-state-bandit');
       let runDir: string | undefined;
       const threeSteps = waitFor(api, () => runDir, (m) => (m.type === 'metrics' && m.record.step >= 3 ? true : undefined), '3 steps');
       const paused = waitFor(api, () => runDir, (m) => (m.type === 'paused' ? true : undefined), 'the pause');
