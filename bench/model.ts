@@ -142,7 +142,7 @@ async function measureTfjs(shape: PresetName, reps: number, mode: 'pool' | 'sing
 }
 
 /** The matrix-product kernels of tfjs (plain, batched, and with a fused bias or activation). */
-const PRODUCT_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul', 'GrpoSlicedBatchMatMul']);
+const PRODUCT_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul', 'GrpoBatchedProduct']);
 /** tf.customGrad's forward runs as a kernel of this name whose time includes the kernels inside it: not summed. */
 const CUSTOM_GRAD_SCOPE = 'unnamed scope';
 

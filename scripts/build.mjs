@@ -1,5 +1,5 @@
 // Bundles the three targets into dist/: extension host (node, cjs), worker (node, cjs), webview (browser, iife).
-// The tfjs wasm binaries are copied next to the worker bundle, where src/worker/backend.ts looks first.
+// The tfjs wasm binaries and our SIMD kernels are copied next to the worker bundle, where the code looks first.
 import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -39,6 +39,8 @@ function copyWasm() {
   // The threaded build's workers load Emscripten's main script from a file (src/worker/wasmThreads.ts).
   const threadedScript = 'tfjs-backend-wasm-threaded-simd.js';
   fs.copyFileSync(path.join(wasmDir, '..', 'wasm-out', threadedScript), path.join(dist, threadedScript));
+  // Our own SIMD kernels (src/model/simdKernels.ts), compiled by `npm run build:simd` and committed.
+  fs.copyFileSync(path.join(root, 'src/model/simd/kernels.wasm'), path.join(dist, 'simd-kernels.wasm'));
 }
 
 /** The run-config JSON Schema, for VS Code's jsonValidation (completion and hover docs in config files). */

@@ -1,29 +1,22 @@
 /**
- * Fused row-wise kernels for the backends whose tensors live in host memory (wasm, cpu).
+ * Fused row-wise and element-wise kernels for the backends whose tensors live in host memory (wasm, cpu).
  *
  * Built from tfjs ops, a LayerNorm is ~8 kernels forward and ~20 backward, several of them broadcasts that wasm
- * runs without SIMD. Here each is one pass over the rows in JavaScript, forward and backward (the backward
+ * runs without SIMD. Here each is one SIMD pass over the rows (simdKernels.ts), forward and backward (the backward
  * recomputes the row statistics instead of saving them), reading the inputs in place. Other backends keep the
  * tfjs-op versions in layers.ts, which these match to float rounding (tested against finite differences and the op
  * versions).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tapeIsRecording } from './model';
+import { geluGradient, geluValues, layerNormRows, layerNormRowsBackward, rmsNormRows, rmsNormRowsBackward } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** LayerNorm over the last axis of x [N, d]: (x − mean) / sqrt(var + eps) · weight + bias (biased variance). */
 export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
-    const xs = readInPlace(xt);
-    const w = readInPlace(wt);
-    const b = readInPlace(bt);
-    const out = new Float32Array(N * d);
-    for (let n = 0; n < N; n++) {
-      const o = n * d;
-      const { mean, rstd } = rowMoments(xs, o, d, eps);
-      for (let k = 0; k < d; k++) out[o + k] = (xs[o + k] - mean) * rstd * w[k] + b[k];
-    }
+    const out = layerNormRows(readInPlace(xt), readInPlace(wt), readInPlace(bt), N, d, eps);
     return tf.tensor2d(out, [N, d]);
   };
   // Outside a tape the custom gradient's bookkeeping is all overhead (sampling calls this per token and layer).
@@ -39,44 +32,9 @@ export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tenso
   return op(x, weight, bias) as tf.Tensor2D;
 }
 
-function rowMoments(xs: Float32Array, offset: number, d: number, eps: number): { mean: number; rstd: number } {
-  let sum = 0;
-  for (let k = 0; k < d; k++) sum += xs[offset + k];
-  const mean = sum / d;
-  let squares = 0;
-  for (let k = 0; k < d; k++) {
-    const c = xs[offset + k] - mean;
-    squares += c * c;
-  }
-  return { mean, rstd: 1 / Math.sqrt(squares / d + eps) };
-}
-
-/**
- * With x̂ = (x − mean)·rstd and g = dy·weight: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dweight = Σ_rows dy·x̂,
- * dbias = Σ_rows dy.
- */
+/** With x̂ = (x − mean)·rstd and g = dy·weight: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dweight = Σ_rows dy·x̂, dbias = Σ_rows dy. */
 function layerNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: number, d: number, eps: number): tf.Tensor[] {
-  const dx = new Float32Array(N * d);
-  const dw = new Float32Array(d);
-  const db = new Float32Array(d);
-  const xhat = new Float32Array(d);
-  for (let n = 0; n < N; n++) {
-    const o = n * d;
-    const { mean, rstd } = rowMoments(xs, o, d, eps);
-    let sumG = 0;
-    let sumGX = 0;
-    for (let k = 0; k < d; k++) {
-      xhat[k] = (xs[o + k] - mean) * rstd;
-      const g = dy[o + k] * w[k];
-      sumG += g;
-      sumGX += g * xhat[k];
-      dw[k] += dy[o + k] * xhat[k];
-      db[k] += dy[o + k];
-    }
-    const meanG = sumG / d;
-    const meanGX = sumGX / d;
-    for (let k = 0; k < d; k++) dx[o + k] = rstd * (dy[o + k] * w[k] - meanG - xhat[k] * meanGX);
-  }
+  const { dx, dw, db } = layerNormRowsBackward(dy, xs, w, N, d, eps);
   return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw), tf.tensor1d(db)];
 }
 
@@ -84,14 +42,7 @@ function layerNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: n
 export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor) => {
-    const xs = readInPlace(xt);
-    const w = readInPlace(wt);
-    const out = new Float32Array(N * d);
-    for (let n = 0; n < N; n++) {
-      const o = n * d;
-      const r = rowRms(xs, o, d, eps);
-      for (let k = 0; k < d; k++) out[o + k] = xs[o + k] * r * w[k];
-    }
+    const out = rmsNormRows(readInPlace(xt), readInPlace(wt), N, d, eps);
     return tf.tensor2d(out, [N, d]);
   };
   if (!tapeIsRecording()) return forward(x, weight);
@@ -106,28 +57,29 @@ export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf
   return op(x, weight) as tf.Tensor2D;
 }
 
-function rowRms(xs: Float32Array, offset: number, d: number, eps: number): number {
-  let squares = 0;
-  for (let k = 0; k < d; k++) squares += xs[offset + k] * xs[offset + k];
-  return 1 / Math.sqrt(squares / d + eps);
-}
-
 /** With r = 1/sqrt(mean(x²) + eps) and g = dy·weight: dx = r·g − r³·x·mean(g·x), dweight = Σ_rows dy·x·r. */
 function rmsNormGrad(dy: Float32Array, xs: Float32Array, w: Float32Array, N: number, d: number, eps: number): tf.Tensor[] {
-  const dx = new Float32Array(N * d);
-  const dw = new Float32Array(d);
-  for (let n = 0; n < N; n++) {
-    const o = n * d;
-    const r = rowRms(xs, o, d, eps);
-    let sumGX = 0;
-    for (let k = 0; k < d; k++) {
-      sumGX += dy[o + k] * w[k] * xs[o + k];
-      dw[k] += dy[o + k] * xs[o + k] * r;
-    }
-    const c = (r * r * r * sumGX) / d;
-    for (let k = 0; k < d; k++) dx[o + k] = r * dy[o + k] * w[k] - c * xs[o + k];
-  }
+  const { dx, dw } = rmsNormRowsBackward(dy, xs, w, N, d, eps);
   return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw)];
+}
+
+/**
+ * GPT-2's "gelu_new" element-wise: ~7 kernels forward and ~9 backward as tfjs ops (layers.ts geluNewOps), one SIMD
+ * pass each here. Only x is saved; the backward recomputes the gate.
+ */
+export function fusedGeluNew(x: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = x.shape;
+  const forward = (xt: tf.Tensor) => tf.tensor2d(geluValues(readInPlace(xt)), [rows, cols]);
+  if (!tapeIsRecording()) return forward(x);
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xt, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([xt]);
+    return {
+      value: forward(xt),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.tensor2d(geluGradient(readInPlace(upstream(dy)), readInPlace(saved[0])), [rows, cols])],
+    };
+  });
+  return op(x) as tf.Tensor2D;
 }
 
 /**

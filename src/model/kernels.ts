@@ -6,11 +6,12 @@
  * - Row lookup (`embeddingLookup`): `tf.gather`'s gradient needs `UnsortedSegmentSum`, which wasm lacks. The
  *   custom gradient below scatter-adds the incoming rows on the host instead of multiplying by a one-hot matrix,
  *   which would cost tokens × vocabulary × width; the forward copies rows on the host too (faster than GatherV2).
- * - Batched products (`batchMatMul`, for attention): see slicedBatchMatMulWasm.
+ * - Batched products (`batchMatMul`, for attention): see batchedProductWasm.
  * - Identity and same-type Cast on wasm share the data instead of copying it: see registerSharedIdentityWasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../worker/backend';
+import { batchedProductInto } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
@@ -123,73 +124,70 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   return lookup(table, ids);
 }
 
-/**
- * The part of tfjs-backend-wasm's internals that `slicedBatchMatMul` uses (stable across 4.x): tensors are
- * registered with the C++ side by integer id and heap offset, and kernels are called by id.
- */
-interface WasmBackendInternals {
-  wasm: {
-    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
-    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
-  };
-  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
-  dataIdNextNumber: number;
+/** The part of tfjs-backend-wasm that a kernel writing its output from the host uses (stable across 4.x). */
+interface HostOutputBackend {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
-const SLICED_BATCH_MATMUL = 'GrpoSlicedBatchMatMul';
-let wasmBatchMatMul: ((...args: unknown[]) => void) | null = null;
+const BATCHED_PRODUCT = 'GrpoBatchedProduct';
+
+interface BatchedProductAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
 
 /**
- * [N, m, k] · [N, k, n] → [N, m, n] as N single products. The wasm kernel runs a product with a batch dimension
- * through a plain loop (~2 GFLOP/s) but a single one through XNNPACK (~30 GFLOP/s); attention is N = batch × heads
- * small products, so this kernel registers each slice of the operands as its own tensor (same heap memory, no
- * copy) and calls the single-product path N times.
+ * [N, m, k] · [N, k, n] → [N, m, n] on wasm, each operand optionally stored transposed. tfjs-wasm runs a product
+ * with a batch dimension through a plain loop (~2 GFLOP/s), and one XNNPACK call per product costs more in operator
+ * setup than attention's 64 × 32 × 64 products take; simdKernels' batched product runs them at ~25 GFLOP/s on one
+ * thread, and reads transposed operands without a transpose kernel.
  */
-function slicedBatchMatMulWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
-  const backend = args.backend as WasmBackendInternals;
+function batchedProductWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {
+  const backend = args.backend as HostOutputBackend;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  const [N, m, k] = a.shape;
-  const n = b.shape[2];
-  wasmBatchMatMul ??= backend.wasm.cwrap(tf.BatchMatMul, null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
-  const out = backend.makeOutput([N, m, n], 'float32');
-  const offsets = [a, b, out].map((t) => backend.dataIdMap.get(t.dataId).memoryOffset);
-  const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
-  const bShape = new Uint8Array(new Int32Array([1, k, n]).buffer);
-  const ids = [0, 0, 0];
-  for (let i = 0; i < N; i++) {
-    [m * k, k * n, m * n].forEach((size, j) => {
-      ids[j] = backend.dataIdNextNumber++;
-      backend.wasm.tfjs.registerTensor(ids[j], size, offsets[j] + i * size * 4);
-    });
-    wasmBatchMatMul(ids[0], aShape, 3, ids[1], bShape, 3, false, false, ids[2]);
-    // Unregisters the views only; the memory belongs to a, b and out.
-    for (const id of ids) backend.wasm.tfjs.disposeData(id);
-  }
+  const { transposeA, transposeB } = args.attrs as BatchedProductAttrs;
+  const [count, aRows, aCols] = a.shape;
+  const [, bRows, bCols] = b.shape;
+  const m = transposeA ? aCols : aRows;
+  const n = transposeB ? bRows : bCols;
+  // The output first: allocating on the heap may move it, so the views of a, b and out are taken after.
+  const out = backend.makeOutput([count, m, n], 'float32');
+  const shape = { count, m, k: transposeA ? aRows : aCols, n, transposeA, transposeB };
+  batchedProductInto(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), shape, backend.typedArrayFromHeap(out));
   return out;
 }
 
-let slicedRegistered = false;
+let batchedRegistered = false;
 
-function registerSlicedBatchMatMul(): void {
-  if (slicedRegistered) return;
-  slicedRegistered = true;
-  tf.registerKernel({ kernelName: SLICED_BATCH_MATMUL, backendName: 'wasm', kernelFunc: slicedBatchMatMulWasm as unknown as tf.KernelFunc });
+function registerBatchedProduct(): void {
+  if (batchedRegistered) return;
+  batchedRegistered = true;
+  tf.registerKernel({ kernelName: BATCHED_PRODUCT, backendName: 'wasm', kernelFunc: batchedProductWasm as unknown as tf.KernelFunc });
   tf.registerGradient({
-    kernelName: SLICED_BATCH_MATMUL,
+    kernelName: BATCHED_PRODUCT,
     inputsToSave: ['a', 'b'],
-    gradFunc: (dy, saved) => {
+    gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved;
+      const { transposeA, transposeB } = attrs as unknown as BatchedProductAttrs;
       const g = upstream(dy);
-      return { a: () => batchMatMul(g, transposeLast2(b)), b: () => batchMatMul(transposeLast2(a), g) };
+      // tfjs-core's four cases of BatchMatMul's gradient, the transposes as flags of the product.
+      if (!transposeA && !transposeB) return { a: () => batchMatMul(g, b, false, true), b: () => batchMatMul(a, g, true, false) };
+      if (!transposeA && transposeB) return { a: () => batchMatMul(g, b, false, false), b: () => batchMatMul(g, a, true, false) };
+      if (transposeA && !transposeB) return { a: () => batchMatMul(b, g, false, true), b: () => batchMatMul(a, g, false, false) };
+      return { a: () => batchMatMul(b, g, true, true), b: () => batchMatMul(g, a, true, true) };
     },
   });
 }
 
-/** Batched product [N, m, k] · [N, k, n] (same N on both sides), fast on wasm; tf.matMul elsewhere. */
-export function batchMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor3D {
-  // One-row products (decoding) are as fast through the stock kernel.
-  if (tf.getBackend() !== 'wasm' || a.shape[1] === 1) return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);
-  registerSlicedBatchMatMul();
-  return tf.engine().runKernel(SLICED_BATCH_MATMUL, { a, b }, {}) as tf.Tensor3D;
+/**
+ * Batched product op(a) · op(b), a [N, m, k] (stored [N, k, m] with `transposeA`), b [N, k, n] (stored [N, n, k]
+ * with `transposeB`): fast on wasm; tf.matMul elsewhere.
+ */
+export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
+  // One-row products (decoding) are as fast through the stock kernel, given plain layouts (see product()).
+  if ((transposeA ? a.shape[2] : a.shape[1]) === 1) return product(a, b, transposeA, transposeB) as tf.Tensor3D;
+  registerBatchedProduct();
+  return tf.engine().runKernel(BATCHED_PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
 }

@@ -4,7 +4,7 @@
  * transposes are slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedLayerNorm, fusedRmsNorm } from './fused';
+import { fusedGeluNew, fusedLayerNorm, fusedRmsNorm } from './fused';
 import { batchMatMul } from './kernels';
 import { derivedWeight, isFrozenWeight, tapeIsRecording, transposeSource, Weights } from './model';
 import type { LoraAdapters } from './lora';
@@ -109,10 +109,17 @@ export function rmsNormOps(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Ten
 
 /**
  * GPT-2's tanh approximation of GELU ("gelu_new"): 0.5·x·(1 + tanh(z)), z = √(2/π)·(x + 0.044715·x³), computed as
- * x·σ(2z), the same function, because wasm's sigmoid is ~12× faster than its tanh. The gradient is written out,
- * σ + x·σ·(1 − σ)·2√(2/π)·(1 + 3·0.044715·x²), from the saved x and σ: a third of the kernels autodiff would run.
+ * x·σ(2z), the same function. On the host backends one SIMD pass forward and one backward (fused.ts); elsewhere
+ * tfjs ops, with the gradient written out, σ + x·σ·(1 − σ)·2√(2/π)·(1 + 3·0.044715·x²), from the saved x and σ: a
+ * third of the kernels autodiff would run.
  */
 export function geluNew(x: tf.Tensor): tf.Tensor2D {
+  if (onHostBackend()) return fusedGeluNew(x as tf.Tensor2D);
+  return geluNewOps(x);
+}
+
+/** geluNew from tfjs ops (GPU backends; the reference the fused version is tested against). */
+export function geluNewOps(x: tf.Tensor): tf.Tensor2D {
   const c = 2 * Math.sqrt(2 / Math.PI);
   const a = 0.044715;
   const sigmoidOf2z = (input: tf.Tensor) => tf.sigmoid(tf.mul(tf.mul(input, tf.add(tf.mul(tf.mul(input, input), a), 1)), c));
@@ -173,11 +180,11 @@ export function attention(
     vh = tf.concat([past.v, vh], 2);
   }
   const S = kh.shape[2];
-  const keysT = tf.transpose(tf.reshape(kh, [B * Hkv, S, hd]), [0, 2, 1]);
+  const keys = tf.reshape(kh, [B * Hkv, S, hd]);
   const values = tf.reshape(vh, [B * Hkv, S, hd]);
   const heads = tapeIsRecording() || T <= ATTENTION_QUERY_BLOCK
-    ? attendQueries(qh, keysT, values, bias, s, T)
-    : attendInBlocks(qh, keysT, values, bias, s);
+    ? attendQueries(qh, keys, values, bias, s, T)
+    : attendInBlocks(qh, keys, values, bias, s);
   const out = tf.reshape(swapAxes12(tf.reshape(heads, [B, Hkv, T, g * hd])), [B * T, H * hd]) as tf.Tensor2D;
   return { out, present: { k: kh, v: vh } };
 }
@@ -190,12 +197,12 @@ export function attention(
  */
 export const ATTENTION_QUERY_BLOCK = 128;
 
-/** softmax(q·kᵀ + bias)·v for `length` queries; q [B·Hkv, length·g, hd], bias [B, 1, length, 1, S]. */
-function attendQueries(qh: tf.Tensor, keysT: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape, length: number): tf.Tensor3D {
+/** softmax(q·kᵀ + bias)·v for `length` queries; q [B·Hkv, length·g, hd], keys [B·Hkv, S, hd], bias [B, 1, length, 1, S]. */
+function attendQueries(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape, length: number): tf.Tensor3D {
   const { batch: B, nHeads: H, nKvHeads: Hkv } = s;
   const g = H / Hkv;
-  const S = keysT.shape[2]!;
-  const scores = tf.add(tf.reshape(batchMatMul(qh, keysT), [B, Hkv, length, g, S]), bias);
+  const S = keys.shape[1]!;
+  const scores = tf.add(tf.reshape(batchMatMul(qh, keys, false, true), [B, Hkv, length, g, S]), bias);
   const probs = tf.reshape(tf.softmax(scores), [B * Hkv, length * g, S]);
   return batchMatMul(probs, values);
 }
@@ -205,17 +212,17 @@ function attendQueries(qh: tf.Tensor, keysT: tf.Tensor, values: tf.Tensor, bias:
  * numbers), block by block, every block's intermediates freed once its output exists. Outside a tape only: under
  * one the scores are kept for the gradient anyway.
  */
-function attendInBlocks(qh: tf.Tensor, keysT: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape): tf.Tensor3D {
+function attendInBlocks(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape): tf.Tensor3D {
   const { batch: B, length: T, nHeads: H, nKvHeads: Hkv, headDim: hd } = s;
   const g = H / Hkv;
-  const S = keysT.shape[2]!;
+  const S = keys.shape[1]!;
   const blocks: tf.Tensor3D[] = [];
   for (let from = 0; from < T; from += ATTENTION_QUERY_BLOCK) {
     const length = Math.min(ATTENTION_QUERY_BLOCK, T - from);
     blocks.push(tf.tidy(() => {
       const q = tf.slice(qh, [0, from * g, 0], [B * Hkv, length * g, hd]);
       const b = tf.slice(bias, [0, 0, from, 0, 0], [B, 1, length, 1, S]);
-      return attendQueries(q, keysT, values, b, s, length);
+      return attendQueries(q, keys, values, b, s, length);
     }));
   }
   const heads = tf.concat(blocks, 1);

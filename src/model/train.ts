@@ -6,7 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { onHostBackend, readAndDispose } from './tensorIo';
+import { adamUpdate, AdamHyperparameters, AdamStepScalars, globalNorm } from './adam';
+import { onHostBackend, readAndDispose, readInPlace } from './tensorIo';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
@@ -179,8 +180,8 @@ export class PolicyTrainer {
    */
   async step(options: { loss?: number } = {}): Promise<StepStats> {
     if (this.accumulated.size === 0) throw new Error('step() without accumulated gradients: call accumulate() first');
-    const { learningRate, beta1, beta2, epsilon, weightDecay, maxGradNorm } = this.options;
-    const gradNorm = await readScalar(tf.tidy(() => tf.sqrt(sumInOrder([...this.accumulated.values()].map((g) => tf.sum(tf.mul(g, g)))))));
+    const { beta1, beta2, maxGradNorm } = this.options;
+    const gradNorm = await this.gradientNorm();
     const skipped = nonFiniteReason(options.loss, gradNorm);
     if (skipped) {
       this.clearGradients();
@@ -191,21 +192,24 @@ export class PolicyTrainer {
     this.steps++;
     const correction1 = 1 - Math.pow(beta1, this.steps);
     const correction2 = 1 - Math.pow(beta2, this.steps);
+    const scalars: AdamStepScalars = { gradScale: scale, correction1, correction2 };
     for (const [name, w] of this.trained) {
       const m = this.firstMoment.get(name)!;
       const v = this.secondMoment.get(name)!;
-      tf.tidy(() => {
-        const g = tf.mul(this.accumulated.get(name)!, scale);
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2)));
-        const update = tf.div(tf.div(m, correction1), tf.add(tf.sqrt(tf.div(v, correction2)), epsilon));
-        const decayed = weightDecay > 0 ? tf.mul(w, 1 - learningRate * weightDecay) : w;
-        w.assign(tf.sub(decayed, tf.mul(update, learningRate)));
-      });
+      const g = this.accumulated.get(name)!;
+      if (onHostBackend()) adamOnHost(w, g, m, v, this.options, scalars);
+      else adamWithOps(w, g, m, v, this.options, scalars);
     }
     this.clearGradients();
     this.worker?.markWeightsStale();
     return { gradNorm, clipped, step: this.steps };
+  }
+
+  /** The global L2 norm of the accumulated gradients (see globalNorm for the host backends' summation). */
+  private async gradientNorm(): Promise<number> {
+    const grads = [...this.accumulated.values()];
+    if (onHostBackend()) return globalNorm(grads.map(readInPlace));
+    return readScalar(tf.tidy(() => tf.sqrt(sumInOrder(grads.map((g) => tf.sum(tf.mul(g, g)))))));
   }
 
   /** accumulate() over every microbatch, then step(). Resolves to the summed loss and the step statistics. */
@@ -284,6 +288,30 @@ export class PolicyTrainer {
     this.clearGradients();
     for (const t of [...this.firstMoment.values(), ...this.secondMoment.values()]) t.dispose();
   }
+}
+
+/** One parameter's Adam step on a host backend: one JavaScript pass (adam.ts), three new tensors. */
+function adamOnHost(w: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, hyper: AdamHyperparameters, step: AdamStepScalars): void {
+  // The in-place views are read before any tensor is created (an allocation may move the wasm heap).
+  const next = adamUpdate(readInPlace(w), readInPlace(g), readInPlace(m), readInPlace(v), hyper, step);
+  for (const [variable, values] of [[w, next.weight], [m, next.firstMoment], [v, next.secondMoment]] as const) {
+    const t = tf.tensor(values, variable.shape);
+    variable.assign(t);
+    t.dispose();
+  }
+}
+
+/** The same step with tfjs ops, for the backends whose tensors the host cannot read in place (webgpu, tensorflow). */
+function adamWithOps(w: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, hyper: AdamHyperparameters, step: AdamStepScalars): void {
+  const { learningRate, beta1, beta2, epsilon, weightDecay } = hyper;
+  tf.tidy(() => {
+    const g = tf.mul(grad, step.gradScale);
+    m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+    v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2)));
+    const update = tf.div(tf.div(m, step.correction1), tf.add(tf.sqrt(tf.div(v, step.correction2)), epsilon));
+    const decayed = weightDecay > 0 ? tf.mul(w, 1 - learningRate * weightDecay) : w;
+    w.assign(tf.sub(decayed, tf.mul(update, learningRate)));
+  });
 }
 
 /** Why a step must be skipped (`loss NaN`, `grad_norm Infinity`, …), or undefined when both values are finite. */

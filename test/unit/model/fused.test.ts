@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { Random } from '../../../src/model';
 import { fusedLayerNorm, fusedRmsNorm, pickTargets } from '../../../src/model/fused';
-import { geluNew, layerNormOps, linear, rmsNormOps } from '../../../src/model/layers';
+import { geluNew, geluNewOps, layerNormOps, linear, rmsNormOps } from '../../../src/model/layers';
 import { releaseDerived, tiedHead } from '../../../src/model/model';
 import { useWasm } from './helpers';
 
@@ -117,16 +117,29 @@ describe('fused row kernels (wasm/cpu)', () => {
 describe('GELU (gelu_new) with its written-out gradient', () => {
   before(useWasm);
 
-  it('value and gradient equal 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) in float64 and its finite differences', () => {
-    const xs = [-4, -1.5, -0.3, 0, 0.2, 0.9, 2.5, 6];
-    const gelu64 = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
-    const [value, grad] = tf.tidy(() => {
-      const x = tf.tensor2d(xs, [2, 4]);
-      return [geluNew(x), tf.grad((t: tf.Tensor) => tf.sum(geluNew(t)))(x)].map((t) => t.dataSync() as Float32Array);
+  const gelu64 = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+  const valueAndGradient = (gelu: (x: tf.Tensor) => tf.Tensor, xs: number[], shape: [number, number]) => tf.tidy(() => {
+    const x = tf.tensor2d(xs, shape);
+    return [gelu(x), tf.grad((t: tf.Tensor) => tf.sum(gelu(t)))(x)].map((t) => t.dataSync() as Float32Array);
+  });
+
+  // 3 × 5: four-lane blocks and a one-value tail per row; ±12 and beyond: the gate at 0 and 1, e^x clamped.
+  for (const gelu of [geluNew, geluNewOps]) {
+    it(`${gelu.name}: value and gradient equal 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) in float64 and its finite differences`, () => {
+      const xs = [-4, -1.5, -0.3, 0, 0.2, 0.9, 2.5, 6, -12, 12, -60, 60, -1e4, 1e4, 1e-3];
+      const [value, grad] = valueAndGradient(gelu, xs, [3, 5]);
+      const h = 1e-6;
+      assertClose(value, xs.map(gelu64), 1e-6, 'value');
+      assertClose(grad, xs.map((v) => (gelu64(v + h) - gelu64(v - h)) / (2 * h)), 1e-5, 'gradient');
     });
-    const h = 1e-6;
-    assertClose(value, xs.map(gelu64), 1e-6, 'value');
-    assertClose(grad, xs.map((v) => (gelu64(v + h) - gelu64(v - h)) / (2 * h)), 1e-5, 'gradient');
+  }
+
+  it('the SIMD version equals the tfjs-op version on 10,000 normals (value and gradient, to float32 rounding)', () => {
+    const rng = new Random(21);
+    const xs = randomArray(rng, 10000, 2);
+    const ours = valueAndGradient(geluNew, xs, [100, 100]);
+    const ops = valueAndGradient(geluNewOps, xs, [100, 100]);
+    ours.forEach((values, k) => assertClose(values, ops[k], 2e-6, k === 0 ? 'value' : 'gradient'));
   });
 });
 

@@ -223,19 +223,21 @@ describe('training kernels', () => {
     });
   }
 
-  it('the sliced batched product and its gradient equal tf.matMul', () => {
-    const a = tf.randomNormal([6, 5, 4], 0, 1, 'float32', 1);
-    const b = tf.randomNormal([6, 4, 3], 0, 1, 'float32', 2);
-    const r = tf.randomNormal([6, 5, 3], 0, 1, 'float32', 3);
-    const f = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
-      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), r)));
-      return [mm(a, b), ...g([a, b])].map((t) => Array.from(t.dataSync()));
+  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    it(`the batched product and its gradient equal tf.matMul (transposeA=${transposeA}, transposeB=${transposeB})`, () => {
+      const a = tf.randomNormal(transposeA ? [6, 4, 5] : [6, 5, 4], 0, 1, 'float32', 1);
+      const b = tf.randomNormal(transposeB ? [6, 3, 4] : [6, 4, 3], 0, 1, 'float32', 2);
+      const r = tf.randomNormal([6, 5, 3], 0, 1, 'float32', 3);
+      const f = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
+        const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), r)));
+        return [mm(a, b), ...g([a, b])].map((t) => Array.from(t.dataSync()));
+      });
+      const ours = f((x, y) => batchMatMul(x, y, transposeA, transposeB));
+      const stock = f((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, transposeA, transposeB));
+      ours.forEach((values, k) => values.forEach((x, i) => assert.ok(Math.abs(x - stock[k][i]) < 1e-5, `output ${k}[${i}]: ${x} vs ${stock[k][i]}`)));
+      tf.dispose([a, b, r]);
     });
-    const ours = f(batchMatMul);
-    const stock = f((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D));
-    ours.forEach((values, k) => values.forEach((x, i) => assert.ok(Math.abs(x - stock[k][i]) < 1e-5)));
-    tf.dispose([a, b, r]);
-  });
+  }
 
   it('embedding lookup trains without UnsortedSegmentSum: repeated ids add up', () => {
     const rng = new Random(8);
