@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { launchChromium, workbenchUrl } from './browser';
 import { launchOnRayFlow, prepareRayWorkspace } from './rayUi';
-import { check, log, runCommand, summary } from './uiSteps';
+import { check, log, pickAfterCommand, runCommand, summary } from './uiSteps';
 
 /** The name of the run config ui.ts writes into the workspace (mine.grpo.json). */
 const WORKSPACE_CONFIG_NAME = 'ui-own-config';
@@ -113,10 +113,10 @@ async function main(): Promise<void> {
       fs.copyFileSync(path.join(extensionPath, 'examples', 'bandit.json'), path.join(runDir, 'config.json'));
       const line = (step: number) => JSON.stringify({ step, time: Date.now(), metrics: { reward: step / 10, kl: 0.01 * step } }) + '\n';
       fs.writeFileSync(path.join(runDir, 'metrics.jsonl'), line(1));
-      // The Runs tree refreshes when the folder appears; a quick pick opened during that refresh can lose focus and close.
+      // The Runs tree refreshes when the folder appears (and again as its state settles); a quick pick opened during
+      // a refresh can lose focus and close, which pickAfterCommand retries.
       await page.getByRole('treeitem', { name: /cli-run/ }).first().waitFor({ timeout: 15000 });
-      await runCommand(page, 'GRPO: Open Dashboard');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'cli-run' }).first().click();
+      await pickAfterCommand(page, 'GRPO: Open Dashboard', 'cli-run');
       const reward = frame.locator('figure.chart[data-chart="reward"]');
       await frame.locator('h1', { hasText: 'bandit-seed-000' }).waitFor({ timeout: 15000 });
       await frame.locator('button[data-tab="curves"]').click();

@@ -35,3 +35,22 @@ export async function runCommand(page: Page, title: string): Promise<void> {
     }
   }
 }
+
+/**
+ * Runs a palette command that opens a quick pick, then picks the row containing `text`. A quick pick loses focus and
+ * closes when a view refreshes under it (the Runs tree does when a run folder appears or changes state): then the
+ * command is run again, up to three times.
+ */
+export async function pickAfterCommand(page: Page, title: string, text: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await runCommand(page, title);
+    try {
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().click({ timeout: 8000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      log(`the quick pick of "${title}" closed before "${text}" could be picked; again (attempt ${attempt + 1})`);
+      await page.keyboard.press('Escape');
+    }
+  }
+}
