@@ -209,7 +209,9 @@ export class PolicyTrainer {
   private async gradientNorm(): Promise<number> {
     const grads = [...this.accumulated.values()];
     if (onHostBackend()) return globalNorm(grads.map(readInPlace));
-    return readScalar(tf.tidy(() => tf.sqrt(sumInOrder(grads.map((g) => tf.sum(tf.mul(g, g)))))));
+    // Added one at a time, not tf.addN: webgpu's AddN binds every input to one shader, and more than 7 exceed the 8
+    // storage buffers a shader stage may have by default; Dawn then rejects the pipeline and returns garbage silently.
+    return readScalar(tf.tidy(() => tf.sqrt(grads.map((g) => tf.sum(tf.mul(g, g))).reduce((total, x) => tf.add(total, x)))));
   }
 
   /** accumulate() over every microbatch, then step(). Resolves to the summed loss and the step statistics. */
@@ -290,7 +292,7 @@ export class PolicyTrainer {
   }
 }
 
-/** One parameter's Adam step on a host backend: one JavaScript pass (adam.ts), three new tensors. */
+/** One parameter's Adam step on a host backend: one SIMD pass (adam.ts), three new tensors. */
 function adamOnHost(w: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, hyper: AdamHyperparameters, step: AdamStepScalars): void {
   // The in-place views are read before any tensor is created (an allocation may move the wasm heap).
   const next = adamUpdate(readInPlace(w), readInPlace(g), readInPlace(m), readInPlace(v), hyper, step);
@@ -345,17 +347,6 @@ export async function sftStep(trainer: PolicyTrainer, examples: ResponseBatch, m
   }
   const loss: LossFn = (logProbs) => tf.neg(tf.div(tf.sum(logProbs), tokens)) as tf.Scalar;
   return trainer.trainStep(microbatches, loss);
-}
-
-/**
- * x₀ + x₁ + … added one at a time: the float32 sums of tf.addN on wasm and cpu, which add in this order. webgpu's
- * AddN binds every input to one shader, and more than 7 exceed the 8 storage buffers a shader stage may have by
- * default: Dawn then rejects the pipeline and the result is garbage, without an exception.
- */
-function sumInOrder(xs: tf.Tensor[]): tf.Tensor {
-  // On the host backends the same sum is one kernel instead of one per tensor (~0.2 ms each on the wasm pool).
-  if (onHostBackend()) return tf.addN(xs);
-  return xs.reduce((total, x) => tf.add(total, x));
 }
 
 /** The value of a scalar tensor, read asynchronously (webgpu cannot read synchronously under Node); disposes it. */
