@@ -1,7 +1,6 @@
 /**
  * The 128-bit SIMD kernels of simd/kernels.ts (LayerNorm, RMSNorm and GPT-2's GELU forward and backward, the Adam
- * step, Σ x², batched small products),
- * behind functions on Float32Arrays that return fresh arrays. The module has its own memory: inputs are copied in,
+ * step, Σ x², batched small products), behind functions on Float32Arrays. The module has its own memory: inputs are copied in,
  * outputs copied out (memcpy speed, a small part of the kernels' time), so it works beside any backend and in every
  * thread (each thread instantiates its own copy on first use).
  *
@@ -11,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-interface RowKernelExports {
+interface SimdKernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   layerNormForward(x: number, w: number, b: number, out: number, rows: number, d: number, eps: number): void;
@@ -33,10 +32,10 @@ export function simdModulePath(): string {
   return found;
 }
 
-let kernels: RowKernelExports | null = null;
+let kernels: SimdKernelExports | null = null;
 
-function instance(): RowKernelExports {
-  kernels ??= new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(simdModulePath()))).exports as unknown as RowKernelExports;
+function instance(): SimdKernelExports {
+  kernels ??= new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(simdModulePath()))).exports as unknown as SimdKernelExports;
   return kernels;
 }
 
@@ -48,7 +47,7 @@ const ALIGN = 16;
  * Places arrays of the given lengths (floats) one after another in the module's memory, growing it when needed, and
  * returns their byte offsets. Every call reuses the same space: a kernel's arrays live only for that call.
  */
-function place(k: RowKernelExports, lengths: number[]): number[] {
+function place(k: SimdKernelExports, lengths: number[]): number[] {
   const offsets: number[] = [];
   // Above the module's static data, which the kernels read (scalar e^x's tables).
   let end = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
@@ -62,13 +61,13 @@ function place(k: RowKernelExports, lengths: number[]): number[] {
 }
 
 /** Copies arrays in at their offsets (the view is made after any growth, which detaches older views). */
-function copyIn(k: RowKernelExports, pairs: [Float32Array, number][]): void {
+function copyIn(k: SimdKernelExports, pairs: [Float32Array, number][]): void {
   const heap = new Float32Array(k.memory.buffer);
   for (const [values, offset] of pairs) heap.set(values, offset / 4);
 }
 
 /** n floats at a byte offset of the module's memory: copy them out before the next kernel call reuses it. */
-function view(k: RowKernelExports, offset: number, n: number): Float32Array {
+function view(k: SimdKernelExports, offset: number, n: number): Float32Array {
   return new Float32Array(k.memory.buffer, offset, n);
 }
 
@@ -78,16 +77,17 @@ function checkRows(what: string, x: Float32Array, rows: number, d: number, perRo
 }
 
 /**
- * Rows per call: the module's memory grows to its largest call and never shrinks, so long inputs go through in
+ * Items per call: the module's memory grows to its largest call and never shrinks, so long inputs go through in
  * blocks of about CHUNK_FLOATS values (4 MiB an array), whatever the model's size.
  */
 const CHUNK_FLOATS = 1 << 20;
 
-function rowBlocks(rows: number, d: number): [number, number][] {
-  const perBlock = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(1, d)));
-  const blocks: [number, number][] = [];
-  for (let from = 0; from < rows; from += perBlock) blocks.push([from, Math.min(rows, from + perBlock)]);
-  return blocks;
+/** [from, to) ranges of `items` items (rows, products, elements) of `floatsPerItem` floats each, ≥ 1 item a block. */
+function blocks(items: number, floatsPerItem: number): [number, number][] {
+  const perBlock = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(1, floatsPerItem)));
+  const ranges: [number, number][] = [];
+  for (let from = 0; from < items; from += perBlock) ranges.push([from, Math.min(items, from + perBlock)]);
+  return ranges;
 }
 
 function addInto(total: Float32Array, part: Float32Array): void {
@@ -99,7 +99,7 @@ export function layerNormRows(x: Float32Array, w: Float32Array, b: Float32Array,
   checkRows('layerNormRows', x, rows, d, [w, b]);
   const k = instance();
   const out = new Float32Array(x.length);
-  for (const [from, to] of rowBlocks(rows, d)) {
+  for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [xAt, wAt, bAt, outAt] = place(k, [n, d, d, n]);
     copyIn(k, [[x.subarray(from * d, to * d), xAt], [w, wAt], [b, bAt]]);
@@ -117,7 +117,7 @@ export function layerNormRowsBackward(dy: Float32Array, x: Float32Array, w: Floa
   const dx = new Float32Array(x.length);
   const dw = new Float32Array(d);
   const db = new Float32Array(d);
-  for (const [from, to] of rowBlocks(rows, d)) {
+  for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [dyAt, xAt, wAt, dxAt, dwAt, dbAt, scratchAt] = place(k, [n, n, d, n, d, d, d]);
     copyIn(k, [[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
@@ -134,7 +134,7 @@ export function rmsNormRows(x: Float32Array, w: Float32Array, rows: number, d: n
   checkRows('rmsNormRows', x, rows, d, [w]);
   const k = instance();
   const out = new Float32Array(x.length);
-  for (const [from, to] of rowBlocks(rows, d)) {
+  for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [xAt, wAt, outAt] = place(k, [n, d, n]);
     copyIn(k, [[x.subarray(from * d, to * d), xAt], [w, wAt]]);
@@ -151,7 +151,7 @@ export function rmsNormRowsBackward(dy: Float32Array, x: Float32Array, w: Float3
   const k = instance();
   const dx = new Float32Array(x.length);
   const dw = new Float32Array(d);
-  for (const [from, to] of rowBlocks(rows, d)) {
+  for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [dyAt, xAt, wAt, dxAt, dwAt] = place(k, [n, n, d, n, d]);
     copyIn(k, [[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
@@ -184,8 +184,7 @@ export function adamStepRows(weight: Float32Array, grad: Float32Array, m: Float3
   }
   const k = instance();
   const out = { weight: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
-  for (let from = 0; from < n; from += CHUNK_FLOATS) {
-    const to = Math.min(n, from + CHUNK_FLOATS);
+  for (const [from, to] of blocks(n, 1)) {
     const [wAt, gAt, mAt, vAt] = place(k, [to - from, to - from, to - from, to - from]);
     copyIn(k, [[weight.subarray(from, to), wAt], [grad.subarray(from, to), gAt], [m.subarray(from, to), mAt], [v.subarray(from, to), vAt]]);
     k.adamStep(wAt, gAt, mAt, vAt, to - from, s.gradScale, s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.stepSize, s.inverse2, s.epsilon, s.decay);
@@ -200,8 +199,7 @@ export function adamStepRows(weight: Float32Array, grad: Float32Array, m: Float3
 export function sumOfSquares(x: Float32Array): number {
   const k = instance();
   let total = 0;
-  for (let from = 0; from < x.length; from += CHUNK_FLOATS) {
-    const to = Math.min(x.length, from + CHUNK_FLOATS);
+  for (const [from, to] of blocks(x.length, 1)) {
     const [at] = place(k, [to - from]);
     copyIn(k, [[x.subarray(from, to), at]]);
     total += k.sumOfSquares(at, to - from);
@@ -231,11 +229,8 @@ export function batchedProductInto(a: Float32Array, b: Float32Array, s: BatchedP
   if (a.length !== count * m * k || b.length !== count * k * n || out.length !== count * m * n) {
     throw new Error(`batchedProduct: operands of ${a.length} and ${b.length} values and an output of ${out.length} do not hold ${count} products [${m}, ${k}] · [${k}, ${n}]`);
   }
-  const perProduct = m * k + k * n + m * n;
-  const group = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(1, perProduct)));
   const kernel = instance();
-  for (let from = 0; from < count; from += group) {
-    const to = Math.min(count, from + group);
+  for (const [from, to] of blocks(count, m * k + k * n + m * n)) {
     const [aAt, bAt, cAt, scratchA, scratchB] = place(kernel, [(to - from) * m * k, (to - from) * k * n, (to - from) * m * n, m * k, k * n]);
     copyIn(kernel, [[a.subarray(from * m * k, to * m * k), aAt], [b.subarray(from * k * n, to * k * n), bAt]]);
     kernel.batchedProduct(aAt, bAt, cAt, to - from, m, k, n, s.transposeA, s.transposeB, scratchA, scratchB);
@@ -254,8 +249,7 @@ export function batchedProduct(a: Float32Array, b: Float32Array, s: BatchedProdu
 export function geluValues(x: Float32Array): Float32Array {
   const kernel = instance();
   const out = new Float32Array(x.length);
-  for (let from = 0; from < x.length; from += CHUNK_FLOATS) {
-    const to = Math.min(x.length, from + CHUNK_FLOATS);
+  for (const [from, to] of blocks(x.length, 1)) {
     const [xAt, outAt] = place(kernel, [to - from, to - from]);
     copyIn(kernel, [[x.subarray(from, to), xAt]]);
     kernel.geluForward(xAt, outAt, to - from);
@@ -269,8 +263,7 @@ export function geluGradient(dy: Float32Array, x: Float32Array): Float32Array {
   if (dy.length !== x.length) throw new Error(`geluGradient: dy has ${dy.length} values, x ${x.length}`);
   const kernel = instance();
   const dx = new Float32Array(x.length);
-  for (let from = 0; from < x.length; from += CHUNK_FLOATS) {
-    const to = Math.min(x.length, from + CHUNK_FLOATS);
+  for (const [from, to] of blocks(x.length, 1)) {
     const [dyAt, xAt, dxAt] = place(kernel, [to - from, to - from, to - from]);
     copyIn(kernel, [[dy.subarray(from, to), dyAt], [x.subarray(from, to), xAt]]);
     kernel.geluBackward(dyAt, xAt, dxAt, to - from);
