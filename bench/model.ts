@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/worker/backend';
 import { CharTokenizer, generate, loadPolicy, ModelConfig, Policy, PolicyTrainer, PresetName, Random, ResponseBatch, responseLogProbs } from '../src/model';
 import { initWeights } from '../src/model/policy';
+import { simdVariant } from '../src/model/simdKernels';
 import { DEFAULT_LORA_OPTIONS, loraChild, LoraOptions, runLora } from './lora';
 import { runStories, storiesChild, StoriesOptions } from './stories';
 import { runTorchConfigs, summarizeTorch, TorchResult } from './torch';
@@ -142,7 +143,7 @@ async function measureTfjs(shape: PresetName, reps: number, mode: 'pool' | 'sing
 }
 
 /** The matrix-product kernels of tfjs (plain, batched, and with a fused bias or activation). */
-const PRODUCT_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul', 'GrpoBatchedProduct']);
+const PRODUCT_KERNELS = new Set(['BatchMatMul', '_FusedMatMul', 'MatMul', 'GrpoProduct']);
 /** tf.customGrad's forward runs as a kernel of this name whose time includes the kernels inside it: not summed. */
 const CUSTOM_GRAD_SCOPE = 'unnamed scope';
 
@@ -316,7 +317,7 @@ async function main(): Promise<void> {
     console.log(`load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     return;
   }
-  console.log(`tfjs ${backend.name} (${backend.device}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
+  console.log(`tfjs ${backend.name} (${backend.device}; our kernels: ${simdVariant()}); batch ${BATCH}, ${PROMPT} prompt + ${NEW} new tokens; median of ${args.reps}`);
   // The machine may be shared: the load says how much of its ${os.cpus().length} cores this run could have.
   console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
 

@@ -40,7 +40,9 @@ function copyWasm() {
   const threadedScript = 'tfjs-backend-wasm-threaded-simd.js';
   fs.copyFileSync(path.join(wasmDir, '..', 'wasm-out', threadedScript), path.join(dist, threadedScript));
   // Our own SIMD kernels (src/model/simdKernels.ts), compiled by `npm run build:simd` and committed.
-  fs.copyFileSync(path.join(root, 'src/model/simd/kernels.wasm'), path.join(dist, 'simd-kernels.wasm'));
+  for (const [source, bundled] of [['kernels.wasm', 'simd-kernels.wasm'], ['kernels-relaxed.wasm', 'simd-kernels-relaxed.wasm']]) {
+    fs.copyFileSync(path.join(root, 'src/model/simd', source), path.join(dist, bundled));
+  }
 }
 
 /** The run-config JSON Schema, for VS Code's jsonValidation (completion and hover docs in config files). */

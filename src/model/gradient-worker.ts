@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import './kernels';
+import { useMatrixProducts } from './kernels';
 import { responseLogProbs } from './logprobs';
 import { LoraAdapters, peftTensorNames } from './lora';
 import { CausalLM, partsHeadInput } from './model';
@@ -102,6 +102,7 @@ function releaseFailedTape(): void {
 
 startSingleThreadedWasm()
   .then(() => {
+    if (init.matrixProducts) useMatrixProducts(init.matrixProducts);
     loadWeights();
     if (init.lora) setUpLora(init.lora);
     parentPort!.on('message', (task: WorkerTask) => {

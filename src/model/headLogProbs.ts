@@ -14,6 +14,7 @@
  * log-softmax formula, (z − max) − log Σ exp(z − max), row by row.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { matMul } from './kernels';
 import { HeadWeight, isFrozenWeight, tapeIsRecording } from './model';
 import { upstream } from './tensorIo';
 
@@ -111,16 +112,20 @@ interface VocabBlock {
 interface TileLayout {
   rowBlocks: RowBlock[];
   vocabBlocks: VocabBlock[];
-  /** W[:, block] [d, size]: a tile's logits are rows · this. */
-  columns(block: VocabBlock): tf.Tensor2D;
-  /** W[:, block]ᵀ [size, d], for dx = dz · Wᵀ (a plain product: wasm's product with transposeB is 5–13× slower). */
-  columnsT(block: VocabBlock): tf.Tensor2D;
+  /** A tile's logits rows · W[:, block] [R, size] from its rows [R, d]. */
+  logits(rows: tf.Tensor2D, block: VocabBlock): tf.Tensor2D;
+  /** dz · W[:, block]ᵀ [R, d], a tile's share of dx. */
+  inputGradient(dz: tf.Tensor2D, block: VocabBlock): tf.Tensor2D;
   /** The head's gradient block from a tile's rows [R, d] and dz [R, size], shaped as the head is stored. */
   gradientBlock(rows: tf.Tensor2D, dz: tf.Tensor2D): tf.Tensor2D;
   /** The axis along which the head's blocks are laid side by side. */
   blockAxis: 0 | 1;
 }
 
+/**
+ * The products read W (or the tied table Wᵀ) in its stored layout with matMul's transpose flags: no transposed copy
+ * of a vocabulary block is made.
+ */
 function layoutOf(w: tf.Tensor2D, isTable: boolean, n: number, d: number, options: HeadLogProbOptions): TileLayout {
   const V = isTable ? w.shape[0] : w.shape[1];
   const chunkRows = options.chunkRows ?? headChunkRows(V);
@@ -128,18 +133,20 @@ function layoutOf(w: tf.Tensor2D, isTable: boolean, n: number, d: number, option
   const vocabBlocks = blocks(V, options.vocabBlock ?? headVocabBlock(V, Math.min(n, chunkRows), d));
   const whole = (block: VocabBlock) => block.size === V;
   if (isTable) {
-    const columnsT = (block: VocabBlock) => (whole(block) ? w : tf.slice(w, [block.from, 0], [block.size, d]));
+    const tableRows = (block: VocabBlock) => (whole(block) ? w : tf.slice(w, [block.from, 0], [block.size, d]));
     return {
-      rowBlocks, vocabBlocks, columnsT, blockAxis: 0,
-      columns: (block) => tf.transpose(columnsT(block)),
-      gradientBlock: (rows, dz) => tf.matMul(tf.transpose(dz), rows),
+      rowBlocks, vocabBlocks, blockAxis: 0,
+      logits: (rows, block) => matMul(rows, tableRows(block), false, true),
+      inputGradient: (dz, block) => matMul(dz, tableRows(block)),
+      gradientBlock: (rows, dz) => matMul(dz, rows, true, false),
     };
   }
   const columns = (block: VocabBlock) => (whole(block) ? w : tf.slice(w, [0, block.from], [d, block.size]));
   return {
-    rowBlocks, vocabBlocks, columns, blockAxis: 1,
-    columnsT: (block) => tf.transpose(columns(block)),
-    gradientBlock: (rows, dz) => tf.matMul(tf.transpose(rows), dz),
+    rowBlocks, vocabBlocks, blockAxis: 1,
+    logits: (rows, block) => matMul(rows, columns(block)),
+    inputGradient: (dz, block) => matMul(dz, columns(block), false, true),
+    gradientBlock: (rows, dz) => matMul(rows, dz, true, false),
   };
 }
 
@@ -152,7 +159,7 @@ function blocks(n: number, size: number): VocabBlock[] {
 /** A tile's logits z = rows · W[:, block] / temperature, [R, size]. */
 function tileLogits(x: tf.Tensor2D, layout: TileLayout, rows: RowBlock, block: VocabBlock, temperature: number): tf.Tensor2D {
   const xs = tf.slice(x, [rows.from, 0], [rows.rows, x.shape[1]]);
-  const z = tf.matMul(xs, layout.columns(block));
+  const z = layout.logits(xs, block);
   return (temperature === 1 ? z : tf.div(z, temperature)) as tf.Tensor2D;
 }
 
@@ -255,7 +262,7 @@ function backwardInTiles(
         const inner = options.withEntropy ? tf.add(dlp, tf.mul(column(dy, 1), tf.add(logp, column(value, 1)))) : dlp;
         let dz: tf.Tensor = tf.sub(tf.mul(targetMask(rows, block), dlp), tf.mul(tf.exp(logp), inner));
         if (options.temperature !== 1) dz = tf.div(dz, options.temperature);
-        const tile = tf.matMul(dz as tf.Tensor2D, layout.columnsT(block)) as tf.Tensor2D;
+        const tile = layout.inputGradient(dz as tf.Tensor2D, block);
         const sum = previous ? (tf.add(previous, tile) as tf.Tensor2D) : tile;
         if (!headTrains) return [sum];
         const xs = tf.slice(x, [rows.from, 0], [rows.rows, x.shape[1]]);

@@ -6,12 +6,15 @@
  * - Row lookup (`embeddingLookup`): `tf.gather`'s gradient needs `UnsortedSegmentSum`, which wasm lacks. The
  *   custom gradient below scatter-adds the incoming rows on the host instead of multiplying by a one-hot matrix,
  *   which would cost tokens × vocabulary × width; the forward copies rows on the host too (faster than GatherV2).
- * - Batched products (`batchMatMul`, for attention): see batchedProductWasm.
+ * - Matrix products (`matMul`: projections, attention, the head): see productWasm.
  * - Identity and same-type Cast on wasm share the data instead of copying it: see registerSharedIdentityWasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '../worker/backend';
-import { batchedProductInto } from './simdKernels';
+// tfjs's own gradients first: a gradient registered later replaces one registered before (BatchMatMul's, below).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// The wasm backend's kernels, before registerSharedIdentityWasm replaces two of them.
+import '@tensorflow/tfjs-backend-wasm';
+import { batchedProductInto, productInto } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
@@ -130,64 +133,120 @@ interface HostOutputBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
-const BATCHED_PRODUCT = 'GrpoBatchedProduct';
+const PRODUCT = 'GrpoProduct';
 
-interface BatchedProductAttrs {
+interface ProductAttrs {
   transposeA: boolean;
   transposeB: boolean;
 }
 
 /**
- * [N, m, k] · [N, k, n] → [N, m, n] on wasm, each operand optionally stored transposed. tfjs-wasm runs a product
- * with a batch dimension through a plain loop (~2 GFLOP/s), and one XNNPACK call per product costs more in operator
- * setup than attention's 64 × 32 × 64 products take; simdKernels' batched product runs them at ~25 GFLOP/s on one
- * thread, and reads transposed operands without a transpose kernel.
+ * op(a) · op(b) on wasm, for matrices [m, k] · [k, n] or batches [N, m, k] · [N, k, n], each operand optionally stored
+ * transposed (read in place: no transpose kernel). simdKernels' product runs at ~25–40 GFLOP/s on one thread
+ * (relaxed SIMD's fused multiply-add where the runtime has it), where XNNPACK's single-threaded product runs at ~20
+ * and tfjs-wasm runs a batch of products through a plain loop (~2 GFLOP/s).
  */
-function batchedProductWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {
+function productWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {
   const backend = args.backend as HostOutputBackend;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  const { transposeA, transposeB } = args.attrs as BatchedProductAttrs;
-  const [count, aRows, aCols] = a.shape;
-  const [, bRows, bCols] = b.shape;
+  const { transposeA, transposeB } = args.attrs as ProductAttrs;
+  const batched = a.shape.length === 3;
+  const [count, aRows, aCols] = batched ? a.shape : [1, ...a.shape];
+  const [bRows, bCols] = b.shape.slice(-2);
   const m = transposeA ? aCols : aRows;
   const n = transposeB ? bRows : bCols;
   // The output first: allocating on the heap may move it, so the views of a, b and out are taken after.
-  const out = backend.makeOutput([count, m, n], 'float32');
+  const out = backend.makeOutput(batched ? [count, m, n] : [m, n], 'float32');
   const shape = { count, m, k: transposeA ? aRows : aCols, n, transposeA, transposeB };
-  batchedProductInto(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), shape, backend.typedArrayFromHeap(out));
+  const [av, bv, outv] = [a, b, out].map((t) => backend.typedArrayFromHeap(t));
+  if (batched) batchedProductInto(av, bv, shape, outv);
+  else productInto(av, bv, shape, outv);
   return out;
 }
 
-let batchedRegistered = false;
+let productRegistered = false;
 
-function registerBatchedProduct(): void {
-  if (batchedRegistered) return;
-  batchedRegistered = true;
-  tf.registerKernel({ kernelName: BATCHED_PRODUCT, backendName: 'wasm', kernelFunc: batchedProductWasm as unknown as tf.KernelFunc });
+function registerProduct(): void {
+  if (productRegistered) return;
+  productRegistered = true;
+  tf.registerKernel({ kernelName: PRODUCT, backendName: 'wasm', kernelFunc: productWasm as unknown as tf.KernelFunc });
   tf.registerGradient({
-    kernelName: BATCHED_PRODUCT,
+    kernelName: PRODUCT,
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved;
-      const { transposeA, transposeB } = attrs as unknown as BatchedProductAttrs;
+      const { transposeA, transposeB } = attrs as unknown as ProductAttrs;
       const g = upstream(dy);
       // tfjs-core's four cases of BatchMatMul's gradient, the transposes as flags of the product.
-      if (!transposeA && !transposeB) return { a: () => batchMatMul(g, b, false, true), b: () => batchMatMul(a, g, true, false) };
-      if (!transposeA && transposeB) return { a: () => batchMatMul(g, b, false, false), b: () => batchMatMul(g, a, true, false) };
-      if (transposeA && !transposeB) return { a: () => batchMatMul(b, g, false, true), b: () => batchMatMul(a, g, false, false) };
-      return { a: () => batchMatMul(b, g, true, true), b: () => batchMatMul(g, a, true, true) };
+      if (!transposeA && !transposeB) return { a: () => matMul(g, b, false, true), b: () => matMul(a, g, true, false) };
+      if (!transposeA && transposeB) return { a: () => matMul(g, b, false, false), b: () => matMul(g, a, true, false) };
+      if (transposeA && !transposeB) return { a: () => matMul(b, g, false, true), b: () => matMul(a, g, false, false) };
+      return { a: () => matMul(b, g, true, true), b: () => matMul(g, a, true, true) };
     },
   });
 }
 
+/** The part of the wasm backend that says how many threads XNNPACK's products run on. */
+interface WasmThreadsBackend {
+  wasm: { tfjs: { getThreadsCount(): number } };
+}
+
+/** The kernel of wasm's matrix products (of ≥ 4 rows): simdKernels' product, or XNNPACK's. */
+export type MatrixProducts = 'simd' | 'xnnpack';
+
+let matrixProductsChoice: MatrixProducts | null = null;
+
 /**
- * Batched product op(a) · op(b), a [N, m, k] (stored [N, k, m] with `transposeA`), b [N, k, n] (stored [N, n, k]
- * with `transposeB`): fast on wasm; tf.matMul elsewhere.
+ * XNNPACK thread counts at which our one-thread product still wins: measured 2026-12-01 on 2 cores, the small train
+ * step took 639 ms on one thread with ours against 849 ms with XNNPACK on two (base: 3,002 against 3,395 ms).
  */
-export function batchMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor3D {
+const SIMD_PRODUCTS_UP_TO_THREADS = 2;
+
+/**
+ * The instance's kernel for matrix products: ours up to SIMD_PRODUCTS_UP_TO_THREADS XNNPACK threads, XNNPACK on a
+ * larger pool, unless set by useMatrixProducts.
+ */
+export function matrixProducts(): MatrixProducts {
+  if (matrixProductsChoice) return matrixProductsChoice;
+  const threads = (tf.backend() as unknown as WasmThreadsBackend).wasm.tfjs.getThreadsCount();
+  return threads <= SIMD_PRODUCTS_UP_TO_THREADS ? 'simd' : 'xnnpack';
+}
+
+/**
+ * Fixes the kernel (null: by the thread count again). A data-parallel replica takes its main instance's, so both
+ * halves of a batch, and the policy's and the reference's log-probs, come from the same arithmetic (the two kernels
+ * round differently).
+ */
+export function useMatrixProducts(choice: MatrixProducts | null): void {
+  matrixProductsChoice = choice;
+}
+
+/**
+ * Whether a product takes simdKernels' product on wasm: a batch always (tfjs loops over a batch without XNNPACK's
+ * pool), a matrix where matrixProducts() says so, for any number of rows: a row's values do not depend on the
+ * others (simdKernels.productInto), so sampling in fewer rows or splitting a batch to fit gives the same numbers.
+ */
+function takesSimdProduct(rank: number): boolean {
+  return rank === 3 || matrixProducts() === 'simd';
+}
+
+/**
+ * op(a) · op(b), a [m, k] (stored [k, m] with `transposeA`) and b [k, n] (stored [n, k] with `transposeB`), or
+ * batches of them [N, m, k] · [N, k, n]: simdKernels' product on wasm (see takesSimdProduct), tf.matMul elsewhere.
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA?: boolean, transposeB?: boolean): tf.Tensor2D;
+export function matMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA?: boolean, transposeB?: boolean): tf.Tensor3D;
+export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA?: boolean, transposeB?: boolean): tf.Tensor;
+export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  const rank = a.rank;
+  if (rank !== b.rank || (rank !== 2 && rank !== 3)) throw new Error(`matMul: operands of rank ${a.rank} and ${b.rank}; both must be matrices or batches of them`);
   if (tf.getBackend() !== 'wasm') return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
-  // One-row products (decoding) are as fast through the stock kernel, given plain layouts (see product()).
-  if ((transposeA ? a.shape[2] : a.shape[1]) === 1) return product(a, b, transposeA, transposeB) as tf.Tensor3D;
-  registerBatchedProduct();
-  return tf.engine().runKernel(BATCHED_PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  if (!takesSimdProduct(rank)) return product(a, b, transposeA, transposeB);
+  return simdMatMul(a, b, transposeA, transposeB);
+}
+
+/** matMul through simdKernels' product, whatever the shape or thread count (wasm only). */
+export function simdMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  registerProduct();
+  return tf.engine().runKernel(PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedGeluNew, fusedLayerNorm, fusedRmsNorm } from './fused';
-import { batchMatMul } from './kernels';
+import { matMul } from './kernels';
 import { derivedWeight, isFrozenWeight, tapeIsRecording, transposeSource, Weights } from './model';
 import type { LoraAdapters } from './lora';
 import { onHostBackend, upstream } from './tensorIo';
@@ -18,7 +18,7 @@ import { onHostBackend, upstream } from './tensorIo';
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, columns?: [number, number]): tf.Tensor2D {
   const w = columns ? columnsOf(weight, columns) : weight;
   const b = bias && columns ? columnsOf(bias, columns) : bias;
-  const y = tapeIsRecording() && isFrozenWeight(w) ? frozenMatMul(x as tf.Tensor2D, w as tf.Tensor2D) : (tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D) as tf.Tensor2D);
+  const y = tapeIsRecording() && isFrozenWeight(w) ? frozenMatMul(x as tf.Tensor2D, w as tf.Tensor2D) : matMul(x as tf.Tensor2D, w as tf.Tensor2D);
   return b ? addBias(y, b) : y;
 }
 
@@ -31,11 +31,10 @@ export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor, column
 function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xt] = args as [tf.Tensor2D];
-    // An explicit transpose, then a plain product: wasm's product with transposeB runs 5–13× slower (a GPT-2 layer's
-    // 192 × 3072 · (768 × 3072)ᵀ: 371 ms against 28 ms; kernels.ts does the same for BatchMatMul's gradient). The
-    // tied head's transpose is the embedding table itself: no [V, d] copy.
-    const transposed = () => (transposeSource(w) ?? tf.transpose(w)) as tf.Tensor2D;
-    return { value: tf.matMul(xt, w), gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [tf.matMul(upstream(dy) as tf.Tensor2D, transposed())] };
+    // dx = dy · Wᵀ; the tied head's Wᵀ is the embedding table itself, a plain product.
+    const source = transposeSource(w) as tf.Tensor2D | undefined;
+    const dx = (dy: tf.Tensor2D) => (source ? matMul(dy, source) : matMul(dy, w, false, true));
+    return { value: matMul(xt, w), gradFunc: (dy: tf.Tensor | tf.Tensor[]) => [dx(upstream(dy) as tf.Tensor2D)] };
   });
   return op(x) as tf.Tensor2D;
 }
@@ -202,9 +201,9 @@ function attendQueries(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: 
   const { batch: B, nHeads: H, nKvHeads: Hkv } = s;
   const g = H / Hkv;
   const S = keys.shape[1]!;
-  const scores = tf.add(tf.reshape(batchMatMul(qh, keys, false, true), [B, Hkv, length, g, S]), bias);
+  const scores = tf.add(tf.reshape(matMul(qh, keys, false, true), [B, Hkv, length, g, S]), bias);
   const probs = tf.reshape(tf.softmax(scores), [B * Hkv, length * g, S]);
-  return batchMatMul(probs, values);
+  return matMul(probs, values) as tf.Tensor3D;
 }
 
 /**
@@ -243,7 +242,7 @@ function swapAxes12(x: tf.Tensor): tf.Tensor4D {
 export function applyRope(x: tf.Tensor, heads: number, headDim: number, rope: RopeTables): tf.Tensor2D {
   const rows = x.shape[0];
   const perHead = tf.reshape(x, [rows * heads, headDim]);
-  const rotated = tf.reshape(tf.matMul(perHead, rope.rotateHalf), [rows, heads, headDim]);
+  const rotated = tf.reshape(matMul(perHead, rope.rotateHalf), [rows, heads, headDim]);
   const plain = tf.reshape(x, [rows, heads, headDim]);
   return tf.reshape(tf.add(tf.mul(plain, rope.cos), tf.mul(rotated, rope.sin)), [rows, heads * headDim]) as tf.Tensor2D;
 }

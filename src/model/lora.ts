@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { inTrainingForward } from './checkpointing';
+import { matMul } from './kernels';
 import { ParamSpec, Weights } from './model';
 import { ModelConfig } from './config';
 import { familyOf, Policy } from './policy';
@@ -278,9 +279,9 @@ export class LoraAdapters {
     if (!m) return null;
     const rate = this.settings.lora_dropout;
     const input = rate > 0 && this.trainable && dropoutSeed !== undefined && inTrainingForward() ? tf.dropout(x, rate, undefined, `${dropoutSeed}/${moduleName}`) : x;
-    const down = tf.matMul(input as tf.Tensor2D, m.A);
+    const down = matMul(input as tf.Tensor2D, m.A);
     const B = columns ? tf.slice(m.B, [0, columns[0]], [this.settings.r, columns[1] - columns[0]]) : m.B;
-    return tf.mul(tf.matMul(down, B), this.scaling) as tf.Tensor2D;
+    return tf.mul(matMul(down, B as tf.Tensor2D), this.scaling) as tf.Tensor2D;
   }
 
   /** Adapters with the same settings and a copy of the values; `trainable: false` gives a frozen reference copy. */

@@ -20,6 +20,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
+import { MatrixProducts, matrixProducts } from './kernels';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import type { LinearModule, LoraAdapters, LoraSettings } from './lora';
 import { Policy } from './policy';
@@ -93,6 +94,8 @@ export interface WorkerInit {
   control: SharedArrayBuffer;
   /** A LoRA policy's frozen base weights, copied once, and what the adapters are. */
   lora: { settings: LoraSettings; targets: LinearModule[]; names: string[]; shapes: number[][]; weights: SharedArrayBuffer } | null;
+  /** The main instance's kernel for matrix products, which the replica uses too (kernels.ts); null off wasm. */
+  matrixProducts: MatrixProducts | null;
 }
 
 export interface WorkerTask {
@@ -147,6 +150,7 @@ export class GradientWorker {
       grads: new SharedArrayBuffer(total * 4),
       control: new SharedArrayBuffer(4),
       lora: policy.lora ? frozenBase(policy, policy.lora) : null,
+      matrixProducts: tf.getBackend() === 'wasm' ? matrixProducts() : null,
     };
     const { file, execArgv } = workerScript();
     // The replica is the second core's work: a thread pool of its own would compete with the main instance's.

@@ -1,14 +1,17 @@
 /**
  * The 128-bit SIMD kernels of simd/kernels.ts (LayerNorm, RMSNorm and GPT-2's GELU forward and backward, the Adam
- * step, Σ x², batched small products), behind functions on Float32Arrays. The module has its own memory: inputs are copied in,
- * outputs copied out (memcpy speed, a small part of the kernels' time), so it works beside any backend and in every
- * thread (each thread instantiates its own copy on first use).
+ * step, Σ x², matrix products), behind functions on Float32Arrays. The module has its own memory: inputs are copied
+ * in, outputs copied out (memcpy speed, a small part of the kernels' time), so it works beside any backend and in
+ * every thread (each thread instantiates its own copy on first use).
  *
- * simd/kernels.wasm is compiled from simd/kernels.ts by `npm run build:simd` and committed; a unit test recompiles it
- * and compares the bytes, so the binary cannot drift from its source. The bundle carries it as dist/simd-kernels.wasm.
+ * simd/kernels.wasm and simd/kernels-relaxed.wasm (the same source with relaxed SIMD: fused multiply-add in the
+ * products) are compiled from simd/kernels.ts by `npm run build:simd` and committed; a unit test recompiles them and
+ * compares the bytes, so the binaries cannot drift from their source. The bundle carries them as
+ * dist/simd-kernels.wasm and dist/simd-kernels-relaxed.wasm.
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import * as v8 from 'v8';
 
 interface SimdKernelExports {
   memory: WebAssembly.Memory;
@@ -21,22 +24,71 @@ interface SimdKernelExports {
   sumOfSquares(x: number, n: number): number;
   geluForward(x: number, out: number, n: number): void;
   geluBackward(dy: number, x: number, dx: number, n: number): void;
-  batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, scratchA: number, scratchB: number): void;
+  productScratch(m: number, k: number, columns: number, transposeA: boolean): number;
+  product(a: number, b: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
+  batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, scratch: number, scratchFloats: number): void;
 }
 
-/** Where the compiled module is: next to the bundle, else beside its source (running from src/ under tsx). */
-export function simdModulePath(): string {
-  const candidates = [path.join(__dirname, 'simd-kernels.wasm'), path.join(__dirname, 'simd', 'kernels.wasm')];
+/** The two builds of simd/kernels.ts: with relaxed SIMD (fused multiply-add), or 128-bit SIMD alone. */
+export type SimdVariant = 'relaxed-simd' | 'simd';
+
+const FILES: Record<SimdVariant, [bundled: string, source: string]> = {
+  'relaxed-simd': ['simd-kernels-relaxed.wasm', 'kernels-relaxed.wasm'],
+  simd: ['simd-kernels.wasm', 'kernels.wasm'],
+};
+
+/** Where a compiled module is: next to the bundle, else beside its source (running from src/ under tsx). */
+export function simdModulePath(variant: SimdVariant = 'simd'): string {
+  const [bundled, source] = FILES[variant];
+  const candidates = [path.join(__dirname, bundled), path.join(__dirname, 'simd', source)];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) throw new Error(`the SIMD kernels are missing: none of ${candidates.join(', ')} exists (run npm run build)`);
   return found;
 }
 
+/**
+ * Whether this runtime runs relaxed SIMD. V8 ships it from 11.4 (Electron's Node in VS Code, Node ≥ 22); Node 20's
+ * V8 (11.3) has the final instructions behind --experimental-wasm-relaxed-simd, which is turned on here when a
+ * module using them does not validate (V8 reads its wasm feature flags at each compile). GRPO_SIMD=simd keeps to the
+ * plain build.
+ */
+function relaxedSimdRuns(bytes: Uint8Array<ArrayBuffer>): boolean {
+  if (process.env.GRPO_SIMD === 'simd') return false;
+  if (WebAssembly.validate(bytes)) return true;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
+}
+
 let kernels: SimdKernelExports | null = null;
+let loadedVariant: SimdVariant | null = null;
+let requestedVariant: SimdVariant | 'auto' = 'auto';
 
 function instance(): SimdKernelExports {
-  kernels ??= new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(simdModulePath()))).exports as unknown as SimdKernelExports;
+  if (kernels) return kernels;
+  const read = (variant: SimdVariant) => new Uint8Array(fs.readFileSync(simdModulePath(variant)));
+  const relaxed = read('relaxed-simd');
+  const runs = relaxedSimdRuns(relaxed);
+  if (requestedVariant === 'relaxed-simd' && !runs) throw new Error('this runtime does not run relaxed SIMD (WebAssembly); use the "simd" build');
+  loadedVariant = requestedVariant === 'auto' ? (runs ? 'relaxed-simd' : 'simd') : requestedVariant;
+  const bytes = loadedVariant === 'relaxed-simd' ? relaxed : read('simd');
+  kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as SimdKernelExports;
   return kernels;
+}
+
+/** The build this thread runs (loading it on first call), for device strings and benchmarks. */
+export function simdVariant(): SimdVariant {
+  instance();
+  return loadedVariant!;
+}
+
+/**
+ * Runs this thread's kernels from one build from now on ("auto": relaxed SIMD where the runtime has it), so tests
+ * and benchmarks can compare the two. The next call loads it afresh.
+ */
+export function setSimdVariant(variant: SimdVariant | 'auto'): void {
+  requestedVariant = variant;
+  kernels = null;
+  loadedVariant = null;
 }
 
 const PAGE_BYTES = 65536;
@@ -207,33 +259,118 @@ export function sumOfSquares(x: Float32Array): number {
   return total;
 }
 
-/** The shape of a batch of products: count × ([m, k] · [k, n]), each operand optionally stored transposed. */
-export interface BatchedProductShape {
-  count: number;
+/** The shape of one product [m, k] · [k, n], each operand optionally stored transposed. */
+export interface ProductShape {
   m: number;
   k: number;
   n: number;
-  /** a[i] is stored [k, m]. */
+  /** a is stored [k, m]. */
   transposeA: boolean;
-  /** b[i] is stored [n, k]. */
+  /** b is stored [n, k]. */
   transposeB: boolean;
 }
 
+/** count × ([m, k] · [k, n]), a[i] and b[i] stored as in ProductShape. */
+export interface BatchedProductShape extends ProductShape {
+  count: number;
+}
+
 /**
- * c[i] = op(a[i]) · op(b[i]) for i < count, written into `out` [count, m, n] (a wasm heap view is fine: the result
- * goes there without an intermediate copy). Products go through in groups whose operands fit about CHUNK_FLOATS
- * values (at least one product a group).
+ * Floats of operands and result one product call holds in the module (16 MiB; a transposed a's packed copy adds as
+ * much as a again): larger products go through in tiles. A tile is at most PRODUCT_TILE deep and wide (so k·n ≤ 1 Mi
+ * floats) and as many rows as the rest allows.
+ */
+const PRODUCT_FLOATS = 4 << 20;
+const PRODUCT_TILE = 1024;
+/** op(b) is packed ~256 KiB at a time (an L2 cache's share). */
+const PACKED_FLOATS = 1 << 16;
+
+function productScratchFloats(kernel: SimdKernelExports, m: number, k: number, transposeA: boolean): number {
+  return kernel.productScratch(m, k, Math.max(8, Math.floor(PACKED_FLOATS / k)), transposeA);
+}
+
+/**
+ * Copies a rows × cols block of a row-major matrix (rows `stride` apart, starting at `from`) to the heap at float
+ * offset `to`, contiguous.
+ */
+function copyBlockIn(heap: Float32Array, src: Float32Array, from: number, stride: number, rows: number, cols: number, to: number): void {
+  if (cols === stride) {
+    heap.set(src.subarray(from, from + rows * cols), to);
+    return;
+  }
+  for (let r = 0; r < rows; r++) heap.set(src.subarray(from + r * stride, from + r * stride + cols), to + r * cols);
+}
+
+/**
+ * c = op(a) · op(b) into `out` [m, n] (a wasm heap view is fine: the result goes there without an intermediate copy).
+ * Beyond PRODUCT_FLOATS it runs in tiles of rows × columns; k always in tiles of PRODUCT_TILE steps, summed in the
+ * module. A value's arithmetic (the same multiply-adds in the same order) depends on k alone, not on the other rows
+ * or columns: a batch split into fewer rows to fit in memory gives the same numbers.
+ */
+export function productInto(a: Float32Array, b: Float32Array, s: ProductShape, out: Float32Array): void {
+  const { m, k, n, transposeA, transposeB } = s;
+  if (a.length !== m * k || b.length !== k * n || out.length !== m * n) {
+    throw new Error(`product: operands of ${a.length} and ${b.length} values and an output of ${out.length} do not hold [${m}, ${k}] · [${k}, ${n}]`);
+  }
+  const kernel = instance();
+  const fits = m * k + k * n + m * n <= PRODUCT_FLOATS;
+  // Depth tiles whether the product fits or not: each value is then the same sum for any number of rows.
+  const depth = Math.min(k, PRODUCT_TILE);
+  const width = fits ? n : Math.min(n, PRODUCT_TILE);
+  const height = fits ? m : Math.min(m, Math.max(4, Math.floor((PRODUCT_FLOATS - depth * width) / (depth + width) / 4) * 4));
+  const scratchFloats = productScratchFloats(kernel, height, depth, transposeA);
+  for (let m0 = 0; m0 < m; m0 += height) {
+    const rows = Math.min(height, m - m0);
+    for (let n0 = 0; n0 < n; n0 += width) {
+      const cols = Math.min(width, n - n0);
+      const [aAt, bAt, cAt, scratch] = place(kernel, [rows * depth, depth * cols, rows * cols, scratchFloats]);
+      for (let p0 = 0; p0 < k; p0 += depth) {
+        const steps = Math.min(depth, k - p0);
+        const heap = new Float32Array(kernel.memory.buffer);
+        // The tiles keep their operands' layouts: op(a)'s rows × steps, op(b)'s steps × columns.
+        if (transposeA) copyBlockIn(heap, a, p0 * m + m0, m, steps, rows, aAt / 4);
+        else copyBlockIn(heap, a, m0 * k + p0, k, rows, steps, aAt / 4);
+        if (transposeB) copyBlockIn(heap, b, n0 * k + p0, k, cols, steps, bAt / 4);
+        else copyBlockIn(heap, b, p0 * n + n0, n, steps, cols, bAt / 4);
+        kernel.product(aAt, bAt, cAt, rows, steps, cols, transposeA, transposeB, p0 > 0, scratch, scratchFloats);
+      }
+      const c = view(kernel, cAt, rows * cols);
+      if (cols === n) out.set(c, m0 * n);
+      else for (let r = 0; r < rows; r++) out.set(c.subarray(r * cols, (r + 1) * cols), (m0 + r) * n + n0);
+    }
+  }
+}
+
+/** productInto a fresh array. */
+export function product(a: Float32Array, b: Float32Array, s: ProductShape): Float32Array {
+  const out = new Float32Array(s.m * s.n);
+  productInto(a, b, s, out);
+  return out;
+}
+
+/**
+ * c[i] = op(a[i]) · op(b[i]) for i < count, written into `out` [count, m, n] (a heap view is fine). Products go
+ * through in groups whose operands fit about CHUNK_FLOATS values; one larger than PRODUCT_FLOATS, or deeper than
+ * PRODUCT_TILE, goes alone through productInto.
  */
 export function batchedProductInto(a: Float32Array, b: Float32Array, s: BatchedProductShape, out: Float32Array): void {
   const { count, m, k, n } = s;
   if (a.length !== count * m * k || b.length !== count * k * n || out.length !== count * m * n) {
     throw new Error(`batchedProduct: operands of ${a.length} and ${b.length} values and an output of ${out.length} do not hold ${count} products [${m}, ${k}] · [${k}, ${n}]`);
   }
+  // Long sums go through productInto's depth tiles, so that they add up as there.
+  if (m * k + k * n + m * n > PRODUCT_FLOATS || k > PRODUCT_TILE) {
+    for (let i = 0; i < count; i++) {
+      productInto(a.subarray(i * m * k, (i + 1) * m * k), b.subarray(i * k * n, (i + 1) * k * n), s, out.subarray(i * m * n, (i + 1) * m * n));
+    }
+    return;
+  }
   const kernel = instance();
+  const scratchFloats = productScratchFloats(kernel, m, k, s.transposeA);
   for (const [from, to] of blocks(count, m * k + k * n + m * n)) {
-    const [aAt, bAt, cAt, scratchA, scratchB] = place(kernel, [(to - from) * m * k, (to - from) * k * n, (to - from) * m * n, m * k, k * n]);
+    const [aAt, bAt, cAt, scratch] = place(kernel, [(to - from) * m * k, (to - from) * k * n, (to - from) * m * n, scratchFloats]);
     copyIn(kernel, [[a.subarray(from * m * k, to * m * k), aAt], [b.subarray(from * k * n, to * k * n), bAt]]);
-    kernel.batchedProduct(aAt, bAt, cAt, to - from, m, k, n, s.transposeA, s.transposeB, scratchA, scratchB);
+    kernel.batchedProduct(aAt, bAt, cAt, to - from, m, k, n, s.transposeA, s.transposeB, scratch, scratchFloats);
     out.set(view(kernel, cAt, (to - from) * m * n), from * m * n);
   }
 }

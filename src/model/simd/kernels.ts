@@ -1,7 +1,8 @@
-// Row-wise kernels, the Adam update and attention's batched small products in 128-bit WebAssembly SIMD
-// (AssemblyScript; compiled to kernels.wasm by `npm run build:simd`, loaded by ../simdKernels.ts). JavaScript loops
-// over Float32Arrays ran the row kernels at 15–30 ns an element; four lanes at a time they take ~1–3. tfjs-wasm runs a
-// batch of small products at ~2 GFLOP/s (or ~4 as one XNNPACK call per product); these run at ~25 on one thread.
+// Row-wise kernels, the Adam update and matrix products in 128-bit WebAssembly SIMD (AssemblyScript; compiled by
+// `npm run build:simd` twice: kernels.wasm, and kernels-relaxed.wasm with relaxed SIMD's fused multiply-add; loaded by
+// ../simdKernels.ts). JavaScript loops over Float32Arrays ran the row kernels at 15–30 ns an element; four lanes at a
+// time they take ~1–3. tfjs-wasm runs a batch of small products at ~2 GFLOP/s (or ~4 as one XNNPACK call per
+// product); these run at ~25–40 on one thread.
 //
 // Every pointer is a byte offset into this module's memory, at or above heapBase(); arrays are float32, rows of `d`
 // contiguous values.
@@ -240,75 +241,237 @@ export function sumOfSquares(x: usize, n: i32): f64 {
   return sum;
 }
 
-/** dst [cols, rows] = srcᵀ, src [rows, cols]. */
-function transposeInto(src: usize, dst: usize, rows: i32, cols: i32): void {
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) store<f32>(at(dst, c * rows + r), load<f32>(at(src, r * cols + c)));
+// Matrix products: c = op(a) · op(b). op(b) is packed into panels of 8 columns (k × 8 contiguous floats, zero past
+// the last column), which reads a transposed b in place; the 4 × 8 register block below keeps 8 accumulators, reads
+// two vectors of a panel and four scalars of a per step of k. A transposed a is packed in blocks of 4 rows (its 4 values
+// of one step are adjacent). XNNPACK's wasm kernels are built the same way; with the relaxed-SIMD build (fused
+// multiply-add) this runs at ~25–40 GFLOP/s on one thread of this project's machines, against ~20 for XNNPACK.
+
+/** a·b + c, fused where the relaxed-SIMD build runs on a CPU with FMA (kernels-relaxed.wasm). */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** Columns [n0, n0 + width) of op(b) [k, n] into panels of 8: dst[j][p][q] = op(b)[p][n0 + 8j + q], 0 past n. */
+function packPanels(b: usize, dst: usize, k: i32, n: i32, n0: i32, width: i32, transposeB: bool): void {
+  const panels = (width + 7) >> 3;
+  for (let j = 0; j < panels; j++) {
+    const col0 = n0 + j * 8;
+    const cols = min(8, n0 + width - col0);
+    const panel = at(dst, j * 8 * k);
+    for (let p = 0; p < k; p++) {
+      const o = at(panel, p * 8);
+      if (!transposeB && cols == 8) {
+        v128.store(o, v128.load(at(b, p * n + col0)));
+        v128.store(o, v128.load(at(b, p * n + col0 + 4)), 16);
+        continue;
+      }
+      for (let q = 0; q < 8; q++) {
+        let v: f32 = 0;
+        if (q < cols) v = transposeB ? load<f32>(at(b, (col0 + q) * k + p)) : load<f32>(at(b, p * n + col0 + q));
+        store<f32>(at(o, q), v);
+      }
+    }
   }
 }
 
-/** One product c [m, n] = a [m, k] · b [k, n]: each row of c 16, then 4 columns at a time, then one. */
-function product(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
-  const rowBytes = <usize>n << 2;
-  for (let r = 0; r < m; r++) {
-    const aRow = at(a, r * k);
-    const cRow = at(c, r * n);
-    let col = 0;
-    for (; col + 16 <= n; col += 16) {
-      let c0 = f32x4.splat(0);
-      let c1 = f32x4.splat(0);
-      let c2 = f32x4.splat(0);
-      let c3 = f32x4.splat(0);
-      let bp = at(b, col);
-      for (let p = 0; p < k; p++) {
-        const x = v128.load32_splat(at(aRow, p));
-        c0 = f32x4.add(c0, f32x4.mul(x, v128.load(bp)));
-        c1 = f32x4.add(c1, f32x4.mul(x, v128.load(bp, 16)));
-        c2 = f32x4.add(c2, f32x4.mul(x, v128.load(bp, 32)));
-        c3 = f32x4.add(c3, f32x4.mul(x, v128.load(bp, 48)));
-        bp += rowBytes;
+/** Stores (or adds, with `accumulate`) a block of 8 accumulators' first `rows` × `cols` values at c, rows `ldc` apart. */
+@inline function storeBlock(acc: usize, c: usize, ldc: i32, rows: i32, cols: i32, accumulate: bool): void {
+  for (let r = 0; r < rows; r++) {
+    const o = at(c, r * ldc);
+    const from = at(acc, r * 8);
+    if (cols == 8) {
+      let lo = v128.load(from);
+      let hi = v128.load(from, 16);
+      if (accumulate) {
+        lo = f32x4.add(lo, v128.load(o));
+        hi = f32x4.add(hi, v128.load(o, 16));
       }
-      const o = at(cRow, col);
-      v128.store(o, c0);
-      v128.store(o, c1, 16);
-      v128.store(o, c2, 32);
-      v128.store(o, c3, 48);
+      v128.store(o, lo);
+      v128.store(o, hi, 16);
+      continue;
     }
-    for (; col + 4 <= n; col += 4) {
-      let acc = f32x4.splat(0);
-      let bp = at(b, col);
-      for (let p = 0; p < k; p++) {
-        acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(at(aRow, p)), v128.load(bp)));
-        bp += rowBytes;
-      }
-      v128.store(at(cRow, col), acc);
+    for (let q = 0; q < cols; q++) store<f32>(at(o, q), load<f32>(at(from, q)) + (accumulate ? load<f32>(at(o, q)) : 0));
+  }
+}
+
+/**
+ * c[0..rows) × [0..cols) (=, or += with `accumulate`) of 4 rows of op(a), read at a0..a3 advancing `aStep` bytes a
+ * step of k, times 8 columns of op(b) read at `panel` advancing `bStep` bytes a step (32 in a packed panel, a row of
+ * b in place). `block` holds 32 floats of scratch.
+ */
+@inline function product4x8(a0: usize, a1: usize, a2: usize, a3: usize, aStep: usize, panel: usize, bStep: usize, k: i32, c: usize, ldc: i32, rows: i32, cols: i32, accumulate: bool, block: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let bp = panel;
+  for (let p = 0; p < k; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    bp += bStep;
+    let x = v128.load32_splat(a0);
+    c00 = madd(x, b0, c00);
+    c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a1);
+    c10 = madd(x, b0, c10);
+    c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a2);
+    c20 = madd(x, b0, c20);
+    c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a3);
+    c30 = madd(x, b0, c30);
+    c31 = madd(x, b1, c31);
+    a0 += aStep;
+    a1 += aStep;
+    a2 += aStep;
+    a3 += aStep;
+  }
+  if (rows == 4 && cols == 8 && !accumulate) {
+    const rowBytes = <usize>ldc << 2;
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    v128.store(c + rowBytes, c10);
+    v128.store(c + rowBytes, c11, 16);
+    v128.store(c + 2 * rowBytes, c20);
+    v128.store(c + 2 * rowBytes, c21, 16);
+    v128.store(c + 3 * rowBytes, c30);
+    v128.store(c + 3 * rowBytes, c31, 16);
+    return;
+  }
+  v128.store(block, c00);
+  v128.store(block, c01, 16);
+  v128.store(block, c10, 32);
+  v128.store(block, c11, 48);
+  v128.store(block, c20, 64);
+  v128.store(block, c21, 80);
+  v128.store(block, c30, 96);
+  v128.store(block, c31, 112);
+  storeBlock(block, c, ldc, rows, cols, accumulate);
+}
+
+/**
+ * product4x8 for one row: each value the same sequence of multiply-adds as there, so a row's results do not depend
+ * on how many rows are multiplied with it.
+ */
+@inline function product1x8(a0: usize, aStep: usize, panel: usize, bStep: usize, k: i32, c: usize, cols: i32, accumulate: bool, block: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let bp = panel;
+  for (let p = 0; p < k; p++) {
+    const x = v128.load32_splat(a0);
+    c00 = madd(x, v128.load(bp), c00);
+    c01 = madd(x, v128.load(bp, 16), c01);
+    bp += bStep;
+    a0 += aStep;
+  }
+  v128.store(block, c00);
+  v128.store(block, c01, 16);
+  storeBlock(block, c, 0, 1, cols, accumulate);
+}
+
+/** Scratch floats product() needs for [m, k] · [k, n] packing `columns` columns of op(b) at a time. */
+export function productScratch(m: i32, k: i32, columns: i32, transposeA: bool): i32 {
+  return 32 + ((columns + 7) & ~7) * k + (transposeA ? ((m + 3) & ~3) * k : 0);
+}
+
+/** A transposed a [k, m] as blocks of 4 rows of op(a), each [k, 4] contiguous (zero past m): one vector a step. */
+function packRowBlocks(a: usize, dst: usize, m: i32, k: i32): void {
+  for (let r = 0; r < m; r += 4) {
+    const block = at(dst, r * k);
+    if (r + 4 <= m) {
+      for (let p = 0; p < k; p++) v128.store(at(block, p * 4), v128.load(at(a, p * m + r)));
+      continue;
     }
-    for (; col < n; col++) {
-      let sum: f32 = 0;
-      for (let p = 0; p < k; p++) sum += load<f32>(at(aRow, p)) * load<f32>(at(b, p * n + col));
-      store<f32>(at(cRow, col), sum);
+    for (let p = 0; p < k; p++) {
+      for (let i = 0; i < 4; i++) store<f32>(at(block, p * 4 + i), r + i < m ? load<f32>(at(a, p * m + r + i)) : 0);
     }
   }
 }
 
 /**
- * count products c[i] = op(a[i]) · op(b[i]), c [count, m, n], op(a) [m, k], op(b) [k, n]; with `transposeA` a[i] is
- * stored [k, m], with `transposeB` b[i] is stored [n, k] (attention's gradients), and is transposed into
- * `scratchA` / `scratchB` (m·k / k·n floats) first.
+ * c [m, n] = op(a) · op(b) (+= c with `accumulate`), op(a) [m, k] (a stored [k, m] with `transposeA`), op(b) [k, n]
+ * (b stored [n, k] with `transposeB`). `scratch` holds `scratchFloats` floats, at least productScratch(m, k, 8,
+ * transposeA): op(b) is packed as many columns at a time as the rest holds.
  */
-export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, scratchA: usize, scratchB: usize): void {
+export function product(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, accumulate: bool, scratch: usize, scratchFloats: i32): void {
+  const block = scratch;
+  const packedA = at(scratch, 32);
+  const packedASize = transposeA ? ((m + 3) & ~3) * k : 0;
+  const panels = at(packedA, packedASize);
+  const columns = max(8, ((scratchFloats - 32 - packedASize) / k) & ~7);
+  // A transposed a is packed once, not once per block of columns: its reads are 4 floats from each of k rows.
+  if (transposeA) packRowBlocks(a, packedA, m, k);
+  if (m <= 4 && !transposeB) {
+    productFewRows(a, b, c, m, k, n, transposeA ? packedA : 0, accumulate, panels, block);
+    return;
+  }
+  for (let n0 = 0; n0 < n; n0 += columns) {
+    const width = min(columns, n - n0);
+    packPanels(b, panels, k, n, n0, width, transposeB);
+    for (let r = 0; r < m; r += 4) {
+      const rows = min(4, m - r);
+      let a0: usize, a1: usize, a2: usize, a3: usize, step: usize;
+      if (transposeA) {
+        a0 = at(packedA, r * k);
+        a1 = a0 + 4;
+        a2 = a0 + 8;
+        a3 = a0 + 12;
+        step = 16;
+      } else {
+        // Rows past m read the last row again (their results are not stored).
+        a0 = at(a, r * k);
+        a1 = at(a, (r + min(1, rows - 1)) * k);
+        a2 = at(a, (r + min(2, rows - 1)) * k);
+        a3 = at(a, (r + min(3, rows - 1)) * k);
+        step = 4;
+      }
+      for (let j = 0; j < width; j += 8) {
+        product4x8(a0, a1, a2, a3, step, at(panels, j * k), 32, k, at(c, r * n + n0 + j), n, rows, min(8, width - j), accumulate, block);
+      }
+    }
+  }
+}
+
+/**
+ * product() for m ≤ 4 rows and a plain b: b is read once, so it is read in place rather than packed (decoding's
+ * products), but for its last columns past a multiple of 8, packed into one zero-padded panel. The sums are the same
+ * multiply-adds in the same order as in the packed path. `packedA`: a transposed a's packed rows, else 0.
+ */
+function productFewRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, packedA: usize, accumulate: bool, panel: usize, block: usize): void {
+  const rowBytes = <usize>n << 2;
+  let a0: usize, a1: usize, a2: usize, a3: usize, step: usize;
+  if (packedA) {
+    a0 = packedA;
+    a1 = a0 + 4;
+    a2 = a0 + 8;
+    a3 = a0 + 12;
+    step = 16;
+  } else {
+    a0 = a;
+    a1 = at(a, min(1, m - 1) * k);
+    a2 = at(a, min(2, m - 1) * k);
+    a3 = at(a, min(3, m - 1) * k);
+    step = 4;
+  }
+  for (let j = 0; j < n; j += 8) {
+    const cols = min(8, n - j);
+    let columns = at(b, j);
+    let bStep = rowBytes;
+    if (cols < 8) {
+      packPanels(b, panel, k, n, j, cols, false);
+      columns = panel;
+      bStep = 32;
+    }
+    if (m == 1) product1x8(a0, step, columns, bStep, k, at(c, j), cols, accumulate, block);
+    else product4x8(a0, a1, a2, a3, step, columns, bStep, k, at(c, j), n, m, cols, accumulate, block);
+  }
+}
+
+/**
+ * count products c[i] = op(a[i]) · op(b[i]) (see product), c [count, m, n], a[i] m·k floats apart, b[i] k·n apart.
+ */
+export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, scratch: usize, scratchFloats: i32): void {
   for (let i = 0; i < count; i++) {
-    let left = at(a, i * m * k);
-    let right = at(b, i * k * n);
-    if (transposeA) {
-      transposeInto(left, scratchA, k, m);
-      left = scratchA;
-    }
-    if (transposeB) {
-      transposeInto(right, scratchB, n, k);
-      right = scratchB;
-    }
-    product(left, right, at(c, i * m * n), m, k, n);
+    product(at(a, i * m * k), at(b, i * k * n), at(c, i * m * n), m, k, n, transposeA, transposeB, false, scratch, scratchFloats);
   }
 }
 

@@ -7,6 +7,7 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { Random } from '../../../src/model';
 import { headLogProbs } from '../../../src/model/headLogProbs';
+import { matMul } from '../../../src/model/kernels';
 import { HeadWeight } from '../../../src/model/model';
 import { useWasm } from './helpers';
 
@@ -69,9 +70,10 @@ describe('headLogProbs: the output head fused with the log-softmax', () => {
           lp.forEach((v, n) => assert.ok(Math.abs(v - expected.logProbs[n]) < 2e-6, `row ${n}: ${v} vs ${expected.logProbs[n]}`));
           h.forEach((v, n) => assert.ok(Math.abs(v - expected.entropy[n]) < 3e-6, `row ${n}: ${v} vs ${expected.entropy[n]}`));
           if (vocabBlock === V) {
-            // The unfused path of responseLogProbs: the same formula on the whole [N, V] logits, so the same float32 values.
+            // The unfused path of responseLogProbs: the same formula on the whole [N, V] logits (the model's products,
+            // kernels.ts), so the same float32 values.
             const w = tf.tensor2d(wValues);
-            const logp = tf.logSoftmax(tf.div(tf.matMul(x, w), temperature)) as tf.Tensor2D;
+            const logp = tf.logSoftmax(tf.div(matMul(x, w), temperature)) as tf.Tensor2D;
             const unfused = await logp.array();
             lp.forEach((v, n) => assert.strictEqual(v, unfused[n][targets[n]], `row ${n}`));
             tf.dispose([w, logp]);

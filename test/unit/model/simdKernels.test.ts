@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { adamUpdate, globalNorm } from '../../../src/model/adam';
 import { Random } from '../../../src/model/random';
-import { batchedProduct, geluValues, layerNormRows, layerNormRowsBackward, rmsNormRows, rmsNormRowsBackward, simdModulePath, sumOfSquares } from '../../../src/model/simdKernels';
+import { batchedProduct, geluValues, layerNormRows, layerNormRowsBackward, product, rmsNormRows, rmsNormRowsBackward, setSimdVariant, simdModulePath, SimdVariant, simdVariant, sumOfSquares } from '../../../src/model/simdKernels';
 
 const EPS = 1e-5;
 
@@ -64,20 +64,24 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 }
 
 describe('SIMD kernels (simd/kernels.ts)', () => {
-  it('the committed kernels.wasm is what `npm run build:simd` compiles from kernels.ts', function () {
+  it('the committed kernels.wasm and kernels-relaxed.wasm are what `npm run build:simd` compiles from kernels.ts', function () {
     this.timeout(120000);
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-simd-')), 'kernels.wasm');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-simd-'));
     const root = path.resolve(__dirname, '../../..');
-    // The script's own arguments, with the output redirected: `asc <source> … -o <committed file>`.
+    // The script's own commands, with each output redirected: `asc <source> … -o <committed file> && asc …`.
     const script = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['build:simd'];
-    const [command, ...args] = script.split(/\s+/);
-    assert.strictEqual(command, 'asc');
-    const committed = args[args.indexOf('-o') + 1];
-    args[args.indexOf('-o') + 1] = out;
-    const asc = spawnSync(process.execPath, [require.resolve('assemblyscript/bin/asc.js', { paths: [root] }), ...args], { cwd: root, encoding: 'utf8' });
-    assert.strictEqual(asc.status, 0, asc.stderr);
-    assert.strictEqual(path.resolve(root, committed), simdModulePath(), 'the module loaded from src/ is the one build:simd writes');
-    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(committed)), `${committed} is stale: run npm run build:simd and commit it`);
+    const committedFiles = script.split('&&').map((part) => {
+      const [command, ...args] = part.trim().split(/\s+/);
+      assert.strictEqual(command, 'asc');
+      const committed = args[args.indexOf('-o') + 1];
+      const out = path.join(dir, path.basename(committed));
+      args[args.indexOf('-o') + 1] = out;
+      const asc = spawnSync(process.execPath, [require.resolve('assemblyscript/bin/asc.js', { paths: [root] }), ...args], { cwd: root, encoding: 'utf8' });
+      assert.strictEqual(asc.status, 0, asc.stderr);
+      assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(root, committed))), `${committed} is stale: run npm run build:simd and commit it`);
+      return path.resolve(root, committed);
+    });
+    assert.deepStrictEqual(committedFiles, [simdModulePath('simd'), simdModulePath('relaxed-simd')], 'the modules loaded from src/ are the ones build:simd writes');
   });
 
   // d = 7 and 130: the scalar tails after the four-lane loops; 2,100 × 512 values: more than one block of rows.
@@ -111,32 +115,87 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
     });
   }
 
-  // [6, 5, 4] · [6, 4, 3]: the one-column tail; [3, 7, 33] · [3, 33, 37]: 16-, 4- and 1-column blocks; 300 × [64, 32]
-  // · [32, 64]: attention's shape, in more than one group.
-  for (const [count, m, k, n] of [[6, 5, 4, 3], [3, 7, 33, 37], [300, 64, 32, 64]]) {
-    for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
-      it(`batched product ${count} × [${m}, ${k}] · [${k}, ${n}] (transposeA ${transposeA}, transposeB ${transposeB}) equals a float64 one`, () => {
-        const rng = new Random(count + m + k + n);
-        const a = randomArray(rng, count * m * k);
-        const b = randomArray(rng, count * k * n);
-        const expected = new Float64Array(count * m * n);
-        for (let i = 0; i < count; i++) {
-          for (let r = 0; r < m; r++) {
-            for (let c = 0; c < n; c++) {
-              let sum = 0;
-              for (let p = 0; p < k; p++) {
-                const left = transposeA ? a[i * m * k + p * m + r] : a[i * m * k + r * k + p];
-                const right = transposeB ? b[i * k * n + c * k + p] : b[i * k * n + p * n + c];
-                sum += left * right;
-              }
-              expected[i * m * n + r * n + c] = sum;
-            }
-          }
-        }
-        // Sums of k products of normals: compared on their scale, √k.
-        assertClose(batchedProduct(a, b, { count, m, k, n, transposeA, transposeB }), expected, 1e-6, 'c', Math.sqrt(k));
-      });
+  /** op(a)·op(b) of product i at (r, c), in float64. */
+  function entry64(a: Float32Array, b: Float32Array, s: { m: number; k: number; n: number; transposeA: boolean; transposeB: boolean }, i: number, r: number, c: number): number {
+    const { m, k, n, transposeA, transposeB } = s;
+    let sum = 0;
+    for (let p = 0; p < k; p++) {
+      const left = transposeA ? a[i * m * k + p * m + r] : a[i * m * k + r * k + p];
+      const right = transposeB ? b[i * k * n + c * k + p] : b[i * k * n + p * n + c];
+      sum += left * right;
     }
+    return sum;
+  }
+
+  it('loads the relaxed-SIMD build where the runtime runs it (Node 20 behind its V8 flag, Node ≥ 22 and Electron by default)', () => {
+    assert.strictEqual(simdVariant(), 'relaxed-simd');
+  });
+
+  // Both builds: the fused multiply-add of relaxed SIMD and the plain one.
+  for (const variant of ['relaxed-simd', 'simd'] as SimdVariant[]) {
+    describe(`products (${variant} build)`, () => {
+      before(() => setSimdVariant(variant));
+      after(() => setSimdVariant('auto'));
+
+      it('runs the build asked for', () => assert.strictEqual(simdVariant(), variant));
+
+      // [6, 5, 4] · [6, 4, 3]: tails of rows (5 = 4 + 1) and columns (3 < 8); [3, 7, 33] · [3, 33, 37]: 4 + 3 rows,
+      // 4 panels + 5 columns; 300 × [64, 32] · [32, 64]: attention's shape, in more than one group.
+      for (const [count, m, k, n] of [[6, 5, 4, 3], [3, 7, 33, 37], [300, 64, 32, 64]]) {
+        for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+          it(`batched product ${count} × [${m}, ${k}] · [${k}, ${n}] (transposeA ${transposeA}, transposeB ${transposeB}) equals a float64 one`, () => {
+            const rng = new Random(count + m + k + n);
+            const a = randomArray(rng, count * m * k);
+            const b = randomArray(rng, count * k * n);
+            const shape = { count, m, k, n, transposeA, transposeB };
+            const expected = new Float64Array(count * m * n);
+            for (let i = 0; i < count; i++) for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) expected[i * m * n + r * n + c] = entry64(a, b, shape, i, r, c);
+            // Sums of k products of normals: compared on their scale, √k.
+            assertClose(batchedProduct(a, b, shape), expected, 1e-6, 'c', Math.sqrt(k));
+          });
+        }
+      }
+
+      // Rows read b in place (≤ 4 rows), from packed panels (more), in one depth tile or two (k 1,100): each row's
+      // values must be the same bits whichever way it went, so a batch split into fewer rows computes the same numbers.
+      for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+        it(`a row's values do not depend on the other rows (transposeA ${transposeA}, transposeB ${transposeB})`, () => {
+          const [m, k, n] = [9, 1100, 13];
+          const rng = new Random(17);
+          const a = randomArray(rng, m * k);
+          const b = randomArray(rng, k * n);
+          const whole = product(a, b, { m, k, n, transposeA, transposeB });
+          // Rows [from, to) of op(a), stored as op(a) is.
+          const rowsOf = (from: number, to: number) => {
+            if (!transposeA) return a.slice(from * k, to * k);
+            const part = new Float32Array((to - from) * k);
+            for (let p = 0; p < k; p++) for (let r = from; r < to; r++) part[p * (to - from) + r - from] = a[p * m + r];
+            return part;
+          };
+          for (const [from, to] of [[0, 1], [1, 3], [3, 6], [6, 9], [2, 7]]) {
+            const part = product(rowsOf(from, to), b, { m: to - from, k, n, transposeA, transposeB });
+            assert.deepStrictEqual(Array.from(part), Array.from(whole.subarray(from * n, to * n)), `rows ${from}–${to}`);
+          }
+        });
+      }
+
+      // 1,100 × 1,500 · 1,500 × 1,030: 4.4 M floats, past one call's 4 Mi: tiles of rows, of 1,024 + 6 columns and of
+      // 1,024 + 476 steps of k (the second added to the first in the module). 500 entries against float64, to 1e-5 of
+      // √k: float32 sums of 1,500 terms drift by ~1e-6 of it; a lost or doubled tile of k would be off by ~0.5.
+      for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+        it(`a product larger than one call, in tiles (transposeA ${transposeA}, transposeB ${transposeB}), equals a float64 one`, function () {
+          this.timeout(60000);
+          const [m, k, n] = [1100, 1500, 1030];
+          const rng = new Random(m + k + n + Number(transposeA) + 2 * Number(transposeB));
+          const a = randomArray(rng, m * k);
+          const b = randomArray(rng, k * n);
+          const shape = { m, k, n, transposeA, transposeB };
+          const c = product(a, b, shape);
+          const picks = Array.from({ length: 500 }, (_, i) => (i < 4 ? [[0, 0], [m - 1, n - 1], [0, n - 1], [m - 1, 1024]][i] : [rng.int(m), rng.int(n)]));
+          assertClose(picks.map(([r, col]) => c[r * n + col]), picks.map(([r, col]) => entry64(a, b, shape, 0, r, col)), 1e-5, 'c', Math.sqrt(k));
+        });
+      }
+    });
   }
 
   it('arrays are placed above the static data: a large call first leaves scalar e^x (the GELU tail) intact', () => {
@@ -150,6 +209,7 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
     assert.throws(() => layerNormRows(new Float32Array(10), new Float32Array(4), new Float32Array(4), 3, 4, EPS), /x has 10 values, not rows × d = 3 × 4/);
     assert.throws(() => rmsNormRowsBackward(new Float32Array(12), new Float32Array(12), new Float32Array(3), 3, 4, EPS), /a weight has 3 values, not d = 4/);
     assert.throws(() => batchedProduct(new Float32Array(8), new Float32Array(8), { count: 2, m: 2, k: 2, n: 3, transposeA: false, transposeB: false }), /operands of 8 and 8 values and an output of 12 do not hold 2 products \[2, 2\] · \[2, 3\]/);
+    assert.throws(() => product(new Float32Array(6), new Float32Array(5), { m: 2, k: 3, n: 2, transposeA: false, transposeB: false }), /operands of 6 and 5 values and an output of 4 do not hold \[2, 3\] · \[3, 2\]/);
   });
 });
 

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
-import { batchMatMul, embeddingLookup } from '../../../src/model/kernels';
+import { embeddingLookup, matMul, simdMatMul, useMatrixProducts } from '../../../src/model/kernels';
 import { tempDir, useWasm, writeCheckpoint } from './helpers';
 
 /** Toy task for the tiny preset: "a+b=" → the sum, then EOS. */
@@ -223,21 +223,46 @@ describe('training kernels', () => {
     });
   }
 
-  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
-    it(`the batched product and its gradient equal tf.matMul (transposeA=${transposeA}, transposeB=${transposeB})`, () => {
-      const a = tf.randomNormal(transposeA ? [6, 4, 5] : [6, 5, 4], 0, 1, 'float32', 1);
-      const b = tf.randomNormal(transposeB ? [6, 3, 4] : [6, 4, 3], 0, 1, 'float32', 2);
-      const r = tf.randomNormal([6, 5, 3], 0, 1, 'float32', 3);
-      const f = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
-        const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), r)));
-        return [mm(a, b), ...g([a, b])].map((t) => Array.from(t.dataSync()));
+  // Rank 3: attention's batches; rank 2: projections (with tails past the 4 × 8 register block: 9 × 7 · 7 × 11).
+  for (const [aShape, bShape] of [[[6, 5, 4], [6, 4, 3]], [[9, 7], [7, 11]]]) {
+    for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      it(`the SIMD product of [${aShape}] · [${bShape}] and its gradient equal tf.matMul (transposeA=${transposeA}, transposeB=${transposeB})`, () => {
+        const swap = (shape: number[]) => [...shape.slice(0, -2), shape[shape.length - 1], shape[shape.length - 2]];
+        const a = tf.randomNormal(transposeA ? swap(aShape) : aShape, 0, 1, 'float32', 1);
+        const b = tf.randomNormal(transposeB ? swap(bShape) : bShape, 0, 1, 'float32', 2);
+        const r = tf.randomNormal([...aShape.slice(0, -1), bShape[bShape.length - 1]], 0, 1, 'float32', 3);
+        const f = (mm: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor) => tf.tidy(() => {
+          const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x, y), r)));
+          return [mm(a, b), ...g([a, b])].map((t) => Array.from(t.dataSync()));
+        });
+        const ours = f((x, y) => simdMatMul(x, y, transposeA, transposeB));
+        const stock = f((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, transposeA, transposeB));
+        ours.forEach((values, k) => values.forEach((x, i) => assert.ok(Math.abs(x - stock[k][i]) < 1e-5, `output ${k}[${i}]: ${x} vs ${stock[k][i]}`)));
+        tf.dispose([a, b, r]);
       });
-      const ours = f((x, y) => batchMatMul(x, y, transposeA, transposeB));
-      const stock = f((x, y) => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, transposeA, transposeB));
-      ours.forEach((values, k) => values.forEach((x, i) => assert.ok(Math.abs(x - stock[k][i]) < 1e-5, `output ${k}[${i}]: ${x} vs ${stock[k][i]}`)));
-      tf.dispose([a, b, r]);
-    });
+    }
   }
+
+  it('matMul takes the SIMD product for batches, and for matrices where XNNPACK runs on ≤ 2 threads', async () => {
+    const kernelsOf = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernels.map((k) => k.name);
+    const threads = (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
+    const x = tf.ones([8, 16]) as tf.Tensor2D;
+    const w = tf.ones([16, 4]) as tf.Tensor2D;
+    assert.deepStrictEqual(await kernelsOf(() => matMul(tf.ones([3, 8, 16]) as tf.Tensor3D, tf.ones([3, 16, 4]) as tf.Tensor3D)), ['GrpoProduct']);
+    assert.deepStrictEqual(await kernelsOf(() => matMul(tf.ones([3, 1, 16]) as tf.Tensor3D, tf.ones([3, 16, 4]) as tf.Tensor3D)), ['GrpoProduct']);
+    assert.deepStrictEqual(await kernelsOf(() => matMul(x, w)), [threads <= 2 ? 'GrpoProduct' : 'BatchMatMul']);
+    assert.deepStrictEqual(await kernelsOf(() => matMul(tf.ones([1, 16]) as tf.Tensor2D, w)), [threads <= 2 ? 'GrpoProduct' : 'BatchMatMul']);
+    // As a replica is told to by its main instance.
+    try {
+      useMatrixProducts('xnnpack');
+      assert.deepStrictEqual(await kernelsOf(() => matMul(x, w)), ['BatchMatMul']);
+      useMatrixProducts('simd');
+      assert.deepStrictEqual(await kernelsOf(() => matMul(x, w)), ['GrpoProduct']);
+    } finally {
+      useMatrixProducts(null);
+    }
+    tf.dispose([x, w]);
+  });
 
   it('embedding lookup trains without UnsortedSegmentSum: repeated ids add up', () => {
     const rng = new Random(8);
