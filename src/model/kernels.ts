@@ -8,13 +8,14 @@
  *   which would cost tokens × vocabulary × width; the forward copies rows on the host too (faster than GatherV2).
  * - Matrix products (`matMul`: projections, attention, the head): see productWasm.
  * - Identity and same-type Cast on wasm share the data instead of copying it: see registerSharedIdentityWasm.
+ * - Attention's [B, T, H, hd] ↔ [B, H, T, hd] transposes (`swapMiddleAxes`): whole rows moved by SIMD.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs's own gradients first: a gradient registered later replaces one registered before (BatchMatMul's, below).
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // The wasm backend's kernels, before registerSharedIdentityWasm replaces two of them.
 import '@tensorflow/tfjs-backend-wasm';
-import { batchedProductInto, productInto } from './simdKernels';
+import { batchedProductInto, productInto, swapMiddleAxesInto } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
@@ -191,7 +192,7 @@ interface WasmThreadsBackend {
   wasm: { tfjs: { getThreadsCount(): number } };
 }
 
-/** The kernel of wasm's matrix products (of ≥ 4 rows): simdKernels' product, or XNNPACK's. */
+/** The kernel of wasm's matrix products: simdKernels' product, or XNNPACK's. */
 export type MatrixProducts = 'simd' | 'xnnpack';
 
 let matrixProductsChoice: MatrixProducts | null = null;
@@ -249,4 +250,37 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
 export function simdMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
   registerProduct();
   return tf.engine().runKernel(PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+const SWAP_MIDDLE_AXES = 'GrpoSwapMiddleAxes';
+
+/**
+ * [a, b, c, d] → [a, c, b, d] on wasm. tfjs-wasm's Transpose moves one value at a time (~3 ns each on this project's
+ * machine: 26 ms of a small train step, 111 ms of a base one); this moves rows of d values with SIMD.
+ */
+function swapMiddleAxesWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as HostOutputBackend;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const [a, b, c, d] = x.shape;
+  // The output first: allocating on the heap may move it, so the views are taken after.
+  const out = backend.makeOutput([a, c, b, d], 'float32');
+  swapMiddleAxesInto(backend.typedArrayFromHeap(x), [a, b, c, d], backend.typedArrayFromHeap(out));
+  return out;
+}
+
+let swapRegistered = false;
+
+function registerSwapMiddleAxes(): void {
+  if (swapRegistered) return;
+  swapRegistered = true;
+  tf.registerKernel({ kernelName: SWAP_MIDDLE_AXES, backendName: 'wasm', kernelFunc: swapMiddleAxesWasm as unknown as tf.KernelFunc });
+  // The swap is its own inverse.
+  tf.registerGradient({ kernelName: SWAP_MIDDLE_AXES, gradFunc: (dy) => ({ x: () => swapMiddleAxes(upstream(dy) as tf.Tensor4D) }) });
+}
+
+/** x [a, b, c, d] → [a, c, b, d] (tf.transpose with perm [0, 2, 1, 3]; on wasm a SIMD copy of whole rows). */
+export function swapMiddleAxes(x: tf.Tensor4D): tf.Tensor4D {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x, [0, 2, 1, 3]);
+  registerSwapMiddleAxes();
+  return tf.engine().runKernel(SWAP_MIDDLE_AXES, { x }) as tf.Tensor4D;
 }

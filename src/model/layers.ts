@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedGeluNew, fusedLayerNorm, fusedRmsNorm } from './fused';
-import { matMul } from './kernels';
+import { matMul, swapMiddleAxes } from './kernels';
 import { derivedWeight, isFrozenWeight, tapeIsRecording, transposeSource, Weights } from './model';
 import type { LoraAdapters } from './lora';
 import { onHostBackend, upstream } from './tensorIo';
@@ -232,7 +232,7 @@ function attendInBlocks(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias:
 /** [a, b, c, d] → [a, c, b, d]; a reshape when b or c is 1 (one decoded token), which moves no data. */
 function swapAxes12(x: tf.Tensor): tf.Tensor4D {
   const [a, b, c, d] = x.shape;
-  return (b === 1 || c === 1 ? tf.reshape(x, [a, c, b, d]) : tf.transpose(x, [0, 2, 1, 3])) as tf.Tensor4D;
+  return b === 1 || c === 1 ? (tf.reshape(x, [a, c, b, d]) as tf.Tensor4D) : swapMiddleAxes(x as tf.Tensor4D);
 }
 
 /**

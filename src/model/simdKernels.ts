@@ -27,6 +27,7 @@ interface SimdKernelExports {
   productScratch(m: number, k: number, columns: number, transposeA: boolean): number;
   product(a: number, b: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
   batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, scratch: number, scratchFloats: number): void;
+  swapMiddleAxes(x: number, out: number, a: number, b: number, c: number, d: number): void;
 }
 
 /** The two builds of simd/kernels.ts: with relaxed SIMD (fused multiply-add), or 128-bit SIMD alone. */
@@ -75,7 +76,7 @@ function instance(): SimdKernelExports {
   return kernels;
 }
 
-/** The build this thread runs (loading it on first call), for device strings and benchmarks. */
+/** The build this thread runs (loading it on first call), for benchmarks and tests. */
 export function simdVariant(): SimdVariant {
   instance();
   return loadedVariant!;
@@ -380,6 +381,34 @@ export function batchedProduct(a: Float32Array, b: Float32Array, s: BatchedProdu
   const out = new Float32Array(s.count * s.m * s.n);
   batchedProductInto(a, b, s, out);
   return out;
+}
+
+/**
+ * out [a, c, b, d] = x [a, b, c, d] with its middle axes swapped, written into `out` (a heap view is fine). Goes
+ * through in blocks of whole [c, d] slabs of x; each block's output is c runs of rows, copied to their places.
+ */
+export function swapMiddleAxesInto(x: Float32Array, [a, b, c, d]: [number, number, number, number], out: Float32Array): void {
+  if (x.length !== a * b * c * d || out.length !== x.length) {
+    throw new Error(`swapMiddleAxes: ${x.length} values in and ${out.length} out do not hold [${a}, ${b}, ${c}, ${d}]`);
+  }
+  const kernel = instance();
+  if (x.length <= CHUNK_FLOATS) {
+    const [xAt, outAt] = place(kernel, [x.length, x.length]);
+    copyIn(kernel, [[x, xAt]]);
+    kernel.swapMiddleAxes(xAt, outAt, a, b, c, d);
+    out.set(view(kernel, outAt, x.length));
+    return;
+  }
+  for (let i = 0; i < a; i++) {
+    for (const [from, to] of blocks(b, c * d)) {
+      const rows = to - from;
+      const [xAt, outAt] = place(kernel, [rows * c * d, rows * c * d]);
+      copyIn(kernel, [[x.subarray((i * b + from) * c * d, (i * b + to) * c * d), xAt]]);
+      kernel.swapMiddleAxes(xAt, outAt, 1, rows, c, d);
+      const block = view(kernel, outAt, rows * c * d);
+      for (let l = 0; l < c; l++) out.set(block.subarray(l * rows * d, (l + 1) * rows * d), ((i * c + l) * b + from) * d);
+    }
+  }
 }
 
 /** GPT-2's "gelu_new", x·σ(2z) with z = √(2/π)·(x + 0.044715·x³) (= 0.5·x·(1 + tanh z)), element-wise. */

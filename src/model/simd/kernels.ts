@@ -542,3 +542,21 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
     store<f32>(at(dx, i), load<f32>(at(dy, i)) * (s + v * s * (<f32>1 - s) * slope));
   }
 }
+
+/**
+ * out [a, c, b, d] = x [a, b, c, d] with the middle axes swapped (attention's [B, T, H, hd] ↔ [B, H, T, hd]): rows of
+ * d contiguous values moved whole, four lanes at a time.
+ */
+export function swapMiddleAxes(x: usize, out: usize, a: i32, b: i32, c: i32, d: i32): void {
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < b; j++) {
+      for (let l = 0; l < c; l++) {
+        const from = at(x, ((i * b + j) * c + l) * d);
+        const to = at(out, ((i * c + l) * b + j) * d);
+        let e = 0;
+        for (; e + 4 <= d; e += 4) v128.store(at(to, e), v128.load(at(from, e)));
+        for (; e < d; e++) store<f32>(at(to, e), load<f32>(at(from, e)));
+      }
+    }
+  }
+}

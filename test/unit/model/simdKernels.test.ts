@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { adamUpdate, globalNorm } from '../../../src/model/adam';
 import { Random } from '../../../src/model/random';
-import { batchedProduct, geluValues, layerNormRows, layerNormRowsBackward, product, rmsNormRows, rmsNormRowsBackward, setSimdVariant, simdModulePath, SimdVariant, simdVariant, sumOfSquares } from '../../../src/model/simdKernels';
+import { batchedProduct, geluValues, layerNormRows, layerNormRowsBackward, product, rmsNormRows, rmsNormRowsBackward, setSimdVariant, simdModulePath, SimdVariant, simdVariant, sumOfSquares, swapMiddleAxesInto } from '../../../src/model/simdKernels';
 
 const EPS = 1e-5;
 
@@ -194,6 +194,21 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
           const picks = Array.from({ length: 500 }, (_, i) => (i < 4 ? [[0, 0], [m - 1, n - 1], [0, n - 1], [m - 1, 1024]][i] : [rng.int(m), rng.int(n)]));
           assertClose(picks.map(([r, col]) => c[r * n + col]), picks.map(([r, col]) => entry64(a, b, shape, 0, r, col)), 1e-5, 'c', Math.sqrt(k));
         });
+      }
+    });
+  }
+
+  // d 7: the scalar tail; [3, 700, 5, 130]: 1.4 M values, past one call's 1 Mi, in blocks of rows of b.
+  for (const shape of [[2, 3, 4, 7], [1, 5, 2, 8], [3, 700, 5, 130]] as [number, number, number, number][]) {
+    it(`swapping the middle axes of [${shape}] moves every value where a transpose [0, 2, 1, 3] does`, () => {
+      const [a, b, c, d] = shape;
+      const x = Float32Array.from({ length: a * b * c * d }, (_, i) => i);
+      const out = new Float32Array(x.length);
+      swapMiddleAxesInto(x, shape, out);
+      for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) for (let l = 0; l < c; l++) for (let e = 0; e < d; e++) {
+        const want = ((i * b + j) * c + l) * d + e;
+        const got = out[((i * c + l) * b + j) * d + e];
+        if (got !== want) assert.fail(`[${i}, ${l}, ${j}, ${e}]: ${got}, not x[${i}, ${j}, ${l}, ${e}] = ${want}`);
       }
     });
   }

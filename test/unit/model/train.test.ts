@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
-import { embeddingLookup, matMul, simdMatMul, useMatrixProducts } from '../../../src/model/kernels';
+import { embeddingLookup, matMul, simdMatMul, swapMiddleAxes, useMatrixProducts } from '../../../src/model/kernels';
 import { tempDir, useWasm, writeCheckpoint } from './helpers';
 
 /** Toy task for the tiny preset: "a+b=" → the sum, then EOS. */
@@ -262,6 +262,17 @@ describe('training kernels', () => {
       useMatrixProducts(null);
     }
     tf.dispose([x, w]);
+  });
+
+  it('swapMiddleAxes and its gradient equal tf.transpose [0, 2, 1, 3]', () => {
+    const x = tf.randomNormal([2, 5, 3, 7], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const r = tf.randomNormal([2, 3, 5, 7], 0, 1, 'float32', 5);
+    const f = (swap: (t: tf.Tensor4D) => tf.Tensor) => tf.tidy(() => {
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(swap(t as tf.Tensor4D), r)));
+      return [swap(x), g(x)].map((t) => Array.from(t.dataSync()));
+    });
+    assert.deepStrictEqual(f(swapMiddleAxes), f((t) => tf.transpose(t, [0, 2, 1, 3])));
+    tf.dispose([x, r]);
   });
 
   it('embedding lookup trains without UnsortedSegmentSum: repeated ids add up', () => {
