@@ -165,27 +165,29 @@ function productWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   return out;
 }
 
-let productRegistered = false;
+const registeredOnWasm = new Set<string>();
 
-function registerProduct(): void {
-  if (productRegistered) return;
-  productRegistered = true;
-  tf.registerKernel({ kernelName: PRODUCT, backendName: 'wasm', kernelFunc: productWasm as unknown as tf.KernelFunc });
-  tf.registerGradient({
-    kernelName: PRODUCT,
-    inputsToSave: ['a', 'b'],
-    gradFunc: (dy, saved, attrs) => {
-      const [a, b] = saved;
-      const { transposeA, transposeB } = attrs as unknown as ProductAttrs;
-      const g = upstream(dy);
-      // tfjs-core's four cases of BatchMatMul's gradient, the transposes as flags of the product.
-      if (!transposeA && !transposeB) return { a: () => matMul(g, b, false, true), b: () => matMul(a, g, true, false) };
-      if (!transposeA && transposeB) return { a: () => matMul(g, b, false, false), b: () => matMul(g, a, true, false) };
-      if (transposeA && !transposeB) return { a: () => matMul(b, g, false, true), b: () => matMul(a, g, false, false) };
-      return { a: () => matMul(b, g, true, true), b: () => matMul(g, a, true, true) };
-    },
-  });
+/** Registers a wasm kernel of ours and its gradient, once, on first use. */
+function registerOnWasm(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo, gradient: Omit<tf.GradConfig, 'kernelName'>): void {
+  if (registeredOnWasm.has(kernelName)) return;
+  registeredOnWasm.add(kernelName);
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  tf.registerGradient({ kernelName, ...gradient });
 }
+
+/** tfjs-core's four cases of BatchMatMul's gradient, the transposes as flags of the product. */
+const productGradient: Omit<tf.GradConfig, 'kernelName'> = {
+  inputsToSave: ['a', 'b'],
+  gradFunc: (dy, saved, attrs) => {
+    const [a, b] = saved;
+    const { transposeA, transposeB } = attrs as unknown as ProductAttrs;
+    const g = upstream(dy);
+    if (!transposeA && !transposeB) return { a: () => matMul(g, b, false, true), b: () => matMul(a, g, true, false) };
+    if (!transposeA && transposeB) return { a: () => matMul(g, b, false, false), b: () => matMul(g, a, true, false) };
+    if (transposeA && !transposeB) return { a: () => matMul(b, g, false, true), b: () => matMul(a, g, false, false) };
+    return { a: () => matMul(b, g, true, true), b: () => matMul(g, a, true, true) };
+  },
+};
 
 /** The part of the wasm backend that says how many threads XNNPACK's products run on. */
 interface WasmThreadsBackend {
@@ -248,7 +250,7 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
 
 /** matMul through simdKernels' product, whatever the shape or thread count (wasm only). */
 export function simdMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  registerProduct();
+  registerOnWasm(PRODUCT, productWasm, productGradient);
   return tf.engine().runKernel(PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
@@ -268,19 +270,10 @@ function swapMiddleAxesWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unkn
   return out;
 }
 
-let swapRegistered = false;
-
-function registerSwapMiddleAxes(): void {
-  if (swapRegistered) return;
-  swapRegistered = true;
-  tf.registerKernel({ kernelName: SWAP_MIDDLE_AXES, backendName: 'wasm', kernelFunc: swapMiddleAxesWasm as unknown as tf.KernelFunc });
-  // The swap is its own inverse.
-  tf.registerGradient({ kernelName: SWAP_MIDDLE_AXES, gradFunc: (dy) => ({ x: () => swapMiddleAxes(upstream(dy) as tf.Tensor4D) }) });
-}
-
 /** x [a, b, c, d] → [a, c, b, d] (tf.transpose with perm [0, 2, 1, 3]; on wasm a SIMD copy of whole rows). */
 export function swapMiddleAxes(x: tf.Tensor4D): tf.Tensor4D {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x, [0, 2, 1, 3]);
-  registerSwapMiddleAxes();
+  // The swap is its own inverse.
+  registerOnWasm(SWAP_MIDDLE_AXES, swapMiddleAxesWasm, { gradFunc: (dy) => ({ x: () => swapMiddleAxes(upstream(dy) as tf.Tensor4D) }) });
   return tf.engine().runKernel(SWAP_MIDDLE_AXES, { x }) as tf.Tensor4D;
 }
