@@ -64,7 +64,8 @@ function columnsOf(t: tf.Tensor, [from, to]: [number, number]): tf.Tensor {
 
 /**
  * y [N, out] + b [out]. The stock gradient of b sums dy over the rows, which wasm does by transposing dy and
- * reducing its last axis (~4 ms for 2 k × 1 k); the same sum as a product with a row of ones takes XNNPACK's path.
+ * reducing its last axis (~4 ms for 2 k × 1 k); the same sum as a product with a row of ones is one read of dy
+ * through the model's product (tf.matMul there cost ~7 ms a projection on one thread: XNNPACK packs all of dy).
  */
 function addBias(y: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
   // Without a tape the custom gradient is bookkeeping only (sampling calls this per projection and token). The
@@ -77,7 +78,7 @@ function addBias(y: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
       value: tf.add(yt, bt),
       gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
         const g = upstream(dy) as tf.Tensor2D;
-        return [g, tf.reshape(tf.matMul(tf.ones([1, rows]), g), bt.shape)];
+        return [g, tf.reshape(matMul(tf.ones([1, rows]), g), bt.shape)];
       },
     };
   });

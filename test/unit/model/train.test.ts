@@ -264,6 +264,18 @@ describe('training kernels', () => {
     tf.dispose([x, w]);
   });
 
+  it('a train step on ≤ 2 XNNPACK threads runs every product as the SIMD product (the bias gradients too)', async () => {
+    const threads = (tf.backend() as unknown as { wasm: { tfjs: { getThreadsCount(): number } } }).wasm.tfjs.getThreadsCount();
+    const policy = loadPolicy('small', { seed: 3 }); // GPT-2-style: biases
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-3 });
+    const batch = additionBatch(policy, new Random(4), 4);
+    const kernels = (await tf.profile(async () => { await trainer.trainStep([batch], meanLoss(1)); })).kernels.map((k) => k.name);
+    assert.ok(kernels.includes('GrpoProduct'));
+    if (threads <= 2) assert.deepStrictEqual(kernels.filter((name) => /MatMul/.test(name)), []);
+    trainer.dispose();
+    policy.dispose();
+  });
+
   it('swapMiddleAxes and its gradient equal tf.transpose [0, 2, 1, 3]', () => {
     const x = tf.randomNormal([2, 5, 3, 7], 0, 1, 'float32', 4) as tf.Tensor4D;
     const r = tf.randomNormal([2, 3, 5, 7], 0, 1, 'float32', 5);
