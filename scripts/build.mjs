@@ -40,9 +40,9 @@ function copyWasm() {
   const threadedScript = 'tfjs-backend-wasm-threaded-simd.js';
   fs.copyFileSync(path.join(wasmDir, '..', 'wasm-out', threadedScript), path.join(dist, threadedScript));
   // Our own SIMD kernels (src/model/simdKernels.ts), compiled by `npm run build:simd` and committed.
-  for (const [source, bundled] of [['kernels.wasm', 'simd-kernels.wasm'], ['kernels-relaxed.wasm', 'simd-kernels-relaxed.wasm']]) {
-    fs.copyFileSync(path.join(root, 'src/model/simd', source), path.join(dist, bundled));
-  }
+  // kernels[-relaxed][-shared].wasm → dist/simd-kernels….wasm (simdKernels.ts simdModulePath).
+  const simdDir = path.join(root, 'src/model/simd');
+  for (const f of fs.readdirSync(simdDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(simdDir, f), path.join(dist, `simd-${f}`));
 }
 
 /** The run-config JSON Schema, for VS Code's jsonValidation (completion and hover docs in config files). */

@@ -15,8 +15,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // The wasm backend's kernels, before registerSharedIdentityWasm replaces two of them.
 import '@tensorflow/tfjs-backend-wasm';
-import { batchedProductInto, productInto, swapMiddleAxesInto } from './simdKernels';
+import { batchedProductOnHeap, productOnHeap, swapMiddleAxesOnHeap } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
+import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
 function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -128,12 +129,6 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   return lookup(table, ids);
 }
 
-/** The part of tfjs-backend-wasm that a kernel writing its output from the host uses (stable across 4.x). */
-interface HostOutputBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
-
 const PRODUCT = 'GrpoProduct';
 
 interface ProductAttrs {
@@ -143,12 +138,12 @@ interface ProductAttrs {
 
 /**
  * op(a) · op(b) on wasm, for matrices [m, k] · [k, n] or batches [N, m, k] · [N, k, n], each operand optionally stored
- * transposed (read in place: no transpose kernel). simdKernels' product runs at ~25–40 GFLOP/s on one thread
- * (relaxed SIMD's fused multiply-add where the runtime has it), where XNNPACK's single-threaded product runs at ~20
- * and tfjs-wasm runs a batch of products through a plain loop (~2 GFLOP/s).
+ * transposed (read in place: no transpose kernel), the result written in place on the heap. simdKernels' product runs
+ * at ~25–40 GFLOP/s on one thread (relaxed SIMD's fused multiply-add where the runtime has it), where XNNPACK's
+ * single-threaded product runs at ~20 and tfjs-wasm runs a batch of products through a plain loop (~2 GFLOP/s).
  */
-function productWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: unknown }): tf.TensorInfo {
-  const backend = args.backend as HostOutputBackend;
+function productWasm(args: WasmKernelArgs): tf.TensorInfo {
+  const { backend } = args;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as ProductAttrs;
   const batched = a.shape.length === 3;
@@ -156,23 +151,12 @@ function productWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const [bRows, bCols] = b.shape.slice(-2);
   const m = transposeA ? aCols : aRows;
   const n = transposeB ? bRows : bCols;
-  // The output first: allocating on the heap may move it, so the views of a, b and out are taken after.
-  const out = backend.makeOutput(batched ? [count, m, n] : [m, n], 'float32');
+  const out = heapOutput(backend, batched ? [count, m, n] : [m, n]);
   const shape = { count, m, k: transposeA ? aRows : aCols, n, transposeA, transposeB };
-  const [av, bv, outv] = [a, b, out].map((t) => backend.typedArrayFromHeap(t));
-  if (batched) batchedProductInto(av, bv, shape, outv);
-  else productInto(av, bv, shape, outv);
-  return out;
-}
-
-const registeredOnWasm = new Set<string>();
-
-/** Registers a wasm kernel of ours and its gradient, once, on first use. */
-function registerOnWasm(kernelName: string, kernelFunc: (args: never) => tf.TensorInfo, gradient: Omit<tf.GradConfig, 'kernelName'>): void {
-  if (registeredOnWasm.has(kernelName)) return;
-  registeredOnWasm.add(kernelName);
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  tf.registerGradient({ kernelName, ...gradient });
+  const at = { a: offsetOf(backend, a), b: offsetOf(backend, b), c: out.at };
+  if (batched) batchedProductOnHeap(wasmHeap(backend), at, shape);
+  else productOnHeap(wasmHeap(backend), at, shape);
+  return out.info;
 }
 
 /** tfjs-core's four cases of BatchMatMul's gradient, the transposes as flags of the product. */
@@ -243,7 +227,8 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA?: boolean, transpo
 export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
   const rank = a.rank;
   if (rank !== b.rank || (rank !== 2 && rank !== 3)) throw new Error(`matMul: operands of rank ${a.rank} and ${b.rank}; both must be matrices or batches of them`);
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
+  // Our kernel reads float32 values (the model's products all are).
+  if (tf.getBackend() !== 'wasm' || a.dtype !== 'float32' || b.dtype !== 'float32') return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
   if (!takesSimdProduct(rank)) return product(a, b, transposeA, transposeB);
   return simdMatMul(a, b, transposeA, transposeB);
 }
@@ -251,7 +236,7 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
 /** matMul through simdKernels' product, whatever the shape or thread count (wasm only). */
 export function simdMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
   registerOnWasm(PRODUCT, productWasm, productGradient);
-  return tf.engine().runKernel(PRODUCT, { a, b }, { transposeA, transposeB } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return runWasmKernel(PRODUCT, { a, b }, { transposeA, transposeB }) as tf.Tensor;
 }
 
 const SWAP_MIDDLE_AXES = 'GrpoSwapMiddleAxes';
@@ -260,14 +245,13 @@ const SWAP_MIDDLE_AXES = 'GrpoSwapMiddleAxes';
  * [a, b, c, d] → [a, c, b, d] on wasm. tfjs-wasm's Transpose moves one value at a time (~3 ns each on this project's
  * machine: 26 ms of a small train step, 111 ms of a base one); this moves rows of d values with SIMD.
  */
-function swapMiddleAxesWasm(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
-  const backend = args.backend as HostOutputBackend;
+function swapMiddleAxesWasm(args: WasmKernelArgs): tf.TensorInfo {
+  const { backend } = args;
   const { x } = args.inputs as { x: tf.TensorInfo };
   const [a, b, c, d] = x.shape;
-  // The output first: allocating on the heap may move it, so the views are taken after.
-  const out = backend.makeOutput([a, c, b, d], 'float32');
-  swapMiddleAxesInto(backend.typedArrayFromHeap(x), [a, b, c, d], backend.typedArrayFromHeap(out));
-  return out;
+  const out = heapOutput(backend, [a, c, b, d]);
+  swapMiddleAxesOnHeap(wasmHeap(backend), offsetOf(backend, x), out.at, [a, b, c, d]);
+  return out.info;
 }
 
 /** x [a, b, c, d] → [a, c, b, d] (tf.transpose with perm [0, 2, 1, 3]; on wasm a SIMD copy of whole rows). */
@@ -275,5 +259,5 @@ export function swapMiddleAxes(x: tf.Tensor4D): tf.Tensor4D {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x, [0, 2, 1, 3]);
   // The swap is its own inverse.
   registerOnWasm(SWAP_MIDDLE_AXES, swapMiddleAxesWasm, { gradFunc: (dy) => ({ x: () => swapMiddleAxes(upstream(dy) as tf.Tensor4D) }) });
-  return tf.engine().runKernel(SWAP_MIDDLE_AXES, { x }) as tf.Tensor4D;
+  return runWasmKernel(SWAP_MIDDLE_AXES, { x }) as tf.Tensor4D;
 }

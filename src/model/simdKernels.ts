@@ -1,20 +1,23 @@
 /**
  * The 128-bit SIMD kernels of simd/kernels.ts (LayerNorm, RMSNorm and GPT-2's GELU forward and backward, the Adam
- * step, Σ x², matrix products), behind functions on Float32Arrays. The module has its own memory: inputs are copied
- * in, outputs copied out (memcpy speed, a small part of the kernels' time), so it works beside any backend and in
- * every thread (each thread instantiates its own copy on first use).
+ * step, Σ x², matrix products, attention's axis swap), two ways:
+ * - on a WasmHeap (tfjs-wasm's memory): the module is instantiated on that memory and reads and writes tensors in
+ *   place, so a kernel of ours on the wasm backend costs no copies (kernels.ts and fused.ts register them);
+ * - on Float32Arrays, for the cpu backend and the optimizer: the module's own memory, inputs copied in and outputs
+ *   copied out, in blocks.
+ * Each thread instantiates its own copies on first use.
  *
- * simd/kernels.wasm and simd/kernels-relaxed.wasm (the same source with relaxed SIMD: fused multiply-add in the
- * products) are compiled from simd/kernels.ts by `npm run build:simd` and committed; a unit test recompiles them and
- * compares the bytes, so the binaries cannot drift from their source. The bundle carries them as
- * dist/simd-kernels.wasm and dist/simd-kernels-relaxed.wasm.
+ * The module imports its memory; tfjs-wasm's threaded build shares its memory between threads, which a module must
+ * declare, so each variant is compiled twice: kernels.wasm / kernels-shared.wasm, and with relaxed SIMD (fused
+ * multiply-add in the products) kernels-relaxed.wasm / kernels-relaxed-shared.wasm. `npm run build:simd` compiles
+ * them from simd/kernels.ts; they are committed, and a unit test recompiles them and compares the bytes, so the
+ * binaries cannot drift from their source. The bundle carries them as dist/simd-kernels*.wasm.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as v8 from 'v8';
 
 interface SimdKernelExports {
-  memory: WebAssembly.Memory;
   heapBase(): number;
   layerNormForward(x: number, w: number, b: number, out: number, rows: number, d: number, eps: number): void;
   layerNormBackward(dy: number, x: number, w: number, dx: number, dw: number, db: number, xhat: number, rows: number, d: number, eps: number): void;
@@ -25,7 +28,7 @@ interface SimdKernelExports {
   geluForward(x: number, out: number, n: number): void;
   geluBackward(dy: number, x: number, dx: number, n: number): void;
   productScratch(m: number, k: number, columns: number, transposeA: boolean): number;
-  product(a: number, b: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
+  product(a: number, lda: number, b: number, ldb: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
   batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, scratch: number, scratchFloats: number): void;
   swapMiddleAxes(x: number, out: number, a: number, b: number, c: number, d: number): void;
 }
@@ -33,15 +36,15 @@ interface SimdKernelExports {
 /** The two builds of simd/kernels.ts: with relaxed SIMD (fused multiply-add), or 128-bit SIMD alone. */
 export type SimdVariant = 'relaxed-simd' | 'simd';
 
-const FILES: Record<SimdVariant, [bundled: string, source: string]> = {
-  'relaxed-simd': ['simd-kernels-relaxed.wasm', 'kernels-relaxed.wasm'],
-  simd: ['simd-kernels.wasm', 'kernels.wasm'],
-};
+const FILE_STEMS: Record<SimdVariant, string> = { 'relaxed-simd': 'kernels-relaxed', simd: 'kernels' };
 
-/** Where a compiled module is: next to the bundle, else beside its source (running from src/ under tsx). */
-export function simdModulePath(variant: SimdVariant = 'simd'): string {
-  const [bundled, source] = FILES[variant];
-  const candidates = [path.join(__dirname, bundled), path.join(__dirname, 'simd', source)];
+/**
+ * Where a compiled module is: next to the bundle (simd-<stem>.wasm), else beside its source (running from src/ under
+ * tsx). `shared`: the build that imports a shared memory (tfjs-wasm's threaded build).
+ */
+export function simdModulePath(variant: SimdVariant = 'simd', shared = false): string {
+  const file = `${FILE_STEMS[variant]}${shared ? '-shared' : ''}.wasm`;
+  const candidates = [path.join(__dirname, `simd-${file}`), path.join(__dirname, 'simd', file)];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) throw new Error(`the SIMD kernels are missing: none of ${candidates.join(', ')} exists (run npm run build)`);
   return found;
@@ -60,36 +63,93 @@ function relaxedSimdRuns(bytes: Uint8Array<ArrayBuffer>): boolean {
   return WebAssembly.validate(bytes);
 }
 
-let kernels: SimdKernelExports | null = null;
 let loadedVariant: SimdVariant | null = null;
 let requestedVariant: SimdVariant | 'auto' = 'auto';
+/** Compiled modules by sharedness, of loadedVariant. */
+const modules = new Map<boolean, WebAssembly.Module>();
 
-function instance(): SimdKernelExports {
-  if (kernels) return kernels;
-  const read = (variant: SimdVariant) => new Uint8Array(fs.readFileSync(simdModulePath(variant)));
-  const relaxed = read('relaxed-simd');
-  const runs = relaxedSimdRuns(relaxed);
+function variant(): SimdVariant {
+  if (loadedVariant) return loadedVariant;
+  const runs = relaxedSimdRuns(new Uint8Array(fs.readFileSync(simdModulePath('relaxed-simd'))));
   if (requestedVariant === 'relaxed-simd' && !runs) throw new Error('this runtime does not run relaxed SIMD (WebAssembly); use the "simd" build');
   loadedVariant = requestedVariant === 'auto' ? (runs ? 'relaxed-simd' : 'simd') : requestedVariant;
-  const bytes = loadedVariant === 'relaxed-simd' ? relaxed : read('simd');
-  kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as SimdKernelExports;
+  return loadedVariant;
+}
+
+/** The kernels instantiated on `memory` (shared or not, as it is). */
+function instantiate(memory: WebAssembly.Memory): SimdKernelExports {
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  let module = modules.get(shared);
+  if (!module) {
+    module = new WebAssembly.Module(new Uint8Array(fs.readFileSync(simdModulePath(variant(), shared))));
+    modules.set(shared, module);
+  }
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdKernelExports;
+}
+
+/** The module on its own memory (the Float32Array functions). */
+let own: { kernels: SimdKernelExports; memory: WebAssembly.Memory } | null = null;
+
+function instance(): SimdKernelExports {
+  if (own) return own.kernels;
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  own = { kernels: instantiate(memory), memory };
+  return own.kernels;
+}
+
+function ownMemory(): WebAssembly.Memory {
+  instance();
+  return own!.memory;
+}
+
+/** The module on a WasmHeap's memory, one instance per memory (a heap's memory object stays while it grows). */
+let onHeaps = new WeakMap<WebAssembly.Memory, SimdKernelExports>();
+
+function heapInstance(heap: WasmHeap): SimdKernelExports {
+  let kernels = onHeaps.get(heap.memory);
+  if (!kernels) {
+    kernels = instantiate(heap.memory);
+    onHeaps.set(heap.memory, kernels);
+  }
   return kernels;
 }
 
 /** The build this thread runs (loading it on first call), for benchmarks and tests. */
 export function simdVariant(): SimdVariant {
-  instance();
-  return loadedVariant!;
+  return variant();
 }
 
 /**
  * Runs this thread's kernels from one build from now on ("auto": relaxed SIMD where the runtime has it), so tests
  * and benchmarks can compare the two. The next call loads it afresh.
  */
-export function setSimdVariant(variant: SimdVariant | 'auto'): void {
-  requestedVariant = variant;
-  kernels = null;
+export function setSimdVariant(choice: SimdVariant | 'auto'): void {
+  requestedVariant = choice;
   loadedVariant = null;
+  modules.clear();
+  own = null;
+  onHeaps = new WeakMap();
+}
+
+/**
+ * A wasm memory whose arrays the kernels read and write in place (tfjs-wasm's heap): its memory, and its allocator
+ * for the kernels' scratch space. Offsets are in bytes.
+ */
+export interface WasmHeap {
+  memory: WebAssembly.Memory;
+  malloc(bytes: number): number;
+  free(offset: number): void;
+}
+
+/** Runs `body` with `floats` floats of scratch from the heap, freed after. */
+function withScratch<T>(heap: WasmHeap, floats: number, body: (at: number) => T): T {
+  const at = heap.malloc(floats * 4);
+  if (!at) throw new Error(`the wasm heap could not allocate ${floats * 4} bytes of scratch for a kernel`);
+  try {
+    return body(at);
+  } finally {
+    heap.free(at);
+  }
 }
 
 const PAGE_BYTES = 65536;
@@ -102,26 +162,27 @@ const ALIGN = 16;
  */
 function place(k: SimdKernelExports, lengths: number[]): number[] {
   const offsets: number[] = [];
-  // Above the module's static data, which the kernels read (scalar e^x's tables).
+  // Above the bytes AssemblyScript keeps for itself.
   let end = Math.ceil(k.heapBase() / ALIGN) * ALIGN;
   for (const n of lengths) {
     offsets.push(end);
     end += Math.ceil((n * 4) / ALIGN) * ALIGN;
   }
-  const missing = end - k.memory.buffer.byteLength;
-  if (missing > 0) k.memory.grow(Math.ceil(missing / PAGE_BYTES));
+  const memory = ownMemory();
+  const missing = end - memory.buffer.byteLength;
+  if (missing > 0) memory.grow(Math.ceil(missing / PAGE_BYTES));
   return offsets;
 }
 
 /** Copies arrays in at their offsets (the view is made after any growth, which detaches older views). */
-function copyIn(k: SimdKernelExports, pairs: [Float32Array, number][]): void {
-  const heap = new Float32Array(k.memory.buffer);
+function copyIn(pairs: [Float32Array, number][]): void {
+  const heap = new Float32Array(ownMemory().buffer);
   for (const [values, offset] of pairs) heap.set(values, offset / 4);
 }
 
 /** n floats at a byte offset of the module's memory: copy them out before the next kernel call reuses it. */
-function view(k: SimdKernelExports, offset: number, n: number): Float32Array {
-  return new Float32Array(k.memory.buffer, offset, n);
+function view(offset: number, n: number): Float32Array {
+  return new Float32Array(ownMemory().buffer, offset, n);
 }
 
 function checkRows(what: string, x: Float32Array, rows: number, d: number, perRow: Float32Array[]): void {
@@ -155,9 +216,9 @@ export function layerNormRows(x: Float32Array, w: Float32Array, b: Float32Array,
   for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [xAt, wAt, bAt, outAt] = place(k, [n, d, d, n]);
-    copyIn(k, [[x.subarray(from * d, to * d), xAt], [w, wAt], [b, bAt]]);
+    copyIn([[x.subarray(from * d, to * d), xAt], [w, wAt], [b, bAt]]);
     k.layerNormForward(xAt, wAt, bAt, outAt, to - from, d, eps);
-    out.set(view(k, outAt, n), from * d);
+    out.set(view(outAt, n), from * d);
   }
   return out;
 }
@@ -173,11 +234,11 @@ export function layerNormRowsBackward(dy: Float32Array, x: Float32Array, w: Floa
   for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [dyAt, xAt, wAt, dxAt, dwAt, dbAt, scratchAt] = place(k, [n, n, d, n, d, d, d]);
-    copyIn(k, [[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
+    copyIn([[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
     k.layerNormBackward(dyAt, xAt, wAt, dxAt, dwAt, dbAt, scratchAt, to - from, d, eps);
-    dx.set(view(k, dxAt, n), from * d);
-    addInto(dw, view(k, dwAt, d));
-    addInto(db, view(k, dbAt, d));
+    dx.set(view(dxAt, n), from * d);
+    addInto(dw, view(dwAt, d));
+    addInto(db, view(dbAt, d));
   }
   return { dx, dw, db };
 }
@@ -190,9 +251,9 @@ export function rmsNormRows(x: Float32Array, w: Float32Array, rows: number, d: n
   for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [xAt, wAt, outAt] = place(k, [n, d, n]);
-    copyIn(k, [[x.subarray(from * d, to * d), xAt], [w, wAt]]);
+    copyIn([[x.subarray(from * d, to * d), xAt], [w, wAt]]);
     k.rmsNormForward(xAt, wAt, outAt, to - from, d, eps);
-    out.set(view(k, outAt, n), from * d);
+    out.set(view(outAt, n), from * d);
   }
   return out;
 }
@@ -207,10 +268,10 @@ export function rmsNormRowsBackward(dy: Float32Array, x: Float32Array, w: Float3
   for (const [from, to] of blocks(rows, d)) {
     const n = (to - from) * d;
     const [dyAt, xAt, wAt, dxAt, dwAt] = place(k, [n, n, d, n, d]);
-    copyIn(k, [[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
+    copyIn([[dy.subarray(from * d, to * d), dyAt], [x.subarray(from * d, to * d), xAt], [w, wAt]]);
     k.rmsNormBackward(dyAt, xAt, wAt, dxAt, dwAt, to - from, d, eps);
-    dx.set(view(k, dxAt, n), from * d);
-    addInto(dw, view(k, dwAt, d));
+    dx.set(view(dxAt, n), from * d);
+    addInto(dw, view(dwAt, d));
   }
   return { dx, dw };
 }
@@ -239,11 +300,11 @@ export function adamStepRows(weight: Float32Array, grad: Float32Array, m: Float3
   const out = { weight: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
   for (const [from, to] of blocks(n, 1)) {
     const [wAt, gAt, mAt, vAt] = place(k, [to - from, to - from, to - from, to - from]);
-    copyIn(k, [[weight.subarray(from, to), wAt], [grad.subarray(from, to), gAt], [m.subarray(from, to), mAt], [v.subarray(from, to), vAt]]);
+    copyIn([[weight.subarray(from, to), wAt], [grad.subarray(from, to), gAt], [m.subarray(from, to), mAt], [v.subarray(from, to), vAt]]);
     k.adamStep(wAt, gAt, mAt, vAt, to - from, s.gradScale, s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.stepSize, s.inverse2, s.epsilon, s.decay);
-    out.weight.set(view(k, wAt, to - from), from);
-    out.m.set(view(k, mAt, to - from), from);
-    out.v.set(view(k, vAt, to - from), from);
+    out.weight.set(view(wAt, to - from), from);
+    out.m.set(view(mAt, to - from), from);
+    out.v.set(view(vAt, to - from), from);
   }
   return out;
 }
@@ -254,7 +315,7 @@ export function sumOfSquares(x: Float32Array): number {
   let total = 0;
   for (const [from, to] of blocks(x.length, 1)) {
     const [at] = place(k, [to - from]);
-    copyIn(k, [[x.subarray(from, to), at]]);
+    copyIn([[x.subarray(from, to), at]]);
     total += k.sumOfSquares(at, to - from);
   }
   return total;
@@ -277,138 +338,109 @@ export interface BatchedProductShape extends ProductShape {
 }
 
 /**
- * Floats of operands and result one product call holds in the module (16 MiB; a transposed a's packed copy adds as
- * much as a again): larger products go through in tiles. A tile is at most PRODUCT_TILE deep and wide (so k·n ≤ 1 Mi
- * floats) and as many rows as the rest allows.
+ * Depth of the tiles a product's sums go through: each value is the same multiply-adds in the same order for a given
+ * k, whatever m and n, so sampling in fewer rows, or a batch split to fit in memory, gives the same numbers.
  */
-const PRODUCT_FLOATS = 4 << 20;
 const PRODUCT_TILE = 1024;
 /** op(b) is packed ~256 KiB at a time (an L2 cache's share). */
 const PACKED_FLOATS = 1 << 16;
+/** A transposed a is packed (see simd/kernels.ts) in blocks of rows of at most 4 MiB. */
+const PACKED_A_FLOATS = 1 << 20;
 
 function productScratchFloats(kernel: SimdKernelExports, m: number, k: number, transposeA: boolean): number {
   return kernel.productScratch(m, k, Math.max(8, Math.floor(PACKED_FLOATS / k)), transposeA);
 }
 
-/**
- * Copies a rows × cols block of a row-major matrix (rows `stride` apart, starting at `from`) to the heap at float
- * offset `to`, contiguous.
- */
-function copyBlockIn(heap: Float32Array, src: Float32Array, from: number, stride: number, rows: number, cols: number, to: number): void {
-  if (cols === stride) {
-    heap.set(src.subarray(from, from + rows * cols), to);
-    return;
-  }
-  for (let r = 0; r < rows; r++) heap.set(src.subarray(from + r * stride, from + r * stride + cols), to + r * cols);
+/** Byte offsets on a WasmHeap of a product's operands a and b and its result c. */
+export interface ProductOperands {
+  a: number;
+  b: number;
+  c: number;
+}
+
+/** c [m, n] = 0 for a product with k = 0 (an empty sum); true when there is nothing else to compute. */
+function emptyProduct(heap: WasmHeap, c: number, s: ProductShape, count = 1): boolean {
+  if (s.k === 0) new Float32Array(heap.memory.buffer, c, count * s.m * s.n).fill(0);
+  return s.k === 0 || s.m === 0 || s.n === 0;
 }
 
 /**
- * c = op(a) · op(b) into `out` [m, n] (a wasm heap view is fine: the result goes there without an intermediate copy).
- * Beyond PRODUCT_FLOATS it runs in tiles of rows × columns; k always in tiles of PRODUCT_TILE steps, summed in the
- * module. A value's arithmetic (the same multiply-adds in the same order) depends on k alone, not on the other rows
- * or columns: a batch split into fewer rows to fit in memory gives the same numbers.
+ * c = op(a) · op(b) in place on the heap (c [m, n] written whole; a and b, stored as ProductShape says, only read).
+ * k is summed in depth tiles of PRODUCT_TILE steps (accumulated in c); a transposed a goes through in blocks of rows.
  */
-export function productInto(a: Float32Array, b: Float32Array, s: ProductShape, out: Float32Array): void {
+export function productOnHeap(heap: WasmHeap, at: ProductOperands, s: ProductShape): void {
+  if (emptyProduct(heap, at.c, s)) return;
   const { m, k, n, transposeA, transposeB } = s;
-  if (a.length !== m * k || b.length !== k * n || out.length !== m * n) {
-    throw new Error(`product: operands of ${a.length} and ${b.length} values and an output of ${out.length} do not hold [${m}, ${k}] · [${k}, ${n}]`);
-  }
-  const kernel = instance();
-  const fits = m * k + k * n + m * n <= PRODUCT_FLOATS;
-  // Depth tiles whether the product fits or not: each value is then the same sum for any number of rows.
+  const kernel = heapInstance(heap);
   const depth = Math.min(k, PRODUCT_TILE);
-  const width = fits ? n : Math.min(n, PRODUCT_TILE);
-  const height = fits ? m : Math.min(m, Math.max(4, Math.floor((PRODUCT_FLOATS - depth * width) / (depth + width) / 4) * 4));
+  const height = transposeA ? Math.min(m, Math.max(4, Math.floor(PACKED_A_FLOATS / depth / 4) * 4)) : m;
   const scratchFloats = productScratchFloats(kernel, height, depth, transposeA);
-  for (let m0 = 0; m0 < m; m0 += height) {
-    const rows = Math.min(height, m - m0);
-    for (let n0 = 0; n0 < n; n0 += width) {
-      const cols = Math.min(width, n - n0);
-      const [aAt, bAt, cAt, scratch] = place(kernel, [rows * depth, depth * cols, rows * cols, scratchFloats]);
+  // Stored rows of a and b: op(a)'s are k apart (a transposed a's m), op(b)'s n (a transposed b's k).
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  withScratch(heap, scratchFloats, (scratch) => {
+    for (let m0 = 0; m0 < m; m0 += height) {
+      const rows = Math.min(height, m - m0);
       for (let p0 = 0; p0 < k; p0 += depth) {
-        const steps = Math.min(depth, k - p0);
-        const heap = new Float32Array(kernel.memory.buffer);
-        // The tiles keep their operands' layouts: op(a)'s rows × steps, op(b)'s steps × columns.
-        if (transposeA) copyBlockIn(heap, a, p0 * m + m0, m, steps, rows, aAt / 4);
-        else copyBlockIn(heap, a, m0 * k + p0, k, rows, steps, aAt / 4);
-        if (transposeB) copyBlockIn(heap, b, n0 * k + p0, k, cols, steps, bAt / 4);
-        else copyBlockIn(heap, b, p0 * n + n0, n, steps, cols, bAt / 4);
-        kernel.product(aAt, bAt, cAt, rows, steps, cols, transposeA, transposeB, p0 > 0, scratch, scratchFloats);
+        const a = at.a + 4 * (transposeA ? p0 * m + m0 : m0 * k + p0);
+        const b = at.b + 4 * (transposeB ? p0 : p0 * n);
+        kernel.product(a, lda, b, ldb, at.c + 4 * m0 * n, rows, Math.min(depth, k - p0), n, transposeA, transposeB, p0 > 0, scratch, scratchFloats);
       }
-      const c = view(kernel, cAt, rows * cols);
-      if (cols === n) out.set(c, m0 * n);
-      else for (let r = 0; r < rows; r++) out.set(c.subarray(r * cols, (r + 1) * cols), (m0 + r) * n + n0);
     }
-  }
-}
-
-/** productInto a fresh array. */
-export function product(a: Float32Array, b: Float32Array, s: ProductShape): Float32Array {
-  const out = new Float32Array(s.m * s.n);
-  productInto(a, b, s, out);
-  return out;
+  });
 }
 
 /**
- * c[i] = op(a[i]) · op(b[i]) for i < count, written into `out` [count, m, n] (a heap view is fine). Products go
- * through in groups whose operands fit about CHUNK_FLOATS values; one larger than PRODUCT_FLOATS, or deeper than
- * PRODUCT_TILE, goes alone through productInto.
+ * c[i] = op(a[i]) · op(b[i]) for i < count in place on the heap: a [count, …] and b [count, …] stored as in
+ * BatchedProductShape, c [count, m, n]. Products deeper than PRODUCT_TILE (or with a large transposed a) go one by one
+ * through productOnHeap, so that they add up as there.
  */
-export function batchedProductInto(a: Float32Array, b: Float32Array, s: BatchedProductShape, out: Float32Array): void {
-  const { count, m, k, n } = s;
-  if (a.length !== count * m * k || b.length !== count * k * n || out.length !== count * m * n) {
-    throw new Error(`batchedProduct: operands of ${a.length} and ${b.length} values and an output of ${out.length} do not hold ${count} products [${m}, ${k}] · [${k}, ${n}]`);
-  }
-  // Long sums go through productInto's depth tiles, so that they add up as there.
-  if (m * k + k * n + m * n > PRODUCT_FLOATS || k > PRODUCT_TILE) {
-    for (let i = 0; i < count; i++) {
-      productInto(a.subarray(i * m * k, (i + 1) * m * k), b.subarray(i * k * n, (i + 1) * k * n), s, out.subarray(i * m * n, (i + 1) * m * n));
-    }
+export function batchedProductOnHeap(heap: WasmHeap, at: ProductOperands, s: BatchedProductShape): void {
+  const { count, m, k, n, transposeA, transposeB } = s;
+  if (emptyProduct(heap, at.c, s, count)) return;
+  if (k > PRODUCT_TILE || (transposeA && m * k > PACKED_A_FLOATS)) {
+    for (let i = 0; i < count; i++) productOnHeap(heap, { a: at.a + 4 * i * m * k, b: at.b + 4 * i * k * n, c: at.c + 4 * i * m * n }, s);
     return;
   }
-  const kernel = instance();
-  const scratchFloats = productScratchFloats(kernel, m, k, s.transposeA);
-  for (const [from, to] of blocks(count, m * k + k * n + m * n)) {
-    const [aAt, bAt, cAt, scratch] = place(kernel, [(to - from) * m * k, (to - from) * k * n, (to - from) * m * n, scratchFloats]);
-    copyIn(kernel, [[a.subarray(from * m * k, to * m * k), aAt], [b.subarray(from * k * n, to * k * n), bAt]]);
-    kernel.batchedProduct(aAt, bAt, cAt, to - from, m, k, n, s.transposeA, s.transposeB, scratch, scratchFloats);
-    out.set(view(kernel, cAt, (to - from) * m * n), from * m * n);
-  }
+  const kernel = heapInstance(heap);
+  const scratchFloats = productScratchFloats(kernel, m, k, transposeA);
+  withScratch(heap, scratchFloats, (scratch) => kernel.batchedProduct(at.a, at.b, at.c, count, m, k, n, transposeA, transposeB, scratch, scratchFloats));
 }
 
-/** batchedProductInto a fresh array. */
-export function batchedProduct(a: Float32Array, b: Float32Array, s: BatchedProductShape): Float32Array {
-  const out = new Float32Array(s.count * s.m * s.n);
-  batchedProductInto(a, b, s, out);
-  return out;
+/** out [a, c, b, d] = x [a, b, c, d] with its middle axes swapped, in place on the heap (byte offsets). */
+export function swapMiddleAxesOnHeap(heap: WasmHeap, x: number, out: number, [a, b, c, d]: [number, number, number, number]): void {
+  heapInstance(heap).swapMiddleAxes(x, out, a, b, c, d);
 }
 
-/**
- * out [a, c, b, d] = x [a, b, c, d] with its middle axes swapped, written into `out` (a heap view is fine). Goes
- * through in blocks of whole [c, d] slabs of x; each block's output is c runs of rows, copied to their places.
- */
-export function swapMiddleAxesInto(x: Float32Array, [a, b, c, d]: [number, number, number, number], out: Float32Array): void {
-  if (x.length !== a * b * c * d || out.length !== x.length) {
-    throw new Error(`swapMiddleAxes: ${x.length} values in and ${out.length} out do not hold [${a}, ${b}, ${c}, ${d}]`);
-  }
-  const kernel = instance();
-  if (x.length <= CHUNK_FLOATS) {
-    const [xAt, outAt] = place(kernel, [x.length, x.length]);
-    copyIn(kernel, [[x, xAt]]);
-    kernel.swapMiddleAxes(xAt, outAt, a, b, c, d);
-    out.set(view(kernel, outAt, x.length));
-    return;
-  }
-  for (let i = 0; i < a; i++) {
-    for (const [from, to] of blocks(b, c * d)) {
-      const rows = to - from;
-      const [xAt, outAt] = place(kernel, [rows * c * d, rows * c * d]);
-      copyIn(kernel, [[x.subarray((i * b + from) * c * d, (i * b + to) * c * d), xAt]]);
-      kernel.swapMiddleAxes(xAt, outAt, 1, rows, c, d);
-      const block = view(kernel, outAt, rows * c * d);
-      for (let l = 0; l < c; l++) out.set(block.subarray(l * rows * d, (l + 1) * rows * d), ((i * c + l) * b + from) * d);
-    }
-  }
+/** LayerNorm of x [rows, d] into out on the heap (byte offsets; see layerNormRows). */
+export function layerNormOnHeap(heap: WasmHeap, at: { x: number; w: number; b: number; out: number }, rows: number, d: number, eps: number): void {
+  heapInstance(heap).layerNormForward(at.x, at.w, at.b, at.out, rows, d, eps);
+}
+
+/** LayerNorm's gradients dx [rows, d], dw [d], db [d] from dy on the heap (see layerNormRowsBackward). */
+export function layerNormBackwardOnHeap(heap: WasmHeap, at: { dy: number; x: number; w: number; dx: number; dw: number; db: number }, rows: number, d: number, eps: number): void {
+  const kernel = heapInstance(heap);
+  withScratch(heap, d, (xhat) => kernel.layerNormBackward(at.dy, at.x, at.w, at.dx, at.dw, at.db, xhat, rows, d, eps));
+}
+
+/** RMSNorm of x [rows, d] into out on the heap (see rmsNormRows). */
+export function rmsNormOnHeap(heap: WasmHeap, at: { x: number; w: number; out: number }, rows: number, d: number, eps: number): void {
+  heapInstance(heap).rmsNormForward(at.x, at.w, at.out, rows, d, eps);
+}
+
+/** RMSNorm's gradients dx [rows, d], dw [d] from dy on the heap (see rmsNormRowsBackward). */
+export function rmsNormBackwardOnHeap(heap: WasmHeap, at: { dy: number; x: number; w: number; dx: number; dw: number }, rows: number, d: number, eps: number): void {
+  heapInstance(heap).rmsNormBackward(at.dy, at.x, at.w, at.dx, at.dw, rows, d, eps);
+}
+
+/** gelu_new of n values into out on the heap (see geluValues). */
+export function geluOnHeap(heap: WasmHeap, at: { x: number; out: number }, n: number): void {
+  heapInstance(heap).geluForward(at.x, at.out, n);
+}
+
+/** dy · gelu_new′(x) of n values into dx on the heap (see geluGradient). */
+export function geluBackwardOnHeap(heap: WasmHeap, at: { dy: number; x: number; dx: number }, n: number): void {
+  heapInstance(heap).geluBackward(at.dy, at.x, at.dx, n);
 }
 
 /** GPT-2's "gelu_new", x·σ(2z) with z = √(2/π)·(x + 0.044715·x³) (= 0.5·x·(1 + tanh z)), element-wise. */
@@ -417,9 +449,9 @@ export function geluValues(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
   for (const [from, to] of blocks(x.length, 1)) {
     const [xAt, outAt] = place(kernel, [to - from, to - from]);
-    copyIn(kernel, [[x.subarray(from, to), xAt]]);
+    copyIn([[x.subarray(from, to), xAt]]);
     kernel.geluForward(xAt, outAt, to - from);
-    out.set(view(kernel, outAt, to - from), from);
+    out.set(view(outAt, to - from), from);
   }
   return out;
 }
@@ -431,9 +463,9 @@ export function geluGradient(dy: Float32Array, x: Float32Array): Float32Array {
   const dx = new Float32Array(x.length);
   for (const [from, to] of blocks(x.length, 1)) {
     const [dyAt, xAt, dxAt] = place(kernel, [to - from, to - from, to - from]);
-    copyIn(kernel, [[dy.subarray(from, to), dyAt], [x.subarray(from, to), xAt]]);
+    copyIn([[dy.subarray(from, to), dyAt], [x.subarray(from, to), xAt]]);
     kernel.geluBackward(dyAt, xAt, dxAt, to - from);
-    dx.set(view(kernel, dxAt, to - from), from);
+    dx.set(view(dxAt, to - from), from);
   }
   return dx;
 }

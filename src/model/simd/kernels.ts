@@ -4,11 +4,13 @@
 // time they take ~1–3. tfjs-wasm runs a batch of small products at ~2 GFLOP/s (or ~4 as one XNNPACK call per
 // product); these run at ~25–40 on one thread.
 //
-// Every pointer is a byte offset into this module's memory, at or above heapBase(); arrays are float32, rows of `d`
-// contiguous values.
+// Every pointer is a byte offset into the memory the module imports (env.memory): its own (../simdKernels.ts copies
+// arrays in and out, at or above heapBase()) or tfjs-wasm's heap, where the kernels read and write tensors in place.
+// So the module has no static data (data segments would be written over tfjs's own at instantiation); a test checks.
+// Arrays are float32, rows of `d` contiguous values.
 // Each loop runs four lanes while four remain, then one value at a time (any `d` works).
 
-/** Where the arrays may start: below lie the module's static data (Mathf.exp's tables). */
+/** Where arrays in the module's own memory may start (above AssemblyScript's reserved first bytes). */
 export function heapBase(): usize {
   return __heap_base;
 }
@@ -253,8 +255,11 @@ export function sumOfSquares(x: usize, n: i32): f64 {
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-/** Columns [n0, n0 + width) of op(b) [k, n] into panels of 8: dst[j][p][q] = op(b)[p][n0 + 8j + q], 0 past n. */
-function packPanels(b: usize, dst: usize, k: i32, n: i32, n0: i32, width: i32, transposeB: bool): void {
+/**
+ * Columns [n0, n0 + width) of op(b) [k, n] into panels of 8: dst[j][p][q] = op(b)[p][n0 + 8j + q], 0 past n. b's
+ * stored rows (k of them, or n transposed) are `ldb` floats apart.
+ */
+function packPanels(b: usize, ldb: i32, dst: usize, k: i32, n0: i32, width: i32, transposeB: bool): void {
   const panels = (width + 7) >> 3;
   for (let j = 0; j < panels; j++) {
     const col0 = n0 + j * 8;
@@ -263,13 +268,13 @@ function packPanels(b: usize, dst: usize, k: i32, n: i32, n0: i32, width: i32, t
     for (let p = 0; p < k; p++) {
       const o = at(panel, p * 8);
       if (!transposeB && cols == 8) {
-        v128.store(o, v128.load(at(b, p * n + col0)));
-        v128.store(o, v128.load(at(b, p * n + col0 + 4)), 16);
+        v128.store(o, v128.load(at(b, p * ldb + col0)));
+        v128.store(o, v128.load(at(b, p * ldb + col0 + 4)), 16);
         continue;
       }
       for (let q = 0; q < 8; q++) {
         let v: f32 = 0;
-        if (q < cols) v = transposeB ? load<f32>(at(b, (col0 + q) * k + p)) : load<f32>(at(b, p * n + col0 + q));
+        if (q < cols) v = transposeB ? load<f32>(at(b, (col0 + q) * ldb + p)) : load<f32>(at(b, p * ldb + col0 + q));
         store<f32>(at(o, q), v);
       }
     }
@@ -373,40 +378,45 @@ export function productScratch(m: i32, k: i32, columns: i32, transposeA: bool): 
   return 32 + ((columns + 7) & ~7) * k + (transposeA ? ((m + 3) & ~3) * k : 0);
 }
 
-/** A transposed a [k, m] as blocks of 4 rows of op(a), each [k, 4] contiguous (zero past m): one vector a step. */
-function packRowBlocks(a: usize, dst: usize, m: i32, k: i32): void {
+/**
+ * A transposed a [k, m] (stored rows `lda` floats apart) as blocks of 4 rows of op(a), each [k, 4] contiguous (zero
+ * past m): one vector a step.
+ */
+function packRowBlocks(a: usize, lda: i32, dst: usize, m: i32, k: i32): void {
   for (let r = 0; r < m; r += 4) {
     const block = at(dst, r * k);
     if (r + 4 <= m) {
-      for (let p = 0; p < k; p++) v128.store(at(block, p * 4), v128.load(at(a, p * m + r)));
+      for (let p = 0; p < k; p++) v128.store(at(block, p * 4), v128.load(at(a, p * lda + r)));
       continue;
     }
     for (let p = 0; p < k; p++) {
-      for (let i = 0; i < 4; i++) store<f32>(at(block, p * 4 + i), r + i < m ? load<f32>(at(a, p * m + r + i)) : 0);
+      for (let i = 0; i < 4; i++) store<f32>(at(block, p * 4 + i), r + i < m ? load<f32>(at(a, p * lda + r + i)) : 0);
     }
   }
 }
 
 /**
  * c [m, n] = op(a) · op(b) (+= c with `accumulate`), op(a) [m, k] (a stored [k, m] with `transposeA`), op(b) [k, n]
- * (b stored [n, k] with `transposeB`). `scratch` holds `scratchFloats` floats, at least productScratch(m, k, 8,
- * transposeA): op(b) is packed as many columns at a time as the rest holds.
+ * (b stored [n, k] with `transposeB`). The stored rows of a and b are `lda` and `ldb` floats apart (k, m, n or k when
+ * contiguous; more for a block of a larger matrix: a depth tile); c's rows are n apart. `scratch` holds
+ * `scratchFloats` floats, at least productScratch(m, k, 8, transposeA): op(b) is packed as many columns at a time as
+ * the rest holds.
  */
-export function product(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, accumulate: bool, scratch: usize, scratchFloats: i32): void {
+export function product(a: usize, lda: i32, b: usize, ldb: i32, c: usize, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, accumulate: bool, scratch: usize, scratchFloats: i32): void {
   const block = scratch;
   const packedA = at(scratch, 32);
   const packedASize = transposeA ? ((m + 3) & ~3) * k : 0;
   const panels = at(packedA, packedASize);
   const columns = max(8, ((scratchFloats - 32 - packedASize) / k) & ~7);
   // A transposed a is packed once, not once per block of columns: its reads are 4 floats from each of k rows.
-  if (transposeA) packRowBlocks(a, packedA, m, k);
+  if (transposeA) packRowBlocks(a, lda, packedA, m, k);
   if (m <= 4 && !transposeB) {
-    productFewRows(a, b, c, m, k, n, transposeA ? packedA : 0, accumulate, panels, block);
+    productFewRows(a, lda, b, ldb, c, m, k, n, transposeA ? packedA : 0, accumulate, panels, block);
     return;
   }
   for (let n0 = 0; n0 < n; n0 += columns) {
     const width = min(columns, n - n0);
-    packPanels(b, panels, k, n, n0, width, transposeB);
+    packPanels(b, ldb, panels, k, n0, width, transposeB);
     for (let r = 0; r < m; r += 4) {
       const rows = min(4, m - r);
       let a0: usize, a1: usize, a2: usize, a3: usize, step: usize;
@@ -418,10 +428,10 @@ export function product(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, tr
         step = 16;
       } else {
         // Rows past m read the last row again (their results are not stored).
-        a0 = at(a, r * k);
-        a1 = at(a, (r + min(1, rows - 1)) * k);
-        a2 = at(a, (r + min(2, rows - 1)) * k);
-        a3 = at(a, (r + min(3, rows - 1)) * k);
+        a0 = at(a, r * lda);
+        a1 = at(a, (r + min(1, rows - 1)) * lda);
+        a2 = at(a, (r + min(2, rows - 1)) * lda);
+        a3 = at(a, (r + min(3, rows - 1)) * lda);
         step = 4;
       }
       for (let j = 0; j < width; j += 8) {
@@ -436,8 +446,8 @@ export function product(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, tr
  * products), but for its last columns past a multiple of 8, packed into one zero-padded panel. The sums are the same
  * multiply-adds in the same order as in the packed path. `packedA`: a transposed a's packed rows, else 0.
  */
-function productFewRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, packedA: usize, accumulate: bool, panel: usize, block: usize): void {
-  const rowBytes = <usize>n << 2;
+function productFewRows(a: usize, lda: i32, b: usize, ldb: i32, c: usize, m: i32, k: i32, n: i32, packedA: usize, accumulate: bool, panel: usize, block: usize): void {
+  const rowBytes = <usize>ldb << 2;
   let a0: usize, a1: usize, a2: usize, a3: usize, step: usize;
   if (packedA) {
     a0 = packedA;
@@ -447,9 +457,9 @@ function productFewRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, pa
     step = 16;
   } else {
     a0 = a;
-    a1 = at(a, min(1, m - 1) * k);
-    a2 = at(a, min(2, m - 1) * k);
-    a3 = at(a, min(3, m - 1) * k);
+    a1 = at(a, min(1, m - 1) * lda);
+    a2 = at(a, min(2, m - 1) * lda);
+    a3 = at(a, min(3, m - 1) * lda);
     step = 4;
   }
   for (let j = 0; j < n; j += 8) {
@@ -457,7 +467,7 @@ function productFewRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, pa
     let columns = at(b, j);
     let bStep = rowBytes;
     if (cols < 8) {
-      packPanels(b, panel, k, n, j, cols, false);
+      packPanels(b, ldb, panel, k, j, cols, false);
       columns = panel;
       bStep = 32;
     }
@@ -471,7 +481,7 @@ function productFewRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, pa
  */
 export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, scratch: usize, scratchFloats: i32): void {
   for (let i = 0; i < count; i++) {
-    product(at(a, i * m * k), at(b, i * k * n), at(c, i * m * n), m, k, n, transposeA, transposeB, false, scratch, scratchFloats);
+    product(at(a, i * m * k), transposeA ? m : k, at(b, i * k * n), transposeB ? k : n, at(c, i * m * n), m, k, n, transposeA, transposeB, false, scratch, scratchFloats);
   }
 }
 
@@ -505,8 +515,9 @@ export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32,
 const GELU_C: f32 = 1.5957691216057308;
 const GELU_A: f32 = 0.044715;
 
+/** geluGate4 for one value (the loops' tails): Mathf.exp would bring static tables into the module. */
 @inline function geluGate(x: f32): f32 {
-  return <f32>1 / (<f32>1 + Mathf.exp(-(x * (x * x * GELU_A + <f32>1) * GELU_C)));
+  return f32x4.extract_lane(geluGate4(f32x4.splat(x)), 0);
 }
 
 /** out = x · σ(2z) ("gelu_new", the tanh approximation: 0.5·x·(1 + tanh z) is the same function). */

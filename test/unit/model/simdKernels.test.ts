@@ -5,7 +5,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { adamUpdate, globalNorm } from '../../../src/model/adam';
 import { Random } from '../../../src/model/random';
-import { batchedProduct, geluValues, layerNormRows, layerNormRowsBackward, product, rmsNormRows, rmsNormRowsBackward, setSimdVariant, simdModulePath, SimdVariant, simdVariant, sumOfSquares, swapMiddleAxesInto } from '../../../src/model/simdKernels';
+import {
+  BatchedProductShape, batchedProductOnHeap, geluValues, layerNormRows, layerNormRowsBackward, ProductShape, productOnHeap, rmsNormRows, rmsNormRowsBackward, setSimdVariant,
+  simdModulePath, SimdVariant, simdVariant, swapMiddleAxesOnHeap, WasmHeap,
+} from '../../../src/model/simdKernels';
 
 const EPS = 1e-5;
 
@@ -63,8 +66,69 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   }
 }
 
+/**
+ * A WasmHeap for tests: a fresh memory (shared like tfjs-wasm's threaded build's, or not) whose malloc hands out
+ * space one array after another and counts what is not freed.
+ */
+class TestHeap implements WasmHeap {
+  readonly memory: WebAssembly.Memory;
+  private end = 64;
+  live = 0;
+  constructor(shared: boolean) {
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared });
+  }
+  malloc(bytes: number): number {
+    const at = this.end;
+    this.end += Math.ceil(bytes / 16) * 16;
+    const missing = this.end - this.memory.buffer.byteLength;
+    if (missing > 0) this.memory.grow(Math.ceil(missing / 65536));
+    this.live++;
+    return at;
+  }
+  free(): void {
+    this.live--;
+  }
+  /** Copies values onto the heap; their byte offset. */
+  put(values: Float32Array): number {
+    const at = this.malloc(values.length * 4);
+    new Float32Array(this.memory.buffer, at, values.length).set(values);
+    return at;
+  }
+  read(at: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, at, n).slice();
+  }
+}
+
+/** One product, or a batch of them, through the heap functions on a TestHeap. */
+function heapProduct(heap: TestHeap, a: Float32Array, b: Float32Array, s: ProductShape | BatchedProductShape): Float32Array {
+  const count = 'count' in s ? s.count : 1;
+  // Garbage in c first: the product must write every value.
+  const at = { a: heap.put(a), b: heap.put(b), c: heap.put(new Float32Array(count * s.m * s.n).fill(Number.NaN)) };
+  if ('count' in s) batchedProductOnHeap(heap, at, s);
+  else productOnHeap(heap, at, s);
+  assert.strictEqual(heap.live, 3, 'the scratch space is freed');
+  return heap.read(at.c, count * s.m * s.n);
+}
+
+/** The sections of a WebAssembly binary by id (11: data). */
+function sectionIds(bytes: Uint8Array): number[] {
+  const ids: number[] = [];
+  let i = 8;
+  while (i < bytes.length) {
+    ids.push(bytes[i++]);
+    let size = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[i++];
+      size |= (byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+    }
+    i += size;
+  }
+  return ids;
+}
+
 describe('SIMD kernels (simd/kernels.ts)', () => {
-  it('the committed kernels.wasm and kernels-relaxed.wasm are what `npm run build:simd` compiles from kernels.ts', function () {
+  it('the committed kernels[-relaxed][-shared].wasm are what `npm run build:simd` compiles from kernels.ts', function () {
     this.timeout(120000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grpo-simd-'));
     const root = path.resolve(__dirname, '../../..');
@@ -81,7 +145,22 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
       assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(root, committed))), `${committed} is stale: run npm run build:simd and commit it`);
       return path.resolve(root, committed);
     });
-    assert.deepStrictEqual(committedFiles, [simdModulePath('simd'), simdModulePath('relaxed-simd')], 'the modules loaded from src/ are the ones build:simd writes');
+    const loaded = [simdModulePath('simd'), simdModulePath('relaxed-simd'), simdModulePath('simd', true), simdModulePath('relaxed-simd', true)];
+    assert.deepStrictEqual(committedFiles, loaded, 'the modules loaded from src/ are the ones build:simd writes');
+  });
+
+  it('the modules have no data segments: instantiated on tfjs-wasm\'s heap, they would write over its memory', () => {
+    simdVariant(); // Compiling the relaxed builds needs Node 20's V8 flag, which loading the kernels turns on.
+    for (const variant of ['simd', 'relaxed-simd'] as SimdVariant[]) {
+      for (const shared of [false, true]) {
+        const file = simdModulePath(variant, shared);
+        const bytes = new Uint8Array(fs.readFileSync(file));
+        assert.ok(sectionIds(bytes).includes(10), `${file}: a code section`);
+        assert.ok(!sectionIds(bytes).includes(11), `${file} has a data section`);
+        const memory = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).filter((i) => i.kind === 'memory');
+        assert.deepStrictEqual(memory.map((i) => `${i.module}.${i.name}`), ['env.memory'], `${file} imports its memory`);
+      }
+    }
   });
 
   // d = 7 and 130: the scalar tails after the four-lane loops; 2,100 × 512 values: more than one block of rows.
@@ -133,78 +212,93 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
 
   // Both builds: the fused multiply-add of relaxed SIMD and the plain one.
   for (const variant of ['relaxed-simd', 'simd'] as SimdVariant[]) {
-    describe(`products (${variant} build)`, () => {
-      before(() => setSimdVariant(variant));
-      after(() => setSimdVariant('auto'));
+    // Each build on both kinds of memory: tfjs-wasm's single-threaded build has its own, its threaded one a shared one.
+    for (const shared of [false, true]) {
+      describe(`products (${variant} build, ${shared ? 'shared' : 'own'} memory)`, () => {
+        before(() => setSimdVariant(variant));
+        after(() => setSimdVariant('auto'));
+        const product = (a: Float32Array, b: Float32Array, s: ProductShape) => heapProduct(new TestHeap(shared), a, b, s);
+        const batchedProduct = (a: Float32Array, b: Float32Array, s: BatchedProductShape) => heapProduct(new TestHeap(shared), a, b, s);
 
-      it('runs the build asked for', () => assert.strictEqual(simdVariant(), variant));
+        it('runs the build asked for', () => assert.strictEqual(simdVariant(), variant));
 
-      // [6, 5, 4] · [6, 4, 3]: tails of rows (5 = 4 + 1) and columns (3 < 8); [3, 7, 33] · [3, 33, 37]: 4 + 3 rows,
-      // 4 panels + 5 columns; 300 × [64, 32] · [32, 64]: attention's shape, in more than one group.
-      for (const [count, m, k, n] of [[6, 5, 4, 3], [3, 7, 33, 37], [300, 64, 32, 64]]) {
+        it('k = 0: zeros; m or n = 0: nothing written', () => {
+          assert.deepStrictEqual(Array.from(product(new Float32Array(0), new Float32Array(0), { m: 2, k: 0, n: 3, transposeA: false, transposeB: false })), [0, 0, 0, 0, 0, 0]);
+          assert.deepStrictEqual(Array.from(batchedProduct(new Float32Array(0), new Float32Array(0), { count: 2, m: 1, k: 0, n: 2, transposeA: true, transposeB: false })), [0, 0, 0, 0]);
+          assert.strictEqual(product(new Float32Array(0), new Float32Array(6), { m: 0, k: 2, n: 3, transposeA: false, transposeB: false }).length, 0);
+        });
+
+        // [6, 5, 4] · [6, 4, 3]: tails of rows (5 = 4 + 1) and columns (3 < 8); [3, 7, 33] · [3, 33, 37]: 4 + 3 rows,
+        // 4 panels + 5 columns; 300 × [64, 32] · [32, 64]: attention's shape, in more than one group.
+        for (const [count, m, k, n] of [[6, 5, 4, 3], [3, 7, 33, 37], [300, 64, 32, 64]]) {
+          for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+            it(`batched product ${count} × [${m}, ${k}] · [${k}, ${n}] (transposeA ${transposeA}, transposeB ${transposeB}) equals a float64 one`, () => {
+              const rng = new Random(count + m + k + n);
+              const a = randomArray(rng, count * m * k);
+              const b = randomArray(rng, count * k * n);
+              const shape = { count, m, k, n, transposeA, transposeB };
+              const expected = new Float64Array(count * m * n);
+              for (let i = 0; i < count; i++) for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) expected[i * m * n + r * n + c] = entry64(a, b, shape, i, r, c);
+              // Sums of k products of normals: compared on their scale, √k.
+              assertClose(batchedProduct(a, b, shape), expected, 1e-6, 'c', Math.sqrt(k));
+            });
+          }
+        }
+
+        // Rows read b in place (≤ 4 rows), from packed panels (more), in one depth tile or two (k 1,100): each row's
+        // values must be the same bits whichever way it went, so a batch split into fewer rows computes the same numbers.
         for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
-          it(`batched product ${count} × [${m}, ${k}] · [${k}, ${n}] (transposeA ${transposeA}, transposeB ${transposeB}) equals a float64 one`, () => {
-            const rng = new Random(count + m + k + n);
-            const a = randomArray(rng, count * m * k);
-            const b = randomArray(rng, count * k * n);
-            const shape = { count, m, k, n, transposeA, transposeB };
-            const expected = new Float64Array(count * m * n);
-            for (let i = 0; i < count; i++) for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) expected[i * m * n + r * n + c] = entry64(a, b, shape, i, r, c);
-            // Sums of k products of normals: compared on their scale, √k.
-            assertClose(batchedProduct(a, b, shape), expected, 1e-6, 'c', Math.sqrt(k));
+          it(`a row's values do not depend on the other rows (transposeA ${transposeA}, transposeB ${transposeB})`, () => {
+            const [m, k, n] = [9, 1100, 13];
+            const rng = new Random(17);
+            const a = randomArray(rng, m * k);
+            const b = randomArray(rng, k * n);
+            const whole = product(a, b, { m, k, n, transposeA, transposeB });
+            // Rows [from, to) of op(a), stored as op(a) is.
+            const rowsOf = (from: number, to: number) => {
+              if (!transposeA) return a.slice(from * k, to * k);
+              const part = new Float32Array((to - from) * k);
+              for (let p = 0; p < k; p++) for (let r = from; r < to; r++) part[p * (to - from) + r - from] = a[p * m + r];
+              return part;
+            };
+            for (const [from, to] of [[0, 1], [1, 3], [3, 6], [6, 9], [2, 7]]) {
+              const part = product(rowsOf(from, to), b, { m: to - from, k, n, transposeA, transposeB });
+              assert.deepStrictEqual(Array.from(part), Array.from(whole.subarray(from * n, to * n)), `rows ${from}–${to}`);
+            }
           });
         }
-      }
 
-      // Rows read b in place (≤ 4 rows), from packed panels (more), in one depth tile or two (k 1,100): each row's
-      // values must be the same bits whichever way it went, so a batch split into fewer rows computes the same numbers.
-      for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
-        it(`a row's values do not depend on the other rows (transposeA ${transposeA}, transposeB ${transposeB})`, () => {
-          const [m, k, n] = [9, 1100, 13];
-          const rng = new Random(17);
-          const a = randomArray(rng, m * k);
-          const b = randomArray(rng, k * n);
-          const whole = product(a, b, { m, k, n, transposeA, transposeB });
-          // Rows [from, to) of op(a), stored as op(a) is.
-          const rowsOf = (from: number, to: number) => {
-            if (!transposeA) return a.slice(from * k, to * k);
-            const part = new Float32Array((to - from) * k);
-            for (let p = 0; p < k; p++) for (let r = from; r < to; r++) part[p * (to - from) + r - from] = a[p * m + r];
-            return part;
-          };
-          for (const [from, to] of [[0, 1], [1, 3], [3, 6], [6, 9], [2, 7]]) {
-            const part = product(rowsOf(from, to), b, { m: to - from, k, n, transposeA, transposeB });
-            assert.deepStrictEqual(Array.from(part), Array.from(whole.subarray(from * n, to * n)), `rows ${from}–${to}`);
-          }
-        });
-      }
-
-      // 1,100 × 1,500 · 1,500 × 1,030: 4.4 M floats, past one call's 4 Mi: tiles of rows, of 1,024 + 6 columns and of
-      // 1,024 + 476 steps of k (the second added to the first in the module). 500 entries against float64, to 1e-5 of
-      // √k: float32 sums of 1,500 terms drift by ~1e-6 of it; a lost or doubled tile of k would be off by ~0.5.
-      for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
-        it(`a product larger than one call, in tiles (transposeA ${transposeA}, transposeB ${transposeB}), equals a float64 one`, function () {
-          this.timeout(60000);
-          const [m, k, n] = [1100, 1500, 1030];
-          const rng = new Random(m + k + n + Number(transposeA) + 2 * Number(transposeB));
-          const a = randomArray(rng, m * k);
-          const b = randomArray(rng, k * n);
-          const shape = { m, k, n, transposeA, transposeB };
-          const c = product(a, b, shape);
-          const picks = Array.from({ length: 500 }, (_, i) => (i < 4 ? [[0, 0], [m - 1, n - 1], [0, n - 1], [m - 1, 1024]][i] : [rng.int(m), rng.int(n)]));
-          assertClose(picks.map(([r, col]) => c[r * n + col]), picks.map(([r, col]) => entry64(a, b, shape, 0, r, col)), 1e-5, 'c', Math.sqrt(k));
-        });
-      }
-    });
+        // 1,100 × 1,500 · 1,500 × 1,030: 1,024 + 476 steps of k (the second tile added to the first in place), a
+        // transposed a packed in blocks of 1,024 + 76 rows, b packed in many groups of columns. 500 entries against
+        // float64, to 1e-5 of √k: float32 sums of 1,500 terms drift by ~1e-6 of it; a lost or doubled tile would be off by
+        // ~0.5.
+        for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+          it(`a product in tiles of depth and rows (transposeA ${transposeA}, transposeB ${transposeB}) equals a float64 one`, function () {
+            this.timeout(60000);
+            const [m, k, n] = [1100, 1500, 1030];
+            const rng = new Random(m + k + n + Number(transposeA) + 2 * Number(transposeB));
+            const a = randomArray(rng, m * k);
+            const b = randomArray(rng, k * n);
+            const shape = { m, k, n, transposeA, transposeB };
+            const c = product(a, b, shape);
+            const picks = Array.from({ length: 500 }, (_, i) => (i < 4 ? [[0, 0], [m - 1, n - 1], [0, n - 1], [m - 1, 1024]][i] : [rng.int(m), rng.int(n)]));
+            assertClose(picks.map(([r, col]) => c[r * n + col]), picks.map(([r, col]) => entry64(a, b, shape, 0, r, col)), 1e-5, 'c', Math.sqrt(k));
+          });
+        }
+      });
+    }
   }
 
-  // d 7: the scalar tail; [3, 700, 5, 130]: 1.4 M values, past one call's 1 Mi, in blocks of rows of b.
+  // d 7: the scalar tail; [3, 700, 5, 130]: 1.4 M values.
   for (const shape of [[2, 3, 4, 7], [1, 5, 2, 8], [3, 700, 5, 130]] as [number, number, number, number][]) {
     it(`swapping the middle axes of [${shape}] moves every value where a transpose [0, 2, 1, 3] does`, () => {
       const [a, b, c, d] = shape;
       const x = Float32Array.from({ length: a * b * c * d }, (_, i) => i);
-      const out = new Float32Array(x.length);
-      swapMiddleAxesInto(x, shape, out);
+      const heap = new TestHeap(false);
+      const xAt = heap.put(x);
+      const outAt = heap.put(new Float32Array(x.length));
+      swapMiddleAxesOnHeap(heap, xAt, outAt, shape);
+      const out = heap.read(outAt, x.length);
       for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) for (let l = 0; l < c; l++) for (let e = 0; e < d; e++) {
         const want = ((i * b + j) * c + l) * d + e;
         const got = out[((i * c + l) * b + j) * d + e];
@@ -213,18 +307,13 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
     });
   }
 
-  it('arrays are placed above the static data: a large call first leaves scalar e^x (the GELU tail) intact', () => {
-    const garbage = new Float32Array(1 << 16).fill(-3e38);
-    sumOfSquares(garbage);
-    // One value: the scalar path, whose Mathf.exp reads tables in the module's static data.
+  it('GELU of a single value (the scalar tail after the four-lane loop)', () => {
     assert.ok(Math.abs(geluValues(Float32Array.of(1e-3))[0] - 0.000500398942213582) < 1e-9);
   });
 
   it('a kernel names the mismatched size', () => {
     assert.throws(() => layerNormRows(new Float32Array(10), new Float32Array(4), new Float32Array(4), 3, 4, EPS), /x has 10 values, not rows × d = 3 × 4/);
     assert.throws(() => rmsNormRowsBackward(new Float32Array(12), new Float32Array(12), new Float32Array(3), 3, 4, EPS), /a weight has 3 values, not d = 4/);
-    assert.throws(() => batchedProduct(new Float32Array(8), new Float32Array(8), { count: 2, m: 2, k: 2, n: 3, transposeA: false, transposeB: false }), /operands of 8 and 8 values and an output of 12 do not hold 2 products \[2, 2\] · \[2, 3\]/);
-    assert.throws(() => product(new Float32Array(6), new Float32Array(5), { m: 2, k: 3, n: 2, transposeA: false, transposeB: false }), /operands of 6 and 5 values and an output of 4 do not hold \[2, 3\] · \[3, 2\]/);
   });
 });
 
