@@ -1,12 +1,15 @@
 /**
  * One Adam(W) update of one parameter, as a single pass over its elements, and the global gradient norm as one
- * pass over all gradients: for the backends whose tensors live in host memory (wasm, cpu).
+ * pass over all gradients: for the backends whose tensors live in host memory (on wasm in place on its heap; on cpu
+ * through Float32Arrays).
  *
  * Written with tfjs ops the update is ~15 kernels per parameter (plus two for its share of the norm), each with a
  * fresh allocation: ~900 kernel calls a small (d 128 × 4 layers) train step. Here it is one SIMD pass per parameter
  * (simdKernels.ts), which matches the op version to float32 rounding (tested against it and a float64 reference).
  */
-import { adamStepRows, sumOfSquares } from './simdKernels';
+import * as tf from '@tensorflow/tfjs-core';
+import { adamStepOnHeap, AdamKernelScalars, adamStepRows, sumOfSquares, sumOfSquaresOnHeap } from './simdKernels';
+import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, wasmHeap } from './wasmHeap';
 
 export interface AdamHyperparameters {
   learningRate: number;
@@ -42,7 +45,12 @@ export interface AdamResult {
  * heap). Throws when the four arrays differ in length.
  */
 export function adamUpdate(weight: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyperparameters, step: AdamStepScalars): AdamResult {
-  const next = adamStepRows(weight, grad, m, v, {
+  const next = adamStepRows(weight, grad, m, v, kernelScalars(hyper, step));
+  return { weight: next.weight, firstMoment: next.m, secondMoment: next.v };
+}
+
+function kernelScalars(hyper: AdamHyperparameters, step: AdamStepScalars): AdamKernelScalars {
+  return {
     gradScale: step.gradScale,
     beta1: hyper.beta1,
     beta2: hyper.beta2,
@@ -50,8 +58,27 @@ export function adamUpdate(weight: Float32Array, grad: Float32Array, m: Float32A
     inverse2: 1 / step.correction2,
     epsilon: hyper.epsilon,
     decay: 1 - hyper.learningRate * hyper.weightDecay,
+  };
+}
+
+const ADAM_STEP = 'GrpoAdamStep';
+
+/**
+ * adamUpdate on the wasm backend, as a kernel that reads the float32 tensors and writes the new weight and moments
+ * in place on its heap: [weight, firstMoment, secondMoment], new tensors of the weight's shape.
+ */
+export function adamUpdateOnWasm(weight: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, hyper: AdamHyperparameters, step: AdamStepScalars): tf.Tensor[] {
+  if (weight.size !== grad.size || weight.size !== m.size || weight.size !== v.size) {
+    throw new Error(`adamUpdateOnWasm: weight, gradient and moments must have one size (got ${weight.size}, ${grad.size}, ${m.size}, ${v.size})`);
+  }
+  registerOnWasm(ADAM_STEP, ({ inputs, backend, attrs }) => {
+    const { w, g, m1, m2 } = inputs as Record<string, tf.TensorInfo>;
+    const outputs = [w, m1, m2].map(() => heapOutput(backend, w.shape));
+    const at = { w: offsetOf(backend, w), grad: offsetOf(backend, g), m: offsetOf(backend, m1), v: offsetOf(backend, m2), wOut: outputs[0].at, mOut: outputs[1].at, vOut: outputs[2].at };
+    adamStepOnHeap(wasmHeap(backend), at, tf.util.sizeFromShape(w.shape), attrs as AdamKernelScalars);
+    return outputs.map((o) => o.info);
   });
-  return { weight: next.weight, firstMoment: next.m, secondMoment: next.v };
+  return runWasmKernel(ADAM_STEP, { w: weight, g: grad, m1: m, m2: v }, kernelScalars(hyper, step)) as tf.Tensor[];
 }
 
 /** The largest finite float32. */
@@ -62,6 +89,15 @@ const FLOAT32_MAX = 3.4028234663852886e38;
  * the float32 sum of the other backends overflows there (the trainer then skips the step on every backend alike).
  */
 export function globalNorm(grads: readonly Float32Array[]): number {
-  const squares = grads.reduce((total, g) => total + sumOfSquares(g), 0);
+  return normOfSquares(grads.reduce((total, g) => total + sumOfSquares(g), 0));
+}
+
+/** globalNorm of float32 tensors on the wasm backend, read in place on its heap. */
+export function globalNormOnWasm(grads: readonly tf.Tensor[]): number {
+  const backend = tf.backend();
+  return normOfSquares(grads.reduce((total, g) => total + sumOfSquaresOnHeap(wasmHeap(backend), offsetOf(backend, g), g.size), 0));
+}
+
+function normOfSquares(squares: number): number {
   return squares > FLOAT32_MAX ? Infinity : Math.sqrt(squares);
 }

@@ -309,6 +309,22 @@ export function adamStepRows(weight: Float32Array, grad: Float32Array, m: Float3
   return out;
 }
 
+/**
+ * One Adam step in place on the heap: the new weight and moments into wOut, mOut, vOut (byte offsets of n floats
+ * each; w, grad, m and v only read). The kernel updates its arrays in place, so the old values are copied to the
+ * outputs first (a memmove inside the heap).
+ */
+export function adamStepOnHeap(heap: WasmHeap, at: { w: number; grad: number; m: number; v: number; wOut: number; mOut: number; vOut: number }, n: number, s: AdamKernelScalars): void {
+  const bytes = new Uint8Array(heap.memory.buffer);
+  for (const [from, to] of [[at.w, at.wOut], [at.m, at.mOut], [at.v, at.vOut]]) bytes.copyWithin(to, from, from + 4 * n);
+  heapInstance(heap).adamStep(at.wOut, at.grad, at.mOut, at.vOut, n, s.gradScale, s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.stepSize, s.inverse2, s.epsilon, s.decay);
+}
+
+/** Σ x² of n floats at a byte offset of the heap, accumulated in float64. */
+export function sumOfSquaresOnHeap(heap: WasmHeap, at: number, n: number): number {
+  return heapInstance(heap).sumOfSquares(at, n);
+}
+
 /** Σ x², accumulated in float64. */
 export function sumOfSquares(x: Float32Array): number {
   const k = instance();

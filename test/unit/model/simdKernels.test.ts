@@ -3,8 +3,10 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { adamUpdate, globalNorm } from '../../../src/model/adam';
+import * as tf from '@tensorflow/tfjs-core';
+import { adamUpdate, adamUpdateOnWasm, globalNorm, globalNormOnWasm } from '../../../src/model/adam';
 import { Random } from '../../../src/model/random';
+import { useWasm } from './helpers';
 import {
   BatchedProductShape, batchedProductOnHeap, geluValues, layerNormRows, layerNormRowsBackward, ProductShape, productOnHeap, rmsNormRows, rmsNormRowsBackward, setSimdVariant,
   simdModulePath, SimdVariant, simdVariant, swapMiddleAxesOnHeap, WasmHeap,
@@ -369,5 +371,23 @@ describe('Adam on the host (adam.ts)', () => {
     assert.strictEqual(globalNorm([Float32Array.of(2e19, 2e19)]), Infinity);
     assert.strictEqual(globalNorm([Float32Array.of(1e19)]), Math.fround(1e19));
     assert.ok(Number.isNaN(globalNorm([Float32Array.of(1, NaN)])));
+  });
+
+  it('on wasm, in place on the heap: the same bits as through Float32Arrays (Adam step and global norm)', async () => {
+    await useWasm();
+    const n = 1000;
+    const rng = new Random(5);
+    const [w, g, m] = [randomArray(rng, n), randomArray(rng, n, 0.1), randomArray(rng, n, 0.01)];
+    const v = randomArray(rng, n, 1e-3).map(Math.abs);
+    const step = { gradScale: 0.7, correction1: 1 - 0.9 ** 2, correction2: 1 - 0.999 ** 2 };
+    const options = { ...hyper, weightDecay: 0.01 };
+    const expected = adamUpdate(w, g, m, v, options, step);
+    const inputs = [w, g, m, v].map((x) => tf.tensor2d(x, [40, 25]));
+    const got = adamUpdateOnWasm(inputs[0], inputs[1], inputs[2], inputs[3], options, step);
+    assert.deepStrictEqual(got.map((t) => t.shape), [[40, 25], [40, 25], [40, 25]]);
+    assert.deepStrictEqual(got.map((t) => Array.from(t.dataSync())), [expected.weight, expected.firstMoment, expected.secondMoment].map((x) => Array.from(x)));
+    assert.deepStrictEqual(Array.from(inputs[0].dataSync()), Array.from(w), 'the weight tensor is left as it was');
+    assert.strictEqual(globalNormOnWasm(inputs), globalNorm([w, g, m, v]));
+    tf.dispose([...inputs, ...got]);
   });
 });
