@@ -150,8 +150,9 @@ const CUSTOM_GRAD_SCOPE = 'unnamed scope';
 /**
  * Where one train step's time goes (issue 17: "print the product-bound floor next to the measured time"): one
  * step under tf.profile, whose kernel times on wasm are the wall time of each kernel call. Products: the floor no
- * work outside them can lower. Other kernels: element-wise work, reductions, copies. The rest of the measured
- * (unprofiled) median: JavaScript outside kernels (the fused row kernels of fused.ts, the tape, Adam's bookkeeping).
+ * work outside them can lower. Other kernels: element-wise work, reductions, copies, and on wasm our row kernels
+ * (fused.ts) and Adam's step. The rest of the measured (unprofiled) median: JavaScript outside kernels (the tape,
+ * tensors made from host arrays, garbage collection).
  */
 async function profileTrainStep(shape: PresetName, reps: number): Promise<string> {
   const policy = loadPolicy(shape, { seed: 0 });

@@ -68,7 +68,8 @@ let requestedVariant: SimdVariant | 'auto' = 'auto';
 /** Compiled modules by sharedness, of loadedVariant. */
 const modules = new Map<boolean, WebAssembly.Module>();
 
-function variant(): SimdVariant {
+/** The build this thread runs (chosen on first call): relaxed SIMD where the runtime has it, unless set otherwise. */
+export function simdVariant(): SimdVariant {
   if (loadedVariant) return loadedVariant;
   const runs = relaxedSimdRuns(new Uint8Array(fs.readFileSync(simdModulePath('relaxed-simd'))));
   if (requestedVariant === 'relaxed-simd' && !runs) throw new Error('this runtime does not run relaxed SIMD (WebAssembly); use the "simd" build');
@@ -81,7 +82,7 @@ function instantiate(memory: WebAssembly.Memory): SimdKernelExports {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   let module = modules.get(shared);
   if (!module) {
-    module = new WebAssembly.Module(new Uint8Array(fs.readFileSync(simdModulePath(variant(), shared))));
+    module = new WebAssembly.Module(new Uint8Array(fs.readFileSync(simdModulePath(simdVariant(), shared))));
     modules.set(shared, module);
   }
   return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdKernelExports;
@@ -112,11 +113,6 @@ function heapInstance(heap: WasmHeap): SimdKernelExports {
     onHeaps.set(heap.memory, kernels);
   }
   return kernels;
-}
-
-/** The build this thread runs (loading it on first call), for benchmarks and tests. */
-export function simdVariant(): SimdVariant {
-  return variant();
 }
 
 /**

@@ -490,8 +490,12 @@ export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32,
  * bits), within ~2 float32 ulps; x is clamped to ±87.3, where e^x stays a normal float32.
  */
 @inline function exp4(x: v128): v128 {
-  const clamped = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(87.3));
-  const n = f32x4.nearest(f32x4.mul(clamped, f32x4.splat(1.44269504088896341)));
+  // pmin/pmax are one instruction each on x86 (min/max with NaN semantics are several); a NaN still comes through.
+  const clamped = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.3)), f32x4.splat(87.3));
+  // n = round(x·log2 e), to nearest even as f32x4.nearest: adding 1.5·2²³ leaves n in the low bits of the sum, which
+  // is n's integer too (one add and one subtract, where nearest and a saturating conversion cost a dozen).
+  const shifted = f32x4.add(f32x4.mul(clamped, f32x4.splat(1.44269504088896341)), f32x4.splat(ROUNDING_SHIFT));
+  const n = f32x4.sub(shifted, f32x4.splat(ROUNDING_SHIFT));
   // ln 2 in two parts: n·ln2 without losing r's low bits.
   const r = f32x4.sub(f32x4.sub(clamped, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
   let p = f32x4.splat(1.9875691500e-4);
@@ -501,9 +505,13 @@ export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32,
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   const er = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // 2^n: n + 127 in the exponent bits. The sum's bits are 0x4B400000 + n (|n| ≤ 126 here).
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(shifted, i32x4.splat(0x4b400000)), i32x4.splat(127)), 23);
   return f32x4.mul(er, scale);
 }
+
+/** 1.5·2²³: a float32 sum with it rounds to an integer, which sits in the sum's low mantissa bits. */
+const ROUNDING_SHIFT: f32 = 12582912;
 
 /** σ(2z) of GPT-2's tanh GELU, z = √(2/π)·(x + 0.044715·x³): 1 / (1 + e^(−2z)). */
 @inline function geluGate4(x: v128): v128 {

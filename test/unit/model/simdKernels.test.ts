@@ -313,6 +313,14 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
     assert.ok(Math.abs(geluValues(Float32Array.of(1e-3))[0] - 0.000500398942213582) < 1e-9);
   });
 
+  it('GELU at the ends of e^x\'s clamp and of NaN, in the four-lane loop and the tail', () => {
+    // gelu(x) → x for large x and → 0 from below for very negative x (e^x clamped at 87.3: ~1e-36, not 0); NaN stays
+    // NaN (the clamp must not swallow it).
+    const got = Array.from(geluValues(Float32Array.of(100, -100, NaN, 88, NaN, -30)));
+    const shown = got.map((v) => (Number.isNaN(v) ? 'NaN' : v < 0 && v > -1e-30 ? '-tiny' : v));
+    assert.deepStrictEqual(shown, [100, '-tiny', 'NaN', 88, 'NaN', '-tiny']);
+  });
+
   it('a kernel names the mismatched size', () => {
     assert.throws(() => layerNormRows(new Float32Array(10), new Float32Array(4), new Float32Array(4), 3, 4, EPS), /x has 10 values, not rows × d = 3 × 4/);
     assert.throws(() => rmsNormRowsBackward(new Float32Array(12), new Float32Array(12), new Float32Array(3), 3, 4, EPS), /a weight has 3 values, not d = 4/);
