@@ -71,8 +71,8 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     }
   }
 
-  async function openTimeline(): Promise<WebviewHarness> {
-    const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' });
+  async function openTimeline(viewport?: { width: number; height: number }): Promise<WebviewHarness> {
+    const h = await WebviewHarness.open(browser, runsDir, { tab: 'rollouts' }, viewport);
     harness = h;
     await h.push({ type: 'show', runId });
     await h.page.locator('.group-row[data-group="0"] .small-button').click();
@@ -125,6 +125,24 @@ describe('prompt × step view (Chromium, fixtures)', function () {
     assert.match((await h.page.locator('.prompt-timeline .legend-title').textContent()) ?? '', /outcome supervision\), shared by all its tokens$/);
     fs.mkdirSync(RESULTS, { recursive: true });
     await h.page.locator('.prompt-timeline').screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline.png') });
+  });
+
+  it('in a 400 px panel the toolbar wraps inside it: nothing sticks out, the page does not scroll sideways', async () => {
+    const h = await openTimeline({ width: 400, height: 800 });
+    // Both toolbars: the view's (prompt, samples, colouring, legend) and "Diff with another run…".
+    const fit = await h.page.locator('.prompt-timeline .toolbar').evaluateAll((toolbars) => ({
+      overflow: toolbars.map((t) => t.scrollWidth - t.clientWidth),
+      page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      outside: toolbars.flatMap((t) => {
+        const right = t.getBoundingClientRect().right;
+        return [...t.querySelectorAll('*')].filter((e) => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > right + 0.5).map((e) => `${e.tagName}.${e.className}`);
+      }),
+    }));
+    assert.deepStrictEqual(fit, { overflow: [0, 0], page: 0, outside: [] });
+    fs.mkdirSync(RESULTS, { recursive: true });
+    await h.page.screenshot({ path: path.join(RESULTS, 'webview-prompt-timeline-400px.png') });
+    await h.page.locator('.history-table tbody tr').first().scrollIntoViewIfNeeded();
+    await h.page.screenshot({ path: path.join(RESULTS, 'webview-prompt-history-400px.png') });
   });
 
   it('switching the colouring quantity redraws the cells on that quantity\'s scale', async () => {
