@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamStepOnHeap, AdamKernelScalars, adamStepRows, sumOfSquares, sumOfSquaresOnHeap } from './simdKernels';
-import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, wasmHeap } from './wasmHeap';
+import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
 
 export interface AdamHyperparameters {
   learningRate: number;
@@ -63,6 +63,15 @@ function kernelScalars(hyper: AdamHyperparameters, step: AdamStepScalars): AdamK
 
 const ADAM_STEP = 'GrpoAdamStep';
 
+/** The new weight and moments of inputs w, g, m1, m2 (weight, gradient, moments) as three new tensors. */
+function adamStepWasm({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
+  const { w, g, m1, m2 } = inputs as Record<string, tf.TensorInfo>;
+  const outputs = [w, m1, m2].map(() => heapOutput(backend, w.shape));
+  const at = { w: offsetOf(backend, w), grad: offsetOf(backend, g), m: offsetOf(backend, m1), v: offsetOf(backend, m2), wOut: outputs[0].at, mOut: outputs[1].at, vOut: outputs[2].at };
+  adamStepOnHeap(wasmHeap(backend), at, tf.util.sizeFromShape(w.shape), attrs as AdamKernelScalars);
+  return outputs.map((o) => o.info);
+}
+
 /**
  * adamUpdate on the wasm backend, as a kernel that reads the float32 tensors and writes the new weight and moments
  * in place on its heap: [weight, firstMoment, secondMoment], new tensors of the weight's shape.
@@ -71,13 +80,7 @@ export function adamUpdateOnWasm(weight: tf.Tensor, grad: tf.Tensor, m: tf.Tenso
   if (weight.size !== grad.size || weight.size !== m.size || weight.size !== v.size) {
     throw new Error(`adamUpdateOnWasm: weight, gradient and moments must have one size (got ${weight.size}, ${grad.size}, ${m.size}, ${v.size})`);
   }
-  registerOnWasm(ADAM_STEP, ({ inputs, backend, attrs }) => {
-    const { w, g, m1, m2 } = inputs as Record<string, tf.TensorInfo>;
-    const outputs = [w, m1, m2].map(() => heapOutput(backend, w.shape));
-    const at = { w: offsetOf(backend, w), grad: offsetOf(backend, g), m: offsetOf(backend, m1), v: offsetOf(backend, m2), wOut: outputs[0].at, mOut: outputs[1].at, vOut: outputs[2].at };
-    adamStepOnHeap(wasmHeap(backend), at, tf.util.sizeFromShape(w.shape), attrs as AdamKernelScalars);
-    return outputs.map((o) => o.info);
-  });
+  registerOnWasm(ADAM_STEP, adamStepWasm);
   return runWasmKernel(ADAM_STEP, { w: weight, g: grad, m1: m, m2: v }, kernelScalars(hyper, step)) as tf.Tensor[];
 }
 

@@ -30,8 +30,12 @@ interface EpsAttrs {
   eps: number;
 }
 
+let rowKernelsRegistered = false;
+
 /** The row kernels on wasm: forward [rows, d] → [rows, d]; backward → dx and the weights' gradients [d]. */
 function registerRowKernels(): void {
+  if (rowKernelsRegistered) return;
+  rowKernelsRegistered = true;
   registerOnWasm('GrpoLayerNorm', (args) => {
     const { at, rows, d } = rowKernelArgs(args);
     const out = heapOutput(args.backend, [rows, d]);
