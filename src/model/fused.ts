@@ -15,7 +15,7 @@ import {
   rmsNormBackwardOnHeap, rmsNormOnHeap, rmsNormRows, rmsNormRowsBackward,
 } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
-import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
+import { heapOutput, offsetOf, onWasmHeap, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
 
 /** Inputs' byte offsets on the heap and the row shape [rows, d] of a row kernel's first input. */
 function rowKernelArgs(args: WasmKernelArgs): { at: Record<string, number>; rows: number; d: number } {
@@ -74,9 +74,9 @@ function registerRowKernels(): void {
   });
 }
 
-/** Whether the row kernels run in place on the wasm heap (float32 tensors on the wasm backend). */
-function onWasmHeap(...tensors: tf.Tensor[]): boolean {
-  if (tf.getBackend() !== 'wasm' || tensors.some((t) => t.dtype !== 'float32')) return false;
+/** Whether the row kernels run in place on the wasm heap (registering them on first use). */
+function rowKernelsOnWasm(...tensors: tf.Tensor[]): boolean {
+  if (!onWasmHeap(...tensors)) return false;
   registerRowKernels();
   return true;
 }
@@ -85,7 +85,7 @@ function onWasmHeap(...tensors: tf.Tensor[]): boolean {
 export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
-    if (onWasmHeap(xt, wt, bt)) return runWasmKernel('GrpoLayerNorm', { x: xt, weight: wt, bias: bt }, { eps }) as tf.Tensor2D;
+    if (rowKernelsOnWasm(xt, wt, bt)) return runWasmKernel('GrpoLayerNorm', { x: xt, weight: wt, bias: bt }, { eps }) as tf.Tensor2D;
     return tf.tensor2d(layerNormRows(readInPlace(xt), readInPlace(wt), readInPlace(bt), N, d, eps), [N, d]);
   };
   // Outside a tape the custom gradient's bookkeeping is all overhead (sampling calls this per token and layer).
@@ -103,7 +103,7 @@ export function fusedLayerNorm(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tenso
 
 /** With x̂ = (x − mean)·rstd and g = dy·weight: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dweight = Σ_rows dy·x̂, dbias = Σ_rows dy. */
 function layerNormGrad(dy: tf.Tensor, x: tf.Tensor, w: tf.Tensor, N: number, d: number, eps: number): tf.Tensor[] {
-  if (onWasmHeap(dy, x, w)) return runWasmKernel('GrpoLayerNormGrad', { dy, x, weight: w }, { eps }) as tf.Tensor[];
+  if (rowKernelsOnWasm(dy, x, w)) return runWasmKernel('GrpoLayerNormGrad', { dy, x, weight: w }, { eps }) as tf.Tensor[];
   const { dx, dw, db } = layerNormRowsBackward(readInPlace(dy), readInPlace(x), readInPlace(w), N, d, eps);
   return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw), tf.tensor1d(db)];
 }
@@ -112,7 +112,7 @@ function layerNormGrad(dy: tf.Tensor, x: tf.Tensor, w: tf.Tensor, N: number, d: 
 export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf.Tensor2D {
   const [N, d] = x.shape;
   const forward = (xt: tf.Tensor, wt: tf.Tensor) => {
-    if (onWasmHeap(xt, wt)) return runWasmKernel('GrpoRmsNorm', { x: xt, weight: wt }, { eps }) as tf.Tensor2D;
+    if (rowKernelsOnWasm(xt, wt)) return runWasmKernel('GrpoRmsNorm', { x: xt, weight: wt }, { eps }) as tf.Tensor2D;
     return tf.tensor2d(rmsNormRows(readInPlace(xt), readInPlace(wt), N, d, eps), [N, d]);
   };
   if (!tapeIsRecording()) return forward(x, weight);
@@ -129,7 +129,7 @@ export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor, eps: number): tf
 
 /** With r = 1/sqrt(mean(x²) + eps) and g = dy·weight: dx = r·g − r³·x·mean(g·x), dweight = Σ_rows dy·x·r. */
 function rmsNormGrad(dy: tf.Tensor, x: tf.Tensor, w: tf.Tensor, N: number, d: number, eps: number): tf.Tensor[] {
-  if (onWasmHeap(dy, x, w)) return runWasmKernel('GrpoRmsNormGrad', { dy, x, weight: w }, { eps }) as tf.Tensor[];
+  if (rowKernelsOnWasm(dy, x, w)) return runWasmKernel('GrpoRmsNormGrad', { dy, x, weight: w }, { eps }) as tf.Tensor[];
   const { dx, dw } = rmsNormRowsBackward(readInPlace(dy), readInPlace(x), readInPlace(w), N, d, eps);
   return [tf.tensor2d(dx, [N, d]), tf.tensor1d(dw)];
 }
@@ -141,7 +141,7 @@ function rmsNormGrad(dy: tf.Tensor, x: tf.Tensor, w: tf.Tensor, N: number, d: nu
 export function fusedGeluNew(x: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = x.shape;
   const forward = (xt: tf.Tensor) => {
-    if (onWasmHeap(xt)) return runWasmKernel('GrpoGelu', { x: xt }) as tf.Tensor2D;
+    if (rowKernelsOnWasm(xt)) return runWasmKernel('GrpoGelu', { x: xt }) as tf.Tensor2D;
     return tf.tensor2d(geluValues(readInPlace(xt)), [rows, cols]);
   };
   if (!tapeIsRecording()) return forward(x);
@@ -157,7 +157,7 @@ export function fusedGeluNew(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 function geluGrad(dy: tf.Tensor, x: tf.Tensor, rows: number, cols: number): tf.Tensor {
-  if (onWasmHeap(dy, x)) return runWasmKernel('GrpoGeluGrad', { dy, x }) as tf.Tensor;
+  if (rowKernelsOnWasm(dy, x)) return runWasmKernel('GrpoGeluGrad', { dy, x }) as tf.Tensor;
   return tf.tensor2d(geluGradient(readInPlace(dy), readInPlace(x)), [rows, cols]);
 }
 

@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-wasm';
 import { batchedProductOnHeap, productOnHeap, swapMiddleAxesOnHeap } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
-import { heapOutput, offsetOf, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
+import { heapOutput, offsetOf, onWasmHeap, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
 
 /** Swaps the last two axes (the "transpose" of a batch of matrices). */
 function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -228,7 +228,7 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   const rank = a.rank;
   if (rank !== b.rank || (rank !== 2 && rank !== 3)) throw new Error(`matMul: operands of rank ${a.rank} and ${b.rank}; both must be matrices or batches of them`);
   // Our kernel reads float32 values (the model's products all are).
-  if (tf.getBackend() !== 'wasm' || a.dtype !== 'float32' || b.dtype !== 'float32') return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
+  if (!onWasmHeap(a, b)) return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, transposeA, transposeB);
   if (!takesSimdProduct(rank)) return product(a, b, transposeA, transposeB);
   return simdMatMul(a, b, transposeA, transposeB);
 }
@@ -256,7 +256,7 @@ function swapMiddleAxesWasm(args: WasmKernelArgs): tf.TensorInfo {
 
 /** x [a, b, c, d] → [a, c, b, d] (tf.transpose with perm [0, 2, 1, 3]; on wasm a SIMD copy of whole rows). */
 export function swapMiddleAxes(x: tf.Tensor4D): tf.Tensor4D {
-  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x, [0, 2, 1, 3]);
+  if (!onWasmHeap(x)) return tf.transpose(x, [0, 2, 1, 3]);
   // The swap is its own inverse.
   registerOnWasm(SWAP_MIDDLE_AXES, swapMiddleAxesWasm, { gradFunc: (dy) => ({ x: () => swapMiddleAxes(upstream(dy) as tf.Tensor4D) }) });
   return runWasmKernel(SWAP_MIDDLE_AXES, { x }) as tf.Tensor4D;

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { adamUpdate, adamUpdateOnWasm, AdamHyperparameters, AdamStepScalars, globalNorm, globalNormOnWasm } from './adam';
 import { onHostBackend, readAndDispose, readInPlace } from './tensorIo';
+import { onWasmHeap } from './wasmHeap';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
@@ -208,7 +209,7 @@ export class PolicyTrainer {
   /** The global L2 norm of the accumulated gradients (see globalNorm for the host backends' summation). */
   private async gradientNorm(): Promise<number> {
     const grads = [...this.accumulated.values()];
-    if (onWasmFloat32(grads)) return globalNormOnWasm(grads);
+    if (onWasmHeap(...grads)) return globalNormOnWasm(grads);
     if (onHostBackend()) return globalNorm(grads.map(readInPlace));
     // Added one at a time, not tf.addN: webgpu's AddN binds every input to one shader, and more than 7 exceed the 8
     // storage buffers a shader stage may have by default; Dawn then rejects the pipeline and returns garbage silently.
@@ -293,15 +294,10 @@ export class PolicyTrainer {
   }
 }
 
-/** Whether every tensor is float32 on the wasm backend (where our kernels read them in place). */
-function onWasmFloat32(tensors: readonly tf.Tensor[]): boolean {
-  return tf.getBackend() === 'wasm' && tensors.every((t) => t.dtype === 'float32');
-}
-
 /** One parameter's Adam step on a host backend: one SIMD pass (adam.ts), three new tensors. */
 function adamOnHost(w: tf.Variable, g: tf.Tensor, m: tf.Variable, v: tf.Variable, hyper: AdamHyperparameters, step: AdamStepScalars): void {
   let next: tf.Tensor[];
-  if (onWasmFloat32([w, g, m, v])) {
+  if (onWasmHeap(w, g, m, v)) {
     next = adamUpdateOnWasm(w, g, m, v, hyper, step);
   } else {
     const values = adamUpdate(readInPlace(w), readInPlace(g), readInPlace(m), readInPlace(v), hyper, step);

@@ -48,6 +48,11 @@ export function heapOutput(backend: unknown, shape: number[]): { info: tf.Tensor
   return { info, at: offsetOf(backend, info) };
 }
 
+/** Whether our kernels can run these tensors in place: all float32, on the wasm backend. */
+export function onWasmHeap(...tensors: tf.Tensor[]): boolean {
+  return tf.getBackend() === 'wasm' && tensors.every((t) => t.dtype === 'float32');
+}
+
 /** The arguments tfjs passes a kernel function. */
 export interface WasmKernelArgs {
   inputs: tf.NamedTensorInfoMap;
