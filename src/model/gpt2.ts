@@ -8,7 +8,7 @@ import { ModelConfig } from './config';
 import { embeddingLookup } from './kernels';
 import { attention, geluNew, layerNorm, linear, projector } from './layers';
 import type { LoraAdapters } from './lora';
-import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, partsForward, pastOf, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, cacheSlot, partsForward, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 const PREFIX = 'transformer.';
 /**
@@ -78,7 +78,7 @@ export const gpt2: ModelFamily = {
         const h = layerNorm(x, W(p + 'ln_1.weight'), W(p + 'ln_1.bias'), c.normEps);
         const [q, k, v] = queryKeyValue(W(p + 'attn.c_attn.weight'), (columns) => P(p + 'attn.c_attn', h, columns), d);
         const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nHeads, headDim: c.headDim };
-        const { out, present } = attention(q, k, v, attentionBias, shape, pastOf(cache, i));
+        const { out, present } = attention(q, k, v, attentionBias, shape, cacheSlot(cache, i));
         updateCache(cache, i, present);
         const attended = tf.add(x, P(p + 'attn.c_proj', out)) as tf.Tensor2D;
         const m = layerNorm(attended, W(p + 'ln_2.weight'), W(p + 'ln_2.bias'), c.normEps);

@@ -239,6 +239,64 @@ export function simdMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, trans
   return runWasmKernel(PRODUCT, { a, b }, { transposeA, transposeB }) as tf.Tensor;
 }
 
+const CACHED_PRODUCT = 'GrpoCachedProduct';
+
+interface CachedProductAttrs {
+  transposeB: boolean;
+  length: number;
+}
+
+/** a [count, m, k] times the first `length` rows of each matrix of b [count, capacity, w] (see cachedMatMul). */
+function cachedProductWasm(args: WasmKernelArgs): tf.TensorInfo {
+  const { backend } = args;
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeB, length } = args.attrs as CachedProductAttrs;
+  const [count, m, k] = a.shape;
+  const [, capacity, w] = b.shape;
+  const n = transposeB ? length : w;
+  const out = heapOutput(backend, [count, m, n]);
+  const shape = { count, m, k, n, transposeA: false, transposeB, bStride: capacity * w };
+  batchedProductOnHeap(wasmHeap(backend), { a: offsetOf(backend, a), b: offsetOf(backend, b), c: out.at }, shape);
+  return out.info;
+}
+
+/**
+ * c[i] = a[i] · op(b[i] rows [0, length)) for i < count: a [count, m, k], b [count, capacity, w] whose first `length`
+ * rows per matrix hold values (a KV cache with room for more tokens, layers.ts); op(·) transposes with `transposeB`
+ * (k = w, n = length), else k = length, n = w. On wasm our product reads the rows in place, the same multiply-adds as
+ * on a copy without the spare rows. No gradient: for sampling.
+ */
+export function cachedMatMul(a: tf.Tensor3D, b: tf.Tensor3D, length: number, transposeB: boolean): tf.Tensor3D {
+  const [count, , k] = a.shape;
+  const [bCount, capacity, w] = b.shape;
+  if (bCount !== count || length > capacity || k !== (transposeB ? w : length)) {
+    throw new Error(`cachedMatMul: a [${a.shape}] and ${length} rows of b [${b.shape}]${transposeB ? ' transposed' : ''} do not multiply`);
+  }
+  if (length === capacity) return matMul(a, b, false, transposeB);
+  if (!onWasmHeap(a, b)) return matMul(a, tf.slice(b, [0, 0, 0], [count, length, w]), false, transposeB);
+  registerOnWasm(CACHED_PRODUCT, cachedProductWasm);
+  return runWasmKernel(CACHED_PRODUCT, { a, b }, { transposeB, length }) as tf.Tensor3D;
+}
+
+/**
+ * Writes x [count, rows, w] into rows [at, at + rows) of each matrix of b [count, capacity, w] on the wasm heap: b's
+ * values change, which tfjs's tensors otherwise never do. For a buffer that no other tensor shares and whose earlier
+ * readers have run (wasm runs each op when it is called): a KV cache's, so that a decoded token costs a copy of its
+ * own keys and values, not of the whole cache.
+ */
+export function writeRowsInPlace(b: tf.Tensor3D, x: tf.Tensor3D, at: number): void {
+  const [count, capacity, w] = b.shape;
+  const [xCount, rows, xw] = x.shape;
+  if (xCount !== count || xw !== w || at < 0 || at + rows > capacity || !onWasmHeap(b, x)) {
+    throw new Error(`writeRowsInPlace: x [${x.shape}] at row ${at} does not fit b [${b.shape}] on the wasm heap`);
+  }
+  const backend = tf.backend();
+  const floats = new Float32Array(wasmHeap(backend).memory.buffer);
+  const to = offsetOf(backend, b) / 4 + at * w;
+  const from = offsetOf(backend, x) / 4;
+  for (let i = 0; i < count; i++) floats.copyWithin(to + i * capacity * w, from + i * rows * w, from + (i + 1) * rows * w);
+}
+
 const SWAP_MIDDLE_AXES = 'GrpoSwapMiddleAxes';
 
 /**

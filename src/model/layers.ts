@@ -5,10 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedGeluNew, fusedLayerNorm, fusedRmsNorm } from './fused';
-import { matMul, swapMiddleAxes } from './kernels';
+import { cachedMatMul, matMul, swapMiddleAxes, writeRowsInPlace } from './kernels';
 import { derivedWeight, isFrozenWeight, tapeIsRecording, transposeSource, Weights } from './model';
 import type { LoraAdapters } from './lora';
 import { onHostBackend, upstream } from './tensorIo';
+import { onWasmHeap } from './wasmHeap';
 
 /**
  * x [N, in] · W [in, out] (+ b). Weights are stored in this [in, out] layout whatever the checkpoint layout.
@@ -144,10 +145,22 @@ export function silu(x: tf.Tensor): tf.Tensor2D {
   return tf.mul(x, tf.sigmoid(x)) as tf.Tensor2D;
 }
 
-/** Keys and values of one layer for the tokens seen so far, each [B, kvHeads, S, headDim]. */
+/**
+ * Keys and values of one layer for the tokens seen so far: rows [0, length) of each matrix of k and v
+ * [B·kvHeads, capacity, headDim]. On wasm the rows past `length` are room for the next tokens, written in place
+ * (writeRowsInPlace): appending by concatenation copied the whole cache for every token (O(S²) copies over a
+ * completion: ~15 % of sampling stories260K). Elsewhere capacity = length and each token's cache is a new tensor.
+ */
 export interface LayerCache {
-  k: tf.Tensor4D;
-  v: tf.Tensor4D;
+  k: tf.Tensor3D;
+  v: tf.Tensor3D;
+  length: number;
+}
+
+/** A layer's part in a KV cache: its entry so far (none before the prefill) and the tokens the cache is sized for. */
+export interface CacheSlot {
+  past: LayerCache | null;
+  capacity: number;
 }
 
 export interface AttentionShape {
@@ -158,35 +171,63 @@ export interface AttentionShape {
   headDim: number;
 }
 
+/** Keys or values per head: the first `length` rows of each matrix of x [B·Hkv, ≥ length, hd]. */
+interface HeadRows {
+  x: tf.Tensor3D;
+  length: number;
+}
+
 /**
  * Causal (grouped-query) scaled dot-product attention.
  *
  * q [B·T, H·hd], k and v [B·T, Hkv·hd]; `bias` [B, 1, T, 1, S] is additive (0 or a large negative number) and
  * carries both the causal and the padding mask. Query head h uses key/value head ⌊h / g⌋ (g = H / Hkv, as HF's
  * `repeat_kv`), so the g query heads of a group are laid out as extra rows against one shared key matrix: no copy of
- * K and V per query head. `past` holds the cached keys/values of earlier tokens; `present` returns them with the
- * new ones appended, for the caller to cache.
+ * K and V per query head. With a cache slot (sampling), the slot's past holds the keys/values of earlier tokens and
+ * `present` returns them with the new ones appended, for the caller to cache; without, `present` is null.
  */
 export function attention(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, s: AttentionShape, past: LayerCache | null,
-): { out: tf.Tensor2D; present: LayerCache } {
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, s: AttentionShape, cache: CacheSlot | null,
+): { out: tf.Tensor2D; present: LayerCache | null } {
   const { batch: B, length: T, nHeads: H, nKvHeads: Hkv, headDim: hd } = s;
   const g = H / Hkv;
   const qh = tf.reshape(swapAxes12(tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [B, T, Hkv, g * hd])), [B * Hkv, T * g, hd]);
-  let kh = swapAxes12(tf.reshape(k, [B, T, Hkv, hd]));
-  let vh = swapAxes12(tf.reshape(v, [B, T, Hkv, hd]));
-  if (past) {
-    kh = tf.concat([past.k, kh], 2);
-    vh = tf.concat([past.v, vh], 2);
-  }
-  const S = kh.shape[2];
-  const keys = tf.reshape(kh, [B * Hkv, S, hd]);
-  const values = tf.reshape(vh, [B * Hkv, S, hd]);
+  const kh = tf.reshape(swapAxes12(tf.reshape(k, [B, T, Hkv, hd])), [B * Hkv, T, hd]) as tf.Tensor3D;
+  const vh = tf.reshape(swapAxes12(tf.reshape(v, [B, T, Hkv, hd])), [B * Hkv, T, hd]) as tf.Tensor3D;
+  const present = cache ? appendToCache(cache, kh, vh) : null;
+  const keys = present ? { x: present.k, length: present.length } : { x: kh, length: T };
+  const values = present ? { x: present.v, length: present.length } : { x: vh, length: T };
   const heads = tapeIsRecording() || T <= ATTENTION_QUERY_BLOCK
     ? attendQueries(qh, keys, values, bias, s, T)
     : attendInBlocks(qh, keys, values, bias, s);
   const out = tf.reshape(swapAxes12(tf.reshape(heads, [B, Hkv, T, g * hd])), [B * T, H * hd]) as tf.Tensor2D;
-  return { out, present: { k: kh, v: vh } };
+  return { out, present };
+}
+
+/**
+ * The slot's cache with kh and vh [B·Hkv, T, hd] appended: in place on wasm while there is room, else in new buffers
+ * of the slot's capacity or twice the old one, whichever is larger (a longer prompt than expected grows in O(1)
+ * amortized copies); by concatenation on the other backends.
+ */
+function appendToCache({ past, capacity }: CacheSlot, kh: tf.Tensor3D, vh: tf.Tensor3D): LayerCache {
+  const [rows, T, hd] = kh.shape;
+  const length = (past?.length ?? 0) + T;
+  if (!onWasmHeap(kh, vh)) {
+    return past ? { k: tf.concat([past.k, kh], 1), v: tf.concat([past.v, vh], 1), length } : { k: kh, v: vh, length };
+  }
+  if (past && length <= past.k.shape[1]) {
+    writeRowsInPlace(past.k, kh, past.length);
+    writeRowsInPlace(past.v, vh, past.length);
+    return { k: past.k, v: past.v, length };
+  }
+  const room = Math.max(length, capacity, 2 * (past?.k.shape[1] ?? 0));
+  const grown = (old: tf.Tensor3D | undefined, x: tf.Tensor3D): tf.Tensor3D => {
+    const buffer = tf.zeros([rows, room, hd]) as tf.Tensor3D;
+    if (old) writeRowsInPlace(buffer, old, 0);
+    writeRowsInPlace(buffer, x, past?.length ?? 0);
+    return buffer;
+  };
+  return { k: grown(past?.k, kh), v: grown(past?.v, vh), length };
 }
 
 /**
@@ -197,14 +238,14 @@ export function attention(
  */
 export const ATTENTION_QUERY_BLOCK = 128;
 
-/** softmax(q·kᵀ + bias)·v for `length` queries; q [B·Hkv, length·g, hd], keys [B·Hkv, S, hd], bias [B, 1, length, 1, S]. */
-function attendQueries(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape, length: number): tf.Tensor3D {
+/** softmax(q·kᵀ + bias)·v for `length` queries; q [B·Hkv, length·g, hd], bias [B, 1, length, 1, S]. */
+function attendQueries(qh: tf.Tensor, keys: HeadRows, values: HeadRows, bias: tf.Tensor, s: AttentionShape, length: number): tf.Tensor3D {
   const { batch: B, nHeads: H, nKvHeads: Hkv } = s;
   const g = H / Hkv;
-  const S = keys.shape[1]!;
-  const scores = tf.add(tf.reshape(matMul(qh, keys, false, true), [B, Hkv, length, g, S]), bias);
-  const probs = tf.reshape(tf.softmax(scores), [B * Hkv, length * g, S]);
-  return matMul(probs, values) as tf.Tensor3D;
+  const S = keys.length;
+  const scores = tf.add(tf.reshape(cachedMatMul(qh as tf.Tensor3D, keys.x, S, true), [B, Hkv, length, g, S]), bias);
+  const probs = tf.reshape(tf.softmax(scores), [B * Hkv, length * g, S]) as tf.Tensor3D;
+  return cachedMatMul(probs, values.x, S, false);
 }
 
 /**
@@ -212,10 +253,10 @@ function attendQueries(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: 
  * numbers), block by block, every block's intermediates freed once its output exists. Outside a tape only: under
  * one the scores are kept for the gradient anyway.
  */
-function attendInBlocks(qh: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, s: AttentionShape): tf.Tensor3D {
+function attendInBlocks(qh: tf.Tensor, keys: HeadRows, values: HeadRows, bias: tf.Tensor, s: AttentionShape): tf.Tensor3D {
   const { batch: B, length: T, nHeads: H, nKvHeads: Hkv, headDim: hd } = s;
   const g = H / Hkv;
-  const S = keys.shape[1]!;
+  const S = keys.length;
   const blocks: tf.Tensor3D[] = [];
   for (let from = 0; from < T; from += ATTENTION_QUERY_BLOCK) {
     const length = Math.min(ATTENTION_QUERY_BLOCK, T - from);

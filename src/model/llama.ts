@@ -11,7 +11,7 @@ import { embeddingLookup } from './kernels';
 import { applyRope, attention, linear, projector, rmsNorm, ropeTables, silu } from './layers';
 import type { LoraAdapters } from './lora';
 import { inverseFrequencies } from './rope';
-import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, partsForward, pastOf, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
+import { ForwardInput, KVCache, ModelFamily, OutputHead, ParamSpec, cacheSlot, partsForward, runBlock, selectColumns, tiedHead, updateCache, weight, Weights } from './model';
 
 /** Older checkpoints saved RoPE's inverse frequencies per layer (`model.layers.N.self_attn.rotary_emb.inv_freq`). */
 const BUFFER = /^model\.(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq$/;
@@ -81,7 +81,7 @@ export const llama: ModelFamily = {
         const k = applyRope(P(p + 'k_proj', h), c.nKvHeads, c.headDim, tables);
         const v = P(p + 'v_proj', h);
         const shape = { batch: B, length: T, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-        const { out, present } = attention(q, k, v, attentionBias, shape, pastOf(cache, i));
+        const { out, present } = attention(q, k, v, attentionBias, shape, cacheSlot(cache, i));
         updateCache(cache, i, present);
         const attended = tf.add(x, P(p + 'o_proj', out)) as tf.Tensor2D;
         const m = layer + 'mlp.';

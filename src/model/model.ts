@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelConfig } from './config';
-import { LayerCache } from './layers';
+import { CacheSlot, LayerCache } from './layers';
 import { Block, checkpointed } from './checkpointing';
 import type { LoraAdapters } from './lora';
 
@@ -48,13 +48,17 @@ export interface ForwardInput {
   checkpointBlocks?: boolean;
 }
 
-/** Per-layer keys/values of the tokens seen so far; entries live outside tidy scopes until disposeCache. */
+/**
+ * Per-layer keys/values of the tokens seen so far; entries live outside tidy scopes until disposeCache. `capacity`:
+ * the tokens per row it is expected to hold (prompt and completion), so that it need not grow (layers.ts).
+ */
 export interface KVCache {
   layers: (LayerCache | null)[];
+  capacity: number;
 }
 
-export function pastOf(cache: KVCache | null, layer: number): LayerCache | null {
-  return cache ? cache.layers[layer] : null;
+export function cacheSlot(cache: KVCache | null, layer: number): CacheSlot | null {
+  return cache ? { past: cache.layers[layer], capacity: cache.capacity } : null;
 }
 
 /** What scoring and sampling need from a model: its shape, the padding token and a forward pass. */
@@ -175,8 +179,8 @@ export function attentionBias(keyValid: boolean[][], past: number, length: numbe
   return tf.tensor(bias, [B, 1, length, 1, S]);
 }
 
-export function emptyCache(nLayers: number): KVCache {
-  return { layers: new Array<LayerCache | null>(nLayers).fill(null) };
+export function emptyCache(nLayers: number, capacity = 0): KVCache {
+  return { layers: new Array<LayerCache | null>(nLayers).fill(null), capacity };
 }
 
 export function disposeCache(cache: KVCache): void {
@@ -185,11 +189,12 @@ export function disposeCache(cache: KVCache): void {
 }
 
 /** Stores a layer's new cache entry outside the current tidy scope and frees the entry it replaces. */
-export function updateCache(cache: KVCache | null, layer: number, entry: LayerCache): void {
-  if (!cache) return;
+export function updateCache(cache: KVCache | null, layer: number, entry: LayerCache | null): void {
+  if (!cache || !entry) return;
   const old = cache.layers[layer];
-  cache.layers[layer] = { k: tf.keep(entry.k), v: tf.keep(entry.v) };
-  if (old) tf.dispose([old.k, old.v]);
+  cache.layers[layer] = { k: tf.keep(entry.k), v: tf.keep(entry.v), length: entry.length };
+  // Appended in place, the entry holds the same tensors.
+  if (old) tf.dispose([old.k, old.v].filter((t) => t !== entry.k && t !== entry.v));
 }
 
 /** The engine's own test for "a gradient tape is recording" (not in tfjs-core's public typings). */

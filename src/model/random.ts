@@ -67,19 +67,17 @@ export class Random {
 
   /** Index drawn with the given probabilities, as `np.random.choice(len(p), p=p)`: cdf search, side='right'. */
   choice(p: ArrayLike<number>): number {
-    const cdf = new Float64Array(p.length);
     let total = 0;
-    for (let i = 0; i < p.length; i++) cdf[i] = total += p[i];
-    for (let i = 0; i < cdf.length; i++) cdf[i] /= total;
+    for (let i = 0; i < p.length; i++) total += p[i];
     const u = this.random();
-    let lo = 0;
-    let hi = cdf.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cdf[mid] <= u) lo = mid + 1;
-      else hi = mid;
+    // NumPy's cdf, running sum / total summed in order, never decreases: the first index whose value is not ≤ u is
+    // the one a binary search finds (a NaN total gives 0 in both), without building the array.
+    let running = 0;
+    for (let i = 0; i < p.length; i++) {
+      running += p[i];
+      if (!(running / total <= u)) return i;
     }
-    return Math.min(lo, p.length - 1);
+    return p.length - 1;
   }
 
   /** Integer in [0, n) (uniform; rejection-free mapping is fine for n ≪ 2^53). */

@@ -72,7 +72,7 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   if (topK > 0) result.topLogprobs = promptIds.map(() => []);
   const done = new Array<boolean>(B).fill(false);
   const chunks = rowChunks(B, options.maxRows ?? B);
-  const caches = chunks.map(() => (options.noCache ? null : emptyCache(policy.config.nLayers)));
+  const caches = chunks.map(() => (options.noCache ? null : emptyCache(policy.config.nLayers, layout.tokens[0].length + options.maxNewTokens)));
   const T = layout.tokens[0].length;
   const perChunk = (forward: (from: number, to: number, cache: KVCache | null) => Promise<Float32Array>) =>
     concatenated(chunks.map(([from, to], i) => () => forward(from, to, caches[i])));
@@ -235,11 +235,21 @@ export function mostLikely(logits: Float32Array, temperature: number, k: number)
 }
 
 function softmax(logits: Float32Array, temperature: number): Float64Array {
+  // max(x / T) is max(x) / T (dividing by T > 0 keeps the order), and x / 1 is x: the values of dividing every logit
+  // by T first, with V divisions fewer when T = 1. A NaN wins, as in Math.max.
   let max = -Infinity;
-  for (const x of logits) max = Math.max(max, x / temperature);
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i];
+    if (x > max || x !== x) max = x;
+  }
   const p = new Float64Array(logits.length);
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i] / temperature - max);
+  if (temperature === 1) {
+    for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i] - max);
+  } else {
+    const scaledMax = max / temperature;
+    for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i] / temperature - scaledMax);
+  }
   for (let i = 0; i < p.length; i++) p[i] /= sum;
   return p;
 }
@@ -252,64 +262,73 @@ function logSoftmaxAt(logits: Float32Array, temperature: number, index: number):
   return logits[index] / temperature - max - Math.log(sum);
 }
 
-/** Zeroes the probabilities outside the top k and outside the nucleus of mass topP (ties kept by index order). */
+/**
+ * Zeroes the probabilities outside the top k and outside the nucleus of mass topP. The order is descending
+ * probability, ties by index: the kept tokens are every one above a cut value and, at the cut, the lowest indices.
+ */
 function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float64Array {
   if (topK <= 0 && topP >= 1) return probs;
   const limit = topK > 0 ? Math.min(topK, probs.length) : probs.length;
-  const likely = likelyCandidates(probs, topK, topP);
+  // The likely tokens alone usually reach the cut; else (flat distributions: an untrained model over a 150 k
+  // vocabulary, long tails) all of them.
+  const cut = nucleusCut(likelyValues(probs), limit, topP) ?? nucleusCut(Float64Array.from(probs), limit, topP);
+  if (!cut) throw new Error('top-k / top-p: no cut over the whole vocabulary'); // unreachable: limit ≤ vocabulary
+  let atCut = cut.kept;
+  for (const p of probs) if (p > cut.value) atCut--;
   const out = new Float64Array(probs.length);
-  if (likely) {
-    let mass = 0;
-    let r = 0;
-    while (r < limit && r < likely.length) {
-      out[likely[r]] = probs[likely[r]];
-      mass += probs[likely[r]];
-      r++;
-      if (mass >= topP) return out;
-    }
-    // Summed in this order the candidates can fall an ulp short of the mass that chose them: walk everything.
-    if (r === limit) return out;
-    out.fill(0);
-  }
-  // Flat distributions (an untrained model over a 150 k vocabulary) and long tails: find the cut on a numerically
-  // sorted copy, then keep every token above the cut and, at the cut, the lowest indices: the set walking the order
-  // would keep.
-  const sorted = Float64Array.from(probs).sort();
-  let kept = 0;
-  let mass = 0;
-  while (kept < limit) {
-    mass += sorted[sorted.length - 1 - kept++];
-    if (mass >= topP) break;
-  }
-  const cut = sorted[sorted.length - kept];
-  let atCut = kept;
-  for (const p of probs) if (p > cut) atCut--;
   for (let i = 0; i < probs.length; i++) {
-    if (probs[i] > cut || (probs[i] === cut && atCut-- > 0)) out[i] = probs[i];
+    if (probs[i] > cut.value || (probs[i] === cut.value && atCut-- > 0)) out[i] = probs[i];
   }
   return out;
 }
 
 /**
- * Token ids in descending probability (ties by index) when the tokens above a small threshold already hold the
- * top k and the nucleus mass: every other token ranks below all of them, so this prefix of the order is the whole
- * order top-k / top-p can reach. Sorting just them is cheap; null when they are not enough, or too many.
+ * Takes `values` (probabilities) from the largest down, summing them, until `limit` are taken or their mass reaches
+ * topP: the value at which it stops and how many it took. Ties are equal values, so the sums are those of walking the
+ * order by probability then index. A max-heap gives the largest first for the few taken without sorting the rest.
+ * Null when the values run out first (when they are only a prefix of the order). Reorders `values`.
  */
-function likelyCandidates(probs: Float64Array, topK: number, topP: number): number[] | null {
+function nucleusCut(values: Float64Array, limit: number, topP: number): { value: number; kept: number } | null {
+  for (let i = (values.length >> 1) - 1; i >= 0; i--) siftDown(values, i, values.length);
+  let size = values.length;
+  let mass = 0;
+  for (let kept = 1; kept <= limit && size > 0; kept++) {
+    const largest = values[0];
+    mass += largest;
+    if (mass >= topP || kept === limit) return { value: largest, kept };
+    values[0] = values[--size];
+    siftDown(values, 0, size);
+  }
+  return null;
+}
+
+/** Restores the max-heap property below index i of heap[0, size). */
+function siftDown(heap: Float64Array, i: number, size: number): void {
+  const value = heap[i];
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= size) break;
+    if (child + 1 < size && heap[child + 1] > heap[child]) child++;
+    if (!(heap[child] > value)) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = value;
+}
+
+/**
+ * The probabilities above a small threshold: every other token ranks below all of them, so they are a prefix of the
+ * order top-k / top-p walk.
+ */
+function likelyValues(probs: Float64Array): Float64Array {
   let max = 0;
   for (const p of probs) max = Math.max(max, p);
   const threshold = max * 1e-4;
-  const likely: number[] = [];
-  let mass = 0;
-  for (let i = 0; i < probs.length; i++) {
-    if (probs[i] >= threshold) {
-      likely.push(i);
-      mass += probs[i];
-    }
-  }
-  const enough = (topK <= 0 || likely.length >= topK) && (topP >= 1 ? topK > 0 : mass >= topP);
-  return enough && likely.length <= MAX_SORTED_CANDIDATES ? likely.sort((a, b) => probs[b] - probs[a] || a - b) : null;
+  let count = 0;
+  for (const p of probs) if (p >= threshold) count++;
+  const likely = new Float64Array(count);
+  count = 0;
+  for (const p of probs) if (p >= threshold) likely[count++] = p;
+  return likely;
 }
 
-/** Above this many candidates a comparator sort costs more than filterTopKTopP's numeric sort of all values. */
-const MAX_SORTED_CANDIDATES = 4096;

@@ -29,7 +29,7 @@ interface SimdKernelExports {
   geluBackward(dy: number, x: number, dx: number, n: number): void;
   productScratch(m: number, k: number, columns: number, transposeA: boolean): number;
   product(a: number, lda: number, b: number, ldb: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
-  batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, scratch: number, scratchFloats: number): void;
+  batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, bStride: number, ldb: number, scratch: number, scratchFloats: number): void;
   swapMiddleAxes(x: number, out: number, a: number, b: number, c: number, d: number): void;
 }
 
@@ -342,11 +342,20 @@ export interface ProductShape {
   transposeA: boolean;
   /** b is stored [n, k]. */
   transposeB: boolean;
+  /** Floats from one stored row of b to the next (default: contiguous, k with transposeB, else n). */
+  ldb?: number;
 }
 
 /** count × ([m, k] · [k, n]), a[i] and b[i] stored as in ProductShape. */
 export interface BatchedProductShape extends ProductShape {
   count: number;
+  /** Floats from b[i] to b[i + 1] (default: k·n, one contiguous matrix after the other). */
+  bStride?: number;
+}
+
+/** Floats between stored rows of b: as given, else those of a contiguous matrix. */
+function rowsOfB(s: ProductShape): number {
+  return s.ldb ?? (s.transposeB ? s.k : s.n);
 }
 
 /**
@@ -387,15 +396,15 @@ export function productOnHeap(heap: WasmHeap, at: ProductOperands, s: ProductSha
   const depth = Math.min(k, PRODUCT_TILE);
   const height = transposeA ? Math.min(m, Math.max(4, Math.floor(PACKED_A_FLOATS / depth / 4) * 4)) : m;
   const scratchFloats = productScratchFloats(kernel, height, depth, transposeA);
-  // Stored rows of a and b: op(a)'s are k apart (a transposed a's m), op(b)'s n (a transposed b's k).
+  // Stored rows of a are k apart (a transposed a's m).
   const lda = transposeA ? m : k;
-  const ldb = transposeB ? k : n;
+  const ldb = rowsOfB(s);
   withScratch(heap, scratchFloats, (scratch) => {
     for (let m0 = 0; m0 < m; m0 += height) {
       const rows = Math.min(height, m - m0);
       for (let p0 = 0; p0 < k; p0 += depth) {
         const a = at.a + 4 * (transposeA ? p0 * m + m0 : m0 * k + p0);
-        const b = at.b + 4 * (transposeB ? p0 : p0 * n);
+        const b = at.b + 4 * (transposeB ? p0 : p0 * ldb);
         kernel.product(a, lda, b, ldb, at.c + 4 * m0 * n, rows, Math.min(depth, k - p0), n, transposeA, transposeB, p0 > 0, scratch, scratchFloats);
       }
     }
@@ -410,13 +419,14 @@ export function productOnHeap(heap: WasmHeap, at: ProductOperands, s: ProductSha
 export function batchedProductOnHeap(heap: WasmHeap, at: ProductOperands, s: BatchedProductShape): void {
   const { count, m, k, n, transposeA, transposeB } = s;
   if (emptyProduct(heap, at.c, s, count)) return;
+  const bStride = s.bStride ?? k * n;
   if (k > PRODUCT_TILE || (transposeA && m * k > PACKED_A_FLOATS)) {
-    for (let i = 0; i < count; i++) productOnHeap(heap, { a: at.a + 4 * i * m * k, b: at.b + 4 * i * k * n, c: at.c + 4 * i * m * n }, s);
+    for (let i = 0; i < count; i++) productOnHeap(heap, { a: at.a + 4 * i * m * k, b: at.b + 4 * i * bStride, c: at.c + 4 * i * m * n }, s);
     return;
   }
   const kernel = heapInstance(heap);
   const scratchFloats = productScratchFloats(kernel, m, k, transposeA);
-  withScratch(heap, scratchFloats, (scratch) => kernel.batchedProduct(at.a, at.b, at.c, count, m, k, n, transposeA, transposeB, scratch, scratchFloats));
+  withScratch(heap, scratchFloats, (scratch) => kernel.batchedProduct(at.a, at.b, at.c, count, m, k, n, transposeA, transposeB, bStride, rowsOfB(s), scratch, scratchFloats));
 }
 
 /** out [a, c, b, d] = x [a, b, c, d] with its middle axes swapped, in place on the heap (byte offsets). */

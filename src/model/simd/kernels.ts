@@ -256,29 +256,73 @@ export function sumOfSquares(x: usize, n: i32): f64 {
 }
 
 /**
+ * Floats from one packed panel to the next: k × 8 and one cache line more, so that the panels' p-th rows, which
+ * packPanels writes one after the other, fall in different sets of the L1 cache (k × 8 floats is a multiple of 4 KiB
+ * for k a multiple of 128, and would put them all in one set).
+ */
+@inline function panelStride(k: i32): i32 {
+  return 8 * k + 16;
+}
+
+/**
  * Columns [n0, n0 + width) of op(b) [k, n] into panels of 8: dst[j][p][q] = op(b)[p][n0 + 8j + q], 0 past n. b's
  * stored rows (k of them, or n transposed) are `ldb` floats apart.
+ *
+ * A plain b is read row by row, each row's `width` floats in order. Panel by panel, the reads would be 32 bytes from
+ * each of k rows a page or more apart: the prefetchers do not follow that across pages, so with b out of cache
+ * (decoding walks all the weights each token) every read waited on memory and the products ran at half speed.
  */
 function packPanels(b: usize, ldb: i32, dst: usize, k: i32, n0: i32, width: i32, transposeB: bool): void {
+  const stride = panelStride(k);
+  if (!transposeB) {
+    const full = width & ~7;
+    for (let p = 0; p < k; p++) {
+      const row = at(b, p * ldb + n0);
+      const o = at(dst, p * 8);
+      for (let j = 0; j < full; j += 8) {
+        const panel = at(o, (j >> 3) * stride);
+        v128.store(panel, v128.load(at(row, j)));
+        v128.store(panel, v128.load(at(row, j + 4)), 16);
+      }
+      for (let q = 0; q < 8 && full < width; q++) store<f32>(at(o, (full >> 3) * stride + q), full + q < width ? load<f32>(at(row, full + q)) : 0);
+    }
+    return;
+  }
   const panels = (width + 7) >> 3;
   for (let j = 0; j < panels; j++) {
     const col0 = n0 + j * 8;
     const cols = min(8, n0 + width - col0);
-    const panel = at(dst, j * 8 * k);
-    for (let p = 0; p < k; p++) {
-      const o = at(panel, p * 8);
-      if (!transposeB && cols == 8) {
-        v128.store(o, v128.load(at(b, p * ldb + col0)));
-        v128.store(o, v128.load(at(b, p * ldb + col0 + 4)), 16);
-        continue;
-      }
-      for (let q = 0; q < 8; q++) {
-        let v: f32 = 0;
-        if (q < cols) v = transposeB ? load<f32>(at(b, (col0 + q) * ldb + p)) : load<f32>(at(b, p * ldb + col0 + q));
-        store<f32>(at(o, q), v);
+    const panel = at(dst, j * stride);
+    let p = 0;
+    // A transposed b's 8 stored rows, 4 values of each at a time, turned into 4 rows of the panel in registers.
+    if (cols == 8) {
+      for (; p + 4 <= k; p += 4) {
+        transposeInto(at(b, col0 * ldb + p), ldb, at(panel, p * 8));
+        transposeInto(at(b, (col0 + 4) * ldb + p), ldb, at(panel, p * 8 + 4));
       }
     }
+    for (; p < k; p++) {
+      const o = at(panel, p * 8);
+      for (let q = 0; q < 8; q++) store<f32>(at(o, q), q < cols ? load<f32>(at(b, (col0 + q) * ldb + p)) : 0);
+    }
   }
+}
+
+/** The 4 × 4 block at `from` (rows `ld` floats apart), transposed, as 4 rows of 4 at `to`, rows 8 floats apart. */
+@inline function transposeInto(from: usize, ld: i32, to: usize): void {
+  const rowBytes = <usize>ld << 2;
+  const r0 = v128.load(from);
+  const r1 = v128.load(from + rowBytes);
+  const r2 = v128.load(from + 2 * rowBytes);
+  const r3 = v128.load(from + 3 * rowBytes);
+  const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5);
+  const t1 = f32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t2 = f32x4.shuffle(r0, r1, 2, 6, 3, 7);
+  const t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(to, f32x4.shuffle(t0, t1, 0, 1, 4, 5));
+  v128.store(to, f32x4.shuffle(t0, t1, 2, 3, 6, 7), 32);
+  v128.store(to, f32x4.shuffle(t2, t3, 0, 1, 4, 5), 64);
+  v128.store(to, f32x4.shuffle(t2, t3, 2, 3, 6, 7), 96);
 }
 
 /** Stores (or adds, with `accumulate`) a block of 8 accumulators' first `rows` × `cols` values at c, rows `ldc` apart. */
@@ -375,7 +419,7 @@ function packPanels(b: usize, ldb: i32, dst: usize, k: i32, n0: i32, width: i32,
 
 /** Scratch floats product() needs for [m, k] · [k, n] packing `columns` columns of op(b) at a time. */
 export function productScratch(m: i32, k: i32, columns: i32, transposeA: bool): i32 {
-  return 32 + ((columns + 7) & ~7) * k + (transposeA ? ((m + 3) & ~3) * k : 0);
+  return 32 + ((columns + 7) >> 3) * panelStride(k) + (transposeA ? ((m + 3) & ~3) * k : 0);
 }
 
 /**
@@ -407,7 +451,7 @@ export function product(a: usize, lda: i32, b: usize, ldb: i32, c: usize, m: i32
   const packedA = at(scratch, 32);
   const packedASize = transposeA ? ((m + 3) & ~3) * k : 0;
   const panels = at(packedA, packedASize);
-  const columns = max(8, ((scratchFloats - 32 - packedASize) / k) & ~7);
+  const columns = max(8, ((scratchFloats - 32 - packedASize) / panelStride(k)) * 8);
   // A transposed a is packed once, not once per block of columns: its reads are 4 floats from each of k rows.
   if (transposeA) packRowBlocks(a, lda, packedA, m, k);
   if (m <= 4 && !transposeB) {
@@ -435,7 +479,10 @@ export function product(a: usize, lda: i32, b: usize, ldb: i32, c: usize, m: i32
         step = 4;
       }
       for (let j = 0; j < width; j += 8) {
-        product4x8(a0, a1, a2, a3, step, at(panels, j * k), 32, k, at(c, r * n + n0 + j), n, rows, min(8, width - j), accumulate, block);
+        const panel = at(panels, (j >> 3) * panelStride(k));
+        // One row (decoding's attention: one query per head) need not be computed four times.
+        if (rows == 1) product1x8(a0, step, panel, 32, k, at(c, r * n + n0 + j), min(8, width - j), accumulate, block);
+        else product4x8(a0, a1, a2, a3, step, panel, 32, k, at(c, r * n + n0 + j), n, rows, min(8, width - j), accumulate, block);
       }
     }
   }
@@ -477,11 +524,13 @@ function productFewRows(a: usize, lda: i32, b: usize, ldb: i32, c: usize, m: i32
 }
 
 /**
- * count products c[i] = op(a[i]) · op(b[i]) (see product), c [count, m, n], a[i] m·k floats apart, b[i] k·n apart.
+ * count products c[i] = op(a[i]) · op(b[i]) (see product), c [count, m, n], a[i] m·k floats apart. b[i] starts
+ * `bStride` floats after b[i − 1] and its stored rows are `ldb` floats apart: k·n and n (k transposed) for contiguous
+ * matrices; w and count·w for a time-major [L, count, w] (a KV cache: row i's keys interleaved with the others').
  */
-export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, scratch: usize, scratchFloats: i32): void {
+export function batchedProduct(a: usize, b: usize, c: usize, count: i32, m: i32, k: i32, n: i32, transposeA: bool, transposeB: bool, bStride: i32, ldb: i32, scratch: usize, scratchFloats: i32): void {
   for (let i = 0; i < count; i++) {
-    product(at(a, i * m * k), transposeA ? m : k, at(b, i * k * n), transposeB ? k : n, at(c, i * m * n), m, k, n, transposeA, transposeB, false, scratch, scratchFloats);
+    product(at(a, i * m * k), transposeA ? m : k, at(b, i * bStride), ldb, at(c, i * m * n), m, k, n, transposeA, transposeB, false, scratch, scratchFloats);
   }
 }
 

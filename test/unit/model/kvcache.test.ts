@@ -7,12 +7,12 @@ import { Policy } from '../../../src/model/policy';
 import { Family, maxAbsDiff, sequenceLogits, useWasm, writeCheckpoint } from './helpers';
 
 /** Logits of each decode step when the prompts are prefilled into a cache and `next` is fed one column at a time. */
-function cachedStepLogits(policy: Policy, prompts: number[][], next: number[][]): number[][][] {
+function cachedStepLogits(policy: Policy, prompts: number[][], next: number[][], capacity = 0, observe?: (cache: KVCache) => void): number[][][] {
   const layout = padLayout({ promptIds: prompts, responseIds: prompts.map(() => []) }, policy.tokenizer.padTokenId);
   const B = prompts.length;
   const P = layout.promptWidth;
   const V = policy.config.vocabSize;
-  const cache: KVCache = emptyCache(policy.config.nLayers);
+  const cache: KVCache = emptyCache(policy.config.nLayers, capacity);
   const keyValid = layout.keyValid.map((r) => [...r]);
   const steps: number[][][] = [];
   try {
@@ -26,6 +26,7 @@ function cachedStepLogits(policy: Policy, prompts: number[][], next: number[][])
         batch: B, length: 1, ids: tf.tensor2d(next.map((r) => [r[s]]), [B, 1], 'int32'),
         positions: Int32Array.from(prompts.map((p) => p.length + s)), attentionBias: attentionBias(keyValid, P + s, 1), logitsFrom: 0,
       }, cache).arraySync() as number[][]));
+      observe?.(cache);
     }
   } finally {
     disposeCache(cache);
@@ -52,6 +53,42 @@ describe('KV cache', () => {
       policy.dispose();
     });
   }
+
+  it('wasm: a cache sized for the tokens takes each one in place (no Concat, the same tensors), with the logits of a growing one', async () => {
+    const policy = loadPolicy(writeCheckpoint('llama', 14));
+    const prompts = [[10, 20, 30, 40], [50, 60]];
+    const next = [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]];
+    const tensorsBefore = tf.memory().numTensors;
+    // From no room at all: every append grows the buffers (doubling), which copies what they hold.
+    const grown = cachedStepLogits(policy, prompts, next, 0);
+    const keys = new Set<tf.Tensor>();
+    let sized: number[][][] = [];
+    const profile = await tf.profile(() => {
+      sized = cachedStepLogits(policy, prompts, next, 4 + next[0].length, (cache) => keys.add(cache.layers[0]!.k));
+    });
+    assert.deepStrictEqual(sized, grown);
+    assert.strictEqual(keys.size, 1, 'the decode steps wrote into the prefill\'s buffers');
+    assert.deepStrictEqual(profile.kernels.filter((k) => k.name === 'Concat').length, 0);
+    assert.strictEqual(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
+    policy.dispose();
+  });
+
+  it('cpu: the cache (appended by concatenation there) gives the logits of a full forward', async () => {
+    await tf.setBackend('cpu');
+    try {
+      const policy = loadPolicy(writeCheckpoint('llama', 15));
+      const prompts = [[10, 20, 30], [40]];
+      const next = [[1, 2], [3, 4]];
+      const steps = cachedStepLogits(policy, prompts, next, 16);
+      prompts.forEach((prompt, b) => {
+        const full = sequenceLogits(policy, [[...prompt, ...next[b]]])[0];
+        steps.forEach((step, s) => assert.ok(maxAbsDiff(step[b], full[prompt.length - 1 + s]) <= 1e-4));
+      });
+      policy.dispose();
+    } finally {
+      await useWasm();
+    }
+  });
 
   it('batched, padded response log-probs equal those of each row alone', () => {
     const policy = loadPolicy(writeCheckpoint('qwen2', 12));

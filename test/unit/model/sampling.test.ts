@@ -72,6 +72,41 @@ describe('sampling', () => {
     assert.strictEqual(out.finishReasons[0], 'stop');
   });
 
+  it('draws the token and log-prob of the textbook procedure, bit for bit (temperature, top-k, top-p, ties)', () => {
+    // softmax(logits / T) in float64, the k most likely by probability then id, cut where their mass reaches top-p,
+    // then NumPy's choice: cdf = cumsum / total, the first index with cdf > u.
+    const reference = (logits: Float32Array, T: number, topK: number, topP: number, u: number) => {
+      const scaled = Array.from(logits, (x) => x / T);
+      const max = Math.max(...scaled);
+      const e = scaled.map((x) => Math.exp(x - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      const p = e.map((x) => x / sum);
+      const order = p.map((_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+      const kept = new Array<number>(p.length).fill(0);
+      let mass = 0;
+      for (let r = 0; r < (topK > 0 ? topK : p.length); r++) {
+        kept[order[r]] = p[order[r]];
+        mass += p[order[r]];
+        if (mass >= topP) break;
+      }
+      const total = kept.reduce((a, b) => a + b, 0);
+      let running = 0;
+      const token = kept.findIndex((q) => (running += q) / total > u);
+      return { token, logProb: Math.log(p[token]) };
+    };
+    const values = new Random(31);
+    for (let n = 0; n < 400; n++) {
+      const vocab = 2 + values.int(300);
+      // Logits in steps of 0.5: many ties, at the cut too.
+      const logits = Float32Array.from({ length: vocab }, () => Math.round(6 * values.normal()) / 2);
+      const [T, topK, topP] = [[1, 0.7, 1.3][n % 3], [0, 1, 5, 50][n % 4], [1, 0.9, 0.5, 0.95][(n >> 2) % 4]];
+      const draws = new Random(n);
+      const got = chooseToken(logits, { maxNewTokens: 1, temperature: T, topK, topP }, new Random(n));
+      const want = reference(logits, T, topK, topP, draws.random());
+      assert.deepStrictEqual(got, want, `row ${n}: T ${T}, top-k ${topK}, top-p ${topP}`);
+    }
+  });
+
   it('top-p keeps the nucleus only, renormalised; top-k the k most likely (large vocabulary too)', () => {
     for (const vocab of [32, 150000]) {
       const logits = new Float32Array(vocab).fill(-30);

@@ -247,6 +247,25 @@ describe('SIMD kernels (simd/kernels.ts)', () => {
           }
         }
 
+        // A KV cache with room: each head's rows are the first `length` of `capacity`, its matrices capacity·w apart.
+        // One query (decoding), a few (grouped heads), many (a prefill); deeper than a depth tile (k = length 1,100).
+        for (const [m, length, w] of [[1, 37, 64], [2, 9, 8], [5, 70, 16], [3, 1100, 8]]) {
+          for (const transposeB of [true, false]) {
+            it(`a batch of ${m} × ${length} rows of a cache with room (transposeB ${transposeB}) gives the contiguous product's bits`, () => {
+              const [count, capacity] = [6, length + 13];
+              const rng = new Random(m + length + w);
+              const cache = randomArray(rng, count * capacity * w);
+              const [k, n] = transposeB ? [w, length] : [length, w];
+              const a = randomArray(rng, count * m * k);
+              const shape = { count, m, k, n, transposeA: false, transposeB };
+              const rows = new Float32Array(count * length * w);
+              for (let i = 0; i < count; i++) rows.set(cache.subarray(i * capacity * w, (i * capacity + length) * w), i * length * w);
+              const inPlace = batchedProduct(a, cache, { ...shape, bStride: capacity * w });
+              assert.deepStrictEqual(inPlace, batchedProduct(a, rows, shape));
+            });
+          }
+        }
+
         // Rows read b in place (≤ 4 rows), from packed panels (more), in one depth tile or two (k 1,100): each row's
         // values must be the same bits whichever way it went, so a batch split into fewer rows computes the same numbers.
         for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
