@@ -273,11 +273,12 @@ function filterTopKTopP(probs: Float64Array, topK: number, topP: number): Float6
   // vocabulary, long tails) all of them.
   const cut = nucleusCut(likelyValues(probs), limit, topP) ?? nucleusCut(Float64Array.from(probs), limit, topP);
   if (!cut) throw new Error('top-k / top-p: no cut over the whole vocabulary'); // unreachable: limit ≤ vocabulary
-  let atCut = cut.kept;
-  for (const p of probs) if (p > cut.value) atCut--;
+  const { value, kept } = cut;
+  let atCut = kept;
+  for (let i = 0; i < probs.length; i++) if (probs[i] > value) atCut--;
   const out = new Float64Array(probs.length);
   for (let i = 0; i < probs.length; i++) {
-    if (probs[i] > cut.value || (probs[i] === cut.value && atCut-- > 0)) out[i] = probs[i];
+    if (probs[i] > value || (probs[i] === value && atCut-- > 0)) out[i] = probs[i];
   }
   return out;
 }
@@ -321,14 +322,15 @@ function siftDown(heap: Float64Array, i: number, size: number): void {
  * order top-k / top-p walk.
  */
 function likelyValues(probs: Float64Array): Float64Array {
+  // Indexed loops: for-of over a typed array ran at half the speed here.
   let max = 0;
-  for (const p of probs) max = Math.max(max, p);
+  for (let i = 0; i < probs.length; i++) if (probs[i] > max) max = probs[i];
   const threshold = max * 1e-4;
   let count = 0;
-  for (const p of probs) if (p >= threshold) count++;
+  for (let i = 0; i < probs.length; i++) if (probs[i] >= threshold) count++;
   const likely = new Float64Array(count);
   count = 0;
-  for (const p of probs) if (p >= threshold) likely[count++] = p;
+  for (let i = 0; i < probs.length; i++) if (probs[i] >= threshold) likely[count++] = probs[i];
   return likely;
 }
 
