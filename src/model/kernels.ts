@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 // The wasm backend's kernels, before registerSharedIdentityWasm replaces two of them.
 import '@tensorflow/tfjs-backend-wasm';
-import { batchedProductOnHeap, productOnHeap, swapMiddleAxesOnHeap } from './simdKernels';
+import { batchedProductOnHeap, copyBlocksOnHeap, productOnHeap, swapMiddleAxesOnHeap } from './simdKernels';
 import { onHostBackend, readInPlace, upstream } from './tensorIo';
 import { heapOutput, offsetOf, onWasmHeap, registerOnWasm, runWasmKernel, WasmKernelArgs, wasmHeap } from './wasmHeap';
 
@@ -291,10 +291,9 @@ export function writeRowsInPlace(b: tf.Tensor3D, x: tf.Tensor3D, at: number): vo
     throw new Error(`writeRowsInPlace: x [${x.shape}] at row ${at} does not fit b [${b.shape}] on the wasm heap`);
   }
   const backend = tf.backend();
-  const floats = new Float32Array(wasmHeap(backend).memory.buffer);
-  const to = offsetOf(backend, b) / 4 + at * w;
-  const from = offsetOf(backend, x) / 4;
-  for (let i = 0; i < count; i++) floats.copyWithin(to + i * capacity * w, from + i * rows * w, from + (i + 1) * rows * w);
+  const from = { at: offsetOf(backend, x), stride: rows * w };
+  const to = { at: offsetOf(backend, b) + 4 * at * w, stride: capacity * w };
+  copyBlocksOnHeap(wasmHeap(backend), from, to, count, rows * w);
 }
 
 const SWAP_MIDDLE_AXES = 'GrpoSwapMiddleAxes';

@@ -31,6 +31,7 @@ interface SimdKernelExports {
   product(a: number, lda: number, b: number, ldb: number, c: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, accumulate: boolean, scratch: number, scratchFloats: number): void;
   batchedProduct(a: number, b: number, c: number, count: number, m: number, k: number, n: number, transposeA: boolean, transposeB: boolean, bStride: number, ldb: number, scratch: number, scratchFloats: number): void;
   swapMiddleAxes(x: number, out: number, a: number, b: number, c: number, d: number): void;
+  copyBlocks(from: number, fromStride: number, to: number, toStride: number, count: number, floats: number): void;
 }
 
 /** The two builds of simd/kernels.ts: with relaxed SIMD (fused multiply-add), or 128-bit SIMD alone. */
@@ -432,6 +433,11 @@ export function batchedProductOnHeap(heap: WasmHeap, at: ProductOperands, s: Bat
 /** out [a, c, b, d] = x [a, b, c, d] with its middle axes swapped, in place on the heap (byte offsets). */
 export function swapMiddleAxesOnHeap(heap: WasmHeap, x: number, out: number, [a, b, c, d]: [number, number, number, number]): void {
   heapInstance(heap).swapMiddleAxes(x, out, a, b, c, d);
+}
+
+/** `count` blocks of `floats` values from byte offset `from` to `to` on the heap, `fromStride` / `toStride` floats apart. */
+export function copyBlocksOnHeap(heap: WasmHeap, from: { at: number; stride: number }, to: { at: number; stride: number }, count: number, floats: number): void {
+  heapInstance(heap).copyBlocks(from.at, from.stride, to.at, to.stride, count, floats);
 }
 
 /** LayerNorm of x [rows, d] into out on the heap (byte offsets; see layerNormRows). */

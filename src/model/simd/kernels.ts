@@ -628,3 +628,11 @@ export function swapMiddleAxes(x: usize, out: usize, a: i32, b: i32, c: i32, d: 
     }
   }
 }
+
+/**
+ * `count` blocks of `floats` contiguous values from `from` to `to`, the blocks `fromStride` and `toStride` floats apart
+ * on either side (a decoded token's keys, one block per head, into a KV cache's rows).
+ */
+export function copyBlocks(from: usize, fromStride: i32, to: usize, toStride: i32, count: i32, floats: i32): void {
+  for (let i = 0; i < count; i++) memory.copy(at(to, i * toStride), at(from, i * fromStride), <usize>floats << 2);
+}

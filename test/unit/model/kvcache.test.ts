@@ -2,6 +2,7 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadPolicy, responseLogProbs } from '../../../src/model';
 import { attentionBias, disposeCache, emptyCache, KVCache } from '../../../src/model/model';
+import { writeRowsInPlace } from '../../../src/model/kernels';
 import { padLayout } from '../../../src/model/logprobs';
 import { Policy } from '../../../src/model/policy';
 import { Family, maxAbsDiff, sequenceLogits, useWasm, writeCheckpoint } from './helpers';
@@ -71,6 +72,16 @@ describe('KV cache', () => {
     assert.deepStrictEqual(profile.kernels.filter((k) => k.name === 'Concat').length, 0);
     assert.strictEqual(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
     policy.dispose();
+  });
+
+  it('writeRowsInPlace writes each matrix\'s rows [at, at + rows) and nothing else; a block that does not fit is an error', () => {
+    const b = tf.zeros([2, 5, 3]) as tf.Tensor3D;
+    const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 2, 3]);
+    writeRowsInPlace(b, x, 2);
+    const z = [0, 0, 0];
+    assert.deepStrictEqual(b.arraySync(), [[z, z, [1, 2, 3], [4, 5, 6], z], [z, z, [7, 8, 9], [10, 11, 12], z]]);
+    assert.throws(() => writeRowsInPlace(b, x, 4), /x \[2,2,3\] at row 4 does not fit b \[2,5,3\]/);
+    tf.dispose([b, x]);
   });
 
   it('cpu: the cache (appended by concatenation there) gives the logits of a full forward', async () => {
