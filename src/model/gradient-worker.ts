@@ -1,15 +1,17 @@
 /**
  * Entry point of the data-parallel gradient worker (see parallel.ts): its own wasm instance, a replica of the
- * weights, and per task the forward pass of its rows, the handshake for the loss gradient, and the backward pass.
+ * weights, and per task the forward pass of its rows, the handshake for the loss gradient, and the backward pass;
+ * while the main instance samples, the forward passes of half of the rows (with a KV cache of their own).
  */
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { useMatrixProducts } from './kernels';
 import { responseLogProbs } from './logprobs';
 import { LoraAdapters, peftTensorNames } from './lora';
-import { CausalLM, partsHeadInput } from './model';
-import { Handshake, Phase, WorkerInit, WorkerTask } from './parallel';
+import { CausalLM, disposeCache, emptyCache, KVCache, partsHeadInput } from './model';
+import { Handshake, Phase, ReplicaMessage, SampleTask, WorkerInit, WorkerTask } from './parallel';
 import { familyOf } from './policy';
+import { stepInput } from './sampling';
 import { startSingleThreadedWasm } from './wasmFiles';
 
 const init = workerData as WorkerInit;
@@ -67,6 +69,37 @@ function setUpLora(lora: NonNullable<WorkerInit['lora']>): void {
 
 class Aborted extends Error {}
 
+/** The KV cache of the generation the replica samples rows of (parallel.ts's sampler). */
+let sampleCache: KVCache | null = null;
+
+function endSampling(): void {
+  if (sampleCache) disposeCache(sampleCache);
+  sampleCache = null;
+}
+
+/** The forward pass of this replica's rows in one sampling step: the same kernels as the main instance's. */
+function sample(task: SampleTask): void {
+  const control = new Int32Array(task.control);
+  try {
+    if (task.first) {
+      endSampling();
+      if (task.reloadWeights) loadWeights();
+      sampleCache = emptyCache(init.config.nLayers, task.capacity);
+    }
+    if (!sampleCache) throw new Error('a sampling step without its generation\'s first step');
+    const cache = sampleCache;
+    const logits = tf.tidy(() => model.logits(stepInput(task.step), cache));
+    new Float32Array(task.logits).set(logits.dataSync());
+    logits.dispose();
+    Atomics.store(control, 0, task.seq);
+  } catch (err) {
+    endSampling();
+    parentPort!.postMessage({ error: (err as Error).message });
+    Atomics.store(control, 0, -1);
+  }
+  Atomics.notify(control, 0);
+}
+
 function run(task: WorkerTask): void {
   if (task.reloadWeights) loadWeights();
   const shared = new Float32Array(task.exchange);
@@ -105,7 +138,9 @@ startSingleThreadedWasm()
     if (init.matrixProducts) useMatrixProducts(init.matrixProducts);
     loadWeights();
     if (init.lora) setUpLora(init.lora);
-    parentPort!.on('message', (task: WorkerTask) => {
+    parentPort!.on('message', (task: ReplicaMessage) => {
+      if (task.kind === 'sample') return sample(task);
+      if (task.kind === 'sample-end') return endSampling();
       // A task aborted or superseded before it started is skipped.
       if (!handshake.isCurrent(task.id, Phase.Idle)) return;
       try {

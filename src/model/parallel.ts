@@ -2,7 +2,8 @@
  * Data-parallel gradients on a second core (`optimization.data_parallel`): a worker_thread runs its own
  * single-threaded wasm instance with a replica of the weights and computes the gradient of half of each microbatch.
  * The alternative, and the default, is one instance whose matrix products run on a thread pool (wasmThreads.ts);
- * this one parallelises every kernel of the step, not only the products, but not sampling.
+ * this one parallelises every kernel of the step, not only the products; while sampling, the replica decodes half of
+ * the rows (sampler()).
  *
  * The loss is a closure of the caller and cannot cross threads, but it only depends on the per-token log-probs
  * and entropies. So, per microbatch:
@@ -24,6 +25,7 @@ import { MatrixProducts, matrixProducts } from './kernels';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import type { LinearModule, LoraAdapters, LoraSettings } from './lora';
 import { Policy } from './policy';
+import type { RowsStep, SamplingReplica } from './sampling';
 import type { LossFn } from './train';
 
 /** Phases of one task's handshake. */
@@ -99,6 +101,7 @@ export interface WorkerInit {
 }
 
 export interface WorkerTask {
+  kind: 'gradients';
   id: number;
   batch: ResponseBatch;
   options: LogProbOptions;
@@ -107,6 +110,29 @@ export interface WorkerTask {
   /** [4 · B · R] floats: log-probs, entropies (worker → main), then their gradients (main → worker). */
   exchange: SharedArrayBuffer;
 }
+
+/**
+ * The replica's part of a sampling step (sampling.ts): its rows' forward pass, the logits into `logits`, then
+ * `control` set to `seq` (or −1 when it failed).
+ */
+export interface SampleTask {
+  kind: 'sample';
+  seq: number;
+  step: RowsStep;
+  /** A new generation: drop the previous cache, make one for `capacity` tokens, reload the weights if asked. */
+  first: boolean;
+  capacity: number;
+  reloadWeights: boolean;
+  logits: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+}
+
+/** The generation is over: the replica drops its cache. */
+export interface SampleEndTask {
+  kind: 'sample-end';
+}
+
+export type ReplicaMessage = WorkerTask | SampleTask | SampleEndTask;
 
 const WAIT_SLICE_MS = 100;
 /** A worker that has not answered in this long is considered lost (the main thread cannot see its exit events). */
@@ -190,7 +216,7 @@ export class GradientWorker {
     this.handshake.set(id, Phase.Idle);
     // The replica's rows draw LoRA dropout masks of their own.
     const theirOptions = options.dropoutSeed === undefined ? options : { ...options, dropoutSeed: `${options.dropoutSeed}/replica` };
-    const task: WorkerTask = { id, batch: theirs, options: theirOptions, reloadWeights: this.weightsStale, exchange };
+    const task: WorkerTask = { kind: 'gradients', id, batch: theirs, options: theirOptions, reloadWeights: this.weightsStale, exchange };
     this.weightsStale = false;
     this.worker.postMessage(task);
 
@@ -246,6 +272,50 @@ export class GradientWorker {
       return sum;
     });
     return { value, grads };
+  }
+
+  /**
+   * The replica as a second sampler for `policy` (the policy it replicates): it runs the forward passes of some rows
+   * of a generation while this thread runs the others (sampling.ts).
+   */
+  sampler(policy: Policy): SamplingReplica {
+    const control = new Int32Array(new SharedArrayBuffer(4));
+    let logits = new SharedArrayBuffer(4);
+    let seq = 0;
+    return {
+      start: (step, first, capacity) => {
+        if (this.failure) throw this.failure;
+        const reloadWeights = first && this.weightsStale;
+        if (reloadWeights) {
+          this.writeWeights(policy);
+          this.weightsStale = false;
+        }
+        const floats = step.tokens.length * policy.config.vocabSize;
+        if (logits.byteLength < floats * 4) logits = new SharedArrayBuffer(floats * 4);
+        const id = ++seq;
+        Atomics.store(control, 0, 0);
+        const task: SampleTask = { kind: 'sample', seq: id, step, first, capacity, reloadWeights, logits, control: control.buffer as SharedArrayBuffer };
+        this.worker.postMessage(task);
+        const buffer = logits;
+        return () => {
+          this.waitForSample(control, id);
+          return new Float32Array(buffer, 0, floats).slice();
+        };
+      },
+      finish: () => this.worker.postMessage({ kind: 'sample-end' } satisfies SampleEndTask),
+    };
+  }
+
+  /** Blocks until the replica has written the logits of sampling step `seq`. */
+  private waitForSample(control: Int32Array, seq: number): void {
+    const deadline = Date.now() + WORKER_TIMEOUT_MS;
+    for (;;) {
+      const now = Atomics.load(control, 0);
+      if (now === seq) return;
+      if (now === -1) throw this.failure ?? new Error('the data-parallel replica failed while sampling');
+      if (Date.now() > deadline) throw new Error(`the data-parallel replica did not answer within ${WORKER_TIMEOUT_MS / 60000} minutes`);
+      Atomics.wait(control, 0, now, WAIT_SLICE_MS);
+    }
   }
 
   terminate(): Promise<number> {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { padLayout } from './logprobs';
-import { attentionBias, disposeCache, emptyCache, ForwardInput, KVCache } from './model';
+import { attentionBias, disposeCache, emptyCache, ForwardInput } from './model';
 import { Policy } from './policy';
 import { Random } from './random';
 import { readAndDispose } from './tensorIo';
@@ -37,6 +37,47 @@ export interface SampleOptions {
    * padding of the whole batch and tokens are still drawn row by row in order, so the samples do not change.
    */
   maxRows?: number;
+  /**
+   * Another instance that runs the forward passes of the last ⌊B/2⌋ rows while this one runs the others (the
+   * data-parallel replica: parallel.ts). Tokens are still drawn here, row by row in order, and a row's logits do not
+   * depend on the rows beside it, so the samples are those of one instance. Unused without the cache, or when half
+   * the rows exceed maxRows.
+   */
+  replica?: SamplingReplica | null;
+}
+
+/** One forward pass of sampling for some rows: the padded prompts (prefill) or one new token each after `past`. */
+export interface RowsStep {
+  tokens: number[][];
+  positions: Int32Array;
+  keyValid: boolean[][];
+  /** Tokens already in the cache (0: the prefill, or a pass without cache). */
+  past: number;
+}
+
+/** A second instance running some rows' forward passes (see SampleOptions.replica). */
+export interface SamplingReplica {
+  /** Starts the forward pass of `step`'s rows (`first`: a new generation, with a cache for `capacity` tokens). */
+  start(step: RowsStep, first: boolean, capacity: number): PendingLogits;
+  /** The generation is over: its cache can go. */
+  finish(): void;
+}
+
+/** Blocks until the replica's logits [rows · V] are in; throws if it failed. */
+export type PendingLogits = () => Float32Array;
+
+/** The model input of a sampling step; the last column's logits are the ones returned. */
+export function stepInput(step: RowsStep): ForwardInput {
+  const B = step.tokens.length;
+  const T = step.tokens[0].length;
+  return {
+    batch: B,
+    length: T,
+    ids: tf.tensor2d(step.tokens, [B, T], 'int32'),
+    positions: step.positions,
+    attentionBias: attentionBias(step.keyValid, step.past, T),
+    logitsFrom: T - 1,
+  };
 }
 
 /** One candidate token at a position and its log-prob. */
@@ -64,6 +105,7 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   const stopIds = new Set(options.stopTokenIds ?? policy.stopTokenIds);
   const layout = padLayout({ promptIds, responseIds: promptIds.map(() => []) }, policy.tokenizer.padTokenId);
   checkContextLength(policy.config.maxPositions, Math.max(...promptIds.map((p) => p.length)), options.maxNewTokens);
+  const width = layout.tokens[0].length;
   const rows = layout.tokens.map((r) => [...r]);
   const keyValid = layout.keyValid.map((r) => [...r]);
   const nextPosition = promptIds.map((p) => p.length);
@@ -71,14 +113,27 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
   const topK = options.topLogprobs ?? 0;
   if (topK > 0) result.topLogprobs = promptIds.map(() => []);
   const done = new Array<boolean>(B).fill(false);
-  const chunks = rowChunks(B, options.maxRows ?? B);
-  const caches = chunks.map(() => (options.noCache ? null : emptyCache(policy.config.nLayers, layout.tokens[0].length + options.maxNewTokens)));
-  const T = layout.tokens[0].length;
-  const perChunk = (forward: (from: number, to: number, cache: KVCache | null) => Promise<Float32Array>) =>
-    concatenated(chunks.map(([from, to], i) => () => forward(from, to, caches[i])));
+  const maxRows = options.maxRows ?? B;
+  const capacity = width + options.maxNewTokens;
+  // The replica's rows: the last half, when it holds them in one pass and the cache is on.
+  const remoteRows = options.replica && !options.noCache && B >= 2 && Math.floor(B / 2) <= maxRows ? Math.floor(B / 2) : 0;
+  const remote = remoteRows > 0 ? options.replica! : null;
+  const chunks = rowChunks(B - remoteRows, maxRows);
+  const caches = chunks.map(() => (options.noCache ? null : emptyCache(policy.config.nLayers, capacity)));
+  let first = true;
+  // One forward pass of all rows: the replica's part started first, this instance's chunks one after the other.
+  const forwardAll = async (step: (from: number, to: number) => RowsStep): Promise<Float32Array> => {
+    const pending = remote ? remote.start(step(B - remoteRows, B), first, capacity) : null;
+    first = false;
+    const parts: Float32Array[] = [];
+    for (const [i, [from, to]] of chunks.entries()) parts.push(await readAndDispose(tf.tidy(() => policy.logits(stepInput(step(from, to)), caches[i]))));
+    if (pending) parts.push(pending());
+    return joined(parts);
+  };
   try {
-    let logits = await perChunk((from, to, cache) =>
-      prefill(policy, layout.tokens.slice(from, to), keyValid.slice(from, to), layout.positions.subarray(from * T, to * T), cache));
+    let logits = await forwardAll((from, to) => ({
+      tokens: layout.tokens.slice(from, to), positions: layout.positions.subarray(from * width, to * width), keyValid: keyValid.slice(from, to), past: 0,
+    }));
     for (let step = 0; step < options.maxNewTokens; step++) {
       const chosen = new Array<number>(B).fill(policy.tokenizer.padTokenId);
       const active = done.map((d) => !d);
@@ -101,13 +156,17 @@ export async function generate(policy: Policy, promptIds: number[][], options: S
         rows[b].push(token);
         keyValid[b].push(active[b]);
       });
-      logits = await perChunk((from, to, cache) => (cache
-        ? decodeStep(policy, chosen.slice(from, to), nextPosition.slice(from, to), keyValid.slice(from, to), cache)
-        : prefill(policy, rows.slice(from, to), keyValid.slice(from, to), positionsOf(keyValid.slice(from, to)), null)));
+      logits = await forwardAll((from, to) => (options.noCache
+        ? { tokens: rows.slice(from, to), positions: positionsOf(keyValid.slice(from, to)), keyValid: keyValid.slice(from, to), past: 0 }
+        : {
+          tokens: chosen.slice(from, to).map((t) => [t]), positions: Int32Array.from(nextPosition.slice(from, to)),
+          keyValid: keyValid.slice(from, to), past: keyValid[0].length - 1,
+        }));
       nextPosition.forEach((_, b) => nextPosition[b]++);
     }
   } finally {
     for (const cache of caches) if (cache) disposeCache(cache);
+    remote?.finish();
   }
   return result;
 }
@@ -120,11 +179,9 @@ export function rowChunks(rows: number, size: number): [number, number][] {
   return chunks;
 }
 
-/** Runs the forwards one after the other (one chunk's tensors are freed before the next) and joins their logits. */
-async function concatenated(forwards: (() => Promise<Float32Array>)[]): Promise<Float32Array> {
-  if (forwards.length === 1) return forwards[0]();
-  const parts: Float32Array[] = [];
-  for (const forward of forwards) parts.push(await forward());
+/** The rows' logits, one part after the other. */
+function joined(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0];
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {
@@ -145,40 +202,6 @@ export function checkContextLength(maxPositions: number, promptTokens: number, m
       `${maxPositions} positions (max_position_embeddings)`,
     );
   }
-}
-
-/** Runs the whole (padded) sequence and returns the last column's logits [B·V]; fills the cache when given. */
-function prefill(policy: Policy, tokens: number[][], keyValid: boolean[][], positions: Int32Array, cache: KVCache | null): Promise<Float32Array> {
-  const B = tokens.length;
-  const T = tokens[0].length;
-  return readAndDispose(tf.tidy(() => {
-    const input: ForwardInput = {
-      batch: B,
-      length: T,
-      ids: tf.tensor2d(tokens, [B, T], 'int32'),
-      positions,
-      attentionBias: attentionBias(keyValid, 0, T),
-      logitsFrom: T - 1,
-    };
-    return policy.logits(input, cache);
-  }));
-}
-
-/** One new token per row after the cached ones. */
-function decodeStep(policy: Policy, tokens: number[], positions: number[], keyValid: boolean[][], cache: KVCache): Promise<Float32Array> {
-  const B = tokens.length;
-  const past = keyValid[0].length - 1;
-  return readAndDispose(tf.tidy(() => {
-    const input: ForwardInput = {
-      batch: B,
-      length: 1,
-      ids: tf.tensor2d(tokens, [B, 1], 'int32'),
-      positions: Int32Array.from(positions),
-      attentionBias: attentionBias(keyValid, past, 1),
-      logitsFrom: 0,
-    };
-    return policy.logits(input, cache);
-  }));
 }
 
 function positionsOf(keyValid: boolean[][]): Int32Array {

@@ -12,6 +12,7 @@ import { onWasmHeap } from './wasmHeap';
 import { LogProbOptions, ResponseBatch, responseLogProbs } from './logprobs';
 import { Weights } from './model';
 import { GradientWorker } from './parallel';
+import type { SamplingReplica } from './sampling';
 import { Policy, weightsFromTensors, weightsToTensors } from './policy';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 
@@ -148,6 +149,14 @@ export class PolicyTrainer {
 
   weightsChanged(): void {
     this.worker?.markWeightsStale();
+  }
+
+  /**
+   * With data parallelism on, the replica as a second sampler of the policy (SampleOptions.replica): it decodes half
+   * of the rows of a generation while this thread decodes the other half. Null without it.
+   */
+  samplingReplica(): SamplingReplica | null {
+    return this.worker?.sampler(this.policy) ?? null;
   }
 
   /** A microbatch without response tokens has no gradient; its loss is still evaluated (on empty tensors). */

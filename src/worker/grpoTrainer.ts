@@ -663,6 +663,7 @@ export class GrpoTrainer implements TrainingJob {
     const maxRows = this.rowsThatFit('sampling', promptIds, sampling.max_completion_length, promptIds.length);
     const out = await generate(this.policy, promptIds, {
       maxRows,
+      replica: this.trainer.samplingReplica(),
       maxNewTokens: sampling.max_completion_length,
       temperature: options.temperature,
       topP: sampling.top_p,

@@ -75,7 +75,9 @@ describe('training worker process', function () {
     const finished = run.messages.at(-1);
     assert.ok(finished?.type === 'finished' && finished.outcome === 'stopped', JSON.stringify(finished));
     const steps = readLines<MetricsRecord>(path.join(runDir, 'metrics.jsonl')).length;
-    assert.ok(steps >= 3 && steps < 100, `steps on disk: ${steps}`);
+    // How many steps this fast task takes before the stop arrives depends on how soon this process reads step 3's
+    // message (639 once, with this process busy at the end of the whole suite): only "before max_steps" is the worker's.
+    assert.ok(steps >= 3 && steps < 100000, `steps on disk: ${steps}`);
     assert.strictEqual(finished.type === 'finished' && finished.steps, steps);
     assert.strictEqual(readSnapshot(runDir).status, 'stopped');
   });

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
+import { generate, loadPolicy, Policy, PolicyTrainer, Random, ResponseBatch, savePolicy, sftLoss, sftStep } from '../../../src/model';
 import { embeddingLookup, matMul, simdMatMul, swapMiddleAxes, useMatrixProducts } from '../../../src/model/kernels';
 import { tempDir, useWasm, writeCheckpoint } from './helpers';
 
@@ -128,6 +128,33 @@ describe('training', () => {
     reference.copyWeightsFrom(policy);
     assert.deepStrictEqual(weightsOf(reference), weightsOf(policy));
     [trainer, reference, policy].forEach((x) => x.dispose());
+  });
+
+  it('the data-parallel replica decodes half of the rows: the same samples as one instance, after optimizer steps too', async function () {
+    this.timeout(60000);
+    const policy = loadPolicy(writeCheckpoint('llama', 38));
+    const trainer = new PolicyTrainer(policy, { learningRate: 1e-2 });
+    await trainer.enableDataParallel();
+    const prompts = [[1, 2, 3], [4, 5], [6], [7, 8, 9, 10], [11], [12, 13]];
+    // Random stop tokens end rows at different steps, on either instance.
+    const options = { maxNewTokens: 7, temperature: 1.2, topP: 0.95, stopTokenIds: [3, 9], seed: 4 };
+    const batch = { promptIds: prompts, responseIds: prompts.map((p) => p.map((t) => t + 1)) };
+    const loss = (lp: tf.Tensor2D) => tf.neg(tf.mean(lp)) as tf.Scalar;
+    try {
+      for (let round = 0; round < 2; round++) {
+        const before = tf.memory().numTensors;
+        const split = await generate(policy, prompts, { ...options, replica: trainer.samplingReplica() });
+        assert.strictEqual(tf.memory().numTensors, before, 'this instance keeps no cache');
+        assert.deepStrictEqual(split, await generate(policy, prompts, options));
+        // Rows per pass below half the batch: no replica, the same samples.
+        assert.deepStrictEqual(await generate(policy, prompts, { ...options, maxRows: 2, replica: trainer.samplingReplica() }), split);
+        // New weights, which the replica must take before it samples again.
+        await trainer.trainStep([batch], loss);
+      }
+    } finally {
+      trainer.dispose();
+      policy.dispose();
+    }
   });
 
   it('data-parallel accumulation on a worker thread gives the single-threaded gradients', async function () {
