@@ -94,7 +94,9 @@ function sample(task: SampleTask): void {
     Atomics.store(control, 0, task.seq);
   } catch (err) {
     endSampling();
-    parentPort!.postMessage({ error: (err as Error).message });
+    const error = new Uint8Array(task.error);
+    error.fill(0);
+    new TextEncoder().encodeInto((err as Error).message, error.subarray(0, error.length - 4));
     Atomics.store(control, 0, -1);
   }
   Atomics.notify(control, 0);

@@ -125,6 +125,8 @@ export interface SampleTask {
   reloadWeights: boolean;
   logits: SharedArrayBuffer;
   control: SharedArrayBuffer;
+  /** Where a failure's message goes (UTF-8, zero-padded): the main thread waits blocked and cannot take a message. */
+  error: SharedArrayBuffer;
 }
 
 /** The generation is over: the replica drops its cache. */
@@ -135,6 +137,8 @@ export interface SampleEndTask {
 export type ReplicaMessage = WorkerTask | SampleTask | SampleEndTask;
 
 const WAIT_SLICE_MS = 100;
+/** Bytes for a sampling failure's message. */
+export const SAMPLE_ERROR_BYTES = 1024;
 /** A worker that has not answered in this long is considered lost (the main thread cannot see its exit events). */
 const WORKER_TIMEOUT_MS = 15 * 60 * 1000;
 
@@ -280,6 +284,7 @@ export class GradientWorker {
    */
   sampler(policy: Policy): SamplingReplica {
     const control = new Int32Array(new SharedArrayBuffer(4));
+    const error = new Uint8Array(new SharedArrayBuffer(SAMPLE_ERROR_BYTES));
     let logits = new SharedArrayBuffer(4);
     let seq = 0;
     return {
@@ -294,11 +299,11 @@ export class GradientWorker {
         if (logits.byteLength < floats * 4) logits = new SharedArrayBuffer(floats * 4);
         const id = ++seq;
         Atomics.store(control, 0, 0);
-        const task: SampleTask = { kind: 'sample', seq: id, step, first, capacity, reloadWeights, logits, control: control.buffer as SharedArrayBuffer };
+        const task: SampleTask = { kind: 'sample', seq: id, step, first, capacity, reloadWeights, logits, control: control.buffer as SharedArrayBuffer, error: error.buffer as SharedArrayBuffer };
         this.worker.postMessage(task);
         const buffer = logits;
         return () => {
-          this.waitForSample(control, id);
+          this.waitForSample(control, error, id);
           return new Float32Array(buffer, 0, floats).slice();
         };
       },
@@ -307,12 +312,15 @@ export class GradientWorker {
   }
 
   /** Blocks until the replica has written the logits of sampling step `seq`. */
-  private waitForSample(control: Int32Array, seq: number): void {
+  private waitForSample(control: Int32Array, error: Uint8Array, seq: number): void {
     const deadline = Date.now() + WORKER_TIMEOUT_MS;
     for (;;) {
       const now = Atomics.load(control, 0);
       if (now === seq) return;
-      if (now === -1) throw this.failure ?? new Error('the data-parallel replica failed while sampling');
+      if (now === -1) {
+        const message = new TextDecoder().decode(error.slice()).replace(/\0+$/, '');
+        throw new Error(`the data-parallel replica failed while sampling: ${message || 'no message'}`);
+      }
       if (Date.now() > deadline) throw new Error(`the data-parallel replica did not answer within ${WORKER_TIMEOUT_MS / 60000} minutes`);
       Atomics.wait(control, 0, now, WAIT_SLICE_MS);
     }

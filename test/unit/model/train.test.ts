@@ -151,6 +151,11 @@ describe('training', () => {
         // New weights, which the replica must take before it samples again.
         await trainer.trainStep([batch], loss);
       }
+      // A failure in the replica reaches this thread with its message (a step before its generation's first one).
+      const orphan = trainer.samplingReplica()!.start({ tokens: [[1]], positions: Int32Array.of(0), keyValid: [[true]], past: 0 }, false, 4);
+      assert.throws(orphan, /replica failed while sampling: a sampling step without its generation's first step/);
+      // And the replica samples again afterwards.
+      assert.deepStrictEqual(await generate(policy, prompts, { ...options, replica: trainer.samplingReplica() }), await generate(policy, prompts, options));
     } finally {
       trainer.dispose();
       policy.dispose();
